@@ -1,0 +1,65 @@
+# Shared by the kvraft launchers: find a JDK >= 21, build the jars when missing or stale, pick JVM flags.
+# Sourced, not run. Sets KVRAFT_HOME, JAVA, JAVA_MAJOR.
+
+KVRAFT_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+kvraft_die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+
+# The major version of a java binary, or nothing.
+kvraft_java_major() {
+  "$1" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p' | head -n1
+}
+
+# JAVA_HOME when it is >= 21, else the newest JDK >= 21 under /usr/lib/jvm, else java on PATH when >= 21.
+kvraft_find_java() {
+  local candidate major best="" best_major=0
+  if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then
+    major=$(kvraft_java_major "$JAVA_HOME/bin/java")
+    if [ -n "$major" ] && [ "$major" -ge 21 ]; then
+      JAVA="$JAVA_HOME/bin/java"; JAVA_MAJOR=$major; return 0
+    fi
+    echo "$(basename "$0"): JAVA_HOME=$JAVA_HOME is Java ${major:-?}, kvraft needs >= 21; looking in /usr/lib/jvm" >&2
+  fi
+  for candidate in /usr/lib/jvm/*/bin/java; do
+    [ -x "$candidate" ] || continue
+    major=$(kvraft_java_major "$candidate")
+    if [ -n "$major" ] && [ "$major" -ge 21 ] && [ "$major" -gt "$best_major" ]; then
+      best=$candidate; best_major=$major
+    fi
+  done
+  if [ -z "$best" ] && command -v java >/dev/null 2>&1; then
+    major=$(kvraft_java_major "$(command -v java)")
+    if [ -n "$major" ] && [ "$major" -ge 21 ]; then best=$(command -v java); best_major=$major; fi
+  fi
+  if [ -z "$best" ]; then
+    kvraft_die "no JDK >= 21 found (looked at JAVA_HOME, /usr/lib/jvm/*, PATH).
+Install one, e.g.: apt-get install -y openjdk-21-jdk-headless   (or temurin-21-jdk), or set JAVA_HOME to one."
+  fi
+  JAVA=$best; JAVA_MAJOR=$best_major
+}
+
+# Flags the shaded Netty inside Ratis needs on newer JDKs (see DESIGN.md).
+kvraft_jvm_flags() {
+  local flags="--enable-native-access=ALL-UNNAMED"
+  if [ "$JAVA_MAJOR" -ge 23 ]; then flags="$flags --sun-misc-unsafe-memory-access=allow"; fi
+  echo "$flags"
+}
+
+# The class path of a module ("server" or "client-shell"): the installed layout (lib/<module>/) when present,
+# else the source tree's target/, built first when missing or older than the sources.
+kvraft_classpath() {
+  local module=$1 jar
+  if [ -d "$KVRAFT_HOME/lib/$module" ]; then
+    echo "$KVRAFT_HOME/lib/$module/*"; return 0
+  fi
+  jar="$KVRAFT_HOME/$module/target/kvraft-$module.jar"
+  if [ ! -f "$jar" ] || [ -n "$(find "$KVRAFT_HOME"/{proto,storage,server,client-shell}/src/main "$KVRAFT_HOME/pom.xml" \
+        "$KVRAFT_HOME"/*/pom.xml -newer "$jar" -type f 2>/dev/null | head -n1)" ]; then
+    command -v mvn >/dev/null 2>&1 || kvraft_die "the jars are not built and Maven is missing: apt-get install -y maven"
+    echo "$(basename "$0"): building kvraft (mvn package, about a minute the first time)..." >&2
+    (cd "$KVRAFT_HOME" && JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$JAVA")")") \
+      MAVEN_OPTS="${MAVEN_OPTS:-} $( [ "$JAVA_MAJOR" -ge 23 ] && echo --sun-misc-unsafe-memory-access=allow )" \
+      mvn -q -B -Dstyle.color=never -DskipTests package >&2) || kvraft_die "the build failed; run 'mvn -DskipTests package' to see why"
+  fi
+  echo "$jar:$KVRAFT_HOME/$module/target/lib/*"
+}

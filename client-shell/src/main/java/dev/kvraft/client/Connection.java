@@ -1,0 +1,135 @@
+package dev.kvraft.client;
+
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * One pipelined TCP connection to one node. Any thread may {@link #send}; a virtual thread reads responses and
+ * completes the matching futures by request id. When the connection ends every unanswered future fails with
+ * {@link ConnectionLost}.
+ */
+final class Connection implements AutoCloseable {
+  /** The connection ended before the response arrived; the request may or may not have been processed. */
+  static final class ConnectionLost extends IOException {
+    ConnectionLost(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  private final String address;
+  private final Socket socket;
+  private final OutputStream out;
+  private final ReentrantLock writeLock = new ReentrantLock();
+  private final ConcurrentHashMap<Long, CompletableFuture<Response>> pending = new ConcurrentHashMap<>();
+  private volatile IOException failure;
+
+  private Connection(String address, Socket socket) throws IOException {
+    this.address = address;
+    this.socket = socket;
+    this.out = new BufferedOutputStream(socket.getOutputStream(), 64 * 1024);
+    var in = new BufferedInputStream(socket.getInputStream(), 64 * 1024);
+    Thread.ofVirtual().name("kvraft-client-reader-" + address).start(() -> readLoop(in));
+  }
+
+  static Connection open(String address, Duration connectTimeout) throws IOException {
+    var hp = HostPort.parse(address);
+    var socket = new Socket();
+    try {
+      socket.setTcpNoDelay(true);
+      socket.connect(new InetSocketAddress(hp.host(), hp.port()), (int) connectTimeout.toMillis());
+      return new Connection(address, socket);
+    } catch (IOException e) {
+      socket.close();
+      throw e;
+    }
+  }
+
+  String address() {
+    return address;
+  }
+
+  boolean isOpen() {
+    return failure == null;
+  }
+
+  /** Sends a request (its id must be unique on this connection) and returns the future of its response. */
+  CompletableFuture<Response> send(Request request) {
+    var f = new CompletableFuture<Response>();
+    var failed = failure;
+    if (failed != null) {
+      f.completeExceptionally(failed);
+      return f;
+    }
+    pending.put(request.getId(), f);
+    writeLock.lock();
+    try {
+      request.writeDelimitedTo(out);
+      out.flush();
+    } catch (IOException e) {
+      fail(new ConnectionLost("lost connection to " + address + " while sending: " + e.getMessage(), e));
+    } finally {
+      writeLock.unlock();
+    }
+    return f;
+  }
+
+  private void readLoop(InputStream in) {
+    try {
+      while (true) {
+        var r = Response.parseDelimitedFrom(in);
+        if (r == null) {
+          fail(new ConnectionLost("node " + address + " closed the connection", null));
+          return;
+        }
+        var f = pending.remove(r.getId());
+        if (f != null) {
+          f.complete(r);
+        } else if (r.getId() == 0 && r.hasError()) {
+          // The server could not read a request's id (a malformed frame): it closes the connection next.
+          fail(new ConnectionLost("node " + address + " rejected a frame: " + r.getError().getMessage(), null));
+          return;
+        }
+      }
+    } catch (IOException e) {
+      fail(new ConnectionLost("lost connection to " + address + ": " + e.getMessage(), e));
+    }
+  }
+
+  private void fail(IOException e) {
+    if (failure == null) {
+      failure = e;
+    }
+    try {
+      socket.close();
+    } catch (IOException ignored) {
+      // closing after a failure: nothing more to do
+    }
+    for (var id : pending.keySet()) {
+      var f = pending.remove(id);
+      if (f != null) {
+        f.completeExceptionally(failure);
+      }
+    }
+  }
+
+  /** Forgets a request whose caller gave up waiting. */
+  void abandon(long id) {
+    pending.remove(id);
+  }
+
+  @Override
+  public void close() {
+    fail(new ConnectionLost("connection to " + address + " closed by the client", null));
+  }
+}

@@ -1,0 +1,386 @@
+package dev.kvraft.client;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.Compare;
+import dev.kvraft.proto.Consistency;
+import dev.kvraft.proto.Delete;
+import dev.kvraft.proto.Get;
+import dev.kvraft.proto.KeyValue;
+import dev.kvraft.proto.Members;
+import dev.kvraft.proto.MembersResult;
+import dev.kvraft.proto.Op;
+import dev.kvraft.proto.Put;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import dev.kvraft.proto.Scan;
+import dev.kvraft.proto.ScanResult;
+import dev.kvraft.proto.Status;
+import dev.kvraft.proto.StatusResult;
+import dev.kvraft.proto.Txn;
+import dev.kvraft.proto.TxnResult;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The kvraft client library: blocking calls with typed results, plus {@link #callAsync} for pipelining many
+ * requests on one connection. Thread-safe; share one client between threads.
+ *
+ * <p>Failures are {@link KvException}s, one subclass per error code. The client retries on its own only what is
+ * safe: requests the server answered {@code UNAVAILABLE} (not applied), and reads whose connection was lost, moving
+ * to the leader the server named or to the next address. A write whose connection was lost after it was sent is
+ * reported as {@link KvTimeoutException} (outcome unknown), never silently sent again.
+ */
+public final class KvClient implements AutoCloseable {
+  private final List<String> addresses;
+  private final Duration timeout;
+  private final Duration connectTimeout;
+  private final AtomicLong ids = new AtomicLong();
+  private final ReentrantLock connectLock = new ReentrantLock();
+  private volatile Connection connection;
+  private int nextAddress;
+  private volatile boolean closed;
+
+  private KvClient(Builder b) {
+    this.addresses = List.copyOf(b.addresses);
+    this.timeout = b.timeout;
+    this.connectTimeout = b.connectTimeout;
+  }
+
+  /** Settings for a {@link KvClient}. */
+  public static final class Builder {
+    private final List<String> addresses = new ArrayList<>();
+    private Duration timeout = Duration.ofSeconds(10);
+    private Duration connectTimeout = Duration.ofSeconds(2);
+
+    /** One or more {@code host:port} client addresses; a comma-separated list counts as several. */
+    public Builder addresses(String... list) {
+      for (var a : list) {
+        for (var part : a.split(",")) {
+          if (!part.isBlank()) {
+            HostPort.parse(part);
+            addresses.add(part.strip());
+          }
+        }
+      }
+      return this;
+    }
+
+    /** How long one call may take in all, retries included. */
+    public Builder timeout(Duration d) {
+      if (d.isNegative() || d.isZero()) {
+        throw new IllegalArgumentException("timeout must be positive, got " + d);
+      }
+      this.timeout = d;
+      return this;
+    }
+
+    public Builder connectTimeout(Duration d) {
+      this.connectTimeout = d;
+      return this;
+    }
+
+    public KvClient build() {
+      if (addresses.isEmpty()) {
+        throw new IllegalArgumentException("no address given: name at least one node, e.g. 127.0.0.1:7379");
+      }
+      return new KvClient(this);
+    }
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** A client for the given addresses with the default timeouts. */
+  public static KvClient connect(String... addresses) {
+    return builder().addresses(addresses).build();
+  }
+
+  public Duration timeout() {
+    return timeout;
+  }
+
+  /** The address of the node this client talks to now, or empty when not connected. */
+  public Optional<String> currentAddress() {
+    var c = connection;
+    return c != null && c.isOpen() ? Optional.of(c.address()) : Optional.empty();
+  }
+
+  public List<String> addresses() {
+    return addresses;
+  }
+
+  // ---- typed calls ----------------------------------------------------------------------------
+
+  public Optional<KeyValue> get(String key) {
+    return get(utf8(key), Consistency.LINEARIZABLE);
+  }
+
+  public Optional<KeyValue> get(ByteString key, Consistency consistency) {
+    var r = call(Request.newBuilder().setGet(Get.newBuilder().setKey(key).setConsistency(consistency)));
+    return r.getGet().hasKv() ? Optional.of(r.getGet().getKv()) : Optional.empty();
+  }
+
+  /** Writes a value and returns the store revision of the write. */
+  public long put(String key, String value) {
+    return put(utf8(key), utf8(value));
+  }
+
+  public long put(ByteString key, ByteString value) {
+    return call(Request.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value))).getHeader().getRevision();
+  }
+
+  /** Writes a value and returns what it replaced, if anything. */
+  public Optional<KeyValue> putPrev(ByteString key, ByteString value) {
+    var r = call(Request.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value).setPrevKv(true)));
+    return r.getPut().hasPrev() ? Optional.of(r.getPut().getPrev()) : Optional.empty();
+  }
+
+  /** Deletes one key; returns how many keys were deleted (0 or 1). */
+  public long delete(String key) {
+    return delete(utf8(key), ByteString.EMPTY);
+  }
+
+  /** Deletes every key in {@code [key, rangeEnd)} (one key when rangeEnd is empty); returns how many. */
+  public long delete(ByteString key, ByteString rangeEnd) {
+    return call(Request.newBuilder().setDelete(Delete.newBuilder().setKey(key).setRangeEnd(rangeEnd)))
+        .getDelete().getDeleted();
+  }
+
+  public ScanResult scan(Scan scan) {
+    return call(Request.newBuilder().setScan(scan)).getScan();
+  }
+
+  /** Key-values whose keys start with {@code prefix}, in key order; {@code limit} 0 means the server's default. */
+  public ScanResult scanPrefix(ByteString prefix, int limit, Consistency consistency) {
+    return scan(Scan.newBuilder().setStart(prefix).setEnd(prefixEnd(prefix)).setLimit(limit)
+        .setConsistency(consistency).build());
+  }
+
+  public TxnResult txn(Txn txn) {
+    return call(Request.newBuilder().setTxn(txn)).getTxn();
+  }
+
+  /**
+   * Compare-and-set: writes {@code value} only if the key's value is {@code expected} (or, when expected is null,
+   * only if the key does not exist). Returns whether it wrote.
+   */
+  public boolean cas(ByteString key, ByteString expected, ByteString value) {
+    var compare = Compare.newBuilder().setKey(key);
+    if (expected == null) {
+      compare.setTarget(Compare.Target.VERSION).setOperator(Compare.Operator.EQUAL).setVersion(0);
+    } else {
+      compare.setTarget(Compare.Target.VALUE).setOperator(Compare.Operator.EQUAL).setValue(expected);
+    }
+    return txn(Txn.newBuilder().addCompare(compare)
+        .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value))).build()).getSucceeded();
+  }
+
+  /** Compare-and-set on the key's mod revision (0: the key must not exist). */
+  public boolean casRevision(ByteString key, long modRevision, ByteString value) {
+    var compare = Compare.newBuilder().setKey(key).setTarget(Compare.Target.MOD_REVISION)
+        .setOperator(Compare.Operator.EQUAL).setModRevision(modRevision);
+    return txn(Txn.newBuilder().addCompare(compare)
+        .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value))).build()).getSucceeded();
+  }
+
+  public StatusResult status() {
+    return call(Request.newBuilder().setStatus(Status.getDefaultInstance())).getStatus();
+  }
+
+  public MembersResult members() {
+    return call(Request.newBuilder().setMembers(Members.getDefaultInstance())).getMembers();
+  }
+
+  // ---- raw calls ------------------------------------------------------------------------------
+
+  /**
+   * Sends one request (its id is set here) and waits for the answer, retrying what is safe to retry until the
+   * timeout.
+   *
+   * @throws KvException when the server answered an error or no answer came in time
+   */
+  public Response call(Request.Builder request) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    boolean read = isRead(request);
+    KvException last = null;
+    for (int attempt = 0; ; attempt++) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        throw last != null ? last
+            : new KvTimeoutException("no answer within " + timeout.toMillis() + " ms" + outcome(read));
+      }
+      if (attempt > 0) {
+        sleepQuietly(Math.min(TimeUnit.NANOSECONDS.toMillis(left), Math.min(500, 25L << Math.min(attempt, 4))));
+      }
+      Connection c;
+      try {
+        c = connection();
+      } catch (UnavailableException e) {
+        last = e;
+        continue;
+      }
+      var r = request.setId(ids.incrementAndGet()).build();
+      var f = c.send(r);
+      Response response;
+      try {
+        response = f.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException e) {
+        c.abandon(r.getId());
+        throw new KvTimeoutException("no answer from " + c.address() + " within " + timeout.toMillis() + " ms"
+            + outcome(read));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        c.abandon(r.getId());
+        throw new KvTimeoutException("interrupted while waiting for " + c.address() + outcome(read), e);
+      } catch (ExecutionException e) {
+        dropConnection(c);
+        var cause = e.getCause();
+        if (read) {
+          last = new UnavailableException(cause.getMessage(), cause);
+          continue;
+        }
+        throw new KvTimeoutException(cause.getMessage() + "; the write may or may not have been applied", cause);
+      }
+      if (!response.hasError()) {
+        return response;
+      }
+      var error = KvException.of(response.getError());
+      if (error instanceof UnavailableException u) {
+        // Not applied: safe to retry, at the leader the server named or at the next node.
+        last = u;
+        moveTo(c, u.leaderAddress());
+        continue;
+      }
+      throw error;
+    }
+  }
+
+  /** Sends one request without waiting or retrying; for pipelining. The future fails on connection loss. */
+  public CompletableFuture<Response> callAsync(Request.Builder request) {
+    Connection c;
+    try {
+      c = connection();
+    } catch (UnavailableException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+    return c.send(request.setId(ids.incrementAndGet()).build());
+  }
+
+  private static boolean isRead(Request.Builder r) {
+    return switch (r.getCommandCase()) {
+      case GET, SCAN, STATUS, MEMBERS -> true;
+      default -> false;
+    };
+  }
+
+  private static String outcome(boolean read) {
+    return read ? "" : "; the write may or may not have been applied";
+  }
+
+  private Connection connection() {
+    var c = connection;
+    if (c != null && c.isOpen()) {
+      return c;
+    }
+    connectLock.lock();
+    try {
+      c = connection;
+      if (c != null && c.isOpen()) {
+        return c;
+      }
+      if (closed) {
+        throw new UnavailableException("the client is closed", "");
+      }
+      var errors = new ArrayList<String>();
+      for (int i = 0; i < addresses.size(); i++) {
+        var address = addresses.get(nextAddress % addresses.size());
+        try {
+          connection = Connection.open(address, connectTimeout);
+          return connection;
+        } catch (IOException | IllegalArgumentException e) {
+          errors.add(address + " (" + e.getMessage() + ")");
+          nextAddress++;
+        }
+      }
+      throw new UnavailableException("cannot connect to any node: " + String.join(", ", errors), "");
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  private void moveTo(Connection current, String leaderAddress) {
+    connectLock.lock();
+    try {
+      if (connection != current) {
+        return;
+      }
+      int leader = leaderAddress.isEmpty() ? -1 : addresses.indexOf(leaderAddress);
+      if (leader >= 0 && !leaderAddress.equals(current.address())) {
+        nextAddress = leader;
+        connection = null;
+        current.close();
+      }
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  private void dropConnection(Connection c) {
+    connectLock.lock();
+    try {
+      if (connection == c) {
+        connection = null;
+        nextAddress++;
+      }
+      c.close();
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  private static void sleepQuietly(long millis) {
+    try {
+      Thread.sleep(Math.max(0, millis));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    var c = connection;
+    if (c != null) {
+      c.close();
+    }
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  public static ByteString utf8(String s) {
+    return ByteString.copyFromUtf8(s);
+  }
+
+  /** The smallest key after every key that starts with {@code prefix}; empty means "to the end". */
+  public static ByteString prefixEnd(ByteString prefix) {
+    var bytes = prefix.toByteArray();
+    for (int i = bytes.length - 1; i >= 0; i--) {
+      if (bytes[i] != (byte) 0xff) {
+        bytes[i]++;
+        return ByteString.copyFrom(Arrays.copyOf(bytes, i + 1));
+      }
+    }
+    return ByteString.EMPTY;
+  }
+}

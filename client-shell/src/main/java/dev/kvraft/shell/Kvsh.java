@@ -1,0 +1,175 @@
+package dev.kvraft.shell;
+
+import dev.kvraft.client.KvClient;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code kvsh}: the kvraft shell.
+ *
+ * <pre>
+ *   kvsh [--address HOST:PORT[,HOST:PORT...]] [--format table|json|raw] [--timeout SECONDS]
+ *        [-c 'COMMAND' ...]
+ * </pre>
+ *
+ * With {@code -c} it runs those commands; when stdin is not a terminal it runs the lines it reads; otherwise it is
+ * an interactive JLine prompt. The exit status is 0 only when every command succeeded.
+ */
+public final class Kvsh {
+  static final String DEFAULT_ADDRESS = "127.0.0.1:7379";
+
+  private Kvsh() {}
+
+  /** Parsed command line. */
+  record Options(String address, Format format, Duration timeout, List<String> commands, boolean help) {
+    static Options parse(String... args) {
+      String address = System.getenv().getOrDefault("KVSH_ADDRESS", DEFAULT_ADDRESS);
+      var format = Format.TABLE;
+      var timeout = Duration.ofSeconds(10);
+      var commands = new ArrayList<String>();
+      boolean help = false;
+      for (int i = 0; i < args.length; i++) {
+        var a = args[i];
+        String name = a;
+        String value = null;
+        if (a.startsWith("--") && a.contains("=")) {
+          name = a.substring(0, a.indexOf('='));
+          value = a.substring(a.indexOf('=') + 1);
+        }
+        switch (name) {
+          case "-h", "--help" -> help = true;
+          case "-a", "--address", "--addresses", "--endpoints" -> address = value != null ? value : next(args, ++i, name);
+          case "-c", "--command" -> commands.add(value != null ? value : next(args, ++i, name));
+          case "--format", "-o" -> format = Format.parse(value != null ? value : next(args, ++i, name));
+          case "--timeout" -> {
+            var v = value != null ? value : next(args, ++i, name);
+            try {
+              timeout = Duration.ofMillis((long) (Double.parseDouble(v) * 1000));
+            } catch (NumberFormatException e) {
+              throw new UsageException("--timeout takes seconds, got '" + v + "'");
+            }
+          }
+          default -> throw new UsageException("unknown option '" + a + "' (see kvsh --help)");
+        }
+      }
+      return new Options(address, format, timeout, commands, help);
+    }
+
+    private static String next(String[] args, int i, String name) {
+      if (i >= args.length) {
+        throw new UsageException(name + " needs a value");
+      }
+      return args[i];
+    }
+  }
+
+  public static void main(String[] args) {
+    System.exit(run(args));
+  }
+
+  /** Runs kvsh and returns its exit status. */
+  public static int run(String... args) {
+    var out = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
+    var err = new PrintWriter(System.err, true, StandardCharsets.UTF_8);
+    Options options;
+    try {
+      options = Options.parse(args);
+    } catch (UsageException e) {
+      err.println("kvsh: " + e.getMessage());
+      return 2;
+    }
+    if (options.help()) {
+      usage(out);
+      return 0;
+    }
+    KvClient client;
+    try {
+      client = KvClient.builder().addresses(options.address()).timeout(options.timeout()).build();
+    } catch (IllegalArgumentException e) {
+      err.println("kvsh: " + e.getMessage());
+      return 2;
+    }
+    try (client) {
+      var ctx = new ShellContext(client, out, err, Commands.standard(), options.format());
+      var shell = new Shell(ctx);
+      if (!options.commands().isEmpty()) {
+        return runAll(shell, options.commands());
+      }
+      if (!stdinIsTerminal()) {
+        return runStdin(shell);
+      }
+      return new Interactive(shell, historyFile()).run();
+    }
+  }
+
+  private static int runAll(Shell shell, List<String> lines) {
+    boolean ok = true;
+    for (var line : lines) {
+      var outcome = shell.run(line);
+      if (outcome == Shell.Outcome.EXIT) {
+        break;
+      }
+      ok &= outcome == Shell.Outcome.OK;
+    }
+    return ok ? 0 : 1;
+  }
+
+  private static int runStdin(Shell shell) {
+    var lines = new ArrayList<String>();
+    try (var in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+      boolean ok = true;
+      for (String line; (line = in.readLine()) != null; ) {
+        var outcome = shell.run(line);
+        if (outcome == Shell.Outcome.EXIT) {
+          break;
+        }
+        ok &= outcome == Shell.Outcome.OK;
+      }
+      return ok ? 0 : 1;
+    } catch (IOException e) {
+      shell.context().err().println("kvsh: cannot read stdin: " + e.getMessage());
+      return 1;
+    }
+  }
+
+  /**
+   * Whether stdin is a terminal. The launcher knows for sure ({@code [ -t 0 ]}) and says so in
+   * {@code KVSH_STDIN_TTY}; without it, {@code Console.isTerminal()} (JDK 22+) or the console's presence decides.
+   */
+  static boolean stdinIsTerminal() {
+    var told = System.getenv("KVSH_STDIN_TTY");
+    if (told != null) {
+      return told.equals("1");
+    }
+    var console = System.console();
+    if (console == null) {
+      return false;
+    }
+    try {
+      return (Boolean) java.io.Console.class.getMethod("isTerminal").invoke(console);
+    } catch (ReflectiveOperationException e) {
+      return true;
+    }
+  }
+
+  static Path historyFile() {
+    var override = System.getenv("KVSH_HISTORY");
+    return override != null ? Path.of(override) : Path.of(System.getProperty("user.home"), ".kvsh_history");
+  }
+
+  private static void usage(PrintWriter out) {
+    out.println("usage: kvsh [--address HOST:PORT[,HOST:PORT...]] [--format table|json|raw] [--timeout SECONDS]");
+    out.println("            [-c 'COMMAND' ...]");
+    out.println();
+    out.println("The kvraft shell. With -c it runs the given commands; with stdin not a terminal it runs the");
+    out.println("lines it reads; otherwise it is interactive. Exit status 0 only if every command succeeded.");
+    out.println("Default address: " + DEFAULT_ADDRESS + " (or $KVSH_ADDRESS). Type 'help' inside for the commands.");
+  }
+}

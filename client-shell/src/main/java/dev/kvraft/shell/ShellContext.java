@@ -1,0 +1,57 @@
+package dev.kvraft.shell;
+
+import dev.kvraft.client.KvClient;
+import java.io.PrintWriter;
+
+/**
+ * What a command works with: the client, where output and errors go, and the output settings. Owned by the shell's
+ * one thread.
+ */
+public final class ShellContext {
+  private final KvClient client;
+  private final PrintWriter out;
+  private final PrintWriter err;
+  private final Commands commands;
+  private Format format;
+  private boolean timing;
+
+  public ShellContext(KvClient client, PrintWriter out, PrintWriter err, Commands commands, Format format) {
+    this.client = client;
+    this.out = out;
+    this.err = err;
+    this.commands = commands;
+    this.format = format;
+  }
+
+  public KvClient client() {
+    return client;
+  }
+
+  public PrintWriter out() {
+    return out;
+  }
+
+  public PrintWriter err() {
+    return err;
+  }
+
+  public Commands commands() {
+    return commands;
+  }
+
+  public Format format() {
+    return format;
+  }
+
+  public void format(Format f) {
+    this.format = f;
+  }
+
+  public boolean timing() {
+    return timing;
+  }
+
+  public void timing(boolean on) {
+    this.timing = on;
+  }
+}

@@ -1,0 +1,119 @@
+package dev.kvraft.server;
+
+import dev.kvraft.server.config.ServerConfig;
+import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.net.ClientListener;
+import dev.kvraft.server.raft.RaftNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One kvraft node: wires the database loop, Ratis and the client listener together, starts them in order and
+ * stops them in reverse.
+ *
+ * <p>Start-up: open the data directory, start the database loop, start Ratis (which replays the log into the loop),
+ * then open the client port. Shutdown: stop accepting, let in-flight requests finish (or fail them at the deadline),
+ * close Ratis, stop the loop, close the connections.
+ */
+public final class KvraftServer implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(KvraftServer.class);
+
+  private final ServerConfig config;
+  private final DatabaseLoop loop;
+  private final RaftNode raft;
+  private final ClientListener listener;
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  private KvraftServer(ServerConfig config, DatabaseLoop loop, RaftNode raft, ClientListener listener) {
+    this.config = config;
+    this.loop = loop;
+    this.raft = raft;
+    this.listener = listener;
+  }
+
+  /** Starts a node and returns once its client port accepts connections. */
+  public static KvraftServer start(ServerConfig config) throws IOException {
+    Files.createDirectories(config.dataDir());
+    var bootId = HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
+    var loop = new DatabaseLoop(config, config.nodeId() + "@" + bootId);
+    // Bind the client port first: a port conflict should fail before anything touches the data.
+    var listener = new ClientListener(config, loop);
+    RaftNode raft = null;
+    try {
+      raft = new RaftNode(config, loop);
+      var node = raft;
+      loop.bind(() -> node, DatabaseLoop.ApplyObserver.NONE);
+      loop.start();
+      raft.start();
+    } catch (IOException | RuntimeException e) {
+      listener.stopAccepting();
+      if (raft != null) {
+        raft.close();
+      }
+      try {
+        loop.close();
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+      }
+      throw e;
+    }
+    listener.start();
+    var self = config.self();
+    LOG.info("node {} serving clients on {}, raft on {}, data in {}, cluster {}", config.nodeId(),
+        self.clientAddress(), self.peerAddress(), config.dataDir().toAbsolutePath(), config.cluster());
+    return new KvraftServer(config, loop, raft, listener);
+  }
+
+  public ServerConfig config() {
+    return config;
+  }
+
+  public int clientPort() {
+    return listener.port();
+  }
+
+  public RaftNode raft() {
+    return raft;
+  }
+
+  public DatabaseLoop loop() {
+    return loop;
+  }
+
+  /** Graceful stop within {@code timeout}: finish or fail what is in flight, close Ratis, close connections. */
+  public void close(Duration timeout) {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    long deadline = System.nanoTime() + timeout.toNanos();
+    LOG.info("node {} stopping", config.nodeId());
+    try {
+      listener.stopAccepting();
+      // In-flight writes get up to half the budget to commit.
+      loop.awaitIdle(System.nanoTime() + (deadline - System.nanoTime()) / 2);
+      loop.stopAccepting();
+      try {
+        raft.close();
+      } catch (IOException e) {
+        LOG.warn("closing raft on node {}: {}", config.nodeId(), e.toString());
+      }
+      loop.close();
+      listener.close(Math.min(deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500)));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    LOG.info("node {} stopped", config.nodeId());
+  }
+
+  @Override
+  public void close() {
+    close(Duration.ofSeconds(4));
+  }
+}

@@ -1,0 +1,63 @@
+package dev.kvraft.server;
+
+import dev.kvraft.server.config.ServerConfig;
+import java.util.concurrent.CountDownLatch;
+import sun.misc.Signal;
+
+/**
+ * {@code kvraft-server [--config=FILE] [--key=value ...]}: starts one node and runs until SIGTERM or SIGINT, then
+ * stops gracefully and exits 0. A bad configuration exits 2 with a message naming the setting; a failure to start
+ * exits 1.
+ */
+public final class Main {
+  private Main() {}
+
+  public static void main(String[] args) {
+    for (var a : args) {
+      if (a.equals("--help") || a.equals("-h")) {
+        usage();
+        return;
+      }
+    }
+    ServerConfig config;
+    try {
+      config = ServerConfig.fromArgs(args);
+    } catch (IllegalArgumentException e) {
+      System.err.println("kvraft-server: bad configuration: " + e.getMessage());
+      System.err.println("kvraft-server: run with --help for the settings and their defaults");
+      System.exit(2);
+      return;
+    }
+    KvraftServer server;
+    try {
+      server = KvraftServer.start(config);
+    } catch (Exception e) {
+      System.err.println("kvraft-server: node " + config.nodeId() + " failed to start: " + e.getMessage());
+      System.exit(1);
+      return;
+    }
+    var stop = new CountDownLatch(1);
+    Signal.handle(new Signal("TERM"), s -> stop.countDown());
+    Signal.handle(new Signal("INT"), s -> stop.countDown());
+    try {
+      stop.await();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    server.close();
+    System.exit(0);
+  }
+
+  private static void usage() {
+    var out = System.out;
+    out.println("usage: kvraft-server [--config=FILE] [--key=value ...]");
+    out.println();
+    out.println("Starts one kvraft node. Settings come from FILE (Java properties), then from --key=value");
+    out.println("arguments, which override the file. With no arguments: a single-node cluster on 127.0.0.1.");
+    out.println();
+    out.println("settings (default):");
+    for (var s : ServerConfig.SETTINGS) {
+      out.printf("  %-30s %s (%s)%n", s.key(), s.help(), s.defaultValue());
+    }
+  }
+}

@@ -1,0 +1,29 @@
+package dev.kvraft.server.config;
+
+/**
+ * Request limits, enforced on the connection thread before any work is done.
+ *
+ * @param maxFrameBytes largest request frame accepted (the varint length prefix excluded)
+ * @param maxKeyBytes   largest key; keys are 1..maxKeyBytes bytes
+ * @param maxValueBytes largest value
+ * @param maxScanLimit  most key-values one Scan returns, and the default when it names none
+ * @param maxTxnOps     most compares, and most operations per branch, in one Txn
+ */
+public record Limits(int maxFrameBytes, int maxKeyBytes, int maxValueBytes, int maxScanLimit, int maxTxnOps) {
+
+  public static final Limits DEFAULT = new Limits(4 << 20, 4096, 1 << 20, 10_000, 128);
+
+  public Limits {
+    positive("limit.frame.bytes", maxFrameBytes);
+    positive("limit.key.bytes", maxKeyBytes);
+    positive("limit.value.bytes", maxValueBytes);
+    positive("limit.scan", maxScanLimit);
+    positive("limit.txn.ops", maxTxnOps);
+  }
+
+  private static void positive(String name, int value) {
+    if (value <= 0) {
+      throw new IllegalArgumentException(name + " must be positive, got " + value);
+    }
+  }
+}

@@ -1,0 +1,232 @@
+package dev.kvraft.server.config;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.function.Function;
+
+/**
+ * Everything one kvraft node is told at start-up. Immutable; made by {@link #fromArgs} (a properties file plus
+ * {@code --key=value} overrides) or {@link #fromMap}. Every setting has a default, so no arguments at all start a
+ * single-node cluster on localhost with data in {@code ./data}.
+ */
+public record ServerConfig(
+    String nodeId,
+    List<PeerSpec> cluster,
+    Path dataDir,
+    Limits limits,
+    Duration requestTimeout,
+    int queueCapacity,
+    int maxBatch,
+    long snapshotThreshold,
+    long logRetention,
+    Duration electionTimeoutMin,
+    Duration electionTimeoutMax) {
+
+  /** One documented setting. */
+  public record Setting(String key, String defaultValue, String help) {}
+
+  /** Every key a config file or override may use, with its default: the single source of truth for docs. */
+  public static final List<Setting> SETTINGS = List.of(
+      new Setting("node.id", "n1", "this node's id; must appear in 'cluster'"),
+      new Setting("cluster", "n1=127.0.0.1:7379:7380",
+          "every member as id=host:clientPort:peerPort, comma separated; the same on every node"),
+      new Setting("data.dir", "./data", "where Ratis's log and kvraft.db live"),
+      new Setting("limit.frame.bytes", "4194304", "largest request frame"),
+      new Setting("limit.key.bytes", "4096", "largest key"),
+      new Setting("limit.value.bytes", "1048576", "largest value"),
+      new Setting("limit.scan", "10000", "most key-values one scan returns"),
+      new Setting("limit.txn.ops", "128", "most compares or operations per branch in one txn"),
+      new Setting("request.timeout.ms", "5000", "how long a request may wait for Raft before TIMEOUT/UNAVAILABLE"),
+      new Setting("queue.capacity", "10000", "client commands waiting for the database loop before OVERLOADED"),
+      new Setting("batch.max", "4096", "most client commands the database loop takes in one batch"),
+      new Setting("snapshot.threshold", "10000", "take a snapshot every this many applied log entries"),
+      new Setting("log.retention", "1000000", "log rows kept in kvraft.db below the last snapshot"),
+      new Setting("raft.election.timeout.min.ms", "1000", "lower bound of the randomised election timeout"),
+      new Setting("raft.election.timeout.max.ms", "2000", "upper bound of the randomised election timeout"));
+
+  public ServerConfig {
+    if (cluster.isEmpty()) {
+      throw new IllegalArgumentException("cluster is empty: name at least this node, e.g. n1=127.0.0.1:7379:7380");
+    }
+    cluster = List.copyOf(cluster);
+    var ids = new HashSet<String>();
+    var addresses = new HashSet<String>();
+    for (var p : cluster) {
+      if (!ids.add(p.id())) {
+        throw new IllegalArgumentException("cluster names node '" + p.id() + "' twice");
+      }
+      for (var address : List.of(p.clientAddress(), p.peerAddress())) {
+        if (!addresses.add(address)) {
+          throw new IllegalArgumentException("cluster uses address " + address + " twice");
+        }
+      }
+    }
+    if (!ids.contains(nodeId)) {
+      throw new IllegalArgumentException("node.id '" + nodeId + "' is not in cluster " + cluster
+          + ": add it there, or pick one of " + ids);
+    }
+    if (requestTimeout.isNegative() || requestTimeout.isZero()) {
+      throw new IllegalArgumentException("request.timeout.ms must be positive, got " + requestTimeout.toMillis());
+    }
+    if (electionTimeoutMax.compareTo(electionTimeoutMin) <= 0) {
+      throw new IllegalArgumentException("raft.election.timeout.max.ms (" + electionTimeoutMax.toMillis()
+          + ") must be greater than raft.election.timeout.min.ms (" + electionTimeoutMin.toMillis() + ")");
+    }
+  }
+
+  /** This node's own entry of the cluster. */
+  public PeerSpec self() {
+    return peer(nodeId).orElseThrow();
+  }
+
+  public Optional<PeerSpec> peer(String id) {
+    return cluster.stream().filter(p -> p.id().equals(id)).findFirst();
+  }
+
+  /** A copy with another data directory; handy for tests. */
+  public ServerConfig withDataDir(Path dir) {
+    return new ServerConfig(nodeId, cluster, dir, limits, requestTimeout, queueCapacity, maxBatch,
+        snapshotThreshold, logRetention, electionTimeoutMin, electionTimeoutMax);
+  }
+
+  public static ServerConfig defaults() {
+    return fromMap(Map.of());
+  }
+
+  /**
+   * Parses the command line: {@code --config=FILE} (or {@code --config FILE}) names a properties file, and every
+   * other {@code --key=value} overrides one setting of the file.
+   *
+   * @throws IllegalArgumentException naming the bad argument, key or value
+   */
+  public static ServerConfig fromArgs(String... args) {
+    Path file = null;
+    var overrides = new LinkedHashMap<String, String>();
+    for (int i = 0; i < args.length; i++) {
+      var arg = args[i];
+      if (!arg.startsWith("--")) {
+        throw new IllegalArgumentException("unexpected argument '" + arg + "': settings look like --key=value");
+      }
+      var body = arg.substring(2);
+      int eq = body.indexOf('=');
+      String key;
+      String value;
+      if (eq >= 0) {
+        key = body.substring(0, eq);
+        value = body.substring(eq + 1);
+      } else if (i + 1 < args.length && !args[i + 1].startsWith("--")) {
+        key = body;
+        value = args[++i];
+      } else {
+        throw new IllegalArgumentException("argument '" + arg + "' has no value: write --" + body + "=VALUE");
+      }
+      if (key.equals("config")) {
+        file = Path.of(value);
+      } else {
+        overrides.put(key, value);
+      }
+    }
+    var merged = new LinkedHashMap<String, String>();
+    if (file != null) {
+      merged.putAll(readFile(file));
+    }
+    merged.putAll(overrides);
+    return fromMap(merged);
+  }
+
+  /** Reads a properties file; the message names the file and what is wrong with it. */
+  public static Map<String, String> readFile(Path file) {
+    var props = new Properties();
+    try (Reader r = Files.newBufferedReader(file)) {
+      props.load(r);
+    } catch (IOException | IllegalArgumentException e) {
+      throw new IllegalArgumentException("cannot read config file " + file + ": " + e.getMessage(), e);
+    }
+    var map = new LinkedHashMap<String, String>();
+    props.stringPropertyNames().forEach(k -> map.put(k, props.getProperty(k).strip()));
+    return map;
+  }
+
+  /** Builds a config from settings; missing keys take their defaults, unknown keys are an error. */
+  public static ServerConfig fromMap(Map<String, String> given) {
+    var known = new HashSet<String>();
+    SETTINGS.forEach(s -> known.add(s.key()));
+    var unknown = new ArrayList<String>();
+    given.keySet().stream().filter(k -> !known.contains(k) && !k.startsWith("jvm.")).sorted().forEach(unknown::add);
+    if (!unknown.isEmpty()) {
+      throw new IllegalArgumentException("unknown setting" + (unknown.size() > 1 ? "s " : " ") + unknown
+          + "; known settings are " + known.stream().sorted().toList());
+    }
+    Function<String, String> get = key -> {
+      var v = given.get(key);
+      return v != null ? v : SETTINGS.stream().filter(s -> s.key().equals(key)).findFirst().orElseThrow().defaultValue();
+    };
+    var cluster = new ArrayList<PeerSpec>();
+    for (var member : get.apply("cluster").split(",")) {
+      if (!member.isBlank()) {
+        cluster.add(PeerSpec.parse(member));
+      }
+    }
+    var limits = new Limits(
+        intValue(get, "limit.frame.bytes"),
+        intValue(get, "limit.key.bytes"),
+        intValue(get, "limit.value.bytes"),
+        intValue(get, "limit.scan"),
+        intValue(get, "limit.txn.ops"));
+    return new ServerConfig(
+        get.apply("node.id"),
+        cluster,
+        Path.of(get.apply("data.dir")),
+        limits,
+        Duration.ofMillis(longValue(get, "request.timeout.ms")),
+        positiveInt(get, "queue.capacity"),
+        positiveInt(get, "batch.max"),
+        positiveLong(get, "snapshot.threshold"),
+        positiveLong(get, "log.retention"),
+        Duration.ofMillis(positiveLong(get, "raft.election.timeout.min.ms")),
+        Duration.ofMillis(positiveLong(get, "raft.election.timeout.max.ms")));
+  }
+
+  private static int intValue(Function<String, String> get, String key) {
+    long v = longValue(get, key);
+    if (v > Integer.MAX_VALUE || v < Integer.MIN_VALUE) {
+      throw new IllegalArgumentException(key + " = " + v + " is out of range");
+    }
+    return (int) v;
+  }
+
+  private static int positiveInt(Function<String, String> get, String key) {
+    int v = intValue(get, key);
+    if (v <= 0) {
+      throw new IllegalArgumentException(key + " must be positive, got " + v);
+    }
+    return v;
+  }
+
+  private static long positiveLong(Function<String, String> get, String key) {
+    long v = longValue(get, key);
+    if (v <= 0) {
+      throw new IllegalArgumentException(key + " must be positive, got " + v);
+    }
+    return v;
+  }
+
+  private static long longValue(Function<String, String> get, String key) {
+    var text = get.apply(key);
+    try {
+      return Long.parseLong(text.replace("_", ""));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(key + " = '" + text + "' is not a whole number");
+    }
+  }
+}

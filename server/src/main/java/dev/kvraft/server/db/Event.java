@@ -1,0 +1,31 @@
+package dev.kvraft.server.db;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.Request;
+import java.util.concurrent.CompletableFuture;
+
+/** Everything that reaches the database loop, in the order it must be handled. */
+sealed interface Event {
+
+  /** A validated client request; {@code deadline} is in {@link System#nanoTime()} units. */
+  record Command(Request request, Replier replier, long deadline) implements Event {}
+
+  /** A committed state-machine entry, in log order; complete {@code done} once applied. */
+  record Applied(long term, long index, ByteString payload, CompletableFuture<?> done) implements Event {}
+
+  /** A committed configuration or metadata entry (nothing to apply to the map), in log order. */
+  record MetaApplied(long term, long index, String kind, String summary, CompletableFuture<?> done)
+      implements Event {}
+
+  /** Raft refused or lost a proposal. */
+  record ProposalFailed(long callId, Throwable cause) implements Event {}
+
+  /** A read barrier completed ({@code cause == null}) or failed. */
+  record BarrierDone(long callId, Throwable cause) implements Event {}
+
+  /** Run a task on the loop thread (status, snapshots, tests). */
+  record Task(Runnable task) implements Event {}
+
+  /** Stop the loop: fail what is pending, then exit. */
+  record Stop() implements Event {}
+}

@@ -1,0 +1,245 @@
+package dev.kvraft.server.db;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.Compare;
+import dev.kvraft.proto.DeleteResult;
+import dev.kvraft.proto.GetResult;
+import dev.kvraft.proto.KeyValue;
+import dev.kvraft.proto.Op;
+import dev.kvraft.proto.OpResult;
+import dev.kvraft.proto.PutResult;
+import dev.kvraft.proto.Response;
+import dev.kvraft.proto.Scan;
+import dev.kvraft.proto.ScanResult;
+import dev.kvraft.proto.Txn;
+import dev.kvraft.proto.TxnResult;
+import dev.kvraft.proto.WriteOp;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.TreeMap;
+
+/**
+ * The key-value state: a sorted map of {@link KeyValue}s and the store revision, with the deterministic apply step.
+ *
+ * <p>Every node applies the same log in the same order and so holds the same map and revision. Each successful
+ * mutation (a Put; a Delete that deleted something; a Txn whose chosen branch wrote something) raises the revision
+ * by one; a Txn's writes all share that one revision, as in etcd.
+ *
+ * <p>Not thread-safe: owned by the database loop thread. {@link KeyValue}s are immutable, so a snapshot may hold a
+ * shallow copy of the map while the loop goes on applying.
+ */
+public final class KvState {
+
+  /** Unsigned lexicographic byte order: the order of scans. */
+  public static final Comparator<ByteString> KEY_ORDER = ByteString.unsignedLexicographicalComparator();
+
+  /** A {@code range_end} of one zero byte means "to the end of the key space", as in etcd. */
+  public static final ByteString TO_END = ByteString.copyFrom(new byte[] {0});
+
+  /** Told of every operation applied, for the SQLite log mirror. */
+  @FunctionalInterface
+  public interface OpListener {
+    OpListener NONE = (op, key, value, revision, result) -> {};
+
+    void applied(String op, ByteString key, ByteString value, long revision, String result);
+  }
+
+  private final TreeMap<ByteString, KeyValue> data = new TreeMap<>(KEY_ORDER);
+  private long revision;
+
+  public long revision() {
+    return revision;
+  }
+
+  public int size() {
+    return data.size();
+  }
+
+  /** Replaces the whole state, e.g. with a snapshot's. */
+  public void reset(long newRevision, Iterable<KeyValue> kvs) {
+    data.clear();
+    for (var kv : kvs) {
+      data.put(kv.getKey(), kv);
+    }
+    revision = newRevision;
+  }
+
+  /** A point-in-time copy of the map, cheap because values are immutable. */
+  public NavigableMap<ByteString, KeyValue> copy() {
+    return new TreeMap<>(data);
+  }
+
+  public KeyValue get(ByteString key) {
+    return data.get(key);
+  }
+
+  public ScanResult scan(Scan scan, int maxLimit) {
+    int limit = scan.getLimit() == 0 ? maxLimit : Math.min(scan.getLimit(), maxLimit);
+    var range = range(scan.getStart(), scan.getEnd());
+    var result = ScanResult.newBuilder();
+    int n = 0;
+    for (var kv : range.values()) {
+      if (n == limit) {
+        result.setMore(true);
+        break;
+      }
+      result.addKvs(scan.getKeysOnly() ? kv.toBuilder().clearValue().build() : kv);
+      n++;
+    }
+    return result.build();
+  }
+
+  private NavigableMap<ByteString, KeyValue> range(ByteString start, ByteString end) {
+    if (end.isEmpty() || end.equals(TO_END)) {
+      return start.isEmpty() ? data : data.tailMap(start, true);
+    }
+    if (KEY_ORDER.compare(start, end) >= 0) {
+      return new TreeMap<>(KEY_ORDER);
+    }
+    return data.subMap(start, true, end, false);
+  }
+
+  /**
+   * Applies one client write and returns the response it earns: {@code put}, {@code delete} or {@code txn} set, no
+   * id and no header.
+   */
+  public Response.Builder apply(WriteOp op, OpListener listener) {
+    var response = Response.newBuilder();
+    switch (op.getOpCase()) {
+      case PUT -> {
+        long rev = revision + 1;
+        response.setPut(put(op.getPut(), rev, listener));
+        revision = rev;
+      }
+      case DELETE -> {
+        long rev = revision + 1;
+        var r = delete(op.getDelete(), rev, listener);
+        if (r.getDeleted() > 0) {
+          revision = rev;
+        }
+        response.setDelete(r);
+      }
+      case TXN -> response.setTxn(txn(op.getTxn(), listener));
+      case OP_NOT_SET -> throw new IllegalArgumentException("write op with no operation");
+    }
+    return response;
+  }
+
+  private PutResult put(dev.kvraft.proto.Put put, long rev, OpListener listener) {
+    var prev = data.get(put.getKey());
+    var kv = KeyValue.newBuilder()
+        .setKey(put.getKey())
+        .setValue(put.getValue())
+        .setCreateRevision(prev == null ? rev : prev.getCreateRevision())
+        .setModRevision(rev)
+        .setVersion(prev == null ? 1 : prev.getVersion() + 1)
+        .build();
+    data.put(put.getKey(), kv);
+    listener.applied("put", put.getKey(), put.getValue(), rev, prev == null ? "created" : "updated");
+    var r = PutResult.newBuilder();
+    if (put.getPrevKv() && prev != null) {
+      r.setPrev(prev);
+    }
+    return r.build();
+  }
+
+  private DeleteResult delete(dev.kvraft.proto.Delete del, long rev, OpListener listener) {
+    var r = DeleteResult.newBuilder();
+    if (del.getRangeEnd().isEmpty()) {
+      var prev = data.remove(del.getKey());
+      listener.applied("delete", del.getKey(), null, prev == null ? 0 : rev, prev == null ? "not found" : "deleted");
+      if (prev != null) {
+        r.setDeleted(1);
+        if (del.getPrevKv()) {
+          r.addPrev(prev);
+        }
+      }
+      return r.build();
+    }
+    var range = range(del.getKey(), del.getRangeEnd());
+    long n = 0;
+    for (Iterator<Map.Entry<ByteString, KeyValue>> it = range.entrySet().iterator(); it.hasNext(); ) {
+      var e = it.next();
+      it.remove();
+      n++;
+      listener.applied("delete", e.getKey(), null, rev, "deleted");
+      if (del.getPrevKv()) {
+        r.addPrev(e.getValue());
+      }
+    }
+    if (n == 0) {
+      listener.applied("delete-range", del.getKey(), null, 0, "not found");
+    }
+    return r.setDeleted(n).build();
+  }
+
+  private TxnResult txn(Txn txn, OpListener listener) {
+    boolean ok = true;
+    for (var c : txn.getCompareList()) {
+      if (!holds(c)) {
+        ok = false;
+        break;
+      }
+    }
+    var ops = ok ? txn.getSuccessList() : txn.getFailureList();
+    listener.applied("txn", ByteString.EMPTY, null, 0, ok ? "compare succeeded" : "compare failed");
+    long rev = revision + 1;
+    boolean wrote = false;
+    var results = new ArrayList<OpResult>(ops.size());
+    for (Op op : ops) {
+      switch (op.getOpCase()) {
+        case PUT -> {
+          results.add(OpResult.newBuilder().setPut(put(op.getPut(), rev, listener)).build());
+          wrote = true;
+        }
+        case DELETE -> {
+          var d = delete(op.getDelete(), rev, listener);
+          wrote |= d.getDeleted() > 0;
+          results.add(OpResult.newBuilder().setDelete(d).build());
+        }
+        case GET -> {
+          var kv = data.get(op.getGet().getKey());
+          var g = GetResult.newBuilder();
+          if (kv != null) {
+            g.setKv(kv);
+          }
+          results.add(OpResult.newBuilder().setGet(g).build());
+        }
+        case OP_NOT_SET -> throw new IllegalArgumentException("txn op with no operation");
+      }
+    }
+    if (wrote) {
+      revision = rev;
+    }
+    return TxnResult.newBuilder().setSucceeded(ok).addAllResults(results).build();
+  }
+
+  /** Evaluates one compare against the current state; see {@link Compare} for a missing key's values. */
+  boolean holds(Compare c) {
+    var kv = data.get(c.getKey());
+    int cmp;
+    switch (c.getTarget()) {
+      case VALUE -> {
+        if (kv == null) {
+          return false;
+        }
+        cmp = KEY_ORDER.compare(kv.getValue(), c.getValue());
+      }
+      case VERSION -> cmp = Long.compareUnsigned(kv == null ? 0 : kv.getVersion(), c.getVersion());
+      case CREATE_REVISION ->
+          cmp = Long.compareUnsigned(kv == null ? 0 : kv.getCreateRevision(), c.getCreateRevision());
+      case MOD_REVISION -> cmp = Long.compareUnsigned(kv == null ? 0 : kv.getModRevision(), c.getModRevision());
+      default -> throw new IllegalArgumentException("unknown compare target " + c.getTarget());
+    }
+    return switch (c.getOperator()) {
+      case EQUAL -> cmp == 0;
+      case NOT_EQUAL -> cmp != 0;
+      case LESS -> cmp < 0;
+      case GREATER -> cmp > 0;
+      default -> throw new IllegalArgumentException("unknown compare operator " + c.getOperator());
+    };
+  }
+}

@@ -1,0 +1,83 @@
+package dev.kvraft.server.net;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+
+/**
+ * Reads length-delimited frames (a base-128 varint length, then that many bytes) with a size limit checked before
+ * any body byte is read, so an oversize frame costs no memory.
+ */
+public final class Frames {
+  private Frames() {}
+
+  /** What one read produced. */
+  public sealed interface Frame {}
+
+  /** A whole frame body. */
+  public record Body(byte[] bytes) implements Frame {}
+
+  /** The frame announced {@code length} bytes, over the limit; {@code prefix} is its first bytes. */
+  public record Oversize(long length, byte[] prefix) implements Frame {}
+
+  /** The length prefix itself is not a valid varint. */
+  public record BadLength() implements Frame {}
+
+  /** The peer closed the connection cleanly between frames. */
+  public record End() implements Frame {}
+
+  /** How many bytes of an oversize frame are read to find its request id. */
+  static final int PREFIX_BYTES = 11;
+
+  /**
+   * Reads one frame.
+   *
+   * @throws EOFException when the connection ends inside a frame
+   */
+  public static Frame read(InputStream in, int maxBytes) throws IOException {
+    int first = in.read();
+    if (first < 0) {
+      return new End();
+    }
+    long length = first & 0x7f;
+    int shift = 7;
+    int b = first;
+    while ((b & 0x80) != 0) {
+      if (shift > 35) {
+        return new BadLength();
+      }
+      b = in.read();
+      if (b < 0) {
+        throw new EOFException("connection closed inside a frame length");
+      }
+      length |= (long) (b & 0x7f) << shift;
+      shift += 7;
+    }
+    if (length > maxBytes) {
+      return new Oversize(length, in.readNBytes((int) Math.min(PREFIX_BYTES, length)));
+    }
+    var body = in.readNBytes((int) length);
+    if (body.length < length) {
+      throw new EOFException("connection closed inside a frame: " + body.length + " of " + length + " bytes");
+    }
+    return new Body(body);
+  }
+
+  /**
+   * The request id at the start of a (possibly partial) encoded {@code Request}, or 0 when the frame does not start
+   * with it. Protobuf writers put field 1 first, so this finds the id of any well-behaved client's frame.
+   */
+  public static long leadingId(byte[] bytes) {
+    if (bytes.length == 0 || bytes[0] != 0x08) {
+      return 0;
+    }
+    long id = 0;
+    for (int i = 1, shift = 0; i < bytes.length && shift < 64; i++, shift += 7) {
+      id |= (long) (bytes[i] & 0x7f) << shift;
+      if ((bytes[i] & 0x80) == 0) {
+        return id;
+      }
+    }
+    return 0;
+  }
+}

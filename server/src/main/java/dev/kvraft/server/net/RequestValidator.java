@@ -1,0 +1,140 @@
+package dev.kvraft.server.net;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.Compare;
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Op;
+import dev.kvraft.proto.Request;
+import dev.kvraft.server.config.Limits;
+import dev.kvraft.server.db.KvState;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Checks a request against the limits and the protocol's rules before any work is done. Stateless; runs on the
+ * connection's thread, so a bad request never reaches the database loop or the log.
+ */
+public final class RequestValidator {
+  private final Limits limits;
+
+  public RequestValidator(Limits limits) {
+    this.limits = limits;
+  }
+
+  /** The error to answer with, or empty when the request is fine. */
+  public Optional<Error> validate(Request r) {
+    try {
+      switch (r.getCommandCase()) {
+        case GET -> key("get", r.getGet().getKey());
+        case PUT -> put("put", r.getPut());
+        case DELETE -> delete("delete", r.getDelete());
+        case SCAN -> scan(r.getScan());
+        case TXN -> txn(r.getTxn());
+        case STATUS, MEMBERS -> { }
+        case COMMAND_NOT_SET -> throw new Invalid(Error.Code.INVALID_ARGUMENT,
+            "request names no command (or one this server does not know; is the client newer than the server?)");
+      }
+      return Optional.empty();
+    } catch (Invalid e) {
+      return Optional.of(Error.newBuilder().setCode(e.code).setMessage(e.getMessage()).build());
+    }
+  }
+
+  private static final class Invalid extends Exception {
+    final Error.Code code;
+
+    Invalid(Error.Code code, String message) {
+      super(message, null, false, false);
+      this.code = code;
+    }
+  }
+
+  private void key(String where, ByteString key) throws Invalid {
+    if (key.isEmpty()) {
+      throw new Invalid(Error.Code.INVALID_ARGUMENT, where + ": the key is empty; keys are 1 to "
+          + limits.maxKeyBytes() + " bytes");
+    }
+    if (key.size() > limits.maxKeyBytes()) {
+      throw new Invalid(Error.Code.TOO_LARGE, where + ": the key is " + key.size() + " bytes, over the limit of "
+          + limits.maxKeyBytes() + " (limit.key.bytes)");
+    }
+  }
+
+  private void put(String where, dev.kvraft.proto.Put put) throws Invalid {
+    key(where, put.getKey());
+    if (put.getValue().size() > limits.maxValueBytes()) {
+      throw new Invalid(Error.Code.TOO_LARGE, where + ": the value of key " + shortKey(put.getKey()) + " is "
+          + put.getValue().size() + " bytes, over the limit of " + limits.maxValueBytes() + " (limit.value.bytes)");
+    }
+  }
+
+  private void delete(String where, dev.kvraft.proto.Delete del) throws Invalid {
+    key(where, del.getKey());
+    var end = del.getRangeEnd();
+    if (!end.isEmpty() && !end.equals(KvState.TO_END)) {
+      if (end.size() > limits.maxKeyBytes()) {
+        throw new Invalid(Error.Code.TOO_LARGE, where + ": range_end is " + end.size() + " bytes, over the limit of "
+            + limits.maxKeyBytes());
+      }
+      if (KvState.KEY_ORDER.compare(del.getKey(), end) >= 0) {
+        throw new Invalid(Error.Code.INVALID_ARGUMENT, where + ": range_end " + shortKey(end)
+            + " is not after key " + shortKey(del.getKey()) + "; the range [key, range_end) would be empty");
+      }
+    }
+  }
+
+  private void scan(dev.kvraft.proto.Scan scan) throws Invalid {
+    if (scan.getStart().size() > limits.maxKeyBytes() || scan.getEnd().size() > limits.maxKeyBytes()) {
+      throw new Invalid(Error.Code.TOO_LARGE, "scan: start or end is over the key limit of " + limits.maxKeyBytes()
+          + " bytes");
+    }
+    if (Integer.toUnsignedLong(scan.getLimit()) > limits.maxScanLimit()) {
+      throw new Invalid(Error.Code.TOO_LARGE, "scan: limit " + Integer.toUnsignedLong(scan.getLimit())
+          + " is over the maximum of " + limits.maxScanLimit() + " (limit.scan); page with start = last key + \\0");
+    }
+  }
+
+  private void txn(dev.kvraft.proto.Txn txn) throws Invalid {
+    if (txn.getCompareCount() > limits.maxTxnOps() || txn.getSuccessCount() > limits.maxTxnOps()
+        || txn.getFailureCount() > limits.maxTxnOps()) {
+      throw new Invalid(Error.Code.TOO_LARGE, "txn: " + txn.getCompareCount() + " compares, "
+          + txn.getSuccessCount() + " success and " + txn.getFailureCount() + " failure ops; at most "
+          + limits.maxTxnOps() + " of each (limit.txn.ops)");
+    }
+    for (Compare c : txn.getCompareList()) {
+      key("txn compare", c.getKey());
+      if (c.getTarget() == Compare.Target.UNRECOGNIZED || c.getOperator() == Compare.Operator.UNRECOGNIZED) {
+        throw new Invalid(Error.Code.INVALID_ARGUMENT, "txn compare on " + shortKey(c.getKey())
+            + " has an unknown target or operator");
+      }
+      var expected = switch (c.getTarget()) {
+        case VALUE -> Compare.OperandCase.VALUE;
+        case VERSION -> Compare.OperandCase.VERSION;
+        case CREATE_REVISION -> Compare.OperandCase.CREATE_REVISION;
+        case MOD_REVISION -> Compare.OperandCase.MOD_REVISION;
+        default -> Compare.OperandCase.OPERAND_NOT_SET;
+      };
+      if (c.getOperandCase() != expected && c.getOperandCase() != Compare.OperandCase.OPERAND_NOT_SET) {
+        throw new Invalid(Error.Code.INVALID_ARGUMENT, "txn compare on " + shortKey(c.getKey()) + " targets "
+            + c.getTarget() + " but gives a " + c.getOperandCase() + " operand");
+      }
+    }
+    ops("txn success", txn.getSuccessList());
+    ops("txn failure", txn.getFailureList());
+  }
+
+  private void ops(String where, List<Op> ops) throws Invalid {
+    for (var op : ops) {
+      switch (op.getOpCase()) {
+        case PUT -> put(where + " put", op.getPut());
+        case DELETE -> delete(where + " delete", op.getDelete());
+        case GET -> key(where + " get", op.getGet().getKey());
+        case OP_NOT_SET -> throw new Invalid(Error.Code.INVALID_ARGUMENT, where + ": an op names no operation");
+      }
+    }
+  }
+
+  private static String shortKey(ByteString key) {
+    return "'" + dev.kvraft.server.db.Summaries.show(key) + "'";
+  }
+}

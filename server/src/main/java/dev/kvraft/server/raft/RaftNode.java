@@ -1,0 +1,214 @@
+package dev.kvraft.server.raft;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.Error;
+import dev.kvraft.server.config.ServerConfig;
+import dev.kvraft.server.db.Consensus;
+import dev.kvraft.server.db.ConsensusException;
+import dev.kvraft.server.db.DatabaseLoop;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import org.apache.ratis.RaftConfigKeys;
+import org.apache.ratis.conf.RaftProperties;
+import org.apache.ratis.netty.NettyConfigKeys;
+import org.apache.ratis.protocol.ClientId;
+import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftClientReply;
+import org.apache.ratis.protocol.RaftClientRequest;
+import org.apache.ratis.protocol.RaftGroup;
+import org.apache.ratis.protocol.RaftGroupId;
+import org.apache.ratis.protocol.RaftPeer;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.protocol.exceptions.AlreadyClosedException;
+import org.apache.ratis.protocol.exceptions.LeaderNotReadyException;
+import org.apache.ratis.protocol.exceptions.LeaderSteppingDownException;
+import org.apache.ratis.protocol.exceptions.NotLeaderException;
+import org.apache.ratis.protocol.exceptions.RaftException;
+import org.apache.ratis.protocol.exceptions.ReadException;
+import org.apache.ratis.protocol.exceptions.ReadIndexException;
+import org.apache.ratis.protocol.exceptions.ResourceUnavailableException;
+import org.apache.ratis.protocol.exceptions.ServerNotReadyException;
+import org.apache.ratis.rpc.SupportedRpcType;
+import org.apache.ratis.server.RaftServer;
+import org.apache.ratis.server.RaftServerConfigKeys;
+import org.apache.ratis.server.storage.RaftStorage;
+import org.apache.ratis.util.SizeInBytes;
+import org.apache.ratis.util.TimeDuration;
+
+/**
+ * This node's Ratis server: a {@link RaftServer} over Netty in kvraft's one Raft group, started with
+ * {@code RECOVER}, and the {@link Consensus} the database loop proposes to.
+ *
+ * <p>Proposals go in-process to {@link RaftServer#submitClientRequestAsync} under one client id per node boot and
+ * increasing call ids chosen by the database loop (a pair is never reused, or Ratis's retry cache would answer with
+ * an old reply). Thread-safety: every method may be called from any thread; state is final after {@link #start()}.
+ */
+public final class RaftNode implements Consensus, AutoCloseable {
+  /** Every kvraft cluster is one Raft group with this fixed id. */
+  public static final RaftGroupId GROUP_ID =
+      RaftGroupId.valueOf(UUID.nameUUIDFromBytes("kvraft".getBytes(StandardCharsets.UTF_8)));
+
+  private final ServerConfig config;
+  private final RaftPeerId selfId;
+  private final ClientId clientId = ClientId.randomId();
+  private final KvStateMachine stateMachine;
+  private final RaftServer server;
+  private volatile RaftServer.Division division;
+
+  public RaftNode(ServerConfig config, DatabaseLoop loop) throws IOException {
+    this.config = config;
+    this.selfId = RaftPeerId.valueOf(config.nodeId());
+    this.stateMachine = new KvStateMachine(loop, clientId);
+    var peers = new ArrayList<RaftPeer>();
+    for (var p : config.cluster()) {
+      peers.add(RaftPeer.newBuilder().setId(p.id()).setAddress(p.peerAddress()).build());
+    }
+    var group = RaftGroup.valueOf(GROUP_ID, peers);
+    this.server = RaftServer.newBuilder()
+        .setServerId(selfId)
+        .setGroup(group)
+        .setStateMachine(stateMachine)
+        .setProperties(properties(config))
+        .setOption(RaftStorage.StartupOption.RECOVER)
+        .build();
+  }
+
+  /** The Ratis settings kvraft runs with; see DESIGN.md "Ratis 3.3.0 facts". */
+  static RaftProperties properties(ServerConfig config) {
+    var p = new RaftProperties();
+    RaftServerConfigKeys.setStorageDir(p, List.of(config.dataDir().resolve("ratis").toFile()));
+    RaftConfigKeys.Rpc.setType(p, SupportedRpcType.NETTY);
+    NettyConfigKeys.Server.setHost(p, config.self().host());
+    NettyConfigKeys.Server.setPort(p, config.self().peerPort());
+    RaftServerConfigKeys.Read.setOption(p, RaftServerConfigKeys.Read.Option.LINEARIZABLE);
+    RaftServerConfigKeys.Read.setTimeout(p, TimeDuration.valueOf(config.requestTimeout().toMillis(),
+        TimeUnit.MILLISECONDS));
+    RaftServerConfigKeys.Rpc.setTimeoutMin(p, TimeDuration.valueOf(config.electionTimeoutMin().toMillis(),
+        TimeUnit.MILLISECONDS));
+    RaftServerConfigKeys.Rpc.setTimeoutMax(p, TimeDuration.valueOf(config.electionTimeoutMax().toMillis(),
+        TimeUnit.MILLISECONDS));
+    // One entry is at most DatabaseLoop.MAX_ENTRY_BYTES plus one request; the appender must fit two of them.
+    var appender = SizeInBytes.valueOf(2L * (DatabaseLoop.MAX_ENTRY_BYTES + config.limits().maxFrameBytes()));
+    RaftServerConfigKeys.Log.Appender.setBufferByteLimit(p, appender);
+    RaftServerConfigKeys.Log.setWriteBufferSize(p, SizeInBytes.valueOf(appender.getSize() + 8));
+    return p;
+  }
+
+  public void start() throws IOException {
+    server.start();
+    division = server.getDivision(GROUP_ID);
+  }
+
+  @Override
+  public CompletableFuture<?> propose(long callId, ByteString entry) {
+    var message = Message.valueOf(org.apache.ratis.thirdparty.com.google.protobuf.UnsafeByteOperations
+        .unsafeWrap(entry.asReadOnlyByteBuffer()));
+    return submit(callId, message, RaftClientRequest.writeRequestType());
+  }
+
+  @Override
+  public CompletableFuture<?> readBarrier(long callId) {
+    return submit(callId, Message.EMPTY, RaftClientRequest.readRequestType());
+  }
+
+  private CompletableFuture<RaftClientReply> submit(long callId, Message message, RaftClientRequest.Type type) {
+    var request = RaftClientRequest.newBuilder()
+        .setClientId(clientId)
+        .setServerId(selfId)
+        .setGroupId(GROUP_ID)
+        .setCallId(callId)
+        .setMessage(message)
+        .setType(type)
+        .build();
+    CompletableFuture<RaftClientReply> reply;
+    try {
+      reply = server.submitClientRequestAsync(request);
+    } catch (IOException e) {
+      return CompletableFuture.failedFuture(translate(e));
+    }
+    return reply.handle((r, err) -> {
+      if (err != null) {
+        throw new CompletionException(translate(unwrap(err)));
+      }
+      if (!r.isSuccess()) {
+        throw new CompletionException(translate(r.getException()));
+      }
+      return r;
+    });
+  }
+
+  @Override
+  public boolean wasAppended(long callId) {
+    return stateMachine.wasAppended(callId);
+  }
+
+  @Override
+  public void forget(long callId) {
+    stateMachine.forget(callId);
+  }
+
+  @Override
+  public Info info() {
+    var d = division;
+    if (d == null) {
+      return Info.UNKNOWN;
+    }
+    var i = d.getInfo();
+    var leader = i.getLeaderId();
+    var snapshot = stateMachine.getLatestSnapshot();
+    return new Info(i.getCurrentRole().name(), i.getCurrentTerm(), leader == null ? "" : leader.toString(),
+        d.getRaftLog().getLastCommittedIndex(), snapshot == null ? 0 : snapshot.getIndex());
+  }
+
+  /** Turns a Ratis failure into a kvraft error a client can act on. */
+  ConsensusException translate(Throwable t) {
+    if (t == null) {
+      return new ConsensusException(Error.Code.INTERNAL, "raft failed the request without saying why", "");
+    }
+    if (t instanceof NotLeaderException nle) {
+      var leader = nle.getSuggestedLeader();
+      var leaderId = leader == null ? "" : leader.getId().toString();
+      return new ConsensusException(Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is not the leader"
+          + (leaderId.isEmpty() ? " and knows no leader yet; retry shortly" : "; the leader is " + leaderId),
+          leaderId);
+    }
+    if (t instanceof LeaderNotReadyException || t instanceof LeaderSteppingDownException
+        || t instanceof ServerNotReadyException || t instanceof ReadIndexException || t instanceof ReadException) {
+      return new ConsensusException(Error.Code.UNAVAILABLE,
+          "node " + config.nodeId() + " cannot serve this now (" + t.getMessage() + "); retry shortly", "");
+    }
+    if (t instanceof AlreadyClosedException) {
+      return new ConsensusException(Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is shutting down", "");
+    }
+    if (t instanceof ResourceUnavailableException) {
+      return new ConsensusException(Error.Code.OVERLOADED,
+          "raft on node " + config.nodeId() + " has too many pending writes; back off and retry", "");
+    }
+    if (t instanceof RaftException || t instanceof IOException) {
+      return new ConsensusException(Error.Code.UNAVAILABLE, "raft on node " + config.nodeId() + ": " + t, "");
+    }
+    return new ConsensusException(Error.Code.INTERNAL, "raft on node " + config.nodeId() + " failed: " + t, "");
+  }
+
+  private static Throwable unwrap(Throwable t) {
+    while (t instanceof CompletionException && t.getCause() != null) {
+      t = t.getCause();
+    }
+    return t;
+  }
+
+  public RaftServer server() {
+    return server;
+  }
+
+  @Override
+  public void close() throws IOException {
+    server.close();
+  }
+}
