@@ -53,13 +53,29 @@ kvraft_classpath() {
     echo "$KVRAFT_HOME/lib/$module/*"; return 0
   fi
   jar="$KVRAFT_HOME/$module/target/kvraft-$module.jar"
-  if [ ! -f "$jar" ] || [ -n "$(find "$KVRAFT_HOME"/{proto,storage,server,client-shell}/src/main "$KVRAFT_HOME/pom.xml" \
-        "$KVRAFT_HOME"/*/pom.xml -newer "$jar" -type f 2>/dev/null | head -n1)" ]; then
+  # One build at a time: two launchers started together wait for each other instead of racing.
+  mkdir -p "$KVRAFT_HOME/target"
+  exec 9>"$KVRAFT_HOME/target/.build.lock"
+  flock 9
+  if kvraft_stale "$jar"; then
     command -v mvn >/dev/null 2>&1 || kvraft_die "the jars are not built and Maven is missing: apt-get install -y maven"
-    echo "$(basename "$0"): building kvraft (mvn package, about a minute the first time)..." >&2
-    (cd "$KVRAFT_HOME" && JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$JAVA")")") \
-      MAVEN_OPTS="${MAVEN_OPTS:-} $( [ "$JAVA_MAJOR" -ge 23 ] && echo --sun-misc-unsafe-memory-access=allow )" \
-      mvn -q -B -Dstyle.color=never -DskipTests package >&2) || kvraft_die "the build failed; run 'mvn -DskipTests package' to see why"
+    echo "$(basename "$0"): building kvraft (mvn package; a minute or two the first time)..." >&2
+    kvraft_mvn -q -DskipTests package >&2 || kvraft_die "the build failed; run 'mvn -DskipTests package' to see why"
   fi
+  flock -u 9
+  exec 9>&-
   echo "$jar:$KVRAFT_HOME/$module/target/lib/*"
+}
+
+# True when the jar is missing or older than any source or pom.
+kvraft_stale() {
+  [ ! -f "$1" ] || [ -n "$(find "$KVRAFT_HOME"/{proto,storage,server,client-shell}/src/main "$KVRAFT_HOME/pom.xml" \
+    "$KVRAFT_HOME"/*/pom.xml -newer "$1" -type f 2>/dev/null | head -n1)" ]
+}
+
+# Maven with the JDK found above.
+kvraft_mvn() {
+  (cd "$KVRAFT_HOME" && JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$JAVA")")") \
+    MAVEN_OPTS="${MAVEN_OPTS:-} $( [ "$JAVA_MAJOR" -ge 23 ] && echo --sun-misc-unsafe-memory-access=allow )" \
+    mvn -B -Dstyle.color=never "$@")
 }

@@ -3,7 +3,10 @@ package dev.kvraft.shell;
 import dev.kvraft.client.KvClient;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -71,13 +74,14 @@ public final class Kvsh {
   }
 
   public static void main(String[] args) {
-    System.exit(run(args));
+    System.exit(run(args, System.in, System.out, System.err, stdinIsTerminal()));
   }
 
-  /** Runs kvsh and returns its exit status. */
-  public static int run(String... args) {
-    var out = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
-    var err = new PrintWriter(System.err, true, StandardCharsets.UTF_8);
+  /** Runs kvsh on the given streams and returns its exit status. */
+  public static int run(String[] args, InputStream stdin, OutputStream stdout, OutputStream stderr,
+      boolean interactive) {
+    var out = new PrintWriter(new OutputStreamWriter(stdout, StandardCharsets.UTF_8), true);
+    var err = new PrintWriter(new OutputStreamWriter(stderr, StandardCharsets.UTF_8), true);
     Options options;
     try {
       options = Options.parse(args);
@@ -102,8 +106,8 @@ public final class Kvsh {
       if (!options.commands().isEmpty()) {
         return runAll(shell, options.commands());
       }
-      if (!stdinIsTerminal()) {
-        return runStdin(shell);
+      if (!interactive) {
+        return runStdin(shell, stdin);
       }
       return new Interactive(shell, historyFile()).run();
     }
@@ -121,9 +125,8 @@ public final class Kvsh {
     return ok ? 0 : 1;
   }
 
-  private static int runStdin(Shell shell) {
-    var lines = new ArrayList<String>();
-    try (var in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+  private static int runStdin(Shell shell, InputStream stdin) {
+    try (var in = new BufferedReader(new InputStreamReader(stdin, StandardCharsets.UTF_8))) {
       boolean ok = true;
       for (String line; (line = in.readLine()) != null; ) {
         var outcome = shell.run(line);

@@ -94,6 +94,12 @@ public final class DatabaseLoop implements AutoCloseable {
   /** Client commands waiting on Raft, in proposal order; {@code commands.get(i)} is op {@code i} of the entry. */
   private record Pending(List<Event.Command> commands, long deadline) {}
 
+  /** Commands Raft refused without applying (no leader yet): tried again at {@code at} until their deadline. */
+  private record Retry(List<Event.Command> commands, long at) {}
+
+  private static final long RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+  private final java.util.ArrayDeque<Retry> retries = new java.util.ArrayDeque<>();
+
   public DatabaseLoop(ServerConfig config, String proposer) {
     this.config = config;
     this.proposer = proposer;
@@ -180,7 +186,7 @@ public final class DatabaseLoop implements AutoCloseable {
     while (System.nanoTime() < deadlineNanos) {
       boolean idle;
       try {
-        idle = call(() -> pendingWrites.isEmpty() && pendingReads.isEmpty())
+        idle = call(() -> pendingWrites.isEmpty() && pendingReads.isEmpty() && retries.isEmpty())
             .get(Math.max(1, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
       } catch (Exception e) {
         return false;
@@ -234,6 +240,7 @@ public final class DatabaseLoop implements AutoCloseable {
           }
         }
         batch.clear();
+        takeDueRetries(writes, reads);
         flushWrites(writes);
         flushReads(reads);
         expire();
@@ -399,12 +406,9 @@ public final class DatabaseLoop implements AutoCloseable {
       return;
     }
     var pending = pendingWrites.remove(f.callId());
-    if (pending == null) {
-      return;
+    if (pending != null) {
+      failOrRetry(pending, failure(f.cause()));
     }
-    var err = failure(f.cause());
-    pending.commands().forEach(c -> c.replier().reply(
-        error(c.request().getId(), err.code(), err.getMessage(), leaderAddress(err.leaderId()))));
   }
 
   private void barrierDone(Event.BarrierDone b) {
@@ -413,12 +417,44 @@ public final class DatabaseLoop implements AutoCloseable {
       return;
     }
     if (b.cause() != null) {
-      var err = failure(b.cause());
-      pending.commands().forEach(c -> c.replier().reply(
-          error(c.request().getId(), err.code(), err.getMessage(), leaderAddress(err.leaderId()))));
+      failOrRetry(pending, failure(b.cause()));
       return;
     }
     pending.commands().forEach(c -> c.replier().reply(answerRead(c.request())));
+  }
+
+  /**
+   * Raft refused the batch without applying it. UNAVAILABLE (no leader yet, leader not ready) is retried shortly
+   * until the commands' deadline, as etcd does; anything else is answered now.
+   */
+  private void failOrRetry(Pending pending, ConsensusException err) {
+    if (err.code() == Error.Code.UNAVAILABLE && accepting
+        && pending.deadline() - System.nanoTime() > RETRY_NANOS) {
+      retries.add(new Retry(pending.commands(), System.nanoTime() + RETRY_NANOS));
+      return;
+    }
+    pending.commands().forEach(c -> c.replier().reply(
+        error(c.request().getId(), err.code(), err.getMessage(), leaderAddress(err.leaderId()))));
+  }
+
+  private void takeDueRetries(List<Event.Command> writes, List<Event.Command> reads) {
+    long now = System.nanoTime();
+    while (!retries.isEmpty() && retries.peek().at() - now <= 0) {
+      for (var c : retries.poll().commands()) {
+        if (isWrite(c.request())) {
+          writes.add(c);
+        } else {
+          reads.add(c);
+        }
+      }
+    }
+  }
+
+  private static boolean isWrite(Request r) {
+    return switch (r.getCommandCase()) {
+      case PUT, DELETE, TXN -> true;
+      default -> false;
+    };
   }
 
   private void expire() {
@@ -466,6 +502,10 @@ public final class DatabaseLoop implements AutoCloseable {
       p.commands().forEach(c -> c.replier().reply(error(c.request().getId(), code, message, "")));
     }
     pendingReads.clear();
+    for (var r : retries) {
+      r.commands().forEach(c -> c.replier().reply(error(c.request().getId(), code, message, "")));
+    }
+    retries.clear();
   }
 
   private void failCommands(List<Event.Command> writes, List<Event.Command> reads) {

@@ -9,6 +9,7 @@ import dev.kvraft.server.db.DatabaseLoop;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -31,6 +32,7 @@ import org.slf4j.LoggerFactory;
 final class ClientConnection {
   private static final Logger LOG = LoggerFactory.getLogger(ClientConnection.class);
   static final int MAX_IN_FLIGHT = 4096;
+  private static final long MAX_DISCARD = 64L << 20;
   private static final Response CLOSE = Response.newBuilder().build();
 
   private final Socket socket;
@@ -94,6 +96,7 @@ final class ClientConnection {
         case Frames.Oversize o -> {
           protocolError(Frames.leadingId(o.prefix()), Error.Code.TOO_LARGE, "frame of " + o.length()
               + " bytes is over the limit of " + maxFrame + " bytes (limit.frame.bytes); closing the connection");
+          discard(in, o.length() - o.prefix().length);
           return;
         }
         case Frames.Body body -> {
@@ -109,6 +112,29 @@ final class ClientConnection {
           handle(request);
         }
       }
+    }
+  }
+
+  /**
+   * Reads and drops what is left of an oversize frame (at most {@link #MAX_DISCARD} bytes, for at most two seconds),
+   * so a client that writes its whole frame before reading still gets to read the error.
+   */
+  private void discard(InputStream in, long remaining) {
+    try {
+      socket.setSoTimeout(2000);
+      long left = Math.min(remaining, MAX_DISCARD);
+      while (left > 0) {
+        long skipped = in.skip(left);
+        if (skipped <= 0) {
+          if (in.read() < 0) {
+            return;
+          }
+          skipped = 1;
+        }
+        left -= skipped;
+      }
+    } catch (IOException e) {
+      LOG.debug("client {}: stopped discarding an oversize frame: {}", peer, e.toString());
     }
   }
 

@@ -1,0 +1,113 @@
+package dev.kvraft.client;
+
+import static dev.kvraft.client.KvClient.utf8;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.Consistency;
+import dev.kvraft.proto.Put;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import dev.kvraft.server.KvraftServer;
+import dev.kvraft.server.testing.FreePorts;
+import dev.kvraft.server.testing.TestNodes;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+@Timeout(120)
+class KvClientTest {
+  @TempDir
+  static Path dir;
+  static KvraftServer server;
+  static KvClient client;
+
+  @BeforeAll
+  static void start() throws Exception {
+    server = KvraftServer.start(TestNodes.single(dir));
+    client = KvClient.connect("127.0.0.1:" + server.clientPort());
+  }
+
+  @AfterAll
+  static void stop() {
+    client.close();
+    server.close();
+  }
+
+  @Test
+  void typedCalls() {
+    long rev = client.put("client/a", "1");
+    assertTrue(rev > 0);
+    assertEquals(utf8("1"), client.get("client/a").orElseThrow().getValue());
+    assertEquals(utf8("1"), client.putPrev(utf8("client/a"), utf8("2")).orElseThrow().getValue());
+    assertTrue(client.get(utf8("client/a"), Consistency.STALE).isPresent());
+    client.put("client/b", "x");
+    assertEquals(2, client.scanPrefix(utf8("client/"), 0, Consistency.LINEARIZABLE).getKvsCount());
+    assertTrue(client.cas(utf8("client/a"), utf8("2"), utf8("3")));
+    assertFalse(client.cas(utf8("client/a"), utf8("2"), utf8("4")));
+    assertFalse(client.cas(utf8("client/a"), null, utf8("5")), "cas on absence fails when the key exists");
+    assertTrue(client.cas(utf8("client/new"), null, utf8("5")));
+    var kv = client.get("client/a").orElseThrow();
+    assertTrue(client.casRevision(utf8("client/a"), kv.getModRevision(), utf8("6")));
+    assertEquals(2, client.delete(utf8("client/a"), utf8("client/c")));
+    assertEquals(0, client.delete("client/a"));
+    assertEquals("n1", client.status().getNodeId());
+    assertEquals(1, client.members().getMembersCount());
+  }
+
+  @Test
+  void oneExceptionTypePerErrorCode() {
+    assertThrows(InvalidArgumentException.class, () -> client.put("", "v"));
+    var e = assertThrows(TooLargeException.class, () -> client.put("k".repeat(5000), "v"));
+    assertTrue(e.getMessage().contains("5000"), e.getMessage());
+    assertThrows(TooLargeException.class,
+        () -> client.put(utf8("k"), ByteString.copyFrom(new byte[(1 << 20) + 1])));
+  }
+
+  @Test
+  void pipelinesManyRequestsOnOneConnection() {
+    var futures = new ArrayList<CompletableFuture<Response>>();
+    for (int i = 0; i < 2000; i++) {
+      futures.add(client.callAsync(Request.newBuilder()
+          .setPut(Put.newBuilder().setKey(utf8("pipe/" + i)).setValue(utf8("v" + i)))));
+    }
+    for (var f : futures) {
+      assertFalse(f.join().hasError());
+    }
+    assertEquals(utf8("v1999"), client.get("pipe/1999").orElseThrow().getValue());
+  }
+
+  @Test
+  void noReachableNodeIsUnavailableWithinTheTimeout() {
+    int port = FreePorts.take(1).get(0);
+    try (var c = KvClient.builder().addresses("127.0.0.1:" + port).timeout(Duration.ofMillis(800)).build()) {
+      long start = System.nanoTime();
+      var e = assertThrows(UnavailableException.class, () -> c.get("k"));
+      assertTrue(e.getMessage().contains("cannot connect"), e.getMessage());
+      assertTrue(Duration.ofNanos(System.nanoTime() - start).compareTo(Duration.ofSeconds(5)) < 0);
+    }
+  }
+
+  @Test
+  void badAddressesAreRejectedUpFront() {
+    var e = assertThrows(IllegalArgumentException.class, () -> KvClient.connect("localhost"));
+    assertTrue(e.getMessage().contains("host:port"));
+    assertThrows(IllegalArgumentException.class, () -> KvClient.builder().build());
+  }
+
+  @Test
+  void prefixEnd() {
+    assertEquals(utf8("b"), KvClient.prefixEnd(utf8("a")));
+    assertEquals(ByteString.copyFrom(new byte[] {1}), KvClient.prefixEnd(ByteString.copyFrom(new byte[] {0, -1})));
+    assertEquals(ByteString.EMPTY, KvClient.prefixEnd(ByteString.copyFrom(new byte[] {-1, -1})));
+  }
+}

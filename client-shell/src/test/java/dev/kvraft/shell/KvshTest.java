@@ -1,0 +1,144 @@
+package dev.kvraft.shell;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kvraft.server.KvraftServer;
+import dev.kvraft.server.testing.TestNodes;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** kvsh in its scripted modes (-c and stdin) against a real server. */
+@Timeout(120)
+class KvshTest {
+  @TempDir
+  static Path dir;
+  static KvraftServer server;
+  static String address;
+
+  @BeforeAll
+  static void start() throws Exception {
+    server = KvraftServer.start(TestNodes.single(dir));
+    address = "127.0.0.1:" + server.clientPort();
+  }
+
+  @AfterAll
+  static void stop() {
+    server.close();
+  }
+
+  record Result(int status, String out, String err) {}
+
+  static Result kvsh(String stdin, String... args) {
+    var all = new ArrayList<String>(List.of("--address", address));
+    all.addAll(List.of(args));
+    var out = new ByteArrayOutputStream();
+    var err = new ByteArrayOutputStream();
+    int status = Kvsh.run(all.toArray(String[]::new),
+        new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)), out, err, false);
+    return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void dashCRunsCommands() {
+    var r = kvsh("", "-c", "put sh/a 1", "-c", "get sh/a");
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("OK (revision"), r.out());
+    assertTrue(r.out().endsWith("1\n"), r.out());
+  }
+
+  @Test
+  void stdinLinesRunInOrderAndFailuresSetTheExitStatus() {
+    var r = kvsh("""
+        # comments and blank lines are skipped
+
+        put sh/x 'hello world'
+        get sh/x
+        bogus
+        get sh/x
+        """);
+    assertEquals(1, r.status(), "one command failed");
+    assertTrue(r.out().contains("hello world\nhello world\n"), "the line after the error still ran: " + r.out());
+    assertTrue(r.err().contains("unknown command 'bogus'"), r.err());
+  }
+
+  @Test
+  void everyCommandOfTheFirstShell() {
+    var r = kvsh("""
+        put sh2/1 one
+        put sh2/2 two
+        put sh2/3 "three\\nlines"
+        scan sh2/
+        scan sh2/ --keys-only --limit 2
+        count sh2/
+        del sh2/1
+        cas sh2/2 two TWO
+        get sh2/2 --rev
+        del --prefix sh2/
+        count sh2/
+        status
+        members
+        leader
+        help
+        help scan
+        """);
+    assertEquals(0, r.status(), r.err());
+    var out = r.out();
+    assertTrue(out.contains("sh2/3  three\\nlines"), "newlines are escaped in tables:\n" + out);
+    assertTrue(out.contains("(more keys follow"), out);
+    assertTrue(out.contains("\n3\n"), "count before the delete:\n" + out);
+    assertTrue(out.contains("deleted 1 key\n"), out);
+    assertTrue(out.contains("sh2/2  TWO"), out);
+    assertTrue(out.contains("deleted 2 keys"), out);
+    assertTrue(out.contains("\n0\n"), "count after the delete:\n" + out);
+    assertTrue(out.contains("LEADER"), out);
+    assertTrue(out.contains("n1 " + address), "leader command:\n" + out);
+    assertTrue(out.contains("example: scan user/ --limit 10"), out);
+  }
+
+  @Test
+  void wrongArgumentsShowTheUsageAndCasMismatchFails() {
+    var r = kvsh("put onlykey\n");
+    assertEquals(1, r.status());
+    assertTrue(r.err().contains("usage: put KEY VALUE"), r.err());
+    var cas = kvsh("put sh3/k a\ncas sh3/k b c\n");
+    assertEquals(1, cas.status());
+    assertTrue(cas.err().contains("cas did not write: the key holds 'a'"), cas.err());
+    var typo = kvsh("gte sh3/k\n");
+    assertTrue(typo.err().contains("did you mean 'get'?"), typo.err());
+  }
+
+  @Test
+  void jsonFormatForScripts() {
+    var r = kvsh("", "--format", "json", "-c", "put sh4/k v", "-c", "get sh4/k", "-c", "scan sh4/");
+    assertEquals(0, r.status(), r.err());
+    var lines = r.out().split("\n");
+    assertTrue(lines[0].startsWith("{\"ok\":true,\"revision\":"), lines[0]);
+    assertTrue(lines[1].startsWith("{\"key\":\"sh4/k\",\"value\":\"v\","), lines[1]);
+    assertTrue(lines[2].startsWith("[{\"key\":\"sh4/k\""), lines[2]);
+  }
+
+  @Test
+  void serverErrorsAreReportedWithTheirCode() {
+    var r = kvsh("", "-c", "put '' v");
+    assertEquals(1, r.status());
+    assertTrue(r.err().contains("error (INVALID_ARGUMENT)"), r.err());
+  }
+
+  @Test
+  void badOptionsExitTwo() {
+    var out = new ByteArrayOutputStream();
+    var err = new ByteArrayOutputStream();
+    assertEquals(2, Kvsh.run(new String[] {"--bogus"}, new ByteArrayInputStream(new byte[0]), out, err, false));
+    assertTrue(err.toString(StandardCharsets.UTF_8).contains("unknown option '--bogus'"));
+  }
+}

@@ -1,0 +1,86 @@
+package dev.kvraft.server.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class ServerConfigTest {
+  @Test
+  void defaultsStartASingleNodeOnLocalhost() {
+    var c = ServerConfig.fromArgs();
+    assertEquals("n1", c.nodeId());
+    assertEquals(List.of(PeerSpec.of("n1", "127.0.0.1", 7379, 7380)), c.cluster());
+    assertEquals(Path.of("./data"), c.dataDir());
+    assertEquals(Limits.DEFAULT, c.limits());
+    assertEquals(10_000, c.snapshotThreshold());
+  }
+
+  @Test
+  void fileThenOverrides(@TempDir Path dir) throws IOException {
+    var file = dir.resolve("n2.properties");
+    Files.writeString(file, """
+        # a three node cluster
+        node.id = n2
+        cluster = n1=10.0.0.1:7379:7380, n2=10.0.0.2:7379:7380, n3=10.0.0.3:7379:7380
+        data.dir = /var/lib/kvraft/n2
+        limit.value.bytes = 2048
+        jvm.options = -Xmx1g
+        """);
+    var c = ServerConfig.fromArgs("--config=" + file, "--limit.value.bytes=4096", "--data.dir", "/tmp/x");
+    assertEquals("n2", c.nodeId());
+    assertEquals(3, c.cluster().size());
+    assertEquals("10.0.0.2:7379", c.self().clientAddress());
+    assertEquals(4096, c.limits().maxValueBytes());
+    assertEquals(Path.of("/tmp/x"), c.dataDir());
+  }
+
+  @ParameterizedTest(name = "{0} -> {1}")
+  @CsvSource(delimiter = '|', value = {
+      "--colour=blue | unknown setting [colour]",
+      "--limit.key.bytes=lots | limit.key.bytes = 'lots' is not a whole number",
+      "--limit.key.bytes=0 | limit.key.bytes must be positive",
+      "--node.id=n9 | node.id 'n9' is not in cluster",
+      "--cluster=n1=127.0.0.1:7379 | must look like id=host:clientPort:peerPort",
+      "--cluster=n1=127.0.0.1:7379:70000 | peer port 70000 is not in 1..65535",
+      "--cluster=n1=127.0.0.1:1:2,n1=127.0.0.1:3:4 | names node 'n1' twice",
+      "--cluster=n1=127.0.0.1:1:2,n2=127.0.0.1:2:3 | uses address 127.0.0.1:2 twice",
+      "--raft.election.timeout.max.ms=10 | must be greater than raft.election.timeout.min.ms",
+      "positional | unexpected argument 'positional'",
+      "--node.id | has no value",
+  })
+  void badSettingsNameWhatIsWrong(String arg, String message) {
+    var e = assertThrows(IllegalArgumentException.class, () -> ServerConfig.fromArgs(arg));
+    assertTrue(e.getMessage().contains(message), e.getMessage());
+  }
+
+  @Test
+  void missingConfigFileNamesTheFile() {
+    var e = assertThrows(IllegalArgumentException.class, () -> ServerConfig.fromArgs("--config=/no/such/file"));
+    assertTrue(e.getMessage().contains("/no/such/file"), e.getMessage());
+  }
+
+  @Test
+  void everySettingHasAWorkingDefault() {
+    for (var s : ServerConfig.SETTINGS) {
+      var c = ServerConfig.fromMap(Map.of(s.key(), s.defaultValue()));
+      assertEquals(ServerConfig.defaults(), c, s.key());
+    }
+  }
+
+  @Test
+  void ipv6HostsParse() {
+    var p = PeerSpec.parse("n1=[::1]:7379:7380");
+    assertEquals("::1", p.host());
+    assertEquals("[::1]:7379", p.clientAddress());
+  }
+}

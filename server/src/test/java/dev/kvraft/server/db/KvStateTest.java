@@ -1,0 +1,212 @@
+package dev.kvraft.server.db;
+
+import static dev.kvraft.server.testing.Requests.b;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.Compare;
+import dev.kvraft.proto.Delete;
+import dev.kvraft.proto.Get;
+import dev.kvraft.proto.Op;
+import dev.kvraft.proto.Put;
+import dev.kvraft.proto.Scan;
+import dev.kvraft.proto.Txn;
+import dev.kvraft.proto.WriteOp;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class KvStateTest {
+  private final KvState state = new KvState();
+
+  private void put(String k, String v) {
+    state.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b(k)).setValue(b(v))).build(),
+        KvState.OpListener.NONE);
+  }
+
+  private long delete(String k, String end) {
+    return state.apply(WriteOp.newBuilder().setDelete(Delete.newBuilder().setKey(b(k)).setRangeEnd(b(end))).build(),
+        KvState.OpListener.NONE).getDelete().getDeleted();
+  }
+
+  @Test
+  void putTracksRevisionsLikeEtcd() {
+    put("a", "1");
+    put("b", "1");
+    put("a", "2");
+    var a = state.get(b("a"));
+    assertEquals(3, state.revision());
+    assertEquals(1, a.getCreateRevision());
+    assertEquals(3, a.getModRevision());
+    assertEquals(2, a.getVersion());
+    assertEquals(b("2"), a.getValue());
+    var bkv = state.get(b("b"));
+    assertEquals(2, bkv.getCreateRevision());
+    assertEquals(1, bkv.getVersion());
+  }
+
+  @Test
+  void deleteThenPutStartsANewLife() {
+    put("a", "1");
+    put("a", "2");
+    assertEquals(1, delete("a", ""));
+    assertEquals(3, state.revision());
+    put("a", "3");
+    var a = state.get(b("a"));
+    assertEquals(4, a.getCreateRevision());
+    assertEquals(1, a.getVersion());
+  }
+
+  @Test
+  void deletingNothingKeepsTheRevision() {
+    put("a", "1");
+    assertEquals(0, delete("zzz", ""));
+    assertEquals(0, delete("b", "c"));
+    assertEquals(1, state.revision());
+  }
+
+  @Test
+  void rangeDeleteIsHalfOpenAndOneRevision() {
+    for (var k : List.of("a", "b", "ba", "c", "d")) {
+      put(k, "v");
+    }
+    assertEquals(3, delete("b", "d"));
+    assertEquals(6, state.revision());
+    assertNull(state.get(b("b")));
+    assertNull(state.get(b("ba")));
+    assertNull(state.get(b("c")));
+    assertEquals(2, state.size());
+    assertEquals(2, delete("a", "\0"), "a range end of one zero byte means: to the end of the key space");
+  }
+
+  @Test
+  void rangeDeleteToTheEnd() {
+    for (var k : List.of("a", "b", "c")) {
+      put(k, "v");
+    }
+    assertEquals(2, state.apply(WriteOp.newBuilder().setDelete(Delete.newBuilder().setKey(b("b"))
+        .setRangeEnd(KvState.TO_END)).build(), KvState.OpListener.NONE).getDelete().getDeleted());
+    assertEquals(1, state.size());
+  }
+
+  @Test
+  void scanHonoursRangeLimitAndKeysOnly() {
+    for (var k : List.of("a", "b1", "b2", "b3", "c")) {
+      put(k, "value-" + k);
+    }
+    var r = state.scan(Scan.newBuilder().setStart(b("b")).setEnd(b("c")).setLimit(2).build(), 100);
+    assertEquals(List.of(b("b1"), b("b2")), r.getKvsList().stream().map(kv -> kv.getKey()).toList());
+    assertTrue(r.getMore());
+    var all = state.scan(Scan.newBuilder().setKeysOnly(true).build(), 100);
+    assertEquals(5, all.getKvsCount());
+    assertFalse(all.getMore());
+    assertEquals(ByteString.EMPTY, all.getKvs(0).getValue());
+    var capped = state.scan(Scan.getDefaultInstance(), 3);
+    assertEquals(3, capped.getKvsCount(), "limit 0 means the server's maximum");
+    assertTrue(capped.getMore());
+  }
+
+  @Test
+  void keysSortAsUnsignedBytes() {
+    state.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(ByteString.copyFrom(new byte[] {(byte) 0xff}))
+        .setValue(b("high"))).build(), KvState.OpListener.NONE);
+    put("a", "low");
+    var keys = state.scan(Scan.getDefaultInstance(), 10).getKvsList();
+    assertEquals(b("a"), keys.get(0).getKey());
+  }
+
+  /** Key "k" holds value "m" at version 2, create revision 1, mod revision 2 (store revision 2). */
+  @ParameterizedTest(name = "{0} {1} {2} -> {3}")
+  @CsvSource({
+      "VALUE, EQUAL, m, true", "VALUE, EQUAL, x, false", "VALUE, NOT_EQUAL, x, true", "VALUE, NOT_EQUAL, m, false",
+      "VALUE, LESS, n, true", "VALUE, LESS, m, false", "VALUE, GREATER, l, true", "VALUE, GREATER, m, false",
+      "VERSION, EQUAL, 2, true", "VERSION, EQUAL, 1, false", "VERSION, NOT_EQUAL, 1, true",
+      "VERSION, LESS, 3, true", "VERSION, LESS, 2, false", "VERSION, GREATER, 1, true", "VERSION, GREATER, 2, false",
+      "CREATE_REVISION, EQUAL, 1, true", "CREATE_REVISION, NOT_EQUAL, 1, false", "CREATE_REVISION, LESS, 2, true",
+      "CREATE_REVISION, GREATER, 0, true", "CREATE_REVISION, GREATER, 1, false",
+      "MOD_REVISION, EQUAL, 2, true", "MOD_REVISION, NOT_EQUAL, 2, false", "MOD_REVISION, LESS, 3, true",
+      "MOD_REVISION, LESS, 2, false", "MOD_REVISION, GREATER, 1, true", "MOD_REVISION, GREATER, 2, false",
+  })
+  void everyCompareTargetAndOperator(Compare.Target target, Compare.Operator op, String operand, boolean expected) {
+    put("k", "l");
+    put("k", "m");
+    var c = compare("k", target, op, operand);
+    assertEquals(expected, state.holds(c));
+  }
+
+  @ParameterizedTest(name = "missing key: {0} {1} {2} -> {3}")
+  @CsvSource({
+      "VALUE, EQUAL, '', false", "VALUE, NOT_EQUAL, x, false", "VALUE, GREATER, '', false",
+      "VERSION, EQUAL, 0, true", "CREATE_REVISION, EQUAL, 0, true", "MOD_REVISION, LESS, 1, true",
+      "VERSION, GREATER, 0, false",
+  })
+  void missingKeyComparesAsZeroAndValueComparesFail(Compare.Target target, Compare.Operator op, String operand,
+      boolean expected) {
+    assertEquals(expected, state.holds(compare("absent", target, op, operand)));
+  }
+
+  private static Compare compare(String key, Compare.Target target, Compare.Operator op, String operand) {
+    var c = Compare.newBuilder().setKey(b(key)).setTarget(target).setOperator(op);
+    switch (target) {
+      case VALUE -> c.setValue(b(operand));
+      case VERSION -> c.setVersion(Long.parseLong(operand));
+      case CREATE_REVISION -> c.setCreateRevision(Long.parseLong(operand));
+      case MOD_REVISION -> c.setModRevision(Long.parseLong(operand));
+      default -> throw new IllegalArgumentException();
+    }
+    return c.build();
+  }
+
+  @Test
+  void txnRunsTheChosenBranchAtomicallyWithOneRevision() {
+    put("x", "1");
+    var txn = Txn.newBuilder()
+        .addCompare(compare("x", Compare.Target.VALUE, Compare.Operator.EQUAL, "1"))
+        .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(b("x")).setValue(b("2"))))
+        .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(b("y")).setValue(b("2"))))
+        .addSuccess(Op.newBuilder().setGet(Get.newBuilder().setKey(b("y"))))
+        .addFailure(Op.newBuilder().setPut(Put.newBuilder().setKey(b("failed")).setValue(b("1"))))
+        .build();
+    var r = state.apply(WriteOp.newBuilder().setTxn(txn).build(), KvState.OpListener.NONE).getTxn();
+    assertTrue(r.getSucceeded());
+    assertEquals(2, state.revision());
+    assertEquals(2, state.get(b("x")).getModRevision());
+    assertEquals(2, state.get(b("y")).getModRevision());
+    assertEquals(b("2"), r.getResults(2).getGet().getKv().getValue(), "a get in a txn sees its earlier writes");
+    assertNull(state.get(b("failed")));
+
+    var again = state.apply(WriteOp.newBuilder().setTxn(txn).build(), KvState.OpListener.NONE).getTxn();
+    assertFalse(again.getSucceeded(), "x is 2 now, so the compare fails");
+    assertEquals(b("1"), state.get(b("failed")).getValue());
+    assertEquals(3, state.revision());
+  }
+
+  @Test
+  void readOnlyTxnKeepsTheRevision() {
+    put("x", "1");
+    var txn = Txn.newBuilder().addSuccess(Op.newBuilder().setGet(Get.newBuilder().setKey(b("x")))).build();
+    var r = state.apply(WriteOp.newBuilder().setTxn(txn).build(), KvState.OpListener.NONE).getTxn();
+    assertTrue(r.getSucceeded(), "no compares means success");
+    assertEquals(1, state.revision());
+  }
+
+  @Test
+  void listenerSeesEveryOperationWithItsResult() {
+    var seen = new ArrayList<String>();
+    KvState.OpListener l = (op, key, value, rev, result) -> seen.add(op + " " + key.toStringUtf8() + " " + rev
+        + " " + result);
+    state.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b("a")).setValue(b("1"))).build(), l);
+    state.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b("a")).setValue(b("2"))).build(), l);
+    state.apply(WriteOp.newBuilder().setDelete(Delete.newBuilder().setKey(b("a"))).build(), l);
+    state.apply(WriteOp.newBuilder().setDelete(Delete.newBuilder().setKey(b("a"))).build(), l);
+    state.apply(WriteOp.newBuilder().setTxn(Txn.newBuilder()
+        .addCompare(compare("a", Compare.Target.VERSION, Compare.Operator.GREATER, "0"))).build(), l);
+    assertEquals(List.of("put a 1 created", "put a 2 updated", "delete a 3 deleted", "delete a 0 not found",
+        "txn  0 compare failed"), seen);
+  }
+}

@@ -1,0 +1,55 @@
+package dev.kvraft.server.testing;
+
+import dev.kvraft.server.config.ServerConfig;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Configs for test nodes on free loopback ports, with fast elections. */
+public final class TestNodes {
+  private TestNodes() {}
+
+  /** A single-node config with its data under {@code dir}. */
+  public static ServerConfig single(Path dir) {
+    return single(dir, Map.of());
+  }
+
+  public static ServerConfig single(Path dir, Map<String, String> extra) {
+    return cluster(dir, 1, extra).get(0);
+  }
+
+  /** Configs for an {@code n}-node cluster, node i's data under {@code dir/n<i>}. */
+  public static List<ServerConfig> cluster(Path dir, int n, Map<String, String> extra) {
+    var ports = FreePorts.take(2 * n);
+    var members = new ArrayList<String>();
+    for (int i = 0; i < n; i++) {
+      members.add("n" + (i + 1) + "=127.0.0.1:" + ports.get(2 * i) + ":" + ports.get(2 * i + 1));
+    }
+    var configs = new ArrayList<ServerConfig>();
+    for (int i = 0; i < n; i++) {
+      var settings = new LinkedHashMap<String, String>();
+      settings.put("node.id", "n" + (i + 1));
+      settings.put("cluster", String.join(",", members));
+      settings.put("data.dir", dir.resolve("n" + (i + 1)).toString());
+      settings.put("raft.election.timeout.min.ms", "300");
+      settings.put("raft.election.timeout.max.ms", "600");
+      settings.putAll(extra);
+      configs.add(ServerConfig.fromMap(settings));
+    }
+    return configs;
+  }
+
+  /** The settings of a config as command-line overrides for a separate process. */
+  public static List<String> args(ServerConfig c) {
+    var list = new ArrayList<String>();
+    list.add("--node.id=" + c.nodeId());
+    list.add("--cluster=" + String.join(",", c.cluster().stream().map(Object::toString).toList()));
+    list.add("--data.dir=" + c.dataDir());
+    list.add("--raft.election.timeout.min.ms=" + c.electionTimeoutMin().toMillis());
+    list.add("--raft.election.timeout.max.ms=" + c.electionTimeoutMax().toMillis());
+    list.add("--snapshot.threshold=" + c.snapshotThreshold());
+    return list;
+  }
+}
