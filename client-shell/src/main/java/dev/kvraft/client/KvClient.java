@@ -28,6 +28,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -41,19 +43,29 @@ import java.util.concurrent.locks.ReentrantLock;
  * reported as {@link KvTimeoutException} (outcome unknown), never silently sent again.
  */
 public final class KvClient implements AutoCloseable {
-  private final List<String> addresses;
+  /** A retry is not worth starting with less time than this left. */
+  private static final long MIN_ATTEMPT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+  /** How long past the deadline we wait for the server's own deadline answer to arrive. */
+  private static final long ANSWER_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
+  private final CopyOnWriteArrayList<String> addresses;
   private final Duration timeout;
   private final Duration connectTimeout;
+  private final boolean discover;
   private final AtomicLong ids = new AtomicLong();
+  private final AtomicLong staleTurn = new AtomicLong();
   private final ReentrantLock connectLock = new ReentrantLock();
-  private volatile Connection connection;
-  private int nextAddress;
+  private final ConcurrentHashMap<String, Connection> pool = new ConcurrentHashMap<>();
+  /** The node this client talks to for everything but STALE reads; moves on failure. */
+  private volatile String primary;
+  private volatile boolean discovered;
   private volatile boolean closed;
 
   private KvClient(Builder b) {
-    this.addresses = List.copyOf(b.addresses);
+    this.addresses = new CopyOnWriteArrayList<>(b.addresses);
     this.timeout = b.timeout;
     this.connectTimeout = b.connectTimeout;
+    this.discover = b.discover;
+    this.primary = addresses.get(0);
   }
 
   /** Settings for a {@link KvClient}. */
@@ -61,6 +73,7 @@ public final class KvClient implements AutoCloseable {
     private final List<String> addresses = new ArrayList<>();
     private Duration timeout = Duration.ofSeconds(10);
     private Duration connectTimeout = Duration.ofSeconds(2);
+    private boolean discover = true;
 
     /** One or more {@code host:port} client addresses; a comma-separated list counts as several. */
     public Builder addresses(String... list) {
@@ -81,6 +94,15 @@ public final class KvClient implements AutoCloseable {
         throw new IllegalArgumentException("timeout must be positive, got " + d);
       }
       this.timeout = d;
+      return this;
+    }
+
+    /**
+     * Whether to learn the other members from the first node reached (default true), so that a client given one
+     * address can fail over and spread STALE reads over every node.
+     */
+    public Builder discoverMembers(boolean on) {
+      this.discover = on;
       return this;
     }
 
@@ -110,14 +132,15 @@ public final class KvClient implements AutoCloseable {
     return timeout;
   }
 
-  /** The address of the node this client talks to now, or empty when not connected. */
+  /** The address of the node this client talks to now, or empty when not connected to it. */
   public Optional<String> currentAddress() {
-    var c = connection;
+    var c = pool.get(primary);
     return c != null && c.isOpen() ? Optional.of(c.address()) : Optional.empty();
   }
 
+  /** Every address known: the ones given, then the members learned from the cluster. */
   public List<String> addresses() {
-    return addresses;
+    return List.copyOf(addresses);
   }
 
   // ---- typed calls ----------------------------------------------------------------------------
@@ -213,10 +236,11 @@ public final class KvClient implements AutoCloseable {
   public Response call(Request.Builder request) {
     long deadline = System.nanoTime() + timeout.toNanos();
     boolean read = isRead(request);
+    boolean stale = isStaleRead(request);
     KvException last = null;
     for (int attempt = 0; ; attempt++) {
       long left = deadline - System.nanoTime();
-      if (left <= 0) {
+      if (left <= MIN_ATTEMPT_NANOS) {
         throw last != null ? last
             : new KvTimeoutException("no answer within " + timeout.toMillis() + " ms" + outcome(read));
       }
@@ -225,16 +249,19 @@ public final class KvClient implements AutoCloseable {
       }
       Connection c;
       try {
-        c = connection();
+        c = stale && attempt == 0 ? staleConnection() : primaryConnection();
       } catch (UnavailableException e) {
         last = e;
         continue;
       }
-      var r = request.setId(ids.incrementAndGet()).build();
+      // The server answers within the time we say we wait; we wait a grace period more for that answer.
+      long budget = deadline - System.nanoTime();
+      var r = request.setId(ids.incrementAndGet())
+          .setTimeoutMs((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(budget))).build();
       var f = c.send(r);
       Response response;
       try {
-        response = f.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        response = f.get(Math.max(1, budget) + ANSWER_GRACE_NANOS, TimeUnit.NANOSECONDS);
       } catch (TimeoutException e) {
         c.abandon(r.getId());
         throw new KvTimeoutException("no answer from " + c.address() + " within " + timeout.toMillis() + " ms"
@@ -244,7 +271,7 @@ public final class KvClient implements AutoCloseable {
         c.abandon(r.getId());
         throw new KvTimeoutException("interrupted while waiting for " + c.address() + outcome(read), e);
       } catch (ExecutionException e) {
-        dropConnection(c);
+        failed(c);
         var cause = e.getCause();
         if (read) {
           last = new UnavailableException(cause.getMessage(), cause);
@@ -259,7 +286,7 @@ public final class KvClient implements AutoCloseable {
       if (error instanceof UnavailableException u) {
         // Not applied: safe to retry, at the leader the server named or at the next node.
         last = u;
-        moveTo(c, u.leaderAddress());
+        moveFrom(c.address(), u.leaderAddress());
         continue;
       }
       throw error;
@@ -270,7 +297,7 @@ public final class KvClient implements AutoCloseable {
   public CompletableFuture<Response> callAsync(Request.Builder request) {
     Connection c;
     try {
-      c = connection();
+      c = isStaleRead(request) ? staleConnection() : primaryConnection();
     } catch (UnavailableException e) {
       return CompletableFuture.failedFuture(e);
     }
@@ -284,33 +311,37 @@ public final class KvClient implements AutoCloseable {
     };
   }
 
+  private static boolean isStaleRead(Request.Builder r) {
+    return r.hasGet() && r.getGet().getConsistency() == Consistency.STALE
+        || r.hasScan() && r.getScan().getConsistency() == Consistency.STALE;
+  }
+
   private static String outcome(boolean read) {
     return read ? "" : "; the write may or may not have been applied";
   }
 
-  private Connection connection() {
-    var c = connection;
+  /** The primary node's connection; when it is down, the first node in the list after it that answers. */
+  private Connection primaryConnection() {
+    var c = pool.get(primary);
     if (c != null && c.isOpen()) {
       return c;
     }
     connectLock.lock();
     try {
-      c = connection;
-      if (c != null && c.isOpen()) {
-        return c;
-      }
       if (closed) {
         throw new UnavailableException("the client is closed", "");
       }
       var errors = new ArrayList<String>();
-      for (int i = 0; i < addresses.size(); i++) {
-        var address = addresses.get(nextAddress % addresses.size());
+      var list = addresses();
+      int start = Math.max(0, list.indexOf(primary));
+      for (int i = 0; i < list.size(); i++) {
+        var address = list.get((start + i) % list.size());
         try {
-          connection = Connection.open(address, connectTimeout);
-          return connection;
+          var conn = open(address);
+          primary = address;
+          return conn;
         } catch (IOException | IllegalArgumentException e) {
           errors.add(address + " (" + e.getMessage() + ")");
-          nextAddress++;
         }
       }
       throw new UnavailableException("cannot connect to any node: " + String.join(", ", errors), "");
@@ -319,31 +350,86 @@ public final class KvClient implements AutoCloseable {
     }
   }
 
-  private void moveTo(Connection current, String leaderAddress) {
+  /** STALE reads go round-robin over every known node; each answers from its own copy. */
+  private Connection staleConnection() {
+    var list = addresses();
+    var address = list.get((int) Math.floorMod(staleTurn.getAndIncrement(), (long) list.size()));
+    var c = pool.get(address);
+    if (c != null && c.isOpen()) {
+      return c;
+    }
     connectLock.lock();
     try {
-      if (connection != current) {
+      return open(address);
+    } catch (IOException | IllegalArgumentException e) {
+      return primaryConnection();
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  /** Opens (or reuses) the connection to one address; learns the members the first time. Holds connectLock. */
+  private Connection open(String address) throws IOException {
+    var c = pool.get(address);
+    if (c != null && c.isOpen()) {
+      return c;
+    }
+    c = Connection.open(address, connectTimeout);
+    pool.put(address, c);
+    if (discover && !discovered) {
+      discovered = true;
+      learnMembers(c);
+    }
+    return c;
+  }
+
+  private void learnMembers(Connection c) {
+    try {
+      var r = c.send(Request.newBuilder().setId(ids.incrementAndGet()).setMembers(Members.getDefaultInstance())
+          .build()).get(connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
+      for (var m : r.getMembers().getMembersList()) {
+        if (!m.getClientAddress().isEmpty() && !addresses.contains(m.getClientAddress())) {
+          addresses.add(m.getClientAddress());
+        }
+      }
+    } catch (ExecutionException | TimeoutException e) {
+      discovered = false;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** After an UNAVAILABLE answer: move to the leader the server named, else to the next node. */
+  private void moveFrom(String address, String leaderAddress) {
+    connectLock.lock();
+    try {
+      if (!address.equals(primary)) {
         return;
       }
-      int leader = leaderAddress.isEmpty() ? -1 : addresses.indexOf(leaderAddress);
-      if (leader >= 0 && !leaderAddress.equals(current.address())) {
-        nextAddress = leader;
-        connection = null;
-        current.close();
+      if (!leaderAddress.isEmpty() && !leaderAddress.equals(address)) {
+        if (!addresses.contains(leaderAddress)) {
+          addresses.add(leaderAddress);
+        }
+        primary = leaderAddress;
+      } else {
+        var list = addresses();
+        primary = list.get((list.indexOf(address) + 1) % list.size());
       }
     } finally {
       connectLock.unlock();
     }
   }
 
-  private void dropConnection(Connection c) {
+  /** A connection broke: forget it, and move the primary on if it was the primary. */
+  private void failed(Connection c) {
+    pool.remove(c.address(), c);
+    c.close();
     connectLock.lock();
     try {
-      if (connection == c) {
-        connection = null;
-        nextAddress++;
+      if (c.address().equals(primary)) {
+        var list = addresses();
+        primary = list.get((list.indexOf(primary) + 1) % list.size());
       }
-      c.close();
     } finally {
       connectLock.unlock();
     }
@@ -360,10 +446,8 @@ public final class KvClient implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    var c = connection;
-    if (c != null) {
-      c.close();
-    }
+    pool.values().forEach(Connection::close);
+    pool.clear();
   }
 
   // ---- helpers --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ package dev.kvraft.server;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.DatabaseLoop;
 import dev.kvraft.server.net.ClientListener;
+import dev.kvraft.server.net.LeaderLink;
 import dev.kvraft.server.raft.RaftNode;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,13 +29,16 @@ public final class KvraftServer implements AutoCloseable {
   private final ServerConfig config;
   private final DatabaseLoop loop;
   private final RaftNode raft;
+  private final LeaderLink link;
   private final ClientListener listener;
   private final AtomicBoolean closed = new AtomicBoolean();
 
-  private KvraftServer(ServerConfig config, DatabaseLoop loop, RaftNode raft, ClientListener listener) {
+  private KvraftServer(ServerConfig config, DatabaseLoop loop, RaftNode raft, LeaderLink link,
+      ClientListener listener) {
     this.config = config;
     this.loop = loop;
     this.raft = raft;
+    this.link = link;
     this.listener = listener;
   }
 
@@ -46,16 +50,21 @@ public final class KvraftServer implements AutoCloseable {
     // Bind the client port first: a port conflict should fail before anything touches the data.
     var listener = new ClientListener(config, loop);
     RaftNode raft = null;
+    LeaderLink link = null;
     try {
       raft = new RaftNode(config, loop);
       var node = raft;
-      loop.bind(() -> node, DatabaseLoop.ApplyObserver.NONE);
+      link = new LeaderLink(loop.forwardSink());
+      loop.bind(() -> node, link, DatabaseLoop.ApplyObserver.NONE);
       loop.start();
       raft.start();
     } catch (IOException | RuntimeException e) {
       listener.stopAccepting();
       if (raft != null) {
         raft.close();
+      }
+      if (link != null) {
+        link.close();
       }
       try {
         loop.close();
@@ -68,7 +77,7 @@ public final class KvraftServer implements AutoCloseable {
     var self = config.self();
     LOG.info("node {} serving clients on {}, raft on {}, data in {}, cluster {}", config.nodeId(),
         self.clientAddress(), self.peerAddress(), config.dataDir().toAbsolutePath(), config.cluster());
-    return new KvraftServer(config, loop, raft, listener);
+    return new KvraftServer(config, loop, raft, link, listener);
   }
 
   public ServerConfig config() {
@@ -105,6 +114,7 @@ public final class KvraftServer implements AutoCloseable {
         LOG.warn("closing raft on node {}: {}", config.nodeId(), e.toString());
       }
       loop.close();
+      link.close();
       listener.close(Math.min(deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500)));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

@@ -2,22 +2,27 @@ package dev.kvraft.server.db;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.kvraft.proto.Consistency;
 import dev.kvraft.proto.Error;
 import dev.kvraft.proto.GetResult;
 import dev.kvraft.proto.Header;
 import dev.kvraft.proto.LogEntry;
 import dev.kvraft.proto.Member;
 import dev.kvraft.proto.MembersResult;
+import dev.kvraft.proto.ReadIndex;
+import dev.kvraft.proto.ReadIndexResult;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.proto.StatusResult;
 import dev.kvraft.proto.WriteOp;
 import dev.kvraft.server.config.ServerConfig;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.PriorityQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
@@ -28,31 +33,36 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The database loop: one platform thread, {@code kvraft-db}, that alone owns the key-value state ({@link KvState}),
- * the table of pending writes and the table of pending reads.
+ * The database loop: one platform thread, {@code kvraft-db}, that alone owns the key-value state ({@link KvState})
+ * and every table of pending requests.
  *
  * <p>Everything reaches it as an {@link Event} on one queue, in the order it must be handled: client commands from
- * the connection threads, and applied entries, barrier completions and failures from Raft's threads. Client commands
- * are bounded by a semaphore of {@code queue.capacity} slots (a connection that cannot get a slot before its deadline
- * answers OVERLOADED); Raft's events are never bounded, so a Raft thread never waits on client backpressure.
+ * the connection threads; applied entries, barrier completions and failures from Raft's threads; answers from the
+ * leader link. Client commands are bounded by a semaphore of {@code queue.capacity} slots (a connection that cannot
+ * get a slot before its deadline answers OVERLOADED); the other events are never bounded, so a Raft thread never
+ * waits on client backpressure.
  *
  * <p>Per batch ({@code take} then {@code drainTo}) the loop:
  * <ul>
- *   <li>packs every write into one {@link LogEntry} and proposes it (group commit);
- *   <li>issues one read barrier for every LINEARIZABLE read, and answers them when it completes;
  *   <li>answers STALE reads, Status and Members at once from memory;
+ *   <li>on the leader, packs every write into one {@link LogEntry} and proposes it (group commit), and issues one
+ *       read barrier for all LINEARIZABLE reads, answering them when it completes;
+ *   <li>on a follower, forwards the writes to the leader's client port in one flush, and asks the leader for one
+ *       read index for all LINEARIZABLE reads, answering them from its own copy once it has applied that far;
+ *   <li>with no leader known, keeps the requests and tries again shortly, until their deadline;
  *   <li>applies committed entries in log order and answers the writes this node proposed;
- *   <li>fails requests whose deadline passed.
+ *   <li>fails requests whose deadline passed: TIMEOUT for a write that may still apply, else UNAVAILABLE.
  * </ul>
- * It never blocks on a Raft future: completions come back as events.
+ * It never blocks on a Raft future or a socket: completions come back as events.
  *
- * <p>Why a barrier's completion is enough for a read: Raft signals it only after its applied index reached the read
- * index, and the state machine hands every entry to this queue before Raft counts it as applied; so by the time the
- * loop sees the completion it has already applied every entry up to the read index.
+ * <p>Why a barrier's completion is enough for a read on the leader: Raft signals it only after its applied index
+ * reached the read index, and the state machine hands every entry to this queue before Raft counts it as applied;
+ * so by the time the loop sees the completion it has already applied every entry up to the read index.
  */
 public final class DatabaseLoop implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(DatabaseLoop.class);
   private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+  private static final long RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
 
   /** A batch of writes is cut into several log entries past this many bytes of requests. */
   public static final int MAX_ENTRY_BYTES = 4 << 20;
@@ -61,7 +71,7 @@ public final class DatabaseLoop implements AutoCloseable {
   public interface ApplyObserver {
     ApplyObserver NONE = new ApplyObserver() {};
 
-    /** Before the entry's ops are applied; {@code ops} observes each of them. */
+    /** Before the entry's ops are applied; the returned listener observes each of them. */
     default KvState.OpListener beginEntry(long term, long index, String kind, String proposer, int opCount,
         String summary, ByteString payload) {
       return KvState.OpListener.NONE;
@@ -80,36 +90,50 @@ public final class DatabaseLoop implements AutoCloseable {
   private final AtomicBoolean started = new AtomicBoolean();
   private volatile boolean accepting = true;
   private volatile Supplier<Consensus> consensus = () -> null;
+  private volatile Forwarder forwarder;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
 
-  // Owned by the loop thread.
+  // ---- owned by the loop thread ----
+  /** Writes proposed to Raft by this node, by call id. */
   private final Map<Long, Pending> pendingWrites = new LinkedHashMap<>();
+  /** Reads (and followers' ReadIndex requests) waiting for this node's read barrier, by call id. */
   private final Map<Long, Pending> pendingReads = new LinkedHashMap<>();
+  /** Writes forwarded to the leader, by forward id (one command each). */
+  private final Map<Long, Pending> forwardedWrites = new LinkedHashMap<>();
+  /** Reads waiting for the leader's read index, by forward id. */
+  private final Map<Long, Pending> readIndexCalls = new LinkedHashMap<>();
+  /** Reads with a read index, waiting for this node to apply that far. */
+  private final PriorityQueue<Awaiting> awaitingApply = new PriorityQueue<>(Comparator.comparingLong(Awaiting::index));
+  /** Requests refused without being applied (no leader yet), tried again shortly until their deadline. */
+  private final ArrayDeque<Retry> retries = new ArrayDeque<>();
   private long nextCallId = 1;
   private long appliedIndex = -1;
-  private long appliedTerm;
   private volatile long appliedIndexView = -1;
   private volatile long revisionView;
 
-  /** Client commands waiting on Raft, in proposal order; {@code commands.get(i)} is op {@code i} of the entry. */
-  private record Pending(List<Event.Command> commands, long deadline) {}
+  /** Client commands waiting on one call, in order; for a proposal, command i is op i of the entry. */
+  private record Pending(List<Event.Command> commands, long deadline) {
+    static Pending of(List<Event.Command> commands) {
+      return new Pending(List.copyOf(commands),
+          commands.stream().mapToLong(Event.Command::deadline).min().orElse(Long.MAX_VALUE));
+    }
+  }
 
-  /** Commands Raft refused without applying (no leader yet): tried again at {@code at} until their deadline. */
   private record Retry(List<Event.Command> commands, long at) {}
 
-  private static final long RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
-  private final java.util.ArrayDeque<Retry> retries = new java.util.ArrayDeque<>();
+  private record Awaiting(long index, Pending pending) {}
 
   public DatabaseLoop(ServerConfig config, String proposer) {
     this.config = config;
     this.proposer = proposer;
     this.clientSlots = new Semaphore(config.queueCapacity());
-    this.thread = Thread.ofPlatform().name("kvraft-db").daemon(false).unstarted(this::run);
+    this.thread = Thread.ofPlatform().name("kvraft-db").unstarted(this::run);
   }
 
-  /** Connects the loop to Raft; must be called before {@link #start()}. */
-  public void bind(Supplier<Consensus> consensus, ApplyObserver observer) {
+  /** Connects the loop to Raft, the leader link and the log mirror; must be called before {@link #start()}. */
+  public void bind(Supplier<Consensus> consensus, Forwarder forwarder, ApplyObserver observer) {
     this.consensus = consensus;
+    this.forwarder = forwarder;
     this.observer = observer;
   }
 
@@ -163,6 +187,21 @@ public final class DatabaseLoop implements AutoCloseable {
     return done;
   }
 
+  /** The sink the leader link reports to. */
+  public Forwarder.Sink forwardSink() {
+    return new Forwarder.Sink() {
+      @Override
+      public void replied(Response response) {
+        inbox.add(new Event.ForwardReplied(response));
+      }
+
+      @Override
+      public void failed(List<Long> ids, boolean sent, String reason) {
+        inbox.add(new Event.ForwardFailed(ids, sent, reason));
+      }
+    };
+  }
+
   /** Runs a task on the loop thread and returns its result. */
   public <T> CompletableFuture<T> call(Supplier<T> task) {
     var f = new CompletableFuture<T>();
@@ -181,13 +220,12 @@ public final class DatabaseLoop implements AutoCloseable {
     accepting = false;
   }
 
-  /** Waits until no client write or read is pending, or the deadline passes. */
+  /** Waits until no client request is pending, or the deadline ({@link System#nanoTime()}) passes. */
   public boolean awaitIdle(long deadlineNanos) throws InterruptedException {
     while (System.nanoTime() < deadlineNanos) {
       boolean idle;
       try {
-        idle = call(() -> pendingWrites.isEmpty() && pendingReads.isEmpty() && retries.isEmpty())
-            .get(Math.max(1, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
+        idle = call(this::idle).get(Math.max(1, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
       } catch (Exception e) {
         return false;
       }
@@ -197,6 +235,11 @@ public final class DatabaseLoop implements AutoCloseable {
       Thread.sleep(10);
     }
     return false;
+  }
+
+  private boolean idle() {
+    return pendingWrites.isEmpty() && pendingReads.isEmpty() && forwardedWrites.isEmpty()
+        && readIndexCalls.isEmpty() && awaitingApply.isEmpty() && retries.isEmpty();
   }
 
   @Override
@@ -231,10 +274,11 @@ public final class DatabaseLoop implements AutoCloseable {
             case Event.MetaApplied m -> applyMeta(m);
             case Event.ProposalFailed f -> proposalFailed(f);
             case Event.BarrierDone b -> barrierDone(b);
+            case Event.ForwardReplied r -> forwardReplied(r.response());
+            case Event.ForwardFailed f -> forwardFailed(f);
             case Event.Task t -> t.task().run();
             case Event.Stop s -> {
-              failAll(Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is shutting down");
-              failCommands(writes, reads);
+              failEverything(writes, reads);
               return;
             }
           }
@@ -243,12 +287,13 @@ public final class DatabaseLoop implements AutoCloseable {
         takeDueRetries(writes, reads);
         flushWrites(writes);
         flushReads(reads);
+        answerApplied();
         expire();
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } catch (RuntimeException | java.lang.Error e) {
-      LOG.error("database loop died: {}; the node can no longer serve, restart it", e.toString(), e);
+      LOG.error("database loop died: {}; this node can no longer serve, restart it", e.toString(), e);
       throw e;
     }
   }
@@ -256,44 +301,189 @@ public final class DatabaseLoop implements AutoCloseable {
   private void handleCommand(Event.Command c, List<Event.Command> writes, List<Event.Command> reads) {
     var r = c.request();
     if (!accepting) {
-      c.replier().reply(error(r.getId(), Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is shutting down; "
+      reply(c, error(r.getId(), Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is shutting down; "
           + "use another node", ""));
       return;
     }
     switch (r.getCommandCase()) {
       case PUT, DELETE, TXN -> writes.add(c);
       case GET -> {
-        if (r.getGet().getConsistency() == dev.kvraft.proto.Consistency.STALE) {
-          c.replier().reply(answerRead(r));
+        if (r.getGet().getConsistency() == Consistency.STALE) {
+          reply(c, answerRead(r));
         } else {
           reads.add(c);
         }
       }
       case SCAN -> {
-        if (r.getScan().getConsistency() == dev.kvraft.proto.Consistency.STALE) {
-          c.replier().reply(answerRead(r));
+        if (r.getScan().getConsistency() == Consistency.STALE) {
+          reply(c, answerRead(r));
         } else {
           reads.add(c);
         }
       }
-      case STATUS -> c.replier().reply(respond(r.getId()).setStatus(status()).build());
-      case MEMBERS -> c.replier().reply(respond(r.getId()).setMembers(members()).build());
-      case COMMAND_NOT_SET -> c.replier().reply(
+      case READ_INDEX -> reads.add(c);
+      case STATUS -> reply(c, respond(r.getId()).setStatus(status()).build());
+      case MEMBERS -> reply(c, respond(r.getId()).setMembers(members()).build());
+      case COMMAND_NOT_SET -> reply(c,
           error(r.getId(), Error.Code.INVALID_ARGUMENT, "request " + r.getId() + " names no command", ""));
     }
+  }
+
+  // ---- routing ------------------------------------------------------------------------------
+
+  /** Where a batch goes now. */
+  private sealed interface Route {
+    record Local(Consensus raft) implements Route {}
+
+    record Leader(String address) implements Route {}
+
+    record NoLeader(String why) implements Route {}
+  }
+
+  private Route route() {
+    var raft = consensus.get();
+    if (raft == null) {
+      return new Route.NoLeader("node " + config.nodeId() + " is still starting");
+    }
+    var info = raft.info();
+    if (info.role().equals("LEADER")) {
+      return new Route.Local(raft);
+    }
+    if (info.leaderId().isEmpty()) {
+      return new Route.NoLeader("no leader is known to node " + config.nodeId() + " (is a quorum of nodes up?)");
+    }
+    var leader = config.peer(info.leaderId());
+    if (leader.isEmpty() || forwarder == null) {
+      return new Route.NoLeader("leader " + info.leaderId() + " is not in this node's cluster setting");
+    }
+    return new Route.Leader(leader.get().clientAddress());
   }
 
   private void flushWrites(List<Event.Command> writes) {
     if (writes.isEmpty()) {
       return;
     }
-    var raft = consensus.get();
-    if (raft == null) {
-      writes.forEach(c -> c.replier().reply(error(c.request().getId(), Error.Code.UNAVAILABLE,
-          "node " + config.nodeId() + " is still starting", "")));
-      writes.clear();
+    switch (route()) {
+      case Route.Local local -> proposeAll(local.raft(), writes);
+      case Route.Leader leader -> forwardWrites(leader.address(), writes);
+      case Route.NoLeader none -> retryOrFail(List.copyOf(writes), Error.Code.UNAVAILABLE, none.why(), "");
+    }
+    writes.clear();
+  }
+
+  private void flushReads(List<Event.Command> reads) {
+    if (reads.isEmpty()) {
       return;
     }
+    var commands = List.copyOf(reads);
+    reads.clear();
+    switch (route()) {
+      case Route.Local local -> {
+        long callId = nextCallId++;
+        pendingReads.put(callId, Pending.of(commands));
+        local.raft().readBarrier(callId).whenComplete((ok, err) -> inbox.add(new Event.BarrierDone(callId, err)));
+      }
+      case Route.Leader leader -> {
+        var mine = new ArrayList<Event.Command>();
+        for (var c : commands) {
+          if (c.request().getForwarded() || c.request().hasReadIndex()) {
+            notLeader(c, leader.address());
+          } else {
+            mine.add(c);
+          }
+        }
+        if (mine.isEmpty()) {
+          return;
+        }
+        long fwdId = nextCallId++;
+        readIndexCalls.put(fwdId, Pending.of(mine));
+        forwarder.send(leader.address(), List.of(Request.newBuilder().setId(fwdId).setForwarded(true)
+            .setTimeoutMs(remainingMillis(readIndexCalls.get(fwdId).deadline()))
+            .setReadIndex(ReadIndex.getDefaultInstance()).build()));
+      }
+      case Route.NoLeader none -> retryOrFail(commands, Error.Code.UNAVAILABLE, none.why(), "");
+    }
+  }
+
+  /**
+   * What is left of a deadline, for the leader: a little less than ours, so its answer arrives before we give up.
+   */
+  private static int remainingMillis(long deadline) {
+    long ms = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()) - 20;
+    return (int) Math.max(1, Math.min(Integer.MAX_VALUE, ms));
+  }
+
+  /** A request that must not be forwarded again reached a node that is not the leader. */
+  private void notLeader(Event.Command c, String leaderAddress) {
+    reply(c, error(c.request().getId(), Error.Code.UNAVAILABLE,
+        "node " + config.nodeId() + " is not the leader; the leader is at " + leaderAddress, leaderAddress));
+  }
+
+  private void forwardWrites(String leaderAddress, List<Event.Command> writes) {
+    var batch = new ArrayList<Request>(writes.size());
+    for (var c : writes) {
+      if (c.request().getForwarded()) {
+        notLeader(c, leaderAddress);
+        continue;
+      }
+      long fwdId = nextCallId++;
+      forwardedWrites.put(fwdId, Pending.of(List.of(c)));
+      batch.add(c.request().toBuilder().setId(fwdId).setForwarded(true)
+          .setTimeoutMs(remainingMillis(c.deadline())).build());
+    }
+    if (!batch.isEmpty()) {
+      forwarder.send(leaderAddress, batch);
+    }
+  }
+
+  private void forwardReplied(Response r) {
+    var read = readIndexCalls.remove(r.getId());
+    if (read != null) {
+      if (r.hasError()) {
+        retryOrFail(read.commands(), r.getError().getCode(), r.getError().getMessage(),
+            r.getError().getLeaderAddress());
+      } else {
+        awaitingApply.add(new Awaiting(r.getReadIndex().getIndex(), read));
+      }
+      return;
+    }
+    var write = forwardedWrites.remove(r.getId());
+    if (write == null) {
+      return;
+    }
+    var c = write.commands().get(0);
+    if (r.hasError() && r.getError().getCode() == Error.Code.UNAVAILABLE) {
+      // The leader did not apply it (UNAVAILABLE is definite): route it again, maybe to a new leader.
+      retryOrFail(write.commands(), Error.Code.UNAVAILABLE, r.getError().getMessage(),
+          r.getError().getLeaderAddress());
+      return;
+    }
+    reply(c, r.toBuilder().setId(c.request().getId()).build());
+  }
+
+  private void forwardFailed(Event.ForwardFailed f) {
+    for (var id : f.ids()) {
+      var read = readIndexCalls.remove(id);
+      if (read != null) {
+        retryOrFail(read.commands(), Error.Code.UNAVAILABLE, "cannot reach the leader: " + f.reason(), "");
+      }
+      var write = forwardedWrites.remove(id);
+      if (write != null) {
+        if (f.sent()) {
+          for (var c : write.commands()) {
+            reply(c, error(c.request().getId(), Error.Code.TIMEOUT, "lost the connection to the leader after "
+                + "forwarding the write (" + f.reason() + "); it may or may not have been applied", ""));
+          }
+        } else {
+          retryOrFail(write.commands(), Error.Code.UNAVAILABLE, "cannot reach the leader: " + f.reason(), "");
+        }
+      }
+    }
+  }
+
+  // ---- proposing on the leader --------------------------------------------------------------
+
+  private void proposeAll(Consensus raft, List<Event.Command> writes) {
     int from = 0;
     long bytes = 0;
     for (int i = 0; i < writes.size(); i++) {
@@ -306,16 +496,13 @@ public final class DatabaseLoop implements AutoCloseable {
       bytes += size;
     }
     propose(raft, writes.subList(from, writes.size()));
-    writes.clear();
   }
 
   /** Packs client writes into one log entry and proposes it. */
   private void propose(Consensus raft, List<Event.Command> batch) {
-    var commands = List.copyOf(batch);
     long callId = nextCallId++;
     var entry = LogEntry.newBuilder().setProposer(proposer).setProposalId(callId);
-    long deadline = Long.MAX_VALUE;
-    for (var c : commands) {
+    for (var c : batch) {
       var r = c.request();
       var op = WriteOp.newBuilder();
       switch (r.getCommandCase()) {
@@ -325,76 +512,13 @@ public final class DatabaseLoop implements AutoCloseable {
         default -> throw new IllegalStateException("not a write: " + r.getCommandCase());
       }
       entry.addOps(op);
-      deadline = Math.min(deadline, c.deadline());
     }
-    pendingWrites.put(callId, new Pending(commands, deadline));
+    pendingWrites.put(callId, Pending.of(batch));
     raft.propose(callId, entry.build().toByteString()).whenComplete((ok, err) -> {
       if (err != null) {
         inbox.add(new Event.ProposalFailed(callId, err));
       }
     });
-  }
-
-  private void flushReads(List<Event.Command> reads) {
-    if (reads.isEmpty()) {
-      return;
-    }
-    var commands = List.copyOf(reads);
-    reads.clear();
-    var raft = consensus.get();
-    if (raft == null) {
-      commands.forEach(c -> c.replier().reply(error(c.request().getId(), Error.Code.UNAVAILABLE,
-          "node " + config.nodeId() + " is still starting", "")));
-      return;
-    }
-    long callId = nextCallId++;
-    long deadline = commands.stream().mapToLong(Event.Command::deadline).min().orElseThrow();
-    pendingReads.put(callId, new Pending(commands, deadline));
-    raft.readBarrier(callId).whenComplete((ok, err) -> inbox.add(new Event.BarrierDone(callId, err)));
-  }
-
-  private void apply(Event.Applied a) {
-    LogEntry entry;
-    try {
-      entry = LogEntry.parseFrom(a.payload());
-    } catch (InvalidProtocolBufferException e) {
-      // Every node would fail the same way: refusing to go on is the only safe answer.
-      a.done().completeExceptionally(e);
-      throw new IllegalStateException("log entry " + a.index() + " does not parse as a kvraft LogEntry: " + e, e);
-    }
-    Pending pending = entry.getProposer().equals(proposer) ? pendingWrites.remove(entry.getProposalId()) : null;
-    if (entry.getProposer().equals(proposer)) {
-      var raft = consensus.get();
-      if (raft != null) {
-        raft.forget(entry.getProposalId());
-      }
-    }
-    var listener = observer.beginEntry(a.term(), a.index(), "normal", entry.getProposer(), entry.getOpsCount(),
-        Summaries.of(entry), a.payload());
-    for (int i = 0; i < entry.getOpsCount(); i++) {
-      var response = state.apply(entry.getOps(i), listener);
-      if (pending != null && i < pending.commands().size()) {
-        var c = pending.commands().get(i);
-        c.replier().reply(response.setId(c.request().getId()).setHeader(header()).build());
-      }
-    }
-    observer.endEntry(a.index());
-    advance(a.term(), a.index());
-    a.done().complete(null);
-  }
-
-  private void applyMeta(Event.MetaApplied m) {
-    observer.beginEntry(m.term(), m.index(), m.kind(), "", 0, m.summary(), ByteString.EMPTY);
-    observer.endEntry(m.index());
-    advance(m.term(), m.index());
-    m.done().complete(null);
-  }
-
-  private void advance(long term, long index) {
-    appliedTerm = term;
-    appliedIndex = index;
-    appliedIndexView = index;
-    revisionView = state.revision();
   }
 
   private void proposalFailed(Event.ProposalFailed f) {
@@ -407,7 +531,8 @@ public final class DatabaseLoop implements AutoCloseable {
     }
     var pending = pendingWrites.remove(f.callId());
     if (pending != null) {
-      failOrRetry(pending, failure(f.cause()));
+      var err = failure(f.cause());
+      retryOrFail(pending.commands(), err.code(), err.getMessage(), leaderAddress(err.leaderId()));
     }
   }
 
@@ -417,24 +542,31 @@ public final class DatabaseLoop implements AutoCloseable {
       return;
     }
     if (b.cause() != null) {
-      failOrRetry(pending, failure(b.cause()));
+      var err = failure(b.cause());
+      retryOrFail(pending.commands(), err.code(), err.getMessage(), leaderAddress(err.leaderId()));
       return;
     }
-    pending.commands().forEach(c -> c.replier().reply(answerRead(c.request())));
+    pending.commands().forEach(c -> reply(c, answerRead(c.request())));
   }
 
   /**
-   * Raft refused the batch without applying it. UNAVAILABLE (no leader yet, leader not ready) is retried shortly
-   * until the commands' deadline, as etcd does; anything else is answered now.
+   * The commands were not applied. UNAVAILABLE (no leader yet, leader not ready, leader changed) is tried again
+   * shortly until the deadline, as etcd does; anything else is answered now.
    */
-  private void failOrRetry(Pending pending, ConsensusException err) {
-    if (err.code() == Error.Code.UNAVAILABLE && accepting
-        && pending.deadline() - System.nanoTime() > RETRY_NANOS) {
-      retries.add(new Retry(pending.commands(), System.nanoTime() + RETRY_NANOS));
-      return;
+  private void retryOrFail(List<Event.Command> commands, Error.Code code, String message, String leaderAddress) {
+    long now = System.nanoTime();
+    var retry = new ArrayList<Event.Command>();
+    for (var c : commands) {
+      if (code == Error.Code.UNAVAILABLE && accepting && !c.request().getForwarded()
+          && c.deadline() - now > RETRY_NANOS) {
+        retry.add(c);
+      } else {
+        reply(c, error(c.request().getId(), code, message, leaderAddress));
+      }
     }
-    pending.commands().forEach(c -> c.replier().reply(
-        error(c.request().getId(), err.code(), err.getMessage(), leaderAddress(err.leaderId()))));
+    if (!retry.isEmpty()) {
+      retries.add(new Retry(retry, now + RETRY_NANOS));
+    }
   }
 
   private void takeDueRetries(List<Event.Command> writes, List<Event.Command> reads) {
@@ -457,78 +589,141 @@ public final class DatabaseLoop implements AutoCloseable {
     };
   }
 
-  private void expire() {
-    long now = System.nanoTime();
-    expire(pendingWrites, now, "write", "it may or may not have been applied; read the key to find out");
-    expire(pendingReads, now, "read", "no quorum confirmed this node's state in time");
+  // ---- applying -----------------------------------------------------------------------------
+
+  private void apply(Event.Applied a) {
+    LogEntry entry;
+    try {
+      entry = LogEntry.parseFrom(a.payload());
+    } catch (InvalidProtocolBufferException e) {
+      // Every node would fail the same way: refusing to go on is the only safe answer.
+      a.done().completeExceptionally(e);
+      throw new IllegalStateException("log entry " + a.index() + " does not parse as a kvraft LogEntry: " + e, e);
+    }
+    Pending pending = null;
+    if (entry.getProposer().equals(proposer)) {
+      pending = pendingWrites.remove(entry.getProposalId());
+      var raft = consensus.get();
+      if (raft != null) {
+        raft.forget(entry.getProposalId());
+      }
+    }
+    var listener = observer.beginEntry(a.term(), a.index(), "normal", entry.getProposer(), entry.getOpsCount(),
+        Summaries.of(entry), a.payload());
+    for (int i = 0; i < entry.getOpsCount(); i++) {
+      var response = state.apply(entry.getOps(i), listener);
+      if (pending != null && i < pending.commands().size()) {
+        var c = pending.commands().get(i);
+        reply(c, response.setId(c.request().getId()).setHeader(header()).build());
+      }
+    }
+    observer.endEntry(a.index());
+    advance(a.index());
+    a.done().complete(null);
   }
 
-  private void expire(Map<Long, Pending> table, long now, String what, String detail) {
-    if (table.isEmpty()) {
-      return;
+  private void applyMeta(Event.MetaApplied m) {
+    observer.beginEntry(m.term(), m.index(), m.kind(), "", 0, m.summary(), ByteString.EMPTY);
+    observer.endEntry(m.index());
+    advance(m.index());
+    m.done().complete(null);
+  }
+
+  private void advance(long index) {
+    appliedIndex = index;
+    appliedIndexView = index;
+    revisionView = state.revision();
+  }
+
+  /** Answers the follower reads whose read index this node has now applied. */
+  private void answerApplied() {
+    while (!awaitingApply.isEmpty() && awaitingApply.peek().index() <= appliedIndex) {
+      awaitingApply.poll().pending().commands().forEach(c -> reply(c, answerRead(c.request())));
     }
+  }
+
+  // ---- deadlines and shutdown ---------------------------------------------------------------
+
+  private void expire() {
+    long now = System.nanoTime();
+    expire(pendingWrites, now, true);
+    expire(forwardedWrites, now, true);
+    expire(pendingReads, now, false);
+    expire(readIndexCalls, now, false);
+    for (var it = awaitingApply.iterator(); it.hasNext(); ) {
+      var a = it.next();
+      if (a.pending().deadline() - now <= 0) {
+        it.remove();
+        timedOut(a.pending(), false);
+      }
+    }
+  }
+
+  private void expire(Map<Long, Pending> table, long now, boolean writes) {
     for (var it = table.entrySet().iterator(); it.hasNext(); ) {
       var e = it.next();
       if (e.getValue().deadline() - now <= 0) {
         it.remove();
+        timedOut(e.getValue(), writes);
         var raft = consensus.get();
-        if (raft != null) {
+        if (table == pendingWrites && raft != null) {
           raft.forget(e.getKey());
-        }
-        var info = raft == null ? Consensus.Info.UNKNOWN : raft.info();
-        var code = info.leaderId().isEmpty() ? Error.Code.UNAVAILABLE : Error.Code.TIMEOUT;
-        var message = (info.leaderId().isEmpty()
-            ? "no leader within " + config.requestTimeout().toMillis() + " ms (is a quorum of nodes up?); "
-            : what + " timed out after " + config.requestTimeout().toMillis() + " ms; ") + detail;
-        if (what.equals("write") && code == Error.Code.UNAVAILABLE) {
-          // A write that timed out may still commit later: say so whatever the reason.
-          code = Error.Code.TIMEOUT;
-        }
-        for (var c : e.getValue().commands()) {
-          c.replier().reply(error(c.request().getId(), code, message, ""));
         }
       }
     }
   }
 
-  /** Fails everything pending; a proposed write may still commit, so it gets TIMEOUT (outcome unknown). */
-  private void failAll(Error.Code code, String message) {
-    for (var p : pendingWrites.values()) {
-      p.commands().forEach(c -> c.replier().reply(error(c.request().getId(), Error.Code.TIMEOUT,
-          message + "; the write may or may not have been applied", "")));
+  private void timedOut(Pending p, boolean writes) {
+    var ms = config.requestTimeout().toMillis();
+    for (var c : p.commands()) {
+      reply(c, writes
+          ? error(c.request().getId(), Error.Code.TIMEOUT, "write not confirmed within " + ms
+              + " ms; it may or may not have been applied (read the key to find out)", "")
+          : error(c.request().getId(), Error.Code.UNAVAILABLE, "read not confirmed by a quorum within " + ms
+              + " ms (is a quorum of nodes up?)", ""));
     }
-    pendingWrites.clear();
-    for (var p : pendingReads.values()) {
-      p.commands().forEach(c -> c.replier().reply(error(c.request().getId(), code, message, "")));
-    }
-    pendingReads.clear();
-    for (var r : retries) {
-      r.commands().forEach(c -> c.replier().reply(error(c.request().getId(), code, message, "")));
-    }
-    retries.clear();
   }
 
-  private void failCommands(List<Event.Command> writes, List<Event.Command> reads) {
-    for (var list : List.of(writes, reads)) {
-      list.forEach(c -> c.replier().reply(error(c.request().getId(), Error.Code.UNAVAILABLE,
-          "node " + config.nodeId() + " is shutting down", "")));
-      list.clear();
+  private void failEverything(List<Event.Command> writes, List<Event.Command> reads) {
+    var why = "node " + config.nodeId() + " is shutting down";
+    for (var table : List.of(pendingWrites, forwardedWrites)) {
+      for (var p : table.values()) {
+        p.commands().forEach(c -> reply(c, error(c.request().getId(), Error.Code.TIMEOUT,
+            why + "; the write may or may not have been applied", "")));
+      }
+      table.clear();
     }
+    var unapplied = new ArrayList<Event.Command>(writes);
+    unapplied.addAll(reads);
+    pendingReads.values().forEach(p -> unapplied.addAll(p.commands()));
+    readIndexCalls.values().forEach(p -> unapplied.addAll(p.commands()));
+    awaitingApply.forEach(a -> unapplied.addAll(a.pending().commands()));
+    retries.forEach(r -> unapplied.addAll(r.commands()));
     for (Event e; (e = inbox.poll()) != null; ) {
       switch (e) {
         case Event.Command c -> {
           clientSlots.release();
-          c.replier().reply(error(c.request().getId(), Error.Code.UNAVAILABLE,
-              "node " + config.nodeId() + " is shutting down", ""));
+          unapplied.add(c);
         }
         case Event.Applied a -> a.done().completeExceptionally(new IllegalStateException("database loop stopped"));
         case Event.MetaApplied m -> m.done().completeExceptionally(new IllegalStateException("database loop stopped"));
         default -> { }
       }
     }
+    unapplied.forEach(c -> reply(c, error(c.request().getId(), Error.Code.UNAVAILABLE, why, "")));
+    pendingReads.clear();
+    readIndexCalls.clear();
+    awaitingApply.clear();
+    retries.clear();
+    writes.clear();
+    reads.clear();
   }
 
   // ---- answers --------------------------------------------------------------------------------
+
+  private static void reply(Event.Command c, Response r) {
+    c.replier().reply(r);
+  }
 
   private Response answerRead(Request r) {
     var response = respond(r.getId());
@@ -542,6 +737,7 @@ public final class DatabaseLoop implements AutoCloseable {
         response.setGet(g);
       }
       case SCAN -> response.setScan(state.scan(r.getScan(), config.limits().maxScanLimit()));
+      case READ_INDEX -> response.setReadIndex(ReadIndexResult.newBuilder().setIndex(Math.max(0, appliedIndex)));
       default -> throw new IllegalStateException("not a read: " + r.getCommandCase());
     }
     return response.build();
@@ -612,13 +808,5 @@ public final class DatabaseLoop implements AutoCloseable {
         .setId(id)
         .setError(Error.newBuilder().setCode(code).setMessage(message).setLeaderAddress(leaderAddress))
         .build();
-  }
-
-  /** For tests and Status: the number of pending writes and reads. Loop thread only. */
-  Map<String, Integer> pendingCounts() {
-    var m = new HashMap<String, Integer>();
-    m.put("writes", pendingWrites.size());
-    m.put("reads", pendingReads.size());
-    return m;
   }
 }

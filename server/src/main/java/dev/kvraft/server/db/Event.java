@@ -23,6 +23,12 @@ sealed interface Event {
   /** A read barrier completed ({@code cause == null}) or failed. */
   record BarrierDone(long callId, Throwable cause) implements Event {}
 
+  /** The leader answered a forwarded request. */
+  record ForwardReplied(dev.kvraft.proto.Response response) implements Event {}
+
+  /** Forwarded requests got no answer; {@code sent} false means they never reached the leader. */
+  record ForwardFailed(java.util.List<Long> ids, boolean sent, String reason) implements Event {}
+
   /** Run a task on the loop thread (status, snapshots, tests). */
   record Task(Runnable task) implements Event {}
 

@@ -139,7 +139,11 @@ final class ClientConnection {
   }
 
   private void handle(Request request) throws InterruptedException {
-    long deadline = System.nanoTime() + config.requestTimeout().toNanos();
+    long timeout = config.requestTimeout().toNanos();
+    if (request.getTimeoutMs() > 0) {
+      timeout = Math.min(timeout, TimeUnit.MILLISECONDS.toNanos(request.getTimeoutMs()));
+    }
+    long deadline = System.nanoTime() + timeout;
     inFlight.acquire();
     var invalid = validator.validate(request);
     if (invalid.isPresent()) {
