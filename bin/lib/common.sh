@@ -60,6 +60,7 @@ kvraft_classpath() {
   if kvraft_stale "$jar"; then
     command -v mvn >/dev/null 2>&1 || kvraft_die "the jars are not built and Maven is missing: apt-get install -y maven"
     echo "$(basename "$0"): building kvraft (mvn package; a minute or two the first time)..." >&2
+    rm -rf "$KVRAFT_HOME"/*/target/lib   # stale jars of a previous build must not linger
     kvraft_mvn -q -DskipTests package >&2 || kvraft_die "the build failed; run 'mvn -DskipTests package' to see why"
   fi
   flock -u 9

@@ -10,11 +10,15 @@ import org.apache.ratis.proto.RaftProtos.RaftConfigurationProto;
 import org.apache.ratis.protocol.ClientId;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftGroupId;
+import org.apache.ratis.protocol.RaftGroupMemberId;
+import org.apache.ratis.protocol.RaftPeerId;
 import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.server.storage.RaftStorage;
 import org.apache.ratis.statemachine.TransactionContext;
 import org.apache.ratis.statemachine.impl.BaseStateMachine;
 import org.apache.ratis.statemachine.impl.SimpleStateMachineStorage;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The thin bridge between Ratis and the database loop; it holds no key-value state of its own.
@@ -36,6 +40,7 @@ import org.apache.ratis.statemachine.impl.SimpleStateMachineStorage;
  * appended call ids and the configuration waiting for its index, both safe for that.
  */
 final class KvStateMachine extends BaseStateMachine {
+  private static final Logger LOG = LoggerFactory.getLogger(KvStateMachine.class);
   private final DatabaseLoop loop;
   private final ClientId clientId;
   private final SimpleStateMachineStorage storage = new SimpleStateMachineStorage();
@@ -104,6 +109,12 @@ final class KvStateMachine extends BaseStateMachine {
     boolean isConf = conf != null && conf.index() == index;
     loop.metaApplied(term, index, isConf ? "configuration" : "metadata", isConf ? conf.summary() : "")
         .thenRun(() -> updateLastAppliedTermIndex(term, index));
+  }
+
+  @Override
+  public void notifyLeaderChanged(RaftGroupMemberId groupMemberId, RaftPeerId newLeaderId) {
+    LOG.info("node {} sees a new leader: {}", groupMemberId.getPeerId(),
+        newLeaderId == null ? "none (election under way)" : newLeaderId);
   }
 
   @Override
