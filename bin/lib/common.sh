@@ -57,21 +57,23 @@ kvraft_classpath() {
   mkdir -p "$KVRAFT_HOME/target"
   exec 9>"$KVRAFT_HOME/target/.build.lock"
   flock 9
-  if kvraft_stale "$jar"; then
+  if [ ! -f "$jar" ] || kvraft_stale; then
     command -v mvn >/dev/null 2>&1 || kvraft_die "the jars are not built and Maven is missing: apt-get install -y maven"
     echo "$(basename "$0"): building kvraft (mvn package; a minute or two the first time)..." >&2
-    rm -rf "$KVRAFT_HOME"/*/target/lib   # stale jars of a previous build must not linger
     kvraft_mvn -q -DskipTests package >&2 || kvraft_die "the build failed; run 'mvn -DskipTests package' to see why"
+    touch "$KVRAFT_HOME/target/.built"
   fi
   flock -u 9
   exec 9>&-
   echo "$jar:$KVRAFT_HOME/$module/target/lib/*"
 }
 
-# True when the jar is missing or older than any source or pom.
+# True when any source or pom changed since the last build by a launcher (Maven leaves an unchanged jar's
+# time alone, so the jars' own times cannot tell).
 kvraft_stale() {
-  [ ! -f "$1" ] || [ -n "$(find "$KVRAFT_HOME"/{proto,storage,server,client-shell}/src/main "$KVRAFT_HOME/pom.xml" \
-    "$KVRAFT_HOME"/*/pom.xml -newer "$1" -type f 2>/dev/null | head -n1)" ]
+  local stamp="$KVRAFT_HOME/target/.built"
+  [ ! -f "$stamp" ] || [ -n "$(find "$KVRAFT_HOME"/{proto,storage,server,client-shell}/src/main "$KVRAFT_HOME/pom.xml" \
+    "$KVRAFT_HOME"/*/pom.xml -newer "$stamp" -type f 2>/dev/null | head -n1)" ]
 }
 
 # Maven with the JDK found above.

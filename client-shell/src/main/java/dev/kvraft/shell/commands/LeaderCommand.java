@@ -26,7 +26,7 @@ public final class LeaderCommand implements ShellCommand {
 
   @Override
   public String summary() {
-    return "the current leader's id and client address";
+    return "the current leader's id and client address (waits for an election under way)";
   }
 
   @Override
@@ -37,13 +37,25 @@ public final class LeaderCommand implements ShellCommand {
   @Override
   public void run(List<String> words, ShellContext ctx) {
     Args.parse(words, Set.of(), Set.of()).expect(0, 0);
-    var members = ctx.client().members();
-    var leader = members.getMembersList().stream().filter(m -> m.getLeader()).findFirst()
-        .orElseThrow(() -> new CommandFailedException("no leader is known right now (is a quorum of nodes up?)"));
+    // An election may be under way: ask again until the client's timeout before saying there is none.
+    long deadline = System.nanoTime() + ctx.client().timeout().toNanos();
+    var leader = ctx.client().members().getMembersList().stream().filter(m -> m.getLeader()).findFirst();
+    while (leader.isEmpty() && System.nanoTime() < deadline) {
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+      leader = ctx.client().members().getMembersList().stream().filter(m -> m.getLeader()).findFirst();
+    }
+    var found = leader.orElseThrow(() -> new CommandFailedException(
+        "no leader is known right now (is a quorum of nodes up?)"));
     if (ctx.format() == dev.kvraft.shell.Format.JSON) {
-      ctx.out().println("{\"id\":\"" + leader.getId() + "\",\"client_address\":\"" + leader.getClientAddress() + "\"}");
+      ctx.out().println("{\"id\":\"" + found.getId() + "\",\"client_address\":\"" + found.getClientAddress()
+          + "\"}");
     } else {
-      ctx.out().println(leader.getId() + " " + leader.getClientAddress());
+      ctx.out().println(found.getId() + " " + found.getClientAddress());
     }
   }
 }

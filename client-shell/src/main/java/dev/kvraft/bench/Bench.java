@@ -1,0 +1,255 @@
+package dev.kvraft.bench;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.client.KvClient;
+import dev.kvraft.client.KvException;
+import dev.kvraft.proto.Compare;
+import dev.kvraft.proto.Get;
+import dev.kvraft.proto.Op;
+import dev.kvraft.proto.Put;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Scan;
+import dev.kvraft.proto.Txn;
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import org.HdrHistogram.ConcurrentHistogram;
+
+/**
+ * {@code kvraft-bench}: drives a kvraft cluster and prints throughput, latency percentiles (HdrHistogram) and errors
+ * by code, like etcd's {@code benchmark} tool. Each client is a virtual thread with one request in flight; clients
+ * share {@code --conns} pipelined connections. Only acknowledged operations count as done.
+ */
+public final class Bench {
+  private final BenchOptions o;
+  private final PrintStream out;
+  private final PrintStream err;
+
+  /** The outcome of a run. */
+  public record Result(String op, long ok, Map<String, Long> errors, Duration elapsed, double opsPerSecond,
+      double minMs, double p50Ms, double p90Ms, double p99Ms, double p999Ms, double maxMs, double meanMs) {}
+
+  public Bench(BenchOptions options, PrintStream out, PrintStream err) {
+    this.o = options;
+    this.out = out;
+    this.err = err;
+  }
+
+  public static void main(String[] args) {
+    BenchOptions options;
+    try {
+      options = BenchOptions.parse(args);
+    } catch (IllegalArgumentException e) {
+      System.err.println("kvraft-bench: " + e.getMessage());
+      System.err.print(BenchOptions.USAGE);
+      System.exit(2);
+      return;
+    }
+    var result = new Bench(options, System.out, System.err).run();
+    System.exit(result.ok() > 0 ? 0 : 1);
+  }
+
+  public Result run() {
+    var endpoints = o.targetLeader() ? List.of(leader()) : o.endpoints();
+    var clients = new ArrayList<KvClient>();
+    for (int i = 0; i < o.conns(); i++) {
+      clients.add(KvClient.builder().addresses(endpoints.get(i % endpoints.size())).discoverMembers(false)
+          .timeout(Duration.ofSeconds(10)).build());
+    }
+    try {
+      if (o.preload()) {
+        preload(clients.get(0));
+      }
+      return measure(clients);
+    } finally {
+      clients.forEach(KvClient::close);
+    }
+  }
+
+  private String leader() {
+    try (var c = KvClient.builder().addresses(o.endpoints().toArray(String[]::new)).build()) {
+      return c.members().getMembersList().stream().filter(m -> m.getLeader()).findFirst()
+          .map(m -> m.getClientAddress())
+          .orElseThrow(() -> new IllegalStateException("no leader is known; is the cluster up?"));
+    }
+  }
+
+  private void preload(KvClient c) {
+    var value = value();
+    long n = o.keySpaceSize();
+    int window = 2000;
+    var futures = new java.util.ArrayDeque<java.util.concurrent.CompletableFuture<?>>();
+    for (long i = 0; i < n; i++) {
+      futures.add(c.callAsync(Request.newBuilder().setPut(Put.newBuilder().setKey(key(i)).setValue(value))));
+      if (futures.size() >= window) {
+        futures.poll().join();
+      }
+    }
+    futures.forEach(java.util.concurrent.CompletableFuture::join);
+    if (o.progress()) {
+      err.println("preloaded " + n + " keys");
+    }
+  }
+
+  private Result measure(List<KvClient> clients) {
+    var histogram = new ConcurrentHistogram(TimeUnit.SECONDS.toNanos(60), 3);
+    var errors = new ConcurrentHashMap<String, LongAdder>();
+    var issued = new AtomicLong();
+    var done = new LongAdder();
+    var sequence = new AtomicLong();
+    long start = System.nanoTime();
+    long end = o.duration() == null ? Long.MAX_VALUE : start + o.duration().toNanos();
+    long limit = o.duration() == null ? o.total() : Long.MAX_VALUE;
+    var value = value();
+    var progress = o.progress() ? startProgress(done, start, limit, end) : null;
+    try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
+      for (int t = 0; t < o.clients(); t++) {
+        var client = clients.get(t % clients.size());
+        pool.submit(() -> {
+          var random = ThreadLocalRandom.current();
+          long n;
+          while ((n = issued.getAndIncrement()) < limit && System.nanoTime() < end) {
+            pace(start, n);
+            long keyIndex = o.sequentialKeys() ? sequence.getAndIncrement() % o.keySpaceSize()
+                : random.nextLong(o.keySpaceSize());
+            var request = request(key(keyIndex), value, random);
+            long t0 = System.nanoTime();
+            try {
+              client.call(request);
+              histogram.recordValue(Math.max(1, System.nanoTime() - t0));
+              done.increment();
+            } catch (KvException e) {
+              errors.computeIfAbsent(e.code().name(), k -> new LongAdder()).increment();
+            }
+          }
+        });
+      }
+    }
+    var elapsed = Duration.ofNanos(System.nanoTime() - start);
+    if (progress != null) {
+      progress.interrupt();
+      err.println();
+    }
+    var errs = new TreeMap<String, Long>();
+    errors.forEach((k, v) -> errs.put(k, v.sum()));
+    double ms = 1e6;
+    var result = new Result(o.op(), done.sum(), errs, elapsed, done.sum() / (elapsed.toNanos() / 1e9),
+        histogram.getMinValue() / ms, histogram.getValueAtPercentile(50) / ms,
+        histogram.getValueAtPercentile(90) / ms, histogram.getValueAtPercentile(99) / ms,
+        histogram.getValueAtPercentile(99.9) / ms, histogram.getMaxValue() / ms, histogram.getMean() / ms);
+    print(result);
+    return result;
+  }
+
+  /** With --rate, operation n may not start before start + n / rate. */
+  private void pace(long start, long n) {
+    if (o.rate() <= 0) {
+      return;
+    }
+    long at = start + (long) (n * 1e9 / o.rate());
+    long wait = at - System.nanoTime();
+    if (wait > 0) {
+      try {
+        TimeUnit.NANOSECONDS.sleep(wait);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  private Request.Builder request(ByteString key, ByteString value, ThreadLocalRandom random) {
+    var op = o.op();
+    if (op.equals("mixed")) {
+      op = random.nextDouble() < o.readRatio() ? "get" : "put";
+    }
+    return switch (op) {
+      case "put" -> Request.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value));
+      case "get" -> Request.newBuilder().setGet(Get.newBuilder().setKey(key).setConsistency(o.consistency()));
+      case "scan" -> Request.newBuilder().setScan(Scan.newBuilder().setStart(key).setLimit(o.scanLimit())
+          .setConsistency(o.consistency()));
+      case "txn" -> Request.newBuilder().setTxn(Txn.newBuilder()
+          .addCompare(Compare.newBuilder().setKey(key).setTarget(Compare.Target.MOD_REVISION)
+              .setOperator(Compare.Operator.LESS).setModRevision(Long.MAX_VALUE))
+          .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value))));
+      default -> throw new IllegalStateException(op);
+    };
+  }
+
+  /** Key i as a zero-padded decimal of exactly --key-size bytes (8 bytes hold 100,000,000 keys). */
+  ByteString key(long i) {
+    var digits = Long.toString(i);
+    var sb = new StringBuilder(o.keySize());
+    for (int k = digits.length(); k < o.keySize(); k++) {
+      sb.append('0');
+    }
+    sb.append(digits);
+    return ByteString.copyFromUtf8(sb.length() > o.keySize() ? sb.substring(sb.length() - o.keySize()) : sb.toString());
+  }
+
+  private ByteString value() {
+    var bytes = new byte[o.valSize()];
+    ThreadLocalRandom.current().nextBytes(bytes);
+    return ByteString.copyFrom(bytes);
+  }
+
+  private Thread startProgress(LongAdder done, long start, long limit, long end) {
+    return Thread.ofPlatform().daemon(true).name("kvraft-bench-progress").start(() -> {
+      try {
+        while (true) {
+          Thread.sleep(500);
+          long now = System.nanoTime();
+          double fraction = limit != Long.MAX_VALUE ? done.sum() / (double) limit
+              : (now - start) / (double) (end - start);
+          fraction = Math.min(1, fraction);
+          int bar = (int) (fraction * 30);
+          err.printf("\r[%s%s] %3d%%  %d ops  %.0f ops/s ", "=".repeat(bar), " ".repeat(30 - bar),
+              (int) (fraction * 100), done.sum(), done.sum() / ((now - start) / 1e9));
+          err.flush();
+        }
+      } catch (InterruptedException e) {
+        // finished
+      }
+    });
+  }
+
+  private void print(Result r) {
+    if (o.json()) {
+      var m = new LinkedHashMap<String, Object>();
+      m.put("op", r.op());
+      m.put("clients", o.clients());
+      m.put("conns", o.conns());
+      m.put("ok", r.ok());
+      m.put("errors", r.errors());
+      m.put("seconds", r.elapsed().toMillis() / 1000.0);
+      m.put("ops_per_second", Math.round(r.opsPerSecond()));
+      var latency = new LinkedHashMap<String, Object>();
+      latency.put("min", r.minMs());
+      latency.put("p50", r.p50Ms());
+      latency.put("p90", r.p90Ms());
+      latency.put("p99", r.p99Ms());
+      latency.put("p99.9", r.p999Ms());
+      latency.put("max", r.maxMs());
+      latency.put("mean", r.meanMs());
+      m.put("latency_ms", latency);
+      out.println(dev.kvraft.shell.Output.toJson(m));
+      return;
+    }
+    out.printf("Summary (%s, %d clients over %d connections):%n", r.op(), o.clients(), o.conns());
+    out.printf("  Total:        %.3f s%n", r.elapsed().toNanos() / 1e9);
+    out.printf("  Done:         %d acknowledged%n", r.ok());
+    out.printf("  Throughput:   %.1f ops/s%n", r.opsPerSecond());
+    out.printf("  Latency (ms): min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f%n",
+        r.minMs(), r.p50Ms(), r.p90Ms(), r.p99Ms(), r.p999Ms(), r.maxMs(), r.meanMs());
+    out.printf("  Errors:       %s%n", r.errors().isEmpty() ? "none" : r.errors());
+  }
+}
