@@ -221,6 +221,11 @@ public final class KvClient implements AutoCloseable {
     return call(Request.newBuilder().setStatus(Status.getDefaultInstance())).getStatus();
   }
 
+  /** Asks the connected node to write a snapshot of its state now. */
+  public dev.kvraft.proto.SnapshotResult snapshot() {
+    return call(Request.newBuilder().setSnapshot(dev.kvraft.proto.Snapshot.getDefaultInstance())).getSnapshot();
+  }
+
   public MembersResult members() {
     return call(Request.newBuilder().setMembers(Members.getDefaultInstance())).getMembers();
   }

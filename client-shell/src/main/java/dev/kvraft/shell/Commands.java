@@ -10,6 +10,7 @@ import dev.kvraft.shell.commands.LeaderCommand;
 import dev.kvraft.shell.commands.MembersCommand;
 import dev.kvraft.shell.commands.PutCommand;
 import dev.kvraft.shell.commands.ScanCommand;
+import dev.kvraft.shell.commands.SnapshotCommand;
 import dev.kvraft.shell.commands.StatusCommand;
 import dev.kvraft.shell.commands.TimingCommand;
 import java.util.ArrayList;
@@ -36,7 +37,7 @@ public final class Commands {
     return new Commands(List.of(
         new GetCommand(), new PutCommand(), new DelCommand(), new ScanCommand(), new CountCommand(),
         new CasCommand(),
-        new StatusCommand(), new MembersCommand(), new LeaderCommand(),
+        new StatusCommand(), new MembersCommand(), new LeaderCommand(), new SnapshotCommand(),
         new HelpCommand(), new FormatCommand(), new TimingCommand()));
   }
 

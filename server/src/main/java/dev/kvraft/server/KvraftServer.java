@@ -2,6 +2,8 @@ package dev.kvraft.server;
 
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.MirrorObserver;
+import dev.kvraft.storage.LogMirror;
 import dev.kvraft.server.net.ClientListener;
 import dev.kvraft.server.net.LeaderLink;
 import dev.kvraft.server.raft.RaftNode;
@@ -47,6 +49,11 @@ public final class KvraftServer implements AutoCloseable {
     Files.createDirectories(config.dataDir());
     var bootId = HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
     var loop = new DatabaseLoop(config, config.nodeId() + "@" + bootId);
+    DatabaseLoop.ApplyObserver observer = DatabaseLoop.ApplyObserver.NONE;
+    if (config.logMirror()) {
+      // A kvraft.db that cannot be opened stops the node here, before it serves anything.
+      observer = new MirrorObserver(LogMirror.open(config.dataDir().resolve("kvraft.db")), config.logRetention());
+    }
     // Bind the client port first: a port conflict should fail before anything touches the data.
     var listener = new ClientListener(config, loop);
     RaftNode raft = null;
@@ -55,7 +62,7 @@ public final class KvraftServer implements AutoCloseable {
       raft = new RaftNode(config, loop);
       var node = raft;
       link = new LeaderLink(loop.forwardSink());
-      loop.bind(() -> node, link, DatabaseLoop.ApplyObserver.NONE);
+      loop.bind(() -> node, link, observer, node.snapshotter());
       loop.start();
       raft.start();
     } catch (IOException | RuntimeException e) {
@@ -66,6 +73,7 @@ public final class KvraftServer implements AutoCloseable {
       if (link != null) {
         link.close();
       }
+      observer.close();
       try {
         loop.close();
       } catch (InterruptedException ie) {

@@ -29,6 +29,8 @@ public record ServerConfig(
     int maxBatch,
     long snapshotThreshold,
     long logRetention,
+    boolean logMirror,
+    long segmentBytes,
     Duration electionTimeoutMin,
     Duration electionTimeoutMax) {
 
@@ -50,7 +52,11 @@ public record ServerConfig(
       new Setting("queue.capacity", "10000", "client commands waiting for the database loop before OVERLOADED"),
       new Setting("batch.max", "4096", "most client commands the database loop takes in one batch"),
       new Setting("snapshot.threshold", "10000", "take a snapshot every this many applied log entries"),
-      new Setting("log.retention", "1000000", "log rows kept in kvraft.db below the last snapshot"),
+      new Setting("log.retention", "1000000", "entries kept in kvraft.db's log tables; older ones below the last"
+          + " snapshot are pruned"),
+      new Setting("log.mirror", "true", "keep the applied log in kvraft.db (false: no SQLite log, for comparison)"),
+      new Setting("raft.segment.bytes", "8388608", "size of a Ratis log segment; closed segments below a snapshot"
+          + " are purged"),
       new Setting("raft.election.timeout.min.ms", "1000", "lower bound of the randomised election timeout"),
       new Setting("raft.election.timeout.max.ms", "2000", "upper bound of the randomised election timeout"));
 
@@ -96,7 +102,7 @@ public record ServerConfig(
   /** A copy with another data directory; handy for tests. */
   public ServerConfig withDataDir(Path dir) {
     return new ServerConfig(nodeId, cluster, dir, limits, requestTimeout, queueCapacity, maxBatch,
-        snapshotThreshold, logRetention, electionTimeoutMin, electionTimeoutMax);
+        snapshotThreshold, logRetention, logMirror, segmentBytes, electionTimeoutMin, electionTimeoutMax);
   }
 
   public static ServerConfig defaults() {
@@ -193,8 +199,19 @@ public record ServerConfig(
         positiveInt(get, "batch.max"),
         positiveLong(get, "snapshot.threshold"),
         positiveLong(get, "log.retention"),
+        bool(get, "log.mirror"),
+        positiveLong(get, "raft.segment.bytes"),
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.min.ms")),
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.max.ms")));
+  }
+
+  private static boolean bool(Function<String, String> get, String key) {
+    var v = get.apply(key).strip().toLowerCase(java.util.Locale.ROOT);
+    return switch (v) {
+      case "true", "yes", "on" -> true;
+      case "false", "no", "off" -> false;
+      default -> throw new IllegalArgumentException(key + " = '" + v + "' is not true or false");
+    };
   }
 
   private static int intValue(Function<String, String> get, String key) {

@@ -79,6 +79,14 @@ public final class DatabaseLoop implements AutoCloseable {
 
     /** After the entry was applied to the map. */
     default void endEntry(long index) {}
+
+    /** After each batch the loop handled: one transaction per batch. */
+    default void flush() {}
+
+    /** A snapshot at {@code index} is on disk: older log history may be pruned. */
+    default void snapshotTaken(long index) {}
+
+    default void close() {}
   }
 
   private final ServerConfig config;
@@ -92,6 +100,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private volatile Supplier<Consensus> consensus = () -> null;
   private volatile Forwarder forwarder;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
+  private volatile Snapshotter snapshotter;
 
   // ---- owned by the loop thread ----
   /** Writes proposed to Raft by this node, by call id. */
@@ -108,6 +117,8 @@ public final class DatabaseLoop implements AutoCloseable {
   private final ArrayDeque<Retry> retries = new ArrayDeque<>();
   private long nextCallId = 1;
   private long appliedIndex = -1;
+  private long appliedTerm;
+  private String configuration = "";
   private volatile long appliedIndexView = -1;
   private volatile long revisionView;
 
@@ -130,11 +141,16 @@ public final class DatabaseLoop implements AutoCloseable {
     this.thread = Thread.ofPlatform().name("kvraft-db").unstarted(this::run);
   }
 
-  /** Connects the loop to Raft, the leader link and the log mirror; must be called before {@link #start()}. */
-  public void bind(Supplier<Consensus> consensus, Forwarder forwarder, ApplyObserver observer) {
+  /**
+   * Connects the loop to Raft, the leader link, the log mirror and the snapshot writer; must be called before
+   * {@link #start()}.
+   */
+  public void bind(Supplier<Consensus> consensus, Forwarder forwarder, ApplyObserver observer,
+      Snapshotter snapshotter) {
     this.consensus = consensus;
     this.forwarder = forwarder;
     this.observer = observer;
+    this.snapshotter = snapshotter;
   }
 
   public void start() {
@@ -284,6 +300,7 @@ public final class DatabaseLoop implements AutoCloseable {
           }
         }
         batch.clear();
+        observer.flush();
         takeDueRetries(writes, reads);
         flushWrites(writes);
         flushReads(reads);
@@ -295,6 +312,8 @@ public final class DatabaseLoop implements AutoCloseable {
     } catch (RuntimeException | java.lang.Error e) {
       LOG.error("database loop died: {}; this node can no longer serve, restart it", e.toString(), e);
       throw e;
+    } finally {
+      observer.close();
     }
   }
 
@@ -322,6 +341,7 @@ public final class DatabaseLoop implements AutoCloseable {
         }
       }
       case READ_INDEX -> reads.add(c);
+      case SNAPSHOT -> snapshotNow(c);
       case STATUS -> reply(c, respond(r.getId()).setStatus(status()).build());
       case MEMBERS -> reply(c, respond(r.getId()).setMembers(members()).build());
       case COMMAND_NOT_SET -> reply(c,
@@ -618,18 +638,22 @@ public final class DatabaseLoop implements AutoCloseable {
       }
     }
     observer.endEntry(a.index());
-    advance(a.index());
+    advance(a.term(), a.index());
     a.done().complete(null);
   }
 
   private void applyMeta(Event.MetaApplied m) {
     observer.beginEntry(m.term(), m.index(), m.kind(), "", 0, m.summary(), ByteString.EMPTY);
     observer.endEntry(m.index());
-    advance(m.index());
+    if (m.kind().equals("configuration")) {
+      configuration = m.summary();
+    }
+    advance(m.term(), m.index());
     m.done().complete(null);
   }
 
-  private void advance(long index) {
+  private void advance(long term, long index) {
+    appliedTerm = term;
     appliedIndex = index;
     appliedIndexView = index;
     revisionView = state.revision();
@@ -640,6 +664,62 @@ public final class DatabaseLoop implements AutoCloseable {
     while (!awaitingApply.isEmpty() && awaitingApply.peek().index() <= appliedIndex) {
       awaitingApply.poll().pending().commands().forEach(c -> reply(c, answerRead(c.request())));
     }
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------
+
+  /**
+   * The state at the applied index, copied between two applies (loop thread only; others use {@link #call}).
+   * The copy is shallow: {@code KeyValue}s are immutable.
+   */
+  public Snapshotter.PointInTime pointInTime() {
+    long start = System.nanoTime();
+    var copy = state.copy();
+    return new Snapshotter.PointInTime(appliedTerm, Math.max(0, appliedIndex), state.revision(), configuration,
+        copy, System.nanoTime() - start);
+  }
+
+  /** Replaces the whole state with a snapshot's (loop thread only). */
+  public void install(long term, long index, long revision, String conf, List<dev.kvraft.proto.KeyValue> kvs,
+      String why) {
+    state.reset(revision, kvs);
+    configuration = conf == null ? "" : conf;
+    observer.beginEntry(term, index, "snapshot-install", "", 0, why + ": " + kvs.size() + " keys at revision "
+        + revision, ByteString.EMPTY);
+    observer.endEntry(index);
+    observer.flush();
+    advance(term, index);
+    answerApplied();
+  }
+
+  /** Tells the mirror a snapshot is on disk (any thread). */
+  public void snapshotTaken(long index) {
+    inbox.add(new Event.Task(() -> observer.snapshotTaken(index)));
+  }
+
+  private void snapshotNow(Event.Command c) {
+    var writer = snapshotter;
+    if (writer == null) {
+      reply(c, error(c.request().getId(), Error.Code.UNAVAILABLE, "snapshots are not set up on this node", ""));
+      return;
+    }
+    var id = c.request().getId();
+    writer.write(pointInTime()).whenComplete((w, err) -> {
+      if (err != null) {
+        var cause = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
+            ? err.getCause() : err;
+        c.replier().reply(error(id, Error.Code.INTERNAL, "snapshot failed: " + cause.getMessage(), ""));
+        return;
+      }
+      c.replier().reply(Response.newBuilder().setId(id)
+          .setHeader(Header.newBuilder().setNodeId(config.nodeId()).setRevision(w.revision()))
+          .setSnapshot(dev.kvraft.proto.SnapshotResult.newBuilder()
+              .setTerm(w.term()).setIndex(w.index()).setRevision(w.revision()).setKeyCount(w.keyCount())
+              .setFile(w.file()).setBytes(w.bytes())
+              .setCopyMicros(TimeUnit.NANOSECONDS.toMicros(w.copyNanos()))
+              .setWriteMicros(TimeUnit.NANOSECONDS.toMicros(w.writeNanos())))
+          .build());
+    });
   }
 
   // ---- deadlines and shutdown ---------------------------------------------------------------

@@ -16,7 +16,11 @@ import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.server.storage.RaftStorage;
 import org.apache.ratis.statemachine.TransactionContext;
 import org.apache.ratis.statemachine.impl.BaseStateMachine;
-import org.apache.ratis.statemachine.impl.SimpleStateMachineStorage;
+import org.apache.ratis.statemachine.impl.SingleFileSnapshotInfo;
+import org.apache.ratis.util.LifeCycle;
+import dev.kvraft.proto.KeyValue;
+import dev.kvraft.storage.SnapshotFiles;
+import dev.kvraft.storage.StorageException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,6 +36,9 @@ import org.slf4j.LoggerFactory;
  *       log order.
  *   <li>{@link #query} is the end of a linearizable read barrier: Ratis calls it once its applied index passed the
  *       read index, so it has nothing left to do (the loop answers the reads when the barrier's reply reaches it).
+ *   <li>{@link #takeSnapshot} starts a snapshot in the background and answers with the newest one on disk;
+ *       {@link #initialize} loads it at start-up, {@link #pause} and {@link #reinitialize} load one Ratis installed
+ *       from the leader.
  *   <li>{@link #preAppendTransaction} remembers which of this node's proposals reached the log, so that a proposal
  *       failed by a leader change is reported as "outcome unknown", not as "not applied".
  * </ul>
@@ -43,25 +50,103 @@ final class KvStateMachine extends BaseStateMachine {
   private static final Logger LOG = LoggerFactory.getLogger(KvStateMachine.class);
   private final DatabaseLoop loop;
   private final ClientId clientId;
-  private final SimpleStateMachineStorage storage = new SimpleStateMachineStorage();
+  private final KvSnapshotStorage storage = new KvSnapshotStorage();
+  private final SnapshotManager snapshots;
   private final Set<Long> appended = ConcurrentHashMap.newKeySet();
   private volatile PendingConf pendingConf;
 
   private record PendingConf(long index, String summary) {}
 
-  KvStateMachine(DatabaseLoop loop, ClientId clientId) {
+  KvStateMachine(DatabaseLoop loop, ClientId clientId, java.nio.file.Path tmpDir, long snapshotThreshold) {
     this.loop = loop;
     this.clientId = clientId;
+    this.snapshots = new SnapshotManager(storage, loop, tmpDir, snapshotThreshold);
   }
 
+  SnapshotManager snapshots() {
+    return snapshots;
+  }
+
+  /** Start-up: load the newest snapshot into the loop; Ratis then replays only the entries after it. */
   @Override
   public void initialize(RaftServer server, RaftGroupId groupId, RaftStorage raftStorage) throws IOException {
     super.initialize(server, groupId, raftStorage);
+    getLifeCycle().transition(LifeCycle.State.STARTING);
     storage.init(raftStorage);
+    snapshots.init(raftStorage.getStorageDir().getStateMachineDir().toPath());
+    loadLatestSnapshot(storage.getLatestSnapshot(), "restart");
+    getLifeCycle().transition(LifeCycle.State.RUNNING);
+  }
+
+  /** Snapshot install on a lagging follower, step 1: Ratis is about to replace {@code sm/}. */
+  @Override
+  public void pause() {
+    if (getLifeCycleState() == LifeCycle.State.RUNNING) {
+      getLifeCycle().transition(LifeCycle.State.PAUSING);
+      getLifeCycle().transition(LifeCycle.State.PAUSED);
+    }
+  }
+
+  /** Snapshot install, step 2: load the snapshot Ratis installed and go on from its index. */
+  @Override
+  public void reinitialize() throws IOException {
+    getLifeCycle().transition(LifeCycle.State.STARTING);
+    loadLatestSnapshot(storage.loadLatestSnapshot(), "installed from the leader");
+    getLifeCycle().transition(LifeCycle.State.RUNNING);
+  }
+
+  private void loadLatestSnapshot(SingleFileSnapshotInfo info, String why) throws IOException {
+    if (info == null) {
+      return;
+    }
+    var file = info.getFile().getPath();
+    var kvs = new java.util.ArrayList<KeyValue>();
+    SnapshotFiles.Meta meta;
+    try {
+      meta = SnapshotFiles.read(file, r -> kvs.add(KeyValue.newBuilder()
+          .setKey(com.google.protobuf.ByteString.copyFrom(r.key()))
+          .setValue(com.google.protobuf.ByteString.copyFrom(r.value()))
+          .setCreateRevision(r.createRevision()).setModRevision(r.modRevision()).setVersion(r.version())
+          .build()));
+    } catch (StorageException e) {
+      throw new StorageException(e.getMessage() + ". The node cannot start from it: the Raft log below it is"
+          + " purged. Move this node's data directory aside and start it empty; it catches up from the leader.", e);
+    }
+    if (meta.index() != info.getIndex() || meta.term() != info.getTerm()) {
+      throw new StorageException("snapshot " + file + " says term " + meta.term() + " index " + meta.index()
+          + " but is named for term " + info.getTerm() + " index " + info.getIndex());
+    }
+    try {
+      loop.call(() -> {
+        loop.install(meta.term(), meta.index(), meta.revision(), meta.configuration(), kvs,
+            "snapshot " + file.getFileName() + " " + why);
+        return null;
+      }).get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while loading snapshot " + file, e);
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new IOException("loading snapshot " + file + " failed: " + e.getCause(), e.getCause());
+    }
+    updateLastAppliedTermIndex(meta.term(), meta.index());
+    LOG.info("loaded snapshot {} ({}): {} keys at revision {}, index {}", file.getFileName(), why, kvs.size(),
+        meta.revision(), meta.index());
+  }
+
+  /** Ratis asks every apply round once the threshold passed; never blocks (see {@link SnapshotManager}). */
+  @Override
+  public long takeSnapshot() {
+    return snapshots.onRaftTrigger(getLastAppliedTermIndex().getIndex());
   }
 
   @Override
-  public SimpleStateMachineStorage getStateMachineStorage() {
+  public void close() throws IOException {
+    snapshots.close();
+    super.close();
+  }
+
+  @Override
+  public KvSnapshotStorage getStateMachineStorage() {
     return storage;
   }
 

@@ -64,7 +64,8 @@ public final class RaftNode implements Consensus, AutoCloseable {
   public RaftNode(ServerConfig config, DatabaseLoop loop) throws IOException {
     this.config = config;
     this.selfId = RaftPeerId.valueOf(config.nodeId());
-    this.stateMachine = new KvStateMachine(loop, clientId);
+    this.stateMachine = new KvStateMachine(loop, clientId, config.dataDir().resolve("tmp"),
+        config.snapshotThreshold());
     var peers = new ArrayList<RaftPeer>();
     for (var p : config.cluster()) {
       peers.add(RaftPeer.newBuilder().setId(p.id()).setAddress(p.peerAddress()).build());
@@ -93,6 +94,14 @@ public final class RaftNode implements Consensus, AutoCloseable {
         TimeUnit.MILLISECONDS));
     RaftServerConfigKeys.Rpc.setTimeoutMax(p, TimeDuration.valueOf(config.electionTimeoutMax().toMillis(),
         TimeUnit.MILLISECONDS));
+    // Snapshots every snapshot.threshold entries; the newest two kept; closed segments below one purged.
+    RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(p, true);
+    RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(p, config.snapshotThreshold());
+    RaftServerConfigKeys.Snapshot.setRetentionFileNum(p, SnapshotManager.KEEP);
+    RaftServerConfigKeys.Log.setPurgeUptoSnapshotIndex(p, true);
+    RaftServerConfigKeys.Log.setPurgeGap(p, (int) Math.min(1024, config.snapshotThreshold()));
+    RaftServerConfigKeys.Log.setSegmentSizeMax(p, SizeInBytes.valueOf(config.segmentBytes()));
+    RaftServerConfigKeys.Log.setPreallocatedSize(p, SizeInBytes.valueOf(Math.min(4L << 20, config.segmentBytes())));
     // One entry is at most DatabaseLoop.MAX_ENTRY_BYTES plus one request; the appender must fit two of them.
     var appender = SizeInBytes.valueOf(2L * (DatabaseLoop.MAX_ENTRY_BYTES + config.limits().maxFrameBytes()));
     RaftServerConfigKeys.Log.Appender.setBufferByteLimit(p, appender);
@@ -201,6 +210,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
       t = t.getCause();
     }
     return t;
+  }
+
+  /** This node's snapshot writer, for the database loop's on-demand snapshots. */
+  public dev.kvraft.server.db.Snapshotter snapshotter() {
+    return stateMachine.snapshots();
   }
 
   public RaftServer server() {

@@ -50,6 +50,9 @@ public final class TestNodes {
     list.add("--raft.election.timeout.min.ms=" + c.electionTimeoutMin().toMillis());
     list.add("--raft.election.timeout.max.ms=" + c.electionTimeoutMax().toMillis());
     list.add("--snapshot.threshold=" + c.snapshotThreshold());
+    list.add("--raft.segment.bytes=" + c.segmentBytes());
+    list.add("--log.mirror=" + c.logMirror());
+    list.add("--log.retention=" + c.logRetention());
     return list;
   }
 }

@@ -1,0 +1,58 @@
+package dev.kvraft.shell.commands;
+
+import dev.kvraft.shell.Args;
+import dev.kvraft.shell.Output;
+import dev.kvraft.shell.ShellCommand;
+import dev.kvraft.shell.ShellContext;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Set;
+
+/** {@code snapshot}: the connected node writes a snapshot of its state now. */
+public final class SnapshotCommand implements ShellCommand {
+  @Override
+  public String name() {
+    return "snapshot";
+  }
+
+  @Override
+  public Group group() {
+    return Group.CLUSTER;
+  }
+
+  @Override
+  public String usage() {
+    return "";
+  }
+
+  @Override
+  public String summary() {
+    return "make the connected node write a snapshot now (a SQLite file; see storage/README.md)";
+  }
+
+  @Override
+  public String example() {
+    return "snapshot";
+  }
+
+  @Override
+  public void run(List<String> words, ShellContext ctx) {
+    Args.parse(words, Set.of(), Set.of()).expect(0, 0);
+    var s = ctx.client().snapshot();
+    if (ctx.format() == dev.kvraft.shell.Format.JSON) {
+      var m = new LinkedHashMap<String, Object>();
+      m.put("term", s.getTerm());
+      m.put("index", s.getIndex());
+      m.put("revision", s.getRevision());
+      m.put("key_count", s.getKeyCount());
+      m.put("file", s.getFile());
+      m.put("bytes", s.getBytes());
+      m.put("copy_micros", s.getCopyMicros());
+      m.put("write_micros", s.getWriteMicros());
+      ctx.out().println(Output.toJson(m));
+      return;
+    }
+    ctx.out().printf("snapshot at index %d (term %d, revision %d): %d keys, %d bytes in %s%n", s.getIndex(),
+        s.getTerm(), s.getRevision(), s.getKeyCount(), s.getBytes(), s.getFile());
+  }
+}

@@ -1,0 +1,28 @@
+package dev.kvraft.server.db;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.KeyValue;
+import java.util.NavigableMap;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Writes snapshots off the database loop's thread. Implemented by {@code dev.kvraft.server.raft.SnapshotManager},
+ * which also registers them with Ratis.
+ */
+public interface Snapshotter {
+
+  /**
+   * The state at exactly {@code index}: a copy the loop made between two applies.
+   *
+   * @param copyNanos how long the copy paused the loop
+   */
+  record PointInTime(long term, long index, long revision, String configuration,
+      NavigableMap<ByteString, KeyValue> kvs, long copyNanos) {}
+
+  /** A snapshot on disk. */
+  record Written(long term, long index, long revision, long keyCount, String file, long bytes, long copyNanos,
+      long writeNanos) {}
+
+  /** Writes the snapshot in the background; the future completes once it is on disk and registered. */
+  CompletableFuture<Written> write(PointInTime state);
+}

@@ -1,0 +1,296 @@
+package dev.kvraft.server;
+
+import static dev.kvraft.server.testing.Requests.b;
+import static dev.kvraft.server.testing.Requests.delete;
+import static dev.kvraft.server.testing.Requests.put;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kvraft.proto.Compare;
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Op;
+import dev.kvraft.proto.Put;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Snapshot;
+import dev.kvraft.proto.Txn;
+import dev.kvraft.server.testing.Nodes;
+import dev.kvraft.server.testing.RawClient;
+import dev.kvraft.server.testing.Sqlite3;
+import dev.kvraft.server.testing.TestNodes;
+import dev.kvraft.storage.StorageException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The Raft log and snapshots in SQLite, read back with the real sqlite3 tool. */
+@Timeout(180)
+class StorageIntegrationTest {
+  private static final Duration WAIT = Duration.ofSeconds(30);
+
+  @TempDir
+  Path dir;
+  final List<KvraftServer> servers = new ArrayList<>();
+
+  @AfterEach
+  void stop() {
+    servers.forEach(KvraftServer::close);
+  }
+
+  private KvraftServer start(dev.kvraft.server.config.ServerConfig c) throws IOException {
+    var s = KvraftServer.start(c);
+    servers.add(s);
+    return s;
+  }
+
+  private static void writeAll(KvraftServer s, List<Request> requests) throws Exception {
+    for (var r : requests) {
+      var resp = Nodes.call(s, r, WAIT);
+      assertFalse(resp.hasError(), resp.toString());
+    }
+  }
+
+  private static Path smDir(KvraftServer s) throws IOException {
+    try (var dirs = Files.list(s.config().dataDir().resolve("ratis"))) {
+      return dirs.filter(Files::isDirectory).findFirst().orElseThrow().resolve("sm");
+    }
+  }
+
+  private static List<Path> snapshots(KvraftServer s) throws IOException {
+    try (var files = Files.list(smDir(s))) {
+      return files.filter(p -> p.getFileName().toString().matches("snapshot\\.\\d+_\\d+")).sorted().toList();
+    }
+  }
+
+  @Test
+  void sqlite3ShowsAKeysWholeHistoryWhileTheServerRuns() throws Exception {
+    var s = start(TestNodes.single(dir));
+    var cas = Request.newBuilder().setId(9).setTxn(Txn.newBuilder()
+        .addCompare(Compare.newBuilder().setKey(b("x")).setTarget(Compare.Target.VALUE).setValue(b("nope")))
+        .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(b("x")).setValue(b("never"))))).build();
+    writeAll(s, List.of(put(1, "x", "1"), put(2, "y", "other"), put(3, "x", "2"), cas, delete(4, "x", ""),
+        put(5, "x", "3")));
+    var db = s.config().dataDir().resolve("kvraft.db");
+    var history = Sqlite3.query(db,
+        "SELECT op, value, revision, result FROM key_history WHERE key = 'x' ORDER BY idx, seq");
+    assertEquals(List.of("put|1|1|created", "put|2|3|updated", "delete||4|deleted", "put|3|5|created"), history);
+    var where = Sqlite3.query(db, "SELECT count(DISTINCT term), min(idx) > 0 FROM key_history WHERE key = 'x'");
+    assertEquals(List.of("1|1"), where, "term and index come with every row");
+    var failed = Sqlite3.query(db, "SELECT op, result FROM raft_log_ops WHERE op = 'txn'");
+    assertEquals(List.of("txn|compare failed"), failed);
+    var kinds = Sqlite3.query(db, "SELECT DISTINCT kind FROM raft_log ORDER BY kind");
+    assertTrue(kinds.containsAll(List.of("configuration", "normal")), kinds.toString());
+    var summary = Sqlite3.query(db, "SELECT summary FROM raft_log WHERE kind = 'normal' ORDER BY idx LIMIT 1");
+    assertEquals(List.of("put x=1"), summary);
+  }
+
+  @Test
+  void anOnDemandSnapshotIsASqliteFileWithMetaAndKvRows() throws Exception {
+    var s = start(TestNodes.single(dir));
+    writeAll(s, List.of(put(1, "a", "1"), put(2, "b", "2"), put(3, "a", "3")));
+    var resp = Nodes.call(s, Request.newBuilder().setId(4).setSnapshot(Snapshot.getDefaultInstance()).build(), WAIT);
+    assertFalse(resp.hasError(), resp.toString());
+    var snap = resp.getSnapshot();
+    var file = Path.of(snap.getFile());
+    assertTrue(Files.exists(file) && Files.exists(Path.of(snap.getFile() + ".md5")));
+    assertEquals(List.of(snap.getTerm() + "|" + snap.getIndex() + "|3|2"),
+        Sqlite3.query(file, "SELECT term, idx, revision, key_count FROM meta"));
+    assertEquals(List.of("a|3|1|3|2", "b|2|2|2|1"),
+        Sqlite3.query(file, "SELECT key, value, create_revision, mod_revision, version FROM kv ORDER BY key"));
+  }
+
+  @Test
+  void automaticSnapshotsPurgeOldSegmentsAndKeepTwo() throws Exception {
+    var s = start(TestNodes.single(dir, Map.of("snapshot.threshold", "100", "raft.segment.bytes", "16384")));
+    try (var c = new RawClient(s.clientPort())) {
+      Nodes.call(s, put(0, "warm", "up"), WAIT);
+      for (int i = 0; i < 1000; i++) {
+        var r = c.call(put(i, "k" + (i % 97), "value-" + i));
+        assertFalse(r.hasError(), r.toString());
+      }
+    }
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    Path current = smDir(s).resolveSibling("current");
+    while (true) {
+      var snaps = snapshots(s);
+      long firstLogIndex;
+      try (var files = Files.list(current)) {
+        firstLogIndex = files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("log_"))
+            .mapToLong(n -> Long.parseLong(n.replaceAll("log_(inprogress_)?(\\d+).*", "$2"))).min().orElse(0);
+      }
+      boolean purged = firstLogIndex > 0;
+      if (snaps.size() == 2 && purged && snaps.stream().allMatch(p -> SnapshotIndex.of(p) >= 800)) {
+        break;
+      }
+      assertTrue(System.nanoTime() < deadline, "snapshots " + snaps + ", first log index " + firstLogIndex);
+      Thread.sleep(50);
+    }
+    for (var snap : snapshots(s)) {
+      assertEquals(List.of("ok"), Sqlite3.query(snap, "PRAGMA integrity_check"));
+    }
+  }
+
+  /** The index in a snapshot file's name. */
+  static final class SnapshotIndex {
+    static long of(Path p) {
+      return Long.parseLong(p.getFileName().toString().replaceAll("snapshot\\.\\d+_(\\d+)", "$1"));
+    }
+  }
+
+  @Test
+  void restartReplaysOnlyAfterTheSnapshotAndKeepsTheTablesIdentical() throws Exception {
+    var config = TestNodes.single(dir, Map.of("snapshot.threshold", "100"));
+    var s = start(config);
+    try (var c = new RawClient(s.clientPort())) {
+      Nodes.call(s, put(0, "warm", "up"), WAIT);
+      for (int i = 0; i < 250; i++) {
+        assertFalse(c.call(put(i, "k" + (i % 20), "v" + i)).hasError());
+      }
+    }
+    Nodes.awaitApplied(s, 200, WAIT);
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    while (snapshots(s).isEmpty()) {
+      assertTrue(System.nanoTime() < deadline, "no snapshot was taken");
+      Thread.sleep(20);
+    }
+    var db = config.dataDir().resolve("kvraft.db");
+    s.close();
+    servers.remove(s);
+    var columns = "idx, term, kind, proposer, op_count, summary, applied_at, hex(payload)";
+    long maxIdx = Long.parseLong(Sqlite3.query(db, "SELECT max(idx) FROM raft_log").get(0));
+    var logBefore = Sqlite3.query(db, "SELECT " + columns + " FROM raft_log ORDER BY idx");
+    var opsBefore = Sqlite3.query(db, "SELECT idx, seq, op, hex(key), hex(value), revision, result"
+        + " FROM raft_log_ops ORDER BY idx, seq");
+    var restarted = start(config);
+    Nodes.awaitApplied(restarted, maxIdx, WAIT);
+    var logAfter = Sqlite3.query(db, "SELECT " + columns + " FROM raft_log WHERE idx <= " + maxIdx
+        + " ORDER BY idx");
+    assertEquals(logBefore, logAfter, "re-applied entries leave their rows exactly as they were");
+    assertEquals(opsBefore, Sqlite3.query(db, "SELECT idx, seq, op, hex(key), hex(value), revision, result"
+        + " FROM raft_log_ops WHERE idx <= " + maxIdx + " ORDER BY idx, seq"));
+    assertEquals(List.of("0|1"), Sqlite3.query(db,
+        "SELECT count(*) - count(DISTINCT idx), max(idx) - min(idx) + 1 = count(*) FROM raft_log"),
+        "no duplicates, no gaps");
+    var status = Nodes.status(restarted);
+    assertEquals(250 + 1, status.getRevision(), "every write survived the restart");
+  }
+
+  @Test
+  void aLaggingFollowerCatchesUpBySnapshotInstall() throws Exception {
+    var configs = TestNodes.cluster(dir, 3, Map.of("snapshot.threshold", "100", "raft.segment.bytes", "16384"));
+    var nodes = new ArrayList<KvraftServer>();
+    for (var c : configs) {
+      nodes.add(start(c));
+    }
+    writeAll(nodes.get(0), List.of(put(1, "before", "stop")));
+    var leader = awaitLeader(nodes);
+    var follower = nodes.stream().filter(n -> n != leader).findFirst().orElseThrow();
+    var followerConfig = follower.config();
+    follower.close();
+    servers.remove(follower);
+    try (var c = new RawClient(leader.clientPort())) {
+      for (int i = 0; i < 1000; i++) {
+        var r = c.call(put(i, "f" + (i % 50), "v" + i));
+        assertFalse(r.hasError(), r.toString());
+      }
+    }
+    // The leader took several snapshots and purged the log the follower would need.
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    Path current = smDir(leader).resolveSibling("current");
+    while (true) {
+      long first;
+      try (var files = Files.list(current)) {
+        first = files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("log_"))
+            .mapToLong(n -> Long.parseLong(n.replaceAll("log_(inprogress_)?(\\d+).*", "$2"))).min().orElse(0);
+      }
+      if (first > 300) {
+        break;
+      }
+      assertTrue(System.nanoTime() < deadline, "the leader did not purge its log; first index " + first);
+      Thread.sleep(50);
+    }
+    var back = start(followerConfig);
+    long leaderApplied = Nodes.status(leader).getAppliedIndex();
+    Nodes.awaitApplied(back, leaderApplied, WAIT);
+    var installed = Sqlite3.query(back.config().dataDir().resolve("kvraft.db"),
+        "SELECT count(*) FROM raft_log WHERE kind = 'snapshot-install'");
+    assertEquals(List.of("1"), installed, "the follower caught up by installing a snapshot");
+    assertEquals(Digest.of(leader), Digest.of(back));
+    // Both write a snapshot at the same applied index: their kv tables are the same rows.
+    var a = Path.of(Nodes.call(leader, Request.newBuilder().setId(1).setSnapshot(Snapshot.getDefaultInstance())
+        .build(), WAIT).getSnapshot().getFile());
+    var bsnap = Path.of(Nodes.call(back, Request.newBuilder().setId(1).setSnapshot(Snapshot.getDefaultInstance())
+        .build(), WAIT).getSnapshot().getFile());
+    var sql = "SELECT key, value, create_revision, mod_revision, version FROM kv ORDER BY key";
+    assertEquals(Sqlite3.query(a, sql), Sqlite3.query(bsnap, sql));
+    assertEquals(51, Sqlite3.query(a, sql).size());
+  }
+
+  private static KvraftServer awaitLeader(List<KvraftServer> nodes) throws Exception {
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    while (System.nanoTime() < deadline) {
+      for (var n : nodes) {
+        if (Nodes.status(n).getRole().equals("LEADER")) {
+          return n;
+        }
+      }
+      Thread.sleep(20);
+    }
+    throw new AssertionError("no leader");
+  }
+
+  /** Every key-value of a node, read from its own copy. */
+  static final class Digest {
+    static List<String> of(KvraftServer s) throws IOException {
+      try (var c = new RawClient(s.clientPort())) {
+        var r = c.call(Request.newBuilder().setId(1).setScan(dev.kvraft.proto.Scan.newBuilder()
+            .setConsistency(dev.kvraft.proto.Consistency.STALE)).build());
+        return Stream.concat(Stream.of("revision " + r.getHeader().getRevision()),
+            r.getScan().getKvsList().stream().map(kv -> kv.getKey().toStringUtf8() + "=" + kv.getValue()
+                .toStringUtf8() + "@" + kv.getModRevision())).toList();
+      }
+    }
+  }
+
+  @Test
+  void aCorruptKvraftDbStopsTheNodeWithWhatToDo() throws Exception {
+    var config = TestNodes.single(dir);
+    Files.createDirectories(config.dataDir());
+    Files.writeString(config.dataDir().resolve("kvraft.db"), "garbage, not a database ".repeat(500));
+    var e = assertThrows(StorageException.class, () -> start(config));
+    assertTrue(e.getMessage().contains("kvraft.db") && e.getMessage().contains("move the file aside"),
+        e.getMessage());
+  }
+
+  @Test
+  void aSnapshotThatCannotBeWrittenFailsLoudlyAndKeepsThePreviousOne() throws Exception {
+    var s = start(TestNodes.single(dir));
+    writeAll(s, List.of(put(1, "a", "1")));
+    var snapshot = Request.newBuilder().setId(2).setSnapshot(Snapshot.getDefaultInstance()).build();
+    var first = Nodes.call(s, snapshot, WAIT);
+    assertFalse(first.hasError(), first.toString());
+    // Where snapshots are built becomes a file: the next one cannot be written.
+    var tmp = s.config().dataDir().resolve("tmp");
+    try (var files = Files.list(tmp)) {
+      files.forEach(f -> f.toFile().delete());
+    }
+    Files.delete(tmp);
+    Files.writeString(tmp, "in the way");
+    writeAll(s, List.of(put(3, "a", "2")));
+    var failed = Nodes.call(s, snapshot, WAIT);
+    assertEquals(Error.Code.INTERNAL, failed.getError().getCode());
+    assertTrue(failed.getError().getMessage().contains("snapshot failed"), failed.getError().getMessage());
+    assertEquals(List.of(Path.of(first.getSnapshot().getFile())), snapshots(s), "the previous snapshot stays");
+    writeAll(s, List.of(put(4, "a", "3")));
+  }
+}

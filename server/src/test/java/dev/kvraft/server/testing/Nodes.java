@@ -1,0 +1,47 @@
+package dev.kvraft.server.testing;
+
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import dev.kvraft.proto.Status;
+import dev.kvraft.server.KvraftServer;
+import java.io.IOException;
+import java.time.Duration;
+
+/** Polling helpers for in-JVM servers: each waits with a deadline, never a bare sleep. */
+public final class Nodes {
+  private Nodes() {}
+
+  public static dev.kvraft.proto.StatusResult status(KvraftServer s) throws IOException {
+    try (var c = new RawClient(s.clientPort())) {
+      return c.call(Request.newBuilder().setId(1).setStatus(Status.getDefaultInstance()).build()).getStatus();
+    }
+  }
+
+  /** Sends a request, retrying UNAVAILABLE answers (no leader yet) until the timeout. */
+  public static Response call(KvraftServer s, Request r, Duration timeout) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    try (var c = new RawClient(s.clientPort())) {
+      while (true) {
+        var resp = c.call(r);
+        if (!resp.hasError() || resp.getError().getCode() != dev.kvraft.proto.Error.Code.UNAVAILABLE
+            || System.nanoTime() > deadline) {
+          return resp;
+        }
+        Thread.sleep(20);
+      }
+    }
+  }
+
+  /** Waits until the node has applied at least {@code index}. */
+  public static void awaitApplied(KvraftServer s, long index, Duration timeout)
+      throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (status(s).getAppliedIndex() < index) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("node " + s.config().nodeId() + " did not apply up to " + index + " within "
+            + timeout + "; it is at " + status(s).getAppliedIndex());
+      }
+      Thread.sleep(20);
+    }
+  }
+}

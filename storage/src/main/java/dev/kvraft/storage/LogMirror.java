@@ -1,0 +1,310 @@
+package dev.kvraft.storage;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code kvraft.db}: the committed Raft log as SQLite tables, written in apply order, so an operator can answer
+ * "what happened to key X, in which term, at which index" with the {@code sqlite3} tool while the node runs.
+ *
+ * <p>Schema (version {@value #SCHEMA_VERSION}; see storage/README.md): {@code raft_log} (one row per entry),
+ * {@code raft_log_ops} (one row per operation), the view {@code key_history} joining them, and {@code meta}.
+ *
+ * <p>Idempotent: an entry whose index is already recorded with the same term is skipped (entries after the last
+ * snapshot are applied again on every restart); one recorded with another term (a data directory whose Ratis log
+ * was replaced) is overwritten. Writes are grouped into one transaction per {@link #commit()} — one per batch the
+ * database loop applied. WAL mode with {@code synchronous=NORMAL}: Ratis's own log is the durable copy.
+ *
+ * <p>Not thread-safe: owned by the database loop thread.
+ */
+public final class LogMirror implements AutoCloseable {
+  public static final int SCHEMA_VERSION = 1;
+
+  private final Path file;
+  private final Connection db;
+  private final PreparedStatement termAt;
+  private final PreparedStatement deleteEntry;
+  private final PreparedStatement deleteOps;
+  private final PreparedStatement insertEntry;
+  private final PreparedStatement insertOp;
+  private long maxIndex;
+  private boolean inTransaction;
+  private boolean skipping;
+
+  private LogMirror(Path file, Connection db) throws SQLException {
+    this.file = file;
+    this.db = db;
+    termAt = db.prepareStatement("SELECT term FROM raft_log WHERE idx = ?");
+    deleteEntry = db.prepareStatement("DELETE FROM raft_log WHERE idx = ?");
+    deleteOps = db.prepareStatement("DELETE FROM raft_log_ops WHERE idx = ?");
+    insertEntry = db.prepareStatement("INSERT INTO raft_log(idx, term, kind, proposer, op_count, summary, applied_at,"
+        + " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    insertOp = db.prepareStatement("INSERT INTO raft_log_ops(idx, seq, op, key, value, revision, result)"
+        + " VALUES (?, ?, ?, ?, ?, ?, ?)");
+    try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM raft_log")) {
+      maxIndex = rs.getLong(1);
+    }
+  }
+
+  /**
+   * Opens (creating or migrating) {@code kvraft.db}. A file that is not a SQLite database, fails SQLite's quick
+   * check, or has a newer schema than this kvraft knows is refused with a message saying what to do.
+   */
+  public static LogMirror open(Path file) throws StorageException {
+    try {
+      Files.createDirectories(file.toAbsolutePath().getParent());
+    } catch (java.io.IOException e) {
+      throw new StorageException("cannot create the directory of " + file + ": " + e.getMessage(), e);
+    }
+    Connection db = null;
+    try {
+      db = DriverManager.getConnection("jdbc:sqlite:" + file.toAbsolutePath());
+      try (var st = db.createStatement()) {
+        st.execute("PRAGMA busy_timeout = 5000");
+        try (var rs = st.executeQuery("PRAGMA quick_check")) {
+          var verdict = rs.next() ? rs.getString(1) : "no answer";
+          if (!"ok".equals(verdict)) {
+            throw new StorageException(corrupt(file, verdict));
+          }
+        }
+        st.execute("PRAGMA journal_mode = WAL");
+        st.execute("PRAGMA synchronous = NORMAL");
+      }
+      migrate(db, file);
+      db.setAutoCommit(true);
+      return new LogMirror(file, db);
+    } catch (SQLException e) {
+      closeQuietly(db);
+      throw new StorageException(corrupt(file, e.getMessage()), e);
+    } catch (StorageException e) {
+      closeQuietly(db);
+      throw e;
+    }
+  }
+
+  private static String corrupt(Path file, String why) {
+    return file + " is not a usable kvraft log database (" + why + "). The node stops rather than serve from it. "
+        + "It is only a readable copy of the Raft log: stop the node, move the file aside (mv " + file + " " + file
+        + ".broken) and start again; it is rebuilt from the entries after the last snapshot.";
+  }
+
+  private static void migrate(Connection db, Path file) throws SQLException, StorageException {
+    int version;
+    try (var st = db.createStatement(); var rs = st.executeQuery("PRAGMA user_version")) {
+      version = rs.getInt(1);
+    }
+    if (version > SCHEMA_VERSION) {
+      throw new StorageException(file + " has schema version " + version + ", newer than this kvraft knows ("
+          + SCHEMA_VERSION + "); run the newer kvraft, or move the file aside to rebuild it");
+    }
+    if (version == SCHEMA_VERSION) {
+      return;
+    }
+    db.setAutoCommit(false);
+    try (var st = db.createStatement()) {
+      // version 0 -> 1: the first schema.
+      st.execute("""
+          CREATE TABLE IF NOT EXISTS raft_log (
+            idx        INTEGER PRIMARY KEY,  -- Raft log index
+            term       INTEGER NOT NULL,
+            kind       TEXT    NOT NULL,     -- normal | configuration | metadata | snapshot-install
+            proposer   TEXT,                 -- node@boot that proposed a normal entry
+            op_count   INTEGER NOT NULL,
+            summary    TEXT,
+            applied_at TEXT    NOT NULL,     -- UTC, when this node applied it
+            payload    BLOB                  -- the LogEntry protobuf
+          )""");
+      st.execute("""
+          CREATE TABLE IF NOT EXISTS raft_log_ops (
+            idx      INTEGER NOT NULL,
+            seq      INTEGER NOT NULL,       -- position in the entry
+            op       TEXT    NOT NULL,       -- put | delete | delete-range | txn
+            key,                             -- TEXT when valid UTF-8, else BLOB
+            value,
+            revision INTEGER,                -- store revision of the write; 0 when it changed nothing
+            result   TEXT,                   -- created | updated | deleted | not found | compare succeeded/failed
+            PRIMARY KEY (idx, seq)
+          ) WITHOUT ROWID""");
+      st.execute("CREATE INDEX IF NOT EXISTS raft_log_ops_by_key ON raft_log_ops(key, idx)");
+      st.execute("""
+          CREATE VIEW IF NOT EXISTS key_history AS
+            SELECT o.key, o.op, o.value, o.revision, o.result, l.idx, l.term, o.seq, l.proposer, l.applied_at
+            FROM raft_log_ops o JOIN raft_log l ON l.idx = o.idx""");
+      st.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)");
+      st.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '" + SCHEMA_VERSION + "')");
+      st.execute("PRAGMA user_version = " + SCHEMA_VERSION);
+      db.commit();
+    } catch (SQLException e) {
+      db.rollback();
+      throw e;
+    }
+  }
+
+  public Path file() {
+    return file;
+  }
+
+  /** The highest index recorded, or -1. */
+  public long maxIndex() {
+    return maxIndex;
+  }
+
+  /**
+   * Records one applied entry; its operations follow through {@link #op}. Skipped (with its ops) when the same
+   * index is already recorded with the same term.
+   */
+  public void entry(long idx, long term, String kind, String proposer, int opCount, String summary, byte[] payload)
+      throws StorageException {
+    try {
+      begin();
+      skipping = false;
+      if (idx <= maxIndex) {
+        termAt.setLong(1, idx);
+        try (var rs = termAt.executeQuery()) {
+          if (rs.next()) {
+            if (rs.getLong(1) == term) {
+              skipping = true;
+              return;
+            }
+            deleteEntry.setLong(1, idx);
+            deleteEntry.executeUpdate();
+            deleteOps.setLong(1, idx);
+            deleteOps.executeUpdate();
+          }
+        }
+      }
+      insertEntry.setLong(1, idx);
+      insertEntry.setLong(2, term);
+      insertEntry.setString(3, kind);
+      insertEntry.setString(4, proposer == null || proposer.isEmpty() ? null : proposer);
+      insertEntry.setInt(5, opCount);
+      insertEntry.setString(6, summary);
+      insertEntry.setString(7, Instant.now().truncatedTo(ChronoUnit.MILLIS).toString());
+      insertEntry.setBytes(8, payload == null || payload.length == 0 ? null : payload);
+      insertEntry.executeUpdate();
+      maxIndex = Math.max(maxIndex, idx);
+    } catch (SQLException e) {
+      throw new StorageException("cannot record log entry " + idx + " in " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Records one operation of the entry last passed to {@link #entry}. */
+  public void op(long idx, int seq, String op, byte[] key, byte[] value, long revision, String result)
+      throws StorageException {
+    if (skipping) {
+      return;
+    }
+    try {
+      insertOp.setLong(1, idx);
+      insertOp.setInt(2, seq);
+      insertOp.setString(3, op);
+      Bytes.bind(insertOp, 4, key);
+      Bytes.bind(insertOp, 5, value);
+      insertOp.setLong(6, revision);
+      insertOp.setString(7, result);
+      insertOp.executeUpdate();
+    } catch (SQLException e) {
+      throw new StorageException("cannot record op " + seq + " of entry " + idx + " in " + file + ": "
+          + e.getMessage(), e);
+    }
+  }
+
+  /** Commits what was recorded since the last commit. */
+  public void commit() throws StorageException {
+    if (!inTransaction) {
+      return;
+    }
+    try {
+      db.commit();
+      db.setAutoCommit(true);
+      inTransaction = false;
+    } catch (SQLException e) {
+      throw new StorageException("cannot commit to " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  private void begin() throws SQLException {
+    if (!inTransaction) {
+      db.setAutoCommit(false);
+      inTransaction = true;
+    }
+  }
+
+  /** Deletes the log rows with {@code idx <= upTo}; returns how many entries went. */
+  public int prune(long upTo) throws StorageException {
+    try {
+      commit();
+      db.setAutoCommit(false);
+      int n;
+      try (var ops = db.prepareStatement("DELETE FROM raft_log_ops WHERE idx <= ?");
+           var log = db.prepareStatement("DELETE FROM raft_log WHERE idx <= ?")) {
+        ops.setLong(1, upTo);
+        ops.executeUpdate();
+        log.setLong(1, upTo);
+        n = log.executeUpdate();
+      }
+      db.commit();
+      db.setAutoCommit(true);
+      return n;
+    } catch (SQLException e) {
+      throw new StorageException("cannot prune " + file + " up to index " + upTo + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The lowest index recorded, or -1. */
+  public long minIndex() throws StorageException {
+    try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(min(idx), -1) FROM raft_log")) {
+      return rs.getLong(1);
+    } catch (SQLException e) {
+      throw new StorageException("cannot read " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** One row of {@code key_history}, for tests and tools. */
+  public record KeyEvent(long idx, long term, int seq, String op, byte[] value, long revision, String result) {}
+
+  /** A key's history in log order. */
+  public List<KeyEvent> history(byte[] key) throws StorageException {
+    try (var st = db.prepareStatement("SELECT idx, term, seq, op, value, revision, result FROM key_history"
+        + " WHERE key = ? ORDER BY idx, seq")) {
+      Bytes.bind(st, 1, key);
+      var list = new ArrayList<KeyEvent>();
+      try (var rs = st.executeQuery()) {
+        while (rs.next()) {
+          list.add(new KeyEvent(rs.getLong(1), rs.getLong(2), rs.getInt(3), rs.getString(4), Bytes.read(rs, 5),
+              rs.getLong(6), rs.getString(7)));
+        }
+      }
+      return list;
+    } catch (SQLException e) {
+      throw new StorageException("cannot read " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  @Override
+  public void close() throws StorageException {
+    try {
+      commit();
+    } finally {
+      closeQuietly(db);
+    }
+  }
+
+  private static void closeQuietly(Connection db) {
+    if (db != null) {
+      try {
+        db.close();
+      } catch (SQLException ignored) {
+        // closing after a failure
+      }
+    }
+  }
+}

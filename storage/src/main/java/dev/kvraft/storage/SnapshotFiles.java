@@ -1,0 +1,231 @@
+package dev.kvraft.storage;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.regex.Pattern;
+
+/**
+ * Snapshot files: each a SQLite database with two tables, {@code meta} (one row: term, index, revision,
+ * configuration, created_at, key_count) and {@code kv} (key, value, create_revision, mod_revision, version).
+ *
+ * <p>{@link #write} builds the file under a temporary name outside the snapshot directory, fsyncs it, verifies it,
+ * and renames it into place, so a crash never leaves a half-written snapshot where Raft looks for them. Stateless.
+ */
+public final class SnapshotFiles {
+  /** {@code snapshot.<term>_<index>}, the name Ratis's snapshot storage recognises. */
+  public static final Pattern NAME = Pattern.compile("snapshot\\.(\\d+)_(\\d+)");
+
+  private SnapshotFiles() {}
+
+  /** What the {@code meta} table says. */
+  public record Meta(long term, long index, long revision, String configuration, String createdAt, long keyCount) {}
+
+  /** One row of the {@code kv} table. */
+  public record Row(byte[] key, byte[] value, long createRevision, long modRevision, long version) {}
+
+  public static String fileName(long term, long index) {
+    return "snapshot." + term + "_" + index;
+  }
+
+  /**
+   * Builds a snapshot file in {@code tmpDir}: written, fsynced and verified (SQLite quick check, key count). It
+   * becomes a snapshot only once {@link #moveInto} puts it into the snapshot directory. On failure nothing is left.
+   *
+   * @return the temporary file
+   */
+  public static Path build(Path tmpDir, long term, long index, long revision, String configuration,
+      long keyCount, Iterator<Row> rows) throws StorageException {
+    var name = fileName(term, index);
+    Path tmp = null;
+    try {
+      Files.createDirectories(tmpDir);
+      tmp = Files.createTempFile(tmpDir, name + ".", ".tmp");
+      Files.delete(tmp);
+      try (var db = DriverManager.getConnection("jdbc:sqlite:" + tmp.toAbsolutePath())) {
+        try (var st = db.createStatement()) {
+          st.execute("PRAGMA journal_mode = OFF");
+          st.execute("PRAGMA synchronous = OFF");
+          st.execute("PRAGMA page_size = 8192");
+        }
+        db.setAutoCommit(false);
+        try (var st = db.createStatement()) {
+          st.execute("CREATE TABLE meta (term INTEGER NOT NULL, idx INTEGER NOT NULL, revision INTEGER NOT NULL,"
+              + " configuration TEXT, created_at TEXT NOT NULL, key_count INTEGER NOT NULL)");
+          st.execute("CREATE TABLE kv (key PRIMARY KEY, value, create_revision INTEGER NOT NULL,"
+              + " mod_revision INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID");
+        }
+        long written = 0;
+        try (var insert = db.prepareStatement("INSERT INTO kv VALUES (?, ?, ?, ?, ?)")) {
+          while (rows.hasNext()) {
+            var r = rows.next();
+            Bytes.bind(insert, 1, r.key());
+            Bytes.bind(insert, 2, r.value());
+            insert.setLong(3, r.createRevision());
+            insert.setLong(4, r.modRevision());
+            insert.setLong(5, r.version());
+            insert.executeUpdate();
+            written++;
+          }
+        }
+        if (written != keyCount) {
+          throw new StorageException("snapshot " + name + ": wrote " + written + " keys, expected " + keyCount);
+        }
+        try (var meta = db.prepareStatement("INSERT INTO meta VALUES (?, ?, ?, ?, ?, ?)")) {
+          meta.setLong(1, term);
+          meta.setLong(2, index);
+          meta.setLong(3, revision);
+          meta.setString(4, configuration);
+          meta.setString(5, Instant.now().truncatedTo(ChronoUnit.MILLIS).toString());
+          meta.setLong(6, keyCount);
+          meta.executeUpdate();
+        }
+        db.commit();
+      }
+      fsync(tmp);
+      var meta = verify(tmp);
+      if (meta.index() != index || meta.term() != term || meta.keyCount() != keyCount) {
+        throw new StorageException("snapshot " + name + " reads back as " + meta);
+      }
+      return tmp;
+    } catch (SQLException | IOException e) {
+      if (tmp != null) {
+        try {
+          Files.deleteIfExists(tmp);
+        } catch (IOException ignored) {
+          // best effort
+        }
+      }
+      if (e instanceof StorageException se) {
+        throw se;
+      }
+      throw new StorageException("cannot write snapshot " + name + " in " + tmpDir + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Atomically renames a built snapshot into {@code dir} under its proper name and fsyncs the directory. */
+  public static Path moveInto(Path built, Path dir, long term, long index) throws StorageException {
+    var target = dir.resolve(fileName(term, index));
+    try {
+      Files.createDirectories(dir);
+      Files.move(built, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      fsync(dir);
+      return target;
+    } catch (IOException e) {
+      throw new StorageException("cannot move snapshot " + built + " to " + target + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Checks a snapshot file (SQLite quick check, one meta row, key count) and returns its meta. */
+  public static Meta verify(Path file) throws StorageException {
+    try (var db = open(file)) {
+      try (var st = db.createStatement(); var rs = st.executeQuery("PRAGMA quick_check")) {
+        var verdict = rs.next() ? rs.getString(1) : "no answer";
+        if (!"ok".equals(verdict)) {
+          throw new StorageException("snapshot " + file + " is corrupt: " + verdict);
+        }
+      }
+      var meta = meta(db, file);
+      try (var st = db.createStatement(); var rs = st.executeQuery("SELECT count(*) FROM kv")) {
+        long n = rs.getLong(1);
+        if (n != meta.keyCount()) {
+          throw new StorageException("snapshot " + file + " holds " + n + " keys but its meta says "
+              + meta.keyCount());
+        }
+      }
+      return meta;
+    } catch (SQLException e) {
+      throw new StorageException("cannot read snapshot " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Reads a snapshot's meta row. */
+  public static Meta readMeta(Path file) throws StorageException {
+    try (var db = open(file)) {
+      return meta(db, file);
+    } catch (SQLException e) {
+      throw new StorageException("cannot read snapshot " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Streams every row of a snapshot, in key order, to {@code sink}; returns its meta. */
+  public static Meta read(Path file, Consumer<Row> sink) throws StorageException {
+    try (var db = open(file)) {
+      var meta = meta(db, file);
+      long n = 0;
+      try (var st = db.createStatement();
+           var rs = st.executeQuery("SELECT key, value, create_revision, mod_revision, version FROM kv")) {
+        while (rs.next()) {
+          sink.accept(new Row(Bytes.read(rs, 1), Bytes.read(rs, 2), rs.getLong(3), rs.getLong(4), rs.getLong(5)));
+          n++;
+        }
+      }
+      if (n != meta.keyCount()) {
+        throw new StorageException("snapshot " + file + " holds " + n + " keys but its meta says " + meta.keyCount());
+      }
+      return meta;
+    } catch (SQLException e) {
+      throw new StorageException("cannot read snapshot " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The snapshot files in a directory, newest (highest index) first. */
+  public static List<Path> list(Path dir) throws StorageException {
+    if (!Files.isDirectory(dir)) {
+      return List.of();
+    }
+    try (var files = Files.list(dir)) {
+      var list = new ArrayList<>(files.filter(p -> NAME.matcher(p.getFileName().toString()).matches()).toList());
+      list.sort(Comparator.comparingLong(SnapshotFiles::indexOf).reversed());
+      return list;
+    } catch (IOException e) {
+      throw new StorageException("cannot list snapshots in " + dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The index in a snapshot file's name. */
+  public static long indexOf(Path file) {
+    var m = NAME.matcher(file.getFileName().toString());
+    if (!m.matches()) {
+      throw new IllegalArgumentException(file + " is not named snapshot.<term>_<index>");
+    }
+    return Long.parseLong(m.group(2));
+  }
+
+  private static Connection open(Path file) throws SQLException, StorageException {
+    if (!Files.isRegularFile(file)) {
+      throw new StorageException("snapshot " + file + " does not exist");
+    }
+    return DriverManager.getConnection("jdbc:sqlite:file:" + file.toAbsolutePath() + "?mode=ro");
+  }
+
+  private static Meta meta(Connection db, Path file) throws SQLException, StorageException {
+    try (var st = db.createStatement();
+         var rs = st.executeQuery("SELECT term, idx, revision, configuration, created_at, key_count FROM meta")) {
+      if (!rs.next()) {
+        throw new StorageException("snapshot " + file + " has no meta row");
+      }
+      return new Meta(rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getString(4), rs.getString(5), rs.getLong(6));
+    }
+  }
+
+  private static void fsync(Path path) throws IOException {
+    try (var ch = FileChannel.open(path, Files.isDirectory(path)
+        ? new StandardOpenOption[] {StandardOpenOption.READ} : new StandardOpenOption[] {StandardOpenOption.WRITE})) {
+      ch.force(true);
+    }
+  }
+}

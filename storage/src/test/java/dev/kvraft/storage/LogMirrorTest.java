@@ -1,0 +1,143 @@
+package dev.kvraft.storage;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.DriverManager;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LogMirrorTest {
+  @TempDir
+  Path dir;
+
+  private static byte[] b(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static void put(LogMirror m, long idx, long term, String key, String value, long rev) throws Exception {
+    m.entry(idx, term, "normal", "n1@x", 1, "put " + key, b("payload"));
+    m.op(idx, 0, "put", b(key), b(value), rev, "created");
+  }
+
+  @Test
+  void recordsEntriesAndAKeysHistoryInOrder() throws Exception {
+    try (var m = LogMirror.open(dir.resolve("kvraft.db"))) {
+      put(m, 1, 1, "a", "1", 1);
+      m.entry(2, 1, "configuration", "", 0, "peers n1@127.0.0.1:7380", null);
+      put(m, 3, 2, "a", "2", 2);
+      m.entry(4, 2, "normal", "n1@x", 2, "txn", b("p"));
+      m.op(4, 0, "txn", null, null, 0, "compare failed");
+      m.op(4, 1, "delete", b("a"), null, 3, "deleted");
+      m.commit();
+      var history = m.history(b("a"));
+      assertEquals(List.of(1L, 3L, 4L), history.stream().map(LogMirror.KeyEvent::idx).toList());
+      assertEquals(List.of(1L, 2L, 2L), history.stream().map(LogMirror.KeyEvent::term).toList());
+      assertEquals("deleted", history.get(2).result());
+      assertArrayEquals(b("2"), history.get(1).value());
+      assertEquals(4, m.maxIndex());
+    }
+  }
+
+  @Test
+  void reapplyingTheSameEntriesChangesNothing() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file)) {
+      put(m, 1, 1, "a", "1", 1);
+      put(m, 2, 1, "b", "1", 2);
+      m.commit();
+    }
+    var before = dump(file);
+    try (var m = LogMirror.open(file)) {
+      put(m, 1, 1, "a", "1", 1);
+      put(m, 2, 1, "b", "1", 2);
+      put(m, 3, 1, "c", "1", 3);
+      m.commit();
+    }
+    var after = dump(file);
+    assertEquals(before + "3|1|normal\n", after, "old rows untouched (applied_at too), the new one added");
+  }
+
+  @Test
+  void anEntryWithAnotherTermAtTheSameIndexReplacesTheOld() throws Exception {
+    try (var m = LogMirror.open(dir.resolve("kvraft.db"))) {
+      put(m, 1, 1, "a", "old", 1);
+      m.commit();
+      put(m, 1, 5, "b", "new", 1);
+      m.commit();
+      assertEquals(List.of(), m.history(b("a")));
+      assertEquals(5, m.history(b("b")).get(0).term());
+    }
+  }
+
+  @Test
+  void binaryKeysAreBlobsAndStillFindable() throws Exception {
+    var key = new byte[] {0, (byte) 0xff, 1};
+    try (var m = LogMirror.open(dir.resolve("kvraft.db"))) {
+      m.entry(1, 1, "normal", "n1@x", 1, "", null);
+      m.op(1, 0, "put", key, new byte[] {(byte) 0xfe}, 1, "created");
+      m.commit();
+      assertEquals(1, m.history(key).size());
+      assertArrayEquals(new byte[] {(byte) 0xfe}, m.history(key).get(0).value());
+    }
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("kvraft.db"));
+         var st = db.createStatement();
+         var rs = st.executeQuery("SELECT typeof(key), typeof(value) FROM raft_log_ops")) {
+      assertEquals("blob", rs.getString(1));
+      assertEquals("blob", rs.getString(2));
+    }
+  }
+
+  @Test
+  void pruneDropsOldEntriesAndTheirOps() throws Exception {
+    try (var m = LogMirror.open(dir.resolve("kvraft.db"))) {
+      for (int i = 1; i <= 10; i++) {
+        put(m, i, 1, "k", "v" + i, i);
+      }
+      m.commit();
+      assertEquals(4, m.prune(4));
+      assertEquals(5, m.minIndex());
+      assertEquals(6, m.history(b("k")).size());
+    }
+  }
+
+  @Test
+  void aFileThatIsNotSqliteIsRefusedWithWhatToDo() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    Files.write(file, new byte[8192]);
+    Files.writeString(file, "this is not a database at all, just text padding".repeat(200));
+    var e = assertThrows(StorageException.class, () -> LogMirror.open(file));
+    assertTrue(e.getMessage().contains("mv " + file), e.getMessage());
+  }
+
+  @Test
+  void aNewerSchemaIsRefused() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement()) {
+      st.execute("PRAGMA user_version = 99");
+    }
+    var e = assertThrows(StorageException.class, () -> LogMirror.open(file));
+    assertTrue(e.getMessage().contains("schema version 99"), e.getMessage());
+  }
+
+  static String dump(Path file) throws Exception {
+    var sb = new StringBuilder();
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+         var rs = st.executeQuery("SELECT idx, term, kind, applied_at FROM raft_log ORDER BY idx")) {
+      while (rs.next()) {
+        sb.append(rs.getLong(1)).append('|').append(rs.getLong(2)).append('|').append(rs.getString(3));
+        if (rs.getLong(1) <= 2) {
+          sb.append('|').append(rs.getString(4));
+        }
+        sb.append('\n');
+      }
+    }
+    return sb.toString();
+  }
+}
