@@ -82,10 +82,33 @@ public final class KvraftServer implements AutoCloseable {
       throw e;
     }
     listener.start();
+    var server = new KvraftServer(config, loop, raft, link, listener);
+    server.startWatchdog();
     var self = config.self();
     LOG.info("node {} serving clients on {}, raft on {}, data in {}, cluster {}", config.nodeId(),
         self.clientAddress(), self.peerAddress(), config.dataDir().toAbsolutePath(), config.cluster());
-    return new KvraftServer(config, loop, raft, link, listener);
+    return server;
+  }
+
+  /**
+   * Checks once a second that Ratis is still alive. If it died (a log disk error, say) the node cannot serve
+   * anything correctly any more: it says so and exits 1, so that systemd (Restart=on-failure) restarts it.
+   */
+  private void startWatchdog() {
+    Thread.ofPlatform().name("kvraft-watchdog").daemon(true).start(() -> {
+      while (!closed.get()) {
+        try {
+          Thread.sleep(1000);
+        } catch (InterruptedException e) {
+          return;
+        }
+        if (!closed.get() && !raft.isAlive()) {
+          LOG.error("node {}: Raft stopped working (see the errors above); exiting so the service manager"
+              + " restarts it", config.nodeId());
+          Runtime.getRuntime().halt(1);
+        }
+      }
+    });
   }
 
   public ServerConfig config() {

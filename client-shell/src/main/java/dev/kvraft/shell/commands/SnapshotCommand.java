@@ -38,7 +38,13 @@ public final class SnapshotCommand implements ShellCommand {
   @Override
   public void run(List<String> words, ShellContext ctx) {
     Args.parse(words, Set.of(), Set.of()).expect(0, 0);
-    var s = ctx.client().snapshot();
+    // A large store takes a while to write: wait for it up to ten minutes, on the node the shell talks to.
+    var address = ctx.client().currentAddress().orElse(ctx.client().addresses().get(0));
+    dev.kvraft.proto.SnapshotResult s;
+    try (var patient = dev.kvraft.client.KvClient.builder().addresses(address).discoverMembers(false)
+        .timeout(java.time.Duration.ofMinutes(10)).build()) {
+      s = patient.snapshot();
+    }
     if (ctx.format() == dev.kvraft.shell.Format.JSON) {
       var m = new LinkedHashMap<String, Object>();
       m.put("term", s.getTerm());

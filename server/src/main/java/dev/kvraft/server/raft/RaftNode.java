@@ -212,6 +212,12 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return t;
   }
 
+  /** False once Ratis's server for the group has failed or closed (it does not come back by itself). */
+  public boolean isAlive() {
+    var d = division;
+    return d == null || d.getInfo().isAlive();
+  }
+
   /** This node's snapshot writer, for the database loop's on-demand snapshots. */
   public dev.kvraft.server.db.Snapshotter snapshotter() {
     return stateMachine.snapshots();
