@@ -119,6 +119,14 @@ public final class KvraftServer implements AutoCloseable {
     return listener.port();
   }
 
+  /** One line for systemd's STATUS and for people: role, leader, term, applied index, revision. */
+  public String statusLine() {
+    var info = raft.info();
+    return "node " + config.nodeId() + " " + info.role().toLowerCase(java.util.Locale.ROOT) + ", leader "
+        + (info.leaderId().isEmpty() ? "unknown" : info.leaderId()) + ", term " + info.term() + ", applied "
+        + Math.max(0, loop.appliedIndex()) + ", revision " + loop.revision();
+  }
+
   public RaftNode raft() {
     return raft;
   }

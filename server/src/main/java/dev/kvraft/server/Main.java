@@ -2,6 +2,7 @@ package dev.kvraft.server;
 
 import dev.kvraft.server.config.ServerConfig;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import sun.misc.Signal;
 
 /**
@@ -36,14 +37,20 @@ public final class Main {
       System.exit(1);
       return;
     }
+    var systemd = SystemdNotifier.fromEnvironment();
     var stop = new CountDownLatch(1);
     Signal.handle(new Signal("TERM"), s -> stop.countDown());
     Signal.handle(new Signal("INT"), s -> stop.countDown());
+    // Ready: the client port accepts connections and Raft runs (it joined its group).
+    systemd.ready(server.statusLine());
     try {
-      stop.await();
+      while (!stop.await(5, TimeUnit.SECONDS)) {
+        systemd.status(server.statusLine());
+      }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    systemd.stopping();
     server.close();
     System.exit(0);
   }

@@ -19,12 +19,18 @@ public final class ServerProcess implements AutoCloseable {
   private final List<String> args;
   private final Path log;
   private final int clientPort;
+  private final java.util.Map<String, String> env;
   private Process process;
 
   public ServerProcess(List<String> args, Path log, int clientPort) {
+    this(args, log, clientPort, java.util.Map.of());
+  }
+
+  public ServerProcess(List<String> args, Path log, int clientPort, java.util.Map<String, String> env) {
     this.args = List.copyOf(args);
     this.log = log;
     this.clientPort = clientPort;
+    this.env = java.util.Map.copyOf(env);
   }
 
   public ServerProcess start() throws IOException {
@@ -36,8 +42,10 @@ public final class ServerProcess implements AutoCloseable {
     }
     cmd.addAll(args);
     Files.createDirectories(log.getParent());
-    process = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+    var pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+    pb.environment().putAll(env);
+    process = pb.start();
     return this;
   }
 

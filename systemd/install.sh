@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Installs kvraft as a systemd service. Idempotent: run it again to upgrade; configs are never overwritten.
+#
+#   systemd/install.sh [--prefix DIR] [--nodes n1,n2,n3] [--cluster SPEC] [--dry-run] [--no-build]
+#
+#   --prefix DIR    install under DIR instead of / (a staging root; no user, no systemctl)
+#   --nodes IDS     write an example config for each node id (default n1); existing configs are kept
+#   --cluster SPEC  the cluster line for those configs (default: the nodes on 127.0.0.1, ports 7379/7380,
+#                   7479/7480, ... so that several instances can run on one host)
+#   --dry-run       print what would be done, change nothing
+#   --no-build      fail instead of building the jars when they are missing
+#
+# Layout: /opt/kvraft/{bin,lib,systemd}, /usr/local/bin/{kvraft-server,kvsh,kvraft-bench},
+#         /etc/systemd/system/kvraft@.service, /etc/kvraft/<id>.properties, data in /var/lib/kvraft/<id>.
+set -euo pipefail
+src=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+prefix=/ dry=0 build=1 nodes=n1 cluster=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
+    --prefix=*) prefix=${1#--prefix=}; shift ;;
+    --nodes) nodes=${2:?--nodes needs ids}; shift 2 ;;
+    --nodes=*) nodes=${1#--nodes=}; shift ;;
+    --cluster) cluster=${2:?--cluster needs a spec}; shift 2 ;;
+    --cluster=*) cluster=${1#--cluster=}; shift ;;
+    --dry-run) dry=1; shift ;;
+    --no-build) build=0; shift ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+prefix=${prefix%/}
+root=${prefix:-}
+say() { echo "install.sh: $*"; }
+run() { if [ "$dry" = 1 ]; then echo "+ $*"; else "$@"; fi; }
+
+IFS=, read -r -a ids <<<"$nodes"
+for id in "${ids[@]}"; do
+  [[ "$id" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ ]] || { echo "install.sh: '$id' is not a valid node id" >&2; exit 2; }
+done
+if [ -z "$cluster" ]; then
+  members=()
+  for i in "${!ids[@]}"; do members+=("${ids[$i]}=127.0.0.1:$((7379 + 100 * i)):$((7380 + 100 * i))"); done
+  cluster=$(IFS=,; echo "${members[*]}")
+fi
+
+# The jars: built from this source tree when missing.
+server_jar="$src/server/target/kvraft-server.jar"
+shell_jar="$src/client-shell/target/kvraft-client-shell.jar"
+if [ ! -f "$server_jar" ] || [ ! -f "$shell_jar" ]; then
+  if [ "$build" = 0 ] || [ "$dry" = 1 ]; then
+    [ "$dry" = 1 ] && say "would build the jars (mvn package)" || { echo "install.sh: jars not built; run mvn -DskipTests package" >&2; exit 1; }
+  else
+    source "$src/bin/lib/common.sh"
+    kvraft_find_java
+    say "building the jars..."
+    kvraft_mvn -q -DskipTests package
+  fi
+fi
+
+opt="$root/opt/kvraft"
+say "installing into ${prefix:-/}"
+run mkdir -p "$opt/bin/lib" "$opt/lib" "$opt/systemd" "$root/usr/local/bin" "$root/etc/systemd/system" "$root/etc/kvraft"
+for module in server client-shell; do
+  jar="$src/$module/target/kvraft-$module.jar"
+  # Replace the whole directory so an upgrade leaves no stale jar behind.
+  run rm -rf "$opt/lib/$module.new"
+  run mkdir -p "$opt/lib/$module.new"
+  run cp "$jar" "$opt/lib/$module.new/"
+  run cp "$src/$module/target/lib/"*.jar "$opt/lib/$module.new/"
+  run rm -rf "$opt/lib/$module"
+  run mv "$opt/lib/$module.new" "$opt/lib/$module"
+done
+run install -m 0755 "$src/bin/kvraft-server" "$src/bin/kvsh" "$src/bin/kvraft-bench" "$opt/bin/"
+run install -m 0644 "$src/bin/lib/common.sh" "$opt/bin/lib/"
+run install -m 0644 "$src/systemd/README.md" "$src/systemd/kvraft.properties.example" "$src/systemd/kvraft@.service" "$opt/systemd/"
+for tool in kvraft-server kvsh kvraft-bench; do
+  run ln -sfn "/opt/kvraft/bin/$tool" "$root/usr/local/bin/$tool"
+done
+run install -m 0644 "$src/systemd/kvraft@.service" "$root/etc/systemd/system/kvraft@.service"
+
+for id in "${ids[@]}"; do
+  conf="$root/etc/kvraft/$id.properties"
+  if [ -e "$conf" ]; then
+    say "keeping $conf (configs are never overwritten)"
+    continue
+  fi
+  if [ "$dry" = 1 ]; then
+    echo "+ write $conf (node.id = $id, cluster = $cluster)"
+  else
+    sed -e "s|^node.id = .*|node.id = $id|" -e "s|^cluster = .*|cluster = $cluster|" \
+      "$src/systemd/kvraft.properties.example" >"$conf"
+    chmod 0640 "$conf"
+  fi
+done
+
+if [ -z "$prefix" ]; then
+  if ! getent passwd kvraft >/dev/null 2>&1; then
+    run useradd --system --home-dir /var/lib/kvraft --no-create-home --shell /usr/sbin/nologin kvraft
+  fi
+  for id in "${ids[@]}"; do run chgrp kvraft "/etc/kvraft/$id.properties" || true; done
+  if [ -d /run/systemd/system ]; then
+    run systemctl daemon-reload
+  else
+    say "systemd is not running here: skipped 'systemctl daemon-reload'"
+  fi
+fi
+
+say "done. Next:"
+for id in "${ids[@]}"; do
+  echo "  edit /etc/kvraft/$id.properties, then: systemctl enable --now kvraft@$id"
+done
+echo "  status: systemctl status 'kvraft@*'   logs: journalctl -u kvraft@${ids[0]}   shell: kvsh"

@@ -1,0 +1,156 @@
+package dev.kvraft.systemd;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kvraft.server.testing.FreePorts;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** systemd/install.sh and uninstall.sh into a temporary root, the unit checked by systemd-analyze. */
+@Timeout(300)
+class InstallTest {
+  /** This module's directory is systemd/ of the source tree. */
+  static final Path SYSTEMD = Path.of("").toAbsolutePath();
+
+  @TempDir
+  Path dir;
+
+  record Run(int status, String out) {}
+
+  static Run run(List<String> cmd, Path cwd) throws IOException, InterruptedException {
+    var p = new ProcessBuilder(cmd).directory(cwd.toFile()).redirectErrorStream(true).start();
+    var out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(240, TimeUnit.SECONDS), "did not finish: " + cmd);
+    return new Run(p.exitValue(), out);
+  }
+
+  private Run install(Path root, String... extra) throws Exception {
+    var cmd = new ArrayList<>(List.of("bash", SYSTEMD.resolve("install.sh").toString(), "--prefix", root.toString(),
+        "--no-build"));
+    cmd.addAll(List.of(extra));
+    return run(cmd, dir);
+  }
+
+  @Test
+  void dryRunPrintsTheStepsAndChangesNothing() throws Exception {
+    var root = dir.resolve("root");
+    var r = install(root, "--dry-run", "--nodes", "n1,n2");
+    assertEquals(0, r.status(), r.out());
+    assertTrue(r.out().contains("+ install -m 0644 " + SYSTEMD.resolve("kvraft@.service") + " " + root
+        + "/etc/systemd/system/kvraft@.service"), r.out());
+    assertTrue(r.out().contains("+ write " + root + "/etc/kvraft/n2.properties"), r.out());
+    assertFalse(Files.exists(root), "a dry run creates nothing");
+  }
+
+  @Test
+  void installsTheLayoutIdempotentlyAndUninstallKeepsConfigAndData() throws Exception {
+    var root = dir.resolve("root");
+    var r = install(root, "--nodes", "n1,n2,n3");
+    assertEquals(0, r.status(), r.out());
+    for (var f : List.of("opt/kvraft/lib/server/kvraft-server.jar", "opt/kvraft/lib/client-shell/kvraft-client-shell.jar",
+        "opt/kvraft/bin/kvraft-server", "opt/kvraft/bin/kvsh", "opt/kvraft/bin/lib/common.sh",
+        "opt/kvraft/systemd/README.md", "etc/systemd/system/kvraft@.service", "etc/kvraft/n1.properties",
+        "etc/kvraft/n3.properties")) {
+      assertTrue(Files.exists(root.resolve(f)), f + " missing; install said:\n" + r.out());
+    }
+    assertTrue(Files.isExecutable(root.resolve("opt/kvraft/bin/kvraft-server")));
+    assertEquals(Path.of("/opt/kvraft/bin/kvsh"), Files.readSymbolicLink(root.resolve("usr/local/bin/kvsh")));
+    var n2 = Files.readString(root.resolve("etc/kvraft/n2.properties"));
+    assertTrue(n2.contains("node.id = n2"), n2);
+    assertTrue(n2.contains("cluster = n1=127.0.0.1:7379:7380,n2=127.0.0.1:7479:7480,n3=127.0.0.1:7579:7580"), n2);
+    assertTrue(n2.contains("jvm.options ="), "JVM options live in the config");
+
+    // Again: an upgrade. The config an operator edited stays.
+    Files.writeString(root.resolve("etc/kvraft/n1.properties"), "\n# edited by hand\n",
+        java.nio.file.StandardOpenOption.APPEND);
+    var again = install(root, "--nodes", "n1");
+    assertEquals(0, again.status(), again.out());
+    assertTrue(Files.readString(root.resolve("etc/kvraft/n1.properties")).contains("# edited by hand"));
+    assertTrue(again.out().contains("keeping " + root + "/etc/kvraft/n1.properties"), again.out());
+
+    Files.createDirectories(root.resolve("var/lib/kvraft/n1"));
+    var un = run(List.of("bash", SYSTEMD.resolve("uninstall.sh").toString(), "--prefix", root.toString()), dir);
+    assertEquals(0, un.status(), un.out());
+    assertFalse(Files.exists(root.resolve("opt/kvraft")));
+    assertFalse(Files.exists(root.resolve("etc/systemd/system/kvraft@.service")));
+    assertFalse(Files.exists(root.resolve("usr/local/bin/kvsh"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+    assertTrue(Files.exists(root.resolve("etc/kvraft/n1.properties")), "configs stay without --purge");
+    assertTrue(Files.exists(root.resolve("var/lib/kvraft/n1")), "data stays without --purge");
+    var purge = run(List.of("bash", SYSTEMD.resolve("uninstall.sh").toString(), "--prefix", root.toString(),
+        "--purge"), dir);
+    assertEquals(0, purge.status(), purge.out());
+    assertFalse(Files.exists(root.resolve("etc/kvraft")));
+    assertFalse(Files.exists(root.resolve("var/lib/kvraft")));
+  }
+
+  @Test
+  void systemdAnalyzeVerifiesTheInstalledUnit() throws Exception {
+    var root = dir.resolve("root");
+    assertEquals(0, install(root, "--nodes", "n1").status());
+    // systemd-analyze resolves the unit's dependencies (sysinit.target, ...) inside the root: give it systemd's own.
+    var units = root.resolve("usr/lib/systemd");
+    Files.createDirectories(units);
+    var copy = run(List.of("cp", "-a", "/usr/lib/systemd/system", units.toString()), dir);
+    assertEquals(0, copy.status(), "systemd's units are needed (apt-get install -y systemd): " + copy.out());
+    var verify = run(List.of("systemd-analyze", "verify", "--root=" + root, "kvraft@n1.service"), dir);
+    var aboutUs = verify.out().lines().filter(l -> l.contains("kvraft")).toList();
+    assertEquals(0, verify.status(), verify.out());
+    assertEquals(List.of(), aboutUs, "systemd-analyze complained about the unit");
+    var unit = Files.readString(root.resolve("etc/systemd/system/kvraft@.service"));
+    for (var line : List.of("Type=notify", "User=kvraft", "StateDirectory=kvraft/%i", "ConfigurationDirectory=kvraft",
+        "Restart=on-failure", "TimeoutStopSec=", "LimitNOFILE=65536", "NoNewPrivileges=yes", "ProtectSystem=strict",
+        "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes", "ProtectKernelTunables=yes",
+        "ProtectControlGroups=yes", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+        "ReadWritePaths=/var/lib/kvraft/%i")) {
+      assertTrue(unit.contains(line), "the unit lacks " + line);
+    }
+  }
+
+  @Test
+  void theInstalledServerStartsFromTheInstalledLayoutWithTheExampleConfig() throws Exception {
+    var root = dir.resolve("root");
+    assertEquals(0, install(root, "--nodes", "n1").status());
+    var ports = FreePorts.take(2);
+    var address = "127.0.0.1:" + ports.get(0);
+    var server = new ProcessBuilder("bash", root.resolve("opt/kvraft/bin/kvraft-server").toString(),
+        "--config=" + root.resolve("etc/kvraft/n1.properties"), "--data.dir=" + dir.resolve("data"),
+        "--cluster=n1=127.0.0.1:" + ports.get(0) + ":" + ports.get(1))
+        .redirectErrorStream(true).redirectOutput(dir.resolve("server.log").toFile()).start();
+    try {
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+      while (true) {
+        try (var s = new Socket()) {
+          s.connect(new InetSocketAddress("127.0.0.1", ports.get(0)), 500);
+          break;
+        } catch (IOException e) {
+          assertTrue(server.isAlive() && System.nanoTime() < deadline,
+              "the installed server did not come up:\n" + Files.readString(dir.resolve("server.log")));
+          Thread.sleep(100);
+        }
+      }
+      var kvsh = run(List.of("bash", root.resolve("opt/kvraft/bin/kvsh").toString(), "--address", address,
+          "-c", "put installed yes", "-c", "get installed"), dir);
+      assertEquals(0, kvsh.status(), kvsh.out());
+      assertTrue(kvsh.out().endsWith("yes\n"), kvsh.out());
+      assertTrue(Files.readString(dir.resolve("server.log")).contains("node n1 serving clients"));
+    } finally {
+      server.destroy();
+      if (!server.waitFor(15, TimeUnit.SECONDS)) {
+        server.destroyForcibly().waitFor();
+      }
+    }
+    assertEquals(0, server.exitValue(), Files.readString(dir.resolve("server.log")));
+  }
+}
