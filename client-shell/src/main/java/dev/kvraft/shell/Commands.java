@@ -13,6 +13,7 @@ import dev.kvraft.shell.commands.ScanCommand;
 import dev.kvraft.shell.commands.SnapshotCommand;
 import dev.kvraft.shell.commands.StatusCommand;
 import dev.kvraft.shell.commands.TimingCommand;
+import dev.kvraft.shell.commands.TxnCommand;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -36,7 +37,7 @@ public final class Commands {
   public static Commands standard() {
     return new Commands(List.of(
         new GetCommand(), new PutCommand(), new DelCommand(), new ScanCommand(), new CountCommand(),
-        new CasCommand(),
+        new CasCommand(), new TxnCommand(),
         new StatusCommand(), new MembersCommand(), new LeaderCommand(), new SnapshotCommand(),
         new HelpCommand(), new FormatCommand(), new TimingCommand()));
   }

@@ -113,9 +113,12 @@ public final class Kvsh {
     }
   }
 
-  private static int runAll(Shell shell, List<String> lines) {
+  private static int runAll(Shell shell, List<String> commands) {
+    // A multi-line command (txn) reads its following lines from the next -c arguments.
+    var lines = LineSource.queue(commands);
+    shell.context().lines(LineSource.of(lines));
     boolean ok = true;
-    for (var line : lines) {
+    for (String line; (line = lines.poll()) != null; ) {
       var outcome = shell.run(line);
       if (outcome == Shell.Outcome.EXIT) {
         break;
@@ -127,6 +130,13 @@ public final class Kvsh {
 
   private static int runStdin(Shell shell, InputStream stdin) {
     try (var in = new BufferedReader(new InputStreamReader(stdin, StandardCharsets.UTF_8))) {
+      shell.context().lines(LineSource.of(prompt -> {
+        try {
+          return in.readLine();
+        } catch (IOException e) {
+          return null;
+        }
+      }));
       boolean ok = true;
       for (String line; (line = in.readLine()) != null; ) {
         var outcome = shell.run(line);

@@ -14,6 +14,8 @@ public final class Shell {
   public enum Outcome { OK, FAILED, EXIT }
 
   private final ShellContext ctx;
+  /** The node the last command talked to, to notice a failover. */
+  private String lastAddress;
 
   public Shell(ShellContext ctx) {
     this.ctx = ctx;
@@ -21,6 +23,18 @@ public final class Shell {
 
   public ShellContext context() {
     return ctx;
+  }
+
+  /** Says so when the client moved to another node (its node died or had no leader). */
+  private void noticeFailover() {
+    var now = ctx.client().currentAddress();
+    if (now.isEmpty()) {
+      return;
+    }
+    if (lastAddress != null && !lastAddress.equals(now.get())) {
+      ctx.err().println("kvsh: lost " + lastAddress + "; now connected to " + now.get());
+    }
+    lastAddress = now.get();
   }
 
   /** Runs one line. Blank lines and {@code #} comments do nothing. */
@@ -75,6 +89,7 @@ public final class Shell {
       ctx.err().println("error: " + e);
       return Outcome.FAILED;
     } finally {
+      noticeFailover();
       if (ctx.timing()) {
         ctx.err().printf("(%.3f ms)%n", (System.nanoTime() - start) / 1e6);
       }

@@ -28,6 +28,16 @@ public interface ShellCommand {
 
   Group group();
 
+  /** The options it takes, for completion: {@code --stale}, {@code --limit}, ... */
+  default List<String> options() {
+    return List.of();
+  }
+
+  /** Whether its first argument is a key, so Tab completes keys there. */
+  default boolean takesKey() {
+    return false;
+  }
+
   /** Arguments, e.g. {@code KEY VALUE}. */
   String usage();
 

@@ -14,6 +14,7 @@ public final class ShellContext {
   private final Commands commands;
   private Format format;
   private boolean timing;
+  private LineSource lines = LineSource.NONE;
 
   public ShellContext(KvClient client, PrintWriter out, PrintWriter err, Commands commands, Format format) {
     this.client = client;
@@ -45,6 +46,15 @@ public final class ShellContext {
 
   public void format(Format f) {
     this.format = f;
+  }
+
+  /** Where multi-line commands read their following lines. */
+  public LineSource lines() {
+    return lines;
+  }
+
+  public void lines(LineSource source) {
+    this.lines = source;
   }
 
   public boolean timing() {

@@ -128,6 +128,42 @@ class KvshTest {
   }
 
   @Test
+  void txnReadsItsBlocksFromStdinAndFromTheFollowingDashC() {
+    var r = kvsh("""
+        put t/counter 41
+        txn
+        value(t/counter) = "41"
+
+        put t/counter 42
+        get t/counter
+
+        get t/counter
+
+        txn
+        value(t/counter) = "41"
+
+        put t/counter 43
+
+        get t/counter
+
+        """);
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("SUCCESS\nOK\nt/counter = 42\n"), r.out());
+    assertTrue(r.out().contains("FAILURE\nt/counter = 42\n"), r.out());
+    var c = kvsh("", "--format", "json", "-c", "txn", "-c", "version(t/none) = 0", "-c", "", "-c", "put t/none x",
+        "-c", "", "-c", "", "-c", "get t/none");
+    assertEquals(0, c.status(), c.err());
+    assertTrue(c.out().startsWith("{\"succeeded\":true,\"results\":[\"OK\"]}\n"), c.out());
+  }
+
+  @Test
+  void snapshotCommandReportsTheFile() {
+    var r = kvsh("", "-c", "put snap/a 1", "-c", "snapshot");
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("snapshot at index") && r.out().contains("snapshot."), r.out());
+  }
+
+  @Test
   void serverErrorsAreReportedWithTheirCode() {
     var r = kvsh("", "-c", "put '' v");
     assertEquals(1, r.status());

@@ -19,6 +19,16 @@ public final class CasCommand implements ShellCommand {
   }
 
   @Override
+  public List<String> options() {
+    return List.of("--absent", "--rev");
+  }
+
+  @Override
+  public boolean takesKey() {
+    return true;
+  }
+
+  @Override
   public Group group() {
     return Group.TRANSACTIONS;
   }

@@ -18,6 +18,16 @@ public final class CountCommand implements ShellCommand {
   }
 
   @Override
+  public List<String> options() {
+    return List.of("--stale");
+  }
+
+  @Override
+  public boolean takesKey() {
+    return true;
+  }
+
+  @Override
   public Group group() {
     return Group.KEYS;
   }

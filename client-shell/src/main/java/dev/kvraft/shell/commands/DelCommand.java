@@ -24,6 +24,16 @@ public final class DelCommand implements ShellCommand {
   }
 
   @Override
+  public List<String> options() {
+    return List.of("--prefix");
+  }
+
+  @Override
+  public boolean takesKey() {
+    return true;
+  }
+
+  @Override
   public Group group() {
     return Group.KEYS;
   }

@@ -16,6 +16,16 @@ public final class GetCommand implements ShellCommand {
   }
 
   @Override
+  public List<String> options() {
+    return List.of("--stale", "--rev");
+  }
+
+  @Override
+  public boolean takesKey() {
+    return true;
+  }
+
+  @Override
   public Group group() {
     return Group.KEYS;
   }

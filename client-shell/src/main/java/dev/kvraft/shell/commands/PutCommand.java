@@ -21,6 +21,16 @@ public final class PutCommand implements ShellCommand {
   }
 
   @Override
+  public List<String> options() {
+    return List.of("--prev");
+  }
+
+  @Override
+  public boolean takesKey() {
+    return true;
+  }
+
+  @Override
   public Group group() {
     return Group.KEYS;
   }

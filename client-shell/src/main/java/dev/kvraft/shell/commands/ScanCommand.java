@@ -27,6 +27,16 @@ public final class ScanCommand implements ShellCommand {
   }
 
   @Override
+  public List<String> options() {
+    return List.of("--range", "--limit", "--keys-only", "--rev", "--stale");
+  }
+
+  @Override
+  public boolean takesKey() {
+    return true;
+  }
+
+  @Override
   public Group group() {
     return Group.KEYS;
   }

@@ -19,6 +19,11 @@ public final class StatusCommand implements ShellCommand {
   }
 
   @Override
+  public List<String> options() {
+    return List.of("--local");
+  }
+
+  @Override
   public Group group() {
     return Group.CLUSTER;
   }
