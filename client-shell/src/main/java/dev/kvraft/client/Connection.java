@@ -12,11 +12,11 @@ import java.net.Socket;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * One pipelined TCP connection to one node. Any thread may {@link #send}; a virtual thread reads responses and
- * completes the matching futures by request id. When the connection ends every unanswered future fails with
+ * One pipelined TCP connection to one node. Any thread may {@link #send}: it only queues; a writer virtual thread
+ * writes whatever is queued and flushes once (many callers, few syscalls). A reader virtual thread completes the
+ * matching futures by request id. When the connection ends every unanswered future fails with
  * {@link ConnectionLost}.
  */
 final class Connection implements AutoCloseable {
@@ -30,7 +30,8 @@ final class Connection implements AutoCloseable {
   private final String address;
   private final Socket socket;
   private final OutputStream out;
-  private final ReentrantLock writeLock = new ReentrantLock();
+  private final java.util.concurrent.LinkedBlockingQueue<Request> outbox = new java.util.concurrent.LinkedBlockingQueue<>();
+  private static final Request CLOSE = Request.getDefaultInstance();
   private final ConcurrentHashMap<Long, CompletableFuture<Response>> pending = new ConcurrentHashMap<>();
   private volatile IOException failure;
 
@@ -40,6 +41,26 @@ final class Connection implements AutoCloseable {
     this.out = new BufferedOutputStream(socket.getOutputStream(), 64 * 1024);
     var in = new BufferedInputStream(socket.getInputStream(), 64 * 1024);
     Thread.ofVirtual().name("kvraft-client-reader-" + address).start(() -> readLoop(in));
+    Thread.ofVirtual().name("kvraft-client-writer-" + address).start(this::writeLoop);
+  }
+
+  private void writeLoop() {
+    try {
+      while (true) {
+        var r = outbox.take();
+        do {
+          if (r == CLOSE) {
+            return;
+          }
+          r.writeDelimitedTo(out);
+        } while ((r = outbox.poll()) != null);
+        out.flush();
+      }
+    } catch (IOException e) {
+      fail(new ConnectionLost("lost connection to " + address + " while sending: " + e.getMessage(), e));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   static Connection open(String address, Duration connectTimeout) throws IOException {
@@ -72,14 +93,13 @@ final class Connection implements AutoCloseable {
       return f;
     }
     pending.put(request.getId(), f);
-    writeLock.lock();
-    try {
-      request.writeDelimitedTo(out);
-      out.flush();
-    } catch (IOException e) {
-      fail(new ConnectionLost("lost connection to " + address + " while sending: " + e.getMessage(), e));
-    } finally {
-      writeLock.unlock();
+    outbox.add(request);
+    if (failure != null) {
+      // Lost meanwhile: make sure this one fails too.
+      var mine = pending.remove(request.getId());
+      if (mine != null) {
+        mine.completeExceptionally(failure);
+      }
     }
     return f;
   }
@@ -110,6 +130,8 @@ final class Connection implements AutoCloseable {
     if (failure == null) {
       failure = e;
     }
+    outbox.clear();
+    outbox.add(CLOSE);
     try {
       socket.close();
     } catch (IOException ignored) {

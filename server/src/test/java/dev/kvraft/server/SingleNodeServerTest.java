@@ -125,7 +125,7 @@ class SingleNodeServerTest {
       assertEquals("n1", status.getLeaderId());
       assertEquals(1, status.getKeyCount());
       assertTrue(status.getAppliedIndex() >= 9, status.toString());
-      assertEquals(status.getCommitIndex(), status.getAppliedIndex());
+      assertTrue(status.getAppliedIndex() <= status.getCommitIndex(), "a node applies only what is committed");
       assertEquals(1, status.getMembersCount());
 
       var members = c.call(Request.newBuilder().setId(13).setMembers(Members.getDefaultInstance()).build());

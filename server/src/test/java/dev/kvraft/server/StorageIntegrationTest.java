@@ -81,9 +81,10 @@ class StorageIntegrationTest {
     writeAll(s, List.of(put(1, "x", "1"), put(2, "y", "other"), put(3, "x", "2"), cas, delete(4, "x", ""),
         put(5, "x", "3")));
     var db = s.config().dataDir().resolve("kvraft.db");
-    var history = Sqlite3.query(db,
-        "SELECT op, value, revision, result FROM key_history WHERE key = 'x' ORDER BY idx, seq");
-    assertEquals(List.of("put|1|1|created", "put|2|3|updated", "delete||4|deleted", "put|3|5|created"), history);
+    var expected = List.of("put|1|1|created", "put|2|3|updated", "delete||4|deleted", "put|3|5|created");
+    var history = Sqlite3.await(db,
+        "SELECT op, value, revision, result FROM key_history WHERE key = 'x' ORDER BY idx, seq", expected, WAIT);
+    assertEquals(expected, history);
     var where = Sqlite3.query(db, "SELECT count(DISTINCT term), min(idx) > 0 FROM key_history WHERE key = 'x'");
     assertEquals(List.of("1|1"), where, "term and index come with every row");
     var failed = Sqlite3.query(db, "SELECT op, result FROM raft_log_ops WHERE op = 'txn'");
@@ -222,8 +223,8 @@ class StorageIntegrationTest {
     var back = start(followerConfig);
     long leaderApplied = Nodes.status(leader).getAppliedIndex();
     Nodes.awaitApplied(back, leaderApplied, WAIT);
-    var installed = Sqlite3.query(back.config().dataDir().resolve("kvraft.db"),
-        "SELECT count(*) FROM raft_log WHERE kind = 'snapshot-install'");
+    var installed = Sqlite3.await(back.config().dataDir().resolve("kvraft.db"),
+        "SELECT count(*) FROM raft_log WHERE kind = 'snapshot-install'", List.of("1"), WAIT);
     assertEquals(List.of("1"), installed, "the follower caught up by installing a snapshot");
     assertEquals(Digest.of(leader), Digest.of(back));
     // Both write a snapshot at the same applied index: their kv tables are the same rows.

@@ -23,18 +23,31 @@ import java.util.List;
  * was replaced) is overwritten. Writes are grouped into one transaction per {@link #commit()} — one per batch the
  * database loop applied. WAL mode with {@code synchronous=NORMAL}: Ratis's own log is the durable copy.
  *
- * <p>Not thread-safe: owned by the database loop thread.
+ * <p>Rows are buffered by {@link #entry} and {@link #op} and written by {@link #commit} with multi-row INSERTs
+ * (one JNI call for up to {@value #ROWS_PER_INSERT} rows): the per-row cost of SQLite through JDBC is mostly the
+ * call, not the insert.
+ *
+ * <p>Not thread-safe: owned by one thread (the mirror writer).
  */
 public final class LogMirror implements AutoCloseable {
   public static final int SCHEMA_VERSION = 1;
+  static final int ROWS_PER_INSERT = 100;
+
+  private record EntryRow(long idx, long term, String kind, String proposer, int opCount, String summary,
+      String appliedAt, byte[] payload) {}
+
+  private record OpRow(long idx, int seq, String op, byte[] key, byte[] value, long revision, String result) {}
+
+  private final java.util.ArrayList<EntryRow> entryRows = new java.util.ArrayList<>();
+  private final java.util.ArrayList<OpRow> opRows = new java.util.ArrayList<>();
+  private final java.util.Map<Integer, PreparedStatement> entryInserts = new java.util.HashMap<>();
+  private final java.util.Map<Integer, PreparedStatement> opInserts = new java.util.HashMap<>();
 
   private final Path file;
   private final Connection db;
   private final PreparedStatement termAt;
   private final PreparedStatement deleteEntry;
   private final PreparedStatement deleteOps;
-  private final PreparedStatement insertEntry;
-  private final PreparedStatement insertOp;
   private long maxIndex;
   private boolean inTransaction;
   private boolean skipping;
@@ -45,10 +58,6 @@ public final class LogMirror implements AutoCloseable {
     termAt = db.prepareStatement("SELECT term FROM raft_log WHERE idx = ?");
     deleteEntry = db.prepareStatement("DELETE FROM raft_log WHERE idx = ?");
     deleteOps = db.prepareStatement("DELETE FROM raft_log_ops WHERE idx = ?");
-    insertEntry = db.prepareStatement("INSERT INTO raft_log(idx, term, kind, proposer, op_count, summary, applied_at,"
-        + " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    insertOp = db.prepareStatement("INSERT INTO raft_log_ops(idx, seq, op, key, value, revision, result)"
-        + " VALUES (?, ?, ?, ?, ?, ?, ?)");
     try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM raft_log")) {
       maxIndex = rs.getLong(1);
     }
@@ -181,15 +190,9 @@ public final class LogMirror implements AutoCloseable {
           }
         }
       }
-      insertEntry.setLong(1, idx);
-      insertEntry.setLong(2, term);
-      insertEntry.setString(3, kind);
-      insertEntry.setString(4, proposer == null || proposer.isEmpty() ? null : proposer);
-      insertEntry.setInt(5, opCount);
-      insertEntry.setString(6, summary);
-      insertEntry.setString(7, Instant.now().truncatedTo(ChronoUnit.MILLIS).toString());
-      insertEntry.setBytes(8, payload == null || payload.length == 0 ? null : payload);
-      insertEntry.executeUpdate();
+      entryRows.add(new EntryRow(idx, term, kind, proposer == null || proposer.isEmpty() ? null : proposer, opCount,
+          summary, Instant.now().truncatedTo(ChronoUnit.MILLIS).toString(),
+          payload == null || payload.length == 0 ? null : payload));
       maxIndex = Math.max(maxIndex, idx);
     } catch (SQLException e) {
       throw new StorageException("cannot record log entry " + idx + " in " + file + ": " + e.getMessage(), e);
@@ -202,19 +205,7 @@ public final class LogMirror implements AutoCloseable {
     if (skipping) {
       return;
     }
-    try {
-      insertOp.setLong(1, idx);
-      insertOp.setInt(2, seq);
-      insertOp.setString(3, op);
-      Bytes.bind(insertOp, 4, key);
-      Bytes.bind(insertOp, 5, value);
-      insertOp.setLong(6, revision);
-      insertOp.setString(7, result);
-      insertOp.executeUpdate();
-    } catch (SQLException e) {
-      throw new StorageException("cannot record op " + seq + " of entry " + idx + " in " + file + ": "
-          + e.getMessage(), e);
-    }
+    opRows.add(new OpRow(idx, seq, op, key, value, revision, result));
   }
 
   /** Commits what was recorded since the last commit. */
@@ -223,11 +214,68 @@ public final class LogMirror implements AutoCloseable {
       return;
     }
     try {
+      writeEntries();
+      writeOps();
       db.commit();
       db.setAutoCommit(true);
       inTransaction = false;
     } catch (SQLException e) {
       throw new StorageException("cannot commit to " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  private void writeEntries() throws SQLException {
+    for (int from = 0; from < entryRows.size(); from += ROWS_PER_INSERT) {
+      int n = Math.min(ROWS_PER_INSERT, entryRows.size() - from);
+      var st = entryInserts.computeIfAbsent(n, k -> prepare("INSERT INTO raft_log(idx, term, kind, proposer,"
+          + " op_count, summary, applied_at, payload) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?)", k));
+      int c = 1;
+      for (int i = from; i < from + n; i++) {
+        var r = entryRows.get(i);
+        st.setLong(c++, r.idx());
+        st.setLong(c++, r.term());
+        st.setString(c++, r.kind());
+        st.setString(c++, r.proposer());
+        st.setInt(c++, r.opCount());
+        st.setString(c++, r.summary());
+        st.setString(c++, r.appliedAt());
+        st.setBytes(c++, r.payload());
+      }
+      st.executeUpdate();
+    }
+    entryRows.clear();
+  }
+
+  private void writeOps() throws SQLException {
+    for (int from = 0; from < opRows.size(); from += ROWS_PER_INSERT) {
+      int n = Math.min(ROWS_PER_INSERT, opRows.size() - from);
+      var st = opInserts.computeIfAbsent(n, k -> prepare("INSERT INTO raft_log_ops(idx, seq, op, key, value,"
+          + " revision, result) VALUES ", "(?, ?, ?, ?, ?, ?, ?)", k));
+      int c = 1;
+      for (int i = from; i < from + n; i++) {
+        var r = opRows.get(i);
+        st.setLong(c++, r.idx());
+        st.setInt(c++, r.seq());
+        st.setString(c++, r.op());
+        Bytes.bind(st, c++, r.key());
+        Bytes.bind(st, c++, r.value());
+        st.setLong(c++, r.revision());
+        st.setString(c++, r.result());
+      }
+      st.executeUpdate();
+    }
+    opRows.clear();
+  }
+
+  private PreparedStatement prepare(String head, String row, int rows) {
+    var sql = new StringBuilder(head);
+    for (int i = 0; i < rows; i++) {
+      sql.append(i == 0 ? "" : ", ").append(row);
+    }
+    try {
+      return db.prepareStatement(sql.toString());
+    } catch (SQLException e) {
+      throw new IllegalStateException("cannot prepare an insert into " + file + ": " + e.getMessage(), e);
     }
   }
 

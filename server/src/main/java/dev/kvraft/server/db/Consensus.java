@@ -29,6 +29,12 @@ public interface Consensus {
   /** Forgets the call id once its outcome is known. */
   void forget(long callId);
 
+  /** The current term; cheap. */
+  long term();
+
+  /** Whether this node is the leader now; cheap. */
+  boolean isLeader();
+
   /** A consistent-enough view of the node's Raft state, for Status, Members and response headers. */
   Info info();
 

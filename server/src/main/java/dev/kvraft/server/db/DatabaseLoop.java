@@ -116,6 +116,8 @@ public final class DatabaseLoop implements AutoCloseable {
   /** Requests refused without being applied (no leader yet), tried again shortly until their deadline. */
   private final ArrayDeque<Retry> retries = new ArrayDeque<>();
   private long nextCallId = 1;
+  /** Raft's term, read once per batch for the response headers (asking Ratis per response is not free). */
+  private long termForHeaders;
   private long appliedIndex = -1;
   private long appliedTerm;
   private String configuration = "";
@@ -280,6 +282,8 @@ public final class DatabaseLoop implements AutoCloseable {
           batch.add(first);
           inbox.drainTo(batch, config.maxBatch() - 1);
         }
+        var raftNow = consensus.get();
+        termForHeaders = raftNow == null ? 0 : raftNow.term();
         for (var event : batch) {
           switch (event) {
             case Event.Command c -> {
@@ -365,10 +369,10 @@ public final class DatabaseLoop implements AutoCloseable {
     if (raft == null) {
       return new Route.NoLeader("node " + config.nodeId() + " is still starting");
     }
-    var info = raft.info();
-    if (info.role().equals("LEADER")) {
+    if (raft.isLeader()) {
       return new Route.Local(raft);
     }
+    var info = raft.info();
     if (info.leaderId().isEmpty()) {
       return new Route.NoLeader("no leader is known to node " + config.nodeId() + " (is a quorum of nodes up?)");
     }
@@ -828,9 +832,8 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   private Header header() {
-    var raft = consensus.get();
-    long term = raft == null ? 0 : raft.info().term();
-    return Header.newBuilder().setRevision(state.revision()).setNodeId(config.nodeId()).setTerm(term).build();
+    return Header.newBuilder().setRevision(state.revision()).setNodeId(config.nodeId()).setTerm(termForHeaders)
+        .build();
   }
 
   private StatusResult status() {

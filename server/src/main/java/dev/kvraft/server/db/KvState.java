@@ -15,6 +15,8 @@ import dev.kvraft.proto.Txn;
 import dev.kvraft.proto.TxnResult;
 import dev.kvraft.proto.WriteOp;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Comparator;
 import java.util.Iterator;
 import java.util.Map;
@@ -47,7 +49,32 @@ public final class KvState {
     void applied(String op, ByteString key, ByteString value, long revision, String result);
   }
 
-  private final TreeMap<ByteString, KeyValue> data = new TreeMap<>(KEY_ORDER);
+  /**
+   * A map key: the key's bytes, compared unsigned with the vectorised {@link Arrays#compareUnsigned} — protobuf's
+   * own comparator walks a byte iterator and was the hottest spot of the database loop.
+   */
+  private record Key(byte[] bytes) implements Comparable<Key> {
+    static Key of(ByteString s) {
+      return new Key(s.toByteArray());
+    }
+
+    @Override
+    public int compareTo(Key o) {
+      return Arrays.compareUnsigned(bytes, o.bytes);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Key k && Arrays.equals(bytes, k.bytes);
+    }
+
+    @Override
+    public int hashCode() {
+      return Arrays.hashCode(bytes);
+    }
+  }
+
+  private final TreeMap<Key, KeyValue> data = new TreeMap<>();
   private long revision;
 
   public long revision() {
@@ -62,18 +89,18 @@ public final class KvState {
   public void reset(long newRevision, Iterable<KeyValue> kvs) {
     data.clear();
     for (var kv : kvs) {
-      data.put(kv.getKey(), kv);
+      data.put(Key.of(kv.getKey()), kv);
     }
     revision = newRevision;
   }
 
-  /** A point-in-time copy of the map, cheap because values are immutable. */
-  public NavigableMap<ByteString, KeyValue> copy() {
-    return new TreeMap<>(data);
+  /** A point-in-time copy of every key-value in key order, cheap because values are immutable. */
+  public List<KeyValue> copy() {
+    return new ArrayList<>(data.values());
   }
 
   public KeyValue get(ByteString key) {
-    return data.get(key);
+    return data.get(Key.of(key));
   }
 
   public ScanResult scan(Scan scan, int maxLimit) {
@@ -92,14 +119,14 @@ public final class KvState {
     return result.build();
   }
 
-  private NavigableMap<ByteString, KeyValue> range(ByteString start, ByteString end) {
+  private NavigableMap<Key, KeyValue> range(ByteString start, ByteString end) {
     if (end.isEmpty() || end.equals(TO_END)) {
-      return start.isEmpty() ? data : data.tailMap(start, true);
+      return start.isEmpty() ? data : data.tailMap(Key.of(start), true);
     }
     if (KEY_ORDER.compare(start, end) >= 0) {
-      return new TreeMap<>(KEY_ORDER);
+      return new TreeMap<>();
     }
-    return data.subMap(start, true, end, false);
+    return data.subMap(Key.of(start), true, Key.of(end), false);
   }
 
   /**
@@ -129,7 +156,8 @@ public final class KvState {
   }
 
   private PutResult put(dev.kvraft.proto.Put put, long rev, OpListener listener) {
-    var prev = data.get(put.getKey());
+    var key = Key.of(put.getKey());
+    var prev = data.get(key);
     var kv = KeyValue.newBuilder()
         .setKey(put.getKey())
         .setValue(put.getValue())
@@ -137,7 +165,7 @@ public final class KvState {
         .setModRevision(rev)
         .setVersion(prev == null ? 1 : prev.getVersion() + 1)
         .build();
-    data.put(put.getKey(), kv);
+    data.put(key, kv);
     listener.applied("put", put.getKey(), put.getValue(), rev, prev == null ? "created" : "updated");
     var r = PutResult.newBuilder();
     if (put.getPrevKv() && prev != null) {
@@ -149,7 +177,7 @@ public final class KvState {
   private DeleteResult delete(dev.kvraft.proto.Delete del, long rev, OpListener listener) {
     var r = DeleteResult.newBuilder();
     if (del.getRangeEnd().isEmpty()) {
-      var prev = data.remove(del.getKey());
+      var prev = data.remove(Key.of(del.getKey()));
       listener.applied("delete", del.getKey(), null, prev == null ? 0 : rev, prev == null ? "not found" : "deleted");
       if (prev != null) {
         r.setDeleted(1);
@@ -161,11 +189,11 @@ public final class KvState {
     }
     var range = range(del.getKey(), del.getRangeEnd());
     long n = 0;
-    for (Iterator<Map.Entry<ByteString, KeyValue>> it = range.entrySet().iterator(); it.hasNext(); ) {
+    for (Iterator<Map.Entry<Key, KeyValue>> it = range.entrySet().iterator(); it.hasNext(); ) {
       var e = it.next();
       it.remove();
       n++;
-      listener.applied("delete", e.getKey(), null, rev, "deleted");
+      listener.applied("delete", e.getValue().getKey(), null, rev, "deleted");
       if (del.getPrevKv()) {
         r.addPrev(e.getValue());
       }
@@ -201,7 +229,7 @@ public final class KvState {
           results.add(OpResult.newBuilder().setDelete(d).build());
         }
         case GET -> {
-          var kv = data.get(op.getGet().getKey());
+          var kv = data.get(Key.of(op.getGet().getKey()));
           var g = GetResult.newBuilder();
           if (kv != null) {
             g.setKv(kv);
@@ -219,7 +247,7 @@ public final class KvState {
 
   /** Evaluates one compare against the current state; see {@link Compare} for a missing key's values. */
   boolean holds(Compare c) {
-    var kv = data.get(c.getKey());
+    var kv = data.get(Key.of(c.getKey()));
     int cmp;
     switch (c.getTarget()) {
       case VALUE -> {

@@ -3,62 +3,178 @@ package dev.kvraft.server.db;
 import com.google.protobuf.ByteString;
 import dev.kvraft.storage.LogMirror;
 import dev.kvraft.storage.StorageException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Feeds every applied entry and operation into {@code kvraft.db} ({@link LogMirror}), one SQLite transaction per
- * batch the loop handled, and prunes history below a snapshot past {@code log.retention} entries.
+ * Feeds every applied entry and operation into {@code kvraft.db} ({@link LogMirror}) without slowing the database
+ * loop: the loop only collects immutable records of what it applied and hands each batch over at {@link #flush()};
+ * the {@code kvraft-mirror} thread, which alone owns the {@link LogMirror}, writes them and commits at most every
+ * {@value #COMMIT_EVERY_MS} ms. History below a snapshot past {@code log.retention} entries is pruned in the same
+ * order.
  *
- * <p>Owned by the database loop thread. The mirror is a readable copy, not the source of truth: if writing it
- * fails at run time the node says so in one ERROR line, stops mirroring, and keeps serving (Ratis's log and the
- * in-memory state are unaffected); a kvraft.db that cannot be opened at start-up stops the node instead.
+ * <p>The queue between them is unbounded: the mirror writes with multi-row inserts, far faster than Raft applies,
+ * and blocking the loop on it would stall the store for the sake of a copy. The mirror is a readable copy, not the
+ * source of truth: if writing fails at run time the node says so in one ERROR line, stops mirroring, and keeps
+ * serving; a kvraft.db that cannot be opened at start-up stops the node instead.
  */
 public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
   private static final Logger LOG = LoggerFactory.getLogger(MirrorObserver.class);
 
+  private sealed interface Item {}
+
+  private record Op(int seq, String op, ByteString key, ByteString value, long revision, String result) {}
+
+  private record Entry(long idx, long term, String kind, String proposer, int opCount, String summary,
+      ByteString payload, List<Op> ops) implements Item {}
+
+  private record Prune(long snapshotIndex) implements Item {}
+
+  private static final List<Item> CLOSE = List.of();
+  /**
+   * How long rows may wait before they are committed: one transaction per {@value #COMMIT_EVERY_MS} ms under load.
+   * Random inserts into the index on {@code key} dirty many pages, and each dirty page is written to the WAL once
+   * per transaction, so bigger transactions cost much less per row; sqlite3 sees new rows at most this late.
+   */
+  static final long COMMIT_EVERY_MS = 200;
+  private static final long COMMIT_EVERY_NANOS = TimeUnit.MILLISECONDS.toNanos(COMMIT_EVERY_MS);
+
   private final LogMirror mirror;
   private final long retention;
+  private final LinkedBlockingQueue<List<Item>> queue = new LinkedBlockingQueue<>();
+  private final Thread writer;
+
+  // Loop thread only.
+  private List<Item> batch = new ArrayList<>();
+  private List<Op> ops;
+
+  // Writer thread only.
   private boolean broken;
-  private long idx;
-  private int seq;
 
   public MirrorObserver(LogMirror mirror, long retention) {
     this.mirror = mirror;
     this.retention = retention;
+    this.writer = Thread.ofPlatform().name("kvraft-mirror").daemon(true).start(this::writeLoop);
   }
+
+  // ---- the database loop's side ----
 
   @Override
   public KvState.OpListener beginEntry(long term, long index, String kind, String proposer, int opCount,
       String summary, ByteString payload) {
-    if (broken) {
-      return KvState.OpListener.NONE;
-    }
-    try {
-      mirror.entry(index, term, kind, proposer, opCount, summary, payload.isEmpty() ? null : payload.toByteArray());
-    } catch (StorageException e) {
-      fail(e);
-      return KvState.OpListener.NONE;
-    }
-    idx = index;
-    seq = 0;
+    ops = opCount == 0 ? List.of() : new ArrayList<>(opCount);
+    batch.add(new Entry(index, term, kind, proposer, opCount, summary, payload, ops));
     return this::op;
   }
 
   private void op(String op, ByteString key, ByteString value, long revision, String result) {
+    ops.add(new Op(ops.size(), op, op.equals("txn") ? null : key, value, revision, result));
+  }
+
+  @Override
+  public void flush() {
+    if (!batch.isEmpty()) {
+      queue.add(batch);
+      batch = new ArrayList<>();
+    }
+  }
+
+  @Override
+  public void snapshotTaken(long index) {
+    batch.add(new Prune(index));
+    flush();
+  }
+
+  @Override
+  public void close() {
+    flush();
+    queue.add(CLOSE);
+    try {
+      writer.join(TimeUnit.SECONDS.toMillis(10));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  // ---- the kvraft-mirror thread ----
+
+  private void writeLoop() {
+    long dirtySince = 0;
+    boolean dirty = false;
+    try {
+      while (true) {
+        List<Item> items;
+        if (dirty) {
+          long wait = dirtySince + COMMIT_EVERY_NANOS - System.nanoTime();
+          items = wait > 0 ? queue.poll(wait, TimeUnit.NANOSECONDS) : null;
+        } else {
+          items = queue.take();
+        }
+        if (items == null) {
+          commit();
+          dirty = false;
+          continue;
+        }
+        if (items == CLOSE) {
+          commit();
+          return;
+        }
+        write(items);
+        if (!dirty) {
+          dirty = true;
+          dirtySince = System.nanoTime();
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      try {
+        mirror.close();
+      } catch (StorageException e) {
+        LOG.warn("closing {}: {}", mirror.file(), e.getMessage());
+      }
+    }
+  }
+
+  private void write(List<Item> items) {
     if (broken) {
       return;
     }
     try {
-      mirror.op(idx, seq++, op, op.equals("txn") ? null : key.toByteArray(),
-          value == null ? null : value.toByteArray(), revision, result);
+      for (var item : items) {
+        switch (item) {
+          case Entry e -> {
+            mirror.entry(e.idx(), e.term(), e.kind(), e.proposer(), e.opCount(), e.summary(),
+                e.payload().isEmpty() ? null : e.payload().toByteArray());
+            for (var o : e.ops()) {
+              mirror.op(e.idx(), o.seq(), o.op(), o.key() == null ? null : o.key().toByteArray(),
+                  o.value() == null ? null : o.value().toByteArray(), o.revision(), o.result());
+            }
+          }
+          case Prune p -> prune(p.snapshotIndex());
+        }
+      }
     } catch (StorageException e) {
       fail(e);
     }
   }
 
-  @Override
-  public void flush() {
+  private void prune(long snapshotIndex) throws StorageException {
+    long upTo = Math.min(snapshotIndex, mirror.maxIndex() - retention);
+    if (upTo < 0) {
+      return;
+    }
+    int n = mirror.prune(upTo);
+    if (n > 0) {
+      LOG.info("pruned {} log entries up to index {} from {} (log.retention {})", n, upTo, mirror.file(), retention);
+    }
+  }
+
+  private void commit() {
     if (broken) {
       return;
     }
@@ -69,38 +185,9 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
     }
   }
 
-  @Override
-  public void snapshotTaken(long index) {
-    if (broken) {
-      return;
-    }
-    long upTo = Math.min(index, mirror.maxIndex() - retention);
-    if (upTo < 0) {
-      return;
-    }
-    try {
-      int n = mirror.prune(upTo);
-      if (n > 0) {
-        LOG.info("pruned {} log entries up to index {} from {} (log.retention {})", n, upTo, mirror.file(),
-            retention);
-      }
-    } catch (StorageException e) {
-      fail(e);
-    }
-  }
-
   private void fail(StorageException e) {
     broken = true;
     LOG.error("writing the log mirror failed: {}; kvraft.db stops recording until this node restarts, the store"
         + " itself is unaffected (check the disk, then restart the node)", e.getMessage());
-  }
-
-  @Override
-  public void close() {
-    try {
-      mirror.close();
-    } catch (StorageException e) {
-      LOG.warn("closing {}: {}", mirror.file(), e.getMessage());
-    }
   }
 }

@@ -1,8 +1,7 @@
 package dev.kvraft.server.db;
 
-import com.google.protobuf.ByteString;
 import dev.kvraft.proto.KeyValue;
-import java.util.NavigableMap;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -16,8 +15,8 @@ public interface Snapshotter {
    *
    * @param copyNanos how long the copy paused the loop
    */
-  record PointInTime(long term, long index, long revision, String configuration,
-      NavigableMap<ByteString, KeyValue> kvs, long copyNanos) {}
+  record PointInTime(long term, long index, long revision, String configuration, List<KeyValue> kvs,
+      long copyNanos) {}
 
   /** A snapshot on disk. */
   record Written(long term, long index, long revision, long keyCount, String file, long bytes, long copyNanos,

@@ -163,6 +163,18 @@ public final class RaftNode implements Consensus, AutoCloseable {
   }
 
   @Override
+  public long term() {
+    var d = division;
+    return d == null ? 0 : d.getInfo().getCurrentTerm();
+  }
+
+  @Override
+  public boolean isLeader() {
+    var d = division;
+    return d != null && d.getInfo().isLeader();
+  }
+
+  @Override
   public Info info() {
     var d = division;
     if (d == null) {

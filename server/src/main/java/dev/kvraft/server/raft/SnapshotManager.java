@@ -1,6 +1,5 @@
 package dev.kvraft.server.raft;
 
-import com.google.protobuf.ByteString;
 import dev.kvraft.proto.KeyValue;
 import dev.kvraft.server.db.DatabaseLoop;
 import dev.kvraft.server.db.Snapshotter;
@@ -9,7 +8,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Iterator;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
@@ -138,8 +136,8 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
         writeNanos);
   }
 
-  private static Iterator<SnapshotFiles.Row> rows(Map<ByteString, KeyValue> kvs) {
-    var it = kvs.values().iterator();
+  private static Iterator<SnapshotFiles.Row> rows(java.util.List<KeyValue> kvs) {
+    var it = kvs.iterator();
     return new Iterator<>() {
       @Override
       public boolean hasNext() {

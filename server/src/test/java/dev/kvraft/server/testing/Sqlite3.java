@@ -10,6 +10,31 @@ import java.util.concurrent.TimeUnit;
 public final class Sqlite3 {
   private Sqlite3() {}
 
+  /**
+   * Polls a query until it returns {@code expected} or the timeout passes, then returns what it last saw: the log
+   * mirror commits in the background, so rows appear a moment after the write was acknowledged.
+   */
+  public static List<String> await(Path file, String sql, List<String> expected, java.time.Duration timeout)
+      throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      List<String> rows;
+      try {
+        rows = query(file, sql);
+      } catch (IOException e) {
+        if (System.nanoTime() > deadline) {
+          throw e;
+        }
+        Thread.sleep(50);
+        continue;
+      }
+      if (rows.equals(expected) || System.nanoTime() > deadline) {
+        return rows;
+      }
+      Thread.sleep(50);
+    }
+  }
+
   /** The output lines of {@code sqlite3 -batch FILE SQL} (columns separated by '|'). */
   public static List<String> query(Path file, String sql) throws IOException, InterruptedException {
     Process p;
