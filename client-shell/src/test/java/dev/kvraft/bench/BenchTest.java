@@ -1,0 +1,117 @@
+package dev.kvraft.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kvraft.proto.Consistency;
+import dev.kvraft.server.KvraftServer;
+import dev.kvraft.server.testing.TestNodes;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+@Timeout(120)
+class BenchTest {
+  @TempDir
+  static Path dir;
+  static final List<KvraftServer> servers = new ArrayList<>();
+  static String endpoints;
+
+  @BeforeAll
+  static void start() throws Exception {
+    for (var c : TestNodes.cluster(dir, 3, Map.of())) {
+      servers.add(KvraftServer.start(c));
+    }
+    endpoints = String.join(",", servers.stream().map(s -> s.config().self().clientAddress()).toList());
+  }
+
+  @AfterAll
+  static void stop() {
+    servers.forEach(KvraftServer::close);
+  }
+
+  @Test
+  void parsesEveryFlag() {
+    var o = BenchOptions.parse("--endpoints=a:1,b:2", "--conns", "3", "--clients=30", "--duration=2.5",
+        "--key-size=12", "--val-size=0", "--key-space-size=500", "--sequential-keys", "--rate=100",
+        "--read-ratio=0.9", "--consistency=s", "--target-leader", "--json", "--no-progress", "--preload",
+        "--scan-limit=5", "mixed");
+    assertEquals(List.of("a:1", "b:2"), o.endpoints());
+    assertEquals(3, o.conns());
+    assertEquals(30, o.clients());
+    assertEquals(Duration.ofMillis(2500), o.duration());
+    assertEquals(12, o.keySize());
+    assertEquals(0, o.valSize());
+    assertEquals(500, o.keySpaceSize());
+    assertTrue(o.sequentialKeys() && o.targetLeader() && o.json() && !o.progress() && o.preload());
+    assertEquals(100.0, o.rate());
+    assertEquals(0.9, o.readRatio());
+    assertEquals(Consistency.STALE, o.consistency());
+    assertEquals(5, o.scanLimit());
+    assertEquals("mixed", o.op());
+    var d = BenchOptions.parse("put");
+    assertEquals(10_000, d.total());
+    assertEquals(List.of("127.0.0.1:7379"), d.endpoints());
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"", "--clients=0 put", "--bogus put", "fly", "--read-ratio=2 mixed", "--consistency=x get",
+      "put get", "--key-size=2 --key-space-size=1000 put", "--total=-3 put"})
+  void rejectsBadFlags(String line) {
+    var args = line.isEmpty() ? new String[0] : line.split(" ");
+    assertThrows(IllegalArgumentException.class, () -> BenchOptions.parse(args));
+  }
+
+  private static String run(String... args) {
+    var out = new ByteArrayOutputStream();
+    var err = new ByteArrayOutputStream();
+    var result = new Bench(BenchOptions.parse(args), new PrintStream(out, true, StandardCharsets.UTF_8),
+        new PrintStream(err, true, StandardCharsets.UTF_8)).run();
+    assertTrue(result.ok() > 0, "nothing was acknowledged");
+    assertEquals(Map.of(), result.errors(), "errors in a run against a healthy cluster");
+    return out.toString(StandardCharsets.UTF_8);
+  }
+
+  @Test
+  void aShortRunPrintsEveryField() {
+    var text = run("--endpoints=" + endpoints, "--conns=3", "--clients=20", "--total=2000", "--no-progress", "put");
+    for (var field : List.of("Total:", "Done:         2000 acknowledged", "Throughput:", "min", "p50", "p90",
+        "p99", "p99.9", "max", "Errors:       none")) {
+      assertTrue(text.contains(field), "missing '" + field + "' in:\n" + text);
+    }
+  }
+
+  @Test
+  void everyOperationRunsAndJsonHasEveryField() {
+    for (var op : List.of("get", "scan", "txn", "mixed")) {
+      var json = run("--endpoints=" + endpoints, "--target-leader", "--conns=2", "--clients=10", "--total=500",
+          "--key-space-size=100", "--preload", "--consistency=" + (op.equals("get") ? "s" : "l"), "--json",
+          "--no-progress", op);
+      for (var field : List.of("\"op\":\"" + op + "\"", "\"ok\":500", "\"errors\":{}", "\"ops_per_second\":",
+          "\"p50\":", "\"p99.9\":", "\"max\":")) {
+        assertTrue(json.contains(field), op + ": missing " + field + " in " + json);
+      }
+    }
+  }
+
+  @Test
+  void aDurationRunStopsOnTime() {
+    long start = System.nanoTime();
+    run("--endpoints=" + endpoints, "--clients=4", "--duration=1", "--rate=200", "--no-progress", "put");
+    var took = Duration.ofNanos(System.nanoTime() - start);
+    assertTrue(took.compareTo(Duration.ofSeconds(15)) < 0, "a 1 s run took " + took);
+  }
+}
