@@ -71,7 +71,7 @@ for module in server client-shell; do
   run rm -rf "$opt/lib/$module"
   run mv "$opt/lib/$module.new" "$opt/lib/$module"
 done
-run install -m 0755 "$src/bin/kvraft-server" "$src/bin/kvsh" "$src/bin/kvraft-bench" "$opt/bin/"
+run install -m 0755 "$src/bin/kvraft-server" "$src/bin/kvsh" "$src/bin/kvraft-bench" "$src/bin/kvraft-torture" "$opt/bin/"
 run install -m 0644 "$src/bin/lib/common.sh" "$opt/bin/lib/"
 run install -m 0644 "$src/systemd/README.md" "$src/systemd/kvraft.properties.example" "$src/systemd/kvraft@.service" "$opt/systemd/"
 for tool in kvraft-server kvsh kvraft-bench; do

@@ -1,0 +1,263 @@
+package dev.kvraft.robust;
+
+import dev.kvraft.client.KvClient;
+import dev.kvraft.proto.StatusResult;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A kvraft cluster of real server processes, for fault injection: start, SIGKILL, SIGSTOP/SIGCONT, restart, and —
+ * when the nodes run in network namespaces — cut a node off the network. Owned by the one thread that runs a
+ * scenario; {@link #close()} kills every process it started and removes every namespace it made.
+ *
+ * <p>The servers run from {@code -Dkvraft.server.classpath} (set by {@code bin/kvraft-torture}), else from this
+ * JVM's class path (the tests have the server on theirs).
+ */
+public final class Cluster implements AutoCloseable {
+  /** One node: its id, the host it listens on, its ports, and its network namespace (or null on loopback). */
+  public record Node(String id, String host, int clientPort, int peerPort, String namespace) {
+    public String clientAddress() {
+      return host + ":" + clientPort;
+    }
+
+    String member() {
+      return id + "=" + host + ":" + clientPort + ":" + peerPort;
+    }
+  }
+
+  private final Path dir;
+  private final List<Node> nodes;
+  private final Network network;
+  private final Map<String, Process> processes = new LinkedHashMap<>();
+
+  private Cluster(Path dir, List<Node> nodes, Network network) {
+    this.dir = dir;
+    this.nodes = List.copyOf(nodes);
+    this.network = network;
+  }
+
+  /** Three nodes on 127.0.0.1, free ports. */
+  public static Cluster onLoopback(Path dir, int size) {
+    var ports = freePorts(2 * size);
+    var nodes = new ArrayList<Node>();
+    for (int i = 0; i < size; i++) {
+      nodes.add(new Node("n" + (i + 1), "127.0.0.1", ports.get(2 * i), ports.get(2 * i + 1), null));
+    }
+    return new Cluster(dir, nodes, null);
+  }
+
+  /** Nodes each in a network namespace of their own, joined by a bridge (see {@link Network}); needs root. */
+  public static Cluster inNamespaces(Path dir, int size) throws IOException {
+    var network = Network.create(size);
+    var nodes = new ArrayList<Node>();
+    for (int i = 0; i < size; i++) {
+      nodes.add(new Node("n" + (i + 1), network.address(i), 7379, 7380, network.namespace(i)));
+    }
+    return new Cluster(dir, nodes, network);
+  }
+
+  public boolean partitionable() {
+    return network != null;
+  }
+
+  public List<Node> nodes() {
+    return nodes;
+  }
+
+  public Node node(String id) {
+    return nodes.stream().filter(n -> n.id().equals(id)).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("no node " + id));
+  }
+
+  public List<String> addresses() {
+    return nodes.stream().map(Node::clientAddress).toList();
+  }
+
+  public Cluster startAll() throws IOException, InterruptedException {
+    for (var n : nodes) {
+      start(n.id());
+    }
+    for (var n : nodes) {
+      awaitServing(n.id(), Duration.ofSeconds(90));
+    }
+    return this;
+  }
+
+  public void start(String id) throws IOException {
+    var n = node(id);
+    var java = ProcessHandle.current().info().command().orElse("java");
+    var cmd = new ArrayList<String>();
+    if (n.namespace() != null) {
+      cmd.addAll(List.of("ip", "netns", "exec", n.namespace()));
+    }
+    cmd.addAll(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m", "-XX:+UseSerialGC"));
+    if (Runtime.version().feature() >= 23) {
+      cmd.add("--sun-misc-unsafe-memory-access=allow");
+    }
+    cmd.addAll(List.of("-cp", System.getProperty("kvraft.server.classpath", System.getProperty("java.class.path")),
+        "dev.kvraft.server.Main",
+        "--node.id=" + n.id(),
+        "--cluster=" + String.join(",", nodes.stream().map(Node::member).toList()),
+        "--data.dir=" + dir.resolve(n.id()),
+        "--raft.election.timeout.min.ms=500", "--raft.election.timeout.max.ms=1000",
+        "--snapshot.threshold=500"));
+    Files.createDirectories(dir);
+    var p = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve(n.id() + ".log").toFile())).start();
+    processes.put(id, p);
+  }
+
+  public void awaitServing(String id, Duration timeout) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (System.nanoTime() < deadline) {
+      if (!isAlive(id)) {
+        throw new IOException("node " + id + " exited; its log:\n" + log(id));
+      }
+      if (status(id).isPresent()) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+    throw new IOException("node " + id + " did not serve within " + timeout + "; its log:\n" + log(id));
+  }
+
+  public boolean isAlive(String id) {
+    var p = processes.get(id);
+    return p != null && p.isAlive();
+  }
+
+  /** SIGKILL, and wait for the process to be gone. */
+  public void kill(String id) throws InterruptedException {
+    var p = processes.get(id);
+    if (p != null) {
+      p.destroyForcibly();
+      p.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+
+  /** SIGSTOP: the process freezes, its sockets stay open. */
+  public void pause(String id) throws IOException, InterruptedException {
+    signal(id, "STOP");
+  }
+
+  public void resume(String id) throws IOException, InterruptedException {
+    signal(id, "CONT");
+  }
+
+  private void signal(String id, String sig) throws IOException, InterruptedException {
+    var p = processes.get(id);
+    var kill = new ProcessBuilder("kill", "-" + sig, Long.toString(p.pid())).start();
+    if (kill.waitFor() != 0) {
+      throw new IOException("kill -" + sig + " " + id + " failed");
+    }
+  }
+
+  /** Cuts the node off the network (namespaces only): its peers and clients cannot reach it, nor it them. */
+  public void isolate(String id) throws IOException {
+    requireNetwork().cut(nodes.indexOf(node(id)));
+  }
+
+  public void heal() throws IOException {
+    if (network != null) {
+      network.healAll();
+    }
+  }
+
+  private Network requireNetwork() {
+    if (network == null) {
+      throw new IllegalStateException("partitions need the nodes in network namespaces");
+    }
+    return network;
+  }
+
+  public void restart(String id) throws IOException, InterruptedException {
+    kill(id);
+    start(id);
+    awaitServing(id, Duration.ofSeconds(90));
+  }
+
+  /** The node's Status, or empty when it does not answer within a second. */
+  public Optional<StatusResult> status(String id) {
+    try (var c = KvClient.builder().addresses(node(id).clientAddress()).discoverMembers(false)
+        .connectTimeout(Duration.ofMillis(500)).timeout(Duration.ofSeconds(1)).build()) {
+      return Optional.of(c.status());
+    } catch (RuntimeException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** The id of a node that says it leads, waiting for an election if needed. */
+  public String awaitLeader(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (System.nanoTime() < deadline) {
+      for (var n : nodes) {
+        if (isAlive(n.id()) && status(n.id()).map(s -> s.getRole().equals("LEADER")).orElse(false)) {
+          return n.id();
+        }
+      }
+      Thread.sleep(50);
+    }
+    throw new IllegalStateException("no leader within " + timeout);
+  }
+
+  public String log(String id) {
+    try {
+      return Files.readString(dir.resolve(id + ".log"));
+    } catch (IOException e) {
+      return "(no log: " + e.getMessage() + ")";
+    }
+  }
+
+  @Override
+  public void close() {
+    for (var id : processes.keySet()) {
+      try {
+        resume(id);
+      } catch (IOException | InterruptedException | RuntimeException ignored) {
+        // it may be gone already
+      }
+      try {
+        kill(id);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    if (network != null) {
+      network.close();
+    }
+  }
+
+  static List<Integer> freePorts(int n) {
+    var sockets = new ArrayList<ServerSocket>();
+    try {
+      var ports = new ArrayList<Integer>();
+      for (int i = 0; i < n; i++) {
+        var s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        sockets.add(s);
+        ports.add(s.getLocalPort());
+      }
+      return ports;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } finally {
+      for (var s : sockets) {
+        try {
+          s.close();
+        } catch (IOException ignored) {
+          // best effort
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,160 @@
+package dev.kvraft.robust;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.client.KvClient;
+import dev.kvraft.proto.Consistency;
+import dev.kvraft.proto.Scan;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.IntStream;
+
+/**
+ * One run of the robustness suite: the workload on fresh keys, one fault injected and healed while it runs, then the
+ * verdicts — the history is linearizable (which covers every acknowledged write being in the final state), no
+ * client saw an unexpected error, and every node converges to the same revision and state digest.
+ */
+public final class Round {
+
+  /** What a round found. */
+  public record Result(Scenario scenario, long seed, int operations, int unknown, double opsPerSecond,
+      Checker.Result verdict, List<String> errors, boolean converged, String nodes) {
+    public boolean passed() {
+      return verdict.linearizable() && errors.isEmpty() && converged;
+    }
+
+    public String summary() {
+      return String.format("%s (seed %d): %d operations, %.0f ops/s, %d of unknown outcome; %s; %s; %s",
+          scenario.name().toLowerCase(java.util.Locale.ROOT), seed, operations, opsPerSecond, unknown,
+          verdict.linearizable() ? "linearizable" : "NOT LINEARIZABLE",
+          errors.isEmpty() ? "no client errors" : errors.size() + " client errors " + errors.subList(0,
+              Math.min(3, errors.size())),
+          converged ? "all nodes converged (" + nodes + ")" : "nodes did NOT converge: " + nodes);
+    }
+  }
+
+  private Round() {}
+
+  /**
+   * Runs one round.
+   *
+   * @param keyPrefix keys are {@code keyPrefix + i}: fresh per round, so each history starts from absent keys
+   */
+  public static Result run(Cluster cluster, Scenario scenario, long seed, int clients, int keys, String keyPrefix,
+      Duration before, Duration during, Duration after) throws Exception {
+    var keyList = IntStream.range(0, keys).mapToObj(i -> keyPrefix + i).toList();
+    var random = new Random(seed);
+    var workload = new Workload(cluster.addresses(), clients, keyList, seed).start();
+    long start = System.nanoTime();
+    try {
+      Thread.sleep(before.toMillis());
+      inject(cluster, scenario, random, during);
+      Thread.sleep(after.toMillis());
+    } finally {
+      workload.stop();
+      cluster.heal();
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    workload.finalReads(Duration.ofSeconds(60));
+    var history = workload.history();
+    var verdict = new Checker().check(history);
+    var states = converge(cluster, Duration.ofSeconds(30));
+    int unknown = (int) history.stream().filter(Operation::unknown).count();
+    return new Result(scenario, seed, history.size(), unknown, history.size() / seconds, verdict, workload.errors(),
+        states.values().stream().distinct().count() == 1, states.toString());
+  }
+
+  private static void inject(Cluster cluster, Scenario scenario, Random random, Duration during) throws Exception {
+    var leader = cluster.awaitLeader(Duration.ofSeconds(30));
+    var followers = cluster.nodes().stream().map(Cluster.Node::id).filter(id -> !id.equals(leader)).toList();
+    var follower = followers.get(random.nextInt(followers.size()));
+    switch (scenario) {
+      case KILL_LEADER, KILL_FOLLOWER -> {
+        var victim = scenario == Scenario.KILL_LEADER ? leader : follower;
+        cluster.kill(victim);
+        Thread.sleep(during.toMillis());
+        cluster.start(victim);
+        cluster.awaitServing(victim, Duration.ofSeconds(90));
+      }
+      case PAUSE_LEADER -> {
+        cluster.pause(leader);
+        // Longer than the election timeout (at most 1 s in these clusters): the others elect a new leader.
+        Thread.sleep(Math.max(during.toMillis(), 2500));
+        cluster.resume(leader);
+      }
+      case RESTART_ALL -> {
+        for (var n : cluster.nodes()) {
+          cluster.kill(n.id());
+        }
+        for (var n : cluster.nodes()) {
+          cluster.start(n.id());
+        }
+        for (var n : cluster.nodes()) {
+          cluster.awaitServing(n.id(), Duration.ofSeconds(90));
+        }
+      }
+      case PARTITION_LEADER, PARTITION_FOLLOWER -> {
+        cluster.isolate(scenario == Scenario.PARTITION_LEADER ? leader : follower);
+        Thread.sleep(during.toMillis());
+        cluster.heal();
+      }
+    }
+  }
+
+  /** Waits until every node reports the same revision and state digest; returns what each reported last. */
+  static Map<String, String> converge(Cluster cluster, Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    Map<String, String> states;
+    do {
+      states = new LinkedHashMap<>();
+      for (var n : cluster.nodes()) {
+        states.put(n.id(), digest(n.clientAddress()));
+      }
+      if (states.values().stream().distinct().count() == 1) {
+        return states;
+      }
+      Thread.sleep(100);
+    } while (System.nanoTime() < deadline);
+    return states;
+  }
+
+  /** {@code revision/keys/sha256-prefix} of one node's own copy (STALE scans), or the error. */
+  static String digest(String address) {
+    try (var c = KvClient.builder().addresses(address).discoverMembers(false).timeout(Duration.ofSeconds(5))
+        .build()) {
+      var md = MessageDigest.getInstance("SHA-256");
+      long revision = c.status().getRevision();
+      long keys = 0;
+      var start = ByteString.EMPTY;
+      while (true) {
+        var page = c.scan(Scan.newBuilder().setStart(start).setConsistency(Consistency.STALE).build());
+        for (var kv : page.getKvsList()) {
+          md.update(kv.getKey().toByteArray());
+          md.update((byte) 0);
+          md.update(kv.getValue().toByteArray());
+          md.update(Long.toString(kv.getModRevision()).getBytes());
+          keys++;
+        }
+        if (!page.getMore()) {
+          break;
+        }
+        start = page.getKvs(page.getKvsCount() - 1).getKey().concat(ByteString.copyFrom(new byte[] {0}));
+      }
+      return "rev " + revision + ", " + keys + " keys, " + HexFormat.of().formatHex(md.digest()).substring(0, 12);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    } catch (RuntimeException e) {
+      return "unreachable (" + e.getMessage() + ")";
+    }
+  }
+
+  static List<Scenario> all() {
+    return new ArrayList<>(List.of(Scenario.values()));
+  }
+}

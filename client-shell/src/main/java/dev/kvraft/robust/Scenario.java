@@ -1,0 +1,36 @@
+package dev.kvraft.robust;
+
+import java.util.Locale;
+
+/** A fault injected while the workload runs. */
+public enum Scenario {
+  KILL_LEADER("SIGKILL the leader, restart it"),
+  KILL_FOLLOWER("SIGKILL a follower, restart it"),
+  PAUSE_LEADER("SIGSTOP the leader for longer than an election timeout, then SIGCONT"),
+  RESTART_ALL("SIGKILL every node, restart them all"),
+  PARTITION_LEADER("cut the leader off the network (namespaces), then heal"),
+  PARTITION_FOLLOWER("cut one follower off from the other two and the clients (namespaces), then heal");
+
+  private final String description;
+
+  Scenario(String description) {
+    this.description = description;
+  }
+
+  public String description() {
+    return description;
+  }
+
+  public boolean needsNamespaces() {
+    return this == PARTITION_LEADER || this == PARTITION_FOLLOWER;
+  }
+
+  public static Scenario parse(String s) {
+    try {
+      return valueOf(s.toUpperCase(Locale.ROOT).replace('-', '_'));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("unknown scenario '" + s + "'; known: "
+          + java.util.Arrays.toString(values()).toLowerCase(Locale.ROOT).replace('_', '-'));
+    }
+  }
+}
