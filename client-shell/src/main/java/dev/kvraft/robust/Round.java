@@ -125,7 +125,7 @@ public final class Round {
   }
 
   /** {@code revision/keys/sha256-prefix} of one node's own copy (STALE scans), or the error. */
-  static String digest(String address) {
+  public static String digest(String address) {
     try (var c = KvClient.builder().addresses(address).discoverMembers(false).timeout(Duration.ofSeconds(5))
         .build()) {
       var md = MessageDigest.getInstance("SHA-256");

@@ -263,10 +263,10 @@ class ClusterProcessTest {
   private void awaitConverged() throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (true) {
-      var states = new ArrayList<Digests.NodeState>();
+      var states = new ArrayList<String>();
       for (var id : cluster.ids()) {
         if (cluster.isAlive(id)) {
-          states.add(Digests.of(cluster.address(id)));
+          states.add(dev.kvraft.robust.Round.digest(cluster.address(id)));
         }
       }
       if (states.stream().distinct().count() == 1) {
