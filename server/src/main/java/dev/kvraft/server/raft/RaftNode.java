@@ -123,6 +123,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
 
   @Override
   public CompletableFuture<?> readBarrier(long callId) {
+    if (!isLeader()) {
+      // Over Netty a follower cannot take a read index itself (DESIGN.md): say "not leader" before Ratis tries.
+      return CompletableFuture.failedFuture(new ConsensusException(Error.Code.UNAVAILABLE,
+          "node " + config.nodeId() + " is not the leader", info().leaderId()));
+    }
     return submit(callId, Message.EMPTY, RaftClientRequest.readRequestType());
   }
 
@@ -203,6 +208,12 @@ public final class RaftNode implements Consensus, AutoCloseable {
         || t instanceof ServerNotReadyException || t instanceof ReadIndexException || t instanceof ReadException) {
       return new ConsensusException(Error.Code.UNAVAILABLE,
           "node " + config.nodeId() + " cannot serve this now (" + t.getMessage() + "); retry shortly", "");
+    }
+    if (t instanceof UnsupportedOperationException) {
+      // A read barrier that reached Ratis after this node stopped leading: Ratis tries a follower read index,
+      // which its Netty transport cannot do. Nothing was read; the database loop routes it again, to the leader.
+      return new ConsensusException(Error.Code.UNAVAILABLE,
+          "node " + config.nodeId() + " stopped leading while serving a read; retry at the leader", "");
     }
     if (t instanceof AlreadyClosedException) {
       return new ConsensusException(Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is shutting down", "");
