@@ -3,6 +3,7 @@ package dev.kvraft.server;
 import dev.kvraft.server.config.ServerConfig;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+// sun.misc.Signal: the only way for a JVM to handle SIGTERM itself, and so to exit 0 after a graceful stop.
 import sun.misc.Signal;
 
 /**
