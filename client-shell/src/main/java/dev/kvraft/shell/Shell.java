@@ -25,6 +25,24 @@ public final class Shell {
     return ctx;
   }
 
+  /**
+   * The words of a line. A meta-command ({@code \format}, {@code \timing}, psql style) keeps its first word as
+   * typed: the tokenizer would read its backslash as an escape ({@code \t} is a tab).
+   */
+  static List<String> split(String line) {
+    if (!line.startsWith("\\")) {
+      return Tokenizer.split(line);
+    }
+    int end = 0;
+    while (end < line.length() && !Character.isWhitespace(line.charAt(end))) {
+      end++;
+    }
+    var words = new java.util.ArrayList<String>();
+    words.add(line.substring(0, end));
+    words.addAll(Tokenizer.split(line.substring(end)));
+    return words;
+  }
+
   /** Says so when the client moved to another node (its node died or had no leader). */
   private void noticeFailover() {
     var now = ctx.client().currentAddress();
@@ -45,7 +63,7 @@ public final class Shell {
     }
     List<String> words;
     try {
-      words = Tokenizer.split(trimmed);
+      words = split(trimmed);
     } catch (UsageException e) {
       ctx.err().println("error: " + e.getMessage());
       return Outcome.FAILED;
