@@ -75,24 +75,31 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
 
     private void writeLoop() {
       OutputStream out = null;
+      Socket mine = null;
       try {
         while (true) {
           var batch = queue.take();
           if (batch == CLOSE) {
             return;
           }
-          if (out == null) {
+          // The reader may have seen the connection end since the last batch: then reconnect first, so that a
+          // request is never written into a connection already known to be dead.
+          if (out == null || mine != socket || mine.isClosed()) {
             try {
               out = connect();
+              mine = socket;
             } catch (IOException e) {
               LOG.debug("cannot reach the leader at {}: {}", address, e.toString());
+              out = null;
               failBatch(batch, false, "cannot connect to " + address + ": " + e.getMessage());
               continue;
             }
           }
+          var written = new ArrayList<Long>();
           try {
             for (var r : batch) {
               inFlight.add(r.getId());
+              written.add(r.getId());
               r.writeDelimitedTo(out);
             }
             // Coalesce whatever else queued up meanwhile into the same flush.
@@ -103,11 +110,17 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
               }
               for (var r : more) {
                 inFlight.add(r.getId());
+                written.add(r.getId());
                 r.writeDelimitedTo(out);
               }
             }
             out.flush();
           } catch (IOException e) {
+            if (mine.isClosed()) {
+              // Closed on our side before these left: certainly not sent.
+              inFlight.removeAll(written);
+              sink.failed(written, false, "the link to " + address + " was closed");
+            }
             breakConnection("write failed: " + e.getMessage());
             out = null;
           }

@@ -1,0 +1,105 @@
+package dev.kvraft.systemd;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The README's path: bin/kvraft-cluster starts three nodes on 7379/7479/7579, kvsh works, killing the leader with
+ * bin/kvraft-cluster kill leaves a working cluster, stop ends every node. Uses the packaged jars as they are.
+ */
+@Timeout(300)
+class ClusterScriptTest {
+  static final Path BIN = Path.of("").toAbsolutePath().getParent().resolve("bin");
+
+  @TempDir
+  Path dir;
+
+  record Run(int status, String out) {}
+
+  private Run run(String... cmd) throws IOException, InterruptedException {
+    var pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true);
+    pb.environment().put("KVRAFT_CLUSTER_DIR", dir.resolve("data").toString());
+    pb.environment().put("KVRAFT_NO_BUILD", "1");
+    var p = pb.start();
+    var out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(180, TimeUnit.SECONDS), "did not finish: " + List.of(cmd));
+    return new Run(p.exitValue(), out);
+  }
+
+  private Run cluster(String... args) throws Exception {
+    var cmd = new ArrayList<>(List.of("bash", BIN.resolve("kvraft-cluster").toString()));
+    cmd.addAll(List.of(args));
+    return run(cmd.toArray(String[]::new));
+  }
+
+  private Run kvsh(String address, String... commands) throws Exception {
+    var cmd = new ArrayList<>(List.of("bash", BIN.resolve("kvsh").toString(), "--address", address));
+    for (var c : commands) {
+      cmd.addAll(List.of("-c", c));
+    }
+    return run(cmd.toArray(String[]::new));
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    cluster("stop");
+  }
+
+  @Test
+  void startUseKillTheLeaderKeepWorkingStop() throws Exception {
+    for (int port : new int[] {7379, 7479, 7579}) {
+      try (var s = new Socket()) {
+        s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+        throw new AssertionError("port " + port + " is taken: is a kvraft cluster already running here?");
+      } catch (IOException expected) {
+        // free
+      }
+    }
+    var start = cluster("start");
+    assertEquals(0, start.status(), start.out());
+    assertTrue(start.out().contains("cluster up, leader n"), start.out());
+    var put = kvsh("127.0.0.1:7379", "put readme yes", "get readme");
+    assertEquals(0, put.status(), put.out());
+    assertTrue(put.out().endsWith("yes\n"), put.out());
+
+    var leader = kvsh("127.0.0.1:7379", "leader").out().strip().split(" ")[0];
+    var kill = cluster("kill", leader);
+    assertTrue(kill.out().contains(leader + " killed (SIGKILL"), kill.out());
+    var survivor = leader.equals("n1") ? "127.0.0.1:7479" : "127.0.0.1:7379";
+    var after = kvsh(survivor, "put after-kill still", "get readme", "get after-kill");
+    assertEquals(0, after.status(), after.out());
+    assertTrue(after.out().endsWith("yes\nstill\n"), after.out());
+
+    var status = cluster("status");
+    assertTrue(status.out().contains(leader + "  down"), status.out());
+    var restart = cluster("restart", leader);
+    assertEquals(0, restart.status(), restart.out());
+    // The restarted node rejoins: a linearizable read through it sees the write made while it was down.
+    var restarted = switch (leader) {
+      case "n1" -> "127.0.0.1:7379";
+      case "n2" -> "127.0.0.1:7479";
+      default -> "127.0.0.1:7579";
+    };
+    var back = kvsh(restarted, "get after-kill");
+    assertEquals(0, back.status(), back.out());
+    assertTrue(back.out().endsWith("still\n"), back.out());
+
+    var stop = cluster("stop");
+    assertEquals(0, stop.status(), stop.out());
+    assertTrue(stop.out().contains("n1 stopped") && stop.out().contains("n2 stopped")
+        && stop.out().contains("n3 stopped"), stop.out());
+  }
+}
