@@ -7,10 +7,8 @@ import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * Checks a history of {@link Operation}s for linearizability against a key-value store where each key is a register
@@ -220,21 +218,5 @@ public final class Checker {
     if (call.next != null) {
       call.next.prev = call;
     }
-  }
-
-  /** For reports: how many operations of each kind, and how many with unknown outcome. */
-  public static Map<String, Long> summary(List<Operation> history) {
-    var m = new LinkedHashMap<String, Long>();
-    for (var k : Operation.Kind.values()) {
-      m.put(k.name().toLowerCase(java.util.Locale.ROOT), history.stream().filter(o -> o.kind() == k).count());
-    }
-    m.put("unknown", history.stream().filter(Operation::unknown).count());
-    return m;
-  }
-
-  static Set<String> keys(List<Operation> history) {
-    var s = new HashSet<String>();
-    history.forEach(o -> s.add(o.key()));
-    return s;
   }
 }

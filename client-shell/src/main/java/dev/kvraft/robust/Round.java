@@ -7,7 +7,6 @@ import dev.kvraft.proto.Scan;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -152,9 +151,5 @@ public final class Round {
     } catch (RuntimeException e) {
       return "unreachable (" + e.getMessage() + ")";
     }
-  }
-
-  static List<Scenario> all() {
-    return new ArrayList<>(List.of(Scenario.values()));
   }
 }

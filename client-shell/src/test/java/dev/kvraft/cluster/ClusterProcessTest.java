@@ -2,7 +2,6 @@ package dev.kvraft.cluster;
 
 import static dev.kvraft.client.KvClient.utf8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -11,7 +10,6 @@ import dev.kvraft.client.KvClient;
 import dev.kvraft.client.KvException;
 import dev.kvraft.client.KvTimeoutException;
 import dev.kvraft.client.UnavailableException;
-import dev.kvraft.proto.Consistency;
 import dev.kvraft.server.process.ProcessCluster;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -127,14 +127,6 @@ public final class KvraftServer implements AutoCloseable {
         + Math.max(0, loop.appliedIndex()) + ", revision " + loop.revision();
   }
 
-  public RaftNode raft() {
-    return raft;
-  }
-
-  public DatabaseLoop loop() {
-    return loop;
-  }
-
   /** Graceful stop within {@code timeout}: finish or fail what is in flight, close Ratis, close connections. */
   public void close(Duration timeout) {
     if (!closed.compareAndSet(false, true)) {

@@ -152,15 +152,6 @@ public final class SnapshotFiles {
     }
   }
 
-  /** Reads a snapshot's meta row. */
-  public static Meta readMeta(Path file) throws StorageException {
-    try (var db = open(file)) {
-      return meta(db, file);
-    } catch (SQLException e) {
-      throw new StorageException("cannot read snapshot " + file + ": " + e.getMessage(), e);
-    }
-  }
-
   /** Streams every row of a snapshot, in key order, to {@code sink}; returns its meta. */
   public static Meta read(Path file, Consumer<Row> sink) throws StorageException {
     try (var db = open(file)) {

@@ -99,12 +99,6 @@ public record ServerConfig(
     return cluster.stream().filter(p -> p.id().equals(id)).findFirst();
   }
 
-  /** A copy with another data directory; handy for tests. */
-  public ServerConfig withDataDir(Path dir) {
-    return new ServerConfig(nodeId, cluster, dir, limits, requestTimeout, queueCapacity, maxBatch,
-        snapshotThreshold, logRetention, logMirror, segmentBytes, electionTimeoutMin, electionTimeoutMax);
-  }
-
   public static ServerConfig defaults() {
     return fromMap(Map.of());
   }

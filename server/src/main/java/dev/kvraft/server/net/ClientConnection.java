@@ -226,8 +226,4 @@ final class ClientConnection {
       LOG.debug("closing {}: {}", peer, e.toString());
     }
   }
-
-  String peer() {
-    return peer;
-  }
 }

@@ -86,10 +86,6 @@ public final class ClientListener implements AutoCloseable {
     }
   }
 
-  public int openConnections() {
-    return connections.size();
-  }
-
   /**
    * Stops accepting, lets every connection write what it owes until the deadline ({@link System#nanoTime()}), then
    * closes whatever is left.

@@ -246,10 +246,6 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return stateMachine.snapshots();
   }
 
-  public RaftServer server() {
-    return server;
-  }
-
   @Override
   public void close() throws IOException {
     server.close();
