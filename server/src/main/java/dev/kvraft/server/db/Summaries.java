@@ -3,6 +3,7 @@ package dev.kvraft.server.db;
 import com.google.protobuf.ByteString;
 import dev.kvraft.proto.LogEntry;
 import dev.kvraft.proto.WriteOp;
+import java.util.HexFormat;
 
 /** Short human-readable summaries of log entries, for the {@code summary} column an operator reads. */
 public final class Summaries {
@@ -49,10 +50,6 @@ public final class Summaries {
         return s + suffix;
       }
     }
-    var hex = new StringBuilder("0x");
-    for (byte b : cut.toByteArray()) {
-      hex.append(String.format("%02x", b));
-    }
-    return hex + suffix;
+    return "0x" + HexFormat.of().formatHex(cut.toByteArray()) + suffix;
   }
 }
