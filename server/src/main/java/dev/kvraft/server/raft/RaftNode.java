@@ -106,6 +106,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
     var appender = SizeInBytes.valueOf(2L * (DatabaseLoop.MAX_ENTRY_BYTES + config.limits().maxFrameBytes()));
     RaftServerConfigKeys.Log.Appender.setBufferByteLimit(p, appender);
     RaftServerConfigKeys.Log.setWriteBufferSize(p, SizeInBytes.valueOf(appender.getSize() + 8));
+    // No METADATA entry after every commit: each one cost a second log write, fsync and replication round per
+    // write batch (measured: one client's sequential puts went from p50 1.1 ms to 0.85 ms without them). They only
+    // let a restarted node apply up to the old commit index before it hears from a leader; safety does not depend
+    // on them. See DESIGN.md "Configuration of Ratis".
+    RaftServerConfigKeys.Log.setLogMetadataEnabled(p, false);
     return p;
   }
 
