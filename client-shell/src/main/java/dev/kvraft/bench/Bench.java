@@ -67,9 +67,11 @@ public final class Bench {
           .timeout(Duration.ofSeconds(10)).build());
     }
     try {
+      connect(clients);
       if (o.preload()) {
         preload(clients.get(0));
       }
+      warmUp(clients);
       return measure(clients);
     } finally {
       clients.forEach(KvClient::close);
@@ -101,40 +103,45 @@ public final class Bench {
     }
   }
 
-  private Result measure(List<KvClient> clients) {
-    var histogram = new ConcurrentHistogram(TimeUnit.SECONDS.toNanos(60), 3);
-    var errors = new ConcurrentHashMap<String, LongAdder>();
-    var issued = new AtomicLong();
-    var done = new LongAdder();
-    var sequence = new AtomicLong();
-    long start = System.nanoTime();
-    long end = o.duration() == null ? Long.MAX_VALUE : start + o.duration().toNanos();
-    long limit = o.duration() == null ? o.total() : Long.MAX_VALUE;
-    var value = value();
-    var progress = o.progress() ? startProgress(done, start, limit, end) : null;
+  /**
+   * Opens every connection before the clock starts (each client asks its node for {@code status} once), so no
+   * measured operation pays for a TCP handshake.
+   */
+  private void connect(List<KvClient> clients) {
     try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
-      for (int t = 0; t < o.clients(); t++) {
-        var client = clients.get(t % clients.size());
+      for (var c : clients) {
         pool.submit(() -> {
-          var random = ThreadLocalRandom.current();
-          long n;
-          while ((n = issued.getAndIncrement()) < limit && System.nanoTime() < end) {
-            pace(start, n);
-            long keyIndex = o.sequentialKeys() ? sequence.getAndIncrement() % o.keySpaceSize()
-                : random.nextLong(o.keySpaceSize());
-            var request = request(key(keyIndex), value, random);
-            long t0 = System.nanoTime();
-            try {
-              client.call(request);
-              histogram.recordValue(Math.max(1, System.nanoTime() - t0));
-              done.increment();
-            } catch (KvException e) {
-              errors.computeIfAbsent(e.code().name(), k -> new LongAdder()).increment();
-            }
+          try {
+            c.status();
+          } catch (KvException e) {
+            // Counted where it matters: the measured operations will fail the same way.
           }
         });
       }
     }
+  }
+
+  /** With --warmup: the same load for that long, recorded nowhere (JIT compilation, caches, connection buffers). */
+  private void warmUp(List<KvClient> clients) {
+    if (o.warmup().isZero()) {
+      return;
+    }
+    if (o.progress()) {
+      err.println("warming up for " + o.warmup().toMillis() / 1000.0 + " s ...");
+    }
+    long start = System.nanoTime();
+    drive(clients, start, start + o.warmup().toNanos(), Long.MAX_VALUE, null, null, null);
+  }
+
+  private Result measure(List<KvClient> clients) {
+    var histogram = new ConcurrentHistogram(TimeUnit.SECONDS.toNanos(60), 3);
+    var errors = new ConcurrentHashMap<String, LongAdder>();
+    var done = new LongAdder();
+    long start = System.nanoTime();
+    long end = o.duration() == null ? Long.MAX_VALUE : start + o.duration().toNanos();
+    long limit = o.duration() == null ? o.total() : Long.MAX_VALUE;
+    var progress = o.progress() ? startProgress(done, start, limit, end) : null;
+    drive(clients, start, end, limit, histogram, errors, done);
     var elapsed = Duration.ofNanos(System.nanoTime() - start);
     if (progress != null) {
       progress.interrupt();
@@ -149,6 +156,44 @@ public final class Bench {
         histogram.getValueAtPercentile(99.9) / ms, histogram.getMaxValue() / ms, histogram.getMean() / ms);
     print(result);
     return result;
+  }
+
+  /**
+   * Runs --clients workers until {@code end} or {@code limit} operations; records into the histogram, error counts
+   * and done counter when they are given (not while warming up).
+   */
+  private void drive(List<KvClient> clients, long start, long end, long limit, ConcurrentHistogram histogram,
+      ConcurrentHashMap<String, LongAdder> errors, LongAdder done) {
+    var issued = new AtomicLong();
+    var sequence = new AtomicLong();
+    var value = value();
+    try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
+      for (int t = 0; t < o.clients(); t++) {
+        var client = clients.get(t % clients.size());
+        pool.submit(() -> {
+          var random = ThreadLocalRandom.current();
+          long n;
+          while ((n = issued.getAndIncrement()) < limit && System.nanoTime() < end) {
+            pace(start, n);
+            long keyIndex = o.sequentialKeys() ? sequence.getAndIncrement() % o.keySpaceSize()
+                : random.nextLong(o.keySpaceSize());
+            var request = request(key(keyIndex), value, random);
+            long t0 = System.nanoTime();
+            try {
+              client.call(request);
+              if (histogram != null) {
+                histogram.recordValue(Math.max(1, System.nanoTime() - t0));
+                done.increment();
+              }
+            } catch (KvException e) {
+              if (errors != null) {
+                errors.computeIfAbsent(e.code().name(), k -> new LongAdder()).increment();
+              }
+            }
+          }
+        });
+      }
+    }
   }
 
   /** With --rate, operation n may not start before start + n / rate. */

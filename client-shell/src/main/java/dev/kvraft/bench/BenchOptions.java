@@ -17,6 +17,7 @@ public record BenchOptions(
     int clients,
     long total,
     Duration duration,
+    Duration warmup,
     int keySize,
     int valSize,
     long keySpaceSize,
@@ -38,6 +39,7 @@ public record BenchOptions(
         --clients=N           concurrent clients, each with one request in flight (default 1)
         --total=N             operations to run (default 10000), or
         --duration=SECONDS    run for this long instead
+        --warmup=SECONDS      run this long first without counting (JIT, caches; default 0)
         --key-size=N          key bytes (default 8)
         --val-size=N          value bytes (default 256)
         --key-space-size=N    distinct keys (default 100000)
@@ -58,6 +60,7 @@ public record BenchOptions(
     int clients = 1;
     long total = 10_000;
     Duration duration = null;
+    Duration warmup = Duration.ZERO;
     int keySize = 8;
     int valSize = 256;
     long keySpace = 100_000;
@@ -101,6 +104,7 @@ public record BenchOptions(
             case "clients" -> clients = (int) positive(name, value);
             case "total" -> total = positive(name, value);
             case "duration" -> duration = Duration.ofMillis((long) (positiveDouble(name, value) * 1000));
+            case "warmup" -> warmup = Duration.ofMillis((long) (positiveOrZeroDouble(name, value) * 1000));
             case "key-size" -> keySize = (int) positive(name, value);
             case "val-size" -> valSize = (int) nonNegative(name, value);
             case "key-space-size" -> keySpace = positive(name, value);
@@ -131,7 +135,7 @@ public record BenchOptions(
     if (keySize < 8 && Math.pow(10, keySize) < keySpace) {
       throw new IllegalArgumentException("--key-size=" + keySize + " cannot hold " + keySpace + " distinct keys");
     }
-    return new BenchOptions(endpoints, conns, clients, total, duration, keySize, valSize, keySpace, sequential,
+    return new BenchOptions(endpoints, conns, clients, total, duration, warmup, keySize, valSize, keySpace, sequential,
         rate, op, readRatio, consistency, leader, json, progress, preload, scanLimit);
   }
 

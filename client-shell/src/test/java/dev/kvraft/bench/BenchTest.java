@@ -45,7 +45,7 @@ class BenchTest {
 
   @Test
   void parsesEveryFlag() {
-    var o = BenchOptions.parse("--endpoints=a:1,b:2", "--conns", "3", "--clients=30", "--duration=2.5",
+    var o = BenchOptions.parse("--endpoints=a:1,b:2", "--conns", "3", "--clients=30", "--duration=2.5", "--warmup=1.5",
         "--key-size=12", "--val-size=0", "--key-space-size=500", "--sequential-keys", "--rate=100",
         "--read-ratio=0.9", "--consistency=s", "--target-leader", "--json", "--no-progress", "--preload",
         "--scan-limit=5", "mixed");
@@ -53,6 +53,7 @@ class BenchTest {
     assertEquals(3, o.conns());
     assertEquals(30, o.clients());
     assertEquals(Duration.ofMillis(2500), o.duration());
+    assertEquals(Duration.ofMillis(1500), o.warmup());
     assertEquals(12, o.keySize());
     assertEquals(0, o.valSize());
     assertEquals(500, o.keySpaceSize());
@@ -64,12 +65,13 @@ class BenchTest {
     assertEquals("mixed", o.op());
     var d = BenchOptions.parse("put");
     assertEquals(10_000, d.total());
+    assertEquals(Duration.ZERO, d.warmup());
     assertEquals(List.of("127.0.0.1:7379"), d.endpoints());
   }
 
   @ParameterizedTest
   @ValueSource(strings = {"", "--clients=0 put", "--bogus put", "fly", "--read-ratio=2 mixed", "--consistency=x get",
-      "put get", "--key-size=2 --key-space-size=1000 put", "--total=-3 put"})
+      "put get", "--key-size=2 --key-space-size=1000 put", "--total=-3 put", "--warmup=-1 put", "--warmup put"})
   void rejectsBadFlags(String line) {
     var args = line.isEmpty() ? new String[0] : line.split(" ");
     assertThrows(IllegalArgumentException.class, () -> BenchOptions.parse(args));
@@ -104,6 +106,19 @@ class BenchTest {
           "\"p50\":", "\"p99.9\":", "\"max\":")) {
         assertTrue(json.contains(field), op + ": missing " + field + " in " + json);
       }
+    }
+  }
+
+  @Test
+  void warmUpOperationsRunButAreNotCounted() {
+    try (var client = dev.kvraft.client.KvClient.connect(endpoints.split(","))) {
+      long before = client.put("bench-marker", "before");
+      var json = run("--endpoints=" + endpoints, "--target-leader", "--clients=4", "--warmup=0.5", "--rate=400",
+          "--total=100", "--json", "--no-progress", "put");
+      long after = client.put("bench-marker", "after");
+      assertTrue(json.contains("\"ok\":100"), "only the measured operations count: " + json);
+      long writes = after - before - 1;
+      assertTrue(writes > 100, "the warm-up wrote nothing: " + writes + " puts between the markers");
     }
   }
 
