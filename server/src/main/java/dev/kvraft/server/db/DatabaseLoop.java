@@ -570,6 +570,16 @@ public final class DatabaseLoop implements AutoCloseable {
       retryOrFail(pending.commands(), err.code(), err.getMessage(), leaderAddress(err.leaderId()));
       return;
     }
+    var raft = consensus.get();
+    long term = raft == null ? 0 : raft.term();
+    if (appliedTerm < term) {
+      // A new leader knows the whole committed log only once an entry of its own term is committed. Ratis checks
+      // that before granting a read index, except in a one-node group, whose read index is its commit index as
+      // recovered from disk: answer only after applying an entry of this term, as etcd's leader does.
+      retryOrFail(pending.commands(), Error.Code.UNAVAILABLE, "node " + config.nodeId() + " became leader in term "
+          + term + " and has not yet applied an entry of that term; try again shortly", "");
+      return;
+    }
     pending.commands().forEach(c -> reply(c, answerRead(c.request())));
   }
 
