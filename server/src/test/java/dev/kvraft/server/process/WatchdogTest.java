@@ -1,0 +1,75 @@
+package dev.kvraft.server.process;
+
+import static dev.kvraft.server.testing.Requests.put;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kvraft.server.testing.RawClient;
+import dev.kvraft.server.testing.TestNodes;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * When Ratis dies inside the process the node cannot serve anything correctly any more: it must exit 1 so that
+ * systemd's {@code Restart=on-failure} restarts it, rather than linger with an open client port.
+ */
+@Timeout(120)
+class WatchdogTest {
+  @TempDir
+  Path dir;
+
+  @Test
+  void aNodeWhoseRaftLogFailsExitsOneWithAMessage() throws Exception {
+    // Small segments, so that writes soon make Ratis roll its open segment, which then fails: the segment
+    // directory is gone.
+    var config = TestNodes.single(dir.resolve("data"), Map.of("raft.segment.bytes", "65536"));
+    var port = config.self().clientPort();
+    var value = "x".repeat(3000);
+    try (var p = new ServerProcess(TestNodes.args(config), dir.resolve("n1.log"), port).start()) {
+      p.awaitServing(Duration.ofSeconds(60));
+      try (var c = new RawClient(port)) {
+        var r = c.call(put(1, "before", value));
+        assertFalse(r.hasError(), r.toString());
+      }
+      deleteSegmentDirectories(config.dataDir().resolve("ratis"));
+
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+      for (int i = 2; p.isAlive() && System.nanoTime() < deadline; i++) {
+        try (var c = new RawClient(port)) {
+          c.call(put(i, "after" + i, value));
+        } catch (IOException e) {
+          // The node is going away: what this test waits for.
+        }
+      }
+      assertTrue(p.process().waitFor(10, TimeUnit.SECONDS), "the node is still running; log:\n" + p.log());
+      assertEquals(1, p.process().exitValue(), "exit code; log:\n" + p.log());
+      assertTrue(p.log().contains("Raft stopped working"), p.log());
+    }
+  }
+
+  /** Removes {@code ratis/<group>/current} (segments and Raft metadata) under the node's data directory. */
+  private static void deleteSegmentDirectories(Path ratis) throws IOException {
+    try (var groups = Files.list(ratis)) {
+      for (var group : groups.filter(Files::isDirectory).toList()) {
+        var current = group.resolve("current");
+        if (Files.isDirectory(current)) {
+          try (Stream<Path> walk = Files.walk(current)) {
+            for (var f : walk.sorted(Comparator.reverseOrder()).toList()) {
+              Files.delete(f);
+            }
+          }
+        }
+      }
+    }
+  }
+}
