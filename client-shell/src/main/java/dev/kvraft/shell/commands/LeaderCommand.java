@@ -1,10 +1,14 @@
 package dev.kvraft.shell.commands;
 
+import dev.kvraft.proto.Member;
 import dev.kvraft.shell.Args;
 import dev.kvraft.shell.CommandFailedException;
+import dev.kvraft.shell.Output;
 import dev.kvraft.shell.ShellCommand;
 import dev.kvraft.shell.ShellContext;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /** {@code leader}: the leader's id and client address. */
@@ -39,7 +43,7 @@ public final class LeaderCommand implements ShellCommand {
     Args.parse(words, Set.of(), Set.of()).expect(0, 0);
     // An election may be under way: ask again until the client's timeout before saying there is none.
     long deadline = System.nanoTime() + ctx.client().timeout().toNanos();
-    var leader = ctx.client().members().getMembersList().stream().filter(m -> m.getLeader()).findFirst();
+    var leader = leader(ctx);
     while (leader.isEmpty() && System.nanoTime() < deadline) {
       try {
         Thread.sleep(100);
@@ -47,15 +51,21 @@ public final class LeaderCommand implements ShellCommand {
         Thread.currentThread().interrupt();
         break;
       }
-      leader = ctx.client().members().getMembersList().stream().filter(m -> m.getLeader()).findFirst();
+      leader = leader(ctx);
     }
     var found = leader.orElseThrow(() -> new CommandFailedException(
         "no leader is known right now (is a quorum of nodes up?)"));
     if (ctx.format() == dev.kvraft.shell.Format.JSON) {
-      ctx.out().println("{\"id\":\"" + found.getId() + "\",\"client_address\":\"" + found.getClientAddress()
-          + "\"}");
+      var m = new LinkedHashMap<String, Object>();
+      m.put("id", found.getId());
+      m.put("client_address", found.getClientAddress());
+      ctx.out().println(Output.toJson(m));
     } else {
       ctx.out().println(found.getId() + " " + found.getClientAddress());
     }
+  }
+
+  private static Optional<Member> leader(ShellContext ctx) {
+    return ctx.client().members().getMembersList().stream().filter(Member::getLeader).findFirst();
   }
 }
