@@ -116,8 +116,11 @@ public final class DatabaseLoop implements AutoCloseable {
   /** Requests refused without being applied (no leader yet), tried again shortly until their deadline. */
   private final ArrayDeque<Retry> retries = new ArrayDeque<>();
   private long nextCallId = 1;
-  /** Raft's term, read once per batch for the response headers (asking Ratis per response is not free). */
-  private long termForHeaders;
+  /**
+   * Raft's term, read once per batch after the batch was taken (asking Ratis per response is not free): for the
+   * response headers and for the rule that a leader reads only after applying an entry of its term.
+   */
+  private long currentTerm;
   private long appliedIndex = -1;
   private long appliedTerm;
   private String configuration = "";
@@ -283,7 +286,7 @@ public final class DatabaseLoop implements AutoCloseable {
           inbox.drainTo(batch, config.maxBatch() - 1);
         }
         var raftNow = consensus.get();
-        termForHeaders = raftNow == null ? 0 : raftNow.term();
+        currentTerm = raftNow == null ? 0 : raftNow.term();
         for (var event : batch) {
           switch (event) {
             case Event.Command c -> {
@@ -570,14 +573,12 @@ public final class DatabaseLoop implements AutoCloseable {
       retryOrFail(pending.commands(), err.code(), err.getMessage(), leaderAddress(err.leaderId()));
       return;
     }
-    var raft = consensus.get();
-    long term = raft == null ? 0 : raft.term();
-    if (appliedTerm < term) {
+    if (appliedTerm < currentTerm) {
       // A new leader knows the whole committed log only once an entry of its own term is committed. Ratis checks
       // that before granting a read index, except in a one-node group, whose read index is its commit index as
       // recovered from disk: answer only after applying an entry of this term, as etcd's leader does.
       retryOrFail(pending.commands(), Error.Code.UNAVAILABLE, "node " + config.nodeId() + " became leader in term "
-          + term + " and has not yet applied an entry of that term; try again shortly", "");
+          + currentTerm + " and has not yet applied an entry of that term; try again shortly", "");
       return;
     }
     pending.commands().forEach(c -> reply(c, answerRead(c.request())));
@@ -842,7 +843,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   private Header header() {
-    return Header.newBuilder().setRevision(state.revision()).setNodeId(config.nodeId()).setTerm(termForHeaders)
+    return Header.newBuilder().setRevision(state.revision()).setNodeId(config.nodeId()).setTerm(currentTerm)
         .build();
   }
 
