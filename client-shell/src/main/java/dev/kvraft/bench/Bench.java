@@ -130,11 +130,18 @@ public final class Bench {
       err.println("warming up for " + o.warmup().toMillis() / 1000.0 + " s ...");
     }
     long start = System.nanoTime();
-    drive(clients, start, start + o.warmup().toNanos(), Long.MAX_VALUE, null, null, null);
+    // Recorded into a histogram and counters nobody reads.
+    drive(clients, start, start + o.warmup().toNanos(), Long.MAX_VALUE,
+        latencies(), new ConcurrentHashMap<>(), new LongAdder());
+  }
+
+  /** Latencies in nanoseconds up to a minute, three significant digits. */
+  private static ConcurrentHistogram latencies() {
+    return new ConcurrentHistogram(TimeUnit.SECONDS.toNanos(60), 3);
   }
 
   private Result measure(List<KvClient> clients) {
-    var histogram = new ConcurrentHistogram(TimeUnit.SECONDS.toNanos(60), 3);
+    var histogram = latencies();
     var errors = new ConcurrentHashMap<String, LongAdder>();
     var done = new LongAdder();
     long start = System.nanoTime();
@@ -158,10 +165,7 @@ public final class Bench {
     return result;
   }
 
-  /**
-   * Runs --clients workers until {@code end} or {@code limit} operations; records into the histogram, error counts
-   * and done counter when they are given (not while warming up).
-   */
+  /** Runs --clients workers until {@code end} or {@code limit} operations, recording latencies, errors and acks. */
   private void drive(List<KvClient> clients, long start, long end, long limit, ConcurrentHistogram histogram,
       ConcurrentHashMap<String, LongAdder> errors, LongAdder done) {
     var issued = new AtomicLong();
@@ -181,14 +185,10 @@ public final class Bench {
             long t0 = System.nanoTime();
             try {
               client.call(request);
-              if (histogram != null) {
-                histogram.recordValue(Math.max(1, System.nanoTime() - t0));
-                done.increment();
-              }
+              histogram.recordValue(Math.max(1, System.nanoTime() - t0));
+              done.increment();
             } catch (KvException e) {
-              if (errors != null) {
-                errors.computeIfAbsent(e.code().name(), k -> new LongAdder()).increment();
-              }
+              errors.computeIfAbsent(e.code().name(), k -> new LongAdder()).increment();
             }
           }
         });
