@@ -91,6 +91,7 @@ class StorageIntegrationTest {
     assertEquals(List.of("txn|compare failed"), failed);
     var kinds = Sqlite3.query(db, "SELECT DISTINCT kind FROM raft_log ORDER BY kind");
     assertTrue(kinds.containsAll(List.of("configuration", "normal")), kinds.toString());
+    assertFalse(kinds.contains("metadata"), "Ratis's METADATA entries are turned off: " + kinds);
     var summary = Sqlite3.query(db, "SELECT summary FROM raft_log WHERE kind = 'normal' ORDER BY idx LIMIT 1");
     assertEquals(List.of("put x=1"), summary);
   }
