@@ -18,6 +18,13 @@ import java.util.List;
  * <p>Schema (version {@value #SCHEMA_VERSION}; see storage/README.md): {@code raft_log} (one row per entry),
  * {@code raft_log_ops} (one row per operation), the view {@code key_history} joining them, and {@code meta}.
  *
+ * <p>{@code raft_log_ops} is a view over <em>chunks</em>, tables {@code raft_log_ops_from_<idx>} named after the
+ * first index they hold. Rows go into the newest chunk, which has no index on {@code key}: appends in index order
+ * dirty only the last pages. When it holds {@value #CHUNK_ROWS} rows it is <em>sealed</em> (its key index built
+ * in one sorted pass) and a new chunk starts. A key index maintained row by row dirtied one random page per
+ * operation, and writing those pages was most of the mirror's cost (BENCHMARKS.md). A query on {@code key} uses
+ * each sealed chunk's index and scans only the newest chunk. Pruning drops whole chunks.
+ *
  * <p>Idempotent: an entry whose index is already recorded with the same term is skipped (entries after the last
  * snapshot are applied again on every restart); one recorded with another term (a data directory whose Ratis log
  * was replaced) is overwritten. Writes are grouped into one transaction per {@link #commit()} — one per batch the
@@ -30,8 +37,17 @@ import java.util.List;
  * <p>Not thread-safe: owned by one thread (the mirror writer).
  */
 public final class LogMirror implements AutoCloseable {
-  public static final int SCHEMA_VERSION = 1;
+  public static final int SCHEMA_VERSION = 2;
   static final int ROWS_PER_INSERT = 100;
+  /** Rows in a chunk before it is sealed. */
+  static final int CHUNK_ROWS = 250_000;
+  /**
+   * At most this many chunks (100 million operations) are kept, whatever {@code log.retention} says: SQLite
+   * allows 500 terms in the view's compound SELECT.
+   */
+  static final int MAX_CHUNKS = 400;
+  private static final String CHUNK_PREFIX = "raft_log_ops_from_";
+  private static final String OP_COLUMNS = "idx, seq, op, key, value, revision, result";
 
   private record EntryRow(long idx, long term, String kind, String proposer, int opCount, String summary,
       String appliedAt, byte[] payload) {}
@@ -45,21 +61,31 @@ public final class LogMirror implements AutoCloseable {
 
   private final Path file;
   private final Connection db;
+  private final int chunkRows;
+  private final int maxChunks;
   private final PreparedStatement termAt;
   private final PreparedStatement deleteEntry;
-  private final PreparedStatement deleteOps;
+  /** First index of every chunk, ascending; the last is the open chunk. */
+  private final List<Long> chunks = new ArrayList<>();
+  private long openRows;
   private long maxIndex;
   private boolean inTransaction;
   private boolean skipping;
 
-  private LogMirror(Path file, Connection db) throws SQLException {
+  private LogMirror(Path file, Connection db, int chunkRows, int maxChunks) throws SQLException {
     this.file = file;
     this.db = db;
+    this.chunkRows = chunkRows;
+    this.maxChunks = maxChunks;
     termAt = db.prepareStatement("SELECT term FROM raft_log WHERE idx = ?");
     deleteEntry = db.prepareStatement("DELETE FROM raft_log WHERE idx = ?");
-    deleteOps = db.prepareStatement("DELETE FROM raft_log_ops WHERE idx = ?");
     try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM raft_log")) {
       maxIndex = rs.getLong(1);
+    }
+    chunks.addAll(chunkList(db));
+    try (var st = db.createStatement();
+         var rs = st.executeQuery("SELECT count(*) FROM " + chunkTable(chunks.getLast()))) {
+      openRows = rs.getLong(1);
     }
   }
 
@@ -68,6 +94,15 @@ public final class LogMirror implements AutoCloseable {
    * check, or has a newer schema than this kvraft knows is refused with a message saying what to do.
    */
   public static LogMirror open(Path file) throws StorageException {
+    return open(file, CHUNK_ROWS, MAX_CHUNKS);
+  }
+
+  /** {@link #open(Path)} with other chunk limits, for tests. */
+  static LogMirror open(Path file, int chunkRows, int maxChunks) throws StorageException {
+    if (chunkRows < 1 || maxChunks < 1) {
+      throw new IllegalArgumentException("chunkRows and maxChunks must be positive, got " + chunkRows + " and "
+          + maxChunks);
+    }
     try {
       Files.createDirectories(file.toAbsolutePath().getParent());
     } catch (java.io.IOException e) {
@@ -89,7 +124,7 @@ public final class LogMirror implements AutoCloseable {
       }
       migrate(db, file);
       db.setAutoCommit(true);
-      return new LogMirror(file, db);
+      return new LogMirror(file, db, chunkRows, maxChunks);
     } catch (SQLException e) {
       closeQuietly(db);
       throw new StorageException(corrupt(file, e.getMessage()), e);
@@ -119,35 +154,35 @@ public final class LogMirror implements AutoCloseable {
     }
     db.setAutoCommit(false);
     try (var st = db.createStatement()) {
-      // version 0 -> 1: the first schema.
-      st.execute("""
-          CREATE TABLE IF NOT EXISTS raft_log (
-            idx        INTEGER PRIMARY KEY,  -- Raft log index
-            term       INTEGER NOT NULL,
-            kind       TEXT    NOT NULL,     -- normal | configuration | metadata | snapshot-install
-            proposer   TEXT,                 -- node@boot that proposed a normal entry
-            op_count   INTEGER NOT NULL,
-            summary    TEXT,
-            applied_at TEXT    NOT NULL,     -- UTC, when this node applied it
-            payload    BLOB                  -- the LogEntry protobuf
-          )""");
-      st.execute("""
-          CREATE TABLE IF NOT EXISTS raft_log_ops (
-            idx      INTEGER NOT NULL,
-            seq      INTEGER NOT NULL,       -- position in the entry
-            op       TEXT    NOT NULL,       -- put | delete | delete-range | txn
-            key,                             -- TEXT when valid UTF-8, else BLOB
-            value,
-            revision INTEGER,                -- store revision of the write; 0 when it changed nothing
-            result   TEXT,                   -- created | updated | deleted | not found | compare succeeded/failed
-            PRIMARY KEY (idx, seq)
-          ) WITHOUT ROWID""");
-      st.execute("CREATE INDEX IF NOT EXISTS raft_log_ops_by_key ON raft_log_ops(key, idx)");
-      st.execute("""
-          CREATE VIEW IF NOT EXISTS key_history AS
-            SELECT o.key, o.op, o.value, o.revision, o.result, l.idx, l.term, o.seq, l.proposer, l.applied_at
-            FROM raft_log_ops o JOIN raft_log l ON l.idx = o.idx""");
-      st.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)");
+      if (version == 0) {
+        st.execute("""
+            CREATE TABLE IF NOT EXISTS raft_log (
+              idx        INTEGER PRIMARY KEY,  -- Raft log index
+              term       INTEGER NOT NULL,
+              kind       TEXT    NOT NULL,     -- normal | configuration | metadata | snapshot-install
+              proposer   TEXT,                 -- node@boot that proposed a normal entry
+              op_count   INTEGER NOT NULL,
+              summary    TEXT,
+              applied_at TEXT    NOT NULL,     -- UTC, when this node applied it
+              payload    BLOB                  -- the LogEntry protobuf
+            )""");
+        st.execute(createChunk(0));
+        st.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)");
+      } else {
+        // 1 -> 2: the one raft_log_ops table, with its key index, becomes the first (sealed) chunk.
+        long first;
+        try (var rs = st.executeQuery("SELECT coalesce(min(idx), 0) FROM raft_log_ops")) {
+          first = rs.getLong(1);
+        }
+        long next;
+        try (var rs = st.executeQuery("SELECT coalesce(max(idx), -1) + 1 FROM raft_log_ops")) {
+          next = Math.max(first + 1, rs.getLong(1));
+        }
+        st.execute("DROP VIEW IF EXISTS key_history");
+        st.execute("ALTER TABLE raft_log_ops RENAME TO " + chunkTable(first));
+        st.execute(createChunk(next));
+      }
+      createViews(st, chunkList(db));
       st.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '" + SCHEMA_VERSION + "')");
       st.execute("PRAGMA user_version = " + SCHEMA_VERSION);
       db.commit();
@@ -155,6 +190,76 @@ public final class LogMirror implements AutoCloseable {
       db.rollback();
       throw e;
     }
+  }
+
+  // ---- chunks ---------------------------------------------------------------------------------
+
+  private static String chunkTable(long first) {
+    return CHUNK_PREFIX + first;
+  }
+
+  private static String createChunk(long first) {
+    return "CREATE TABLE " + chunkTable(first) + """
+         (
+          idx      INTEGER NOT NULL,
+          seq      INTEGER NOT NULL,       -- position in the entry
+          op       TEXT    NOT NULL,       -- put | delete | delete-range | txn
+          key,                             -- TEXT when valid UTF-8, else BLOB
+          value,
+          revision INTEGER,                -- store revision of the write; 0 when it changed nothing
+          result   TEXT,                   -- created | updated | deleted | not found | compare succeeded/failed
+          PRIMARY KEY (idx, seq)
+        ) WITHOUT ROWID""";
+  }
+
+  /** The chunks' first indexes, ascending, from the schema itself. */
+  private static List<Long> chunkList(Connection db) throws SQLException {
+    var list = new ArrayList<Long>();
+    try (var st = db.createStatement(); var rs = st.executeQuery(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '" + CHUNK_PREFIX + "%'")) {
+      while (rs.next()) {
+        list.add(Long.parseLong(rs.getString(1).substring(CHUNK_PREFIX.length())));
+      }
+    }
+    list.sort(null);
+    return list;
+  }
+
+  /** (Re)creates {@code raft_log_ops} over the chunks, and {@code key_history} over it. */
+  private static void createViews(java.sql.Statement st, List<Long> chunks) throws SQLException {
+    var union = new StringBuilder();
+    for (long first : chunks) {
+      union.append(union.isEmpty() ? "" : " UNION ALL ").append("SELECT ").append(OP_COLUMNS).append(" FROM ")
+          .append(chunkTable(first));
+    }
+    st.execute("DROP VIEW IF EXISTS raft_log_ops");
+    st.execute("CREATE VIEW raft_log_ops AS " + union);
+    st.execute("""
+        CREATE VIEW IF NOT EXISTS key_history AS
+          SELECT o.key, o.op, o.value, o.revision, o.result, l.idx, l.term, o.seq, l.proposer, l.applied_at
+          FROM raft_log_ops o JOIN raft_log l ON l.idx = o.idx""");
+  }
+
+  /**
+   * Seals the open chunk (builds its key index) and opens a new one starting at {@code first}; inside the current
+   * transaction. Beyond {@code maxChunks} the oldest chunks go, with their entries.
+   */
+  private void seal(long first) throws SQLException {
+    long open = chunks.getLast();
+    try (var st = db.createStatement()) {
+      st.execute("CREATE INDEX " + chunkTable(open) + "_by_key ON " + chunkTable(open) + "(key, idx)");
+      st.execute(createChunk(first));
+      chunks.add(first);
+      while (chunks.size() > maxChunks) {
+        long oldest = chunks.removeFirst();
+        st.execute("DROP TABLE " + chunkTable(oldest));
+        st.execute("DELETE FROM raft_log WHERE idx < " + chunks.getFirst());
+      }
+      createViews(st, chunks);
+    }
+    openRows = 0;
+    opInserts.values().forEach(LogMirror::closeQuietly);
+    opInserts.clear();
   }
 
   public Path file() {
@@ -185,8 +290,12 @@ public final class LogMirror implements AutoCloseable {
             }
             deleteEntry.setLong(1, idx);
             deleteEntry.executeUpdate();
-            deleteOps.setLong(1, idx);
-            deleteOps.executeUpdate();
+            try (var st = db.createStatement()) {
+              // Rare (a replaced Ratis log), so no chunk bookkeeping: each delete is one primary-key seek.
+              for (long first : chunks) {
+                st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE idx = " + idx);
+              }
+            }
           }
         }
       }
@@ -247,10 +356,17 @@ public final class LogMirror implements AutoCloseable {
   }
 
   private void writeOps() throws SQLException {
+    if (opRows.isEmpty()) {
+      return;
+    }
+    if (openRows >= chunkRows) {
+      seal(opRows.getFirst().idx());
+    }
+    var table = chunkTable(chunks.getLast());
     for (int from = 0; from < opRows.size(); from += ROWS_PER_INSERT) {
       int n = Math.min(ROWS_PER_INSERT, opRows.size() - from);
-      var st = opInserts.computeIfAbsent(n, k -> prepare("INSERT INTO raft_log_ops(idx, seq, op, key, value,"
-          + " revision, result) VALUES ", "(?, ?, ?, ?, ?, ?, ?)", k));
+      var st = opInserts.computeIfAbsent(n, k -> prepare("INSERT INTO " + table + "(" + OP_COLUMNS + ") VALUES ",
+          "(?, ?, ?, ?, ?, ?, ?)", k));
       int c = 1;
       for (int i = from; i < from + n; i++) {
         var r = opRows.get(i);
@@ -264,6 +380,7 @@ public final class LogMirror implements AutoCloseable {
       }
       st.executeUpdate();
     }
+    openRows += opRows.size();
     opRows.clear();
   }
 
@@ -286,18 +403,37 @@ public final class LogMirror implements AutoCloseable {
     }
   }
 
-  /** Deletes the log rows with {@code idx <= upTo}; returns how many entries went. */
+  /**
+   * Deletes the log rows with {@code idx <= upTo}; returns how many entries went. Chunks wholly below go with
+   * {@code DROP TABLE}, which costs nothing per row; the open chunk is never dropped.
+   */
   public int prune(long upTo) throws StorageException {
     try {
       commit();
       db.setAutoCommit(false);
       int n;
-      try (var ops = db.prepareStatement("DELETE FROM raft_log_ops WHERE idx <= ?");
-           var log = db.prepareStatement("DELETE FROM raft_log WHERE idx <= ?")) {
-        ops.setLong(1, upTo);
-        ops.executeUpdate();
-        log.setLong(1, upTo);
-        n = log.executeUpdate();
+      try (var st = db.createStatement()) {
+        boolean dropped = false;
+        long open = chunks.getLast();
+        for (var it = chunks.iterator(); it.hasNext(); ) {
+          long first = it.next();
+          var table = chunkTable(first);
+          long max;
+          try (var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM " + table)) {
+            max = rs.getLong(1);
+          }
+          if (first != open && max <= upTo) {
+            st.execute("DROP TABLE " + table);
+            it.remove();
+            dropped = true;
+          } else {
+            st.executeUpdate("DELETE FROM " + table + " WHERE idx <= " + upTo);
+          }
+        }
+        if (dropped) {
+          createViews(st, chunks);
+        }
+        n = st.executeUpdate("DELETE FROM raft_log WHERE idx <= " + upTo);
       }
       db.commit();
       db.setAutoCommit(true);
@@ -346,11 +482,11 @@ public final class LogMirror implements AutoCloseable {
     }
   }
 
-  private static void closeQuietly(Connection db) {
+  private static void closeQuietly(AutoCloseable db) {
     if (db != null) {
       try {
         db.close();
-      } catch (SQLException ignored) {
+      } catch (Exception ignored) {
         // closing after a failure
       }
     }

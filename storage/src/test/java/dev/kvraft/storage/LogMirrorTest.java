@@ -107,6 +107,118 @@ class LogMirrorTest {
     }
   }
 
+  /** Chunk tables (first index -> has a key index), from the schema. */
+  private static java.util.Map<Long, Boolean> chunks(Path file) throws Exception {
+    var map = new java.util.TreeMap<Long, Boolean>();
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+         var rs = st.executeQuery("SELECT t.name, (SELECT count(*) FROM sqlite_master i WHERE i.type = 'index'"
+             + " AND i.tbl_name = t.name AND i.sql IS NOT NULL) FROM sqlite_master t WHERE t.type = 'table'"
+             + " AND t.name LIKE 'raft_log_ops_from_%'")) {
+      while (rs.next()) {
+        map.put(Long.parseLong(rs.getString(1).substring("raft_log_ops_from_".length())), rs.getInt(2) > 0);
+      }
+    }
+    return map;
+  }
+
+  private static List<String> plan(Path file, String query) throws Exception {
+    var lines = new java.util.ArrayList<String>();
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+         var rs = st.executeQuery("EXPLAIN QUERY PLAN " + query)) {
+      while (rs.next()) {
+        lines.add(rs.getString("detail"));
+      }
+    }
+    return lines;
+  }
+
+  @Test
+  void fullChunksAreSealedWithAKeyIndexAndHistorySpansThemAll() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file, 4, 100)) {
+      for (int i = 1; i <= 20; i++) {
+        put(m, i, 1, i % 2 == 0 ? "even" : "odd", "v" + i, i);
+        if (i % 2 == 0) {
+          m.commit();   // a chunk is sealed only between commits, once it holds 4 rows or more
+        }
+      }
+      m.commit();
+      assertEquals(List.of(2L, 4L, 6L, 8L, 10L, 12L, 14L, 16L, 18L, 20L),
+          m.history(b("even")).stream().map(LogMirror.KeyEvent::idx).toList());
+      assertArrayEquals(b("v19"), m.history(b("odd")).getLast().value());
+    }
+    var chunks = chunks(file);
+    assertEquals(List.of(0L, 5L, 9L, 13L, 17L), List.copyOf(chunks.keySet()));
+    assertEquals(List.of(true, true, true, true, false), List.copyOf(chunks.values()),
+        "every chunk but the newest has its key index");
+    var plan = plan(file, "SELECT * FROM raft_log_ops WHERE key = 'odd'");
+    assertEquals(4, plan.stream().filter(l -> l.contains("USING INDEX raft_log_ops_from_")).count(), plan.toString());
+    try (var m = LogMirror.open(file, 4, 100)) {
+      put(m, 21, 1, "odd", "v21", 21);
+      m.commit();
+      assertEquals(11, m.history(b("odd")).size(), "a reopened mirror appends to the open chunk");
+    }
+  }
+
+  @Test
+  void pruneDropsWholeChunksAndTrimsTheRest() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file, 3, 100)) {
+      for (int i = 1; i <= 12; i++) {
+        put(m, i, 1, "k", "v" + i, i);
+        m.commit();
+      }
+      assertEquals(List.of(0L, 4L, 7L, 10L), List.copyOf(chunks(file).keySet()));
+      assertEquals(7, m.prune(7));
+      assertEquals(List.of(7L, 10L), List.copyOf(chunks(file).keySet()), "chunks wholly at or below 7 dropped");
+      assertEquals(List.of(8L, 9L, 10L, 11L, 12L), m.history(b("k")).stream().map(LogMirror.KeyEvent::idx).toList());
+      assertEquals(8, m.minIndex());
+    }
+  }
+
+  @Test
+  void beyondTheChunkCapTheOldestChunkGoesWithItsEntries() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file, 2, 3)) {
+      for (int i = 1; i <= 9; i++) {
+        put(m, i, 1, "k", "v" + i, i);
+        m.commit();
+      }
+      assertEquals(List.of(5L, 7L, 9L), List.copyOf(chunks(file).keySet()));
+      assertEquals(5, m.minIndex());
+      assertEquals(5, m.history(b("k")).size());
+    }
+  }
+
+  @Test
+  void aVersion1FileKeepsItsHistoryAsTheFirstChunk() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement()) {
+      st.execute("CREATE TABLE raft_log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, kind TEXT NOT NULL,"
+          + " proposer TEXT, op_count INTEGER NOT NULL, summary TEXT, applied_at TEXT NOT NULL, payload BLOB)");
+      st.execute("CREATE TABLE raft_log_ops (idx INTEGER NOT NULL, seq INTEGER NOT NULL, op TEXT NOT NULL, key,"
+          + " value, revision INTEGER, result TEXT, PRIMARY KEY (idx, seq)) WITHOUT ROWID");
+      st.execute("CREATE INDEX raft_log_ops_by_key ON raft_log_ops(key, idx)");
+      st.execute("CREATE VIEW key_history AS SELECT o.key, o.op, o.value, o.revision, o.result, l.idx, l.term,"
+          + " o.seq, l.proposer, l.applied_at FROM raft_log_ops o JOIN raft_log l ON l.idx = o.idx");
+      st.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)");
+      st.execute("INSERT INTO raft_log VALUES (3, 1, 'normal', 'n1@x', 1, 'put a', '2026-01-01T00:00:00Z', NULL)");
+      st.execute("INSERT INTO raft_log_ops VALUES (3, 0, 'put', 'a', '1', 1, 'created')");
+      st.execute("PRAGMA user_version = 1");
+    }
+    try (var m = LogMirror.open(file)) {
+      assertEquals(3, m.maxIndex());
+      put(m, 4, 1, "a", "2", 2);
+      m.commit();
+      assertEquals(List.of(3L, 4L), m.history(b("a")).stream().map(LogMirror.KeyEvent::idx).toList());
+    }
+    assertEquals(java.util.Map.of(3L, true, 4L, false), chunks(file));
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+         var rs = st.executeQuery("PRAGMA user_version")) {
+      assertEquals(LogMirror.SCHEMA_VERSION, rs.getInt(1));
+    }
+  }
+
   @Test
   void aFileThatIsNotSqliteIsRefusedWithWhatToDo() throws Exception {
     var file = dir.resolve("kvraft.db");
