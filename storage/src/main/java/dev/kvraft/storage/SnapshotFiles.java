@@ -8,10 +8,12 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
@@ -68,19 +70,7 @@ public final class SnapshotFiles {
           st.execute("CREATE TABLE kv (key PRIMARY KEY, value, create_revision INTEGER NOT NULL,"
               + " mod_revision INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID");
         }
-        long written = 0;
-        try (var insert = db.prepareStatement("INSERT INTO kv VALUES (?, ?, ?, ?, ?)")) {
-          while (rows.hasNext()) {
-            var r = rows.next();
-            Bytes.bind(insert, 1, r.key());
-            Bytes.bind(insert, 2, r.value());
-            insert.setLong(3, r.createRevision());
-            insert.setLong(4, r.modRevision());
-            insert.setLong(5, r.version());
-            insert.executeUpdate();
-            written++;
-          }
-        }
+        long written = insertRows(db, rows);
         if (written != keyCount) {
           throw new StorageException("snapshot " + name + ": wrote " + written + " keys, expected " + keyCount);
         }
@@ -114,6 +104,48 @@ public final class SnapshotFiles {
       }
       throw new StorageException("cannot write snapshot " + name + " in " + tmpDir + ": " + e.getMessage(), e);
     }
+  }
+
+  /** Rows per INSERT statement: one JNI call per row cost more than the insert itself. */
+  private static final int ROWS_PER_INSERT = 100;
+
+  private static long insertRows(Connection db, Iterator<Row> rows) throws SQLException {
+    var batch = new ArrayList<Row>(ROWS_PER_INSERT);
+    long written = 0;
+    try (var full = prepareInsert(db, ROWS_PER_INSERT)) {
+      while (rows.hasNext()) {
+        batch.add(rows.next());
+        if (batch.size() == ROWS_PER_INSERT) {
+          bindAndRun(full, batch);
+          written += batch.size();
+          batch.clear();
+        }
+      }
+    }
+    if (!batch.isEmpty()) {
+      try (var rest = prepareInsert(db, batch.size())) {
+        bindAndRun(rest, batch);
+        written += batch.size();
+      }
+    }
+    return written;
+  }
+
+  private static PreparedStatement prepareInsert(Connection db, int rows) throws SQLException {
+    return db.prepareStatement("INSERT INTO kv VALUES " + String.join(", ", Collections.nCopies(rows,
+        "(?, ?, ?, ?, ?)")));
+  }
+
+  private static void bindAndRun(PreparedStatement insert, List<Row> batch) throws SQLException {
+    int c = 1;
+    for (var r : batch) {
+      Bytes.bind(insert, c++, r.key());
+      Bytes.bind(insert, c++, r.value());
+      insert.setLong(c++, r.createRevision());
+      insert.setLong(c++, r.modRevision());
+      insert.setLong(c++, r.version());
+    }
+    insert.executeUpdate();
   }
 
   /** Atomically renames a built snapshot into {@code dir} under its proper name and fsyncs the directory. */
