@@ -188,6 +188,40 @@ class StorageIntegrationTest {
   }
 
   @Test
+  void theNodesTakeTheirSnapshotsOneAfterAnother() throws Exception {
+    var configs = TestNodes.cluster(dir, 3, Map.of("snapshot.threshold", "90"));
+    var nodes = new ArrayList<KvraftServer>();
+    for (var c : configs) {
+      nodes.add(start(c));
+    }
+    writeAll(nodes.get(0), List.of(put(1, "first", "write")));
+    var leader = awaitLeader(nodes);
+    try (var c = new RawClient(leader.clientPort())) {
+      for (int i = 0; i < 400; i++) {
+        assertFalse(c.call(put(i, "k" + (i % 30), "v" + i)).hasError());
+      }
+    }
+    // Node n1, n2, n3 (in id order) snapshot near 90k, 90k + 30, 90k + 60: never two at the same index.
+    var indexes = new java.util.TreeMap<Long, String>();
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    for (var n : nodes) {
+      while (snapshots(n).size() < 2) {
+        assertTrue(System.nanoTime() < deadline, n.config().nodeId() + " has snapshots " + snapshots(n));
+        Thread.sleep(20);
+      }
+      for (var p : snapshots(n)) {
+        indexes.put(SnapshotIndex.of(p), n.config().nodeId());
+      }
+    }
+    assertEquals(3 * 2, indexes.size(), "no two nodes snapshot at the same index: " + indexes);
+    for (var e : indexes.entrySet()) {
+      long position = Long.parseLong(e.getValue().substring(1)) - 1;   // n1 -> 0, n2 -> 1, n3 -> 2
+      assertTrue(Math.floorMod(e.getKey() - position * 30, 90) < 15,
+          "snapshot " + e + " is not just after a point of its node's grid: " + indexes);
+    }
+  }
+
+  @Test
   void aLaggingFollowerCatchesUpBySnapshotInstall() throws Exception {
     var configs = TestNodes.cluster(dir, 3, Map.of("snapshot.threshold", "100", "raft.segment.bytes", "16384"));
     var nodes = new ArrayList<KvraftServer>();

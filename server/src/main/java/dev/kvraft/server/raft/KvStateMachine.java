@@ -57,10 +57,11 @@ final class KvStateMachine extends BaseStateMachine {
 
   private record PendingConf(long index, String summary) {}
 
-  KvStateMachine(DatabaseLoop loop, ClientId clientId, java.nio.file.Path tmpDir, long snapshotThreshold) {
+  KvStateMachine(DatabaseLoop loop, ClientId clientId, java.nio.file.Path tmpDir, long snapshotThreshold,
+      long snapshotPhase) {
     this.loop = loop;
     this.clientId = clientId;
-    this.snapshots = new SnapshotManager(storage, loop, tmpDir, snapshotThreshold);
+    this.snapshots = new SnapshotManager(storage, loop, tmpDir, snapshotThreshold, snapshotPhase);
   }
 
   SnapshotManager snapshots() {

@@ -2,6 +2,7 @@ package dev.kvraft.server.raft;
 
 import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Error;
+import dev.kvraft.server.config.PeerSpec;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.Consensus;
 import dev.kvraft.server.db.ConsensusException;
@@ -64,8 +65,10 @@ public final class RaftNode implements Consensus, AutoCloseable {
   public RaftNode(ServerConfig config, DatabaseLoop loop) throws IOException {
     this.config = config;
     this.selfId = RaftPeerId.valueOf(config.nodeId());
+    var ids = config.cluster().stream().map(PeerSpec::id).sorted().toList();
     this.stateMachine = new KvStateMachine(loop, clientId, config.dataDir().resolve("tmp"),
-        config.snapshotThreshold());
+        config.snapshotThreshold(),
+        SnapshotManager.phase(config.snapshotThreshold(), ids.indexOf(config.nodeId()), ids.size()));
     var peers = new ArrayList<RaftPeer>();
     for (var p : config.cluster()) {
       peers.add(RaftPeer.newBuilder().setId(p.id()).setAddress(p.peerAddress()).build());
@@ -94,9 +97,10 @@ public final class RaftNode implements Consensus, AutoCloseable {
         TimeUnit.MILLISECONDS));
     RaftServerConfigKeys.Rpc.setTimeoutMax(p, TimeDuration.valueOf(config.electionTimeoutMax().toMillis(),
         TimeUnit.MILLISECONDS));
-    // Snapshots every snapshot.threshold entries; the newest two kept; closed segments below one purged.
+    // Snapshots every snapshot.threshold entries, staggered across the nodes (SnapshotManager decides; Ratis asks
+    // from half a threshold on); the newest two kept; closed segments below one purged.
     RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(p, true);
-    RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(p, config.snapshotThreshold());
+    RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(p, Math.max(1, config.snapshotThreshold() / 2));
     RaftServerConfigKeys.Snapshot.setRetentionFileNum(p, SnapshotManager.KEEP);
     RaftServerConfigKeys.Log.setPurgeUptoSnapshotIndex(p, true);
     RaftServerConfigKeys.Log.setPurgeGap(p, (int) Math.min(1024, config.snapshotThreshold()));

@@ -27,10 +27,13 @@ import org.slf4j.LoggerFactory;
  * take), this thread writes it as a SQLite file into Ratis's {@code sm/} directory, adds the {@code .md5}, and
  * registers it, so Ratis can purge its log below it and ship it to a lagging follower. The newest two are kept.
  *
- * <p>Ratis asks for a snapshot through {@link #onRaftTrigger} every apply round once {@code snapshot.threshold}
- * entries passed; the answer is always the newest snapshot already on disk, and the first ask starts a new one.
- * A failure is logged once, leaves the previous snapshot in place, and the next attempt waits another threshold of
- * entries.
+ * <p>Ratis asks for a snapshot through {@link #onRaftTrigger} every apply round once half a
+ * {@code snapshot.threshold} of entries passed; the answer is always the newest snapshot already on disk. A new
+ * one starts when the applied index reaches this node's next <em>due</em> index: the indexes {@code phase + k *
+ * threshold}, where each node of the cluster has its own phase. So the nodes take their snapshots one after
+ * another instead of all at the same index, and never more than one node's snapshot competes with the load for
+ * the CPU (measured: three at once made the cluster's worst latencies). A failure is logged once, leaves the
+ * previous snapshot in place, and the next attempt waits another threshold of entries.
  *
  * <p>Thread-safety: {@code inProgress} and {@code retryAfterIndex} are the only shared mutable state, atomics.
  */
@@ -42,17 +45,46 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
   private final DatabaseLoop loop;
   private final Path tmpDir;
   private final long threshold;
+  private final long phase;
   private final ExecutorService writer = Executors.newSingleThreadExecutor(
       r -> Thread.ofPlatform().name("kvraft-snapshot").daemon(true).unstarted(r));
   private final AtomicBoolean inProgress = new AtomicBoolean();
   private volatile long retryAfterIndex = -1;
   private volatile Path smDir;
 
-  SnapshotManager(KvSnapshotStorage storage, DatabaseLoop loop, Path tmpDir, long threshold) {
+  /**
+   * @param phase where in each stretch of {@code threshold} entries this node takes its snapshot,
+   *     {@code 0 <= phase < threshold}: see {@link #phase}
+   */
+  SnapshotManager(KvSnapshotStorage storage, DatabaseLoop loop, Path tmpDir, long threshold, long phase) {
+    if (threshold < 1 || phase < 0 || phase >= threshold) {
+      throw new IllegalArgumentException("need threshold >= 1 and 0 <= phase < threshold, got threshold "
+          + threshold + " and phase " + phase);
+    }
     this.storage = storage;
     this.loop = loop;
     this.tmpDir = tmpDir;
     this.threshold = threshold;
+    this.phase = phase;
+  }
+
+  /** Node {@code position} of {@code nodes} (0-based, in id order) spreads its snapshots evenly among theirs. */
+  static long phase(long threshold, int position, int nodes) {
+    if (nodes < 1 || position < 0 || position >= nodes) {
+      throw new IllegalArgumentException("position " + position + " is not one of " + nodes + " nodes");
+    }
+    return threshold * position / nodes;
+  }
+
+  /**
+   * The index at which the snapshot after one at {@code latest} (-1: none yet) is due: the first
+   * {@code phase + k * threshold} at least half a threshold after it. The half keeps two snapshots apart when
+   * {@code latest} came from elsewhere (one installed from the leader).
+   */
+  long dueAfter(long latest) {
+    long earliest = Math.max(latest, -1) + Math.max(1, threshold / 2);
+    long k = Math.floorDiv(earliest - phase + threshold - 1, threshold);
+    return phase + k * threshold;
   }
 
   void init(Path stateMachineDir) {
@@ -66,12 +98,12 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
   }
 
   /**
-   * On Ratis's apply thread: starts a snapshot unless one is running or the newest is less than a threshold old
-   * (Ratis learns of a finished snapshot one round late); returns the newest one on disk. Never blocks.
+   * On Ratis's apply thread: starts a snapshot once it is due ({@link #dueAfter}), unless one is running (Ratis
+   * learns of a finished snapshot one round late); returns the newest one on disk. Never blocks.
    */
   long onRaftTrigger(long appliedIndex) {
     long latest = latestIndex();
-    if (appliedIndex - latest >= threshold && appliedIndex >= retryAfterIndex
+    if (appliedIndex >= dueAfter(latest) && appliedIndex >= retryAfterIndex
         && inProgress.compareAndSet(false, true)) {
       loop.call(loop::pointInTime)
           .thenCompose(this::write)

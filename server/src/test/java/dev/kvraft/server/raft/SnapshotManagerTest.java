@@ -1,0 +1,60 @@
+package dev.kvraft.server.raft;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class SnapshotManagerTest {
+
+  private static SnapshotManager manager(long threshold, long phase) {
+    return new SnapshotManager(new KvSnapshotStorage(), null, null, threshold, phase);
+  }
+
+  @ParameterizedTest(name = "node {0} of {1}, threshold {2}: phase {3}")
+  @CsvSource({
+      "0, 3, 10000, 0",
+      "1, 3, 10000, 3333",
+      "2, 3, 10000, 6666",
+      "4, 5, 100, 80",
+      "0, 1, 10000, 0",
+      "1, 3, 1, 0",
+  })
+  void nodesSpreadTheirPhasesOverOneThreshold(int position, int nodes, long threshold, long phase) {
+    assertEquals(phase, SnapshotManager.phase(threshold, position, nodes));
+  }
+
+  @ParameterizedTest(name = "phase {0}, latest {1}: due at {2}")
+  @CsvSource({
+      // threshold 10000; the first snapshot of each of three nodes
+      "0,    -1,    10000",
+      "3333, -1,    13333",
+      "6666, -1,    6666",
+      // then one threshold apart, on the node's own grid, whatever index the last one landed on
+      "0,    10006, 20000",
+      "3333, 13340, 23333",
+      "6666, 6670,  16666",
+      // after a snapshot installed from another node's grid: at least half a threshold later
+      "0,    16666, 30000",
+      "3333, 12000, 23333",
+      "6666, 2000,  16666",
+  })
+  void aSnapshotIsDueAtTheNextPointOfTheNodesGrid(long phase, long latest, long due) {
+    assertEquals(due, manager(10_000, phase).dueAfter(latest));
+  }
+
+  @ParameterizedTest(name = "threshold 1, latest {0}: due at {1}")
+  @CsvSource({"-1, 0", "0, 1", "41, 42"})
+  void aThresholdOfOneSnapshotsEveryEntry(long latest, long due) {
+    assertEquals(due, manager(1, 0).dueAfter(latest));
+  }
+
+  @ParameterizedTest(name = "threshold {0}, phase {1}")
+  @CsvSource({"0, 0", "100, 100", "100, -1"})
+  void aPhaseOutsideTheThresholdIsRefused(long threshold, long phase) {
+    var e = assertThrows(IllegalArgumentException.class, () -> manager(threshold, phase));
+    assertEquals("need threshold >= 1 and 0 <= phase < threshold, got threshold " + threshold + " and phase "
+        + phase, e.getMessage());
+  }
+}
