@@ -84,6 +84,7 @@ public final class Cluster implements AutoCloseable {
     return nodes.stream().map(Node::clientAddress).toList();
   }
 
+  /** Starts every node and returns once all of them serve and have applied a first write ({@link #awaitReady}). */
   public Cluster startAll() throws IOException, InterruptedException {
     for (var n : nodes) {
       start(n.id());
@@ -91,7 +92,32 @@ public final class Cluster implements AutoCloseable {
     for (var n : nodes) {
       awaitServing(n.id(), Duration.ofSeconds(90));
     }
+    awaitReady(Duration.ofSeconds(60));
     return this;
+  }
+
+  /**
+   * Writes the key {@code robust/ready} and waits until every node has applied it. Faults are for a running
+   * cluster: a first leader cut off before its very first entry reached anyone never catches up once it rejoins
+   * (a Ratis 3.3.0 bug, TESTING.md "Known issues"), and that is not what the rounds are about.
+   */
+  public void awaitReady(Duration timeout) throws IOException, InterruptedException {
+    long revision;
+    try (var c = KvClient.builder().addresses(addresses().toArray(String[]::new)).timeout(timeout).build()) {
+      revision = c.put("robust/ready", "1");
+    } catch (RuntimeException e) {
+      throw new IOException("the cluster took no first write within " + timeout + ": " + e.getMessage(), e);
+    }
+    long deadline = System.nanoTime() + timeout.toNanos();
+    for (var n : nodes) {
+      while (status(n.id()).map(s -> s.getRevision()).orElse(-1L) < revision) {
+        if (System.nanoTime() > deadline) {
+          throw new IOException("node " + n.id() + " did not apply the first write within " + timeout
+              + "; its log:\n" + log(n.id()));
+        }
+        Thread.sleep(50);
+      }
+    }
   }
 
   public void start(String id) throws IOException {

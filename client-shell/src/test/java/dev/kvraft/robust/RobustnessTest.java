@@ -37,7 +37,7 @@ class RobustnessTest {
       var r = Round.run(cluster, scenario, SEED + round, 8, 4, "q" + round + "/k", Duration.ofSeconds(1),
           Duration.ofMillis(1500), Duration.ofMillis(1500));
       System.out.println(r.summary());
-      assertTrue(r.passed(), r.summary() + "\n" + r.verdict().report() + "\nlogs of n1:\n" + cluster.log("n1"));
+      assertTrue(r.passed(), r.summary() + "\n" + r.verdict().report() + "\nlogs of n1:\n" + cluster.log("n1") + "\nlogs of n2:\n" + cluster.log("n2") + "\nlogs of n3:\n" + cluster.log("n3"));
       assertTrue(r.operations() >= 20, "the workload barely ran: " + r.summary());
       round++;
     }
