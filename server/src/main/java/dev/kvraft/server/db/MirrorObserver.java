@@ -17,8 +17,9 @@ import org.slf4j.LoggerFactory;
  * {@value #COMMIT_EVERY_MS} ms. History below a snapshot past {@code log.retention} entries is pruned in the same
  * order.
  *
- * <p>The queue between them is unbounded: the mirror writes with multi-row inserts, far faster than Raft applies,
- * and blocking the loop on it would stall the store for the sake of a copy. The mirror is a readable copy, not the
+ * <p>The queue between them is unbounded: the mirror writes with multi-row inserts into append-only chunks
+ * ({@link LogMirror}), far faster than Raft applies, and blocking the loop on it would stall the store for the sake
+ * of a copy. The mirror is a readable copy, not the
  * source of truth: if writing fails at run time the node says so in one ERROR line, stops mirroring, and keeps
  * serving; a kvraft.db that cannot be opened at start-up stops the node instead.
  */
@@ -37,8 +38,9 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
   private static final List<Item> CLOSE = List.of();
   /**
    * How long rows may wait before they are committed: one transaction per {@value #COMMIT_EVERY_MS} ms under load.
-   * Random inserts into the index on {@code key} dirty many pages, and each dirty page is written to the WAL once
-   * per transaction, so bigger transactions cost much less per row; sqlite3 sees new rows at most this late.
+   * Each dirty page is written to the WAL once per transaction, and every transaction touches the last pages of
+   * the tables and of {@code raft_log}'s index, so fewer, bigger transactions cost less per row; sqlite3 sees new
+   * rows at most this late.
    */
   static final long COMMIT_EVERY_MS = 200;
   private static final long COMMIT_EVERY_NANOS = TimeUnit.MILLISECONDS.toNanos(COMMIT_EVERY_MS);
