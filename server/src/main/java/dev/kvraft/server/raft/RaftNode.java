@@ -97,10 +97,10 @@ public final class RaftNode implements Consensus, AutoCloseable {
         TimeUnit.MILLISECONDS));
     RaftServerConfigKeys.Rpc.setTimeoutMax(p, TimeDuration.valueOf(config.electionTimeoutMax().toMillis(),
         TimeUnit.MILLISECONDS));
-    // Snapshots every snapshot.threshold entries, staggered across the nodes (SnapshotManager decides; Ratis asks
-    // from half a threshold on); the newest two kept; closed segments below one purged.
+    // Snapshots every snapshot.threshold entries, staggered across the nodes by SnapshotManager; the newest two
+    // kept; closed segments below one purged.
     RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(p, true);
-    RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(p, Math.max(1, config.snapshotThreshold() / 2));
+    RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(p, config.snapshotThreshold());
     RaftServerConfigKeys.Snapshot.setRetentionFileNum(p, SnapshotManager.KEEP);
     RaftServerConfigKeys.Log.setPurgeUptoSnapshotIndex(p, true);
     RaftServerConfigKeys.Log.setPurgeGap(p, (int) Math.min(1024, config.snapshotThreshold()));

@@ -27,13 +27,15 @@ import org.slf4j.LoggerFactory;
  * take), this thread writes it as a SQLite file into Ratis's {@code sm/} directory, adds the {@code .md5}, and
  * registers it, so Ratis can purge its log below it and ship it to a lagging follower. The newest two are kept.
  *
- * <p>Ratis asks for a snapshot through {@link #onRaftTrigger} every apply round once half a
- * {@code snapshot.threshold} of entries passed; the answer is always the newest snapshot already on disk. A new
- * one starts when the applied index reaches this node's next <em>due</em> index: the indexes {@code phase + k *
- * threshold}, where each node of the cluster has its own phase. So the nodes take their snapshots one after
- * another instead of all at the same index, and never more than one node's snapshot competes with the load for
- * the CPU (measured: three at once made the cluster's worst latencies). A failure is logged once, leaves the
- * previous snapshot in place, and the next attempt waits another threshold of entries.
+ * <p>Ratis asks for a snapshot through {@link #onRaftTrigger} every apply round once {@code snapshot.threshold}
+ * entries passed; the answer is always the newest snapshot already on disk, and the ask that finds one due
+ * ({@link #dueAfter}) starts a new one. Each node's first snapshot waits an extra <em>phase</em>, a share of the
+ * threshold that differs per node, and every later one comes a threshold after the previous: so the nodes take
+ * their snapshots one after another instead of all at the same index, and never more than one node's snapshot
+ * competes with the load for the CPU (measured: three at once made the cluster's worst latencies). Every ask also
+ * makes Ratis wait for the applies in flight and list the snapshot directory, so they are kept to the window
+ * between the threshold and the snapshot's registration. A failure is logged once, leaves the previous snapshot
+ * in place, and the next attempt waits another threshold of entries.
  *
  * <p>Thread-safety: {@code inProgress} and {@code retryAfterIndex} are the only shared mutable state, atomics.
  */
@@ -53,7 +55,7 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
   private volatile Path smDir;
 
   /**
-   * @param phase where in each stretch of {@code threshold} entries this node takes its snapshot,
+   * @param phase how many entries later than the threshold this node takes its first snapshot,
    *     {@code 0 <= phase < threshold}: see {@link #phase}
    */
   SnapshotManager(KvSnapshotStorage storage, DatabaseLoop loop, Path tmpDir, long threshold, long phase) {
@@ -77,14 +79,11 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
   }
 
   /**
-   * The index at which the snapshot after one at {@code latest} (-1: none yet) is due: the first
-   * {@code phase + k * threshold} at least half a threshold after it. The half keeps two snapshots apart when
-   * {@code latest} came from elsewhere (one installed from the leader).
+   * The applied index at which the snapshot after one at {@code latest} (-1: none yet) is due: a threshold after
+   * it, and for a node's first snapshot its phase later still.
    */
   long dueAfter(long latest) {
-    long earliest = Math.max(latest, -1) + Math.max(1, threshold / 2);
-    long k = Math.floorDiv(earliest - phase + threshold - 1, threshold);
-    return phase + k * threshold;
+    return latest < 0 ? threshold - 1 + phase : latest + threshold;
   }
 
   void init(Path stateMachineDir) {

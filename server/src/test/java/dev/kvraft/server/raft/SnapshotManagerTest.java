@@ -27,20 +27,16 @@ class SnapshotManagerTest {
 
   @ParameterizedTest(name = "phase {0}, latest {1}: due at {2}")
   @CsvSource({
-      // threshold 10000; the first snapshot of each of three nodes
-      "0,    -1,    10000",
-      "3333, -1,    13333",
-      "6666, -1,    6666",
-      // then one threshold apart, on the node's own grid, whatever index the last one landed on
-      "0,    10006, 20000",
-      "3333, 13340, 23333",
-      "6666, 6670,  16666",
-      // after a snapshot installed from another node's grid: at least half a threshold later
-      "0,    16666, 30000",
-      "3333, 12000, 23333",
-      "6666, 2000,  16666",
+      // threshold 10000; the first snapshot of each of three nodes: its phase after the threshold
+      "0,    -1,    9999",
+      "3333, -1,    13332",
+      "6666, -1,    16665",
+      // then one threshold after the previous one, wherever it landed: the nodes stay apart
+      "0,    10006, 20006",
+      "3333, 13340, 23340",
+      "6666, 16670, 26670",
   })
-  void aSnapshotIsDueAtTheNextPointOfTheNodesGrid(long phase, long latest, long due) {
+  void aSnapshotIsDueOneThresholdAfterThePreviousAndTheFirstOneAPhaseLater(long phase, long latest, long due) {
     assertEquals(due, manager(10_000, phase).dueAfter(latest));
   }
 
