@@ -247,7 +247,9 @@ public final class RaftNode implements Consensus, AutoCloseable {
   /** False once Ratis's server for the group has failed or closed (it does not come back by itself). */
   public boolean isAlive() {
     var d = division;
-    return d == null || d.getInfo().isAlive();
+    // A failed log write (a full disk, say) closes the Raft log but leaves the division "alive" and unable to do
+    // anything: count that as dead too.
+    return d == null || (d.getInfo().isAlive() && d.getRaftLog().isOpened());
   }
 
   /** This node's snapshot writer, for the database loop's on-demand snapshots. */

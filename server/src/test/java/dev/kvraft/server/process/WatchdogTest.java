@@ -15,6 +15,7 @@ import java.util.Comparator;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -54,6 +55,37 @@ class WatchdogTest {
       assertTrue(p.process().waitFor(10, TimeUnit.SECONDS), "the node is still running; log:\n" + p.log());
       assertEquals(1, p.process().exitValue(), "exit code; log:\n" + p.log());
       assertTrue(p.log().contains("Raft stopped working"), p.log());
+    }
+  }
+
+  @Test
+  void aNodeWhoseDiskFillsUpExitsOneWithAMessage() throws Exception {
+    var disk = Files.createDirectories(dir.resolve("small-disk"));
+    var mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", disk.toString())
+        .redirectErrorStream(true).start();
+    var why = new String(mount.getInputStream().readAllBytes()).strip();
+    Assumptions.assumeTrue(mount.waitFor() == 0,
+        "disk-full test SKIPPED: cannot mount a small tmpfs here (" + why + "); run as root");
+    try {
+      var config = TestNodes.single(disk.resolve("data"), Map.of("raft.segment.bytes", "1048576"));
+      var port = config.self().clientPort();
+      var value = "y".repeat(30_000);
+      try (var p = new ServerProcess(TestNodes.args(config), dir.resolve("n1.log"), port).start()) {
+        p.awaitServing(Duration.ofSeconds(60));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        for (int i = 1; p.isAlive() && System.nanoTime() < deadline; i++) {
+          try (var c = new RawClient(port)) {
+            c.call(put(i, "k" + (i % 50), value));
+          } catch (IOException e) {
+            // The node is going away: what this test waits for.
+          }
+        }
+        assertTrue(p.process().waitFor(10, TimeUnit.SECONDS), "the node is still running; log:\n" + p.log());
+        assertEquals(1, p.process().exitValue(), "exit code; log:\n" + p.log());
+        assertTrue(p.log().contains("Raft stopped working"), p.log());
+      }
+    } finally {
+      new ProcessBuilder("umount", "-l", disk.toString()).start().waitFor();
     }
   }
 
