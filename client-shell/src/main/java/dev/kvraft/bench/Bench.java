@@ -37,7 +37,11 @@ public final class Bench {
 
   /** The outcome of a run. */
   public record Result(String op, long ok, Map<String, Long> errors, Duration elapsed, double opsPerSecond,
-      double minMs, double p50Ms, double p90Ms, double p99Ms, double p999Ms, double maxMs, double meanMs) {}
+      double minMs, double p50Ms, double p90Ms, double p99Ms, double p999Ms, double maxMs, double meanMs,
+      List<Second> timeline) {}
+
+  /** With --timeline: the operations sent in one second of the run, and their latencies. */
+  public record Second(int second, long ok, double p50Ms, double p99Ms, double maxMs) {}
 
   public Bench(BenchOptions options, PrintStream out, PrintStream err) {
     this.o = options;
@@ -132,7 +136,7 @@ public final class Bench {
     long start = System.nanoTime();
     // Recorded into a histogram and counters nobody reads.
     drive(clients, start, start + o.warmup().toNanos(), Long.MAX_VALUE,
-        latencies(), new ConcurrentHashMap<>(), new LongAdder());
+        latencies(), null, new ConcurrentHashMap<>(), new LongAdder());
   }
 
   /** Latencies in nanoseconds up to a minute, three significant digits. */
@@ -142,13 +146,14 @@ public final class Bench {
 
   private Result measure(List<KvClient> clients) {
     var histogram = latencies();
+    var seconds = o.timeline() ? new ConcurrentHashMap<Integer, ConcurrentHistogram>() : null;
     var errors = new ConcurrentHashMap<String, LongAdder>();
     var done = new LongAdder();
     long start = System.nanoTime();
     long end = o.duration() == null ? Long.MAX_VALUE : start + o.duration().toNanos();
     long limit = o.duration() == null ? o.total() : Long.MAX_VALUE;
     var progress = o.progress() ? startProgress(done, start, limit, end) : null;
-    drive(clients, start, end, limit, histogram, errors, done);
+    drive(clients, start, end, limit, histogram, seconds, errors, done);
     var elapsed = Duration.ofNanos(System.nanoTime() - start);
     if (progress != null) {
       progress.interrupt();
@@ -160,14 +165,22 @@ public final class Bench {
     var result = new Result(o.op(), done.sum(), errs, elapsed, done.sum() / (elapsed.toNanos() / 1e9),
         histogram.getMinValue() / ms, histogram.getValueAtPercentile(50) / ms,
         histogram.getValueAtPercentile(90) / ms, histogram.getValueAtPercentile(99) / ms,
-        histogram.getValueAtPercentile(99.9) / ms, histogram.getMaxValue() / ms, histogram.getMean() / ms);
+        histogram.getValueAtPercentile(99.9) / ms, histogram.getMaxValue() / ms, histogram.getMean() / ms,
+        seconds == null ? List.of() : new TreeMap<>(seconds).entrySet().stream()
+            .map(e -> new Second(e.getKey(), e.getValue().getTotalCount(), e.getValue().getValueAtPercentile(50) / ms,
+                e.getValue().getValueAtPercentile(99) / ms, e.getValue().getMaxValue() / ms))
+            .toList());
     print(result);
     return result;
   }
 
-  /** Runs --clients workers until {@code end} or {@code limit} operations, recording latencies, errors and acks. */
+  /**
+   * Runs --clients workers until {@code end} or {@code limit} operations, recording latencies, errors and acks;
+   * with {@code seconds}, also each latency under the second of the run its request was sent in.
+   */
   private void drive(List<KvClient> clients, long start, long end, long limit, ConcurrentHistogram histogram,
-      ConcurrentHashMap<String, LongAdder> errors, LongAdder done) {
+      ConcurrentHashMap<Integer, ConcurrentHistogram> seconds, ConcurrentHashMap<String, LongAdder> errors,
+      LongAdder done) {
     var issued = new AtomicLong();
     var sequence = new AtomicLong();
     var value = value();
@@ -185,7 +198,11 @@ public final class Bench {
             long t0 = System.nanoTime();
             try {
               client.call(request);
-              histogram.recordValue(Math.max(1, System.nanoTime() - t0));
+              long latency = Math.max(1, System.nanoTime() - t0);
+              histogram.recordValue(latency);
+              if (seconds != null) {
+                seconds.computeIfAbsent((int) ((t0 - start) / 1_000_000_000L), s -> latencies()).recordValue(latency);
+              }
               done.increment();
             } catch (KvException e) {
               errors.computeIfAbsent(e.code().name(), k -> new LongAdder()).increment();
@@ -286,6 +303,17 @@ public final class Bench {
       latency.put("max", r.maxMs());
       latency.put("mean", r.meanMs());
       m.put("latency_ms", latency);
+      if (o.timeline()) {
+        m.put("timeline", r.timeline().stream().map(t -> {
+          var second = new LinkedHashMap<String, Object>();
+          second.put("second", t.second());
+          second.put("ok", t.ok());
+          second.put("p50", t.p50Ms());
+          second.put("p99", t.p99Ms());
+          second.put("max", t.maxMs());
+          return second;
+        }).toList());
+      }
       out.println(dev.kvraft.shell.Output.toJson(m));
       return;
     }
@@ -296,5 +324,12 @@ public final class Bench {
     out.printf("  Latency (ms): min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f%n",
         r.minMs(), r.p50Ms(), r.p90Ms(), r.p99Ms(), r.p999Ms(), r.maxMs(), r.meanMs());
     out.printf("  Errors:       %s%n", r.errors().isEmpty() ? "none" : r.errors());
+    if (o.timeline()) {
+      out.println("Timeline (by the second a request was sent; latencies in ms):");
+      for (var t : r.timeline()) {
+        out.printf("  %4d s  %8d ok  p50 %8.3f  p99 %8.3f  max %8.3f%n", t.second(), t.ok(), t.p50Ms(), t.p99Ms(),
+            t.maxMs());
+      }
+    }
   }
 }

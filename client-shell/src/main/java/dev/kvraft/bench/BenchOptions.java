@@ -30,7 +30,8 @@ public record BenchOptions(
     boolean json,
     boolean progress,
     boolean preload,
-    int scanLimit) {
+    int scanLimit,
+    boolean timeline) {
 
   public static final String USAGE = """
       usage: kvraft-bench [flags] put|get|scan|txn|mixed
@@ -52,6 +53,7 @@ public record BenchOptions(
         --scan-limit=N        keys per scan (default 10)
         --json                print the result as one JSON object
         --no-progress         no progress bar on stderr
+        --timeline            also print p50/p99/max for each second of the run (where the stalls are)
       """;
 
   public static BenchOptions parse(String... args) {
@@ -72,6 +74,7 @@ public record BenchOptions(
     boolean leader = false;
     boolean json = false;
     boolean progress = true;
+    boolean timeline = false;
     boolean preload = false;
     int scanLimit = 10;
     for (int i = 0; i < args.length; i++) {
@@ -90,6 +93,7 @@ public record BenchOptions(
         case "target-leader" -> leader = true;
         case "json" -> json = true;
         case "no-progress" -> progress = false;
+        case "timeline" -> timeline = true;
         case "preload" -> preload = true;
         default -> {
           if (value == null) {
@@ -136,7 +140,7 @@ public record BenchOptions(
       throw new IllegalArgumentException("--key-size=" + keySize + " cannot hold " + keySpace + " distinct keys");
     }
     return new BenchOptions(endpoints, conns, clients, total, duration, warmup, keySize, valSize, keySpace, sequential,
-        rate, op, readRatio, consistency, leader, json, progress, preload, scanLimit);
+        rate, op, readRatio, consistency, leader, json, progress, preload, scanLimit, timeline);
   }
 
   private static List<String> split(String v) {

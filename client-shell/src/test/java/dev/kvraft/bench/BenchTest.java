@@ -1,6 +1,7 @@
 package dev.kvraft.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -48,7 +49,7 @@ class BenchTest {
     var o = BenchOptions.parse("--endpoints=a:1,b:2", "--conns", "3", "--clients=30", "--duration=2.5", "--warmup=1.5",
         "--key-size=12", "--val-size=0", "--key-space-size=500", "--sequential-keys", "--rate=100",
         "--read-ratio=0.9", "--consistency=s", "--target-leader", "--json", "--no-progress", "--preload",
-        "--scan-limit=5", "mixed");
+        "--scan-limit=5", "--timeline", "mixed");
     assertEquals(List.of("a:1", "b:2"), o.endpoints());
     assertEquals(3, o.conns());
     assertEquals(30, o.clients());
@@ -57,7 +58,7 @@ class BenchTest {
     assertEquals(12, o.keySize());
     assertEquals(0, o.valSize());
     assertEquals(500, o.keySpaceSize());
-    assertTrue(o.sequentialKeys() && o.targetLeader() && o.json() && !o.progress() && o.preload());
+    assertTrue(o.sequentialKeys() && o.targetLeader() && o.json() && !o.progress() && o.preload() && o.timeline());
     assertEquals(100.0, o.rate());
     assertEquals(0.9, o.readRatio());
     assertEquals(Consistency.STALE, o.consistency());
@@ -67,6 +68,7 @@ class BenchTest {
     assertEquals(10_000, d.total());
     assertEquals(Duration.ZERO, d.warmup());
     assertEquals(List.of("127.0.0.1:7379"), d.endpoints());
+    assertFalse(d.timeline());
   }
 
   @ParameterizedTest
@@ -120,6 +122,22 @@ class BenchTest {
       long writes = after - before - 1;
       assertTrue(writes > 100, "the warm-up wrote nothing: " + writes + " puts between the markers");
     }
+  }
+
+  @Test
+  void theTimelineCountsEveryOperationOnceUnderTheSecondItWasSent() {
+    var text = run("--endpoints=" + endpoints, "--clients=4", "--duration=2.5", "--rate=200", "--no-progress",
+        "--timeline", "put");
+    var lines = text.lines().filter(l -> l.matches("\\s+\\d+ s\\s+\\d+ ok .*")).toList();
+    assertEquals(List.of(0, 1, 2), lines.stream().map(l -> Integer.parseInt(l.trim().split(" ")[0])).toList(),
+        "one line per second of a 2.5 s run:\n" + text);
+    long perSecond = lines.stream().mapToLong(l -> Long.parseLong(l.trim().split("\\s+")[2])).sum();
+    var done = text.lines().filter(l -> l.contains("Done:")).findFirst().orElseThrow();
+    assertEquals(Long.parseLong(done.replaceAll("\\D+", "")), perSecond, "the seconds add up to the total:\n" + text);
+    var json = run("--endpoints=" + endpoints, "--clients=4", "--duration=1.5", "--rate=200", "--no-progress",
+        "--timeline", "--json", "put");
+    assertTrue(json.contains("\"timeline\":[{\"second\":0,\"ok\":"), json);
+    assertTrue(json.contains("{\"second\":1,"), json);
   }
 
   @Test
