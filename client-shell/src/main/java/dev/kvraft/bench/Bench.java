@@ -50,18 +50,27 @@ public final class Bench {
   }
 
   public static void main(String[] args) {
+    System.exit(run(args, System.out, System.err));
+  }
+
+  /** The command line: parses, runs, prints; returns the exit code (0 ok, 1 nothing acknowledged, 2 bad flags). */
+  static int run(String[] args, PrintStream out, PrintStream err) {
+    if (java.util.Arrays.asList(args).contains("--help") || java.util.Arrays.asList(args).contains("-h")) {
+      out.print(BenchOptions.USAGE);
+      return 0;
+    }
     BenchOptions options;
     try {
       options = BenchOptions.parse(args);
     } catch (IllegalArgumentException e) {
-      System.err.println("kvraft-bench: " + e.getMessage());
-      System.err.print(BenchOptions.USAGE);
-      System.exit(2);
-      return;
+      err.println("kvraft-bench: " + e.getMessage());
+      err.print(BenchOptions.USAGE);
+      return 2;
     }
-    var result = new Bench(options, System.out, System.err).run();
-    System.exit(result.ok() > 0 ? 0 : 1);
+    var result = new Bench(options, out, err).run();
+    return result.ok() > 0 ? 0 : 1;
   }
+
 
   public Result run() {
     var endpoints = o.targetLeader() ? List.of(leader()) : o.endpoints();

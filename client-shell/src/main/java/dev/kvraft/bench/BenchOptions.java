@@ -54,6 +54,7 @@ public record BenchOptions(
         --json                print the result as one JSON object
         --no-progress         no progress bar on stderr
         --timeline            also print p50/p99/max for each second of the run (where the stalls are)
+        --help                this text
       """;
 
   public static BenchOptions parse(String... args) {

@@ -79,6 +79,27 @@ class BenchTest {
     assertThrows(IllegalArgumentException.class, () -> BenchOptions.parse(args));
   }
 
+  @ParameterizedTest
+  @ValueSource(strings = {"--help", "-h", "put --help"})
+  void helpPrintsTheUsageAndExitsZero(String line) {
+    var out = new ByteArrayOutputStream();
+    var err = new ByteArrayOutputStream();
+    int code = Bench.run(line.split(" "), new PrintStream(out, true, StandardCharsets.UTF_8),
+        new PrintStream(err, true, StandardCharsets.UTF_8));
+    assertEquals(0, code);
+    assertTrue(out.toString(StandardCharsets.UTF_8).startsWith("usage: kvraft-bench"), out.toString());
+    assertEquals("", err.toString(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void badFlagsSayWhatIsWrongAndExitTwo() {
+    var err = new ByteArrayOutputStream();
+    int code = Bench.run(new String[] {"--clients=0", "put"}, new PrintStream(new ByteArrayOutputStream()),
+        new PrintStream(err, true, StandardCharsets.UTF_8));
+    assertEquals(2, code);
+    assertTrue(err.toString(StandardCharsets.UTF_8).startsWith("kvraft-bench: "), err.toString());
+  }
+
   private static String run(String... args) {
     var out = new ByteArrayOutputStream();
     var err = new ByteArrayOutputStream();
