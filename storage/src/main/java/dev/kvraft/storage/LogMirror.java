@@ -31,14 +31,13 @@ import java.util.List;
  * database loop applied. WAL mode with {@code synchronous=NORMAL}: Ratis's own log is the durable copy.
  *
  * <p>Rows are buffered by {@link #entry} and {@link #op} and written by {@link #commit} with multi-row INSERTs
- * (one JNI call for up to {@value #ROWS_PER_INSERT} rows): the per-row cost of SQLite through JDBC is mostly the
+ * ({@link RowInserter}: one JNI call for up to {@value RowInserter#ROWS} rows): the per-row cost of SQLite through JDBC is mostly the
  * call, not the insert.
  *
  * <p>Not thread-safe: owned by one thread (the mirror writer).
  */
 public final class LogMirror implements AutoCloseable {
   public static final int SCHEMA_VERSION = 2;
-  static final int ROWS_PER_INSERT = 100;
   /** Rows in a chunk before it is sealed. */
   static final int CHUNK_ROWS = 250_000;
   /**
@@ -56,8 +55,6 @@ public final class LogMirror implements AutoCloseable {
 
   private final java.util.ArrayList<EntryRow> entryRows = new java.util.ArrayList<>();
   private final java.util.ArrayList<OpRow> opRows = new java.util.ArrayList<>();
-  private final java.util.Map<Integer, PreparedStatement> entryInserts = new java.util.HashMap<>();
-  private final java.util.Map<Integer, PreparedStatement> opInserts = new java.util.HashMap<>();
 
   private final Path file;
   private final Connection db;
@@ -65,6 +62,9 @@ public final class LogMirror implements AutoCloseable {
   private final int maxChunks;
   private final PreparedStatement termAt;
   private final PreparedStatement deleteEntry;
+  private final RowInserter<EntryRow> entryInserter;
+  /** Into the open chunk; replaced when it is sealed. */
+  private RowInserter<OpRow> opInserter;
   /** First index of every chunk, ascending; the last is the open chunk. */
   private final List<Long> chunks = new ArrayList<>();
   private long openRows;
@@ -87,6 +87,37 @@ public final class LogMirror implements AutoCloseable {
          var rs = st.executeQuery("SELECT count(*) FROM " + chunkTable(chunks.getLast()))) {
       openRows = rs.getLong(1);
     }
+    entryInserter = new RowInserter<>(db, "INSERT INTO raft_log(idx, term, kind, proposer, op_count, summary,"
+        + " applied_at, payload) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?)", LogMirror::bindEntry);
+    opInserter = opInserter(db, chunks.getLast());
+  }
+
+  private static RowInserter<OpRow> opInserter(Connection db, long chunk) {
+    return new RowInserter<>(db, "INSERT INTO " + chunkTable(chunk) + "(" + OP_COLUMNS + ") VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?)", LogMirror::bindOp);
+  }
+
+  private static int bindEntry(PreparedStatement st, int c, EntryRow r) throws SQLException {
+    st.setLong(c++, r.idx());
+    st.setLong(c++, r.term());
+    st.setString(c++, r.kind());
+    st.setString(c++, r.proposer());
+    st.setInt(c++, r.opCount());
+    st.setString(c++, r.summary());
+    st.setString(c++, r.appliedAt());
+    st.setBytes(c++, r.payload());
+    return c;
+  }
+
+  private static int bindOp(PreparedStatement st, int c, OpRow r) throws SQLException {
+    st.setLong(c++, r.idx());
+    st.setInt(c++, r.seq());
+    st.setString(c++, r.op());
+    Bytes.bind(st, c++, r.key());
+    Bytes.bind(st, c++, r.value());
+    st.setLong(c++, r.revision());
+    st.setString(c++, r.result());
+    return c;
   }
 
   /**
@@ -258,8 +289,8 @@ public final class LogMirror implements AutoCloseable {
       createViews(st, chunks);
     }
     openRows = 0;
-    opInserts.values().forEach(LogMirror::closeQuietly);
-    opInserts.clear();
+    opInserter.close();
+    opInserter = opInserter(db, first);
   }
 
   public Path file() {
@@ -334,24 +365,7 @@ public final class LogMirror implements AutoCloseable {
   }
 
   private void writeEntries() throws SQLException {
-    for (int from = 0; from < entryRows.size(); from += ROWS_PER_INSERT) {
-      int n = Math.min(ROWS_PER_INSERT, entryRows.size() - from);
-      var st = entryInserts.computeIfAbsent(n, k -> prepare("INSERT INTO raft_log(idx, term, kind, proposer,"
-          + " op_count, summary, applied_at, payload) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?)", k));
-      int c = 1;
-      for (int i = from; i < from + n; i++) {
-        var r = entryRows.get(i);
-        st.setLong(c++, r.idx());
-        st.setLong(c++, r.term());
-        st.setString(c++, r.kind());
-        st.setString(c++, r.proposer());
-        st.setInt(c++, r.opCount());
-        st.setString(c++, r.summary());
-        st.setString(c++, r.appliedAt());
-        st.setBytes(c++, r.payload());
-      }
-      st.executeUpdate();
-    }
+    entryInserter.insert(entryRows);
     entryRows.clear();
   }
 
@@ -362,38 +376,9 @@ public final class LogMirror implements AutoCloseable {
     if (openRows >= chunkRows) {
       seal(opRows.getFirst().idx());
     }
-    var table = chunkTable(chunks.getLast());
-    for (int from = 0; from < opRows.size(); from += ROWS_PER_INSERT) {
-      int n = Math.min(ROWS_PER_INSERT, opRows.size() - from);
-      var st = opInserts.computeIfAbsent(n, k -> prepare("INSERT INTO " + table + "(" + OP_COLUMNS + ") VALUES ",
-          "(?, ?, ?, ?, ?, ?, ?)", k));
-      int c = 1;
-      for (int i = from; i < from + n; i++) {
-        var r = opRows.get(i);
-        st.setLong(c++, r.idx());
-        st.setInt(c++, r.seq());
-        st.setString(c++, r.op());
-        Bytes.bind(st, c++, r.key());
-        Bytes.bind(st, c++, r.value());
-        st.setLong(c++, r.revision());
-        st.setString(c++, r.result());
-      }
-      st.executeUpdate();
-    }
+    opInserter.insert(opRows);
     openRows += opRows.size();
     opRows.clear();
-  }
-
-  private PreparedStatement prepare(String head, String row, int rows) {
-    var sql = new StringBuilder(head);
-    for (int i = 0; i < rows; i++) {
-      sql.append(i == 0 ? "" : ", ").append(row);
-    }
-    try {
-      return db.prepareStatement(sql.toString());
-    } catch (SQLException e) {
-      throw new IllegalStateException("cannot prepare an insert into " + file + ": " + e.getMessage(), e);
-    }
   }
 
   private void begin() throws SQLException {
@@ -482,11 +467,11 @@ public final class LogMirror implements AutoCloseable {
     }
   }
 
-  private static void closeQuietly(AutoCloseable db) {
+  private static void closeQuietly(Connection db) {
     if (db != null) {
       try {
         db.close();
-      } catch (Exception ignored) {
+      } catch (SQLException ignored) {
         // closing after a failure
       }
     }

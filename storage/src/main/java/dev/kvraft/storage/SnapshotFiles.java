@@ -8,12 +8,10 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.sql.Connection;
 import java.sql.DriverManager;
-import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
@@ -106,46 +104,27 @@ public final class SnapshotFiles {
     }
   }
 
-  /** Rows per INSERT statement: one JNI call per row cost more than the insert itself. */
-  private static final int ROWS_PER_INSERT = 100;
-
   private static long insertRows(Connection db, Iterator<Row> rows) throws SQLException {
-    var batch = new ArrayList<Row>(ROWS_PER_INSERT);
+    var batch = new ArrayList<Row>(RowInserter.ROWS);
     long written = 0;
-    try (var full = prepareInsert(db, ROWS_PER_INSERT)) {
+    try (var inserter = new RowInserter<Row>(db, "INSERT INTO kv VALUES ", "(?, ?, ?, ?, ?)", (st, c, r) -> {
+      Bytes.bind(st, c++, r.key());
+      Bytes.bind(st, c++, r.value());
+      st.setLong(c++, r.createRevision());
+      st.setLong(c++, r.modRevision());
+      st.setLong(c++, r.version());
+      return c;
+    })) {
       while (rows.hasNext()) {
         batch.add(rows.next());
-        if (batch.size() == ROWS_PER_INSERT) {
-          bindAndRun(full, batch);
+        if (batch.size() == RowInserter.ROWS || !rows.hasNext()) {
+          inserter.insert(batch);
           written += batch.size();
           batch.clear();
         }
       }
     }
-    if (!batch.isEmpty()) {
-      try (var rest = prepareInsert(db, batch.size())) {
-        bindAndRun(rest, batch);
-        written += batch.size();
-      }
-    }
     return written;
-  }
-
-  private static PreparedStatement prepareInsert(Connection db, int rows) throws SQLException {
-    return db.prepareStatement("INSERT INTO kv VALUES " + String.join(", ", Collections.nCopies(rows,
-        "(?, ?, ?, ?, ?)")));
-  }
-
-  private static void bindAndRun(PreparedStatement insert, List<Row> batch) throws SQLException {
-    int c = 1;
-    for (var r : batch) {
-      Bytes.bind(insert, c++, r.key());
-      Bytes.bind(insert, c++, r.value());
-      insert.setLong(c++, r.createRevision());
-      insert.setLong(c++, r.modRevision());
-      insert.setLong(c++, r.version());
-    }
-    insert.executeUpdate();
   }
 
   /** Atomically renames a built snapshot into {@code dir} under its proper name and fsyncs the directory. */
