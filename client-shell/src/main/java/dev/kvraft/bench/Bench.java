@@ -71,7 +71,6 @@ public final class Bench {
     return result.ok() > 0 ? 0 : 1;
   }
 
-
   public Result run() {
     var endpoints = o.targetLeader() ? List.of(leader()) : o.endpoints();
     var clients = new ArrayList<KvClient>();

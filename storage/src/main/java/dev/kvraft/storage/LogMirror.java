@@ -202,12 +202,10 @@ public final class LogMirror implements AutoCloseable {
       } else {
         // 1 -> 2: the one raft_log_ops table, with its key index, becomes the first (sealed) chunk.
         long first;
-        try (var rs = st.executeQuery("SELECT coalesce(min(idx), 0) FROM raft_log_ops")) {
-          first = rs.getLong(1);
-        }
         long next;
-        try (var rs = st.executeQuery("SELECT coalesce(max(idx), -1) + 1 FROM raft_log_ops")) {
-          next = Math.max(first + 1, rs.getLong(1));
+        try (var rs = st.executeQuery("SELECT coalesce(min(idx), 0), coalesce(max(idx), -1) + 1 FROM raft_log_ops")) {
+          first = rs.getLong(1);
+          next = Math.max(first + 1, rs.getLong(2));
         }
         st.execute("DROP VIEW IF EXISTS key_history");
         st.execute("ALTER TABLE raft_log_ops RENAME TO " + chunkTable(first));
