@@ -31,8 +31,8 @@ import java.util.List;
  * database loop applied. WAL mode with {@code synchronous=NORMAL}: Ratis's own log is the durable copy.
  *
  * <p>Rows are buffered by {@link #entry} and {@link #op} and written by {@link #commit} with multi-row INSERTs
- * ({@link RowInserter}: one JNI call for up to {@value RowInserter#ROWS} rows): the per-row cost of SQLite through JDBC is mostly the
- * call, not the insert.
+ * ({@link RowInserter}: one JNI call for up to {@value RowInserter#ROWS} rows): the per-row cost of SQLite through
+ * JDBC is mostly the call, not the insert.
  *
  * <p>Not thread-safe: owned by one thread (the mirror writer).
  */
