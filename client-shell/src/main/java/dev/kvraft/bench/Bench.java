@@ -3,11 +3,13 @@ package dev.kvraft.bench;
 import com.google.protobuf.ByteString;
 import dev.kvraft.client.KvClient;
 import dev.kvraft.client.KvException;
+import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Compare;
 import dev.kvraft.proto.Get;
 import dev.kvraft.proto.Op;
 import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
 import dev.kvraft.proto.Scan;
 import dev.kvraft.proto.Txn;
 import java.io.PrintStream;
@@ -17,23 +19,31 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
 import org.HdrHistogram.ConcurrentHistogram;
 
 /**
  * {@code kvraft-bench}: drives a kvraft cluster and prints throughput, latency percentiles (HdrHistogram) and errors
- * by code, like etcd's {@code benchmark} tool. Each client is a virtual thread with one request in flight; clients
- * share {@code --conns} pipelined connections. Only acknowledged operations count as done.
+ * by code, like etcd's {@code benchmark} tool. --clients requests are in flight at most (each client has one),
+ * spread over {@code --conns} pipelined connections. Only acknowledged operations count as done.
  */
 public final class Bench {
+  /** How long the benchmark waits for one answer before counting it as a TIMEOUT. */
+  static final Duration ANSWER_TIMEOUT = Duration.ofSeconds(10);
+
   private final BenchOptions o;
   private final PrintStream out;
   private final PrintStream err;
+  private final Duration answerTimeout;
 
   /** The outcome of a run. */
   public record Result(String op, long ok, Map<String, Long> errors, Duration elapsed, double opsPerSecond,
@@ -44,9 +54,14 @@ public final class Bench {
   public record Second(int second, long ok, double p50Ms, double p99Ms, double maxMs) {}
 
   public Bench(BenchOptions options, PrintStream out, PrintStream err) {
+    this(options, out, err, ANSWER_TIMEOUT);
+  }
+
+  Bench(BenchOptions options, PrintStream out, PrintStream err, Duration answerTimeout) {
     this.o = options;
     this.out = out;
     this.err = err;
+    this.answerTimeout = answerTimeout;
   }
 
   public static void main(String[] args) {
@@ -76,7 +91,7 @@ public final class Bench {
     var clients = new ArrayList<KvClient>();
     for (int i = 0; i < o.conns(); i++) {
       clients.add(KvClient.builder().addresses(endpoints.get(i % endpoints.size())).discoverMembers(false)
-          .timeout(Duration.ofSeconds(10)).build());
+          .timeout(answerTimeout).build());
     }
     try {
       connect(clients);
@@ -183,42 +198,112 @@ public final class Bench {
   }
 
   /**
-   * Runs --clients workers until {@code end} or {@code limit} operations, recording latencies, errors and acks;
-   * with {@code seconds}, also each latency under the second of the run its request was sent in.
+   * Issues operations until {@code end} or {@code limit} of them, at most --clients in flight and, with --rate, none
+   * before its time; records latencies, errors and acks as the answers arrive. With {@code seconds}, also each
+   * latency under the second of the run its request was sent in.
+   *
+   * <p>One thread, {@code kvraft-bench-issuer}, sends every request with {@link KvClient#callAsync} on behalf of
+   * whichever client is idle, and the connections' reader threads record the answers: the same load as --clients
+   * threads each waiting for its answer, without waking a thread per operation. A second thread fails the requests
+   * that got no answer in time (10 s).
    */
   private void drive(List<KvClient> clients, long start, long end, long limit, ConcurrentHistogram histogram,
       ConcurrentHashMap<Integer, ConcurrentHistogram> seconds, ConcurrentHashMap<String, LongAdder> errors,
       LongAdder done) {
-    var issued = new AtomicLong();
-    var sequence = new AtomicLong();
+    // Client i's request in flight, if any (an answer may come before it is set: the entry is then stale and
+    // harmless); the idle clients' numbers wait in the queue.
+    var inFlight = new AtomicReferenceArray<InFlight>(o.clients());
+    var idle = new ArrayBlockingQueue<Integer>(o.clients());
+    for (int i = 0; i < o.clients(); i++) {
+      idle.add(i);
+    }
     var value = value();
-    try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
-      for (int t = 0; t < o.clients(); t++) {
-        var client = clients.get(t % clients.size());
-        pool.submit(() -> {
-          var random = ThreadLocalRandom.current();
-          long n;
-          while ((n = issued.getAndIncrement()) < limit && System.nanoTime() < end) {
-            pace(start, n);
-            long keyIndex = o.sequentialKeys() ? sequence.getAndIncrement() % o.keySpaceSize()
-                : random.nextLong(o.keySpaceSize());
-            var request = request(key(keyIndex), value, random);
-            long t0 = System.nanoTime();
+    var issuer = Thread.ofPlatform().name("kvraft-bench-issuer").unstarted(() -> {
+      var random = ThreadLocalRandom.current();
+      try {
+        for (long n = 0; n < limit && System.nanoTime() < end; n++) {
+          pace(start, n);
+          int client = idle.take();
+          long keyIndex = o.sequentialKeys() ? n % o.keySpaceSize() : random.nextLong(o.keySpaceSize());
+          var request = request(key(keyIndex), value, random);
+          long t0 = System.nanoTime();
+          var answer = clients.get(client % clients.size()).callAsync(request);
+          inFlight.set(client, new InFlight(t0, answer));
+          answer.whenComplete((response, failure) -> {
             try {
-              client.call(request);
-              long latency = Math.max(1, System.nanoTime() - t0);
-              histogram.recordValue(latency);
-              if (seconds != null) {
-                seconds.computeIfAbsent((int) ((t0 - start) / 1_000_000_000L), s -> latencies()).recordValue(latency);
+              if (failure == null && !response.hasError()) {
+                long latency = Math.max(1, System.nanoTime() - t0);
+                histogram.recordValue(latency);
+                if (seconds != null) {
+                  seconds.computeIfAbsent((int) ((t0 - start) / 1_000_000_000L), s -> latencies())
+                      .recordValue(latency);
+                }
+                done.increment();
+              } else {
+                errors.computeIfAbsent(errorCode(request, response, failure), k -> new LongAdder()).increment();
               }
-              done.increment();
-            } catch (KvException e) {
-              errors.computeIfAbsent(e.code().name(), k -> new LongAdder()).increment();
+            } finally {
+              inFlight.set(client, null);
+              idle.add(client);
+            }
+          });
+        }
+        // Every answer (or its timeout) is in before the run ends.
+        for (int i = 0; i < o.clients(); i++) {
+          idle.take();
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    var timeouts = Thread.ofPlatform().daemon(true).name("kvraft-bench-timeouts").start(() -> {
+      try {
+        while (true) {
+          Thread.sleep(Math.max(1, Math.min(200, answerTimeout.toMillis() / 5)));
+          long now = System.nanoTime();
+          for (int i = 0; i < inFlight.length(); i++) {
+            var f = inFlight.get(i);
+            if (f != null && now - f.sentNanos() > answerTimeout.toNanos()) {
+              f.answer().completeExceptionally(new TimeoutException("no answer within " + answerTimeout));
             }
           }
-        });
+        }
+      } catch (InterruptedException e) {
+        // the run is over
       }
+    });
+    issuer.start();
+    try {
+      issuer.join();
+    } catch (InterruptedException e) {
+      issuer.interrupt();
+      Thread.currentThread().interrupt();
+    } finally {
+      timeouts.interrupt();
     }
+  }
+
+  /** One client's request on its way: when it was sent, and the answer to come. */
+  private record InFlight(long sentNanos, CompletableFuture<Response> answer) {}
+
+  /**
+   * The error code an operation failed with: the server's, TIMEOUT when no answer came in time, and for a lost
+   * connection what {@link KvClient#call} would say: UNAVAILABLE for a read, TIMEOUT (outcome unknown) for a write.
+   */
+  static String errorCode(Request.Builder request, Response response, Throwable failure) {
+    if (failure == null) {
+      return response.getError().getCode().name();
+    }
+    var cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+        ? failure.getCause() : failure;
+    if (cause instanceof KvException k) {
+      return k.code().name();
+    }
+    if (cause instanceof TimeoutException) {
+      return Error.Code.TIMEOUT.name();
+    }
+    boolean read = request.hasGet() || request.hasScan();
+    return (read ? Error.Code.UNAVAILABLE : Error.Code.TIMEOUT).name();
   }
 
   /** With --rate, operation n may not start before start + n / rate. */
@@ -229,10 +314,9 @@ public final class Bench {
     long at = start + (long) (n * 1e9 / o.rate());
     long wait = at - System.nanoTime();
     if (wait > 0) {
-      try {
-        TimeUnit.NANOSECONDS.sleep(wait);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
+      LockSupport.parkNanos(wait);
+      while (System.nanoTime() < at) {
+        LockSupport.parkNanos(at - System.nanoTime());
       }
     }
   }

@@ -9,7 +9,12 @@ import dev.kvraft.proto.Consistency;
 import dev.kvraft.server.KvraftServer;
 import dev.kvraft.server.testing.TestNodes;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -167,5 +172,57 @@ class BenchTest {
     run("--endpoints=" + endpoints, "--clients=4", "--duration=1", "--rate=200", "--no-progress", "put");
     var took = Duration.ofNanos(System.nanoTime() - start);
     assertTrue(took.compareTo(Duration.ofSeconds(15)) < 0, "a 1 s run took " + took);
+  }
+
+  @Test
+  void theRateCapsTheOperationsPerSecond() {
+    long start = System.nanoTime();
+    var json = run("--endpoints=" + endpoints, "--clients=20", "--total=300", "--rate=300", "--json", "--no-progress",
+        "put");
+    var took = Duration.ofNanos(System.nanoTime() - start);
+    assertTrue(json.contains("\"ok\":300"), json);
+    // Operation n may not start before n / rate: the 300th at 0.997 s.
+    assertTrue(took.toMillis() >= 990, "300 operations at 300/s took only " + took.toMillis() + " ms");
+  }
+
+  @Test
+  void requestsThatGetNoAnswerAreCountedAsTimeouts() throws Exception {
+    // A node that accepts connections and reads every request but never answers.
+    try (var silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+      var sockets = new ArrayList<Socket>();
+      var acceptor = Thread.ofVirtual().start(() -> {
+        try {
+          while (true) {
+            var s = silent.accept();
+            sockets.add(s);
+            Thread.ofVirtual().start(() -> {
+              try (var in = s.getInputStream()) {
+                in.transferTo(OutputStream.nullOutputStream());
+              } catch (IOException e) {
+                // closed at the end of the test
+              }
+            });
+          }
+        } catch (IOException e) {
+          // closed at the end of the test
+        }
+      });
+      try {
+        var out = new ByteArrayOutputStream();
+        var options = BenchOptions.parse("--endpoints=127.0.0.1:" + silent.getLocalPort(), "--clients=3",
+            "--total=3", "--no-progress", "put");
+        var result = new Bench(options, new PrintStream(out, true, StandardCharsets.UTF_8),
+            new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8), Duration.ofMillis(300)).run();
+        assertEquals(0, result.ok());
+        assertEquals(Map.of("TIMEOUT", 3L), result.errors());
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("Errors:       {TIMEOUT=3}"), out.toString());
+      } finally {
+        silent.close();
+        acceptor.join();
+        for (var s : sockets) {
+          s.close();
+        }
+      }
+    }
   }
 }
