@@ -209,4 +209,45 @@ class KvStateTest {
     assertEquals(List.of("put a 1 created", "put a 2 updated", "delete a 3 deleted", "delete a 0 not found",
         "txn  0 compare failed"), seen);
   }
+
+  /**
+   * Random puts, deletes and range deletes over a small key space, checked after every step against a plain sorted
+   * map: gets, full scans, the snapshot copy and the size must all agree (the state keeps a hash map and a sorted map
+   * in step).
+   */
+  @Test
+  void pointAndRangeOperationsAgreeWithASortedMapModel() {
+    var model = new java.util.TreeMap<String, String>();
+    var random = new java.util.Random(7);
+    for (int step = 0; step < 3000; step++) {
+      var k = "k" + random.nextInt(40);
+      switch (random.nextInt(10)) {
+        case 0, 1 -> {
+          assertEquals(model.remove(k) == null ? 0 : 1, delete(k, ""), "step " + step + ": delete " + k);
+        }
+        case 2 -> {
+          var end = "k" + random.nextInt(40);
+          var doomed = k.compareTo(end) < 0 ? model.subMap(k, end) : new java.util.TreeMap<String, String>();
+          assertEquals(doomed.size(), delete(k, end), "step " + step + ": delete [" + k + ", " + end + ")");
+          doomed.clear();
+        }
+        default -> {
+          var v = "v" + step;
+          put(k, v);
+          model.put(k, v);
+        }
+      }
+      for (int i = 0; i < 40; i++) {
+        var kv = state.get(b("k" + i));
+        assertEquals(model.get("k" + i), kv == null ? null : kv.getValue().toStringUtf8(), "step " + step + ": k" + i);
+      }
+      var scanned = state.scan(Scan.getDefaultInstance(), 1000).getKvsList().stream()
+          .map(kv -> kv.getKey().toStringUtf8() + "=" + kv.getValue().toStringUtf8()).toList();
+      var expected = model.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).toList();
+      assertEquals(expected, scanned, "step " + step);
+      assertEquals(expected, state.copy().stream()
+          .map(kv -> kv.getKey().toStringUtf8() + "=" + kv.getValue().toStringUtf8()).toList(), "step " + step);
+      assertEquals(model.size(), state.size(), "step " + step);
+    }
+  }
 }
