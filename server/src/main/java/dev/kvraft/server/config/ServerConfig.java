@@ -51,7 +51,7 @@ public record ServerConfig(
       new Setting("request.timeout.ms", "5000", "how long a request may wait for Raft before TIMEOUT/UNAVAILABLE"),
       new Setting("queue.capacity", "10000", "client commands waiting for the database loop before OVERLOADED"),
       new Setting("batch.max", "4096", "most client commands the database loop takes in one batch"),
-      new Setting("snapshot.threshold", "10000", "take a snapshot every this many applied log entries"),
+      new Setting("snapshot.threshold", "50000", "take a snapshot every this many applied log entries"),
       new Setting("log.retention", "1000000", "entries kept in kvraft.db's log tables; older ones below the last"
           + " snapshot are pruned"),
       new Setting("log.mirror", "true", "keep the applied log in kvraft.db (false: no SQLite log, for comparison)"),

@@ -22,7 +22,7 @@ class ServerConfigTest {
     assertEquals(List.of(PeerSpec.of("n1", "127.0.0.1", 7379, 7380)), c.cluster());
     assertEquals(Path.of("./data"), c.dataDir());
     assertEquals(Limits.DEFAULT, c.limits());
-    assertEquals(10_000, c.snapshotThreshold());
+    assertEquals(50_000, c.snapshotThreshold());
   }
 
   @Test
