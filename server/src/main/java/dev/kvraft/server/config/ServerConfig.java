@@ -55,7 +55,7 @@ public record ServerConfig(
       new Setting("log.retention", "1000000", "entries kept in kvraft.db's log tables; older ones below the last"
           + " snapshot are pruned"),
       new Setting("log.mirror", "true", "keep the applied log in kvraft.db (false: no SQLite log, for comparison)"),
-      new Setting("raft.segment.bytes", "8388608", "size of a Ratis log segment; closed segments below a snapshot"
+      new Setting("raft.segment.bytes", "1048576", "size of a Ratis log segment; closed segments below a snapshot"
           + " are purged"),
       new Setting("raft.election.timeout.min.ms", "1000", "lower bound of the randomised election timeout"),
       new Setting("raft.election.timeout.max.ms", "2000", "upper bound of the randomised election timeout"));
