@@ -3,8 +3,8 @@ package dev.kvraft.bench;
 import com.google.protobuf.ByteString;
 import dev.kvraft.client.KvClient;
 import dev.kvraft.client.KvException;
-import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Compare;
+import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Get;
 import dev.kvraft.proto.Op;
 import dev.kvraft.proto.Put;
@@ -21,6 +21,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
@@ -294,7 +295,7 @@ public final class Bench {
     if (failure == null) {
       return response.getError().getCode().name();
     }
-    var cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+    var cause = failure instanceof CompletionException && failure.getCause() != null
         ? failure.getCause() : failure;
     if (cause instanceof KvException k) {
       return k.code().name();
