@@ -85,6 +85,24 @@ class KvStateTest {
   }
 
   @Test
+  void rangeDeleteReportsEachDeletedKeyWithItsOwnValue() {
+    var keys = new ArrayList<String>();
+    for (int i = 0; i < 20; i++) {
+      keys.add("k" + (char) ('a' + i));
+      put(keys.getLast(), "value of " + keys.getLast());
+    }
+    var seen = new ArrayList<String>();
+    KvState.OpListener l = (op, key, value, rev, result) -> seen.add(key.toStringUtf8());
+    var deleted = state.apply(WriteOp.newBuilder().setDelete(Delete.newBuilder().setKey(b("kb")).setRangeEnd(b("ks"))
+        .setPrevKv(true)).build(), l).getDelete();
+    var expected = keys.subList(1, 18);
+    assertEquals(expected, seen, "the log mirror is told each deleted key once");
+    assertEquals(expected, deleted.getPrevList().stream().map(kv -> kv.getKey().toStringUtf8()).toList());
+    assertEquals(expected.stream().map(k -> "value of " + k).toList(),
+        deleted.getPrevList().stream().map(kv -> kv.getValue().toStringUtf8()).toList(), "prev_kv: the deleted values");
+  }
+
+  @Test
   void rangeDeleteToTheEnd() {
     for (var k : List.of("a", "b", "c")) {
       put(k, "v");
