@@ -685,7 +685,7 @@ public final class DatabaseLoop implements AutoCloseable {
 
   /**
    * The state at the applied index, copied between two applies (loop thread only; others use {@link #call}).
-   * The copy is shallow: {@code KeyValue}s are immutable.
+   * The copy is shallow: {@link KvState.Entry}s are immutable.
    */
   public Snapshotter.PointInTime pointInTime() {
     long start = System.nanoTime();
@@ -695,7 +695,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** Replaces the whole state with a snapshot's (loop thread only). */
-  public void install(long term, long index, long revision, String conf, List<dev.kvraft.proto.KeyValue> kvs,
+  public void install(long term, long index, long revision, String conf, List<KvState.Entry> kvs,
       String why) {
     state.reset(revision, kvs);
     configuration = conf == null ? "" : conf;

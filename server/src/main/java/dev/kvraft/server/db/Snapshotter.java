@@ -1,6 +1,5 @@
 package dev.kvraft.server.db;
 
-import dev.kvraft.proto.KeyValue;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
@@ -15,7 +14,7 @@ public interface Snapshotter {
    *
    * @param copyNanos how long the copy paused the loop
    */
-  record PointInTime(long term, long index, long revision, String configuration, List<KeyValue> kvs,
+  record PointInTime(long term, long index, long revision, String configuration, List<KvState.Entry> kvs,
       long copyNanos) {}
 
   /** A snapshot on disk. */

@@ -2,6 +2,7 @@ package dev.kvraft.server.raft;
 
 import com.google.protobuf.UnsafeByteOperations;
 import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.KvState;
 import java.io.IOException;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -18,7 +19,6 @@ import org.apache.ratis.statemachine.TransactionContext;
 import org.apache.ratis.statemachine.impl.BaseStateMachine;
 import org.apache.ratis.statemachine.impl.SingleFileSnapshotInfo;
 import org.apache.ratis.util.LifeCycle;
-import dev.kvraft.proto.KeyValue;
 import dev.kvraft.storage.SnapshotFiles;
 import dev.kvraft.storage.StorageException;
 import org.slf4j.Logger;
@@ -101,14 +101,11 @@ final class KvStateMachine extends BaseStateMachine {
       return;
     }
     var file = info.getFile().getPath();
-    var kvs = new java.util.ArrayList<KeyValue>();
+    var kvs = new java.util.ArrayList<KvState.Entry>();
     SnapshotFiles.Meta meta;
     try {
-      meta = SnapshotFiles.read(file, r -> kvs.add(KeyValue.newBuilder()
-          .setKey(com.google.protobuf.ByteString.copyFrom(r.key()))
-          .setValue(com.google.protobuf.ByteString.copyFrom(r.value()))
-          .setCreateRevision(r.createRevision()).setModRevision(r.modRevision()).setVersion(r.version())
-          .build()));
+      meta = SnapshotFiles.read(file, r -> kvs.add(new KvState.Entry(r.key(), r.value(), r.createRevision(),
+          r.modRevision(), r.version())));
     } catch (StorageException e) {
       throw new StorageException(e.getMessage() + ". The node cannot start from it: the Raft log below it is"
           + " purged. Move this node's data directory aside and start it empty; it catches up from the leader.", e);

@@ -1,7 +1,7 @@
 package dev.kvraft.server.raft;
 
-import dev.kvraft.proto.KeyValue;
 import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.KvState;
 import dev.kvraft.server.db.Snapshotter;
 import dev.kvraft.storage.SnapshotFiles;
 import java.io.IOException;
@@ -167,7 +167,7 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
         writeNanos);
   }
 
-  private static Iterator<SnapshotFiles.Row> rows(java.util.List<KeyValue> kvs) {
+  private static Iterator<SnapshotFiles.Row> rows(java.util.List<KvState.Entry> kvs) {
     var it = kvs.iterator();
     return new Iterator<>() {
       @Override
@@ -177,9 +177,8 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
 
       @Override
       public SnapshotFiles.Row next() {
-        var kv = it.next();
-        return new SnapshotFiles.Row(kv.getKey().toByteArray(), kv.getValue().toByteArray(), kv.getCreateRevision(),
-            kv.getModRevision(), kv.getVersion());
+        var e = it.next();
+        return new SnapshotFiles.Row(e.key(), e.value(), e.createRevision(), e.modRevision(), e.version());
       }
     };
   }

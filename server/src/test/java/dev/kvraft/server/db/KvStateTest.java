@@ -15,6 +15,7 @@ import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Scan;
 import dev.kvraft.proto.Txn;
 import dev.kvraft.proto.WriteOp;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -264,7 +265,8 @@ class KvStateTest {
       var expected = model.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).toList();
       assertEquals(expected, scanned, "step " + step);
       assertEquals(expected, state.copy().stream()
-          .map(kv -> kv.getKey().toStringUtf8() + "=" + kv.getValue().toStringUtf8()).toList(), "step " + step);
+          .map(e -> new String(e.key(), StandardCharsets.UTF_8) + "=" + new String(e.value(), StandardCharsets.UTF_8))
+          .toList(), "step " + step);
       assertEquals(model.size(), state.size(), "step " + step);
     }
   }
