@@ -289,7 +289,7 @@ public final class Bench {
 
   /**
    * The error code an operation failed with: the server's, TIMEOUT when no answer came in time, and for a lost
-   * connection what {@link KvClient#call} would say: UNAVAILABLE for a read, TIMEOUT (outcome unknown) for a write.
+   * connection what {@link KvClient#call} would say ({@link KvClient#connectionLost}).
    */
   static String errorCode(Request.Builder request, Response response, Throwable failure) {
     if (failure == null) {
@@ -303,8 +303,7 @@ public final class Bench {
     if (cause instanceof TimeoutException) {
       return Error.Code.TIMEOUT.name();
     }
-    boolean read = request.hasGet() || request.hasScan();
-    return (read ? Error.Code.UNAVAILABLE : Error.Code.TIMEOUT).name();
+    return KvClient.connectionLost(request, cause).code().name();
   }
 
   /** With --rate, operation n may not start before start + n / rate. */

@@ -277,12 +277,12 @@ public final class KvClient implements AutoCloseable {
         throw new KvTimeoutException("interrupted while waiting for " + c.address() + outcome(read), e);
       } catch (ExecutionException e) {
         failed(c);
-        var cause = e.getCause();
+        var lost = connectionLost(request, e.getCause());
         if (read) {
-          last = new UnavailableException(cause.getMessage(), cause);
+          last = lost;
           continue;
         }
-        throw new KvTimeoutException(cause.getMessage() + "; the write may or may not have been applied", cause);
+        throw lost;
       }
       if (!response.hasError()) {
         return response;
@@ -296,6 +296,16 @@ public final class KvClient implements AutoCloseable {
       }
       throw error;
     }
+  }
+
+  /**
+   * What a lost connection means for a request sent on it: a read is {@link UnavailableException} (safe to retry),
+   * a write {@link KvTimeoutException} (it may or may not have been applied). {@link #call} retries the first and
+   * throws the second; callers of {@link #callAsync} get the raw cause and can ask here.
+   */
+  public static KvException connectionLost(Request.Builder request, Throwable cause) {
+    return isRead(request) ? new UnavailableException(cause.getMessage(), cause)
+        : new KvTimeoutException(cause.getMessage() + "; the write may or may not have been applied", cause);
   }
 
   /** Sends one request without waiting or retrying; for pipelining. The future fails on connection loss. */

@@ -74,6 +74,18 @@ class KvClientTest {
   }
 
   @Test
+  void aLostConnectionMeansRetryForAReadAndOutcomeUnknownForAWrite() {
+    var cause = new java.io.IOException("lost connection to 127.0.0.1:1");
+    var read = KvClient.connectionLost(Request.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder()
+        .setKey(utf8("k"))), cause);
+    assertTrue(read instanceof UnavailableException, read.toString());
+    assertEquals(cause, read.getCause());
+    var write = KvClient.connectionLost(Request.newBuilder().setPut(Put.newBuilder().setKey(utf8("k"))), cause);
+    assertTrue(write instanceof KvTimeoutException, write.toString());
+    assertEquals("lost connection to 127.0.0.1:1; the write may or may not have been applied", write.getMessage());
+  }
+
+  @Test
   void pipelinesManyRequestsOnOneConnection() {
     var futures = new ArrayList<CompletableFuture<Response>>();
     for (int i = 0; i < 2000; i++) {
