@@ -93,9 +93,17 @@ public final class KvState {
   public record Entry(byte[] key, byte[] value, long createRevision, long modRevision, long version) {
     /** The protocol's form, wrapping (not copying) the arrays. */
     public KeyValue toKeyValue() {
-      return KeyValue.newBuilder().setKey(UnsafeByteOperations.unsafeWrap(key))
-          .setValue(UnsafeByteOperations.unsafeWrap(value)).setCreateRevision(createRevision)
-          .setModRevision(modRevision).setVersion(version).build();
+      return keyAndRevisions().setValue(UnsafeByteOperations.unsafeWrap(value)).build();
+    }
+
+    /** The protocol's form without the value, for keys-only scans. */
+    KeyValue withoutValue() {
+      return keyAndRevisions().build();
+    }
+
+    private KeyValue.Builder keyAndRevisions() {
+      return KeyValue.newBuilder().setKey(UnsafeByteOperations.unsafeWrap(key)).setCreateRevision(createRevision)
+          .setModRevision(modRevision).setVersion(version);
     }
   }
 
@@ -163,8 +171,7 @@ public final class KvState {
         result.setMore(true);
         break;
       }
-      var kv = e.toKeyValue();
-      result.addKvs(scan.getKeysOnly() ? kv.toBuilder().clearValue().build() : kv);
+      result.addKvs(scan.getKeysOnly() ? e.withoutValue() : e.toKeyValue());
       n++;
     }
     return result.build();

@@ -168,19 +168,9 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
   }
 
   private static Iterator<SnapshotFiles.Row> rows(java.util.List<KvState.Entry> kvs) {
-    var it = kvs.iterator();
-    return new Iterator<>() {
-      @Override
-      public boolean hasNext() {
-        return it.hasNext();
-      }
-
-      @Override
-      public SnapshotFiles.Row next() {
-        var e = it.next();
-        return new SnapshotFiles.Row(e.key(), e.value(), e.createRevision(), e.modRevision(), e.version());
-      }
-    };
+    return kvs.stream()
+        .map(e -> new SnapshotFiles.Row(e.key(), e.value(), e.createRevision(), e.modRevision(), e.version()))
+        .iterator();
   }
 
   @Override
