@@ -189,10 +189,18 @@ public final class KvState {
 
   /**
    * Applies one client write and returns the response it earns: {@code put}, {@code delete} or {@code txn} set, no
-   * id and no header.
+   * id and no header. An op it cannot apply (no operation; a txn compare with an unknown target or operator; a txn
+   * op with no operation) changes nothing and earns an {@code INVALID_ARGUMENT} error.
    */
   public Response.Builder apply(WriteOp op, OpListener listener) {
     var response = Response.newBuilder();
+    var malformed = malformed(op);
+    if (malformed != null) {
+      // Only an entry that did not come through RequestValidator gets here. Throwing would stop every node on the
+      // same entry, and a txn's earlier ops would already be applied: a no-op, the same on every node, instead.
+      return response.setError(dev.kvraft.proto.Error.newBuilder()
+          .setCode(dev.kvraft.proto.Error.Code.INVALID_ARGUMENT).setMessage(malformed + "; applied as a no-op"));
+    }
     switch (op.getOpCase()) {
       case PUT -> {
         long rev = revision + 1;
@@ -211,6 +219,29 @@ public final class KvState {
       case OP_NOT_SET -> throw new IllegalArgumentException("write op with no operation");
     }
     return response;
+  }
+
+  /** Why {@link #apply} cannot apply an op (something {@code RequestValidator} refuses), or null. */
+  private static String malformed(WriteOp op) {
+    if (op.getOpCase() == WriteOp.OpCase.OP_NOT_SET) {
+      return "write op names no operation";
+    }
+    if (op.getOpCase() != WriteOp.OpCase.TXN) {
+      return null;
+    }
+    for (var c : op.getTxn().getCompareList()) {
+      if (c.getTarget() == Compare.Target.UNRECOGNIZED || c.getOperator() == Compare.Operator.UNRECOGNIZED) {
+        return "txn compare has an unknown target or operator";
+      }
+    }
+    for (var branch : List.of(op.getTxn().getSuccessList(), op.getTxn().getFailureList())) {
+      for (var o : branch) {
+        if (o.getOpCase() == Op.OpCase.OP_NOT_SET) {
+          return "txn op names no operation";
+        }
+      }
+    }
+    return null;
   }
 
   private PutResult put(dev.kvraft.proto.Put put, long rev, OpListener listener) {
