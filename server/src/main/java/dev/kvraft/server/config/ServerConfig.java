@@ -131,7 +131,7 @@ public record ServerConfig(
         throw new IllegalArgumentException("argument '" + arg + "' has no value: write --" + body + "=VALUE");
       }
       if (key.equals("config")) {
-        file = Path.of(value);
+        file = path("config file (--config)", value);
       } else {
         overrides.put(key, value);
       }
@@ -186,7 +186,7 @@ public record ServerConfig(
     return new ServerConfig(
         get.apply("node.id"),
         cluster,
-        Path.of(get.apply("data.dir")),
+        path("data.dir", get.apply("data.dir")),
         limits,
         Duration.ofMillis(longValue(get, "request.timeout.ms")),
         positiveInt(get, "queue.capacity"),
@@ -197,6 +197,14 @@ public record ServerConfig(
         positiveLong(get, "raft.segment.bytes"),
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.min.ms")),
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.max.ms")));
+  }
+
+  private static Path path(String key, String value) {
+    try {
+      return Path.of(value);
+    } catch (java.nio.file.InvalidPathException e) {
+      throw new IllegalArgumentException(key + " = '" + value + "' is not a valid path: " + e.getReason(), e);
+    }
   }
 
   private static boolean bool(Function<String, String> get, String key) {
