@@ -18,6 +18,10 @@ public record PeerSpec(String id, String host, int clientPort, int peerPort) {
     if (host.isBlank()) {
       throw new IllegalArgumentException("node '" + id + "' has an empty host");
     }
+    if (host.chars().anyMatch(c -> c == '[' || c == ']' || c == ',' || Character.isWhitespace(c))) {
+      throw new IllegalArgumentException("node '" + id + "' has host '" + host + "': a host is a name or an IP"
+          + " address, without spaces, commas or brackets (write an IPv6 address in one pair of brackets: [::1])");
+    }
     checkPort(id, "client", clientPort);
     checkPort(id, "peer", peerPort);
     if (clientPort == peerPort) {
