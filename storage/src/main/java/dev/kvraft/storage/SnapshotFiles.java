@@ -171,7 +171,9 @@ public final class SnapshotFiles {
       try (var st = db.createStatement();
            var rs = st.executeQuery("SELECT key, value, create_revision, mod_revision, version FROM kv")) {
         while (rs.next()) {
-          sink.accept(new Row(Bytes.read(rs, 1), Bytes.read(rs, 2), rs.getLong(3), rs.getLong(4), rs.getLong(5)));
+          var row = new Row(Bytes.read(rs, 1), Bytes.read(rs, 2), rs.getLong(3), rs.getLong(4), rs.getLong(5));
+          checkRow(file, meta, row, rs.getObject(2) == null);
+          sink.accept(row);
           n++;
         }
       }
@@ -181,6 +183,26 @@ public final class SnapshotFiles {
       return meta;
     } catch (SQLException e) {
       throw new StorageException("cannot read snapshot " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * A row no sequence of writes could have made (SQLite's quick check does not look inside rows, so a damaged file
+   * can pass it): an empty or missing key, a missing value, or revisions out of order.
+   */
+  private static void checkRow(Path file, Meta meta, Row r, boolean nullValue) throws StorageException {
+    String problem = null;
+    if (r.key().length == 0) {
+      problem = "an empty key";
+    } else if (nullValue) {
+      problem = "no value";
+    } else if (r.version() < 1 || r.createRevision() < 1 || r.createRevision() > r.modRevision()
+        || r.modRevision() > meta.revision()) {
+      problem = "impossible revisions (create " + r.createRevision() + ", mod " + r.modRevision() + ", version "
+          + r.version() + ", snapshot revision " + meta.revision() + ")";
+    }
+    if (problem != null) {
+      throw new StorageException("snapshot " + file + " is damaged: a row has " + problem);
     }
   }
 
