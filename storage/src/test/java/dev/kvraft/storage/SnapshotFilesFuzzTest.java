@@ -3,6 +3,7 @@ package dev.kvraft.storage;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.io.IOException;
@@ -16,7 +17,8 @@ import java.util.ArrayList;
  * {@link SnapshotFiles#read} (what a node does with a snapshot it installs or restarts from). Each must return or
  * throw {@link StorageException} with a message; anything else (another exception, a JVM crash in SQLite's native
  * code) is a finding. What {@code read} returns must agree with what {@code verify} said: the same meta, and as
- * many rows as the meta's key count.
+ * many rows as the meta's key count, each with a key and possible revisions (1 <= create <= mod <= the snapshot's
+ * revision, version >= 1): a node must not install a state no sequence of writes could have made.
  *
  * <p>Seeds (small real snapshot files and damaged ones):
  * {@code src/test/resources/dev/kvraft/storage/SnapshotFilesFuzzTestInputs/readsOrFailsCleanly/}. Fuzzing mode:
@@ -51,6 +53,11 @@ class SnapshotFilesFuzzTest {
       for (var row : rows) {
         assertNotNull(row.key(), "a row without a key");
         assertNotNull(row.value(), "a row without a value");
+        assertTrue(row.key().length > 0, "a row with an empty key");
+        assertTrue(row.version() >= 1 && row.createRevision() >= 1 && row.createRevision() <= row.modRevision()
+            && row.modRevision() <= read.revision(), "a row whose revisions cannot be: create "
+            + row.createRevision() + ", mod " + row.modRevision() + ", version " + row.version()
+            + " in a snapshot at revision " + read.revision());
       }
     } finally {
       delete(dir);
