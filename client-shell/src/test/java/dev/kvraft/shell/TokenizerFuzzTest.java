@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import com.code_intelligence.jazzer.mutation.annotation.NotNull;
 import java.util.ArrayList;
 
 /**
@@ -25,7 +26,7 @@ import java.util.ArrayList;
 class TokenizerFuzzTest {
 
   @FuzzTest(maxDuration = "2m")
-  void anyLineSplitsOrFailsWithUsage(String line) {
+  void anyLineSplitsOrFailsWithUsage(@NotNull String line) {
     java.util.List<String> words;
     try {
       words = Tokenizer.split(line);
