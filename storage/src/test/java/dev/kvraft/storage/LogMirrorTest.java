@@ -22,7 +22,7 @@ class LogMirrorTest {
   }
 
   private static void put(LogMirror m, long idx, long term, String key, String value, long rev) throws Exception {
-    m.entry(idx, term, "normal", "n1@x", 1, "put " + key, b("payload"));
+    m.entry(idx, term, EntryKind.NORMAL, "n1@x", 1, "put " + key, b("payload"));
     m.op(idx, 0, "put", b(key), b(value), rev, "created");
   }
 
@@ -30,9 +30,9 @@ class LogMirrorTest {
   void recordsEntriesAndAKeysHistoryInOrder() throws Exception {
     try (var m = LogMirror.open(dir.resolve("kvraft.db"))) {
       put(m, 1, 1, "a", "1", 1);
-      m.entry(2, 1, "configuration", "", 0, "peers n1@127.0.0.1:7380", null);
+      m.entry(2, 1, EntryKind.CONFIGURATION, "", 0, "peers n1@127.0.0.1:7380", null);
       put(m, 3, 2, "a", "2", 2);
-      m.entry(4, 2, "normal", "n1@x", 2, "txn", b("p"));
+      m.entry(4, 2, EntryKind.NORMAL, "n1@x", 2, "txn", b("p"));
       m.op(4, 0, "txn", null, null, 0, "compare failed");
       m.op(4, 1, "delete", b("a"), null, 3, "deleted");
       m.commit();
@@ -80,7 +80,7 @@ class LogMirrorTest {
   void binaryKeysAreBlobsAndStillFindable() throws Exception {
     var key = new byte[] {0, (byte) 0xff, 1};
     try (var m = LogMirror.open(dir.resolve("kvraft.db"))) {
-      m.entry(1, 1, "normal", "n1@x", 1, "", null);
+      m.entry(1, 1, EntryKind.NORMAL, "n1@x", 1, "", null);
       m.op(1, 0, "put", key, new byte[] {(byte) 0xfe}, 1, "created");
       m.commit();
       assertEquals(1, m.history(key).size());

@@ -16,6 +16,7 @@ import dev.kvraft.proto.Response;
 import dev.kvraft.proto.StatusResult;
 import dev.kvraft.proto.WriteOp;
 import dev.kvraft.server.config.ServerConfig;
+import dev.kvraft.storage.EntryKind;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -72,7 +73,7 @@ public final class DatabaseLoop implements AutoCloseable {
     ApplyObserver NONE = new ApplyObserver() {};
 
     /** Before the entry's ops are applied; the returned listener observes each of them. */
-    default KvState.OpListener beginEntry(long term, long index, String kind, String proposer, int opCount,
+    default KvState.OpListener beginEntry(long term, long index, EntryKind kind, String proposer, int opCount,
         String summary, ByteString payload) {
       return KvState.OpListener.NONE;
     }
@@ -202,7 +203,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** From the state machine, on Raft's apply thread: a configuration or metadata entry. Never blocks. */
-  public CompletableFuture<Void> metaApplied(long term, long index, String kind, String summary) {
+  public CompletableFuture<Void> metaApplied(long term, long index, EntryKind kind, String summary) {
     var done = new CompletableFuture<Void>();
     inbox.add(new Event.MetaApplied(term, index, kind, summary, done));
     return done;
@@ -643,7 +644,7 @@ public final class DatabaseLoop implements AutoCloseable {
         raft.forget(entry.getProposalId());
       }
     }
-    var listener = observer.beginEntry(a.term(), a.index(), "normal", entry.getProposer(), entry.getOpsCount(),
+    var listener = observer.beginEntry(a.term(), a.index(), EntryKind.NORMAL, entry.getProposer(), entry.getOpsCount(),
         Summaries.of(entry), a.payload());
     for (int i = 0; i < entry.getOpsCount(); i++) {
       var response = state.apply(entry.getOps(i), listener);
@@ -660,7 +661,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private void applyMeta(Event.MetaApplied m) {
     observer.beginEntry(m.term(), m.index(), m.kind(), "", 0, m.summary(), ByteString.EMPTY);
     observer.endEntry(m.index());
-    if (m.kind().equals("configuration")) {
+    if (m.kind() == EntryKind.CONFIGURATION) {
       configuration = m.summary();
     }
     advance(m.term(), m.index());
@@ -699,7 +700,7 @@ public final class DatabaseLoop implements AutoCloseable {
       String why) {
     state.reset(revision, kvs);
     configuration = conf == null ? "" : conf;
-    observer.beginEntry(term, index, "snapshot-install", "", 0, why + ": " + kvs.size() + " keys at revision "
+    observer.beginEntry(term, index, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size() + " keys at revision "
         + revision, ByteString.EMPTY);
     observer.endEntry(index);
     observer.flush();

@@ -1,6 +1,7 @@
 package dev.kvraft.server.db;
 
 import com.google.protobuf.ByteString;
+import dev.kvraft.storage.EntryKind;
 import dev.kvraft.storage.LogMirror;
 import dev.kvraft.storage.StorageException;
 import java.util.ArrayList;
@@ -30,7 +31,7 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
 
   private record Op(int seq, String op, ByteString key, ByteString value, long revision, String result) {}
 
-  private record Entry(long idx, long term, String kind, String proposer, int opCount, String summary,
+  private record Entry(long idx, long term, EntryKind kind, String proposer, int opCount, String summary,
       ByteString payload, List<Op> ops) implements Item {}
 
   private record Prune(long snapshotIndex) implements Item {}
@@ -66,7 +67,7 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
   // ---- the database loop's side ----
 
   @Override
-  public KvState.OpListener beginEntry(long term, long index, String kind, String proposer, int opCount,
+  public KvState.OpListener beginEntry(long term, long index, EntryKind kind, String proposer, int opCount,
       String summary, ByteString payload) {
     ops = opCount == 0 ? List.of() : new ArrayList<>(opCount);
     batch.add(new Entry(index, term, kind, proposer, opCount, summary, payload, ops));
