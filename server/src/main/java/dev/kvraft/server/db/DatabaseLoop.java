@@ -722,8 +722,7 @@ public final class DatabaseLoop implements AutoCloseable {
     var id = c.request().getId();
     writer.write(pointInTime()).whenComplete((w, err) -> {
       if (err != null) {
-        var cause = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
-            ? err.getCause() : err;
+        var cause = Failures.cause(err);
         c.replier().reply(error(id, Error.Code.INTERNAL, "snapshot failed: " + cause.getMessage(), ""));
         return;
       }
@@ -888,10 +887,8 @@ public final class DatabaseLoop implements AutoCloseable {
     return config.peer(leaderId).map(p -> p.clientAddress()).orElse("");
   }
 
-  private static ConsensusException failure(Throwable t) {
-    while (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
-      t = t.getCause();
-    }
+  private static ConsensusException failure(Throwable thrown) {
+    var t = Failures.cause(thrown);
     if (t instanceof ConsensusException ce) {
       return ce;
     }
