@@ -338,12 +338,12 @@ public final class LogMirror implements AutoCloseable {
   }
 
   /** Records one operation of the entry last passed to {@link #entry}. */
-  public void op(long idx, int seq, String op, byte[] key, byte[] value, long revision, String result)
+  public void op(long idx, int seq, OpKind op, byte[] key, byte[] value, long revision, OpOutcome result)
       throws StorageException {
     if (skipping) {
       return;
     }
-    opRows.add(new OpRow(idx, seq, op, key, value, revision, result));
+    opRows.add(new OpRow(idx, seq, op.sql(), key, value, revision, result.sql()));
   }
 
   /** Commits what was recorded since the last commit. */

@@ -3,6 +3,8 @@ package dev.kvraft.server.db;
 import com.google.protobuf.ByteString;
 import dev.kvraft.storage.EntryKind;
 import dev.kvraft.storage.LogMirror;
+import dev.kvraft.storage.OpKind;
+import dev.kvraft.storage.OpOutcome;
 import dev.kvraft.storage.StorageException;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,7 +31,7 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
 
   private sealed interface Item {}
 
-  private record Op(int seq, String op, ByteString key, ByteString value, long revision, String result) {}
+  private record Op(int seq, OpKind op, ByteString key, ByteString value, long revision, OpOutcome result) {}
 
   private record Entry(long idx, long term, EntryKind kind, String proposer, int opCount, String summary,
       ByteString payload, List<Op> ops) implements Item {}
@@ -74,8 +76,8 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
     return this::op;
   }
 
-  private void op(String op, ByteString key, ByteString value, long revision, String result) {
-    ops.add(new Op(ops.size(), op, op.equals("txn") ? null : key, value, revision, result));
+  private void op(OpKind op, ByteString key, ByteString value, long revision, OpOutcome result) {
+    ops.add(new Op(ops.size(), op, op == OpKind.TXN ? null : key, value, revision, result));
   }
 
   @Override
