@@ -81,7 +81,11 @@ public final class DatabaseLoop implements AutoCloseable {
     /** After the entry was applied to the map. */
     default void endEntry(long index) {}
 
-    /** After each batch the loop handled: one transaction per batch. */
+    /**
+     * After each batch of events the loop handled: hands what was observed since the last call on. (The SQLite
+     * mirror then writes it on its own thread and commits at most every {@link MirrorObserver#COMMIT_EVERY_MS} ms,
+     * not once per batch.)
+     */
     default void flush() {}
 
     /** A snapshot at {@code index} is on disk: older log history may be pruned. */
