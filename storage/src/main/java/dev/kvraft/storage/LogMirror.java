@@ -304,7 +304,7 @@ public final class LogMirror implements AutoCloseable {
    * Records one applied entry; its operations follow through {@link #op}. Skipped (with its ops) when the same
    * index is already recorded with the same term.
    */
-  public void entry(long idx, long term, String kind, String proposer, int opCount, String summary, byte[] payload)
+  public void entry(long idx, long term, EntryKind kind, String proposer, int opCount, String summary, byte[] payload)
       throws StorageException {
     try {
       begin();
@@ -328,7 +328,7 @@ public final class LogMirror implements AutoCloseable {
           }
         }
       }
-      entryRows.add(new EntryRow(idx, term, kind, proposer == null || proposer.isEmpty() ? null : proposer, opCount,
+      entryRows.add(new EntryRow(idx, term, kind.sql(), proposer == null || proposer.isEmpty() ? null : proposer, opCount,
           summary, Instant.now().truncatedTo(ChronoUnit.MILLIS).toString(),
           payload == null || payload.length == 0 ? null : payload));
       maxIndex = Math.max(maxIndex, idx);
@@ -338,12 +338,12 @@ public final class LogMirror implements AutoCloseable {
   }
 
   /** Records one operation of the entry last passed to {@link #entry}. */
-  public void op(long idx, int seq, String op, byte[] key, byte[] value, long revision, String result)
+  public void op(long idx, int seq, OpKind op, byte[] key, byte[] value, long revision, OpOutcome result)
       throws StorageException {
     if (skipping) {
       return;
     }
-    opRows.add(new OpRow(idx, seq, op, key, value, revision, result));
+    opRows.add(new OpRow(idx, seq, op.sql(), key, value, revision, result.sql()));
   }
 
   /** Commits what was recorded since the last commit. */

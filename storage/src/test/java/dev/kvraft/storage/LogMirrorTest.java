@@ -22,19 +22,19 @@ class LogMirrorTest {
   }
 
   private static void put(LogMirror m, long idx, long term, String key, String value, long rev) throws Exception {
-    m.entry(idx, term, "normal", "n1@x", 1, "put " + key, b("payload"));
-    m.op(idx, 0, "put", b(key), b(value), rev, "created");
+    m.entry(idx, term, EntryKind.NORMAL, "n1@x", 1, "put " + key, b("payload"));
+    m.op(idx, 0, OpKind.PUT, b(key), b(value), rev, OpOutcome.CREATED);
   }
 
   @Test
   void recordsEntriesAndAKeysHistoryInOrder() throws Exception {
     try (var m = LogMirror.open(dir.resolve("kvraft.db"))) {
       put(m, 1, 1, "a", "1", 1);
-      m.entry(2, 1, "configuration", "", 0, "peers n1@127.0.0.1:7380", null);
+      m.entry(2, 1, EntryKind.CONFIGURATION, "", 0, "peers n1@127.0.0.1:7380", null);
       put(m, 3, 2, "a", "2", 2);
-      m.entry(4, 2, "normal", "n1@x", 2, "txn", b("p"));
-      m.op(4, 0, "txn", null, null, 0, "compare failed");
-      m.op(4, 1, "delete", b("a"), null, 3, "deleted");
+      m.entry(4, 2, EntryKind.NORMAL, "n1@x", 2, "txn", b("p"));
+      m.op(4, 0, OpKind.TXN, null, null, 0, OpOutcome.COMPARE_FAILED);
+      m.op(4, 1, OpKind.DELETE, b("a"), null, 3, OpOutcome.DELETED);
       m.commit();
       var history = m.history(b("a"));
       assertEquals(List.of(1L, 3L, 4L), history.stream().map(LogMirror.KeyEvent::idx).toList());
@@ -80,8 +80,8 @@ class LogMirrorTest {
   void binaryKeysAreBlobsAndStillFindable() throws Exception {
     var key = new byte[] {0, (byte) 0xff, 1};
     try (var m = LogMirror.open(dir.resolve("kvraft.db"))) {
-      m.entry(1, 1, "normal", "n1@x", 1, "", null);
-      m.op(1, 0, "put", key, new byte[] {(byte) 0xfe}, 1, "created");
+      m.entry(1, 1, EntryKind.NORMAL, "n1@x", 1, "", null);
+      m.op(1, 0, OpKind.PUT, key, new byte[] {(byte) 0xfe}, 1, OpOutcome.CREATED);
       m.commit();
       assertEquals(1, m.history(key).size());
       assertArrayEquals(new byte[] {(byte) 0xfe}, m.history(key).get(0).value());

@@ -16,6 +16,7 @@ import dev.kvraft.proto.Response;
 import dev.kvraft.proto.StatusResult;
 import dev.kvraft.proto.WriteOp;
 import dev.kvraft.server.config.ServerConfig;
+import dev.kvraft.storage.EntryKind;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -72,7 +73,7 @@ public final class DatabaseLoop implements AutoCloseable {
     ApplyObserver NONE = new ApplyObserver() {};
 
     /** Before the entry's ops are applied; the returned listener observes each of them. */
-    default KvState.OpListener beginEntry(long term, long index, String kind, String proposer, int opCount,
+    default KvState.OpListener beginEntry(long term, long index, EntryKind kind, String proposer, int opCount,
         String summary, ByteString payload) {
       return KvState.OpListener.NONE;
     }
@@ -80,7 +81,11 @@ public final class DatabaseLoop implements AutoCloseable {
     /** After the entry was applied to the map. */
     default void endEntry(long index) {}
 
-    /** After each batch the loop handled: one transaction per batch. */
+    /**
+     * After each batch of events the loop handled: hands what was observed since the last call on. (The SQLite
+     * mirror then writes it on its own thread and commits at most every {@link MirrorObserver#COMMIT_EVERY_MS} ms,
+     * not once per batch.)
+     */
     default void flush() {}
 
     /** A snapshot at {@code index} is on disk: older log history may be pruned. */
@@ -202,7 +207,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** From the state machine, on Raft's apply thread: a configuration or metadata entry. Never blocks. */
-  public CompletableFuture<Void> metaApplied(long term, long index, String kind, String summary) {
+  public CompletableFuture<Void> metaApplied(long term, long index, EntryKind kind, String summary) {
     var done = new CompletableFuture<Void>();
     inbox.add(new Event.MetaApplied(term, index, kind, summary, done));
     return done;
@@ -643,7 +648,7 @@ public final class DatabaseLoop implements AutoCloseable {
         raft.forget(entry.getProposalId());
       }
     }
-    var listener = observer.beginEntry(a.term(), a.index(), "normal", entry.getProposer(), entry.getOpsCount(),
+    var listener = observer.beginEntry(a.term(), a.index(), EntryKind.NORMAL, entry.getProposer(), entry.getOpsCount(),
         Summaries.of(entry), a.payload());
     for (int i = 0; i < entry.getOpsCount(); i++) {
       var response = state.apply(entry.getOps(i), listener);
@@ -660,7 +665,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private void applyMeta(Event.MetaApplied m) {
     observer.beginEntry(m.term(), m.index(), m.kind(), "", 0, m.summary(), ByteString.EMPTY);
     observer.endEntry(m.index());
-    if (m.kind().equals("configuration")) {
+    if (m.kind() == EntryKind.CONFIGURATION) {
       configuration = m.summary();
     }
     advance(m.term(), m.index());
@@ -699,7 +704,7 @@ public final class DatabaseLoop implements AutoCloseable {
       String why) {
     state.reset(revision, kvs);
     configuration = conf == null ? "" : conf;
-    observer.beginEntry(term, index, "snapshot-install", "", 0, why + ": " + kvs.size() + " keys at revision "
+    observer.beginEntry(term, index, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size() + " keys at revision "
         + revision, ByteString.EMPTY);
     observer.endEntry(index);
     observer.flush();
@@ -721,8 +726,7 @@ public final class DatabaseLoop implements AutoCloseable {
     var id = c.request().getId();
     writer.write(pointInTime()).whenComplete((w, err) -> {
       if (err != null) {
-        var cause = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
-            ? err.getCause() : err;
+        var cause = Failures.cause(err);
         c.replier().reply(error(id, Error.Code.INTERNAL, "snapshot failed: " + cause.getMessage(), ""));
         return;
       }
@@ -887,10 +891,8 @@ public final class DatabaseLoop implements AutoCloseable {
     return config.peer(leaderId).map(p -> p.clientAddress()).orElse("");
   }
 
-  private static ConsensusException failure(Throwable t) {
-    while (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
-      t = t.getCause();
-    }
+  private static ConsensusException failure(Throwable thrown) {
+    var t = Failures.cause(thrown);
     if (t instanceof ConsensusException ce) {
       return ce;
     }

@@ -2,6 +2,7 @@ package dev.kvraft.server.db;
 
 import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Request;
+import dev.kvraft.storage.EntryKind;
 import java.util.concurrent.CompletableFuture;
 
 /** Everything that reaches the database loop, in the order it must be handled. */
@@ -14,7 +15,7 @@ sealed interface Event {
   record Applied(long term, long index, ByteString payload, CompletableFuture<?> done) implements Event {}
 
   /** A committed configuration or metadata entry (nothing to apply to the map), in log order. */
-  record MetaApplied(long term, long index, String kind, String summary, CompletableFuture<?> done)
+  record MetaApplied(long term, long index, EntryKind kind, String summary, CompletableFuture<?> done)
       implements Event {}
 
   /** Raft refused or lost a proposal. */

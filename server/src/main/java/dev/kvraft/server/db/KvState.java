@@ -15,12 +15,14 @@ import dev.kvraft.proto.ScanResult;
 import dev.kvraft.proto.Txn;
 import dev.kvraft.proto.TxnResult;
 import dev.kvraft.proto.WriteOp;
+import dev.kvraft.storage.OpKind;
+import dev.kvraft.storage.OpOutcome;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
@@ -58,7 +60,7 @@ public final class KvState {
   public interface OpListener {
     OpListener NONE = (op, key, value, revision, result) -> {};
 
-    void applied(String op, ByteString key, ByteString value, long revision, String result);
+    void applied(OpKind op, ByteString key, ByteString value, long revision, OpOutcome result);
   }
 
   /**
@@ -256,7 +258,7 @@ public final class KvState {
     } else {
       slot.entry = new Entry(prev.key(), value, prev.createRevision(), rev, prev.version() + 1);
     }
-    listener.applied("put", put.getKey(), put.getValue(), rev, prev == null ? "created" : "updated");
+    listener.applied(OpKind.PUT, put.getKey(), put.getValue(), rev, prev == null ? OpOutcome.CREATED : OpOutcome.UPDATED);
     var r = PutResult.newBuilder();
     if (put.getPrevKv() && prev != null) {
       r.setPrev(prev.toKeyValue());
@@ -273,7 +275,8 @@ public final class KvState {
         sorted.remove(key);
       }
       var prev = slot == null ? null : slot.entry;
-      listener.applied("delete", del.getKey(), null, prev == null ? 0 : rev, prev == null ? "not found" : "deleted");
+      listener.applied(OpKind.DELETE, del.getKey(), null, prev == null ? 0 : rev,
+          prev == null ? OpOutcome.NOT_FOUND : OpOutcome.DELETED);
       if (prev != null) {
         r.setDeleted(1);
         if (del.getPrevKv()) {
@@ -292,13 +295,13 @@ public final class KvState {
       it.remove();
       byKey.remove(key);
       n++;
-      listener.applied("delete", UnsafeByteOperations.unsafeWrap(prev.key()), null, rev, "deleted");
+      listener.applied(OpKind.DELETE, UnsafeByteOperations.unsafeWrap(prev.key()), null, rev, OpOutcome.DELETED);
       if (del.getPrevKv()) {
         r.addPrev(prev.toKeyValue());
       }
     }
     if (n == 0) {
-      listener.applied("delete-range", del.getKey(), null, 0, "not found");
+      listener.applied(OpKind.DELETE_RANGE, del.getKey(), null, 0, OpOutcome.NOT_FOUND);
     }
     return r.setDeleted(n).build();
   }
@@ -312,7 +315,7 @@ public final class KvState {
       }
     }
     var ops = ok ? txn.getSuccessList() : txn.getFailureList();
-    listener.applied("txn", ByteString.EMPTY, null, 0, ok ? "compare succeeded" : "compare failed");
+    listener.applied(OpKind.TXN, ByteString.EMPTY, null, 0, ok ? OpOutcome.COMPARE_SUCCEEDED : OpOutcome.COMPARE_FAILED);
     long rev = revision + 1;
     boolean wrote = false;
     var results = new ArrayList<OpResult>(ops.size());

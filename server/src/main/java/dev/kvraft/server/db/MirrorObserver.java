@@ -1,7 +1,10 @@
 package dev.kvraft.server.db;
 
 import com.google.protobuf.ByteString;
+import dev.kvraft.storage.EntryKind;
 import dev.kvraft.storage.LogMirror;
+import dev.kvraft.storage.OpKind;
+import dev.kvraft.storage.OpOutcome;
 import dev.kvraft.storage.StorageException;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,9 +31,9 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
 
   private sealed interface Item {}
 
-  private record Op(int seq, String op, ByteString key, ByteString value, long revision, String result) {}
+  private record Op(int seq, OpKind op, ByteString key, ByteString value, long revision, OpOutcome result) {}
 
-  private record Entry(long idx, long term, String kind, String proposer, int opCount, String summary,
+  private record Entry(long idx, long term, EntryKind kind, String proposer, int opCount, String summary,
       ByteString payload, List<Op> ops) implements Item {}
 
   private record Prune(long snapshotIndex) implements Item {}
@@ -66,15 +69,15 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
   // ---- the database loop's side ----
 
   @Override
-  public KvState.OpListener beginEntry(long term, long index, String kind, String proposer, int opCount,
+  public KvState.OpListener beginEntry(long term, long index, EntryKind kind, String proposer, int opCount,
       String summary, ByteString payload) {
     ops = opCount == 0 ? List.of() : new ArrayList<>(opCount);
     batch.add(new Entry(index, term, kind, proposer, opCount, summary, payload, ops));
     return this::op;
   }
 
-  private void op(String op, ByteString key, ByteString value, long revision, String result) {
-    ops.add(new Op(ops.size(), op, op.equals("txn") ? null : key, value, revision, result));
+  private void op(OpKind op, ByteString key, ByteString value, long revision, OpOutcome result) {
+    ops.add(new Op(ops.size(), op, op == OpKind.TXN ? null : key, value, revision, result));
   }
 
   @Override

@@ -3,6 +3,9 @@ package dev.kvraft.server.raft;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.kvraft.server.db.DatabaseLoop;
 import dev.kvraft.server.db.KvState;
+import dev.kvraft.storage.EntryKind;
+import dev.kvraft.storage.SnapshotFiles;
+import dev.kvraft.storage.StorageException;
 import java.io.IOException;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -19,8 +22,6 @@ import org.apache.ratis.statemachine.TransactionContext;
 import org.apache.ratis.statemachine.impl.BaseStateMachine;
 import org.apache.ratis.statemachine.impl.SingleFileSnapshotInfo;
 import org.apache.ratis.util.LifeCycle;
-import dev.kvraft.storage.SnapshotFiles;
-import dev.kvraft.storage.StorageException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -190,7 +191,7 @@ final class KvStateMachine extends BaseStateMachine {
   public void notifyTermIndexUpdated(long term, long index) {
     var conf = pendingConf;
     boolean isConf = conf != null && conf.index() == index;
-    loop.metaApplied(term, index, isConf ? "configuration" : "metadata", isConf ? conf.summary() : "")
+    loop.metaApplied(term, index, isConf ? EntryKind.CONFIGURATION : EntryKind.METADATA, isConf ? conf.summary() : "")
         .thenRun(() -> updateLastAppliedTermIndex(term, index));
   }
 

@@ -7,6 +7,7 @@ import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.Consensus;
 import dev.kvraft.server.db.ConsensusException;
 import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.Failures;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -162,7 +163,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     }
     return reply.handle((r, err) -> {
       if (err != null) {
-        throw new CompletionException(translate(unwrap(err)));
+        throw new CompletionException(translate(Failures.cause(err)));
       }
       if (!r.isSuccess()) {
         throw new CompletionException(translate(r.getException()));
@@ -240,13 +241,6 @@ public final class RaftNode implements Consensus, AutoCloseable {
       return new ConsensusException(Error.Code.UNAVAILABLE, "raft on node " + config.nodeId() + ": " + t, "");
     }
     return new ConsensusException(Error.Code.INTERNAL, "raft on node " + config.nodeId() + " failed: " + t, "");
-  }
-
-  private static Throwable unwrap(Throwable t) {
-    while (t instanceof CompletionException && t.getCause() != null) {
-      t = t.getCause();
-    }
-    return t;
   }
 
   /** False once Ratis's server for the group has failed or closed (it does not come back by itself). */
