@@ -173,8 +173,21 @@ public final class Kvsh {
   }
 
   static Path historyFile() {
-    var override = System.getenv("KVSH_HISTORY");
-    return override != null ? Path.of(override) : Path.of(System.getProperty("user.home"), ".kvsh_history");
+    return historyFile(System.getenv());
+  }
+
+  /**
+   * The history file: {@code KVSH_HISTORY} when set and non-empty, else {@code $HOME/.kvsh_history}; Java's
+   * {@code user.home} only when {@code HOME} is unset, since {@code user.home} comes from the password
+   * database and ignores {@code HOME}.
+   */
+  static Path historyFile(java.util.Map<String, String> env) {
+    var override = env.get("KVSH_HISTORY");
+    if (override != null && !override.isEmpty()) {
+      return Path.of(override);
+    }
+    var home = env.get("HOME");
+    return Path.of(home != null && !home.isEmpty() ? home : System.getProperty("user.home"), ".kvsh_history");
   }
 
   private static void usage(PrintWriter out) {
