@@ -11,7 +11,7 @@ import java.util.Map;
 /**
  * Inserts rows with multi-row INSERTs, up to {@value #ROWS} rows per statement: through JDBC the per-row cost of
  * SQLite is mostly the JNI call, not the insert. One statement is prepared per row count and kept until
- * {@link #close}. Not thread-safe: used by the thread that owns the connection.
+ * {@link #close}; its parameters are cleared after each execute so it never pins a batch's values. Not thread-safe: used by the thread that owns the connection.
  *
  * @param <T> one row
  */
@@ -54,7 +54,11 @@ final class RowInserter<T> implements AutoCloseable {
       for (var row : rows.subList(from, from + n)) {
         column = binder.bind(st, column, row);
       }
-      st.executeUpdate();
+      try {
+        st.executeUpdate();
+      } finally {
+        st.clearParameters(); // the cached statement must not pin the last batch's values (issue #15)
+      }
     }
   }
 

@@ -8,10 +8,12 @@ package dev.kvraft.server.config;
  * @param maxValueBytes largest value
  * @param maxScanLimit  most key-values one Scan returns, and the default when it names none
  * @param maxTxnOps     most compares, and most operations per branch, in one Txn
+ * @param maxConnections most open client connections; past it a new one gets one OVERLOADED frame and is closed
  */
-public record Limits(int maxFrameBytes, int maxKeyBytes, int maxValueBytes, int maxScanLimit, int maxTxnOps) {
+public record Limits(int maxFrameBytes, int maxKeyBytes, int maxValueBytes, int maxScanLimit, int maxTxnOps,
+    int maxConnections) {
 
-  public static final Limits DEFAULT = new Limits(4 << 20, 4096, 1 << 20, 10_000, 128);
+  public static final Limits DEFAULT = new Limits(4 << 20, 4096, 1 << 20, 10_000, 128, 10_000);
 
   public Limits {
     positive("limit.frame.bytes", maxFrameBytes);
@@ -19,6 +21,7 @@ public record Limits(int maxFrameBytes, int maxKeyBytes, int maxValueBytes, int 
     positive("limit.value.bytes", maxValueBytes);
     positive("limit.scan", maxScanLimit);
     positive("limit.txn.ops", maxTxnOps);
+    positive("limit.connections", maxConnections);
   }
 
   private static void positive(String name, int value) {

@@ -48,6 +48,8 @@ public record ServerConfig(
       new Setting("limit.value.bytes", "1048576", "largest value"),
       new Setting("limit.scan", "10000", "most key-values one scan returns"),
       new Setting("limit.txn.ops", "128", "most compares or operations per branch in one txn"),
+      new Setting("limit.connections", "10000", "most open client connections (capped below the fd soft limit,"
+          + " keeping a reserve for Raft and SQLite); past it a new connection gets OVERLOADED and is closed"),
       new Setting("request.timeout.ms", "5000", "how long a request may wait for Raft before TIMEOUT/UNAVAILABLE"),
       new Setting("queue.capacity", "10000", "client commands waiting for the database loop before OVERLOADED"),
       new Setting("batch.max", "4096", "most client commands the database loop takes in one batch"),
@@ -182,7 +184,8 @@ public record ServerConfig(
         intValue(get, "limit.key.bytes"),
         intValue(get, "limit.value.bytes"),
         intValue(get, "limit.scan"),
-        intValue(get, "limit.txn.ops"));
+        intValue(get, "limit.txn.ops"),
+        intValue(get, "limit.connections"));
     return new ServerConfig(
         get.apply("node.id"),
         cluster,

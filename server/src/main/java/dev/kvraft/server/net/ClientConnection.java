@@ -33,6 +33,8 @@ final class ClientConnection {
   private static final Logger LOG = LoggerFactory.getLogger(ClientConnection.class);
   static final int MAX_IN_FLIGHT = 4096;
   private static final long MAX_DISCARD = 64L << 20;
+  static final int IN_BUFFER = 4 * 1024;
+  static final int OUT_BUFFER = 8 * 1024;
   private static final Response CLOSE = Response.newBuilder().build();
 
   private final Socket socket;
@@ -58,8 +60,10 @@ final class ClientConnection {
     Thread writer = null;
     try {
       socket.setTcpNoDelay(true);
-      var in = new BufferedInputStream(socket.getInputStream(), 64 * 1024);
-      var out = new BufferedOutputStream(socket.getOutputStream(), 64 * 1024);
+      // Small buffers keep an idle connection cheap (issue #15): a frame body larger than the buffer is read
+      // straight into its own array, and a large response is written straight to the socket.
+      var in = new BufferedInputStream(socket.getInputStream(), IN_BUFFER);
+      var out = new BufferedOutputStream(socket.getOutputStream(), OUT_BUFFER);
       writer = Thread.ofVirtual().name("kvraft-conn-writer-" + peer).start(() -> writeLoop(out));
       readLoop(in);
       // The client finished sending (or broke the protocol): let its in-flight requests finish, then close.

@@ -5,7 +5,12 @@ import dev.kvraft.server.db.DatabaseLoop;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.net.SocketException;
+import com.sun.management.UnixOperatingSystemMXBean;
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Response;
+import java.lang.management.ManagementFactory;
+import java.net.Socket;
+import java.util.concurrent.TimeUnit;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -15,6 +20,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The client port: one platform thread, {@code kvraft-accept}, accepts connections and starts one virtual thread per
  * connection ({@link ClientConnection}). Owns the server socket and the set of open connections.
+ *
+ * <p>At most {@link #maxConnections()} connections are open at a time (limit.connections, capped at start below the
+ * process's fd soft limit so Raft's log and SQLite always get descriptors); past it a new connection gets one
+ * {@code OVERLOADED} frame and is closed. A failing accept (EMFILE and the like) backs off exponentially up to one
+ * second and is logged at most once a second with a count of failures.
  */
 public final class ClientListener implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ClientListener.class);
@@ -25,7 +35,12 @@ public final class ClientListener implements AutoCloseable {
   private final ServerSocket serverSocket;
   private final Set<ClientConnection> connections = ConcurrentHashMap.newKeySet();
   private final AtomicLong accepted = new AtomicLong();
+  private final AtomicLong refused = new AtomicLong();
   private final Thread acceptThread;
+  private final int maxConnections;
+  /** Accept failures not yet logged, and when the last log line was written; accept thread only. */
+  private long unloggedFailures;
+  private long lastFailureLogNanos;
 
   /** Binds the client port at once, so a port conflict fails start-up with a clear message. */
   public ClientListener(ServerConfig config, DatabaseLoop loop) throws IOException {
@@ -42,6 +57,7 @@ public final class ClientListener implements AutoCloseable {
       throw new IOException("cannot listen for clients on " + self.clientAddress() + ": " + e.getMessage()
           + " (is another kvraft or program using that port?)", e);
     }
+    this.maxConnections = cappedToFdLimit(config.limits().maxConnections(), fdSoftLimit());
     this.acceptThread = Thread.ofPlatform().name("kvraft-accept").daemon(true).unstarted(this::acceptLoop);
   }
 
@@ -54,10 +70,49 @@ public final class ClientListener implements AutoCloseable {
     return serverSocket.getLocalPort();
   }
 
+  /** The connection limit in force: limit.connections, capped below the fd soft limit. */
+  public int maxConnections() {
+    return maxConnections;
+  }
+
+  /** Descriptors kept for Raft's log segments, SQLite and the JVM: 512, or a quarter of the limit when smaller. */
+  static int reserve(long fdLimit) {
+    return (int) Math.min(512, fdLimit / 4);
+  }
+
+  /** {@code configured}, or fewer so that {@link #reserve} descriptors stay free; 0 or less fdLimit means unknown. */
+  int cappedToFdLimit(int configured, long fdLimit) {
+    if (fdLimit <= 0) {
+      return configured;
+    }
+    long room = Math.max(1, fdLimit - reserve(fdLimit));
+    if (configured <= room) {
+      return configured;
+    }
+    LOG.warn("limit.connections is {} but the fd soft limit (ulimit -n) is {}: allowing {} client connections and"
+        + " keeping {} descriptors for Raft's log and SQLite; raise LimitNOFILE / ulimit -n to allow more",
+        configured, fdLimit, room, reserve(fdLimit));
+    return (int) room;
+  }
+
+  /** RLIMIT_NOFILE's soft limit, or -1 when the platform does not say. */
+  private static long fdSoftLimit() {
+    if (ManagementFactory.getOperatingSystemMXBean() instanceof UnixOperatingSystemMXBean unix) {
+      return unix.getMaxFileDescriptorCount();
+    }
+    return -1;
+  }
+
   private void acceptLoop() {
+    long backoffMillis = 0;
     while (!serverSocket.isClosed()) {
       try {
         var socket = serverSocket.accept();
+        backoffMillis = 0;
+        if (connections.size() >= maxConnections) {
+          refuse(socket);
+          continue;
+        }
         var connection = new ClientConnection(socket, loop, config, validator);
         connections.add(connection);
         Thread.ofVirtual().name("kvraft-conn-" + accepted.incrementAndGet()).start(() -> {
@@ -67,14 +122,53 @@ public final class ClientListener implements AutoCloseable {
             connections.remove(connection);
           }
         });
-      } catch (SocketException e) {
-        if (!serverSocket.isClosed()) {
-          LOG.warn("accept on {} failed: {}", config.self().clientAddress(), e.toString());
-        }
       } catch (IOException e) {
-        LOG.warn("accept on {} failed: {}", config.self().clientAddress(), e.toString());
+        if (serverSocket.isClosed()) {
+          return;
+        }
+        backoffMillis = Math.min(1000, Math.max(10, backoffMillis * 2));
+        acceptFailed(e, backoffMillis);
+        try {
+          Thread.sleep(backoffMillis); // the cause (e.g. EMFILE) persists for a while; do not spin on it
+        } catch (InterruptedException ie) {
+          return;
+        }
       }
     }
+  }
+
+  private void acceptFailed(IOException e, long backoffMillis) {
+    unloggedFailures++;
+    long now = System.nanoTime();
+    if (lastFailureLogNanos == 0 || now - lastFailureLogNanos >= TimeUnit.SECONDS.toNanos(1)) {
+      LOG.warn("accept on {} failed {} time(s) since the last report, last: {} ({} open client connections);"
+          + " retrying in {} ms (if this is 'Too many open files', raise ulimit -n or lower limit.connections)",
+          config.self().clientAddress(), unloggedFailures, e.toString(), connections.size(), backoffMillis);
+      unloggedFailures = 0;
+      lastFailureLogNanos = now;
+    }
+  }
+
+  /** Sends one OVERLOADED frame to a connection over the limit and closes it; never blocks on the client. */
+  private void refuse(Socket socket) {
+    refused.incrementAndGet();
+    try (socket) {
+      var response = Response.newBuilder().setError(Error.newBuilder().setCode(Error.Code.OVERLOADED)
+          .setMessage("node " + config.nodeId() + " has " + maxConnections
+              + " client connections open (limit.connections); retry later or use another node")).build();
+      // A few dozen bytes into a fresh socket's send buffer: does not block.
+      var out = socket.getOutputStream();
+      response.writeDelimitedTo(out);
+      out.flush();
+      socket.shutdownOutput();
+    } catch (IOException e) {
+      LOG.debug("refusing a connection over limit.connections: {}", e.toString());
+    }
+  }
+
+  /** Connections refused because limit.connections was reached, since start. */
+  public long refused() {
+    return refused.get();
   }
 
   /** Stops accepting new connections; open ones go on. */

@@ -17,7 +17,10 @@ public final class Frames {
   /** A whole frame body. */
   public record Body(byte[] bytes) implements Frame {}
 
-  /** The frame announced {@code length} bytes, over the limit; {@code prefix} is its first bytes. */
+  /**
+   * The frame announced {@code length} bytes, over the limit; {@code prefix} is those of its first bytes that had
+   * already arrived (possibly none: the answer never waits for more).
+   */
   public record Oversize(long length, byte[] prefix) implements Frame {}
 
   /** The length prefix itself is not a valid varint. */
@@ -54,7 +57,9 @@ public final class Frames {
       shift += 7;
     }
     if (length > maxBytes) {
-      return new Oversize(length, in.readNBytes((int) Math.min(PREFIX_BYTES, length)));
+      // Answer at once: take only the id bytes already received, never wait for more of a frame we refuse.
+      int ready = (int) Math.min(Math.min(PREFIX_BYTES, length), Math.max(0, in.available()));
+      return new Oversize(length, in.readNBytes(ready));
     }
     var body = in.readNBytes((int) length);
     if (body.length < length) {

@@ -44,6 +44,31 @@ class FramesTest {
   }
 
   @Test
+  void bareOversizePrefixIsAnsweredWithoutWaitingForMoreBytes() throws IOException {
+    // 2^31 as a varint, then nothing: a read past these bytes would block on a socket, so here it fails the test.
+    var prefix = new byte[] {(byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, 0x08};
+    var in = new java.io.InputStream() {
+      int next;
+
+      @Override
+      public int read() {
+        if (next == prefix.length) {
+          throw new AssertionError("read past the length prefix of an oversize frame");
+        }
+        return prefix[next++] & 0xff;
+      }
+
+      @Override
+      public int available() {
+        return prefix.length - next;
+      }
+    };
+    var frame = assertInstanceOf(Frames.Oversize.class, Frames.read(in, 4 << 20));
+    assertEquals(1L << 31, frame.length());
+    assertEquals(0, frame.prefix().length);
+  }
+
+  @Test
   void overlongVarintIsABadLength() throws IOException {
     var bytes = new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, 1};
     assertInstanceOf(Frames.BadLength.class, Frames.read(new ByteArrayInputStream(bytes), 10));
