@@ -46,7 +46,7 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
   private volatile Channel channel;
 
   TlsServerRpc(RaftServer server, TlsNettyTransport transport) {
-    this(server, transport, newGroup(server.getId() + "-raft-tls-peer"));
+    this(server, transport, newGroup("raft-tls-peer-" + NettyConfigKeys.Server.port(server.getProperties())));
   }
 
   private TlsServerRpc(RaftServer server, TlsNettyTransport transport, EventLoopGroup peerGroup) {
@@ -55,11 +55,12 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
     this.server = server;
     this.transport = transport;
     this.peerGroup = peerGroup;
-    this.bossGroup = new NioEventLoopGroup(1, new DefaultThreadFactory(server.getId() + "-raft-tls-accept", true));
-    this.workerGroup = newGroup(server.getId() + "-raft-tls-io");
     var props = server.getProperties();
     var host = NettyConfigKeys.Server.host(props);
     var port = NettyConfigKeys.Server.port(props);
+    // Thread names carry the port: the server's id is not known yet when Ratis builds its RPC.
+    this.bossGroup = new NioEventLoopGroup(1, new DefaultThreadFactory("raft-tls-accept-" + port, true));
+    this.workerGroup = newGroup("raft-tls-io-" + port);
     this.bindAddress = host == null ? new InetSocketAddress(port) : new InetSocketAddress(host, port);
   }
 
