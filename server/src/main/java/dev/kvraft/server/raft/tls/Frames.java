@@ -6,15 +6,21 @@ import org.apache.ratis.thirdparty.com.google.protobuf.MessageLite;
 import org.apache.ratis.thirdparty.io.netty.channel.ChannelPipeline;
 import org.apache.ratis.thirdparty.io.netty.handler.codec.protobuf.ProtobufDecoder;
 import org.apache.ratis.thirdparty.io.netty.handler.codec.protobuf.ProtobufEncoder;
-import org.apache.ratis.thirdparty.io.netty.handler.codec.protobuf.ProtobufVarint32FrameDecoder;
 import org.apache.ratis.thirdparty.io.netty.handler.codec.protobuf.ProtobufVarint32LengthFieldPrepender;
 
 /** The framing after TLS (varint-length-prefixed Ratis Netty protos) and request accessors. */
 final class Frames {
   private Frames() {}
 
+  /**
+   * Largest frame either side accepts: an AppendEntries batch is bounded by Ratis's appender
+   * buffer and an InstallSnapshot chunk by its chunk size, both far below this with kvraft's
+   * settings; a client reply carries at most one read result.
+   */
+  static final int MAX_FRAME_BYTES = 64 << 20;
+
   static void addCodec(ChannelPipeline p, MessageLite inbound) {
-    p.addLast("frameDecoder", new ProtobufVarint32FrameDecoder());
+    p.addLast("frameDecoder", new BoundedVarintFrameDecoder(MAX_FRAME_BYTES));
     p.addLast("protoDecoder", new ProtobufDecoder(inbound));
     p.addLast("framePrepender", new ProtobufVarint32LengthFieldPrepender());
     p.addLast("protoEncoder", new ProtobufEncoder());
