@@ -49,7 +49,7 @@ final class TlsClientRpc extends RaftClientRpcWithProxy<TlsPeerProxy> {
   @Override
   public CompletableFuture<RaftClientReply> sendRequestAsync(RaftClientRequest request) {
     try {
-      var proxy = getProxies().getProxy(request.getServerId());
+      var proxy = TlsPeerProxy.live(getProxies(), request.getServerId());
       return proxy.sendAsync(toProto(request)).thenApply(TlsClientRpc::toReply);
     } catch (IOException e) {
       return CompletableFuture.failedFuture(e);

@@ -95,6 +95,20 @@ final class TlsPeerProxy implements Closeable {
     }
   }
 
+  /**
+   * The proxy for {@code id}, reconnecting if its connection has closed (the peer restarted or
+   * refused us): Ratis resets a proxy only for some exceptions, so a dead one is replaced here.
+   */
+  static TlsPeerProxy live(org.apache.ratis.util.PeerProxyMap<TlsPeerProxy> proxies,
+      org.apache.ratis.protocol.RaftPeerId id) throws IOException {
+    var proxy = proxies.getProxy(id);
+    if (!proxy.isActive()) {
+      proxies.resetProxy(id);
+      proxy = proxies.getProxy(id);
+    }
+    return proxy;
+  }
+
   CompletableFuture<RaftNettyServerReplyProto> sendAsync(RaftNettyServerRequestProto request) {
     long callId = Frames.header(request).getCallId();
     var reply = new CompletableFuture<RaftNettyServerReplyProto>();
@@ -122,6 +136,11 @@ final class TlsPeerProxy implements Closeable {
       throw e.getCause() instanceof IOException io ? io
           : new IOException("request to Raft peer " + peer.getId() + " failed: " + e.getCause(), e.getCause());
     }
+  }
+
+  /** False once the connection has closed; the owner then replaces this proxy with a new connection. */
+  boolean isActive() {
+    return channel.isActive();
   }
 
   @Override

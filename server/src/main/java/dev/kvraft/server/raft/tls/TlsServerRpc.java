@@ -147,7 +147,7 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
   private RaftNettyServerReplyProto call(org.apache.ratis.thirdparty.com.google.protobuf.ByteString to,
       RaftNettyServerRequestProto request) throws IOException {
     var id = RaftPeerId.valueOf(to);
-    var reply = getProxies().getProxy(id).send(request);
+    var reply = TlsPeerProxy.live(getProxies(), id).send(request);
     Replies.throwIfException(reply);
     return reply;
   }

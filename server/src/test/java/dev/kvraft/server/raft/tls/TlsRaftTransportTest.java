@@ -56,6 +56,21 @@ class TlsRaftTransportTest {
     }
   }
 
+  @Test
+  void aRestartedPeerIsReconnectedAndCatchesUp() throws Exception {
+    try (var h = new RaftHarness()) {
+      for (int i = 1; i <= 3; i++) {
+        h.start(i, tls("ca", "n" + i, "n" + i), data);
+      }
+      var n1 = tls("ca", "n1", "n1");
+      commit(h, n1, 3);
+      h.servers.get(2).close();
+      var restarted = h.start(3, tls("ca", "n3", "n3"), data);
+      commit(h, n1, 3);
+      RaftHarness.await("the restarted n3 applied all 6 entries", DEADLINE, () -> restarted.applied.get() == 6);
+    }
+  }
+
   /** n3's port is held by a node whose certificate is from another CA; n1 and n2 carry on without it. */
   @Test
   void peerWithCertificateFromAnotherCaIsRefused() throws Exception {
