@@ -1,0 +1,55 @@
+package dev.kvraft.server.raft.tls;
+
+import java.io.IOException;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.ratis.RaftConfigKeys;
+import org.apache.ratis.conf.Parameters;
+import org.apache.ratis.conf.RaftProperties;
+
+/**
+ * The TLS material of one node's Raft transport, reloadable. Owner: the node; {@link #reload()} may
+ * be called from any thread (the SIGHUP handler) and applies to connections made afterwards; open
+ * connections keep the contexts they were made with.
+ */
+public final class TlsNettyTransport {
+  static final String PARAMETER = "kvraft.raft.tls.transport";
+
+  private final TlsSettings settings;
+  private final AtomicReference<TlsSettings.Contexts> contexts;
+
+  private TlsNettyTransport(TlsSettings settings, TlsSettings.Contexts contexts) {
+    this.settings = settings;
+    this.contexts = new AtomicReference<>(contexts);
+  }
+
+  /** Loads the files now; fails with an IOException naming the bad file. */
+  public static TlsNettyTransport load(TlsSettings settings) throws IOException {
+    return new TlsNettyTransport(settings, settings.load());
+  }
+
+  /** Re-reads the files; on failure the old material stays in use and the error is thrown. */
+  public void reload() throws IOException {
+    contexts.set(settings.load());
+  }
+
+  public TlsSettings settings() {
+    return settings;
+  }
+
+  TlsSettings.Contexts contexts() {
+    return contexts.get();
+  }
+
+  /** Selects this transport in {@code properties} and hands it to Ratis through {@code parameters}. */
+  public void applyTo(RaftProperties properties, Parameters parameters) {
+    RaftConfigKeys.Rpc.setType(properties, new TlsNettyRpcType());
+    parameters.put(PARAMETER, this, TlsNettyTransport.class);
+  }
+
+  static TlsNettyTransport from(Parameters parameters) {
+    var t = parameters == null ? null : parameters.get(PARAMETER, TlsNettyTransport.class);
+    return Objects.requireNonNull(t, "raft.rpc.type is the kvraft TLS transport but no TLS material was"
+        + " passed in the Ratis Parameters; use TlsNettyTransport.applyTo");
+  }
+}

@@ -1,0 +1,154 @@
+package dev.kvraft.server.raft.tls;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
+import org.apache.ratis.client.RaftClientConfigKeys;
+import org.apache.ratis.netty.NettyConfigKeys;
+import org.apache.ratis.proto.RaftProtos.AppendEntriesReplyProto;
+import org.apache.ratis.proto.RaftProtos.AppendEntriesRequestProto;
+import org.apache.ratis.proto.RaftProtos.InstallSnapshotReplyProto;
+import org.apache.ratis.proto.RaftProtos.InstallSnapshotRequestProto;
+import org.apache.ratis.proto.RaftProtos.RequestVoteReplyProto;
+import org.apache.ratis.proto.RaftProtos.RequestVoteRequestProto;
+import org.apache.ratis.proto.RaftProtos.StartLeaderElectionReplyProto;
+import org.apache.ratis.proto.RaftProtos.StartLeaderElectionRequestProto;
+import org.apache.ratis.proto.netty.NettyProtos.RaftNettyServerReplyProto;
+import org.apache.ratis.proto.netty.NettyProtos.RaftNettyServerRequestProto;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.rpc.RpcType;
+import org.apache.ratis.server.RaftServer;
+import org.apache.ratis.server.RaftServerRpcWithProxy;
+import org.apache.ratis.thirdparty.io.netty.bootstrap.ServerBootstrap;
+import org.apache.ratis.thirdparty.io.netty.channel.Channel;
+import org.apache.ratis.thirdparty.io.netty.channel.ChannelInitializer;
+import org.apache.ratis.thirdparty.io.netty.channel.EventLoopGroup;
+import org.apache.ratis.thirdparty.io.netty.channel.nio.NioEventLoopGroup;
+import org.apache.ratis.thirdparty.io.netty.channel.socket.SocketChannel;
+import org.apache.ratis.thirdparty.io.netty.channel.socket.nio.NioServerSocketChannel;
+import org.apache.ratis.thirdparty.io.netty.util.concurrent.DefaultThreadFactory;
+import org.apache.ratis.util.PeerProxyMap;
+import org.apache.ratis.util.TimeDuration;
+
+/**
+ * The server side of the TLS transport: listens on {@code raft.netty.server.host/port} with mutual
+ * TLS ({@link InboundHandler} authenticates each channel) and sends this server's requests to
+ * other peers over {@link TlsPeerProxy} connections. Owner of its three event-loop groups
+ * (accept, server I/O, outgoing peer I/O), which {@link #closeImpl()} shuts down.
+ */
+final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyMap<TlsPeerProxy>> {
+  private final RaftServer server;
+  private final TlsNettyTransport transport;
+  private final EventLoopGroup bossGroup;
+  private final EventLoopGroup workerGroup;
+  private final EventLoopGroup peerGroup;
+  private final InetSocketAddress bindAddress;
+  private volatile Channel channel;
+
+  TlsServerRpc(RaftServer server, TlsNettyTransport transport) {
+    this(server, transport, newGroup("raft-tls-peer-" + NettyConfigKeys.Server.port(server.getProperties())));
+  }
+
+  private TlsServerRpc(RaftServer server, TlsNettyTransport transport, EventLoopGroup peerGroup) {
+    super(server::getId, id -> new PeerProxyMap<>(id + "-tls-proxies",
+        peer -> new TlsPeerProxy(peer, transport, peerGroup, requestTimeout(server))));
+    this.server = server;
+    this.transport = transport;
+    this.peerGroup = peerGroup;
+    var props = server.getProperties();
+    var host = NettyConfigKeys.Server.host(props);
+    var port = NettyConfigKeys.Server.port(props);
+    // Thread names carry the port: the server's id is not known yet when Ratis builds its RPC.
+    this.bossGroup = new NioEventLoopGroup(1, new DefaultThreadFactory("raft-tls-accept-" + port, true));
+    this.workerGroup = newGroup("raft-tls-io-" + port);
+    this.bindAddress = host == null ? new InetSocketAddress(port) : new InetSocketAddress(host, port);
+  }
+
+  private static EventLoopGroup newGroup(String name) {
+    return new NioEventLoopGroup(Math.max(2, Runtime.getRuntime().availableProcessors()),
+        new DefaultThreadFactory(name, true));
+  }
+
+  private static TimeDuration requestTimeout(RaftServer server) {
+    return RaftClientConfigKeys.Rpc.requestTimeout(server.getProperties());
+  }
+
+  @Override
+  public RpcType getRpcType() {
+    return new TlsNettyRpcType();
+  }
+
+  @Override
+  protected void startImpl() throws IOException {
+    var b = new ServerBootstrap().group(bossGroup, workerGroup).channel(NioServerSocketChannel.class)
+        .childHandler(new ChannelInitializer<SocketChannel>() {
+          @Override
+          protected void initChannel(SocketChannel ch) {
+            var p = ch.pipeline();
+            p.addLast("tls", transport.contexts().server().newHandler(ch.alloc()));
+            Frames.addCodec(p, RaftNettyServerRequestProto.getDefaultInstance());
+            p.addLast("raft", new InboundHandler(server));
+          }
+        });
+    try {
+      var bind = b.bind(bindAddress).sync();
+      channel = bind.channel();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while binding the Raft TLS port " + bindAddress, e);
+    } catch (Exception e) {
+      throw new IOException("cannot bind the Raft TLS port " + bindAddress + ": " + e.getMessage(), e);
+    }
+  }
+
+  @Override
+  public void closeImpl() throws IOException {
+    var ch = channel;
+    if (ch != null) {
+      ch.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+    }
+    super.closeImpl();
+    for (var g : new EventLoopGroup[] {bossGroup, workerGroup, peerGroup}) {
+      g.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+    }
+  }
+
+  @Override
+  public InetSocketAddress getInetSocketAddress() {
+    var ch = channel;
+    return ch == null ? bindAddress : (InetSocketAddress) ch.localAddress();
+  }
+
+  @Override
+  public RequestVoteReplyProto requestVote(RequestVoteRequestProto request) throws IOException {
+    return call(request.getServerRequest().getReplyId(),
+        RaftNettyServerRequestProto.newBuilder().setRequestVoteRequest(request).build()).getRequestVoteReply();
+  }
+
+  @Override
+  public AppendEntriesReplyProto appendEntries(AppendEntriesRequestProto request) throws IOException {
+    return call(request.getServerRequest().getReplyId(),
+        RaftNettyServerRequestProto.newBuilder().setAppendEntriesRequest(request).build()).getAppendEntriesReply();
+  }
+
+  @Override
+  public InstallSnapshotReplyProto installSnapshot(InstallSnapshotRequestProto request) throws IOException {
+    return call(request.getServerRequest().getReplyId(),
+        RaftNettyServerRequestProto.newBuilder().setInstallSnapshotRequest(request).build()).getInstallSnapshotReply();
+  }
+
+  @Override
+  public StartLeaderElectionReplyProto startLeaderElection(StartLeaderElectionRequestProto request) throws IOException {
+    return call(request.getServerRequest().getReplyId(),
+        RaftNettyServerRequestProto.newBuilder().setStartLeaderElectionRequest(request).build())
+        .getStartLeaderElectionReply();
+  }
+
+  private RaftNettyServerReplyProto call(org.apache.ratis.thirdparty.com.google.protobuf.ByteString to,
+      RaftNettyServerRequestProto request) throws IOException {
+    var id = RaftPeerId.valueOf(to);
+    var reply = TlsPeerProxy.live(getProxies(), id).send(request);
+    Replies.throwIfException(reply);
+    return reply;
+  }
+}

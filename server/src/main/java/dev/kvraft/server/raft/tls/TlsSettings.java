@@ -1,0 +1,72 @@
+package dev.kvraft.server.raft.tls;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateExpiredException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.CertificateNotYetValidException;
+import java.security.cert.X509Certificate;
+import java.util.Objects;
+import javax.net.ssl.SSLException;
+import org.apache.ratis.thirdparty.io.netty.handler.ssl.ClientAuth;
+import org.apache.ratis.thirdparty.io.netty.handler.ssl.SslContext;
+import org.apache.ratis.thirdparty.io.netty.handler.ssl.SslContextBuilder;
+
+/**
+ * The PEM files of the Raft transport's mutual TLS: {@code tls.cert.file}, {@code tls.key.file}
+ * (unencrypted PKCS#8) and {@code tls.ca.file} (the CA bundle every peer must chain to).
+ * Immutable; {@link #load()} reads the files each time it is called.
+ */
+public record TlsSettings(Path certFile, Path keyFile, Path caFile) {
+  private static final String[] PROTOCOLS = {"TLSv1.3", "TLSv1.2"};
+
+  public TlsSettings {
+    Objects.requireNonNull(certFile, "tls.cert.file must be set");
+    Objects.requireNonNull(keyFile, "tls.key.file must be set");
+    Objects.requireNonNull(caFile, "tls.ca.file must be set");
+  }
+
+  public static TlsSettings of(Path certFile, Path keyFile, Path caFile) {
+    return new TlsSettings(certFile, keyFile, caFile);
+  }
+
+  /** Server and client SSL contexts built from the files as they are now. */
+  public record Contexts(SslContext server, SslContext client) {}
+
+  /** An expired or not-yet-valid certificate is an error naming the file, not a handshake failure later. */
+  private static void checkValidity(Path pem) throws IOException {
+    try (var in = Files.newInputStream(pem)) {
+      for (var c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+        ((X509Certificate) c).checkValidity();
+      }
+    } catch (CertificateExpiredException | CertificateNotYetValidException e) {
+      throw new IOException("TLS certificate in " + pem + " is not valid now (" + e.getMessage()
+          + "); install a current certificate and reload", e);
+    } catch (CertificateException e) {
+      throw new IOException("TLS certificate file " + pem + " is not a PEM X.509 certificate: " + e.getMessage(), e);
+    }
+  }
+
+  /** Reads the three files; a missing or unreadable one is an IOException naming it. */
+  public Contexts load() throws IOException {
+    for (var f : new Path[] {certFile, keyFile, caFile}) {
+      if (!Files.isReadable(f)) {
+        throw new IOException("TLS file " + f + " is missing or unreadable; check the path and its permissions");
+      }
+    }
+    checkValidity(certFile);
+    try {
+      var server = SslContextBuilder.forServer(certFile.toFile(), keyFile.toFile())
+          .trustManager(caFile.toFile()).clientAuth(ClientAuth.REQUIRE).protocols(PROTOCOLS).build();
+      var client = SslContextBuilder.forClient()
+          .keyManager(certFile.toFile(), keyFile.toFile())
+          .trustManager(caFile.toFile()).protocols(PROTOCOLS).build();
+      return new Contexts(server, client);
+    } catch (SSLException | IllegalArgumentException e) {
+      throw new IOException("cannot load TLS material from cert " + certFile + ", key " + keyFile
+          + ", CA " + caFile + " (PEM, unencrypted PKCS#8 key expected): " + e.getMessage(), e);
+    }
+  }
+}

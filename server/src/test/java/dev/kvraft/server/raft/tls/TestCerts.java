@@ -1,0 +1,53 @@
+package dev.kvraft.server.raft.tls;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Throwaway CAs and node certificates made at test time with the openssl CLI (keys are never committed). */
+final class TestCerts {
+  private final Path dir;
+
+  private TestCerts(Path dir) {
+    this.dir = dir;
+  }
+
+  static TestCerts in(Path dir) {
+    return new TestCerts(dir);
+  }
+
+  /** Makes a self-signed CA named {@code ca}: files ca.pem and ca.key. */
+  Path ca(String ca) throws IOException, InterruptedException {
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", dir.resolve(ca + ".key").toString(), "-out", dir.resolve(ca + ".pem").toString(),
+        "-days", "2", "-subj", "/CN=" + ca);
+    return dir.resolve(ca + ".pem");
+  }
+
+  /** A certificate for {@code name} (CN and SAN DNS) signed by CA {@code ca}; file stem {@code stem}. */
+  TlsSettings node(String ca, String stem, String name) throws IOException, InterruptedException {
+    var key = dir.resolve(stem + ".key");
+    var csr = dir.resolve(stem + ".csr");
+    var cert = dir.resolve(stem + ".pem");
+    var ext = dir.resolve(stem + ".ext");
+    Files.writeString(ext, "subjectAltName=DNS:" + name + "\n");
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", key.toString(), "-out", csr.toString(), "-subj", "/CN=" + name);
+    run("openssl", "x509", "-req", "-in", csr.toString(), "-CA", dir.resolve(ca + ".pem").toString(),
+        "-CAkey", dir.resolve(ca + ".key").toString(), "-CAcreateserial", "-out", cert.toString(),
+        "-days", "2", "-extfile", ext.toString());
+    return TlsSettings.of(cert, key, dir.resolve(ca + ".pem"));
+  }
+
+  private void run(String... cmd) throws IOException, InterruptedException {
+    var p = new ProcessBuilder(new ArrayList<>(List.of(cmd))).redirectErrorStream(true)
+        .redirectOutput(dir.resolve("openssl.log").toFile()).start();
+    if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+      p.destroyForcibly();
+      throw new IOException("openssl failed: " + String.join(" ", cmd) + "\n" + Files.readString(dir.resolve("openssl.log")));
+    }
+  }
+}
