@@ -1,7 +1,10 @@
 /**
  * Observability for a kvraft node: the {@code metrics.address} setting ({@link
- * dev.kvraft.server.metrics.MetricsAddress}) and the slow-request log ({@link
- * dev.kvraft.server.metrics.SlowRequestLog}). The Prometheus endpoint, health probes and the Ratis
- * metrics bridge (issue #22) are not built yet.
+ * dev.kvraft.server.metrics.MetricsAddress}), the HTTP endpoint for /metrics, /health and /ready
+ * ({@link dev.kvraft.server.metrics.MetricsServer}, probes answered by a {@link
+ * dev.kvraft.server.metrics.HealthSource}), the request series ({@link
+ * dev.kvraft.server.metrics.KvMetrics}) and the slow-request log ({@link
+ * dev.kvraft.server.metrics.SlowRequestLog}). Not built yet (issue #22): Raft, loop and mirror
+ * series, and the bridge of Ratis's own metrics.
  */
 package dev.kvraft.server.metrics;
