@@ -1,0 +1,53 @@
+package dev.kvraft.server.metrics;
+
+import java.util.Optional;
+
+/**
+ * The parsed {@code metrics.address} setting: {@code host:port} to serve /metrics, /health and
+ * /ready on, or off when the setting is present but empty. Absent means 127.0.0.1 on the client
+ * port + 2.
+ */
+public record MetricsAddress(String host, int port) {
+  public MetricsAddress {
+    if (host == null || host.isBlank()) {
+      throw new IllegalArgumentException("metrics.address host must not be empty");
+    }
+    if (port < 0 || port > 65535) {
+      throw new IllegalArgumentException("metrics.address port must be 0..65535, got " + port);
+    }
+  }
+
+  /**
+   * @param value the setting, or null when absent
+   * @param clientPort the client listener port, for the default
+   * @return empty when metrics are turned off (value is "" or blank)
+   */
+  public static Optional<MetricsAddress> parse(String value, int clientPort) {
+    if (value == null) {
+      if (clientPort + 2 > 65535) {
+        throw new IllegalArgumentException("metrics.address default (client port + 2) is out of range for client port "
+            + clientPort + "; set metrics.address explicitly");
+      }
+      return Optional.of(new MetricsAddress("127.0.0.1", clientPort + 2));
+    }
+    var v = value.strip();
+    if (v.isEmpty()) {
+      return Optional.empty();
+    }
+    int colon = v.lastIndexOf(':');
+    if (colon <= 0 || colon == v.length() - 1) {
+      throw new IllegalArgumentException("metrics.address must be host:port or empty, got '" + value + "'");
+    }
+    var host = v.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    int port;
+    try {
+      port = Integer.parseInt(v.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("metrics.address port is not a number in '" + value + "'");
+    }
+    return Optional.of(new MetricsAddress(host, port));
+  }
+}

@@ -1,0 +1,36 @@
+package dev.kvraft.server.metrics;
+
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.function.ToDoubleFunction;
+
+/** Registers the kvraft node gauges, each read from a {@link NodeSource} at scrape time. Stateless. */
+public final class NodeGauges {
+  private NodeGauges() { }
+
+  public static void register(PrometheusRegistry registry, NodeSource source) {
+    gauge(registry, source, "kvraft_raft_term", "Current Raft term", s -> s.term());
+    gauge(registry, source, "kvraft_raft_role", "Raft role: 0 follower, 1 candidate, 2 leader, -1 unknown", s -> s.role());
+    gauge(registry, source, "kvraft_raft_commit_index", "Raft commit index", s -> s.commitIndex());
+    gauge(registry, source, "kvraft_raft_applied_index", "Last index applied to the state machine", s -> s.appliedIndex());
+    gauge(registry, source, "kvraft_commands_queued", "Commands waiting for the database loop", s -> s.queuedCommands());
+    gauge(registry, source, "kvraft_commands_in_flight", "Commands proposed and not yet answered", s -> s.inFlightCommands());
+    gauge(registry, source, "kvraft_mirror_lag_entries", "Applied entries not yet in the SQLite mirror", s -> s.mirrorLag());
+    gauge(registry, source, "kvraft_mirror_rows", "Rows in the SQLite mirror", s -> s.mirrorRows());
+    gauge(registry, source, "kvraft_database_file_bytes", "Size of the SQLite database file", s -> s.databaseFileBytes());
+    GaugeWithCallback.builder().name("kvraft_raft_follower_match_index")
+        .help("Match index of each follower, on the leader").labelNames("peer")
+        .callback(cb -> source.followers().forEach(f -> cb.call(f.matchIndex(), f.peer()))).register(registry);
+    GaugeWithCallback.builder().name("kvraft_raft_follower_lag_entries")
+        .help("Commit index minus each follower's match index, on the leader").labelNames("peer")
+        .callback(cb -> {
+          long commit = source.commitIndex();
+          source.followers().forEach(f -> cb.call(Math.max(0, commit - f.matchIndex()), f.peer()));
+        }).register(registry);
+  }
+
+  private static void gauge(PrometheusRegistry registry, NodeSource source, String name, String help,
+                            ToDoubleFunction<NodeSource> read) {
+    GaugeWithCallback.builder().name(name).help(help).callback(cb -> cb.call(read.applyAsDouble(source))).register(registry);
+  }
+}
