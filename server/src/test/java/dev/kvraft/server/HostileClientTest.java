@@ -2,11 +2,15 @@ package dev.kvraft.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Status;
+import dev.kvraft.server.raft.RaftNode;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.TestNodes;
 import java.io.IOException;
@@ -14,6 +18,14 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Map;
+import org.apache.ratis.RaftConfigKeys;
+import org.apache.ratis.client.RaftClient;
+import org.apache.ratis.conf.RaftProperties;
+import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftGroup;
+import org.apache.ratis.protocol.RaftPeer;
+import org.apache.ratis.retry.RetryPolicies;
+import org.apache.ratis.rpc.SupportedRpcType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -85,6 +97,27 @@ class HostileClientTest {
     }
     try (var c = new RawClient(server.clientPort())) {
       assertEquals(7, c.call(STATUS).getId(), "the node still serves a normal client");
+    }
+  }
+
+  @Test
+  void anEntrySentStraightToTheRaftPortIsRefusedAndChangesNothing() throws Exception {
+    start(Map.of());
+    var self = server.config().self();
+    var peer = RaftPeer.newBuilder().setId(self.id()).setAddress(self.host() + ":" + self.peerPort()).build();
+    var props = new RaftProperties();
+    RaftConfigKeys.Rpc.setType(props, SupportedRpcType.NETTY);
+    try (var raft = RaftClient.newBuilder().setProperties(props).setRaftGroup(RaftGroup.valueOf(RaftNode.GROUP_ID, peer))
+        .setRetryPolicy(RetryPolicies.noRetry()).build()) {
+      // Issue #15: these three bytes, committed, used to stop the database loop of every node for good.
+      var refused = assertThrows(IOException.class, () -> raft.io().send(Message.valueOf("\u0007\u0007\u0007")));
+      assertTrue(String.valueOf(refused.getMessage()).contains("refuses Raft log entries"), refused.toString());
+    }
+    try (var c = new RawClient(server.clientPort())) {
+      var put = c.call(Request.newBuilder().setId(8).setPut(Put.newBuilder().setKey(ByteString.copyFromUtf8("k"))
+          .setValue(ByteString.copyFromUtf8("v"))).build());
+      assertTrue(!put.hasError(), put.toString());
+      assertEquals(1, put.getHeader().getRevision(), "the refused entry took no revision");
     }
   }
 }

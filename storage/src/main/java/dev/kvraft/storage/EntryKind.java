@@ -12,7 +12,9 @@ public enum EntryKind {
   /** A Ratis metadata entry (turned off in kvraft, kept for older logs). */
   METADATA("metadata"),
   /** The state was replaced by an installed snapshot. */
-  SNAPSHOT_INSTALL("snapshot-install");
+  SNAPSHOT_INSTALL("snapshot-install"),
+  /** An entry that does not decode as a kvraft LogEntry: applied as a no-op, its reason in the summary. */
+  REJECTED("rejected");
 
   private final String sql;
 

@@ -14,7 +14,7 @@ class StoredTextTest {
 
   @Test
   void entryKinds() {
-    assertEquals(List.of("normal", "configuration", "metadata", "snapshot-install"), sql(EntryKind.values()));
+    assertEquals(List.of("normal", "configuration", "metadata", "snapshot-install", "rejected"), sql(EntryKind.values()));
     assertEquals(Arrays.stream(EntryKind.values()).map(EntryKind::sql).toList(), sql(EntryKind.values()));
   }
 

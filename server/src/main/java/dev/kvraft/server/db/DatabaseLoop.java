@@ -128,6 +128,8 @@ public final class DatabaseLoop implements AutoCloseable {
   private long currentTerm;
   private long appliedIndex = -1;
   private long appliedTerm;
+  /** Applied entries that did not decode (see {@link #rejectedEntries()}); written by the loop thread only. */
+  private volatile long rejectedEntries;
   private String configuration = "";
   private volatile long appliedIndexView = -1;
   private volatile long revisionView;
@@ -629,6 +631,11 @@ public final class DatabaseLoop implements AutoCloseable {
     };
   }
 
+  /** How many applied entries did not decode as a LogEntry and were applied as no-ops. Any thread. */
+  public long rejectedEntries() {
+    return rejectedEntries;
+  }
+
   // ---- applying -----------------------------------------------------------------------------
 
   private void apply(Event.Applied a) {
@@ -636,9 +643,16 @@ public final class DatabaseLoop implements AutoCloseable {
     try {
       entry = LogEntry.parseFrom(a.payload());
     } catch (InvalidProtocolBufferException e) {
-      // Every node would fail the same way: refusing to go on is the only safe answer.
-      a.done().completeExceptionally(e);
-      throw new IllegalStateException("log entry " + a.index() + " does not parse as a kvraft LogEntry: " + e, e);
+      // Apply is total: every node records the same no-op, the revision stays where it was.
+      rejectedEntries++;
+      LOG.warn("log entry {} (term {}, {} bytes) does not decode as a kvraft LogEntry ({}); applied as a no-op, "
+          + "recorded in kvraft.db as kind 'rejected'", a.index(), a.term(), a.payload().size(), e.getMessage());
+      observer.beginEntry(a.term(), a.index(), EntryKind.REJECTED, "", 0, "rejected: " + e.getMessage(),
+          a.payload());
+      observer.endEntry(a.index());
+      advance(a.term(), a.index());
+      a.done().complete(null);
+      return;
     }
     Pending pending = null;
     if (entry.getProposer().equals(proposer)) {

@@ -13,6 +13,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import org.apache.ratis.proto.RaftProtos.RaftConfigurationProto;
 import org.apache.ratis.protocol.ClientId;
 import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftClientRequest;
 import org.apache.ratis.protocol.RaftGroupId;
 import org.apache.ratis.protocol.RaftGroupMemberId;
 import org.apache.ratis.protocol.RaftPeerId;
@@ -147,6 +148,31 @@ final class KvStateMachine extends BaseStateMachine {
   @Override
   public KvSnapshotStorage getStateMachineStorage() {
     return storage;
+  }
+
+  /**
+   * Refuses, before it reaches the log, any entry not proposed by this node's own proposer: kvraft's leader is the
+   * only writer of its log, and a request sent straight to the Raft port by anyone else is not a kvraft command.
+   */
+  @Override
+  public TransactionContext startTransaction(RaftClientRequest request) throws IOException {
+    if (!request.getClientId().equals(clientId)) {
+      throw new RefusedEntryException("kvraft refuses Raft log entries not proposed by its own nodes (client "
+          + request.getClientId() + "); clients use the kvraft client port");
+    }
+    return super.startTransaction(request);
+  }
+
+  /** The refusal sent back to a foreign Raft client: a message, no server stack trace. */
+  static final class RefusedEntryException extends IOException {
+    RefusedEntryException(String message) {
+      super(message);
+    }
+
+    @Override
+    public synchronized Throwable fillInStackTrace() {
+      return this;
+    }
   }
 
   @Override
