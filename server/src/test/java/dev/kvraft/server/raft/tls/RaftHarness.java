@@ -73,12 +73,7 @@ final class RaftHarness implements Closeable {
     RaftServerConfigKeys.Rpc.setTimeoutMin(p, TimeDuration.valueOf(300, java.util.concurrent.TimeUnit.MILLISECONDS));
     RaftServerConfigKeys.Rpc.setTimeoutMax(p, TimeDuration.valueOf(600, java.util.concurrent.TimeUnit.MILLISECONDS));
     RaftClientConfigKeys.Rpc.setRequestTimeout(p, TimeDuration.valueOf(2, java.util.concurrent.TimeUnit.SECONDS));
-    var params = new Parameters();
-    if (tls == null) {
-      RaftConfigKeys.Rpc.setType(p, SupportedRpcType.NETTY);
-    } else {
-      tls.applyTo(p, params);
-    }
+    var params = transport(tls, p);
     var counter = new Counter();
     var server = RaftServer.newBuilder().setServerId(RaftPeerId.valueOf("n" + i)).setGroup(group)
         .setProperties(p).setParameters(params).setStateMachine(counter)
@@ -94,12 +89,7 @@ final class RaftHarness implements Closeable {
   RaftClient client(TlsNettyTransport tls, int retries) {
     var p = new RaftProperties();
     RaftClientConfigKeys.Rpc.setRequestTimeout(p, TimeDuration.valueOf(2, java.util.concurrent.TimeUnit.SECONDS));
-    var params = new Parameters();
-    if (tls == null) {
-      RaftConfigKeys.Rpc.setType(p, SupportedRpcType.NETTY);
-    } else {
-      tls.applyTo(p, params);
-    }
+    var params = transport(tls, p);
     var c = RaftClient.newBuilder().setRaftGroup(group).setProperties(p).setParameters(params)
         .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(retries,
             TimeDuration.valueOf(200, java.util.concurrent.TimeUnit.MILLISECONDS)))
@@ -127,5 +117,16 @@ final class RaftHarness implements Closeable {
         System.err.println("closing " + closeables.get(i) + " failed: " + e);
       }
     }
+  }
+
+  /** Selects plain NETTY ({@code tls} null) or the TLS transport in {@code p}; the parameters it needs. */
+  private static Parameters transport(TlsNettyTransport tls, RaftProperties p) {
+    var params = new Parameters();
+    if (tls == null) {
+      RaftConfigKeys.Rpc.setType(p, SupportedRpcType.NETTY);
+    } else {
+      tls.applyTo(p, params);
+    }
+    return params;
   }
 }
