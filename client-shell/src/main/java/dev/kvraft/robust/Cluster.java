@@ -138,6 +138,10 @@ public final class Cluster implements AutoCloseable {
         "--data.dir=" + dir.resolve(n.id()),
         "--raft.election.timeout.min.ms=500", "--raft.election.timeout.max.ms=1000",
         "--snapshot.threshold=500"));
+    if (n.namespace() == null) {
+      // On shared loopback, client port + 2 (the default) may be another node's port: let the OS choose.
+      cmd.add("--metrics.address=127.0.0.1:0");
+    }
     Files.createDirectories(dir);
     var p = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve(n.id() + ".log").toFile())).start();

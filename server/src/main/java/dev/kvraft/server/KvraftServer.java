@@ -3,6 +3,9 @@ package dev.kvraft.server;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.DatabaseLoop;
 import dev.kvraft.server.db.MirrorObserver;
+import dev.kvraft.server.metrics.MetricsServer;
+import dev.kvraft.server.metrics.NodeMetrics;
+import dev.kvraft.server.metrics.SlowRequestLog;
 import dev.kvraft.storage.LogMirror;
 import dev.kvraft.server.net.ClientListener;
 import dev.kvraft.server.net.LeaderLink;
@@ -33,15 +36,21 @@ public final class KvraftServer implements AutoCloseable {
   private final RaftNode raft;
   private final LeaderLink link;
   private final ClientListener listener;
+  private final NodeView view;
+  private final NodeMetrics metrics;
+  private final MetricsServer metricsServer;
   private final AtomicBoolean closed = new AtomicBoolean();
 
   private KvraftServer(ServerConfig config, DatabaseLoop loop, RaftNode raft, LeaderLink link,
-      ClientListener listener) {
+      ClientListener listener, NodeView view, NodeMetrics metrics, MetricsServer metricsServer) {
     this.config = config;
     this.loop = loop;
     this.raft = raft;
     this.link = link;
     this.listener = listener;
+    this.view = view;
+    this.metrics = metrics;
+    this.metricsServer = metricsServer;
   }
 
   /** Starts a node and returns once its client port accepts connections. */
@@ -50,22 +59,38 @@ public final class KvraftServer implements AutoCloseable {
     var bootId = HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
     var loop = new DatabaseLoop(config, config.nodeId() + "@" + bootId);
     DatabaseLoop.ApplyObserver observer = DatabaseLoop.ApplyObserver.NONE;
+    MirrorObserver mirror = null;
     if (config.logMirror()) {
       // A kvraft.db that cannot be opened stops the node here, before it serves anything.
-      observer = new MirrorObserver(LogMirror.open(config.dataDir().resolve("kvraft.db")), config.logRetention());
+      mirror = new MirrorObserver(LogMirror.open(config.dataDir().resolve("kvraft.db")), config.logRetention());
+      observer = mirror;
     }
     // Bind the client port first: a port conflict should fail before anything touches the data.
     var listener = new ClientListener(config, loop);
     RaftNode raft = null;
     LeaderLink link = null;
+    NodeView view;
+    NodeMetrics metrics;
+    MetricsServer metricsServer = null;
     try {
       raft = new RaftNode(config, loop);
       var node = raft;
+      view = new NodeView(config, raft, loop, listener, mirror);
+      var slowLog = SlowRequestLog.of(config.slowRequest().toMillis(), LOG::warn);
+      metrics = new NodeMetrics(config.nodeId(), config.cluster().stream().map(p -> p.id()).toList(), view, slowLog);
+      loop.observe(metrics, metrics);
       link = new LeaderLink(loop.forwardSink());
       loop.bind(() -> node, link, observer, node.snapshotter());
+      if (config.metricsAddress().isPresent()) {
+        // Before Raft starts, so that /ready says 503 while the log replays.
+        metricsServer = MetricsServer.start(config.metricsAddress().get(), metrics.registry(), view);
+      }
       loop.start();
       raft.start();
     } catch (IOException | RuntimeException e) {
+      if (metricsServer != null) {
+        metricsServer.close();
+      }
       listener.stopAccepting();
       if (raft != null) {
         raft.close();
@@ -82,11 +107,14 @@ public final class KvraftServer implements AutoCloseable {
       throw e;
     }
     listener.start();
-    var server = new KvraftServer(config, loop, raft, link, listener);
+    view.ready(true);
+    var server = new KvraftServer(config, loop, raft, link, listener, view, metrics, metricsServer);
     server.startWatchdog();
     var self = config.self();
-    LOG.info("node {} serving clients on {}, raft on {}, data in {}, cluster {}", config.nodeId(),
-        self.clientAddress(), self.peerAddress(), config.dataDir().toAbsolutePath(), config.cluster());
+    LOG.info("node {} serving clients on {}, raft on {}, metrics on {}, data in {}, cluster {}", config.nodeId(),
+        self.clientAddress(), self.peerAddress(), metricsServer == null ? "(off)"
+            : "http://" + config.metricsAddress().get().host() + ":" + metricsServer.port() + "/metrics",
+        config.dataDir().toAbsolutePath(), config.cluster());
     return server;
   }
 
@@ -119,6 +147,16 @@ public final class KvraftServer implements AutoCloseable {
     return listener.port();
   }
 
+  /** The port serving /metrics, /health and /ready, or -1 when metrics.address is empty. */
+  public int metricsPort() {
+    return metricsServer == null ? -1 : metricsServer.port();
+  }
+
+  /** This node's metrics (for kvsh status: the p99 latencies). */
+  public NodeMetrics metrics() {
+    return metrics;
+  }
+
   /** One line for systemd's STATUS and for people: role, leader, term, applied index, revision. */
   public String statusLine() {
     var info = raft.info();
@@ -134,6 +172,7 @@ public final class KvraftServer implements AutoCloseable {
     }
     long deadline = System.nanoTime() + timeout.toNanos();
     LOG.info("node {} stopping", config.nodeId());
+    view.ready(false);
     try {
       listener.stopAccepting();
       // In-flight writes get up to half the budget to commit.
@@ -149,6 +188,10 @@ public final class KvraftServer implements AutoCloseable {
       listener.close(Math.min(deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500)));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    } finally {
+      if (metricsServer != null) {
+        metricsServer.close();
+      }
     }
     LOG.info("node {} stopped", config.nodeId());
   }

@@ -35,7 +35,8 @@ public final class StatusCommand implements ShellCommand {
 
   @Override
   public String summary() {
-    return "role, term, leader, commit/applied index and key count of every node (--local: this node only)";
+    return "role, term, leader, commit/applied index, follower lag, p99 latency and key count of every node"
+        + " (--local: this node only)";
   }
 
   @Override
@@ -62,12 +63,33 @@ public final class StatusCommand implements ShellCommand {
         }
       }
     }
-    print(ctx, rows);
+    print(ctx, rows, lags(rows));
+  }
+
+  /** Each follower's lag as the leader reports it (only the leader knows), by node id. */
+  private static java.util.Map<String, Long> lags(List<Row> rows) {
+    var lags = new java.util.HashMap<String, Long>();
+    for (var r : rows) {
+      if (r.status() != null && r.status().getRole().equals("LEADER")) {
+        r.status().getFollowersList().forEach(f -> lags.put(f.getId(), f.getLag()));
+      }
+    }
+    return lags;
+  }
+
+  /** "put 1.2 get 0.4": the p99 in milliseconds of the busiest commands on that node since it started. */
+  static String p99(StatusResult s) {
+    var parts = new ArrayList<String>();
+    s.getLatenciesList().stream()
+        .filter(l -> l.getCommand().equals("put") || l.getCommand().equals("get") || l.getCommand().equals("txn")
+            || l.getCommand().equals("delete") || l.getCommand().equals("scan"))
+        .forEach(l -> parts.add(l.getCommand() + " " + String.format(java.util.Locale.ROOT, "%.1f", l.getP99Ms())));
+    return parts.isEmpty() ? "-" : String.join(" ", parts);
   }
 
   private record Row(String id, String address, StatusResult status, String error) {}
 
-  private static void print(ShellContext ctx, List<Row> rows) {
+  private static void print(ShellContext ctx, List<Row> rows, java.util.Map<String, Long> lags) {
     switch (ctx.format()) {
       case JSON -> {
         var list = new ArrayList<Object>();
@@ -85,6 +107,12 @@ public final class StatusCommand implements ShellCommand {
             m.put("snapshot_index", s.getSnapshotIndex());
             m.put("revision", s.getRevision());
             m.put("key_count", s.getKeyCount());
+            if (lags.containsKey(r.id())) {
+              m.put("lag", lags.get(r.id()));
+            }
+            var p99 = new LinkedHashMap<String, Object>();
+            s.getLatenciesList().forEach(l -> p99.put(l.getCommand(), l.getP99Ms()));
+            m.put("p99_ms", p99);
           } else {
             m.put("error", r.error());
           }
@@ -97,13 +125,15 @@ public final class StatusCommand implements ShellCommand {
         for (var r : rows) {
           var s = r.status();
           table.add(s == null
-              ? List.of(r.id(), r.address(), "DOWN", "-", "-", "-", "-", "-", "-", r.error() == null ? "" : r.error())
+              ? List.of(r.id(), r.address(), "DOWN", "-", "-", "-", "-", "-", "-", "-", "-",
+                  r.error() == null ? "" : r.error())
               : List.of(r.id(), r.address(), s.getRole(), String.valueOf(s.getTerm()), s.getLeaderId(),
                   String.valueOf(s.getCommitIndex()), String.valueOf(s.getAppliedIndex()),
-                  String.valueOf(s.getRevision()), String.valueOf(s.getKeyCount()), ""));
+                  lags.containsKey(r.id()) ? String.valueOf(lags.get(r.id())) : "-",
+                  String.valueOf(s.getRevision()), String.valueOf(s.getKeyCount()), p99(s), ""));
         }
-        Output.table(ctx.out(), List.of("NODE", "ADDRESS", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED",
-            "REVISION", "KEYS", "ERROR"), table);
+        Output.table(ctx.out(), List.of("NODE", "ADDRESS", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAG",
+            "REVISION", "KEYS", "P99 MS", "ERROR"), table);
       }
     }
   }

@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.function.Function;
+import dev.kvraft.server.metrics.MetricsAddress;
 
 /**
  * Everything one kvraft node is told at start-up. Immutable; made by {@link #fromArgs} (a properties file plus
@@ -32,7 +33,9 @@ public record ServerConfig(
     boolean logMirror,
     long segmentBytes,
     Duration electionTimeoutMin,
-    Duration electionTimeoutMax) {
+    Duration electionTimeoutMax,
+    Optional<MetricsAddress> metricsAddress,
+    Duration slowRequest) {
 
   /** One documented setting. */
   public record Setting(String key, String defaultValue, String help) {}
@@ -60,7 +63,11 @@ public record ServerConfig(
       new Setting("raft.segment.bytes", "1048576", "size of a Ratis log segment; closed segments below a snapshot"
           + " are purged"),
       new Setting("raft.election.timeout.min.ms", "1000", "lower bound of the randomised election timeout"),
-      new Setting("raft.election.timeout.max.ms", "2000", "upper bound of the randomised election timeout"));
+      new Setting("raft.election.timeout.max.ms", "2000", "upper bound of the randomised election timeout"),
+      new Setting("metrics.address", "auto",
+          "host:port serving /metrics, /health and /ready over HTTP; auto: 127.0.0.1 on the client port + 2 (7381);"
+              + " empty turns them off"),
+      new Setting("log.slow.ms", "1000", "a request slower than this logs one line saying where its time went"));
 
   public ServerConfig {
     if (cluster.isEmpty()) {
@@ -199,7 +206,16 @@ public record ServerConfig(
         bool(get, "log.mirror"),
         positiveLong(get, "raft.segment.bytes"),
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.min.ms")),
-        Duration.ofMillis(positiveLong(get, "raft.election.timeout.max.ms")));
+        Duration.ofMillis(positiveLong(get, "raft.election.timeout.max.ms")),
+        metricsAddress(given.get("metrics.address"), cluster, get.apply("node.id")),
+        Duration.ofMillis(positiveLong(get, "log.slow.ms")));
+  }
+
+  /** metrics.address as given, or its default next to this node's client port; a bad value names the setting. */
+  private static Optional<MetricsAddress> metricsAddress(String value, List<PeerSpec> cluster, String nodeId) {
+    int clientPort = cluster.stream().filter(p -> p.id().equals(nodeId)).findFirst().map(PeerSpec::clientPort)
+        .orElse(7379);
+    return MetricsAddress.parse(value == null || value.strip().equals("auto") ? null : value, clientPort);
   }
 
   private static Path path(String key, String value) {

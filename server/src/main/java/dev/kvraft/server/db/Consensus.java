@@ -38,6 +38,14 @@ public interface Consensus {
   /** A consistent-enough view of the node's Raft state, for Status, Members and response headers. */
   Info info();
 
+  /** On the leader, each follower and how far its log matches the leader's; empty elsewhere. Cheap. */
+  default java.util.List<Follower> followers() {
+    return java.util.List.of();
+  }
+
+  /** One follower as the leader sees it. */
+  record Follower(String id, long matchIndex) {}
+
   /**
    * Raft's view of this node.
    *

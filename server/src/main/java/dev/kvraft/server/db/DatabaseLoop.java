@@ -106,6 +106,8 @@ public final class DatabaseLoop implements AutoCloseable {
   private volatile Forwarder forwarder;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
   private volatile Snapshotter snapshotter;
+  private volatile RequestObserver requestObserver = RequestObserver.NONE;
+  private volatile LoopObserver loopObserver = LoopObserver.NONE;
 
   // ---- owned by the loop thread ----
   /** Writes proposed to Raft by this node, by call id. */
@@ -133,6 +135,10 @@ public final class DatabaseLoop implements AutoCloseable {
   private String configuration = "";
   private volatile long appliedIndexView = -1;
   private volatile long revisionView;
+  /** Client commands the loop took, and answered (or handed to a snapshot writer); for in-flight. Loop thread. */
+  private long takenCommands;
+  private long answeredCommands;
+  private volatile int inFlightView;
 
   /** Client commands waiting on one call, in order; for a proposal, command i is op i of the entry. */
   private record Pending(List<Event.Command> commands, long deadline) {
@@ -165,6 +171,12 @@ public final class DatabaseLoop implements AutoCloseable {
     this.snapshotter = snapshotter;
   }
 
+  /** Connects the metrics; must be called before {@link #start()} (optional). */
+  public void observe(RequestObserver requests, LoopObserver turns) {
+    this.requestObserver = requests;
+    this.loopObserver = turns;
+  }
+
   public void start() {
     if (started.compareAndSet(false, true)) {
       thread.start();
@@ -193,12 +205,33 @@ public final class DatabaseLoop implements AutoCloseable {
    * @return false when no slot freed up in time (the caller answers OVERLOADED)
    */
   public boolean submit(Request request, Replier replier, long deadline) throws InterruptedException {
+    return submit(request, replier, deadline, RequestTrace.receivedNow("in-process"));
+  }
+
+  /** As {@link #submit(Request, Replier, long)}, with the trace the request was read with. */
+  public boolean submit(Request request, Replier replier, long deadline, RequestTrace trace)
+      throws InterruptedException {
     long wait = deadline - System.nanoTime();
     if (!clientSlots.tryAcquire(Math.max(0, wait), TimeUnit.NANOSECONDS)) {
       return false;
     }
-    inbox.add(new Event.Command(request, replier, deadline));
+    inbox.add(new Event.Command(request, replier, deadline, trace));
     return true;
+  }
+
+  /** Who is told of every answered request (metrics, the slow-request log); any thread. */
+  public RequestObserver requestObserver() {
+    return requestObserver;
+  }
+
+  /** Client commands waiting in the loop's queue; any thread. */
+  public int queuedCommands() {
+    return config.queueCapacity() - clientSlots.availablePermits();
+  }
+
+  /** Client commands the loop took and has not answered yet (waiting for Raft, the leader or a retry); any thread. */
+  public int inFlightCommands() {
+    return inFlightView;
   }
 
   /** From the state machine, on Raft's apply thread: one committed entry. Never blocks. */
@@ -288,16 +321,20 @@ public final class DatabaseLoop implements AutoCloseable {
     try {
       while (true) {
         var first = inbox.poll(TICK_NANOS, TimeUnit.NANOSECONDS);
+        long turnStart = System.nanoTime();
         if (first != null) {
           batch.add(first);
           inbox.drainTo(batch, config.maxBatch() - 1);
         }
+        int events = batch.size();
         var raftNow = consensus.get();
         currentTerm = raftNow == null ? 0 : raftNow.term();
         for (var event : batch) {
           switch (event) {
             case Event.Command c -> {
               clientSlots.release();
+              takenCommands++;
+              c.trace().taken(turnStart);
               handleCommand(c, writes, reads);
             }
             case Event.Applied a -> apply(a);
@@ -320,6 +357,10 @@ public final class DatabaseLoop implements AutoCloseable {
         flushReads(reads);
         answerApplied();
         expire();
+        inFlightView = (int) Math.min(Integer.MAX_VALUE, takenCommands - answeredCommands);
+        if (events > 0) {
+          loopObserver.turn(events, System.nanoTime() - turnStart);
+        }
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -486,6 +527,7 @@ public final class DatabaseLoop implements AutoCloseable {
       return;
     }
     var c = write.commands().get(0);
+    c.trace().raftDone(System.nanoTime());
     if (r.hasError() && r.getError().getCode() == Error.Code.UNAVAILABLE) {
       // The leader did not apply it (UNAVAILABLE is definite): route it again, maybe to a new leader.
       retryOrFail(write.commands(), Error.Code.UNAVAILABLE, r.getError().getMessage(),
@@ -548,7 +590,9 @@ public final class DatabaseLoop implements AutoCloseable {
       entry.addOps(op);
     }
     pendingWrites.put(callId, Pending.of(batch));
-    raft.propose(callId, entry.build().toByteString()).whenComplete((ok, err) -> {
+    var bytes = entry.build().toByteString();
+    loopObserver.proposed(batch.size(), bytes.size());
+    raft.propose(callId, bytes).whenComplete((ok, err) -> {
       if (err != null) {
         inbox.add(new Event.ProposalFailed(callId, err));
       }
@@ -588,7 +632,11 @@ public final class DatabaseLoop implements AutoCloseable {
           + currentTerm + " and has not yet applied an entry of that term; try again shortly", "");
       return;
     }
-    pending.commands().forEach(c -> reply(c, answerRead(c.request())));
+    long now = System.nanoTime();
+    pending.commands().forEach(c -> {
+      c.trace().raftDone(now);
+      reply(c, answerRead(c.request()));
+    });
   }
 
   /**
@@ -662,12 +710,14 @@ public final class DatabaseLoop implements AutoCloseable {
         raft.forget(entry.getProposalId());
       }
     }
+    long now = System.nanoTime();
     var listener = observer.beginEntry(a.term(), a.index(), EntryKind.NORMAL, entry.getProposer(), entry.getOpsCount(),
         Summaries.of(entry), a.payload());
     for (int i = 0; i < entry.getOpsCount(); i++) {
       var response = state.apply(entry.getOps(i), listener);
       if (pending != null && i < pending.commands().size()) {
         var c = pending.commands().get(i);
+        c.trace().raftDone(now);
         reply(c, response.setId(c.request().getId()).setHeader(header()).build());
       }
     }
@@ -696,7 +746,11 @@ public final class DatabaseLoop implements AutoCloseable {
   /** Answers the follower reads whose read index this node has now applied. */
   private void answerApplied() {
     while (!awaitingApply.isEmpty() && awaitingApply.peek().index() <= appliedIndex) {
-      awaitingApply.poll().pending().commands().forEach(c -> reply(c, answerRead(c.request())));
+      long now = System.nanoTime();
+      awaitingApply.poll().pending().commands().forEach(c -> {
+        c.trace().raftDone(now);
+        reply(c, answerRead(c.request()));
+      });
     }
   }
 
@@ -738,13 +792,14 @@ public final class DatabaseLoop implements AutoCloseable {
       return;
     }
     var id = c.request().getId();
+    answeredCommands++; // answered by the snapshot writer's thread from here on
     writer.write(pointInTime()).whenComplete((w, err) -> {
       if (err != null) {
         var cause = Failures.cause(err);
-        c.replier().reply(error(id, Error.Code.INTERNAL, "snapshot failed: " + cause.getMessage(), ""));
+        answer(c, error(id, Error.Code.INTERNAL, "snapshot failed: " + cause.getMessage(), ""));
         return;
       }
-      c.replier().reply(Response.newBuilder().setId(id)
+      answer(c, Response.newBuilder().setId(id)
           .setHeader(Header.newBuilder().setNodeId(config.nodeId()).setRevision(w.revision()))
           .setSnapshot(dev.kvraft.proto.SnapshotResult.newBuilder()
               .setTerm(w.term()).setIndex(w.index()).setRevision(w.revision()).setKeyCount(w.keyCount())
@@ -834,7 +889,15 @@ public final class DatabaseLoop implements AutoCloseable {
 
   // ---- answers --------------------------------------------------------------------------------
 
-  private static void reply(Event.Command c, Response r) {
+  /** Answers a command (loop thread). */
+  private void reply(Event.Command c, Response r) {
+    answeredCommands++;
+    answer(c, r);
+  }
+
+  /** Answers a command from any thread: tells the observer, then queues the response on its connection. */
+  private void answer(Event.Command c, Response r) {
+    requestObserver.answered(c.request(), r, c.trace());
     c.replier().reply(r);
   }
 
@@ -868,7 +931,16 @@ public final class DatabaseLoop implements AutoCloseable {
   private StatusResult status() {
     var raft = consensus.get();
     var info = raft == null ? Consensus.Info.UNKNOWN : raft.info();
-    return StatusResult.newBuilder()
+    var status = StatusResult.newBuilder();
+    if (raft != null) {
+      for (var f : raft.followers()) {
+        status.addFollowers(dev.kvraft.proto.FollowerProgress.newBuilder().setId(f.id())
+            .setMatchIndex(Math.max(0, f.matchIndex()))
+            .setLag(Math.max(0, info.commitIndex() - f.matchIndex())));
+      }
+    }
+    loopObserver.describe(status);
+    return status
         .setNodeId(config.nodeId())
         .setRole(info.role())
         .setTerm(info.term())

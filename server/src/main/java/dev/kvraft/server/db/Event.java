@@ -8,8 +8,11 @@ import java.util.concurrent.CompletableFuture;
 /** Everything that reaches the database loop, in the order it must be handled. */
 sealed interface Event {
 
-  /** A validated client request; {@code deadline} is in {@link System#nanoTime()} units. */
-  record Command(Request request, Replier replier, long deadline) implements Event {}
+  /**
+   * A validated client request; {@code deadline} is in {@link System#nanoTime()} units; {@code trace} travels with
+   * it and belongs to the loop thread from now on.
+   */
+  record Command(Request request, Replier replier, long deadline, RequestTrace trace) implements Event {}
 
   /** A committed state-machine entry, in log order; complete {@code done} once applied. */
   record Applied(long term, long index, ByteString payload, CompletableFuture<?> done) implements Event {}

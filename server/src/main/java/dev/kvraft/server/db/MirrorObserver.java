@@ -59,6 +59,10 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
 
   // Writer thread only.
   private boolean broken;
+  // Written by the writer thread, read by metrics.
+  private volatile long committedIndex = -1;
+  private volatile long firstIndex = -1;
+  private volatile boolean failed;
 
   public MirrorObserver(LogMirror mirror, long retention) {
     this.mirror = mirror;
@@ -103,6 +107,25 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  // ---- for metrics, any thread ----
+
+  /** The highest log index committed to kvraft.db, -1 before the first. */
+  public long committedIndex() {
+    return committedIndex;
+  }
+
+  /** Entries kept in kvraft.db's raft_log table (approximately: committed index minus the first kept). */
+  public long entries() {
+    long first = firstIndex;
+    long last = committedIndex;
+    return first < 0 || last < first ? 0 : last - first + 1;
+  }
+
+  /** Whether writing kvraft.db failed and mirroring stopped. */
+  public boolean failed() {
+    return failed;
   }
 
   // ---- the kvraft-mirror thread ----
@@ -174,6 +197,7 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
       return;
     }
     int n = mirror.prune(upTo);
+    firstIndex = upTo + 1;
     if (n > 0) {
       LOG.info("pruned {} log entries up to index {} from {} (log.retention {})", n, upTo, mirror.file(), retention);
     }
@@ -185,6 +209,10 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
     }
     try {
       mirror.commit();
+      committedIndex = mirror.maxIndex();
+      if (firstIndex < 0 && committedIndex >= 0) {
+        firstIndex = mirror.minIndex();
+      }
     } catch (StorageException e) {
       fail(e);
     }
@@ -192,6 +220,7 @@ public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
 
   private void fail(StorageException e) {
     broken = true;
+    failed = true;
     LOG.error("writing the log mirror failed: {}; kvraft.db stops recording until this node restarts, the store"
         + " itself is unaffected (check the disk, then restart the node)", e.getMessage());
   }

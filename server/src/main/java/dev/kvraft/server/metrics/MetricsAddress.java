@@ -28,7 +28,8 @@ public record MetricsAddress(String host, int port) {
         throw new IllegalArgumentException("metrics.address default (client port + 2) is out of range for client port "
             + clientPort + "; set metrics.address explicitly");
       }
-      return Optional.of(new MetricsAddress("127.0.0.1", clientPort + 2));
+      // A client port of 0 (chosen by the OS) gets an OS-chosen metrics port too.
+      return Optional.of(new MetricsAddress("127.0.0.1", clientPort == 0 ? 0 : clientPort + 2));
     }
     var v = value.strip();
     if (v.isEmpty()) {
@@ -49,5 +50,11 @@ public record MetricsAddress(String host, int port) {
       throw new IllegalArgumentException("metrics.address port is not a number in '" + value + "'");
     }
     return Optional.of(new MetricsAddress(host, port));
+  }
+
+  /** As written in the setting: {@code host:port}, an IPv6 host in brackets. */
+  @Override
+  public String toString() {
+    return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
   }
 }

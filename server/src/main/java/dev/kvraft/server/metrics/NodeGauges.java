@@ -1,5 +1,6 @@
 package dev.kvraft.server.metrics;
 
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.function.ToDoubleFunction;
@@ -18,6 +19,23 @@ public final class NodeGauges {
     gauge(registry, source, "kvraft_mirror_lag_entries", "Applied entries not yet in the SQLite mirror", s -> s.mirrorLag());
     gauge(registry, source, "kvraft_mirror_rows", "Rows in the SQLite mirror", s -> s.mirrorRows());
     gauge(registry, source, "kvraft_database_file_bytes", "Size of the SQLite database file", s -> s.databaseFileBytes());
+    counter(registry, source, "kvraft_raft_leader_changes", "Leaders this node saw elected since it started",
+        s -> s.leaderChanges());
+    counter(registry, source, "kvraft_rejected_entries", "Log entries that did not decode, applied as no-ops",
+        s -> s.rejectedEntries());
+    gauge(registry, source, "kvraft_connections_open", "Client connections open now", s -> s.connectionsOpen());
+    counter(registry, source, "kvraft_connections_accepted", "Client connections accepted",
+        s -> s.connectionsAccepted());
+    counter(registry, source, "kvraft_connections_refused", "Client connections refused at limit.connections",
+        s -> s.connectionsRefused());
+    counter(registry, source, "kvraft_client_received_bytes", "Bytes read from clients (frames)", s -> s.bytesIn());
+    counter(registry, source, "kvraft_client_sent_bytes", "Bytes written to clients (frames)", s -> s.bytesOut());
+    counter(registry, source, "kvraft_snapshots_written", "Snapshots this node wrote", s -> s.snapshotsWritten());
+    counter(registry, source, "kvraft_snapshots_failed", "Snapshots that failed", s -> s.snapshotsFailed());
+    gauge(registry, source, "kvraft_snapshot_last_bytes", "Size of the newest snapshot this node wrote",
+        s -> s.lastSnapshotBytes());
+    gauge(registry, source, "kvraft_snapshot_last_duration_seconds",
+        "Time the newest snapshot took (copy with applies paused, plus writing)", s -> s.lastSnapshotSeconds());
     GaugeWithCallback.builder().name("kvraft_raft_follower_match_index")
         .help("Match index of each follower, on the leader").labelNames("peer")
         .callback(cb -> source.followers().forEach(f -> cb.call(f.matchIndex(), f.peer()))).register(registry);
@@ -27,6 +45,12 @@ public final class NodeGauges {
           long commit = source.commitIndex();
           source.followers().forEach(f -> cb.call(Math.max(0, commit - f.matchIndex()), f.peer()));
         }).register(registry);
+  }
+
+  private static void counter(PrometheusRegistry registry, NodeSource source, String name, String help,
+                              ToDoubleFunction<NodeSource> read) {
+    CounterWithCallback.builder().name(name).help(help).callback(cb -> cb.call(read.applyAsDouble(source)))
+        .register(registry);
   }
 
   private static void gauge(PrometheusRegistry registry, NodeSource source, String name, String help,

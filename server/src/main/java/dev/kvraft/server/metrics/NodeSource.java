@@ -34,4 +34,53 @@ public interface NodeSource {
 
   /** Followers on the leader, empty elsewhere; a snapshot list, never a live view. */
   List<Follower> followers();
+
+  /** Leaders this node saw elected since it started. */
+  default long leaderChanges() {
+    return 0;
+  }
+
+  /** Applied log entries that did not decode and were applied as no-ops. */
+  default long rejectedEntries() {
+    return 0;
+  }
+
+  default int connectionsOpen() {
+    return 0;
+  }
+
+  default long connectionsAccepted() {
+    return 0;
+  }
+
+  /** Connections refused at limit.connections. */
+  default long connectionsRefused() {
+    return 0;
+  }
+
+  default long bytesIn() {
+    return 0;
+  }
+
+  default long bytesOut() {
+    return 0;
+  }
+
+  default long snapshotsWritten() {
+    return 0;
+  }
+
+  default long snapshotsFailed() {
+    return 0;
+  }
+
+  /** Size of the newest snapshot file this node wrote, 0 before the first. */
+  default long lastSnapshotBytes() {
+    return 0;
+  }
+
+  /** Seconds the newest snapshot took: the copy (applies paused) plus writing the file. */
+  default double lastSnapshotSeconds() {
+    return 0;
+  }
 }

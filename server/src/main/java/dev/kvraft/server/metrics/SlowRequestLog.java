@@ -41,16 +41,21 @@ public final class SlowRequestLog {
    *
    * @return whether a line was logged
    */
-  public boolean record(String command, String key, long connectionId,
+  public boolean record(String command, String key, String connection,
                         long queueNanos, long raftNanos, long applyNanos) {
     long total = queueNanos + raftNanos + applyNanos;
     if (total < thresholdNanos) {
       return false;
     }
-    sink.accept("slow request: " + command + " key=" + truncate(key) + " conn=" + connectionId
+    sink.accept("slow request: " + command + " key=" + truncate(key) + " conn=" + connection
         + " total=" + ms(total) + "ms queue=" + ms(queueNanos) + "ms raft=" + ms(raftNanos)
         + "ms apply=" + ms(applyNanos) + "ms (threshold log.slow.ms=" + thresholdNanos / 1_000_000L + ")");
     return true;
+  }
+
+  /** The threshold, in nanoseconds. */
+  public long thresholdNanos() {
+    return thresholdNanos;
   }
 
   static String truncate(String key) {

@@ -6,6 +6,8 @@ import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.RequestTrace;
+import com.google.protobuf.CodedOutputStream;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -42,12 +44,15 @@ final class ClientConnection {
   private final DatabaseLoop loop;
   private final ServerConfig config;
   private final RequestValidator validator;
+  private final NetStats stats;
   private final LinkedBlockingQueue<Response> outbox = new LinkedBlockingQueue<>();
   private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
   private final AtomicBoolean closed = new AtomicBoolean();
   private volatile boolean broken;
 
-  ClientConnection(Socket socket, DatabaseLoop loop, ServerConfig config, RequestValidator validator) {
+  ClientConnection(Socket socket, DatabaseLoop loop, ServerConfig config, RequestValidator validator,
+      NetStats stats) {
+    this.stats = stats;
     this.socket = socket;
     this.peer = socket.getRemoteSocketAddress().toString();
     this.loop = loop;
@@ -104,6 +109,7 @@ final class ClientConnection {
           return;
         }
         case Frames.Body body -> {
+          stats.read(body.bytes().length + CodedOutputStream.computeUInt32SizeNoTag(body.bytes().length));
           Request request;
           try {
             request = Request.parseFrom(body.bytes());
@@ -143,6 +149,7 @@ final class ClientConnection {
   }
 
   private void handle(Request request) throws InterruptedException {
+    var trace = RequestTrace.receivedNow(peer);
     long timeout = config.requestTimeout().toNanos();
     if (request.getTimeoutMs() > 0) {
       timeout = Math.min(timeout, TimeUnit.MILLISECONDS.toNanos(request.getTimeoutMs()));
@@ -151,16 +158,22 @@ final class ClientConnection {
     inFlight.acquire();
     var invalid = validator.validate(request);
     if (invalid.isPresent()) {
-      reply(Response.newBuilder().setId(request.getId()).setError(invalid.get()).build());
+      answer(request, Response.newBuilder().setId(request.getId()).setError(invalid.get()).build(), trace);
       return;
     }
-    if (!loop.submit(request, this::reply, deadline)) {
-      reply(Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
+    if (!loop.submit(request, this::reply, deadline, trace)) {
+      answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
           .setCode(Error.Code.OVERLOADED)
           .setMessage("node " + config.nodeId() + " has " + config.queueCapacity()
               + " requests queued (queue.capacity); back off and retry"))
-          .build());
+          .build(), trace);
     }
+  }
+
+  /** Answers a request here, without the database loop: counted like the loop's answers. */
+  private void answer(Request request, Response response, RequestTrace trace) {
+    loop.requestObserver().answered(request, response, trace);
+    reply(response);
   }
 
   private void protocolError(long id, Error.Code code, String message) throws InterruptedException {
@@ -188,6 +201,8 @@ final class ClientConnection {
             return;
           }
           r.writeDelimitedTo(out);
+          int size = r.getSerializedSize();
+          stats.wrote(size + CodedOutputStream.computeUInt32SizeNoTag(size));
           inFlight.release();
         } while ((r = outbox.poll()) != null);
         out.flush();

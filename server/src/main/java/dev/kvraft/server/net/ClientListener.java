@@ -36,6 +36,7 @@ public final class ClientListener implements AutoCloseable {
   private final Set<ClientConnection> connections = ConcurrentHashMap.newKeySet();
   private final AtomicLong accepted = new AtomicLong();
   private final AtomicLong refused = new AtomicLong();
+  private final NetStats stats = new NetStats();
   private final Thread acceptThread;
   private final int maxConnections;
   /** Accept failures not yet logged, and when the last log line was written; accept thread only. */
@@ -113,7 +114,7 @@ public final class ClientListener implements AutoCloseable {
           refuse(socket);
           continue;
         }
-        var connection = new ClientConnection(socket, loop, config, validator);
+        var connection = new ClientConnection(socket, loop, config, validator, stats);
         connections.add(connection);
         Thread.ofVirtual().name("kvraft-conn-" + accepted.incrementAndGet()).start(() -> {
           try {
@@ -164,6 +165,21 @@ public final class ClientListener implements AutoCloseable {
     } catch (IOException e) {
       LOG.debug("refusing a connection over limit.connections: {}", e.toString());
     }
+  }
+
+  /** Client connections open now. */
+  public int openConnections() {
+    return connections.size();
+  }
+
+  /** Client connections accepted since start (refused ones not counted). */
+  public long acceptedConnections() {
+    return accepted.get();
+  }
+
+  /** Bytes read from and written to clients since start. */
+  public NetStats stats() {
+    return stats;
   }
 
   /** Connections refused because limit.connections was reached, since start. */

@@ -55,6 +55,7 @@ final class KvStateMachine extends BaseStateMachine {
   private final KvSnapshotStorage storage = new KvSnapshotStorage();
   private final SnapshotManager snapshots;
   private final Set<Long> appended = ConcurrentHashMap.newKeySet();
+  private final java.util.concurrent.atomic.AtomicLong leaderChanges = new java.util.concurrent.atomic.AtomicLong();
   private volatile PendingConf pendingConf;
 
   private record PendingConf(long index, String summary) {}
@@ -223,8 +224,16 @@ final class KvStateMachine extends BaseStateMachine {
 
   @Override
   public void notifyLeaderChanged(RaftGroupMemberId groupMemberId, RaftPeerId newLeaderId) {
+    if (newLeaderId != null) {
+      leaderChanges.incrementAndGet();
+    }
     LOG.info("node {} sees a new leader: {}", groupMemberId.getPeerId(),
         newLeaderId == null ? "none (election under way)" : newLeaderId);
+  }
+
+  /** Leaders this node saw elected since it started (Ratis's notifications); any thread. */
+  long leaderChanges() {
+    return leaderChanges.get();
   }
 
   @Override

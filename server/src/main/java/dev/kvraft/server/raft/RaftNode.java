@@ -207,6 +207,49 @@ public final class RaftNode implements Consensus, AutoCloseable {
         d.getRaftLog().getLastCommittedIndex(), snapshot == null ? 0 : snapshot.getIndex());
   }
 
+  @Override
+  public List<Follower> followers() {
+    var d = division;
+    if (d == null || !d.getInfo().isLeader()) {
+      return List.of();
+    }
+    var info = d.getInfo();
+    // Both lists come from the leader's log appenders, in the same order. A leader without followers (one node)
+    // answers null; a leader stepping down may fail: metrics and status then show no followers, never throw.
+    List<org.apache.ratis.proto.RaftProtos.ServerRpcProto> ids;
+    long[] match;
+    try {
+      ids = info.getRoleInfoProto().getLeaderInfo().getFollowerInfoList();
+      match = info.getFollowerMatchIndices();
+    } catch (RuntimeException e) {
+      return List.of();
+    }
+    if (match == null || ids.size() != match.length) {
+      return List.of(); // membership changed between the two reads; the next scrape sees it
+    }
+    var followers = new ArrayList<Follower>(match.length);
+    for (int i = 0; i < match.length; i++) {
+      followers.add(new Follower(ids.get(i).getId().getId().toStringUtf8(), match[i]));
+    }
+    return followers;
+  }
+
+  /** Snapshots this node wrote since start; any thread. */
+  public SnapshotManager.Stats snapshotStats() {
+    return stateMachine.snapshots().stats();
+  }
+
+  /** How many times this node saw a new leader elected since it started; any thread. */
+  public long leaderChanges() {
+    return stateMachine.leaderChanges();
+  }
+
+  /** The applied index Ratis reports (the last entry the state machine finished); any thread. */
+  public long ratisAppliedIndex() {
+    var d = division;
+    return d == null ? -1 : d.getInfo().getLastAppliedIndex();
+  }
+
   /** Turns a Ratis failure into a kvraft error a client can act on. */
   ConsensusException translate(Throwable t) {
     if (t == null) {

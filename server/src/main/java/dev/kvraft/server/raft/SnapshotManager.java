@@ -37,9 +37,10 @@ import org.slf4j.LoggerFactory;
  * between the threshold and the snapshot's registration. A failure is logged once, leaves the previous snapshot
  * in place, and the next attempt waits another threshold of entries.
  *
- * <p>Thread-safety: {@code inProgress} and {@code retryAfterIndex} are the only shared mutable state, atomics.
+ * <p>Thread-safety: {@code inProgress}, {@code retryAfterIndex} and the counters behind {@link #stats()} are the only
+ * shared mutable state, atomics or volatile.
  */
-final class SnapshotManager implements Snapshotter, AutoCloseable {
+public final class SnapshotManager implements Snapshotter, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SnapshotManager.class);
   static final int KEEP = 2;
 
@@ -53,6 +54,9 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
   private final AtomicBoolean inProgress = new AtomicBoolean();
   private volatile long retryAfterIndex = -1;
   private volatile Path smDir;
+  private final java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
+  private final java.util.concurrent.atomic.AtomicLong failed = new java.util.concurrent.atomic.AtomicLong();
+  private volatile Written last;
 
   /**
    * @param phase how many entries later than the threshold this node takes its first snapshot,
@@ -122,6 +126,7 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
       try {
         return writeNow(state);
       } catch (IOException | RuntimeException e) {
+        failed.incrementAndGet();
         LOG.error("snapshot at index {} failed: {}; the previous snapshot (index {}) stays in place and the next"
             + " attempt comes after {} more entries", state.index(), e.getMessage(), latestIndex(), threshold);
         throw new CompletionException(e);
@@ -163,9 +168,20 @@ final class SnapshotManager implements Snapshotter, AutoCloseable {
     LOG.info("snapshot at index {} (term {}, revision {}): {} keys, {} bytes; applies paused {} ms for the copy,"
         + " writing took {} ms; {}", s.index(), s.term(), s.revision(), s.kvs().size(), bytes,
         s.copyNanos() / 1_000_000, writeNanos / 1_000_000, file);
-    return new Written(s.term(), s.index(), s.revision(), s.kvs().size(), file.toString(), bytes, s.copyNanos(),
+    var w = new Written(s.term(), s.index(), s.revision(), s.kvs().size(), file.toString(), bytes, s.copyNanos(),
         writeNanos);
+    written.incrementAndGet();
+    last = w;
+    return w;
   }
+
+  /** Snapshots written and failed since start, and the last one written (null before the first); any thread. */
+  public Stats stats() {
+    return new Stats(written.get(), failed.get(), last);
+  }
+
+  /** What {@link #stats()} returns. */
+  public record Stats(long written, long failed, Written last) {}
 
   private static Iterator<SnapshotFiles.Row> rows(java.util.List<KvState.Entry> kvs) {
     return kvs.stream()

@@ -12,7 +12,7 @@ class SlowRequestLogTest {
   void fastRequestLogsNothing() {
     var lines = new ArrayList<String>();
     var log = SlowRequestLog.of(1000, lines::add);
-    assertFalse(log.record("PUT", "k", 7, 300 * MS, 300 * MS, 399 * MS));
+    assertFalse(log.record("PUT", "k", "127.0.0.1:7", 300 * MS, 300 * MS, 399 * MS));
     assertTrue(lines.isEmpty());
   }
 
@@ -20,16 +20,16 @@ class SlowRequestLogTest {
   void slowRequestLogsOneLineWithSplit() {
     var lines = new ArrayList<String>();
     var log = SlowRequestLog.of(1000, lines::add);
-    assertTrue(log.record("PUT", "user:1", 7, 100 * MS, 800 * MS, 100 * MS));
+    assertTrue(log.record("PUT", "user:1", "127.0.0.1:7", 100 * MS, 800 * MS, 100 * MS));
     assertEquals(1, lines.size());
-    assertEquals("slow request: PUT key=user:1 conn=7 total=1000ms queue=100ms raft=800ms apply=100ms"
+    assertEquals("slow request: PUT key=user:1 conn=127.0.0.1:7 total=1000ms queue=100ms raft=800ms apply=100ms"
         + " (threshold log.slow.ms=1000)", lines.get(0));
   }
 
   @Test
   void longKeyIsTruncated() {
     var lines = new ArrayList<String>();
-    SlowRequestLog.of(1, lines::add).record("GET", "x".repeat(500), 1, 0, 2 * MS, 0);
+    SlowRequestLog.of(1, lines::add).record("GET", "x".repeat(500), "c", 0, 2 * MS, 0);
     assertTrue(lines.get(0).contains("key=" + "x".repeat(SlowRequestLog.MAX_KEY_CHARS) + "... "), lines.get(0));
     assertFalse(lines.get(0).contains("x".repeat(SlowRequestLog.MAX_KEY_CHARS + 1)));
   }

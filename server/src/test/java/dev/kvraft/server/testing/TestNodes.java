@@ -35,6 +35,8 @@ public final class TestNodes {
       settings.put("data.dir", dir.resolve("n" + (i + 1)).toString());
       settings.put("raft.election.timeout.min.ms", "300");
       settings.put("raft.election.timeout.max.ms", "600");
+      // The default (client port + 2) could be another test node's port: let the OS choose.
+      settings.put("metrics.address", "127.0.0.1:0");
       settings.putAll(extra);
       configs.add(ServerConfig.fromMap(settings));
     }
@@ -53,6 +55,7 @@ public final class TestNodes {
     list.add("--raft.segment.bytes=" + c.segmentBytes());
     list.add("--log.mirror=" + c.logMirror());
     list.add("--log.retention=" + c.logRetention());
+    list.add("--metrics.address=" + c.metricsAddress().map(Object::toString).orElse(""));
     return list;
   }
 }
