@@ -74,6 +74,8 @@ done
 run install -m 0755 "$src/bin/kvraft-server" "$src/bin/kvsh" "$src/bin/kvraft-bench" "$src/bin/kvraft-torture" "$opt/bin/"
 run install -m 0644 "$src/bin/lib/common.sh" "$opt/bin/lib/"
 run install -m 0644 "$src/systemd/README.md" "$src/systemd/kvraft.properties.example" "$src/systemd/kvraft@.service" "$opt/systemd/"
+run mkdir -p "$opt/systemd/monitoring"
+run install -m 0644 "$src/systemd/monitoring/prometheus.yml" "$src/systemd/monitoring/grafana-dashboard.json" "$opt/systemd/monitoring/"
 for tool in kvraft-server kvsh kvraft-bench; do
   run ln -sfn "/opt/kvraft/bin/$tool" "$root/usr/local/bin/$tool"
 done

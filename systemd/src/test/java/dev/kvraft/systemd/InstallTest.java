@@ -61,7 +61,7 @@ class InstallTest {
     assertEquals(0, r.status(), r.out());
     for (var f : List.of("opt/kvraft/lib/server/kvraft-server.jar", "opt/kvraft/lib/client-shell/kvraft-client-shell.jar",
         "opt/kvraft/bin/kvraft-server", "opt/kvraft/bin/kvsh", "opt/kvraft/bin/lib/common.sh",
-        "opt/kvraft/systemd/README.md", "etc/systemd/system/kvraft@.service", "etc/kvraft/n1.properties",
+        "opt/kvraft/systemd/README.md", "opt/kvraft/systemd/monitoring/grafana-dashboard.json", "etc/systemd/system/kvraft@.service", "etc/kvraft/n1.properties",
         "etc/kvraft/n3.properties")) {
       assertTrue(Files.exists(root.resolve(f)), f + " missing; install said:\n" + r.out());
     }
