@@ -118,6 +118,19 @@ class KvshTest {
   }
 
   @Test
+  void statusShowsTheP99OfWhatTheNodeServed() {
+    var r = kvsh("", "-c", "put st/a 1", "-c", "get st/a", "-c", "status --local");
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("P99 MS"), r.out());
+    for (var command : List.of("put", "get")) {
+      assertTrue(java.util.regex.Pattern.compile(command + " \\d+\\.\\d").matcher(r.out()).find(),
+          "p99 of " + command + "s in milliseconds:\n" + r.out());
+    }
+    var json = kvsh("", "--format", "json", "-c", "status --local");
+    assertTrue(json.out().contains("\"p99_ms\"") && json.out().contains("\"put\""), json.out());
+  }
+
+  @Test
   void jsonFormatForScripts() {
     var r = kvsh("", "--format", "json", "-c", "put sh4/k v", "-c", "get sh4/k", "-c", "scan sh4/");
     assertEquals(0, r.status(), r.err());

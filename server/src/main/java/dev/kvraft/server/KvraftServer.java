@@ -77,8 +77,15 @@ public final class KvraftServer implements AutoCloseable {
       var node = raft;
       view = new NodeView(config, raft, loop, listener, mirror);
       var slowLog = SlowRequestLog.of(config.slowRequest().toMillis(), LOG::warn);
-      metrics = new NodeMetrics(config.nodeId(), config.cluster().stream().map(p -> p.id()).toList(), view, slowLog);
-      loop.observe(metrics, metrics);
+      if (config.metricsAddress().isPresent()) {
+        metrics = new NodeMetrics(config.nodeId(), config.cluster().stream().map(p -> p.id()).toList(), view,
+            slowLog);
+        loop.observe(metrics, metrics);
+      } else {
+        // Metrics off: nothing is recorded, only slow requests are still logged.
+        metrics = null;
+        loop.observe(NodeMetrics.slowRequestsOnly(slowLog), dev.kvraft.server.db.LoopObserver.NONE);
+      }
       link = new LeaderLink(loop.forwardSink());
       loop.bind(() -> node, link, observer, node.snapshotter());
       if (config.metricsAddress().isPresent()) {
@@ -152,9 +159,9 @@ public final class KvraftServer implements AutoCloseable {
     return metricsServer == null ? -1 : metricsServer.port();
   }
 
-  /** This node's metrics (for kvsh status: the p99 latencies). */
-  public NodeMetrics metrics() {
-    return metrics;
+  /** This node's metrics; empty when metrics.address is empty (then nothing is recorded). */
+  public java.util.Optional<NodeMetrics> metrics() {
+    return java.util.Optional.ofNullable(metrics);
   }
 
   /** One line for systemd's STATUS and for people: role, leader, term, applied index, revision. */

@@ -38,6 +38,7 @@ public final class NodeMetrics implements RequestObserver, LoopObserver {
   private final Counter loopBusy;
   private final Counter loopTurns;
   private final DistributionDataPoint turnEvents;
+  private final DistributionDataPoint turnSeconds;
   private final DistributionDataPoint proposalOps;
   private final DistributionDataPoint proposalBytes;
   private final CounterDataPoint loopBusyPoint;
@@ -69,6 +70,10 @@ public final class NodeMetrics implements RequestObserver, LoopObserver {
         .classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
         .help("Events (commands, applies, answers) the database loop handled in one turn").register(registry)
         .labelValues();
+    turnSeconds = Histogram.builder().name("kvraft_loop_turn_duration_seconds").classicOnly()
+        .classicUpperBounds(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+        .help("Time the database loop spent on one turn (one batch of events), not counting the wait for it")
+        .register(registry).labelValues();
     proposalOps = Histogram.builder().name("kvraft_proposal_ops").classicOnly()
         .classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
         .help("Client writes per proposed log entry (group commit)").register(registry).labelValues();
@@ -112,6 +117,18 @@ public final class NodeMetrics implements RequestObserver, LoopObserver {
     }
   }
 
+  /** With metrics off: an observer that records nothing and only logs slow requests. */
+  public static RequestObserver slowRequestsOnly(SlowRequestLog slow) {
+    return (request, response, trace) -> {
+      long now = System.nanoTime();
+      if (now - trace.received() >= slow.thresholdNanos() && !request.getForwarded()) {
+        var phases = trace.phases(now);
+        slow.record(request.getCommandCase().name().toLowerCase(Locale.ROOT), keyOf(request), trace.connection(),
+            phases.queueNanos(), phases.raftNanos(), phases.applyNanos());
+      }
+    };
+  }
+
   private static String keyOf(Request r) {
     return switch (r.getCommandCase()) {
       case PUT -> r.getPut().getKey().toStringUtf8();
@@ -127,6 +144,7 @@ public final class NodeMetrics implements RequestObserver, LoopObserver {
     loopTurnsPoint.inc();
     loopBusyPoint.inc(busyNanos / 1e9);
     turnEvents.observe(events);
+    turnSeconds.observe(busyNanos / 1e9);
   }
 
   @Override

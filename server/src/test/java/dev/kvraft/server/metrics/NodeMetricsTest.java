@@ -51,6 +51,7 @@ class NodeMetricsTest {
     var body = scrape();
     assertTrue(body.contains("kvraft_loop_turns_total 1.0"), body);
     assertTrue(body.contains("kvraft_loop_busy_seconds_total 0.002"), body);
+    assertTrue(body.contains("kvraft_loop_turn_duration_seconds_bucket{le=\"0.0025\"} 1"), body);
     assertTrue(body.contains("kvraft_proposal_ops_count 1"), body);
     assertTrue(body.contains("kvraft_proposal_bytes_sum 900.0"), body);
   }
