@@ -1,6 +1,7 @@
 package dev.kvraft.server;
 
 import dev.kvraft.server.config.ServerConfig;
+import dev.kvraft.server.db.ApplyObserver;
 import dev.kvraft.server.db.DatabaseLoop;
 import dev.kvraft.server.db.MirrorObserver;
 import dev.kvraft.server.metrics.MetricsServer;
@@ -58,7 +59,7 @@ public final class KvraftServer implements AutoCloseable {
     Files.createDirectories(config.dataDir());
     var bootId = HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
     var loop = new DatabaseLoop(config, config.nodeId() + "@" + bootId);
-    DatabaseLoop.ApplyObserver observer = DatabaseLoop.ApplyObserver.NONE;
+    ApplyObserver observer = ApplyObserver.NONE;
     MirrorObserver mirror = null;
     if (config.logMirror()) {
       // A kvraft.db that cannot be opened stops the node here, before it serves anything.
@@ -87,7 +88,7 @@ public final class KvraftServer implements AutoCloseable {
         loop.observe(NodeMetrics.slowRequestsOnly(slowLog), dev.kvraft.server.db.LoopObserver.NONE);
       }
       link = new LeaderLink(loop.forwardSink());
-      loop.bind(() -> node, link, observer, node.snapshotter());
+      loop.bind(node, link, observer, node.snapshotter());
       if (config.metricsAddress().isPresent()) {
         // Before Raft starts, so that /ready says 503 while the log replays.
         metricsServer = MetricsServer.start(config.metricsAddress().get(), metrics.registry(), view);

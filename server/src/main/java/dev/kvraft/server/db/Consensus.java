@@ -47,6 +47,52 @@ public interface Consensus {
   record Follower(String id, long matchIndex) {}
 
   /**
+   * Raft before it is bound or started: proposes and reads nothing (UNAVAILABLE, "still starting"), leads nothing,
+   * knows no leader. The database loop starts with it, so it never checks for a missing Raft.
+   */
+  static Consensus notStarted(String nodeId) {
+    return new Consensus() {
+      private CompletableFuture<?> refused() {
+        return CompletableFuture.failedFuture(new ConsensusException(dev.kvraft.proto.Error.Code.UNAVAILABLE,
+            "node " + nodeId + " is still starting; retry shortly", ""));
+      }
+
+      @Override
+      public CompletableFuture<?> propose(long callId, ByteString entry) {
+        return refused();
+      }
+
+      @Override
+      public CompletableFuture<?> readBarrier(long callId) {
+        return refused();
+      }
+
+      @Override
+      public boolean wasAppended(long callId) {
+        return false;
+      }
+
+      @Override
+      public void forget(long callId) { }
+
+      @Override
+      public long term() {
+        return 0;
+      }
+
+      @Override
+      public boolean isLeader() {
+        return false;
+      }
+
+      @Override
+      public Info info() {
+        return Info.UNKNOWN;
+      }
+    };
+  }
+
+  /**
    * Raft's view of this node.
    *
    * @param role        LEADER, FOLLOWER, CANDIDATE, LISTENER or UNKNOWN

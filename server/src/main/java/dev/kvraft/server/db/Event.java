@@ -33,7 +33,17 @@ sealed interface Event {
   /** Forwarded requests got no answer; {@code sent} false means they never reached the leader. */
   record ForwardFailed(java.util.List<Long> ids, boolean sent, String reason) implements Event {}
 
-  /** Run a task on the loop thread (status, snapshots, tests). */
+  /** Copy the state for a snapshot, between two applies. */
+  record CopyState(CompletableFuture<Snapshotter.PointInTime> done) implements Event {}
+
+  /** Replace the whole state with a snapshot's (at start-up, or a snapshot installed from the leader). */
+  record Install(long term, long index, long revision, String configuration, java.util.List<KvState.Entry> kvs,
+      String why, CompletableFuture<Void> done) implements Event {}
+
+  /** A snapshot at {@code index} is on disk: the mirror may prune history below it. */
+  record SnapshotTaken(long index) implements Event {}
+
+  /** Run a task on the loop thread (the idle check at shutdown). */
   record Task(Runnable task) implements Event {}
 
   /** Stop the loop: fail what is pending, then exit. */

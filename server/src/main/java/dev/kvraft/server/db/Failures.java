@@ -13,4 +13,13 @@ public final class Failures {
     }
     return t;
   }
+
+  /** A failed Raft call as a kvraft error: the ConsensusException it carries, or INTERNAL naming what it was. */
+  public static ConsensusException consensus(Throwable thrown) {
+    var t = cause(thrown);
+    if (t instanceof ConsensusException ce) {
+      return ce;
+    }
+    return new ConsensusException(dev.kvraft.proto.Error.Code.INTERNAL, "raft failed the request: " + t, "");
+  }
 }

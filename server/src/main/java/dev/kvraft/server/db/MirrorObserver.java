@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * source of truth: if writing fails at run time the node says so in one ERROR line, stops mirroring, and keeps
  * serving; a kvraft.db that cannot be opened at start-up stops the node instead.
  */
-public final class MirrorObserver implements DatabaseLoop.ApplyObserver {
+public final class MirrorObserver implements ApplyObserver {
   private static final Logger LOG = LoggerFactory.getLogger(MirrorObserver.class);
 
   private sealed interface Item {}

@@ -118,11 +118,8 @@ final class KvStateMachine extends BaseStateMachine {
           + " but is named for term " + info.getTerm() + " index " + info.getIndex());
     }
     try {
-      loop.call(() -> {
-        loop.install(meta.term(), meta.index(), meta.revision(), meta.configuration(), kvs,
-            "snapshot " + file.getFileName() + " " + why);
-        return null;
-      }).get();
+      loop.install(meta.term(), meta.index(), meta.revision(), meta.configuration(), kvs,
+          "snapshot " + file.getFileName() + " " + why).get();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted while loading snapshot " + file, e);

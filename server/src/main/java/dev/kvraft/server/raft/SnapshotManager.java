@@ -108,7 +108,7 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
     long latest = latestIndex();
     if (appliedIndex >= dueAfter(latest) && appliedIndex >= retryAfterIndex
         && inProgress.compareAndSet(false, true)) {
-      loop.call(loop::pointInTime)
+      loop.pointInTime()
           .thenCompose(this::write)
           .whenComplete((w, err) -> {
             inProgress.set(false);

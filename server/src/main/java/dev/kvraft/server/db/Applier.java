@@ -1,0 +1,148 @@
+package dev.kvraft.server.db;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.kvraft.proto.LogEntry;
+import dev.kvraft.storage.EntryKind;
+import java.util.List;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The apply step: committed entries, in log order, into {@link KvState}; answers the writes this node proposed;
+ * hands every entry to the {@link ApplyObserver} (the SQLite mirror). Apply is total: an entry that does
+ * not decode is applied as a recorded no-op on every node. Also installs snapshots and copies the state for one.
+ *
+ * <p>Owned by the database loop's thread; {@link #appliedIndexView}, {@link #revisionView} and
+ * {@link #rejectedEntries} are volatile copies for other threads.
+ */
+final class Applier {
+  private static final Logger LOG = LoggerFactory.getLogger(Applier.class);
+
+  private final KvState state;
+  private final String proposer;
+  private final PendingRequests pending;
+  private final Replies replies;
+  private final Supplier<Consensus> consensus;
+  private volatile ApplyObserver observer = ApplyObserver.NONE;
+  private long appliedIndex = -1;
+  private long appliedTerm;
+  private String configuration = "";
+  private volatile long appliedIndexView = -1;
+  private volatile long revisionView;
+  private volatile long rejectedEntries;
+
+  Applier(KvState state, String proposer, PendingRequests pending, Replies replies, Supplier<Consensus> consensus) {
+    this.state = state;
+    this.proposer = proposer;
+    this.pending = pending;
+    this.replies = replies;
+    this.consensus = consensus;
+  }
+
+  void observer(ApplyObserver observer) {
+    this.observer = observer;
+  }
+
+  ApplyObserver observer() {
+    return observer;
+  }
+
+  long appliedIndex() {
+    return appliedIndex;
+  }
+
+  long appliedTerm() {
+    return appliedTerm;
+  }
+
+  String configuration() {
+    return configuration;
+  }
+
+  long appliedIndexView() {
+    return appliedIndexView;
+  }
+
+  long revisionView() {
+    return revisionView;
+  }
+
+  long rejectedEntries() {
+    return rejectedEntries;
+  }
+
+  void apply(Event.Applied a) {
+    LogEntry entry;
+    try {
+      entry = LogEntry.parseFrom(a.payload());
+    } catch (InvalidProtocolBufferException e) {
+      // Apply is total: every node records the same no-op, the revision stays where it was.
+      rejectedEntries++;
+      LOG.warn("log entry {} (term {}, {} bytes) does not decode as a kvraft LogEntry ({}); applied as a no-op, "
+          + "recorded in kvraft.db as kind 'rejected'", a.index(), a.term(), a.payload().size(), e.getMessage());
+      observer.beginEntry(a.term(), a.index(), EntryKind.REJECTED, "", 0, "rejected: " + e.getMessage(),
+          a.payload());
+      observer.endEntry(a.index());
+      advance(a.term(), a.index());
+      a.done().complete(null);
+      return;
+    }
+    Pending mine = null;
+    if (entry.getProposer().equals(proposer)) {
+      mine = pending.proposalDone(entry.getProposalId());
+      consensus.get().forget(entry.getProposalId());
+    }
+    long now = System.nanoTime();
+    var listener = observer.beginEntry(a.term(), a.index(), EntryKind.NORMAL, entry.getProposer(),
+        entry.getOpsCount(), Summaries.of(entry), a.payload());
+    for (int i = 0; i < entry.getOpsCount(); i++) {
+      var response = state.apply(entry.getOps(i), listener);
+      if (mine != null && i < mine.commands().size()) {
+        var c = mine.commands().get(i);
+        c.trace().raftDone(now);
+        replies.reply(c, response.setId(c.request().getId()).setHeader(replies.header()).build());
+      }
+    }
+    observer.endEntry(a.index());
+    advance(a.term(), a.index());
+    a.done().complete(null);
+  }
+
+  void applyMeta(Event.MetaApplied m) {
+    observer.beginEntry(m.term(), m.index(), m.kind(), "", 0, m.summary(), ByteString.EMPTY);
+    observer.endEntry(m.index());
+    if (m.kind() == EntryKind.CONFIGURATION) {
+      configuration = m.summary();
+    }
+    advance(m.term(), m.index());
+    m.done().complete(null);
+  }
+
+  /** Replaces the whole state with a snapshot's. */
+  void install(long term, long index, long revision, String conf, List<KvState.Entry> kvs, String why) {
+    state.reset(revision, kvs);
+    configuration = conf == null ? "" : conf;
+    observer.beginEntry(term, index, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size()
+        + " keys at revision " + revision, ByteString.EMPTY);
+    observer.endEntry(index);
+    observer.flush();
+    advance(term, index);
+  }
+
+  /** The state at the applied index, copied between two applies (shallow: entries are immutable). */
+  Snapshotter.PointInTime pointInTime() {
+    long start = System.nanoTime();
+    var copy = state.copy();
+    return new Snapshotter.PointInTime(appliedTerm, Math.max(0, appliedIndex), state.revision(), configuration,
+        copy, System.nanoTime() - start);
+  }
+
+  private void advance(long term, long index) {
+    appliedTerm = term;
+    appliedIndex = index;
+    appliedIndexView = index;
+    revisionView = state.revision();
+  }
+}

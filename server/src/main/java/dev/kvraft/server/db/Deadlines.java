@@ -1,0 +1,43 @@
+package dev.kvraft.server.db;
+
+import dev.kvraft.proto.Error;
+import java.util.List;
+
+/**
+ * What a command is told when its wait ends without an answer: at its deadline, or when the node stops. A write that
+ * reached Raft or the leader may still apply (TIMEOUT: outcome unknown); anything else certainly did not
+ * (UNAVAILABLE). Loop thread only.
+ */
+final class Deadlines {
+  private Deadlines() {}
+
+  static void answerExpired(PendingRequests.Expired expired, Replies replies, long timeoutMs) {
+    expired.writes().forEach(p -> p.commands().forEach(c -> replies.error(c, Error.Code.TIMEOUT,
+        "write not confirmed within " + timeoutMs + " ms; it may or may not have been applied (read the key to find"
+            + " out)", "")));
+    expired.reads().forEach(p -> p.commands().forEach(c -> replies.error(c, Error.Code.UNAVAILABLE,
+        "read not confirmed by a quorum within " + timeoutMs + " ms (is a quorum of nodes up?)", "")));
+  }
+
+  /**
+   * At shutdown: answers everything pending and every command still queued, and fails the Raft events left in the
+   * queue so their threads do not wait.
+   */
+  static void failAll(PendingRequests.Drained drained, List<Event.Command> unapplied, List<Event> leftEvents,
+      Replies replies, String why) {
+    drained.mayHaveApplied().forEach(c -> replies.error(c, Error.Code.TIMEOUT,
+        why + "; the write may or may not have been applied", ""));
+    drained.notApplied().forEach(c -> replies.error(c, Error.Code.UNAVAILABLE, why, ""));
+    unapplied.forEach(c -> replies.error(c, Error.Code.UNAVAILABLE, why, ""));
+    var stopped = new IllegalStateException("database loop stopped");
+    for (var e : leftEvents) {
+      switch (e) {
+        case Event.Applied a -> a.done().completeExceptionally(stopped);
+        case Event.MetaApplied m -> m.done().completeExceptionally(stopped);
+        case Event.CopyState s -> s.done().completeExceptionally(stopped);
+        case Event.Install i -> i.done().completeExceptionally(stopped);
+        default -> { }
+      }
+    }
+  }
+}

@@ -1,0 +1,177 @@
+package dev.kvraft.server.db;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.PriorityQueue;
+
+/**
+ * Every client command the database loop took and has not answered, by what it waits for: its proposal to commit,
+ * its read barrier, the leader's answer to a forward or to a read-index call, this node applying up to a read index,
+ * or its turn to be routed again. One place lists them all, so expiry and shutdown cannot forget a table (as etcd's
+ * {@code pkg/wait} and TiKV's {@code ReadIndexQueue} keep theirs).
+ *
+ * <p>Not thread-safe: owned by the database loop's thread, like everything it holds.
+ */
+final class PendingRequests {
+  /** Writes this node proposed, by call id. */
+  private final Map<Long, Pending> proposals = new LinkedHashMap<>();
+  /** Linearizable reads waiting on this leader's read barrier, by call id. */
+  private final Map<Long, Pending> barriers = new LinkedHashMap<>();
+  /** Writes forwarded to the leader, one command each, by forward id. */
+  private final Map<Long, Pending> forwardedWrites = new LinkedHashMap<>();
+  /** Reads waiting on the leader's read index, by forward id. */
+  private final Map<Long, Pending> readIndexCalls = new LinkedHashMap<>();
+  /** Reads waiting for this node to apply up to the leader's read index, lowest index first. */
+  private final PriorityQueue<Awaiting> awaitingApply = new PriorityQueue<>(Comparator.comparingLong(Awaiting::index));
+  /** Commands refused without being applied (no leader yet), routed again at {@code at}. */
+  private final ArrayDeque<Retry> retries = new ArrayDeque<>();
+
+  private record Awaiting(long index, Pending pending) {}
+
+  private record Retry(List<Event.Command> commands, long at) {}
+
+  /** What {@link #expire} took out: writes whose outcome is unknown, reads that were not served. */
+  record Expired(List<Long> proposalIds, List<Pending> writes, List<Pending> reads) {
+    boolean isEmpty() {
+      return writes.isEmpty() && reads.isEmpty();
+    }
+  }
+
+  /** What {@link #drain} took out at shutdown. */
+  record Drained(List<Event.Command> mayHaveApplied, List<Event.Command> notApplied) {}
+
+  void proposed(long callId, Pending p) {
+    proposals.put(callId, p);
+  }
+
+  /** The proposal's commands, removed; null when it was already answered or expired. */
+  Pending proposalDone(long callId) {
+    return proposals.remove(callId);
+  }
+
+  void barrierSent(long callId, Pending p) {
+    barriers.put(callId, p);
+  }
+
+  Pending barrierDone(long callId) {
+    return barriers.remove(callId);
+  }
+
+  void forwarded(long forwardId, Pending p) {
+    forwardedWrites.put(forwardId, p);
+  }
+
+  Pending forwardDone(long forwardId) {
+    return forwardedWrites.remove(forwardId);
+  }
+
+  void readIndexSent(long forwardId, Pending p) {
+    readIndexCalls.put(forwardId, p);
+  }
+
+  /** The deadline of a read-index call still waiting, for the timeout sent to the leader. */
+  long readIndexDeadline(long forwardId) {
+    var p = readIndexCalls.get(forwardId);
+    return p == null ? Long.MAX_VALUE : p.deadline();
+  }
+
+  Pending readIndexDone(long forwardId) {
+    return readIndexCalls.remove(forwardId);
+  }
+
+  void awaitApplied(long index, Pending p) {
+    awaitingApply.add(new Awaiting(index, p));
+  }
+
+  /** The reads whose read index is now applied, removed, in index order. */
+  List<Pending> appliedUpTo(long appliedIndex) {
+    if (awaitingApply.isEmpty() || awaitingApply.peek().index() > appliedIndex) {
+      return List.of();
+    }
+    var ready = new ArrayList<Pending>();
+    while (!awaitingApply.isEmpty() && awaitingApply.peek().index() <= appliedIndex) {
+      ready.add(awaitingApply.poll().pending());
+    }
+    return ready;
+  }
+
+  void retryAt(List<Event.Command> commands, long at) {
+    retries.add(new Retry(List.copyOf(commands), at));
+  }
+
+  /** Commands whose retry time came, removed, oldest first. */
+  List<Event.Command> dueRetries(long now) {
+    if (retries.isEmpty() || retries.peek().at() - now > 0) {
+      return List.of();
+    }
+    var due = new ArrayList<Event.Command>();
+    while (!retries.isEmpty() && retries.peek().at() - now <= 0) {
+      due.addAll(retries.poll().commands());
+    }
+    return due;
+  }
+
+  /** Nothing is waiting. */
+  boolean isEmpty() {
+    return proposals.isEmpty() && barriers.isEmpty() && forwardedWrites.isEmpty() && readIndexCalls.isEmpty()
+        && awaitingApply.isEmpty() && retries.isEmpty();
+  }
+
+  /**
+   * Takes out everything whose deadline passed. Waiting retries are not expired here: a retry is never scheduled past
+   * its command's deadline, and when routed again the command gets its answer.
+   */
+  Expired expire(long now) {
+    var ids = new ArrayList<Long>();
+    var writes = new ArrayList<Pending>();
+    var reads = new ArrayList<Pending>();
+    expire(proposals, now, writes, ids);
+    expire(forwardedWrites, now, writes, null);
+    expire(barriers, now, reads, null);
+    expire(readIndexCalls, now, reads, null);
+    for (var it = awaitingApply.iterator(); it.hasNext(); ) {
+      var a = it.next();
+      if (a.pending().deadline() - now <= 0) {
+        it.remove();
+        reads.add(a.pending());
+      }
+    }
+    return new Expired(ids, writes, reads);
+  }
+
+  private static void expire(Map<Long, Pending> table, long now, List<Pending> into, List<Long> ids) {
+    for (var it = table.entrySet().iterator(); it.hasNext(); ) {
+      var e = it.next();
+      if (e.getValue().deadline() - now <= 0) {
+        it.remove();
+        into.add(e.getValue());
+        if (ids != null) {
+          ids.add(e.getKey());
+        }
+      }
+    }
+  }
+
+  /** Takes out everything, at shutdown: proposed and forwarded writes may have applied, the rest did not. */
+  Drained drain() {
+    var maybe = new ArrayList<Event.Command>();
+    proposals.values().forEach(p -> maybe.addAll(p.commands()));
+    forwardedWrites.values().forEach(p -> maybe.addAll(p.commands()));
+    var not = new ArrayList<Event.Command>();
+    barriers.values().forEach(p -> not.addAll(p.commands()));
+    readIndexCalls.values().forEach(p -> not.addAll(p.commands()));
+    awaitingApply.forEach(a -> not.addAll(a.pending().commands()));
+    retries.forEach(r -> not.addAll(r.commands()));
+    proposals.clear();
+    forwardedWrites.clear();
+    barriers.clear();
+    readIndexCalls.clear();
+    awaitingApply.clear();
+    retries.clear();
+    return new Drained(maybe, not);
+  }
+}

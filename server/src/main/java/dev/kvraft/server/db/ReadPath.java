@@ -1,0 +1,149 @@
+package dev.kvraft.server.db;
+
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.GetResult;
+import dev.kvraft.proto.ReadIndex;
+import dev.kvraft.proto.ReadIndexResult;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import dev.kvraft.server.config.ServerConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Linearizable reads. On the leader, all reads of a turn share one read barrier and are answered when its completion
+ * event arrives; on a follower, they share one {@code ReadIndex} call to the leader and are answered from this node's
+ * own state once it has applied up to the index the leader returned. STALE reads never come here: the loop answers
+ * them at once with {@link #answer}.
+ *
+ * <p>Why a barrier's completion is enough on the leader: Raft signals it only after its applied index reached the
+ * read index, and the state machine hands every entry to the loop's queue before Raft counts it as applied; so by
+ * the time the loop sees the completion it has applied every entry up to the read index.
+ *
+ * <p>Loop thread only.
+ */
+final class ReadPath {
+  private final ServerConfig config;
+  private final KvState state;
+  private final Applier applier;
+  private final PendingRequests pending;
+  private final Replies replies;
+  private final Retries retries;
+  private final CallIds ids;
+  private final Consumer<Event> events;
+
+  ReadPath(ServerConfig config, KvState state, Applier applier, PendingRequests pending, Replies replies,
+      Retries retries, CallIds ids, Consumer<Event> events) {
+    this.config = config;
+    this.state = state;
+    this.applier = applier;
+    this.pending = pending;
+    this.replies = replies;
+    this.retries = retries;
+    this.ids = ids;
+    this.events = events;
+  }
+
+  /** Sends this turn's linearizable reads on their way. */
+  void flush(List<Event.Command> reads, Route route, Forwarder forwarder) {
+    if (reads.isEmpty()) {
+      return;
+    }
+    var commands = List.copyOf(reads);
+    reads.clear();
+    switch (route) {
+      case Route.Local local -> {
+        long callId = ids.next();
+        pending.barrierSent(callId, Pending.of(commands));
+        local.raft().readBarrier(callId).whenComplete((ok, err) -> events.accept(new Event.BarrierDone(callId, err)));
+      }
+      case Route.Leader leader -> {
+        var mine = new ArrayList<Event.Command>();
+        for (var c : commands) {
+          if (c.request().getForwarded() || c.request().hasReadIndex()) {
+            WritePath.notLeader(replies, config, c, leader.address());
+          } else {
+            mine.add(c);
+          }
+        }
+        if (mine.isEmpty()) {
+          return;
+        }
+        long fwdId = ids.next();
+        var call = Pending.of(mine);
+        pending.readIndexSent(fwdId, call);
+        forwarder.send(leader.address(), List.of(Request.newBuilder().setId(fwdId).setForwarded(true)
+            .setTimeoutMs(WritePath.remainingMillis(call.deadline()))
+            .setReadIndex(ReadIndex.getDefaultInstance()).build()));
+      }
+      case Route.NoLeader none -> retries.retryOrFail(commands, Error.Code.UNAVAILABLE, none.why(), "");
+    }
+  }
+
+  void barrierDone(Event.BarrierDone b) {
+    var reads = pending.barrierDone(b.callId());
+    if (reads == null) {
+      return;
+    }
+    if (b.cause() != null) {
+      var err = Failures.consensus(b.cause());
+      retries.retryOrFail(reads.commands(), err.code(), err.getMessage(), Route.clientAddress(config, err.leaderId()));
+      return;
+    }
+    if (applier.appliedTerm() < replies.term()) {
+      // A new leader knows the whole committed log only once an entry of its own term is committed. Ratis checks
+      // that before granting a read index, except in a one-node group, whose read index is its commit index as
+      // recovered from disk: answer only after applying an entry of this term, as etcd's leader does.
+      retries.retryOrFail(reads.commands(), Error.Code.UNAVAILABLE, "node " + config.nodeId() + " became leader in"
+          + " term " + replies.term() + " and has not yet applied an entry of that term; try again shortly", "");
+      return;
+    }
+    answerAll(reads);
+  }
+
+  /** The leader answered a read-index call (forwarded reads). */
+  void readIndexReplied(Pending reads, Response r) {
+    if (r.hasError()) {
+      retries.retryOrFail(reads.commands(), r.getError().getCode(), r.getError().getMessage(),
+          r.getError().getLeaderAddress());
+    } else {
+      pending.awaitApplied(r.getReadIndex().getIndex(), reads);
+    }
+  }
+
+  /** Answers the follower reads whose read index this node has now applied. */
+  void answerApplied() {
+    for (var p : pending.appliedUpTo(applier.appliedIndex())) {
+      answerAll(p);
+    }
+  }
+
+  private void answerAll(Pending reads) {
+    long now = System.nanoTime();
+    for (var c : reads.commands()) {
+      c.trace().raftDone(now);
+      replies.reply(c, answer(c.request()));
+    }
+  }
+
+  /** A read answered from this node's state as it is now. */
+  Response answer(Request r) {
+    var response = replies.respond(r.getId());
+    switch (r.getCommandCase()) {
+      case GET -> {
+        var kv = state.get(r.getGet().getKey());
+        var g = GetResult.newBuilder();
+        if (kv != null) {
+          g.setKv(kv);
+        }
+        response.setGet(g);
+      }
+      case SCAN -> response.setScan(state.scan(r.getScan(), config.limits().maxScanLimit()));
+      case READ_INDEX -> response.setReadIndex(ReadIndexResult.newBuilder()
+          .setIndex(Math.max(0, applier.appliedIndex())));
+      default -> throw new IllegalStateException("not a read: " + r.getCommandCase());
+    }
+    return response.build();
+  }
+}

@@ -1,0 +1,85 @@
+package dev.kvraft.server.db;
+
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Header;
+import dev.kvraft.proto.Response;
+
+/**
+ * How the database loop answers a command: every answer goes through {@link #reply} (or {@link #answer} from the
+ * snapshot writer's thread), which tells the {@link RequestObserver} (metrics, the slow-request log) and queues the
+ * response on the command's connection. Also builds the response header (revision, node, term).
+ *
+ * <p>Owned by the loop thread ({@code term}, {@code answered}); {@link #answer} and the observer may be used from any
+ * thread.
+ */
+final class Replies {
+  private final String nodeId;
+  private final KvState state;
+  private volatile RequestObserver observer = RequestObserver.NONE;
+  /** Raft's term, read once per turn (asking Ratis per response is not free). */
+  private long term;
+  private long answered;
+
+  Replies(String nodeId, KvState state) {
+    this.nodeId = nodeId;
+    this.state = state;
+  }
+
+  void observer(RequestObserver observer) {
+    this.observer = observer;
+  }
+
+  RequestObserver observer() {
+    return observer;
+  }
+
+  /** At the start of each turn: the term for this turn's headers. */
+  void term(long term) {
+    this.term = term;
+  }
+
+  long term() {
+    return term;
+  }
+
+  /** Commands answered (or handed to a thread that answers them) since start. */
+  long answered() {
+    return answered;
+  }
+
+  /** Answers a command (loop thread). */
+  void reply(Event.Command c, Response r) {
+    answered++;
+    answer(c, r);
+  }
+
+  /** Counts a command as answered by another thread from now on (a snapshot request). */
+  void handedOff() {
+    answered++;
+  }
+
+  /** Answers a command from any thread: tells the observer, then queues the response on its connection. */
+  void answer(Event.Command c, Response r) {
+    observer.answered(c.request(), r, c.trace());
+    c.replier().reply(r);
+  }
+
+  void error(Event.Command c, Error.Code code, String message, String leaderAddress) {
+    reply(c, error(c.request().getId(), code, message, leaderAddress));
+  }
+
+  Response.Builder respond(long id) {
+    return Response.newBuilder().setId(id).setHeader(header());
+  }
+
+  Header header() {
+    return Header.newBuilder().setRevision(state.revision()).setNodeId(nodeId).setTerm(term).build();
+  }
+
+  static Response error(long id, Error.Code code, String message, String leaderAddress) {
+    return Response.newBuilder()
+        .setId(id)
+        .setError(Error.newBuilder().setCode(code).setMessage(message).setLeaderAddress(leaderAddress))
+        .build();
+  }
+}

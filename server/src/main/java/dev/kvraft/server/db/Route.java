@@ -1,0 +1,38 @@
+package dev.kvraft.server.db;
+
+import dev.kvraft.server.config.ServerConfig;
+
+/** Where a turn's writes and linearizable reads go: proposed here, sent to the leader, or kept for a retry. */
+sealed interface Route {
+  /** This node leads: propose and read here. */
+  record Local(Consensus raft) implements Route {}
+
+  /** Another node leads, at this client address. */
+  record Leader(String address) implements Route {}
+
+  /** No leader is known; {@code why} says so to the client if it never comes. */
+  record NoLeader(String why) implements Route {}
+
+  /** Decides the route from Raft's view now (loop thread; cheap). */
+  static Route of(Consensus raft, ServerConfig config, boolean canForward) {
+    if (raft.isLeader()) {
+      return new Local(raft);
+    }
+    var info = raft.info();
+    if (info.leaderId().isEmpty()) {
+      return new NoLeader(info == Consensus.Info.UNKNOWN
+          ? "node " + config.nodeId() + " is still starting"
+          : "no leader is known to node " + config.nodeId() + " (is a quorum of nodes up?)");
+    }
+    var leader = config.peer(info.leaderId());
+    if (leader.isEmpty() || !canForward) {
+      return new NoLeader("leader " + info.leaderId() + " is not in this node's cluster setting");
+    }
+    return new Leader(leader.get().clientAddress());
+  }
+
+  /** The client address of a member, or "" when the id is empty or unknown. */
+  static String clientAddress(ServerConfig config, String nodeId) {
+    return config.peer(nodeId).map(p -> p.clientAddress()).orElse("");
+  }
+}

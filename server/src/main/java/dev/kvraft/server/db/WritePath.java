@@ -1,0 +1,177 @@
+package dev.kvraft.server.db;
+
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.LogEntry;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import dev.kvraft.proto.WriteOp;
+import dev.kvraft.server.config.ServerConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Writes. On the leader, all writes of a turn become one {@link LogEntry} (group commit; cut at
+ * {@link DatabaseLoop#MAX_ENTRY_BYTES}) proposed under a fresh call id; the {@link Applier} answers them when the
+ * entry applies. On a follower, each write is forwarded to the leader's client port as itself with
+ * {@code forwarded = true}, all in one flush, and the leader's answer is relayed. A write that never reached the log
+ * or the leader is retried (UNAVAILABLE) until its deadline; one whose fate is unknown is answered TIMEOUT.
+ *
+ * <p>Loop thread only.
+ */
+final class WritePath {
+  private static final Logger LOG = LoggerFactory.getLogger(WritePath.class);
+
+  private final ServerConfig config;
+  private final String proposer;
+  private final PendingRequests pending;
+  private final Replies replies;
+  private final Retries retries;
+  private final CallIds ids;
+  private final Supplier<Consensus> consensus;
+  private final Supplier<LoopObserver> loopObserver;
+  private final Consumer<Event> events;
+
+  WritePath(ServerConfig config, String proposer, PendingRequests pending, Replies replies, Retries retries,
+      CallIds ids, Supplier<Consensus> consensus, Supplier<LoopObserver> loopObserver, Consumer<Event> events) {
+    this.config = config;
+    this.proposer = proposer;
+    this.pending = pending;
+    this.replies = replies;
+    this.retries = retries;
+    this.ids = ids;
+    this.consensus = consensus;
+    this.loopObserver = loopObserver;
+    this.events = events;
+  }
+
+  /** Sends this turn's writes on their way. */
+  void flush(List<Event.Command> writes, Route route, Forwarder forwarder) {
+    if (writes.isEmpty()) {
+      return;
+    }
+    switch (route) {
+      case Route.Local local -> proposeAll(local.raft(), writes);
+      case Route.Leader leader -> forward(leader.address(), writes, forwarder);
+      case Route.NoLeader none -> retries.retryOrFail(List.copyOf(writes), Error.Code.UNAVAILABLE, none.why(), "");
+    }
+    writes.clear();
+  }
+
+  // ---- on the leader ----
+
+  private void proposeAll(Consensus raft, List<Event.Command> writes) {
+    int from = 0;
+    long bytes = 0;
+    for (int i = 0; i < writes.size(); i++) {
+      int size = writes.get(i).request().getSerializedSize();
+      if (i > from && bytes + size > DatabaseLoop.MAX_ENTRY_BYTES) {
+        propose(raft, writes.subList(from, i));
+        from = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    propose(raft, writes.subList(from, writes.size()));
+  }
+
+  /** Packs client writes into one log entry and proposes it. */
+  private void propose(Consensus raft, List<Event.Command> batch) {
+    long callId = ids.next();
+    var entry = LogEntry.newBuilder().setProposer(proposer).setProposalId(callId);
+    for (var c : batch) {
+      var r = c.request();
+      var op = WriteOp.newBuilder();
+      switch (r.getCommandCase()) {
+        case PUT -> op.setPut(r.getPut());
+        case DELETE -> op.setDelete(r.getDelete());
+        case TXN -> op.setTxn(r.getTxn());
+        default -> throw new IllegalStateException("not a write: " + r.getCommandCase());
+      }
+      entry.addOps(op);
+    }
+    pending.proposed(callId, Pending.of(batch));
+    var bytes = entry.build().toByteString();
+    loopObserver.get().proposed(batch.size(), bytes.size());
+    raft.propose(callId, bytes).whenComplete((ok, err) -> {
+      if (err != null) {
+        events.accept(new Event.ProposalFailed(callId, err));
+      }
+    });
+  }
+
+  void proposalFailed(Event.ProposalFailed f) {
+    if (consensus.get().wasAppended(f.callId())) {
+      // It reached the log: it may still commit. Keep waiting for it; the deadline answers TIMEOUT otherwise.
+      LOG.debug("proposal {} failed after it was appended ({}); its outcome is unknown until applied or expired",
+          f.callId(), f.cause().toString());
+      return;
+    }
+    var writes = pending.proposalDone(f.callId());
+    if (writes != null) {
+      var err = Failures.consensus(f.cause());
+      retries.retryOrFail(writes.commands(), err.code(), err.getMessage(),
+          Route.clientAddress(config, err.leaderId()));
+    }
+  }
+
+  // ---- on a follower ----
+
+  private void forward(String leaderAddress, List<Event.Command> writes, Forwarder forwarder) {
+    var batch = new ArrayList<Request>(writes.size());
+    for (var c : writes) {
+      if (c.request().getForwarded()) {
+        notLeader(replies, config, c, leaderAddress);
+        continue;
+      }
+      long fwdId = ids.next();
+      pending.forwarded(fwdId, Pending.of(List.of(c)));
+      batch.add(c.request().toBuilder().setId(fwdId).setForwarded(true)
+          .setTimeoutMs(remainingMillis(c.deadline())).build());
+    }
+    if (!batch.isEmpty()) {
+      forwarder.send(leaderAddress, batch);
+    }
+  }
+
+  /** The leader answered a forwarded write: relay it, or route it again if the leader did not apply it. */
+  void forwardReplied(Pending write, Response r) {
+    var c = write.commands().get(0);
+    c.trace().raftDone(System.nanoTime());
+    if (r.hasError() && r.getError().getCode() == Error.Code.UNAVAILABLE) {
+      // The leader did not apply it (UNAVAILABLE is definite): route it again, maybe to a new leader.
+      retries.retryOrFail(write.commands(), Error.Code.UNAVAILABLE, r.getError().getMessage(),
+          r.getError().getLeaderAddress());
+      return;
+    }
+    replies.reply(c, r.toBuilder().setId(c.request().getId()).build());
+  }
+
+  /** A forwarded write got no answer: unknown if it was sent, else certainly not applied. */
+  void forwardFailed(Pending write, boolean sent, String reason) {
+    if (sent) {
+      for (var c : write.commands()) {
+        replies.error(c, Error.Code.TIMEOUT, "lost the connection to the leader after forwarding the write ("
+            + reason + "); it may or may not have been applied", "");
+      }
+    } else {
+      retries.retryOrFail(write.commands(), Error.Code.UNAVAILABLE, "cannot reach the leader: " + reason, "");
+    }
+  }
+
+  /** A request that must not be forwarded again reached a node that is not the leader. */
+  static void notLeader(Replies replies, ServerConfig config, Event.Command c, String leaderAddress) {
+    replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is not the leader; the leader is at "
+        + leaderAddress, leaderAddress);
+  }
+
+  /** What is left of a deadline, for the leader: a little less than ours, so its answer arrives before we give up. */
+  static int remainingMillis(long deadline) {
+    long ms = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()) - 20;
+    return (int) Math.max(1, Math.min(Integer.MAX_VALUE, ms));
+  }
+}

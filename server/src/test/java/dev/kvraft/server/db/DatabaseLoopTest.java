@@ -1,0 +1,257 @@
+package dev.kvraft.server.db;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.LogEntry;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import dev.kvraft.server.config.ServerConfig;
+import dev.kvraft.server.testing.Requests;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The database loop alone, with a fake Raft and a fake leader link: becoming leader, losing leadership, forwards
+ * sent or not, deadlines and shutdown, without a real server.
+ */
+@Timeout(30)
+class DatabaseLoopTest {
+  private static final String N2 = "127.0.0.1:7003";
+  private final ServerConfig config = ServerConfig.fromMap(Map.of("node.id", "n1",
+      "cluster", "n1=127.0.0.1:7001:7002,n2=127.0.0.1:7003:7004", "request.timeout.ms", "1500"));
+  private final FakeRaft raft = new FakeRaft();
+  private final FakeLink link = new FakeLink();
+  private final DatabaseLoop loop = new DatabaseLoop(config, "n1@test");
+  private final BlockingQueue<Response> answers = new LinkedBlockingQueue<>();
+
+  /** A Raft whose role, leader and proposal outcomes the test decides. */
+  static final class FakeRaft implements Consensus {
+    volatile boolean leader;
+    volatile String leaderId = "";
+    final BlockingQueue<Proposal> proposals = new LinkedBlockingQueue<>();
+    final BlockingQueue<CompletableFuture<Object>> barriers = new LinkedBlockingQueue<>();
+    volatile boolean appended;
+
+    record Proposal(long callId, LogEntry entry, CompletableFuture<Object> result) {}
+
+    @Override
+    public CompletableFuture<?> propose(long callId, ByteString entry) {
+      var f = new CompletableFuture<Object>();
+      try {
+        proposals.add(new Proposal(callId, LogEntry.parseFrom(entry), f));
+      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+        throw new AssertionError(e);
+      }
+      return f;
+    }
+
+    @Override
+    public CompletableFuture<?> readBarrier(long callId) {
+      var f = new CompletableFuture<Object>();
+      barriers.add(f);
+      return f;
+    }
+
+    @Override
+    public boolean wasAppended(long callId) {
+      return appended;
+    }
+
+    @Override
+    public void forget(long callId) { }
+
+    @Override
+    public long term() {
+      return 1;
+    }
+
+    @Override
+    public boolean isLeader() {
+      return leader;
+    }
+
+    @Override
+    public Info info() {
+      return new Info(leader ? "LEADER" : "FOLLOWER", 1, leader ? "n1" : leaderId, 0, 0);
+    }
+  }
+
+  /** A leader link that records what it was asked to send. */
+  static final class FakeLink implements Forwarder {
+    record Sent(String address, List<Request> batch) {}
+
+    final BlockingQueue<Sent> sent = new LinkedBlockingQueue<>();
+
+    @Override
+    public void send(String address, List<Request> batch) {
+      sent.add(new Sent(address, batch));
+    }
+  }
+
+  private void start() {
+    loop.bind(raft, link, ApplyObserver.NONE, null);
+    loop.start();
+  }
+
+  @AfterEach
+  void stop() throws InterruptedException {
+    loop.close();
+  }
+
+  private void submit(Request r) throws InterruptedException {
+    assertTrue(loop.submit(r, answers::add, System.nanoTime() + config.requestTimeout().toNanos()));
+  }
+
+  private Response answer() throws InterruptedException {
+    var r = answers.poll(10, TimeUnit.SECONDS);
+    assertNotNull(r, "no answer within 10 s");
+    return r;
+  }
+
+  private static <T> T next(BlockingQueue<T> q, String what) throws InterruptedException {
+    var t = q.poll(10, TimeUnit.SECONDS);
+    assertNotNull(t, "no " + what + " within 10 s");
+    return t;
+  }
+
+  @Test
+  void theLeaderProposesOneEntryAndAnswersWhenItApplies() throws Exception {
+    raft.leader = true;
+    start();
+    submit(Requests.put(7, "a", "1"));
+    var p = next(raft.proposals, "proposal");
+    assertEquals("n1@test", p.entry().getProposer());
+    assertEquals(1, p.entry().getOpsCount());
+    p.result().complete(null);
+    loop.applied(1, 1, p.entry().toByteString()).get(5, TimeUnit.SECONDS);
+    var r = answer();
+    assertEquals(7, r.getId());
+    assertFalse(r.hasError(), r.toString());
+    assertEquals(1, r.getHeader().getRevision());
+    assertEquals(1, loop.appliedIndex());
+  }
+
+  @Test
+  void aWriteRefusedWhenLeadershipIsLostGoesToTheNewLeader() throws Exception {
+    raft.leader = true;
+    start();
+    submit(Requests.put(7, "a", "1"));
+    var p = next(raft.proposals, "proposal");
+    raft.leader = false;
+    raft.leaderId = "n2";
+    p.result().completeExceptionally(new ConsensusException(Error.Code.UNAVAILABLE, "not the leader", "n2"));
+    var sent = next(link.sent, "forward");
+    assertEquals(N2, sent.address());
+    var fwd = sent.batch().get(0);
+    assertTrue(fwd.getForwarded());
+    assertNotEquals(7, fwd.getId(), "forwarded under the loop's own id");
+    loop.forwardSink().replied(Response.newBuilder().setId(fwd.getId()).build());
+    assertEquals(7, answer().getId(), "the leader's answer goes back under the client's id");
+  }
+
+  @Test
+  void aForwardThatNeverLeftIsRetriedOneThatWasSentIsAnsweredTimeout() throws Exception {
+    raft.leaderId = "n2";
+    start();
+    submit(Requests.put(1, "a", "1"));
+    var first = next(link.sent, "forward").batch().get(0);
+    loop.forwardSink().failed(List.of(first.getId()), false, "connection refused");
+    var again = next(link.sent, "second forward").batch().get(0);
+    assertNotEquals(first.getId(), again.getId());
+    loop.forwardSink().failed(List.of(again.getId()), true, "connection reset");
+    var r = answer();
+    assertEquals(Error.Code.TIMEOUT, r.getError().getCode(), r.toString());
+    assertTrue(r.getError().getMessage().contains("may or may not"), r.getError().getMessage());
+  }
+
+  @Test
+  void withNoLeaderARequestIsRetriedUntilItsDeadlineThenUnavailable() throws Exception {
+    start();
+    long t0 = System.nanoTime();
+    submit(Requests.put(1, "a", "1"));
+    var r = answer();
+    assertEquals(Error.Code.UNAVAILABLE, r.getError().getCode());
+    assertTrue(r.getError().getMessage().contains("no leader"), r.getError().getMessage());
+    assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(1000), "retried close to the deadline");
+    assertTrue(link.sent.isEmpty() && raft.proposals.isEmpty(), "nothing was sent anywhere");
+  }
+
+  @Test
+  void beforeRaftIsBoundTheLoopSaysItIsStarting() throws Exception {
+    loop.start();
+    submit(Requests.get(3, "a"));
+    var r = answer();
+    assertEquals(Error.Code.UNAVAILABLE, r.getError().getCode());
+    assertTrue(r.getError().getMessage().contains("still starting"), r.getError().getMessage());
+  }
+
+  @Test
+  void aProposalThatNeverCommitsIsAnsweredTimeoutAtTheDeadline() throws Exception {
+    raft.leader = true;
+    start();
+    submit(Requests.put(5, "a", "1"));
+    next(raft.proposals, "proposal");
+    var r = answer();
+    assertEquals(Error.Code.TIMEOUT, r.getError().getCode(), r.toString());
+    assertEquals(0, loop.inFlightCommands() > 0 ? 1 : 0, "nothing left in flight");
+  }
+
+  @Test
+  void linearizableReadsWaitForTheBarrierStaleReadsDoNot() throws Exception {
+    raft.leader = true;
+    start();
+    submit(Requests.get(1, "a"));
+    var barrier = next(raft.barriers, "read barrier");
+    submit(Requests.staleGet(2, "a"));
+    assertEquals(2, answer().getId(), "the stale read is answered at once");
+    assertNull(answers.poll(100, TimeUnit.MILLISECONDS), "the linearizable one waits");
+    barrier.complete(null);
+    assertEquals(1, answer().getId());
+  }
+
+  @Test
+  void shutdownAnswersEverythingPending() throws Exception {
+    raft.leader = true;
+    start();
+    submit(Requests.put(1, "a", "1"));
+    next(raft.proposals, "proposal");
+    submit(Requests.get(2, "a"));
+    next(raft.barriers, "read barrier");
+    loop.close();
+    var byId = new java.util.HashMap<Long, Response>();
+    for (int i = 0; i < 2; i++) {
+      var r = answer();
+      byId.put(r.getId(), r);
+    }
+    assertEquals(Error.Code.TIMEOUT, byId.get(1L).getError().getCode(), "a proposed write may have applied");
+    assertEquals(Error.Code.UNAVAILABLE, byId.get(2L).getError().getCode());
+  }
+
+  @Test
+  void anEntryThatDoesNotDecodeIsAppliedAsARecordedNoOp() throws Exception {
+    var kinds = new LinkedBlockingQueue<String>();
+    loop.bind(raft, link, new ApplyObserver() {
+      @Override
+      public KvState.OpListener beginEntry(long term, long index, dev.kvraft.storage.EntryKind kind,
+          String proposer, int opCount, String summary, ByteString payload) {
+        kinds.add(kind.name() + " " + summary);
+        return KvState.OpListener.NONE;
+      }
+    }, null);
+    loop.start();
+    loop.applied(1, 1, ByteString.copyFrom(new byte[] {7, 7, 7})).get(5, TimeUnit.SECONDS);
+    assertEquals(1, loop.appliedIndex(), "the index advances");
+    assertEquals(0, loop.revision(), "the revision does not");
+    assertEquals(1, loop.rejectedEntries());
+    assertTrue(next(kinds, "mirror row").startsWith("REJECTED rejected:"));
+  }
+}

@@ -1,0 +1,88 @@
+package dev.kvraft.server.db;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.kvraft.server.testing.Requests;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class PendingRequestsTest {
+  private final PendingRequests pending = new PendingRequests();
+  private final List<dev.kvraft.proto.Response> answers = new ArrayList<>();
+
+  private Event.Command command(long id, long deadline) {
+    return new Event.Command(Requests.put(id, "k" + id, "v"), answers::add, deadline, RequestTrace.receivedNow("t"));
+  }
+
+  private static List<Long> ids(List<Event.Command> commands) {
+    return commands.stream().map(c -> c.request().getId()).toList();
+  }
+
+  @Test
+  void eachTableAnswersOnceByItsId() {
+    var p = Pending.of(List.of(command(1, 100), command(2, 50)));
+    assertEquals(50, p.deadline(), "a call's deadline is its earliest command's");
+    pending.proposed(7, p);
+    assertFalse(pending.isEmpty());
+    assertSame(p, pending.proposalDone(7));
+    assertNull(pending.proposalDone(7), "answered once");
+    pending.barrierSent(8, p);
+    assertNull(pending.forwardDone(8), "ids of one table never match another's");
+    assertSame(p, pending.barrierDone(8));
+    assertTrue(pending.isEmpty());
+  }
+
+  @Test
+  void readsWaitUntilTheirIndexIsAppliedInIndexOrder() {
+    var a = Pending.of(List.of(command(1, 100)));
+    var b = Pending.of(List.of(command(2, 100)));
+    pending.awaitApplied(20, b);
+    pending.awaitApplied(10, a);
+    assertEquals(List.of(), pending.appliedUpTo(9));
+    assertEquals(List.of(a), pending.appliedUpTo(15));
+    assertEquals(List.of(b), pending.appliedUpTo(20));
+    assertTrue(pending.isEmpty());
+  }
+
+  @Test
+  void retriesComeBackWhenDueOldestFirst() {
+    pending.retryAt(List.of(command(1, 1000)), 10);
+    pending.retryAt(List.of(command(2, 1000), command(3, 1000)), 20);
+    assertEquals(List.of(), pending.dueRetries(9));
+    assertEquals(List.of(1L), ids(pending.dueRetries(15)));
+    assertEquals(List.of(2L, 3L), ids(pending.dueRetries(25)));
+    assertTrue(pending.isEmpty());
+  }
+
+  @Test
+  void expiryTakesOutEveryTableButLeavesWhatIsStillInTime() {
+    pending.proposed(1, Pending.of(List.of(command(1, 10))));
+    pending.proposed(2, Pending.of(List.of(command(2, 100))));
+    pending.forwarded(3, Pending.of(List.of(command(3, 10))));
+    pending.barrierSent(4, Pending.of(List.of(command(4, 10))));
+    pending.readIndexSent(5, Pending.of(List.of(command(5, 10))));
+    pending.awaitApplied(99, Pending.of(List.of(command(6, 10))));
+    var e = pending.expire(10);
+    assertEquals(List.of(1L), e.proposalIds(), "expired proposals are named so Raft can forget them");
+    assertEquals(List.of(1L, 3L), e.writes().stream().flatMap(p -> ids(p.commands()).stream()).toList());
+    assertEquals(List.of(4L, 5L, 6L), e.reads().stream().flatMap(p -> ids(p.commands()).stream()).sorted().toList());
+    assertFalse(pending.isEmpty(), "proposal 2 is still in time");
+    assertTrue(pending.expire(10).isEmpty());
+    assertNotNull(pending.proposalDone(2));
+  }
+
+  @Test
+  void drainSeparatesWritesThatMayHaveAppliedFromTheRest() {
+    pending.proposed(1, Pending.of(List.of(command(1, 10))));
+    pending.forwarded(2, Pending.of(List.of(command(2, 10))));
+    pending.barrierSent(3, Pending.of(List.of(command(3, 10))));
+    pending.readIndexSent(4, Pending.of(List.of(command(4, 10))));
+    pending.awaitApplied(5, Pending.of(List.of(command(5, 10))));
+    pending.retryAt(List.of(command(6, 10)), 5);
+    var d = pending.drain();
+    assertEquals(List.of(1L, 2L), ids(d.mayHaveApplied()));
+    assertEquals(List.of(3L, 4L, 5L, 6L), ids(d.notApplied()).stream().sorted().toList());
+    assertTrue(pending.isEmpty());
+  }
+}
