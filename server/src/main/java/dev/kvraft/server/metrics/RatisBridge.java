@@ -33,11 +33,19 @@ import org.apache.ratis.thirdparty.com.codahale.metrics.Timer;
  * family named {@code ratis_<component>_<metric>}, labelled with the Raft {@code member} (Ratis's registry prefix,
  * e.g. {@code n1@group-…}) and, for per-follower metrics ({@code follower_n2_match_index}, {@code n2_peerCommitIndex}),
  * the {@code peer}. Gauges stay gauges, counters and meters become counters, timers become summaries in seconds
- * (Ratis's p50/p95/p99 over its own recent window; Dropwizard keeps no sum, so {@code _sum} is absent).
+ * (Ratis's p50/p95/p99 over its own recent window for the timers in {@link #WITH_QUANTILES}, only the count for the
+ * others; Dropwizard keeps no sum, so {@code _sum} is absent).
  *
  * <p>Stateless apart from its immutable settings; the registries are Ratis's (thread-safe).
  */
 public final class RatisBridge implements MultiCollector {
+  /**
+   * The Ratis timers whose quantiles are exported (the others only count): the disk, replication, client requests
+   * and elections. Each snapshot sorts about a thousand samples, and a scrape must stay cheap.
+   */
+  static final java.util.Set<String> WITH_QUANTILES = java.util.Set.of("syncTime", "flushTime",
+      "appendEntryLatency", "follower_append_entry_latency", "clientWriteRequest", "clientReadRequest",
+      "clientStaleReadRequest", "electionTime");
   private final String nodeId;
   private final List<String> peers;
 
@@ -103,10 +111,13 @@ public final class RatisBridge implements MultiCollector {
       case Counter c -> counter(families, family, rawName, c.getCount(), labels);
       case Meter m -> counter(families, family, rawName, m.getCount(), labels);
       case Timer t -> {
-        var s = t.getSnapshot();
-        // Dropwizard timers record nanoseconds.
-        var q = Quantiles.of(new Quantile(0.5, s.getMedian() / 1e9), new Quantile(0.95, s.get95thPercentile() / 1e9),
-            new Quantile(0.99, s.get99thPercentile() / 1e9));
+        var q = Quantiles.EMPTY;
+        if (WITH_QUANTILES.contains(name)) {
+          // Dropwizard timers record nanoseconds. A snapshot sorts the timer's whole reservoir: only these.
+          var s = t.getSnapshot();
+          q = Quantiles.of(new Quantile(0.5, s.getMedian() / 1e9), new Quantile(0.95, s.get95thPercentile() / 1e9),
+              new Quantile(0.99, s.get99thPercentile() / 1e9));
+        }
         summary(families, family + "_seconds", rawName, t.getCount(), q, labels);
       }
       case Histogram h -> {
