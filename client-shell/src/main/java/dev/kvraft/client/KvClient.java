@@ -319,11 +319,10 @@ public final class KvClient implements AutoCloseable {
     return c.send(request.setId(ids.incrementAndGet()).build());
   }
 
+  /** Safe to send again after a lost answer (reads and status), unlike writes and snapshots. */
   private static boolean isRead(Request.Builder r) {
-    return switch (r.getCommandCase()) {
-      case GET, SCAN, STATUS, MEMBERS -> true;
-      default -> false;
-    };
+    return dev.kvraft.proto.CommandKind.of(r.getCommandCase()).safeToRetry()
+        && r.getCommandCase() != Request.CommandCase.READ_INDEX;
   }
 
   private static boolean isStaleRead(Request.Builder r) {

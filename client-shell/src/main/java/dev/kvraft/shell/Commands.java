@@ -29,8 +29,8 @@ public final class Commands {
   public Commands(List<ShellCommand> commands) {
     this.all = List.copyOf(commands);
     for (var c : all) {
-      byName.put(c.name(), c);
-      c.aliases().forEach(a -> byName.put(a, c));
+      byName.put(c.spec().name(), c);
+      c.spec().aliases().forEach(a -> byName.put(a, c));
     }
   }
 

@@ -83,14 +83,14 @@ final class Interactive {
     var map = new HashMap<String, CmdDesc>();
     for (var c : commands.all()) {
       var args = new ArrayList<String>();
-      for (var word : c.usage().split("\\s+")) {
+      for (var word : c.spec().usage().split("\\s+")) {
         if (!word.isBlank() && !word.startsWith("(")) {
           args.add(word);
         }
       }
-      var desc = new CmdDesc(List.of(new AttributedString(c.summary())), ArgDesc.doArgNames(args), Map.of());
-      map.put(c.name(), desc);
-      c.aliases().forEach(a -> map.put(a, desc));
+      var desc = new CmdDesc(List.of(new AttributedString(c.spec().summary())), ArgDesc.doArgNames(args), Map.of());
+      map.put(c.spec().name(), desc);
+      c.spec().aliases().forEach(a -> map.put(a, desc));
     }
     return map;
   }

@@ -39,16 +39,16 @@ final class KvshCompleter implements Completer {
       return;
     }
     if (typed.startsWith("-")) {
-      command.get().options().forEach(o -> candidates.add(new Candidate(o)));
+      command.get().spec().options().forEach(o -> candidates.add(new Candidate(o)));
       return;
     }
-    if (command.get().takesKey() && firstPositional(words, index)) {
+    if (command.get().spec().takesKey() && firstPositional(words, index)) {
       keys(typed, candidates);
     }
   }
 
   private String summaryOf(String name) {
-    return ctx.commands().find(name).map(ShellCommand::summary).orElse(null);
+    return ctx.commands().find(name).map(c -> c.spec().summary()).orElse(null);
   }
 
   /** True when the word at {@code index} is the command's first non-option argument. */

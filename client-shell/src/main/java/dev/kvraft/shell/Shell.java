@@ -89,7 +89,7 @@ public final class Shell {
       return Outcome.OK;
     } catch (UsageException e) {
       ctx.err().println("error: " + e.getMessage());
-      ctx.err().println("usage: " + c.name() + (c.usage().isEmpty() ? "" : " " + c.usage()));
+      ctx.err().println("usage: " + c.spec().name() + (c.spec().usage().isEmpty() ? "" : " " + c.spec().usage()));
       return Outcome.FAILED;
     } catch (CommandFailedException e) {
       ctx.err().println(e.getMessage());

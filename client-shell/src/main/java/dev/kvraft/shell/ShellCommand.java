@@ -20,32 +20,42 @@ public interface ShellCommand {
     }
   }
 
-  String name();
+  /**
+   * What a command is, for help, completion and hints: its name, group, arguments, one line of what it does, one
+   * runnable example, and optionally aliases, options (for completion) and whether its first argument is a key.
+   */
+  record Spec(String name, Group group, String usage, String summary, String example, List<String> aliases,
+      List<String> options, boolean takesKey) {
+    public Spec {
+      if (name == null || name.isBlank() || summary == null || summary.isBlank() || example == null
+          || !example.startsWith(name)) {
+        throw new IllegalArgumentException("a command needs a name, a summary and an example that runs it, got "
+            + name + " / " + summary + " / " + example);
+      }
+      aliases = List.copyOf(aliases);
+      options = List.copyOf(options);
+    }
 
-  default List<String> aliases() {
-    return List.of();
+    public Spec(String name, Group group, String usage, String summary, String example) {
+      this(name, group, usage, summary, example, List.of(), List.of(), false);
+    }
+
+    public Spec withAliases(List<String> aliases) {
+      return new Spec(name, group, usage, summary, example, aliases, options, takesKey);
+    }
+
+    /** The options it takes, for completion: {@code --stale}, {@code --limit}, ... */
+    public Spec withOptions(List<String> options) {
+      return new Spec(name, group, usage, summary, example, aliases, options, takesKey);
+    }
+
+    /** Its first argument is a key, so Tab completes keys there. */
+    public Spec takingKey() {
+      return new Spec(name, group, usage, summary, example, aliases, options, true);
+    }
   }
 
-  Group group();
-
-  /** The options it takes, for completion: {@code --stale}, {@code --limit}, ... */
-  default List<String> options() {
-    return List.of();
-  }
-
-  /** Whether its first argument is a key, so Tab completes keys there. */
-  default boolean takesKey() {
-    return false;
-  }
-
-  /** Arguments, e.g. {@code KEY VALUE}. */
-  String usage();
-
-  /** One line: what it does. */
-  String summary();
-
-  /** One runnable example line. */
-  String example();
+  Spec spec();
 
   /**
    * Runs the command. Throws {@link UsageException} for wrong arguments and {@code KvException} for server errors;

@@ -20,19 +20,19 @@ class CommandsTest {
 
   @Test
   void aliasesFindTheirCommand() {
-    assertEquals("scan", commands.find("ls").orElseThrow().name());
-    assertEquals("del", commands.find("rm").orElseThrow().name());
-    assertEquals("put", commands.find("SET").orElseThrow().name());
+    assertEquals("scan", commands.find("ls").orElseThrow().spec().name());
+    assertEquals("del", commands.find("rm").orElseThrow().spec().name());
+    assertEquals("put", commands.find("SET").orElseThrow().spec().name());
   }
 
   @Test
   void everyCommandIsDocumentedAndNamesAreUnique() {
     var seen = new HashSet<String>();
     for (var c : commands.all()) {
-      assertTrue(seen.add(c.name()), "duplicate " + c.name());
-      c.aliases().forEach(a -> assertTrue(seen.add(a), "duplicate alias " + a));
-      assertTrue(!c.summary().isBlank() && !c.example().isBlank(), c.name());
-      assertTrue(c.example().startsWith(c.name()), "the example of " + c.name() + " runs it");
+      assertTrue(seen.add(c.spec().name()), "duplicate " + c.spec().name());
+      c.spec().aliases().forEach(a -> assertTrue(seen.add(a), "duplicate alias " + a));
+      assertTrue(!c.spec().summary().isBlank() && !c.spec().example().isBlank(), c.spec().name());
+      assertTrue(c.spec().example().startsWith(c.spec().name()), "the example of " + c.spec().name() + " runs it");
     }
   }
 }

@@ -13,39 +13,16 @@ import java.util.Set;
 
 /** {@code cas KEY EXPECTED NEW | cas KEY --absent NEW | cas KEY --rev N NEW}: compare-and-set. */
 public final class CasCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "cas";
-  }
+  private static final Spec SPEC = new Spec("cas", Group.TRANSACTIONS,
+      "KEY EXPECTED NEW | KEY --absent NEW | KEY --rev MOD_REVISION NEW",
+      "write NEW only if the key holds EXPECTED (or is absent, or is at that mod revision)",
+      "cas counter 41 42")
+      .withOptions(List.of("--absent", "--rev"))
+      .takingKey();
 
   @Override
-  public List<String> options() {
-    return List.of("--absent", "--rev");
-  }
-
-  @Override
-  public boolean takesKey() {
-    return true;
-  }
-
-  @Override
-  public Group group() {
-    return Group.TRANSACTIONS;
-  }
-
-  @Override
-  public String usage() {
-    return "KEY EXPECTED NEW | KEY --absent NEW | KEY --rev MOD_REVISION NEW";
-  }
-
-  @Override
-  public String summary() {
-    return "write NEW only if the key holds EXPECTED (or is absent, or is at that mod revision)";
-  }
-
-  @Override
-  public String example() {
-    return "cas counter 41 42";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

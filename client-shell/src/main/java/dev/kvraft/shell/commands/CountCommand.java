@@ -12,39 +12,16 @@ import java.util.Set;
 
 /** {@code count [PREFIX]}: counts keys, paging through keys-only scans. */
 public final class CountCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "count";
-  }
+  private static final Spec SPEC = new Spec("count", Group.KEYS,
+      "[PREFIX] [--stale]",
+      "count the keys with a prefix (all keys without one)",
+      "count user/")
+      .withOptions(List.of("--stale"))
+      .takingKey();
 
   @Override
-  public List<String> options() {
-    return List.of("--stale");
-  }
-
-  @Override
-  public boolean takesKey() {
-    return true;
-  }
-
-  @Override
-  public Group group() {
-    return Group.KEYS;
-  }
-
-  @Override
-  public String usage() {
-    return "[PREFIX] [--stale]";
-  }
-
-  @Override
-  public String summary() {
-    return "count the keys with a prefix (all keys without one)";
-  }
-
-  @Override
-  public String example() {
-    return "count user/";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

@@ -13,44 +13,17 @@ import java.util.Set;
 
 /** {@code del KEY | del --prefix PREFIX | del START END}: deletes keys. */
 public final class DelCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "del";
-  }
+  private static final Spec SPEC = new Spec("del", Group.KEYS,
+      "KEY | --prefix PREFIX | START END",
+      "delete a key, every key with a prefix, or the range [START, END)",
+      "del --prefix session/")
+      .withOptions(List.of("--prefix"))
+      .takingKey()
+      .withAliases(List.of("delete", "rm"));
 
   @Override
-  public List<String> aliases() {
-    return List.of("delete", "rm");
-  }
-
-  @Override
-  public List<String> options() {
-    return List.of("--prefix");
-  }
-
-  @Override
-  public boolean takesKey() {
-    return true;
-  }
-
-  @Override
-  public Group group() {
-    return Group.KEYS;
-  }
-
-  @Override
-  public String usage() {
-    return "KEY | --prefix PREFIX | START END";
-  }
-
-  @Override
-  public String summary() {
-    return "delete a key, every key with a prefix, or the range [START, END)";
-  }
-
-  @Override
-  public String example() {
-    return "del --prefix session/";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

@@ -10,29 +10,14 @@ import java.util.Set;
 
 /** {@code \format table|json|raw}: how results are printed. */
 public final class FormatCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "\\format";
-  }
+  private static final Spec SPEC = new Spec("\\format", Group.SHELL,
+      "[table|json|raw]",
+      "print results as aligned tables, JSON, or raw values (no argument: show the current one)",
+      "\\format json");
 
   @Override
-  public Group group() {
-    return Group.SHELL;
-  }
-
-  @Override
-  public String usage() {
-    return "[table|json|raw]";
-  }
-
-  @Override
-  public String summary() {
-    return "print results as aligned tables, JSON, or raw values (no argument: show the current one)";
-  }
-
-  @Override
-  public String example() {
-    return "\\format json";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

@@ -10,39 +10,16 @@ import java.util.Set;
 
 /** {@code get KEY [--stale] [--rev]}: prints a key's value. */
 public final class GetCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "get";
-  }
+  private static final Spec SPEC = new Spec("get", Group.KEYS,
+      "KEY [--stale] [--rev]",
+      "print a key's value (--rev: with its revisions; --stale: from this node, no quorum round trip)",
+      "get user/42")
+      .withOptions(List.of("--stale", "--rev"))
+      .takingKey();
 
   @Override
-  public List<String> options() {
-    return List.of("--stale", "--rev");
-  }
-
-  @Override
-  public boolean takesKey() {
-    return true;
-  }
-
-  @Override
-  public Group group() {
-    return Group.KEYS;
-  }
-
-  @Override
-  public String usage() {
-    return "KEY [--stale] [--rev]";
-  }
-
-  @Override
-  public String summary() {
-    return "print a key's value (--rev: with its revisions; --stale: from this node, no quorum round trip)";
-  }
-
-  @Override
-  public String example() {
-    return "get user/42";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

@@ -9,34 +9,15 @@ import java.util.Set;
 
 /** {@code help [COMMAND]}: the commands by group, or one command with its usage and an example. */
 public final class HelpCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "help";
-  }
+  private static final Spec SPEC = new Spec("help", Group.SHELL,
+      "[COMMAND]",
+      "list the commands, or explain one",
+      "help scan")
+      .withAliases(List.of("?"));
 
   @Override
-  public List<String> aliases() {
-    return List.of("?");
-  }
-
-  @Override
-  public Group group() {
-    return Group.SHELL;
-  }
-
-  @Override
-  public String usage() {
-    return "[COMMAND]";
-  }
-
-  @Override
-  public String summary() {
-    return "list the commands, or explain one";
-  }
-
-  @Override
-  public String example() {
-    return "help scan";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override
@@ -46,22 +27,22 @@ public final class HelpCommand implements ShellCommand {
     if (args.count() == 1) {
       var c = ctx.commands().find(args.word(0)).orElseThrow(() -> new UsageException("no command '" + args.word(0)
           + "'" + ctx.commands().closest(args.word(0)).map(n -> "; did you mean '" + n + "'?").orElse("")));
-      out.println(c.name() + (c.usage().isEmpty() ? "" : " " + c.usage()));
-      out.println("  " + c.summary());
-      if (!c.aliases().isEmpty()) {
-        out.println("  aliases: " + String.join(", ", c.aliases()));
+      out.println(c.spec().name() + (c.spec().usage().isEmpty() ? "" : " " + c.spec().usage()));
+      out.println("  " + c.spec().summary());
+      if (!c.spec().aliases().isEmpty()) {
+        out.println("  aliases: " + String.join(", ", c.spec().aliases()));
       }
-      out.println("  example: " + c.example());
+      out.println("  example: " + c.spec().example());
       return;
     }
     for (var group : Group.values()) {
-      var members = ctx.commands().all().stream().filter(c -> c.group() == group).toList();
+      var members = ctx.commands().all().stream().filter(c -> c.spec().group() == group).toList();
       if (members.isEmpty()) {
         continue;
       }
       out.println(group.title() + ":");
       for (var c : members) {
-        out.printf("  %-10s %s%n", c.name(), c.summary());
+        out.printf("  %-10s %s%n", c.spec().name(), c.spec().summary());
       }
     }
     out.println("Keys and values may be quoted ('a b', \"a\\tb\") and hold any byte as \\xHH.");

@@ -13,29 +13,14 @@ import java.util.Set;
 
 /** {@code leader}: the leader's id and client address. */
 public final class LeaderCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "leader";
-  }
+  private static final Spec SPEC = new Spec("leader", Group.CLUSTER,
+      "",
+      "the current leader's id and client address (waits for an election under way)",
+      "leader");
 
   @Override
-  public Group group() {
-    return Group.CLUSTER;
-  }
-
-  @Override
-  public String usage() {
-    return "";
-  }
-
-  @Override
-  public String summary() {
-    return "the current leader's id and client address (waits for an election under way)";
-  }
-
-  @Override
-  public String example() {
-    return "leader";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

@@ -11,29 +11,14 @@ import java.util.Set;
 
 /** {@code members}: every node's id and addresses, and which one leads. */
 public final class MembersCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "members";
-  }
+  private static final Spec SPEC = new Spec("members", Group.CLUSTER,
+      "",
+      "every node with its client and peer address, and which one is the leader",
+      "members");
 
   @Override
-  public Group group() {
-    return Group.CLUSTER;
-  }
-
-  @Override
-  public String usage() {
-    return "";
-  }
-
-  @Override
-  public String summary() {
-    return "every node with its client and peer address, and which one is the leader";
-  }
-
-  @Override
-  public String example() {
-    return "members";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

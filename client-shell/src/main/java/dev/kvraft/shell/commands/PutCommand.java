@@ -10,44 +10,17 @@ import java.util.Set;
 
 /** {@code put KEY VALUE [--prev]}: writes a value. */
 public final class PutCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "put";
-  }
+  private static final Spec SPEC = new Spec("put", Group.KEYS,
+      "KEY VALUE [--prev]",
+      "write a value (--prev: print the value it replaced)",
+      "put user/42 '{\"name\": \"Ada\"}'")
+      .withOptions(List.of("--prev"))
+      .takingKey()
+      .withAliases(List.of("set"));
 
   @Override
-  public List<String> aliases() {
-    return List.of("set");
-  }
-
-  @Override
-  public List<String> options() {
-    return List.of("--prev");
-  }
-
-  @Override
-  public boolean takesKey() {
-    return true;
-  }
-
-  @Override
-  public Group group() {
-    return Group.KEYS;
-  }
-
-  @Override
-  public String usage() {
-    return "KEY VALUE [--prev]";
-  }
-
-  @Override
-  public String summary() {
-    return "write a value (--prev: print the value it replaced)";
-  }
-
-  @Override
-  public String example() {
-    return "put user/42 '{\"name\": \"Ada\"}'";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

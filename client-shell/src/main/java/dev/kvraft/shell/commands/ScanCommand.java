@@ -15,46 +15,19 @@ import java.util.Set;
 /** {@code scan [PREFIX] | scan --range START END}: lists keys in order. */
 public final class ScanCommand implements ShellCommand {
   static final long DEFAULT_LIMIT = 100;
+  private static final Spec SPEC = new Spec("scan", Group.KEYS,
+      "[PREFIX] | --range START [END]  [--limit N] [--keys-only] [--rev] [--stale]",
+      "list keys with a prefix, or in [START, END), in key order (default --limit " + DEFAULT_LIMIT + ")",
+      "scan user/ --limit 10")
+      .withOptions(List.of("--range", "--limit", "--keys-only", "--rev", "--stale"))
+      .takingKey()
+      .withAliases(List.of("ls"));
 
   @Override
-  public String name() {
-    return "scan";
+  public Spec spec() {
+    return SPEC;
   }
 
-  @Override
-  public List<String> aliases() {
-    return List.of("ls");
-  }
-
-  @Override
-  public List<String> options() {
-    return List.of("--range", "--limit", "--keys-only", "--rev", "--stale");
-  }
-
-  @Override
-  public boolean takesKey() {
-    return true;
-  }
-
-  @Override
-  public Group group() {
-    return Group.KEYS;
-  }
-
-  @Override
-  public String usage() {
-    return "[PREFIX] | --range START [END]  [--limit N] [--keys-only] [--rev] [--stale]";
-  }
-
-  @Override
-  public String summary() {
-    return "list keys with a prefix, or in [START, END), in key order (default --limit " + DEFAULT_LIMIT + ")";
-  }
-
-  @Override
-  public String example() {
-    return "scan user/ --limit 10";
-  }
 
   @Override
   public void run(List<String> words, ShellContext ctx) {

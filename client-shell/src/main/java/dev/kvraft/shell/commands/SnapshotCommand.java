@@ -10,29 +10,14 @@ import java.util.Set;
 
 /** {@code snapshot}: the connected node writes a snapshot of its state now. */
 public final class SnapshotCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "snapshot";
-  }
+  private static final Spec SPEC = new Spec("snapshot", Group.CLUSTER,
+      "",
+      "make the connected node write a snapshot now (a SQLite file; see storage/README.md)",
+      "snapshot");
 
   @Override
-  public Group group() {
-    return Group.CLUSTER;
-  }
-
-  @Override
-  public String usage() {
-    return "";
-  }
-
-  @Override
-  public String summary() {
-    return "make the connected node write a snapshot now (a SQLite file; see storage/README.md)";
-  }
-
-  @Override
-  public String example() {
-    return "snapshot";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

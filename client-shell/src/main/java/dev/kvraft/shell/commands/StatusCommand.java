@@ -13,35 +13,16 @@ import java.util.Set;
 
 /** {@code status}: every node's Raft state, as a table. */
 public final class StatusCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "status";
-  }
+  private static final Spec SPEC = new Spec("status", Group.CLUSTER,
+      "[--local]",
+      "role, term, leader, commit/applied index, follower lag, p99 latency and key count of every node"
+          + " (--local: this node only)",
+      "status")
+      .withOptions(List.of("--local"));
 
   @Override
-  public List<String> options() {
-    return List.of("--local");
-  }
-
-  @Override
-  public Group group() {
-    return Group.CLUSTER;
-  }
-
-  @Override
-  public String usage() {
-    return "[--local]";
-  }
-
-  @Override
-  public String summary() {
-    return "role, term, leader, commit/applied index, follower lag, p99 latency and key count of every node"
-        + " (--local: this node only)";
-  }
-
-  @Override
-  public String example() {
-    return "status";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

@@ -9,29 +9,14 @@ import java.util.Set;
 
 /** {@code \timing on|off}: print each command's latency. */
 public final class TimingCommand implements ShellCommand {
-  @Override
-  public String name() {
-    return "\\timing";
-  }
+  private static final Spec SPEC = new Spec("\\timing", Group.SHELL,
+      "[on|off]",
+      "print how long each command took (no argument: toggle)",
+      "\\timing on");
 
   @Override
-  public Group group() {
-    return Group.SHELL;
-  }
-
-  @Override
-  public String usage() {
-    return "[on|off]";
-  }
-
-  @Override
-  public String summary() {
-    return "print how long each command took (no argument: toggle)";
-  }
-
-  @Override
-  public String example() {
-    return "\\timing on";
+  public Spec spec() {
+    return SPEC;
   }
 
   @Override

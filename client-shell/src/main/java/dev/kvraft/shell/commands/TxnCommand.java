@@ -26,33 +26,18 @@ import java.util.regex.Pattern;
  * requests to run if they all hold, then the ones to run otherwise; each block ends with an empty line.
  */
 public final class TxnCommand implements ShellCommand {
+  private static final Spec SPEC = new Spec("txn", Group.TRANSACTIONS,
+      "  (then: compares, success requests, failure requests; each block ends with an empty line)",
+      "atomic if/then/else: compares on value, version, create or mod revision; then get/put/del",
+      "txn   ⏎  value(counter) = \"41\"  ⏎  ⏎  put counter 42  ⏎  ⏎  get counter  ⏎  ⏎");
+
+  @Override
+  public Spec spec() {
+    return SPEC;
+  }
+
   private static final Pattern COMPARE =
       Pattern.compile("^\\s*(value|version|create|mod)\\s*\\((.+)\\)\\s*(=|==|!=|<|>)\\s*(.*)$");
-
-  @Override
-  public String name() {
-    return "txn";
-  }
-
-  @Override
-  public Group group() {
-    return Group.TRANSACTIONS;
-  }
-
-  @Override
-  public String usage() {
-    return "  (then: compares, success requests, failure requests; each block ends with an empty line)";
-  }
-
-  @Override
-  public String summary() {
-    return "atomic if/then/else: compares on value, version, create or mod revision; then get/put/del";
-  }
-
-  @Override
-  public String example() {
-    return "txn   ⏎  value(counter) = \"41\"  ⏎  ⏎  put counter 42  ⏎  ⏎  get counter  ⏎  ⏎";
-  }
 
   @Override
   public void run(List<String> words, ShellContext ctx) {

@@ -1,6 +1,7 @@
 package dev.kvraft.server.db;
 
 import com.google.protobuf.ByteString;
+import dev.kvraft.proto.CommandKind;
 import dev.kvraft.proto.Consistency;
 import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Request;
@@ -317,18 +318,17 @@ public final class DatabaseLoop implements AutoCloseable {
           "");
       return;
     }
-    switch (r.getCommandCase()) {
-      case PUT, DELETE, TXN -> writeBatch.add(c);
-      case GET -> readOrAnswer(c, r.getGet().getConsistency(), readBatch);
-      case SCAN -> readOrAnswer(c, r.getScan().getConsistency(), readBatch);
+    switch (CommandKind.of(r)) {
+      case WRITE -> writeBatch.add(c);
+      case READ -> readOrAnswer(c, r.hasGet() ? r.getGet().getConsistency() : r.getScan().getConsistency(),
+          readBatch);
       case READ_INDEX -> readBatch.add(c);
       case SNAPSHOT -> SnapshotRequest.start(c, snapshotter, applier, replies, config.nodeId());
-      case STATUS -> replies.reply(c, replies.respond(r.getId())
-          .setStatus(StatusReport.status(config, consensus, state, applier, loopObserver)).build());
-      case MEMBERS -> replies.reply(c, replies.respond(r.getId())
-          .setMembers(StatusReport.members(config, consensus)).build());
-      case COMMAND_NOT_SET -> replies.error(c, Error.Code.INVALID_ARGUMENT, "request " + r.getId()
-          + " names no command", "");
+      case INFO -> replies.reply(c, r.hasStatus()
+          ? replies.respond(r.getId()).setStatus(StatusReport.status(config, consensus, state, applier,
+              loopObserver)).build()
+          : replies.respond(r.getId()).setMembers(StatusReport.members(config, consensus)).build());
+      case NONE -> replies.error(c, Error.Code.INVALID_ARGUMENT, "request " + r.getId() + " names no command", "");
     }
   }
 

@@ -1,5 +1,6 @@
 package dev.kvraft.server.db;
 
+import dev.kvraft.proto.CommandKind;
 import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Request;
 import java.util.ArrayList;
@@ -48,9 +49,6 @@ final class Retries {
   }
 
   static boolean isWrite(Request r) {
-    return switch (r.getCommandCase()) {
-      case PUT, DELETE, TXN -> true;
-      default -> false;
-    };
+    return CommandKind.of(r) == CommandKind.WRITE;
   }
 }

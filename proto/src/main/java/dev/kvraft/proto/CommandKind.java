@@ -1,0 +1,47 @@
+package dev.kvraft.proto;
+
+/**
+ * What each command of {@link Request} is, decided once for the server and the client: which commands change the
+ * store (and go through the Raft log), which only read it, and which are safe for a client to send again after a
+ * lost answer.
+ */
+public enum CommandKind {
+  /** Put, Delete, Txn: proposed to the log on the leader, forwarded to it by a follower; never retried blindly. */
+  WRITE(false),
+  /** Get, Scan: answered from memory, after a read barrier unless STALE. */
+  READ(true),
+  /** ReadIndex: a follower asking the leader how far to apply before it reads. */
+  READ_INDEX(true),
+  /** Status, Members: this node's view, answered at once. */
+  INFO(true),
+  /** Snapshot: writes a snapshot file now; sending it twice writes two. */
+  SNAPSHOT(false),
+  /** A request that names no command. */
+  NONE(false);
+
+  private final boolean safeToRetry;
+
+  CommandKind(boolean safeToRetry) {
+    this.safeToRetry = safeToRetry;
+  }
+
+  /** Whether a client may send it again after losing the answer, with no effect beyond the first. */
+  public boolean safeToRetry() {
+    return safeToRetry;
+  }
+
+  public static CommandKind of(Request.CommandCase command) {
+    return switch (command) {
+      case PUT, DELETE, TXN -> WRITE;
+      case GET, SCAN -> READ;
+      case READ_INDEX -> READ_INDEX;
+      case STATUS, MEMBERS -> INFO;
+      case SNAPSHOT -> SNAPSHOT;
+      case COMMAND_NOT_SET -> NONE;
+    };
+  }
+
+  public static CommandKind of(Request request) {
+    return of(request.getCommandCase());
+  }
+}

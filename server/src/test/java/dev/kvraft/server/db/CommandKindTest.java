@@ -1,0 +1,27 @@
+package dev.kvraft.server.db;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.kvraft.proto.CommandKind;
+import dev.kvraft.proto.Request;
+import java.util.Arrays;
+import java.util.EnumSet;
+import org.junit.jupiter.api.Test;
+
+class CommandKindTest {
+  @Test
+  void exactlyPutDeleteAndTxnWriteAndNeitherWritesNorSnapshotsAreRetriedBlindly() {
+    var writes = EnumSet.noneOf(Request.CommandCase.class);
+    for (var c : Request.CommandCase.values()) {
+      var kind = CommandKind.of(c);
+      if (kind == CommandKind.WRITE) {
+        writes.add(c);
+      }
+      assertEquals(kind == CommandKind.READ || kind == CommandKind.READ_INDEX || kind == CommandKind.INFO,
+          kind.safeToRetry(), c.name());
+    }
+    assertEquals(EnumSet.of(Request.CommandCase.PUT, Request.CommandCase.DELETE, Request.CommandCase.TXN), writes);
+    assertFalse(CommandKind.of(Request.CommandCase.SNAPSHOT).safeToRetry());
+    assertTrue(Arrays.stream(Request.CommandCase.values()).allMatch(c -> CommandKind.of(c) != null));
+  }
+}
