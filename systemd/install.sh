@@ -46,7 +46,7 @@ fi
 
 # The jars: built from this source tree when missing.
 server_jar="$src/server/target/kvraft-server.jar"
-shell_jar="$src/client-shell/target/kvraft-client-shell.jar"
+shell_jar="$src/client-shell/shell/target/kvraft-shell.jar"
 if [ ! -f "$server_jar" ] || [ ! -f "$shell_jar" ]; then
   if [ "$build" = 0 ] || [ "$dry" = 1 ]; then
     [ "$dry" = 1 ] && say "would build the jars (mvn package)" || { echo "install.sh: jars not built; run mvn -DskipTests package" >&2; exit 1; }
@@ -61,16 +61,18 @@ fi
 opt="$root/opt/kvraft"
 say "installing into ${prefix:-/}"
 run mkdir -p "$opt/bin/lib" "$opt/lib" "$opt/systemd" "$root/usr/local/bin" "$root/etc/systemd/system" "$root/etc/kvraft"
-for module in server client-shell; do
-  jar="$src/$module/target/kvraft-$module.jar"
+for module in server client-shell/shell client-shell/tools; do
+  name=$(basename "$module")
+  jar="$src/$module/target/kvraft-$name.jar"
   # Replace the whole directory so an upgrade leaves no stale jar behind.
-  run rm -rf "$opt/lib/$module.new"
-  run mkdir -p "$opt/lib/$module.new"
-  run cp "$jar" "$opt/lib/$module.new/"
-  run cp "$src/$module/target/lib/"*.jar "$opt/lib/$module.new/"
-  run rm -rf "$opt/lib/$module"
-  run mv "$opt/lib/$module.new" "$opt/lib/$module"
+  run rm -rf "$opt/lib/$name.new"
+  run mkdir -p "$opt/lib/$name.new"
+  run cp "$jar" "$opt/lib/$name.new/"
+  run cp "$src/$module/target/lib/"*.jar "$opt/lib/$name.new/"
+  run rm -rf "$opt/lib/$name"
+  run mv "$opt/lib/$name.new" "$opt/lib/$name"
 done
+run rm -rf "$opt/lib/client-shell"   # the layout before the shell and the tools were separate jars
 run install -m 0755 "$src/bin/kvraft-server" "$src/bin/kvsh" "$src/bin/kvraft-bench" "$src/bin/kvraft-torture" "$opt/bin/"
 run install -m 0644 "$src/bin/lib/common.sh" "$opt/bin/lib/"
 run install -m 0644 "$src/systemd/README.md" "$src/systemd/kvraft.properties.example" "$src/systemd/kvraft@.service" "$opt/systemd/"

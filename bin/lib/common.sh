@@ -45,14 +45,16 @@ kvraft_jvm_flags() {
   echo "$flags"
 }
 
-# The class path of a module ("server" or "client-shell"): the installed layout (lib/<module>/) when present,
+# The class path of a module ("server", "client-shell/shell", "client-shell/tools"): the installed layout
+# (lib/<last path part>/) when present,
 # else the source tree's target/, built first when missing or older than the sources.
 kvraft_classpath() {
-  local module=$1 jar
-  if [ -d "$KVRAFT_HOME/lib/$module" ]; then
-    echo "$KVRAFT_HOME/lib/$module/*"; return 0
+  local module=$1 jar name
+  name=$(basename "$module")
+  if [ -d "$KVRAFT_HOME/lib/$name" ]; then
+    echo "$KVRAFT_HOME/lib/$name/*"; return 0
   fi
-  jar="$KVRAFT_HOME/$module/target/kvraft-$module.jar"
+  jar="$KVRAFT_HOME/$module/target/kvraft-$name.jar"
   # One build at a time: two launchers started together wait for each other instead of racing.
   mkdir -p "$KVRAFT_HOME/target"
   exec 9>"$KVRAFT_HOME/target/.build.lock"
@@ -74,8 +76,9 @@ kvraft_classpath() {
 # time alone, so the jars' own times cannot tell).
 kvraft_stale() {
   local stamp="$KVRAFT_HOME/target/.built"
-  [ ! -f "$stamp" ] || [ -n "$(find "$KVRAFT_HOME"/{proto,storage,server,client-shell}/src/main "$KVRAFT_HOME/pom.xml" \
-    "$KVRAFT_HOME"/*/pom.xml -newer "$stamp" -type f 2>/dev/null | head -n1)" ]
+  [ ! -f "$stamp" ] || [ -n "$(find "$KVRAFT_HOME"/{proto,storage,server}/src/main "$KVRAFT_HOME"/client-shell/*/src/main \
+    "$KVRAFT_HOME/pom.xml" "$KVRAFT_HOME"/*/pom.xml "$KVRAFT_HOME"/*/*/pom.xml -newer "$stamp" -type f 2>/dev/null \
+    | head -n1)" ]
 }
 
 # Maven with the JDK found above.

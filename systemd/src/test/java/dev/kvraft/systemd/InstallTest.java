@@ -59,7 +59,8 @@ class InstallTest {
     var root = dir.resolve("root");
     var r = install(root, "--nodes", "n1,n2,n3");
     assertEquals(0, r.status(), r.out());
-    for (var f : List.of("opt/kvraft/lib/server/kvraft-server.jar", "opt/kvraft/lib/client-shell/kvraft-client-shell.jar",
+    for (var f : List.of("opt/kvraft/lib/server/kvraft-server.jar", "opt/kvraft/lib/shell/kvraft-shell.jar",
+        "opt/kvraft/lib/tools/kvraft-tools.jar",
         "opt/kvraft/bin/kvraft-server", "opt/kvraft/bin/kvsh", "opt/kvraft/bin/lib/common.sh",
         "opt/kvraft/systemd/README.md", "opt/kvraft/systemd/monitoring/grafana-dashboard.json", "etc/systemd/system/kvraft@.service", "etc/kvraft/n1.properties",
         "etc/kvraft/n3.properties")) {

@@ -1,5 +1,7 @@
 package dev.kvraft.shell;
 
+import dev.kvraft.client.Json;
+
 import com.google.protobuf.ByteString;
 import dev.kvraft.proto.KeyValue;
 import java.io.PrintWriter;
@@ -118,67 +120,9 @@ public final class Output {
     }
   }
 
-  /** Minimal JSON writer for maps, lists, strings, numbers, booleans and null. */
+  /** Minimal JSON for maps, lists, strings, numbers, booleans and null (see {@link Json}). */
   public static String toJson(Object o) {
-    var sb = new StringBuilder();
-    writeJson(sb, o);
-    return sb.toString();
-  }
-
-  private static void writeJson(StringBuilder sb, Object o) {
-    switch (o) {
-      case null -> sb.append("null");
-      case String s -> quote(sb, s);
-      case Number n -> sb.append(n);
-      case Boolean b -> sb.append(b);
-      case Map<?, ?> m -> {
-        sb.append('{');
-        boolean first = true;
-        for (var e : m.entrySet()) {
-          if (!first) {
-            sb.append(',');
-          }
-          first = false;
-          quote(sb, String.valueOf(e.getKey()));
-          sb.append(':');
-          writeJson(sb, e.getValue());
-        }
-        sb.append('}');
-      }
-      case List<?> l -> {
-        sb.append('[');
-        for (int i = 0; i < l.size(); i++) {
-          if (i > 0) {
-            sb.append(',');
-          }
-          writeJson(sb, l.get(i));
-        }
-        sb.append(']');
-      }
-      default -> quote(sb, o.toString());
-    }
-  }
-
-  private static void quote(StringBuilder sb, String s) {
-    sb.append('"');
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> sb.append("\\\"");
-        case '\\' -> sb.append("\\\\");
-        case '\n' -> sb.append("\\n");
-        case '\r' -> sb.append("\\r");
-        case '\t' -> sb.append("\\t");
-        default -> {
-          if (c < 0x20 || c == 0x2028 || c == 0x2029) {
-            sb.append(String.format("\\u%04x", (int) c));
-          } else {
-            sb.append(c);
-          }
-        }
-      }
-    }
-    sb.append('"');
+    return Json.write(o);
   }
 
   /** Prints key-values in the context's format; {@code revisions} adds the revision columns to tables. */

@@ -404,7 +404,7 @@ public final class Bench {
           return second;
         }).toList());
       }
-      out.println(dev.kvraft.shell.Output.toJson(m));
+      out.println(dev.kvraft.client.Json.write(m));
       return;
     }
     out.printf("Summary (%s, %d clients over %d connections):%n", r.op(), o.clients(), o.conns());
