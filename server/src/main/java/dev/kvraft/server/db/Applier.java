@@ -26,8 +26,7 @@ final class Applier {
   private final Replies replies;
   private final Supplier<Consensus> consensus;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
-  private long appliedIndex = -1;
-  private long appliedTerm;
+  private LogPosition applied = LogPosition.NONE;
   private String configuration = "";
   private volatile long appliedIndexView = -1;
   private volatile long revisionView;
@@ -50,11 +49,11 @@ final class Applier {
   }
 
   long appliedIndex() {
-    return appliedIndex;
+    return applied.index();
   }
 
   long appliedTerm() {
-    return appliedTerm;
+    return applied.term();
   }
 
   String configuration() {
@@ -81,11 +80,11 @@ final class Applier {
       // Apply is total: every node records the same no-op, the revision stays where it was.
       rejectedEntries++;
       LOG.warn("log entry {} (term {}, {} bytes) does not decode as a kvraft LogEntry ({}); applied as a no-op, "
-          + "recorded in kvraft.db as kind 'rejected'", a.index(), a.term(), a.payload().size(), e.getMessage());
-      observer.beginEntry(a.term(), a.index(), EntryKind.REJECTED, "", 0, "rejected: " + e.getMessage(),
-          a.payload());
-      observer.endEntry(a.index());
-      advance(a.term(), a.index());
+          + "recorded in kvraft.db as kind 'rejected'", a.at().index(), a.at().term(), a.payload().size(),
+          e.getMessage());
+      observer.beginEntry(a.at(), EntryKind.REJECTED, "", 0, "rejected: " + e.getMessage(), a.payload());
+      observer.endEntry(a.at().index());
+      advance(a.at());
       a.done().complete(null);
       return;
     }
@@ -95,7 +94,7 @@ final class Applier {
       consensus.get().forget(entry.getProposalId());
     }
     long now = System.nanoTime();
-    var listener = observer.beginEntry(a.term(), a.index(), EntryKind.NORMAL, entry.getProposer(),
+    var listener = observer.beginEntry(a.at(), EntryKind.NORMAL, entry.getProposer(),
         entry.getOpsCount(), Summaries.of(entry), a.payload());
     for (int i = 0; i < entry.getOpsCount(); i++) {
       var response = state.apply(entry.getOps(i), listener);
@@ -105,44 +104,43 @@ final class Applier {
         replies.reply(c, response.setId(c.request().getId()).setHeader(replies.header()).build());
       }
     }
-    observer.endEntry(a.index());
-    advance(a.term(), a.index());
+    observer.endEntry(a.at().index());
+    advance(a.at());
     a.done().complete(null);
   }
 
   void applyMeta(Event.MetaApplied m) {
-    observer.beginEntry(m.term(), m.index(), m.kind(), "", 0, m.summary(), ByteString.EMPTY);
-    observer.endEntry(m.index());
+    observer.beginEntry(m.at(), m.kind(), "", 0, m.summary(), ByteString.EMPTY);
+    observer.endEntry(m.at().index());
     if (m.kind() == EntryKind.CONFIGURATION) {
       configuration = m.summary();
     }
-    advance(m.term(), m.index());
+    advance(m.at());
     m.done().complete(null);
   }
 
   /** Replaces the whole state with a snapshot's. */
-  void install(long term, long index, long revision, String conf, List<KvState.Entry> kvs, String why) {
+  void install(LogPosition at, long revision, String conf, List<KvState.Entry> kvs, String why) {
     state.reset(revision, kvs);
     configuration = conf == null ? "" : conf;
-    observer.beginEntry(term, index, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size()
+    observer.beginEntry(at, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size()
         + " keys at revision " + revision, ByteString.EMPTY);
-    observer.endEntry(index);
+    observer.endEntry(at.index());
     observer.flush();
-    advance(term, index);
+    advance(at);
   }
 
   /** The state at the applied index, copied between two applies (shallow: entries are immutable). */
   Snapshotter.PointInTime pointInTime() {
     long start = System.nanoTime();
     var copy = state.copy();
-    return new Snapshotter.PointInTime(appliedTerm, Math.max(0, appliedIndex), state.revision(), configuration,
-        copy, System.nanoTime() - start);
+    return new Snapshotter.PointInTime(applied.term(), Math.max(0, applied.index()), state.revision(),
+        configuration, copy, System.nanoTime() - start);
   }
 
-  private void advance(long term, long index) {
-    appliedTerm = term;
-    appliedIndex = index;
-    appliedIndexView = index;
+  private void advance(LogPosition at) {
+    applied = at;
+    appliedIndexView = at.index();
     revisionView = state.revision();
   }
 }

@@ -11,7 +11,7 @@ public interface ApplyObserver {
   ApplyObserver NONE = new ApplyObserver() {};
 
   /** Before the entry's ops are applied; the returned listener observes each of them. */
-  default KvState.OpListener beginEntry(long term, long index, EntryKind kind, String proposer, int opCount,
+  default KvState.OpListener beginEntry(LogPosition at, EntryKind kind, String proposer, int opCount,
       String summary, ByteString payload) {
     return KvState.OpListener.NONE;
   }

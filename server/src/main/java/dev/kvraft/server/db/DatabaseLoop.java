@@ -165,16 +165,16 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** From the state machine, on Raft's apply thread: one committed entry. */
-  public CompletableFuture<Void> applied(long term, long index, ByteString payload) {
+  public CompletableFuture<Void> applied(LogPosition at, ByteString payload) {
     var done = new CompletableFuture<Void>();
-    inbox.add(new Event.Applied(term, index, payload, done));
+    inbox.add(new Event.Applied(at, payload, done));
     return done;
   }
 
   /** From the state machine, on Raft's apply thread: a configuration or metadata entry. */
-  public CompletableFuture<Void> metaApplied(long term, long index, EntryKind kind, String summary) {
+  public CompletableFuture<Void> metaApplied(LogPosition at, EntryKind kind, String summary) {
     var done = new CompletableFuture<Void>();
-    inbox.add(new Event.MetaApplied(term, index, kind, summary, done));
+    inbox.add(new Event.MetaApplied(at, kind, summary, done));
     return done;
   }
 
@@ -186,10 +186,10 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** Replaces the whole state with a snapshot's, on the loop thread; completes once done. */
-  public CompletableFuture<Void> install(long term, long index, long revision, String configuration,
+  public CompletableFuture<Void> install(LogPosition at, long revision, String configuration,
       List<KvState.Entry> kvs, String why) {
     var done = new CompletableFuture<Void>();
-    inbox.add(new Event.Install(term, index, revision, configuration, kvs, why, done));
+    inbox.add(new Event.Install(at, revision, configuration, kvs, why, done));
     return done;
   }
 
@@ -366,7 +366,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   private void install(Event.Install i) {
-    applier.install(i.term(), i.index(), i.revision(), i.configuration(), i.kvs(), i.why());
+    applier.install(i.at(), i.revision(), i.configuration(), i.kvs(), i.why());
     reads.answerApplied();
     i.done().complete(null);
   }

@@ -15,10 +15,10 @@ sealed interface Event {
   record Command(Request request, Replier replier, long deadline, RequestTrace trace) implements Event {}
 
   /** A committed state-machine entry, in log order; complete {@code done} once applied. */
-  record Applied(long term, long index, ByteString payload, CompletableFuture<?> done) implements Event {}
+  record Applied(LogPosition at, ByteString payload, CompletableFuture<?> done) implements Event {}
 
   /** A committed configuration or metadata entry (nothing to apply to the map), in log order. */
-  record MetaApplied(long term, long index, EntryKind kind, String summary, CompletableFuture<?> done)
+  record MetaApplied(LogPosition at, EntryKind kind, String summary, CompletableFuture<?> done)
       implements Event {}
 
   /** Raft refused or lost a proposal. */
@@ -37,7 +37,7 @@ sealed interface Event {
   record CopyState(CompletableFuture<Snapshotter.PointInTime> done) implements Event {}
 
   /** Replace the whole state with a snapshot's (at start-up, or a snapshot installed from the leader). */
-  record Install(long term, long index, long revision, String configuration, java.util.List<KvState.Entry> kvs,
+  record Install(LogPosition at, long revision, String configuration, java.util.List<KvState.Entry> kvs,
       String why, CompletableFuture<Void> done) implements Event {}
 
   /** A snapshot at {@code index} is on disk: the mirror may prune history below it. */

@@ -73,10 +73,10 @@ public final class MirrorObserver implements ApplyObserver {
   // ---- the database loop's side ----
 
   @Override
-  public KvState.OpListener beginEntry(long term, long index, EntryKind kind, String proposer, int opCount,
+  public KvState.OpListener beginEntry(LogPosition at, EntryKind kind, String proposer, int opCount,
       String summary, ByteString payload) {
     ops = opCount == 0 ? List.of() : new ArrayList<>(opCount);
-    batch.add(new Entry(index, term, kind, proposer, opCount, summary, payload, ops));
+    batch.add(new Entry(at.index(), at.term(), kind, proposer, opCount, summary, payload, ops));
     return this::op;
   }
 

@@ -2,6 +2,7 @@ package dev.kvraft.server.raft;
 
 import com.google.protobuf.UnsafeByteOperations;
 import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.LogPosition;
 import dev.kvraft.server.db.KvState;
 import dev.kvraft.storage.EntryKind;
 import dev.kvraft.storage.SnapshotFiles;
@@ -118,7 +119,7 @@ final class KvStateMachine extends BaseStateMachine {
           + " but is named for term " + info.getTerm() + " index " + info.getIndex());
     }
     try {
-      loop.install(meta.term(), meta.index(), meta.revision(), meta.configuration(), kvs,
+      loop.install(LogPosition.of(meta.term(), meta.index()), meta.revision(), meta.configuration(), kvs,
           "snapshot " + file.getFileName() + " " + why).get();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -197,7 +198,7 @@ final class KvStateMachine extends BaseStateMachine {
     long index = entry.getIndex();
     var data = entry.getStateMachineLogEntry().getLogData();
     var payload = UnsafeByteOperations.unsafeWrap(data.asReadOnlyByteBuffer());
-    return loop.applied(term, index, payload).thenApply(v -> {
+    return loop.applied(LogPosition.of(term, index), payload).thenApply(v -> {
       updateLastAppliedTermIndex(term, index);
       return Message.EMPTY;
     });
@@ -215,7 +216,7 @@ final class KvStateMachine extends BaseStateMachine {
   public void notifyTermIndexUpdated(long term, long index) {
     var conf = pendingConf;
     boolean isConf = conf != null && conf.index() == index;
-    loop.metaApplied(term, index, isConf ? EntryKind.CONFIGURATION : EntryKind.METADATA, isConf ? conf.summary() : "")
+    loop.metaApplied(LogPosition.of(term, index), isConf ? EntryKind.CONFIGURATION : EntryKind.METADATA, isConf ? conf.summary() : "")
         .thenRun(() -> updateLastAppliedTermIndex(term, index));
   }
 

@@ -132,7 +132,7 @@ class DatabaseLoopTest {
     assertEquals("n1@test", p.entry().getProposer());
     assertEquals(1, p.entry().getOpsCount());
     p.result().complete(null);
-    loop.applied(1, 1, p.entry().toByteString()).get(5, TimeUnit.SECONDS);
+    loop.applied(LogPosition.of(1, 1), p.entry().toByteString()).get(5, TimeUnit.SECONDS);
     var r = answer();
     assertEquals(7, r.getId());
     assertFalse(r.hasError(), r.toString());
@@ -246,14 +246,14 @@ class DatabaseLoopTest {
     var kinds = new LinkedBlockingQueue<String>();
     loop.bind(raft, link, new ApplyObserver() {
       @Override
-      public KvState.OpListener beginEntry(long term, long index, dev.kvraft.storage.EntryKind kind,
+      public KvState.OpListener beginEntry(LogPosition at, dev.kvraft.storage.EntryKind kind,
           String proposer, int opCount, String summary, ByteString payload) {
         kinds.add(kind.name() + " " + summary);
         return KvState.OpListener.NONE;
       }
     }, null);
     loop.start();
-    loop.applied(1, 1, ByteString.copyFrom(new byte[] {7, 7, 7})).get(5, TimeUnit.SECONDS);
+    loop.applied(LogPosition.of(1, 1), ByteString.copyFrom(new byte[] {7, 7, 7})).get(5, TimeUnit.SECONDS);
     assertEquals(1, loop.appliedIndex(), "the index advances");
     assertEquals(0, loop.revision(), "the revision does not");
     assertEquals(1, loop.rejectedEntries());

@@ -12,11 +12,10 @@ import dev.kvraft.proto.LogEntry;
  * commit any bytes through the Raft port; issue #15), applying it must never throw, since every node would throw
  * the same way and stop for good.
  *
- * <p><b>Entry point (provisional):</b> the apply path is being rewritten, so this drives the most stable pieces of
- * it directly, in the order {@code DatabaseLoop.apply} uses them: {@link LogEntry#parseFrom}, {@link Summaries#of}
- * (the mirror's summary column), then {@link KvState#apply} for each op. An entry that does not parse counts as
- * rejected here (the contract: applied as a recorded no-op); retarget this to the rewritten apply step once it
- * exists. Each op must leave the revision unchanged or raise it by exactly one.
+ * <p>Drives the real apply step, {@link Applier#apply}, with the mirror's listener attached (as in a node with
+ * {@code log.mirror} on, where {@link Summaries#of} fills the summary column): an entry that does not decode is a
+ * recorded no-op that moves the applied index and not the revision; every other entry applies op by op, and each op
+ * leaves the revision unchanged or raises it by exactly one.
  *
  * <p>Seeds: {@code src/test/resources/dev/kvraft/server/db/LogEntryApplyFuzzTestInputs/applyNeverThrows/}.
  * Fuzzing mode: TESTING.md, "Fuzzing".
@@ -24,25 +23,32 @@ import dev.kvraft.proto.LogEntry;
 class LogEntryApplyFuzzTest {
 
   @FuzzTest(maxDuration = "2m")
-  void applyNeverThrows(byte[] payload) {
-    LogEntry entry;
-    try {
-      entry = LogEntry.parseFrom(payload);
-    } catch (InvalidProtocolBufferException e) {
-      return; // rejected: a recorded no-op
-    }
-    Summaries.of(entry);
+  void applyNeverThrows(byte[] payload) throws Exception {
     var state = new KvState();
-    for (int i = 0; i < entry.getOpsCount(); i++) {
-      long before = state.revision();
-      int keysBefore = state.size();
-      state.apply(entry.getOps(i), (op, key, value, revision, result) -> { });
-      long after = state.revision();
-      assertTrue(after == before || after == before + 1, "op " + i + " moved the revision from " + before
-          + " to " + after);
-      if (after == before) {
-        assertEquals(keysBefore, state.size(), "op " + i + " changed the keys without a new revision");
+    var pending = new PendingRequests();
+    var applier = new Applier(state, "n1@fuzz", pending, new Replies("n1", state), () -> Consensus.notStarted("n1"));
+    var rows = new java.util.ArrayList<String>();
+    applier.observer(new ApplyObserver() {
+      @Override
+      public KvState.OpListener beginEntry(LogPosition at, dev.kvraft.storage.EntryKind kind, String proposer,
+          int opCount, String summary, com.google.protobuf.ByteString bytes) {
+        rows.add(kind.name());
+        return KvState.OpListener.NONE;
       }
+    });
+    int ops = -1;
+    try {
+      ops = LogEntry.parseFrom(payload).getOpsCount();
+    } catch (InvalidProtocolBufferException e) {
+      // does not decode: must become a recorded no-op
     }
+    var done = new java.util.concurrent.CompletableFuture<Void>();
+    applier.apply(new Event.Applied(LogPosition.of(1, 1), com.google.protobuf.ByteString.copyFrom(payload), done));
+    assertTrue(done.isDone() && !done.isCompletedExceptionally(), "the entry is applied, whatever it holds");
+    assertEquals(1, applier.appliedIndex());
+    assertEquals(java.util.List.of(ops < 0 ? "REJECTED" : "NORMAL"), rows, "one mirror row of the right kind");
+    assertEquals(ops < 0 ? 1 : 0, applier.rejectedEntries());
+    assertTrue(state.revision() <= Math.max(0, ops), "each op raises the revision by at most one: "
+        + state.revision() + " after " + ops + " ops");
   }
 }
