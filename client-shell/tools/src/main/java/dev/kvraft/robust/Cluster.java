@@ -80,6 +80,15 @@ public final class Cluster implements AutoCloseable {
         .orElseThrow(() -> new IllegalArgumentException("no node " + id));
   }
 
+  public List<String> ids() {
+    return nodes.stream().map(Node::id).toList();
+  }
+
+  /** The client address of one node. */
+  public String address(String id) {
+    return node(id).clientAddress();
+  }
+
   public List<String> addresses() {
     return nodes.stream().map(Node::clientAddress).toList();
   }

@@ -10,12 +10,11 @@ import dev.kvraft.client.KvClient;
 import dev.kvraft.client.KvException;
 import dev.kvraft.client.KvTimeoutException;
 import dev.kvraft.client.UnavailableException;
-import dev.kvraft.server.process.ProcessCluster;
+import dev.kvraft.robust.Cluster;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
@@ -33,11 +32,11 @@ import org.junit.jupiter.api.io.TempDir;
 class ClusterProcessTest {
   @TempDir
   Path dir;
-  ProcessCluster cluster;
+  Cluster cluster;
 
   @BeforeEach
   void start() throws Exception {
-    cluster = new ProcessCluster(dir, 3, Map.of()).startAll();
+    cluster = Cluster.onLoopback(dir, 3).startAll();
     cluster.awaitLeader(Duration.ofSeconds(60));
   }
 
