@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * cannot get one before its deadline answers OVERLOADED); the other events are never bounded, so a Raft thread never
  * waits on client backpressure. The loop never blocks on a Raft future or a socket: completions come back as events.
  */
-public final class DatabaseLoop implements AutoCloseable {
+public final class DatabaseLoop implements CommandSink, StateMachineSink, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(DatabaseLoop.class);
   private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
 
@@ -107,6 +107,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** The proposer name this node writes into its log entries: node id plus a per-boot id. */
+  @Override
   public String proposer() {
     return proposer;
   }
@@ -128,6 +129,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** Who is told of every answered request (metrics, the slow-request log). */
+  @Override
   public RequestObserver requestObserver() {
     return replies.observer();
   }
@@ -154,6 +156,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** As {@link #submit(Request, Replier, long)}, with the trace the request was read with. */
+  @Override
   public boolean submit(Request request, Replier replier, long deadline, RequestTrace trace)
       throws InterruptedException {
     long wait = deadline - System.nanoTime();
@@ -165,6 +168,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** From the state machine, on Raft's apply thread: one committed entry. */
+  @Override
   public CompletableFuture<Void> applied(LogPosition at, ByteString payload) {
     var done = new CompletableFuture<Void>();
     inbox.add(new Event.Applied(at, payload, done));
@@ -172,6 +176,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** From the state machine, on Raft's apply thread: a configuration or metadata entry. */
+  @Override
   public CompletableFuture<Void> metaApplied(LogPosition at, EntryKind kind, String summary) {
     var done = new CompletableFuture<Void>();
     inbox.add(new Event.MetaApplied(at, kind, summary, done));
@@ -179,6 +184,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** A copy of the state at the applied index, made on the loop thread between two applies. */
+  @Override
   public CompletableFuture<Snapshotter.PointInTime> pointInTime() {
     var done = new CompletableFuture<Snapshotter.PointInTime>();
     inbox.add(new Event.CopyState(done));
@@ -186,6 +192,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** Replaces the whole state with a snapshot's, on the loop thread; completes once done. */
+  @Override
   public CompletableFuture<Void> install(LogPosition at, long revision, String configuration,
       List<KvState.Entry> kvs, String why) {
     var done = new CompletableFuture<Void>();
@@ -194,6 +201,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** Tells the mirror a snapshot is on disk. */
+  @Override
   public void snapshotTaken(long index) {
     inbox.add(new Event.SnapshotTaken(index));
   }

@@ -5,7 +5,7 @@ import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.server.config.ServerConfig;
-import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.CommandSink;
 import dev.kvraft.server.db.RequestTrace;
 import com.google.protobuf.CodedOutputStream;
 import java.io.BufferedInputStream;
@@ -41,7 +41,7 @@ final class ClientConnection {
 
   private final Socket socket;
   private final String peer;
-  private final DatabaseLoop loop;
+  private final CommandSink loop;
   private final ServerConfig config;
   private final RequestValidator validator;
   private final NetStats stats;
@@ -50,7 +50,7 @@ final class ClientConnection {
   private final AtomicBoolean closed = new AtomicBoolean();
   private volatile boolean broken;
 
-  ClientConnection(Socket socket, DatabaseLoop loop, ServerConfig config, RequestValidator validator,
+  ClientConnection(Socket socket, CommandSink loop, ServerConfig config, RequestValidator validator,
       NetStats stats) {
     this.stats = stats;
     this.socket = socket;

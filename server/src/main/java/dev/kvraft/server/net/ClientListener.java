@@ -1,7 +1,7 @@
 package dev.kvraft.server.net;
 
 import dev.kvraft.server.config.ServerConfig;
-import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.CommandSink;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -30,7 +30,7 @@ public final class ClientListener implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ClientListener.class);
 
   private final ServerConfig config;
-  private final DatabaseLoop loop;
+  private final CommandSink loop;
   private final RequestValidator validator;
   private final ServerSocket serverSocket;
   private final Set<ClientConnection> connections = ConcurrentHashMap.newKeySet();
@@ -44,7 +44,7 @@ public final class ClientListener implements AutoCloseable {
   private long lastFailureLogNanos;
 
   /** Binds the client port at once, so a port conflict fails start-up with a clear message. */
-  public ClientListener(ServerConfig config, DatabaseLoop loop) throws IOException {
+  public ClientListener(ServerConfig config, CommandSink loop) throws IOException {
     this.config = config;
     this.loop = loop;
     this.validator = new RequestValidator(config.limits());

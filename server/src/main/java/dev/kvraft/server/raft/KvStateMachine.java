@@ -1,7 +1,7 @@
 package dev.kvraft.server.raft;
 
 import com.google.protobuf.UnsafeByteOperations;
-import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.StateMachineSink;
 import dev.kvraft.server.db.LogPosition;
 import dev.kvraft.server.db.KvState;
 import dev.kvraft.storage.EntryKind;
@@ -51,7 +51,7 @@ import org.slf4j.LoggerFactory;
  */
 final class KvStateMachine extends BaseStateMachine {
   private static final Logger LOG = LoggerFactory.getLogger(KvStateMachine.class);
-  private final DatabaseLoop loop;
+  private final StateMachineSink loop;
   private final ClientId clientId;
   private final KvSnapshotStorage storage = new KvSnapshotStorage();
   private final SnapshotManager snapshots;
@@ -61,7 +61,7 @@ final class KvStateMachine extends BaseStateMachine {
 
   private record PendingConf(long index, String summary) {}
 
-  KvStateMachine(DatabaseLoop loop, ClientId clientId, java.nio.file.Path tmpDir, long snapshotThreshold,
+  KvStateMachine(StateMachineSink loop, ClientId clientId, java.nio.file.Path tmpDir, long snapshotThreshold,
       long snapshotPhase) {
     this.loop = loop;
     this.clientId = clientId;

@@ -7,6 +7,7 @@ import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.Consensus;
 import dev.kvraft.server.db.ConsensusException;
 import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.StateMachineSink;
 import dev.kvraft.server.db.Failures;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -63,7 +64,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
   private final RaftServer server;
   private volatile RaftServer.Division division;
 
-  public RaftNode(ServerConfig config, DatabaseLoop loop) throws IOException {
+  public RaftNode(ServerConfig config, StateMachineSink loop) throws IOException {
     this.config = config;
     this.selfId = RaftPeerId.valueOf(config.nodeId());
     var ids = config.cluster().stream().map(PeerSpec::id).sorted().toList();

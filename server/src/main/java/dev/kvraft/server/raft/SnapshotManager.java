@@ -1,6 +1,6 @@
 package dev.kvraft.server.raft;
 
-import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.StateMachineSink;
 import dev.kvraft.server.db.KvState;
 import dev.kvraft.server.db.Snapshotter;
 import dev.kvraft.storage.SnapshotFiles;
@@ -45,7 +45,7 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
   static final int KEEP = 2;
 
   private final KvSnapshotStorage storage;
-  private final DatabaseLoop loop;
+  private final StateMachineSink loop;
   private final Path tmpDir;
   private final long threshold;
   private final long phase;
@@ -62,7 +62,7 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
    * @param phase how many entries later than the threshold this node takes its first snapshot,
    *     {@code 0 <= phase < threshold}: see {@link #phase}
    */
-  SnapshotManager(KvSnapshotStorage storage, DatabaseLoop loop, Path tmpDir, long threshold, long phase) {
+  SnapshotManager(KvSnapshotStorage storage, StateMachineSink loop, Path tmpDir, long threshold, long phase) {
     if (threshold < 1 || phase < 0 || phase >= threshold) {
       throw new IllegalArgumentException("need threshold >= 1 and 0 <= phase < threshold, got threshold "
           + threshold + " and phase " + phase);
