@@ -67,14 +67,14 @@ public final class KvraftServer implements AutoCloseable {
       observer = mirror;
     }
     // Bind the client port first: a port conflict should fail before anything touches the data.
-    var listener = new ClientListener(config, loop);
+    var listener = new ClientListener(config, loop.commands());
     RaftNode raft = null;
     LeaderLink link = null;
     NodeView view;
     NodeMetrics metrics;
     MetricsServer metricsServer = null;
     try {
-      raft = new RaftNode(config, loop);
+      raft = new RaftNode(config, loop.stateMachine());
       var node = raft;
       view = new NodeView(config, raft, loop, listener, mirror);
       var slowLog = SlowRequestLog.of(config.slowRequest().toMillis(), LOG::warn);

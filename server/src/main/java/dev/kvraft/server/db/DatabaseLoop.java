@@ -1,18 +1,13 @@
 package dev.kvraft.server.db;
 
-import com.google.protobuf.ByteString;
 import dev.kvraft.proto.CommandKind;
 import dev.kvraft.proto.Consistency;
 import dev.kvraft.proto.Error;
-import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.server.config.ServerConfig;
-import dev.kvraft.storage.EntryKind;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -27,7 +22,9 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link ReadPath}: linearizable reads behind one read barrier (leader) or one read index (follower);
  *   <li>{@link Applier}: committed entries into the state, answering this node's writes; snapshots in and out;
  *   <li>{@link Retries} and {@link PendingRequests}: what waits, until when, and what is routed again;
- *   <li>{@link Replies}, {@link StatusReport}: answers.
+ *   <li>{@link Replies}, {@link StatusReport}: answers;
+ *   <li>{@link Inbox}: the queue, and the ports other threads put events through ({@link #commands()},
+ *       {@link #stateMachine()}, {@link #forwardSink()}).
  * </ul>
  * Which command goes where is decided once, in {@link #handle}.
  *
@@ -37,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * cannot get one before its deadline answers OVERLOADED); the other events are never bounded, so a Raft thread never
  * waits on client backpressure. The loop never blocks on a Raft future or a socket: completions come back as events.
  */
-public final class DatabaseLoop implements CommandSink, StateMachineSink, AutoCloseable {
+public final class DatabaseLoop implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(DatabaseLoop.class);
   private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
 
@@ -46,8 +43,7 @@ public final class DatabaseLoop implements CommandSink, StateMachineSink, AutoCl
 
   private final ServerConfig config;
   private final String proposer;
-  private final LinkedBlockingQueue<Event> inbox = new LinkedBlockingQueue<>();
-  private final Semaphore clientSlots;
+  private final Inbox inbox;
   private final Thread thread;
   private final AtomicBoolean started = new AtomicBoolean();
   private volatile boolean accepting = true;
@@ -72,10 +68,10 @@ public final class DatabaseLoop implements CommandSink, StateMachineSink, AutoCl
     this.config = config;
     this.proposer = proposer;
     this.consensus = Consensus.notStarted(config.nodeId());
-    this.clientSlots = new Semaphore(config.queueCapacity());
     this.thread = Thread.ofPlatform().name("kvraft-db").unstarted(this::run);
     var ids = new CallIds();
     this.replies = new Replies(config.nodeId(), state);
+    this.inbox = new Inbox(config.queueCapacity(), proposer, replies::observer);
     this.retries = new Retries(pending, replies, () -> accepting);
     this.applier = new Applier(state, proposer, pending, replies, () -> consensus);
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
@@ -106,12 +102,6 @@ public final class DatabaseLoop implements CommandSink, StateMachineSink, AutoCl
     }
   }
 
-  /** The proposer name this node writes into its log entries: node id plus a per-boot id. */
-  @Override
-  public String proposer() {
-    return proposer;
-  }
-
   // ---- read from any thread -------------------------------------------------------------------
 
   /** The applied index the loop has reached. */
@@ -128,15 +118,9 @@ public final class DatabaseLoop implements CommandSink, StateMachineSink, AutoCl
     return applier.rejectedEntries();
   }
 
-  /** Who is told of every answered request (metrics, the slow-request log). */
-  @Override
-  public RequestObserver requestObserver() {
-    return replies.observer();
-  }
-
   /** Client commands waiting in the loop's queue. */
   public int queuedCommands() {
-    return config.queueCapacity() - clientSlots.availablePermits();
+    return inbox.queuedCommands();
   }
 
   /** Client commands the loop took and has not answered yet (waiting for Raft, the leader or a retry). */
@@ -144,81 +128,21 @@ public final class DatabaseLoop implements CommandSink, StateMachineSink, AutoCl
     return inFlightView;
   }
 
-  // ---- events from other threads; none of these blocks ----------------------------------------
+  // ---- the ports other threads use; each only queues an event ----------------------------------
 
-  /**
-   * Hands a validated client command to the loop, waiting for a queue slot at most until its deadline.
-   *
-   * @return false when no slot freed up in time (the caller answers OVERLOADED)
-   */
-  public boolean submit(Request request, Replier replier, long deadline) throws InterruptedException {
-    return submit(request, replier, deadline, RequestTrace.receivedNow("in-process"));
+  /** For the client port: submit commands. */
+  public CommandSink commands() {
+    return inbox;
   }
 
-  /** As {@link #submit(Request, Replier, long)}, with the trace the request was read with. */
-  @Override
-  public boolean submit(Request request, Replier replier, long deadline, RequestTrace trace)
-      throws InterruptedException {
-    long wait = deadline - System.nanoTime();
-    if (!clientSlots.tryAcquire(Math.max(0, wait), TimeUnit.NANOSECONDS)) {
-      return false;
-    }
-    inbox.add(new Event.Command(request, replier, deadline, trace));
-    return true;
+  /** For Raft's state machine: applied entries, snapshots in and out. */
+  public StateMachineSink stateMachine() {
+    return inbox;
   }
 
-  /** From the state machine, on Raft's apply thread: one committed entry. */
-  @Override
-  public CompletableFuture<Void> applied(LogPosition at, ByteString payload) {
-    var done = new CompletableFuture<Void>();
-    inbox.add(new Event.Applied(at, payload, done));
-    return done;
-  }
-
-  /** From the state machine, on Raft's apply thread: a configuration or metadata entry. */
-  @Override
-  public CompletableFuture<Void> metaApplied(LogPosition at, EntryKind kind, String summary) {
-    var done = new CompletableFuture<Void>();
-    inbox.add(new Event.MetaApplied(at, kind, summary, done));
-    return done;
-  }
-
-  /** A copy of the state at the applied index, made on the loop thread between two applies. */
-  @Override
-  public CompletableFuture<Snapshotter.PointInTime> pointInTime() {
-    var done = new CompletableFuture<Snapshotter.PointInTime>();
-    inbox.add(new Event.CopyState(done));
-    return done;
-  }
-
-  /** Replaces the whole state with a snapshot's, on the loop thread; completes once done. */
-  @Override
-  public CompletableFuture<Void> install(LogPosition at, long revision, String configuration,
-      List<KvState.Entry> kvs, String why) {
-    var done = new CompletableFuture<Void>();
-    inbox.add(new Event.Install(at, revision, configuration, kvs, why, done));
-    return done;
-  }
-
-  /** Tells the mirror a snapshot is on disk. */
-  @Override
-  public void snapshotTaken(long index) {
-    inbox.add(new Event.SnapshotTaken(index));
-  }
-
-  /** The sink the leader link reports to. */
+  /** For the leader link: the leader's answers and lost forwards. */
   public Forwarder.Sink forwardSink() {
-    return new Forwarder.Sink() {
-      @Override
-      public void replied(Response response) {
-        inbox.add(new Event.ForwardReplied(response));
-      }
-
-      @Override
-      public void failed(List<Long> ids, boolean sent, String reason) {
-        inbox.add(new Event.ForwardFailed(ids, sent, reason));
-      }
-    };
+    return inbox;
   }
 
   /** Stops taking client commands: from now on they are answered UNAVAILABLE. */
@@ -261,7 +185,7 @@ public final class DatabaseLoop implements CommandSink, StateMachineSink, AutoCl
     var observer = applier.observer();
     try {
       while (true) {
-        var first = inbox.poll(TICK_NANOS, TimeUnit.NANOSECONDS);
+        var first = inbox.poll(TICK_NANOS);
         long turnStart = System.nanoTime();
         if (first != null) {
           batch.add(first);
@@ -272,7 +196,7 @@ public final class DatabaseLoop implements CommandSink, StateMachineSink, AutoCl
         for (var event : batch) {
           switch (event) {
             case Event.Command c -> {
-              clientSlots.release();
+              inbox.commandTaken();
               takenCommands++;
               c.trace().taken(turnStart);
               handle(c, writeBatch, readBatch);
@@ -393,10 +317,10 @@ public final class DatabaseLoop implements CommandSink, StateMachineSink, AutoCl
     var unapplied = new ArrayList<Event.Command>(writeBatch);
     unapplied.addAll(readBatch);
     var left = new ArrayList<Event>();
-    inbox.drainTo(left);
+    inbox.drainTo(left, Integer.MAX_VALUE);
     for (var e : left) {
       if (e instanceof Event.Command c) {
-        clientSlots.release();
+        inbox.commandTaken();
         unapplied.add(c);
       }
     }

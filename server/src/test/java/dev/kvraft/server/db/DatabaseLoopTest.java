@@ -108,7 +108,8 @@ class DatabaseLoopTest {
   }
 
   private void submit(Request r) throws InterruptedException {
-    assertTrue(loop.submit(r, answers::add, System.nanoTime() + config.requestTimeout().toNanos()));
+    assertTrue(loop.commands().submit(r, answers::add, System.nanoTime() + config.requestTimeout().toNanos(),
+        RequestTrace.receivedNow("test")));
   }
 
   private Response answer() throws InterruptedException {
@@ -132,7 +133,7 @@ class DatabaseLoopTest {
     assertEquals("n1@test", p.entry().getProposer());
     assertEquals(1, p.entry().getOpsCount());
     p.result().complete(null);
-    loop.applied(LogPosition.of(1, 1), p.entry().toByteString()).get(5, TimeUnit.SECONDS);
+    loop.stateMachine().applied(LogPosition.of(1, 1), p.entry().toByteString()).get(5, TimeUnit.SECONDS);
     var r = answer();
     assertEquals(7, r.getId());
     assertFalse(r.hasError(), r.toString());
@@ -253,7 +254,7 @@ class DatabaseLoopTest {
       }
     }, null);
     loop.start();
-    loop.applied(LogPosition.of(1, 1), ByteString.copyFrom(new byte[] {7, 7, 7})).get(5, TimeUnit.SECONDS);
+    loop.stateMachine().applied(LogPosition.of(1, 1), ByteString.copyFrom(new byte[] {7, 7, 7})).get(5, TimeUnit.SECONDS);
     assertEquals(1, loop.appliedIndex(), "the index advances");
     assertEquals(0, loop.revision(), "the revision does not");
     assertEquals(1, loop.rejectedEntries());
