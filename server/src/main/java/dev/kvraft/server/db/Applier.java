@@ -26,6 +26,8 @@ final class Applier {
   private final Replies replies;
   private final Supplier<Consensus> consensus;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
+  /** The layers each operation goes through; the innermost applies it to {@link #state}. */
+  private volatile OpApplier ops;
   private LogPosition applied = LogPosition.NONE;
   private String configuration = "";
   private volatile long appliedIndexView = -1;
@@ -38,6 +40,12 @@ final class Applier {
     this.pending = pending;
     this.replies = replies;
     this.consensus = consensus;
+    this.ops = OpApplier.of(state);
+  }
+
+  /** Wraps the apply of each operation in one more layer (before the loop starts). */
+  void wrap(java.util.function.UnaryOperator<OpApplier> layer) {
+    ops = ops.wrap(layer);
   }
 
   void observer(ApplyObserver observer) {
@@ -97,7 +105,7 @@ final class Applier {
     var listener = observer.beginEntry(a.at(), EntryKind.NORMAL, entry.getProposer(),
         entry.getOpsCount(), Summaries.of(entry), a.payload());
     for (int i = 0; i < entry.getOpsCount(); i++) {
-      var response = state.apply(entry.getOps(i), listener);
+      var response = ops.apply(entry.getOps(i), listener);
       if (mine != null && i < mine.commands().size()) {
         var c = mine.commands().get(i);
         c.trace().raftDone(now);

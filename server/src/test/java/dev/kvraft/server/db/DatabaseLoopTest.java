@@ -260,4 +260,31 @@ class DatabaseLoopTest {
     assertEquals(1, loop.rejectedEntries());
     assertTrue(next(kinds, "mirror row").startsWith("REJECTED rejected:"));
   }
+
+  @Test
+  void aFeatureIsALayerAroundTheApplyOfEachOperation() throws Exception {
+    var seen = new LinkedBlockingQueue<String>();
+    var state = new KvState();
+    var applier = new Applier(state, "n1@test", new PendingRequests(), new Replies("n1", state),
+        () -> Consensus.notStarted("n1"));
+    // A layer that refuses keys under "secret/" (as an auth layer would) and counts what passes.
+    applier.wrap(next -> (op, listener) -> {
+      if (op.hasPut() && op.getPut().getKey().toStringUtf8().startsWith("secret/")) {
+        seen.add("refused " + op.getPut().getKey().toStringUtf8());
+        return Response.newBuilder().setError(Error.newBuilder().setCode(Error.Code.INVALID_ARGUMENT));
+      }
+      seen.add("passed");
+      return next.apply(op, listener);
+    });
+    var entry = LogEntry.newBuilder().setProposer("other")
+        .addOps(dev.kvraft.proto.WriteOp.newBuilder().setPut(Requests.put(1, "secret/x", "1").getPut()))
+        .addOps(dev.kvraft.proto.WriteOp.newBuilder().setPut(Requests.put(2, "open/y", "2").getPut())).build();
+    var done = new CompletableFuture<Void>();
+    applier.apply(new Event.Applied(LogPosition.of(1, 1), entry.toByteString(), done));
+    assertTrue(done.isDone());
+    assertEquals(List.of("refused secret/x", "passed"), List.copyOf(seen));
+    assertNull(state.get(ByteString.copyFromUtf8("secret/x")), "the refused op changed nothing");
+    assertNotNull(state.get(ByteString.copyFromUtf8("open/y")));
+    assertEquals(1, state.revision());
+  }
 }
