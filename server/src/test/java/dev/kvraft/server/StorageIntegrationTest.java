@@ -28,6 +28,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -35,6 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The Raft log and snapshots in SQLite, read back with the real sqlite3 tool. */
 @Timeout(180)
+@Tag("slow") // processes, clusters or external tools: not in bin/test --fast
 class StorageIntegrationTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
 

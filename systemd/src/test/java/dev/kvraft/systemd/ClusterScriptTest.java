@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -21,6 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  * bin/kvraft-cluster kill leaves a working cluster, stop ends every node. Uses the packaged jars as they are.
  */
 @Timeout(300)
+@Tag("slow") // processes, clusters or external tools: not in bin/test --fast
 class ClusterScriptTest {
   static final Path BIN = Path.of("").toAbsolutePath().getParent().resolve("bin");
 

@@ -14,12 +14,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** systemd/install.sh and uninstall.sh into a temporary root, the unit checked by systemd-analyze. */
 @Timeout(300)
+@Tag("slow") // processes, clusters or external tools: not in bin/test --fast
 class InstallTest {
   /** This module's directory is systemd/ of the source tree. */
   static final Path SYSTEMD = Path.of("").toAbsolutePath();

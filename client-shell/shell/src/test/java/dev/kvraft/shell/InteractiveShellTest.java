@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -27,6 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
  * (apt-get install -y tmux; .ci/run installs it).
  */
 @Timeout(180)
+@Tag("slow") // processes, clusters or external tools: not in bin/test --fast
 class InteractiveShellTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
 

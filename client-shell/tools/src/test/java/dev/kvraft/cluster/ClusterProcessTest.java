@@ -21,6 +21,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -29,6 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Three real server processes on loopback, killed with SIGKILL, paused with SIGSTOP, restarted. */
 @Timeout(180)
+@Tag("slow") // processes, clusters or external tools: not in bin/test --fast
 class ClusterProcessTest {
   @TempDir
   Path dir;

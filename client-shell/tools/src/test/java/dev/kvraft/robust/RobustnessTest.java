@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code bin/kvraft-torture}.
  */
 @Timeout(600)
+@Tag("slow") // processes, clusters or external tools: not in bin/test --fast
 class RobustnessTest {
   private static final long SEED = Long.getLong("kvraft.robust.seed", System.nanoTime());
 

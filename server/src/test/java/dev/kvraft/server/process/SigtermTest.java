@@ -11,12 +11,14 @@ import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The real server process: SIGTERM stops it cleanly, exit 0, within 5 s; a restart finds the data. */
 @Timeout(120)
+@Tag("slow") // processes, clusters or external tools: not in bin/test --fast
 class SigtermTest {
   @TempDir
   Path dir;

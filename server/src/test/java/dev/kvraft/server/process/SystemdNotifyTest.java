@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -20,6 +21,7 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
 
 /** The server process under a fake $NOTIFY_SOCKET, as systemd runs it with Type=notify. */
 @Timeout(120)
+@Tag("slow") // processes, clusters or external tools: not in bin/test --fast
 class SystemdNotifyTest {
   @TempDir
   Path dir;

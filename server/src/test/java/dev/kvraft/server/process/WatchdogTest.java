@@ -15,6 +15,7 @@ import java.util.Comparator;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -25,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * systemd's {@code Restart=on-failure} restarts it, rather than linger with an open client port.
  */
 @Timeout(120)
+@Tag("slow") // processes, clusters or external tools: not in bin/test --fast
 class WatchdogTest {
   @TempDir
   Path dir;

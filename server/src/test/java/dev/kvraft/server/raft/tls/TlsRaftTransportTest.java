@@ -9,10 +9,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.apache.ratis.protocol.Message;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+@Tag("slow") // processes, clusters or external tools: not in bin/test --fast
 class TlsRaftTransportTest {
   private static final Duration DEADLINE = Duration.ofSeconds(30);
 
