@@ -1,5 +1,7 @@
 package dev.kvraft.client;
 
+import dev.kvraft.proto.HostPort;
+
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import java.io.BufferedInputStream;

@@ -1,5 +1,7 @@
 package dev.kvraft.client;
 
+import dev.kvraft.proto.HostPort;
+
 import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Compare;
 import dev.kvraft.proto.Consistency;

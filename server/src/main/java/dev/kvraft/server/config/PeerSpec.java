@@ -1,5 +1,6 @@
 package dev.kvraft.server.config;
 
+import dev.kvraft.proto.HostPort;
 import java.util.Objects;
 
 /**
@@ -44,15 +45,17 @@ public record PeerSpec(String id, String host, int clientPort, int peerPort) {
     var id = s.substring(0, eq);
     var rest = s.substring(eq + 1);
     int second = rest.lastIndexOf(':');
-    int first = second > 0 ? rest.lastIndexOf(':', second - 1) : -1;
-    if (first <= 0) {
+    if (second <= 0) {
       throw new IllegalArgumentException("cluster member '" + text + "' must look like id=host:clientPort:peerPort");
     }
-    var host = rest.substring(0, first);
-    if (host.startsWith("[") && host.endsWith("]")) {
-      host = host.substring(1, host.length() - 1);
+    HostPort client;
+    try {
+      client = HostPort.parseListen(rest.substring(0, second));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("cluster member '" + text + "' must look like id=host:clientPort:peerPort ("
+          + e.getMessage() + ")", e);
     }
-    return new PeerSpec(id, host, port(text, rest.substring(first + 1, second)), port(text, rest.substring(second + 1)));
+    return new PeerSpec(id, client.host(), client.port(), port(text, rest.substring(second + 1)));
   }
 
   private static int port(String member, String text) {

@@ -35,20 +35,14 @@ public record MetricsAddress(String host, int port) {
     if (v.isEmpty()) {
       return Optional.empty();
     }
-    int colon = v.lastIndexOf(':');
-    if (colon <= 0 || colon == v.length() - 1) {
-      throw new IllegalArgumentException("metrics.address must be host:port or empty, got '" + value + "'");
-    }
-    var host = v.substring(0, colon);
-    if (host.startsWith("[") && host.endsWith("]")) {
-      host = host.substring(1, host.length() - 1);
-    }
-    int port;
+    dev.kvraft.proto.HostPort hp;
     try {
-      port = Integer.parseInt(v.substring(colon + 1));
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("metrics.address port is not a number in '" + value + "'");
+      hp = dev.kvraft.proto.HostPort.parseListen(v);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("metrics.address must be host:port or empty: " + e.getMessage(), e);
     }
+    var host = hp.host();
+    int port = hp.port();
     return Optional.of(new MetricsAddress(host, port));
   }
 

@@ -133,11 +133,10 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
     }
 
     private OutputStream connect() throws IOException {
-      var colon = address.lastIndexOf(':');
-      var host = address.substring(0, colon).replace("[", "").replace("]", "");
+      var leader = dev.kvraft.proto.HostPort.parse(address);
       var s = new Socket();
       s.setTcpNoDelay(true);
-      s.connect(new InetSocketAddress(host, Integer.parseInt(address.substring(colon + 1))), CONNECT_TIMEOUT_MS);
+      s.connect(new InetSocketAddress(leader.host(), leader.port()), CONNECT_TIMEOUT_MS);
       socket = s;
       var in = new BufferedInputStream(s.getInputStream(), 64 * 1024);
       Thread.ofVirtual().name("kvraft-leader-link-reader-" + address).start(() -> readLoop(s, in));
