@@ -84,14 +84,11 @@ final class TlsPeerProxy implements Closeable {
   }
 
   private static InetSocketAddress parse(String address) throws IOException {
-    int colon = address == null ? -1 : address.lastIndexOf(':');
-    if (colon <= 0) {
-      throw new IOException("Raft peer address '" + address + "' is not host:port");
-    }
     try {
-      return new InetSocketAddress(address.substring(0, colon), Integer.parseInt(address.substring(colon + 1)));
+      var hp = dev.kvraft.proto.HostPort.parse(address);
+      return new InetSocketAddress(hp.host(), hp.port());
     } catch (IllegalArgumentException e) {
-      throw new IOException("Raft peer address '" + address + "' is not host:port: " + e.getMessage(), e);
+      throw new IOException("Raft peer address is not usable: " + e.getMessage(), e);
     }
   }
 
