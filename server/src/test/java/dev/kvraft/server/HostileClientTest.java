@@ -47,13 +47,13 @@ class HostileClientTest {
     }
   }
 
-  private void start(Map<String, String> settings) throws IOException {
+  private void start(Map<String, String> settings) throws Exception {
     server = KvraftServer.start(TestNodes.single(dir, settings));
-    SingleNodeServerTest.awaitLeader(server);
+    dev.kvraft.server.testing.Nodes.awaitLeader(java.time.Duration.ofSeconds(30), server);
   }
 
   @Test
-  void connectionsPastTheLimitGetOverloadedAndTheNodeServesTheOthers() throws IOException {
+  void connectionsPastTheLimitGetOverloadedAndTheNodeServesTheOthers() throws Exception {
     start(Map.of("limit.connections", "3"));
     var held = new ArrayList<RawClient>();
     try {
@@ -87,7 +87,7 @@ class HostileClientTest {
   }
 
   @Test
-  void bareOversizeLengthPrefixIsAnsweredAtOnce() throws IOException {
+  void bareOversizeLengthPrefixIsAnsweredAtOnce() throws Exception {
     start(Map.of());
     try (var c = new RawClient(server.clientPort())) {
       // 2^31 as a varint and nothing more: the answer must not wait for the bytes that never come.

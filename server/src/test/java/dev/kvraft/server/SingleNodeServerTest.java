@@ -22,6 +22,7 @@ import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.proto.Status;
 import dev.kvraft.proto.Txn;
+import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.TestNodes;
 import java.io.ByteArrayOutputStream;
@@ -50,9 +51,9 @@ class SingleNodeServerTest {
   KvraftServer server;
 
   @BeforeEach
-  void start() throws IOException {
+  void start() throws Exception {
     server = KvraftServer.start(TestNodes.single(dir));
-    awaitLeader(server);
+    Nodes.awaitLeader(Duration.ofSeconds(30), server);
   }
 
   @AfterEach
@@ -60,21 +61,6 @@ class SingleNodeServerTest {
     if (server != null) {
       server.close();
     }
-  }
-
-  /** Polls Status until the node is leader: a single node elects itself after one election timeout. */
-  static void awaitLeader(KvraftServer s) throws IOException {
-    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-    try (var c = new RawClient(s.clientPort())) {
-      while (System.nanoTime() < deadline) {
-        var r = c.call(Request.newBuilder().setId(1).setStatus(Status.getDefaultInstance()).build());
-        if (r.getStatus().getRole().equals("LEADER")) {
-          return;
-        }
-        Thread.onSpinWait();
-      }
-    }
-    throw new AssertionError("node did not become leader within 30 s");
   }
 
   private RawClient client() throws IOException {
@@ -228,7 +214,7 @@ class SingleNodeServerTest {
   }
 
   @Test
-  void restartOnTheSameDataDirectoryKeepsEveryWrite() throws IOException {
+  void restartOnTheSameDataDirectoryKeepsEveryWrite() throws Exception {
     var config = server.config();
     long revision;
     try (var c = client()) {
@@ -244,7 +230,7 @@ class SingleNodeServerTest {
     }
     server.close();
     server = KvraftServer.start(config);
-    awaitLeader(server);
+    Nodes.awaitLeader(Duration.ofSeconds(30), server);
     try (var c = client()) {
       for (int i = 0; i < 200; i++) {
         var r = c.call(get(i, "key" + i));

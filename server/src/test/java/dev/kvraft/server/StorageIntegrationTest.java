@@ -15,6 +15,7 @@ import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Snapshot;
 import dev.kvraft.proto.Txn;
+import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Sqlite3;
@@ -123,22 +124,18 @@ class StorageIntegrationTest {
         assertFalse(r.hasError(), r.toString());
       }
     }
-    long deadline = System.nanoTime() + WAIT.toNanos();
     Path current = smDir(s).resolveSibling("current");
-    while (true) {
-      var snaps = snapshots(s);
-      long firstLogIndex;
-      try (var files = Files.list(current)) {
-        firstLogIndex = files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("log_"))
-            .mapToLong(n -> Long.parseLong(n.replaceAll("log_(inprogress_)?(\\d+).*", "$2"))).min().orElse(0);
-      }
-      boolean purged = firstLogIndex > 0;
-      if (snaps.size() == 2 && purged && snaps.stream().allMatch(p -> SnapshotIndex.of(p) >= 800)) {
-        break;
-      }
-      assertTrue(System.nanoTime() < deadline, "snapshots " + snaps + ", first log index " + firstLogIndex);
-      Thread.sleep(50);
-    }
+    Await.until("two snapshots at index 800 or later and the log purged below them", WAIT,
+        () -> "snapshots " + snapshots(s) + ", first log index " + firstLogIndex(current),
+        seen -> {
+          try {
+            var snaps = snapshots(s);
+            return snaps.size() == 2 && firstLogIndex(current) > 0
+                && snaps.stream().allMatch(p -> SnapshotIndex.of(p) >= 800);
+          } catch (java.io.IOException e) {
+            return false;
+          }
+        });
     for (var snap : snapshots(s)) {
       assertEquals(List.of("ok"), Sqlite3.query(snap, "PRAGMA integrity_check"));
     }
@@ -162,11 +159,7 @@ class StorageIntegrationTest {
       }
     }
     Nodes.awaitApplied(s, 200, WAIT);
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    while (snapshots(s).isEmpty()) {
-      assertTrue(System.nanoTime() < deadline, "no snapshot was taken");
-      Thread.sleep(20);
-    }
+    Await.until("a snapshot", WAIT, () -> !snapshots(s).isEmpty());
     var db = config.dataDir().resolve("kvraft.db");
     s.close();
     servers.remove(s);
@@ -197,7 +190,7 @@ class StorageIntegrationTest {
       nodes.add(start(c));
     }
     writeAll(nodes.get(0), List.of(put(1, "first", "write")));
-    var leader = awaitLeader(nodes);
+    var leader = Nodes.awaitLeader(WAIT, nodes);
     try (var c = new RawClient(leader.clientPort())) {
       for (int i = 0; i < 400; i++) {
         assertFalse(c.call(put(i, "k" + (i % 30), "v" + i)).hasError());
@@ -206,12 +199,8 @@ class StorageIntegrationTest {
     // n1, n2, n3 (in id order) take their first snapshot 0, 30 and 60 entries after the threshold of 90, and each
     // later one 90 after its previous one: the nodes' snapshots stay about 30 entries apart.
     var indexes = new java.util.TreeMap<Long, String>();
-    long deadline = System.nanoTime() + WAIT.toNanos();
     for (var n : nodes) {
-      while (snapshots(n).size() < 2) {
-        assertTrue(System.nanoTime() < deadline, n.config().nodeId() + " has snapshots " + snapshots(n));
-        Thread.sleep(20);
-      }
+      Await.until(n.config().nodeId() + " to hold two snapshots", WAIT, () -> snapshots(n), list -> list.size() >= 2);
       for (var p : snapshots(n)) {
         indexes.put(SnapshotIndex.of(p), n.config().nodeId());
       }
@@ -234,7 +223,7 @@ class StorageIntegrationTest {
       nodes.add(start(c));
     }
     writeAll(nodes.get(0), List.of(put(1, "before", "stop")));
-    var leader = awaitLeader(nodes);
+    var leader = Nodes.awaitLeader(WAIT, nodes);
     var follower = nodes.stream().filter(n -> n != leader).findFirst().orElseThrow();
     var followerConfig = follower.config();
     follower.close();
@@ -246,20 +235,9 @@ class StorageIntegrationTest {
       }
     }
     // The leader took several snapshots and purged the log the follower would need.
-    long deadline = System.nanoTime() + WAIT.toNanos();
     Path current = smDir(leader).resolveSibling("current");
-    while (true) {
-      long first;
-      try (var files = Files.list(current)) {
-        first = files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("log_"))
-            .mapToLong(n -> Long.parseLong(n.replaceAll("log_(inprogress_)?(\\d+).*", "$2"))).min().orElse(0);
-      }
-      if (first > 300) {
-        break;
-      }
-      assertTrue(System.nanoTime() < deadline, "the leader did not purge its log; first index " + first);
-      Thread.sleep(50);
-    }
+    Await.until("the leader to purge its log below index 300", WAIT, () -> firstLogIndex(current),
+        first -> first > 300);
     var back = start(followerConfig);
     long leaderApplied = Nodes.status(leader).getAppliedIndex();
     Nodes.awaitApplied(back, leaderApplied, WAIT);
@@ -275,19 +253,6 @@ class StorageIntegrationTest {
     var sql = "SELECT key, value, create_revision, mod_revision, version FROM kv ORDER BY key";
     assertEquals(Sqlite3.query(a, sql), Sqlite3.query(bsnap, sql));
     assertEquals(51, Sqlite3.query(a, sql).size());
-  }
-
-  private static KvraftServer awaitLeader(List<KvraftServer> nodes) throws Exception {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    while (System.nanoTime() < deadline) {
-      for (var n : nodes) {
-        if (Nodes.status(n).getRole().equals("LEADER")) {
-          return n;
-        }
-      }
-      Thread.sleep(20);
-    }
-    throw new AssertionError("no leader");
   }
 
   /** Every key-value of a node, read from its own copy. */
@@ -333,5 +298,13 @@ class StorageIntegrationTest {
     assertTrue(failed.getError().getMessage().contains("snapshot failed"), failed.getError().getMessage());
     assertEquals(List.of(Path.of(first.getSnapshot().getFile())), snapshots(s), "the previous snapshot stays");
     writeAll(s, List.of(put(4, "a", "3")));
+  }
+
+  /** The first index of the Raft log segments in a {@code current/} directory (0 when none is purged yet). */
+  private static long firstLogIndex(Path current) throws java.io.IOException {
+    try (var files = Files.list(current)) {
+      return files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("log_"))
+          .mapToLong(n -> Long.parseLong(n.replaceAll("log_(inprogress_)?(\\d+).*", "$2"))).min().orElse(0);
+    }
   }
 }

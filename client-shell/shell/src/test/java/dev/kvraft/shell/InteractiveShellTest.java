@@ -91,16 +91,8 @@ class InteractiveShellTest {
 
   /** Polls the screen until it satisfies {@code ok}, or fails naming {@code what} and showing the screen. */
   private String screen(Predicate<String> ok, String what) throws Exception {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    String s;
-    do {
-      s = tmux("capture-pane", "-p", "-t", session);
-      if (ok.test(s)) {
-        return s;
-      }
-      Thread.sleep(50);
-    } while (System.nanoTime() < deadline);
-    throw new AssertionError("the screen never showed " + what + ":\n" + s);
+    return dev.kvraft.server.testing.Await.until("the screen to show " + what, WAIT,
+        () -> tmux("capture-pane", "-p", "-t", session), ok);
   }
 
   private static String lastLine(String screen) {
@@ -138,11 +130,8 @@ class InteractiveShellTest {
     type("get user/bob", "Enter");
     screen(s -> s.lines().anyMatch(l -> l.equals("B")), "the value");
     type("C-d");
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    while (!Files.exists(history) || !Files.readString(history).contains("get user/bob")) {
-      assertTrue(System.nanoTime() < deadline, "history was not saved to " + history);
-      Thread.sleep(50);
-    }
+    dev.kvraft.server.testing.Await.until("history saved to " + history, WAIT,
+        () -> Files.exists(history) && Files.readString(history).contains("get user/bob"));
     kvsh(history, address);
     type("Up");
     screen(s -> lastLine(s).endsWith("> get user/bob"), "the last command of the previous session");

@@ -11,6 +11,7 @@ import dev.kvraft.client.KvException;
 import dev.kvraft.client.KvTimeoutException;
 import dev.kvraft.client.UnavailableException;
 import dev.kvraft.robust.Cluster;
+import dev.kvraft.server.testing.Await;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -113,11 +114,8 @@ class ClusterProcessTest {
     cluster.kill(others.get(0));
     cluster.kill(others.get(1));
     // The survivor steps down once an election timeout passes without a majority.
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-    while (cluster.status(leader).map(s -> s.getRole().equals("LEADER")).orElse(false)) {
-      assertTrue(System.nanoTime() < deadline, "the leader without a quorum did not step down");
-      Thread.sleep(50);
-    }
+    Await.until("the leader without a quorum to step down", Duration.ofSeconds(15),
+        () -> !cluster.status(leader).map(s -> s.getRole().equals("LEADER")).orElse(false));
     try (var c = KvClient.builder().addresses(cluster.address(leader)).discoverMembers(false)
         .timeout(Duration.ofSeconds(7)).build()) {
       long start = System.nanoTime();
@@ -151,12 +149,9 @@ class ClusterProcessTest {
     try {
       var others = cluster.ids().stream().filter(id -> !id.equals(old)).toList();
       // Write through the new leader once the other two elected one.
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-      while (others.stream().noneMatch(id -> cluster.status(id).map(s -> s.getRole().equals("LEADER")
-          && s.getTerm() > 0).orElse(false))) {
-        assertTrue(System.nanoTime() < deadline, "no new leader while the old one was paused");
-        Thread.sleep(50);
-      }
+      Await.until("a new leader while the old one is paused", Duration.ofSeconds(30),
+          () -> others.stream().anyMatch(id -> cluster.status(id).map(s -> s.getRole().equals("LEADER")
+              && s.getTerm() > 0).orElse(false)));
       try (var c = KvClient.builder().addresses(cluster.address(others.get(0)), cluster.address(others.get(1)))
           .discoverMembers(false).timeout(Duration.ofSeconds(20)).build()) {
         c.put("k", "new");
@@ -228,15 +223,11 @@ class ClusterProcessTest {
         }));
       }
       started.await();
-      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-      while (acked.size() < 300 && System.nanoTime() < until) {
-        Thread.sleep(20);
-      }
+      Await.until("300 acknowledged writes before the kill", Duration.ofSeconds(30), () -> acked.size() >= 300);
       cluster.kill(leader);
       int atKill = acked.size();
-      while (acked.size() < atKill + 500 && System.nanoTime() < until + TimeUnit.SECONDS.toNanos(30)) {
-        Thread.sleep(20);
-      }
+      Await.until("500 more acknowledged writes after the kill", Duration.ofSeconds(60),
+          () -> acked.size() >= atKill + 500);
       stop.set(true);
       for (var f : futures) {
         f.get(60, TimeUnit.SECONDS);

@@ -204,11 +204,8 @@ class DatabaseLoopTest {
     var r = answer();
     assertEquals(Error.Code.TIMEOUT, r.getError().getCode(), r.toString());
     // Published at the end of the loop's turn, which may be just after the answer was queued.
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-    while (loop.inFlightCommands() != 0 && System.nanoTime() < deadline) {
-      Thread.onSpinWait();
-    }
-    assertEquals(0, loop.inFlightCommands(), "nothing left in flight");
+    dev.kvraft.server.testing.Await.until("nothing left in flight", java.time.Duration.ofSeconds(5),
+        () -> loop.inFlightCommands() == 0);
   }
 
   @Test

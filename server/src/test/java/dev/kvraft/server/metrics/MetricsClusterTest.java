@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.kvraft.server.KvraftServer;
 import dev.kvraft.server.config.ServerConfig;
+import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
@@ -35,32 +36,14 @@ class MetricsClusterTest {
   }
 
   private int leader() throws Exception {
-    long deadline = System.nanoTime() + DEADLINE.toNanos();
-    while (System.nanoTime() < deadline) {
-      for (int i = 0; i < 3; i++) {
-        if (servers[i] != null && Nodes.status(servers[i]).getRole().equals("LEADER")) {
-          return i;
-        }
-      }
-      Thread.sleep(50);
-    }
-    throw new AssertionError("no leader within " + DEADLINE);
+    return java.util.Arrays.asList(servers).indexOf(Nodes.awaitLeader(DEADLINE, servers));
   }
 
-  /** Polls a node's endpoint until the condition holds; fails with the last body otherwise. */
+  /** Polls a node's endpoint until the condition holds. */
   private Scrape awaitScrape(int node, String path, java.util.function.Predicate<Scrape> condition, String what)
       throws Exception {
-    long deadline = System.nanoTime() + DEADLINE.toNanos();
-    Scrape last = null;
-    while (System.nanoTime() < deadline) {
-      last = Scrape.get(servers[node].metricsPort(), path);
-      if (condition.test(last)) {
-        return last;
-      }
-      Thread.sleep(50);
-    }
-    throw new AssertionError("node n" + (node + 1) + ": " + what + " within " + DEADLINE + "; last " + path
-        + " answer " + (last == null ? "none" : last.status() + ":\n" + last.body()));
+    return Await.until("node n" + (node + 1) + " " + what + " (" + path + ")", DEADLINE,
+        () -> Scrape.get(servers[node].metricsPort(), path), condition);
   }
 
   @Test

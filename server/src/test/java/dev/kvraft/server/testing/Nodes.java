@@ -33,15 +33,24 @@ public final class Nodes {
   }
 
   /** Waits until the node has applied at least {@code index}. */
-  public static void awaitApplied(KvraftServer s, long index, Duration timeout)
-      throws IOException, InterruptedException {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (status(s).getAppliedIndex() < index) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("node " + s.config().nodeId() + " did not apply up to " + index + " within "
-            + timeout + "; it is at " + status(s).getAppliedIndex());
+  public static void awaitApplied(KvraftServer s, long index, Duration timeout) throws Exception {
+    Await.until("node " + s.config().nodeId() + " to apply up to index " + index, timeout,
+        () -> status(s).getAppliedIndex(), applied -> applied >= index);
+  }
+
+  /** Waits until one of the nodes (nulls skipped) says it leads, and returns it. */
+  public static KvraftServer awaitLeader(Duration timeout, KvraftServer... nodes) throws Exception {
+    return Await.until("a leader among " + nodes.length + " node(s)", timeout, () -> {
+      for (var n : nodes) {
+        if (n != null && status(n).getRole().equals("LEADER")) {
+          return n;
+        }
       }
-      Thread.sleep(20);
-    }
+      return null;
+    }, java.util.Objects::nonNull);
+  }
+
+  public static KvraftServer awaitLeader(Duration timeout, java.util.List<KvraftServer> nodes) throws Exception {
+    return awaitLeader(timeout, nodes.toArray(KvraftServer[]::new));
   }
 }

@@ -15,23 +15,11 @@ public final class Sqlite3 {
    * mirror commits in the background, so rows appear a moment after the write was acknowledged.
    */
   public static List<String> await(Path file, String sql, List<String> expected, java.time.Duration timeout)
-      throws IOException, InterruptedException {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (true) {
-      List<String> rows;
-      try {
-        rows = query(file, sql);
-      } catch (IOException e) {
-        if (System.nanoTime() > deadline) {
-          throw e;
-        }
-        Thread.sleep(50);
-        continue;
-      }
-      if (rows.equals(expected) || System.nanoTime() > deadline) {
-        return rows;
-      }
-      Thread.sleep(50);
+      throws Exception {
+    try {
+      return Await.until(sql + " to return " + expected, timeout, () -> query(file, sql), expected::equals);
+    } catch (AssertionError e) {
+      return query(file, sql); // the caller's assertion says what differs
     }
   }
 

@@ -98,14 +98,8 @@ final class RaftHarness implements Closeable {
     return c;
   }
 
-  static void await(String what, Duration timeout, BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out after " + timeout + " waiting for " + what);
-      }
-      Thread.sleep(20);
-    }
+  static void await(String what, Duration timeout, BooleanSupplier condition) throws Exception {
+    dev.kvraft.server.testing.Await.until(what, timeout, condition::getAsBoolean);
   }
 
   @Override
