@@ -5,7 +5,6 @@ import java.net.SocketAddress;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import org.apache.ratis.client.impl.ClientProtoUtils;
 import org.apache.ratis.proto.netty.NettyProtos.RaftNettyServerReplyProto;
 import org.apache.ratis.proto.netty.NettyProtos.RaftNettyServerRequestProto;
@@ -73,7 +72,7 @@ final class InboundHandler extends SimpleChannelInboundHandler<RaftNettyServerRe
     }
     reply.whenComplete((r, e) -> {
       if (e != null) {
-        var cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+        var cause = dev.kvraft.server.db.Failures.cause(e);
         r = Replies.exception(header, cause instanceof IOException io ? io : new IOException(cause));
       }
       ctx.writeAndFlush(r);

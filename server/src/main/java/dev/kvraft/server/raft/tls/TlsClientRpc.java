@@ -64,7 +64,7 @@ final class TlsClientRpc extends RaftClientRpcWithProxy<TlsPeerProxy> {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted waiting for " + request.getServerId(), e);
     } catch (ExecutionException e) {
-      var c = e.getCause() instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : e.getCause();
+      var c = dev.kvraft.server.db.Failures.cause(e.getCause());
       throw c instanceof IOException io ? io : new IOException(c);
     } catch (java.util.concurrent.TimeoutException e) {
       throw new IOException("no reply from Raft server " + request.getServerId() + " in " + 2 * timeoutMillis + " ms", e);
