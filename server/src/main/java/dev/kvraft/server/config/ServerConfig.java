@@ -35,7 +35,8 @@ public record ServerConfig(
     Duration electionTimeoutMin,
     Duration electionTimeoutMax,
     Optional<MetricsAddress> metricsAddress,
-    Duration slowRequest) {
+    Duration slowRequest,
+    ConnectionLimits connections) {
 
   /** One documented setting. */
   public record Setting(String key, String defaultValue, String help) {}
@@ -53,6 +54,17 @@ public record ServerConfig(
       new Setting("limit.txn.ops", "128", "most compares or operations per branch in one txn"),
       new Setting("limit.connections", "10000", "most open client connections (capped below the fd soft limit,"
           + " keeping a reserve for Raft and SQLite); past it a new connection gets OVERLOADED and is closed"),
+      new Setting("limit.outbox.bytes", "16777216", "answers queued for one client that it has not read yet; past it"
+          + " the server stops reading that client's requests"),
+      new Setting("limit.outbox.total.bytes", "auto", "the same over every client; auto: a quarter of the heap"),
+      new Setting("client.write.timeout.ms", "10000", "a client that stays over its outbox bound this long is"
+          + " disconnected"),
+      new Setting("client.frame.timeout.ms", "10000", "a request frame must arrive whole within this once it has"
+          + " started"),
+      new Setting("limit.partial.frames.bytes", "auto", "bytes of request frames being received over every client;"
+          + " a frame past it is refused OVERLOADED; auto: a quarter of the heap"),
+      new Setting("client.idle.timeout.ms", "0", "a client with nothing sent and nothing pending this long is"
+          + " disconnected; 0: never"),
       new Setting("request.timeout.ms", "5000", "how long a request may wait for Raft before TIMEOUT/UNAVAILABLE"),
       new Setting("queue.capacity", "10000", "client commands waiting for the database loop before OVERLOADED"),
       new Setting("batch.max", "4096", "most client commands the database loop takes in one batch"),
@@ -208,7 +220,18 @@ public record ServerConfig(
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.min.ms")),
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.max.ms")),
         metricsAddress(given.get("metrics.address"), cluster, get.apply("node.id")),
-        Duration.ofMillis(positiveLong(get, "log.slow.ms")));
+        Duration.ofMillis(positiveLong(get, "log.slow.ms")),
+        new ConnectionLimits(
+            positiveLong(get, "limit.outbox.bytes"),
+            autoOrPositive(get, "limit.outbox.total.bytes"),
+            Duration.ofMillis(positiveLong(get, "client.write.timeout.ms")),
+            Duration.ofMillis(positiveLong(get, "client.frame.timeout.ms")),
+            autoOrPositive(get, "limit.partial.frames.bytes"),
+            Duration.ofMillis(longValue(get, "client.idle.timeout.ms"))));
+  }
+
+  private static long autoOrPositive(Function<String, String> get, String key) {
+    return get.apply(key).strip().equals("auto") ? ConnectionLimits.autoBytes() : positiveLong(get, key);
   }
 
   /** metrics.address as given, or its default next to this node's client port; a bad value names the setting. */

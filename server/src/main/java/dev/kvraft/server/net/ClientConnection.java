@@ -45,14 +45,21 @@ final class ClientConnection {
   private final ServerConfig config;
   private final RequestValidator validator;
   private final NetStats stats;
+  private final ConnectionBudget budget;
+  /** Bytes of answers queued for this client and not yet taken by the writer. */
+  private final java.util.concurrent.atomic.AtomicLong outboxBytes = new java.util.concurrent.atomic.AtomicLong();
+  /** The writer notifies it after each flush; the reader waits on it while the outbox is over its bound. */
+  private final Object drained = new Object();
+  private DeadlineInputStream deadlines;
   private final LinkedBlockingQueue<Response> outbox = new LinkedBlockingQueue<>();
   private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
   private final AtomicBoolean closed = new AtomicBoolean();
   private volatile boolean broken;
 
   ClientConnection(Socket socket, CommandSink loop, ServerConfig config, RequestValidator validator,
-      NetStats stats) {
+      NetStats stats, ConnectionBudget budget) {
     this.stats = stats;
+    this.budget = budget;
     this.socket = socket;
     this.peer = socket.getRemoteSocketAddress().toString();
     this.loop = loop;
@@ -67,7 +74,10 @@ final class ClientConnection {
       socket.setTcpNoDelay(true);
       // Small buffers keep an idle connection cheap (issue #15): a frame body larger than the buffer is read
       // straight into its own array, and a large response is written straight to the socket.
-      var in = new BufferedInputStream(socket.getInputStream(), IN_BUFFER);
+      var limits = budget.limits();
+      deadlines = new DeadlineInputStream(socket, socket.getInputStream(),
+          (int) Math.min(Integer.MAX_VALUE, limits.idleTimeout().toMillis()));
+      var in = new BufferedInputStream(deadlines, IN_BUFFER);
       var out = new BufferedOutputStream(socket.getOutputStream(), OUT_BUFFER);
       writer = Thread.ofVirtual().name("kvraft-conn-writer-" + peer).start(() -> writeLoop(out));
       readLoop(in);
@@ -92,35 +102,117 @@ final class ClientConnection {
 
   private void readLoop(BufferedInputStream in) throws IOException, InterruptedException {
     int maxFrame = config.limits().maxFrameBytes();
+    var limits = budget.limits();
     while (!closed.get()) {
-      var frame = Frames.read(in, maxFrame);
-      switch (frame) {
-        case Frames.End end -> {
+      if (!awaitOutboxRoom()) {
+        return;
+      }
+      deadlines.betweenFrames();
+      in.mark(16);
+      try {
+        if (in.read() < 0) {
           return;
         }
-        case Frames.BadLength bad -> {
-          protocolError(0, Error.Code.INVALID_ARGUMENT, "the frame length prefix is not a valid varint");
-          return;
+      } catch (java.net.SocketTimeoutException idle) {
+        if (inFlight.availablePermits() < MAX_IN_FLIGHT) {
+          continue; // answers are still owed: not idle
         }
-        case Frames.Oversize o -> {
-          protocolError(Frames.leadingId(o.prefix()), Error.Code.TOO_LARGE, "frame of " + o.length()
-              + " bytes is over the limit of " + maxFrame + " bytes (limit.frame.bytes); closing the connection");
-          discard(in, o.length() - o.prefix().length);
-          return;
-        }
-        case Frames.Body body -> {
-          stats.read(body.bytes().length + CodedOutputStream.computeUInt32SizeNoTag(body.bytes().length));
-          Request request;
-          try {
-            request = Request.parseFrom(body.bytes());
-          } catch (InvalidProtocolBufferException e) {
-            protocolError(Frames.leadingId(body.bytes()), Error.Code.INVALID_ARGUMENT,
-                "frame of " + body.bytes().length + " bytes is not a kvraft Request (" + e.getMessage()
-                    + "); closing the connection");
+        LOG.info("client {}: idle for {} ms (client.idle.timeout.ms); closing the connection", peer,
+            limits.idleTimeout().toMillis());
+        return;
+      }
+      deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
+      in.reset();
+      long reserved = 0;
+      try {
+        in.mark(16);
+        long length = Frames.readLength(in);
+        in.reset();
+        if (length > 0 && length <= maxFrame) {
+          if (!budget.reserveFrame(length)) {
+            protocolError(0, Error.Code.OVERLOADED, "node " + config.nodeId() + " is receiving "
+                + budget.partialBytes() + " bytes of request frames from its clients (limit.partial.frames.bytes "
+                + limits.partialFramesBytes() + "); closing the connection: retry later");
             return;
           }
-          handle(request);
+          reserved = length;
         }
+        if (!readFrame(in, maxFrame)) {
+          return;
+        }
+      } catch (DeadlineInputStream.FrameTimeoutException slow) {
+        LOG.warn("client {}: a request frame did not arrive whole within {} ms (client.frame.timeout.ms);"
+            + " closing the connection", peer, limits.frameTimeout().toMillis());
+        return;
+      } finally {
+        if (reserved > 0) {
+          budget.releaseFrame(reserved);
+        }
+      }
+    }
+  }
+
+  /**
+   * Waits while this client's unread answers are over {@code limit.outbox.bytes} (or every client's together over
+   * {@code limit.outbox.total.bytes} and this one has some): reading no more of its requests pushes back on it
+   * through TCP. False when it stayed over the bound past {@code client.write.timeout.ms}: the caller closes.
+   */
+  private boolean awaitOutboxRoom() throws InterruptedException {
+    if (!overOutboxBound()) {
+      return true;
+    }
+    var limits = budget.limits();
+    long deadline = System.nanoTime() + limits.writeTimeout().toNanos();
+    synchronized (drained) {
+      while (overOutboxBound() && !broken) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          LOG.warn("client {}: {} bytes of answers unread for {} ms (limit.outbox.bytes {},"
+              + " client.write.timeout.ms); closing the connection", peer, outboxBytes.get(),
+              limits.writeTimeout().toMillis(), limits.outboxBytes());
+          return false;
+        }
+        drained.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
+      }
+    }
+    return !broken;
+  }
+
+  private boolean overOutboxBound() {
+    long mine = outboxBytes.get();
+    return mine > budget.limits().outboxBytes() || (mine > 0 && budget.outboxFull());
+  }
+
+  /** Reads and handles one frame; false when the connection must close after it. */
+  private boolean readFrame(BufferedInputStream in, int maxFrame) throws IOException, InterruptedException {
+    var frame = Frames.read(in, maxFrame);
+    switch (frame) {
+      case Frames.End end -> {
+        return false;
+      }
+      case Frames.BadLength bad -> {
+        protocolError(0, Error.Code.INVALID_ARGUMENT, "the frame length prefix is not a valid varint");
+        return false;
+      }
+      case Frames.Oversize o -> {
+        protocolError(Frames.leadingId(o.prefix()), Error.Code.TOO_LARGE, "frame of " + o.length()
+            + " bytes is over the limit of " + maxFrame + " bytes (limit.frame.bytes); closing the connection");
+        discard(in, o.length() - o.prefix().length);
+        return false;
+      }
+      case Frames.Body body -> {
+        stats.read(body.bytes().length + CodedOutputStream.computeUInt32SizeNoTag(body.bytes().length));
+        Request request;
+        try {
+          request = Request.parseFrom(body.bytes());
+        } catch (InvalidProtocolBufferException e) {
+          protocolError(Frames.leadingId(body.bytes()), Error.Code.INVALID_ARGUMENT,
+              "frame of " + body.bytes().length + " bytes is not a kvraft Request (" + e.getMessage()
+                  + "); closing the connection");
+          return false;
+        }
+        handle(request);
+        return true;
       }
     }
   }
@@ -131,7 +223,7 @@ final class ClientConnection {
    */
   private void discard(InputStream in, long remaining) {
     try {
-      socket.setSoTimeout(2000);
+      deadlines.frameStarted(System.nanoTime() + TimeUnit.SECONDS.toNanos(2));
       long left = Math.min(remaining, MAX_DISCARD);
       while (left > 0) {
         long skipped = in.skip(left);
@@ -188,7 +280,32 @@ final class ClientConnection {
       inFlight.release();
       return;
     }
+    long size = framedSize(response);
+    long mine = outboxBytes.addAndGet(size);
+    budget.queued(size);
     outbox.add(response);
+    var limits = budget.limits();
+    if (mine > 2 * limits.outboxBytes() || (budget.outboxFull() && mine > limits.outboxBytes() / 2)) {
+      // Answers to requests read before the bound was reached still arrive; a client that reads none of them is cut
+      // off here rather than allowed to pin the heap.
+      LOG.warn("client {}: {} bytes of answers unread ({} over all clients; limit.outbox.bytes {},"
+          + " limit.outbox.total.bytes {}); closing the connection", peer, mine, budget.outboxBytes(),
+          limits.outboxBytes(), limits.outboxTotalBytes());
+      broken = true;
+      closeSocket();
+    }
+  }
+
+  private static long framedSize(Response r) {
+    int size = r.getSerializedSize();
+    return size + CodedOutputStream.computeUInt32SizeNoTag(size);
+  }
+
+  /** The writer took a response off the outbox. */
+  private void taken(Response r) {
+    long size = framedSize(r);
+    outboxBytes.addAndGet(-size);
+    budget.written(size);
   }
 
   private void writeLoop(OutputStream out) {
@@ -200,12 +317,15 @@ final class ClientConnection {
             out.flush();
             return;
           }
+          taken(r);
           r.writeDelimitedTo(out);
-          int size = r.getSerializedSize();
-          stats.wrote(size + CodedOutputStream.computeUInt32SizeNoTag(size));
+          stats.wrote(framedSize(r));
           inFlight.release();
         } while ((r = outbox.poll()) != null);
         out.flush();
+        synchronized (drained) {
+          drained.notifyAll();
+        }
       }
     } catch (IOException e) {
       LOG.debug("connection {}: cannot write ({}); dropping its responses", peer, e.toString());
@@ -215,8 +335,12 @@ final class ClientConnection {
       broken = true;
       for (Response r; (r = outbox.poll()) != null; ) {
         if (r != CLOSE) {
+          taken(r);
           inFlight.release();
         }
+      }
+      synchronized (drained) {
+        drained.notifyAll();
       }
       closeSocket();
     }

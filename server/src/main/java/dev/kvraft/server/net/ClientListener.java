@@ -37,6 +37,7 @@ public final class ClientListener implements AutoCloseable {
   private final AtomicLong accepted = new AtomicLong();
   private final AtomicLong refused = new AtomicLong();
   private final NetStats stats = new NetStats();
+  private final ConnectionBudget budget;
   private final Thread acceptThread;
   private final int maxConnections;
   /** Accept failures not yet logged, and when the last log line was written; accept thread only. */
@@ -48,6 +49,7 @@ public final class ClientListener implements AutoCloseable {
     this.config = config;
     this.loop = loop;
     this.validator = new RequestValidator(config.limits());
+    this.budget = new ConnectionBudget(config.connections());
     var self = config.self();
     this.serverSocket = new ServerSocket();
     serverSocket.setReuseAddress(true);
@@ -114,7 +116,7 @@ public final class ClientListener implements AutoCloseable {
           refuse(socket);
           continue;
         }
-        var connection = new ClientConnection(socket, loop, config, validator, stats);
+        var connection = new ClientConnection(socket, loop, config, validator, stats, budget);
         connections.add(connection);
         Thread.ofVirtual().name("kvraft-conn-" + accepted.incrementAndGet()).start(() -> {
           try {

@@ -33,6 +33,27 @@ public final class Frames {
   static final int PREFIX_BYTES = 11;
 
   /**
+   * Reads a frame's length prefix, or -1 when it is not a valid varint; the caller marks and resets the stream to
+   * look at the length before the frame is read (the connection reserves room for it first).
+   *
+   * @throws EOFException when the connection ends inside the prefix
+   */
+  public static long readLength(InputStream in) throws IOException {
+    long length = 0;
+    for (int shift = 0; shift <= 35; shift += 7) {
+      int b = in.read();
+      if (b < 0) {
+        throw new EOFException("connection closed inside a frame length");
+      }
+      length |= (long) (b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        return length;
+      }
+    }
+    return -1;
+  }
+
+  /**
    * Reads one frame.
    *
    * @throws EOFException when the connection ends inside a frame

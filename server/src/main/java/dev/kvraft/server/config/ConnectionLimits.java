@@ -1,0 +1,46 @@
+package dev.kvraft.server.config;
+
+import java.time.Duration;
+
+/**
+ * What one client connection, and all of them together, may hold of the server's memory and time (issue #15).
+ * Immutable.
+ *
+ * @param outboxBytes        answers queued for one connection that its client has not read yet
+ *                           ({@code limit.outbox.bytes}); past it the server stops reading that connection's requests
+ * @param outboxTotalBytes   the same over every connection ({@code limit.outbox.total.bytes})
+ * @param writeTimeout       how long a connection may stay over its outbox bound before it is closed
+ *                           ({@code client.write.timeout.ms})
+ * @param frameTimeout       a frame whose first byte arrived must be complete within this
+ *                           ({@code client.frame.timeout.ms}): a slowloris is closed
+ * @param partialFramesBytes bytes of frames being received, over every connection ({@code limit.partial.frames.bytes});
+ *                           a frame that would go past it is refused OVERLOADED
+ * @param idleTimeout        a connection with nothing to read and nothing pending this long is closed
+ *                           ({@code client.idle.timeout.ms}); zero: never
+ */
+public record ConnectionLimits(long outboxBytes, long outboxTotalBytes, Duration writeTimeout, Duration frameTimeout,
+    long partialFramesBytes, Duration idleTimeout) {
+
+  public ConnectionLimits {
+    positive("limit.outbox.bytes", outboxBytes);
+    positive("limit.outbox.total.bytes", outboxTotalBytes);
+    positive("client.write.timeout.ms", writeTimeout.toMillis());
+    positive("client.frame.timeout.ms", frameTimeout.toMillis());
+    positive("limit.partial.frames.bytes", partialFramesBytes);
+    if (idleTimeout.isNegative()) {
+      throw new IllegalArgumentException("client.idle.timeout.ms must be 0 (off) or positive, got "
+          + idleTimeout.toMillis());
+    }
+  }
+
+  /** "auto" for the two memory totals: a quarter of the heap the JVM may use. */
+  static long autoBytes() {
+    return Math.max(64L << 20, Runtime.getRuntime().maxMemory() / 4);
+  }
+
+  private static void positive(String name, long value) {
+    if (value <= 0) {
+      throw new IllegalArgumentException(name + " must be positive, got " + value);
+    }
+  }
+}
