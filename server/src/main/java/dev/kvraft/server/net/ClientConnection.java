@@ -23,13 +23,19 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One client connection, served by two virtual threads: the reader ({@link #serve()}, which also owns all cleanup)
- * and the writer it starts. The reader blocks on the socket, validates each request and hands it to the database
- * loop; the loop answers through {@link #reply}, which only queues, so a slow or dead client never blocks the loop.
- * The writer sends responses in the order they complete.
+ * and the writer, started with the first answer (so an idle connection costs one parked thread and a 4 KiB buffer).
+ * The reader blocks on the socket, validates each request and hands it to the database loop; the loop answers
+ * through {@link #reply}, which only queues, so a slow or dead client never blocks the loop. The writer sends
+ * responses in the order they complete.
  *
- * <p>At most {@link #MAX_IN_FLIGHT} requests per connection are unanswered at a time; past that the reader stops
- * reading, and TCP pushes back on the client. A frame that is oversize or does not parse gets an error (with the
- * request id when it can be read) and the connection is closed after it.
+ * <p>Bounds (issue #15): at most {@link #MAX_IN_FLIGHT} requests unanswered; answers the client has not read are
+ * bounded in bytes ({@code limit.outbox.bytes} here, {@code limit.outbox.total.bytes} over all connections through
+ * the {@link ConnectionBudget}): over it the reader stops reading, and TCP pushes back on the client; past twice it,
+ * or over it for {@code client.write.timeout.ms}, the connection is closed. A frame must arrive whole within
+ * {@code client.frame.timeout.ms} of its first byte and fit in {@code limit.partial.frames.bytes} with the others
+ * being received ({@link DeadlineInputStream}); an idle connection is closed after {@code client.idle.timeout.ms}.
+ * A frame that is oversize or does not parse gets an error (with the request id when it can be read) and the
+ * connection is closed after it.
  */
 final class ClientConnection {
   private static final Logger LOG = LoggerFactory.getLogger(ClientConnection.class);
@@ -51,6 +57,10 @@ final class ClientConnection {
   /** The writer notifies it after each flush; the reader waits on it while the outbox is over its bound. */
   private final Object drained = new Object();
   private DeadlineInputStream deadlines;
+  /** The writer thread, started with the first answer, so an idle connection holds one thread, not two. */
+  private final AtomicBoolean writerStarted = new AtomicBoolean();
+  private volatile Thread writer;
+  private volatile OutputStream socketOut;
   private final LinkedBlockingQueue<Response> outbox = new LinkedBlockingQueue<>();
   private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
   private final AtomicBoolean closed = new AtomicBoolean();
@@ -69,7 +79,6 @@ final class ClientConnection {
 
   /** Reads requests until the client leaves or breaks the protocol; then cleans up everything. */
   void serve() {
-    Thread writer = null;
     try {
       socket.setTcpNoDelay(true);
       // Small buffers keep an idle connection cheap (issue #15): a frame body larger than the buffer is read
@@ -78,8 +87,7 @@ final class ClientConnection {
       deadlines = new DeadlineInputStream(socket, socket.getInputStream(),
           (int) Math.min(Integer.MAX_VALUE, limits.idleTimeout().toMillis()));
       var in = new BufferedInputStream(deadlines, IN_BUFFER);
-      var out = new BufferedOutputStream(socket.getOutputStream(), OUT_BUFFER);
-      writer = Thread.ofVirtual().name("kvraft-conn-writer-" + peer).start(() -> writeLoop(out));
+      socketOut = socket.getOutputStream();
       readLoop(in);
       // The client finished sending (or broke the protocol): let its in-flight requests finish, then close.
       inFlight.tryAcquire(MAX_IN_FLIGHT, config.requestTimeout().toMillis() + 1000, TimeUnit.MILLISECONDS);
@@ -89,9 +97,10 @@ final class ClientConnection {
       Thread.currentThread().interrupt();
     } finally {
       outbox.add(CLOSE);
-      if (writer != null) {
+      var w = writer;
+      if (w != null) {
         try {
-          writer.join(TimeUnit.SECONDS.toMillis(2));
+          w.join(TimeUnit.SECONDS.toMillis(2));
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
         }
@@ -284,6 +293,7 @@ final class ClientConnection {
     long mine = outboxBytes.addAndGet(size);
     budget.queued(size);
     outbox.add(response);
+    startWriter();
     var limits = budget.limits();
     if (mine > 2 * limits.outboxBytes() || (budget.outboxFull() && mine > limits.outboxBytes() / 2)) {
       // Answers to requests read before the bound was reached still arrive; a client that reads none of them is cut
@@ -293,6 +303,18 @@ final class ClientConnection {
           limits.outboxBytes(), limits.outboxTotalBytes());
       broken = true;
       closeSocket();
+    }
+  }
+
+  private void startWriter() {
+    if (writerStarted.compareAndSet(false, true)) {
+      var raw = socketOut;
+      if (raw == null) {
+        broken = true; // the connection never got its streams: nothing can be written
+        return;
+      }
+      var out = new BufferedOutputStream(raw, OUT_BUFFER);
+      writer = Thread.ofVirtual().name("kvraft-conn-writer-" + peer).start(() -> writeLoop(out));
     }
   }
 
