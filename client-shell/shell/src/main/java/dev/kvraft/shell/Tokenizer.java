@@ -46,11 +46,13 @@ public final class Tokenizer {
           case 'r' -> word.write('\r');
           case '0' -> word.write(0);
           case 'x' -> {
-            try {
-              word.write(Integer.parseInt(line.substring(i + 1, i + 3), 16));
-            } catch (NumberFormatException | StringIndexOutOfBoundsException e) {
+            // Exactly two hex digits: parseInt alone would also take "+1" or "-1".
+            int hi = i + 2 < line.length() ? Character.digit(line.charAt(i + 1), 16) : -1;
+            int lo = i + 2 < line.length() ? Character.digit(line.charAt(i + 2), 16) : -1;
+            if (hi < 0 || lo < 0) {
               throw new UsageException("\\x needs two hex digits, e.g. \\x00");
             }
+            word.write(hi << 4 | lo);
             i += 2;
           }
           default -> append(word, next);

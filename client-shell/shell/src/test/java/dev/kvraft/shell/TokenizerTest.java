@@ -3,6 +3,7 @@ package dev.kvraft.shell;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -11,6 +12,15 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 class TokenizerTest {
+  @Test
+  void aHexEscapeNeedsExactlyTwoHexDigits() {
+    for (var bad : List.of("put k \\x+1", "put k \\x-1", "put k \\x1", "put k \\xg0", "put k \\x")) {
+      var e = assertThrows(UsageException.class, () -> Tokenizer.split(bad), bad);
+      assertTrue(e.getMessage().contains("two hex digits"), e.getMessage());
+    }
+    assertEquals(Tokenizer.split("put k \\x0a"), Tokenizer.split("put k \\x0A"));
+  }
+
   @Test
   void splitsLikeAShell() {
     assertEquals(List.of("put", "a b", "c"), Tokenizer.split("put 'a b' c"));
