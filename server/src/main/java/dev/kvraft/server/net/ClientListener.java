@@ -40,9 +40,8 @@ public final class ClientListener implements AutoCloseable {
   private final ConnectionBudget budget;
   private final Thread acceptThread;
   private final int maxConnections;
-  /** Accept failures not yet logged, and when the last log line was written; accept thread only. */
-  private long unloggedFailures;
-  private long lastFailureLogNanos;
+  /** Waits and rate-limited reports after failed accepts; accept thread only. */
+  private final AcceptBackoff backoff = new AcceptBackoff(System::nanoTime);
 
   /** Binds the client port at once, so a port conflict fails start-up with a clear message. */
   public ClientListener(ServerConfig config, CommandSink loop) throws IOException {
@@ -107,11 +106,10 @@ public final class ClientListener implements AutoCloseable {
   }
 
   private void acceptLoop() {
-    long backoffMillis = 0;
     while (!serverSocket.isClosed()) {
       try {
         var socket = serverSocket.accept();
-        backoffMillis = 0;
+        backoff.succeeded();
         if (connections.size() >= maxConnections) {
           refuse(socket);
           continue;
@@ -129,8 +127,8 @@ public final class ClientListener implements AutoCloseable {
         if (serverSocket.isClosed()) {
           return;
         }
-        backoffMillis = Math.min(1000, Math.max(10, backoffMillis * 2));
-        acceptFailed(e, backoffMillis);
+        long backoffMillis = backoff.failed();
+        acceptFailed(e);
         try {
           Thread.sleep(backoffMillis); // the cause (e.g. EMFILE) persists for a while; do not spin on it
         } catch (InterruptedException ie) {
@@ -140,15 +138,13 @@ public final class ClientListener implements AutoCloseable {
     }
   }
 
-  private void acceptFailed(IOException e, long backoffMillis) {
-    unloggedFailures++;
-    long now = System.nanoTime();
-    if (lastFailureLogNanos == 0 || now - lastFailureLogNanos >= TimeUnit.SECONDS.toNanos(1)) {
+  private void acceptFailed(IOException e) {
+    var report = backoff.report(e.toString());
+    if (report != null) {
       LOG.warn("accept on {} failed {} time(s) since the last report, last: {} ({} open client connections);"
           + " retrying in {} ms (if this is 'Too many open files', raise ulimit -n or lower limit.connections)",
-          config.self().clientAddress(), unloggedFailures, e.toString(), connections.size(), backoffMillis);
-      unloggedFailures = 0;
-      lastFailureLogNanos = now;
+          config.self().clientAddress(), report.failures(), report.lastError(), connections.size(),
+          report.waitMillis());
     }
   }
 
