@@ -41,6 +41,7 @@ public final class KvraftServer implements AutoCloseable {
   private final NodeMetrics metrics;
   private final MetricsServer metricsServer;
   private final AtomicBoolean closed = new AtomicBoolean();
+  private final java.util.concurrent.atomic.AtomicLong tlsReloads = new java.util.concurrent.atomic.AtomicLong();
 
   private KvraftServer(ServerConfig config, DatabaseLoop loop, RaftNode raft, LeaderLink link,
       ClientListener listener, NodeView view, NodeMetrics metrics, MetricsServer metricsServer) {
@@ -119,6 +120,14 @@ public final class KvraftServer implements AutoCloseable {
     var server = new KvraftServer(config, loop, raft, link, listener, view, metrics, metricsServer);
     server.startWatchdog();
     var self = config.self();
+    if (raft.tlsOn()) {
+      LOG.info("node {}: the Raft transport on {} runs over mutual TLS (tls.ca.file {}); the client port {} is still"
+          + " plaintext", config.nodeId(), self.peerAddress(), config.tls().get().caFile(), self.clientAddress());
+    } else {
+      LOG.warn("node {}: the Raft port {} and the client port {} are plaintext: anyone who reaches them can read and"
+          + " write; across hosts set tls.cert.file, tls.key.file and tls.ca.file", config.nodeId(),
+          self.peerAddress(), self.clientAddress());
+    }
     LOG.info("node {} serving clients on {}, raft on {}, metrics on {}, data in {}, cluster {}", config.nodeId(),
         self.clientAddress(), self.peerAddress(), metricsServer == null ? "(off)"
             : "http://" + config.metricsAddress().get().host() + ":" + metricsServer.port() + "/metrics",
@@ -165,12 +174,33 @@ public final class KvraftServer implements AutoCloseable {
     return java.util.Optional.ofNullable(metrics);
   }
 
+  /**
+   * Re-reads the TLS files (SIGHUP). On success new connections use them; on failure (unreadable, not PEM, expired)
+   * the old ones stay in use and one ERROR line names the file. Without TLS settings it says there is nothing to do.
+   */
+  public void reloadTls() {
+    if (!raft.tlsOn()) {
+      LOG.info("node {}: SIGHUP: no TLS settings, nothing to reload", config.nodeId());
+      return;
+    }
+    try {
+      raft.reloadTls();
+      tlsReloads.incrementAndGet();
+      LOG.info("node {}: SIGHUP: reloaded the TLS certificate, key and CA ({}); new Raft connections use them",
+          config.nodeId(), config.tls().get().certFile());
+    } catch (IOException | RuntimeException e) {
+      LOG.error("node {}: SIGHUP: cannot reload TLS: {}; the previous certificate stays in use", config.nodeId(),
+          e.getMessage());
+    }
+  }
+
   /** One line for systemd's STATUS and for people: role, leader, term, applied index, revision. */
   public String statusLine() {
     var info = raft.info();
     return "node " + config.nodeId() + " " + info.role().toLowerCase(java.util.Locale.ROOT) + ", leader "
         + (info.leaderId().isEmpty() ? "unknown" : info.leaderId()) + ", term " + info.term() + ", applied "
-        + Math.max(0, loop.appliedIndex()) + ", revision " + loop.revision();
+        + Math.max(0, loop.appliedIndex()) + ", revision " + loop.revision()
+        + (raft.tlsOn() ? ", raft TLS" + (tlsReloads.get() > 0 ? " (reloaded " + tlsReloads.get() + "x)" : "") : "");
   }
 
   /** Graceful stop within {@code timeout}: finish or fail what is in flight, close Ratis, close connections. */

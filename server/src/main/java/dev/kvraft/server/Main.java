@@ -42,6 +42,9 @@ public final class Main {
     var stop = new CountDownLatch(1);
     Signal.handle(new Signal("TERM"), s -> stop.countDown());
     Signal.handle(new Signal("INT"), s -> stop.countDown());
+    // SIGHUP: re-read the TLS certificate, key and CA (a rotation needs no restart); off the signal thread.
+    Signal.handle(new Signal("HUP"), s -> Thread.ofPlatform().name("kvraft-tls-reload").daemon(true)
+        .start(server::reloadTls));
     // Ready: the client port accepts connections and Raft runs (it joined its group).
     systemd.ready(server.statusLine());
     try {

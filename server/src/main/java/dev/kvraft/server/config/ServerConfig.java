@@ -36,7 +36,11 @@ public record ServerConfig(
     Duration electionTimeoutMax,
     Optional<MetricsAddress> metricsAddress,
     Duration slowRequest,
-    ConnectionLimits connections) {
+    ConnectionLimits connections,
+    Optional<TlsFiles> tls) {
+
+  /** The PEM files of {@code tls.cert.file}, {@code tls.key.file} and {@code tls.ca.file}: all three, or none. */
+  public record TlsFiles(Path certFile, Path keyFile, Path caFile) {}
 
   /** One documented setting. */
   public record Setting(String key, String defaultValue, String help) {}
@@ -79,6 +83,10 @@ public record ServerConfig(
       new Setting("metrics.address", "auto",
           "host:port serving /metrics, /health and /ready over HTTP; auto: 127.0.0.1 on the client port + 2 (7381);"
               + " empty turns them off"),
+      new Setting("tls.cert.file", "", "PEM certificate of this node (SAN or CN = its node id); with tls.key.file and"
+          + " tls.ca.file, the Raft transport runs over mutual TLS (issue #16: the client port is still plaintext)"),
+      new Setting("tls.key.file", "", "PEM private key (unencrypted PKCS#8) of tls.cert.file"),
+      new Setting("tls.ca.file", "", "PEM bundle of the CA every member's certificate must chain to"),
       new Setting("log.slow.ms", "1000", "a request slower than this logs one line saying where its time went"));
 
   public ServerConfig {
@@ -227,7 +235,22 @@ public record ServerConfig(
             Duration.ofMillis(positiveLong(get, "client.write.timeout.ms")),
             Duration.ofMillis(positiveLong(get, "client.frame.timeout.ms")),
             autoOrPositive(get, "limit.partial.frames.bytes"),
-            Duration.ofMillis(longValue(get, "client.idle.timeout.ms"))));
+            Duration.ofMillis(longValue(get, "client.idle.timeout.ms"))),
+        tlsFiles(get));
+  }
+
+  private static Optional<TlsFiles> tlsFiles(Function<String, String> get) {
+    var cert = get.apply("tls.cert.file").strip();
+    var key = get.apply("tls.key.file").strip();
+    var ca = get.apply("tls.ca.file").strip();
+    if (cert.isEmpty() && key.isEmpty() && ca.isEmpty()) {
+      return Optional.empty();
+    }
+    if (cert.isEmpty() || key.isEmpty() || ca.isEmpty()) {
+      throw new IllegalArgumentException("TLS needs all of tls.cert.file, tls.key.file and tls.ca.file; got cert '"
+          + cert + "', key '" + key + "', ca '" + ca + "'");
+    }
+    return Optional.of(new TlsFiles(path("tls.cert.file", cert), path("tls.key.file", key), path("tls.ca.file", ca)));
   }
 
   private static long autoOrPositive(Function<String, String> get, String key) {

@@ -17,6 +17,8 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
+import dev.kvraft.server.raft.tls.TlsNettyTransport;
+import dev.kvraft.server.raft.tls.TlsSettings;
 import org.apache.ratis.RaftConfigKeys;
 import org.apache.ratis.conf.RaftProperties;
 import org.apache.ratis.netty.NettyConfigKeys;
@@ -63,6 +65,8 @@ public final class RaftNode implements Consensus, AutoCloseable {
   private final KvStateMachine stateMachine;
   private final RaftServer server;
   private volatile RaftServer.Division division;
+  /** The TLS transport when tls.* is set, else null (plain Netty). */
+  private final TlsNettyTransport tls;
 
   public RaftNode(ServerConfig config, StateMachineSink loop) throws IOException {
     this.config = config;
@@ -76,11 +80,22 @@ public final class RaftNode implements Consensus, AutoCloseable {
       peers.add(RaftPeer.newBuilder().setId(p.id()).setAddress(p.peerAddress()).build());
     }
     var group = RaftGroup.valueOf(GROUP_ID, peers);
+    var properties = properties(config);
+    var parameters = new org.apache.ratis.conf.Parameters();
+    if (config.tls().isPresent()) {
+      // Mutual TLS between members: kvraft's own Netty transport (raft/tls), selected through raft.rpc.type.
+      var files = config.tls().get();
+      this.tls = TlsNettyTransport.load(TlsSettings.of(files.certFile(), files.keyFile(), files.caFile()));
+      tls.applyTo(properties, parameters);
+    } else {
+      this.tls = null;
+    }
     this.server = RaftServer.newBuilder()
         .setServerId(selfId)
         .setGroup(group)
         .setStateMachine(stateMachine)
-        .setProperties(properties(config))
+        .setProperties(properties)
+        .setParameters(parameters)
         .setOption(RaftStorage.StartupOption.RECOVER)
         .build();
   }
@@ -293,6 +308,18 @@ public final class RaftNode implements Consensus, AutoCloseable {
     // A failed log write (a full disk, say) closes the Raft log but leaves the division "alive" and unable to do
     // anything: count that as dead too.
     return d == null || (d.getInfo().isAlive() && d.getRaftLog().isOpened());
+  }
+
+  /** Whether the Raft transport runs over mutual TLS. */
+  public boolean tlsOn() {
+    return tls != null;
+  }
+
+  /** Re-reads the TLS certificate, key and CA files; on failure the old ones stay and the error names the file. */
+  public void reloadTls() throws IOException {
+    if (tls != null) {
+      tls.reload();
+    }
   }
 
   /** This node's snapshot writer, for the database loop's on-demand snapshots. */

@@ -22,6 +22,12 @@ public final class TestNodes {
 
   /** Configs for an {@code n}-node cluster, node i's data under {@code dir/n<i>}. */
   public static List<ServerConfig> cluster(Path dir, int n, Map<String, String> extra) {
+    return cluster(dir, n, extra, id -> Map.of());
+  }
+
+  /** As {@link #cluster(Path, int, Map)}, with settings of each node's own (by node id) on top. */
+  public static List<ServerConfig> cluster(Path dir, int n, Map<String, String> extra,
+      java.util.function.Function<String, Map<String, String>> perNode) {
     var ports = FreePorts.take(2 * n);
     var members = new ArrayList<String>();
     for (int i = 0; i < n; i++) {
@@ -38,6 +44,7 @@ public final class TestNodes {
       // The default (client port + 2) could be another test node's port: let the OS choose.
       settings.put("metrics.address", "127.0.0.1:0");
       settings.putAll(extra);
+      settings.putAll(perNode.apply("n" + (i + 1)));
       configs.add(ServerConfig.fromMap(settings));
     }
     return configs;
