@@ -1,6 +1,7 @@
 package dev.kvraft.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,6 +13,7 @@ import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Status;
 import dev.kvraft.server.raft.RaftNode;
 import dev.kvraft.server.testing.RawClient;
+import dev.kvraft.server.testing.Requests;
 import dev.kvraft.server.testing.TestNodes;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -118,6 +120,24 @@ class HostileClientTest {
           .setValue(ByteString.copyFromUtf8("v"))).build());
       assertTrue(!put.hasError(), put.toString());
       assertEquals(1, put.getHeader().getRevision(), "the refused entry took no revision");
+    }
+  }
+
+  @Test
+  void aTlsClientHelloOnThePlaintextPortGetsOneLineOfText() throws Exception {
+    start(Map.of());
+    try (var s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), server.clientPort())) {
+      s.setSoTimeout(10_000);
+      var out = s.getOutputStream();
+      // The start of a TLS 1.2/1.3 ClientHello record: handshake (22), version 3.1, length, ...
+      out.write(new byte[] {0x16, 0x03, 0x01, 0x00, (byte) 0xc8, 0x01, 0x00, 0x00, (byte) 0xc4, 0x03, 0x03});
+      out.flush();
+      var answer = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
+      assertTrue(answer.startsWith("kvraft: ") && answer.contains("plaintext") && answer.endsWith("\n")
+          && answer.indexOf('\n') == answer.length() - 1, "one line of text, then closed: " + answer);
+    }
+    try (var c = new RawClient(server.clientPort())) {
+      assertFalse(c.call(Requests.put(1, "k", "v")).hasError(), "a plaintext client is served");
     }
   }
 }

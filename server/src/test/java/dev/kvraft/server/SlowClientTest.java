@@ -142,10 +142,14 @@ class SlowClientTest {
         out.write(new byte[] {8, 1});
         out.flush();
       }
-      var answer = Response.parseDelimitedFrom(second.getInputStream());
+      // Whichever of the two the server read second is refused (their readers run concurrently).
+      var refused = Await.until("one of the two to be answered", WAIT,
+          () -> first.getInputStream().available() > 0 ? first
+              : second.getInputStream().available() > 0 ? second : null, java.util.Objects::nonNull);
+      var answer = Response.parseDelimitedFrom(refused.getInputStream());
       assertEquals(Error.Code.OVERLOADED, answer.getError().getCode(), answer.toString());
       assertTrue(answer.getError().getMessage().contains("limit.partial.frames.bytes"), answer.toString());
-      awaitClosedByServer(second);
+      awaitClosedByServer(refused);
       assertServesANormalClient(1);
     }
     // The first one's room is given back once the server sees it gone: another large frame fits again (a refused

@@ -57,6 +57,8 @@ final class ClientConnection {
   /** The writer notifies it after each flush; the reader waits on it while the outbox is over its bound. */
   private final Object drained = new Object();
   private DeadlineInputStream deadlines;
+  /** Reader thread only: whether the next frame is the connection's first (checked for a TLS ClientHello). */
+  private boolean firstFrame = true;
   /** The writer thread, started with the first answer, so an idle connection holds one thread, not two. */
   private final AtomicBoolean writerStarted = new AtomicBoolean();
   private volatile Thread writer;
@@ -132,6 +134,12 @@ final class ClientConnection {
       }
       deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
       in.reset();
+      if (firstFrame) {
+        firstFrame = false;
+        if (looksLikeTls(in)) {
+          return;
+        }
+      }
       long reserved = 0;
       try {
         in.mark(16);
@@ -166,6 +174,29 @@ final class ClientConnection {
    * {@code limit.outbox.total.bytes} and this one has some): reading no more of its requests pushes back on it
    * through TCP. False when it stayed over the bound past {@code client.write.timeout.ms}: the caller closes.
    */
+  /**
+   * A TLS ClientHello on this plaintext port (a record of type 22, handshake, then version byte 3: a kvraft frame of 22
+   * bytes cannot start that way, its body would begin with field 0) is answered with one line of text and closed,
+   * instead of an INVALID_ARGUMENT frame the TLS client would show as garbage.
+   */
+  private boolean looksLikeTls(BufferedInputStream in) throws IOException {
+    in.mark(2);
+    int type = in.read();
+    int major = in.read();
+    in.reset();
+    if (type != 0x16 || major != 0x03) {
+      return false;
+    }
+    LOG.warn("client {}: sent a TLS handshake to the plaintext client port; closing (this node has no TLS on its"
+        + " client port)", peer);
+    var out = socket.getOutputStream();
+    out.write(("kvraft: " + config.self().clientAddress() + " speaks plaintext kvraft protocol, not TLS;"
+        + " connect without TLS\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    out.flush();
+    socket.shutdownOutput();
+    return true;
+  }
+
   private boolean awaitOutboxRoom() throws InterruptedException {
     if (!overOutboxBound()) {
       return true;
