@@ -16,6 +16,8 @@ public enum CommandKind {
   INFO(true),
   /** Snapshot: writes a snapshot file now; sending it twice writes two. */
   SNAPSHOT(false),
+  /** TransferLeader: the leader hands leadership to another member. */
+  TRANSFER_LEADER(false),
   /** A request that names no command. */
   NONE(false);
 
@@ -37,6 +39,7 @@ public enum CommandKind {
       case READ_INDEX -> READ_INDEX;
       case STATUS, MEMBERS -> INFO;
       case SNAPSHOT -> SNAPSHOT;
+      case TRANSFER_LEADER -> TRANSFER_LEADER;
       case COMMAND_NOT_SET -> NONE;
     };
   }

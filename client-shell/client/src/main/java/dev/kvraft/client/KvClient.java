@@ -228,6 +228,16 @@ public final class KvClient implements AutoCloseable {
     return call(Request.newBuilder().setSnapshot(dev.kvraft.proto.Snapshot.getDefaultInstance())).getSnapshot();
   }
 
+  /**
+   * Asks the leader to hand leadership to {@code target} (null or empty: the follower whose log is furthest ahead),
+   * like etcd's move-leader; returns the id of the member that leads afterwards. Writes sent meanwhile are retried
+   * by the server, not failed.
+   */
+  public String transferLeader(String target) {
+    return call(Request.newBuilder().setTransferLeader(dev.kvraft.proto.TransferLeader.newBuilder()
+        .setTarget(target == null ? "" : target))).getTransferLeader().getLeaderId();
+  }
+
   public MembersResult members() {
     return call(Request.newBuilder().setMembers(Members.getDefaultInstance())).getMembers();
   }

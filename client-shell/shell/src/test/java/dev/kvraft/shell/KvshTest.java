@@ -118,6 +118,19 @@ class KvshTest {
   }
 
   @Test
+  void leaderTransferAnswersWhoLeadsAndRefusesStrangers() {
+    var r = kvsh("", "-c", "leader transfer n1");
+    assertEquals(0, r.status(), r.err());
+    assertEquals("leader is now n1\n", r.out());
+    var bad = kvsh("", "-c", "leader transfer n9");
+    assertEquals(1, bad.status());
+    assertTrue(bad.err().contains("not a member"), bad.err());
+    var usage = kvsh("", "-c", "leader elect");
+    assertEquals(1, usage.status());
+    assertTrue(usage.err().contains("transfer"), usage.err());
+  }
+
+  @Test
   void statusShowsTheP99OfWhatTheNodeServed() {
     var r = kvsh("", "-c", "put st/a 1", "-c", "get st/a", "-c", "status --local");
     assertEquals(0, r.status(), r.err());

@@ -38,6 +38,15 @@ public interface Consensus {
   /** A consistent-enough view of the node's Raft state, for Status, Members and response headers. */
   Info info();
 
+  /**
+   * On the leader: hands leadership to {@code targetId} and completes once it leads (or fails within
+   * {@code timeoutMs}). Writes proposed meanwhile fail UNAVAILABLE, which the loop retries.
+   */
+  default CompletableFuture<?> transferLeadership(long callId, String targetId, long timeoutMs) {
+    return CompletableFuture.failedFuture(new ConsensusException(dev.kvraft.proto.Error.Code.UNAVAILABLE,
+        "this node cannot transfer leadership", ""));
+  }
+
   /** On the leader, each follower and how far its log matches the leader's; empty elsewhere. Cheap. */
   default java.util.List<Follower> followers() {
     return java.util.List.of();

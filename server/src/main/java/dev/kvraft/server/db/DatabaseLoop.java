@@ -61,6 +61,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private final Applier applier;
   private final WritePath writes;
   private final ReadPath reads;
+  private final CallIds ids;
   private long takenCommands;
   private volatile int inFlightView;
 
@@ -69,7 +70,7 @@ public final class DatabaseLoop implements AutoCloseable {
     this.proposer = proposer;
     this.consensus = Consensus.notStarted(config.nodeId());
     this.thread = Thread.ofPlatform().name("kvraft-db").unstarted(this::run);
-    var ids = new CallIds();
+    this.ids = new CallIds();
     this.replies = new Replies(config.nodeId(), state);
     this.inbox = new Inbox(config.queueCapacity(), proposer, replies::observer);
     this.retries = new Retries(pending, replies, () -> accepting);
@@ -256,6 +257,7 @@ public final class DatabaseLoop implements AutoCloseable {
           readBatch);
       case READ_INDEX -> readBatch.add(c);
       case SNAPSHOT -> SnapshotRequest.start(c, snapshotter, applier, replies, config.nodeId());
+      case TRANSFER_LEADER -> LeaderTransfer.start(c, config, consensus, replies, ids);
       case INFO -> replies.reply(c, r.hasStatus()
           ? replies.respond(r.getId()).setStatus(StatusReport.status(config, consensus, state, applier,
               loopObserver)).build()

@@ -30,7 +30,7 @@ public final class RequestValidator {
         case DELETE -> delete("delete", r.getDelete());
         case SCAN -> scan(r.getScan());
         case TXN -> txn(r.getTxn());
-        case STATUS, MEMBERS, READ_INDEX, SNAPSHOT -> { }
+        case STATUS, MEMBERS, READ_INDEX, SNAPSHOT, TRANSFER_LEADER -> { }
         case COMMAND_NOT_SET -> throw new Invalid(Error.Code.INVALID_ARGUMENT,
             "request names no command (or one this server does not know; is the client newer than the server?)");
       }

@@ -189,6 +189,27 @@ public final class RaftNode implements Consensus, AutoCloseable {
   }
 
   @Override
+  public CompletableFuture<?> transferLeadership(long callId, String targetId, long timeoutMs) {
+    var request = new org.apache.ratis.protocol.TransferLeadershipRequest(clientId, selfId, GROUP_ID, callId,
+        RaftPeerId.valueOf(targetId), timeoutMs);
+    CompletableFuture<RaftClientReply> reply;
+    try {
+      reply = server.transferLeadershipAsync(request);
+    } catch (IOException e) {
+      return CompletableFuture.failedFuture(translate(e));
+    }
+    return reply.handle((r, err) -> {
+      if (err != null) {
+        throw new CompletionException(translate(Failures.cause(err)));
+      }
+      if (!r.isSuccess()) {
+        throw new CompletionException(translate(r.getException()));
+      }
+      return r;
+    });
+  }
+
+  @Override
   public boolean wasAppended(long callId) {
     return stateMachine.wasAppended(callId);
   }

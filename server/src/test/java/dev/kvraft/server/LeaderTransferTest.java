@@ -1,0 +1,96 @@
+package dev.kvraft.server;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import dev.kvraft.proto.TransferLeader;
+import dev.kvraft.server.testing.Nodes;
+import dev.kvraft.server.testing.RawClient;
+import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.TestNodes;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** TransferLeader on a real three-node cluster (issue #18's leader transfer, like etcd's move-leader). */
+@Timeout(120)
+class LeaderTransferTest {
+  private static final Duration WAIT = Duration.ofSeconds(30);
+  private final List<KvraftServer> servers = new ArrayList<>();
+
+  @AfterEach
+  void stop() {
+    servers.forEach(KvraftServer::close);
+  }
+
+  private static Response transfer(KvraftServer to, String target) throws Exception {
+    try (var c = new RawClient(to.clientPort())) {
+      return c.call(Request.newBuilder().setId(1).setTransferLeader(TransferLeader.newBuilder().setTarget(target))
+          .build());
+    }
+  }
+
+  private static String id(KvraftServer s) {
+    return s.config().nodeId();
+  }
+
+  @Test
+  void leadershipMovesWhereAskedAndWritesInFlightAreNotFailed(@TempDir Path dir) throws Exception {
+    for (var c : TestNodes.cluster(dir, 3, Map.of())) {
+      servers.add(KvraftServer.start(c));
+    }
+    var leader = Nodes.awaitLeader(WAIT, servers);
+    var followers = servers.stream().filter(s -> s != leader).toList();
+    var target = followers.get(0);
+    var writer = followers.get(1);
+
+    // A follower does not transfer: it says where the leader is (once it has heard from it).
+    dev.kvraft.server.testing.Await.until("the followers to know the leader", WAIT,
+        () -> followers.stream().allMatch(f -> {
+          try {
+            return Nodes.status(f).getLeaderId().equals(id(leader));
+          } catch (java.io.IOException e) {
+            return false;
+          }
+        }));
+    var notHere = transfer(target, id(target));
+    assertEquals(Error.Code.UNAVAILABLE, notHere.getError().getCode());
+    assertEquals(leader.config().self().clientAddress(), notHere.getError().getLeaderAddress());
+    assertEquals(Error.Code.INVALID_ARGUMENT, transfer(leader, "n9").getError().getCode(), "not a member");
+
+    // Writes keep going through the third node while leadership moves; none of them fails.
+    var failed = new AtomicInteger();
+    var done = new AtomicInteger();
+    var load = Thread.ofVirtual().start(() -> {
+      try (var c = new RawClient(writer.clientPort())) {
+        for (int i = 0; i < 300; i++) {
+          var r = c.call(Requests.put(i + 1, "moving/" + (i % 20), "v" + i));
+          (r.hasError() ? failed : done).incrementAndGet();
+        }
+      } catch (Exception e) {
+        failed.incrementAndGet();
+      }
+    });
+    var moved = transfer(leader, id(target));
+    assertFalse(moved.hasError(), moved.toString());
+    assertEquals(id(target), moved.getTransferLeader().getLeaderId());
+    assertSame(target, Nodes.awaitLeader(WAIT, target), "the target leads");
+    load.join(WAIT.toMillis());
+    assertEquals(0, failed.get(), "no write failed during the transfer");
+    assertEquals(300, done.get());
+
+    // With no target, the most up-to-date follower takes over.
+    var again = transfer(target, "");
+    assertFalse(again.hasError(), again.toString());
+    assertNotEquals(id(target), again.getTransferLeader().getLeaderId());
+  }
+}
