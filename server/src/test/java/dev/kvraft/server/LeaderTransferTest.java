@@ -93,4 +93,27 @@ class LeaderTransferTest {
     assertFalse(again.hasError(), again.toString());
     assertNotEquals(id(target), again.getTransferLeader().getLeaderId());
   }
+
+  @Test
+  void aLeaderThatStopsGracefullyHandsOverFirst(@TempDir Path dir) throws Exception {
+    // Election timeouts of 4-5 s: longer than the whole stop, so without a hand-over no survivor could lead yet.
+    for (var c : TestNodes.cluster(dir, 3, Map.of("raft.election.timeout.min.ms", "4000",
+        "raft.election.timeout.max.ms", "5000"))) {
+      servers.add(KvraftServer.start(c));
+    }
+    var leader = Nodes.awaitLeader(WAIT, servers);
+    assertFalse(Nodes.call(leader, Requests.put(1, "k", "v"), WAIT).hasError());
+    long t0 = System.nanoTime();
+    leader.close();
+    servers.remove(leader);
+    assertTrue(System.nanoTime() - t0 < Duration.ofSeconds(4).toNanos(), "the stop took less than an election timeout");
+    // The hand-over completed inside close(): a survivor leads already, before any election timeout could pass.
+    var leaders = new ArrayList<String>();
+    for (var s : servers) {
+      if (Nodes.status(s).getRole().equals("LEADER")) {
+        leaders.add(id(s));
+      }
+    }
+    assertEquals(1, leaders.size(), "a survivor leads the moment the old leader has stopped: " + leaders);
+  }
 }
