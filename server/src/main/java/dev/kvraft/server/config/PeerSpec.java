@@ -19,9 +19,10 @@ public record PeerSpec(String id, String host, int clientPort, int peerPort) {
     if (host.isBlank()) {
       throw new IllegalArgumentException("node '" + id + "' has an empty host");
     }
-    if (host.chars().anyMatch(c -> c == '[' || c == ']' || c == ',' || Character.isWhitespace(c))) {
-      throw new IllegalArgumentException("node '" + id + "' has host '" + host + "': a host is a name or an IP"
-          + " address, without spaces, commas or brackets (write an IPv6 address in one pair of brackets: [::1])");
+    try {
+      new HostPort(host, 0); // the one rule for hosts: a name or an IP, no spaces, commas, slashes or brackets
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("node '" + id + "' has host '" + host + "': " + e.getMessage(), e);
     }
     checkPort(id, "client", clientPort);
     checkPort(id, "peer", peerPort);
@@ -81,7 +82,7 @@ public record PeerSpec(String id, String host, int clientPort, int peerPort) {
   }
 
   private static String hostPort(String host, int port) {
-    return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+    return new HostPort(host, port).toString();
   }
 
   @Override

@@ -39,18 +39,28 @@ public final class Frames {
    * @throws EOFException when the connection ends inside the prefix
    */
   public static long readLength(InputStream in) throws IOException {
-    long length = 0;
-    for (int shift = 0; shift <= 35; shift += 7) {
-      int b = in.read();
+    int first = in.read();
+    if (first < 0) {
+      throw new EOFException("connection closed inside a frame length");
+    }
+    return lengthFrom(first, in);
+  }
+
+  /** The rest of a length prefix whose first byte was {@code first}: -1 when it does not end within 6 bytes. */
+  private static long lengthFrom(int first, InputStream in) throws IOException {
+    long length = first & 0x7f;
+    int b = first;
+    for (int shift = 7; (b & 0x80) != 0; shift += 7) {
+      if (shift > 35) {
+        return -1;
+      }
+      b = in.read();
       if (b < 0) {
         throw new EOFException("connection closed inside a frame length");
       }
       length |= (long) (b & 0x7f) << shift;
-      if ((b & 0x80) == 0) {
-        return length;
-      }
     }
-    return -1;
+    return length;
   }
 
   /**
@@ -63,19 +73,9 @@ public final class Frames {
     if (first < 0) {
       return new End();
     }
-    long length = first & 0x7f;
-    int shift = 7;
-    int b = first;
-    while ((b & 0x80) != 0) {
-      if (shift > 35) {
-        return new BadLength();
-      }
-      b = in.read();
-      if (b < 0) {
-        throw new EOFException("connection closed inside a frame length");
-      }
-      length |= (long) (b & 0x7f) << shift;
-      shift += 7;
+    long length = lengthFrom(first, in);
+    if (length < 0) {
+      return new BadLength();
     }
     if (length > maxBytes) {
       // Answer at once: take only the id bytes already received, never wait for more of a frame we refuse.

@@ -177,15 +177,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     } catch (IOException e) {
       return CompletableFuture.failedFuture(translate(e));
     }
-    return reply.handle((r, err) -> {
-      if (err != null) {
-        throw new CompletionException(translate(Failures.cause(err)));
-      }
-      if (!r.isSuccess()) {
-        throw new CompletionException(translate(r.getException()));
-      }
-      return r;
-    });
+    return succeeded(reply);
   }
 
   @Override
@@ -198,6 +190,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
     } catch (IOException e) {
       return CompletableFuture.failedFuture(translate(e));
     }
+    return succeeded(reply);
+  }
+
+  /** A Ratis reply as a future that fails with a kvraft error (a ConsensusException) unless it succeeded. */
+  private CompletableFuture<RaftClientReply> succeeded(CompletableFuture<RaftClientReply> reply) {
     return reply.handle((r, err) -> {
       if (err != null) {
         throw new CompletionException(translate(Failures.cause(err)));
