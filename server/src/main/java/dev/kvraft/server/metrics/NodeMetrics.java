@@ -42,8 +42,6 @@ public final class NodeMetrics implements RequestObserver, LoopObserver {
   private final PrometheusRegistry registry = new PrometheusRegistry();
   private final KvMetrics requests;
   private final SlowRequestLog slow;
-  private final Counter loopBusy;
-  private final Counter loopTurns;
   private final DistributionDataPoint turnEvents;
   private final DistributionDataPoint turnSeconds;
   private final DistributionDataPoint proposalOps;
@@ -58,18 +56,17 @@ public final class NodeMetrics implements RequestObserver, LoopObserver {
    * @param slow the slow-request log, or null for none
    */
   public NodeMetrics(String nodeId, List<String> peers, NodeSource node, SlowRequestLog slow) {
-    var commands = COMMANDS.stream().map(c -> c == Request.CommandCase.COMMAND_NOT_SET ? "none"
-        : c.name().toLowerCase(Locale.ROOT)).toList();
+    var commands = COMMANDS.stream().map(NodeMetrics::commandName).toList();
     var results = new ArrayList<String>();
     results.add("ok");
     CODES.forEach(c -> results.add(c.name().toLowerCase(Locale.ROOT)));
     this.requests = new KvMetrics(registry, commands, results);
     this.slow = slow;
     NodeGauges.register(registry, node);
-    loopBusy = Counter.builder().name("kvraft_loop_busy_seconds")
+    var loopBusy = Counter.builder().name("kvraft_loop_busy_seconds")
         .help("Time the database loop spent working, not waiting: its rate is the loop's busy fraction")
         .register(registry);
-    loopTurns = Counter.builder().name("kvraft_loop_turns").help("Turns of the database loop that handled events")
+    var loopTurns = Counter.builder().name("kvraft_loop_turns").help("Turns of the database loop that handled events")
         .register(registry);
     loopBusyPoint = loopBusy.labelValues();
     loopTurnsPoint = loopTurns.labelValues();
@@ -131,27 +128,33 @@ public final class NodeMetrics implements RequestObserver, LoopObserver {
       forwarded[command].inc();
       return;
     }
-    int result = response.hasError() ? 1 + CODES.indexOf(response.getError().getCode()) : 0;
-    if (result < 0) {
-      result = 1; // UNRECOGNIZED cannot be sent; count it as unknown
+    int code = response.hasError() ? CODES.indexOf(response.getError().getCode()) : -1;
+    // Result 0 is "ok"; an error is 1 + its code's index (UNRECOGNIZED, never sent, counts as UNKNOWN).
+    int result = response.hasError() ? 1 + Math.max(0, code) : 0;
+    requests.request(command, result, now - trace.received());
+    if (slow != null) {
+      logIfSlow(slow, request, trace, now);
     }
-    long total = now - trace.received();
-    requests.request(command, result, total);
-    if (slow != null && total >= slow.thresholdNanos()) {
+  }
+
+  /** The label of a command in the series and the slow-request log: "put", "get", ..., "none". */
+  private static String commandName(Request.CommandCase c) {
+    return c == Request.CommandCase.COMMAND_NOT_SET ? "none" : c.name().toLowerCase(Locale.ROOT);
+  }
+
+  private static void logIfSlow(SlowRequestLog slow, Request request, RequestTrace trace, long now) {
+    if (now - trace.received() >= slow.thresholdNanos()) {
       var phases = trace.phases(now);
-      slow.record(requests.commands().get(command), keyOf(request), trace.connection(), phases.queueNanos(), phases.raftNanos(),
-          phases.applyNanos());
+      slow.record(commandName(request.getCommandCase()), keyOf(request), trace.connection(), phases.queueNanos(),
+          phases.raftNanos(), phases.applyNanos());
     }
   }
 
   /** With metrics off: an observer that records nothing and only logs slow requests. */
   public static RequestObserver slowRequestsOnly(SlowRequestLog slow) {
     return (request, response, trace) -> {
-      long now = System.nanoTime();
-      if (now - trace.received() >= slow.thresholdNanos() && !request.getForwarded()) {
-        var phases = trace.phases(now);
-        slow.record(request.getCommandCase().name().toLowerCase(Locale.ROOT), keyOf(request), trace.connection(),
-            phases.queueNanos(), phases.raftNanos(), phases.applyNanos());
+      if (!request.getForwarded()) {
+        logIfSlow(slow, request, trace, System.nanoTime());
       }
     };
   }
