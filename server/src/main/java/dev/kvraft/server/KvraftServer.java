@@ -196,14 +196,23 @@ public final class KvraftServer implements AutoCloseable {
 
   /**
    * A leader that stops gracefully first hands leadership to its most up-to-date follower, so the others need not
-   * wait an election timeout to notice it is gone (a rolling restart causes no election timeout). Best effort: on
-   * failure it says so and stops anyway.
+   * wait an election timeout to notice it is gone (a rolling restart causes no election timeout) — when the
+   * followers that answer would still be a quorum without it. Best effort: on failure it says so and stops anyway.
    */
   private void handOverLeadership(long timeoutMs) {
     if (!raft.isLeader() || config.cluster().size() < 2) {
       return;
     }
-    var target = raft.followers().stream().max(java.util.Comparator.comparingLong(f -> f.matchIndex()));
+    long heardWithin = config.electionTimeoutMin().toMillis();
+    long live = raft.followers().stream().filter(f -> f.lastHeardMs() <= heardWithin).count();
+    if (live < config.cluster().size() / 2 + 1) {
+      // Without this node the others are no quorum: a hand-over would only make a leader that must step down (and
+      // then delays the election once a peer is back).
+      LOG.info("node {} stops as leader without handing over: {} of its followers answer, too few to lead"
+          + " without it", config.nodeId(), live);
+      return;
+    }
+    var target = raft.mostUpToDateFollower(heardWithin);
     if (target.isEmpty()) {
       return;
     }

@@ -116,4 +116,23 @@ class LeaderTransferTest {
     }
     assertEquals(1, leaders.size(), "a survivor leads the moment the old leader has stopped: " + leaders);
   }
+
+  @Test
+  void aLeaderWhoseFollowersAreNoQuorumWithoutItDoesNotHandOver(@TempDir Path dir) throws Exception {
+    for (var c : TestNodes.cluster(dir, 3, Map.of())) {
+      servers.add(KvraftServer.start(c));
+    }
+    var leader = Nodes.awaitLeader(WAIT, servers);
+    var followers = servers.stream().filter(s -> s != leader).toList();
+    followers.get(0).close();
+    servers.remove(followers.get(0));
+    var survivor = followers.get(1);
+    // The leader counts a follower as answering for one election timeout (300 ms here) after its last reply; no
+    // status shows that, so wait it out, twice over.
+    Thread.sleep(600);
+    leader.close();
+    servers.remove(leader);
+    // Alone, the survivor can only lead if it was handed leadership (no quorum to elect it): it was not.
+    assertNotEquals("LEADER", Nodes.status(survivor).getRole(), "leadership was handed to a node without a quorum");
+  }
 }

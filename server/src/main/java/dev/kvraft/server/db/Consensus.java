@@ -52,8 +52,17 @@ public interface Consensus {
     return java.util.List.of();
   }
 
-  /** One follower as the leader sees it. */
-  record Follower(String id, long matchIndex) {}
+  /**
+   * On the leader, the follower whose log is furthest ahead among those that answered within {@code heardWithinMs}:
+   * where leadership goes when no one is named (a follower that is down cannot take it).
+   */
+  default java.util.Optional<Follower> mostUpToDateFollower(long heardWithinMs) {
+    return followers().stream().filter(f -> f.lastHeardMs() <= heardWithinMs)
+        .max(java.util.Comparator.comparingLong(Follower::matchIndex));
+  }
+
+  /** One follower as the leader sees it: how far its log matches, and how long ago it last answered. */
+  record Follower(String id, long matchIndex, long lastHeardMs) {}
 
   /**
    * Raft before it is bound or started: proposes and reads nothing (UNAVAILABLE, "still starting"), leads nothing,

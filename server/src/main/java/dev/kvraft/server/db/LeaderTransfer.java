@@ -6,7 +6,6 @@ import dev.kvraft.proto.Response;
 import dev.kvraft.proto.TransferLeaderResult;
 import dev.kvraft.server.config.PeerSpec;
 import dev.kvraft.server.config.ServerConfig;
-import java.util.Comparator;
 
 /**
  * A client's TransferLeader command (like etcd's move-leader): on the leader, hand leadership to the named member, or
@@ -27,7 +26,7 @@ final class LeaderTransfer {
     }
     var target = c.request().getTransferLeader().getTarget();
     if (target.isEmpty()) {
-      var best = raft.followers().stream().max(Comparator.comparingLong(Consensus.Follower::matchIndex));
+      var best = raft.mostUpToDateFollower(config.electionTimeoutMin().toMillis());
       if (best.isEmpty()) {
         replies.error(c, Error.Code.INVALID_ARGUMENT, "node " + config.nodeId() + " has no follower to hand"
             + " leadership to", "");

@@ -263,7 +263,8 @@ public final class RaftNode implements Consensus, AutoCloseable {
     }
     var followers = new ArrayList<Follower>(match.length);
     for (int i = 0; i < match.length; i++) {
-      followers.add(new Follower(ids.get(i).getId().getId().toStringUtf8(), match[i]));
+      followers.add(new Follower(ids.get(i).getId().getId().toStringUtf8(), match[i],
+          ids.get(i).getLastRpcElapsedTimeMs()));
     }
     return followers;
   }
