@@ -9,6 +9,8 @@ import dev.kvraft.server.metrics.NodeMetrics;
 import dev.kvraft.server.metrics.SlowRequestLog;
 import dev.kvraft.storage.LogMirror;
 import dev.kvraft.server.net.ClientListener;
+import dev.kvraft.server.net.ClientTls;
+import dev.kvraft.server.net.Members;
 import dev.kvraft.server.net.LeaderLink;
 import dev.kvraft.server.raft.RaftNode;
 import java.io.IOException;
@@ -37,6 +39,8 @@ public final class KvraftServer implements AutoCloseable {
   private final RaftNode raft;
   private final LeaderLink link;
   private final ClientListener listener;
+  /** TLS of the client port and the forwarding link, or null when the node runs plaintext. */
+  private final ClientTls clientTls;
   private final NodeView view;
   private final NodeMetrics metrics;
   private final MetricsServer metricsServer;
@@ -44,8 +48,9 @@ public final class KvraftServer implements AutoCloseable {
   private final java.util.concurrent.atomic.AtomicLong tlsReloads = new java.util.concurrent.atomic.AtomicLong();
 
   private KvraftServer(ServerConfig config, DatabaseLoop loop, RaftNode raft, LeaderLink link,
-      ClientListener listener, NodeView view, NodeMetrics metrics, MetricsServer metricsServer) {
+      ClientListener listener, ClientTls clientTls, NodeView view, NodeMetrics metrics, MetricsServer metricsServer) {
     this.config = config;
+    this.clientTls = clientTls;
     this.loop = loop;
     this.raft = raft;
     this.link = link;
@@ -67,8 +72,12 @@ public final class KvraftServer implements AutoCloseable {
       mirror = new MirrorObserver(LogMirror.open(config.dataDir().resolve("kvraft.db")), config.logRetention());
       observer = mirror;
     }
+    // Unreadable, non-PEM or expired TLS files stop the node here, with a message naming the file.
+    var clientTls = config.tls().isPresent() ? ClientTls.load(config.tls().get()) : null;
+    var members = Members.byCertificate(config.cluster().stream().map(p -> p.id()).collect(
+        java.util.stream.Collectors.toSet()));
     // Bind the client port first: a port conflict should fail before anything touches the data.
-    var listener = new ClientListener(config, loop.commands());
+    var listener = new ClientListener(config, loop.commands(), clientTls, members);
     RaftNode raft = null;
     LeaderLink link = null;
     NodeView view;
@@ -88,7 +97,7 @@ public final class KvraftServer implements AutoCloseable {
         metrics = null;
         loop.observe(NodeMetrics.slowRequestsOnly(slowLog), dev.kvraft.server.db.LoopObserver.NONE);
       }
-      link = new LeaderLink(loop.forwardSink());
+      link = new LeaderLink(loop.forwardSink(), clientTls);
       loop.bind(node, link, observer, node.snapshotter());
       if (config.metricsAddress().isPresent()) {
         // Before Raft starts, so that /ready says 503 while the log replays.
@@ -101,6 +110,9 @@ public final class KvraftServer implements AutoCloseable {
         metricsServer.close();
       }
       listener.stopAccepting();
+      if (clientTls != null) {
+        clientTls.close();
+      }
       if (raft != null) {
         raft.close();
       }
@@ -117,12 +129,14 @@ public final class KvraftServer implements AutoCloseable {
     }
     listener.start();
     view.ready(true);
-    var server = new KvraftServer(config, loop, raft, link, listener, view, metrics, metricsServer);
+    var server = new KvraftServer(config, loop, raft, link, listener, clientTls, view, metrics,
+        metricsServer);
     server.startWatchdog();
     var self = config.self();
     if (raft.tlsOn()) {
-      LOG.info("node {}: the Raft transport on {} runs over mutual TLS (tls.ca.file {}); the client port {} is still"
-          + " plaintext", config.nodeId(), self.peerAddress(), config.tls().get().caFile(), self.clientAddress());
+      LOG.info("node {}: TLS on the Raft transport {} (mutual), the forwarding link (mutual) and the client port {}"
+          + " (client certificates: {}); CA {}", config.nodeId(), self.peerAddress(), self.clientAddress(),
+          config.tls().get().clientAuth().name().toLowerCase(java.util.Locale.ROOT), config.tls().get().caFile());
     } else {
       LOG.warn("node {}: the Raft port {} and the client port {} are plaintext: anyone who reaches them can read and"
           + " write; across hosts set tls.cert.file, tls.key.file and tls.ca.file", config.nodeId(),
@@ -184,9 +198,11 @@ public final class KvraftServer implements AutoCloseable {
       return;
     }
     try {
+      clientTls.reload();
       raft.reloadTls();
       tlsReloads.incrementAndGet();
-      LOG.info("node {}: SIGHUP: reloaded the TLS certificate, key and CA ({}); new Raft connections use them",
+      LOG.info("node {}: SIGHUP: reloaded the TLS certificate, key and CA ({}); new client and Raft connections"
+          + " use them",
           config.nodeId(), config.tls().get().certFile());
     } catch (IOException | RuntimeException e) {
       LOG.error("node {}: SIGHUP: cannot reload TLS: {}; the previous certificate stays in use", config.nodeId(),
@@ -233,7 +249,7 @@ public final class KvraftServer implements AutoCloseable {
     return "node " + config.nodeId() + " " + info.role().toLowerCase(java.util.Locale.ROOT) + ", leader "
         + (info.leaderId().isEmpty() ? "unknown" : info.leaderId()) + ", term " + info.term() + ", applied "
         + Math.max(0, loop.appliedIndex()) + ", revision " + loop.revision()
-        + (raft.tlsOn() ? ", raft TLS" + (tlsReloads.get() > 0 ? " (reloaded " + tlsReloads.get() + "x)" : "") : "");
+        + (raft.tlsOn() ? ", TLS" + (tlsReloads.get() > 0 ? " (reloaded " + tlsReloads.get() + "x)" : "") : "");
   }
 
   /** Graceful stop within {@code timeout}: finish or fail what is in flight, close Ratis, close connections. */
@@ -263,6 +279,9 @@ public final class KvraftServer implements AutoCloseable {
     } finally {
       if (metricsServer != null) {
         metricsServer.close();
+      }
+      if (clientTls != null) {
+        clientTls.close();
       }
     }
     LOG.info("node {} stopped", config.nodeId());

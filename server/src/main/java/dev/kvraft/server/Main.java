@@ -12,6 +12,7 @@ import sun.misc.Signal;
  * exits 1.
  */
 public final class Main {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Main.class);
   private Main() {}
 
   public static void main(String[] args) {
@@ -43,8 +44,14 @@ public final class Main {
     Signal.handle(new Signal("TERM"), s -> stop.countDown());
     Signal.handle(new Signal("INT"), s -> stop.countDown());
     // SIGHUP: re-read the TLS certificate, key and CA (a rotation needs no restart); off the signal thread.
-    Signal.handle(new Signal("HUP"), s -> Thread.ofPlatform().name("kvraft-tls-reload").daemon(true)
+    var previous = Signal.handle(new Signal("HUP"), s -> Thread.ofPlatform().name("kvraft-tls-reload").daemon(true)
         .start(server::reloadTls));
+    if (previous == sun.misc.SignalHandler.SIG_IGN && server.config().tls().isPresent()) {
+      // The JVM keeps a signal ignored at start ignored (nohup does that): a rotation would need a restart.
+      LOG.warn("node {}: SIGHUP was ignored when the process started (nohup?), so it cannot reload the TLS files;"
+          + " start it without nohup (setsid, systemd) to rotate certificates without a restart",
+          server.config().nodeId());
+    }
     // Ready: the client port accepts connections and Raft runs (it joined its group).
     systemd.ready(server.statusLine());
     try {

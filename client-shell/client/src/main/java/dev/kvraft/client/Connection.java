@@ -65,13 +65,29 @@ final class Connection implements AutoCloseable {
     }
   }
 
-  static Connection open(String address, Duration connectTimeout) throws IOException {
+  /**
+   * Connects, and with {@code tls} non-null completes a TLS handshake within the connect timeout, checking that the
+   * server's certificate chains to the CA and names the host (or IP) in {@code address}.
+   */
+  static Connection open(String address, Duration connectTimeout, javax.net.ssl.SSLContext tls) throws IOException {
     var hp = HostPort.parse(address);
     var socket = new Socket();
     try {
       socket.setTcpNoDelay(true);
       socket.connect(new InetSocketAddress(hp.host(), hp.port()), (int) connectTimeout.toMillis());
-      return new Connection(address, socket);
+      if (tls == null) {
+        return new Connection(address, socket);
+      }
+      var ssl = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket(socket, hp.host(), hp.port(), true);
+      dev.kvraft.proto.PemTls.verifyHostName(ssl);
+      ssl.setSoTimeout((int) connectTimeout.toMillis());
+      try {
+        ssl.startHandshake();
+      } catch (IOException e) {
+        throw new IOException("TLS handshake with " + address + " failed: " + e.getMessage(), e);
+      }
+      ssl.setSoTimeout(0);
+      return new Connection(address, ssl);
     } catch (IOException e) {
       socket.close();
       throw e;

@@ -52,6 +52,8 @@ public final class KvClient implements AutoCloseable {
   private final CopyOnWriteArrayList<String> addresses;
   private final Duration timeout;
   private final Duration connectTimeout;
+  /** TLS towards every node, or null for plaintext. */
+  private final javax.net.ssl.SSLContext tls;
   private final boolean discover;
   private final AtomicLong ids = new AtomicLong();
   private final AtomicLong staleTurn = new AtomicLong();
@@ -67,6 +69,7 @@ public final class KvClient implements AutoCloseable {
     this.timeout = b.timeout;
     this.connectTimeout = b.connectTimeout;
     this.discover = b.discover;
+    this.tls = b.tls;
     this.primary = addresses.get(0);
   }
 
@@ -76,6 +79,22 @@ public final class KvClient implements AutoCloseable {
     private Duration timeout = Duration.ofSeconds(10);
     private Duration connectTimeout = Duration.ofSeconds(2);
     private boolean discover = true;
+    private javax.net.ssl.SSLContext tls;
+
+    /**
+     * Talks TLS, verifying each server's certificate against the CA in {@code files} and its host name or IP against
+     * the address connected to; presents the client certificate in {@code files} when it names one (a server with
+     * {@code tls.client.auth=require} needs it). Reads the files now: a missing, non-PEM or expired one is an
+     * {@link IllegalArgumentException} naming it.
+     */
+    public Builder tls(dev.kvraft.proto.PemTls files) {
+      try {
+        this.tls = files.context();
+      } catch (IOException e) {
+        throw new IllegalArgumentException(e.getMessage(), e);
+      }
+      return this;
+    }
 
     /** One or more {@code host:port} client addresses; a comma-separated list counts as several. */
     public Builder addresses(String... list) {
@@ -123,6 +142,16 @@ public final class KvClient implements AutoCloseable {
 
   public static Builder builder() {
     return new Builder();
+  }
+
+  /**
+   * A new client for one node only (no member discovery) with this client's TLS settings and connect timeout, and
+   * {@code timeout} per call: for asking every member something, or a long call on one node. Close it after use.
+   */
+  public KvClient forNode(String address, Duration timeout) {
+    var b = builder().addresses(address).discoverMembers(false).timeout(timeout).connectTimeout(connectTimeout);
+    b.tls = tls;
+    return b.build();
   }
 
   /** A client for the given addresses with the default timeouts. */
@@ -400,7 +429,7 @@ public final class KvClient implements AutoCloseable {
     if (c != null && c.isOpen()) {
       return c;
     }
-    c = Connection.open(address, connectTimeout);
+    c = Connection.open(address, connectTimeout, tls);
     pool.put(address, c);
     if (discover && !discovered) {
       discovered = true;

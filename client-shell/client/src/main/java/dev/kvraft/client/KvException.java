@@ -10,7 +10,7 @@ import dev.kvraft.proto.Error;
  */
 public sealed class KvException extends RuntimeException
     permits InvalidArgumentException, TooLargeException, UnavailableException, KvTimeoutException,
-        OverloadedException, InternalException {
+        OverloadedException, InternalException, PermissionDeniedException {
   private final Error.Code code;
   private final String leaderAddress;
 
@@ -44,6 +44,7 @@ public sealed class KvException extends RuntimeException
       case UNAVAILABLE -> new UnavailableException(msg, e.getLeaderAddress());
       case TIMEOUT -> new KvTimeoutException(msg);
       case OVERLOADED -> new OverloadedException(msg);
+      case PERMISSION_DENIED -> new PermissionDeniedException(msg);
       case INTERNAL, UNKNOWN, UNRECOGNIZED -> new InternalException(e.getCode() + ": " + msg);
     };
   }

@@ -99,8 +99,7 @@ final class Interactive {
   private String prompt() {
     var client = shell.context().client();
     var address = client.currentAddress().orElse(client.addresses().get(0));
-    try (var quick = dev.kvraft.client.KvClient.builder().addresses(address).discoverMembers(false)
-        .timeout(Duration.ofMillis(500)).build()) {
+    try (var quick = client.forNode(address, Duration.ofMillis(500))) {
       var members = quick.members();
       for (var m : members.getMembersList()) {
         if (m.getClientAddress().equals(address)) {

@@ -19,7 +19,7 @@ import java.util.List;
  *
  * <pre>
  *   kvsh [--address HOST:PORT[,HOST:PORT...]] [--format table|json|raw] [--timeout SECONDS]
- *        [-c 'COMMAND' ...]
+ *        [--cacert FILE [--cert FILE --key FILE]] [-c 'COMMAND' ...]
  * </pre>
  *
  * With {@code -c} it runs those commands; when stdin is not a terminal it runs the lines it reads; otherwise it is
@@ -31,9 +31,17 @@ public final class Kvsh {
   private Kvsh() {}
 
   /** Parsed command line. */
-  record Options(String address, Format format, Duration timeout, List<String> commands, boolean help) {
+  record Options(String address, Format format, Duration timeout, List<String> commands, boolean help,
+      java.util.Optional<dev.kvraft.proto.PemTls> tls) {
     static Options parse(String... args) {
-      String address = System.getenv().getOrDefault("KVSH_ADDRESS", DEFAULT_ADDRESS);
+      return parse(System.getenv(), args);
+    }
+
+    static Options parse(java.util.Map<String, String> env, String... args) {
+      String address = env.getOrDefault("KVSH_ADDRESS", DEFAULT_ADDRESS);
+      String cacert = env.get("KVSH_CACERT");
+      String cert = env.get("KVSH_CERT");
+      String key = env.get("KVSH_KEY");
       var format = Format.TABLE;
       var timeout = Duration.ofSeconds(10);
       var commands = new ArrayList<String>();
@@ -51,6 +59,9 @@ public final class Kvsh {
           case "-a", "--address", "--addresses", "--endpoints" -> address = value != null ? value : next(args, ++i, name);
           case "-c", "--command" -> commands.add(value != null ? value : next(args, ++i, name));
           case "--format", "-o" -> format = Format.parse(value != null ? value : next(args, ++i, name));
+          case "--cacert" -> cacert = value != null ? value : next(args, ++i, name);
+          case "--cert" -> cert = value != null ? value : next(args, ++i, name);
+          case "--key" -> key = value != null ? value : next(args, ++i, name);
           case "--timeout" -> {
             var v = value != null ? value : next(args, ++i, name);
             try {
@@ -62,7 +73,28 @@ public final class Kvsh {
           default -> throw new UsageException("unknown option '" + a + "' (see kvsh --help)");
         }
       }
-      return new Options(address, format, timeout, commands, help);
+      return new Options(address, format, timeout, commands, help, tls(blankToNull(cacert), blankToNull(cert),
+          blankToNull(key)));
+    }
+
+    private static String blankToNull(String s) {
+      return s == null || s.isBlank() ? null : s;
+    }
+
+    /** --cacert turns TLS on (with --cert and --key for a server that requires a client certificate). */
+    private static java.util.Optional<dev.kvraft.proto.PemTls> tls(String cacert, String cert, String key) {
+      if (cacert == null) {
+        if (cert != null || key != null) {
+          throw new UsageException("--cert and --key need --cacert (the CA that signed the servers' certificates)");
+        }
+        return java.util.Optional.empty();
+      }
+      if ((cert == null) != (key == null)) {
+        throw new UsageException("--cert and --key go together; got " + (cert == null ? "only --key" : "only --cert"));
+      }
+      var ca = Path.of(cacert);
+      return java.util.Optional.of(cert == null ? dev.kvraft.proto.PemTls.trusting(ca)
+          : dev.kvraft.proto.PemTls.of(Path.of(cert), Path.of(key), ca));
     }
 
     private static String next(String[] args, int i, String name) {
@@ -95,7 +127,9 @@ public final class Kvsh {
     }
     KvClient client;
     try {
-      client = KvClient.builder().addresses(options.address()).timeout(options.timeout()).build();
+      var builder = KvClient.builder().addresses(options.address()).timeout(options.timeout());
+      options.tls().ifPresent(builder::tls);
+      client = builder.build();
     } catch (IllegalArgumentException e) {
       err.println("kvsh: " + e.getMessage());
       return 2;
@@ -192,10 +226,13 @@ public final class Kvsh {
 
   private static void usage(PrintWriter out) {
     out.println("usage: kvsh [--address HOST:PORT[,HOST:PORT...]] [--format table|json|raw] [--timeout SECONDS]");
-    out.println("            [-c 'COMMAND' ...]");
+    out.println("            [--cacert FILE [--cert FILE --key FILE]] [-c 'COMMAND' ...]");
     out.println();
     out.println("The kvraft shell. With -c it runs the given commands; with stdin not a terminal it runs the");
     out.println("lines it reads; otherwise it is interactive. Exit status 0 only if every command succeeded.");
     out.println("Default address: " + DEFAULT_ADDRESS + " (or $KVSH_ADDRESS). Type 'help' inside for the commands.");
+    out.println("TLS: --cacert (or $KVSH_CACERT) is the CA the servers' certificates must chain to, and their host");
+    out.println("name or IP is checked; --cert/--key ($KVSH_CERT/$KVSH_KEY) are this client's, for servers that");
+    out.println("require one. bin/kvsh finds a 'kvraft-cluster start --tls' cluster's files in $KVRAFT_CLUSTER_DIR/tls.");
   }
 }

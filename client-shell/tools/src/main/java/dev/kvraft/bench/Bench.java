@@ -45,11 +45,16 @@ public final class Bench {
   private final PrintStream out;
   private final PrintStream err;
   private final Duration answerTimeout;
+  /** Connection set-up times, in nanoseconds; filled by {@link #connect}. */
+  private final ConcurrentHistogram setupTimes = latencies();
 
   /** The outcome of a run. */
   public record Result(String op, long ok, Map<String, Long> errors, Duration elapsed, double opsPerSecond,
       double minMs, double p50Ms, double p90Ms, double p99Ms, double p999Ms, double maxMs, double meanMs,
-      List<Second> timeline) {}
+      List<Second> timeline, Setup setup) {}
+
+  /** How long opening each connection took (TCP, the TLS handshake when on, and one status call), opened one by one. */
+  public record Setup(int connections, double p50Ms, double p99Ms, double maxMs) {}
 
   /** With --timeline: the operations sent in one second of the run, and their latencies. */
   public record Second(int second, long ok, double p50Ms, double p99Ms, double maxMs) {}
@@ -91,8 +96,10 @@ public final class Bench {
     var endpoints = o.targetLeader() ? List.of(leader()) : o.endpoints();
     var clients = new ArrayList<KvClient>();
     for (int i = 0; i < o.conns(); i++) {
-      clients.add(KvClient.builder().addresses(endpoints.get(i % endpoints.size())).discoverMembers(false)
-          .timeout(answerTimeout).build());
+      var builder = KvClient.builder().addresses(endpoints.get(i % endpoints.size())).discoverMembers(false)
+          .timeout(answerTimeout);
+      o.tls().ifPresent(builder::tls);
+      clients.add(builder.build());
     }
     try {
       connect(clients);
@@ -107,7 +114,9 @@ public final class Bench {
   }
 
   private String leader() {
-    try (var c = KvClient.builder().addresses(o.endpoints().toArray(String[]::new)).build()) {
+    var builder = KvClient.builder().addresses(o.endpoints().toArray(String[]::new));
+    o.tls().ifPresent(builder::tls);
+    try (var c = builder.build()) {
       return c.members().getMembersList().stream().filter(m -> m.getLeader()).findFirst()
           .map(m -> m.getClientAddress())
           .orElseThrow(() -> new IllegalStateException("no leader is known; is the cluster up?"));
@@ -133,18 +142,17 @@ public final class Bench {
 
   /**
    * Opens every connection before the clock starts (each client asks its node for {@code status} once), so no
-   * measured operation pays for a TCP handshake.
+   * measured operation pays for a TCP or TLS handshake. One at a time, each timed: the set-up figures say what one
+   * new connection costs, not how a burst of them queues.
    */
   private void connect(List<KvClient> clients) {
-    try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
-      for (var c : clients) {
-        pool.submit(() -> {
-          try {
-            c.status();
-          } catch (KvException e) {
-            // Counted where it matters: the measured operations will fail the same way.
-          }
-        });
+    for (var c : clients) {
+      long t0 = System.nanoTime();
+      try {
+        c.status();
+        setupTimes.recordValue(Math.min(System.nanoTime() - t0, setupTimes.getHighestTrackableValue()));
+      } catch (KvException e) {
+        // Counted where it matters: the measured operations will fail the same way.
       }
     }
   }
@@ -193,7 +201,9 @@ public final class Bench {
         seconds == null ? List.of() : new TreeMap<>(seconds).entrySet().stream()
             .map(e -> new Second(e.getKey(), e.getValue().getTotalCount(), e.getValue().getValueAtPercentile(50) / ms,
                 e.getValue().getValueAtPercentile(99) / ms, e.getValue().getMaxValue() / ms))
-            .toList());
+            .toList(),
+        new Setup((int) setupTimes.getTotalCount(), setupTimes.getValueAtPercentile(50) / ms,
+            setupTimes.getValueAtPercentile(99) / ms, setupTimes.getMaxValue() / ms));
     print(result);
     return result;
   }
@@ -393,6 +403,13 @@ public final class Bench {
       latency.put("max", r.maxMs());
       latency.put("mean", r.meanMs());
       m.put("latency_ms", latency);
+      m.put("tls", o.tls().isPresent());
+      var setup = new LinkedHashMap<String, Object>();
+      setup.put("connections", r.setup().connections());
+      setup.put("p50", r.setup().p50Ms());
+      setup.put("p99", r.setup().p99Ms());
+      setup.put("max", r.setup().maxMs());
+      m.put("connect_ms", setup);
       if (o.timeline()) {
         m.put("timeline", r.timeline().stream().map(t -> {
           var second = new LinkedHashMap<String, Object>();
@@ -407,13 +424,17 @@ public final class Bench {
       out.println(dev.kvraft.client.Json.write(m));
       return;
     }
-    out.printf("Summary (%s, %d clients over %d connections):%n", r.op(), o.clients(), o.conns());
+    out.printf("Summary (%s, %d clients over %d connections%s):%n", r.op(), o.clients(), o.conns(),
+        o.tls().isPresent() ? ", TLS" : "");
     out.printf("  Total:        %.3f s%n", r.elapsed().toNanos() / 1e9);
     out.printf("  Done:         %d acknowledged%n", r.ok());
     out.printf("  Throughput:   %.1f ops/s%n", r.opsPerSecond());
     out.printf("  Latency (ms): min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f%n",
         r.minMs(), r.p50Ms(), r.p90Ms(), r.p99Ms(), r.p999Ms(), r.maxMs(), r.meanMs());
     out.printf("  Errors:       %s%n", r.errors().isEmpty() ? "none" : r.errors());
+    out.printf("  Connect (ms): p50 %.3f  p99 %.3f  max %.3f  (%d connections, one at a time%s)%n",
+        r.setup().p50Ms(), r.setup().p99Ms(), r.setup().maxMs(), r.setup().connections(),
+        o.tls().isPresent() ? ", TLS handshake included" : "");
     if (o.timeline()) {
       out.println("Timeline (by the second a request was sent; latencies in ms):");
       for (var t : r.timeline()) {

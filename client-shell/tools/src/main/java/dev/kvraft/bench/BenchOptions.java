@@ -31,7 +31,8 @@ public record BenchOptions(
     boolean progress,
     boolean preload,
     int scanLimit,
-    boolean timeline) {
+    boolean timeline,
+    java.util.Optional<dev.kvraft.proto.PemTls> tls) {
 
   public static final String USAGE = """
       usage: kvraft-bench [flags] put|get|scan|txn|mixed
@@ -51,6 +52,8 @@ public record BenchOptions(
         --target-leader       send everything to the leader
         --preload             put every key of the key space first (for get/scan/mixed)
         --scan-limit=N        keys per scan (default 10)
+        --cacert=FILE         talk TLS, verifying the servers against this CA (PEM)
+        --cert=FILE --key=FILE  the client certificate and key (PEM) for servers that require one
         --json                print the result as one JSON object
         --no-progress         no progress bar on stderr
         --timeline            also print p50/p99/max for each second of the run (where the stalls are)
@@ -78,6 +81,9 @@ public record BenchOptions(
     boolean timeline = false;
     boolean preload = false;
     int scanLimit = 10;
+    String cacert = null;
+    String cert = null;
+    String key = null;
     for (int i = 0; i < args.length; i++) {
       var a = args[i];
       if (!a.startsWith("--")) {
@@ -126,6 +132,9 @@ public record BenchOptions(
               default -> throw new IllegalArgumentException("--consistency is l or s, got '" + value + "'");
             };
             case "scan-limit" -> scanLimit = (int) positive(name, value);
+            case "cacert" -> cacert = value;
+            case "cert" -> cert = value;
+            case "key" -> key = value;
             default -> throw new IllegalArgumentException("unknown flag --" + name);
           }
         }
@@ -141,7 +150,24 @@ public record BenchOptions(
       throw new IllegalArgumentException("--key-size=" + keySize + " cannot hold " + keySpace + " distinct keys");
     }
     return new BenchOptions(endpoints, conns, clients, total, duration, warmup, keySize, valSize, keySpace, sequential,
-        rate, op, readRatio, consistency, leader, json, progress, preload, scanLimit, timeline);
+        rate, op, readRatio, consistency, leader, json, progress, preload, scanLimit, timeline,
+        tls(cacert, cert, key));
+  }
+
+  /** --cacert (with --cert and --key, or neither) turns TLS on; a lone --cert or --key is an error. */
+  static java.util.Optional<dev.kvraft.proto.PemTls> tls(String cacert, String cert, String key) {
+    if (cacert == null) {
+      if (cert != null || key != null) {
+        throw new IllegalArgumentException("--cert and --key need --cacert (the CA to verify the servers with)");
+      }
+      return java.util.Optional.empty();
+    }
+    if ((cert == null) != (key == null)) {
+      throw new IllegalArgumentException("--cert and --key go together");
+    }
+    var ca = java.nio.file.Path.of(cacert);
+    return java.util.Optional.of(cert == null ? dev.kvraft.proto.PemTls.trusting(ca)
+        : dev.kvraft.proto.PemTls.of(java.nio.file.Path.of(cert), java.nio.file.Path.of(key), ca));
   }
 
   private static List<String> split(String v) {

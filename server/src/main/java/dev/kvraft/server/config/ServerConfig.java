@@ -39,8 +39,36 @@ public record ServerConfig(
     ConnectionLimits connections,
     Optional<TlsFiles> tls) {
 
-  /** The PEM files of {@code tls.cert.file}, {@code tls.key.file} and {@code tls.ca.file}: all three, or none. */
-  public record TlsFiles(Path certFile, Path keyFile, Path caFile) {}
+  /**
+   * TLS on every link: the PEM files of {@code tls.cert.file}, {@code tls.key.file} and {@code tls.ca.file} (all three,
+   * or none), whether the client port asks clients for a certificate ({@code tls.client.auth}), and how long a client
+   * has to finish its handshake ({@code client.handshake.timeout.ms}).
+   */
+  public record TlsFiles(Path certFile, Path keyFile, Path caFile, ClientAuth clientAuth, Duration handshakeTimeout) {
+    public dev.kvraft.proto.PemTls pem() {
+      return dev.kvraft.proto.PemTls.of(certFile, keyFile, caFile);
+    }
+  }
+
+  /** {@code tls.client.auth}: whether a client of the client port must present a certificate chaining to the CA. */
+  public enum ClientAuth {
+    /** Clients present no certificate; only members' forwarding links must (they present one anyway). */
+    NONE,
+    /** A client may present one; a bad one is refused. */
+    REQUEST,
+    /** Every client must present one. */
+    REQUIRE;
+
+    static ClientAuth parse(String value) {
+      return switch (value.strip().toLowerCase(java.util.Locale.ROOT)) {
+        case "none" -> NONE;
+        case "request" -> REQUEST;
+        case "require" -> REQUIRE;
+        default -> throw new IllegalArgumentException("tls.client.auth = '" + value
+            + "' is not one of none, request, require");
+      };
+    }
+  }
 
   /** One documented setting. */
   public record Setting(String key, String defaultValue, String help) {}
@@ -83,10 +111,15 @@ public record ServerConfig(
       new Setting("metrics.address", "auto",
           "host:port serving /metrics, /health and /ready over HTTP; auto: 127.0.0.1 on the client port + 2 (7381);"
               + " empty turns them off"),
-      new Setting("tls.cert.file", "", "PEM certificate of this node (SAN or CN = its node id); with tls.key.file and"
-          + " tls.ca.file, the Raft transport runs over mutual TLS (issue #16: the client port is still plaintext)"),
+      new Setting("tls.cert.file", "", "PEM certificate of this node (SAN or CN = its node id; SAN also its host name"
+          + " or IP for clients); with tls.key.file and tls.ca.file, the client port, the Raft transport and the"
+          + " forwarding link all run over TLS"),
       new Setting("tls.key.file", "", "PEM private key (unencrypted PKCS#8) of tls.cert.file"),
-      new Setting("tls.ca.file", "", "PEM bundle of the CA every member's certificate must chain to"),
+      new Setting("tls.ca.file", "", "PEM bundle of the CA every member's (and client's) certificate must chain to"),
+      new Setting("tls.client.auth", "require", "with TLS on: none, request or require a client certificate chaining"
+          + " to tls.ca.file on the client port (members' forwarding links always present theirs)"),
+      new Setting("client.handshake.timeout.ms", "5000", "with TLS on: a client must finish its TLS handshake within"
+          + " this, or it is disconnected"),
       new Setting("log.slow.ms", "1000", "a request slower than this logs one line saying where its time went"));
 
   public ServerConfig {
@@ -243,6 +276,8 @@ public record ServerConfig(
     var cert = get.apply("tls.cert.file").strip();
     var key = get.apply("tls.key.file").strip();
     var ca = get.apply("tls.ca.file").strip();
+    var clientAuth = ClientAuth.parse(get.apply("tls.client.auth")); // checked even with TLS off: a typo is an error
+    var handshake = Duration.ofMillis(positiveLong(get, "client.handshake.timeout.ms"));
     if (cert.isEmpty() && key.isEmpty() && ca.isEmpty()) {
       return Optional.empty();
     }
@@ -250,7 +285,8 @@ public record ServerConfig(
       throw new IllegalArgumentException("TLS needs all of tls.cert.file, tls.key.file and tls.ca.file; got cert '"
           + cert + "', key '" + key + "', ca '" + ca + "'");
     }
-    return Optional.of(new TlsFiles(path("tls.cert.file", cert), path("tls.key.file", key), path("tls.ca.file", ca)));
+    return Optional.of(new TlsFiles(path("tls.cert.file", cert), path("tls.key.file", key), path("tls.ca.file", ca),
+        clientAuth, handshake));
   }
 
   private static long autoOrPositive(Function<String, String> get, String key) {

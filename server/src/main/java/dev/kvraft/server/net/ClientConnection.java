@@ -45,7 +45,14 @@ final class ClientConnection {
   static final int OUT_BUFFER = 8 * 1024;
   private static final Response CLOSE = Response.newBuilder().build();
 
-  private final Socket socket;
+  /** The accepted TCP socket; closing it ends everything. */
+  private final Socket raw;
+  /** What the connection reads and writes: {@link #raw}, or the TLS socket over it once the handshake is done. */
+  private volatile Socket socket;
+  private final ClientTls tls;
+  private final Members members;
+  /** Reader thread only: whether the other side proved it is a cluster member (may send forwarded and ReadIndex). */
+  private boolean member;
   private final String peer;
   private final CommandSink loop;
   private final ServerConfig config;
@@ -69,10 +76,13 @@ final class ClientConnection {
   private volatile boolean broken;
 
   ClientConnection(Socket socket, CommandSink loop, ServerConfig config, RequestValidator validator,
-      NetStats stats, ConnectionBudget budget) {
+      NetStats stats, ConnectionBudget budget, ClientTls tls, Members members) {
     this.stats = stats;
     this.budget = budget;
+    this.raw = socket;
     this.socket = socket;
+    this.tls = tls;
+    this.members = members;
     this.peer = socket.getRemoteSocketAddress().toString();
     this.loop = loop;
     this.config = config;
@@ -82,7 +92,11 @@ final class ClientConnection {
   /** Reads requests until the client leaves or breaks the protocol; then cleans up everything. */
   void serve() {
     try {
-      socket.setTcpNoDelay(true);
+      raw.setTcpNoDelay(true);
+      if (tls != null && !handshake()) {
+        return;
+      }
+      member = members.isMember(ClientTls.peerNames(socket));
       // Small buffers keep an idle connection cheap (issue #15): a frame body larger than the buffer is read
       // straight into its own array, and a large response is written straight to the socket.
       var limits = budget.limits();
@@ -111,6 +125,17 @@ final class ClientConnection {
     }
   }
 
+  /** The TLS handshake; false (logged, and the finally block closes) when it failed or overran its deadline. */
+  private boolean handshake() throws InterruptedException {
+    try {
+      socket = tls.accept(raw);
+      return true;
+    } catch (IOException e) {
+      LOG.info("client {}: TLS handshake failed ({}); closing the connection", peer, ClientTls.describe(e));
+      return false;
+    }
+  }
+
   private void readLoop(BufferedInputStream in) throws IOException, InterruptedException {
     int maxFrame = config.limits().maxFrameBytes();
     var limits = budget.limits();
@@ -134,7 +159,7 @@ final class ClientConnection {
       }
       deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
       in.reset();
-      if (firstFrame) {
+      if (firstFrame && tls == null) {
         firstFrame = false;
         if (looksLikeTls(in)) {
           return;
@@ -288,6 +313,15 @@ final class ClientConnection {
     }
     long deadline = System.nanoTime() + timeout;
     inFlight.acquire();
+    if ((request.getForwarded() || request.hasReadIndex()) && !member) {
+      answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
+          .setCode(Error.Code.PERMISSION_DENIED)
+          .setMessage("node " + config.nodeId() + " accepts " + (request.hasReadIndex() ? "ReadIndex" : "forwarded")
+              + " requests only from cluster members (" + members.describe() + "); send the request without"
+              + " 'forwarded'"))
+          .build(), trace);
+      return;
+    }
     var invalid = validator.validate(request);
     if (invalid.isPresent()) {
       answer(request, Response.newBuilder().setId(request.getId()).setError(invalid.get()).build(), trace);
@@ -417,7 +451,7 @@ final class ClientConnection {
 
   private void closeSocket() {
     try {
-      socket.close();
+      raw.close();
     } catch (IOException e) {
       LOG.debug("closing {}: {}", peer, e.toString());
     }

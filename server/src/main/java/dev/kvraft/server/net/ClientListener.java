@@ -40,12 +40,20 @@ public final class ClientListener implements AutoCloseable {
   private final ConnectionBudget budget;
   private final Thread acceptThread;
   private final int maxConnections;
+  /** TLS on the client port, or null for plaintext. */
+  private final ClientTls tls;
+  private final Members members;
   /** Waits and rate-limited reports after failed accepts; accept thread only. */
   private final AcceptBackoff backoff = new AcceptBackoff(System::nanoTime);
 
-  /** Binds the client port at once, so a port conflict fails start-up with a clear message. */
-  public ClientListener(ServerConfig config, CommandSink loop) throws IOException {
+  /**
+   * Binds the client port at once, so a port conflict fails start-up with a clear message. {@code tls} null: the
+   * port speaks plaintext. {@code members} says which connections may send forwarded requests and ReadIndex.
+   */
+  public ClientListener(ServerConfig config, CommandSink loop, ClientTls tls, Members members) throws IOException {
     this.config = config;
+    this.tls = tls;
+    this.members = members;
     this.loop = loop;
     this.validator = new RequestValidator(config.limits());
     this.budget = new ConnectionBudget(config.connections());
@@ -114,7 +122,8 @@ public final class ClientListener implements AutoCloseable {
           refuse(socket);
           continue;
         }
-        var connection = new ClientConnection(socket, loop, config, validator, stats, budget);
+        var connection = new ClientConnection(socket, loop, config, validator, stats, budget, tls,
+            members);
         connections.add(connection);
         Thread.ofVirtual().name("kvraft-conn-" + accepted.incrementAndGet()).start(() -> {
           try {
@@ -148,10 +157,13 @@ public final class ClientListener implements AutoCloseable {
     }
   }
 
-  /** Sends one OVERLOADED frame to a connection over the limit and closes it; never blocks on the client. */
+  /** Sends one OVERLOADED frame (plaintext port; with TLS just closes) to a connection over the limit; never blocks. */
   private void refuse(Socket socket) {
     refused.incrementAndGet();
     try (socket) {
+      if (tls != null) {
+        return; // a plaintext frame would be garbage to a TLS client, and a handshake costs what the limit saves
+      }
       var response = Response.newBuilder().setError(Error.newBuilder().setCode(Error.Code.OVERLOADED)
           .setMessage("node " + config.nodeId() + " has " + maxConnections
               + " client connections open (limit.connections); retry later or use another node")).build();

@@ -21,7 +21,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A follower's link to the leader's client port: kvraft's own pipelined protocol, one connection per leader
- * address. {@link #send} only queues a batch (the database loop never waits on a socket); the connection's writer
+ * address, over TLS with this node's certificate when TLS is on (the leader accepts forwarded requests and
+ * ReadIndex only from a member's certificate). {@link #send} only queues a batch (the database loop never waits on a socket); the connection's writer
  * virtual thread connects when needed and writes each batch with one flush; its reader virtual thread hands every
  * answer to the {@link Forwarder.Sink}. When a connection breaks, every request it carried is reported failed, with
  * whether it had been sent.
@@ -34,11 +35,14 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   private static final int CONNECT_TIMEOUT_MS = 1000;
 
   private final Sink sink;
+  /** TLS towards the leader (this node's certificate as the client certificate), or null for plaintext. */
+  private final ClientTls tls;
   private final Map<String, Link> links = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
-  public LeaderLink(Sink sink) {
+  public LeaderLink(Sink sink, ClientTls tls) {
     this.sink = sink;
+    this.tls = tls;
   }
 
   @Override
@@ -134,12 +138,22 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
 
     private OutputStream connect() throws IOException {
       var leader = dev.kvraft.proto.HostPort.parse(address);
-      var s = new Socket();
-      s.setTcpNoDelay(true);
-      s.connect(new InetSocketAddress(leader.host(), leader.port()), CONNECT_TIMEOUT_MS);
+      var tcp = new Socket();
+      tcp.setTcpNoDelay(true);
+      tcp.connect(new InetSocketAddress(leader.host(), leader.port()), CONNECT_TIMEOUT_MS);
+      Socket s = tcp;
+      if (tls != null) {
+        try {
+          s = tls.connect(tcp, leader.host(), leader.port(), java.time.Duration.ofMillis(CONNECT_TIMEOUT_MS));
+        } catch (IOException e) {
+          tcp.close();
+          throw new IOException("TLS handshake with the leader at " + address + " failed: " + e.getMessage(), e);
+        }
+      }
       socket = s;
       var in = new BufferedInputStream(s.getInputStream(), 64 * 1024);
-      Thread.ofVirtual().name("kvraft-leader-link-reader-" + address).start(() -> readLoop(s, in));
+      var connected = s;
+      Thread.ofVirtual().name("kvraft-leader-link-reader-" + address).start(() -> readLoop(connected, in));
       return new BufferedOutputStream(s.getOutputStream(), 64 * 1024);
     }
 

@@ -26,8 +26,7 @@ public final class SnapshotCommand implements ShellCommand {
     // A large store takes a while to write: wait for it up to ten minutes, on the node the shell talks to.
     var address = ctx.client().currentAddress().orElse(ctx.client().addresses().get(0));
     dev.kvraft.proto.SnapshotResult s;
-    try (var patient = dev.kvraft.client.KvClient.builder().addresses(address).discoverMembers(false)
-        .timeout(java.time.Duration.ofMinutes(10)).build()) {
+    try (var patient = ctx.client().forNode(address, java.time.Duration.ofMinutes(10))) {
       s = patient.snapshot();
     }
     if (ctx.format() == dev.kvraft.shell.Format.JSON) {

@@ -36,8 +36,7 @@ public final class StatusCommand implements ShellCommand {
         if (m.getId().equals(local.getNodeId())) {
           continue;
         }
-        try (var other = KvClient.builder().addresses(m.getClientAddress())
-            .timeout(java.time.Duration.ofSeconds(2)).build()) {
+        try (var other = ctx.client().forNode(m.getClientAddress(), java.time.Duration.ofSeconds(2))) {
           rows.add(new Row(m.getId(), m.getClientAddress(), other.status(), null));
         } catch (RuntimeException e) {
           rows.add(new Row(m.getId(), m.getClientAddress(), null, e.getMessage()));

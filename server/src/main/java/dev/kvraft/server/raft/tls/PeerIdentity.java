@@ -12,12 +12,12 @@ import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
 
 /** The names a peer's (already CA-verified) certificate carries: its SAN DNS names and its CN. */
-final class PeerIdentity {
+public final class PeerIdentity {
   private static final int SAN_DNS = 2;
 
   private PeerIdentity() {}
 
-  static Set<String> names(SSLSession session) {
+  public static Set<String> names(SSLSession session) {
     try {
       Certificate[] chain = session.getPeerCertificates();
       return chain.length > 0 && chain[0] instanceof X509Certificate x ? names(x) : Set.of();
@@ -26,7 +26,7 @@ final class PeerIdentity {
     }
   }
 
-  static Set<String> names(X509Certificate cert) {
+  public static Set<String> names(X509Certificate cert) {
     var names = new LinkedHashSet<String>();
     try {
       var sans = cert.getSubjectAlternativeNames();

@@ -1,0 +1,164 @@
+package dev.kvraft.proto;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateExpiredException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.CertificateNotYetValidException;
+import java.security.cert.X509Certificate;
+import java.security.spec.InvalidKeySpecException;
+import java.security.spec.PKCS8EncodedKeySpec;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Pattern;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManagerFactory;
+
+/**
+ * TLS material of the kvraft client protocol, read from PEM files: a certificate chain, its unencrypted PKCS#8 key
+ * (RSA, EC or Ed25519), and a CA bundle to verify the other side with. Shared by the server's client port, the
+ * follower's link to the leader, {@code KvClient}, {@code kvsh} and {@code kvraft-bench}, so that every side reads
+ * the same files the same way. Immutable; {@link #context()} reads the files each time it is called.
+ *
+ * <p>Every failure is an {@link IOException} that names the file and what is wrong with it.
+ */
+public record PemTls(Optional<Path> certFile, Optional<Path> keyFile, Path caFile) {
+  /** TLS 1.3, and 1.2 for older peers. */
+  public static final String[] PROTOCOLS = {"TLSv1.3", "TLSv1.2"};
+  private static final Pattern PEM_KEY = Pattern.compile(
+      "-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----([A-Za-z0-9+/=\\s]+)-----END \\1?PRIVATE KEY-----");
+
+  public PemTls {
+    if (caFile == null) {
+      throw new IllegalArgumentException("a CA file (PEM bundle) is needed to verify the other side");
+    }
+    if (certFile.isPresent() != keyFile.isPresent()) {
+      throw new IllegalArgumentException("a certificate and its key go together: got certificate "
+          + certFile.map(Path::toString).orElse("(none)") + " and key " + keyFile.map(Path::toString).orElse("(none)"));
+    }
+  }
+
+  /** Verifies the other side with {@code caFile}, and presents no certificate of its own. */
+  public static PemTls trusting(Path caFile) {
+    return new PemTls(Optional.empty(), Optional.empty(), caFile);
+  }
+
+  /** Presents {@code certFile} (its key in {@code keyFile}) and verifies the other side with {@code caFile}. */
+  public static PemTls of(Path certFile, Path keyFile, Path caFile) {
+    return new PemTls(Optional.of(certFile), Optional.of(keyFile), caFile);
+  }
+
+  /** A new SSLContext from the files as they are now. */
+  public SSLContext context() throws IOException {
+    try {
+      var trust = KeyStore.getInstance("PKCS12");
+      trust.load(null, null);
+      int n = 0;
+      for (var ca : certificates(caFile)) {
+        trust.setCertificateEntry("ca-" + n++, ca);
+      }
+      var tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+      tmf.init(trust);
+      KeyManagerFactory kmf = null;
+      if (certFile.isPresent()) {
+        var chain = certificates(certFile.get());
+        for (var c : chain) {
+          checkValidity(certFile.get(), c);
+        }
+        var key = privateKey(keyFile.get());
+        var keys = KeyStore.getInstance("PKCS12");
+        keys.load(null, null);
+        keys.setKeyEntry("self", key, new char[0], chain.toArray(new X509Certificate[0]));
+        kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+        kmf.init(keys, new char[0]);
+      }
+      var context = SSLContext.getInstance("TLS");
+      context.init(kmf == null ? null : kmf.getKeyManagers(), tmf.getTrustManagers(), null);
+      return context;
+    } catch (GeneralSecurityException e) {
+      throw new IOException("cannot build TLS from certificate " + certFile.map(Path::toString).orElse("(none)")
+          + ", key " + keyFile.map(Path::toString).orElse("(none)") + ", CA " + caFile + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Client side: TLS 1.3/1.2 only, and the server's certificate must name the host (or IP) connected to. */
+  public static void verifyHostName(SSLSocket socket) {
+    SSLParameters params = socket.getSSLParameters();
+    params.setEndpointIdentificationAlgorithm("HTTPS");
+    params.setProtocols(PROTOCOLS);
+    socket.setSSLParameters(params);
+  }
+
+  /** The certificates in a PEM file, in order; an error naming the file when there are none or one is bad. */
+  public static List<X509Certificate> certificates(Path pem) throws IOException {
+    readable(pem);
+    try (var in = Files.newInputStream(pem)) {
+      var list = new ArrayList<X509Certificate>();
+      for (var c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+        list.add((X509Certificate) c);
+      }
+      if (list.isEmpty()) {
+        throw new IOException("TLS file " + pem + " holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)");
+      }
+      return list;
+    } catch (CertificateException e) {
+      throw new IOException("TLS file " + pem + " is not a PEM X.509 certificate: " + e.getMessage(), e);
+    }
+  }
+
+  /** An expired or not-yet-valid certificate is an error naming the file, not a handshake failure later. */
+  private static void checkValidity(Path pem, X509Certificate c) throws IOException {
+    try {
+      c.checkValidity();
+    } catch (CertificateExpiredException | CertificateNotYetValidException e) {
+      throw new IOException("TLS certificate in " + pem + " is not valid now (" + e.getMessage()
+          + "); install a current certificate", e);
+    }
+  }
+
+  /** The unencrypted PKCS#8 private key in a PEM file. */
+  public static PrivateKey privateKey(Path pem) throws IOException {
+    readable(pem);
+    var text = Files.readString(pem, StandardCharsets.US_ASCII);
+    var m = PEM_KEY.matcher(text);
+    if (!m.find()) {
+      throw new IOException("TLS key file " + pem + " holds no PEM private key (expected -----BEGIN PRIVATE KEY-----)");
+    }
+    if (m.group(1) != null) {
+      throw new IOException("TLS key file " + pem + " is a " + m.group(1).strip() + " key; an unencrypted PKCS#8 key"
+          + " is needed: convert it with 'openssl pkcs8 -topk8 -nocrypt -in " + pem + "'");
+    }
+    byte[] der;
+    try {
+      der = Base64.getMimeDecoder().decode(m.group(2));
+    } catch (IllegalArgumentException e) {
+      throw new IOException("TLS key file " + pem + " is not valid base64 PEM: " + e.getMessage(), e);
+    }
+    for (var algorithm : new String[] {"EC", "RSA", "Ed25519", "EdDSA"}) {
+      try {
+        return KeyFactory.getInstance(algorithm).generatePrivate(new PKCS8EncodedKeySpec(der));
+      } catch (InvalidKeySpecException | java.security.NoSuchAlgorithmException e) {
+        // try the next algorithm
+      }
+    }
+    throw new IOException("TLS key file " + pem + " is not an RSA, EC or Ed25519 PKCS#8 private key");
+  }
+
+  private static void readable(Path f) throws IOException {
+    if (!Files.isReadable(f)) {
+      throw new IOException("TLS file " + f + " is missing or unreadable; check the path and its permissions");
+    }
+  }
+}
