@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs kvraft as a systemd service. Idempotent: run it again to upgrade; configs are never overwritten.
 #
-#   systemd/install.sh [--prefix DIR] [--nodes n1,n2,n3] [--cluster SPEC] [--dry-run] [--no-build]
+#   systemd/install.sh [--prefix DIR] [--nodes n1,n2,n3] [--cluster SPEC] [--tls-dir DIR] [--dry-run] [--no-build]
 #
 #   --prefix DIR    install under DIR instead of / (a staging root; no user, no systemctl)
 #   --nodes IDS     write an example config for each node id (default n1); existing configs are kept
 #   --cluster SPEC  the cluster line for those configs (default: the nodes on 127.0.0.1, ports 7379/7380,
 #                   7479/7480, ... so that several instances can run on one host)
+#   --tls-dir DIR   install DIR/ca.pem and each node's DIR/<id>.pem and DIR/<id>.key (and DIR/kvsh.pem/.key when
+#                   there) into /etc/kvraft/tls/ (keys 0600, owned by kvraft), and turn TLS on in new configs
 #   --dry-run       print what would be done, change nothing
 #   --no-build      fail instead of building the jars when they are missing
 #
@@ -14,7 +16,7 @@
 #         /etc/systemd/system/kvraft@.service, /etc/kvraft/<id>.properties, data in /var/lib/kvraft/<id>.
 set -euo pipefail
 src=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-prefix=/ dry=0 build=1 nodes=n1 cluster=""
+prefix=/ dry=0 build=1 nodes=n1 cluster="" tls_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
@@ -23,9 +25,11 @@ while [ $# -gt 0 ]; do
     --nodes=*) nodes=${1#--nodes=}; shift ;;
     --cluster) cluster=${2:?--cluster needs a spec}; shift 2 ;;
     --cluster=*) cluster=${1#--cluster=}; shift ;;
+    --tls-dir) tls_dir=${2:?--tls-dir needs a directory}; shift 2 ;;
+    --tls-dir=*) tls_dir=${1#--tls-dir=}; shift ;;
     --dry-run) dry=1; shift ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,6 +46,13 @@ if [ -z "$cluster" ]; then
   members=()
   for i in "${!ids[@]}"; do members+=("${ids[$i]}=127.0.0.1:$((7379 + 100 * i)):$((7380 + 100 * i))"); done
   cluster=$(IFS=,; echo "${members[*]}")
+fi
+
+# TLS files: all there before anything is installed, so a typo fails early and changes nothing.
+if [ -n "$tls_dir" ]; then
+  for f in ca.pem $(for id in "${ids[@]}"; do echo "$id.pem $id.key"; done); do
+    [ -r "$tls_dir/$f" ] || { echo "install.sh: --tls-dir $tls_dir has no readable $f (make them with bin/kvraft-certs)" >&2; exit 2; }
+  done
 fi
 
 # The jars: built from this source tree when missing.
@@ -94,15 +105,44 @@ for id in "${ids[@]}"; do
   else
     sed -e "s|^node.id = .*|node.id = $id|" -e "s|^cluster = .*|cluster = $cluster|" \
       "$src/systemd/kvraft.properties.example" >"$conf"
+    if [ -n "$tls_dir" ]; then
+      printf '\n# TLS on every link (installed by install.sh --tls-dir); systemctl reload kvraft@%s re-reads them.\n%s\n%s\n%s\n' \
+        "$id" "tls.cert.file = /etc/kvraft/tls/$id.pem" "tls.key.file = /etc/kvraft/tls/$id.key" \
+        "tls.ca.file = /etc/kvraft/tls/ca.pem" >>"$conf"
+    fi
     chmod 0640 "$conf"
   fi
 done
+
+if [ -n "$tls_dir" ]; then
+  # Certificates are public (0644); private keys are readable by the service user only (0600, owned by kvraft).
+  tls="$root/etc/kvraft/tls"
+  run mkdir -p "$tls"
+  run chmod 0750 "$tls"
+  run install -m 0644 "$tls_dir/ca.pem" "$tls/ca.pem"
+  keys=()
+  for id in "${ids[@]}"; do
+    run install -m 0644 "$tls_dir/$id.pem" "$tls/$id.pem"
+    run install -m 0600 "$tls_dir/$id.key" "$tls/$id.key"
+    keys+=("$tls/$id.key")
+  done
+  if [ -r "$tls_dir/kvsh.pem" ] && [ -r "$tls_dir/kvsh.key" ]; then
+    # The shell's client certificate, for root on this host (KVSH_CACERT/KVSH_CERT/KVSH_KEY point kvsh at it).
+    run install -m 0644 "$tls_dir/kvsh.pem" "$tls/kvsh.pem"
+    run install -m 0600 "$tls_dir/kvsh.key" "$tls/kvsh.key"
+  fi
+  say "installed TLS files into $tls; existing configs need tls.cert.file, tls.key.file and tls.ca.file set"
+fi
 
 if [ -z "$prefix" ]; then
   if ! getent passwd kvraft >/dev/null 2>&1; then
     run useradd --system --home-dir /var/lib/kvraft --no-create-home --shell /usr/sbin/nologin kvraft
   fi
   for id in "${ids[@]}"; do run chgrp kvraft "/etc/kvraft/$id.properties" || true; done
+  if [ -n "$tls_dir" ]; then
+    run chgrp kvraft /etc/kvraft/tls
+    for k in "${keys[@]}"; do run chown kvraft:kvraft "$k"; done
+  fi
   if [ -d /run/systemd/system ]; then
     run systemctl daemon-reload
   else

@@ -18,6 +18,8 @@ public enum CommandKind {
   SNAPSHOT(false),
   /** TransferLeader: the leader hands leadership to another member. */
   TRANSFER_LEADER(false),
+  /** MemberHello: a member's forwarding link authenticating; answered by the connection itself. */
+  MEMBER_HELLO(true),
   /** A request that names no command. */
   NONE(false);
 
@@ -40,6 +42,7 @@ public enum CommandKind {
       case STATUS, MEMBERS -> INFO;
       case SNAPSHOT -> SNAPSHOT;
       case TRANSFER_LEADER -> TRANSFER_LEADER;
+      case MEMBER_HELLO -> MEMBER_HELLO;
       case COMMAND_NOT_SET -> NONE;
     };
   }

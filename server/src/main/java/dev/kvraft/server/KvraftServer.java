@@ -74,8 +74,9 @@ public final class KvraftServer implements AutoCloseable {
     }
     // Unreadable, non-PEM or expired TLS files stop the node here, with a message naming the file.
     var clientTls = config.tls().isPresent() ? ClientTls.load(config.tls().get()) : null;
-    var members = Members.byCertificate(config.cluster().stream().map(p -> p.id()).collect(
-        java.util.stream.Collectors.toSet()));
+    var members = clientTls != null
+        ? Members.byCertificate(config.cluster().stream().map(p -> p.id()).collect(java.util.stream.Collectors.toSet()))
+        : Members.byToken(loop.memberToken());
     // Bind the client port first: a port conflict should fail before anything touches the data.
     var listener = new ClientListener(config, loop.commands(), clientTls, members);
     RaftNode raft = null;
@@ -97,7 +98,7 @@ public final class KvraftServer implements AutoCloseable {
         metrics = null;
         loop.observe(NodeMetrics.slowRequestsOnly(slowLog), dev.kvraft.server.db.LoopObserver.NONE);
       }
-      link = new LeaderLink(loop.forwardSink(), clientTls);
+      link = new LeaderLink(loop.forwardSink(), clientTls, config.nodeId(), loop.memberToken());
       loop.bind(node, link, observer, node.snapshotter());
       if (config.metricsAddress().isPresent()) {
         // Before Raft starts, so that /ready says 503 while the log replays.

@@ -14,13 +14,15 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Iterator;
+import java.util.Map;
 import java.util.List;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 /**
- * Snapshot files: each a SQLite database with two tables, {@code meta} (one row: term, index, revision,
- * configuration, created_at, key_count) and {@code kv} (key, value, create_revision, mod_revision, version).
+ * Snapshot files: each a SQLite database with three tables, {@code meta} (one row: term, index, revision,
+ * configuration, created_at, key_count), {@code system} (name, value: cluster state that is not key-values, such as
+ * whether a member token exists) and {@code kv} (key, value, create_revision, mod_revision, version).
  *
  * <p>{@link #write} builds the file under a temporary name outside the snapshot directory, fsyncs it, verifies it,
  * and renames it into place, so a crash never leaves a half-written snapshot where Raft looks for them. Stateless.
@@ -32,7 +34,12 @@ public final class SnapshotFiles {
   private SnapshotFiles() {}
 
   /** What the {@code meta} table says. */
-  public record Meta(long term, long index, long revision, String configuration, String createdAt, long keyCount) {}
+  public record Meta(long term, long index, long revision, String configuration, String createdAt, long keyCount,
+      Map<String, String> system) {
+    public Meta {
+      system = Map.copyOf(system);
+    }
+  }
 
   /** One row of the {@code kv} table. */
   public record Row(byte[] key, byte[] value, long createRevision, long modRevision, long version) {}
@@ -49,6 +56,16 @@ public final class SnapshotFiles {
    */
   public static Path build(Path tmpDir, long term, long index, long revision, String configuration,
       long keyCount, Iterator<Row> rows) throws StorageException {
+    return build(tmpDir, term, index, revision, configuration, Map.of(), keyCount, rows);
+  }
+
+  /**
+   * As {@link #build(Path, long, long, long, String, long, Iterator)}, with the cluster's system state: named text
+   * values that are not key-values (the member token), in the {@code system} table. Snapshots written before that
+   * table existed read back with an empty map.
+   */
+  public static Path build(Path tmpDir, long term, long index, long revision, String configuration,
+      Map<String, String> system, long keyCount, Iterator<Row> rows) throws StorageException {
     var name = fileName(term, index);
     Path tmp = null;
     try {
@@ -65,6 +82,7 @@ public final class SnapshotFiles {
         try (var st = db.createStatement()) {
           st.execute("CREATE TABLE meta (term INTEGER NOT NULL, idx INTEGER NOT NULL, revision INTEGER NOT NULL,"
               + " configuration TEXT, created_at TEXT NOT NULL, key_count INTEGER NOT NULL)");
+          st.execute("CREATE TABLE system (name TEXT PRIMARY KEY, value TEXT NOT NULL)");
           st.execute("CREATE TABLE kv (key PRIMARY KEY, value, create_revision INTEGER NOT NULL,"
               + " mod_revision INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID");
         }
@@ -80,6 +98,13 @@ public final class SnapshotFiles {
           meta.setString(5, Instant.now().truncatedTo(ChronoUnit.MILLIS).toString());
           meta.setLong(6, keyCount);
           meta.executeUpdate();
+        }
+        try (var insert = db.prepareStatement("INSERT INTO system VALUES (?, ?)")) {
+          for (var e : new java.util.TreeMap<>(system).entrySet()) {
+            insert.setString(1, e.getKey());
+            insert.setString(2, e.getValue());
+            insert.executeUpdate();
+          }
         }
         db.commit();
       }
@@ -242,8 +267,30 @@ public final class SnapshotFiles {
       if (!rs.next()) {
         throw new StorageException("snapshot " + file + " has no meta row");
       }
-      return new Meta(rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getString(4), rs.getString(5), rs.getLong(6));
+      var meta = new Meta(rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getString(4), rs.getString(5),
+          rs.getLong(6), system(db));
+      if (rs.next()) {
+        throw new StorageException("snapshot " + file + " has more than one meta row");
+      }
+      return meta;
     }
+  }
+
+  /** The system table's rows; none in a snapshot written before it existed. */
+  private static Map<String, String> system(Connection db) throws SQLException {
+    var map = new java.util.HashMap<String, String>();
+    try (var st = db.createStatement();
+         var has = st.executeQuery("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'system'")) {
+      if (!has.next()) {
+        return map;
+      }
+    }
+    try (var st = db.createStatement(); var rs = st.executeQuery("SELECT name, value FROM system")) {
+      while (rs.next()) {
+        map.put(rs.getString(1), rs.getString(2));
+      }
+    }
+    return map;
   }
 
   private static void fsync(Path path) throws IOException {

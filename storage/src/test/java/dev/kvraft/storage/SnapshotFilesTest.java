@@ -35,12 +35,26 @@ class SnapshotFilesTest {
     assertEquals("snapshot.3_100", file.getFileName().toString());
     var read = new ArrayList<SnapshotFiles.Row>();
     var meta = SnapshotFiles.read(file, read::add);
-    assertEquals(new SnapshotFiles.Meta(3, 100, 42, "peers n1", meta.createdAt(), 2), meta);
+    assertEquals(new SnapshotFiles.Meta(3, 100, 42, "peers n1", meta.createdAt(), 2, java.util.Map.of()), meta);
     assertEquals(2, read.size());
     var binary = read.stream().filter(r -> r.key().length == 2).findFirst().orElseThrow();
     assertArrayEquals(new byte[] {0, (byte) 0xff}, binary.key());
     assertEquals(meta, SnapshotFiles.verify(file));
     assertFalse(Files.list(dir.resolve("tmp")).findAny().isPresent(), "no temporary file is left behind");
+  }
+
+  @Test
+  void systemStateRoundTripsAndASnapshotWithoutTheTableReadsAsEmpty() throws Exception {
+    var rows = List.of(row("a".getBytes(StandardCharsets.UTF_8), "1", 1));
+    var built = SnapshotFiles.build(dir.resolve("tmp"), 2, 7, 1, "", java.util.Map.of("member_token", "00ff"),
+        rows.size(), rows.iterator());
+    var file = SnapshotFiles.moveInto(built, dir.resolve("sm"), 2, 7);
+    assertEquals(java.util.Map.of("member_token", "00ff"), SnapshotFiles.read(file, r -> { }).system());
+    // A snapshot from before the system table: the same file with the table dropped.
+    try (var db = java.sql.DriverManager.getConnection("jdbc:sqlite:" + file)) {
+      db.createStatement().execute("DROP TABLE system");
+    }
+    assertEquals(java.util.Map.of(), SnapshotFiles.verify(file).system());
   }
 
   @Test

@@ -122,6 +122,39 @@ class InstallTest {
   }
 
   @Test
+  void tlsDirInstallsTheFilesWithSafeModesAndTurnsTlsOnInNewConfigs() throws Exception {
+    var certs = dir.resolve("certs");
+    var made = run(List.of("bash", SYSTEMD.resolve("../bin/kvraft-certs").normalize().toString(), certs.toString(),
+        "n1", "n2", "kvsh"), dir);
+    assertEquals(0, made.status(), made.out());
+    var root = dir.resolve("root");
+    var missing = install(root, "--nodes", "n1,n2,n3", "--tls-dir", certs.toString());
+    assertEquals(2, missing.status(), "n3 has no certificate: " + missing.out());
+    assertTrue(missing.out().contains("no readable n3.pem"), missing.out());
+    assertFalse(Files.exists(root), "a failed check installs nothing");
+
+    var r = install(root, "--nodes", "n1,n2", "--tls-dir", certs.toString());
+    assertEquals(0, r.status(), r.out());
+    var tls = root.resolve("etc/kvraft/tls");
+    for (var f : List.of("ca.pem", "n1.pem", "n2.pem", "kvsh.pem")) {
+      assertEquals("rw-r--r--", perms(tls.resolve(f)), f);
+    }
+    for (var f : List.of("n1.key", "n2.key", "kvsh.key")) {
+      assertEquals("rw-------", perms(tls.resolve(f)), f + ": a private key is readable by its owner only");
+    }
+    var n2 = Files.readString(root.resolve("etc/kvraft/n2.properties"));
+    assertTrue(n2.contains("tls.cert.file = /etc/kvraft/tls/n2.pem"), n2);
+    assertTrue(n2.contains("tls.key.file = /etc/kvraft/tls/n2.key"), n2);
+    assertTrue(n2.contains("tls.ca.file = /etc/kvraft/tls/ca.pem"), n2);
+    assertTrue(Files.readString(root.resolve("etc/systemd/system/kvraft@.service"))
+        .contains("ExecReload=/bin/kill -HUP $MAINPID"), "systemctl reload rotates certificates");
+  }
+
+  private static String perms(Path p) throws IOException {
+    return java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(p)).substring(0, 9);
+  }
+
+  @Test
   void theInstalledServerStartsFromTheInstalledLayoutWithTheExampleConfig() throws Exception {
     var root = dir.resolve("root");
     assertEquals(0, install(root, "--nodes", "n1").status());

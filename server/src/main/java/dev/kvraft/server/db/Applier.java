@@ -25,6 +25,7 @@ final class Applier {
   private final PendingRequests pending;
   private final Replies replies;
   private final Supplier<Consensus> consensus;
+  private final MemberToken memberToken;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
   /** The layers each operation goes through; the innermost applies it to {@link #state}. */
   private volatile OpApplier ops;
@@ -34,8 +35,10 @@ final class Applier {
   private volatile long revisionView;
   private volatile long rejectedEntries;
 
-  Applier(KvState state, String proposer, PendingRequests pending, Replies replies, Supplier<Consensus> consensus) {
+  Applier(KvState state, String proposer, PendingRequests pending, Replies replies, Supplier<Consensus> consensus,
+      MemberToken memberToken) {
     this.state = state;
+    this.memberToken = memberToken;
     this.proposer = proposer;
     this.pending = pending;
     this.replies = replies;
@@ -102,8 +105,14 @@ final class Applier {
       consensus.get().forget(entry.getProposalId());
     }
     long now = System.nanoTime();
+    if (!entry.getMemberToken().isEmpty()) {
+      memberToken.applied(entry.getMemberToken());
+    }
+    // The mirror keeps the entry's bytes for inspection: never the member token's.
+    var payload = entry.getMemberToken().isEmpty() ? a.payload()
+        : entry.toBuilder().clearMemberToken().build().toByteString();
     var listener = observer.beginEntry(a.at(), EntryKind.NORMAL, entry.getProposer(),
-        entry.getOpsCount(), Summaries.of(entry), a.payload());
+        entry.getOpsCount(), Summaries.of(entry), payload);
     for (int i = 0; i < entry.getOpsCount(); i++) {
       var response = ops.apply(entry.getOps(i), listener);
       if (mine != null && i < mine.commands().size()) {
@@ -128,8 +137,10 @@ final class Applier {
   }
 
   /** Replaces the whole state with a snapshot's. */
-  void install(LogPosition at, long revision, String conf, List<KvState.Entry> kvs, String why) {
+  void install(LogPosition at, long revision, String conf, List<KvState.Entry> kvs, java.util.Map<String, String> system,
+      String why) {
     state.reset(revision, kvs);
+    memberToken.installed(system);
     configuration = conf == null ? "" : conf;
     observer.beginEntry(at, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size()
         + " keys at revision " + revision, ByteString.EMPTY);
@@ -143,7 +154,7 @@ final class Applier {
     long start = System.nanoTime();
     var copy = state.copy();
     return new Snapshotter.PointInTime(applied.term(), Math.max(0, applied.index()), state.revision(),
-        configuration, copy, System.nanoTime() - start);
+        configuration, copy, System.nanoTime() - start, memberToken.forSnapshot());
   }
 
   private void advance(LogPosition at) {

@@ -55,6 +55,7 @@ public final class DatabaseLoop implements AutoCloseable {
 
   // ---- owned by the loop thread ----
   private final KvState state = new KvState();
+  private final MemberToken memberToken = new MemberToken();
   private final PendingRequests pending = new PendingRequests();
   private final Replies replies;
   private final Retries retries;
@@ -74,7 +75,7 @@ public final class DatabaseLoop implements AutoCloseable {
     this.replies = new Replies(config.nodeId(), state);
     this.inbox = new Inbox(config.queueCapacity(), proposer, replies::observer);
     this.retries = new Retries(pending, replies, () -> accepting);
-    this.applier = new Applier(state, proposer, pending, replies, () -> consensus);
+    this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken);
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
         () -> loopObserver, inbox::add);
     this.reads = new ReadPath(config, state, applier, pending, replies, retries, ids, inbox::add);
@@ -130,6 +131,11 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   // ---- the ports other threads use; each only queues an event ----------------------------------
+
+  /** The cluster's member token as applied here (for the client port and the leader link; TLS off). */
+  public MemberToken memberToken() {
+    return memberToken;
+  }
 
   /** For the client port: submit commands. */
   public CommandSink commands() {
@@ -228,6 +234,7 @@ public final class DatabaseLoop implements AutoCloseable {
         }
         reads.answerApplied();
         expire();
+        memberToken.proposeIfMissing(consensus, ids, proposer);
         inFlightView = (int) Math.min(Integer.MAX_VALUE, takenCommands - replies.answered());
         if (events > 0) {
           loopObserver.turn(events, System.nanoTime() - turnStart);
@@ -258,6 +265,9 @@ public final class DatabaseLoop implements AutoCloseable {
       case READ_INDEX -> readBatch.add(c);
       case SNAPSHOT -> SnapshotRequest.start(c, snapshotter, applier, replies, config.nodeId());
       case TRANSFER_LEADER -> LeaderTransfer.start(c, config, consensus, replies, ids);
+      // Answered by the connection itself; one reaching the loop came by some other path: refuse it.
+      case MEMBER_HELLO -> replies.error(c, Error.Code.INVALID_ARGUMENT, "MemberHello is the first request of a"
+          + " member's link, answered by the connection", "");
       case INFO -> replies.reply(c, r.hasStatus()
           ? replies.respond(r.getId()).setStatus(StatusReport.status(config, consensus, state, applier,
               loopObserver)).build()
@@ -300,7 +310,7 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   private void install(Event.Install i) {
-    applier.install(i.at(), i.revision(), i.configuration(), i.kvs(), i.why());
+    applier.install(i.at(), i.revision(), i.configuration(), i.kvs(), i.system(), i.why());
     reads.answerApplied();
     i.done().complete(null);
   }

@@ -15,7 +15,7 @@ public interface Snapshotter {
    * @param copyNanos how long the copy paused the loop
    */
   record PointInTime(long term, long index, long revision, String configuration, List<KvState.Entry> kvs,
-      long copyNanos) {}
+      long copyNanos, java.util.Map<String, String> system) {}
 
   /** A snapshot on disk. */
   record Written(long term, long index, long revision, long keyCount, String file, long bytes, long copyNanos,

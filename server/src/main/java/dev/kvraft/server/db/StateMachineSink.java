@@ -25,7 +25,7 @@ public interface StateMachineSink {
 
   /** Replaces the whole state with a snapshot's. */
   CompletableFuture<Void> install(LogPosition at, long revision, String configuration, List<KvState.Entry> kvs,
-      String why);
+      java.util.Map<String, String> system, String why);
 
   /** A snapshot at {@code index} is on disk. */
   void snapshotTaken(long index);

@@ -15,6 +15,9 @@ public final class Summaries {
   /** E.g. {@code put a=1; delete b; txn 2 compares (+3 more)}. */
   public static String of(LogEntry entry) {
     var sb = new StringBuilder();
+    if (!entry.getMemberToken().isEmpty()) {
+      sb.append("member token set");  // never the token itself
+    }
     int n = Math.min(MAX_OPS, entry.getOpsCount());
     for (int i = 0; i < n; i++) {
       if (i > 0) {

@@ -313,12 +313,19 @@ final class ClientConnection {
     }
     long deadline = System.nanoTime() + timeout;
     inFlight.acquire();
+    if (request.hasMemberHello()) {
+      memberHello(request, trace);
+      return;
+    }
     if ((request.getForwarded() || request.hasReadIndex()) && !member) {
+      // Before this node has the member token (a cluster's first moments) nobody can be told apart: retry.
+      var ready = members.ready();
       answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
-          .setCode(Error.Code.PERMISSION_DENIED)
-          .setMessage("node " + config.nodeId() + " accepts " + (request.hasReadIndex() ? "ReadIndex" : "forwarded")
-              + " requests only from cluster members (" + members.describe() + "); send the request without"
-              + " 'forwarded'"))
+          .setCode(ready ? Error.Code.PERMISSION_DENIED : Error.Code.UNAVAILABLE)
+          .setMessage(ready ? "node " + config.nodeId() + " accepts " + (request.hasReadIndex() ? "ReadIndex"
+              : "forwarded") + " requests only from cluster members (" + members.describe()
+              + "); send the request without 'forwarded'"
+              : "node " + config.nodeId() + " has not applied the cluster's member token yet; retry"))
           .build(), trace);
       return;
     }
@@ -334,6 +341,21 @@ final class ClientConnection {
               + " requests queued (queue.capacity); back off and retry"))
           .build(), trace);
     }
+  }
+
+  /** A member's link opening: on the right token the connection may send forwarded requests and ReadIndex. */
+  private void memberHello(Request request, RequestTrace trace) {
+    var refused = members.hello(request.getMemberHello());
+    var response = Response.newBuilder().setId(request.getId());
+    if (refused.isEmpty()) {
+      member = true;
+    } else {
+      LOG.warn("client {}: MemberHello as '{}' refused: {}", peer, request.getMemberHello().getNodeId(),
+          refused.get());
+      response.setError(Error.newBuilder().setCode(members.ready() ? Error.Code.PERMISSION_DENIED
+          : Error.Code.UNAVAILABLE).setMessage(refused.get()));
+    }
+    answer(request, response.build(), trace);
   }
 
   /** Answers a request here, without the database loop: counted like the loop's answers. */

@@ -66,19 +66,22 @@ public final class ClientTls implements AutoCloseable {
     long deadline = System.nanoTime() + timeout.toNanos();
     var watchdog = timer.schedule(() -> closeQuietly(raw), timeout.toMillis(), TimeUnit.MILLISECONDS);
     try {
-      // The first byte says whether this is TLS at all (a handshake record is 0x16); it is handed back to the TLS
-      // engine as already read. A plaintext kvraft client gets a kvraft error frame it can show, not TLS garbage.
+      // The first two bytes say whether this is TLS at all (a handshake record starts 0x16 0x03; a kvraft frame
+      // of 22 bytes starts 0x16 then a field tag, never 3); they are handed back to the TLS engine as already read.
+      // A plaintext kvraft client gets a kvraft error frame it can show, not TLS garbage.
       raw.setSoTimeout((int) Math.max(1, timeout.toMillis()));
-      int first = raw.getInputStream().read();
-      if (first != 0x16) {
-        if (first >= 0) {
+      var in = raw.getInputStream();
+      int first = in.read();
+      int second = first == 0x16 ? in.read() : -1;
+      if (first != 0x16 || second != 0x03) {
+        if (first >= 0 && (first != 0x16 || second >= 0)) {
           refusePlaintext(raw);
         }
-        throw new SSLException(first < 0 ? "the client closed the connection before its handshake"
-            : "it spoke plaintext to the TLS port");
+        throw new SSLException(first < 0 || (first == 0x16 && second < 0)
+            ? "the client closed the connection before its handshake" : "it spoke plaintext to the TLS port");
       }
       var ssl = (SSLSocket) context.getSocketFactory().createSocket(raw,
-          new java.io.ByteArrayInputStream(new byte[] {(byte) first}), true);
+          new java.io.ByteArrayInputStream(new byte[] {(byte) first, (byte) second}), true);
       ssl.setUseClientMode(false);
       var params = ssl.getSSLParameters();
       params.setProtocols(PemTls.PROTOCOLS);

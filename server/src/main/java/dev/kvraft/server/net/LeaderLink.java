@@ -21,8 +21,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A follower's link to the leader's client port: kvraft's own pipelined protocol, one connection per leader
- * address, over TLS with this node's certificate when TLS is on (the leader accepts forwarded requests and
- * ReadIndex only from a member's certificate). {@link #send} only queues a batch (the database loop never waits on a socket); the connection's writer
+ * address. The leader accepts forwarded requests and ReadIndex only from members: with TLS on the link presents
+ * this node's certificate; with TLS off it opens with a {@code MemberHello} carrying the cluster's member token
+ * (and is not opened at all until this node has applied the token: the batch fails as not sent, and the loop
+ * retries it). {@link #send} only queues a batch (the database loop never waits on a socket); the connection's writer
  * virtual thread connects when needed and writes each batch with one flush; its reader virtual thread hands every
  * answer to the {@link Forwarder.Sink}. When a connection breaks, every request it carried is reported failed, with
  * whether it had been sent.
@@ -37,12 +39,20 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   private final Sink sink;
   /** TLS towards the leader (this node's certificate as the client certificate), or null for plaintext. */
   private final ClientTls tls;
+  /** This node's id and the cluster's member token, for the MemberHello that opens a plaintext link. */
+  private final String nodeId;
+  private final dev.kvraft.server.db.MemberToken token;
   private final Map<String, Link> links = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
-  public LeaderLink(Sink sink, ClientTls tls) {
+  /** The id of the MemberHello on every plaintext link: the loop's own ids count up from 1 and never reach it. */
+  static final long HELLO_ID = -1L;
+
+  public LeaderLink(Sink sink, ClientTls tls, String nodeId, dev.kvraft.server.db.MemberToken token) {
     this.sink = sink;
     this.tls = tls;
+    this.nodeId = nodeId;
+    this.token = token;
   }
 
   @Override
@@ -67,6 +77,8 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
     private final LinkedBlockingQueue<List<Request>> queue = new LinkedBlockingQueue<>();
     private final Set<Long> inFlight = ConcurrentHashMap.newKeySet();
     private volatile Socket socket;
+    /** Set by the reader when the leader refused the MemberHello (it had no token yet); the writer says it again. */
+    private volatile boolean helloAgain;
 
     Link(String address) {
       this.address = address;
@@ -101,6 +113,10 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
           }
           var written = new ArrayList<Long>();
           try {
+            if (helloAgain) {
+              helloAgain = false;
+              writeHello(out);
+            }
             for (var r : batch) {
               inFlight.add(r.getId());
               written.add(r.getId());
@@ -138,6 +154,8 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
 
     private OutputStream connect() throws IOException {
       var leader = dev.kvraft.proto.HostPort.parse(address);
+      var memberToken = tls != null ? null : token.get().orElseThrow(() -> new IOException(
+          "this node has not applied the cluster's member token yet, so the leader would not take its requests"));
       var tcp = new Socket();
       tcp.setTcpNoDelay(true);
       tcp.connect(new InetSocketAddress(leader.host(), leader.port()), CONNECT_TIMEOUT_MS);
@@ -154,12 +172,36 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
       var in = new BufferedInputStream(s.getInputStream(), 64 * 1024);
       var connected = s;
       Thread.ofVirtual().name("kvraft-leader-link-reader-" + address).start(() -> readLoop(connected, in));
-      return new BufferedOutputStream(s.getOutputStream(), 64 * 1024);
+      var out = new BufferedOutputStream(s.getOutputStream(), 64 * 1024);
+      if (memberToken != null) {
+        // First on the connection, so the leader reads it before any forwarded request (no wait for its answer).
+        writeHello(out);
+      }
+      return out;
+    }
+
+    /** A MemberHello with the member token (TLS off); with TLS on the certificate says it and this writes nothing. */
+    private void writeHello(OutputStream out) throws IOException {
+      var memberToken = tls != null ? null : token.get().orElse(null);
+      if (memberToken != null) {
+        Request.newBuilder().setId(HELLO_ID).setMemberHello(dev.kvraft.proto.MemberHello.newBuilder()
+            .setNodeId(nodeId).setToken(memberToken)).build().writeDelimitedTo(out);
+      }
     }
 
     private void readLoop(Socket s, InputStream in) {
       try {
         for (Response r; (r = Response.parseDelimitedFrom(in)) != null; ) {
+          if (r.getId() == HELLO_ID) {
+            if (r.hasError()) {
+              // The requests behind it are answered UNAVAILABLE (retried by the loop) or PERMISSION_DENIED and
+              // relayed as such; the next batch says hello again first.
+              LOG.warn("the leader at {} refused this node's MemberHello: {} ({})", address,
+                  r.getError().getMessage(), r.getError().getCode());
+              helloAgain = true;
+            }
+            continue;
+          }
           inFlight.remove(r.getId());
           sink.replied(r);
         }

@@ -120,6 +120,7 @@ final class KvStateMachine extends BaseStateMachine {
     }
     try {
       loop.install(LogPosition.of(meta.term(), meta.index()), meta.revision(), meta.configuration(), kvs,
+          meta.system(),
           "snapshot " + file.getFileName() + " " + why).get();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

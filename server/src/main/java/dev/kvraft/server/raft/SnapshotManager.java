@@ -145,7 +145,7 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
     if (latest != null && latest.getIndex() == s.index() && latest.getTerm() == s.term()) {
       file = latest.getFile().getPath();
     } else {
-      var built = SnapshotFiles.build(tmpDir, s.term(), s.index(), s.revision(), s.configuration(),
+      var built = SnapshotFiles.build(tmpDir, s.term(), s.index(), s.revision(), s.configuration(), s.system(),
           s.kvs().size(), rows(s.kvs()));
       var md5 = MD5FileUtil.computeMd5ForFile(built.toFile());
       // Under the storage's lock, Ratis's cleanup never sees the file without its .md5.

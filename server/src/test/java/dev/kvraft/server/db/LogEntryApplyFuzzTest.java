@@ -26,7 +26,8 @@ class LogEntryApplyFuzzTest {
   void applyNeverThrows(byte[] payload) throws Exception {
     var state = new KvState();
     var pending = new PendingRequests();
-    var applier = new Applier(state, "n1@fuzz", pending, new Replies("n1", state), () -> Consensus.notStarted("n1"));
+    var applier = new Applier(state, "n1@fuzz", pending, new Replies("n1", state), () -> Consensus.notStarted("n1"),
+        new MemberToken());
     var rows = new java.util.ArrayList<String>();
     applier.observer(new ApplyObserver() {
       @Override

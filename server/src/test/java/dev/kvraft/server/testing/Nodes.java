@@ -12,7 +12,7 @@ public final class Nodes {
   private Nodes() {}
 
   public static dev.kvraft.proto.StatusResult status(KvraftServer s) throws IOException {
-    try (var c = new RawClient(s.clientPort())) {
+    try (var c = RawClient.to(s)) {
       return c.call(Request.newBuilder().setId(1).setStatus(Status.getDefaultInstance()).build()).getStatus();
     }
   }
@@ -20,7 +20,7 @@ public final class Nodes {
   /** Sends a request, retrying UNAVAILABLE answers (no leader yet) until the timeout. */
   public static Response call(KvraftServer s, Request r, Duration timeout) throws IOException, InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
-    try (var c = new RawClient(s.clientPort())) {
+    try (var c = RawClient.to(s)) {
       while (true) {
         var resp = c.call(r);
         if (!resp.hasError() || resp.getError().getCode() != dev.kvraft.proto.Error.Code.UNAVAILABLE

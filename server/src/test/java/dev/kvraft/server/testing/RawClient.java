@@ -18,12 +18,48 @@ public final class RawClient implements AutoCloseable {
   private final InputStream in;
 
   public RawClient(int port) throws IOException {
-    socket = new Socket();
-    socket.connect(new InetSocketAddress("127.0.0.1", port), 2000);
-    socket.setSoTimeout((int) Duration.ofSeconds(15).toMillis());
-    socket.setTcpNoDelay(true);
+    this(port, null);
+  }
+
+  /**
+   * With {@code tls} non-null: a TLS handshake first, checking that the server's certificate names 127.0.0.1. A
+   * refused handshake throws here (TLS 1.2) or surfaces at the first read (TLS 1.3 reports a refused client
+   * certificate after the client's side of the handshake is done).
+   */
+  public RawClient(int port, javax.net.ssl.SSLContext tls) throws IOException {
+    var tcp = new Socket();
+    tcp.connect(new InetSocketAddress("127.0.0.1", port), 2000);
+    tcp.setSoTimeout((int) Duration.ofSeconds(15).toMillis());
+    tcp.setTcpNoDelay(true);
+    if (tls != null) {
+      var ssl = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket(tcp, "127.0.0.1", port, true);
+      dev.kvraft.proto.PemTls.verifyHostName(ssl);
+      try {
+        ssl.startHandshake();
+      } catch (IOException e) {
+        tcp.close();
+        throw e;
+      }
+      socket = ssl;
+    } else {
+      socket = tcp;
+    }
     out = new BufferedOutputStream(socket.getOutputStream());
     in = new BufferedInputStream(socket.getInputStream());
+  }
+
+  /**
+   * A client of {@code server}'s port: over TLS with the node's own certificate (a member's) when the node runs TLS,
+   * else plaintext.
+   */
+  public static RawClient to(dev.kvraft.server.KvraftServer server) throws IOException {
+    var tls = server.config().tls();
+    return new RawClient(server.clientPort(), tls.isPresent() ? tls.get().pem().context() : null);
+  }
+
+  /** The socket, for tests that look at the TLS session. */
+  public Socket socket() {
+    return socket;
   }
 
   public void send(Request r) throws IOException {

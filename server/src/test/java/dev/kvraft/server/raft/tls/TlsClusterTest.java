@@ -1,5 +1,7 @@
 package dev.kvraft.server.raft.tls;
 
+import dev.kvraft.server.testing.TestCerts;
+
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.kvraft.server.KvraftServer;
@@ -22,8 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Three real kvraft nodes whose Raft transport is kvraft's mutual-TLS Netty transport, selected by the tls.* settings
- * (issue #16; the client port is still plaintext): writes through a follower commit on every node, and a config
- * that names only some of the files is refused with the settings it needs.
+ * (issue #16): writes through a follower commit on every node, and a config that names only some of the files is
+ * refused with the settings it needs. The client port's TLS is tested in {@code net.ClientTlsTest}.
  */
 @Tag("slow") // openssl and a three-node cluster: not in bin/test --fast
 @Timeout(120)
@@ -54,7 +56,7 @@ class TlsClusterTest {
     }
     var leader = Nodes.awaitLeader(WAIT, servers);
     var follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
-    try (var c = new RawClient(follower.clientPort())) {
+    try (var c = RawClient.to(follower)) {
       for (int i = 0; i < 20; i++) {
         var r = c.call(Requests.put(i + 1, "tls/" + i, "v" + i));
         assertFalse(r.hasError(), r.toString());
@@ -62,17 +64,20 @@ class TlsClusterTest {
     }
     // A reload (SIGHUP) re-reads the files; a broken file keeps the old certificate and the node serving.
     leader.reloadTls();
-    assertTrue(leader.statusLine().contains("raft TLS (reloaded 1x)"), leader.statusLine());
-    java.nio.file.Files.writeString(files.get(idOf(leader)).certFile(), "not a certificate");
+    assertTrue(leader.statusLine().contains("TLS (reloaded 1x)"), leader.statusLine());
+    var certFile = files.get(idOf(leader)).certFile();
+    var good = java.nio.file.Files.readAllBytes(certFile);
+    java.nio.file.Files.writeString(certFile, "not a certificate");
     leader.reloadTls();
     assertTrue(leader.statusLine().contains("reloaded 1x"), "a failed reload is not counted: " + leader.statusLine());
-    try (var c = new RawClient(follower.clientPort())) {
+    java.nio.file.Files.write(certFile, good); // the test's own clients read the node's files
+    try (var c = RawClient.to(follower)) {
       assertFalse(c.call(Requests.put(100, "tls/after-reload", "ok")).hasError());
     }
     long applied = Nodes.status(leader).getAppliedIndex();
     for (var s : servers) {
       Nodes.awaitApplied(s, applied, WAIT);
-      try (var c = new RawClient(s.clientPort())) {
+      try (var c = RawClient.to(s)) {
         assertEquals("v19", c.call(Requests.staleGet(1, "tls/19")).getGet().getKv().getValue().toStringUtf8());
       }
     }

@@ -1,5 +1,7 @@
 package dev.kvraft.server.raft.tls;
 
+import dev.kvraft.server.testing.TestCerts;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

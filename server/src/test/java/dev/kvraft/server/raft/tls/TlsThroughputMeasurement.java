@@ -1,5 +1,7 @@
 package dev.kvraft.server.raft.tls;
 
+import dev.kvraft.server.testing.TestCerts;
+
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Path;

@@ -1,4 +1,6 @@
-package dev.kvraft.server.raft.tls;
+package dev.kvraft.server.testing;
+
+import dev.kvraft.server.raft.tls.TlsSettings;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -8,32 +10,52 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /** Throwaway CAs and node certificates made at test time with the openssl CLI (keys are never committed). */
-final class TestCerts {
+public final class TestCerts {
   private final Path dir;
 
   private TestCerts(Path dir) {
     this.dir = dir;
   }
 
-  static TestCerts in(Path dir) {
+  public static TestCerts in(Path dir) {
     return new TestCerts(dir);
   }
 
   /** Makes a self-signed CA named {@code ca}: files ca.pem and ca.key. */
-  Path ca(String ca) throws IOException, InterruptedException {
+  public Path ca(String ca) throws IOException, InterruptedException {
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
         "-keyout", dir.resolve(ca + ".key").toString(), "-out", dir.resolve(ca + ".pem").toString(),
         "-days", "2", "-subj", "/CN=" + ca);
     return dir.resolve(ca + ".pem");
   }
 
-  /** A certificate for {@code name} (CN and SAN DNS) signed by CA {@code ca}; file stem {@code stem}. */
-  TlsSettings node(String ca, String stem, String name) throws IOException, InterruptedException {
+  /** Whether the openssl CLI is there (tests that need it are skipped otherwise). */
+  public static boolean opensslPresent() {
+    try {
+      return new ProcessBuilder("openssl", "version").redirectErrorStream(true).start().waitFor() == 0;
+    } catch (IOException e) {
+      return false;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+
+  /**
+   * A certificate for {@code name} (CN, and SAN DNS with DNS:localhost and IP:127.0.0.1 so that clients on loopback
+   * can check the host) signed by CA {@code ca}; file stem {@code stem}.
+   */
+  public TlsSettings node(String ca, String stem, String name) throws IOException, InterruptedException {
+    return node(ca, stem, name, "DNS:" + name + ",DNS:localhost,IP:127.0.0.1");
+  }
+
+  /** A certificate for {@code name} (CN) with exactly the subjectAltName {@code san}, e.g. "DNS:n1". */
+  public TlsSettings node(String ca, String stem, String name, String san) throws IOException, InterruptedException {
     var key = dir.resolve(stem + ".key");
     var csr = dir.resolve(stem + ".csr");
     var cert = dir.resolve(stem + ".pem");
     var ext = dir.resolve(stem + ".ext");
-    Files.writeString(ext, "subjectAltName=DNS:" + name + "\n");
+    Files.writeString(ext, "subjectAltName=" + san + "\n");
     run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
         "-keyout", key.toString(), "-out", csr.toString(), "-subj", "/CN=" + name);
     run("openssl", "x509", "-req", "-in", csr.toString(), "-CA", dir.resolve(ca + ".pem").toString(),
