@@ -6,15 +6,19 @@
     kvclient.py [--address HOST:PORT] delete KEY
     kvclient.py [--address HOST:PORT] status
 
+TLS: --cacert CA.pem [--cert CLIENT.pem --key CLIENT.key] before the command (the server's
+certificate must chain to CA.pem and name the host; a client certificate when the node requires one).
+
 Prints one line per answer; exits 1 on an error answer (printed as 'error CODE: message').
 UNAVAILABLE answers are retried for a few seconds (nothing was applied), as the protocol allows.
 """
 import socket
+import ssl
 import sys
 import time
 
 ERROR_CODES = {0: "UNKNOWN", 1: "INVALID_ARGUMENT", 2: "TOO_LARGE", 3: "UNAVAILABLE", 4: "TIMEOUT",
-               5: "OVERLOADED", 6: "INTERNAL"}
+               5: "OVERLOADED", 6: "INTERNAL", 7: "PERMISSION_DENIED"}
 
 
 # ---- protobuf wire format, the little of it we need ----
@@ -80,9 +84,11 @@ def first(fields, number, default=None):
 # ---- framing: a varint length, then the message ----
 
 class Connection:
-    def __init__(self, address, timeout=10.0):
+    def __init__(self, address, timeout=10.0, tls=None):
         host, _, port = address.rpartition(":")
         self.sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+        if tls is not None:                                   # the same frames, inside TLS
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host.strip("[]"))
         self.next_id = 1
 
     def call(self, command_field, command_bytes):
@@ -91,7 +97,8 @@ class Connection:
         request = field_varint(1, request_id) + field_bytes(command_field, command_bytes)
         self.sock.sendall(varint(len(request)) + request)
         response = parse(self._read_frame())
-        if first(response, 1, 0) != request_id:
+        # An error with id 0 is about the connection (say, plaintext sent to a TLS port): return it as the answer.
+        if first(response, 1, 0) != request_id and not (first(response, 1, 0) == 0 and first(response, 15)):
             raise RuntimeError("answer for request %s, expected %d" % (first(response, 1), request_id))
         return response
 
@@ -141,12 +148,24 @@ def revision(response):
 
 def main(argv):
     address = "127.0.0.1:7379"
-    if len(argv) >= 2 and argv[0] == "--address":
-        address, argv = argv[1], argv[2:]
+    files = {}
+    while len(argv) >= 2 and argv[0] in ("--address", "--cacert", "--cert", "--key"):
+        if argv[0] == "--address":
+            address = argv[1]
+        else:
+            files[argv[0]] = argv[1]
+        argv = argv[2:]
     if not argv:
         print(__doc__.strip(), file=sys.stderr)
         return 2
-    conn = Connection(address)
+    tls = None
+    if "--cacert" in files:
+        # Verifies the server's certificate and host name (IP addresses too); TLS 1.2 at least.
+        tls = ssl.create_default_context(cafile=files["--cacert"])
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        if "--cert" in files:
+            tls.load_cert_chain(files["--cert"], files.get("--key"))
+    conn = Connection(address, tls=tls)
     command, args = argv[0], argv[1:]
     if command == "put" and len(args) == 2:
         # Request.put (3) = Put {key (1), value (2)}

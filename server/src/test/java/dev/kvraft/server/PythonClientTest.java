@@ -63,6 +63,34 @@ class PythonClientTest {
   }
 
   @Test
+  void thePythonClientTalksTlsWithItsOwnCertificate(@TempDir Path dir) throws Exception {
+    Assumptions.assumeTrue(new ProcessBuilder("python3", "--version").start().waitFor() == 0,
+        "python3 is not installed (apt-get install -y python3)");
+    Assumptions.assumeTrue(dev.kvraft.server.testing.TestCerts.opensslPresent(), "openssl is missing");
+    var certs = dev.kvraft.server.testing.TestCerts.in(dir);
+    certs.ca("ca");
+    var node = certs.node("ca", "n1", "n1");
+    var client = certs.node("ca", "py", "py");
+    try (var server = KvraftServer.start(TestNodes.single(dir.resolve("data"), java.util.Map.of(
+        "tls.cert.file", node.certFile().toString(), "tls.key.file", node.keyFile().toString(),
+        "tls.ca.file", node.caFile().toString())))) {
+      int port = server.clientPort();
+      var tls = new String[] {"--cacert", node.caFile().toString(), "--cert", client.certFile().toString(),
+          "--key", client.keyFile().toString()};
+      assertEquals("exit 0: OK revision 1", run(port, concat(tls, "put", "secure", "yes")));
+      assertEquals("exit 0: yes (version 1, mod revision 1)", run(port, concat(tls, "get", "secure")));
+      assertEquals("exit 1: error PERMISSION_DENIED: this client port speaks TLS only: connect with TLS (kvsh"
+          + " --cacert CA.pem, KvClient.Builder.tls)", run(port, "get", "secure"));
+    }
+  }
+
+  private static String[] concat(String[] a, String... b) {
+    var all = new ArrayList<>(List.of(a));
+    all.addAll(List.of(b));
+    return all.toArray(String[]::new);
+  }
+
+  @Test
   void theWorkedExampleIsWhatProtobufWrites() throws Exception {
     var doc = Files.readString(PROTOCOL).replaceAll(" +", " ");
     var request = new ByteArrayOutputStream();

@@ -40,6 +40,9 @@ public final class Cluster implements AutoCloseable {
   private final List<Node> nodes;
   private final Network network;
   private final Map<String, Process> processes = new LinkedHashMap<>();
+  /** With TLS: where the nodes' certificates are, and the clients' files; else null. */
+  private Path certificates;
+  private dev.kvraft.proto.PemTls clientTls;
 
   private Cluster(Path dir, List<Node> nodes, Network network) {
     this.dir = dir;
@@ -65,6 +68,35 @@ public final class Cluster implements AutoCloseable {
       nodes.add(new Node("n" + (i + 1), network.address(i), 7379, 7380, network.namespace(i)));
     }
     return new Cluster(dir, nodes, network);
+  }
+
+  /**
+   * Runs every link over TLS (call before {@link #startAll}): makes a CA and a certificate per node (naming its id
+   * and host) and one for the clients with openssl, under the cluster's directory.
+   */
+  public Cluster withTls() throws IOException, InterruptedException {
+    var hosts = new LinkedHashMap<String, String>();
+    nodes.forEach(n -> hosts.put(n.id(), n.host()));
+    certificates = dir.resolve("tls");
+    clientTls = Certificates.make(certificates, hosts);
+    return this;
+  }
+
+  /** The clients' TLS files, when the cluster runs TLS. */
+  public Optional<dev.kvraft.proto.PemTls> clientTls() {
+    return Optional.ofNullable(clientTls);
+  }
+
+  /** A client builder for these addresses, with the cluster's TLS when it has it. */
+  public KvClient.Builder client(String... addresses) {
+    return clientFor(clientTls(), addresses);
+  }
+
+  /** A client builder for {@code addresses}, with {@code tls} when present. */
+  static KvClient.Builder clientFor(Optional<dev.kvraft.proto.PemTls> tls, String... addresses) {
+    var b = KvClient.builder().addresses(addresses);
+    tls.ifPresent(b::tls);
+    return b;
   }
 
   public boolean partitionable() {
@@ -112,7 +144,7 @@ public final class Cluster implements AutoCloseable {
    */
   public void awaitReady(Duration timeout) throws IOException, InterruptedException {
     long revision;
-    try (var c = KvClient.builder().addresses(addresses().toArray(String[]::new)).timeout(timeout).build()) {
+    try (var c = client(addresses().toArray(String[]::new)).timeout(timeout).build()) {
       revision = c.put("robust/ready", "1");
     } catch (RuntimeException e) {
       throw new IOException("the cluster took no first write within " + timeout + ": " + e.getMessage(), e);
@@ -147,6 +179,9 @@ public final class Cluster implements AutoCloseable {
         "--data.dir=" + dir.resolve(n.id()),
         "--raft.election.timeout.min.ms=500", "--raft.election.timeout.max.ms=1000",
         "--snapshot.threshold=500"));
+    if (certificates != null) {
+      cmd.addAll(Certificates.serverArgs(certificates, n.id()));
+    }
     if (n.namespace() == null) {
       // On shared loopback, client port + 2 (the default) may be another node's port: let the OS choose.
       cmd.add("--metrics.address=127.0.0.1:0");
@@ -228,7 +263,7 @@ public final class Cluster implements AutoCloseable {
 
   /** The node's Status, or empty when it does not answer within a second. */
   public Optional<StatusResult> status(String id) {
-    try (var c = KvClient.builder().addresses(node(id).clientAddress()).discoverMembers(false)
+    try (var c = client(node(id).clientAddress()).discoverMembers(false)
         .connectTimeout(Duration.ofMillis(500)).timeout(Duration.ofSeconds(1)).build()) {
       return Optional.of(c.status());
     } catch (RuntimeException e) {

@@ -14,7 +14,7 @@ import java.util.Random;
  *
  * <pre>
  *   kvraft-torture [--minutes N] [--seed S] [--scenario NAME] [--clients 8] [--keys 5] [--dir DIR]
- *                  [--namespaces auto|on|off]
+ *                  [--namespaces auto|on|off] [--tls]
  * </pre>
  * A round's seed is printed with it: {@code --seed S --scenario NAME --minutes 0} replays that one round.
  */
@@ -29,8 +29,13 @@ public final class Torture {
     int keys = 5;
     Path dir = null;
     String namespaces = "auto";
+    boolean tls = false;
     for (int i = 0; i < args.length; i++) {
       var a = args[i];
+      if (a.equals("--tls")) {
+        tls = true; // every link over TLS, with a throwaway CA made by openssl
+        continue;
+      }
       var v = a.contains("=") ? a.substring(a.indexOf('=') + 1) : i + 1 < args.length ? args[i + 1] : null;
       var name = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
       if (!a.contains("=")) {
@@ -69,6 +74,10 @@ public final class Torture {
     }
     if (cluster == null) {
       cluster = Cluster.onLoopback(dir.resolve("data"), 3);
+    }
+    if (tls) {
+      cluster.withTls();
+      System.out.println("kvraft-torture: TLS on every link (certificates in " + dir.resolve("data/tls") + ")");
     }
     var scenarios = new ArrayList<Scenario>();
     for (var s : Scenario.values()) {

@@ -29,13 +29,18 @@ public final class MemberToken {
   /** Its name in a snapshot's system table. */
   public static final String SNAPSHOT_NAME = "member_token";
   private static final int BYTES = 32;
-  /** A leader proposes again only after this long without the token applied (a lost proposal, a leader change). */
+  /** A proposal that was accepted but has not applied yet is proposed again only after this long. */
   private static final long RETRY_NANOS = TimeUnit.SECONDS.toNanos(2);
+  /**
+   * One that failed (typically: a new leader is not ready to take proposals until its first entry commits) is
+   * proposed again after this: the followers cannot forward anything until the token is there.
+   */
+  private static final long FAILED_RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
 
   private volatile ByteString current = ByteString.EMPTY;
   private final SecureRandom random = new SecureRandom();
-  /** Loop thread only: when this node last proposed one, or 0. */
-  private long proposedAt;
+  /** When this node may propose next ({@link System#nanoTime()}); written by the loop and by a failed proposal. */
+  private volatile long nextAttempt = System.nanoTime();
 
   /** The token, once one has been applied here. */
   public Optional<ByteString> get() {
@@ -70,22 +75,26 @@ public final class MemberToken {
     return t.isEmpty() ? Map.of() : Map.of(SNAPSHOT_NAME, HexFormat.of().formatHex(t.toByteArray()));
   }
 
-  /** On the leader, when no token has been applied: proposes one (at most every two seconds). Loop thread. */
+  /**
+   * On the leader, when no token has been applied: proposes one (again 50 ms after a failed proposal, two seconds
+   * after one that was taken but has not applied). Loop thread.
+   */
   void proposeIfMissing(Consensus raft, CallIds ids, String proposer) {
     if (!current.isEmpty() || !raft.isLeader()) {
       return;
     }
     long now = System.nanoTime();
-    if (proposedAt != 0 && now - proposedAt < RETRY_NANOS) {
+    if (now - nextAttempt < 0) {
       return;
     }
-    proposedAt = now;
+    nextAttempt = now + RETRY_NANOS;
     var bytes = new byte[BYTES];
     random.nextBytes(bytes);
     var entry = LogEntry.newBuilder().setProposer(proposer).setProposalId(ids.next())
         .setMemberToken(ByteString.copyFrom(bytes)).build();
     raft.propose(entry.getProposalId(), entry.toByteString()).whenComplete((ok, err) -> {
       if (err != null) {
+        nextAttempt = System.nanoTime() + FAILED_RETRY_NANOS;
         LOG.debug("proposing the member token failed ({}); the leader proposes again", err.toString());
       }
     });

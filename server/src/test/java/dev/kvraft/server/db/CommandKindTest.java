@@ -17,7 +17,8 @@ class CommandKindTest {
       if (kind == CommandKind.WRITE) {
         writes.add(c);
       }
-      assertEquals(kind == CommandKind.READ || kind == CommandKind.READ_INDEX || kind == CommandKind.INFO,
+      assertEquals(kind == CommandKind.READ || kind == CommandKind.READ_INDEX || kind == CommandKind.INFO
+          || kind == CommandKind.MEMBER_HELLO,
           kind.safeToRetry(), c.name());
     }
     assertEquals(EnumSet.of(Request.CommandCase.PUT, Request.CommandCase.DELETE, Request.CommandCase.TXN), writes);
