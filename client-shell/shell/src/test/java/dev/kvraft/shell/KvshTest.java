@@ -197,6 +197,42 @@ class KvshTest {
   }
 
   @Test
+  void talksTlsWithCacertCertAndKeyAndSaysWhatIsWrongOtherwise(@TempDir Path tlsDir) throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(dev.kvraft.server.testing.TestCerts.opensslPresent(),
+        "openssl is missing");
+    var certs = dev.kvraft.server.testing.TestCerts.in(tlsDir);
+    certs.ca("ca");
+    var node = certs.node("ca", "n1", "n1");
+    var shell = certs.node("ca", "kvsh", "kvsh");
+    try (var tlsNode = KvraftServer.start(TestNodes.single(tlsDir.resolve("data"), java.util.Map.of(
+        "tls.cert.file", node.certFile().toString(), "tls.key.file", node.keyFile().toString(),
+        "tls.ca.file", node.caFile().toString())))) {
+      var at = "127.0.0.1:" + tlsNode.clientPort();
+      var ok = run("--address", at, "--cacert", node.caFile().toString(), "--cert", shell.certFile().toString(),
+          "--key", shell.keyFile().toString(), "-c", "put tls/a 1", "-c", "get tls/a", "-c", "status");
+      assertEquals(0, ok.status(), ok.err());
+      assertTrue(ok.out().contains("1\n"), ok.out());
+      var plain = run("--address", at, "--timeout", "3", "-c", "get tls/a");
+      assertEquals(1, plain.status());
+      assertTrue(plain.err().contains("speaks TLS only"), plain.err());
+      var noCert = run("--address", at, "--timeout", "3", "--cacert", node.caFile().toString(), "-c", "get tls/a");
+      assertEquals(1, noCert.status());
+      assertTrue(noCert.err().contains("certificate"), noCert.err());
+      var half = run("--address", at, "--cacert", node.caFile().toString(), "--cert", shell.certFile().toString(),
+          "-c", "get tls/a");
+      assertEquals(2, half.status());
+      assertTrue(half.err().contains("--cert and --key go together"), half.err());
+    }
+  }
+
+  private static Result run(String... args) {
+    var out = new ByteArrayOutputStream();
+    var err = new ByteArrayOutputStream();
+    int status = Kvsh.run(args, new ByteArrayInputStream(new byte[0]), out, err, false);
+    return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  }
+
+  @Test
   void badOptionsExitTwo() {
     var out = new ByteArrayOutputStream();
     var err = new ByteArrayOutputStream();

@@ -229,6 +229,8 @@ public final class Bench {
       idle.add(i);
     }
     var value = value();
+    var endpoints = o.targetLeader() ? List.of(leader()) : o.endpoints();
+    var pool = o.op().equals("connect") ? Executors.newVirtualThreadPerTaskExecutor() : null;
     var issuer = Thread.ofPlatform().name("kvraft-bench-issuer").unstarted(() -> {
       var random = ThreadLocalRandom.current();
       try {
@@ -238,7 +240,8 @@ public final class Bench {
           long keyIndex = o.sequentialKeys() ? n % o.keySpaceSize() : random.nextLong(o.keySpaceSize());
           var request = request(key(keyIndex), value, random);
           long t0 = System.nanoTime();
-          var answer = clients.get(client % clients.size()).callAsync(request);
+          var answer = o.op().equals("connect") ? connectOnce(endpoints.get((int) (n % endpoints.size())), pool)
+              : clients.get(client % clients.size()).callAsync(request);
           inFlight.set(client, new InFlight(t0, answer));
           answer.whenComplete((response, failure) -> {
             try {
@@ -291,7 +294,24 @@ public final class Bench {
       Thread.currentThread().interrupt();
     } finally {
       timeouts.interrupt();
+      if (pool != null) {
+        pool.close();
+      }
     }
+  }
+
+  /**
+   * The {@code connect} operation: a new connection to {@code endpoint} (TCP, and the TLS handshake with --cacert),
+   * one {@code members} call on it, closed: what a new client costs, measured like any other operation.
+   */
+  private CompletableFuture<Response> connectOnce(String endpoint, java.util.concurrent.ExecutorService pool) {
+    return CompletableFuture.supplyAsync(() -> {
+      var builder = KvClient.builder().addresses(endpoint).discoverMembers(false).timeout(answerTimeout);
+      o.tls().ifPresent(builder::tls);
+      try (var c = builder.build()) {
+        return c.call(Request.newBuilder().setMembers(dev.kvraft.proto.Members.getDefaultInstance()));
+      }
+    }, pool);
   }
 
   /** One client's request on its way: when it was sent, and the answer to come. */
@@ -335,6 +355,7 @@ public final class Bench {
       op = random.nextDouble() < o.readRatio() ? "get" : "put";
     }
     return switch (op) {
+      case "connect" -> Request.newBuilder().setMembers(dev.kvraft.proto.Members.getDefaultInstance());
       case "put" -> Request.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value));
       case "get" -> Request.newBuilder().setGet(Get.newBuilder().setKey(key).setConsistency(o.consistency()));
       case "scan" -> Request.newBuilder().setScan(Scan.newBuilder().setStart(key).setLimit(o.scanLimit())

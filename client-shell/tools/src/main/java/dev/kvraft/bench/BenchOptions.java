@@ -9,7 +9,7 @@ import java.util.Locale;
 /**
  * The settings of one benchmark run, parsed from etcd-benchmark-like flags. Immutable.
  *
- * @param op one of put, get, scan, txn, mixed
+ * @param op one of put, get, scan, txn, mixed, connect
  */
 public record BenchOptions(
     List<String> endpoints,
@@ -35,7 +35,7 @@ public record BenchOptions(
     java.util.Optional<dev.kvraft.proto.PemTls> tls) {
 
   public static final String USAGE = """
-      usage: kvraft-bench [flags] put|get|scan|txn|mixed
+      usage: kvraft-bench [flags] put|get|scan|txn|mixed|connect
         --endpoints=H:P,H:P   nodes to use (default 127.0.0.1:7379)
         --conns=N             TCP connections, spread over the endpoints (default 1)
         --clients=N           concurrent clients, each with one request in flight (default 1)
@@ -141,10 +141,11 @@ public record BenchOptions(
       }
     }
     if (op == null) {
-      throw new IllegalArgumentException("name an operation: put, get, scan, txn or mixed");
+      throw new IllegalArgumentException("name an operation: put, get, scan, txn, mixed or connect");
     }
-    if (!List.of("put", "get", "scan", "txn", "mixed").contains(op)) {
-      throw new IllegalArgumentException("unknown operation '" + op + "': use put, get, scan, txn or mixed");
+    if (!List.of("put", "get", "scan", "txn", "mixed", "connect").contains(op)) {
+      throw new IllegalArgumentException("unknown operation '" + op + "': use put, get, scan, txn, mixed or connect"
+          + " (a new connection, one members call, closed: connection set-up, TLS handshake included)");
     }
     if (keySize < 8 && Math.pow(10, keySize) < keySpace) {
       throw new IllegalArgumentException("--key-size=" + keySize + " cannot hold " + keySpace + " distinct keys");

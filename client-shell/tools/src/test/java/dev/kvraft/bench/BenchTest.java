@@ -128,7 +128,7 @@ class BenchTest {
 
   @Test
   void everyOperationRunsAndJsonHasEveryField() {
-    for (var op : List.of("get", "scan", "txn", "mixed")) {
+    for (var op : List.of("get", "scan", "txn", "mixed", "connect")) {
       var json = run("--endpoints=" + endpoints, "--target-leader", "--conns=2", "--clients=10", "--total=500",
           "--key-space-size=100", "--preload", "--consistency=" + (op.equals("get") ? "s" : "l"), "--json",
           "--no-progress", op);
@@ -137,6 +137,13 @@ class BenchTest {
         assertTrue(json.contains(field), op + ": missing " + field + " in " + json);
       }
     }
+  }
+
+  @Test
+  void connectOpensOneConnectionPerOperation() throws Exception {
+    var json = run("--endpoints=" + endpoints, "--clients=2", "--total=40", "--json", "--no-progress", "connect");
+    assertTrue(json.contains("\"ok\":40"), json);
+    assertTrue(json.contains("\"connect_ms\":{\"connections\":1,"), "one pooled connection was opened up front: " + json);
   }
 
   @Test

@@ -63,6 +63,13 @@ public final class TestNodes {
     list.add("--log.mirror=" + c.logMirror());
     list.add("--log.retention=" + c.logRetention());
     list.add("--metrics.address=" + c.metricsAddress().map(Object::toString).orElse(""));
+    c.tls().ifPresent(t -> {
+      list.add("--tls.cert.file=" + t.certFile());
+      list.add("--tls.key.file=" + t.keyFile());
+      list.add("--tls.ca.file=" + t.caFile());
+      list.add("--tls.client.auth=" + t.clientAuth().name().toLowerCase(java.util.Locale.ROOT));
+      list.add("--client.handshake.timeout.ms=" + t.handshakeTimeout().toMillis());
+    });
     return list;
   }
 }
