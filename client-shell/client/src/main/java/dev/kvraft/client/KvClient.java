@@ -96,6 +96,16 @@ public final class KvClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Talks TLS with a ready SSLContext (from {@link dev.kvraft.proto.PemTls#context()}, say), still checking each
+     * server's host name. Building a context reads files and seeds a random generator: a program that opens many
+     * clients should build it once and share it (it also lets TLS resume sessions).
+     */
+    public Builder tls(javax.net.ssl.SSLContext context) {
+      this.tls = java.util.Objects.requireNonNull(context, "context");
+      return this;
+    }
+
     /** One or more {@code host:port} client addresses; a comma-separated list counts as several. */
     public Builder addresses(String... list) {
       for (var a : list) {
