@@ -18,6 +18,8 @@ public enum CommandKind {
   SNAPSHOT(false),
   /** TransferLeader: the leader hands leadership to another member. */
   TRANSFER_LEADER(false),
+  /** MemberChange: the leader adds, removes or promotes a member. */
+  MEMBER_CHANGE(false),
   /** MemberHello: a member's forwarding link authenticating; answered by the connection itself. */
   MEMBER_HELLO(true),
   /** A request that names no command. */
@@ -43,6 +45,7 @@ public enum CommandKind {
       case SNAPSHOT -> SNAPSHOT;
       case TRANSFER_LEADER -> TRANSFER_LEADER;
       case MEMBER_HELLO -> MEMBER_HELLO;
+      case MEMBER_CHANGE -> MEMBER_CHANGE;
       case COMMAND_NOT_SET -> NONE;
     };
   }

@@ -46,6 +46,8 @@ public final class KvraftServer implements AutoCloseable {
   private final MetricsServer metricsServer;
   private final AtomicBoolean closed = new AtomicBoolean();
   private final java.util.concurrent.atomic.AtomicLong tlsReloads = new java.util.concurrent.atomic.AtomicLong();
+  /** What happens once this node sees it was removed from the cluster; by default it closes itself. */
+  private volatile Runnable onRemoved = this::close;
 
   private KvraftServer(ServerConfig config, DatabaseLoop loop, RaftNode raft, LeaderLink link,
       ClientListener listener, ClientTls clientTls, NodeView view, NodeMetrics metrics, MetricsServer metricsServer) {
@@ -74,9 +76,14 @@ public final class KvraftServer implements AutoCloseable {
     }
     // Unreadable, non-PEM or expired TLS files stop the node here, with a message naming the file.
     var clientTls = config.tls().isPresent() ? ClientTls.load(config.tls().get()) : null;
-    var members = clientTls != null
-        ? Members.byCertificate(config.cluster().stream().map(p -> p.id()).collect(java.util.stream.Collectors.toSet()))
-        : Members.byToken(loop.memberToken());
+    // Member ids follow membership changes: the Raft configuration's once Raft runs, the cluster setting's before.
+    var raftRef = new java.util.concurrent.atomic.AtomicReference<RaftNode>();
+    java.util.function.Supplier<java.util.Set<String>> memberIds = () -> {
+      var r = raftRef.get();
+      return r == null ? config.cluster().stream().map(p -> p.id()).collect(java.util.stream.Collectors.toSet())
+          : r.members().stream().map(m -> m.id()).collect(java.util.stream.Collectors.toSet());
+    };
+    var members = clientTls != null ? Members.byCertificate(memberIds) : Members.byToken(loop.memberToken());
     // Bind the client port first: a port conflict should fail before anything touches the data.
     var listener = new ClientListener(config, loop.commands(), clientTls, members);
     RaftNode raft = null;
@@ -86,6 +93,7 @@ public final class KvraftServer implements AutoCloseable {
     MetricsServer metricsServer = null;
     try {
       raft = new RaftNode(config, loop.stateMachine());
+      raftRef.set(raft);
       var node = raft;
       view = new NodeView(config, raft, loop, listener, mirror);
       var slowLog = SlowRequestLog.of(config.slowRequest().toMillis(), LOG::warn);
@@ -143,6 +151,16 @@ public final class KvraftServer implements AutoCloseable {
           + " write; across hosts set tls.cert.file, tls.key.file and tls.ca.file", config.nodeId(),
           self.peerAddress(), self.clientAddress());
     }
+    var stored = raft.members().stream().map(m -> m.id()).sorted().toList();
+    var configured = config.cluster().stream().map(p -> p.id()).sorted().toList();
+    if (config.join() && stored.isEmpty()) {
+      LOG.info("node {} started with --join: it waits for the leader to add it ('member add {} {}:{}:{}')",
+          config.nodeId(), config.nodeId(), self.host(), self.clientPort(), self.peerPort());
+    } else if (!stored.isEmpty() && !stored.equals(configured)) {
+      LOG.warn("node {}: its Raft log says the members are {}, the cluster setting says {}; the log wins (the"
+          + " setting only bootstraps a new cluster). Update the setting to match to avoid confusion",
+          config.nodeId(), stored, configured);
+    }
     LOG.info("node {} serving clients on {}, raft on {}, metrics on {}, data in {}, cluster {}", config.nodeId(),
         self.clientAddress(), self.peerAddress(), metricsServer == null ? "(off)"
             : "http://" + config.metricsAddress().get().host() + ":" + metricsServer.port() + "/metrics",
@@ -163,6 +181,14 @@ public final class KvraftServer implements AutoCloseable {
           return;
         }
         if (!closed.get() && !raft.isAlive()) {
+          if (raft.removed()) {
+            // Not a failure: restarting it would not bring it back. Exit 0 so Restart=on-failure leaves it down.
+            LOG.warn("node {} was removed from the cluster (members now {}); it stops serving. To bring it back,"
+                + " wipe its data directory and add it again with 'member add' and --join", config.nodeId(),
+                raft.members().stream().map(m -> m.id()).toList());
+            onRemoved.run();
+            return;
+          }
           LOG.error("node {}: Raft stopped working (see the errors above); exiting so the service manager"
               + " restarts it", config.nodeId());
           Runtime.getRuntime().halt(1);
@@ -173,6 +199,16 @@ public final class KvraftServer implements AutoCloseable {
 
   public ServerConfig config() {
     return config;
+  }
+
+  /** Replaces what happens when this node was removed from the cluster (Main: close, then exit 0). */
+  public void onRemoved(Runnable action) {
+    this.onRemoved = action;
+  }
+
+  /** Whether this node was removed from the cluster by a membership change. */
+  public boolean removed() {
+    return raft.removed() && !raft.isAlive();
   }
 
   public int clientPort() {
@@ -217,12 +253,15 @@ public final class KvraftServer implements AutoCloseable {
    * followers that answer would still be a quorum without it. Best effort: on failure it says so and stops anyway.
    */
   private void handOverLeadership(long timeoutMs) {
-    if (!raft.isLeader() || config.cluster().size() < 2) {
+    long voters = raft.members().stream().filter(m -> m.voter()).count();
+    if (!raft.isLeader() || voters < 2) {
       return;
     }
     long heardWithin = config.electionTimeoutMin().toMillis();
-    long live = raft.followers().stream().filter(f -> f.lastHeardMs() <= heardWithin).count();
-    if (live < config.cluster().size() / 2 + 1) {
+    var voterIds = raft.members().stream().filter(m -> m.voter()).map(m -> m.id()).toList();
+    long live = raft.followers().stream().filter(f -> f.lastHeardMs() <= heardWithin && voterIds.contains(f.id()))
+        .count();
+    if (live < voters / 2 + 1) {
       // Without this node the others are no quorum: a hand-over would only make a leader that must step down (and
       // then delays the election once a peer is back).
       LOG.info("node {} stops as leader without handing over: {} of its followers answer, too few to lead"

@@ -43,6 +43,8 @@ public final class Main {
     var stop = new CountDownLatch(1);
     Signal.handle(new Signal("TERM"), s -> stop.countDown());
     Signal.handle(new Signal("INT"), s -> stop.countDown());
+    // Removed from the cluster by a membership change: stop the way SIGTERM does, exit 0 (not a failure).
+    server.onRemoved(stop::countDown);
     // SIGHUP: re-read the TLS certificate, key and CA (a rotation needs no restart); off the signal thread.
     var previous = Signal.handle(new Signal("HUP"), s -> Thread.ofPlatform().name("kvraft-tls-reload").daemon(true)
         .start(server::reloadTls));

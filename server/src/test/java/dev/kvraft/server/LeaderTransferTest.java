@@ -80,7 +80,9 @@ class LeaderTransferTest {
         failed.incrementAndGet();
       }
     });
-    var moved = transfer(leader, id(target));
+    // A leader elected a moment ago may not be ready for a transfer yet: UNAVAILABLE, which clients retry.
+    var moved = dev.kvraft.server.testing.Await.until("the transfer is taken", WAIT, () -> transfer(leader, id(target)),
+        r -> !r.hasError() || r.getError().getCode() != Error.Code.UNAVAILABLE);
     assertFalse(moved.hasError(), moved.toString());
     assertEquals(id(target), moved.getTransferLeader().getLeaderId());
     assertSame(target, Nodes.awaitLeader(WAIT, target), "the target leads");
@@ -89,7 +91,8 @@ class LeaderTransferTest {
     assertEquals(300, done.get());
 
     // With no target, the most up-to-date follower takes over.
-    var again = transfer(target, "");
+    var again = dev.kvraft.server.testing.Await.until("the second transfer is taken", WAIT, () -> transfer(target, ""),
+        r -> !r.hasError() || r.getError().getCode() != Error.Code.UNAVAILABLE);
     assertFalse(again.hasError(), again.toString());
     assertNotEquals(id(target), again.getTransferLeader().getLeaderId());
   }

@@ -95,8 +95,8 @@ class StorageIntegrationTest {
     var kinds = Sqlite3.query(db, "SELECT DISTINCT kind FROM raft_log ORDER BY kind");
     assertTrue(kinds.containsAll(List.of("configuration", "normal")), kinds.toString());
     assertFalse(kinds.contains("metadata"), "Ratis's METADATA entries are turned off: " + kinds);
-    var summary = Sqlite3.query(db, "SELECT summary FROM raft_log WHERE kind = 'normal' ORDER BY idx LIMIT 1");
-    assertEquals(List.of("put x=1"), summary);
+    var summary = Sqlite3.query(db, "SELECT summary FROM raft_log WHERE kind = 'normal' ORDER BY idx LIMIT 2");
+    assertEquals(List.of("member token set", "put x=1"), summary, "the leader's member token comes first");
   }
 
   @Test

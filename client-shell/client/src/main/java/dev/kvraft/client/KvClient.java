@@ -277,6 +277,32 @@ public final class KvClient implements AutoCloseable {
         .setTarget(target == null ? "" : target))).getTransferLeader().getLeaderId();
   }
 
+  /**
+   * Adds node {@code id} at {@code address} ({@code host:clientPort:peerPort}); the node must be running with
+   * {@code --join}. It catches up as a learner, then becomes a voter unless {@code learner}. Sent to the leader
+   * (found by the client); one change at a time ({@link ConflictException} otherwise).
+   */
+  public dev.kvraft.proto.MemberChangeResult memberAdd(String id, String address, boolean learner) {
+    return memberChange(dev.kvraft.proto.MemberChange.newBuilder().setAction(dev.kvraft.proto.MemberChange.Action.ADD)
+        .setId(id).setAddress(address).setLearner(learner));
+  }
+
+  /** Removes member {@code id} (the leader too: it steps down); the removed node stops serving. */
+  public dev.kvraft.proto.MemberChangeResult memberRemove(String id) {
+    return memberChange(dev.kvraft.proto.MemberChange.newBuilder()
+        .setAction(dev.kvraft.proto.MemberChange.Action.REMOVE).setId(id));
+  }
+
+  /** Makes learner {@code id} a voter. */
+  public dev.kvraft.proto.MemberChangeResult memberPromote(String id) {
+    return memberChange(dev.kvraft.proto.MemberChange.newBuilder()
+        .setAction(dev.kvraft.proto.MemberChange.Action.PROMOTE).setId(id));
+  }
+
+  private dev.kvraft.proto.MemberChangeResult memberChange(dev.kvraft.proto.MemberChange.Builder change) {
+    return call(Request.newBuilder().setMemberChange(change)).getMemberChange();
+  }
+
   public MembersResult members() {
     return call(Request.newBuilder().setMembers(Members.getDefaultInstance())).getMembers();
   }

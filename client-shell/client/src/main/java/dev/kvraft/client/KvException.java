@@ -10,7 +10,7 @@ import dev.kvraft.proto.Error;
  */
 public sealed class KvException extends RuntimeException
     permits InvalidArgumentException, TooLargeException, UnavailableException, KvTimeoutException,
-        OverloadedException, InternalException, PermissionDeniedException {
+        OverloadedException, InternalException, PermissionDeniedException, ConflictException {
   private final Error.Code code;
   private final String leaderAddress;
 
@@ -45,6 +45,7 @@ public sealed class KvException extends RuntimeException
       case TIMEOUT -> new KvTimeoutException(msg);
       case OVERLOADED -> new OverloadedException(msg);
       case PERMISSION_DENIED -> new PermissionDeniedException(msg);
+      case CONFLICT -> new ConflictException(msg);
       case INTERNAL, UNKNOWN, UNRECOGNIZED -> new InternalException(e.getCode() + ": " + msg);
     };
   }

@@ -7,6 +7,7 @@ import dev.kvraft.shell.commands.FormatCommand;
 import dev.kvraft.shell.commands.GetCommand;
 import dev.kvraft.shell.commands.HelpCommand;
 import dev.kvraft.shell.commands.LeaderCommand;
+import dev.kvraft.shell.commands.MemberCommand;
 import dev.kvraft.shell.commands.MembersCommand;
 import dev.kvraft.shell.commands.PutCommand;
 import dev.kvraft.shell.commands.ScanCommand;
@@ -38,7 +39,7 @@ public final class Commands {
     return new Commands(List.of(
         new GetCommand(), new PutCommand(), new DelCommand(), new ScanCommand(), new CountCommand(),
         new CasCommand(), new TxnCommand(),
-        new StatusCommand(), new MembersCommand(), new LeaderCommand(), new SnapshotCommand(),
+        new StatusCommand(), new MembersCommand(), new MemberCommand(), new LeaderCommand(), new SnapshotCommand(),
         new HelpCommand(), new FormatCommand(), new TimingCommand()));
   }
 

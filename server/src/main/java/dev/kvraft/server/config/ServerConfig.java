@@ -37,7 +37,8 @@ public record ServerConfig(
     Optional<MetricsAddress> metricsAddress,
     Duration slowRequest,
     ConnectionLimits connections,
-    Optional<TlsFiles> tls) {
+    Optional<TlsFiles> tls,
+    boolean join) {
 
   /**
    * TLS on every link: the PEM files of {@code tls.cert.file}, {@code tls.key.file} and {@code tls.ca.file} (all three,
@@ -120,7 +121,9 @@ public record ServerConfig(
           + " to tls.ca.file on the client port (members' forwarding links always present theirs)"),
       new Setting("client.handshake.timeout.ms", "5000", "with TLS on: a client must finish its TLS handshake within"
           + " this, or it is disconnected"),
-      new Setting("log.slow.ms", "1000", "a request slower than this logs one line saying where its time went"));
+      new Setting("log.slow.ms", "1000", "a request slower than this logs one line saying where its time went"),
+      new Setting("join", "false", "start with an empty Raft group and wait to be added ('member add' on the"
+          + " leader) instead of forming a cluster from 'cluster'; a restarted node uses the membership in its log"));
 
   public ServerConfig {
     if (cluster.isEmpty()) {
@@ -189,6 +192,9 @@ public record ServerConfig(
       } else if (i + 1 < args.length && !args[i + 1].startsWith("--")) {
         key = body;
         value = args[++i];
+      } else if (body.equals("join")) {
+        key = body; // a flag: --join alone means --join=true
+        value = "true";
       } else {
         throw new IllegalArgumentException("argument '" + arg + "' has no value: write --" + body + "=VALUE");
       }
@@ -269,7 +275,8 @@ public record ServerConfig(
             Duration.ofMillis(positiveLong(get, "client.frame.timeout.ms")),
             autoOrPositive(get, "limit.partial.frames.bytes"),
             Duration.ofMillis(longValue(get, "client.idle.timeout.ms"))),
-        tlsFiles(get));
+        tlsFiles(get),
+        bool(get, "join"));
   }
 
   private static Optional<TlsFiles> tlsFiles(Function<String, String> get) {

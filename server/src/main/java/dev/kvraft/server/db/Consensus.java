@@ -65,6 +65,32 @@ public interface Consensus {
   record Follower(String id, long matchIndex, long lastHeardMs) {}
 
   /**
+   * One member of the current Raft configuration: its id, addresses and whether it votes (else a learner).
+   * {@code clientAddress} is empty when the configuration does not say it and the cluster setting does not name it.
+   */
+  record Member(String id, String clientAddress, String peerAddress, boolean voter) {}
+
+  /**
+   * The members of the current configuration, voters first, in id order; before Raft runs, the cluster setting's.
+   * Cheap (cached until the configuration changes).
+   */
+  default java.util.List<Member> members() {
+    return java.util.List.of();
+  }
+
+  /**
+   * On the leader: makes the configuration exactly {@code voters} and {@code learners}, if it still is
+   * {@code expected} (compare-and-set: a change racing another fails with CONFLICT). Completes once the new
+   * configuration is committed, new members having caught up first; fails, leaving the configuration as it was,
+   * when that does not happen within {@code timeoutMs}.
+   */
+  default CompletableFuture<?> changeMembers(long callId, java.util.List<Member> expected,
+      java.util.List<Member> voters, java.util.List<Member> learners, long timeoutMs) {
+    return CompletableFuture.failedFuture(new ConsensusException(dev.kvraft.proto.Error.Code.UNAVAILABLE,
+        "this node cannot change the membership", ""));
+  }
+
+  /**
    * Raft before it is bound or started: proposes and reads nothing (UNAVAILABLE, "still starting"), leads nothing,
    * knows no leader. The database loop starts with it, so it never checks for a missing Raft.
    */

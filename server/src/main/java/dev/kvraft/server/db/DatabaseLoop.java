@@ -78,7 +78,8 @@ public final class DatabaseLoop implements AutoCloseable {
     this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken);
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
         () -> loopObserver, inbox::add);
-    this.reads = new ReadPath(config, state, applier, pending, replies, retries, ids, inbox::add);
+    this.reads = new ReadPath(config, state, applier, pending, replies, retries, ids, inbox::add,
+        () -> consensus);
   }
 
   /**
@@ -265,6 +266,7 @@ public final class DatabaseLoop implements AutoCloseable {
       case READ_INDEX -> readBatch.add(c);
       case SNAPSHOT -> SnapshotRequest.start(c, snapshotter, applier, replies, config.nodeId());
       case TRANSFER_LEADER -> LeaderTransfer.start(c, config, consensus, replies, ids);
+      case MEMBER_CHANGE -> MembershipChange.start(c, config, consensus, replies, ids);
       // Answered by the connection itself; one reaching the loop came by some other path: refuse it.
       case MEMBER_HELLO -> replies.error(c, Error.Code.INVALID_ARGUMENT, "MemberHello is the first request of a"
           + " member's link, answered by the connection", "");

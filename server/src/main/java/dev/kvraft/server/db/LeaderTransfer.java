@@ -4,7 +4,6 @@ import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Header;
 import dev.kvraft.proto.Response;
 import dev.kvraft.proto.TransferLeaderResult;
-import dev.kvraft.server.config.PeerSpec;
 import dev.kvraft.server.config.ServerConfig;
 
 /**
@@ -19,7 +18,7 @@ final class LeaderTransfer {
   static void start(Event.Command c, ServerConfig config, Consensus raft, Replies replies, CallIds ids) {
     var info = raft.info();
     if (!raft.isLeader()) {
-      var leader = Route.clientAddress(config, info.leaderId());
+      var leader = Route.clientAddress(config, raft, info.leaderId());
       replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is not the leader; send TransferLeader"
           + (leader.isEmpty() ? " to the leader once there is one" : " to the leader at " + leader), leader);
       return;
@@ -34,9 +33,11 @@ final class LeaderTransfer {
       }
       target = best.get().id();
     }
-    if (config.peer(target).isEmpty()) {
-      replies.error(c, Error.Code.INVALID_ARGUMENT, "'" + target + "' is not a member; members are "
-          + config.cluster().stream().map(PeerSpec::id).toList(), "");
+    var t = target;
+    var member = raft.members().stream().filter(m -> m.id().equals(t)).findFirst();
+    if (member.isEmpty() || !member.get().voter()) {
+      replies.error(c, Error.Code.INVALID_ARGUMENT, "'" + target + "' is not a voting member; voters are "
+          + raft.members().stream().filter(Consensus.Member::voter).map(Consensus.Member::id).toList(), "");
       return;
     }
     var id = c.request().getId();

@@ -32,10 +32,12 @@ final class ReadPath {
   private final Retries retries;
   private final CallIds ids;
   private final Consumer<Event> events;
+  private final java.util.function.Supplier<Consensus> consensus;
 
   ReadPath(ServerConfig config, KvState state, Applier applier, PendingRequests pending, Replies replies,
-      Retries retries, CallIds ids, Consumer<Event> events) {
+      Retries retries, CallIds ids, Consumer<Event> events, java.util.function.Supplier<Consensus> consensus) {
     this.config = config;
+    this.consensus = consensus;
     this.state = state;
     this.applier = applier;
     this.pending = pending;
@@ -88,7 +90,8 @@ final class ReadPath {
     }
     if (b.cause() != null) {
       var err = Failures.consensus(b.cause());
-      retries.retryOrFail(reads.commands(), err.code(), err.getMessage(), Route.clientAddress(config, err.leaderId()));
+      retries.retryOrFail(reads.commands(), err.code(), err.getMessage(),
+          Route.clientAddress(config, consensus.get(), err.leaderId()));
       return;
     }
     if (applier.appliedTerm() < replies.term()) {

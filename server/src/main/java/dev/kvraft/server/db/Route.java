@@ -24,15 +24,27 @@ sealed interface Route {
           ? "node " + config.nodeId() + " is still starting"
           : "no leader is known to node " + config.nodeId() + " (is a quorum of nodes up?)");
     }
-    var leader = config.peer(info.leaderId());
+    var leader = clientAddress(config, raft, info.leaderId());
     if (leader.isEmpty() || !canForward) {
-      return new NoLeader("leader " + info.leaderId() + " is not in this node's cluster setting");
+      return new NoLeader("leader " + info.leaderId() + " has no known client address (not in this node's"
+          + " configuration)");
     }
-    return new Leader(leader.get().clientAddress());
+    return new Leader(leader);
   }
 
-  /** The client address of a member, or "" when the id is empty or unknown. */
-  static String clientAddress(ServerConfig config, String nodeId) {
+  /**
+   * The client address of a member, from the Raft configuration (which follows membership changes), else the
+   * cluster setting; "" when the id is empty or unknown.
+   */
+  static String clientAddress(ServerConfig config, Consensus raft, String nodeId) {
+    if (nodeId.isEmpty()) {
+      return "";
+    }
+    for (var m : raft.members()) {
+      if (m.id().equals(nodeId) && !m.clientAddress().isEmpty()) {
+        return m.clientAddress();
+      }
+    }
     return config.peer(nodeId).map(p -> p.clientAddress()).orElse("");
   }
 }

@@ -32,24 +32,32 @@ final class StatusReport {
         .setSnapshotIndex(Math.max(0, info.snapshotIndex()))
         .setRevision(state.revision())
         .setKeyCount(state.size())
-        .addAllMembers(members(config, info.leaderId()))
+        .addAllMembers(members(raft, info))
         .build();
   }
 
   static MembersResult members(ServerConfig config, Consensus raft) {
-    var leader = raft.info().leaderId();
-    return MembersResult.newBuilder().addAllMembers(members(config, leader)).setLeaderId(leader).build();
+    var info = raft.info();
+    return MembersResult.newBuilder().addAllMembers(members(raft, info)).setLeaderId(info.leaderId()).build();
   }
 
-  private static List<Member> members(ServerConfig config, String leaderId) {
+  /** The members of the current Raft configuration; on the leader with each one's match index and lag. */
+  private static List<Member> members(Consensus raft, Consensus.Info info) {
+    var progress = new java.util.HashMap<String, Consensus.Follower>();
+    raft.followers().forEach(f -> progress.put(f.id(), f));
     var list = new ArrayList<Member>();
-    for (var p : config.cluster()) {
-      list.add(Member.newBuilder()
-          .setId(p.id())
-          .setClientAddress(p.clientAddress())
-          .setPeerAddress(p.peerAddress())
-          .setLeader(p.id().equals(leaderId))
-          .build());
+    for (var m : raft.members()) {
+      var member = Member.newBuilder()
+          .setId(m.id())
+          .setClientAddress(m.clientAddress())
+          .setPeerAddress(m.peerAddress())
+          .setLeader(m.id().equals(info.leaderId()))
+          .setLearner(!m.voter());
+      var f = progress.get(m.id());
+      if (f != null) {
+        member.setMatchIndex(Math.max(0, f.matchIndex())).setLag(Math.max(0, info.commitIndex() - f.matchIndex()));
+      }
+      list.add(member.build());
     }
     return list;
   }

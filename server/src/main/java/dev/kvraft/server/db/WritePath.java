@@ -115,7 +115,7 @@ final class WritePath {
     if (writes != null) {
       var err = Failures.consensus(f.cause());
       retries.retryOrFail(writes.commands(), err.code(), err.getMessage(),
-          Route.clientAddress(config, err.leaderId()));
+          Route.clientAddress(config, consensus.get(), err.leaderId()));
     }
   }
 

@@ -12,27 +12,28 @@ import java.util.Set;
  * the cluster's {@link MemberToken}, which only members know. Immutable; the token itself is read as it is now.
  */
 public final class Members {
-  private final Set<String> ids;
+  private final java.util.function.Supplier<Set<String>> ids;
   private final MemberToken token;
 
-  private Members(Set<String> ids, MemberToken token) {
-    this.ids = Set.copyOf(ids);
+  private Members(java.util.function.Supplier<Set<String>> ids, MemberToken token) {
+    this.ids = ids;
     this.token = token;
   }
 
-  /** TLS on: members are the connections whose certificate names one of {@code ids}. */
-  public static Members byCertificate(Set<String> ids) {
+  /** TLS on: members are the connections whose certificate names one of the ids {@code ids} gives now. */
+  public static Members byCertificate(java.util.function.Supplier<Set<String>> ids) {
     return new Members(ids, null);
   }
 
   /** TLS off: members are the connections that presented {@code token}. */
   public static Members byToken(MemberToken token) {
-    return new Members(Set.of(), token);
+    return new Members(Set::of, token);
   }
 
   /** Whether a connection whose client certificate carries {@code certificateNames} is a member's. */
   boolean isMember(Set<String> certificateNames) {
-    return certificateNames.stream().anyMatch(ids::contains);
+    var now = ids.get();
+    return certificateNames.stream().anyMatch(now::contains);
   }
 
   /** Whether this node can tell members at all yet (with TLS off: once it has applied the token). */
@@ -54,7 +55,7 @@ public final class Members {
 
   /** For the PERMISSION_DENIED message: what a member must present. */
   String describe() {
-    return token == null ? "a TLS client certificate naming one of " + ids.stream().sorted().toList()
+    return token == null ? "a TLS client certificate naming one of " + ids.get().stream().sorted().toList()
         : "a MemberHello with the cluster's member token first on the connection";
   }
 }

@@ -30,13 +30,30 @@ public final class RequestValidator {
         case DELETE -> delete("delete", r.getDelete());
         case SCAN -> scan(r.getScan());
         case TXN -> txn(r.getTxn());
-        case STATUS, MEMBERS, READ_INDEX, SNAPSHOT, TRANSFER_LEADER -> { }
+        case MEMBER_CHANGE -> memberChange(r.getMemberChange());
+        case STATUS, MEMBERS, READ_INDEX, SNAPSHOT, TRANSFER_LEADER, MEMBER_HELLO -> { }
         case COMMAND_NOT_SET -> throw new Invalid(Error.Code.INVALID_ARGUMENT,
             "request names no command (or one this server does not know; is the client newer than the server?)");
       }
       return Optional.empty();
     } catch (Invalid e) {
       return Optional.of(Error.newBuilder().setCode(e.code).setMessage(e.getMessage()).build());
+    }
+  }
+
+  /** A member id by the cluster setting's rule; for ADD, an address host:clientPort:peerPort. */
+  private static void memberChange(dev.kvraft.proto.MemberChange m) throws Invalid {
+    if (m.getActionValue() > dev.kvraft.proto.MemberChange.Action.PROMOTE_VALUE) {
+      throw new Invalid(Error.Code.INVALID_ARGUMENT, "member change: unknown action " + m.getActionValue());
+    }
+    try {
+      if (m.getAction() == dev.kvraft.proto.MemberChange.Action.ADD) {
+        dev.kvraft.server.config.PeerSpec.parse(m.getId() + "=" + m.getAddress());
+      } else {
+        dev.kvraft.server.config.PeerSpec.of(m.getId(), "localhost", 1, 2); // the id rule only
+      }
+    } catch (IllegalArgumentException e) {
+      throw new Invalid(Error.Code.INVALID_ARGUMENT, "member change: " + e.getMessage());
     }
   }
 

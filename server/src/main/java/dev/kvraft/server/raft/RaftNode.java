@@ -65,6 +65,9 @@ public final class RaftNode implements Consensus, AutoCloseable {
   private final KvStateMachine stateMachine;
   private final RaftServer server;
   private volatile RaftServer.Division division;
+  /** Starts membership changes, off the database loop and off Ratis's threads: {@code kvraft-raft-admin}. */
+  private final java.util.concurrent.ExecutorService admin = java.util.concurrent.Executors.newSingleThreadExecutor(
+      r -> Thread.ofPlatform().name("kvraft-raft-admin").daemon(true).unstarted(r));
   /** The TLS transport when tls.* is set, else null (plain Netty). */
   private final TlsNettyTransport tls;
 
@@ -77,9 +80,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
         SnapshotManager.phase(config.snapshotThreshold(), ids.indexOf(config.nodeId()), ids.size()));
     var peers = new ArrayList<RaftPeer>();
     for (var p : config.cluster()) {
-      peers.add(RaftPeer.newBuilder().setId(p.id()).setAddress(p.peerAddress()).build());
+      peers.add(peer(p.id(), p.clientAddress(), p.peerAddress()));
     }
-    var group = RaftGroup.valueOf(GROUP_ID, peers);
+    // --join: an empty group; the node waits for the leader to add it (and then keeps the configuration it was
+    // sent, like every node restarting from its log).
+    var group = config.join() ? RaftGroup.valueOf(GROUP_ID, List.of()) : RaftGroup.valueOf(GROUP_ID, peers);
     var properties = properties(config);
     var parameters = new org.apache.ratis.conf.Parameters();
     if (config.tls().isPresent()) {
@@ -98,6 +103,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
         .setParameters(parameters)
         .setOption(RaftStorage.StartupOption.RECOVER)
         .build();
+  }
+
+  /** A Ratis peer carrying both addresses: the configuration then tells every node where members take clients. */
+  private static RaftPeer peer(String id, String clientAddress, String peerAddress) {
+    return RaftPeer.newBuilder().setId(id).setAddress(peerAddress).setClientAddress(clientAddress).build();
   }
 
   /** The Ratis settings kvraft runs with; see DESIGN.md "Ratis 3.3.0 facts". */
@@ -137,6 +147,10 @@ public final class RaftNode implements Consensus, AutoCloseable {
     // let a restarted node apply up to the old commit index before it hears from a leader; safety does not depend
     // on them. See DESIGN.md "Configuration of Ratis".
     RaftServerConfigKeys.Log.setLogMetadataEnabled(p, false);
+    // A member being added that does not answer (not started with --join, a wrong address) fails the change after
+    // this, well inside the request's deadline, and Ratis takes the next change; the configuration stays as it was.
+    RaftServerConfigKeys.setStagingTimeout(p, TimeDuration.valueOf(Math.max(1000, config.requestTimeout().toMillis()
+        / 2), TimeUnit.MILLISECONDS));
     return p;
   }
 
@@ -184,12 +198,14 @@ public final class RaftNode implements Consensus, AutoCloseable {
   public CompletableFuture<?> transferLeadership(long callId, String targetId, long timeoutMs) {
     var request = new org.apache.ratis.protocol.TransferLeadershipRequest(clientId, selfId, GROUP_ID, callId,
         RaftPeerId.valueOf(targetId), timeoutMs);
-    CompletableFuture<RaftClientReply> reply;
-    try {
-      reply = server.transferLeadershipAsync(request);
-    } catch (IOException e) {
-      return CompletableFuture.failedFuture(translate(e));
-    }
+    // As for membership changes: Ratis may wait for its server's lock before returning, so not on the loop's thread.
+    var reply = CompletableFuture.supplyAsync(() -> {
+      try {
+        return server.transferLeadershipAsync(request);
+      } catch (IOException e) {
+        throw new CompletionException(translate(e));
+      }
+    }, admin).thenCompose(f -> f);
     return succeeded(reply);
   }
 
@@ -269,6 +285,90 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return followers;
   }
 
+  /** The configuration {@link #members} was computed from, and the answer (replaced whole; any thread). */
+  private volatile MembersView membersView;
+
+  private record MembersView(org.apache.ratis.server.RaftConfiguration conf, List<Member> members) {}
+
+  @Override
+  public List<Member> members() {
+    var d = division;
+    if (d == null) {
+      return config.cluster().stream().map(p -> new Member(p.id(), p.clientAddress(), p.peerAddress(), true))
+          .toList();
+    }
+    var conf = d.getRaftConf();
+    var view = membersView;
+    if (view != null && view.conf() == conf) {
+      return view.members();
+    }
+    var list = new ArrayList<Member>();
+    conf.getCurrentPeers().stream().map(p -> member(p, true)).sorted(java.util.Comparator.comparing(Member::id))
+        .forEach(list::add);
+    conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER).stream().map(p -> member(p, false))
+        .sorted(java.util.Comparator.comparing(Member::id)).forEach(list::add);
+    var members = List.copyOf(list);
+    membersView = new MembersView(conf, members);
+    return members;
+  }
+
+  /** A configuration's peer as a member; a bootstrap configuration from before client addresses were stored in it
+   * takes the address from the cluster setting. */
+  private Member member(RaftPeer p, boolean voter) {
+    var id = p.getId().toString();
+    var client = p.getClientAddress();
+    if (client == null || client.isEmpty()) {
+      client = config.peer(id).map(PeerSpec::clientAddress).orElse("");
+    }
+    return new Member(id, client, p.getAddress(), voter);
+  }
+
+  @Override
+  public CompletableFuture<?> changeMembers(long callId, List<Member> expected, List<Member> voters,
+      List<Member> learners, long timeoutMs) {
+    java.util.function.Function<List<Member>, List<RaftPeer>> peers = list -> list.stream()
+        .map(m -> peer(m.id(), m.clientAddress(), m.peerAddress())).toList();
+    var args = org.apache.ratis.protocol.SetConfigurationRequest.Arguments.newBuilder()
+        .setMode(org.apache.ratis.protocol.SetConfigurationRequest.Mode.COMPARE_AND_SET)
+        .setServersInCurrentConf(peers.apply(expected.stream().filter(Member::voter).toList()))
+        .setListenersInCurrentConf(peers.apply(expected.stream().filter(m -> !m.voter()).toList()))
+        .setServersInNewConf(peers.apply(voters))
+        .setListenersInNewConf(peers.apply(learners))
+        .build();
+    var request = new org.apache.ratis.protocol.SetConfigurationRequest(clientId, selfId, GROUP_ID, callId, args);
+    // Ratis's setConfigurationAsync waits for its server's lock before it returns a future: call it from a thread of
+    // our own, never from the database loop, and never from a Ratis thread that may hold that lock (a completion
+    // that starts the next change would deadlock).
+    var reply = CompletableFuture.supplyAsync(() -> {
+      try {
+        return server.setConfigurationAsync(request);
+      } catch (IOException e) {
+        throw new CompletionException(translate(e));
+      }
+    }, admin).thenCompose(f -> f);
+    return succeeded(reply).orTimeout(timeoutMs, TimeUnit.MILLISECONDS).handle((r, err) -> {
+      if (err != null) {
+        var cause = Failures.cause(err);
+        throw new CompletionException(cause instanceof ConsensusException ce ? ce : translate(cause));
+      }
+      return r;
+    });
+  }
+
+  /**
+   * Whether this node is not in the configuration it last knew: it was removed. (Ratis then closes its server, and
+   * the node should stop serving and exit 0 rather than be restarted.)
+   */
+  public boolean removed() {
+    var d = division;
+    if (d == null) {
+      return false;
+    }
+    var conf = d.getRaftConf();
+    return conf.getPeer(selfId, org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER,
+        org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER) == null && !conf.getAllPeers().isEmpty();
+  }
+
   /** Snapshots this node wrote since start; any thread. */
   public SnapshotManager.Stats snapshotStats() {
     return stateMachine.snapshots().stats();
@@ -311,6 +411,20 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (t instanceof AlreadyClosedException) {
       return new ConsensusException(Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is shutting down", "");
     }
+    if (t instanceof org.apache.ratis.protocol.exceptions.ReconfigurationInProgressException) {
+      return new ConsensusException(Error.Code.CONFLICT, "another membership change is in progress; retry once it"
+          + " is done", "");
+    }
+    if (t instanceof org.apache.ratis.protocol.exceptions.SetConfigurationException) {
+      return new ConsensusException(Error.Code.CONFLICT, "the membership changed meanwhile, or the change is not"
+          + " allowed (" + t.getMessage() + "); look at 'member list' and retry", "");
+    }
+    if (t instanceof org.apache.ratis.protocol.exceptions.ReconfigurationTimeoutException
+        || t instanceof java.util.concurrent.TimeoutException) {
+      // TIMEOUT, not UNAVAILABLE: clients do not resend it by themselves, which would only try the same again.
+      return new ConsensusException(Error.Code.TIMEOUT, "the membership change did not finish in time (is the"
+          + " new node running with --join, and reachable at its peer address?); the configuration is unchanged", "");
+    }
     if (t instanceof ResourceUnavailableException) {
       return new ConsensusException(Error.Code.OVERLOADED,
           "raft on node " + config.nodeId() + " has too many pending writes; back off and retry", "");
@@ -348,6 +462,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
 
   @Override
   public void close() throws IOException {
+    admin.shutdownNow();
     server.close();
   }
 }

@@ -1,0 +1,137 @@
+package dev.kvraft.server.db;
+
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Header;
+import dev.kvraft.proto.MemberChange;
+import dev.kvraft.proto.MemberChangeResult;
+import dev.kvraft.proto.Response;
+import dev.kvraft.server.config.PeerSpec;
+import dev.kvraft.server.config.ServerConfig;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A client's MemberChange command (like etcd's {@code member add|remove|promote}): on the leader, one change of the
+ * Raft configuration; anywhere else, say where the leader is. The loop thread checks it against the configuration
+ * it sees and starts it; the answer comes from Raft's thread once the new configuration is committed (or the change
+ * failed and the old one stands).
+ *
+ * <p>ADD first adds the node as a learner: Ratis stages it and brings its log up to date (a snapshot install when
+ * the leader has one) before that configuration commits. Then, unless the learner flag is set, a second change
+ * makes it a voter. So a new node never counts for a quorum before it holds the log.
+ */
+final class MembershipChange {
+  private static final Logger LOG = LoggerFactory.getLogger(MembershipChange.class);
+
+  private MembershipChange() {}
+
+  static void start(Event.Command c, ServerConfig config, Consensus raft, Replies replies, CallIds ids) {
+    var change = c.request().getMemberChange();
+    if (!raft.isLeader()) {
+      var leader = Route.clientAddress(config, raft, raft.info().leaderId());
+      replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is not the leader; send member changes"
+          + (leader.isEmpty() ? " to the leader once there is one" : " to the leader at " + leader), leader);
+      return;
+    }
+    var current = raft.members();
+    var existing = current.stream().filter(m -> m.id().equals(change.getId())).findFirst();
+    var voters = new ArrayList<Consensus.Member>();
+    var learners = new ArrayList<Consensus.Member>();
+    current.forEach(m -> (m.voter() ? voters : learners).add(m));
+    Consensus.Member promoteAfter = null;
+    switch (change.getAction()) {
+      case ADD -> {
+        if (existing.isPresent()) {
+          replies.error(c, Error.Code.CONFLICT, "'" + change.getId() + "' is already a member ("
+              + (existing.get().voter() ? "voter" : "learner") + "); remove it first to re-add it", "");
+          return;
+        }
+        var spec = PeerSpec.parse(change.getId() + "=" + change.getAddress());
+        var added = new Consensus.Member(spec.id(), spec.clientAddress(), spec.peerAddress(), false);
+        for (var m : current) {
+          if (m.peerAddress().equals(added.peerAddress()) || m.clientAddress().equals(added.clientAddress())) {
+            replies.error(c, Error.Code.CONFLICT, "member '" + m.id() + "' already uses an address of "
+                + change.getAddress(), "");
+            return;
+          }
+        }
+        learners.add(added);
+        promoteAfter = change.getLearner() ? null : added;
+      }
+      case REMOVE -> {
+        if (existing.isEmpty()) {
+          replies.error(c, Error.Code.CONFLICT, "'" + change.getId() + "' is not a member; members are "
+              + current.stream().map(Consensus.Member::id).toList(), "");
+          return;
+        }
+        if (existing.get().voter() && voters.size() == 1) {
+          replies.error(c, Error.Code.CONFLICT, "'" + change.getId() + "' is the only voter; add another first", "");
+          return;
+        }
+        voters.removeIf(m -> m.id().equals(change.getId()));
+        learners.removeIf(m -> m.id().equals(change.getId()));
+      }
+      case PROMOTE -> {
+        if (existing.isEmpty() || existing.get().voter()) {
+          replies.error(c, Error.Code.CONFLICT, "'" + change.getId() + "' is " + (existing.isEmpty()
+              ? "not a member" : "already a voter") + "; only a learner can be promoted", "");
+          return;
+        }
+        learners.removeIf(m -> m.id().equals(change.getId()));
+        voters.add(new Consensus.Member(existing.get().id(), existing.get().clientAddress(),
+            existing.get().peerAddress(), true));
+      }
+      case UNRECOGNIZED -> {
+        replies.error(c, Error.Code.INVALID_ARGUMENT, "unknown member change action", "");
+        return;
+      }
+    }
+    long id = c.request().getId();
+    long timeout = config.requestTimeout().toMillis();
+    var promote = promoteAfter;
+    long firstCall = ids.next();
+    long promoteCall = ids.next(); // taken here: the promotion starts on Raft's thread, and ids are the loop's
+    replies.handedOff(); // answered from Raft's thread from here on
+    LOG.info("node {}: membership change {} {} {} starting", config.nodeId(), change.getAction(), change.getId(),
+        change.getAddress());
+    raft.changeMembers(firstCall, current, voters, learners, timeout).thenCompose(ok -> {
+      if (promote == null) {
+        return java.util.concurrent.CompletableFuture.<Object>completedFuture(ok);
+      }
+      // Caught up (Ratis staged it before committing): now it may vote.
+      var now = raft.members();
+      var v = new ArrayList<Consensus.Member>();
+      var l = new ArrayList<Consensus.Member>();
+      now.forEach(m -> (m.voter() || m.id().equals(promote.id()) ? v : l).add(m.id().equals(promote.id())
+          ? new Consensus.Member(m.id(), m.clientAddress(), m.peerAddress(), true) : m));
+      return raft.changeMembers(promoteCall, now, v, l, timeout).thenApply(done -> (Object) done);
+    }).whenComplete((ok, err) -> {
+      if (err != null) {
+        var e = Failures.consensus(err);
+        LOG.warn("node {}: membership change {} {} failed: {}", config.nodeId(), change.getAction(), change.getId(),
+            e.getMessage());
+        replies.answer(c, Replies.error(id, e.code(), "membership change " + describe(change) + " failed: "
+            + e.getMessage(), ""));
+      } else {
+        LOG.info("node {}: membership change {} committed; members now {}", config.nodeId(), describe(change),
+            raft.members());
+        replies.answer(c, answer(id, config.nodeId(), raft.members()));
+      }
+    });
+  }
+
+  private static String describe(MemberChange change) {
+    return change.getAction().name().toLowerCase(java.util.Locale.ROOT) + " " + change.getId()
+        + (change.getAddress().isEmpty() ? "" : " " + change.getAddress());
+  }
+
+  private static Response answer(long id, String nodeId, List<Consensus.Member> members) {
+    var result = MemberChangeResult.newBuilder();
+    members.forEach(m -> result.addMembers(dev.kvraft.proto.Member.newBuilder().setId(m.id())
+        .setClientAddress(m.clientAddress()).setPeerAddress(m.peerAddress()).setLearner(!m.voter())));
+    return Response.newBuilder().setId(id).setHeader(Header.newBuilder().setNodeId(nodeId))
+        .setMemberChange(result).build();
+  }
+}
