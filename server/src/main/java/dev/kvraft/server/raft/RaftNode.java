@@ -55,6 +55,7 @@ import org.apache.ratis.util.TimeDuration;
  * an old reply). Thread-safety: every method may be called from any thread; state is final after {@link #start()}.
  */
 public final class RaftNode implements Consensus, AutoCloseable {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RaftNode.class);
   /** Every kvraft cluster is one Raft group with this fixed id. */
   public static final RaftGroupId GROUP_ID =
       RaftGroupId.valueOf(UUID.nameUUIDFromBytes("kvraft".getBytes(StandardCharsets.UTF_8)));
@@ -339,7 +340,13 @@ public final class RaftNode implements Consensus, AutoCloseable {
     // Ratis's setConfigurationAsync waits for its server's lock before it returns a future: call it from a thread of
     // our own, never from the database loop, and never from a Ratis thread that may hold that lock (a completion
     // that starts the next change would deadlock).
+    var joining = new ArrayList<Member>(voters);
+    joining.addAll(learners);
+    joining.removeIf(m -> expected.stream().anyMatch(e -> e.id().equals(m.id())));
     var reply = CompletableFuture.supplyAsync(() -> {
+      for (var m : joining) {
+        checkReachable(m);
+      }
       try {
         return server.setConfigurationAsync(request);
       } catch (IOException e) {
@@ -353,6 +360,23 @@ public final class RaftNode implements Consensus, AutoCloseable {
       }
       return r;
     });
+  }
+
+  /**
+   * A member about to be added must take connections on its peer port before Ratis stages it. Ratis 3.3.0 fails
+   * the staging of a silent node after raft.server.staging.timeout, but a second attempt at the same silent node
+   * stays staging for good, and every later change is then refused as "in progress" (seen in MembershipTest). So a
+   * node that is not there is refused here, quickly and with a clear message, and Ratis never stages it.
+   */
+  private static void checkReachable(Member m) {
+    var hp = dev.kvraft.proto.HostPort.parse(m.peerAddress());
+    try (var s = new java.net.Socket()) {
+      s.connect(new java.net.InetSocketAddress(hp.host(), hp.port()), 1000);
+    } catch (IOException e) {
+      throw new CompletionException(new ConsensusException(Error.Code.UNAVAILABLE, "'" + m.id() + "' does not take"
+          + " connections on its peer address " + m.peerAddress() + " (" + e.getMessage() + "): start it with --join"
+          + " first; the membership is unchanged", ""));
+    }
   }
 
   /**
@@ -389,6 +413,9 @@ public final class RaftNode implements Consensus, AutoCloseable {
   ConsensusException translate(Throwable t) {
     if (t == null) {
       return new ConsensusException(Error.Code.INTERNAL, "raft failed the request without saying why", "");
+    }
+    if (t instanceof ConsensusException already) {
+      return already;
     }
     if (t instanceof NotLeaderException nle) {
       var leader = nle.getSuggestedLeader();
