@@ -46,6 +46,8 @@ public final class KvraftServer implements AutoCloseable {
   private final MetricsServer metricsServer;
   private final AtomicBoolean closed = new AtomicBoolean();
   private final java.util.concurrent.atomic.AtomicLong tlsReloads = new java.util.concurrent.atomic.AtomicLong();
+  /** Set when the leader told this node it was removed. */
+  private volatile boolean toldRemoved;
   /** What happens once this node sees it was removed from the cluster; by default it closes itself. */
   private volatile Runnable onRemoved = this::close;
 
@@ -141,6 +143,12 @@ public final class KvraftServer implements AutoCloseable {
     var server = new KvraftServer(config, loop, raft, link, listener, clientTls, view, metrics,
         metricsServer);
     server.startWatchdog();
+    loop.onRemoved(() -> {
+      server.toldRemoved = true;
+      LOG.warn("node {} was removed from the cluster; it stops serving. To bring it back, wipe its data directory"
+          + " and add it again with 'member add' and --join", config.nodeId());
+      server.onRemoved.run();
+    });
     var self = config.self();
     if (raft.tlsOn()) {
       LOG.info("node {}: TLS on the Raft transport {} (mutual), the forwarding link (mutual) and the client port {}"
@@ -208,7 +216,7 @@ public final class KvraftServer implements AutoCloseable {
 
   /** Whether this node was removed from the cluster by a membership change. */
   public boolean removed() {
-    return raft.removed() && !raft.isAlive();
+    return toldRemoved || (raft.removed() && !raft.isAlive());
   }
 
   public int clientPort() {

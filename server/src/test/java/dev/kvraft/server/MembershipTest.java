@@ -172,6 +172,20 @@ class MembershipTest {
           .setMembers(dev.kvraft.proto.Members.getDefaultInstance()).build(), WAIT).getMembers();
       assertEquals(List.of("n1", "n2", "n3", "n4", "n5"),
           now.getMembersList().stream().map(m -> m.getId()).sorted().toList(), now.toString());
+      // Every node routes to members it learned at runtime: n4's client address is known to the followers too.
+      for (var s : servers) {
+        var seen = Nodes.call(s, Request.newBuilder().setId(ids.getAndIncrement())
+            .setMembers(dev.kvraft.proto.Members.getDefaultInstance()).build(), WAIT).getMembers();
+        assertTrue(seen.getMembersList().stream().anyMatch(m -> m.getId().equals("n4")
+            && m.getClientAddress().equals(members.get(3).split("=")[1].substring(0,
+                members.get(3).split("=")[1].lastIndexOf(':')))), s.config().nodeId() + ": " + seen);
+      }
+
+      // Remove a follower: the leader tells it, and it stops by itself.
+      var n5 = servers.stream().filter(x -> x.config().nodeId().equals("n5")).findFirst().orElseThrow();
+      var gone = change(leader, MemberChange.Action.REMOVE, "n5", "", false);
+      assertFalse(gone.hasError(), gone.toString());
+      Await.until("the removed follower stops serving", WAIT, n5::removed);
 
       // Remove the leader under load: it steps down, the others elect a new one and go on.
       var oldLeader = leader;
@@ -195,7 +209,7 @@ class MembershipTest {
 
     // Every acknowledged write is on every remaining member, the joined ones included.
     var rest = servers.stream().filter(s -> !s.removed()).toList();
-    assertEquals(4, rest.size());
+    assertEquals(3, rest.size());
     var leader = Nodes.awaitLeader(WAIT, rest);
     long applied = Nodes.status(leader).getAppliedIndex();
     for (var s : rest) {

@@ -124,7 +124,7 @@ class KvshTest {
     assertEquals("leader is now n1\n", r.out());
     var bad = kvsh("", "-c", "leader transfer n9");
     assertEquals(1, bad.status());
-    assertTrue(bad.err().contains("not a member"), bad.err());
+    assertTrue(bad.err().contains("not a voting member"), bad.err());
     var usage = kvsh("", "-c", "leader elect");
     assertEquals(1, usage.status());
     assertTrue(usage.err().contains("transfer"), usage.err());
@@ -230,6 +230,22 @@ class KvshTest {
     var err = new ByteArrayOutputStream();
     int status = Kvsh.run(args, new ByteArrayInputStream(new byte[0]), out, err, false);
     return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void memberListsTheVotersAndRefusesWhatCannotBeDone() {
+    var list = kvsh("", "-c", "member list");
+    assertEquals(0, list.status(), list.err());
+    assertTrue(list.out().contains("voter, leader"), list.out());
+    var bad = kvsh("", "-c", "member add n2 not-an-address");
+    assertEquals(1, bad.status());
+    assertTrue(bad.err().contains("INVALID_ARGUMENT"), bad.err());
+    var absent = kvsh("", "-c", "member remove n7");
+    assertEquals(1, absent.status());
+    assertTrue(absent.err().contains("CONFLICT") && absent.err().contains("not a member"), absent.err());
+    var usage = kvsh("", "-c", "member frobnicate");
+    assertEquals(1, usage.status());
+    assertTrue(usage.err().contains("use list, add, remove or promote"), usage.err());
   }
 
   @Test

@@ -52,6 +52,8 @@ public final class DatabaseLoop implements AutoCloseable {
   private volatile Forwarder forwarder;
   private volatile Snapshotter snapshotter;
   private volatile LoopObserver loopObserver = LoopObserver.NONE;
+  /** Run (on a thread of its own) when the leader tells this node it was removed from the cluster. */
+  private volatile Runnable removedHook = () -> { };
 
   // ---- owned by the loop thread ----
   private final KvState state = new KvState();
@@ -91,6 +93,11 @@ public final class DatabaseLoop implements AutoCloseable {
     this.forwarder = forwarder;
     this.applier.observer(observer);
     this.snapshotter = snapshotter;
+  }
+
+  /** What to do when the leader tells this node it was removed (the server stops itself). */
+  public void onRemoved(Runnable hook) {
+    this.removedHook = hook;
   }
 
   /** Connects the metrics; must be called before {@link #start()} (optional). */
@@ -266,7 +273,8 @@ public final class DatabaseLoop implements AutoCloseable {
       case READ_INDEX -> readBatch.add(c);
       case SNAPSHOT -> SnapshotRequest.start(c, snapshotter, applier, replies, config.nodeId());
       case TRANSFER_LEADER -> LeaderTransfer.start(c, config, consensus, replies, ids);
-      case MEMBER_CHANGE -> MembershipChange.start(c, config, consensus, replies, ids);
+      case MEMBER_CHANGE -> MembershipChange.start(c, config, consensus, replies, ids, forwarder, inbox::add,
+          () -> Thread.ofPlatform().name("kvraft-removed").daemon(true).start(removedHook));
       // Answered by the connection itself; one reaching the loop came by some other path: refuse it.
       case MEMBER_HELLO -> replies.error(c, Error.Code.INVALID_ARGUMENT, "MemberHello is the first request of a"
           + " member's link, answered by the connection", "");

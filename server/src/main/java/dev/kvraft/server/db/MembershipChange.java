@@ -27,8 +27,18 @@ final class MembershipChange {
 
   private MembershipChange() {}
 
-  static void start(Event.Command c, ServerConfig config, Consensus raft, Replies replies, CallIds ids) {
+  static void start(Event.Command c, ServerConfig config, Consensus raft, Replies replies, CallIds ids,
+      Forwarder forwarder, java.util.function.Consumer<Event> events, Runnable removed) {
     var change = c.request().getMemberChange();
+    if (c.request().getForwarded() && change.getAction() == MemberChange.Action.REMOVE
+        && change.getId().equals(config.nodeId()) && !raft.isLeader()) {
+      // The leader telling this node it was removed (only members may send forwarded requests): a removed follower
+      // hears nothing more from Raft, so this is how it learns it should stop.
+      LOG.warn("node {}: the leader says this node was removed from the cluster", config.nodeId());
+      replies.reply(c, answer(c.request().getId(), config.nodeId(), raft.members()));
+      removed.run();
+      return;
+    }
     if (!raft.isLeader()) {
       var leader = Route.clientAddress(config, raft, raft.info().leaderId());
       replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is not the leader; send member changes"
@@ -118,6 +128,16 @@ final class MembershipChange {
         LOG.info("node {}: membership change {} committed; members now {}", config.nodeId(), describe(change),
             raft.members());
         replies.answer(c, answer(id, config.nodeId(), raft.members()));
+        if (change.getAction() == MemberChange.Action.REMOVE && !change.getId().equals(config.nodeId())
+            && forwarder != null && existing.isPresent() && !existing.get().clientAddress().isEmpty()) {
+          // Tell the removed node over the member link (from the loop's thread, which owns the forwarder); its
+          // answer comes back under an id no request waits for, and is dropped.
+          var tell = dev.kvraft.proto.Request.newBuilder().setId(-2L - id).setForwarded(true)
+              .setMemberChange(MemberChange.newBuilder().setAction(MemberChange.Action.REMOVE).setId(change.getId()))
+              .build();
+          var address = existing.get().clientAddress();
+          events.accept(new Event.Task(() -> forwarder.send(address, List.of(tell))));
+        }
       }
     });
   }
