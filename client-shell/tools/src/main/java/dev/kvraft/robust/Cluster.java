@@ -162,6 +162,51 @@ public final class Cluster implements AutoCloseable {
   }
 
   public void start(String id) throws IOException {
+    start(id, false);
+  }
+
+  /**
+   * Replaces node {@code id} the way an operator replaces a dead host: {@code member remove} (the node exits 0 by
+   * itself), its data wiped, the node started empty with {@code --join}, {@code member add}. The workload goes on.
+   */
+  public void replace(String id, Duration timeout) throws IOException, InterruptedException {
+    var n = node(id);
+    try (var c = client(addresses().toArray(String[]::new)).timeout(timeout).build()) {
+      c.memberRemove(id);
+    } catch (RuntimeException e) {
+      throw new IOException("member remove " + id + " failed: " + e.getMessage(), e);
+    }
+    var p = processes.get(id);
+    if (p != null) {
+      if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        throw new IOException("node " + id + " did not exit after it was removed; its log:\n" + log(id));
+      }
+      if (p.exitValue() != 0) {
+        throw new IOException("node " + id + " exited " + p.exitValue() + " after it was removed (0 expected)");
+      }
+    }
+    deleteTree(dir.resolve(id));
+    start(id, true);
+    awaitServing(id, Duration.ofSeconds(90));
+    try (var c = client(addresses().toArray(String[]::new)).timeout(timeout).build()) {
+      c.memberAdd(id, n.host() + ":" + n.clientPort() + ":" + n.peerPort(), false);
+    } catch (RuntimeException e) {
+      throw new IOException("member add " + id + " failed: " + e.getMessage(), e);
+    }
+  }
+
+  private static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root)) {
+      return;
+    }
+    try (var files = Files.walk(root)) {
+      for (var f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(f);
+      }
+    }
+  }
+
+  private void start(String id, boolean join) throws IOException {
     var n = node(id);
     var java = ProcessHandle.current().info().command().orElse("java");
     var cmd = new ArrayList<String>();
@@ -181,6 +226,9 @@ public final class Cluster implements AutoCloseable {
         "--snapshot.threshold=500"));
     if (certificates != null) {
       cmd.addAll(Certificates.serverArgs(certificates, n.id()));
+    }
+    if (join) {
+      cmd.add("--join=true");
     }
     if (n.namespace() == null) {
       // On shared loopback, client port + 2 (the default) may be another node's port: let the OS choose.

@@ -98,6 +98,7 @@ public final class Round {
           cluster.awaitServing(n.id(), Duration.ofSeconds(90));
         }
       }
+      case MEMBERSHIP -> cluster.replace(follower, Duration.ofSeconds(30));
       case PARTITION_LEADER, PARTITION_FOLLOWER -> {
         cluster.isolate(scenario == Scenario.PARTITION_LEADER ? leader : follower);
         Thread.sleep(during.toMillis());
