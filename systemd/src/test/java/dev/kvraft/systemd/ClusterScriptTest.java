@@ -99,6 +99,17 @@ class ClusterScriptTest {
     assertEquals(0, back.status(), back.out());
     assertTrue(back.out().endsWith("still\n"), back.out());
 
+    // A fourth node joins and leaves (ports 7679/7680).
+    var add = cluster("add", "n4");
+    assertEquals(0, add.status(), add.out());
+    assertTrue(add.out().contains("added n4"), add.out());
+    var onN4 = kvsh("127.0.0.1:7679", "get readme");
+    assertTrue(onN4.out().endsWith("yes\n"), "the new node holds the data: " + onN4.out());
+    var remove = cluster("remove", "n4");
+    assertEquals(0, remove.status(), remove.out());
+    assertTrue(remove.out().contains("removed n4") && remove.out().contains("n4 left the cluster and exited"),
+        remove.out());
+
     var stop = cluster("stop");
     assertEquals(0, stop.status(), stop.out());
     assertTrue(stop.out().contains("n1 stopped") && stop.out().contains("n2 stopped")
