@@ -100,7 +100,9 @@ public final class KvraftServer implements AutoCloseable {
       view = new NodeView(config, raft, loop, listener, mirror);
       var slowLog = SlowRequestLog.of(config.slowRequest().toMillis(), LOG::warn);
       if (config.metricsAddress().isPresent()) {
-        metrics = new NodeMetrics(config.nodeId(), config.cluster().stream().map(p -> p.id()).toList(), view,
+        java.util.function.Supplier<java.util.List<String>> peerIds = () -> node.members().stream().map(m -> m.id())
+            .toList();
+        metrics = new NodeMetrics(config.nodeId(), peerIds, view,
             slowLog);
         loop.observe(metrics, metrics);
       } else {

@@ -139,6 +139,13 @@ class MembershipTest {
       assertFalse(added.hasError(), added.toString());
       assertTrue(added.getMemberChange().getMembersList().stream()
           .anyMatch(m -> m.getId().equals("n4") && !m.getLearner()), added.toString());
+      // Metrics follow: the leader exports the new member's progress, ours and Ratis's, labelled peer="n4".
+      var leaderNow = leader;
+      Await.until("the leader's metrics name n4", WAIT, () -> {
+        var body = dev.kvraft.server.metrics.Scrape.get(leaderNow.metricsPort(), "/metrics").body();
+        return body.lines().anyMatch(l -> l.startsWith("ratis_") && l.contains("peer=\"n4\""))
+            && body.contains("kvraft_raft_follower_match_index{peer=\"n4\"}");
+      });
       var again = change(leader, MemberChange.Action.ADD, "n4", members.get(3).split("=")[1], false);
       assertEquals(Error.Code.CONFLICT, again.getError().getCode(), "n4 is already a member: " + again);
 

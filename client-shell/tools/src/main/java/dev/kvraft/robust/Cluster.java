@@ -170,13 +170,21 @@ public final class Cluster implements AutoCloseable {
    * itself), its data wiped, the node started empty with {@code --join}, {@code member add}. The workload goes on.
    */
   public void replace(String id, Duration timeout) throws IOException, InterruptedException {
+    replace(id, false, timeout);
+  }
+
+  /** As {@link #replace(String, Duration)}; with {@code killFirst}, the node is SIGKILLed first (a dead host). */
+  public void replace(String id, boolean killFirst, Duration timeout) throws IOException, InterruptedException {
     var n = node(id);
+    if (killFirst) {
+      kill(id);
+    }
     try (var c = client(addresses().toArray(String[]::new)).timeout(timeout).build()) {
       c.memberRemove(id);
     } catch (RuntimeException e) {
       throw new IOException("member remove " + id + " failed: " + e.getMessage(), e);
     }
-    var p = processes.get(id);
+    var p = killFirst ? null : processes.get(id);
     if (p != null) {
       if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
         throw new IOException("node " + id + " did not exit after it was removed; its log:\n" + log(id));

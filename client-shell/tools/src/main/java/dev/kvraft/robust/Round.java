@@ -98,7 +98,8 @@ public final class Round {
           cluster.awaitServing(n.id(), Duration.ofSeconds(90));
         }
       }
-      case MEMBERSHIP -> cluster.replace(follower, Duration.ofSeconds(30));
+      // Half the time the follower is SIGKILLed first: a dead host replaced by a fresh node under the same id.
+      case MEMBERSHIP -> cluster.replace(follower, random.nextBoolean(), Duration.ofSeconds(30));
       case PARTITION_LEADER, PARTITION_FOLLOWER -> {
         cluster.isolate(scenario == Scenario.PARTITION_LEADER ? leader : follower);
         Thread.sleep(during.toMillis());

@@ -10,7 +10,8 @@ public enum Scenario {
   RESTART_ALL("SIGKILL every node, restart them all"),
   PARTITION_LEADER("cut the leader off the network (namespaces), then heal"),
   PARTITION_FOLLOWER("cut one follower off from the other two and the clients (namespaces), then heal"),
-  MEMBERSHIP("replace a follower: member remove (it exits 0), wipe its data, start it with --join, member add");
+  MEMBERSHIP("replace a follower (live, or SIGKILLed first: a dead host): member remove (a live one exits 0), wipe"
+      + " its data, start it with --join, member add");
 
   private final String description;
 

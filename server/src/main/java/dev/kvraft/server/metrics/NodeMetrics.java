@@ -56,6 +56,12 @@ public final class NodeMetrics implements RequestObserver, LoopObserver {
    * @param slow the slow-request log, or null for none
    */
   public NodeMetrics(String nodeId, List<String> peers, NodeSource node, SlowRequestLog slow) {
+    this(nodeId, () -> peers, node, slow);
+  }
+
+  /** As above, with the member ids read at every scrape (membership changes add and remove them). */
+  public NodeMetrics(String nodeId, java.util.function.Supplier<List<String>> peers, NodeSource node,
+      SlowRequestLog slow) {
     var commands = COMMANDS.stream().map(NodeMetrics::commandName).toList();
     var results = new ArrayList<String>();
     results.add("ok");

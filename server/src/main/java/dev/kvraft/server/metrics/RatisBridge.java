@@ -47,7 +47,7 @@ public final class RatisBridge implements MultiCollector {
       "appendEntryLatency", "follower_append_entry_latency", "clientWriteRequest", "clientReadRequest",
       "clientStaleReadRequest", "electionTime");
   private final String nodeId;
-  private final List<String> peers;
+  private final java.util.function.Supplier<List<String>> peers;
 
   /**
    * @param nodeId this node's Raft id: only registries whose member is this node are read (several nodes may share
@@ -55,13 +55,19 @@ public final class RatisBridge implements MultiCollector {
    * @param peers every member id, to lift follower ids out of metric names into a {@code peer} label
    */
   public RatisBridge(String nodeId, List<String> peers) {
+    this(nodeId, () -> peers);
+  }
+
+  /** As above, with the member ids read at every scrape (they change with membership changes). */
+  public RatisBridge(String nodeId, java.util.function.Supplier<List<String>> peers) {
     this.nodeId = nodeId;
-    this.peers = List.copyOf(peers);
+    this.peers = peers;
   }
 
   @Override
   public MetricSnapshots collect() {
     var families = new TreeMap<String, Family>();
+    var members = List.copyOf(peers.get());
     for (var registry : MetricRegistries.global().getMetricRegistries()) {
       if (!(registry instanceof RatisMetricRegistryImpl impl)) {
         continue;
@@ -76,7 +82,7 @@ public final class RatisBridge implements MultiCollector {
       var head = info.getApplicationName() + "." + component + "." + member + ".";
       for (Map.Entry<String, Metric> e : impl.getDropWizardMetricRegistry().getMetrics().entrySet()) {
         var name = e.getKey().startsWith(head) ? e.getKey().substring(head.length()) : e.getKey();
-        add(families, component, member, name, e.getValue());
+        add(families, component, member, name, e.getValue(), members);
       }
     }
     var out = MetricSnapshots.builder();
@@ -84,7 +90,8 @@ public final class RatisBridge implements MultiCollector {
     return out.build();
   }
 
-  private void add(Map<String, Family> families, String component, String member, String rawName, Metric metric) {
+  private void add(Map<String, Family> families, String component, String member, String rawName, Metric metric,
+      List<String> peers) {
     var name = rawName;
     String peer = null;
     for (var p : peers) {
