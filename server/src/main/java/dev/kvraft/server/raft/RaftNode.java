@@ -92,6 +92,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
       // Mutual TLS between members: kvraft's own Netty transport (raft/tls), selected through raft.rpc.type.
       var files = config.tls().get();
       this.tls = TlsNettyTransport.load(TlsSettings.of(files.certFile(), files.keyFile(), files.caFile()));
+      tls.bootstrapMembers(new java.util.HashSet<>(ids));
       tls.applyTo(properties, parameters);
     } else {
       this.tls = null;

@@ -35,7 +35,11 @@ final class InboundHandler extends SimpleChannelInboundHandler<RaftNettyServerRe
   private Set<String> names;
   private boolean refused;
 
-  InboundHandler(RaftServer server) {
+  /** The cluster setting's ids, for a node whose group is still empty (--join). */
+  private final java.util.function.Supplier<Set<String>> bootstrap;
+
+  InboundHandler(RaftServer server, java.util.function.Supplier<Set<String>> bootstrap) {
+    this.bootstrap = bootstrap;
     this.server = server;
   }
 
@@ -144,6 +148,10 @@ final class InboundHandler extends SimpleChannelInboundHandler<RaftNettyServerRe
       }
     } catch (IOException e) {
       LOG.warn("cannot list the Raft groups of {} to authenticate a peer: {}", server.getId(), e.toString());
+    }
+    if (ids.size() == 1) {
+      // No configuration yet (started with --join): the members the cluster setting names may reach it.
+      ids.addAll(bootstrap.get());
     }
     return ids;
   }

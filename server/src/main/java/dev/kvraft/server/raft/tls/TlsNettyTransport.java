@@ -18,9 +18,25 @@ public final class TlsNettyTransport {
   private final TlsSettings settings;
   private final AtomicReference<TlsSettings.Contexts> contexts;
 
+  /** Member ids from the cluster setting: who may connect while this node's group is still empty (--join). */
+  private volatile java.util.Set<String> bootstrapMembers = java.util.Set.of();
+
   private TlsNettyTransport(TlsSettings settings, TlsSettings.Contexts contexts) {
     this.settings = settings;
     this.contexts = new AtomicReference<>(contexts);
+  }
+
+  /**
+   * The members named by the cluster setting. A node started with --join has an empty Raft group until the leader
+   * adds it, so it would refuse the leader itself; until it has a configuration, peers presenting one of these ids
+   * are let in (their certificates must still chain to the CA and name the id).
+   */
+  public void bootstrapMembers(java.util.Set<String> ids) {
+    this.bootstrapMembers = java.util.Set.copyOf(ids);
+  }
+
+  java.util.Set<String> bootstrapMembers() {
+    return bootstrapMembers;
   }
 
   /** Loads the files now; fails with an IOException naming the bad file. */

@@ -87,7 +87,7 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
             var p = ch.pipeline();
             p.addLast("tls", transport.contexts().server().newHandler(ch.alloc()));
             Frames.addCodec(p, RaftNettyServerRequestProto.getDefaultInstance());
-            p.addLast("raft", new InboundHandler(server));
+            p.addLast("raft", new InboundHandler(server, transport::bootstrapMembers));
           }
         });
     try {
