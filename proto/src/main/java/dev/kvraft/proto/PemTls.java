@@ -73,10 +73,7 @@ public record PemTls(Optional<Path> certFile, Optional<Path> keyFile, Path caFil
       tmf.init(trust);
       KeyManagerFactory kmf = null;
       if (certFile.isPresent()) {
-        var chain = certificates(certFile.get());
-        for (var c : chain) {
-          checkValidity(certFile.get(), c);
-        }
+        var chain = currentCertificates(certFile.get());
         var key = privateKey(keyFile.get());
         var keys = KeyStore.getInstance("PKCS12");
         keys.load(null, null);
@@ -118,14 +115,59 @@ public record PemTls(Optional<Path> certFile, Optional<Path> keyFile, Path caFil
     }
   }
 
-  /** An expired or not-yet-valid certificate is an error naming the file, not a handshake failure later. */
-  private static void checkValidity(Path pem, X509Certificate c) throws IOException {
-    try {
-      c.checkValidity();
-    } catch (CertificateExpiredException | CertificateNotYetValidException e) {
-      throw new IOException("TLS certificate in " + pem + " is not valid now (" + e.getMessage()
-          + "); install a current certificate", e);
+  /**
+   * As {@link #certificates}, and every one valid now: an expired or not-yet-valid certificate is an error naming
+   * the file, not a handshake failure later.
+   */
+  public static List<X509Certificate> currentCertificates(Path pem) throws IOException {
+    var chain = certificates(pem);
+    for (var c : chain) {
+      try {
+        c.checkValidity();
+      } catch (CertificateExpiredException | CertificateNotYetValidException e) {
+        throw new IOException("TLS certificate in " + pem + " is not valid now (" + e.getMessage()
+            + "); install a current certificate and reload", e);
+      }
     }
+    return chain;
+  }
+
+  /**
+   * The client side of a TLS handshake on a connected socket: TLS 1.3/1.2, the server's certificate checked against
+   * {@code context}'s CA and against {@code host} ({@link #verifyHostName}), within {@code timeoutMs}. The socket's
+   * read timeout is as it was afterwards. Closing the returned socket closes {@code tcp}.
+   */
+  public static SSLSocket handshake(SSLContext context, java.net.Socket tcp, String host, int port, int timeoutMs)
+      throws IOException {
+    int before = tcp.getSoTimeout();
+    var ssl = (SSLSocket) context.getSocketFactory().createSocket(tcp, host, port, true);
+    ssl.setUseClientMode(true);
+    verifyHostName(ssl);
+    ssl.setSoTimeout(timeoutMs);
+    ssl.startHandshake();
+    ssl.setSoTimeout(before);
+    return ssl;
+  }
+
+  /**
+   * The TLS files a command line names: {@code --cacert} alone verifies the servers; with {@code --cert} and
+   * {@code --key}, the client also presents its own certificate. Empty without {@code --cacert}. A lone
+   * {@code --cert} or {@code --key}, or either without {@code --cacert}, is an IllegalArgumentException saying so.
+   */
+  public static Optional<PemTls> fromFlags(String cacert, String cert, String key) {
+    if (cacert == null) {
+      if (cert != null || key != null) {
+        throw new IllegalArgumentException("--cert and --key need --cacert (the CA the servers' certificates chain"
+            + " to)");
+      }
+      return Optional.empty();
+    }
+    if ((cert == null) != (key == null)) {
+      throw new IllegalArgumentException("--cert and --key go together; got " + (cert == null ? "only --key"
+          : "only --cert"));
+    }
+    var ca = Path.of(cacert);
+    return Optional.of(cert == null ? trusting(ca) : of(Path.of(cert), Path.of(key), ca));
   }
 
   /** The unencrypted PKCS#8 private key in a PEM file. */

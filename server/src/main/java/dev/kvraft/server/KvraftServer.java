@@ -17,6 +17,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -100,9 +101,7 @@ public final class KvraftServer implements AutoCloseable {
       view = new NodeView(config, raft, loop, listener, mirror);
       var slowLog = SlowRequestLog.of(config.slowRequest().toMillis(), LOG::warn);
       if (config.metricsAddress().isPresent()) {
-        java.util.function.Supplier<java.util.List<String>> peerIds = () -> node.members().stream().map(m -> m.id())
-            .toList();
-        metrics = new NodeMetrics(config.nodeId(), peerIds, view,
+        metrics = new NodeMetrics(config.nodeId(), () -> List.copyOf(memberIds.get()), view,
             slowLog);
         loop.observe(metrics, metrics);
       } else {

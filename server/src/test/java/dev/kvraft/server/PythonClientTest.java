@@ -71,9 +71,7 @@ class PythonClientTest {
     certs.ca("ca");
     var node = certs.node("ca", "n1", "n1");
     var client = certs.node("ca", "py", "py");
-    try (var server = KvraftServer.start(TestNodes.single(dir.resolve("data"), java.util.Map.of(
-        "tls.cert.file", node.certFile().toString(), "tls.key.file", node.keyFile().toString(),
-        "tls.ca.file", node.caFile().toString())))) {
+    try (var server = KvraftServer.start(TestNodes.single(dir.resolve("data"), dev.kvraft.server.testing.TestCerts.settings(node)))) {
       int port = server.clientPort();
       var tls = new String[] {"--cacert", node.caFile().toString(), "--cert", client.certFile().toString(),
           "--key", client.keyFile().toString()};

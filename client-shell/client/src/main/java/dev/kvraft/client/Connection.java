@@ -78,16 +78,12 @@ final class Connection implements AutoCloseable {
       if (tls == null) {
         return new Connection(address, socket);
       }
-      var ssl = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket(socket, hp.host(), hp.port(), true);
-      dev.kvraft.proto.PemTls.verifyHostName(ssl);
-      ssl.setSoTimeout((int) connectTimeout.toMillis());
       try {
-        ssl.startHandshake();
+        return new Connection(address, dev.kvraft.proto.PemTls.handshake(tls, socket, hp.host(), hp.port(),
+            (int) connectTimeout.toMillis()));
       } catch (IOException e) {
         throw new IOException("TLS handshake with " + address + " failed: " + e.getMessage(), e);
       }
-      ssl.setSoTimeout(0);
-      return new Connection(address, ssl);
     } catch (IOException e) {
       socket.close();
       throw e;

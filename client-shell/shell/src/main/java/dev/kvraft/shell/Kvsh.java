@@ -83,18 +83,11 @@ public final class Kvsh {
 
     /** --cacert turns TLS on (with --cert and --key for a server that requires a client certificate). */
     private static java.util.Optional<dev.kvraft.proto.PemTls> tls(String cacert, String cert, String key) {
-      if (cacert == null) {
-        if (cert != null || key != null) {
-          throw new UsageException("--cert and --key need --cacert (the CA that signed the servers' certificates)");
-        }
-        return java.util.Optional.empty();
+      try {
+        return dev.kvraft.proto.PemTls.fromFlags(cacert, cert, key);
+      } catch (IllegalArgumentException e) {
+        throw new UsageException(e.getMessage());
       }
-      if ((cert == null) != (key == null)) {
-        throw new UsageException("--cert and --key go together; got " + (cert == null ? "only --key" : "only --cert"));
-      }
-      var ca = Path.of(cacert);
-      return java.util.Optional.of(cert == null ? dev.kvraft.proto.PemTls.trusting(ca)
-          : dev.kvraft.proto.PemTls.of(Path.of(cert), Path.of(key), ca));
     }
 
     private static String next(String[] args, int i, String name) {

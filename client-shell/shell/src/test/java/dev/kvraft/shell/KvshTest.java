@@ -204,9 +204,7 @@ class KvshTest {
     certs.ca("ca");
     var node = certs.node("ca", "n1", "n1");
     var shell = certs.node("ca", "kvsh", "kvsh");
-    try (var tlsNode = KvraftServer.start(TestNodes.single(tlsDir.resolve("data"), java.util.Map.of(
-        "tls.cert.file", node.certFile().toString(), "tls.key.file", node.keyFile().toString(),
-        "tls.ca.file", node.caFile().toString())))) {
+    try (var tlsNode = KvraftServer.start(TestNodes.single(tlsDir.resolve("data"), dev.kvraft.server.testing.TestCerts.settings(node)))) {
       var at = "127.0.0.1:" + tlsNode.clientPort();
       var ok = run("--address", at, "--cacert", node.caFile().toString(), "--cert", shell.certFile().toString(),
           "--key", shell.keyFile().toString(), "-c", "put tls/a 1", "-c", "get tls/a", "-c", "status");

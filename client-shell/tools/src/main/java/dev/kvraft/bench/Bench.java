@@ -46,6 +46,8 @@ public final class Bench {
   private final PrintStream err;
   private final Duration answerTimeout;
   private final java.util.Optional<javax.net.ssl.SSLContext> tls;
+  /** The nodes this run talks to (the leader alone with --target-leader); set once, by {@link #run}. */
+  private List<String> endpoints = List.of();
   /** Connection set-up times, in nanoseconds; filled by {@link #connect}. */
   private final ConcurrentHistogram setupTimes = latencies();
 
@@ -110,13 +112,10 @@ public final class Bench {
   }
 
   public Result run() {
-    var endpoints = o.targetLeader() ? List.of(leader()) : o.endpoints();
+    endpoints = o.targetLeader() ? List.of(leader()) : o.endpoints();
     var clients = new ArrayList<KvClient>();
     for (int i = 0; i < o.conns(); i++) {
-      var builder = KvClient.builder().addresses(endpoints.get(i % endpoints.size())).discoverMembers(false)
-          .timeout(answerTimeout);
-      tls.ifPresent(builder::tls);
-      clients.add(builder.build());
+      clients.add(nodeClient(endpoints.get(i % endpoints.size())));
     }
     try {
       connect(clients);
@@ -246,7 +245,6 @@ public final class Bench {
       idle.add(i);
     }
     var value = value();
-    var endpoints = o.targetLeader() ? List.of(leader()) : o.endpoints();
     var pool = o.op().equals("connect") ? Executors.newVirtualThreadPerTaskExecutor() : null;
     var issuer = Thread.ofPlatform().name("kvraft-bench-issuer").unstarted(() -> {
       var random = ThreadLocalRandom.current();
@@ -317,15 +315,20 @@ public final class Bench {
     }
   }
 
+  /** A client of one node only, with the run's TLS and answer timeout. */
+  private KvClient nodeClient(String endpoint) {
+    var builder = KvClient.builder().addresses(endpoint).discoverMembers(false).timeout(answerTimeout);
+    tls.ifPresent(builder::tls);
+    return builder.build();
+  }
+
   /**
    * The {@code connect} operation: a new connection to {@code endpoint} (TCP, and the TLS handshake with --cacert),
    * one {@code members} call on it, closed: what a new client costs, measured like any other operation.
    */
   private CompletableFuture<Response> connectOnce(String endpoint, java.util.concurrent.ExecutorService pool) {
     return CompletableFuture.supplyAsync(() -> {
-      var builder = KvClient.builder().addresses(endpoint).discoverMembers(false).timeout(answerTimeout);
-      tls.ifPresent(builder::tls);
-      try (var c = builder.build()) {
+      try (var c = nodeClient(endpoint)) {
         return c.call(Request.newBuilder().setMembers(dev.kvraft.proto.Members.getDefaultInstance()));
       }
     }, pool);

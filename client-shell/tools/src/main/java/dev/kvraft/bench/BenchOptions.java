@@ -152,23 +152,7 @@ public record BenchOptions(
     }
     return new BenchOptions(endpoints, conns, clients, total, duration, warmup, keySize, valSize, keySpace, sequential,
         rate, op, readRatio, consistency, leader, json, progress, preload, scanLimit, timeline,
-        tls(cacert, cert, key));
-  }
-
-  /** --cacert (with --cert and --key, or neither) turns TLS on; a lone --cert or --key is an error. */
-  static java.util.Optional<dev.kvraft.proto.PemTls> tls(String cacert, String cert, String key) {
-    if (cacert == null) {
-      if (cert != null || key != null) {
-        throw new IllegalArgumentException("--cert and --key need --cacert (the CA to verify the servers with)");
-      }
-      return java.util.Optional.empty();
-    }
-    if ((cert == null) != (key == null)) {
-      throw new IllegalArgumentException("--cert and --key go together");
-    }
-    var ca = java.nio.file.Path.of(cacert);
-    return java.util.Optional.of(cert == null ? dev.kvraft.proto.PemTls.trusting(ca)
-        : dev.kvraft.proto.PemTls.of(java.nio.file.Path.of(cert), java.nio.file.Path.of(key), ca));
+        dev.kvraft.proto.PemTls.fromFlags(cacert, cert, key));
   }
 
   private static List<String> split(String v) {

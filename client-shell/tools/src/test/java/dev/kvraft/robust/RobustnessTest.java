@@ -72,7 +72,7 @@ class RobustnessTest {
   /** The same with TLS on every link: the clients', the Raft transport's and the followers' forwarding. */
   @Test
   void withTlsOnEveryLinkKillsAndRestartsKeepTheHistoryLinearizable() throws Exception {
-    Assumptions.assumeTrue(new ProcessBuilder("openssl", "version").start().waitFor() == 0, "openssl is missing");
+    Assumptions.assumeTrue(dev.kvraft.server.testing.TestCerts.opensslPresent(), "openssl is missing");
     try (var cluster = Cluster.onLoopback(dir.resolve("tls"), 3).withTls().startAll()) {
       runAll(cluster, List.of(Scenario.KILL_LEADER, Scenario.KILL_FOLLOWER, Scenario.RESTART_ALL));
       assertTrue(cluster.log("n1").contains("TLS on the Raft transport"), "the nodes really ran TLS");

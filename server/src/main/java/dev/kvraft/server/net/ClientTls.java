@@ -121,13 +121,7 @@ public final class ClientTls implements AutoCloseable {
    * leader's certificate chains to the CA and names the host connected to.
    */
   public SSLSocket connect(Socket raw, String host, int port, Duration timeout) throws IOException {
-    var ssl = (SSLSocket) context.getSocketFactory().createSocket(raw, host, port, true);
-    ssl.setUseClientMode(true);
-    PemTls.verifyHostName(ssl);
-    ssl.setSoTimeout((int) timeout.toMillis());
-    ssl.startHandshake();
-    ssl.setSoTimeout(0);
-    return ssl;
+    return PemTls.handshake(context, raw, host, port, (int) timeout.toMillis());
   }
 
   /** Tells a plaintext kvraft client, in its own protocol, that this port needs TLS. */

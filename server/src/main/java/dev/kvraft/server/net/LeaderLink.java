@@ -154,8 +154,10 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
 
     private OutputStream connect() throws IOException {
       var leader = dev.kvraft.proto.HostPort.parse(address);
-      var memberToken = tls != null ? null : token.get().orElseThrow(() -> new IOException(
-          "this node has not applied the cluster's member token yet, so the leader would not take its requests"));
+      if (tls == null && token.get().isEmpty()) {
+        throw new IOException("this node has not applied the cluster's member token yet, so the leader would not"
+            + " take its requests");
+      }
       var tcp = new Socket();
       tcp.setTcpNoDelay(true);
       tcp.connect(new InetSocketAddress(leader.host(), leader.port()), CONNECT_TIMEOUT_MS);
@@ -173,10 +175,8 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
       var connected = s;
       Thread.ofVirtual().name("kvraft-leader-link-reader-" + address).start(() -> readLoop(connected, in));
       var out = new BufferedOutputStream(s.getOutputStream(), 64 * 1024);
-      if (memberToken != null) {
-        // First on the connection, so the leader reads it before any forwarded request (no wait for its answer).
-        writeHello(out);
-      }
+      // First on the connection, so the leader reads it before any forwarded request (no wait for its answer).
+      writeHello(out);
       return out;
     }
 

@@ -200,15 +200,27 @@ public final class RaftNode implements Consensus, AutoCloseable {
   public CompletableFuture<?> transferLeadership(long callId, String targetId, long timeoutMs) {
     var request = new org.apache.ratis.protocol.TransferLeadershipRequest(clientId, selfId, GROUP_ID, callId,
         RaftPeerId.valueOf(targetId), timeoutMs);
-    // As for membership changes: Ratis may wait for its server's lock before returning, so not on the loop's thread.
-    var reply = CompletableFuture.supplyAsync(() -> {
+    return succeeded(onAdmin(() -> server.transferLeadershipAsync(request)));
+  }
+
+  /** A Ratis admin call: one that returns a reply future. */
+  private interface AdminCall {
+    CompletableFuture<RaftClientReply> start() throws IOException;
+  }
+
+  /**
+   * Starts {@code call} on {@code kvraft-raft-admin}: Ratis's admin calls (setConfiguration, transferLeadership) take
+   * its server's lock before they return a future, so never on the database loop, and never on a Ratis thread that
+   * may hold that lock (a completion that starts the next change would deadlock).
+   */
+  private CompletableFuture<RaftClientReply> onAdmin(AdminCall call) {
+    return CompletableFuture.supplyAsync(() -> {
       try {
-        return server.transferLeadershipAsync(request);
+        return call.start();
       } catch (IOException e) {
         throw new CompletionException(translate(e));
       }
     }, admin).thenCompose(f -> f);
-    return succeeded(reply);
   }
 
   /** A Ratis reply as a future that fails with a kvraft error (a ConsensusException) unless it succeeded. */
@@ -338,22 +350,15 @@ public final class RaftNode implements Consensus, AutoCloseable {
         .setListenersInNewConf(peers.apply(learners))
         .build();
     var request = new org.apache.ratis.protocol.SetConfigurationRequest(clientId, selfId, GROUP_ID, callId, args);
-    // Ratis's setConfigurationAsync waits for its server's lock before it returns a future: call it from a thread of
-    // our own, never from the database loop, and never from a Ratis thread that may hold that lock (a completion
-    // that starts the next change would deadlock).
     var joining = new ArrayList<Member>(voters);
     joining.addAll(learners);
     joining.removeIf(m -> expected.stream().anyMatch(e -> e.id().equals(m.id())));
-    var reply = CompletableFuture.supplyAsync(() -> {
+    var reply = onAdmin(() -> {
       for (var m : joining) {
         checkReachable(m);
       }
-      try {
-        return server.setConfigurationAsync(request);
-      } catch (IOException e) {
-        throw new CompletionException(translate(e));
-      }
-    }, admin).thenCompose(f -> f);
+      return server.setConfigurationAsync(request);
+    });
     return succeeded(reply).orTimeout(timeoutMs, TimeUnit.MILLISECONDS).handle((r, err) -> {
       if (err != null) {
         var cause = Failures.cause(err);

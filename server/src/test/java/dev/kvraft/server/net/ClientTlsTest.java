@@ -72,10 +72,7 @@ class ClientTlsTest {
       nodeFiles.put(id, certs.node("ca", id, id));
     }
     client = certs.node("ca", "app", "app");
-    var configs = TestNodes.cluster(dir, 3, Map.of(), id -> Map.of(
-        "tls.cert.file", nodeFiles.get(id).certFile().toString(),
-        "tls.key.file", nodeFiles.get(id).keyFile().toString(),
-        "tls.ca.file", nodeFiles.get(id).caFile().toString()));
+    var configs = TestNodes.cluster(dir, 3, Map.of(), id -> TestCerts.settings(nodeFiles.get(id)));
     for (var c : configs) {
       servers.add(KvraftServer.start(c));
     }
@@ -190,10 +187,7 @@ class ClientTlsTest {
   void theClientChecksTheServersHostName(@TempDir Path other) throws Exception {
     // A node whose certificate names only its node id, not 127.0.0.1: a client connecting to 127.0.0.1 refuses it.
     var files = certs.node("ca", "solo", "n1", "DNS:n1");
-    try (var solo = KvraftServer.start(TestNodes.single(other, Map.of(
-        "tls.cert.file", files.certFile().toString(),
-        "tls.key.file", files.keyFile().toString(),
-        "tls.ca.file", files.caFile().toString())))) {
+    try (var solo = KvraftServer.start(TestNodes.single(other, TestCerts.settings(files)))) {
       var e = assertThrows(IOException.class, () -> new RawClient(solo.clientPort(), context(client)).close());
       assertTrue(e.getMessage().contains("127.0.0.1"), e.getMessage());
     }
@@ -202,11 +196,7 @@ class ClientTlsTest {
   @Test
   void withClientAuthNoneClientsNeedNoCertificateButMembersStillDo(@TempDir Path other) throws Exception {
     var files = certs.node("ca", "open", "n1");
-    try (var node = KvraftServer.start(TestNodes.single(other, Map.of(
-        "tls.cert.file", files.certFile().toString(),
-        "tls.key.file", files.keyFile().toString(),
-        "tls.ca.file", files.caFile().toString(),
-        "tls.client.auth", "none")))) {
+    try (var node = KvraftServer.start(TestNodes.single(other, TestCerts.settings(files, "tls.client.auth", "none")))) {
       Nodes.awaitLeader(WAIT, node);
       try (var anonymous = new RawClient(node.clientPort(), PemTls.trusting(files.caFile()).context())) {
         assertFalse(anonymous.call(Requests.put(ids++, "open/a", "x")).hasError());
@@ -219,11 +209,7 @@ class ClientTlsTest {
   @Test
   void stalledHandshakesAreCutAtTheDeadlineWhileARealClientIsServed(@TempDir Path other) throws Exception {
     var files = certs.node("ca", "flood", "n1");
-    try (var node = KvraftServer.start(TestNodes.single(other, Map.of(
-        "tls.cert.file", files.certFile().toString(),
-        "tls.key.file", files.keyFile().toString(),
-        "tls.ca.file", files.caFile().toString(),
-        "client.handshake.timeout.ms", "1000")))) {
+    try (var node = KvraftServer.start(TestNodes.single(other, TestCerts.settings(files, "client.handshake.timeout.ms", "1000")))) {
       Nodes.awaitLeader(WAIT, node);
       var stalled = new ArrayList<Socket>();
       try {

@@ -42,8 +42,7 @@ class SighupTest {
     certs.ca("ca");
     var node = certs.node("ca", "n1", "n1");
     var client = certs.node("ca", "client", "client");
-    var config = TestNodes.single(dir.resolve("data"), Map.of("tls.cert.file", node.certFile().toString(),
-        "tls.key.file", node.keyFile().toString(), "tls.ca.file", node.caFile().toString()));
+    var config = TestNodes.single(dir.resolve("data"), TestCerts.settings(node));
     var tls = PemTls.of(client.certFile(), client.keyFile(), client.caFile());
     int port = config.self().clientPort();
     try (var p = new ServerProcess(TestNodes.args(config), dir.resolve("n1.log"), port).start()) {

@@ -32,15 +32,12 @@ public final class RawClient implements AutoCloseable {
     tcp.setSoTimeout((int) Duration.ofSeconds(15).toMillis());
     tcp.setTcpNoDelay(true);
     if (tls != null) {
-      var ssl = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket(tcp, "127.0.0.1", port, true);
-      dev.kvraft.proto.PemTls.verifyHostName(ssl);
       try {
-        ssl.startHandshake();
+        socket = dev.kvraft.proto.PemTls.handshake(tls, tcp, "127.0.0.1", port, tcp.getSoTimeout());
       } catch (IOException e) {
         tcp.close();
         throw e;
       }
-      socket = ssl;
     } else {
       socket = tcp;
     }

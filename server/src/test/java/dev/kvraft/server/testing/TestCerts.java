@@ -29,6 +29,21 @@ public final class TestCerts {
     return dir.resolve(ca + ".pem");
   }
 
+  /**
+   * The settings that turn TLS on with {@code files}, plus {@code extra} settings as key, value, key, value...
+   * (e.g. "tls.client.auth", "none").
+   */
+  public static java.util.Map<String, String> settings(TlsSettings files, String... extra) {
+    var map = new java.util.LinkedHashMap<String, String>();
+    map.put("tls.cert.file", files.certFile().toString());
+    map.put("tls.key.file", files.keyFile().toString());
+    map.put("tls.ca.file", files.caFile().toString());
+    for (int i = 0; i + 1 < extra.length; i += 2) {
+      map.put(extra[i], extra[i + 1]);
+    }
+    return map;
+  }
+
   /** Whether the openssl CLI is there (tests that need it are skipped otherwise). */
   public static boolean opensslPresent() {
     try {

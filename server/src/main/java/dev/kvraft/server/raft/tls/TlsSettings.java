@@ -3,11 +3,6 @@ package dev.kvraft.server.raft.tls;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.cert.CertificateException;
-import java.security.cert.CertificateExpiredException;
-import java.security.cert.CertificateFactory;
-import java.security.cert.CertificateNotYetValidException;
-import java.security.cert.X509Certificate;
 import java.util.Objects;
 import javax.net.ssl.SSLException;
 import org.apache.ratis.thirdparty.io.netty.handler.ssl.ClientAuth;
@@ -20,7 +15,7 @@ import org.apache.ratis.thirdparty.io.netty.handler.ssl.SslContextBuilder;
  * Immutable; {@link #load()} reads the files each time it is called.
  */
 public record TlsSettings(Path certFile, Path keyFile, Path caFile) {
-  private static final String[] PROTOCOLS = {"TLSv1.3", "TLSv1.2"};
+  private static final String[] PROTOCOLS = dev.kvraft.proto.PemTls.PROTOCOLS;
 
   public TlsSettings {
     Objects.requireNonNull(certFile, "tls.cert.file must be set");
@@ -35,20 +30,6 @@ public record TlsSettings(Path certFile, Path keyFile, Path caFile) {
   /** Server and client SSL contexts built from the files as they are now. */
   public record Contexts(SslContext server, SslContext client) {}
 
-  /** An expired or not-yet-valid certificate is an error naming the file, not a handshake failure later. */
-  private static void checkValidity(Path pem) throws IOException {
-    try (var in = Files.newInputStream(pem)) {
-      for (var c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
-        ((X509Certificate) c).checkValidity();
-      }
-    } catch (CertificateExpiredException | CertificateNotYetValidException e) {
-      throw new IOException("TLS certificate in " + pem + " is not valid now (" + e.getMessage()
-          + "); install a current certificate and reload", e);
-    } catch (CertificateException e) {
-      throw new IOException("TLS certificate file " + pem + " is not a PEM X.509 certificate: " + e.getMessage(), e);
-    }
-  }
-
   /** Reads the three files; a missing or unreadable one is an IOException naming it. */
   public Contexts load() throws IOException {
     for (var f : new Path[] {certFile, keyFile, caFile}) {
@@ -56,7 +37,7 @@ public record TlsSettings(Path certFile, Path keyFile, Path caFile) {
         throw new IOException("TLS file " + f + " is missing or unreadable; check the path and its permissions");
       }
     }
-    checkValidity(certFile);
+    dev.kvraft.proto.PemTls.currentCertificates(certFile);
     try {
       var server = SslContextBuilder.forServer(certFile.toFile(), keyFile.toFile())
           .trustManager(caFile.toFile()).clientAuth(ClientAuth.REQUIRE).protocols(PROTOCOLS).build();

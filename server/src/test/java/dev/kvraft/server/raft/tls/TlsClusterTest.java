@@ -40,17 +40,14 @@ class TlsClusterTest {
 
   @Test
   void aClusterWhoseRaftTransportIsMutualTlsCommitsThroughEveryNode(@TempDir Path dir) throws Exception {
-    Assumptions.assumeTrue(new ProcessBuilder("openssl", "version").start().waitFor() == 0, "openssl is missing");
+    Assumptions.assumeTrue(TestCerts.opensslPresent(), "openssl is missing");
     var certs = TestCerts.in(dir);
     certs.ca("ca");
     var files = new java.util.HashMap<String, TlsSettings>();
     for (var id : List.of("n1", "n2", "n3")) {
       files.put(id, certs.node("ca", id, id));
     }
-    var configs = TestNodes.cluster(dir, 3, Map.of(), id -> Map.of(
-        "tls.cert.file", files.get(id).certFile().toString(),
-        "tls.key.file", files.get(id).keyFile().toString(),
-        "tls.ca.file", files.get(id).caFile().toString()));
+    var configs = TestNodes.cluster(dir, 3, Map.of(), id -> TestCerts.settings(files.get(id)));
     for (var c : configs) {
       servers.add(KvraftServer.start(c));
     }
