@@ -22,6 +22,10 @@ public enum CommandKind {
   MEMBER_CHANGE(false),
   /** MemberHello: a member's forwarding link authenticating; answered by the connection itself. */
   MEMBER_HELLO(true),
+  /** Backup: copies the state at a linearizable point into a file the client then reads; twice makes two. */
+  BACKUP(false),
+  /** BackupChunk: a piece of a backup file, answered by the connection itself; same offset, same bytes. */
+  BACKUP_CHUNK(true),
   /** A request that names no command. */
   NONE(false);
 
@@ -46,6 +50,8 @@ public enum CommandKind {
       case TRANSFER_LEADER -> TRANSFER_LEADER;
       case MEMBER_HELLO -> MEMBER_HELLO;
       case MEMBER_CHANGE -> MEMBER_CHANGE;
+      case BACKUP -> BACKUP;
+      case BACKUP_CHUNK -> BACKUP_CHUNK;
       case COMMAND_NOT_SET -> NONE;
     };
   }

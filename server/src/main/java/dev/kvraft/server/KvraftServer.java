@@ -1,5 +1,6 @@
 package dev.kvraft.server;
 
+import dev.kvraft.server.backup.BackupFiles;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.ApplyObserver;
 import dev.kvraft.server.db.DatabaseLoop;
@@ -40,6 +41,7 @@ public final class KvraftServer implements AutoCloseable {
   private final RaftNode raft;
   private final LeaderLink link;
   private final ClientListener listener;
+  private final BackupFiles backups;
   /** TLS of the client port and the forwarding link, or null when the node runs plaintext. */
   private final ClientTls clientTls;
   private final NodeView view;
@@ -53,8 +55,10 @@ public final class KvraftServer implements AutoCloseable {
   private volatile Runnable onRemoved = this::close;
 
   private KvraftServer(ServerConfig config, DatabaseLoop loop, RaftNode raft, LeaderLink link,
-      ClientListener listener, ClientTls clientTls, NodeView view, NodeMetrics metrics, MetricsServer metricsServer) {
+      ClientListener listener, BackupFiles backups, ClientTls clientTls, NodeView view, NodeMetrics metrics,
+      MetricsServer metricsServer) {
     this.config = config;
+    this.backups = backups;
     this.clientTls = clientTls;
     this.loop = loop;
     this.raft = raft;
@@ -87,8 +91,16 @@ public final class KvraftServer implements AutoCloseable {
           : r.members().stream().map(m -> m.id()).collect(java.util.stream.Collectors.toSet());
     };
     var members = clientTls != null ? Members.byCertificate(memberIds) : Members.byToken(loop.memberToken());
+    var backups = BackupFiles.open(config.dataDir().resolve("backup"), config.nodeId());
+    loop.backups(backups);
     // Bind the client port first: a port conflict should fail before anything touches the data.
-    var listener = new ClientListener(config, loop.commands(), clientTls, members);
+    ClientListener listener;
+    try {
+      listener = new ClientListener(config, loop.commands(), clientTls, members, backups);
+    } catch (IOException | RuntimeException e) {
+      backups.close();
+      throw e;
+    }
     RaftNode raft = null;
     LeaderLink link = null;
     NodeView view;
@@ -132,6 +144,7 @@ public final class KvraftServer implements AutoCloseable {
         link.close();
       }
       observer.close();
+      backups.close();
       try {
         loop.close();
       } catch (InterruptedException ie) {
@@ -141,7 +154,7 @@ public final class KvraftServer implements AutoCloseable {
     }
     listener.start();
     view.ready(true);
-    var server = new KvraftServer(config, loop, raft, link, listener, clientTls, view, metrics,
+    var server = new KvraftServer(config, loop, raft, link, listener, backups, clientTls, view, metrics,
         metricsServer);
     server.startWatchdog();
     loop.onRemoved(() -> {
@@ -332,6 +345,7 @@ public final class KvraftServer implements AutoCloseable {
       if (clientTls != null) {
         clientTls.close();
       }
+      backups.close();
     }
     LOG.info("node {} stopped", config.nodeId());
   }

@@ -268,6 +268,16 @@ public final class KvClient implements AutoCloseable {
   }
 
   /**
+   * Writes a consistent copy of the whole store to {@code file}: a SQLite database in the snapshot format (tables
+   * {@code meta}, {@code system}, {@code kv}), taken by one node at a linearizable point and read from it in 1 MiB
+   * chunks. The SHA-256 is checked before the file replaces {@code file} (atomically); on any failure {@code file} is
+   * left as it was and no partial file remains. Returns what the node said about the copy (revision, keys, bytes).
+   */
+  public dev.kvraft.proto.BackupResult backup(java.nio.file.Path file) {
+    return Backups.download(this, file);
+  }
+
+  /**
    * Asks the leader to hand leadership to {@code target} (null or empty: the follower whose log is furthest ahead),
    * like etcd's move-leader; returns the id of the member that leads afterwards. Writes sent meanwhile are retried
    * by the server, not failed.

@@ -51,6 +51,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private volatile Consensus consensus;
   private volatile Forwarder forwarder;
   private volatile Snapshotter snapshotter;
+  private volatile BackupWriter backupWriter;
   private volatile LoopObserver loopObserver = LoopObserver.NONE;
   /** Run (on a thread of its own) when the leader tells this node it was removed from the cluster. */
   private volatile Runnable removedHook = () -> { };
@@ -81,7 +82,7 @@ public final class DatabaseLoop implements AutoCloseable {
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
         () -> loopObserver, inbox::add);
     this.reads = new ReadPath(config, state, applier, pending, replies, retries, ids, inbox::add,
-        () -> consensus);
+        () -> consensus, c -> BackupRequest.start(c, backupWriter, applier, replies, config.nodeId()));
   }
 
   /**
@@ -93,6 +94,11 @@ public final class DatabaseLoop implements AutoCloseable {
     this.forwarder = forwarder;
     this.applier.observer(observer);
     this.snapshotter = snapshotter;
+  }
+
+  /** Where Backup commands write their copies; before {@link #start()} (without it they answer UNAVAILABLE). */
+  public void backups(BackupWriter writer) {
+    this.backupWriter = writer;
   }
 
   /** What to do when the leader tells this node it was removed (the server stops itself). */
@@ -270,7 +276,10 @@ public final class DatabaseLoop implements AutoCloseable {
       case WRITE -> writeBatch.add(c);
       case READ -> readOrAnswer(c, r.hasGet() ? r.getGet().getConsistency() : r.getScan().getConsistency(),
           readBatch);
-      case READ_INDEX -> readBatch.add(c);
+      // A backup copies the state at a linearizable point: it waits for the same barrier as a LINEARIZABLE read.
+      case READ_INDEX, BACKUP -> readBatch.add(c);
+      case BACKUP_CHUNK -> replies.error(c, Error.Code.INVALID_ARGUMENT, "BackupChunk is answered by the"
+          + " connection; it cannot reach the database loop", "");
       case SNAPSHOT -> SnapshotRequest.start(c, snapshotter, applier, replies, config.nodeId());
       case TRANSFER_LEADER -> LeaderTransfer.start(c, config, consensus, replies, ids);
       case MEMBER_CHANGE -> MembershipChange.start(c, config, consensus, replies, ids, forwarder, inbox::add,

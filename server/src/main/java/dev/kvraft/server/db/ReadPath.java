@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.function.Consumer;
 
 /**
- * Linearizable reads. On the leader, all reads of a turn share one read barrier and are answered when its completion
+ * Linearizable reads, and backups (which copy the state at the same kind of point). On the leader, all reads of a turn share one read barrier and are answered when its completion
  * event arrives; on a follower, they share one {@code ReadIndex} call to the leader and are answered from this node's
  * own state once it has applied up to the index the leader returned. STALE reads never come here: the loop answers
  * them at once with {@link #answer}.
@@ -33,10 +33,14 @@ final class ReadPath {
   private final CallIds ids;
   private final Consumer<Event> events;
   private final java.util.function.Supplier<Consensus> consensus;
+  /** Starts a Backup command whose barrier passed (it copies the state, then answers from another thread). */
+  private final Consumer<Event.Command> backup;
 
   ReadPath(ServerConfig config, KvState state, Applier applier, PendingRequests pending, Replies replies,
-      Retries retries, CallIds ids, Consumer<Event> events, java.util.function.Supplier<Consensus> consensus) {
+      Retries retries, CallIds ids, Consumer<Event> events, java.util.function.Supplier<Consensus> consensus,
+      Consumer<Event.Command> backup) {
     this.config = config;
+    this.backup = backup;
     this.consensus = consensus;
     this.state = state;
     this.applier = applier;
@@ -126,6 +130,10 @@ final class ReadPath {
     long now = System.nanoTime();
     for (var c : reads.commands()) {
       c.trace().raftDone(now);
+      if (c.request().hasBackup()) {
+        backup.accept(c);
+        continue;
+      }
       replies.reply(c, answer(c.request()));
     }
   }

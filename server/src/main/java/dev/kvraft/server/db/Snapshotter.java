@@ -15,7 +15,13 @@ public interface Snapshotter {
    * @param copyNanos how long the copy paused the loop
    */
   record PointInTime(long term, long index, long revision, String configuration, List<KvState.Entry> kvs,
-      long copyNanos, java.util.Map<String, String> system) {}
+      long copyNanos, java.util.Map<String, String> system) {
+    /** The key-values as a snapshot file's rows. */
+    public java.util.Iterator<dev.kvraft.storage.SnapshotFiles.Row> rows() {
+      return kvs.stream().map(e -> new dev.kvraft.storage.SnapshotFiles.Row(e.key(), e.value(), e.createRevision(),
+          e.modRevision(), e.version())).iterator();
+    }
+  }
 
   /** A snapshot on disk. */
   record Written(long term, long index, long revision, long keyCount, String file, long bytes, long copyNanos,

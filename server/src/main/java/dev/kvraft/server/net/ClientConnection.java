@@ -51,6 +51,8 @@ final class ClientConnection {
   private volatile Socket socket;
   private final ClientTls tls;
   private final Members members;
+  /** Where BackupChunk reads from, or null. */
+  private final dev.kvraft.server.backup.BackupFiles backups;
   /** Reader thread only: whether the other side proved it is a cluster member (may send forwarded and ReadIndex). */
   private boolean member;
   private final String peer;
@@ -76,8 +78,10 @@ final class ClientConnection {
   private volatile boolean broken;
 
   ClientConnection(Socket socket, CommandSink loop, ServerConfig config, RequestValidator validator,
-      NetStats stats, ConnectionBudget budget, ClientTls tls, Members members) {
+      NetStats stats, ConnectionBudget budget, ClientTls tls, Members members,
+      dev.kvraft.server.backup.BackupFiles backups) {
     this.stats = stats;
+    this.backups = backups;
     this.budget = budget;
     this.raw = socket;
     this.socket = socket;
@@ -334,6 +338,10 @@ final class ClientConnection {
       answer(request, Response.newBuilder().setId(request.getId()).setError(invalid.get()).build(), trace);
       return;
     }
+    if (request.hasBackupChunk()) {
+      backupChunk(request, trace);
+      return;
+    }
     if (!loop.submit(request, this::reply, deadline, trace)) {
       answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
           .setCode(Error.Code.OVERLOADED)
@@ -354,6 +362,32 @@ final class ClientConnection {
           refused.get());
       response.setError(Error.newBuilder().setCode(members.ready() ? Error.Code.PERMISSION_DENIED
           : Error.Code.UNAVAILABLE).setMessage(refused.get()));
+    }
+    answer(request, response.build(), trace);
+  }
+
+  /**
+   * A piece of a backup, read here on the connection's thread: the database loop never touches the disk for it.
+   * At most one chunk (1 MiB) per request is in memory; the outbox bound applies to it like to any answer.
+   */
+  private void backupChunk(Request request, RequestTrace trace) {
+    var response = Response.newBuilder().setId(request.getId());
+    var b = request.getBackupChunk();
+    if (backups == null) {
+      response.setError(Error.newBuilder().setCode(Error.Code.UNAVAILABLE)
+          .setMessage("node " + config.nodeId() + " makes no backups"));
+    } else {
+      try {
+        var chunk = backups.chunk(b.getBackupId(), b.getOffset());
+        response.setBackupChunk(dev.kvraft.proto.BackupChunkResult.newBuilder()
+            .setData(com.google.protobuf.UnsafeByteOperations.unsafeWrap(chunk.data())).setLast(chunk.last()));
+      } catch (dev.kvraft.server.backup.BackupFiles.Missing e) {
+        response.setError(Error.newBuilder().setCode(Error.Code.INVALID_ARGUMENT).setMessage(e.getMessage()));
+      } catch (IOException e) {
+        LOG.error("client {}: reading backup {} failed: {}", peer, b.getBackupId(), e.toString());
+        response.setError(Error.newBuilder().setCode(Error.Code.INTERNAL)
+            .setMessage("node " + config.nodeId() + " could not read the backup: " + e.getMessage()));
+      }
     }
     answer(request, response.build(), trace);
   }

@@ -43,6 +43,8 @@ public final class ClientListener implements AutoCloseable {
   /** TLS on the client port, or null for plaintext. */
   private final ClientTls tls;
   private final Members members;
+  /** The backups clients read with BackupChunk, or null when this node makes none. */
+  private final dev.kvraft.server.backup.BackupFiles backups;
   /** Waits and rate-limited reports after failed accepts; accept thread only. */
   private final AcceptBackoff backoff = new AcceptBackoff(System::nanoTime);
 
@@ -50,8 +52,10 @@ public final class ClientListener implements AutoCloseable {
    * Binds the client port at once, so a port conflict fails start-up with a clear message. {@code tls} null: the
    * port speaks plaintext. {@code members} says which connections may send forwarded requests and ReadIndex.
    */
-  public ClientListener(ServerConfig config, CommandSink loop, ClientTls tls, Members members) throws IOException {
+  public ClientListener(ServerConfig config, CommandSink loop, ClientTls tls, Members members,
+      dev.kvraft.server.backup.BackupFiles backups) throws IOException {
     this.config = config;
+    this.backups = backups;
     this.tls = tls;
     this.members = members;
     this.loop = loop;
@@ -123,7 +127,7 @@ public final class ClientListener implements AutoCloseable {
           continue;
         }
         var connection = new ClientConnection(socket, loop, config, validator, stats, budget, tls,
-            members);
+            members, backups);
         connections.add(connection);
         Thread.ofVirtual().name("kvraft-conn-" + accepted.incrementAndGet()).start(() -> {
           try {

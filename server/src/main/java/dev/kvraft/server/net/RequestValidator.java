@@ -31,7 +31,8 @@ public final class RequestValidator {
         case SCAN -> scan(r.getScan());
         case TXN -> txn(r.getTxn());
         case MEMBER_CHANGE -> memberChange(r.getMemberChange());
-        case STATUS, MEMBERS, READ_INDEX, SNAPSHOT, TRANSFER_LEADER, MEMBER_HELLO -> { }
+        case BACKUP_CHUNK -> backupChunk(r.getBackupChunk());
+        case STATUS, MEMBERS, READ_INDEX, SNAPSHOT, TRANSFER_LEADER, MEMBER_HELLO, BACKUP -> { }
         case COMMAND_NOT_SET -> throw new Invalid(Error.Code.INVALID_ARGUMENT,
             "request names no command (or one this server does not know; is the client newer than the server?)");
       }
@@ -55,6 +56,17 @@ public final class RequestValidator {
     } catch (IllegalArgumentException e) {
       throw new Invalid(Error.Code.INVALID_ARGUMENT, "member change: " + e.getMessage());
     }
+  }
+
+  private static void backupChunk(dev.kvraft.proto.BackupChunk b) throws Invalid {
+    if (!b.getBackupId().matches("[0-9a-f]{32}")) {
+      throw new Invalid(Error.Code.INVALID_ARGUMENT, "backup chunk: '" + abbreviate(b.getBackupId())
+          + "' is not a backup id (32 hex digits, from a BackupResult)");
+    }
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 40 ? s : s.substring(0, 40) + "...";
   }
 
   private static final class Invalid extends Exception {

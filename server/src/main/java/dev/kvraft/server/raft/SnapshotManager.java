@@ -7,7 +7,6 @@ import dev.kvraft.storage.SnapshotFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Iterator;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
@@ -146,7 +145,7 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
       file = latest.getFile().getPath();
     } else {
       var built = SnapshotFiles.build(tmpDir, s.term(), s.index(), s.revision(), s.configuration(), s.system(),
-          s.kvs().size(), rows(s.kvs()));
+          s.kvs().size(), s.rows());
       var md5 = MD5FileUtil.computeMd5ForFile(built.toFile());
       // Under the storage's lock, Ratis's cleanup never sees the file without its .md5.
       synchronized (storage.lock()) {
@@ -182,12 +181,6 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
 
   /** What {@link #stats()} returns. */
   public record Stats(long written, long failed, Written last) {}
-
-  private static Iterator<SnapshotFiles.Row> rows(java.util.List<KvState.Entry> kvs) {
-    return kvs.stream()
-        .map(e -> new SnapshotFiles.Row(e.key(), e.value(), e.createRevision(), e.modRevision(), e.version()))
-        .iterator();
-  }
 
   @Override
   public void close() {

@@ -18,11 +18,12 @@ class CommandKindTest {
         writes.add(c);
       }
       assertEquals(kind == CommandKind.READ || kind == CommandKind.READ_INDEX || kind == CommandKind.INFO
-          || kind == CommandKind.MEMBER_HELLO,
+          || kind == CommandKind.MEMBER_HELLO || kind == CommandKind.BACKUP_CHUNK,
           kind.safeToRetry(), c.name());
     }
     assertEquals(EnumSet.of(Request.CommandCase.PUT, Request.CommandCase.DELETE, Request.CommandCase.TXN), writes);
     assertFalse(CommandKind.of(Request.CommandCase.SNAPSHOT).safeToRetry());
+    assertFalse(CommandKind.of(Request.CommandCase.BACKUP).safeToRetry(), "each Backup makes a copy on the node");
     assertTrue(Arrays.stream(Request.CommandCase.values()).allMatch(c -> CommandKind.of(c) != null));
   }
 }
