@@ -71,6 +71,10 @@ public final class KvraftServer implements AutoCloseable {
 
   /** Starts a node and returns once its client port accepts connections. */
   public static KvraftServer start(ServerConfig config) throws IOException {
+    if (config.restore().isPresent()) {
+      // Before anything creates files there: a restore makes a new node and never overwrites one.
+      dev.kvraft.server.raft.SeedSnapshot.checkEmpty(config.dataDir(), config.restore().get());
+    }
     Files.createDirectories(config.dataDir());
     var bootId = HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
     var loop = new DatabaseLoop(config, config.nodeId() + "@" + bootId);

@@ -165,6 +165,11 @@ public final class Cluster implements AutoCloseable {
     start(id, false);
   }
 
+  /** Starts node {@code id} with extra server arguments (such as {@code --restore=FILE}) for this start only. */
+  public void start(String id, String... extraArgs) throws IOException {
+    start(id, false, extraArgs);
+  }
+
   /**
    * Replaces node {@code id} the way an operator replaces a dead host: {@code member remove} (the node exits 0 by
    * itself), its data wiped, the node started empty with {@code --join}, {@code member add}. The workload goes on.
@@ -214,7 +219,7 @@ public final class Cluster implements AutoCloseable {
     }
   }
 
-  private void start(String id, boolean join) throws IOException {
+  private void start(String id, boolean join, String... extraArgs) throws IOException {
     var n = node(id);
     var java = ProcessHandle.current().info().command().orElse("java");
     var cmd = new ArrayList<String>();
@@ -238,6 +243,7 @@ public final class Cluster implements AutoCloseable {
     if (join) {
       cmd.add("--join=true");
     }
+    cmd.addAll(List.of(extraArgs));
     if (n.namespace() == null) {
       // On shared loopback, client port + 2 (the default) may be another node's port: let the OS choose.
       cmd.add("--metrics.address=127.0.0.1:0");

@@ -38,7 +38,8 @@ public record ServerConfig(
     Duration slowRequest,
     ConnectionLimits connections,
     Optional<TlsFiles> tls,
-    boolean join) {
+    boolean join,
+    Optional<Path> restore) {
 
   /**
    * TLS on every link: the PEM files of {@code tls.cert.file}, {@code tls.key.file} and {@code tls.ca.file} (all three,
@@ -123,7 +124,10 @@ public record ServerConfig(
           + " this, or it is disconnected"),
       new Setting("log.slow.ms", "1000", "a request slower than this logs one line saying where its time went"),
       new Setting("join", "false", "start with an empty Raft group and wait to be added ('member add' on the"
-          + " leader) instead of forming a cluster from 'cluster'; a restarted node uses the membership in its log"));
+          + " leader) instead of forming a cluster from 'cluster'; a restarted node uses the membership in its log"),
+      new Setting("restore", "", "a backup file (kvsh backup): start a new cluster's node from it; refused when"
+          + " data.dir already holds a node's data. Give it to every node, or to one node of a one-node cluster"
+          + " that then adds the others"));
 
   public ServerConfig {
     if (cluster.isEmpty()) {
@@ -145,6 +149,10 @@ public record ServerConfig(
     if (!ids.contains(nodeId)) {
       throw new IllegalArgumentException("node.id '" + nodeId + "' is not in cluster " + cluster
           + ": add it there, or pick one of " + ids);
+    }
+    if (join && restore.isPresent()) {
+      throw new IllegalArgumentException("--join and --restore do not go together: a joining node gets its data from"
+          + " the leader; restore the cluster's first node (or every node) instead");
     }
     if (requestTimeout.isNegative() || requestTimeout.isZero()) {
       throw new IllegalArgumentException("request.timeout.ms must be positive, got " + requestTimeout.toMillis());
@@ -276,7 +284,8 @@ public record ServerConfig(
             autoOrPositive(get, "limit.partial.frames.bytes"),
             Duration.ofMillis(longValue(get, "client.idle.timeout.ms"))),
         tlsFiles(get),
-        bool(get, "join"));
+        bool(get, "join"),
+        get.apply("restore").isBlank() ? Optional.empty() : Optional.of(path("restore", get.apply("restore"))));
   }
 
   private static Optional<TlsFiles> tlsFiles(Function<String, String> get) {

@@ -58,12 +58,17 @@ final class KvStateMachine extends BaseStateMachine {
   private final Set<Long> appended = ConcurrentHashMap.newKeySet();
   private final java.util.concurrent.atomic.AtomicLong leaderChanges = new java.util.concurrent.atomic.AtomicLong();
   private volatile PendingConf pendingConf;
+  private final java.nio.file.Path tmpDir;
+  /** A backup to start from, when this is a new node being restored (--restore). */
+  private final java.util.Optional<java.nio.file.Path> restore;
 
   private record PendingConf(long index, String summary) {}
 
   KvStateMachine(StateMachineSink loop, ClientId clientId, java.nio.file.Path tmpDir, long snapshotThreshold,
-      long snapshotPhase) {
+      long snapshotPhase, java.util.Optional<java.nio.file.Path> restore) {
     this.loop = loop;
+    this.tmpDir = tmpDir;
+    this.restore = restore;
     this.clientId = clientId;
     this.snapshots = new SnapshotManager(storage, loop, tmpDir, snapshotThreshold, snapshotPhase);
   }
@@ -78,8 +83,17 @@ final class KvStateMachine extends BaseStateMachine {
     super.initialize(server, groupId, raftStorage);
     getLifeCycle().transition(LifeCycle.State.STARTING);
     storage.init(raftStorage);
-    snapshots.init(raftStorage.getStorageDir().getStateMachineDir().toPath());
-    loadLatestSnapshot(storage.getLatestSnapshot(), "restart");
+    var smDir = raftStorage.getStorageDir().getStateMachineDir().toPath();
+    snapshots.init(smDir);
+    if (restore.isPresent() && storage.getLatestSnapshot() == null) {
+      var backup = restore.get();
+      var meta = SeedSnapshot.seed(backup, smDir, tmpDir);
+      LOG.info("restored from backup {}: {} keys at revision {} (taken at index {} of the old cluster, created {});"
+          + " the new log starts after it", backup, meta.keyCount(), meta.revision(), meta.index(), meta.createdAt());
+      loadLatestSnapshot(storage.loadLatestSnapshot(), "restored from " + backup);
+    } else {
+      loadLatestSnapshot(storage.getLatestSnapshot(), "restart");
+    }
     getLifeCycle().transition(LifeCycle.State.RUNNING);
   }
 

@@ -78,7 +78,8 @@ public final class RaftNode implements Consensus, AutoCloseable {
     var ids = config.cluster().stream().map(PeerSpec::id).sorted().toList();
     this.stateMachine = new KvStateMachine(loop, clientId, config.dataDir().resolve("tmp"),
         config.snapshotThreshold(),
-        SnapshotManager.phase(config.snapshotThreshold(), ids.indexOf(config.nodeId()), ids.size()));
+        SnapshotManager.phase(config.snapshotThreshold(), ids.indexOf(config.nodeId()), ids.size()),
+        config.restore());
     var peers = new ArrayList<RaftPeer>();
     for (var p : config.cluster()) {
       peers.add(peer(p.id(), p.clientAddress(), p.peerAddress()));
