@@ -73,7 +73,7 @@ public final class KvraftServer implements AutoCloseable {
   public static KvraftServer start(ServerConfig config) throws IOException {
     if (config.restore().isPresent()) {
       // Before anything creates files there: a restore makes a new node and never overwrites one.
-      dev.kvraft.server.raft.SeedSnapshot.checkEmpty(config.dataDir(), config.restore().get());
+      dev.kvraft.server.raft.SeedSnapshot.check(config.dataDir(), config.restore().get());
     }
     Files.createDirectories(config.dataDir());
     var bootId = HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());

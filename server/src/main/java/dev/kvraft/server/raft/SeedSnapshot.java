@@ -54,10 +54,11 @@ public final class SeedSnapshot {
   }
 
   /**
-   * Refuses a restore into a data directory that already holds a node's data (Raft's log or the mirror): a
-   * restore makes a new node, it never overwrites one.
+   * Before anything touches the data directory: refuses a restore into one that already holds a node's data
+   * (Raft's log or the mirror), since a restore makes a new node and never overwrites one, and reads the whole
+   * backup once, so that a damaged or wrong file stops the node before it creates anything.
    */
-  public static void checkEmpty(Path dataDir, Path backup) throws IOException {
+  public static void check(Path dataDir, Path backup) throws IOException {
     var held = new ArrayList<String>();
     for (var name : new String[] {"ratis", "kvraft.db"}) {
       var p = dataDir.resolve(name);
@@ -78,6 +79,13 @@ public final class SeedSnapshot {
     }
     if (!Files.isRegularFile(backup)) {
       throw new IOException("cannot restore from " + backup + ": no such file");
+    }
+    try {
+      SnapshotFiles.verify(backup);
+      SnapshotFiles.read(backup, r -> { });
+    } catch (StorageException e) {
+      throw new StorageException("cannot restore from " + backup + ": " + e.getMessage()
+          + "; is it a file written by 'kvsh backup'?", e);
     }
   }
 }
