@@ -12,8 +12,8 @@
 #   --dry-run       print what would be done, change nothing
 #   --no-build      fail instead of building the jars when they are missing
 #
-# Layout: /opt/kvraft/{bin,lib,systemd}, /usr/local/bin/{kvraft-server,kvsh,kvraft-bench},
-#         /etc/systemd/system/kvraft@.service, /etc/kvraft/<id>.properties, data in /var/lib/kvraft/<id>.
+# Layout: /opt/kvraft/{bin,lib,systemd}, /usr/local/bin/{kvraft-server,kvsh,kvraft-bench,kvraft-backup},
+#         /etc/systemd/system/kvraft@.service and kvraft-backup.{service,timer}, /etc/kvraft/<id>.properties, data in /var/lib/kvraft/<id>.
 set -euo pipefail
 src=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 prefix=/ dry=0 build=1 nodes=n1 cluster="" tls_dir=""
@@ -84,15 +84,18 @@ for module in server client-shell/shell client-shell/tools; do
   run mv "$opt/lib/$name.new" "$opt/lib/$name"
 done
 run rm -rf "$opt/lib/client-shell"   # the layout before the shell and the tools were separate jars
-run install -m 0755 "$src/bin/kvraft-server" "$src/bin/kvsh" "$src/bin/kvraft-bench" "$src/bin/kvraft-torture" "$opt/bin/"
+run install -m 0755 "$src/bin/kvraft-server" "$src/bin/kvsh" "$src/bin/kvraft-bench" "$src/bin/kvraft-torture" \
+  "$src/bin/kvraft-backup" "$opt/bin/"
 run install -m 0644 "$src/bin/lib/common.sh" "$opt/bin/lib/"
-run install -m 0644 "$src/systemd/README.md" "$src/systemd/kvraft.properties.example" "$src/systemd/kvraft@.service" "$opt/systemd/"
+run install -m 0644 "$src/systemd/README.md" "$src/systemd/kvraft.properties.example" "$src/systemd/kvraft@.service" \
+  "$src/systemd/kvraft-backup.service" "$src/systemd/kvraft-backup.timer" "$opt/systemd/"
 run mkdir -p "$opt/systemd/monitoring"
 run install -m 0644 "$src/systemd/monitoring/prometheus.yml" "$src/systemd/monitoring/grafana-dashboard.json" "$opt/systemd/monitoring/"
-for tool in kvraft-server kvsh kvraft-bench; do
+for tool in kvraft-server kvsh kvraft-bench kvraft-backup; do
   run ln -sfn "/opt/kvraft/bin/$tool" "$root/usr/local/bin/$tool"
 done
 run install -m 0644 "$src/systemd/kvraft@.service" "$root/etc/systemd/system/kvraft@.service"
+run install -m 0644 "$src/systemd/kvraft-backup.service" "$src/systemd/kvraft-backup.timer" "$root/etc/systemd/system/"
 
 for id in "${ids[@]}"; do
   conf="$root/etc/kvraft/$id.properties"

@@ -20,13 +20,14 @@ root=${prefix:-}
 run() { if [ "$dry" = 1 ]; then echo "+ $*"; else "$@"; fi; }
 
 if [ -z "$prefix" ] && [ -d /run/systemd/system ]; then
-  for unit in $(systemctl list-units --all --plain --no-legend 'kvraft@*' | awk '{print $1}'); do
+  for unit in $(systemctl list-units --all --plain --no-legend 'kvraft@*' 'kvraft-backup.*' | awk '{print $1}'); do
     run systemctl disable --now "$unit"
   done
 fi
 run rm -rf "$root/opt/kvraft"
-for tool in kvraft-server kvsh kvraft-bench; do run rm -f "$root/usr/local/bin/$tool"; done
-run rm -f "$root/etc/systemd/system/kvraft@.service"
+for tool in kvraft-server kvsh kvraft-bench kvraft-backup; do run rm -f "$root/usr/local/bin/$tool"; done
+run rm -f "$root/etc/systemd/system/kvraft@.service" "$root/etc/systemd/system/kvraft-backup.service" \
+  "$root/etc/systemd/system/kvraft-backup.timer"
 if [ "$purge" = 1 ]; then
   run rm -rf "$root/etc/kvraft" "$root/var/lib/kvraft"
   if [ -z "$prefix" ] && getent passwd kvraft >/dev/null 2>&1; then run userdel kvraft; fi

@@ -110,6 +110,20 @@ class ClusterScriptTest {
     assertTrue(remove.out().contains("removed n4") && remove.out().contains("n4 left the cluster and exited"),
         remove.out());
 
+    // Scheduled backups: each run writes one file, and only the newest --keep stay.
+    var backups = dir.resolve("backups");
+    for (int i = 0; i < 3; i++) {
+      var b = run("bash", BIN.resolve("kvraft-backup").toString(), "--dir", backups.toString(), "--keep", "2",
+          "--address", "127.0.0.1:7379,127.0.0.1:7479,127.0.0.1:7579");
+      assertEquals(0, b.status(), b.out());
+      assertTrue(b.out().contains("backup at revision"), b.out());
+    }
+    try (var files = java.nio.file.Files.list(backups)) {
+      var names = files.map(f -> f.getFileName().toString()).sorted().toList();
+      assertEquals(2, names.size(), names.toString());
+      assertTrue(names.stream().allMatch(n -> n.matches("kvraft-\\d{8}T\\d{6}\\.\\d{3}Z\\.db")), names.toString());
+    }
+
     var stop = cluster("stop");
     assertEquals(0, stop.status(), stop.out());
     assertTrue(stop.out().contains("n1 stopped") && stop.out().contains("n2 stopped")

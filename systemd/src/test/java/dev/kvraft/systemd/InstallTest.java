@@ -64,7 +64,9 @@ class InstallTest {
     for (var f : List.of("opt/kvraft/lib/server/kvraft-server.jar", "opt/kvraft/lib/shell/kvraft-shell.jar",
         "opt/kvraft/lib/tools/kvraft-tools.jar",
         "opt/kvraft/bin/kvraft-server", "opt/kvraft/bin/kvsh", "opt/kvraft/bin/lib/common.sh",
-        "opt/kvraft/systemd/README.md", "opt/kvraft/systemd/monitoring/grafana-dashboard.json", "etc/systemd/system/kvraft@.service", "etc/kvraft/n1.properties",
+        "opt/kvraft/systemd/README.md", "opt/kvraft/systemd/monitoring/grafana-dashboard.json",
+        "etc/systemd/system/kvraft@.service", "etc/systemd/system/kvraft-backup.service",
+        "etc/systemd/system/kvraft-backup.timer", "opt/kvraft/bin/kvraft-backup", "etc/kvraft/n1.properties",
         "etc/kvraft/n3.properties")) {
       assertTrue(Files.exists(root.resolve(f)), f + " missing; install said:\n" + r.out());
     }
@@ -88,6 +90,7 @@ class InstallTest {
     assertEquals(0, un.status(), un.out());
     assertFalse(Files.exists(root.resolve("opt/kvraft")));
     assertFalse(Files.exists(root.resolve("etc/systemd/system/kvraft@.service")));
+    assertFalse(Files.exists(root.resolve("etc/systemd/system/kvraft-backup.timer")));
     assertFalse(Files.exists(root.resolve("usr/local/bin/kvsh"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
     assertTrue(Files.exists(root.resolve("etc/kvraft/n1.properties")), "configs stay without --purge");
     assertTrue(Files.exists(root.resolve("var/lib/kvraft/n1")), "data stays without --purge");
@@ -110,7 +113,8 @@ class InstallTest {
     // ... and the one outside program the unit runs, ExecReload's /bin/kill (procps), which it checks exists there.
     Files.createDirectories(root.resolve("bin"));
     Files.copy(Path.of("/bin/kill"), root.resolve("bin/kill"));
-    var verify = run(List.of("systemd-analyze", "verify", "--root=" + root, "kvraft@n1.service"), dir);
+    var verify = run(List.of("systemd-analyze", "verify", "--root=" + root, "kvraft@n1.service",
+        "kvraft-backup.service", "kvraft-backup.timer"), dir);
     var aboutUs = verify.out().lines().filter(l -> l.contains("kvraft")).toList();
     assertEquals(0, verify.status(), verify.out());
     assertEquals(List.of(), aboutUs, "systemd-analyze complained about the unit");

@@ -190,6 +190,20 @@ class KvshTest {
   }
 
   @Test
+  void backupWritesTheStoreToALocalSqliteFile(@TempDir Path out) throws Exception {
+    var file = out.resolve("b.db");
+    var r = kvsh("", "-c", "put backup/a 1", "-c", "backup " + file);
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("backup at revision") && r.out().contains("written to " + file), r.out());
+    var rows = new java.util.HashMap<String, String>();
+    dev.kvraft.storage.SnapshotFiles.read(file, row -> rows.put(new String(row.key()), new String(row.value())));
+    assertEquals("1", rows.get("backup/a"));
+    var missingDir = kvsh("", "-c", "backup " + out.resolve("no/such/dir/b.db"));
+    assertEquals(1, missingDir.status());
+    assertTrue(missingDir.err().contains("does not exist"), missingDir.err());
+  }
+
+  @Test
   void serverErrorsAreReportedWithTheirCode() {
     var r = kvsh("", "-c", "put '' v");
     assertEquals(1, r.status());
