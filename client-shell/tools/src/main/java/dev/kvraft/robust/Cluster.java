@@ -138,9 +138,8 @@ public final class Cluster implements AutoCloseable {
   }
 
   /**
-   * Writes the key {@code robust/ready} and waits until every node has applied it. Faults are for a running
-   * cluster: a first leader cut off before its very first entry reached anyone never catches up once it rejoins
-   * (a Ratis 3.3.0 bug, TESTING.md "Known issues"), and that is not what the rounds are about.
+   * Writes the key {@code robust/ready} and waits until every node has applied it: the rounds' faults are for a
+   * running cluster (a fault in a cluster's first moments is FirstLeaderCutOffTest's subject).
    */
   public void awaitReady(Duration timeout) throws IOException, InterruptedException {
     long revision;

@@ -61,12 +61,15 @@ final class KvStateMachine extends BaseStateMachine {
   private final java.nio.file.Path tmpDir;
   /** A backup to start from, when this is a new node being restored (--restore). */
   private final java.util.Optional<java.nio.file.Path> restore;
+  /** Started with --join: its state comes from the leader, never from a seed. */
+  private final boolean join;
 
   private record PendingConf(long index, String summary) {}
 
   KvStateMachine(StateMachineSink loop, ClientId clientId, java.nio.file.Path tmpDir, long snapshotThreshold,
-      long snapshotPhase, java.util.Optional<java.nio.file.Path> restore) {
+      long snapshotPhase, java.util.Optional<java.nio.file.Path> restore, boolean join) {
     this.loop = loop;
+    this.join = join;
     this.tmpDir = tmpDir;
     this.restore = restore;
     this.clientId = clientId;
@@ -85,7 +88,12 @@ final class KvStateMachine extends BaseStateMachine {
     storage.init(raftStorage);
     var smDir = raftStorage.getStorageDir().getStateMachineDir().toPath();
     snapshots.init(smDir);
-    if (restore.isPresent() && storage.getLatestSnapshot() == null) {
+    if (restore.isEmpty() && !join && storage.getLatestSnapshot() == null
+        && SeedSnapshot.noLogSegments(raftStorage.getStorageDir().getCurrentDir().toPath())) {
+      // A new cluster's node: its log starts at index 1, after an empty snapshot (the index-0 repair).
+      SeedSnapshot.genesis(smDir, tmpDir);
+      loadLatestSnapshot(storage.loadLatestSnapshot(), "made for a new cluster");
+    } else if (restore.isPresent() && storage.getLatestSnapshot() == null) {
       var backup = restore.get();
       var meta = SeedSnapshot.seed(backup, smDir, tmpDir);
       LOG.info("restored from backup {}: {} keys at revision {} (taken at index {} of the old cluster, created {});"

@@ -79,7 +79,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     this.stateMachine = new KvStateMachine(loop, clientId, config.dataDir().resolve("tmp"),
         config.snapshotThreshold(),
         SnapshotManager.phase(config.snapshotThreshold(), ids.indexOf(config.nodeId()), ids.size()),
-        config.restore());
+        config.restore(), config.join());
     var peers = new ArrayList<RaftPeer>();
     for (var p : config.cluster()) {
       peers.add(peer(p.id(), p.clientAddress(), p.peerAddress()));

@@ -54,6 +54,29 @@ public final class SeedSnapshot {
   }
 
   /**
+   * A brand-new cluster's node (not joining, nothing on disk): an empty snapshot at {@link #TERM}/{@link #INDEX},
+   * so that the cluster's first log entry is at index 1 and has a previous entry. Without it, Ratis 3.3.0 cannot
+   * repair a node whose index-0 entry differs from the leader's (see server/DESIGN.md, "The index-0 repair").
+   */
+  static void genesis(Path smDir, Path tmpDir) throws IOException {
+    var built = SnapshotFiles.build(tmpDir, TERM, INDEX, 0, "", java.util.Map.of(), 0,
+        java.util.Collections.emptyIterator());
+    var md5 = MD5FileUtil.computeMd5ForFile(built.toFile());
+    var file = SnapshotFiles.moveInto(built, smDir, TERM, INDEX);
+    MD5FileUtil.saveMD5File(file.toFile(), md5);
+  }
+
+  /** Whether Ratis's log directory holds no segment: a node that never wrote an entry. */
+  static boolean noLogSegments(Path currentDir) throws IOException {
+    if (!Files.isDirectory(currentDir)) {
+      return true;
+    }
+    try (var files = Files.list(currentDir)) {
+      return files.noneMatch(f -> f.getFileName().toString().startsWith("log_"));
+    }
+  }
+
+  /**
    * Before anything touches the data directory: refuses a restore into one that already holds a node's data
    * (Raft's log or the mirror), since a restore makes a new node and never overwrites one, and reads the whole
    * backup once, so that a damaged or wrong file stops the node before it creates anything.

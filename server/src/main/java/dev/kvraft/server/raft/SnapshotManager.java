@@ -86,7 +86,8 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
    * it, and for a node's first snapshot its phase later still.
    */
   long dueAfter(long latest) {
-    return latest < 0 ? threshold - 1 + phase : latest + threshold;
+    // A snapshot at index 0 is a seed (a new cluster's empty one, or a restored backup), not one this node took.
+    return latest <= 0 ? threshold - 1 + phase : latest + threshold;
   }
 
   void init(Path stateMachineDir) {
