@@ -6,7 +6,10 @@ package dev.kvraft.proto;
  * lost answer.
  */
 public enum CommandKind {
-  /** Put, Delete, Txn: proposed to the log on the leader, forwarded to it by a follower; never retried blindly. */
+  /**
+   * Put, Delete, Txn, AuthChange: proposed to the log on the leader, forwarded to it by a follower; never retried
+   * blindly.
+   */
   WRITE(false),
   /** Get, Scan: answered from memory, after a read barrier unless STALE. */
   READ(true),
@@ -26,6 +29,10 @@ public enum CommandKind {
   BACKUP(false),
   /** BackupChunk: a piece of a backup file, answered by the connection itself; same offset, same bytes. */
   BACKUP_CHUNK(true),
+  /** Authenticate: the connection proves its user; answered by the connection itself. */
+  AUTHENTICATE(true),
+  /** AuthRead: users, roles and whether auth is on, from this node's state. */
+  AUTH_READ(true),
   /** A request that names no command. */
   NONE(false);
 
@@ -42,7 +49,7 @@ public enum CommandKind {
 
   public static CommandKind of(Request.CommandCase command) {
     return switch (command) {
-      case PUT, DELETE, TXN -> WRITE;
+      case PUT, DELETE, TXN, AUTH_CHANGE -> WRITE;
       case GET, SCAN -> READ;
       case READ_INDEX -> READ_INDEX;
       case STATUS, MEMBERS -> INFO;
@@ -52,6 +59,8 @@ public enum CommandKind {
       case MEMBER_CHANGE -> MEMBER_CHANGE;
       case BACKUP -> BACKUP;
       case BACKUP_CHUNK -> BACKUP_CHUNK;
+      case AUTHENTICATE -> AUTHENTICATE;
+      case AUTH_READ -> AUTH_READ;
       case COMMAND_NOT_SET -> NONE;
     };
   }

@@ -54,6 +54,9 @@ public final class KvClient implements AutoCloseable {
   private final Duration connectTimeout;
   /** TLS towards every node, or null for plaintext. */
   private final javax.net.ssl.SSLContext tls;
+  /** The user every connection authenticates as, or null; and its password. */
+  private final String user;
+  private final String password;
   private final boolean discover;
   private final AtomicLong ids = new AtomicLong();
   private final AtomicLong staleTurn = new AtomicLong();
@@ -70,6 +73,8 @@ public final class KvClient implements AutoCloseable {
     this.connectTimeout = b.connectTimeout;
     this.discover = b.discover;
     this.tls = b.tls;
+    this.user = b.user;
+    this.password = b.password;
     this.primary = addresses.get(0);
   }
 
@@ -80,6 +85,21 @@ public final class KvClient implements AutoCloseable {
     private Duration connectTimeout = Duration.ofSeconds(2);
     private boolean discover = true;
     private javax.net.ssl.SSLContext tls;
+    private String user;
+    private String password;
+
+    /**
+     * Authenticates every connection as {@code user} with {@code password} (a server with auth on answers
+     * {@link UnauthenticatedException} otherwise). Servers take passwords only over TLS, or on loopback.
+     */
+    public Builder credentials(String user, String password) {
+      if (user == null || user.isEmpty()) {
+        throw new IllegalArgumentException("the user name is empty");
+      }
+      this.user = user;
+      this.password = password == null ? "" : password;
+      return this;
+    }
 
     /**
      * Talks TLS, verifying each server's certificate against the CA in {@code files} and its host name or IP against
@@ -161,6 +181,8 @@ public final class KvClient implements AutoCloseable {
   public KvClient forNode(String address, Duration timeout) {
     var b = builder().addresses(address).discoverMembers(false).timeout(timeout).connectTimeout(connectTimeout);
     b.tls = tls;
+    b.user = user;
+    b.password = password;
     return b.build();
   }
 
@@ -476,12 +498,46 @@ public final class KvClient implements AutoCloseable {
       return c;
     }
     c = Connection.open(address, connectTimeout, tls);
+    if (user != null) {
+      authenticate(c);
+    }
     pool.put(address, c);
     if (discover && !discovered) {
       discovered = true;
       learnMembers(c);
     }
     return c;
+  }
+
+  /** A new connection's first request: who it is. The server hashes slowly on purpose: allow it seconds. */
+  private void authenticate(Connection c) throws IOException {
+    Response r;
+    try {
+      r = c.send(Request.newBuilder().setId(ids.incrementAndGet()).setAuthenticate(
+          dev.kvraft.proto.Authenticate.newBuilder().setUser(user).setPassword(password)).build())
+          .get(Math.max(10_000, connectTimeout.toMillis()), TimeUnit.MILLISECONDS);
+    } catch (ExecutionException | TimeoutException e) {
+      c.close();
+      throw new IOException("authenticating to " + c.address() + " failed: " + e.getMessage(), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      c.close();
+      throw new IOException("interrupted while authenticating to " + c.address(), e);
+    }
+    if (r.hasError()) {
+      c.close();
+      throw KvException.of(r.getError());
+    }
+  }
+
+  /** Adds, changes or removes a user or role, or turns auth on or off (root only once auth is on). */
+  public void authChange(dev.kvraft.proto.AuthChange.Builder change) {
+    call(Request.newBuilder().setAuthChange(change));
+  }
+
+  /** Every user (with roles) and role (with permissions), and whether auth is on (root only once auth is on). */
+  public dev.kvraft.proto.AuthReadResult authRead() {
+    return call(Request.newBuilder().setAuthRead(dev.kvraft.proto.AuthRead.getDefaultInstance())).getAuthRead();
   }
 
   private void learnMembers(Connection c) {

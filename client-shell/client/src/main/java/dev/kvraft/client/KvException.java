@@ -10,7 +10,8 @@ import dev.kvraft.proto.Error;
  */
 public sealed class KvException extends RuntimeException
     permits InvalidArgumentException, TooLargeException, UnavailableException, KvTimeoutException,
-        OverloadedException, InternalException, PermissionDeniedException, ConflictException {
+        OverloadedException, InternalException, PermissionDeniedException, ConflictException,
+        UnauthenticatedException {
   private final Error.Code code;
   private final String leaderAddress;
 
@@ -46,6 +47,7 @@ public sealed class KvException extends RuntimeException
       case OVERLOADED -> new OverloadedException(msg);
       case PERMISSION_DENIED -> new PermissionDeniedException(msg);
       case CONFLICT -> new ConflictException(msg);
+      case UNAUTHENTICATED -> new UnauthenticatedException(msg);
       case INTERNAL, UNKNOWN, UNRECOGNIZED -> new InternalException(e.getCode() + ": " + msg);
     };
   }
