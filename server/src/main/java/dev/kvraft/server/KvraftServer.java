@@ -100,7 +100,7 @@ public final class KvraftServer implements AutoCloseable {
     // Bind the client port first: a port conflict should fail before anything touches the data.
     ClientListener listener;
     try {
-      listener = new ClientListener(config, loop.commands(), clientTls, members, backups);
+      listener = new ClientListener(config, loop.commands(), clientTls, members, backups, loop::authView);
     } catch (IOException | RuntimeException e) {
       backups.close();
       throw e;

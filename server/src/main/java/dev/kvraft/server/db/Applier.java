@@ -26,6 +26,7 @@ final class Applier {
   private final Replies replies;
   private final Supplier<Consensus> consensus;
   private final MemberToken memberToken;
+  private final dev.kvraft.server.auth.AuthState auth;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
   /** The layers each operation goes through; the innermost applies it to {@link #state}. */
   private volatile OpApplier ops;
@@ -36,8 +37,9 @@ final class Applier {
   private volatile long rejectedEntries;
 
   Applier(KvState state, String proposer, PendingRequests pending, Replies replies, Supplier<Consensus> consensus,
-      MemberToken memberToken) {
+      MemberToken memberToken, dev.kvraft.server.auth.AuthState auth) {
     this.state = state;
+    this.auth = auth;
     this.memberToken = memberToken;
     this.proposer = proposer;
     this.pending = pending;
@@ -108,9 +110,8 @@ final class Applier {
     if (!entry.getMemberToken().isEmpty()) {
       memberToken.applied(entry.getMemberToken());
     }
-    // The mirror keeps the entry's bytes for inspection: never the member token's.
-    var payload = entry.getMemberToken().isEmpty() ? a.payload()
-        : entry.toBuilder().clearMemberToken().build().toByteString();
+    // The mirror keeps the entry's bytes for inspection: never the member token's, nor a password's hash.
+    var payload = entry.getMemberToken().isEmpty() && !hasSecret(entry) ? a.payload() : withoutSecrets(entry);
     var listener = observer.beginEntry(a.at(), EntryKind.NORMAL, entry.getProposer(),
         entry.getOpsCount(), Summaries.of(entry), payload);
     for (int i = 0; i < entry.getOpsCount(); i++) {
@@ -124,6 +125,25 @@ final class Applier {
     observer.endEntry(a.at().index());
     advance(a.at());
     a.done().complete(null);
+  }
+
+  private static boolean hasSecret(LogEntry entry) {
+    for (var op : entry.getOpsList()) {
+      if (op.hasAuth() && !op.getAuth().getPasswordHash().isEmpty()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static ByteString withoutSecrets(LogEntry entry) {
+    var b = entry.toBuilder().clearMemberToken();
+    for (int i = 0; i < b.getOpsCount(); i++) {
+      if (b.getOps(i).hasAuth()) {
+        b.setOps(i, b.getOps(i).toBuilder().setAuth(b.getOps(i).getAuth().toBuilder().clearPasswordHash()));
+      }
+    }
+    return b.build().toByteString();
   }
 
   void applyMeta(Event.MetaApplied m) {
@@ -141,6 +161,7 @@ final class Applier {
       String why) {
     state.reset(revision, kvs);
     memberToken.installed(system);
+    auth.installed(system);
     configuration = conf == null ? "" : conf;
     observer.beginEntry(at, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size()
         + " keys at revision " + revision, ByteString.EMPTY);
@@ -154,7 +175,14 @@ final class Applier {
     long start = System.nanoTime();
     var copy = state.copy();
     return new Snapshotter.PointInTime(applied.term(), Math.max(0, applied.index()), state.revision(),
-        configuration, copy, System.nanoTime() - start, memberToken.forSnapshot());
+        configuration, copy, System.nanoTime() - start, system());
+  }
+
+  /** The snapshot's system table: the member token, users and roles. */
+  private java.util.Map<String, String> system() {
+    var m = new java.util.HashMap<>(memberToken.forSnapshot());
+    m.putAll(auth.forSnapshot());
+    return m;
   }
 
   private void advance(LogPosition at) {

@@ -59,6 +59,8 @@ public final class DatabaseLoop implements AutoCloseable {
   // ---- owned by the loop thread ----
   private final KvState state = new KvState();
   private final MemberToken memberToken = new MemberToken();
+  private final dev.kvraft.server.auth.AuthState auth = new dev.kvraft.server.auth.AuthState();
+  private final AuthLayer authLayer = new AuthLayer(auth);
   private final PendingRequests pending = new PendingRequests();
   private final Replies replies;
   private final Retries retries;
@@ -78,7 +80,8 @@ public final class DatabaseLoop implements AutoCloseable {
     this.replies = new Replies(config.nodeId(), state);
     this.inbox = new Inbox(config.queueCapacity(), proposer, replies::observer);
     this.retries = new Retries(pending, replies, () -> accepting);
-    this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken);
+    this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken, auth);
+    applier.wrap(authLayer::around);
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
         () -> loopObserver, inbox::add);
     this.reads = new ReadPath(config, state, applier, pending, replies, retries, ids, inbox::add,
@@ -94,6 +97,11 @@ public final class DatabaseLoop implements AutoCloseable {
     this.forwarder = forwarder;
     this.applier.observer(observer);
     this.snapshotter = snapshotter;
+  }
+
+  /** Users, roles and whether auth is on, as connections may read them (an immutable copy); any thread. */
+  public dev.kvraft.server.auth.AuthState.View authView() {
+    return auth.view();
   }
 
   /** Where Backup commands write their copies; before {@link #start()} (without it they answer UNAVAILABLE). */
@@ -272,14 +280,20 @@ public final class DatabaseLoop implements AutoCloseable {
           "");
       return;
     }
+    var refused = authLayer.refusal(r);
+    if (refused.isPresent()) {
+      replies.error(c, refused.get().getCode(), refused.get().getMessage(), "");
+      return;
+    }
     switch (CommandKind.of(r)) {
       case WRITE -> writeBatch.add(c);
       case READ -> readOrAnswer(c, r.hasGet() ? r.getGet().getConsistency() : r.getScan().getConsistency(),
           readBatch);
       // A backup copies the state at a linearizable point: it waits for the same barrier as a LINEARIZABLE read.
       case READ_INDEX, BACKUP -> readBatch.add(c);
-      case BACKUP_CHUNK -> replies.error(c, Error.Code.INVALID_ARGUMENT, "BackupChunk is answered by the"
-          + " connection; it cannot reach the database loop", "");
+      case BACKUP_CHUNK, AUTHENTICATE -> replies.error(c, Error.Code.INVALID_ARGUMENT, r.getCommandCase()
+          + " is answered by the connection; it cannot reach the database loop", "");
+      case AUTH_READ -> replies.reply(c, replies.respond(r.getId()).setAuthRead(auth.read()).build());
       case SNAPSHOT -> SnapshotRequest.start(c, snapshotter, applier, replies, config.nodeId());
       case TRANSFER_LEADER -> LeaderTransfer.start(c, config, consensus, replies, ids);
       case MEMBER_CHANGE -> MembershipChange.start(c, config, consensus, replies, ids, forwarder, inbox::add,

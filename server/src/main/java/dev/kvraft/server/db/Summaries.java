@@ -39,7 +39,28 @@ public final class Summaries {
           : "delete [" + show(op.getDelete().getKey()) + ", " + show(op.getDelete().getRangeEnd()) + ")";
       case TXN -> "txn " + op.getTxn().getCompareCount() + " compares, " + op.getTxn().getSuccessCount()
           + " success ops, " + op.getTxn().getFailureCount() + " failure ops";
+      case AUTH -> auth(op.getAuth());
       case OP_NOT_SET -> "empty";
+    };
+  }
+
+  /** A user or role change as the mirror shows it: {@code user add alice}; never a password or its hash. */
+  static String auth(dev.kvraft.proto.AuthChange c) {
+    return switch (c.getAction()) {
+      case USER_ADD -> "user add " + c.getName() + (c.getPasswordHash().isEmpty() ? " (no password)" : "");
+      case USER_DELETE -> "user delete " + c.getName();
+      case USER_PASSWORD -> "user passwd " + c.getName();
+      case USER_GRANT_ROLE -> "user grant-role " + c.getName() + " " + c.getRole();
+      case USER_REVOKE_ROLE -> "user revoke-role " + c.getName() + " " + c.getRole();
+      case ROLE_ADD -> "role add " + c.getRole();
+      case ROLE_DELETE -> "role delete " + c.getRole();
+      case ROLE_GRANT -> "role grant " + c.getRole() + " "
+          + dev.kvraft.server.auth.AuthState.describe(c.getPermission());
+      case ROLE_REVOKE -> "role revoke " + c.getRole() + " "
+          + dev.kvraft.server.auth.AuthState.describe(c.getPermission());
+      case AUTH_ENABLE -> "auth enable";
+      case AUTH_DISABLE -> "auth disable";
+      case UNRECOGNIZED -> "auth change " + c.getActionValue();
     };
   }
 

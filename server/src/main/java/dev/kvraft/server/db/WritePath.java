@@ -84,15 +84,7 @@ final class WritePath {
     long callId = ids.next();
     var entry = LogEntry.newBuilder().setProposer(proposer).setProposalId(callId);
     for (var c : batch) {
-      var r = c.request();
-      var op = WriteOp.newBuilder();
-      switch (r.getCommandCase()) {
-        case PUT -> op.setPut(r.getPut());
-        case DELETE -> op.setDelete(r.getDelete());
-        case TXN -> op.setTxn(r.getTxn());
-        default -> throw new IllegalStateException("not a write: " + r.getCommandCase());
-      }
-      entry.addOps(op);
+      entry.addOps(AuthLayer.WriteOpOf.of(c.request()));
     }
     pending.proposed(callId, Pending.of(batch));
     var bytes = entry.build().toByteString();

@@ -53,6 +53,14 @@ final class ClientConnection {
   private final Members members;
   /** Where BackupChunk reads from, or null. */
   private final dev.kvraft.server.backup.BackupFiles backups;
+  private final ConnectionAuth auth;
+  /** Reader thread only: the user this connection runs as ("" until it authenticates), and its failures. */
+  private String user = "";
+  private int authFailures;
+  /** Reader thread only: read no more requests (answers owed still go out, then the connection closes). */
+  private boolean stopReading;
+  /** Reader thread only: the names in the client's certificate (none without TLS or a certificate). */
+  private java.util.Set<String> certificateNames = java.util.Set.of();
   /** Reader thread only: whether the other side proved it is a cluster member (may send forwarded and ReadIndex). */
   private boolean member;
   private final String peer;
@@ -79,9 +87,10 @@ final class ClientConnection {
 
   ClientConnection(Socket socket, CommandSink loop, ServerConfig config, RequestValidator validator,
       NetStats stats, ConnectionBudget budget, ClientTls tls, Members members,
-      dev.kvraft.server.backup.BackupFiles backups) {
+      dev.kvraft.server.backup.BackupFiles backups, ConnectionAuth auth) {
     this.stats = stats;
     this.backups = backups;
+    this.auth = auth;
     this.budget = budget;
     this.raw = socket;
     this.socket = socket;
@@ -100,7 +109,8 @@ final class ClientConnection {
       if (tls != null && !handshake()) {
         return;
       }
-      member = members.isMember(ClientTls.peerNames(socket));
+      certificateNames = ClientTls.peerNames(socket);
+      member = members.isMember(certificateNames);
       // Small buffers keep an idle connection cheap (issue #15): a frame body larger than the buffer is read
       // straight into its own array, and a large response is written straight to the socket.
       var limits = budget.limits();
@@ -143,7 +153,7 @@ final class ClientConnection {
   private void readLoop(BufferedInputStream in) throws IOException, InterruptedException {
     int maxFrame = config.limits().maxFrameBytes();
     var limits = budget.limits();
-    while (!closed.get()) {
+    while (!closed.get() && !stopReading) {
       if (!awaitOutboxRoom()) {
         return;
       }
@@ -342,6 +352,29 @@ final class ClientConnection {
       backupChunk(request, trace);
       return;
     }
+    if (request.hasAuthenticate()) {
+      authenticate(request, trace);
+      return;
+    }
+    if (!member) {
+      // A client's request runs as the connection's user, whatever the client wrote there; a member's carries the
+      // user its follower authenticated.
+      if (user.isEmpty() && !certificateNames.isEmpty()) {
+        user = auth.fromCertificate(certificateNames).orElse("");
+      }
+      if (!request.getUser().equals(user)) {
+        request = request.toBuilder().setUser(user).build();
+      }
+      if (request.hasAuthChange()) {
+        try {
+          request = auth.hashPassword(request, raw.getInetAddress());
+        } catch (ConnectionAuth.Refused e) {
+          answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
+              .setCode(e.code).setMessage(e.getMessage())).build(), trace);
+          return;
+        }
+      }
+    }
     if (!loop.submit(request, this::reply, deadline, trace)) {
       answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
           .setCode(Error.Code.OVERLOADED)
@@ -390,6 +423,17 @@ final class ClientConnection {
       }
     }
     answer(request, response.build(), trace);
+  }
+
+  /** Authenticate, checked here on the connection's thread (a slow hash on purpose, never on the loop). */
+  private void authenticate(Request request, RequestTrace trace) throws InterruptedException {
+    var outcome = auth.authenticate(request, raw.getInetAddress());
+    outcome.user().ifPresent(u -> user = u);
+    answer(request, outcome.response(), trace);
+    if (outcome.user().isEmpty() && ++authFailures >= ConnectionAuth.FAILURES_PER_CONNECTION) {
+      LOG.warn("client {}: {} failed authentications on one connection; closing it", peer, authFailures);
+      stopReading = true;
+    }
   }
 
   /** Answers a request here, without the database loop: counted like the loop's answers. */

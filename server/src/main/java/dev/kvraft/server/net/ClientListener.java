@@ -45,6 +45,7 @@ public final class ClientListener implements AutoCloseable {
   private final Members members;
   /** The backups clients read with BackupChunk, or null when this node makes none. */
   private final dev.kvraft.server.backup.BackupFiles backups;
+  private final ConnectionAuth auth;
   /** Waits and rate-limited reports after failed accepts; accept thread only. */
   private final AcceptBackoff backoff = new AcceptBackoff(System::nanoTime);
 
@@ -53,9 +54,11 @@ public final class ClientListener implements AutoCloseable {
    * port speaks plaintext. {@code members} says which connections may send forwarded requests and ReadIndex.
    */
   public ClientListener(ServerConfig config, CommandSink loop, ClientTls tls, Members members,
-      dev.kvraft.server.backup.BackupFiles backups) throws IOException {
+      dev.kvraft.server.backup.BackupFiles backups,
+      java.util.function.Supplier<dev.kvraft.server.auth.AuthState.View> authView) throws IOException {
     this.config = config;
     this.backups = backups;
+    this.auth = new ConnectionAuth(authView, tls != null, System::nanoTime);
     this.tls = tls;
     this.members = members;
     this.loop = loop;
@@ -127,7 +130,7 @@ public final class ClientListener implements AutoCloseable {
           continue;
         }
         var connection = new ClientConnection(socket, loop, config, validator, stats, budget, tls,
-            members, backups);
+            members, backups, auth);
         connections.add(connection);
         Thread.ofVirtual().name("kvraft-conn-" + accepted.incrementAndGet()).start(() -> {
           try {

@@ -32,6 +32,9 @@ public final class RequestValidator {
         case TXN -> txn(r.getTxn());
         case MEMBER_CHANGE -> memberChange(r.getMemberChange());
         case BACKUP_CHUNK -> backupChunk(r.getBackupChunk());
+        case AUTHENTICATE -> name("authenticate: user", r.getAuthenticate().getUser());
+        case AUTH_CHANGE -> authChange(r.getAuthChange());
+        case AUTH_READ -> { }
         case STATUS, MEMBERS, READ_INDEX, SNAPSHOT, TRANSFER_LEADER, MEMBER_HELLO, BACKUP -> { }
         case COMMAND_NOT_SET -> throw new Invalid(Error.Code.INVALID_ARGUMENT,
             "request names no command (or one this server does not know; is the client newer than the server?)");
@@ -62,6 +65,45 @@ public final class RequestValidator {
     if (!b.getBackupId().matches("[0-9a-f]{32}")) {
       throw new Invalid(Error.Code.INVALID_ARGUMENT, "backup chunk: '" + abbreviate(b.getBackupId())
           + "' is not a backup id (32 hex digits, from a BackupResult)");
+    }
+  }
+
+  /** A user or role name: 1 to 128 characters, no control characters or commas. */
+  private static void name(String what, String name) throws Invalid {
+    if (name.isEmpty() || name.length() > 128 || name.codePoints().anyMatch(c -> Character.isISOControl(c) || c == ','
+        || Character.isWhitespace(c))) {
+      throw new Invalid(Error.Code.INVALID_ARGUMENT, what + " '" + abbreviate(name) + "' is not a name: 1 to 128"
+          + " characters, no spaces, commas or control characters");
+    }
+  }
+
+  private void authChange(dev.kvraft.proto.AuthChange c) throws Invalid {
+    var a = c.getAction();
+    switch (a) {
+      case USER_ADD, USER_DELETE, USER_PASSWORD -> name("auth change: user", c.getName());
+      case USER_GRANT_ROLE, USER_REVOKE_ROLE -> {
+        name("auth change: user", c.getName());
+        name("auth change: role", c.getRole());
+      }
+      case ROLE_ADD, ROLE_DELETE -> name("auth change: role", c.getRole());
+      case ROLE_GRANT, ROLE_REVOKE -> {
+        name("auth change: role", c.getRole());
+        var p = c.getPermission();
+        if (p.getTypeValue() > dev.kvraft.proto.Permission.Type.READWRITE_VALUE) {
+          throw new Invalid(Error.Code.INVALID_ARGUMENT, "auth change: unknown permission type " + p.getTypeValue());
+        }
+        key("auth change: permission", p.getKey());
+        if (p.getRangeEnd().size() > limits.maxKeyBytes()) {
+          throw new Invalid(Error.Code.TOO_LARGE, "auth change: the permission's range end is over "
+              + limits.maxKeyBytes() + " bytes");
+        }
+      }
+      case AUTH_ENABLE, AUTH_DISABLE -> { }
+      case UNRECOGNIZED -> throw new Invalid(Error.Code.INVALID_ARGUMENT, "auth change: unknown action "
+          + c.getActionValue());
+    }
+    if (c.getPassword().length() > 1024) {
+      throw new Invalid(Error.Code.TOO_LARGE, "auth change: the password is over 1024 characters");
     }
   }
 

@@ -1,0 +1,137 @@
+package dev.kvraft.server.db;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.CommandKind;
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Op;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import dev.kvraft.proto.Txn;
+import dev.kvraft.proto.WriteOp;
+import dev.kvraft.server.auth.AuthState;
+import java.util.Optional;
+
+/**
+ * Auth as a layer, like etcd's auth applier: {@link #around} wraps the apply step, applying user and role changes
+ * and refusing, on every node alike, a write its user may not make; {@link #refusal} checks a request when it
+ * reaches the database loop (reads are answered there; writes fail fast and are checked again when applied, against
+ * the permissions in force then). While auth is off both let everything through, at the cost of one boolean.
+ *
+ * <p>Loop thread only.
+ */
+final class AuthLayer {
+  private final AuthState state;
+
+  AuthLayer(AuthState state) {
+    this.state = state;
+  }
+
+  /** The apply-step layer. */
+  OpApplier around(OpApplier next) {
+    return (op, listener) -> {
+      if (op.hasAuth()) {
+        return state.apply(op.getAuth(), op.getUser());
+      }
+      if (state.enabled()) {
+        var refused = write(op.getUser(), op);
+        if (refused.isPresent()) {
+          return Response.newBuilder().setError(refused.get());
+        }
+      }
+      return next.apply(op, listener);
+    };
+  }
+
+  /** Why the loop must refuse {@code r} now, or empty. Forwarded requests carry their user in {@code r.user}. */
+  Optional<Error> refusal(Request r) {
+    if (!state.enabled()) {
+      return Optional.empty();
+    }
+    var user = r.getUser();
+    return switch (CommandKind.of(r)) {
+      case READ -> r.hasGet() ? state.check(user, false, r.getGet().getKey(), ByteString.EMPTY, false)
+          : state.check(user, false, r.getScan().getStart(), r.getScan().getEnd(), true);
+      case WRITE -> r.hasAuthChange() ? root(user, "change users and roles")
+          : write(user, WriteOpOf.of(r));
+      case SNAPSHOT, TRANSFER_LEADER, MEMBER_CHANGE, BACKUP, AUTH_READ -> root(user, describe(r));
+      // Status and Members name no keys; clients use them to find the leader before they authenticate.
+      case INFO, READ_INDEX, MEMBER_HELLO, BACKUP_CHUNK, AUTHENTICATE, NONE -> Optional.empty();
+    };
+  }
+
+  private Optional<Error> root(String user, String what) {
+    if (user.isEmpty() || !state.view().hasUser(user)) {
+      return state.check(user, false, ByteString.EMPTY, ByteString.EMPTY, false);
+    }
+    return state.isRoot(user) ? Optional.empty() : Optional.of(Error.newBuilder()
+        .setCode(Error.Code.PERMISSION_DENIED)
+        .setMessage("user '" + user + "' may not " + what + " (only the root role may)").build());
+  }
+
+  private static String describe(Request r) {
+    return switch (r.getCommandCase()) {
+      case SNAPSHOT -> "take snapshots";
+      case TRANSFER_LEADER -> "transfer leadership";
+      case MEMBER_CHANGE -> "change the membership";
+      case BACKUP -> "take backups";
+      case AUTH_READ -> "list users and roles";
+      default -> "send " + r.getCommandCase();
+    };
+  }
+
+  /** Every key a write can touch must be writable, every key it reads readable. */
+  private Optional<Error> write(String user, WriteOp op) {
+    return switch (op.getOpCase()) {
+      case PUT -> state.check(user, true, op.getPut().getKey(), ByteString.EMPTY, false);
+      case DELETE -> state.check(user, true, op.getDelete().getKey(), op.getDelete().getRangeEnd(),
+          !op.getDelete().getRangeEnd().isEmpty());
+      case TXN -> txn(user, op.getTxn());
+      case AUTH -> root(user, "change users and roles");
+      case OP_NOT_SET -> Optional.empty();
+    };
+  }
+
+  private Optional<Error> txn(String user, Txn t) {
+    for (var c : t.getCompareList()) {
+      var e = state.check(user, false, c.getKey(), ByteString.EMPTY, false);
+      if (e.isPresent()) {
+        return e;
+      }
+    }
+    for (var branch : java.util.List.of(t.getSuccessList(), t.getFailureList())) {
+      for (Op o : branch) {
+        var e = switch (o.getOpCase()) {
+          case PUT -> state.check(user, true, o.getPut().getKey(), ByteString.EMPTY, false);
+          case DELETE -> state.check(user, true, o.getDelete().getKey(), o.getDelete().getRangeEnd(),
+              !o.getDelete().getRangeEnd().isEmpty());
+          case GET -> state.check(user, false, o.getGet().getKey(), ByteString.EMPTY, false);
+          case OP_NOT_SET -> Optional.<Error>empty();
+        };
+        if (e.isPresent()) {
+          return e;
+        }
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** The log operation a write request becomes. */
+  static final class WriteOpOf {
+    private WriteOpOf() {}
+
+    static WriteOp of(Request r) {
+      var op = WriteOp.newBuilder();
+      switch (r.getCommandCase()) {
+        case PUT -> op.setPut(r.getPut());
+        case DELETE -> op.setDelete(r.getDelete());
+        case TXN -> op.setTxn(r.getTxn());
+        case AUTH_CHANGE -> op.setAuth(r.getAuthChange());
+        default -> throw new IllegalStateException("not a write: " + r.getCommandCase());
+      }
+      if (!r.getUser().isEmpty()) {
+        op.setUser(r.getUser());
+      }
+      return op.build();
+    }
+  }
+}
