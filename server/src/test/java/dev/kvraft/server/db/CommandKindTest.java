@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 
 class CommandKindTest {
   @Test
-  void exactlyPutDeleteAndTxnWriteAndNeitherWritesNorSnapshotsAreRetriedBlindly() {
+  void exactlyPutDeleteTxnAndAuthChangeWriteAndNeitherWritesNorSnapshotsAreRetriedBlindly() {
     var writes = EnumSet.noneOf(Request.CommandCase.class);
     for (var c : Request.CommandCase.values()) {
       var kind = CommandKind.of(c);
@@ -18,10 +18,12 @@ class CommandKindTest {
         writes.add(c);
       }
       assertEquals(kind == CommandKind.READ || kind == CommandKind.READ_INDEX || kind == CommandKind.INFO
-          || kind == CommandKind.MEMBER_HELLO || kind == CommandKind.BACKUP_CHUNK,
+          || kind == CommandKind.MEMBER_HELLO || kind == CommandKind.BACKUP_CHUNK || kind == CommandKind.AUTHENTICATE
+          || kind == CommandKind.AUTH_READ,
           kind.safeToRetry(), c.name());
     }
-    assertEquals(EnumSet.of(Request.CommandCase.PUT, Request.CommandCase.DELETE, Request.CommandCase.TXN), writes);
+    assertEquals(EnumSet.of(Request.CommandCase.PUT, Request.CommandCase.DELETE, Request.CommandCase.TXN,
+        Request.CommandCase.AUTH_CHANGE), writes);
     assertFalse(CommandKind.of(Request.CommandCase.SNAPSHOT).safeToRetry());
     assertFalse(CommandKind.of(Request.CommandCase.BACKUP).safeToRetry(), "each Backup makes a copy on the node");
     assertTrue(Arrays.stream(Request.CommandCase.values()).allMatch(c -> CommandKind.of(c) != null));
