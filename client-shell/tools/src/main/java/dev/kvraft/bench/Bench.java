@@ -132,6 +132,7 @@ public final class Bench {
   private String leader() {
     var builder = KvClient.builder().addresses(o.endpoints().toArray(String[]::new));
     tls.ifPresent(builder::tls);
+    o.user().ifPresent(u -> builder.credentials(u, System.getenv().getOrDefault("KVRAFT_BENCH_PASSWORD", "")));
     try (var c = builder.build()) {
       return c.members().getMembersList().stream().filter(m -> m.getLeader()).findFirst()
           .map(m -> m.getClientAddress())
@@ -319,6 +320,7 @@ public final class Bench {
   private KvClient nodeClient(String endpoint) {
     var builder = KvClient.builder().addresses(endpoint).discoverMembers(false).timeout(answerTimeout);
     tls.ifPresent(builder::tls);
+    o.user().ifPresent(u -> builder.credentials(u, System.getenv().getOrDefault("KVRAFT_BENCH_PASSWORD", "")));
     return builder.build();
   }
 

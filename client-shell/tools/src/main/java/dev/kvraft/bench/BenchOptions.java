@@ -32,7 +32,8 @@ public record BenchOptions(
     boolean preload,
     int scanLimit,
     boolean timeline,
-    java.util.Optional<dev.kvraft.proto.PemTls> tls) {
+    java.util.Optional<dev.kvraft.proto.PemTls> tls,
+    java.util.Optional<String> user) {
 
   public static final String USAGE = """
       usage: kvraft-bench [flags] put|get|scan|txn|mixed|connect
@@ -54,6 +55,7 @@ public record BenchOptions(
         --scan-limit=N        keys per scan (default 10)
         --cacert=FILE         talk TLS, verifying the servers against this CA (PEM)
         --cert=FILE --key=FILE  the client certificate and key (PEM) for servers that require one
+        --user=NAME           authenticate every connection as NAME (password from $KVRAFT_BENCH_PASSWORD)
         --json                print the result as one JSON object
         --no-progress         no progress bar on stderr
         --timeline            also print p50/p99/max for each second of the run (where the stalls are)
@@ -82,6 +84,7 @@ public record BenchOptions(
     boolean preload = false;
     int scanLimit = 10;
     String cacert = null;
+    String user = null;
     String cert = null;
     String key = null;
     for (int i = 0; i < args.length; i++) {
@@ -135,6 +138,7 @@ public record BenchOptions(
             case "cacert" -> cacert = value;
             case "cert" -> cert = value;
             case "key" -> key = value;
+            case "user" -> user = value;
             default -> throw new IllegalArgumentException("unknown flag --" + name);
           }
         }
@@ -152,7 +156,7 @@ public record BenchOptions(
     }
     return new BenchOptions(endpoints, conns, clients, total, duration, warmup, keySize, valSize, keySpace, sequential,
         rate, op, readRatio, consistency, leader, json, progress, preload, scanLimit, timeline,
-        dev.kvraft.proto.PemTls.fromFlags(cacert, cert, key));
+        dev.kvraft.proto.PemTls.fromFlags(cacert, cert, key), java.util.Optional.ofNullable(user));
   }
 
   private static List<String> split(String v) {
