@@ -193,6 +193,45 @@ class ClientTlsTest {
     }
   }
 
+  /** Issue #17: with TLS client auth, a certificate whose name is a user's is that user; no password needed. */
+  @Test
+  void aClientCertificateNamingAUserAuthenticatesAsThatUser(@TempDir Path other) throws Exception {
+    var files = certs.node("ca", "solo", "n1");
+    var alice = certs.node("ca", "alice", "alice");
+    try (var node = KvraftServer.start(TestNodes.single(other, TestCerts.settings(files)))) {
+      Nodes.awaitLeader(WAIT, node);
+      try (var admin = new RawClient(node.clientPort(), context(client))) {
+        for (var change : List.of(
+            dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.USER_ADD)
+                .setName("root").setPassword("root-pw"),
+            dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.USER_GRANT_ROLE)
+                .setName("root").setRole("root"),
+            dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.USER_ADD)
+                .setName("alice"),
+            dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.ROLE_ADD)
+                .setRole("rw"),
+            dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.ROLE_GRANT)
+                .setRole("rw").setPermission(dev.kvraft.proto.Permission.newBuilder()
+                    .setType(dev.kvraft.proto.Permission.Type.READWRITE).setKey(Requests.b("a/"))
+                    .setRangeEnd(Requests.b("a0"))),
+            dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.USER_GRANT_ROLE)
+                .setName("alice").setRole("rw"),
+            dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.AUTH_ENABLE))) {
+          var r = admin.call(dev.kvraft.proto.Request.newBuilder().setId(ids++).setAuthChange(change).build());
+          assertFalse(r.hasError(), r.toString());
+        }
+        var anonymous = admin.call(Requests.put(ids++, "a/x", "1"));
+        assertEquals(Error.Code.UNAUTHENTICATED, anonymous.getError().getCode(), "'app' names no user");
+      }
+      try (var c = new RawClient(node.clientPort(), context(alice))) {
+        assertFalse(c.call(Requests.put(ids++, "a/x", "by alice's certificate")).hasError());
+        var outside = c.call(Requests.put(ids++, "b/x", "1"));
+        assertEquals(Error.Code.PERMISSION_DENIED, outside.getError().getCode(), outside.toString());
+        assertTrue(outside.getError().getMessage().contains("alice"), outside.toString());
+      }
+    }
+  }
+
   @Test
   void withClientAuthNoneClientsNeedNoCertificateButMembersStillDo(@TempDir Path other) throws Exception {
     var files = certs.node("ca", "open", "n1");
