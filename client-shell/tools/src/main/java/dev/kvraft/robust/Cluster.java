@@ -43,6 +43,9 @@ public final class Cluster implements AutoCloseable {
   /** With TLS: where the nodes' certificates are, and the clients' files; else null. */
   private Path certificates;
   private dev.kvraft.proto.PemTls clientTls;
+  /** How the suite's clients reach the cluster; gains TLS with withTls() and a user once auth is on. */
+  private volatile Access access = Access.PLAIN;
+  private boolean wantAuth;
 
   private Cluster(Path dir, List<Node> nodes, Network network) {
     this.dir = dir;
@@ -79,6 +82,7 @@ public final class Cluster implements AutoCloseable {
     nodes.forEach(n -> hosts.put(n.id(), n.host()));
     certificates = dir.resolve("tls");
     clientTls = Certificates.make(certificates, hosts);
+    access = new Access(Optional.of(clientTls), access.user(), access.password());
     return this;
   }
 
@@ -87,16 +91,37 @@ public final class Cluster implements AutoCloseable {
     return Optional.ofNullable(clientTls);
   }
 
-  /** A client builder for these addresses, with the cluster's TLS when it has it. */
+  /** A client builder for these addresses, with the cluster's TLS and user when it has them. */
   public KvClient.Builder client(String... addresses) {
-    return clientFor(clientTls(), addresses);
+    return access().client(addresses);
   }
 
-  /** A client builder for {@code addresses}, with {@code tls} when present. */
-  static KvClient.Builder clientFor(Optional<dev.kvraft.proto.PemTls> tls, String... addresses) {
-    var b = KvClient.builder().addresses(addresses);
-    tls.ifPresent(b::tls);
-    return b;
+  /** How clients reach this cluster: its TLS files, and its root user once {@link #withAuth} turned auth on. */
+  public Access access() {
+    return access;
+  }
+
+  /**
+   * Turns auth on once the cluster runs (call before {@link #startAll}): {@code startAll} then adds a root user with
+   * a random password, enables auth, and every client of the suite authenticates as root from then on.
+   */
+  public Cluster withAuth() {
+    wantAuth = true;
+    return this;
+  }
+
+  private void enableAuth(Duration timeout) throws IOException {
+    var password = java.util.HexFormat.of().toHexDigits(java.util.concurrent.ThreadLocalRandom.current().nextLong());
+    try (var c = client(addresses().toArray(String[]::new)).timeout(timeout).build()) {
+      c.authChange(dev.kvraft.proto.AuthChange.newBuilder()
+          .setAction(dev.kvraft.proto.AuthChange.Action.USER_ADD).setName("root").setPassword(password));
+      c.authChange(dev.kvraft.proto.AuthChange.newBuilder()
+          .setAction(dev.kvraft.proto.AuthChange.Action.USER_GRANT_ROLE).setName("root").setRole("root"));
+      c.authChange(dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.AUTH_ENABLE));
+    } catch (RuntimeException e) {
+      throw new IOException("turning auth on failed: " + e.getMessage(), e);
+    }
+    access = access.withUser("root", password);
   }
 
   public boolean partitionable() {
@@ -134,6 +159,9 @@ public final class Cluster implements AutoCloseable {
       awaitServing(n.id(), Duration.ofSeconds(90));
     }
     awaitReady(Duration.ofSeconds(60));
+    if (wantAuth) {
+      enableAuth(Duration.ofSeconds(60));
+    }
     return this;
   }
 

@@ -49,7 +49,7 @@ public final class Round {
       Duration before, Duration during, Duration after) throws Exception {
     var keyList = IntStream.range(0, keys).mapToObj(i -> keyPrefix + i).toList();
     var random = new Random(seed);
-    var workload = new Workload(cluster.addresses(), cluster.clientTls(), clients, keyList, seed).start();
+    var workload = new Workload(cluster.addresses(), cluster.access(), clients, keyList, seed).start();
     long start = System.nanoTime();
     try {
       Thread.sleep(before.toMillis());
@@ -115,7 +115,7 @@ public final class Round {
     do {
       states = new LinkedHashMap<>();
       for (var n : cluster.nodes()) {
-        states.put(n.id(), digest(n.clientAddress(), cluster.clientTls()));
+        states.put(n.id(), digest(n.clientAddress(), cluster.access()));
       }
       if (states.values().stream().distinct().count() == 1) {
         return states;
@@ -127,12 +127,12 @@ public final class Round {
 
   /** {@code revision/keys/sha256-prefix} of one node's own copy (STALE scans), or the error. */
   public static String digest(String address) {
-    return digest(address, java.util.Optional.empty());
+    return digest(address, Access.PLAIN);
   }
 
-  /** As {@link #digest(String)}, over TLS when {@code tls} is present. */
-  public static String digest(String address, java.util.Optional<dev.kvraft.proto.PemTls> tls) {
-    try (var c = Cluster.clientFor(tls, address).discoverMembers(false).timeout(Duration.ofSeconds(5)).build()) {
+  /** As {@link #digest(String)}, with the cluster's access (TLS, a user). */
+  public static String digest(String address, Access access) {
+    try (var c = access.client(address).discoverMembers(false).timeout(Duration.ofSeconds(5)).build()) {
       var md = MessageDigest.getInstance("SHA-256");
       long revision = c.status().getRevision();
       long keys = 0;

@@ -30,7 +30,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class Workload implements AutoCloseable {
   private final List<String> addresses;
-  private final java.util.Optional<dev.kvraft.proto.PemTls> tls;
+  private final Access access;
   private final int clients;
   private final List<String> keys;
   private final long seed;
@@ -43,10 +43,10 @@ public final class Workload implements AutoCloseable {
     this(addresses, java.util.Optional.empty(), clients, keys, seed);
   }
 
-  /** With {@code tls} present, every client talks TLS with those files. */
-  public Workload(List<String> addresses, java.util.Optional<dev.kvraft.proto.PemTls> tls, int clients,
+  /** Every client reaches the cluster with {@code access} (TLS, a user). */
+  public Workload(List<String> addresses, Access access, int clients,
       List<String> keys, long seed) {
-    this.tls = tls;
+    this.access = access;
     this.addresses = List.copyOf(addresses);
     this.clients = clients;
     this.keys = List.copyOf(keys);
@@ -65,7 +65,7 @@ public final class Workload implements AutoCloseable {
     var random = new Random(seed * 1_000_003 + client);
     var lastSeen = new HashMap<String, String>();
     long n = 0;
-    try (var kv = Cluster.clientFor(tls, String.join(",", addresses)).timeout(Duration.ofSeconds(3))
+    try (var kv = access.client(String.join(",", addresses)).timeout(Duration.ofSeconds(3))
         .connectTimeout(Duration.ofMillis(500)).build()) {
       while (!stop.get()) {
         var key = keys.get(random.nextInt(keys.size()));
@@ -124,7 +124,7 @@ public final class Workload implements AutoCloseable {
    */
   public void finalReads(Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
-    try (var kv = Cluster.clientFor(tls, String.join(",", addresses)).timeout(Duration.ofSeconds(3)).build()) {
+    try (var kv = access.client(String.join(",", addresses)).timeout(Duration.ofSeconds(3)).build()) {
       for (var key : keys) {
         while (true) {
           long invoke = System.nanoTime();

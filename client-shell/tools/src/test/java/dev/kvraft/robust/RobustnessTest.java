@@ -69,6 +69,19 @@ class RobustnessTest {
     }
   }
 
+  /** Issue #17: with auth on, every client of the workload authenticated, a leader kill keeps the history. */
+  @Test
+  void withAuthOnAKilledLeaderKeepsTheHistoryLinearizable() throws Exception {
+    try (var cluster = Cluster.onLoopback(dir.resolve("auth"), 3).withAuth().startAll()) {
+      runAll(cluster, List.of(Scenario.KILL_LEADER));
+      try (var anonymous = dev.kvraft.client.KvClient.builder().addresses(cluster.addresses().get(0))
+          .discoverMembers(false).build()) {
+        org.junit.jupiter.api.Assertions.assertThrows(dev.kvraft.client.UnauthenticatedException.class,
+            () -> anonymous.get("q0/k0"), "auth was really on");
+      }
+    }
+  }
+
   /** The same with TLS on every link: the clients', the Raft transport's and the followers' forwarding. */
   @Test
   void withTlsOnEveryLinkKillsAndRestartsKeepTheHistoryLinearizable() throws Exception {

@@ -85,7 +85,7 @@ public final class DatabaseLoop implements AutoCloseable {
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
         () -> loopObserver, inbox::add);
     this.reads = new ReadPath(config, state, applier, pending, replies, retries, ids, inbox::add,
-        () -> consensus, c -> BackupRequest.start(c, backupWriter, applier, replies, config.nodeId()));
+        () -> consensus, c -> BackupRequest.start(c, backupWriter, applier, replies, config.nodeId()), auth);
   }
 
   /**
@@ -293,7 +293,8 @@ public final class DatabaseLoop implements AutoCloseable {
       case READ_INDEX, BACKUP -> readBatch.add(c);
       case BACKUP_CHUNK, AUTHENTICATE -> replies.error(c, Error.Code.INVALID_ARGUMENT, r.getCommandCase()
           + " is answered by the connection; it cannot reach the database loop", "");
-      case AUTH_READ -> replies.reply(c, replies.respond(r.getId()).setAuthRead(auth.read()).build());
+      // Linearizable like a read: right after a change, any node answers with it.
+      case AUTH_READ -> readBatch.add(c);
       case SNAPSHOT -> SnapshotRequest.start(c, snapshotter, applier, replies, config.nodeId());
       case TRANSFER_LEADER -> LeaderTransfer.start(c, config, consensus, replies, ids);
       case MEMBER_CHANGE -> MembershipChange.start(c, config, consensus, replies, ids, forwarder, inbox::add,

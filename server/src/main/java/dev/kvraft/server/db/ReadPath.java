@@ -35,11 +35,13 @@ final class ReadPath {
   private final java.util.function.Supplier<Consensus> consensus;
   /** Starts a Backup command whose barrier passed (it copies the state, then answers from another thread). */
   private final Consumer<Event.Command> backup;
+  private final dev.kvraft.server.auth.AuthState auth;
 
   ReadPath(ServerConfig config, KvState state, Applier applier, PendingRequests pending, Replies replies,
       Retries retries, CallIds ids, Consumer<Event> events, java.util.function.Supplier<Consensus> consensus,
-      Consumer<Event.Command> backup) {
+      Consumer<Event.Command> backup, dev.kvraft.server.auth.AuthState auth) {
     this.config = config;
+    this.auth = auth;
     this.backup = backup;
     this.consensus = consensus;
     this.state = state;
@@ -151,6 +153,7 @@ final class ReadPath {
         response.setGet(g);
       }
       case SCAN -> response.setScan(state.scan(r.getScan(), config.limits().maxScanLimit()));
+      case AUTH_READ -> response.setAuthRead(auth.read());
       case READ_INDEX -> response.setReadIndex(ReadIndexResult.newBuilder()
           .setIndex(Math.max(0, applier.appliedIndex())));
       default -> throw new IllegalStateException("not a read: " + r.getCommandCase());
