@@ -40,7 +40,7 @@ public final class Workload implements AutoCloseable {
   private final List<Thread> threads = new ArrayList<>();
 
   public Workload(List<String> addresses, int clients, List<String> keys, long seed) {
-    this(addresses, java.util.Optional.empty(), clients, keys, seed);
+    this(addresses, Access.PLAIN, clients, keys, seed);
   }
 
   /** Every client reaches the cluster with {@code access} (TLS, a user). */
