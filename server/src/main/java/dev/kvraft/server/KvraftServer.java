@@ -42,6 +42,8 @@ public final class KvraftServer implements AutoCloseable {
   private final LeaderLink link;
   private final ClientListener listener;
   private final BackupFiles backups;
+  /** Measured by the watchdog thread every few seconds; set once at start. */
+  private volatile DataSizes dataSizes;
   /** TLS of the client port and the forwarding link, or null when the node runs plaintext. */
   private final ClientTls clientTls;
   private final NodeView view;
@@ -82,7 +84,8 @@ public final class KvraftServer implements AutoCloseable {
     MirrorObserver mirror = null;
     if (config.logMirror()) {
       // A kvraft.db that cannot be opened stops the node here, before it serves anything.
-      mirror = new MirrorObserver(LogMirror.open(config.dataDir().resolve("kvraft.db")), config.logRetention());
+      mirror = new MirrorObserver(LogMirror.open(config.dataDir().resolve("kvraft.db")), config.logRetention(),
+          config.logRetentionBytes());
       observer = mirror;
     }
     // Unreadable, non-PEM or expired TLS files stop the node here, with a message naming the file.
@@ -97,6 +100,8 @@ public final class KvraftServer implements AutoCloseable {
     var members = clientTls != null ? Members.byCertificate(memberIds) : Members.byToken(loop.memberToken());
     var backups = BackupFiles.open(config.dataDir().resolve("backup"), config.nodeId());
     loop.backups(backups);
+    var dataSizes = new DataSizes(config.dataDir());
+    loop.dataSizes(dataSizes::latest);
     // Bind the client port first: a port conflict should fail before anything touches the data.
     ClientListener listener;
     try {
@@ -160,6 +165,7 @@ public final class KvraftServer implements AutoCloseable {
     view.ready(true);
     var server = new KvraftServer(config, loop, raft, link, listener, backups, clientTls, view, metrics,
         metricsServer);
+    server.dataSizes = dataSizes;
     server.startWatchdog();
     loop.onRemoved(() -> {
       server.toldRemoved = true;
@@ -200,7 +206,10 @@ public final class KvraftServer implements AutoCloseable {
    */
   private void startWatchdog() {
     Thread.ofPlatform().name("kvraft-watchdog").daemon(true).start(() -> {
-      while (!closed.get()) {
+      for (long tick = 0; !closed.get(); tick++) {
+        if (tick % 5 == 0 && dataSizes != null) {
+          dataSizes.refresh();
+        }
         try {
           Thread.sleep(1000);
         } catch (InterruptedException e) {

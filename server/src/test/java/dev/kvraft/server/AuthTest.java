@@ -152,6 +152,19 @@ class AuthTest {
       assertEquals(List.of("reader"), listed.getAuthRead().getUsersList().stream()
           .filter(u -> u.getName().equals("alice")).findFirst().orElseThrow().getRolesList());
       ok(call(root, Request.newBuilder().setSnapshot(Snapshot.getDefaultInstance())));
+
+      // Backups are root's: alice can neither start one nor read root's, even knowing its id.
+      refused(call(alice, Request.newBuilder().setBackup(dev.kvraft.proto.Backup.getDefaultInstance())),
+          Error.Code.PERMISSION_DENIED, "root");
+      try (var rootOnFollower = RawClient.to(follower)) {
+        ok(authenticate(rootOnFollower, "root", ROOT_PASSWORD));
+        var backup = call(rootOnFollower, Request.newBuilder().setBackup(dev.kvraft.proto.Backup.getDefaultInstance()));
+        ok(backup);
+        var chunk = Request.newBuilder().setBackupChunk(dev.kvraft.proto.BackupChunk.newBuilder()
+            .setBackupId(backup.getBackup().getBackupId()));
+        refused(call(alice, chunk), Error.Code.PERMISSION_DENIED, "root");
+        ok(call(rootOnFollower, chunk));
+      }
     }
 
     // No password, and no hash, in any node's kvraft.db; snapshots hold users, hashes apart, never a password.

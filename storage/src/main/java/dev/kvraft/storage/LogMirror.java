@@ -144,6 +144,14 @@ public final class LogMirror implements AutoCloseable {
       db = DriverManager.getConnection("jdbc:sqlite:" + file.toAbsolutePath());
       try (var st = db.createStatement()) {
         st.execute("PRAGMA busy_timeout = 5000");
+        boolean empty;
+        try (var rs = st.executeQuery("SELECT count(*) FROM sqlite_master")) {
+          empty = rs.getLong(1) == 0;
+        }
+        if (empty) {
+          // Only a new file can take it: pages freed by pruning can then be given back to the file system.
+          st.execute("PRAGMA auto_vacuum = INCREMENTAL");
+        }
         try (var rs = st.executeQuery("PRAGMA quick_check")) {
           var verdict = rs.next() ? rs.getString(1) : "no answer";
           if (!"ok".equals(verdict)) {
@@ -423,6 +431,63 @@ public final class LogMirror implements AutoCloseable {
       return n;
     } catch (SQLException e) {
       throw new StorageException("cannot prune " + file + " up to index " + upTo + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Bytes the rows take: the file's pages less the free ones (what pruning lowers at once). */
+  public long liveBytes() throws StorageException {
+    return (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
+  }
+
+  /** The file's size in pages times the page size (what {@link #reclaim} lowers). */
+  public long fileBytes() throws StorageException {
+    return pragma("page_count") * pragma("page_size");
+  }
+
+  /**
+   * Gives up to {@code maxPages} free pages back to the file system, in one short transaction; returns how many. A
+   * file made before kvraft set {@code auto_vacuum} cannot (0): {@code VACUUM} it offline to shrink it.
+   */
+  public long reclaim(int maxPages) throws StorageException {
+    if (pragma("auto_vacuum") != 2) {
+      return 0;
+    }
+    long before = pragma("page_count");
+    try {
+      commit();
+      // The JDBC driver runs the pragma one step, one page, per call: free them in one transaction.
+      db.setAutoCommit(false);
+      try {
+        for (int i = 0; i < maxPages; i++) {
+          try (var st = db.createStatement()) {
+            st.execute("PRAGMA incremental_vacuum(1)");
+          }
+        }
+        db.commit();
+      } finally {
+        db.setAutoCommit(true);
+      }
+    } catch (SQLException e) {
+      throw new StorageException("cannot reclaim free pages of " + file + ": " + e.getMessage(), e);
+    }
+    return before - pragma("page_count");
+  }
+
+  /** The index {@code fraction} (0..1) of the way from the lowest recorded index to the highest. */
+  public long indexAtFraction(double fraction) throws StorageException {
+    long min = minIndex();
+    long max = maxIndex();
+    if (min < 0 || max < min) {
+      return -1;
+    }
+    return min + (long) Math.floor((max - min) * Math.min(1, Math.max(0, fraction)));
+  }
+
+  private long pragma(String name) throws StorageException {
+    try (var st = db.createStatement(); var rs = st.executeQuery("PRAGMA " + name)) {
+      return rs.next() ? rs.getLong(1) : 0;
+    } catch (SQLException e) {
+      throw new StorageException("cannot read PRAGMA " + name + " of " + file + ": " + e.getMessage(), e);
     }
   }
 

@@ -94,6 +94,32 @@ class LogMirrorTest {
     }
   }
 
+  /** Issue #19: a new file gives pages freed by pruning back to the file system, in bounded steps. */
+  @Test
+  void prunedPagesGoBackToTheFileSystem() throws Exception {
+    var file = dir.resolve("shrinks.db");
+    try (var m = LogMirror.open(file)) {
+      var value = "v".repeat(4000);
+      for (int i = 0; i < 2000; i++) {
+        put(m, i, 1, "k" + (i % 50), value, i + 1);
+      }
+      m.commit();
+      long live = m.liveBytes();
+      long size = m.fileBytes();
+      assertTrue(live > 8_000_000 && size >= live, live + " live of " + size);
+      assertEquals(m.maxIndex() * 3 / 4, m.indexAtFraction(0.75));
+      m.prune(m.indexAtFraction(0.75));
+      assertTrue(m.liveBytes() < live / 2, "pruning frees the rows' pages: " + m.liveBytes() + " of " + live);
+      assertEquals(size, m.fileBytes(), "the file keeps its size until the pages are given back");
+      long freed = m.reclaim(100);
+      assertEquals(100, freed, "at most the pages asked for, per step");
+      while (m.reclaim(1024) > 0) {
+        // the rest, step by step
+      }
+      assertTrue(m.fileBytes() < size / 2, "the file shrank: " + m.fileBytes() + " of " + size);
+    }
+  }
+
   @Test
   void pruneDropsOldEntriesAndTheirOps() throws Exception {
     try (var m = LogMirror.open(dir.resolve("kvraft.db"))) {

@@ -30,6 +30,7 @@ public record ServerConfig(
     int maxBatch,
     long snapshotThreshold,
     long logRetention,
+    long logRetentionBytes,
     boolean logMirror,
     long segmentBytes,
     Duration electionTimeoutMin,
@@ -105,6 +106,9 @@ public record ServerConfig(
       new Setting("snapshot.threshold", "50000", "take a snapshot every this many applied log entries"),
       new Setting("log.retention", "1000000", "entries kept in kvraft.db's log tables; older ones below the last"
           + " snapshot are pruned"),
+      new Setting("log.retention.bytes", "1073741824", "most bytes of rows kvraft.db keeps below the last snapshot;"
+          + " past it the oldest entries are pruned and the file shrinks (files made before kvraft 0.1 of"
+          + " 2026-12-05 keep their size: VACUUM them offline)"),
       new Setting("log.mirror", "true", "keep the applied log in kvraft.db (false: no SQLite log, for comparison)"),
       new Setting("raft.segment.bytes", "1048576", "size of a Ratis log segment; closed segments below a snapshot"
           + " are purged"),
@@ -270,6 +274,7 @@ public record ServerConfig(
         positiveInt(get, "batch.max"),
         positiveLong(get, "snapshot.threshold"),
         positiveLong(get, "log.retention"),
+        positiveLong(get, "log.retention.bytes"),
         bool(get, "log.mirror"),
         positiveLong(get, "raft.segment.bytes"),
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.min.ms")),

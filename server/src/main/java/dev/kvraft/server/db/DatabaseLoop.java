@@ -52,6 +52,8 @@ public final class DatabaseLoop implements AutoCloseable {
   private volatile Forwarder forwarder;
   private volatile Snapshotter snapshotter;
   private volatile BackupWriter backupWriter;
+  private volatile java.util.function.Supplier<dev.kvraft.proto.DataSize> dataSizes =
+      dev.kvraft.proto.DataSize::getDefaultInstance;
   private volatile LoopObserver loopObserver = LoopObserver.NONE;
   /** Run (on a thread of its own) when the leader tells this node it was removed from the cluster. */
   private volatile Runnable removedHook = () -> { };
@@ -102,6 +104,11 @@ public final class DatabaseLoop implements AutoCloseable {
   /** Users, roles and whether auth is on, as connections may read them (an immutable copy); any thread. */
   public dev.kvraft.server.auth.AuthState.View authView() {
     return auth.view();
+  }
+
+  /** What Status reports as this node's data on disk: a cached measurement, never a walk of the disk. */
+  public void dataSizes(java.util.function.Supplier<dev.kvraft.proto.DataSize> sizes) {
+    this.dataSizes = sizes;
   }
 
   /** Where Backup commands write their copies; before {@link #start()} (without it they answer UNAVAILABLE). */
@@ -304,7 +311,7 @@ public final class DatabaseLoop implements AutoCloseable {
           + " member's link, answered by the connection", "");
       case INFO -> replies.reply(c, r.hasStatus()
           ? replies.respond(r.getId()).setStatus(StatusReport.status(config, consensus, state, applier,
-              loopObserver)).build()
+              loopObserver, dataSizes.get())).build()
           : replies.respond(r.getId()).setMembers(StatusReport.members(config, consensus)).build());
       case NONE -> replies.error(c, Error.Code.INVALID_ARGUMENT, "request " + r.getId() + " names no command", "");
     }

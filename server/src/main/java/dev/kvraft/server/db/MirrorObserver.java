@@ -50,6 +50,10 @@ public final class MirrorObserver implements ApplyObserver {
 
   private final LogMirror mirror;
   private final long retention;
+  private final long retentionBytes;
+  /** Free pages given back per transaction (a few MiB), and at most this many transactions per prune. */
+  static final int RECLAIM_PAGES = 1024;
+  static final int RECLAIM_STEPS = 64;
   private final LinkedBlockingQueue<List<Item>> queue = new LinkedBlockingQueue<>();
   private final Thread writer;
 
@@ -65,6 +69,12 @@ public final class MirrorObserver implements ApplyObserver {
   private volatile boolean failed;
 
   public MirrorObserver(LogMirror mirror, long retention) {
+    this(mirror, retention, Long.MAX_VALUE);
+  }
+
+  /** @param retentionBytes most bytes of rows kept below the snapshot ({@code log.retention.bytes}) */
+  public MirrorObserver(LogMirror mirror, long retention, long retentionBytes) {
+    this.retentionBytes = retentionBytes;
     this.mirror = mirror;
     this.retention = retention;
     this.writer = Thread.ofPlatform().name("kvraft-mirror").daemon(true).start(this::writeLoop);
@@ -191,15 +201,37 @@ public final class MirrorObserver implements ApplyObserver {
     }
   }
 
+  /**
+   * Below the snapshot, keeps at most {@code log.retention} entries and {@code log.retention.bytes} of rows: past the
+   * bytes, the oldest entries go until the rows take 90% of it (an entry may hold thousands of operations, so
+   * counting entries alone does not bound the file). Then gives the freed pages back to the file system, a few
+   * megabytes per transaction.
+   */
   private void prune(long snapshotIndex) throws StorageException {
     long upTo = Math.min(snapshotIndex, mirror.maxIndex() - retention);
-    if (upTo < 0) {
-      return;
+    long live = mirror.liveBytes();
+    if (live > retentionBytes) {
+      double share = (live - 0.9 * retentionBytes) / live;
+      upTo = Math.max(upTo, Math.min(snapshotIndex, mirror.indexAtFraction(share)));
     }
-    int n = mirror.prune(upTo);
-    firstIndex = upTo + 1;
-    if (n > 0) {
-      LOG.info("pruned {} log entries up to index {} from {} (log.retention {})", n, upTo, mirror.file(), retention);
+    if (upTo >= 0) {
+      int n = mirror.prune(upTo);
+      firstIndex = upTo + 1;
+      if (n > 0) {
+        LOG.info("pruned {} log entries up to index {} from {} (log.retention {} entries, log.retention.bytes {};"
+            + " rows took {} bytes)", n, upTo, mirror.file(), retention, retentionBytes, live);
+      }
+    }
+    long pages = 0;
+    for (int step = 0; step < RECLAIM_STEPS; step++) {
+      long freed = mirror.reclaim(RECLAIM_PAGES);
+      pages += freed;
+      if (freed < RECLAIM_PAGES) {
+        break;
+      }
+    }
+    if (pages > 0) {
+      LOG.debug("gave {} free pages of {} back to the file system", pages, mirror.file());
     }
   }
 

@@ -13,7 +13,7 @@ final class StatusReport {
   private StatusReport() {}
 
   static StatusResult status(ServerConfig config, Consensus raft, KvState state, Applier applier,
-      LoopObserver observer) {
+      LoopObserver observer, dev.kvraft.proto.DataSize data) {
     var info = raft.info();
     var status = StatusResult.newBuilder();
     for (var f : raft.followers()) {
@@ -33,6 +33,7 @@ final class StatusReport {
         .setRevision(state.revision())
         .setKeyCount(state.size())
         .addAllMembers(members(raft, info))
+        .setData(data)
         .build();
   }
 

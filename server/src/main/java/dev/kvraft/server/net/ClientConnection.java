@@ -359,11 +359,9 @@ final class ClientConnection {
     if (!member) {
       // A client's request runs as the connection's user, whatever the client wrote there; a member's carries the
       // user its follower authenticated.
-      if (user.isEmpty() && !certificateNames.isEmpty()) {
-        user = auth.fromCertificate(certificateNames).orElse("");
-      }
-      if (!request.getUser().equals(user)) {
-        request = request.toBuilder().setUser(user).build();
+      var runsAs = connectionUser();
+      if (!request.getUser().equals(runsAs)) {
+        request = request.toBuilder().setUser(runsAs).build();
       }
       if (request.hasAuthChange()) {
         try {
@@ -406,9 +404,15 @@ final class ClientConnection {
   private void backupChunk(Request request, RequestTrace trace) {
     var response = Response.newBuilder().setId(request.getId());
     var b = request.getBackupChunk();
+    var view = auth.view();
     if (backups == null) {
       response.setError(Error.newBuilder().setCode(Error.Code.UNAVAILABLE)
           .setMessage("node " + config.nodeId() + " makes no backups"));
+    } else if (view.enabled() && !view.userRoles().getOrDefault(connectionUser(), java.util.List.of())
+        .contains(dev.kvraft.server.auth.AuthState.ROOT)) {
+      // Backups are root's, like Backup itself (checked by the loop); the id alone is not enough once auth is on.
+      response.setError(Error.newBuilder().setCode(connectionUser().isEmpty() ? Error.Code.UNAUTHENTICATED
+          : Error.Code.PERMISSION_DENIED).setMessage("reading a backup needs the root role"));
     } else {
       try {
         var chunk = backups.chunk(b.getBackupId(), b.getOffset());
@@ -423,6 +427,14 @@ final class ClientConnection {
       }
     }
     answer(request, response.build(), trace);
+  }
+
+  /** The user this connection runs as: its own, or the one its certificate names. Reader thread. */
+  private String connectionUser() {
+    if (user.isEmpty() && !certificateNames.isEmpty()) {
+      user = auth.fromCertificate(certificateNames).orElse("");
+    }
+    return user;
   }
 
   /** Authenticate, checked here on the connection's thread (a slow hash on purpose, never on the loop). */

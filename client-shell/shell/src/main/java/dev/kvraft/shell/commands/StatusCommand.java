@@ -15,7 +15,7 @@ import java.util.Set;
 public final class StatusCommand implements ShellCommand {
   private static final Spec SPEC = new Spec("status", Group.CLUSTER,
       "[--local]",
-      "role, term, leader, commit/applied index, follower lag, p99 latency and key count of every node"
+      "role, term, leader, commit/applied index, follower lag, p99 latency, key count and data on disk of every node"
           + " (--local: this node only)",
       "status")
       .withOptions(List.of("--local"));
@@ -67,6 +67,32 @@ public final class StatusCommand implements ShellCommand {
     return parts.isEmpty() ? "-" : String.join(" ", parts);
   }
 
+  /** "12M (1.0M/10M/1.3M)": everything under data.dir, then the Raft log, the mirror and the snapshots. */
+  static String data(StatusResult s) {
+    var d = s.getData();
+    if (d.getTotalBytes() == 0) {
+      return "-";
+    }
+    return bytes(d.getTotalBytes()) + " (" + bytes(d.getRaftLogBytes()) + "/" + bytes(d.getMirrorBytes()) + "/"
+        + bytes(d.getSnapshotBytes()) + ")";
+  }
+
+  /** 999B, 12K, 3.4M, 1.2G: binary units, two or three digits. */
+  static String bytes(long n) {
+    if (n < 1024) {
+      return n + "B";
+    }
+    var units = "KMGTP";
+    double v = n;
+    int u = -1;
+    while (v >= 1024 && u < units.length() - 1) {
+      v /= 1024;
+      u++;
+    }
+    return (v < 10 ? String.format(java.util.Locale.ROOT, "%.1f", v) : String.valueOf(Math.round(v)))
+        + units.charAt(u);
+  }
+
   private record Row(String id, String address, StatusResult status, String error) {}
 
   private static void print(ShellContext ctx, List<Row> rows, java.util.Map<String, Long> lags) {
@@ -93,6 +119,10 @@ public final class StatusCommand implements ShellCommand {
             var p99 = new LinkedHashMap<String, Object>();
             s.getLatenciesList().forEach(l -> p99.put(l.getCommand(), l.getP99Ms()));
             m.put("p99_ms", p99);
+            var d = s.getData();
+            m.put("data", new LinkedHashMap<String, Object>(java.util.Map.of("raft_log_bytes", d.getRaftLogBytes(),
+                "mirror_bytes", d.getMirrorBytes(), "snapshot_bytes", d.getSnapshotBytes(),
+                "total_bytes", d.getTotalBytes())));
           } else {
             m.put("error", r.error());
           }
@@ -105,15 +135,15 @@ public final class StatusCommand implements ShellCommand {
         for (var r : rows) {
           var s = r.status();
           table.add(s == null
-              ? List.of(r.id(), r.address(), "DOWN", "-", "-", "-", "-", "-", "-", "-", "-",
+              ? List.of(r.id(), r.address(), "DOWN", "-", "-", "-", "-", "-", "-", "-", "-", "-",
                   r.error() == null ? "" : r.error())
               : List.of(r.id(), r.address(), s.getRole(), String.valueOf(s.getTerm()), s.getLeaderId(),
                   String.valueOf(s.getCommitIndex()), String.valueOf(s.getAppliedIndex()),
                   lags.containsKey(r.id()) ? String.valueOf(lags.get(r.id())) : "-",
-                  String.valueOf(s.getRevision()), String.valueOf(s.getKeyCount()), p99(s), ""));
+                  String.valueOf(s.getRevision()), String.valueOf(s.getKeyCount()), p99(s), data(s), ""));
         }
         Output.table(ctx.out(), List.of("NODE", "ADDRESS", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAG",
-            "REVISION", "KEYS", "P99 MS", "ERROR"), table);
+            "REVISION", "KEYS", "P99 MS", "DATA (LOG/MIRROR/SNAP)", "ERROR"), table);
       }
     }
   }
