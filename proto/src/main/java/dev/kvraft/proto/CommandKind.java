@@ -31,6 +31,8 @@ public enum CommandKind {
   BACKUP_CHUNK(true),
   /** Authenticate: the connection proves its user; answered by the connection itself. */
   AUTHENTICATE(true),
+  /** Alarm LIST: the raised alarms, like a linearizable read. (RAISE and DISARM are writes.) */
+  ALARM_LIST(true),
   /** AuthRead: users, roles and whether auth is on, from this node's state. */
   AUTH_READ(true),
   /** A request that names no command. */
@@ -61,11 +63,16 @@ public enum CommandKind {
       case BACKUP_CHUNK -> BACKUP_CHUNK;
       case AUTHENTICATE -> AUTHENTICATE;
       case AUTH_READ -> AUTH_READ;
+      // Which one depends on the action: of(Request) tells; by case alone, a write (never retried blindly).
+      case ALARM -> WRITE;
       case COMMAND_NOT_SET -> NONE;
     };
   }
 
   public static CommandKind of(Request request) {
+    if (request.hasAlarm()) {
+      return request.getAlarm().getAction() == Alarm.Action.LIST ? ALARM_LIST : WRITE;
+    }
     return of(request.getCommandCase());
   }
 }

@@ -42,6 +42,8 @@ public final class KvraftServer implements AutoCloseable {
   private final LeaderLink link;
   private final ClientListener listener;
   private final BackupFiles backups;
+  /** Set while this node's NOSPACE alarm is being raised (watchdog thread sets, the answer clears). */
+  private final AtomicBoolean raisingAlarm = new AtomicBoolean();
   /** Measured by the watchdog thread every few seconds; set once at start. */
   private volatile DataSizes dataSizes;
   /** TLS of the client port and the forwarding link, or null when the node runs plaintext. */
@@ -204,11 +206,36 @@ public final class KvraftServer implements AutoCloseable {
    * Checks once a second that Ratis is still alive. If it died (a log disk error, say) the node cannot serve
    * anything correctly any more: it says so and exits 1, so that systemd (Restart=on-failure) restarts it.
    */
+  /** Watchdog thread: past storage.quota.bytes, raise this node's NOSPACE alarm (once; again after a disarm). */
+  private void checkQuota() {
+    long total = dataSizes.latest().getTotalBytes();
+    if (total <= config.storageQuotaBytes() || loop.alarmsRaisedFor().contains(config.nodeId())
+        || !raisingAlarm.compareAndSet(false, true)) {
+      return;
+    }
+    var reason = "data.dir holds " + total + " bytes, over storage.quota.bytes " + config.storageQuotaBytes();
+    LOG.warn("node {}: {}; raising the cluster's NOSPACE alarm: writes that add data will be refused until data is"
+        + " deleted or space freed and 'kvsh alarm disarm' is run", config.nodeId(), reason);
+    try {
+      loop.raiseNoSpace(reason, r -> {
+        raisingAlarm.set(false);
+        if (r.hasError()) {
+          LOG.warn("node {}: raising the NOSPACE alarm failed ({}); trying again in 5 s", config.nodeId(),
+              r.getError().getMessage());
+        }
+      });
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      raisingAlarm.set(false);
+    }
+  }
+
   private void startWatchdog() {
     Thread.ofPlatform().name("kvraft-watchdog").daemon(true).start(() -> {
       for (long tick = 0; !closed.get(); tick++) {
         if (tick % 5 == 0 && dataSizes != null) {
           dataSizes.refresh();
+          checkQuota();
         }
         try {
           Thread.sleep(1000);
@@ -324,7 +351,9 @@ public final class KvraftServer implements AutoCloseable {
     return "node " + config.nodeId() + " " + info.role().toLowerCase(java.util.Locale.ROOT) + ", leader "
         + (info.leaderId().isEmpty() ? "unknown" : info.leaderId()) + ", term " + info.term() + ", applied "
         + Math.max(0, loop.appliedIndex()) + ", revision " + loop.revision()
-        + (raft.tlsOn() ? ", TLS" + (tlsReloads.get() > 0 ? " (reloaded " + tlsReloads.get() + "x)" : "") : "");
+        + (raft.tlsOn() ? ", TLS" + (tlsReloads.get() > 0 ? " (reloaded " + tlsReloads.get() + "x)" : "") : "")
+        + (loop.alarmsRaisedFor().isEmpty() ? "" : ", ALARM NOSPACE on " + String.join(",",
+            new java.util.TreeSet<>(loop.alarmsRaisedFor())));
   }
 
   /** Graceful stop within {@code timeout}: finish or fail what is in flight, close Ratis, close connections. */

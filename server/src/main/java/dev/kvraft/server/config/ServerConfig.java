@@ -31,6 +31,7 @@ public record ServerConfig(
     long snapshotThreshold,
     long logRetention,
     long logRetentionBytes,
+    long storageQuotaBytes,
     boolean logMirror,
     long segmentBytes,
     Duration electionTimeoutMin,
@@ -109,6 +110,8 @@ public record ServerConfig(
       new Setting("log.retention.bytes", "1073741824", "most bytes of rows kvraft.db keeps below the last snapshot;"
           + " past it the oldest entries are pruned and the file shrinks (files made before kvraft 0.1 of"
           + " 2026-12-05 keep their size: VACUUM them offline)"),
+      new Setting("storage.quota.bytes", "4294967296", "data.dir past this raises the cluster's NOSPACE alarm: writes"
+          + " that add data are refused (reads, deletes and admin work) until it is disarmed ('kvsh alarm disarm')"),
       new Setting("log.mirror", "true", "keep the applied log in kvraft.db (false: no SQLite log, for comparison)"),
       new Setting("raft.segment.bytes", "1048576", "size of a Ratis log segment; closed segments below a snapshot"
           + " are purged"),
@@ -275,6 +278,7 @@ public record ServerConfig(
         positiveLong(get, "snapshot.threshold"),
         positiveLong(get, "log.retention"),
         positiveLong(get, "log.retention.bytes"),
+        positiveLong(get, "storage.quota.bytes"),
         bool(get, "log.mirror"),
         positiveLong(get, "raft.segment.bytes"),
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.min.ms")),

@@ -27,6 +27,7 @@ final class Applier {
   private final Supplier<Consensus> consensus;
   private final MemberToken memberToken;
   private final dev.kvraft.server.auth.AuthState auth;
+  private final Alarms alarms;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
   /** The layers each operation goes through; the innermost applies it to {@link #state}. */
   private volatile OpApplier ops;
@@ -37,9 +38,10 @@ final class Applier {
   private volatile long rejectedEntries;
 
   Applier(KvState state, String proposer, PendingRequests pending, Replies replies, Supplier<Consensus> consensus,
-      MemberToken memberToken, dev.kvraft.server.auth.AuthState auth) {
+      MemberToken memberToken, dev.kvraft.server.auth.AuthState auth, Alarms alarms) {
     this.state = state;
     this.auth = auth;
+    this.alarms = alarms;
     this.memberToken = memberToken;
     this.proposer = proposer;
     this.pending = pending;
@@ -162,6 +164,7 @@ final class Applier {
     state.reset(revision, kvs);
     memberToken.installed(system);
     auth.installed(system);
+    alarms.installed(system);
     configuration = conf == null ? "" : conf;
     observer.beginEntry(at, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size()
         + " keys at revision " + revision, ByteString.EMPTY);
@@ -182,6 +185,7 @@ final class Applier {
   private java.util.Map<String, String> system() {
     var m = new java.util.HashMap<>(memberToken.forSnapshot());
     m.putAll(auth.forSnapshot());
+    m.putAll(alarms.forSnapshot());
     return m;
   }
 

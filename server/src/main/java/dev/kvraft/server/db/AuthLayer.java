@@ -20,6 +20,12 @@ import java.util.Optional;
  * <p>Loop thread only.
  */
 final class AuthLayer {
+  /**
+   * The user of commands a node makes itself (raising its NOSPACE alarm): never a client's, since a connection
+   * overwrites a client's user with its own, and names cannot hold control characters. Members may forward it.
+   */
+  public static final String SYSTEM = "\u0000node";
+
   private final AuthState state;
 
   AuthLayer(AuthState state) {
@@ -32,7 +38,7 @@ final class AuthLayer {
       if (op.hasAuth()) {
         return state.apply(op.getAuth(), op.getUser());
       }
-      if (state.enabled()) {
+      if (state.enabled() && !op.getUser().equals(SYSTEM)) {
         var refused = write(op.getUser(), op);
         if (refused.isPresent()) {
           return Response.newBuilder().setError(refused.get());
@@ -44,7 +50,7 @@ final class AuthLayer {
 
   /** Why the loop must refuse {@code r} now, or empty. Forwarded requests carry their user in {@code r.user}. */
   Optional<Error> refusal(Request r) {
-    if (!state.enabled()) {
+    if (!state.enabled() || r.getUser().equals(SYSTEM)) {
       return Optional.empty();
     }
     var user = r.getUser();
@@ -52,8 +58,8 @@ final class AuthLayer {
       case READ -> r.hasGet() ? state.check(user, false, r.getGet().getKey(), ByteString.EMPTY, false)
           : state.check(user, false, r.getScan().getStart(), r.getScan().getEnd(), true);
       case WRITE -> r.hasAuthChange() ? root(user, "change users and roles")
-          : write(user, WriteOpOf.of(r));
-      case SNAPSHOT, TRANSFER_LEADER, MEMBER_CHANGE, BACKUP, AUTH_READ -> root(user, describe(r));
+          : r.hasAlarm() ? root(user, describe(r)) : write(user, WriteOpOf.of(r));
+      case SNAPSHOT, TRANSFER_LEADER, MEMBER_CHANGE, BACKUP, AUTH_READ, ALARM_LIST -> root(user, describe(r));
       // Status and Members name no keys; clients use them to find the leader before they authenticate.
       case INFO, READ_INDEX, MEMBER_HELLO, BACKUP_CHUNK, AUTHENTICATE, NONE -> Optional.empty();
     };
@@ -75,6 +81,7 @@ final class AuthLayer {
       case MEMBER_CHANGE -> "change the membership";
       case BACKUP -> "take backups";
       case AUTH_READ -> "list users and roles";
+      case ALARM -> "list, raise or disarm alarms";
       default -> "send " + r.getCommandCase();
     };
   }
@@ -87,6 +94,7 @@ final class AuthLayer {
           !op.getDelete().getRangeEnd().isEmpty());
       case TXN -> txn(user, op.getTxn());
       case AUTH -> root(user, "change users and roles");
+      case ALARM -> root(user, "raise or disarm alarms");
       case OP_NOT_SET -> Optional.empty();
     };
   }
@@ -126,6 +134,7 @@ final class AuthLayer {
         case DELETE -> op.setDelete(r.getDelete());
         case TXN -> op.setTxn(r.getTxn());
         case AUTH_CHANGE -> op.setAuth(r.getAuthChange());
+        case ALARM -> op.setAlarm(r.getAlarm());
         default -> throw new IllegalStateException("not a write: " + r.getCommandCase());
       }
       if (!r.getUser().isEmpty()) {

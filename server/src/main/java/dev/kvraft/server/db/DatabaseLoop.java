@@ -3,6 +3,7 @@ package dev.kvraft.server.db;
 import dev.kvraft.proto.CommandKind;
 import dev.kvraft.proto.Consistency;
 import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.server.config.ServerConfig;
 import java.util.ArrayList;
@@ -63,6 +64,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private final MemberToken memberToken = new MemberToken();
   private final dev.kvraft.server.auth.AuthState auth = new dev.kvraft.server.auth.AuthState();
   private final AuthLayer authLayer = new AuthLayer(auth);
+  private final Alarms alarms = new Alarms();
   private final PendingRequests pending = new PendingRequests();
   private final Replies replies;
   private final Retries retries;
@@ -82,12 +84,15 @@ public final class DatabaseLoop implements AutoCloseable {
     this.replies = new Replies(config.nodeId(), state);
     this.inbox = new Inbox(config.queueCapacity(), proposer, replies::observer);
     this.retries = new Retries(pending, replies, () -> accepting);
-    this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken, auth);
+    this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken, auth, alarms);
+    // Outermost first when applying: auth (who may), then the quota alarm (is there room), then the map.
+    applier.wrap(alarms::around);
     applier.wrap(authLayer::around);
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
         () -> loopObserver, inbox::add);
     this.reads = new ReadPath(config, state, applier, pending, replies, retries, ids, inbox::add,
-        () -> consensus, c -> BackupRequest.start(c, backupWriter, applier, replies, config.nodeId()), auth);
+        () -> consensus, c -> BackupRequest.start(c, backupWriter, applier, replies, config.nodeId()), auth,
+        alarms);
   }
 
   /**
@@ -99,6 +104,24 @@ public final class DatabaseLoop implements AutoCloseable {
     this.forwarder = forwarder;
     this.applier.observer(observer);
     this.snapshotter = snapshotter;
+  }
+
+  /**
+   * Raises this node's NOSPACE alarm through the log (as a write of the node's own, forwarded to the leader by a
+   * follower); {@code done} gets the answer. Any thread.
+   */
+  public void raiseNoSpace(String reason, Replier done) throws InterruptedException {
+    var r = Request.newBuilder().setId(0).setUser(AuthLayer.SYSTEM).setAlarm(dev.kvraft.proto.Alarm.newBuilder()
+        .setAction(dev.kvraft.proto.Alarm.Action.RAISE).setNodeId(config.nodeId()).setReason(reason)).build();
+    if (!inbox.submit(r, done, System.nanoTime() + config.requestTimeout().toNanos(), RequestTrace.receivedNow(
+        "node " + config.nodeId()))) {
+      done.reply(Replies.error(0, Error.Code.OVERLOADED, "the database loop's queue is full", ""));
+    }
+  }
+
+  /** The nodes with a raised NOSPACE alarm (a copy); any thread. */
+  public java.util.Set<String> alarmsRaisedFor() {
+    return alarms.raisedFor();
   }
 
   /** Users, roles and whether auth is on, as connections may read them (an immutable copy); any thread. */
@@ -301,7 +324,7 @@ public final class DatabaseLoop implements AutoCloseable {
       case BACKUP_CHUNK, AUTHENTICATE -> replies.error(c, Error.Code.INVALID_ARGUMENT, r.getCommandCase()
           + " is answered by the connection; it cannot reach the database loop", "");
       // Linearizable like a read: right after a change, any node answers with it.
-      case AUTH_READ -> readBatch.add(c);
+      case AUTH_READ, ALARM_LIST -> readBatch.add(c);
       case SNAPSHOT -> SnapshotRequest.start(c, snapshotter, applier, replies, config.nodeId());
       case TRANSFER_LEADER -> LeaderTransfer.start(c, config, consensus, replies, ids);
       case MEMBER_CHANGE -> MembershipChange.start(c, config, consensus, replies, ids, forwarder, inbox::add,
@@ -311,7 +334,7 @@ public final class DatabaseLoop implements AutoCloseable {
           + " member's link, answered by the connection", "");
       case INFO -> replies.reply(c, r.hasStatus()
           ? replies.respond(r.getId()).setStatus(StatusReport.status(config, consensus, state, applier,
-              loopObserver, dataSizes.get())).build()
+              loopObserver, dataSizes.get()).toBuilder().addAllAlarms(alarms.describe()).build()).build()
           : replies.respond(r.getId()).setMembers(StatusReport.members(config, consensus)).build());
       case NONE -> replies.error(c, Error.Code.INVALID_ARGUMENT, "request " + r.getId() + " names no command", "");
     }

@@ -36,11 +36,13 @@ final class ReadPath {
   /** Starts a Backup command whose barrier passed (it copies the state, then answers from another thread). */
   private final Consumer<Event.Command> backup;
   private final dev.kvraft.server.auth.AuthState auth;
+  private final Alarms alarms;
 
   ReadPath(ServerConfig config, KvState state, Applier applier, PendingRequests pending, Replies replies,
       Retries retries, CallIds ids, Consumer<Event> events, java.util.function.Supplier<Consensus> consensus,
-      Consumer<Event.Command> backup, dev.kvraft.server.auth.AuthState auth) {
+      Consumer<Event.Command> backup, dev.kvraft.server.auth.AuthState auth, Alarms alarms) {
     this.config = config;
+    this.alarms = alarms;
     this.auth = auth;
     this.backup = backup;
     this.consensus = consensus;
@@ -154,6 +156,7 @@ final class ReadPath {
       }
       case SCAN -> response.setScan(state.scan(r.getScan(), config.limits().maxScanLimit()));
       case AUTH_READ -> response.setAuthRead(auth.read());
+      case ALARM -> response.setAlarm(alarms.list());
       case READ_INDEX -> response.setReadIndex(ReadIndexResult.newBuilder()
           .setIndex(Math.max(0, applier.appliedIndex())));
       default -> throw new IllegalStateException("not a read: " + r.getCommandCase());

@@ -19,11 +19,11 @@ class CommandKindTest {
       }
       assertEquals(kind == CommandKind.READ || kind == CommandKind.READ_INDEX || kind == CommandKind.INFO
           || kind == CommandKind.MEMBER_HELLO || kind == CommandKind.BACKUP_CHUNK || kind == CommandKind.AUTHENTICATE
-          || kind == CommandKind.AUTH_READ,
+          || kind == CommandKind.AUTH_READ || kind == CommandKind.ALARM_LIST,
           kind.safeToRetry(), c.name());
     }
     assertEquals(EnumSet.of(Request.CommandCase.PUT, Request.CommandCase.DELETE, Request.CommandCase.TXN,
-        Request.CommandCase.AUTH_CHANGE), writes);
+        Request.CommandCase.AUTH_CHANGE, Request.CommandCase.ALARM), writes);
     assertFalse(CommandKind.of(Request.CommandCase.SNAPSHOT).safeToRetry());
     assertFalse(CommandKind.of(Request.CommandCase.BACKUP).safeToRetry(), "each Backup makes a copy on the node");
     assertTrue(Arrays.stream(Request.CommandCase.values()).allMatch(c -> CommandKind.of(c) != null));

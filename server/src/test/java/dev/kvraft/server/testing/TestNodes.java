@@ -50,6 +50,13 @@ public final class TestNodes {
     return configs;
   }
 
+  /** The same node's config with one setting changed (a restart with a new setting). */
+  public static ServerConfig withSetting(ServerConfig c, String key, String value) {
+    var args = new ArrayList<>(args(c));
+    args.add("--" + key + "=" + value);
+    return ServerConfig.fromArgs(args.toArray(String[]::new));
+  }
+
   /** The settings of a config as command-line overrides for a separate process. */
   public static List<String> args(ServerConfig c) {
     var list = new ArrayList<String>();
