@@ -530,6 +530,18 @@ public final class KvClient implements AutoCloseable {
     }
   }
 
+  /** The cluster's raised alarms (NOSPACE: a node over storage.quota.bytes; writes that add data are refused). */
+  public java.util.List<dev.kvraft.proto.AlarmMember> alarms() {
+    return call(Request.newBuilder().setAlarm(dev.kvraft.proto.Alarm.newBuilder()
+        .setAction(dev.kvraft.proto.Alarm.Action.LIST))).getAlarm().getAlarmsList();
+  }
+
+  /** Clears every alarm; a node still over its quota raises its alarm again within seconds. */
+  public void disarmAlarms() {
+    call(Request.newBuilder().setAlarm(dev.kvraft.proto.Alarm.newBuilder()
+        .setAction(dev.kvraft.proto.Alarm.Action.DISARM)));
+  }
+
   /** Adds, changes or removes a user or role, or turns auth on or off (root only once auth is on). */
   public void authChange(dev.kvraft.proto.AuthChange.Builder change) {
     call(Request.newBuilder().setAuthChange(change));

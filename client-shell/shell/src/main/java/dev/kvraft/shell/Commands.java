@@ -1,5 +1,6 @@
 package dev.kvraft.shell;
 
+import dev.kvraft.shell.commands.AlarmCommand;
 import dev.kvraft.shell.commands.BackupCommand;
 import dev.kvraft.shell.commands.CasCommand;
 import dev.kvraft.shell.commands.CountCommand;
@@ -41,7 +42,7 @@ public final class Commands {
         new GetCommand(), new PutCommand(), new DelCommand(), new ScanCommand(), new CountCommand(),
         new CasCommand(), new TxnCommand(),
         new StatusCommand(), new MembersCommand(), new MemberCommand(), new LeaderCommand(), new SnapshotCommand(),
-        new BackupCommand(),
+        new BackupCommand(), new AlarmCommand(),
         new HelpCommand(), new FormatCommand(), new TimingCommand()));
   }
 

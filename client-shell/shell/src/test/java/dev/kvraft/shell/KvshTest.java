@@ -204,6 +204,16 @@ class KvshTest {
   }
 
   @Test
+  void alarmListsNoneAndRefusesAnUnknownSubcommand() {
+    var r = kvsh("", "-c", "alarm list", "-c", "alarm disarm");
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("no alarms") && r.out().contains("alarms disarmed"), r.out());
+    var bad = kvsh("", "-c", "alarm raise");
+    assertEquals(1, bad.status());
+    assertTrue(bad.err().contains("use list or disarm"), bad.err());
+  }
+
+  @Test
   void serverErrorsAreReportedWithTheirCode() {
     var r = kvsh("", "-c", "put '' v");
     assertEquals(1, r.status());

@@ -144,6 +144,8 @@ public final class StatusCommand implements ShellCommand {
         }
         Output.table(ctx.out(), List.of("NODE", "ADDRESS", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAG",
             "REVISION", "KEYS", "P99 MS", "DATA (LOG/MIRROR/SNAP)", "ERROR"), table);
+        rows.stream().filter(r -> r.status() != null).flatMap(r -> r.status().getAlarmsList().stream()).distinct()
+            .forEach(a -> ctx.out().println("ALARM " + a + " (writes that add data are refused; see 'alarm')"));
       }
     }
   }
