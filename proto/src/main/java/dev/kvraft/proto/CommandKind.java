@@ -51,7 +51,7 @@ public enum CommandKind {
 
   public static CommandKind of(Request.CommandCase command) {
     return switch (command) {
-      case PUT, DELETE, TXN, AUTH_CHANGE -> WRITE;
+      case PUT, DELETE, TXN, AUTH_CHANGE, COMPACT -> WRITE;
       case GET, SCAN -> READ;
       case READ_INDEX -> READ_INDEX;
       case STATUS, MEMBERS -> INFO;

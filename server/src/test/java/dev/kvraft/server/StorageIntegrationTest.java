@@ -310,6 +310,55 @@ class StorageIntegrationTest {
     assertEquals(List.of("2", "1"), pages, "incremental auto_vacuum, and the oldest entries are gone");
   }
 
+  /**
+   * Issue #19: compaction drops a key's history before the compact revision from kvraft.db on every node, keeps the
+   * current values, is recorded in meta and status, refuses going back (COMPACTED) and the future, and survives a
+   * restart; compaction.retention makes the leader compact by itself.
+   */
+  @Test
+  void compactionDropsOldHistoryEverywhereAndTheLeaderCompactsByItself(@TempDir Path other) throws Exception {
+    var s = start(TestNodes.single(dir));
+    var puts = new ArrayList<Request>();
+    for (int i = 1; i <= 6; i++) {
+      puts.add(put(i, "compacted/k", "v" + i));
+    }
+    writeAll(s, puts);
+    var compact = Request.newBuilder().setId(10).setCompact(dev.kvraft.proto.Compact.newBuilder().setRevision(4));
+    var done = Nodes.call(s, compact.build(), WAIT);
+    assertEquals(4, done.getCompact().getCompactRevision(), done.toString());
+    var again = Nodes.call(s, compact.setId(11).build(), WAIT);
+    assertEquals(Error.Code.COMPACTED, again.getError().getCode(), again.toString());
+    assertTrue(again.getError().getMessage().contains("compact revision 4"), again.toString());
+    var future = Nodes.call(s, compact.setId(12).setCompact(dev.kvraft.proto.Compact.newBuilder().setRevision(99))
+        .build(), WAIT);
+    assertEquals(Error.Code.INVALID_ARGUMENT, future.getError().getCode(), future.toString());
+    assertEquals("v6", Nodes.call(s, dev.kvraft.server.testing.Requests.get(13, "compacted/k"), WAIT).getGet().getKv().getValue()
+        .toStringUtf8(), "the current value stays");
+    var db = s.config().dataDir().resolve("kvraft.db");
+    Sqlite3.await(db, "SELECT revision FROM key_history WHERE key = 'compacted/k' ORDER BY revision;"
+        + " SELECT value FROM meta WHERE key = 'compact_revision'", List.of("4", "5", "6", "4"), WAIT);
+    assertEquals(4, Nodes.status(s).getCompactRevision());
+
+    var config = s.config();
+    s.close();
+    servers.remove(s);
+    var restarted = start(config);
+    Nodes.awaitLeader(WAIT, restarted);
+    Await.until("the compact revision to survive a restart (replayed from the log)", WAIT,
+        () -> Nodes.status(restarted).getCompactRevision() == 4);
+    restarted.close();
+    servers.remove(restarted);
+
+    var auto = start(TestNodes.single(other, Map.of("compaction.retention", "10")));
+    var more = new ArrayList<Request>();
+    for (int i = 1; i <= 40; i++) {
+      more.add(put(i, "auto/k" + (i % 3), "v" + i));
+    }
+    writeAll(auto, more);
+    Await.until("the leader to compact to about 10 revisions back", WAIT,
+        () -> Nodes.status(auto).getCompactRevision() >= 25);
+  }
+
   /** Issue #19: status says what the node keeps on disk, by kind, as the files are. */
   @Test
   void statusReportsTheDataOnDiskByKind() throws Exception {

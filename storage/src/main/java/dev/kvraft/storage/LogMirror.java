@@ -491,6 +491,29 @@ public final class LogMirror implements AutoCloseable {
     }
   }
 
+  /**
+   * Drops every operation row of a revision before {@code revision} (rows that changed nothing, revision 0, stay
+   * with their entries) and records the compact revision in {@code meta}; returns how many rows went.
+   */
+  public int compact(long revision) throws StorageException {
+    try {
+      commit();
+      db.setAutoCommit(false);
+      int n = 0;
+      try (var st = db.createStatement()) {
+        for (long first : chunks) {
+          n += st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE revision > 0 AND revision < " + revision);
+        }
+        st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('compact_revision', '" + revision + "')");
+      }
+      db.commit();
+      db.setAutoCommit(true);
+      return n;
+    } catch (SQLException e) {
+      throw new StorageException("cannot compact " + file + " to revision " + revision + ": " + e.getMessage(), e);
+    }
+  }
+
   /** The lowest index recorded, or -1. */
   public long minIndex() throws StorageException {
     try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(min(idx), -1) FROM raft_log")) {

@@ -530,6 +530,15 @@ public final class KvClient implements AutoCloseable {
     }
   }
 
+  /**
+   * Drops history before {@code revision} on every node (kvraft.db's older per-key rows; later, watches from before
+   * it); returns the compact revision. {@link CompactedException} when it is not above the current one.
+   */
+  public long compact(long revision) {
+    return call(Request.newBuilder().setCompact(dev.kvraft.proto.Compact.newBuilder().setRevision(revision)))
+        .getCompact().getCompactRevision();
+  }
+
   /** The cluster's raised alarms (NOSPACE: a node over storage.quota.bytes; writes that add data are refused). */
   public java.util.List<dev.kvraft.proto.AlarmMember> alarms() {
     return call(Request.newBuilder().setAlarm(dev.kvraft.proto.Alarm.newBuilder()

@@ -11,7 +11,7 @@ import dev.kvraft.proto.Error;
 public sealed class KvException extends RuntimeException
     permits InvalidArgumentException, TooLargeException, UnavailableException, KvTimeoutException,
         OverloadedException, InternalException, PermissionDeniedException, ConflictException,
-        UnauthenticatedException, ResourceExhaustedException {
+        UnauthenticatedException, ResourceExhaustedException, CompactedException {
   private final Error.Code code;
   private final String leaderAddress;
 
@@ -49,6 +49,7 @@ public sealed class KvException extends RuntimeException
       case CONFLICT -> new ConflictException(msg);
       case UNAUTHENTICATED -> new UnauthenticatedException(msg);
       case RESOURCE_EXHAUSTED -> new ResourceExhaustedException(msg);
+      case COMPACTED -> new CompactedException(msg);
       case INTERNAL, UNKNOWN, UNRECOGNIZED -> new InternalException(e.getCode() + ": " + msg);
     };
   }

@@ -3,6 +3,7 @@ package dev.kvraft.shell;
 import dev.kvraft.shell.commands.AlarmCommand;
 import dev.kvraft.shell.commands.BackupCommand;
 import dev.kvraft.shell.commands.CasCommand;
+import dev.kvraft.shell.commands.CompactCommand;
 import dev.kvraft.shell.commands.CountCommand;
 import dev.kvraft.shell.commands.DelCommand;
 import dev.kvraft.shell.commands.FormatCommand;
@@ -42,7 +43,7 @@ public final class Commands {
         new GetCommand(), new PutCommand(), new DelCommand(), new ScanCommand(), new CountCommand(),
         new CasCommand(), new TxnCommand(),
         new StatusCommand(), new MembersCommand(), new MemberCommand(), new LeaderCommand(), new SnapshotCommand(),
-        new BackupCommand(), new AlarmCommand(),
+        new BackupCommand(), new AlarmCommand(), new CompactCommand(),
         new HelpCommand(), new FormatCommand(), new TimingCommand()));
   }
 

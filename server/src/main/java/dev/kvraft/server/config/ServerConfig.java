@@ -32,6 +32,7 @@ public record ServerConfig(
     long logRetention,
     long logRetentionBytes,
     long storageQuotaBytes,
+    long compactionRetention,
     boolean logMirror,
     long segmentBytes,
     Duration electionTimeoutMin,
@@ -112,6 +113,8 @@ public record ServerConfig(
           + " 2026-12-05 keep their size: VACUUM them offline)"),
       new Setting("storage.quota.bytes", "4294967296", "data.dir past this raises the cluster's NOSPACE alarm: writes"
           + " that add data are refused (reads, deletes and admin work) until it is disarmed ('kvsh alarm disarm')"),
+      new Setting("compaction.retention", "0", "revisions of history to keep: the leader compacts older ones away"
+          + " by itself (like etcd's auto-compaction in revision mode); 0: never, only 'kvsh compact REV'"),
       new Setting("log.mirror", "true", "keep the applied log in kvraft.db (false: no SQLite log, for comparison)"),
       new Setting("raft.segment.bytes", "1048576", "size of a Ratis log segment; closed segments below a snapshot"
           + " are purged"),
@@ -279,6 +282,7 @@ public record ServerConfig(
         positiveLong(get, "log.retention"),
         positiveLong(get, "log.retention.bytes"),
         positiveLong(get, "storage.quota.bytes"),
+        longValue(get, "compaction.retention"),
         bool(get, "log.mirror"),
         positiveLong(get, "raft.segment.bytes"),
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.min.ms")),

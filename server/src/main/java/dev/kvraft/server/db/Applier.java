@@ -28,6 +28,7 @@ final class Applier {
   private final MemberToken memberToken;
   private final dev.kvraft.server.auth.AuthState auth;
   private final Alarms alarms;
+  private final Compaction compaction;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
   /** The layers each operation goes through; the innermost applies it to {@link #state}. */
   private volatile OpApplier ops;
@@ -38,7 +39,8 @@ final class Applier {
   private volatile long rejectedEntries;
 
   Applier(KvState state, String proposer, PendingRequests pending, Replies replies, Supplier<Consensus> consensus,
-      MemberToken memberToken, dev.kvraft.server.auth.AuthState auth, Alarms alarms) {
+      MemberToken memberToken, dev.kvraft.server.auth.AuthState auth, Alarms alarms, Compaction compaction) {
+    this.compaction = compaction;
     this.state = state;
     this.auth = auth;
     this.alarms = alarms;
@@ -165,6 +167,7 @@ final class Applier {
     memberToken.installed(system);
     auth.installed(system);
     alarms.installed(system);
+    compaction.installed(system);
     configuration = conf == null ? "" : conf;
     observer.beginEntry(at, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size()
         + " keys at revision " + revision, ByteString.EMPTY);
@@ -186,6 +189,7 @@ final class Applier {
     var m = new java.util.HashMap<>(memberToken.forSnapshot());
     m.putAll(auth.forSnapshot());
     m.putAll(alarms.forSnapshot());
+    m.putAll(compaction.forSnapshot());
     return m;
   }
 

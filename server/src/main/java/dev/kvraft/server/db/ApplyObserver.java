@@ -29,5 +29,8 @@ public interface ApplyObserver {
   /** A snapshot at {@code index} is on disk: older log history may be pruned. */
   default void snapshotTaken(long index) {}
 
+  /** History before {@code revision} was compacted away (a replicated Compact applied). */
+  default void compacted(long revision) {}
+
   default void close() {}
 }

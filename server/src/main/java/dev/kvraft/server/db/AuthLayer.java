@@ -58,7 +58,7 @@ final class AuthLayer {
       case READ -> r.hasGet() ? state.check(user, false, r.getGet().getKey(), ByteString.EMPTY, false)
           : state.check(user, false, r.getScan().getStart(), r.getScan().getEnd(), true);
       case WRITE -> r.hasAuthChange() ? root(user, "change users and roles")
-          : r.hasAlarm() ? root(user, describe(r)) : write(user, WriteOpOf.of(r));
+          : r.hasAlarm() || r.hasCompact() ? root(user, describe(r)) : write(user, WriteOpOf.of(r));
       case SNAPSHOT, TRANSFER_LEADER, MEMBER_CHANGE, BACKUP, AUTH_READ, ALARM_LIST -> root(user, describe(r));
       // Status and Members name no keys; clients use them to find the leader before they authenticate.
       case INFO, READ_INDEX, MEMBER_HELLO, BACKUP_CHUNK, AUTHENTICATE, NONE -> Optional.empty();
@@ -82,6 +82,7 @@ final class AuthLayer {
       case BACKUP -> "take backups";
       case AUTH_READ -> "list users and roles";
       case ALARM -> "list, raise or disarm alarms";
+      case COMPACT -> "compact history";
       default -> "send " + r.getCommandCase();
     };
   }
@@ -95,6 +96,7 @@ final class AuthLayer {
       case TXN -> txn(user, op.getTxn());
       case AUTH -> root(user, "change users and roles");
       case ALARM -> root(user, "raise or disarm alarms");
+      case COMPACT -> root(user, "compact history");
       case OP_NOT_SET -> Optional.empty();
     };
   }
@@ -135,6 +137,7 @@ final class AuthLayer {
         case TXN -> op.setTxn(r.getTxn());
         case AUTH_CHANGE -> op.setAuth(r.getAuthChange());
         case ALARM -> op.setAlarm(r.getAlarm());
+        case COMPACT -> op.setCompact(r.getCompact());
         default -> throw new IllegalStateException("not a write: " + r.getCommandCase());
       }
       if (!r.getUser().isEmpty()) {

@@ -65,6 +65,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private final dev.kvraft.server.auth.AuthState auth = new dev.kvraft.server.auth.AuthState();
   private final AuthLayer authLayer = new AuthLayer(auth);
   private final Alarms alarms = new Alarms();
+  private final Compaction compaction;
   private final PendingRequests pending = new PendingRequests();
   private final Replies replies;
   private final Retries retries;
@@ -84,8 +85,11 @@ public final class DatabaseLoop implements AutoCloseable {
     this.replies = new Replies(config.nodeId(), state);
     this.inbox = new Inbox(config.queueCapacity(), proposer, replies::observer);
     this.retries = new Retries(pending, replies, () -> accepting);
-    this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken, auth, alarms);
-    // Outermost first when applying: auth (who may), then the quota alarm (is there room), then the map.
+    this.compaction = new Compaction(state, () -> applierObserver(), config.compactionRetention());
+    this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken, auth, alarms,
+        compaction);
+    // Outermost first when applying: auth (who may), then the quota alarm (is there room), compaction, the map.
+    applier.wrap(compaction::around);
     applier.wrap(alarms::around);
     applier.wrap(authLayer::around);
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
@@ -117,6 +121,10 @@ public final class DatabaseLoop implements AutoCloseable {
         "node " + config.nodeId()))) {
       done.reply(Replies.error(0, Error.Code.OVERLOADED, "the database loop's queue is full", ""));
     }
+  }
+
+  private ApplyObserver applierObserver() {
+    return applier.observer();
   }
 
   /** The nodes with a raised NOSPACE alarm (a copy); any thread. */
@@ -287,6 +295,7 @@ public final class DatabaseLoop implements AutoCloseable {
         reads.answerApplied();
         expire();
         memberToken.proposeIfMissing(consensus, ids, proposer);
+        compaction.proposeIfDue(consensus, ids, proposer);
         inFlightView = (int) Math.min(Integer.MAX_VALUE, takenCommands - replies.answered());
         if (events > 0) {
           loopObserver.turn(events, System.nanoTime() - turnStart);
@@ -334,7 +343,8 @@ public final class DatabaseLoop implements AutoCloseable {
           + " member's link, answered by the connection", "");
       case INFO -> replies.reply(c, r.hasStatus()
           ? replies.respond(r.getId()).setStatus(StatusReport.status(config, consensus, state, applier,
-              loopObserver, dataSizes.get()).toBuilder().addAllAlarms(alarms.describe()).build()).build()
+              loopObserver, dataSizes.get()).toBuilder().addAllAlarms(alarms.describe())
+              .setCompactRevision(compaction.compactRevisionView()).build()).build()
           : replies.respond(r.getId()).setMembers(StatusReport.members(config, consensus)).build());
       case NONE -> replies.error(c, Error.Code.INVALID_ARGUMENT, "request " + r.getId() + " names no command", "");
     }

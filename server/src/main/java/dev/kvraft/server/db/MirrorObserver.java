@@ -38,6 +38,8 @@ public final class MirrorObserver implements ApplyObserver {
 
   private record Prune(long snapshotIndex) implements Item {}
 
+  private record Compacted(long revision) implements Item {}
+
   private static final List<Item> CLOSE = List.of();
   /**
    * How long rows may wait before they are committed: one transaction per {@value #COMMIT_EVERY_MS} ms under load.
@@ -100,6 +102,11 @@ public final class MirrorObserver implements ApplyObserver {
       queue.add(batch);
       batch = new ArrayList<>();
     }
+  }
+
+  @Override
+  public void compacted(long revision) {
+    batch.add(new Compacted(revision));
   }
 
   @Override
@@ -194,6 +201,10 @@ public final class MirrorObserver implements ApplyObserver {
             }
           }
           case Prune p -> prune(p.snapshotIndex());
+          case Compacted c -> {
+            int n = mirror.compact(c.revision());
+            LOG.info("compacted {}'s history to revision {}: {} older rows dropped", mirror.file(), c.revision(), n);
+          }
         }
       }
     } catch (StorageException e) {

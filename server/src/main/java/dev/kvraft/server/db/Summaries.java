@@ -40,6 +40,7 @@ public final class Summaries {
       case TXN -> "txn " + op.getTxn().getCompareCount() + " compares, " + op.getTxn().getSuccessCount()
           + " success ops, " + op.getTxn().getFailureCount() + " failure ops";
       case AUTH -> auth(op.getAuth());
+      case COMPACT -> "compact to revision " + op.getCompact().getRevision();
       case ALARM -> "alarm " + op.getAlarm().getAction().name().toLowerCase(java.util.Locale.ROOT)
           + (op.getAlarm().getNodeId().isEmpty() ? "" : " NOSPACE on " + op.getAlarm().getNodeId());
       case OP_NOT_SET -> "empty";

@@ -23,7 +23,7 @@ class CommandKindTest {
           kind.safeToRetry(), c.name());
     }
     assertEquals(EnumSet.of(Request.CommandCase.PUT, Request.CommandCase.DELETE, Request.CommandCase.TXN,
-        Request.CommandCase.AUTH_CHANGE, Request.CommandCase.ALARM), writes);
+        Request.CommandCase.AUTH_CHANGE, Request.CommandCase.ALARM, Request.CommandCase.COMPACT), writes);
     assertFalse(CommandKind.of(Request.CommandCase.SNAPSHOT).safeToRetry());
     assertFalse(CommandKind.of(Request.CommandCase.BACKUP).safeToRetry(), "each Backup makes a copy on the node");
     assertTrue(Arrays.stream(Request.CommandCase.values()).allMatch(c -> CommandKind.of(c) != null));
