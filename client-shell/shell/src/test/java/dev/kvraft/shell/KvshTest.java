@@ -204,6 +204,24 @@ class KvshTest {
   }
 
   @Test
+  void compactDropsHistoryAndSaysWhenItIsAlreadyCompacted() {
+    var put = kvsh("", "-c", "put compact/a 1", "-c", "put compact/a 2");
+    assertEquals(0, put.status(), put.err());
+    var m = java.util.regex.Pattern.compile("revision (\\d+)\\)\\s*$").matcher(put.out());
+    assertTrue(m.find(), put.out());
+    long rev = Long.parseLong(m.group(1));
+    var r = kvsh("", "-c", "compact " + rev);
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("compacted to revision " + rev), r.out());
+    var again = kvsh("", "-c", "compact " + rev);
+    assertEquals(1, again.status());
+    assertTrue(again.err().contains("COMPACTED"), again.err());
+    var bad = kvsh("", "-c", "compact yesterday");
+    assertEquals(1, bad.status());
+    assertTrue(bad.err().contains("not a revision"), bad.err());
+  }
+
+  @Test
   void alarmListsNoneAndRefusesAnUnknownSubcommand() {
     var r = kvsh("", "-c", "alarm list", "-c", "alarm disarm");
     assertEquals(0, r.status(), r.err());
