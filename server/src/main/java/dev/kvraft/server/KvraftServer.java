@@ -87,7 +87,7 @@ public final class KvraftServer implements AutoCloseable {
     if (config.logMirror()) {
       // A kvraft.db that cannot be opened stops the node here, before it serves anything.
       mirror = new MirrorObserver(LogMirror.open(config.dataDir().resolve("kvraft.db")), config.logRetention(),
-          config.logRetentionBytes());
+          config.logRetentionBytes(), config.logRetentionAge().isZero() ? null : config.logRetentionAge());
       observer = mirror;
     }
     // Unreadable, non-PEM or expired TLS files stop the node here, with a message naming the file.

@@ -359,6 +359,19 @@ class StorageIntegrationTest {
         () -> Nodes.status(auto).getCompactRevision() >= 25);
   }
 
+  /** Issue #19: log.retention.age.ms prunes entries applied longer ago than that, below the snapshot. */
+  @Test
+  void entriesOlderThanTheRetentionAgeArePrunedBelowTheSnapshot() throws Exception {
+    var s = start(TestNodes.single(dir, Map.of("log.retention.age.ms", "1", "snapshot.threshold", "20")));
+    var puts = new ArrayList<Request>();
+    for (int i = 0; i < 60; i++) {
+      puts.add(put(i, "aged/" + i, "v"));
+    }
+    writeAll(s, puts);
+    var db = s.config().dataDir().resolve("kvraft.db");
+    Sqlite3.await(db, "SELECT min(idx) > 10 FROM raft_log", List.of("1"), WAIT);
+  }
+
   /** Issue #19: status says what the node keeps on disk, by kind, as the files are. */
   @Test
   void statusReportsTheDataOnDiskByKind() throws Exception {

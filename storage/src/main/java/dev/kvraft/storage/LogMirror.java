@@ -514,6 +514,21 @@ public final class LogMirror implements AutoCloseable {
     }
   }
 
+  /** The highest index applied before {@code cutoff} (by {@code applied_at}), or -1. */
+  public long lastIndexAppliedBefore(Instant cutoff) throws StorageException {
+    try {
+      commit();
+      try (var st = db.prepareStatement("SELECT coalesce(max(idx), -1) FROM raft_log WHERE applied_at < ?")) {
+        st.setString(1, cutoff.truncatedTo(ChronoUnit.MILLIS).toString());
+        try (var rs = st.executeQuery()) {
+          return rs.getLong(1);
+        }
+      }
+    } catch (SQLException e) {
+      throw new StorageException("cannot read " + file + ": " + e.getMessage(), e);
+    }
+  }
+
   /** The lowest index recorded, or -1. */
   public long minIndex() throws StorageException {
     try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(min(idx), -1) FROM raft_log")) {

@@ -31,6 +31,7 @@ public record ServerConfig(
     long snapshotThreshold,
     long logRetention,
     long logRetentionBytes,
+    Duration logRetentionAge,
     long storageQuotaBytes,
     long compactionRetention,
     boolean logMirror,
@@ -111,6 +112,8 @@ public record ServerConfig(
       new Setting("log.retention.bytes", "1073741824", "most bytes of rows kvraft.db keeps below the last snapshot;"
           + " past it the oldest entries are pruned and the file shrinks (files made before kvraft 0.1 of"
           + " 2026-12-05 keep their size: VACUUM them offline)"),
+      new Setting("log.retention.age.ms", "0", "entries applied longer ago than this are pruned from kvraft.db too (below"
+          + " the last snapshot); 0: no age limit"),
       new Setting("storage.quota.bytes", "4294967296", "data.dir past this raises the cluster's NOSPACE alarm: writes"
           + " that add data are refused (reads, deletes and admin work) until it is disarmed ('kvsh alarm disarm')"),
       new Setting("compaction.retention", "0", "revisions of history to keep: the leader compacts older ones away"
@@ -159,6 +162,10 @@ public record ServerConfig(
     if (!ids.contains(nodeId)) {
       throw new IllegalArgumentException("node.id '" + nodeId + "' is not in cluster " + cluster
           + ": add it there, or pick one of " + ids);
+    }
+    if (logRetentionAge.isNegative()) {
+      throw new IllegalArgumentException("log.retention.age.ms must be 0 (no limit) or more, got "
+          + logRetentionAge.toMillis());
     }
     if (join && restore.isPresent()) {
       throw new IllegalArgumentException("--join and --restore do not go together: a joining node gets its data from"
@@ -281,6 +288,7 @@ public record ServerConfig(
         positiveLong(get, "snapshot.threshold"),
         positiveLong(get, "log.retention"),
         positiveLong(get, "log.retention.bytes"),
+        Duration.ofMillis(longValue(get, "log.retention.age.ms")),
         positiveLong(get, "storage.quota.bytes"),
         longValue(get, "compaction.retention"),
         bool(get, "log.mirror"),

@@ -53,6 +53,7 @@ public final class MirrorObserver implements ApplyObserver {
   private final LogMirror mirror;
   private final long retention;
   private final long retentionBytes;
+  private final java.time.Duration retentionAge;
   /** Free pages given back per transaction (a few MiB), and at most this many transactions per prune. */
   static final int RECLAIM_PAGES = 1024;
   static final int RECLAIM_STEPS = 64;
@@ -76,6 +77,12 @@ public final class MirrorObserver implements ApplyObserver {
 
   /** @param retentionBytes most bytes of rows kept below the snapshot ({@code log.retention.bytes}) */
   public MirrorObserver(LogMirror mirror, long retention, long retentionBytes) {
+    this(mirror, retention, retentionBytes, null);
+  }
+
+  /** @param retentionAge entries applied longer ago go too, below the snapshot ({@code log.retention.age}); null: no limit */
+  public MirrorObserver(LogMirror mirror, long retention, long retentionBytes, java.time.Duration retentionAge) {
+    this.retentionAge = retentionAge;
     this.retentionBytes = retentionBytes;
     this.mirror = mirror;
     this.retention = retention;
@@ -220,6 +227,10 @@ public final class MirrorObserver implements ApplyObserver {
    */
   private void prune(long snapshotIndex) throws StorageException {
     long upTo = Math.min(snapshotIndex, mirror.maxIndex() - retention);
+    if (retentionAge != null) {
+      upTo = Math.max(upTo, Math.min(snapshotIndex,
+          mirror.lastIndexAppliedBefore(java.time.Instant.now().minus(retentionAge))));
+    }
     long live = mirror.liveBytes();
     if (live > retentionBytes) {
       double share = (live - 0.9 * retentionBytes) / live;
