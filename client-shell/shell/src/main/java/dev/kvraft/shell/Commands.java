@@ -1,6 +1,7 @@
 package dev.kvraft.shell;
 
 import dev.kvraft.shell.commands.AlarmCommand;
+import dev.kvraft.shell.commands.AuthCommand;
 import dev.kvraft.shell.commands.BackupCommand;
 import dev.kvraft.shell.commands.CasCommand;
 import dev.kvraft.shell.commands.CompactCommand;
@@ -13,11 +14,13 @@ import dev.kvraft.shell.commands.LeaderCommand;
 import dev.kvraft.shell.commands.MemberCommand;
 import dev.kvraft.shell.commands.MembersCommand;
 import dev.kvraft.shell.commands.PutCommand;
+import dev.kvraft.shell.commands.RoleCommand;
 import dev.kvraft.shell.commands.ScanCommand;
 import dev.kvraft.shell.commands.SnapshotCommand;
 import dev.kvraft.shell.commands.StatusCommand;
 import dev.kvraft.shell.commands.TimingCommand;
 import dev.kvraft.shell.commands.TxnCommand;
+import dev.kvraft.shell.commands.UserCommand;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -44,6 +47,7 @@ public final class Commands {
         new CasCommand(), new TxnCommand(),
         new StatusCommand(), new MembersCommand(), new MemberCommand(), new LeaderCommand(), new SnapshotCommand(),
         new BackupCommand(), new AlarmCommand(), new CompactCommand(),
+        new UserCommand(), new RoleCommand(), new AuthCommand(),
         new HelpCommand(), new FormatCommand(), new TimingCommand()));
   }
 

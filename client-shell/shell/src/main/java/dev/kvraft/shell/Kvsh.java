@@ -32,7 +32,7 @@ public final class Kvsh {
 
   /** Parsed command line. */
   record Options(String address, Format format, Duration timeout, List<String> commands, boolean help,
-      java.util.Optional<dev.kvraft.proto.PemTls> tls) {
+      java.util.Optional<dev.kvraft.proto.PemTls> tls, java.util.Optional<String> user) {
     static Options parse(String... args) {
       return parse(System.getenv(), args);
     }
@@ -42,6 +42,7 @@ public final class Kvsh {
       String cacert = env.get("KVSH_CACERT");
       String cert = env.get("KVSH_CERT");
       String key = env.get("KVSH_KEY");
+      String user = env.get("KVSH_USER");
       var format = Format.TABLE;
       var timeout = Duration.ofSeconds(10);
       var commands = new ArrayList<String>();
@@ -62,6 +63,7 @@ public final class Kvsh {
           case "--cacert" -> cacert = value != null ? value : next(args, ++i, name);
           case "--cert" -> cert = value != null ? value : next(args, ++i, name);
           case "--key" -> key = value != null ? value : next(args, ++i, name);
+          case "--user", "-u" -> user = value != null ? value : next(args, ++i, name);
           case "--timeout" -> {
             var v = value != null ? value : next(args, ++i, name);
             try {
@@ -74,7 +76,7 @@ public final class Kvsh {
         }
       }
       return new Options(address, format, timeout, commands, help, tls(blankToNull(cacert), blankToNull(cert),
-          blankToNull(key)));
+          blankToNull(key)), java.util.Optional.ofNullable(blankToNull(user)));
     }
 
     private static String blankToNull(String s) {
@@ -105,11 +107,17 @@ public final class Kvsh {
   /** Runs kvsh on the given streams and returns its exit status. */
   public static int run(String[] args, InputStream stdin, OutputStream stdout, OutputStream stderr,
       boolean interactive) {
+    return run(args, System.getenv(), stdin, stdout, stderr, interactive);
+  }
+
+  /** As {@link #run(String[], InputStream, OutputStream, OutputStream, boolean)}, with this environment. */
+  public static int run(String[] args, java.util.Map<String, String> env, InputStream stdin, OutputStream stdout,
+      OutputStream stderr, boolean interactive) {
     var out = new PrintWriter(new OutputStreamWriter(stdout, StandardCharsets.UTF_8), true);
     var err = new PrintWriter(new OutputStreamWriter(stderr, StandardCharsets.UTF_8), true);
     Options options;
     try {
-      options = Options.parse(args);
+      options = Options.parse(env, args);
     } catch (UsageException e) {
       err.println("kvsh: " + e.getMessage());
       return 2;
@@ -122,6 +130,21 @@ public final class Kvsh {
     try {
       var builder = KvClient.builder().addresses(options.address()).timeout(options.timeout());
       options.tls().ifPresent(builder::tls);
+      if (options.user().isPresent()) {
+        var user = options.user().get();
+        var password = env.get("KVSH_PASSWORD");
+        if (password == null) {
+          var console = System.console();
+          if (!interactive || console == null) {
+            err.println("kvsh: --user " + user + " needs a password: set KVSH_PASSWORD, or run kvsh on a terminal to"
+                + " be asked (never on the command line, where ps shows it)");
+            return 2;
+          }
+          var typed = console.readPassword("Password for %s: ", user);
+          password = typed == null ? "" : new String(typed);
+        }
+        builder.credentials(user, password);
+      }
       client = builder.build();
     } catch (IllegalArgumentException e) {
       err.println("kvsh: " + e.getMessage());
@@ -129,6 +152,7 @@ public final class Kvsh {
     }
     try (client) {
       var ctx = new ShellContext(client, out, err, Commands.standard(), options.format());
+      ctx.secrets(user -> newPassword(env, interactive, user));
       var shell = new Shell(ctx);
       if (!options.commands().isEmpty()) {
         return runAll(shell, options.commands());
@@ -138,6 +162,25 @@ public final class Kvsh {
       }
       return new Interactive(shell, historyFile()).run();
     }
+  }
+
+  /** A new password: $KVSH_NEW_PASSWORD, else asked twice on the terminal with echo off. */
+  private static String newPassword(java.util.Map<String, String> env, boolean interactive, String user) {
+    var fromEnv = env.get("KVSH_NEW_PASSWORD");
+    if (fromEnv != null) {
+      return fromEnv;
+    }
+    var console = System.console();
+    if (!interactive || console == null) {
+      throw new UsageException("no new password for " + user + ": set KVSH_NEW_PASSWORD, or run kvsh on a terminal"
+          + " to be asked");
+    }
+    var first = console.readPassword("New password for %s: ", user);
+    var second = console.readPassword("Again: ");
+    if (first == null || second == null || !java.util.Arrays.equals(first, second)) {
+      throw new UsageException("the two passwords differ; nothing changed");
+    }
+    return new String(first);
   }
 
   private static int runAll(Shell shell, List<String> commands) {
@@ -219,7 +262,7 @@ public final class Kvsh {
 
   private static void usage(PrintWriter out) {
     out.println("usage: kvsh [--address HOST:PORT[,HOST:PORT...]] [--format table|json|raw] [--timeout SECONDS]");
-    out.println("            [--cacert FILE [--cert FILE --key FILE]] [-c 'COMMAND' ...]");
+    out.println("            [--cacert FILE [--cert FILE --key FILE]] [--user NAME] [-c 'COMMAND' ...]");
     out.println();
     out.println("The kvraft shell. With -c it runs the given commands; with stdin not a terminal it runs the");
     out.println("lines it reads; otherwise it is interactive. Exit status 0 only if every command succeeded.");
@@ -227,5 +270,7 @@ public final class Kvsh {
     out.println("TLS: --cacert (or $KVSH_CACERT) is the CA the servers' certificates must chain to, and their host");
     out.println("name or IP is checked; --cert/--key ($KVSH_CERT/$KVSH_KEY) are this client's, for servers that");
     out.println("require one. bin/kvsh finds a 'kvraft-cluster start --tls' cluster's files in $KVRAFT_CLUSTER_DIR/tls.");
+    out.println("Auth: --user NAME (or $KVSH_USER) authenticates as NAME; the password comes from $KVSH_PASSWORD,");
+    out.println("else kvsh asks on the terminal. New passwords (user add, user passwd): $KVSH_NEW_PASSWORD, else asked.");
   }
 }

@@ -42,6 +42,10 @@ final class KvshCompleter implements Completer {
       command.get().spec().options().forEach(o -> candidates.add(new Candidate(o)));
       return;
     }
+    if (index == 1 && !command.get().spec().subcommands().isEmpty()) {
+      command.get().spec().subcommands().forEach(s -> candidates.add(new Candidate(s)));
+      return;
+    }
     if (command.get().spec().takesKey() && firstPositional(words, index)) {
       keys(typed, candidates);
     }

@@ -7,7 +7,7 @@ public interface ShellCommand {
 
   /** Help groups, in the order help lists them. */
   enum Group {
-    KEYS("Keys"), TRANSACTIONS("Transactions"), CLUSTER("Cluster"), SHELL("Shell");
+    KEYS("Keys"), TRANSACTIONS("Transactions"), CLUSTER("Cluster"), AUTH("Users and roles"), SHELL("Shell");
 
     private final String title;
 
@@ -25,7 +25,7 @@ public interface ShellCommand {
    * runnable example, and optionally aliases, options (for completion) and whether its first argument is a key.
    */
   record Spec(String name, Group group, String usage, String summary, String example, List<String> aliases,
-      List<String> options, boolean takesKey) {
+      List<String> options, boolean takesKey, List<String> subcommands) {
     public Spec {
       if (name == null || name.isBlank() || summary == null || summary.isBlank() || example == null
           || !example.startsWith(name)) {
@@ -34,24 +34,30 @@ public interface ShellCommand {
       }
       aliases = List.copyOf(aliases);
       options = List.copyOf(options);
+      subcommands = List.copyOf(subcommands);
     }
 
     public Spec(String name, Group group, String usage, String summary, String example) {
-      this(name, group, usage, summary, example, List.of(), List.of(), false);
+      this(name, group, usage, summary, example, List.of(), List.of(), false, List.of());
     }
 
     public Spec withAliases(List<String> aliases) {
-      return new Spec(name, group, usage, summary, example, aliases, options, takesKey);
+      return new Spec(name, group, usage, summary, example, aliases, options, takesKey, subcommands);
     }
 
     /** The options it takes, for completion: {@code --stale}, {@code --limit}, ... */
     public Spec withOptions(List<String> options) {
-      return new Spec(name, group, usage, summary, example, aliases, options, takesKey);
+      return new Spec(name, group, usage, summary, example, aliases, options, takesKey, subcommands);
     }
 
     /** Its first argument is a key, so Tab completes keys there. */
     public Spec takingKey() {
-      return new Spec(name, group, usage, summary, example, aliases, options, true);
+      return new Spec(name, group, usage, summary, example, aliases, options, true, subcommands);
+    }
+
+    /** Its first word is one of these (member list, user add, ...), so Tab completes them there. */
+    public Spec withSubcommands(List<String> words) {
+      return new Spec(name, group, usage, summary, example, aliases, options, takesKey, words);
     }
   }
 

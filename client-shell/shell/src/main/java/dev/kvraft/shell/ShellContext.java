@@ -15,6 +15,15 @@ public final class ShellContext {
   private Format format;
   private boolean timing;
   private LineSource lines = LineSource.NONE;
+  private Secrets secrets = user -> {
+    throw new UsageException("no new password for " + user + ": set KVSH_NEW_PASSWORD, or run kvsh on a terminal");
+  };
+
+  /** Where a new user's password comes from: never from the command line, which `ps` shows. */
+  @FunctionalInterface
+  public interface Secrets {
+    String newPassword(String user);
+  }
 
   public ShellContext(KvClient client, PrintWriter out, PrintWriter err, Commands commands, Format format) {
     this.client = client;
@@ -55,6 +64,14 @@ public final class ShellContext {
 
   public void lines(LineSource source) {
     this.lines = source;
+  }
+
+  public Secrets secrets() {
+    return secrets;
+  }
+
+  public void secrets(Secrets s) {
+    this.secrets = s;
   }
 
   public boolean timing() {

@@ -16,7 +16,8 @@ public final class AlarmCommand implements ShellCommand {
       "list | disarm",
       "the raised alarms (NOSPACE: a node passed storage.quota.bytes, so writes that add data are refused), or clear"
           + " them once there is room again",
-      "alarm list");
+      "alarm list")
+      .withSubcommands(List.of("list", "disarm"));
 
   @Override
   public Spec spec() {

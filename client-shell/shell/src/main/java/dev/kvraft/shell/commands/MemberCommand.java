@@ -21,7 +21,8 @@ public final class MemberCommand implements ShellCommand {
       "list: every member, voter or learner, and (from the leader) how far its log is behind. add: a node"
           + " started with --join joins as a learner, catches up, then votes (--learner: stays a learner)."
           + " remove: takes a member out (the leader too). promote: a learner becomes a voter",
-      "member add n4 10.0.0.4:7379:7380");
+      "member add n4 10.0.0.4:7379:7380")
+      .withSubcommands(List.of("list", "add", "remove", "promote")).withOptions(List.of("--learner"));
 
   @Override
   public Spec spec() {
@@ -30,7 +31,7 @@ public final class MemberCommand implements ShellCommand {
 
   @Override
   public void run(List<String> words, ShellContext ctx) {
-    var args = Args.parse(words, Set.of("--learner"), Set.of());
+    var args = Args.parse(words, Set.of("learner"), Set.of());
     if (args.count() == 0) {
       throw new UsageException("member needs a subcommand: list, add, remove or promote");
     }
@@ -43,8 +44,8 @@ public final class MemberCommand implements ShellCommand {
       }
       case "add" -> {
         args.expect(3, 3);
-        var result = ctx.client().memberAdd(args.word(1), args.word(2), args.has("--learner"));
-        say(ctx, "added " + args.word(1) + (args.has("--learner") ? " as a learner" : ""), result.getMembersList());
+        var result = ctx.client().memberAdd(args.word(1), args.word(2), args.has("learner"));
+        say(ctx, "added " + args.word(1) + (args.has("learner") ? " as a learner" : ""), result.getMembersList());
       }
       case "remove", "rm" -> {
         args.expect(2, 2);
