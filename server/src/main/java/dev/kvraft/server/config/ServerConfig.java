@@ -109,7 +109,7 @@ public record ServerConfig(
       new Setting("snapshot.threshold", "50000", "take a snapshot every this many applied log entries"),
       new Setting("log.retention", "1000000", "entries kept in kvraft.db's log tables; older ones below the last"
           + " snapshot are pruned"),
-      new Setting("log.retention.bytes", "1073741824", "most bytes of rows kvraft.db keeps below the last snapshot;"
+      new Setting("log.retention.bytes", "1073741824", "most bytes of rows kvraft.db keeps (checked every 5 s);"
           + " past it the oldest entries are pruned and the file shrinks (files made before kvraft 0.1 of"
           + " 2026-12-05 keep their size: VACUUM them offline)"),
       new Setting("log.retention.age.ms", "0", "entries applied longer ago than this are pruned from kvraft.db too (below"

@@ -57,6 +57,10 @@ public final class MirrorObserver implements ApplyObserver {
   /** Free pages given back per transaction (a few MiB), and at most this many transactions per prune. */
   static final int RECLAIM_PAGES = 1024;
   static final int RECLAIM_STEPS = 64;
+  /** How often the writer checks the rows' bytes against log.retention.bytes. */
+  static final long SIZE_CHECK_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
+  /** Writer thread only. */
+  private long nextSizeCheck = System.nanoTime();
   private final LinkedBlockingQueue<List<Item>> queue = new LinkedBlockingQueue<>();
   private final Thread writer;
 
@@ -164,7 +168,8 @@ public final class MirrorObserver implements ApplyObserver {
           long wait = dirtySince + COMMIT_EVERY_NANOS - System.nanoTime();
           items = wait > 0 ? queue.poll(wait, TimeUnit.NANOSECONDS) : null;
         } else {
-          items = queue.take();
+          // Idle: wake up now and then anyway, so the byte bound is kept after the writes stop.
+          items = queue.poll(SIZE_CHECK_NANOS, TimeUnit.NANOSECONDS);
         }
         if (items == null) {
           commit();
@@ -220,10 +225,9 @@ public final class MirrorObserver implements ApplyObserver {
   }
 
   /**
-   * Below the snapshot, keeps at most {@code log.retention} entries and {@code log.retention.bytes} of rows: past the
-   * bytes, the oldest entries go until the rows take 90% of it (an entry may hold thousands of operations, so
-   * counting entries alone does not bound the file). Then gives the freed pages back to the file system, a few
-   * megabytes per transaction.
+   * After a snapshot: below it, keeps at most {@code log.retention} entries, and none applied longer ago than
+   * {@code log.retention.age}; then gives freed pages back to the file system, a few megabytes per transaction.
+   * The byte bound is kept by {@link #keepUnderBytes} on a timer.
    */
   private void prune(long snapshotIndex) throws StorageException {
     long upTo = Math.min(snapshotIndex, mirror.maxIndex() - retention);
@@ -231,30 +235,16 @@ public final class MirrorObserver implements ApplyObserver {
       upTo = Math.max(upTo, Math.min(snapshotIndex,
           mirror.lastIndexAppliedBefore(java.time.Instant.now().minus(retentionAge))));
     }
-    long live = mirror.liveBytes();
-    if (live > retentionBytes) {
-      double share = (live - 0.9 * retentionBytes) / live;
-      upTo = Math.max(upTo, Math.min(snapshotIndex, mirror.indexAtFraction(share)));
-    }
     if (upTo >= 0) {
       int n = mirror.prune(upTo);
       firstIndex = upTo + 1;
       if (n > 0) {
-        LOG.info("pruned {} log entries up to index {} from {} (log.retention {} entries, log.retention.bytes {};"
-            + " rows took {} bytes)", n, upTo, mirror.file(), retention, retentionBytes, live);
+        LOG.info("pruned {} log entries up to index {} from {} (log.retention {} entries{})", n, upTo,
+            mirror.file(), retention, retentionAge == null ? "" : ", log.retention.age " + retentionAge);
       }
     }
-    long pages = 0;
-    for (int step = 0; step < RECLAIM_STEPS; step++) {
-      long freed = mirror.reclaim(RECLAIM_PAGES);
-      pages += freed;
-      if (freed < RECLAIM_PAGES) {
-        break;
-      }
-    }
-    if (pages > 0) {
-      LOG.debug("gave {} free pages of {} back to the file system", pages, mirror.file());
-    }
+    keepUnderBytes();
+    reclaim();
   }
 
   private void commit() {
@@ -267,8 +257,43 @@ public final class MirrorObserver implements ApplyObserver {
       if (firstIndex < 0 && committedIndex >= 0) {
         firstIndex = mirror.minIndex();
       }
+      long now = System.nanoTime();
+      if (retentionBytes < Long.MAX_VALUE && now - nextSizeCheck >= 0) {
+        nextSizeCheck = now + SIZE_CHECK_NANOS;
+        keepUnderBytes();
+      }
     } catch (StorageException e) {
       fail(e);
+    }
+  }
+
+  /**
+   * Writer thread, every {@link #SIZE_CHECK_NANOS}: past {@code log.retention.bytes}, the oldest entries go, above
+   * the snapshot too (recovery replays Raft's log, never this copy), until the rows take 90% of it; the newest
+   * entry always stays. Between two snapshots a busy node writes more than a gigabyte of rows, so waiting for
+   * the next snapshot would let the file grow far past the bound.
+   */
+  private void keepUnderBytes() throws StorageException {
+    long live = mirror.liveBytes();
+    if (live <= retentionBytes) {
+      return;
+    }
+    long upTo = Math.min(mirror.maxIndex() - 1, mirror.indexAtFraction((live - 0.9 * retentionBytes) / live));
+    if (upTo >= 0) {
+      int n = mirror.prune(upTo);
+      firstIndex = upTo + 1;
+      LOG.info("pruned {} log entries up to index {} from {}: its rows took {} bytes, over log.retention.bytes {}",
+          n, upTo, mirror.file(), live, retentionBytes);
+    }
+    reclaim();
+  }
+
+  /** Gives free pages back to the file system, {@value #RECLAIM_PAGES} per transaction. */
+  private void reclaim() throws StorageException {
+    for (int step = 0; step < RECLAIM_STEPS; step++) {
+      if (mirror.reclaim(RECLAIM_PAGES) < RECLAIM_PAGES) {
+        break;
+      }
     }
   }
 
