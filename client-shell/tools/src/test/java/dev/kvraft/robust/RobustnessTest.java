@@ -79,6 +79,14 @@ class RobustnessTest {
         org.junit.jupiter.api.Assertions.assertThrows(dev.kvraft.client.UnauthenticatedException.class,
             () -> anonymous.get("q0/k0"), "auth was really on");
       }
+      // Every node logged the authentications and the user change, never the password or its hash.
+      var password = cluster.access().password();
+      assertTrue(cluster.ids().stream().anyMatch(id -> cluster.log(id).contains("from loopback")),
+          "the nodes logged the password's arrival (so their logs were read)");
+      for (var id : cluster.ids()) {
+        var log = cluster.log(id);
+        assertTrue(!log.contains(password) && !log.contains("pbkdf2-sha256$"), id + "'s log holds a secret");
+      }
     }
   }
 
