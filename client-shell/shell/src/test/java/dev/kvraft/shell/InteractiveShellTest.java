@@ -55,8 +55,14 @@ class InteractiveShellTest {
     servers.forEach(KvraftServer::close);
   }
 
+  /**
+   * A tmux server of this JVM's own: another test run on the machine (another clone's suite) then cannot end it
+   * under us, as it can end the shared default server when its own last session closes.
+   */
+  private static final String SOCKET = "kvraft-test-" + ProcessHandle.current().pid();
+
   private static String tmux(String... args) throws IOException, InterruptedException {
-    var cmd = new ArrayList<>(List.of("tmux"));
+    var cmd = new ArrayList<>(List.of("tmux", "-L", SOCKET));
     cmd.addAll(List.of(args));
     Process p;
     try {
