@@ -8,6 +8,7 @@ import dev.kvraft.proto.AuthRole;
 import dev.kvraft.proto.AuthUser;
 import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Permission;
+import dev.kvraft.proto.Permissions;
 import dev.kvraft.proto.Response;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -32,7 +33,6 @@ import java.util.TreeSet;
  */
 public final class AuthState {
   public static final String ROOT = "root";
-  static final ByteString TO_END = ByteString.copyFrom(new byte[] {0});
   private static final String USER = "auth.user.";
   private static final String SECRET = "auth.secret.";
   private static final String ROLE = "auth.role.";
@@ -144,11 +144,11 @@ public final class AuthState {
         var p = c.getPermission();
         if (c.getAction() == AuthChange.Action.ROLE_GRANT) {
           if (perms.contains(p)) {
-            return conflict("role '" + role + "' already has " + describe(p));
+            return conflict("role '" + role + "' already has " + Permissions.describe(p));
           }
           perms.add(p);
         } else if (!perms.remove(p)) {
-          return conflict("role '" + role + "' does not have " + describe(p));
+          return conflict("role '" + role + "' does not have " + Permissions.describe(p));
         }
       }
       case AUTH_ENABLE -> {
@@ -198,7 +198,7 @@ public final class AuthState {
         }
       }
     }
-    var what = range ? "[" + show(key) + ", " + (isToEnd(end) ? "end" : show(end)) + ")" : "key " + show(key);
+    var what = range ? Permissions.range(key, end, Permissions::show) : "key " + Permissions.show(key);
     return Optional.of(denied(user, (write ? "write " : "read ") + what + " (no role of it grants "
         + (write ? "write" : "read") + " there)"));
   }
@@ -218,17 +218,13 @@ public final class AuthState {
     if (compare(pk, key) > 0) {
       return false;
     }
-    if (isToEnd(pe)) {
+    if (Permissions.isToEnd(pe)) {
       return true;
     }
     if (!range) {
       return compare(key, pe) < 0;
     }
-    return !isToEnd(end) && compare(end, pe) <= 0;
-  }
-
-  private static boolean isToEnd(ByteString end) {
-    return end.isEmpty() || end.equals(TO_END);
+    return !Permissions.isToEnd(end) && compare(end, pe) <= 0;
   }
 
   private static int compare(ByteString a, ByteString b) {
@@ -304,7 +300,7 @@ public final class AuthState {
   private static String encode(Permission p) {
     var hex = java.util.HexFormat.of();
     return p.getType().name().toLowerCase(java.util.Locale.ROOT) + " " + hex.formatHex(p.getKey().toByteArray())
-        + " " + hex.formatHex(p.getRangeEnd().toByteArray()) + " (" + describe(p) + ")";
+        + " " + hex.formatHex(p.getRangeEnd().toByteArray()) + " (" + Permissions.describe(p) + ")";
   }
 
   private static Permission decode(String s) {
@@ -313,26 +309,6 @@ public final class AuthState {
     return Permission.newBuilder().setType(Permission.Type.valueOf(parts[0].toUpperCase(java.util.Locale.ROOT)))
         .setKey(ByteString.copyFrom(hex.parseHex(parts[1])))
         .setRangeEnd(ByteString.copyFrom(hex.parseHex(parts.length > 2 ? parts[2] : ""))).build();
-  }
-
-  /** {@code read key k}, {@code write [a, b)}, {@code readwrite [a, end)}. */
-  public static String describe(Permission p) {
-    var type = p.getType().name().toLowerCase(java.util.Locale.ROOT);
-    if (p.getRangeEnd().isEmpty()) {
-      return type + " key " + show(p.getKey());
-    }
-    return type + " [" + show(p.getKey()) + ", " + (isToEnd(p.getRangeEnd()) ? "end" : show(p.getRangeEnd())) + ")";
-  }
-
-  /** UTF-8 when printable, else hex. */
-  static String show(ByteString b) {
-    if (b.isValidUtf8()) {
-      var s = b.toStringUtf8();
-      if (s.codePoints().noneMatch(Character::isISOControl)) {
-        return s;
-      }
-    }
-    return "0x" + java.util.HexFormat.of().formatHex(b.toByteArray());
   }
 
   static Error unauthenticated() {

@@ -58,9 +58,9 @@ public final class Summaries {
       case ROLE_ADD -> "role add " + c.getRole();
       case ROLE_DELETE -> "role delete " + c.getRole();
       case ROLE_GRANT -> "role grant " + c.getRole() + " "
-          + dev.kvraft.server.auth.AuthState.describe(c.getPermission());
+          + dev.kvraft.proto.Permissions.describe(c.getPermission());
       case ROLE_REVOKE -> "role revoke " + c.getRole() + " "
-          + dev.kvraft.server.auth.AuthState.describe(c.getPermission());
+          + dev.kvraft.proto.Permissions.describe(c.getPermission());
       case AUTH_ENABLE -> "auth enable";
       case AUTH_DISABLE -> "auth disable";
       case UNRECOGNIZED -> "auth change " + c.getActionValue();

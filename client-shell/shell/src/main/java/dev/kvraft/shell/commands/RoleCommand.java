@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import dev.kvraft.client.KvClient;
 import dev.kvraft.proto.AuthChange;
 import dev.kvraft.proto.Permission;
+import dev.kvraft.proto.Permissions;
 import dev.kvraft.shell.Args;
 import dev.kvraft.shell.Output;
 import dev.kvraft.shell.ShellCommand;
@@ -104,22 +105,13 @@ public final class RoleCommand implements ShellCommand {
     var end = args.has("prefix") ? KvClient.prefixEnd(key)
         : args.count() > 4 ? args.bytes(4) : ByteString.EMPTY;
     if (args.has("prefix") && end.isEmpty()) {
-      end = ByteString.copyFrom(new byte[] {0}); // a prefix of 0xff bytes reaches the end
+      end = Permissions.TO_END; // a prefix of 0xff bytes reaches the end
     }
     return Permission.newBuilder().setType(type).setKey(key).setRangeEnd(end).build();
   }
 
-  /** {@code read key k}, {@code readwrite [app/, app0)}, {@code write [a, end)}. */
+  /** {@code read key k}, {@code readwrite [app/, app0)}, {@code write [a, end)}, keys escaped as kvsh shows them. */
   static String describe(Permission p) {
-    var type = p.getType().name().toLowerCase(Locale.ROOT);
-    if (p.getRangeEnd().isEmpty()) {
-      return type + " key " + show(p.getKey());
-    }
-    var toEnd = p.getRangeEnd().equals(ByteString.copyFrom(new byte[] {0}));
-    return type + " [" + show(p.getKey()) + ", " + (toEnd ? "end" : show(p.getRangeEnd())) + ")";
-  }
-
-  private static String show(ByteString b) {
-    return Output.show(b);
+    return Permissions.describe(p, Output::show);
   }
 }
