@@ -449,16 +449,18 @@ public final class LogMirror implements AutoCloseable {
    * file made before kvraft set {@code auto_vacuum} cannot (0): {@code VACUUM} it offline to shrink it.
    */
   public long reclaim(int maxPages) throws StorageException {
-    if (pragma("auto_vacuum") != 2) {
+    long free = pragma("auto_vacuum") == 2 ? pragma("freelist_count") : 0;
+    if (free == 0) {
       return 0;
     }
+    long steps = Math.min(maxPages, free);
     long before = pragma("page_count");
     try {
       commit();
       // The JDBC driver runs the pragma one step, one page, per call: free them in one transaction.
       db.setAutoCommit(false);
       try {
-        for (int i = 0; i < maxPages; i++) {
+        for (long i = 0; i < steps; i++) {
           try (var st = db.createStatement()) {
             st.execute("PRAGMA incremental_vacuum(1)");
           }

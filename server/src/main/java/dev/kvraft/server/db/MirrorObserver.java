@@ -260,7 +260,9 @@ public final class MirrorObserver implements ApplyObserver {
       long now = System.nanoTime();
       if (retentionBytes < Long.MAX_VALUE && now - nextSizeCheck >= 0) {
         nextSizeCheck = now + SIZE_CHECK_NANOS;
-        keepUnderBytes();
+        if (keepUnderBytes()) {
+          reclaim();
+        }
       }
     } catch (StorageException e) {
       fail(e);
@@ -270,13 +272,13 @@ public final class MirrorObserver implements ApplyObserver {
   /**
    * Writer thread, every {@link #SIZE_CHECK_NANOS}: past {@code log.retention.bytes}, the oldest entries go, above
    * the snapshot too (recovery replays Raft's log, never this copy), until the rows take 90% of it; the newest
-   * entry always stays. Between two snapshots a busy node writes more than a gigabyte of rows, so waiting for
+   * entry always stays; true when it pruned (the caller gives the pages back). Between two snapshots a busy node writes more than a gigabyte of rows, so waiting for
    * the next snapshot would let the file grow far past the bound.
    */
-  private void keepUnderBytes() throws StorageException {
+  private boolean keepUnderBytes() throws StorageException {
     long live = mirror.liveBytes();
     if (live <= retentionBytes) {
-      return;
+      return false;
     }
     long upTo = Math.min(mirror.maxIndex() - 1, mirror.indexAtFraction((live - 0.9 * retentionBytes) / live));
     if (upTo >= 0) {
@@ -285,7 +287,7 @@ public final class MirrorObserver implements ApplyObserver {
       LOG.info("pruned {} log entries up to index {} from {}: its rows took {} bytes, over log.retention.bytes {}",
           n, upTo, mirror.file(), live, retentionBytes);
     }
-    reclaim();
+    return true;
   }
 
   /** Gives free pages back to the file system, {@value #RECLAIM_PAGES} per transaction. */
