@@ -90,15 +90,23 @@ final class AuthLayer {
   /** Every key a write can touch must be writable, every key it reads readable. */
   private Optional<Error> write(String user, WriteOp op) {
     return switch (op.getOpCase()) {
-      case PUT -> state.check(user, true, op.getPut().getKey(), ByteString.EMPTY, false);
-      case DELETE -> state.check(user, true, op.getDelete().getKey(), op.getDelete().getRangeEnd(),
-          !op.getDelete().getRangeEnd().isEmpty());
+      case PUT -> put(user, op.getPut());
+      case DELETE -> delete(user, op.getDelete());
       case TXN -> txn(user, op.getTxn());
       case AUTH -> root(user, "change users and roles");
       case ALARM -> root(user, "raise or disarm alarms");
       case COMPACT -> root(user, "compact history");
       case OP_NOT_SET -> Optional.empty();
     };
+  }
+
+  private Optional<Error> put(String user, dev.kvraft.proto.Put p) {
+    return state.check(user, true, p.getKey(), ByteString.EMPTY, false);
+  }
+
+  /** One key, or every key of {@code [key, range_end)}. */
+  private Optional<Error> delete(String user, dev.kvraft.proto.Delete d) {
+    return state.check(user, true, d.getKey(), d.getRangeEnd(), !d.getRangeEnd().isEmpty());
   }
 
   private Optional<Error> txn(String user, Txn t) {
@@ -111,9 +119,8 @@ final class AuthLayer {
     for (var branch : java.util.List.of(t.getSuccessList(), t.getFailureList())) {
       for (Op o : branch) {
         var e = switch (o.getOpCase()) {
-          case PUT -> state.check(user, true, o.getPut().getKey(), ByteString.EMPTY, false);
-          case DELETE -> state.check(user, true, o.getDelete().getKey(), o.getDelete().getRangeEnd(),
-              !o.getDelete().getRangeEnd().isEmpty());
+          case PUT -> put(user, o.getPut());
+          case DELETE -> delete(user, o.getDelete());
           case GET -> state.check(user, false, o.getGet().getKey(), ByteString.EMPTY, false);
           case OP_NOT_SET -> Optional.<Error>empty();
         };
