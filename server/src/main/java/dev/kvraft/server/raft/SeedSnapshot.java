@@ -35,22 +35,31 @@ public final class SeedSnapshot {
    */
   static SnapshotFiles.Meta seed(Path backup, Path smDir, Path tmpDir) throws IOException {
     var rows = new ArrayList<SnapshotFiles.Row>();
-    SnapshotFiles.Meta meta;
+    var meta = readBackup(backup, rows::add);
+    var system = new HashMap<>(meta.system());
+    system.remove(MemberToken.SNAPSHOT_NAME);
+    place(SnapshotFiles.build(tmpDir, TERM, INDEX, meta.revision(), meta.configuration(), system, rows.size(),
+        rows.iterator()), smDir);
+    return meta;
+  }
+
+  /** Checks the whole backup (SQLite quick check, every row, the key count) while streaming its rows. */
+  private static SnapshotFiles.Meta readBackup(Path backup, java.util.function.Consumer<SnapshotFiles.Row> rows)
+      throws StorageException {
     try {
       SnapshotFiles.verify(backup);
-      meta = SnapshotFiles.read(backup, rows::add);
+      return SnapshotFiles.read(backup, rows);
     } catch (StorageException e) {
       throw new StorageException("cannot restore from " + backup + ": " + e.getMessage()
           + "; is it a file written by 'kvsh backup'?", e);
     }
-    var system = new HashMap<>(meta.system());
-    system.remove(MemberToken.SNAPSHOT_NAME);
-    var built = SnapshotFiles.build(tmpDir, TERM, INDEX, meta.revision(), meta.configuration(), system, rows.size(),
-        rows.iterator());
+  }
+
+  /** Moves a built snapshot into {@code smDir} at the seed's position, with the {@code .md5} Ratis checks. */
+  private static void place(Path built, Path smDir) throws IOException {
     var md5 = MD5FileUtil.computeMd5ForFile(built.toFile());
     var file = SnapshotFiles.moveInto(built, smDir, TERM, INDEX);
     MD5FileUtil.saveMD5File(file.toFile(), md5);
-    return meta;
   }
 
   /**
@@ -59,11 +68,8 @@ public final class SeedSnapshot {
    * repair a node whose index-0 entry differs from the leader's (see server/DESIGN.md, "The index-0 repair").
    */
   static void genesis(Path smDir, Path tmpDir) throws IOException {
-    var built = SnapshotFiles.build(tmpDir, TERM, INDEX, 0, "", java.util.Map.of(), 0,
-        java.util.Collections.emptyIterator());
-    var md5 = MD5FileUtil.computeMd5ForFile(built.toFile());
-    var file = SnapshotFiles.moveInto(built, smDir, TERM, INDEX);
-    MD5FileUtil.saveMD5File(file.toFile(), md5);
+    place(SnapshotFiles.build(tmpDir, TERM, INDEX, 0, "", java.util.Map.of(), 0, java.util.Collections.emptyIterator()),
+        smDir);
   }
 
   /** Whether Ratis's log directory holds no segment: a node that never wrote an entry. */
@@ -103,12 +109,6 @@ public final class SeedSnapshot {
     if (!Files.isRegularFile(backup)) {
       throw new IOException("cannot restore from " + backup + ": no such file");
     }
-    try {
-      SnapshotFiles.verify(backup);
-      SnapshotFiles.read(backup, r -> { });
-    } catch (StorageException e) {
-      throw new StorageException("cannot restore from " + backup + ": " + e.getMessage()
-          + "; is it a file written by 'kvsh backup'?", e);
-    }
+    readBackup(backup, r -> { });
   }
 }
