@@ -23,6 +23,14 @@ import org.junit.jupiter.api.io.TempDir;
  * shortest election timeout, so it wins the first election; the moment it says it leads, its first entry is
  * still on the slow links, and the test cuts them. n2 and n3 then elect a leader of their own and take a write.
  * Once the links heal, n1 must apply that write.
+ *
+ * <p>When the links heal matters. While n1 is cut off, the new leader's appender has one call to n1 outstanding at
+ * a time, each failing after Ratis's request timeout (3 s). Healing closes the dead connection, the call fails at
+ * once and is retried 25 ms later. If by then more than half the leader's minimum election timeout (5 s / 2) has
+ * passed since that call was sent, the retry is an empty heartbeat which, with entries pending, names no previous
+ * entry ({@code LogAppenderBase.newAppendEntriesRequest}); without the seed n1 then commits its own entry 0. Healed
+ * sooner, the retry carries entries from index 0 and n1 truncates its entry 0 as it should. So the test heals
+ * {@link #HEAL_AFTER} after the leader's latest call to n1 left it: in that window every time, not half the time.
  */
 @Timeout(300)
 @Tag("slow") // process clusters
@@ -30,6 +38,13 @@ class FirstLeaderCutOffTest {
   private static final int ROUNDS = 2;
   private static final Duration DELAY = Duration.ofMillis(250);
   private static final Duration WAIT = Duration.ofSeconds(60);
+  /** How long n1 has to apply the write once healed (it takes well under a second when it works). */
+  private static final Duration CATCH_UP = Duration.ofSeconds(20);
+  /**
+   * Heal this long after the leader's latest call to n1 was sent: past half its minimum election timeout (2.5 s),
+   * before Ratis's request timeout ends the call (3 s).
+   */
+  private static final Duration HEAL_AFTER = Duration.ofMillis(2750);
 
   @Test
   void aFirstLeaderCutOffBeforeItsFirstEntryArrivedCatchesUp(@TempDir Path dir) throws Exception {
@@ -78,9 +93,19 @@ class FirstLeaderCutOffTest {
       try (var c = KvClient.builder().addresses(String.join(",", others)).timeout(WAIT).build()) {
         revision = c.put("after/cut", "round " + round);
       }
+      // Heal HEAL_AFTER after the leader's appender sent its latest call to n1 (see the class comment).
+      var leader = List.of("n2", "n3").stream()
+          .filter(id -> cluster.status(id).map(st -> st.getRole().equals("LEADER")).orElse(false))
+          .findFirst().orElseThrow(() -> new AssertionError("round " + round + ": no leader after the write"));
+      var leaderToN1 = leader.equals("n2") ? n2ToN1 : n3ToN1;
+      long reads = leaderToN1.requestReads();
+      dev.kvraft.server.testing.Await.until(leader + " to send n1 a request", WAIT,
+          () -> leaderToN1.requestReads() > reads);
+      Thread.sleep(Math.max(0, HEAL_AFTER.toMillis()
+          - (System.nanoTime() - leaderToN1.lastRequestNanos()) / 1_000_000));
       links.forEach(SlowLink::heal);
       long seen = -1;
-      long deadline = System.nanoTime() + WAIT.toNanos();
+      long deadline = System.nanoTime() + CATCH_UP.toNanos();
       try (var c1 = pinned(cluster, "n1")) {
         while (System.nanoTime() < deadline && seen < revision) {
           try {
@@ -92,7 +117,7 @@ class FirstLeaderCutOffTest {
         }
       }
       assertTrue(seen >= revision, "round " + round + ": n1, the first leader, cut off before its first entry"
-          + " arrived, is at revision " + seen + " " + WAIT.toSeconds() + " s after n2 and n3 wrote revision "
+          + " arrived, is at revision " + seen + " " + CATCH_UP.toSeconds() + " s after n2 and n3 wrote revision "
           + revision + ". Its log:\n" + tail(cluster.log("n1")));
     }
   }

@@ -13,6 +13,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.DelayQueue;
 import java.util.concurrent.Delayed;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A TCP proxy on loopback that delivers every byte {@code delay} late in both directions, and can be cut and
@@ -20,7 +21,9 @@ import java.util.concurrent.TimeUnit;
  * A cut link behaves like a pulled cable, not a closed port: connections stay open, bytes in flight and every byte
  * sent afterwards vanish, new connections are accepted and go nowhere, so the sender's calls time out. Healing
  * closes those dead connections; new ones get through. Threads: one accept thread, and per connection a reader and
- * a writer for each direction, all virtual; {@link #close} ends them.
+ * a writer for each direction, all virtual; {@link #close} ends them. It also counts the reads from the connecting
+ * side (the requests: a Raft RPC client sends through the link it dialled), cut or not, so that a test can tell when
+ * the last request left its sender.
  */
 final class SlowLink implements AutoCloseable {
   private final ServerSocket server;
@@ -28,6 +31,8 @@ final class SlowLink implements AutoCloseable {
   private final long delayNanos;
   private final Set<Socket> open = ConcurrentHashMap.newKeySet();
   private volatile boolean cut;
+  private final AtomicLong requestReads = new AtomicLong();
+  private volatile long lastRequestNanos;
 
   private record Chunk(byte[] bytes, long due) implements Delayed {
     @Override
@@ -57,6 +62,21 @@ final class SlowLink implements AutoCloseable {
     cut = true;
   }
 
+  /** How many reads from the connecting side so far (cut or not): it grows each time a request goes out. */
+  long requestReads() {
+    return requestReads.get();
+  }
+
+  /** When ({@link System#nanoTime}) the last of those reads happened. */
+  long lastRequestNanos() {
+    return lastRequestNanos;
+  }
+
+  private void requestRead() {
+    lastRequestNanos = System.nanoTime();
+    requestReads.incrementAndGet();
+  }
+
   /** Closes the connections that went dead while cut; new ones get through. */
   void heal() {
     cut = false;
@@ -81,8 +101,8 @@ final class SlowLink implements AutoCloseable {
           continue;
         }
         open.add(out);
-        pump(in, out);
-        pump(out, in);
+        pump(in, out, true);
+        pump(out, in, false);
       } catch (IOException e) {
         // closed
       }
@@ -90,17 +110,21 @@ final class SlowLink implements AutoCloseable {
   }
 
   /** A connection made while cut: read and drop everything, answer nothing. */
-  private static void swallow(Socket s) {
+  private void swallow(Socket s) {
     Thread.ofVirtual().start(() -> {
       try (s) {
-        s.getInputStream().transferTo(OutputStream.nullOutputStream());
+        var in = s.getInputStream();
+        var buf = new byte[64 * 1024];
+        while (in.read(buf) > 0) {
+          requestRead();
+        }
       } catch (IOException e) {
         // closed by heal()
       }
     });
   }
 
-  private void pump(Socket from, Socket to) throws IOException {
+  private void pump(Socket from, Socket to, boolean requests) throws IOException {
     var queue = new DelayQueue<Chunk>();
     InputStream in = from.getInputStream();
     OutputStream out = to.getOutputStream();
@@ -108,6 +132,9 @@ final class SlowLink implements AutoCloseable {
       var buf = new byte[64 * 1024];
       try {
         for (int n; (n = in.read(buf)) > 0; ) {
+          if (requests) {
+            requestRead();
+          }
           queue.add(new Chunk(Arrays.copyOf(buf, n), System.nanoTime() + delayNanos));
         }
       } catch (IOException e) {
