@@ -37,7 +37,7 @@ import java.util.List;
  * <p>Not thread-safe: owned by one thread (the mirror writer).
  */
 public final class LogMirror implements AutoCloseable {
-  public static final int SCHEMA_VERSION = 2;
+  public static final int SCHEMA_VERSION = 3;
   /** Rows in a chunk before it is sealed. */
   static final int CHUNK_ROWS = 250_000;
   /**
@@ -46,12 +46,13 @@ public final class LogMirror implements AutoCloseable {
    */
   static final int MAX_CHUNKS = 400;
   private static final String CHUNK_PREFIX = "raft_log_ops_from_";
-  private static final String OP_COLUMNS = "idx, seq, op, key, value, revision, result";
+  static final String OP_COLUMNS = "idx, seq, op, key, value, revision, result, create_revision, version";
 
   private record EntryRow(long idx, long term, String kind, String proposer, int opCount, String summary,
       String appliedAt, byte[] payload) {}
 
-  private record OpRow(long idx, int seq, String op, byte[] key, byte[] value, long revision, String result) {}
+  private record OpRow(long idx, int seq, String op, byte[] key, byte[] value, long revision, String result,
+      long createRevision, long version) {}
 
   private final java.util.ArrayList<EntryRow> entryRows = new java.util.ArrayList<>();
   private final java.util.ArrayList<OpRow> opRows = new java.util.ArrayList<>();
@@ -69,6 +70,9 @@ public final class LogMirror implements AutoCloseable {
   private final List<Long> chunks = new ArrayList<>();
   private long openRows;
   private long maxIndex;
+  /** The highest revision recorded, and the lowest from which every change is recorded (meta history_from). */
+  private long maxRevision;
+  private long historyFrom;
   private boolean inTransaction;
   private boolean skipping;
 
@@ -87,6 +91,9 @@ public final class LogMirror implements AutoCloseable {
          var rs = st.executeQuery("SELECT count(*) FROM " + chunkTable(chunks.getLast()))) {
       openRows = rs.getLong(1);
     }
+    historyFrom = historyFrom(db);
+    // A snapshot installed over a gap left no row at its revision: history_from says how far the store was.
+    maxRevision = Math.max(maxRevision(db, chunks), historyFrom - 1);
     entryInserter = new RowInserter<>(db, "INSERT INTO raft_log(idx, term, kind, proposer, op_count, summary,"
         + " applied_at, payload) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?)", LogMirror::bindEntry);
     opInserter = opInserter(db, chunks.getLast());
@@ -94,7 +101,7 @@ public final class LogMirror implements AutoCloseable {
 
   private static RowInserter<OpRow> opInserter(Connection db, long chunk) {
     return new RowInserter<>(db, "INSERT INTO " + chunkTable(chunk) + "(" + OP_COLUMNS + ") VALUES ",
-        "(?, ?, ?, ?, ?, ?, ?)", LogMirror::bindOp);
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?)", LogMirror::bindOp);
   }
 
   private static int bindEntry(PreparedStatement st, int c, EntryRow r) throws SQLException {
@@ -117,6 +124,13 @@ public final class LogMirror implements AutoCloseable {
     Bytes.bind(st, c++, r.value());
     st.setLong(c++, r.revision());
     st.setString(c++, r.result());
+    if (r.createRevision() > 0) {
+      st.setLong(c++, r.createRevision());
+      st.setLong(c++, r.version());
+    } else {
+      st.setNull(c++, java.sql.Types.INTEGER);
+      st.setNull(c++, java.sql.Types.INTEGER);
+    }
     return c;
   }
 
@@ -206,8 +220,10 @@ public final class LogMirror implements AutoCloseable {
               payload    BLOB                  -- the LogEntry protobuf
             )""");
         st.execute(createChunk(0));
+        st.execute(indexRevisions(0));
         st.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)");
-      } else {
+        st.execute("INSERT OR REPLACE INTO meta VALUES ('history_from', '1')");
+      } else if (version == 1) {
         // 1 -> 2: the one raft_log_ops table, with its key index, becomes the first (sealed) chunk.
         long first;
         long next;
@@ -218,6 +234,42 @@ public final class LogMirror implements AutoCloseable {
         st.execute("DROP VIEW IF EXISTS key_history");
         st.execute("ALTER TABLE raft_log_ops RENAME TO " + chunkTable(first));
         st.execute(createChunk(next));
+        st.execute(indexRevisions(next));
+      }
+      if (version >= 1) {
+        // 2 -> 3: every op row may carry the key's create revision and version (watch events need them), each chunk
+        // gets an index on revision (watches read history by revision), and meta records history_from.
+        for (long chunk : chunkList(db)) {
+          var columns = new java.util.HashSet<String>();
+          try (var rs = st.executeQuery("PRAGMA table_info(" + chunkTable(chunk) + ")")) {
+            while (rs.next()) {
+              columns.add(rs.getString("name"));
+            }
+          }
+          if (!columns.contains("create_revision")) {
+            st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN create_revision INTEGER");
+            st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN version INTEGER");
+          }
+          st.execute(indexRevisions(chunk));
+        }
+        long lowest = 0;
+        for (long chunk : chunkList(db)) {
+          try (var rs = st.executeQuery("SELECT coalesce(min(revision), 0) FROM " + chunkTable(chunk)
+              + " WHERE revision > 0")) {
+            lowest = rs.getLong(1);
+          }
+          if (lowest > 0) {
+            break;
+          }
+        }
+        long compacted = 0;
+        try (var rs = st.executeQuery("SELECT value FROM meta WHERE key = 'compact_revision'")) {
+          if (rs.next()) {
+            compacted = Long.parseLong(rs.getString(1));
+          }
+        }
+        st.execute("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + Math.max(1, Math.max(lowest, compacted))
+            + "')");
       }
       createViews(st, chunkList(db));
       st.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '" + SCHEMA_VERSION + "')");
@@ -235,6 +287,10 @@ public final class LogMirror implements AutoCloseable {
     return CHUNK_PREFIX + first;
   }
 
+  static String chunkName(long first) {
+    return chunkTable(first);
+  }
+
   private static String createChunk(long first) {
     return "CREATE TABLE " + chunkTable(first) + """
          (
@@ -245,12 +301,59 @@ public final class LogMirror implements AutoCloseable {
           value,
           revision INTEGER,                -- store revision of the write; 0 when it changed nothing
           result   TEXT,                   -- created | updated | deleted | not found | compare succeeded/failed
+          create_revision INTEGER,         -- a put's key: the revision that created it (NULL otherwise)
+          version  INTEGER,                -- a put's key: its version after the put (NULL otherwise)
           PRIMARY KEY (idx, seq)
         ) WITHOUT ROWID""";
   }
 
+  /** Watches read history by revision; appended in revision order, the index costs only its last pages. */
+  private static String indexRevisions(long first) {
+    return "CREATE INDEX IF NOT EXISTS " + chunkTable(first) + "_by_revision ON " + chunkTable(first) + "(revision)";
+  }
+
+  /** The highest revision in the chunks (0 when none), through their revision indexes. */
+  static long maxRevision(Connection db, List<Long> chunks) throws SQLException {
+    try (var st = db.createStatement()) {
+      for (int i = chunks.size() - 1; i >= 0; i--) {
+        try (var rs = st.executeQuery("SELECT coalesce(max(revision), 0) FROM " + chunkTable(chunks.get(i)))) {
+          long max = rs.getLong(1);
+          if (max > 0) {
+            return max;
+          }
+        }
+      }
+    }
+    return 0;
+  }
+
+  static long historyFrom(Connection db) throws SQLException {
+    try (var st = db.createStatement();
+         var rs = st.executeQuery("SELECT value FROM meta WHERE key = 'history_from'")) {
+      return rs.next() ? Long.parseLong(rs.getString(1)) : 1;
+    }
+  }
+
+  /** Raises history_from (inside the caller's transaction). */
+  private void raiseHistoryFrom(long revision) throws SQLException {
+    if (revision > historyFrom) {
+      historyFrom = revision;
+      try (var st = db.createStatement()) {
+        st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + revision + "')");
+      }
+    }
+  }
+
+  /** The highest revision of the rows with {@code idx <= upTo} (0 when none): walks the primary key backwards. */
+  private long revisionAtOrBelow(java.sql.Statement st, long chunk, long upTo) throws SQLException {
+    try (var rs = st.executeQuery("SELECT revision FROM " + chunkTable(chunk) + " WHERE idx <= " + upTo
+        + " AND revision > 0 ORDER BY idx DESC, seq DESC LIMIT 1")) {
+      return rs.next() ? rs.getLong(1) : 0;
+    }
+  }
+
   /** The chunks' first indexes, ascending, from the schema itself. */
-  private static List<Long> chunkList(Connection db) throws SQLException {
+  static List<Long> chunkList(Connection db) throws SQLException {
     var list = new ArrayList<Long>();
     try (var st = db.createStatement(); var rs = st.executeQuery(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '" + CHUNK_PREFIX + "%'")) {
@@ -286,9 +389,11 @@ public final class LogMirror implements AutoCloseable {
     try (var st = db.createStatement()) {
       st.execute("CREATE INDEX " + chunkTable(open) + "_by_key ON " + chunkTable(open) + "(key, idx)");
       st.execute(createChunk(first));
+      st.execute(indexRevisions(first));
       chunks.add(first);
       while (chunks.size() > maxChunks) {
         long oldest = chunks.removeFirst();
+        raiseHistoryFrom(revisionAtOrBelow(st, oldest, Long.MAX_VALUE) + 1);
         st.execute("DROP TABLE " + chunkTable(oldest));
         st.execute("DELETE FROM raft_log WHERE idx < " + chunks.getFirst());
       }
@@ -348,10 +453,45 @@ public final class LogMirror implements AutoCloseable {
   /** Records one operation of the entry last passed to {@link #entry}. */
   public void op(long idx, int seq, OpKind op, byte[] key, byte[] value, long revision, OpOutcome result)
       throws StorageException {
+    op(idx, seq, op, key, value, revision, result, 0, 0);
+  }
+
+  /** Records one operation; a put also records its key's create revision and version after it (0: unknown). */
+  public void op(long idx, int seq, OpKind op, byte[] key, byte[] value, long revision, OpOutcome result,
+      long createRevision, long version) throws StorageException {
     if (skipping) {
       return;
     }
-    opRows.add(new OpRow(idx, seq, op.sql(), key, value, revision, result.sql()));
+    opRows.add(new OpRow(idx, seq, op.sql(), key, value, revision, result.sql(), createRevision, version));
+    maxRevision = Math.max(maxRevision, revision);
+  }
+
+  /**
+   * The entry last passed to {@link #entry} installed a snapshot at store revision {@code revision}: when this file
+   * holds no change up to it (a lagging node got the leader's snapshot), the changes in between are missing, and
+   * history here starts after it.
+   */
+  public void installed(long revision) throws StorageException {
+    if (skipping || revision <= maxRevision) {
+      return;
+    }
+    try {
+      begin();
+      maxRevision = revision;
+      raiseHistoryFrom(revision + 1);
+    } catch (SQLException e) {
+      throw new StorageException("cannot record a snapshot install in " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The lowest revision from which every change is recorded here (watches cannot start before it). */
+  public long historyFrom() {
+    return historyFrom;
+  }
+
+  /** The highest revision recorded (committed or not). */
+  public long maxRevision() {
+    return maxRevision;
   }
 
   /** Commits what was recorded since the last commit. */
@@ -413,6 +553,7 @@ public final class LogMirror implements AutoCloseable {
           try (var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM " + table)) {
             max = rs.getLong(1);
           }
+          raiseHistoryFrom(revisionAtOrBelow(st, first, upTo) + 1);
           if (first != open && max <= upTo) {
             st.execute("DROP TABLE " + table);
             it.remove();
@@ -508,6 +649,7 @@ public final class LogMirror implements AutoCloseable {
         }
         st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('compact_revision', '" + revision + "')");
       }
+      raiseHistoryFrom(revision);
       db.commit();
       db.setAutoCommit(true);
       return n;

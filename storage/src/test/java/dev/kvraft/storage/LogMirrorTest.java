@@ -138,7 +138,7 @@ class LogMirrorTest {
     var map = new java.util.TreeMap<Long, Boolean>();
     try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
          var rs = st.executeQuery("SELECT t.name, (SELECT count(*) FROM sqlite_master i WHERE i.type = 'index'"
-             + " AND i.tbl_name = t.name AND i.sql IS NOT NULL) FROM sqlite_master t WHERE t.type = 'table'"
+             + " AND i.tbl_name = t.name AND i.name LIKE '%_by_key') FROM sqlite_master t WHERE t.type = 'table'"
              + " AND t.name LIKE 'raft_log_ops_from_%'")) {
       while (rs.next()) {
         map.put(Long.parseLong(rs.getString(1).substring("raft_log_ops_from_".length())), rs.getInt(2) > 0);

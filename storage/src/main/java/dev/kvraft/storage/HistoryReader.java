@@ -1,0 +1,149 @@
+package dev.kvraft.storage;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Reads the changes recorded in {@code kvraft.db} by revision, for watches that start in the past: its own read-only
+ * connection, so it never waits for the mirror's writer (WAL mode lets a reader see the last commit while the writer
+ * goes on). Each {@link #read} runs in one read transaction: the rows and {@code history_from} it returns belong to
+ * one commit.
+ *
+ * <p>Not thread-safe: one reader per thread (a watch's catch-up opens one for as long as it reads).
+ */
+public final class HistoryReader implements AutoCloseable {
+  /** One change: a put (value, create revision and version set) or a delete (no value) of a key. */
+  public record Change(long revision, boolean delete, byte[] key, byte[] value, long createRevision, long version) {}
+
+  /**
+   * What one read found. {@code compactedBelow} &gt; 0: the revision asked for is older than this file's history,
+   * which starts there (nothing else is set). Otherwise {@code changes} are whole revisions from the one asked for;
+   * {@code next} is the revision to read from next time; {@code end}: nothing after {@code next - 1} is recorded yet.
+   */
+  public record Page(long compactedBelow, List<Change> changes, long next, boolean end) {}
+
+  private final Path file;
+  private final Connection db;
+
+  private HistoryReader(Path file, Connection db) {
+    this.file = file;
+    this.db = db;
+  }
+
+  public static HistoryReader open(Path file) throws StorageException {
+    try {
+      var config = new org.sqlite.SQLiteConfig();
+      config.setReadOnly(true);
+      config.setBusyTimeout(5000);
+      var db = DriverManager.getConnection("jdbc:sqlite:" + file.toAbsolutePath(), config.toProperties());
+      db.setAutoCommit(false);
+      return new HistoryReader(file, db);
+    } catch (SQLException e) {
+      throw new StorageException("cannot open " + file + " to read history: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Up to about {@code maxRows} changes from revision {@code from} on, in revision order, never ending inside a
+   * revision (a revision with more rows than that comes whole, alone).
+   */
+  public Page read(long from, int maxRows) throws StorageException {
+    try {
+      try {
+        long historyFrom = LogMirror.historyFrom(db);
+        if (from < historyFrom) {
+          return new Page(historyFrom, List.of(), from, false);
+        }
+        var chunks = chunks();
+        var rows = new ArrayList<Change>();
+        for (long chunk : chunks) {
+          if (rows.size() > maxRows) {
+            break;
+          }
+          read(chunk, "revision >= " + from, maxRows + 1 - rows.size(), rows);
+        }
+        if (rows.size() <= maxRows) {
+          long max = Math.max(LogMirror.maxRevision(db, chunks), from - 1);
+          return new Page(0, rows, max + 1, true);
+        }
+        long last = rows.getLast().revision();
+        rows.removeIf(c -> c.revision() == last);
+        if (rows.isEmpty()) {
+          for (long chunk : chunks) {
+            read(chunk, "revision = " + last, Integer.MAX_VALUE, rows);
+          }
+          return new Page(0, rows, last + 1, false);
+        }
+        return new Page(0, rows, last, false);
+      } finally {
+        db.rollback();
+      }
+    } catch (SQLException | NumberFormatException e) {
+      throw new StorageException("cannot read history from " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * The key as it was just before revision {@code before}, from the latest change recorded below it: null when that
+   * change is a delete or none is recorded (the key did not exist, or its last change is older than the history).
+   */
+  public Change before(byte[] key, long before) throws StorageException {
+    try {
+      try {
+        var chunks = chunks();
+        for (int i = chunks.size() - 1; i >= 0; i--) {
+          try (var st = db.prepareStatement("SELECT revision, op, key, value, create_revision, version FROM "
+              + LogMirror.chunkName(chunks.get(i)) + " WHERE key = ? AND revision > 0 AND revision < ?"
+              + " ORDER BY idx DESC, seq DESC LIMIT 1")) {
+            Bytes.bind(st, 1, key);
+            st.setLong(2, before);
+            try (var rs = st.executeQuery()) {
+              if (rs.next()) {
+                var c = change(rs);
+                return c.delete() ? null : c;
+              }
+            }
+          }
+        }
+        return null;
+      } finally {
+        db.rollback();
+      }
+    } catch (SQLException e) {
+      throw new StorageException("cannot read history from " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  private List<Long> chunks() throws SQLException {
+    return LogMirror.chunkList(db);
+  }
+
+  private void read(long chunk, String where, int limit, List<Change> into) throws SQLException {
+    try (var st = db.createStatement(); var rs = st.executeQuery("SELECT revision, op, key, value,"
+        + " create_revision, version FROM " + LogMirror.chunkName(chunk) + " WHERE " + where + " AND revision > 0"
+        + " ORDER BY revision, idx, seq LIMIT " + limit)) {
+      while (rs.next()) {
+        into.add(change(rs));
+      }
+    }
+  }
+
+  private static Change change(java.sql.ResultSet rs) throws SQLException {
+    boolean delete = !"put".equals(rs.getString(2));
+    return new Change(rs.getLong(1), delete, Bytes.read(rs, 3), delete ? null : Bytes.read(rs, 4),
+        rs.getLong(5), rs.getLong(6));
+  }
+
+  @Override
+  public void close() {
+    try {
+      db.close();
+    } catch (SQLException ignored) {
+      // read-only: nothing to lose
+    }
+  }
+}

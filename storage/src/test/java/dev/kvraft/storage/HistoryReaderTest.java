@@ -1,0 +1,122 @@
+package dev.kvraft.storage;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Reading kvraft.db's changes by revision, as a watch's catch-up does, and where its history starts. */
+class HistoryReaderTest {
+  @TempDir
+  Path dir;
+
+  private static byte[] b(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static String s(byte[] b) {
+    return new String(b, StandardCharsets.UTF_8);
+  }
+
+  /** Entry idx holds one put of key at rev (version and create revision given). */
+  private static void put(LogMirror m, long idx, String key, String value, long rev, long created, long version)
+      throws Exception {
+    m.entry(idx, 1, EntryKind.NORMAL, "n1@x", 1, "put " + key, null);
+    m.op(idx, 0, OpKind.PUT, b(key), b(value), rev, version == 1 ? OpOutcome.CREATED : OpOutcome.UPDATED, created,
+        version);
+  }
+
+  private static List<String> lines(List<HistoryReader.Change> changes) {
+    var out = new ArrayList<String>();
+    for (var c : changes) {
+      out.add((c.delete() ? "DELETE " + s(c.key()) : "PUT " + s(c.key()) + "=" + s(c.value()) + " v" + c.version()
+          + " c" + c.createRevision()) + " @" + c.revision());
+    }
+    return out;
+  }
+
+  @Test
+  void pagesHoldWholeRevisionsInOrderAcrossChunks() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file, 3, 100)) {
+      put(m, 1, "a", "1", 1, 1, 1);
+      m.commit();
+      // A txn at revision 2: a put, a range delete of two keys... all of revision 2.
+      m.entry(2, 1, EntryKind.NORMAL, "n1@x", 1, "txn", null);
+      m.op(2, 0, OpKind.TXN, null, null, 0, OpOutcome.COMPARE_SUCCEEDED);
+      m.op(2, 1, OpKind.PUT, b("b"), b("2"), 2, OpOutcome.CREATED, 2, 1);
+      m.op(2, 2, OpKind.DELETE, b("a"), null, 2, OpOutcome.DELETED);
+      m.op(2, 3, OpKind.DELETE, b("zz"), null, 0, OpOutcome.NOT_FOUND);
+      m.commit();
+      put(m, 3, "b", "3", 3, 2, 2);
+      m.commit();
+      put(m, 4, "a", "4", 4, 4, 1);
+      m.commit();
+    }
+    try (var r = HistoryReader.open(file)) {
+      var all = r.read(1, 100);
+      assertTrue(all.end());
+      assertEquals(5, all.next());
+      assertEquals(List.of("PUT a=1 v1 c1 @1", "PUT b=2 v1 c2 @2", "DELETE a @2", "PUT b=3 v2 c2 @3",
+          "PUT a=4 v1 c4 @4"), lines(all.changes()));
+      // Two rows allowed: revision 1, then revision 2 whole (never a part of it), then the rest.
+      var p1 = r.read(1, 2);
+      assertEquals(List.of("PUT a=1 v1 c1 @1"), lines(p1.changes()));
+      var p2 = r.read(p1.next(), 1);
+      assertEquals(List.of("PUT b=2 v1 c2 @2", "DELETE a @2"), lines(p2.changes()), "a revision is never split");
+      var p3 = r.read(p2.next(), 1);
+      assertEquals(List.of("PUT b=3 v2 c2 @3"), lines(p3.changes()));
+      // Nothing new: the end, and next stays.
+      var none = r.read(5, 10);
+      assertTrue(none.end());
+      assertEquals(5, none.next());
+      assertTrue(none.changes().isEmpty());
+      // The key before a revision: a put, or nothing when the last change was a delete.
+      assertEquals("2", s(r.before(b("b"), 3).value()));
+      assertNull(r.before(b("a"), 4), "a was deleted at 2");
+      assertEquals("1", s(r.before(b("a"), 2).value()));
+    }
+  }
+
+  @Test
+  void historyStartsAfterCompactionPruningAndASnapshotInstalledOverAGap() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file)) {
+      assertEquals(1, m.historyFrom());
+      for (int i = 1; i <= 10; i++) {
+        put(m, i, "k", "v" + i, i, 1, i);
+      }
+      m.commit();
+      m.compact(4);
+      assertEquals(4, m.historyFrom());
+      m.prune(6);
+      assertEquals(7, m.historyFrom(), "entries up to 6 held revisions up to 6");
+      // A snapshot at revision 10 changes nothing (this file has everything to 10); one at 50 leaves a gap.
+      m.entry(11, 1, EntryKind.SNAPSHOT_INSTALL, "", 0, "restart", null);
+      m.installed(10);
+      m.commit();
+      assertEquals(7, m.historyFrom());
+      m.entry(60, 2, EntryKind.SNAPSHOT_INSTALL, "", 0, "installed from the leader", null);
+      m.installed(50);
+      m.commit();
+      assertEquals(51, m.historyFrom());
+    }
+    try (var m = LogMirror.open(file)) {
+      assertEquals(51, m.historyFrom(), "kept in meta");
+      assertEquals(50, m.maxRevision());
+    }
+    try (var r = HistoryReader.open(file)) {
+      assertEquals(51, r.read(8, 10).compactedBelow());
+      var p = r.read(51, 10);
+      assertEquals(0, p.compactedBelow());
+      assertTrue(p.end());
+      assertEquals(51, p.next());
+    }
+  }
+}
