@@ -35,6 +35,10 @@ public enum CommandKind {
   ALARM_LIST(true),
   /** AuthRead: users, roles and whether auth is on, from this node's state. */
   AUTH_READ(true),
+  /** Watch: opens a stream of changes on this connection, answered by this node; a retry opens a second one. */
+  WATCH(false),
+  /** CancelWatch: ends a watch of this connection. */
+  CANCEL_WATCH(true),
   /** A request that names no command. */
   NONE(false);
 
@@ -65,6 +69,8 @@ public enum CommandKind {
       case AUTH_READ -> AUTH_READ;
       // Which one depends on the action: of(Request) tells; by case alone, a write (never retried blindly).
       case ALARM -> WRITE;
+      case WATCH -> WATCH;
+      case CANCEL_WATCH -> CANCEL_WATCH;
       case COMMAND_NOT_SET -> NONE;
     };
   }

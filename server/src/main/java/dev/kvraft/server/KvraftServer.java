@@ -89,6 +89,19 @@ public final class KvraftServer implements AutoCloseable {
       mirror = new MirrorObserver(LogMirror.open(config.dataDir().resolve("kvraft.db")), config.logRetention(),
           config.logRetentionBytes(), config.logRetentionAge().isZero() ? null : config.logRetentionAge());
       observer = mirror;
+      var db = config.dataDir().resolve("kvraft.db");
+      var writer = mirror;
+      loop.watchHistory(new dev.kvraft.server.db.WatchHistory() {
+        @Override
+        public dev.kvraft.storage.HistoryReader open() throws dev.kvraft.storage.StorageException {
+          return dev.kvraft.storage.HistoryReader.open(db);
+        }
+
+        @Override
+        public boolean recording() {
+          return !writer.failed();
+        }
+      });
     }
     // Unreadable, non-PEM or expired TLS files stop the node here, with a message naming the file.
     var clientTls = config.tls().isPresent() ? ClientTls.load(config.tls().get()) : null;

@@ -34,6 +34,7 @@ public record ServerConfig(
     Duration logRetentionAge,
     long storageQuotaBytes,
     long compactionRetention,
+    Duration watchProgressInterval,
     boolean logMirror,
     long segmentBytes,
     Duration electionTimeoutMin,
@@ -118,6 +119,8 @@ public record ServerConfig(
           + " that add data are refused (reads, deletes and admin work) until it is disarmed ('kvsh alarm disarm')"),
       new Setting("compaction.retention", "0", "revisions of history to keep: the leader compacts older ones away"
           + " by itself (like etcd's auto-compaction in revision mode); 0: never, only 'kvsh compact REV'"),
+      new Setting("watch.progress.interval.ms", "10000", "a quiet watch that asked for progress notifications gets"
+          + " one this often: the revision it has seen everything up to"),
       new Setting("log.mirror", "true", "keep the applied log in kvraft.db (false: no SQLite log, for comparison)"),
       new Setting("raft.segment.bytes", "1048576", "size of a Ratis log segment; closed segments below a snapshot"
           + " are purged"),
@@ -291,6 +294,7 @@ public record ServerConfig(
         Duration.ofMillis(longValue(get, "log.retention.age.ms")),
         positiveLong(get, "storage.quota.bytes"),
         longValue(get, "compaction.retention"),
+        Duration.ofMillis(positiveLong(get, "watch.progress.interval.ms")),
         bool(get, "log.mirror"),
         positiveLong(get, "raft.segment.bytes"),
         Duration.ofMillis(positiveLong(get, "raft.election.timeout.min.ms")),

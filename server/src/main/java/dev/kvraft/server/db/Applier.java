@@ -171,6 +171,7 @@ final class Applier {
     configuration = conf == null ? "" : conf;
     observer.beginEntry(at, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size()
         + " keys at revision " + revision, ByteString.EMPTY);
+    observer.installed(revision);
     observer.endEntry(at.index());
     observer.flush();
     advance(at);

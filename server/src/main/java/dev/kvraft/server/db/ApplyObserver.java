@@ -16,6 +16,9 @@ public interface ApplyObserver {
     return KvState.OpListener.NONE;
   }
 
+  /** The entry just begun installs a snapshot at store {@code revision}. */
+  default void installed(long revision) {}
+
   /** After the entry was applied to the map. */
   default void endEntry(long index) {}
 

@@ -60,6 +60,10 @@ final class AuthLayer {
       case WRITE -> r.hasAuthChange() ? root(user, "change users and roles")
           : r.hasAlarm() || r.hasCompact() ? root(user, describe(r)) : write(user, WriteOpOf.of(r));
       case SNAPSHOT, TRANSFER_LEADER, MEMBER_CHANGE, BACKUP, AUTH_READ, ALARM_LIST -> root(user, describe(r));
+      // A watch reads its range, like a scan of it; the check is made once, when it opens (as etcd does).
+      case WATCH -> state.check(user, false, r.getWatch().getKey(), r.getWatch().getRangeEnd(),
+          !r.getWatch().getRangeEnd().isEmpty());
+      case CANCEL_WATCH -> Optional.empty();
       // Status and Members name no keys; clients use them to find the leader before they authenticate.
       case INFO, READ_INDEX, MEMBER_HELLO, BACKUP_CHUNK, AUTHENTICATE, NONE -> Optional.empty();
     };

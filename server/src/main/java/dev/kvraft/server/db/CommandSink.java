@@ -14,6 +14,9 @@ public interface CommandSink {
    */
   boolean submit(Request request, Replier replier, long deadline, RequestTrace trace) throws InterruptedException;
 
+  /** The connection closed: the watches it opened end. */
+  default void closed(WatchSink sink) {}
+
   /** Who is told of the answers the caller gives itself (invalid requests, OVERLOADED). */
   RequestObserver requestObserver();
 }

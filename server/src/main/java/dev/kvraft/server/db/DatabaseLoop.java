@@ -66,6 +66,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private final AuthLayer authLayer = new AuthLayer(auth);
   private final Alarms alarms = new Alarms();
   private final Compaction compaction;
+  private final Watches watches;
   private final PendingRequests pending = new PendingRequests();
   private final Replies replies;
   private final Retries retries;
@@ -88,7 +89,11 @@ public final class DatabaseLoop implements AutoCloseable {
     this.compaction = new Compaction(state, () -> applierObserver(), config.compactionRetention());
     this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken, auth, alarms,
         compaction);
-    // Outermost first when applying: auth (who may), then the quota alarm (is there room), compaction, the map.
+    this.watches = new Watches(config.nodeId(), state, replies, compaction::compactRevisionView, inbox::add,
+        config.watchProgressInterval());
+    // Outermost first when applying: auth (who may), then the quota alarm (is there room), compaction, watches
+    // (who is told), the map.
+    applier.wrap(watches::around);
     applier.wrap(compaction::around);
     applier.wrap(alarms::around);
     applier.wrap(authLayer::around);
@@ -140,6 +145,11 @@ public final class DatabaseLoop implements AutoCloseable {
   /** What Status reports as this node's data on disk: a cached measurement, never a walk of the disk. */
   public void dataSizes(java.util.function.Supplier<dev.kvraft.proto.DataSize> sizes) {
     this.dataSizes = sizes;
+  }
+
+  /** Where watches that start in the past read history (kvraft.db); before {@link #start()}. */
+  public void watchHistory(WatchHistory history) {
+    watches.history(history);
   }
 
   /** Where Backup commands write their copies; before {@link #start()} (without it they answer UNAVAILABLE). */
@@ -278,6 +288,7 @@ public final class DatabaseLoop implements AutoCloseable {
             case Event.Install i -> install(i);
             case Event.SnapshotTaken s -> observer.snapshotTaken(s.index());
             case Event.Task t -> t.task().run();
+            case Event.ConnectionClosed closed -> watches.closed(closed.sink());
             case Event.Stop s -> {
               failEverything(writeBatch, readBatch);
               return;
@@ -286,6 +297,7 @@ public final class DatabaseLoop implements AutoCloseable {
         }
         batch.clear();
         observer.flush();
+        watches.flush();
         retries.takeDue(writeBatch, readBatch);
         if (!writeBatch.isEmpty() || !readBatch.isEmpty()) {
           var route = Route.of(consensus, config, forwarder != null);
@@ -293,6 +305,7 @@ public final class DatabaseLoop implements AutoCloseable {
           reads.flush(readBatch, route, forwarder);
         }
         reads.answerApplied();
+        watches.tick(System.nanoTime());
         expire();
         memberToken.proposeIfMissing(consensus, ids, proposer);
         compaction.proposeIfDue(consensus, ids, proposer);
@@ -346,6 +359,9 @@ public final class DatabaseLoop implements AutoCloseable {
               loopObserver, dataSizes.get()).toBuilder().addAllAlarms(alarms.describe())
               .setCompactRevision(compaction.compactRevisionView()).build()).build()
           : replies.respond(r.getId()).setMembers(StatusReport.members(config, consensus)).build());
+      // Served by this node from its own applied log, leader or not.
+      case WATCH -> watches.open(c);
+      case CANCEL_WATCH -> watches.cancel(c);
       case NONE -> replies.error(c, Error.Code.INVALID_ARGUMENT, "request " + r.getId() + " names no command", "");
     }
   }
@@ -385,6 +401,7 @@ public final class DatabaseLoop implements AutoCloseable {
 
   private void install(Event.Install i) {
     applier.install(i.at(), i.revision(), i.configuration(), i.kvs(), i.system(), i.why());
+    watches.installed(i.revision());
     reads.answerApplied();
     i.done().complete(null);
   }

@@ -43,6 +43,9 @@ sealed interface Event {
   /** A snapshot at {@code index} is on disk: the mirror may prune history below it. */
   record SnapshotTaken(long index) implements Event {}
 
+  /** A client connection closed: its watches end. */
+  record ConnectionClosed(WatchSink sink) implements Event {}
+
   /** Run a task on the loop thread (the idle check at shutdown). */
   record Task(Runnable task) implements Event {}
 

@@ -73,6 +73,11 @@ final class Inbox implements CommandSink, StateMachineSink, Forwarder.Sink {
   }
 
   @Override
+  public void closed(WatchSink sink) {
+    queue.add(new Event.ConnectionClosed(sink));
+  }
+
+  @Override
   public RequestObserver requestObserver() {
     return observer.get();
   }

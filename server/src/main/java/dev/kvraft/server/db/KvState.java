@@ -61,6 +61,13 @@ public final class KvState {
     OpListener NONE = (op, key, value, revision, result) -> {};
 
     void applied(OpKind op, ByteString key, ByteString value, long revision, OpOutcome result);
+
+    /**
+     * A key changed at {@code revision}: {@code now} is its new entry (null when deleted), {@code prev} its entry
+     * before (null when created). Called just before the {@link #applied} of the same operation (a range delete:
+     * once per key deleted), for watches and the mirror's create revision and version.
+     */
+    default void changed(Entry prev, Entry now, long revision) {}
   }
 
   /**
@@ -258,6 +265,7 @@ public final class KvState {
     } else {
       slot.entry = new Entry(prev.key(), value, prev.createRevision(), rev, prev.version() + 1);
     }
+    listener.changed(prev, slot.entry, rev);
     listener.applied(OpKind.PUT, put.getKey(), put.getValue(), rev, prev == null ? OpOutcome.CREATED : OpOutcome.UPDATED);
     var r = PutResult.newBuilder();
     if (put.getPrevKv() && prev != null) {
@@ -275,6 +283,9 @@ public final class KvState {
         sorted.remove(key);
       }
       var prev = slot == null ? null : slot.entry;
+      if (prev != null) {
+        listener.changed(prev, null, rev);
+      }
       listener.applied(OpKind.DELETE, del.getKey(), null, prev == null ? 0 : rev,
           prev == null ? OpOutcome.NOT_FOUND : OpOutcome.DELETED);
       if (prev != null) {
@@ -295,6 +306,7 @@ public final class KvState {
       it.remove();
       byKey.remove(key);
       n++;
+      listener.changed(prev, null, rev);
       listener.applied(OpKind.DELETE, UnsafeByteOperations.unsafeWrap(prev.key()), null, rev, OpOutcome.DELETED);
       if (del.getPrevKv()) {
         r.addPrev(prev.toKeyValue());

@@ -31,7 +31,8 @@ public final class MirrorObserver implements ApplyObserver {
 
   private sealed interface Item {}
 
-  private record Op(int seq, OpKind op, ByteString key, ByteString value, long revision, OpOutcome result) {}
+  private record Op(int seq, OpKind op, ByteString key, ByteString value, long revision, OpOutcome result,
+      long createRevision, long version) {}
 
   private record Entry(long idx, long term, EntryKind kind, String proposer, int opCount, String summary,
       ByteString payload, List<Op> ops) implements Item {}
@@ -39,6 +40,8 @@ public final class MirrorObserver implements ApplyObserver {
   private record Prune(long snapshotIndex) implements Item {}
 
   private record Compacted(long revision) implements Item {}
+
+  private record Installed(long revision) implements Item {}
 
   private static final List<Item> CLOSE = List.of();
   /**
@@ -67,11 +70,25 @@ public final class MirrorObserver implements ApplyObserver {
   // Loop thread only.
   private List<Item> batch = new ArrayList<>();
   private List<Op> ops;
+  /** The put about to be recorded: its key's create revision and version ({@link KvState.OpListener#changed}). */
+  private KvState.Entry lastPut;
+  private final KvState.OpListener listener = new KvState.OpListener() {
+    @Override
+    public void applied(OpKind op, ByteString key, ByteString value, long revision, OpOutcome result) {
+      op(op, key, value, revision, result);
+    }
+
+    @Override
+    public void changed(KvState.Entry prev, KvState.Entry now, long revision) {
+      lastPut = now;
+    }
+  };
 
   // Writer thread only.
   private boolean broken;
   // Written by the writer thread, read by metrics.
   private volatile long committedIndex = -1;
+  private volatile long committedRevision;
   private volatile long firstIndex = -1;
   private volatile boolean failed;
 
@@ -100,11 +117,19 @@ public final class MirrorObserver implements ApplyObserver {
       String summary, ByteString payload) {
     ops = opCount == 0 ? List.of() : new ArrayList<>(opCount);
     batch.add(new Entry(at.index(), at.term(), kind, proposer, opCount, summary, payload, ops));
-    return this::op;
+    return listener;
   }
 
   private void op(OpKind op, ByteString key, ByteString value, long revision, OpOutcome result) {
-    ops.add(new Op(ops.size(), op, op == OpKind.TXN ? null : key, value, revision, result));
+    var put = op == OpKind.PUT ? lastPut : null;
+    lastPut = null;
+    ops.add(new Op(ops.size(), op, op == OpKind.TXN ? null : key, value, revision, result,
+        put == null ? 0 : put.createRevision(), put == null ? 0 : put.version()));
+  }
+
+  @Override
+  public void installed(long revision) {
+    batch.add(new Installed(revision));
   }
 
   @Override
@@ -149,6 +174,11 @@ public final class MirrorObserver implements ApplyObserver {
     long first = firstIndex;
     long last = committedIndex;
     return first < 0 || last < first ? 0 : last - first + 1;
+  }
+
+  /** The highest store revision committed to kvraft.db (a watch's catch-up reads up to it); 0 before any. */
+  public long committedRevision() {
+    return committedRevision;
   }
 
   /** Whether writing kvraft.db failed and mirroring stopped. */
@@ -209,9 +239,11 @@ public final class MirrorObserver implements ApplyObserver {
                 e.payload().isEmpty() ? null : e.payload().toByteArray());
             for (var o : e.ops()) {
               mirror.op(e.idx(), o.seq(), o.op(), o.key() == null ? null : o.key().toByteArray(),
-                  o.value() == null ? null : o.value().toByteArray(), o.revision(), o.result());
+                  o.value() == null ? null : o.value().toByteArray(), o.revision(), o.result(), o.createRevision(),
+                  o.version());
             }
           }
+          case Installed i -> mirror.installed(i.revision());
           case Prune p -> prune(p.snapshotIndex());
           case Compacted c -> {
             int n = mirror.compact(c.revision());
@@ -254,6 +286,7 @@ public final class MirrorObserver implements ApplyObserver {
     try {
       mirror.commit();
       committedIndex = mirror.maxIndex();
+      committedRevision = mirror.maxRevision();
       if (firstIndex < 0 && committedIndex >= 0) {
         firstIndex = mirror.minIndex();
       }

@@ -43,7 +43,10 @@ final class ClientConnection {
   private static final long MAX_DISCARD = 64L << 20;
   static final int IN_BUFFER = 4 * 1024;
   static final int OUT_BUFFER = 8 * 1024;
-  private static final Response CLOSE = Response.newBuilder().build();
+  /** One message for the writer: the answer to a request (which frees its in-flight slot), or a watch's message. */
+  private record Out(Response response, boolean answer) {}
+
+  private static final Out CLOSE = new Out(Response.newBuilder().build(), false);
 
   /** The accepted TCP socket; closing it ends everything. */
   private final Socket raw;
@@ -80,7 +83,11 @@ final class ClientConnection {
   private final AtomicBoolean writerStarted = new AtomicBoolean();
   private volatile Thread writer;
   private volatile OutputStream socketOut;
-  private final LinkedBlockingQueue<Response> outbox = new LinkedBlockingQueue<>();
+  private final LinkedBlockingQueue<Out> outbox = new LinkedBlockingQueue<>();
+  /** Watches this connection opened and the server has not ended: while any is open the connection is not idle. */
+  private final java.util.concurrent.atomic.AtomicInteger watches = new java.util.concurrent.atomic.AtomicInteger();
+  /** What the database loop answers and streams to. */
+  private final Stream stream = new Stream();
   private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
   private final AtomicBoolean closed = new AtomicBoolean();
   private volatile boolean broken;
@@ -126,6 +133,7 @@ final class ClientConnection {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
+      loop.closed(stream);
       outbox.add(CLOSE);
       var w = writer;
       if (w != null) {
@@ -164,8 +172,8 @@ final class ClientConnection {
           return;
         }
       } catch (java.net.SocketTimeoutException idle) {
-        if (inFlight.availablePermits() < MAX_IN_FLIGHT) {
-          continue; // answers are still owed: not idle
+        if (inFlight.availablePermits() < MAX_IN_FLIGHT || watches.get() > 0) {
+          continue; // answers are still owed, or watches stream: not idle
         }
         LOG.info("client {}: idle for {} ms (client.idle.timeout.ms); closing the connection", peer,
             limits.idleTimeout().toMillis());
@@ -373,7 +381,7 @@ final class ClientConnection {
         }
       }
     }
-    if (!loop.submit(request, this::reply, deadline, trace)) {
+    if (!loop.submit(request, stream, deadline, trace)) {
       answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
           .setCode(Error.Code.OVERLOADED)
           .setMessage("node " + config.nodeId() + " has " + config.queueCapacity()
@@ -469,7 +477,7 @@ final class ClientConnection {
     long size = framedSize(response);
     long mine = outboxBytes.addAndGet(size);
     budget.queued(size);
-    outbox.add(response);
+    outbox.add(new Out(response, true));
     startWriter();
     var limits = budget.limits();
     if (mine > 2 * limits.outboxBytes() || (budget.outboxFull() && mine > limits.outboxBytes() / 2)) {
@@ -510,17 +518,20 @@ final class ClientConnection {
   private void writeLoop(OutputStream out) {
     try {
       while (true) {
-        var r = outbox.take();
+        var o = outbox.take();
         do {
-          if (r == CLOSE) {
+          if (o == CLOSE) {
             out.flush();
             return;
           }
+          var r = o.response();
           taken(r);
           r.writeDelimitedTo(out);
           stats.wrote(framedSize(r));
-          inFlight.release();
-        } while ((r = outbox.poll()) != null);
+          if (o.answer()) {
+            inFlight.release();
+          }
+        } while ((o = outbox.poll()) != null);
         out.flush();
         synchronized (drained) {
           drained.notifyAll();
@@ -532,16 +543,100 @@ final class ClientConnection {
       Thread.currentThread().interrupt();
     } finally {
       broken = true;
-      for (Response r; (r = outbox.poll()) != null; ) {
-        if (r != CLOSE) {
-          taken(r);
-          inFlight.release();
+      for (Out o; (o = outbox.poll()) != null; ) {
+        if (o != CLOSE) {
+          taken(o.response());
+          if (o.answer()) {
+            inFlight.release();
+          }
         }
       }
       synchronized (drained) {
         drained.notifyAll();
       }
       closeSocket();
+    }
+  }
+
+  /**
+   * The database loop's side of this connection: answers go to {@link #reply}; a watch's messages are queued while
+   * the client's unread bytes stay under half of {@code limit.outbox.bytes}, so watches never push the connection
+   * over its bound (the rest of the bound is for answers).
+   */
+  private final class Stream implements dev.kvraft.server.db.WatchSink {
+    @Override
+    public void reply(Response response) {
+      ClientConnection.this.reply(response);
+    }
+
+    @Override
+    public boolean offer(Response message) {
+      long size = framedSize(message);
+      if (broken || closed.get() || (outboxBytes.get() > 0 && outboxBytes.get() + size > room())) {
+        return false;
+      }
+      outboxBytes.addAndGet(size);
+      budget.queued(size);
+      outbox.add(new Out(message, false));
+      startWriter();
+      return true;
+    }
+
+    @Override
+    public boolean put(Response message) throws InterruptedException {
+      long deadline = System.nanoTime() + budget.limits().writeTimeout().toNanos();
+      while (!offer(message)) {
+        if (!isOpen()) {
+          return false;
+        }
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        synchronized (drained) {
+          drained.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
+        }
+      }
+      return true;
+    }
+
+    @Override
+    public boolean awaitRoom() throws InterruptedException {
+      long deadline = System.nanoTime() + budget.limits().writeTimeout().toNanos();
+      while (outboxBytes.get() > room() / 2) {
+        long left = deadline - System.nanoTime();
+        if (!isOpen() || left <= 0) {
+          return false;
+        }
+        synchronized (drained) {
+          drained.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
+        }
+      }
+      return isOpen();
+    }
+
+    private long room() {
+      return budget.limits().outboxBytes() / 2;
+    }
+
+    @Override
+    public boolean isOpen() {
+      return !broken && !closed.get();
+    }
+
+    @Override
+    public void close() {
+      ClientConnection.this.close();
+    }
+
+    @Override
+    public void watching(int delta) {
+      watches.addAndGet(delta);
+    }
+
+    @Override
+    public String peer() {
+      return peer;
     }
   }
 

@@ -35,6 +35,8 @@ public final class RequestValidator {
         case AUTHENTICATE -> name("authenticate: user", r.getAuthenticate().getUser());
         case AUTH_CHANGE -> authChange(r.getAuthChange());
         case AUTH_READ -> { }
+        case WATCH -> range("watch", r.getWatch().getKey(), r.getWatch().getRangeEnd());
+        case CANCEL_WATCH -> { }
         case STATUS, MEMBERS, READ_INDEX, SNAPSHOT, TRANSFER_LEADER, MEMBER_HELLO, BACKUP -> { }
         case COMMAND_NOT_SET -> throw new Invalid(Error.Code.INVALID_ARGUMENT,
             "request names no command (or one this server does not know; is the client newer than the server?)");
@@ -140,16 +142,21 @@ public final class RequestValidator {
   }
 
   private void delete(String where, dev.kvraft.proto.Delete del) throws Invalid {
-    key(where, del.getKey());
-    var end = del.getRangeEnd();
+    range(where, del.getKey(), del.getRangeEnd());
+  }
+
+  /** A key, or a range [key, end) that is not empty ({@code end} "\0": to the end of the key space). */
+  private void range(String where, com.google.protobuf.ByteString key, com.google.protobuf.ByteString end)
+      throws Invalid {
+    key(where, key);
     if (!end.isEmpty() && !end.equals(KvState.TO_END)) {
       if (end.size() > limits.maxKeyBytes()) {
         throw new Invalid(Error.Code.TOO_LARGE, where + ": range_end is " + end.size() + " bytes, over the limit of "
             + limits.maxKeyBytes());
       }
-      if (KvState.KEY_ORDER.compare(del.getKey(), end) >= 0) {
+      if (KvState.KEY_ORDER.compare(key, end) >= 0) {
         throw new Invalid(Error.Code.INVALID_ARGUMENT, where + ": range_end " + shortKey(end)
-            + " is not after key " + shortKey(del.getKey()) + "; the range [key, range_end) would be empty");
+            + " is not after key " + shortKey(key) + "; the range [key, range_end) would be empty");
       }
     }
   }

@@ -1,0 +1,197 @@
+package dev.kvraft.server.db;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.kvraft.proto.KeyValue;
+import dev.kvraft.proto.WatchResult;
+import dev.kvraft.storage.HistoryReader;
+import dev.kvraft.storage.StorageException;
+import java.util.HashMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Brings one watcher from a past revision up to what {@code kvraft.db} holds, on a virtual thread of its own
+ * ({@code kvraft-watch-catchup-ID}), never on the database loop: reads a page of changes, sends the watcher's events
+ * in whole revisions, waiting for the client as long as {@code client.write.timeout.ms} allows, and at the end of
+ * the recorded history hands the watcher back to the loop ({@link Watches#join}). At most
+ * {@value #READERS} catch-ups read kvraft.db at a time; one that waits for its client holds no read slot.
+ *
+ * <p>Owns the watcher's position while it runs (the loop does not touch a watcher that is behind).
+ */
+final class WatchCatchUp implements Runnable {
+  static final int READERS = 4;
+  static final int PAGE_ROWS = 2_000;
+  /** When the loop sent the watcher back (kvraft.db was behind the revisions kept in memory): wait this long first. */
+  private static final long RETRY_MILLIS = 50;
+  /** Keys whose latest change this catch-up saw, for prev_kv without a query (bounded). */
+  private static final int SEEN_KEYS = 100_000;
+
+  private final Watches hub;
+  private final Watches.Watcher w;
+  private final long from;
+  private final boolean retry;
+
+  private WatchCatchUp(Watches hub, Watches.Watcher w, long from, boolean retry) {
+    this.hub = hub;
+    this.w = w;
+    this.from = from;
+    this.retry = retry;
+  }
+
+  static void start(Watches hub, Watches.Watcher w, long from, boolean retry) {
+    Thread.ofVirtual().name("kvraft-watch-catchup-" + w.id).start(new WatchCatchUp(hub, w, from, retry));
+  }
+
+  @Override
+  public void run() {
+    HistoryReader reader = null;
+    long next = from;
+    try {
+      if (retry) {
+        TimeUnit.MILLISECONDS.sleep(RETRY_MILLIS);
+      }
+      if (!hub.history().recording()) {
+        cancel("node " + hub.nodeId() + " stopped recording history in kvraft.db (see its log); watch from another"
+            + " node", 0);
+        return;
+      }
+      reader = hub.history().open();
+      if (reader == null) {
+        cancel("node " + hub.nodeId() + " keeps no history to start a watch in the past; watch from revision 0",
+            0);
+        return;
+      }
+      var seen = new HashMap<ByteString, HistoryReader.Change>();
+      while (!w.ended && w.sink.isOpen()) {
+        HistoryReader.Page page;
+        hub.readers().acquire();
+        try {
+          page = reader.read(next, PAGE_ROWS);
+        } finally {
+          hub.readers().release();
+        }
+        if (page.compactedBelow() > 0) {
+          cancel("revision " + next + " is no longer in node " + hub.nodeId() + "'s history, which starts at"
+              + " revision " + page.compactedBelow() + " (compacted, pruned by log.retention, or before a snapshot"
+              + " this node installed)", page.compactedBelow());
+          return;
+        }
+        if (!send(page, reader, seen)) {
+          return;
+        }
+        next = page.next();
+        if (page.end()) {
+          // Back to the loop only once the client has room: else the loop would find the connection full again.
+          if (!w.sink.awaitRoom()) {
+            slow();
+            return;
+          }
+          long at = next;
+          hub.onLoop(() -> hub.join(w, at));
+          return;
+        }
+      }
+    } catch (StorageException e) {
+      Watches.warn("watch {} of {}: cannot read history from kvraft.db: {}; cancelling it", w.id, w.sink.peer(),
+          e.getMessage());
+      try {
+        cancel("node " + hub.nodeId() + " cannot read its history: " + e.getMessage(), 0);
+      } catch (InterruptedException again) {
+        Thread.currentThread().interrupt();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      if (reader != null) {
+        reader.close();
+      }
+    }
+  }
+
+  /** The page's events for this watcher, whole revisions per message; false when the client stopped reading. */
+  private boolean send(HistoryReader.Page page, HistoryReader reader, HashMap<ByteString, HistoryReader.Change> seen)
+      throws InterruptedException, StorageException {
+    var events = WatchResult.newBuilder();
+    long bytes = 0;
+    long lastEvent = 0;
+    var changes = page.changes();
+    for (int i = 0; i < changes.size(); i++) {
+      var c = changes.get(i);
+      var key = UnsafeByteOperations.unsafeWrap(c.key());
+      if (w.holds(key) && w.wants(c.delete())) {
+        events.addEvents(event(c, key, reader, seen));
+        bytes += 64 + c.key().length + (c.value() == null ? 0 : c.value().length);
+        lastEvent = c.revision();
+      }
+      if (w.watch.getPrevKv()) {
+        if (seen.size() >= SEEN_KEYS) {
+          seen.clear();
+        }
+        seen.put(key, c);
+      }
+      boolean revisionEnds = i + 1 == changes.size() || changes.get(i + 1).revision() != c.revision();
+      if (revisionEnds && bytes >= Watches.MESSAGE_BYTES) {
+        if (!put(events, lastEvent)) {
+          return false;
+        }
+        events = WatchResult.newBuilder();
+        bytes = 0;
+      }
+    }
+    return events.getEventsCount() == 0 || put(events, lastEvent);
+  }
+
+  private dev.kvraft.proto.Event event(HistoryReader.Change c, ByteString key, HistoryReader reader,
+      HashMap<ByteString, HistoryReader.Change> seen) throws StorageException {
+    var e = dev.kvraft.proto.Event.newBuilder();
+    if (c.delete()) {
+      e.setType(dev.kvraft.proto.Event.Type.DELETE).setKv(KeyValue.newBuilder().setKey(key)
+          .setModRevision(c.revision()));
+    } else {
+      e.setType(dev.kvraft.proto.Event.Type.PUT).setKv(keyValue(c));
+    }
+    if (w.watch.getPrevKv()) {
+      var prev = seen.containsKey(key) ? seen.get(key) : reader.before(c.key(), c.revision());
+      if (prev != null && !prev.delete()) {
+        e.setPrevKv(keyValue(prev));
+      }
+    }
+    return e.build();
+  }
+
+  private static KeyValue keyValue(HistoryReader.Change c) {
+    return KeyValue.newBuilder().setKey(UnsafeByteOperations.unsafeWrap(c.key()))
+        .setValue(UnsafeByteOperations.unsafeWrap(c.value() == null ? new byte[0] : c.value()))
+        .setCreateRevision(c.createRevision()).setModRevision(c.revision()).setVersion(c.version()).build();
+  }
+
+  private boolean put(WatchResult.Builder events, long revision) throws InterruptedException {
+    if (w.ended) {
+      return false;
+    }
+    if (w.sink.put(hub.message(w.id, revision, events))) {
+      return true;
+    }
+    slow();
+    return false;
+  }
+
+  /** The client read nothing for client.write.timeout.ms: its connection is closed (the loop then ends its watches). */
+  private void slow() {
+    if (w.sink.isOpen()) {
+      Watches.warn("watch {} of {}: the client read none of its events for client.write.timeout.ms; closing the"
+          + " connection (a client resumes its watches from their last revision when it reconnects)", w.id,
+          w.sink.peer());
+      w.sink.close();
+    }
+  }
+
+  /** Ends the watch and tells the client why (the last message of its stream). */
+  private void cancel(String reason, long compactRevision) throws InterruptedException {
+    hub.onLoop(() -> hub.end(w));
+    if (!w.sink.put(hub.message(w.id, 0, WatchResult.newBuilder().setCanceled(true).setCancelReason(reason)
+        .setCompactRevision(compactRevision))) && w.sink.isOpen()) {
+      w.sink.close();
+    }
+  }
+}

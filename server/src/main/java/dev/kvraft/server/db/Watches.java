@@ -1,0 +1,541 @@
+package dev.kvraft.server.db;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.kvraft.proto.CancelWatchResult;
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Header;
+import dev.kvraft.proto.Response;
+import dev.kvraft.proto.Watch;
+import dev.kvraft.proto.WatchResult;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Watches, as a layer of the apply step: every change applied on this node (leader or follower alike) goes to the
+ * watchers whose range holds its key, whole revisions at a time, in revision order.
+ *
+ * <p>A watcher is <em>live</em> or <em>behind</em>. A live watcher gets each revision's events as they are applied,
+ * gathered over one turn of the loop and queued on its connection at the end of the turn ({@link #flush}) without
+ * blocking: when the connection has no room (the client reads slowly), the watcher falls behind. A behind watcher
+ * (and one that starts in the past) is served by a {@link WatchCatchUp} on a thread of its own, which reads the
+ * changes from {@code kvraft.db} and waits for the client as long as {@code client.write.timeout.ms} allows; when
+ * it reaches the end of what kvraft.db holds it hands the watcher back to the loop ({@link #join}), which sends the
+ * revisions since from {@link #recent} (the last revisions applied, kept in memory while anyone watches) and makes
+ * it live again. So a slow watcher never slows writes, never misses a revision and never sees one twice; it is
+ * cancelled only when history it still needs is gone (compacted, pruned, or skipped by a snapshot install).
+ *
+ * <p>Owned by the database loop's thread: the registry, the recent revisions and each watcher's state while it is
+ * live. While a watcher is behind, its position belongs to its catch-up thread, handed over through the loop's
+ * queue. {@link Watcher#ended} is the one field both sides read.
+ */
+final class Watches {
+  private static final Logger LOG = LoggerFactory.getLogger(Watches.class);
+
+  /** At most this many watches per connection, and on the node. */
+  static final int MAX_PER_CONNECTION = 10_000;
+  static final int MAX_WATCHES = 100_000;
+  /** Recent revisions kept in memory while anyone watches: at most this many, and this many bytes. */
+  static final int RECENT_REVISIONS = 100_000;
+  static final long RECENT_BYTES = 16L << 20;
+  /** Events gathered for one live watcher in one turn before it is sent to catch up instead. */
+  static final long PENDING_BYTES = 4L << 20;
+  /** A stream message holds whole revisions up to about this many bytes (one large revision may be more). */
+  static final int MESSAGE_BYTES = 1 << 20;
+
+  /** One change of one key: {@code now} null for a delete, {@code prev} null for a creation. */
+  record Change(KvState.Entry prev, KvState.Entry now, long revision) {
+    ByteString key() {
+      return UnsafeByteOperations.unsafeWrap(now != null ? now.key() : prev.key());
+    }
+
+    int bytes() {
+      var e = now != null ? now : prev;
+      return 64 + e.key().length + (now == null ? 0 : now.value().length);
+    }
+  }
+
+  /** The changes of one revision. */
+  record Revision(long revision, List<Change> changes, long bytes) {}
+
+  /** One open watch. */
+  static final class Watcher {
+    final WatchSink sink;
+    final long id;
+    final Watch watch;
+    /** Loop thread while live: the first revision not yet queued to the client. */
+    long next;
+    boolean live;
+    final List<Revision> pending = new ArrayList<>();
+    long pendingBytes;
+    long lastSentNanos = System.nanoTime();
+    volatile boolean ended;
+
+    Watcher(WatchSink sink, long id, Watch watch, long next) {
+      this.sink = sink;
+      this.id = id;
+      this.watch = watch;
+      this.next = next;
+    }
+
+    boolean holds(ByteString key) {
+      var end = watch.getRangeEnd();
+      if (end.isEmpty()) {
+        return key.equals(watch.getKey());
+      }
+      return KvState.KEY_ORDER.compare(key, watch.getKey()) >= 0
+          && (end.equals(KvState.TO_END) || KvState.KEY_ORDER.compare(key, end) < 0);
+    }
+
+    boolean wants(boolean delete) {
+      return delete ? !watch.getNoDelete() : !watch.getNoPut();
+    }
+  }
+
+  private final String nodeId;
+  private final KvState state;
+  private final Replies replies;
+  private final LongSupplier compactRevision;
+  private final Consumer<Event> loop;
+  private final long progressNanos;
+  private volatile WatchHistory history = WatchHistory.NONE;
+  /** Catch-ups reading kvraft.db at a time. */
+  private final java.util.concurrent.Semaphore readers = new java.util.concurrent.Semaphore(WatchCatchUp.READERS);
+
+  private final Map<WatchSink, Map<Long, Watcher>> bySink = new HashMap<>();
+  private final Map<ByteString, List<Watcher>> byKey = new HashMap<>();
+  private final List<Watcher> ranges = new ArrayList<>();
+  private final List<Watcher> dirty = new ArrayList<>();
+  private int count;
+  private int progressWatchers;
+  private long nextProgress;
+
+  private final ArrayDeque<Revision> recent = new ArrayDeque<>();
+  private long recentBytes;
+  /** Every revision from this one on is in {@link #recent} (while anyone watches). */
+  private long recentFrom;
+  private final List<Change> current = new ArrayList<>();
+  private final Capture capture = new Capture();
+
+  Watches(String nodeId, KvState state, Replies replies, LongSupplier compactRevision, Consumer<Event> loop,
+      java.time.Duration progressInterval) {
+    this.nodeId = nodeId;
+    this.state = state;
+    this.replies = replies;
+    this.compactRevision = compactRevision;
+    this.loop = loop;
+    this.progressNanos = progressInterval.toNanos();
+  }
+
+  /** Where catch-ups read history; before the loop starts. */
+  void history(WatchHistory h) {
+    this.history = h;
+  }
+
+  int count() {
+    return count;
+  }
+
+  // ---- the apply layer ----
+
+  /** Forwards everything to the next listener and keeps the changes of the operation being applied. */
+  private final class Capture implements KvState.OpListener {
+    KvState.OpListener next = KvState.OpListener.NONE;
+
+    @Override
+    public void applied(dev.kvraft.storage.OpKind op, ByteString key, ByteString value, long revision,
+        dev.kvraft.storage.OpOutcome result) {
+      next.applied(op, key, value, revision, result);
+    }
+
+    @Override
+    public void changed(KvState.Entry prev, KvState.Entry now, long revision) {
+      next.changed(prev, now, revision);
+      current.add(new Change(prev, now, revision));
+    }
+  }
+
+  OpApplier around(OpApplier next) {
+    return (op, listener) -> {
+      if (count == 0) {
+        return next.apply(op, listener);
+      }
+      capture.next = listener;
+      var response = next.apply(op, capture);
+      capture.next = KvState.OpListener.NONE;
+      if (!current.isEmpty()) {
+        publish(new Revision(current.getFirst().revision(), List.copyOf(current),
+            current.stream().mapToLong(Change::bytes).sum()));
+        current.clear();
+      }
+      return response;
+    };
+  }
+
+  private void publish(Revision r) {
+    recent.addLast(r);
+    recentBytes += r.bytes();
+    while (recent.size() > RECENT_REVISIONS || recentBytes > RECENT_BYTES) {
+      var old = recent.removeFirst();
+      recentBytes -= old.bytes();
+      recentFrom = old.revision() + 1;
+    }
+    for (var c : r.changes()) {
+      var exact = byKey.get(c.key());
+      if (exact != null) {
+        for (var w : exact) {
+          offerTo(w, r);
+        }
+      }
+    }
+    if (!ranges.isEmpty()) {
+      for (var w : ranges) {
+        offerTo(w, r);
+      }
+    }
+  }
+
+  /** Adds the revision to a live watcher's pending events once (several changes may name the same watcher). */
+  private void offerTo(Watcher w, Revision r) {
+    if (!w.live || r.revision() < w.next) {
+      return;
+    }
+    if (!w.pending.isEmpty() && w.pending.getLast() == r) {
+      return;
+    }
+    boolean any = false;
+    for (var c : r.changes()) {
+      if (w.holds(c.key()) && w.wants(c.now() == null)) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) {
+      return;
+    }
+    if (w.pending.isEmpty()) {
+      dirty.add(w);
+    }
+    w.pending.add(r);
+    w.pendingBytes += r.bytes();
+    if (w.pendingBytes > PENDING_BYTES) {
+      behind(w, w.pending.getFirst().revision());
+    }
+  }
+
+  /** End of a loop turn: each live watcher's pending revisions go to its connection, or it falls behind. */
+  void flush() {
+    if (dirty.isEmpty()) {
+      return;
+    }
+    for (var w : dirty) {
+      if (!w.live || w.ended || w.pending.isEmpty()) {
+        continue;
+      }
+      long first = w.pending.getFirst().revision();
+      boolean sent = true;
+      for (var message : messages(w, w.pending)) {
+        if (!w.sink.offer(message)) {
+          sent = false;
+          break;
+        }
+        first = message.getHeader().getRevision() + 1;
+      }
+      if (sent) {
+        w.next = w.pending.getLast().revision() + 1;
+        w.lastSentNanos = System.nanoTime();
+        w.pending.clear();
+        w.pendingBytes = 0;
+      } else {
+        behind(w, first);
+      }
+    }
+    dirty.clear();
+  }
+
+  /** The stream messages for whole revisions: about {@link #MESSAGE_BYTES} each, never splitting a revision. */
+  private List<Response> messages(Watcher w, List<Revision> revisions) {
+    var out = new ArrayList<Response>();
+    var events = WatchResult.newBuilder();
+    long bytes = 0;
+    long last = 0;
+    for (var r : revisions) {
+      for (var c : r.changes()) {
+        if (w.holds(c.key()) && w.wants(c.now() == null)) {
+          events.addEvents(event(c, w.watch.getPrevKv()));
+        }
+      }
+      bytes += r.bytes();
+      last = r.revision();
+      if (bytes >= MESSAGE_BYTES) {
+        out.add(message(w.id, last, events));
+        events = WatchResult.newBuilder();
+        bytes = 0;
+      }
+    }
+    if (events.getEventsCount() > 0) {
+      out.add(message(w.id, last, events));
+    }
+    return out;
+  }
+
+  static dev.kvraft.proto.Event event(Change c, boolean prevKv) {
+    var e = dev.kvraft.proto.Event.newBuilder();
+    if (c.now() != null) {
+      e.setType(dev.kvraft.proto.Event.Type.PUT).setKv(c.now().toKeyValue());
+    } else {
+      e.setType(dev.kvraft.proto.Event.Type.DELETE).setKv(dev.kvraft.proto.KeyValue.newBuilder()
+          .setKey(UnsafeByteOperations.unsafeWrap(c.prev().key())).setModRevision(c.revision()));
+    }
+    if (prevKv && c.prev() != null) {
+      e.setPrevKv(c.prev().toKeyValue());
+    }
+    return e.build();
+  }
+
+  Response message(long id, long revision, WatchResult.Builder result) {
+    return Response.newBuilder().setId(id).setHeader(header(revision)).setWatch(result).build();
+  }
+
+  private Header header(long revision) {
+    return replies.header().toBuilder().setRevision(revision).build();
+  }
+
+  /** Hands the watcher to a catch-up thread from revision {@code from}. */
+  private void behind(Watcher w, long from) {
+    w.live = false;
+    w.pending.clear();
+    w.pendingBytes = 0;
+    w.next = from;
+    WatchCatchUp.start(this, w, from, false);
+  }
+
+  // ---- commands ----
+
+  /** Opens a watch: answered at once with {@code created}, then streamed. */
+  void open(Event.Command c) {
+    var r = c.request();
+    if (!(c.replier() instanceof WatchSink sink)) {
+      replies.error(c, Error.Code.INVALID_ARGUMENT, "a watch streams on the connection that opened it; it cannot"
+          + " be forwarded", "");
+      return;
+    }
+    var mine = bySink.computeIfAbsent(sink, s -> new HashMap<>());
+    if (mine.containsKey(r.getId())) {
+      replies.error(c, Error.Code.INVALID_ARGUMENT, "watch " + r.getId() + " is already open on this connection;"
+          + " use a new request id", "");
+      return;
+    }
+    if (mine.size() >= MAX_PER_CONNECTION || count >= MAX_WATCHES) {
+      if (mine.isEmpty()) {
+        bySink.remove(sink);
+      }
+      replies.error(c, Error.Code.OVERLOADED, "node " + nodeId + " has " + (mine.size() >= MAX_PER_CONNECTION
+          ? mine.size() + " watches open on this connection (at most " + MAX_PER_CONNECTION + ")"
+          : count + " watches open (at most " + MAX_WATCHES + ")") + "; cancel some, or watch a wider range", "");
+      return;
+    }
+    var watch = r.getWatch();
+    long revision = state.revision();
+    long compacted = compactRevision.getAsLong();
+    long start = watch.getStartRevision() == 0 ? revision + 1 : watch.getStartRevision();
+    if (start < compacted) {
+      if (mine.isEmpty()) {
+        bySink.remove(sink);
+      }
+      var refused = Replies.error(r.getId(), Error.Code.COMPACTED, "revision " + start + " is compacted; history"
+          + " starts at revision " + compacted + ": watch from there or later", "");
+      replies.reply(c, refused.toBuilder().setError(refused.getError().toBuilder().setCompactRevision(compacted))
+          .build());
+      return;
+    }
+    if (count == 0) {
+      recent.clear();
+      recentBytes = 0;
+      recentFrom = revision + 1;
+    }
+    var w = new Watcher(sink, r.getId(), watch, start);
+    mine.put(w.id, w);
+    index(w, true);
+    count++;
+    if (watch.getProgressNotify()) {
+      progressWatchers++;
+    }
+    sink.watching(1);
+    replies.reply(c, replies.respond(r.getId()).setHeader(header(revision))
+        .setWatch(WatchResult.newBuilder().setCreated(true)).build());
+    join(w, start);
+  }
+
+  private void index(Watcher w, boolean add) {
+    if (w.watch.getRangeEnd().isEmpty()) {
+      if (add) {
+        byKey.computeIfAbsent(w.watch.getKey(), k -> new ArrayList<>(1)).add(w);
+      } else {
+        var list = byKey.get(w.watch.getKey());
+        if (list != null) {
+          list.remove(w);
+          if (list.isEmpty()) {
+            byKey.remove(w.watch.getKey());
+          }
+        }
+      }
+    } else if (add) {
+      ranges.add(w);
+    } else {
+      ranges.remove(w);
+    }
+  }
+
+  /** The client's CancelWatch. */
+  void cancel(Event.Command c) {
+    var r = c.request();
+    boolean found = false;
+    if (c.replier() instanceof WatchSink sink) {
+      var w = remove(sink, r.getCancelWatch().getWatchId());
+      found = w != null;
+    }
+    replies.reply(c, replies.respond(r.getId()).setCancelWatch(CancelWatchResult.newBuilder().setCanceled(found))
+        .build());
+  }
+
+  private Watcher remove(WatchSink sink, long id) {
+    var mine = bySink.get(sink);
+    if (mine == null) {
+      return null;
+    }
+    var w = mine.remove(id);
+    if (mine.isEmpty()) {
+      bySink.remove(sink);
+    }
+    if (w != null) {
+      w.ended = true;
+      w.pending.clear();
+      index(w, false);
+      count--;
+      if (w.watch.getProgressNotify()) {
+        progressWatchers--;
+      }
+      sink.watching(-1);
+      if (count == 0) {
+        recent.clear();
+        recentBytes = 0;
+      }
+    }
+    return w;
+  }
+
+  /** The connection closed: its watches end. */
+  void closed(WatchSink sink) {
+    var mine = bySink.get(sink);
+    if (mine != null) {
+      for (var id : List.copyOf(mine.keySet())) {
+        remove(sink, id);
+      }
+    }
+  }
+
+  /** Ends a watch from the server's side (the catch-up thread sends the reason, when it can). */
+  void end(Watcher w) {
+    remove(w.sink, w.id);
+  }
+
+  /**
+   * A watcher that reached {@code next} (from its start, or from a catch-up) becomes live: the revisions since come
+   * from memory. When memory no longer has them all, it catches up from kvraft.db again.
+   */
+  void join(Watcher w, long next) {
+    if (w.ended) {
+      return;
+    }
+    long revision = state.revision();
+    if (next > revision) {
+      w.live = true;
+      w.next = next;
+      return;
+    }
+    if (recentFrom <= next) {
+      w.live = true;
+      w.next = next;
+      for (var r : recent) {
+        if (r.revision() >= next) {
+          offerTo(w, r);
+          if (!w.live) {
+            return;
+          }
+        }
+      }
+      return;
+    }
+    w.live = false;
+    w.next = next;
+    WatchCatchUp.start(this, w, next, true);
+  }
+
+  /** A snapshot replaced the state: live watchers missed the revisions up to it, and this node has no history of them. */
+  void installed(long revision) {
+    recent.clear();
+    recentBytes = 0;
+    recentFrom = revision + 1;
+    for (var mine : List.copyOf(bySink.values())) {
+      for (var w : List.copyOf(mine.values())) {
+        if (w.live && w.next <= revision) {
+          var reason = "node " + nodeId + " installed a snapshot at revision " + revision + " and has no history"
+              + " before it; watch again from another node, or from revision " + (revision + 1);
+          end(w);
+          w.sink.offer(message(w.id, revision, WatchResult.newBuilder().setCanceled(true).setCancelReason(reason)
+              .setCompactRevision(revision + 1)));
+        }
+      }
+    }
+  }
+
+  /** Each tick: progress notifications to the quiet live watchers that asked for them. */
+  void tick(long now) {
+    if (progressWatchers == 0 || now - nextProgress < 0) {
+      return;
+    }
+    nextProgress = now + progressNanos / 4;
+    long revision = state.revision();
+    for (var mine : bySink.values()) {
+      for (var w : mine.values()) {
+        // Live with nothing pending: every revision up to now was looked at (this runs after the turn's flush).
+        if (w.watch.getProgressNotify() && w.live && w.pending.isEmpty() && now - w.lastSentNanos >= progressNanos) {
+          if (w.sink.offer(message(w.id, revision, WatchResult.newBuilder().setProgress(true)))) {
+            w.lastSentNanos = now;
+          }
+        }
+      }
+    }
+  }
+
+  // ---- for the catch-up threads ----
+
+  WatchHistory history() {
+    return history;
+  }
+
+  java.util.concurrent.Semaphore readers() {
+    return readers;
+  }
+
+  /** Runs a task on the loop thread. */
+  void onLoop(Runnable task) {
+    loop.accept(new Event.Task(task));
+  }
+
+  String nodeId() {
+    return nodeId;
+  }
+
+  static void warn(String message, Object... args) {
+    LOG.warn(message, args);
+  }
+}
