@@ -35,6 +35,16 @@ final class Connection implements AutoCloseable {
   private final java.util.concurrent.LinkedBlockingQueue<Request> outbox = new java.util.concurrent.LinkedBlockingQueue<>();
   private static final Request CLOSE = Request.getDefaultInstance();
   private final ConcurrentHashMap<Long, CompletableFuture<Response>> pending = new ConcurrentHashMap<>();
+  /** Requests answered with many messages (watches): each message goes to its listener until {@link #endStream}. */
+  private final ConcurrentHashMap<Long, StreamListener> streams = new ConcurrentHashMap<>();
+
+  /** Gets a stream's messages on the connection's reader thread (so it must not block on this connection). */
+  interface StreamListener {
+    void message(Response r);
+
+    /** The connection ended: no more messages will come. */
+    void lost(IOException cause);
+  }
   private volatile IOException failure;
 
   private Connection(String address, Socket socket) throws IOException {
@@ -118,6 +128,25 @@ final class Connection implements AutoCloseable {
     return f;
   }
 
+  /** Sends a request whose answers are a stream; {@code listener} gets each of them until {@link #endStream}. */
+  void stream(Request request, StreamListener listener) {
+    var failed = failure;
+    if (failed != null) {
+      listener.lost(failed);
+      return;
+    }
+    streams.put(request.getId(), listener);
+    outbox.add(request);
+    if (failure != null && streams.remove(request.getId()) != null) {
+      listener.lost(failure);
+    }
+  }
+
+  /** Stops handing a stream's messages on (those still arriving are dropped). */
+  void endStream(long id) {
+    streams.remove(id);
+  }
+
   private void readLoop(InputStream in) {
     try {
       while (true) {
@@ -125,6 +154,11 @@ final class Connection implements AutoCloseable {
         if (r == null) {
           fail(new ConnectionLost("node " + address + " closed the connection", null));
           return;
+        }
+        var s = streams.get(r.getId());
+        if (s != null) {
+          s.message(r);
+          continue;
         }
         var f = pending.remove(r.getId());
         if (f != null) {
@@ -155,6 +189,12 @@ final class Connection implements AutoCloseable {
       var f = pending.remove(id);
       if (f != null) {
         f.completeExceptionally(failure);
+      }
+    }
+    for (var id : streams.keySet()) {
+      var s = streams.remove(id);
+      if (s != null) {
+        s.lost(failure);
       }
     }
   }

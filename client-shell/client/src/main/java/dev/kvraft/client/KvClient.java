@@ -339,6 +339,44 @@ public final class KvClient implements AutoCloseable {
     return call(Request.newBuilder().setMembers(Members.getDefaultInstance())).getMembers();
   }
 
+  // ---- watches --------------------------------------------------------------------------------
+
+  /**
+   * Watches a key, or a range {@code [key, rangeEnd)} ({@code rangeEnd} "\0": every key from {@code key} on), from
+   * {@code fromRevision} (0: from the next change) and hands every change to {@code listener}, whole revisions in
+   * order, until {@link Watcher#close}. Survives node failures: it resumes on another node from the last revision
+   * delivered, with no gap and no duplicate.
+   */
+  public Watcher watch(ByteString key, ByteString rangeEnd, long fromRevision, WatchListener listener) {
+    return watch(dev.kvraft.proto.Watch.newBuilder().setKey(key).setRangeEnd(rangeEnd).setStartRevision(fromRevision)
+        .build(), listener);
+  }
+
+  /** {@link #watch(ByteString, ByteString, long, WatchListener)} with every option of {@link dev.kvraft.proto.Watch}. */
+  public Watcher watch(dev.kvraft.proto.Watch watch, WatchListener listener) {
+    if (closed) {
+      throw new UnavailableException("the client is closed", "");
+    }
+    return new Watcher(this, watch, listener).start();
+  }
+
+  /** The connection to one node (opened and authenticated when needed), for a watch's stream. */
+  Connection connectionTo(String address) throws IOException {
+    connectLock.lock();
+    try {
+      if (closed) {
+        throw new UnavailableException("the client is closed", "");
+      }
+      return open(address);
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  long nextId() {
+    return ids.incrementAndGet();
+  }
+
   // ---- raw calls ------------------------------------------------------------------------------
 
   /**

@@ -49,7 +49,7 @@ public sealed class KvException extends RuntimeException
       case CONFLICT -> new ConflictException(msg);
       case UNAUTHENTICATED -> new UnauthenticatedException(msg);
       case RESOURCE_EXHAUSTED -> new ResourceExhaustedException(msg);
-      case COMPACTED -> new CompactedException(msg);
+      case COMPACTED -> new CompactedException(msg, e.getCompactRevision());
       case INTERNAL, UNKNOWN, UNRECOGNIZED -> new InternalException(e.getCode() + ": " + msg);
     };
   }

@@ -21,6 +21,7 @@ import dev.kvraft.shell.commands.StatusCommand;
 import dev.kvraft.shell.commands.TimingCommand;
 import dev.kvraft.shell.commands.TxnCommand;
 import dev.kvraft.shell.commands.UserCommand;
+import dev.kvraft.shell.commands.WatchCommand;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -44,6 +45,7 @@ public final class Commands {
   public static Commands standard() {
     return new Commands(List.of(
         new GetCommand(), new PutCommand(), new DelCommand(), new ScanCommand(), new CountCommand(),
+        new WatchCommand(),
         new CasCommand(), new TxnCommand(),
         new StatusCommand(), new MembersCommand(), new MemberCommand(), new LeaderCommand(), new SnapshotCommand(),
         new BackupCommand(), new AlarmCommand(), new CompactCommand(),

@@ -20,7 +20,7 @@ import org.jline.widget.TailTipWidgets;
 /**
  * The interactive prompt: JLine line editing, persistent history (Ctrl-R searches it), Tab completion of commands,
  * options and keys, a hint of the arguments as you type, and a prompt that names the node and says whether it
- * leads. Ctrl-C cancels the line, Ctrl-D leaves. Owned by the shell's one thread.
+ * leads. Ctrl-C cancels the line (or stops a running watch), Ctrl-D leaves. Owned by the shell's one thread.
  */
 final class Interactive {
   static final int HISTORY_SIZE = 10_000;
@@ -48,6 +48,8 @@ final class Interactive {
           .option(LineReader.Option.AUTO_FRESH_LINE, true)
           .build();
       new TailTipWidgets(reader, hints(ctx.commands()), 0, TailTipWidgets.TipType.TAIL_TIP).enable();
+      // Ctrl-C while a command runs stops that command (a watch) and comes back to the prompt, never kvsh itself.
+      terminal.handle(org.jline.terminal.Terminal.Signal.INT, signal -> ctx.interrupt());
       ctx.lines(LineSource.of(prompt -> {
         try {
           return reader.readLine(prompt);

@@ -25,6 +25,8 @@ public final class ShellContext {
     String newPassword(String user);
   }
 
+  private volatile Runnable interrupt;
+
   public ShellContext(KvClient client, PrintWriter out, PrintWriter err, Commands commands, Format format) {
     this.client = client;
     this.out = out;
@@ -72,6 +74,24 @@ public final class ShellContext {
 
   public void secrets(Secrets s) {
     this.secrets = s;
+  }
+
+  /**
+   * What Ctrl-C does while a command runs (a watch returns to the prompt); null: nothing. Set and cleared by the
+   * command, called from the terminal's signal thread.
+   */
+  public void onInterrupt(Runnable hook) {
+    this.interrupt = hook;
+  }
+
+  /** Ctrl-C while a command runs: true when the command took it. */
+  public boolean interrupt() {
+    var hook = interrupt;
+    if (hook == null) {
+      return false;
+    }
+    hook.run();
+    return true;
   }
 
   public boolean timing() {

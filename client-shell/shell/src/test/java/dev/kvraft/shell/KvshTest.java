@@ -49,6 +49,40 @@ class KvshTest {
   }
 
   @Test
+  void watchPrintsChangesFromARevisionAndStopsAfterCount() throws Exception {
+    var put1 = kvsh("", "-c", "put wsh/a 1", "-c", "put wsh/b 2", "-c", "del wsh/a", "-c", "put other x");
+    assertEquals(0, put1.status(), put1.err());
+    long first;
+    try (var c = dev.kvraft.client.KvClient.connect(address)) {
+      first = c.get("wsh/b").orElseThrow().getModRevision() - 1;
+    }
+    // From the past: the history, in order, then it stops after --count.
+    var r = kvsh("", "-c", "watch --prefix wsh/ --rev " + first + " --prev-kv --count 3");
+    assertEquals(0, r.status(), r.err());
+    assertEquals("PUT wsh/a 1 rev=" + first + "\nPUT wsh/b 2 rev=" + (first + 1) + "\nDELETE wsh/a rev="
+        + (first + 2) + " prev=1\n", r.out());
+
+    // From now: a change made while it waits; one JSON object per line.
+    var watching = java.util.concurrent.CompletableFuture.supplyAsync(
+        () -> kvsh("", "--format", "json", "-c", "watch wsh/live --count 1"));
+    try (var c = dev.kvraft.client.KvClient.connect(address)) {
+      // Keep writing until the watch (which starts from its own "now") has seen one.
+      for (int i = 0; !watching.isDone() && i < 600; i++) {
+        c.put("wsh/live", "v" + i);
+        java.util.concurrent.locks.LockSupport.parkNanos(50_000_000L);
+      }
+    }
+    var live = watching.get(30, java.util.concurrent.TimeUnit.SECONDS);
+    assertEquals(0, live.status(), live.err());
+    assertTrue(live.out().matches("\\{\"type\":\"PUT\",\"key\":\"wsh/live\",\"value\":\"v\\d+\",.*\\}\n"),
+        live.out());
+
+    var bad = kvsh("", "-c", "watch --range a");
+    assertEquals(1, bad.status(), bad.out());
+    assertTrue(bad.err().contains("watch"), "a usage error names the command: " + bad.err());
+  }
+
+  @Test
   void dashCRunsCommands() {
     var r = kvsh("", "-c", "put sh/a 1", "-c", "get sh/a");
     assertEquals(0, r.status(), r.err());

@@ -1,0 +1,22 @@
+package dev.kvraft.client;
+
+import dev.kvraft.proto.Event;
+import java.util.List;
+
+/**
+ * Receives a watch's events, on the watch's own delivery thread, one call at a time and in revision order. It may
+ * call the client (a get, a put) but should not take long: while it runs, the watch's next events wait.
+ */
+public interface WatchListener {
+  /** The events of one or more whole revisions; {@code revision} is the last one's. */
+  void onEvents(List<Event> events, long revision);
+
+  /** Every change up to {@code revision} was delivered (a progress notification, or the watch's first answer). */
+  default void onProgress(long revision) {}
+
+  /**
+   * The watch ended for good: history it needs is compacted on every node ({@link CompactedException}), or the
+   * request was refused (no permission, a bad range). Not called for a lost node: the watch resumes elsewhere.
+   */
+  default void onError(KvException e) {}
+}

@@ -1,0 +1,272 @@
+package dev.kvraft.client;
+
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import dev.kvraft.proto.Watch;
+import java.io.IOException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One watch opened by {@link KvClient#watch}: streams a range's changes to a {@link WatchListener}, and survives the
+ * loss of the node it watches on. When the connection breaks or the node ends the watch (it installed a snapshot and
+ * lacks the history), it opens the watch again on the next node, from the revision after the last one delivered:
+ * no revision is missed and none comes twice. It gives up only when every node says the history it needs is
+ * compacted ({@link WatchListener#onError}), or when the request itself is refused.
+ *
+ * <p>Threads: messages arrive on the connection's reader thread and are queued (at most {@value #QUEUED} messages,
+ * then the reader waits, which slows the server's sending: the node then catches this watch up from history); the
+ * virtual thread {@code kvraft-watch-ID} delivers them to the listener and reopens the watch when needed. Every field
+ * below except the queue and {@link #closed} belongs to that thread.
+ */
+public final class Watcher implements AutoCloseable {
+  private static final int QUEUED = 1024;
+  private static final long MAX_BACKOFF_MILLIS = 2_000;
+
+  /** What the delivery thread handles, in order. */
+  private sealed interface Item {}
+
+  private record Message(Connection connection, long id, Response response) implements Item {}
+
+  private record Lost(Connection connection, long id, String why) implements Item {}
+
+  private record Stop() implements Item {}
+
+  private final KvClient client;
+  private final Watch watch;
+  private final WatchListener listener;
+  private final LinkedBlockingQueue<Item> queue = new LinkedBlockingQueue<>(QUEUED);
+  private final Thread thread;
+  private volatile boolean closed;
+  private volatile long lastRevision;
+
+  // ---- the delivery thread's ----
+  /** The first revision not delivered yet; 0 until a watch "from now" was created. */
+  private long next;
+  private Connection connection;
+  private long id;
+  private int address;
+  /** Nodes in a row that answered COMPACTED, and the highest compact revision they named. */
+  private int compactedNodes;
+  private long compactRevision;
+  private int failures;
+
+  Watcher(KvClient client, Watch watch, WatchListener listener) {
+    this.client = client;
+    this.watch = watch;
+    this.listener = listener;
+    this.next = watch.getStartRevision();
+    this.thread = Thread.ofVirtual().name("kvraft-watch-" + Long.toHexString(System.identityHashCode(this)))
+        .unstarted(this::run);
+  }
+
+  Watcher start() {
+    thread.start();
+    return this;
+  }
+
+  /** The revision of the last event (or progress notification) delivered to the listener; 0 before any. */
+  public long lastRevision() {
+    return lastRevision;
+  }
+
+  /** Whether the watch still runs: not closed by {@link #close}, not ended by {@link WatchListener#onError}. */
+  public boolean isOpen() {
+    return thread.isAlive();
+  }
+
+  /** Ends the watch: the server is told, and the listener gets nothing more once this returns. */
+  @Override
+  public void close() {
+    closed = true;
+    queue.clear();
+    queue.offer(new Stop());
+    if (Thread.currentThread() != thread) {
+      try {
+        thread.join(TimeUnit.SECONDS.toMillis(5));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  private void run() {
+    try {
+      open();
+      while (!closed) {
+        var item = queue.take();
+        switch (item) {
+          case Stop s -> {
+            return;
+          }
+          case Lost l -> {
+            if (l.connection() == connection && l.id() == id) {
+              reopen(l.why());
+            }
+          }
+          case Message m -> {
+            if (m.connection() == connection && m.id() == id && !handle(m.response())) {
+              return;
+            }
+          }
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      cancel();
+    }
+  }
+
+  /** Opens the watch on the current address (moving on while nodes cannot be reached). */
+  private void open() throws InterruptedException {
+    while (!closed) {
+      var addresses = client.addresses();
+      var target = addresses.get(Math.floorMod(address, addresses.size()));
+      try {
+        connection = client.connectionTo(target);
+        id = client.nextId();
+        var request = Request.newBuilder().setId(id).setWatch(watch.toBuilder().setStartRevision(next)).build();
+        var c = connection;
+        var myId = id;
+        c.stream(request, new Connection.StreamListener() {
+          @Override
+          public void message(Response r) {
+            enqueue(new Message(c, myId, r));
+          }
+
+          @Override
+          public void lost(IOException cause) {
+            enqueue(new Lost(c, myId, cause.getMessage()));
+          }
+        });
+        return;
+      } catch (IOException | KvException e) {
+        failures++;
+        backoff();
+        address++;
+      }
+    }
+  }
+
+  private void enqueue(Item item) {
+    try {
+      while (!closed && !queue.offer(item, 100, TimeUnit.MILLISECONDS)) {
+        // The listener is slow: wait (this is the connection's reader; the server catches the watch up later).
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** Handles one message of the current stream; false when the watch ended for good. */
+  private boolean handle(Response r) throws InterruptedException {
+    if (r.hasError()) {
+      var e = r.getError();
+      if (e.getCode() == Error.Code.COMPACTED) {
+        return compacted(e.getCompactRevision(), KvException.of(e).getMessage());
+      }
+      if (e.getCode() == Error.Code.UNAVAILABLE || e.getCode() == Error.Code.OVERLOADED
+          || e.getCode() == Error.Code.TIMEOUT) {
+        reopen(e.getMessage());
+        return true;
+      }
+      listener.onError(KvException.of(e));
+      return false;
+    }
+    var w = r.getWatch();
+    if (w.getCreated()) {
+      failures = 0;
+      if (next == 0) {
+        next = r.getHeader().getRevision() + 1;
+        progress(r.getHeader().getRevision());
+      }
+      return true;
+    }
+    if (w.getCanceled()) {
+      if (w.getCompactRevision() > 0) {
+        return compacted(w.getCompactRevision(), w.getCancelReason());
+      }
+      reopen(w.getCancelReason());
+      return true;
+    }
+    if (w.getProgress()) {
+      if (r.getHeader().getRevision() >= next) {
+        next = r.getHeader().getRevision() + 1;
+        progress(r.getHeader().getRevision());
+      }
+      return true;
+    }
+    var events = w.getEventsList();
+    if (events.isEmpty()) {
+      return true;
+    }
+    // Never twice: a stream reopened elsewhere starts at next, but be strict anyway.
+    if (events.getFirst().getKv().getModRevision() < next) {
+      events = events.stream().filter(ev -> ev.getKv().getModRevision() >= next).toList();
+      if (events.isEmpty()) {
+        return true;
+      }
+    }
+    compactedNodes = 0;
+    long revision = events.getLast().getKv().getModRevision();
+    next = revision + 1;
+    lastRevision = revision;
+    listener.onEvents(events, revision);
+    return true;
+  }
+
+  private void progress(long revision) {
+    lastRevision = Math.max(lastRevision, revision);
+    listener.onProgress(revision);
+  }
+
+  /**
+   * A node lacks the history from {@link #next}: another may still have it (one that did not install a snapshot,
+   * or prunes less). Once every node said so, the listener is told and the watch ends.
+   */
+  private boolean compacted(long compactRevision, String message) throws InterruptedException {
+    this.compactRevision = Math.max(this.compactRevision, compactRevision);
+    if (++compactedNodes >= client.addresses().size()) {
+      listener.onError(new CompactedException("watch from revision " + next + ": " + message, this.compactRevision));
+      return false;
+    }
+    stopStream();
+    address++;
+    open();
+    return true;
+  }
+
+  /** The stream broke or the node ended it: open it again, on the next node, from {@link #next}. */
+  private void reopen(String why) throws InterruptedException {
+    stopStream();
+    failures++;
+    address++;
+    backoff();
+    open();
+  }
+
+  private void backoff() throws InterruptedException {
+    if (failures > 0 && !closed) {
+      TimeUnit.MILLISECONDS.sleep(Math.min(MAX_BACKOFF_MILLIS, 50L << Math.min(failures, 6)));
+    }
+  }
+
+  private void stopStream() {
+    if (connection != null) {
+      connection.endStream(id);
+      var c = connection;
+      var cancelled = id;
+      connection = null;
+      if (c.isOpen()) {
+        c.send(Request.newBuilder().setId(client.nextId()).setCancelWatch(
+            dev.kvraft.proto.CancelWatch.newBuilder().setWatchId(cancelled)).build());
+      }
+    }
+  }
+
+  private void cancel() {
+    stopStream();
+  }
+}

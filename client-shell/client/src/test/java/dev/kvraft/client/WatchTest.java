@@ -1,0 +1,302 @@
+package dev.kvraft.client;
+
+import static dev.kvraft.client.KvClient.utf8;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.proto.Event;
+import dev.kvraft.proto.Op;
+import dev.kvraft.proto.Put;
+import dev.kvraft.proto.Txn;
+import dev.kvraft.proto.Watch;
+import dev.kvraft.server.KvraftServer;
+import dev.kvraft.server.testing.Await;
+import dev.kvraft.server.testing.Nodes;
+import dev.kvraft.server.testing.TestNodes;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Watches (issue #20) through {@link KvClient#watch}: live events, whole revisions, prev_kv and filters; a watch from
+ * the past caught up from kvraft.db and joined to the live stream; compacted and future start revisions; progress
+ * notifications; a slow listener; many watchers; and a watch that outlives the node it was on.
+ */
+@Timeout(180)
+class WatchTest {
+  private static final Duration WAIT = Duration.ofSeconds(30);
+  private final List<KvraftServer> servers = new ArrayList<>();
+  private final List<AutoCloseable> closing = new ArrayList<>();
+
+  @AfterEach
+  void stop() throws Exception {
+    for (var c : closing.reversed()) {
+      c.close();
+    }
+    servers.forEach(KvraftServer::close);
+  }
+
+  /** Records what a watch delivered: every event, and each onEvents call's revisions. */
+  static final class Recorder implements WatchListener {
+    final List<Event> events = new CopyOnWriteArrayList<>();
+    final List<List<Long>> calls = new CopyOnWriteArrayList<>();
+    final AtomicReference<KvException> error = new AtomicReference<>();
+    volatile long progress;
+    /** The watch was created (its first answer came). */
+    volatile boolean created;
+    volatile long delayMillis;
+
+    @Override
+    public void onEvents(List<Event> batch, long revision) {
+      events.addAll(batch);
+      calls.add(batch.stream().map(e -> e.getKv().getModRevision()).toList());
+      if (delayMillis > 0) {
+        try {
+          Thread.sleep(delayMillis); // a deliberately slow consumer
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }
+
+    @Override
+    public void onProgress(long revision) {
+      created = true;
+      progress = revision;
+    }
+
+    @Override
+    public void onError(KvException e) {
+      error.set(e);
+    }
+
+    List<String> lines() {
+      return events.stream().map(WatchTest::line).toList();
+    }
+
+    void awaitEvents(int n) throws Exception {
+      Await.until(n + " events (have " + events.size() + ")", WAIT, () -> events.size() >= n);
+    }
+  }
+
+  static String line(Event e) {
+    return e.getType() + " " + e.getKv().getKey().toStringUtf8()
+        + (e.getType() == Event.Type.PUT ? "=" + e.getKv().getValue().toStringUtf8() : "")
+        + " @" + e.getKv().getModRevision();
+  }
+
+  private KvClient single(Path dir, Map<String, String> settings) throws Exception {
+    var s = KvraftServer.start(TestNodes.single(dir, settings));
+    servers.add(s);
+    var c = KvClient.connect("127.0.0.1:" + s.clientPort());
+    closing.add(c);
+    return c;
+  }
+
+  private Watcher watch(KvClient c, Watch w, Recorder r) {
+    var watcher = c.watch(w, r);
+    closing.add(watcher);
+    return watcher;
+  }
+
+  @Test
+  void liveEventsComeWholeAndInOrder(@TempDir Path dir) throws Exception {
+    var c = single(dir, Map.of());
+    var all = new Recorder();
+    var prev = new Recorder();
+    var putsOnly = new Recorder();
+    watch(c, Watch.newBuilder().setKey(utf8("w/")).setRangeEnd(utf8("w0")).build(), all);
+    watch(c, Watch.newBuilder().setKey(utf8("w/a")).setPrevKv(true).build(), prev);
+    watch(c, Watch.newBuilder().setKey(utf8("w/")).setRangeEnd(utf8("w0")).setNoDelete(true).build(), putsOnly);
+    Await.until("the watches to be created", WAIT, () -> all.created && prev.created && putsOnly.created);
+
+    long r1 = c.put("w/a", "1");
+    c.put("other", "x"); // outside every range
+    long r2 = c.put("w/a", "2");
+    // One txn, one revision, two events: delivered together.
+    c.txn(Txn.newBuilder().addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(utf8("w/b")).setValue(utf8("3"))))
+        .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(utf8("w/c")).setValue(utf8("4")))).build());
+    long r3 = c.status().getRevision();
+    assertEquals(1, c.delete("w/a"));
+    long r4 = r3 + 1;
+    c.put("w/done", "x");
+    all.awaitEvents(6);
+
+    assertEquals(List.of("PUT w/a=1 @" + r1, "PUT w/a=2 @" + r2, "PUT w/b=3 @" + r3, "PUT w/c=4 @" + r3,
+        "DELETE w/a @" + r4, "PUT w/done=x @" + (r4 + 1)), all.lines());
+    assertTrue(all.calls.contains(List.of(r3, r3)) || all.calls.stream().anyMatch(call -> call.contains(r3)
+        && call.indexOf(r3) + 1 < call.size() && call.get(call.indexOf(r3) + 1) == r3),
+        "the txn's two events come in one call: " + all.calls);
+    var first = all.events.get(0).getKv();
+    assertEquals(1, first.getVersion());
+    assertEquals(r1, first.getCreateRevision());
+    assertEquals(2, all.events.get(1).getKv().getVersion());
+
+    putsOnly.awaitEvents(5);
+    assertEquals(5, putsOnly.events.size(), "no deletes: " + putsOnly.lines());
+    assertTrue(putsOnly.events.stream().allMatch(e -> e.getType() == Event.Type.PUT));
+
+    prev.awaitEvents(3);
+    assertFalse(prev.events.get(0).hasPrevKv(), "created: no previous value");
+    assertEquals("1", prev.events.get(1).getPrevKv().getValue().toStringUtf8());
+    assertEquals("2", prev.events.get(2).getPrevKv().getValue().toStringUtf8());
+  }
+
+  @Test
+  void aWatchFromThePastCatchesUpFromKvraftDbAndGoesOnLive(@TempDir Path dir) throws Exception {
+    var c = single(dir, Map.of());
+    var expected = new ArrayList<String>();
+    for (int i = 0; i < 3000; i++) {
+      var key = "p/" + (i % 50);
+      long rev = c.put(key, "v" + i);
+      expected.add("PUT " + key + "=v" + i + " @" + rev);
+    }
+    long first = Long.parseLong(expected.getFirst().substring(expected.getFirst().indexOf('@') + 1));
+    var r = new Recorder();
+    var w = watch(c, Watch.newBuilder().setKey(utf8("p/")).setRangeEnd(utf8("p0")).setStartRevision(first)
+        .setPrevKv(true).build(), r);
+    // Writes go on while it catches up: they must come after the history, once each.
+    for (int i = 3000; i < 3500; i++) {
+      var key = "p/" + (i % 50);
+      long rev = c.put(key, "v" + i);
+      expected.add("PUT " + key + "=v" + i + " @" + rev);
+    }
+    r.awaitEvents(expected.size());
+    assertEquals(expected, r.lines());
+    // prev_kv from history: the key's previous value, 50 writes back.
+    var e = r.events.get(100);
+    assertEquals("v50", e.getPrevKv().getValue().toStringUtf8(), line(e));
+    assertEquals(3, e.getKv().getVersion(), "version from kvraft.db: " + e);
+    assertEquals(w.lastRevision(), c.status().getRevision());
+  }
+
+  @Test
+  void compactedFutureAndProgress(@TempDir Path dir) throws Exception {
+    var c = single(dir, Map.of("watch.progress.interval.ms", "200"));
+    for (int i = 0; i < 20; i++) {
+      c.put("c/k", "v" + i);
+    }
+    c.compact(10);
+    var old = new Recorder();
+    watch(c, Watch.newBuilder().setKey(utf8("c/k")).setStartRevision(5).build(), old);
+    Await.until("the compacted watch to fail", WAIT, () -> old.error.get() != null);
+    assertTrue(old.error.get() instanceof CompactedException, old.error.get().toString());
+    assertEquals(10, ((CompactedException) old.error.get()).compactRevision());
+    assertTrue(old.events.isEmpty());
+
+    long now = c.status().getRevision();
+    var future = new Recorder();
+    watch(c, Watch.newBuilder().setKey(utf8("c/k")).setStartRevision(now + 3).build(), future);
+    var quiet = new Recorder();
+    watch(c, Watch.newBuilder().setKey(utf8("c/quiet")).setProgressNotify(true).build(), quiet);
+    for (int i = 0; i < 5; i++) {
+      c.put("c/k", "f" + i);
+    }
+    future.awaitEvents(3);
+    assertEquals(List.of("PUT c/k=f2 @" + (now + 3), "PUT c/k=f3 @" + (now + 4), "PUT c/k=f4 @" + (now + 5)),
+        future.lines());
+    Await.until("a progress notification at the latest revision", WAIT, () -> quiet.progress >= now + 5);
+    assertTrue(quiet.events.isEmpty());
+  }
+
+  @Test
+  void aSlowListenerFallsBehindAndStillGetsEveryEventOnce(@TempDir Path dir) throws Exception {
+    // A small outbox makes the node's connection fill at once: the watcher falls behind and is caught up.
+    var c = single(dir, Map.of("limit.outbox.bytes", "65536"));
+    var slow = new Recorder();
+    slow.delayMillis = 2;
+    watch(c, Watch.newBuilder().setKey(utf8("s/")).setRangeEnd(utf8("s0")).build(), slow);
+    Await.until("the watch to be created", WAIT, () -> slow.created);
+    var value = "x".repeat(1000);
+    var expected = new ArrayList<String>();
+    var futures = new ArrayList<java.util.concurrent.CompletableFuture<dev.kvraft.proto.Response>>();
+    for (int i = 0; i < 4000; i++) {
+      futures.add(c.callAsync(dev.kvraft.proto.Request.newBuilder().setPut(Put.newBuilder()
+          .setKey(utf8("s/" + (i % 100))).setValue(utf8(value + i)))));
+    }
+    for (var f : futures) {
+      assertFalse(f.get().hasError(), f.get().toString());
+    }
+    long last = c.status().getRevision();
+    Await.until("every event, slowly", Duration.ofSeconds(90), () -> slow.events.size() >= 4000);
+    var revisions = slow.events.stream().map(e -> e.getKv().getModRevision()).toList();
+    assertEquals(4000, revisions.size());
+    for (int i = 1; i < revisions.size(); i++) {
+      assertEquals(revisions.get(i - 1) + 1, revisions.get(i), "no gap, no duplicate at " + i);
+    }
+    assertEquals(last, revisions.getLast());
+  }
+
+  @Test
+  void aThousandWatchersOnOneNode(@TempDir Path dir) throws Exception {
+    var c = single(dir, Map.of());
+    var recorders = new ArrayList<Recorder>();
+    for (int i = 0; i < 1000; i++) {
+      var r = new Recorder();
+      recorders.add(r);
+      watch(c, Watch.newBuilder().setKey(utf8("m/" + i)).build(), r);
+    }
+    var range = new Recorder();
+    watch(c, Watch.newBuilder().setKey(utf8("m/")).setRangeEnd(utf8("m0")).build(), range);
+    Await.until("1001 watches created", WAIT, () -> recorders.stream().allMatch(r -> r.created)
+        && range.created);
+    for (int round = 0; round < 2; round++) {
+      for (int i = 0; i < 1000; i++) {
+        c.callAsync(dev.kvraft.proto.Request.newBuilder().setPut(Put.newBuilder().setKey(utf8("m/" + i))
+            .setValue(utf8("r" + round))));
+      }
+    }
+    range.awaitEvents(2000);
+    for (int i = 0; i < 1000; i++) {
+      var r = recorders.get(i);
+      r.awaitEvents(2);
+      assertEquals(2, r.events.size());
+      assertEquals(List.of("r0", "r1"), r.events.stream().map(e -> e.getKv().getValue().toStringUtf8()).toList());
+    }
+  }
+
+  @Test
+  void aWatchSurvivesTheLossOfItsNode(@TempDir Path dir) throws Exception {
+    for (var cfg : TestNodes.cluster(dir, 3, Map.of())) {
+      servers.add(KvraftServer.start(cfg));
+    }
+    var leader = Nodes.awaitLeader(WAIT, servers);
+    var follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
+    var others = servers.stream().filter(s -> s != follower).map(s -> "127.0.0.1:" + s.clientPort()).toList();
+    // The watcher's client starts on the follower; the writer writes through the others.
+    var watching = KvClient.builder().addresses("127.0.0.1:" + follower.clientPort()).addresses(others.toArray(
+        new String[0])).discoverMembers(false).build();
+    closing.add(watching);
+    var writer = KvClient.builder().addresses(others.toArray(new String[0])).discoverMembers(false).build();
+    closing.add(writer);
+    var r = new Recorder();
+    watch(watching, Watch.newBuilder().setKey(utf8("f/")).setRangeEnd(utf8("f0")).build(), r);
+    Await.until("the watch to be created", WAIT, () -> r.created);
+    var expected = new ArrayList<Long>();
+    for (int i = 0; i < 200; i++) {
+      expected.add(writer.put(utf8("f/" + (i % 7)), utf8("v" + i)));
+    }
+    r.awaitEvents(100);
+    follower.close(); // the node the watch is on goes away mid-stream
+    for (int i = 200; i < 400; i++) {
+      expected.add(writer.put(utf8("f/" + (i % 7)), utf8("v" + i)));
+    }
+    r.awaitEvents(400);
+    assertEquals(expected, r.events.stream().map(e -> e.getKv().getModRevision()).toList(),
+        "every write once, in order, across the node's loss");
+  }
+
+  static ByteString b(String s) {
+    return utf8(s);
+  }
+}
