@@ -50,6 +50,8 @@ public final class Bench {
   private List<String> endpoints = List.of();
   /** Connection set-up times, in nanoseconds; filled by {@link #connect}. */
   private final ConcurrentHistogram setupTimes = latencies();
+  /** With --watchers: told of every put before it is sent. */
+  private volatile BenchWatchers watches;
 
   /** The outcome of a run. */
   public record Result(String op, long ok, Map<String, Long> errors, Duration elapsed, double opsPerSecond,
@@ -123,8 +125,25 @@ public final class Bench {
         preload(clients.get(0));
       }
       warmUp(clients);
-      return measure(clients);
+      if (o.watchers() > 0) {
+        watches = BenchWatchers.start(o.watchers(), endpoints, this::nodeClient, this::key, o.keySpaceSize());
+      }
+      long firstRevision = o.watchCatchup() ? clients.get(0).status().getRevision() + 1 : 0;
+      var result = measure(clients);
+      if (watches != null) {
+        watches.report(o.op().equals("put") ? result.ok() : 0, out);
+      }
+      if (o.watchCatchup()) {
+        BenchWatchers.catchUp(clients.get(0), firstRevision, clients.get(0).status().getRevision(), out);
+      }
+      return result;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
     } finally {
+      if (watches != null) {
+        watches.close();
+      }
       clients.forEach(KvClient::close);
     }
   }
@@ -255,6 +274,10 @@ public final class Bench {
           int client = idle.take();
           long keyIndex = o.sequentialKeys() ? n % o.keySpaceSize() : random.nextLong(o.keySpaceSize());
           var request = request(key(keyIndex), value, random);
+          var watching = watches;
+          if (watching != null && request.hasPut()) {
+            watching.sending(request.getPut().getKey());
+          }
           long t0 = System.nanoTime();
           var answer = o.op().equals("connect") ? connectOnce(endpoints.get((int) (n % endpoints.size())), pool)
               : clients.get(client % clients.size()).callAsync(request);

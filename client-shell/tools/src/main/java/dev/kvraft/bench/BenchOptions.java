@@ -33,7 +33,9 @@ public record BenchOptions(
     int scanLimit,
     boolean timeline,
     java.util.Optional<dev.kvraft.proto.PemTls> tls,
-    java.util.Optional<String> user) {
+    java.util.Optional<String> user,
+    int watchers,
+    boolean watchCatchup) {
 
   public static final String USAGE = """
       usage: kvraft-bench [flags] put|get|scan|txn|mixed|connect
@@ -59,6 +61,9 @@ public record BenchOptions(
         --json                print the result as one JSON object
         --no-progress         no progress bar on stderr
         --timeline            also print p50/p99/max for each second of the run (where the stalls are)
+        --watchers=N          watch the key space with N watchers (each a slice of it, spread over the
+                              endpoints) while the run writes; prints event latency (put sent -> event received)
+        --watch-catchup       after the run, one watcher reads every change of the run from history: events/s
         --help                this text
       """;
 
@@ -87,6 +92,8 @@ public record BenchOptions(
     String user = null;
     String cert = null;
     String key = null;
+    int watchers = 0;
+    boolean watchCatchup = false;
     for (int i = 0; i < args.length; i++) {
       var a = args[i];
       if (!a.startsWith("--")) {
@@ -105,6 +112,7 @@ public record BenchOptions(
         case "no-progress" -> progress = false;
         case "timeline" -> timeline = true;
         case "preload" -> preload = true;
+        case "watch-catchup" -> watchCatchup = true;
         default -> {
           if (value == null) {
             if (i + 1 >= args.length) {
@@ -139,6 +147,7 @@ public record BenchOptions(
             case "cert" -> cert = value;
             case "key" -> key = value;
             case "user" -> user = value;
+            case "watchers" -> watchers = (int) nonNegative(name, value);
             default -> throw new IllegalArgumentException("unknown flag --" + name);
           }
         }
@@ -151,12 +160,16 @@ public record BenchOptions(
       throw new IllegalArgumentException("unknown operation '" + op + "': use put, get, scan, txn, mixed or connect"
           + " (a new connection, one members call, closed: connection set-up, TLS handshake included)");
     }
+    if ((watchers > 0 || watchCatchup) && json) {
+      throw new IllegalArgumentException("--watchers and --watch-catchup print text lines; leave out --json");
+    }
     if (keySize < 8 && Math.pow(10, keySize) < keySpace) {
       throw new IllegalArgumentException("--key-size=" + keySize + " cannot hold " + keySpace + " distinct keys");
     }
     return new BenchOptions(endpoints, conns, clients, total, duration, warmup, keySize, valSize, keySpace, sequential,
         rate, op, readRatio, consistency, leader, json, progress, preload, scanLimit, timeline,
-        dev.kvraft.proto.PemTls.fromFlags(cacert, cert, key), java.util.Optional.ofNullable(user));
+        dev.kvraft.proto.PemTls.fromFlags(cacert, cert, key), java.util.Optional.ofNullable(user), watchers,
+        watchCatchup);
   }
 
   private static List<String> split(String v) {

@@ -23,18 +23,20 @@ public final class Round {
 
   /** What a round found. */
   public record Result(Scenario scenario, long seed, int operations, int unknown, double opsPerSecond,
-      Checker.Result verdict, List<String> errors, boolean converged, String nodes) {
+      Checker.Result verdict, List<String> errors, boolean converged, String nodes, List<String> watchProblems) {
     public boolean passed() {
-      return verdict.linearizable() && errors.isEmpty() && converged;
+      return verdict.linearizable() && errors.isEmpty() && converged && watchProblems.isEmpty();
     }
 
     public String summary() {
-      return String.format("%s (seed %d): %d operations, %.0f ops/s, %d of unknown outcome; %s; %s; %s",
+      return String.format("%s (seed %d): %d operations, %.0f ops/s, %d of unknown outcome; %s; %s; %s; %s",
           scenario.name().toLowerCase(java.util.Locale.ROOT), seed, operations, opsPerSecond, unknown,
           verdict.linearizable() ? "linearizable" : "NOT LINEARIZABLE",
           errors.isEmpty() ? "no client errors" : errors.size() + " client errors " + errors.subList(0,
               Math.min(3, errors.size())),
-          converged ? "all nodes converged (" + nodes + ")" : "nodes did NOT converge: " + nodes);
+          converged ? "all nodes converged (" + nodes + ")" : "nodes did NOT converge: " + nodes,
+          watchProblems.isEmpty() ? "every watcher saw exactly the writes" : "WATCHES WRONG: "
+              + watchProblems.subList(0, Math.min(3, watchProblems.size())));
     }
   }
 
@@ -49,6 +51,8 @@ public final class Round {
       Duration before, Duration during, Duration after) throws Exception {
     var keyList = IntStream.range(0, keys).mapToObj(i -> keyPrefix + i).toList();
     var random = new Random(seed);
+    // A watcher per node on the round's keys: they must see exactly the writes, whatever the fault does.
+    var watches = WatchRecorder.start(cluster, keyPrefix);
     var workload = new Workload(cluster.addresses(), cluster.access(), clients, keyList, seed).start();
     long start = System.nanoTime();
     try {
@@ -64,9 +68,13 @@ public final class Round {
     var history = workload.history();
     var verdict = new Checker().check(history);
     var states = converge(cluster, Duration.ofSeconds(30));
+    List<String> watchProblems;
+    try (watches) {
+      watchProblems = watches.check(history, Duration.ofSeconds(60));
+    }
     int unknown = (int) history.stream().filter(Operation::unknown).count();
     return new Result(scenario, seed, history.size(), unknown, history.size() / seconds, verdict, workload.errors(),
-        states.values().stream().distinct().count() == 1, states.toString());
+        states.values().stream().distinct().count() == 1, states.toString(), watchProblems);
   }
 
   private static void inject(Cluster cluster, Scenario scenario, Random random, Duration during) throws Exception {
