@@ -111,7 +111,8 @@ final class Watches {
 
   private final Map<WatchSink, Map<Long, Watcher>> bySink = new HashMap<>();
   private final Map<ByteString, List<Watcher>> byKey = new HashMap<>();
-  private final List<Watcher> ranges = new ArrayList<>();
+  private final RangeIndex<Watcher> ranges = new RangeIndex<>();
+  private int rangeWatchers;
   private final List<Watcher> dirty = new ArrayList<>();
   private int count;
   private int progressWatchers;
@@ -188,16 +189,17 @@ final class Watches {
       recentFrom = old.revision() + 1;
     }
     for (var c : r.changes()) {
-      var exact = byKey.get(c.key());
+      var key = c.key();
+      var exact = byKey.get(key);
       if (exact != null) {
         for (var w : exact) {
           offerTo(w, r);
         }
       }
-    }
-    if (!ranges.isEmpty()) {
-      for (var w : ranges) {
-        offerTo(w, r);
+      if (rangeWatchers > 0) {
+        for (var w : ranges.at(key)) {
+          offerTo(w, r);
+        }
       }
     }
   }
@@ -387,10 +389,15 @@ final class Watches {
           }
         }
       }
-    } else if (add) {
-      ranges.add(w);
     } else {
-      ranges.remove(w);
+      var end = w.watch.getRangeEnd().equals(KvState.TO_END) ? null : w.watch.getRangeEnd();
+      if (add) {
+        ranges.add(w.watch.getKey(), end, w);
+        rangeWatchers++;
+      } else {
+        ranges.remove(w.watch.getKey(), end, w);
+        rangeWatchers--;
+      }
     }
   }
 

@@ -1,0 +1,58 @@
+package dev.kvraft.server.db;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class RangeIndexTest {
+  private static ByteString b(String s) {
+    return ByteString.copyFromUtf8(s);
+  }
+
+  private record Range(String start, String end, int id) {
+    boolean holds(String key) {
+      return key.compareTo(start) >= 0 && (end == null || key.compareTo(end) < 0);
+    }
+  }
+
+  @Test
+  void findsExactlyTheRangesThatHoldAKeyAsRangesComeAndGo() {
+    var random = new Random(42);
+    var index = new RangeIndex<Integer>();
+    var live = new ArrayList<Range>();
+    var keys = List.of("", "a", "ab", "b", "c", "cc", "d", "m", "x", "z", "zz");
+    for (int step = 0; step < 2000; step++) {
+      if (live.isEmpty() || random.nextInt(3) > 0) {
+        var s = keys.get(1 + random.nextInt(keys.size() - 1));
+        var e = random.nextInt(5) == 0 ? null : keys.get(1 + random.nextInt(keys.size() - 1));
+        if (e != null && e.compareTo(s) <= 0) {
+          continue;
+        }
+        var r = new Range(s, e, step);
+        live.add(r);
+        index.add(b(s), e == null ? null : b(e), step);
+      } else {
+        var r = live.remove(random.nextInt(live.size()));
+        index.remove(b(r.start()), r.end() == null ? null : b(r.end()), r.id());
+      }
+      for (var k : List.of("", "a", "aa", "ab", "abc", "b", "bz", "c", "cc", "cd", "d", "e", "m", "x", "y", "z",
+          "zz", "zzz")) {
+        var expected = new HashSet<Integer>();
+        live.stream().filter(r -> r.holds(k)).forEach(r -> expected.add(r.id()));
+        assertEquals(expected, Set.copyOf(index.at(b(k))), "key '" + k + "' at step " + step);
+      }
+    }
+    for (var r : live) {
+      index.remove(b(r.start()), r.end() == null ? null : b(r.end()), r.id());
+    }
+    assertTrue(index.isEmpty());
+    assertEquals(0, index.intervals(), "bounds are merged away once no range needs them");
+  }
+}
