@@ -146,6 +146,24 @@ class InteractiveShellTest {
   }
 
   @Test
+  void ctrlCStopsAWatchAndTheShellGoesOn() throws Exception {
+    var address = servers.get(0).config().self().clientAddress();
+    kvsh(dir.resolve("history"), address);
+    type("watch user/w", "Enter");
+    try (var c = dev.kvraft.client.KvClient.connect(address)) {
+      // The watch starts from "now" once it is open: write until the screen shows a change.
+      dev.kvraft.server.testing.Await.until("the watch to print a change", WAIT, () -> {
+        c.put("user/w", "hello");
+        return tmux("capture-pane", "-p", "-t", session).contains("PUT user/w hello rev=");
+      });
+    }
+    type("C-c");
+    screen(s -> s.contains("(watch stopped after") && lastLine(s).endsWith(">"), "the prompt after Ctrl-C");
+    type("get user/bob", "Enter");
+    screen(s -> s.lines().anyMatch(l -> l.equals("B")), "the shell still working");
+  }
+
+  @Test
   void saysSoWhenItFailsOverToAnotherNode() throws Exception {
     var first = servers.get(0);
     kvsh(dir.resolve("history"), first.config().self().clientAddress() + ","

@@ -118,7 +118,7 @@ final class WatchCatchUp implements Runnable {
     for (int i = 0; i < changes.size(); i++) {
       var c = changes.get(i);
       var key = UnsafeByteOperations.unsafeWrap(c.key());
-      if (w.holds(key) && w.wants(c.delete())) {
+      if (w.holds(c.key()) && w.wants(c.delete())) {
         events.addEvents(event(c, key, reader, seen));
         bytes += 64 + c.key().length + (c.value() == null ? 0 : c.value().length);
         lastEvent = c.revision();

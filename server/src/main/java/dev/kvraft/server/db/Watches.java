@@ -51,9 +51,13 @@ final class Watches {
   static final int MESSAGE_BYTES = 1 << 20;
 
   /** One change of one key: {@code now} null for a delete, {@code prev} null for a creation. */
-  record Change(KvState.Entry prev, KvState.Entry now, long revision) {
-    ByteString key() {
-      return UnsafeByteOperations.unsafeWrap(now != null ? now.key() : prev.key());
+  record Change(KvState.Entry prev, KvState.Entry now, long revision, ByteString key) {
+    Change(KvState.Entry prev, KvState.Entry now, long revision) {
+      this(prev, now, revision, UnsafeByteOperations.unsafeWrap(now != null ? now.key() : prev.key()));
+    }
+
+    byte[] keyBytes() {
+      return now != null ? now.key() : prev.key();
     }
 
     int bytes() {
@@ -70,6 +74,11 @@ final class Watches {
     final WatchSink sink;
     final long id;
     final Watch watch;
+    /** The range as arrays, compared with {@link java.util.Arrays#compareUnsigned} (protobuf's comparator is slow). */
+    private final byte[] from;
+    private final byte[] to;
+    private final boolean single;
+    private final boolean toEnd;
     /** Loop thread while live: the first revision not yet queued to the client. */
     long next;
     boolean live;
@@ -83,15 +92,22 @@ final class Watches {
       this.id = id;
       this.watch = watch;
       this.next = next;
+      this.from = watch.getKey().toByteArray();
+      this.to = watch.getRangeEnd().toByteArray();
+      this.single = watch.getRangeEnd().isEmpty();
+      this.toEnd = watch.getRangeEnd().equals(KvState.TO_END);
     }
 
     boolean holds(ByteString key) {
-      var end = watch.getRangeEnd();
-      if (end.isEmpty()) {
-        return key.equals(watch.getKey());
+      return holds(key.toByteArray());
+    }
+
+    boolean holds(byte[] key) {
+      if (single) {
+        return java.util.Arrays.equals(key, from);
       }
-      return KvState.KEY_ORDER.compare(key, watch.getKey()) >= 0
-          && (end.equals(KvState.TO_END) || KvState.KEY_ORDER.compare(key, end) < 0);
+      return java.util.Arrays.compareUnsigned(key, from) >= 0
+          && (toEnd || java.util.Arrays.compareUnsigned(key, to) < 0);
     }
 
     boolean wants(boolean delete) {
@@ -214,7 +230,7 @@ final class Watches {
     }
     boolean any = false;
     for (var c : r.changes()) {
-      if (w.holds(c.key()) && w.wants(c.now() == null)) {
+      if (w.holds(c.keyBytes()) && w.wants(c.now() == null)) {
         any = true;
         break;
       }
@@ -270,7 +286,7 @@ final class Watches {
     long last = 0;
     for (var r : revisions) {
       for (var c : r.changes()) {
-        if (w.holds(c.key()) && w.wants(c.now() == null)) {
+        if (w.holds(c.keyBytes()) && w.wants(c.now() == null)) {
           events.addEvents(event(c, w.watch.getPrevKv()));
         }
       }
