@@ -209,33 +209,40 @@ final class Watches {
       var exact = byKey.get(key);
       if (exact != null) {
         for (var w : exact) {
-          offerTo(w, r);
+          offerTo(w, r, c);
         }
       }
       if (rangeWatchers > 0) {
         for (var w : ranges.at(key)) {
-          offerTo(w, r);
+          offerTo(w, r, c);
         }
       }
     }
   }
 
-  /** Adds the revision to a live watcher's pending events once (several changes may name the same watcher). */
+  /** The index found {@code c}'s key in {@code w}'s range: adds the revision unless a filter leaves it out. */
+  private void offerTo(Watcher w, Revision r, Change c) {
+    if (w.wants(c.now() == null)) {
+      add(w, r);
+    }
+  }
+
+  /** Adds the revision if any of its changes is for {@code w} (a join replaying the recent revisions). */
   private void offerTo(Watcher w, Revision r) {
+    for (var c : r.changes()) {
+      if (w.holds(c.keyBytes()) && w.wants(c.now() == null)) {
+        add(w, r);
+        return;
+      }
+    }
+  }
+
+  /** Adds the revision to a live watcher's pending events once (several changes may name the same watcher). */
+  private void add(Watcher w, Revision r) {
     if (!w.live || r.revision() < w.next) {
       return;
     }
     if (!w.pending.isEmpty() && w.pending.getLast() == r) {
-      return;
-    }
-    boolean any = false;
-    for (var c : r.changes()) {
-      if (w.holds(c.keyBytes()) && w.wants(c.now() == null)) {
-        any = true;
-        break;
-      }
-    }
-    if (!any) {
       return;
     }
     if (w.pending.isEmpty()) {
