@@ -39,6 +39,10 @@ public enum CommandKind {
   WATCH(false),
   /** CancelWatch: ends a watch of this connection. */
   CANCEL_WATCH(true),
+  /** LeaseKeepAlive: renews a lease on the leader (a follower forwards it); renewing twice is harmless. */
+  LEASE_KEEP_ALIVE(true),
+  /** LeaseTimeToLive, LeaseList: this node's leases, after a read barrier like a linearizable read. */
+  LEASE_READ(true),
   /** A request that names no command. */
   NONE(false);
 
@@ -55,7 +59,9 @@ public enum CommandKind {
 
   public static CommandKind of(Request.CommandCase command) {
     return switch (command) {
-      case PUT, DELETE, TXN, AUTH_CHANGE, COMPACT -> WRITE;
+      case PUT, DELETE, TXN, AUTH_CHANGE, COMPACT, LEASE_GRANT, LEASE_REVOKE -> WRITE;
+      case LEASE_KEEP_ALIVE -> LEASE_KEEP_ALIVE;
+      case LEASE_TIME_TO_LIVE, LEASE_LIST -> LEASE_READ;
       case GET, SCAN -> READ;
       case READ_INDEX -> READ_INDEX;
       case STATUS, MEMBERS -> INFO;

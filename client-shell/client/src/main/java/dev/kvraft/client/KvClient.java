@@ -339,6 +339,60 @@ public final class KvClient implements AutoCloseable {
     return call(Request.newBuilder().setMembers(Members.getDefaultInstance())).getMembers();
   }
 
+  // ---- leases ---------------------------------------------------------------------------------
+
+  /** Grants a lease of {@code ttlSeconds} (raised to the cluster's minimum); returns its id and TTL. */
+  public dev.kvraft.proto.LeaseGrantResult leaseGrant(long ttlSeconds) {
+    return call(Request.newBuilder().setLeaseGrant(dev.kvraft.proto.LeaseGrant.newBuilder()
+        .setTtlSeconds(ttlSeconds))).getLeaseGrant();
+  }
+
+  /** Revokes a lease now; returns how many keys were deleted with it. */
+  public long leaseRevoke(long id) {
+    return call(Request.newBuilder().setLeaseRevoke(dev.kvraft.proto.LeaseRevoke.newBuilder().setId(id)))
+        .getLeaseRevoke().getDeleted();
+  }
+
+  /** Renews a lease once, to its full TTL; returns the TTL. */
+  public long leaseKeepAliveOnce(long id) {
+    return call(Request.newBuilder().setLeaseKeepAlive(dev.kvraft.proto.LeaseKeepAlive.newBuilder().setId(id)))
+        .getLeaseKeepAlive().getTtlSeconds();
+  }
+
+  /** What is left of a lease, with its keys when asked. */
+  public dev.kvraft.proto.LeaseTimeToLiveResult leaseTimeToLive(long id, boolean keys) {
+    return call(Request.newBuilder().setLeaseTimeToLive(dev.kvraft.proto.LeaseTimeToLive.newBuilder().setId(id)
+        .setKeys(keys))).getLeaseTimeToLive();
+  }
+
+  public java.util.List<dev.kvraft.proto.LeaseTimeToLiveResult> leaseList() {
+    return call(Request.newBuilder().setLeaseList(dev.kvraft.proto.LeaseList.getDefaultInstance())).getLeaseList()
+        .getLeasesList();
+  }
+
+  /** Puts a key attached to a lease: deleted when the lease expires or is revoked. Returns the revision. */
+  public long put(ByteString key, ByteString value, long lease) {
+    return call(Request.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value).setLease(lease)))
+        .getHeader().getRevision();
+  }
+
+  /**
+   * Keeps a lease alive, renewing it every third of its TTL on a thread of its own, until closed or until the lease
+   * is gone ({@link KeepAlive#isAlive()} turns false).
+   */
+  public KeepAlive keepAlive(long leaseId) {
+    return KeepAlive.start(this, leaseId);
+  }
+
+  /**
+   * Takes the lock {@code name}, waiting as long as it takes: a key under {@code name/} with a lease of the given
+   * TTL, kept alive while held; the lowest create revision holds the lock, the others wait for their predecessor's
+   * key to go. If this process dies, the lock is free once the lease expires.
+   */
+  public Lock lock(String name, long ttlSeconds) throws InterruptedException {
+    return Lock.acquire(this, name, ttlSeconds);
+  }
+
   // ---- watches --------------------------------------------------------------------------------
 
   /**

@@ -11,7 +11,7 @@ import dev.kvraft.proto.Error;
 public sealed class KvException extends RuntimeException
     permits InvalidArgumentException, TooLargeException, UnavailableException, KvTimeoutException,
         OverloadedException, InternalException, PermissionDeniedException, ConflictException,
-        UnauthenticatedException, ResourceExhaustedException, CompactedException {
+        UnauthenticatedException, ResourceExhaustedException, CompactedException, LeaseNotFoundException {
   private final Error.Code code;
   private final String leaderAddress;
 
@@ -50,6 +50,7 @@ public sealed class KvException extends RuntimeException
       case UNAUTHENTICATED -> new UnauthenticatedException(msg);
       case RESOURCE_EXHAUSTED -> new ResourceExhaustedException(msg);
       case COMPACTED -> new CompactedException(msg, e.getCompactRevision());
+      case LEASE_NOT_FOUND -> new LeaseNotFoundException(msg);
       case INTERNAL, UNKNOWN, UNRECOGNIZED -> new InternalException(e.getCode() + ": " + msg);
     };
   }

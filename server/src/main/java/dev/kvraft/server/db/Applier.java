@@ -30,6 +30,8 @@ final class Applier {
   private final Alarms alarms;
   private final Compaction compaction;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
+  /** More replicated state that snapshots carry (before the loop starts). */
+  private final List<SystemState> systemParts = new java.util.ArrayList<>();
   /** The layers each operation goes through; the innermost applies it to {@link #state}. */
   private volatile OpApplier ops;
   private LogPosition applied = LogPosition.NONE;
@@ -50,6 +52,11 @@ final class Applier {
     this.replies = replies;
     this.consensus = consensus;
     this.ops = OpApplier.of(state);
+  }
+
+  /** Snapshots carry this state too, and installing one replaces it (before the loop starts). */
+  void systemState(SystemState part) {
+    systemParts.add(part);
   }
 
   /** Wraps the apply of each operation in one more layer (before the loop starts). */
@@ -168,6 +175,7 @@ final class Applier {
     auth.installed(system);
     alarms.installed(system);
     compaction.installed(system);
+    systemParts.forEach(p -> p.installed(system));
     configuration = conf == null ? "" : conf;
     observer.beginEntry(at, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size()
         + " keys at revision " + revision, ByteString.EMPTY);
@@ -191,6 +199,7 @@ final class Applier {
     m.putAll(auth.forSnapshot());
     m.putAll(alarms.forSnapshot());
     m.putAll(compaction.forSnapshot());
+    systemParts.forEach(p -> m.putAll(p.forSnapshot()));
     return m;
   }
 

@@ -60,6 +60,8 @@ final class AuthLayer {
       case WRITE -> r.hasAuthChange() ? root(user, "change users and roles")
           : r.hasAlarm() || r.hasCompact() ? root(user, describe(r)) : write(user, WriteOpOf.of(r));
       case SNAPSHOT, TRANSFER_LEADER, MEMBER_CHANGE, BACKUP, AUTH_READ, ALARM_LIST -> root(user, describe(r));
+      // Leases name no keys: any user (a revoke deletes the keys its owner attached).
+      case LEASE_KEEP_ALIVE, LEASE_READ -> authenticated(user);
       // A watch reads its range, like a scan of it; the check is made once, when it opens (as etcd does).
       case WATCH -> state.check(user, false, r.getWatch().getKey(), r.getWatch().getRangeEnd(),
           !r.getWatch().getRangeEnd().isEmpty());
@@ -67,6 +69,11 @@ final class AuthLayer {
       // Status and Members name no keys; clients use them to find the leader before they authenticate.
       case INFO, READ_INDEX, MEMBER_HELLO, BACKUP_CHUNK, AUTHENTICATE, NONE -> Optional.empty();
     };
+  }
+
+  private Optional<Error> authenticated(String user) {
+    return user.isEmpty() || !state.view().hasUser(user)
+        ? state.check(user, false, ByteString.EMPTY, ByteString.EMPTY, false) : Optional.empty();
   }
 
   private Optional<Error> root(String user, String what) {
@@ -100,6 +107,9 @@ final class AuthLayer {
       case AUTH -> root(user, "change users and roles");
       case ALARM -> root(user, "raise or disarm alarms");
       case COMPACT -> root(user, "compact history");
+      case LEASE_GRANT, LEASE_REVOKE -> authenticated(user);
+      // Written by the leader alone (as SYSTEM, let through above); from anyone else, root's.
+      case LEASE_CHECKPOINT -> root(user, "write lease checkpoints");
       case OP_NOT_SET -> Optional.empty();
     };
   }
@@ -149,6 +159,9 @@ final class AuthLayer {
         case AUTH_CHANGE -> op.setAuth(r.getAuthChange());
         case ALARM -> op.setAlarm(r.getAlarm());
         case COMPACT -> op.setCompact(r.getCompact());
+        case LEASE_GRANT -> op.setLeaseGrant(r.getLeaseGrant());
+        // A client's revoke is never an expiry.
+        case LEASE_REVOKE -> op.setLeaseRevoke(r.getLeaseRevoke().toBuilder().setExpired(false));
         default -> throw new IllegalStateException("not a write: " + r.getCommandCase());
       }
       if (!r.getUser().isEmpty()) {

@@ -67,6 +67,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private final Alarms alarms = new Alarms();
   private final Compaction compaction;
   private final Watches watches;
+  private final Leases leases;
   private final PendingRequests pending = new PendingRequests();
   private final Replies replies;
   private final Retries retries;
@@ -93,15 +94,21 @@ public final class DatabaseLoop implements AutoCloseable {
         config.watchProgressInterval());
     // Outermost first when applying: auth (who may), then the quota alarm (is there room), compaction, watches
     // (who is told), the map.
+    this.leases = new Leases(state, config.electionTimeoutMax());
+    applier.systemState(leases);
     applier.wrap(watches::around);
+    applier.wrap(leases::around);
     applier.wrap(compaction::around);
     applier.wrap(alarms::around);
     applier.wrap(authLayer::around);
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
         () -> loopObserver, inbox::add);
+    writes.answeredByLeader(c -> replies.reply(c, leases.keepAlive(c.request().getId(),
+        c.request().getLeaseKeepAlive().getId(), replies)));
     this.reads = new ReadPath(config, state, applier, pending, replies, retries, ids, inbox::add,
         () -> consensus, c -> BackupRequest.start(c, backupWriter, applier, replies, config.nodeId()), auth,
         alarms);
+    reads.leases(leases);
   }
 
   /**
@@ -309,6 +316,7 @@ public final class DatabaseLoop implements AutoCloseable {
         expire();
         memberToken.proposeIfMissing(consensus, ids, proposer);
         compaction.proposeIfDue(consensus, ids, proposer);
+        leases.tick(consensus, ids, proposer);
         inFlightView = (int) Math.min(Integer.MAX_VALUE, takenCommands - replies.answered());
         if (events > 0) {
           loopObserver.turn(events, System.nanoTime() - turnStart);
@@ -338,7 +346,14 @@ public final class DatabaseLoop implements AutoCloseable {
       return;
     }
     switch (CommandKind.of(r)) {
-      case WRITE -> writeBatch.add(c);
+      case WRITE -> writeBatch.add(r.hasLeaseGrant() && r.getLeaseGrant().getTtlSeconds() < leases.minTtlSeconds()
+          // Raised where it is received, so the entry in the log carries the TTL every node applies.
+          ? new Event.Command(r.toBuilder().setLeaseGrant(r.getLeaseGrant().toBuilder()
+              .setTtlSeconds(leases.minTtlSeconds())).build(), c.replier(), c.deadline(), c.trace())
+          : c);
+      // Renewed by the leader alone: routed like a write (a follower forwards it), never proposed.
+      case LEASE_KEEP_ALIVE -> writeBatch.add(c);
+      case LEASE_READ -> readBatch.add(c);
       case READ -> readOrAnswer(c, r.hasGet() ? r.getGet().getConsistency() : r.getScan().getConsistency(),
           readBatch);
       // A backup copies the state at a linearizable point: it waits for the same barrier as a LINEARIZABLE read.

@@ -37,6 +37,8 @@ final class ReadPath {
   private final Consumer<Event.Command> backup;
   private final dev.kvraft.server.auth.AuthState auth;
   private final Alarms alarms;
+  /** Set before the loop starts. */
+  private Leases leases;
 
   ReadPath(ServerConfig config, KvState state, Applier applier, PendingRequests pending, Replies replies,
       Retries retries, CallIds ids, Consumer<Event> events, java.util.function.Supplier<Consensus> consensus,
@@ -142,6 +144,10 @@ final class ReadPath {
     }
   }
 
+  void leases(Leases l) {
+    this.leases = l;
+  }
+
   /** A read answered from this node's state as it is now. */
   Response answer(Request r) {
     var response = replies.respond(r.getId());
@@ -156,6 +162,15 @@ final class ReadPath {
       }
       case SCAN -> response.setScan(state.scan(r.getScan(), config.limits().maxScanLimit()));
       case AUTH_READ -> response.setAuthRead(auth.read());
+      case LEASE_TIME_TO_LIVE -> {
+        var ttl = leases.timeToLive(r.getLeaseTimeToLive().getId(), r.getLeaseTimeToLive().getKeys());
+        if (ttl == null) {
+          return Replies.error(r.getId(), dev.kvraft.proto.Error.Code.LEASE_NOT_FOUND, "lease "
+              + r.getLeaseTimeToLive().getId() + " does not exist (expired, revoked, or never granted)", "");
+        }
+        response.setLeaseTimeToLive(ttl);
+      }
+      case LEASE_LIST -> response.setLeaseList(leases.list());
       case ALARM -> response.setAlarm(alarms.list());
       case READ_INDEX -> response.setReadIndex(ReadIndexResult.newBuilder()
           .setIndex(Math.max(0, applier.appliedIndex())));

@@ -41,6 +41,12 @@ public final class Summaries {
           + " success ops, " + op.getTxn().getFailureCount() + " failure ops";
       case AUTH -> auth(op.getAuth());
       case COMPACT -> "compact to revision " + op.getCompact().getRevision();
+      case LEASE_GRANT -> "lease grant " + (op.getLeaseGrant().getId() == 0 ? "(new id)" : op.getLeaseGrant().getId())
+          + " ttl " + op.getLeaseGrant().getTtlSeconds() + " s";
+      case LEASE_REVOKE -> op.getLeaseRevoke().getExpired()
+          ? "lease " + op.getLeaseRevoke().getId() + " expired: its keys deleted"
+          : "lease revoke " + op.getLeaseRevoke().getId() + ": its keys deleted";
+      case LEASE_CHECKPOINT -> "lease checkpoint of " + op.getLeaseCheckpoint().getLeasesCount() + " renewed leases";
       case ALARM -> "alarm " + op.getAlarm().getAction().name().toLowerCase(java.util.Locale.ROOT)
           + (op.getAlarm().getNodeId().isEmpty() ? "" : " NOSPACE on " + op.getAlarm().getNodeId());
       case OP_NOT_SET -> "empty";

@@ -49,13 +49,31 @@ final class WritePath {
     this.events = events;
   }
 
+  /** Commands the leader answers itself, never proposed (lease keep-alives); followers forward them like writes. */
+  private java.util.function.Consumer<Event.Command> answeredByLeader = c -> { };
+
+  void answeredByLeader(java.util.function.Consumer<Event.Command> handler) {
+    this.answeredByLeader = handler;
+  }
+
   /** Sends this turn's writes on their way. */
   void flush(List<Event.Command> writes, Route route, Forwarder forwarder) {
     if (writes.isEmpty()) {
       return;
     }
     switch (route) {
-      case Route.Local local -> proposeAll(local.raft(), writes);
+      case Route.Local local -> {
+        writes.removeIf(c -> {
+          if (c.request().hasLeaseKeepAlive()) {
+            answeredByLeader.accept(c);
+            return true;
+          }
+          return false;
+        });
+        if (!writes.isEmpty()) {
+          proposeAll(local.raft(), writes);
+        }
+      }
       case Route.Leader leader -> forward(leader.address(), writes, forwarder);
       case Route.NoLeader none -> retries.retryOrFail(List.copyOf(writes), Error.Code.UNAVAILABLE, none.why(), "");
     }

@@ -37,6 +37,17 @@ public final class RequestValidator {
         case AUTH_READ -> { }
         case WATCH -> range("watch", r.getWatch().getKey(), r.getWatch().getRangeEnd());
         case CANCEL_WATCH -> { }
+        case LEASE_GRANT -> {
+          long ttl = r.getLeaseGrant().getTtlSeconds();
+          if (ttl < 1 || ttl > MAX_LEASE_TTL_SECONDS) {
+            throw new Invalid(Error.Code.INVALID_ARGUMENT, "lease grant: the TTL must be 1 to " + MAX_LEASE_TTL_SECONDS
+                + " seconds, got " + ttl);
+          }
+        }
+        case LEASE_REVOKE -> leaseId("lease revoke", r.getLeaseRevoke().getId());
+        case LEASE_KEEP_ALIVE -> leaseId("lease keep-alive", r.getLeaseKeepAlive().getId());
+        case LEASE_TIME_TO_LIVE -> leaseId("lease ttl", r.getLeaseTimeToLive().getId());
+        case LEASE_LIST -> { }
         case STATUS, MEMBERS, READ_INDEX, SNAPSHOT, TRANSFER_LEADER, MEMBER_HELLO, BACKUP -> { }
         case COMMAND_NOT_SET -> throw new Invalid(Error.Code.INVALID_ARGUMENT,
             "request names no command (or one this server does not know; is the client newer than the server?)");
@@ -44,6 +55,15 @@ public final class RequestValidator {
       return Optional.empty();
     } catch (Invalid e) {
       return Optional.of(Error.newBuilder().setCode(e.code).setMessage(e.getMessage()).build());
+    }
+  }
+
+  /** A lease lives at most this long without a keep-alive (about 30 years, etcd's limit is 9,000,000,000 s). */
+  static final long MAX_LEASE_TTL_SECONDS = 1_000_000_000L;
+
+  private static void leaseId(String where, long id) throws Invalid {
+    if (id == 0) {
+      throw new Invalid(Error.Code.INVALID_ARGUMENT, where + ": name the lease (id 0 is none)");
     }
   }
 

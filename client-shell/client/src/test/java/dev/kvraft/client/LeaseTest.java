@@ -1,0 +1,237 @@
+package dev.kvraft.client;
+
+import static dev.kvraft.client.KvClient.utf8;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kvraft.proto.Event;
+import dev.kvraft.proto.LeaseGrant;
+import dev.kvraft.proto.Put;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Watch;
+import dev.kvraft.server.KvraftServer;
+import dev.kvraft.server.testing.Await;
+import dev.kvraft.server.testing.Nodes;
+import dev.kvraft.server.testing.TestNodes;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Leases (issue #21): keys that expire with their lease, keep-alives, revokes, leases across a leader's loss and a
+ * restart, 10,000 leases expiring under writes, and locks built on them.
+ */
+@Timeout(180)
+class LeaseTest {
+  private static final Duration WAIT = Duration.ofSeconds(30);
+  private final List<KvraftServer> servers = new ArrayList<>();
+  private final List<AutoCloseable> closing = new ArrayList<>();
+
+  @AfterEach
+  void stop() throws Exception {
+    for (var c : closing.reversed()) {
+      c.close();
+    }
+    servers.forEach(KvraftServer::close);
+  }
+
+  private KvClient client(String... addresses) {
+    var c = KvClient.builder().addresses(addresses).discoverMembers(false).build();
+    closing.add(c);
+    return c;
+  }
+
+  private KvClient single(Path dir) throws Exception {
+    var s = KvraftServer.start(TestNodes.single(dir));
+    servers.add(s);
+    return client("127.0.0.1:" + s.clientPort());
+  }
+
+  @Test
+  void keysGoWithTheirLeaseInOneRevisionUnlessKeptAlive(@TempDir Path dir) throws Exception {
+    var c = single(dir);
+    var deletes = new CopyOnWriteArrayList<Event>();
+    closing.add(c.watch(Watch.newBuilder().setKey(utf8("l/")).setRangeEnd(utf8("l0")).setNoPut(true).build(),
+        (events, rev) -> deletes.addAll(events)));
+    var shortLease = c.leaseGrant(1);
+    assertEquals(1, shortLease.getTtlSeconds(), "test nodes' election timeout allows 1 s");
+    c.put(utf8("l/a"), utf8("1"), shortLease.getId());
+    c.put(utf8("l/b"), utf8("2"), shortLease.getId());
+    var kept = c.leaseGrant(1);
+    c.put(utf8("l/kept"), utf8("3"), kept.getId());
+    var ttl = c.leaseTimeToLive(shortLease.getId(), true);
+    assertEquals(List.of(utf8("l/a"), utf8("l/b")), ttl.getKeysList());
+    assertEquals(2, c.leaseList().size());
+    try (var alive = c.keepAlive(kept.getId())) {
+      long granted = System.nanoTime();
+      Await.until("the short lease's keys to go", WAIT, () -> c.get("l/a").isEmpty() && c.get("l/b").isEmpty());
+      double seconds = (System.nanoTime() - granted) / 1e9;
+      assertTrue(seconds < 3, "gone within its TTL and a little: " + seconds + " s");
+      Await.until("both deletes to be seen", WAIT, () -> deletes.size() >= 2);
+      assertEquals(deletes.get(0).getKv().getModRevision(), deletes.get(1).getKv().getModRevision(),
+          "one revision for all of a lease's keys: " + deletes);
+      // Kept alive: still there well past three TTLs.
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+      while (System.nanoTime() < until) {
+        assertTrue(c.get("l/kept").isPresent(), "a kept-alive lease's key stays");
+        Thread.sleep(200); // sampling the key over time is what this checks
+      }
+      assertTrue(alive.isAlive());
+    }
+    assertThrows(LeaseNotFoundException.class, () -> c.leaseTimeToLive(shortLease.getId(), false));
+    assertThrows(LeaseNotFoundException.class, () -> c.put(utf8("l/x"), utf8("1"), shortLease.getId()));
+    assertTrue(c.get("l/x").isEmpty(), "a put naming a missing lease writes nothing");
+    // Revoke: at once, with its keys.
+    var revoked = c.leaseGrant(60);
+    c.put(utf8("l/r1"), utf8("1"), revoked.getId());
+    c.put(utf8("l/r2"), utf8("1"), revoked.getId());
+    c.put(utf8("l/r2"), utf8("2")); // a put without the lease takes the key out of it
+    assertEquals(1, c.leaseRevoke(revoked.getId()));
+    assertTrue(c.get("l/r1").isEmpty());
+    assertEquals("2", c.get("l/r2").orElseThrow().getValue().toStringUtf8());
+  }
+
+  @Test
+  void noLeaseExpiresEarlyWhenTheLeaderDies(@TempDir Path dir) throws Exception {
+    for (var cfg : TestNodes.cluster(dir, 3, Map.of())) {
+      servers.add(KvraftServer.start(cfg));
+    }
+    var leader = Nodes.awaitLeader(WAIT, servers);
+    var others = servers.stream().filter(s -> s != leader).map(s -> "127.0.0.1:" + s.clientPort())
+        .toArray(String[]::new);
+    var c = client(others);
+    var lease = c.leaseGrant(4);
+    c.put(utf8("ld/k"), utf8("v"), lease.getId());
+    try (var alive = c.keepAlive(lease.getId())) {
+      // Renewed for a while, so the leader's checkpoints carry it.
+      Thread.sleep(1500); // let a few keep-alives and checkpoints happen
+    }
+    long lastRenewal = System.nanoTime(); // no renewal after this: the lease ends at most 4 s from here
+    leader.close();
+    long earliest = lastRenewal + TimeUnit.MILLISECONDS.toNanos(4000 - 1400); // keep-alives go every TTL/3
+    while (System.nanoTime() < earliest) {
+      assertTrue(c.get("ld/k").isPresent(), "expired early, "
+          + (System.nanoTime() - lastRenewal) / 1_000_000 + " ms after the last renewal");
+      Thread.sleep(100); // sampling the key over time is what this checks
+    }
+    Await.until("the lease to expire under the new leader", WAIT, () -> c.get("ld/k").isEmpty());
+    double late = (System.nanoTime() - lastRenewal) / 1e9 - 4;
+    assertTrue(late < 3, "expired " + late + " s after its TTL: at most an election timeout and a checkpoint late");
+  }
+
+  @Test
+  void leasesSurviveARestartAndTenThousandExpireWithoutStallingWrites(@TempDir Path dir) throws Exception {
+    var cfg = TestNodes.single(dir, Map.of("snapshot.threshold", "50"));
+    var s = KvraftServer.start(cfg);
+    servers.add(s);
+    var c = client("127.0.0.1:" + s.clientPort());
+    var lease = c.leaseGrant(120);
+    c.put(utf8("rs/k"), utf8("v"), lease.getId());
+    for (int i = 0; i < 60; i++) {
+      c.put("rs/filler" + i, "x"); // past snapshot.threshold: the lease is in a snapshot
+    }
+    s.close();
+    servers.remove(s);
+    var again = KvraftServer.start(cfg);
+    servers.add(again);
+    var c2 = client("127.0.0.1:" + again.clientPort());
+    var ttl = Await.until("the lease after the restart", WAIT, () -> {
+      try {
+        return c2.leaseTimeToLive(lease.getId(), true);
+      } catch (UnavailableException e) {
+        return null;
+      }
+    }, r -> r != null);
+    assertEquals(List.of(utf8("rs/k")), ttl.getKeysList());
+    assertTrue(ttl.getTtlSeconds() > 100, ttl.toString());
+    assertEquals(1, c2.leaseRevoke(lease.getId()));
+
+    // 10,000 leases of 1 s, each with a key, pipelined; writes go on while they expire.
+    var grants = new ArrayList<java.util.concurrent.CompletableFuture<dev.kvraft.proto.Response>>();
+    for (int i = 0; i < 10_000; i++) {
+      grants.add(c2.callAsync(Request.newBuilder().setLeaseGrant(LeaseGrant.newBuilder().setTtlSeconds(1))));
+    }
+    var puts = new ArrayList<java.util.concurrent.CompletableFuture<dev.kvraft.proto.Response>>();
+    for (int i = 0; i < grants.size(); i++) {
+      long id = grants.get(i).get(30, TimeUnit.SECONDS).getLeaseGrant().getId();
+      puts.add(c2.callAsync(Request.newBuilder().setPut(Put.newBuilder().setKey(utf8("many/" + i))
+          .setValue(utf8("v")).setLease(id))));
+    }
+    for (var p : puts) {
+      assertFalse(p.get(30, TimeUnit.SECONDS).hasError());
+    }
+    long start = System.nanoTime();
+    long slowest = 0;
+    int writes = 0;
+    while (c2.scanPrefix(utf8("many/"), 1, dev.kvraft.proto.Consistency.LINEARIZABLE).getKvsCount() > 0) {
+      long t0 = System.nanoTime();
+      c2.put("other/" + writes, "w");
+      slowest = Math.max(slowest, System.nanoTime() - t0);
+      writes++;
+      assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(30), "10,000 leases still not expired");
+    }
+    assertTrue(c2.leaseList().isEmpty());
+    assertTrue(slowest < TimeUnit.SECONDS.toNanos(2), "a write waited " + slowest / 1_000_000 + " ms meanwhile");
+  }
+
+  @Test
+  void locksNeverOverlapAndADeadHoldersLockIsFreedAfterItsTtl(@TempDir Path dir) throws Exception {
+    var s = KvraftServer.start(TestNodes.single(dir));
+    servers.add(s);
+    var address = "127.0.0.1:" + s.clientPort();
+    var intervals = new CopyOnWriteArrayList<long[]>();
+    var errors = new CopyOnWriteArrayList<Throwable>();
+    var threads = new ArrayList<Thread>();
+    for (int t = 0; t < 3; t++) {
+      var c = client(address);
+      threads.add(Thread.ofPlatform().name("locker-" + t).start(() -> {
+        try {
+          for (int i = 0; i < 5; i++) {
+            try (var lock = c.lock("job", 5)) {
+              long begin = System.nanoTime();
+              assertTrue(lock.isHeld());
+              Thread.sleep(20); // hold it for a moment
+              intervals.add(new long[] {begin, System.nanoTime()});
+            }
+          }
+        } catch (Throwable e) {
+          errors.add(e);
+        }
+      }));
+    }
+    for (var t : threads) {
+      t.join(TimeUnit.SECONDS.toMillis(60));
+    }
+    assertTrue(errors.isEmpty(), errors.toString());
+    assertEquals(15, intervals.size());
+    var sorted = intervals.stream().sorted(java.util.Comparator.comparingLong(a -> a[0])).toList();
+    for (int i = 1; i < sorted.size(); i++) {
+      assertTrue(sorted.get(i)[0] >= sorted.get(i - 1)[1], "two holders at once at " + i);
+    }
+
+    // A holder that dies (stops renewing, never unlocks): the next one gets the lock once its lease expires.
+    var dead = client(address);
+    var held = dead.lock("job", 1);
+    var lease = held.leaseId();
+    var survivor = client(address);
+    // What a SIGKILL does to the holder: its keep-alive stops; its key and lease stay behind.
+    held.abandon();
+    long t0 = System.nanoTime();
+    try (var next = survivor.lock("job", 5)) {
+      double waited = (System.nanoTime() - t0) / 1e9;
+      assertTrue(next.revision() > held.revision(), "fencing token grows");
+      assertTrue(waited < 4, "freed after the 1 s TTL, waited " + waited + " s");
+    }
+    assertThrows(LeaseNotFoundException.class, () -> survivor.leaseTimeToLive(lease, false));
+  }
+}

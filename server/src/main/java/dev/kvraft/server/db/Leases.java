@@ -1,0 +1,379 @@
+package dev.kvraft.server.db;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.kvraft.proto.Delete;
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.LeaseCheckpoint;
+import dev.kvraft.proto.LeaseGrant;
+import dev.kvraft.proto.LeaseGrantResult;
+import dev.kvraft.proto.LeaseKeepAliveResult;
+import dev.kvraft.proto.LeaseListResult;
+import dev.kvraft.proto.LeaseRemaining;
+import dev.kvraft.proto.LeaseRevoke;
+import dev.kvraft.proto.LeaseRevokeResult;
+import dev.kvraft.proto.LeaseTimeToLiveResult;
+import dev.kvraft.proto.LogEntry;
+import dev.kvraft.proto.Op;
+import dev.kvraft.proto.Put;
+import dev.kvraft.proto.Response;
+import dev.kvraft.proto.Txn;
+import dev.kvraft.proto.WriteOp;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Leases, like etcd's, as a layer of the apply step. Replicated, identical on every node: which leases exist, their
+ * TTLs, which keys each holds, and the next lease id. A grant, a revoke and a checkpoint are log entries; a revoke
+ * deletes the lease's keys as one transaction (one revision), through the layers inside this one, so watches see the
+ * deletes.
+ *
+ * <p>Time is each node's own: a lease's deadline is a {@link System#nanoTime()} set when its grant (or a
+ * checkpoint) is applied here. Only the leader acts on it ({@link #tick}): it proposes the revoke of an expired
+ * lease, answers keep-alives (not replicated: they would flood the log) and, twice a second, writes the time the
+ * renewed leases have left into the log ({@code LeaseCheckpoint}). A new leader goes on from the last checkpoint plus
+ * one checkpoint interval (a renewal it did not see happened at most that long before), so a lease keeps about the
+ * time it had left across a leader change and never expires early; etcd resets every lease to its full TTL instead.
+ *
+ * <p>Loop thread only.
+ */
+final class Leases implements SystemState {
+  private static final Logger LOG = LoggerFactory.getLogger(Leases.class);
+  static final String SNAPSHOT_PREFIX = "lease.";
+  private static final String NEXT_ID = "lease.next";
+  static final long CHECKPOINT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+  /** An expiry the leader proposed and did not see applied is proposed again after this. */
+  private static final long RETRY_REVOKE_NANOS = TimeUnit.SECONDS.toNanos(2);
+  /** Expired leases revoked per log entry. */
+  private static final int REVOKES_PER_ENTRY = 1000;
+
+  /** One lease: replicated id, TTL and keys; this node's deadline. */
+  static final class Lease {
+    final long id;
+    final long ttlMs;
+    final TreeSet<ByteString> keys = new TreeSet<>(KvState.KEY_ORDER);
+    long deadline;
+    long revokeProposed;
+
+    Lease(long id, long ttlMs, long deadline) {
+      this.id = id;
+      this.ttlMs = ttlMs;
+      this.deadline = deadline;
+    }
+  }
+
+  private final KvState state;
+  private final long minTtlSeconds;
+  private final TreeMap<Long, Lease> leases = new TreeMap<>();
+  private final HashMap<ByteString, Long> leaseOfKey = new HashMap<>();
+  private long nextId = 1;
+  /** Leader: leases renewed since the last checkpoint. */
+  private final LinkedHashSet<Long> renewed = new LinkedHashSet<>();
+  private long nextCheckpoint = System.nanoTime();
+  private boolean leading;
+  private volatile int countView;
+
+  Leases(KvState state, java.time.Duration electionTimeoutMax) {
+    this.state = state;
+    this.minTtlSeconds = Math.max(1, (long) Math.ceil(electionTimeoutMax.toMillis() * 1.5 / 1000));
+  }
+
+  /** The shortest TTL granted: enough to survive a leader change. */
+  long minTtlSeconds() {
+    return minTtlSeconds;
+  }
+
+  int countView() {
+    return countView;
+  }
+
+  // ---- the apply layer ----
+
+  OpApplier around(OpApplier next) {
+    return (op, listener) -> switch (op.getOpCase()) {
+      case LEASE_GRANT -> grant(op.getLeaseGrant());
+      case LEASE_REVOKE -> revoke(op.getLeaseRevoke(), op.getUser(), next, listener);
+      case LEASE_CHECKPOINT -> checkpoint(op.getLeaseCheckpoint());
+      case PUT, TXN, DELETE -> keys(op, next, listener);
+      default -> next.apply(op, listener);
+    };
+  }
+
+  private Response.Builder grant(LeaseGrant g) {
+    long id = g.getId() != 0 ? g.getId() : nextId;
+    if (leases.containsKey(id)) {
+      return Response.newBuilder().setError(Error.newBuilder().setCode(Error.Code.CONFLICT)
+          .setMessage("lease " + id + " already exists"));
+    }
+    long ttlMs = Math.max(1, g.getTtlSeconds()) * 1000;
+    leases.put(id, new Lease(id, ttlMs, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ttlMs)));
+    nextId = Math.max(nextId, id + 1);
+    countView = leases.size();
+    return Response.newBuilder().setLeaseGrant(LeaseGrantResult.newBuilder().setId(id)
+        .setTtlSeconds(ttlMs / 1000));
+  }
+
+  private Response.Builder revoke(LeaseRevoke r, String user, OpApplier next, KvState.OpListener listener) {
+    var lease = leases.get(r.getId());
+    if (lease == null) {
+      return notFound(r.getId());
+    }
+    long deleted = 0;
+    if (!lease.keys.isEmpty()) {
+      // Every key of the lease in one revision: a transaction of deletes, through the inner layers (watches).
+      var txn = Txn.newBuilder();
+      for (var key : lease.keys) {
+        txn.addSuccess(Op.newBuilder().setDelete(Delete.newBuilder().setKey(key)));
+      }
+      var response = next.apply(WriteOp.newBuilder().setTxn(txn).setUser(user).build(), listener);
+      deleted = response.hasTxn() ? response.getTxn().getResultsList().stream()
+          .mapToLong(o -> o.getDelete().getDeleted()).sum() : 0;
+    }
+    for (var key : lease.keys) {
+      leaseOfKey.remove(key);
+    }
+    leases.remove(r.getId());
+    renewed.remove(r.getId());
+    countView = leases.size();
+    if (r.getExpired()) {
+      LOG.debug("lease {} expired: {} keys deleted", r.getId(), deleted);
+    }
+    return Response.newBuilder().setLeaseRevoke(LeaseRevokeResult.newBuilder().setDeleted(deleted));
+  }
+
+  private Response.Builder checkpoint(LeaseCheckpoint c) {
+    long now = System.nanoTime();
+    for (var l : c.getLeasesList()) {
+      var lease = leases.get(l.getId());
+      if (lease != null) {
+        lease.deadline = Math.max(lease.deadline, now + TimeUnit.MILLISECONDS.toNanos(l.getRemainingMs()));
+      }
+    }
+    return Response.newBuilder();
+  }
+
+  /**
+   * Puts attach their key to their lease (or detach it: a put without one), deletes detach. A put naming a lease
+   * that does not exist changes nothing and is answered LEASE_NOT_FOUND.
+   */
+  private Response.Builder keys(WriteOp op, OpApplier next, KvState.OpListener listener) {
+    var puts = new ArrayDeque<Put>();
+    switch (op.getOpCase()) {
+      case PUT -> puts.add(op.getPut());
+      case TXN -> {
+        // The branch that will run: the compares are evaluated again by the map, against the same state.
+        boolean ok = op.getTxn().getCompareList().stream().allMatch(state::holds);
+        for (var o : ok ? op.getTxn().getSuccessList() : op.getTxn().getFailureList()) {
+          if (o.hasPut()) {
+            puts.add(o.getPut());
+          }
+        }
+      }
+      default -> { }
+    }
+    for (var p : puts) {
+      if (p.getLease() != 0 && !leases.containsKey(p.getLease())) {
+        return notFound(p.getLease());
+      }
+    }
+    if (puts.isEmpty() && leaseOfKey.isEmpty()) {
+      return next.apply(op, listener);
+    }
+    return next.apply(op, new KvState.OpListener() {
+      @Override
+      public void applied(dev.kvraft.storage.OpKind kind, ByteString key, ByteString value, long revision,
+          dev.kvraft.storage.OpOutcome result) {
+        listener.applied(kind, key, value, revision, result);
+      }
+
+      @Override
+      public void changed(KvState.Entry prev, KvState.Entry now, long revision) {
+        listener.changed(prev, now, revision);
+        if (now == null) {
+          detach(UnsafeByteOperations.unsafeWrap(prev.key()));
+        } else {
+          // Each put changes its key once, in order: this is the next put of the branch.
+          var put = puts.poll();
+          var key = UnsafeByteOperations.unsafeWrap(now.key());
+          detach(key);
+          if (put != null && put.getLease() != 0) {
+            leases.get(put.getLease()).keys.add(key);
+            leaseOfKey.put(key, put.getLease());
+          }
+        }
+      }
+    });
+  }
+
+  private void detach(ByteString key) {
+    var id = leaseOfKey.remove(key);
+    if (id != null) {
+      var lease = leases.get(id);
+      if (lease != null) {
+        lease.keys.remove(key);
+      }
+    }
+  }
+
+  private static Response.Builder notFound(long id) {
+    return Response.newBuilder().setError(Error.newBuilder().setCode(Error.Code.LEASE_NOT_FOUND)
+        .setMessage("lease " + id + " does not exist (expired, revoked, or never granted)"));
+  }
+
+  // ---- the leader's side ----
+
+  /** A keep-alive reached the leader: the lease runs its full TTL from now. */
+  Response keepAlive(long requestId, long id, Replies replies) {
+    var lease = leases.get(id);
+    if (lease == null || lease.revokeProposed != 0) {
+      return notFound(id).setId(requestId).setHeader(replies.header()).build();
+    }
+    lease.deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(lease.ttlMs);
+    renewed.add(id);
+    return replies.respond(requestId).setLeaseKeepAlive(LeaseKeepAliveResult.newBuilder().setId(id)
+        .setTtlSeconds(lease.ttlMs / 1000)).build();
+  }
+
+  /** Each loop turn: on the leader, expire leases and checkpoint renewed ones, through the log. */
+  void tick(Consensus raft, CallIds ids, String proposer) {
+    boolean leader = raft.isLeader();
+    long now = System.nanoTime();
+    if (leader && !leading) {
+      // Renewals the old leader saw after its last checkpoint are unknown here: they are at most one checkpoint
+      // interval old, so every lease gets that much more. Late, never early.
+      for (var lease : leases.values()) {
+        lease.deadline = Math.max(lease.deadline, now) + CHECKPOINT_NANOS;
+        lease.revokeProposed = 0;
+      }
+      renewed.clear();
+    }
+    leading = leader;
+    if (!leader || leases.isEmpty()) {
+      return;
+    }
+    var expired = new ArrayList<WriteOp>();
+    for (var lease : leases.values()) {
+      if (lease.deadline - now <= 0 && (lease.revokeProposed == 0 || now - lease.revokeProposed > RETRY_REVOKE_NANOS)) {
+        lease.revokeProposed = now;
+        expired.add(WriteOp.newBuilder().setLeaseRevoke(LeaseRevoke.newBuilder().setId(lease.id).setExpired(true))
+            .setUser(AuthLayer.SYSTEM).build());
+        if (expired.size() == REVOKES_PER_ENTRY) {
+          propose(raft, ids, proposer, expired);
+          expired = new ArrayList<>();
+        }
+      }
+    }
+    if (!expired.isEmpty()) {
+      propose(raft, ids, proposer, expired);
+    }
+    if (now - nextCheckpoint >= 0) {
+      nextCheckpoint = now + CHECKPOINT_NANOS;
+      if (!renewed.isEmpty()) {
+        var c = LeaseCheckpoint.newBuilder();
+        for (long id : renewed) {
+          var lease = leases.get(id);
+          if (lease != null) {
+            c.addLeases(LeaseRemaining.newBuilder().setId(id)
+                .setRemainingMs(Math.max(0, TimeUnit.NANOSECONDS.toMillis(lease.deadline - now))));
+          }
+        }
+        renewed.clear();
+        propose(raft, ids, proposer, List.of(WriteOp.newBuilder().setLeaseCheckpoint(c)
+            .setUser(AuthLayer.SYSTEM).build()));
+      }
+    }
+  }
+
+  private static void propose(Consensus raft, CallIds ids, String proposer, List<WriteOp> ops) {
+    var entry = LogEntry.newBuilder().setProposer(proposer).setProposalId(ids.next()).addAllOps(ops).build();
+    raft.propose(entry.getProposalId(), entry.toByteString()).whenComplete((ok, err) -> {
+      if (err != null) {
+        LOG.debug("proposing {} lease ops failed ({}); the leader tries again", ops.size(), err.toString());
+      }
+    });
+  }
+
+  // ---- reads ----
+
+  LeaseTimeToLiveResult timeToLive(long id, boolean withKeys) {
+    var lease = leases.get(id);
+    if (lease == null) {
+      return null;
+    }
+    long left = Math.max(0, lease.deadline - System.nanoTime());
+    var r = LeaseTimeToLiveResult.newBuilder().setId(id).setGrantedTtlSeconds(lease.ttlMs / 1000)
+        .setTtlSeconds((long) Math.ceil(left / 1e9));
+    if (withKeys) {
+      r.addAllKeys(lease.keys);
+    }
+    return r.build();
+  }
+
+  LeaseListResult list() {
+    var r = LeaseListResult.newBuilder();
+    for (long id : leases.keySet()) {
+      r.addLeases(timeToLive(id, false));
+    }
+    return r.build();
+  }
+
+  // ---- snapshots ----
+
+  /** {@code lease.next}, and per lease {@code lease.ID = "TTL_MS REMAINING_MS HEXKEY,HEXKEY..."}. */
+  @Override
+  public Map<String, String> forSnapshot() {
+    var m = new HashMap<String, String>();
+    if (leases.isEmpty() && nextId == 1) {
+      return m;
+    }
+    m.put(NEXT_ID, Long.toString(nextId));
+    long now = System.nanoTime();
+    var hex = HexFormat.of();
+    for (var lease : leases.values()) {
+      var keys = new StringBuilder();
+      for (var k : lease.keys) {
+        keys.append(keys.isEmpty() ? "" : ",").append(hex.formatHex(k.toByteArray()));
+      }
+      m.put(SNAPSHOT_PREFIX + lease.id, lease.ttlMs + " " + Math.max(0, TimeUnit.NANOSECONDS.toMillis(
+          lease.deadline - now)) + " " + keys);
+    }
+    return m;
+  }
+
+  @Override
+  public void installed(Map<String, String> system) {
+    leases.clear();
+    leaseOfKey.clear();
+    renewed.clear();
+    nextId = Long.parseLong(system.getOrDefault(NEXT_ID, "1"));
+    long now = System.nanoTime();
+    var hex = HexFormat.of();
+    for (var e : system.entrySet()) {
+      if (!e.getKey().startsWith(SNAPSHOT_PREFIX) || e.getKey().equals(NEXT_ID)) {
+        continue;
+      }
+      long id = Long.parseLong(e.getKey().substring(SNAPSHOT_PREFIX.length()));
+      var parts = e.getValue().split(" ", 3);
+      var lease = new Lease(id, Long.parseLong(parts[0]), now + TimeUnit.MILLISECONDS.toNanos(Long.parseLong(parts[1])));
+      if (parts.length == 3 && !parts[2].isEmpty()) {
+        for (var k : parts[2].split(",")) {
+          var key = ByteString.copyFrom(hex.parseHex(k));
+          lease.keys.add(key);
+          leaseOfKey.put(key, id);
+        }
+      }
+      leases.put(id, lease);
+    }
+    countView = leases.size();
+  }
+}
