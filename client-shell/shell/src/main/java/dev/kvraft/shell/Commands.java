@@ -22,6 +22,8 @@ import dev.kvraft.shell.commands.TimingCommand;
 import dev.kvraft.shell.commands.TxnCommand;
 import dev.kvraft.shell.commands.UserCommand;
 import dev.kvraft.shell.commands.WatchCommand;
+import dev.kvraft.shell.commands.LeaseCommand;
+import dev.kvraft.shell.commands.LockCommand;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -45,7 +47,7 @@ public final class Commands {
   public static Commands standard() {
     return new Commands(List.of(
         new GetCommand(), new PutCommand(), new DelCommand(), new ScanCommand(), new CountCommand(),
-        new WatchCommand(),
+        new WatchCommand(), new LeaseCommand(), new LockCommand(),
         new CasCommand(), new TxnCommand(),
         new StatusCommand(), new MembersCommand(), new MemberCommand(), new LeaderCommand(), new SnapshotCommand(),
         new BackupCommand(), new AlarmCommand(), new CompactCommand(),

@@ -195,7 +195,7 @@ public final class Kvsh {
       }
       ok &= outcome == Shell.Outcome.OK;
     }
-    return ok ? 0 : 1;
+    return ok ? 0 : Math.max(1, shell.context().exitStatus());
   }
 
   private static int runStdin(Shell shell, InputStream stdin) {
@@ -215,7 +215,7 @@ public final class Kvsh {
         }
         ok &= outcome == Shell.Outcome.OK;
       }
-      return ok ? 0 : 1;
+      return ok ? 0 : Math.max(1, shell.context().exitStatus());
     } catch (IOException e) {
       shell.context().err().println("kvsh: cannot read stdin: " + e.getMessage());
       return 1;

@@ -26,6 +26,7 @@ public final class ShellContext {
   }
 
   private volatile Runnable interrupt;
+  private int exitStatus;
 
   public ShellContext(KvClient client, PrintWriter out, PrintWriter err, Commands commands, Format format) {
     this.client = client;
@@ -92,6 +93,15 @@ public final class ShellContext {
     }
     hook.run();
     return true;
+  }
+
+  /** A failed command's own exit status for kvsh to end with (a locked command's), instead of 1. */
+  public void exitStatus(int status) {
+    this.exitStatus = status;
+  }
+
+  public int exitStatus() {
+    return exitStatus;
   }
 
   public boolean timing() {

@@ -83,6 +83,48 @@ class KvshTest {
   }
 
   @Test
+  void leasesFromTheShell() {
+    var grant = kvsh("", "-c", "lease grant 30");
+    assertEquals(0, grant.status(), grant.err());
+    var m = java.util.regex.Pattern.compile("lease (\\d+) granted with TTL 30 s").matcher(grant.out());
+    assertTrue(m.find(), grant.out());
+    var id = m.group(1);
+    var r = kvsh("", "-c", "put lsh/a 1 --lease " + id, "-c", "lease ttl " + id + " --keys", "-c", "lease list");
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("lease " + id + ": ") && r.out().contains("of 30 s, 1 keys\n  lsh/a\n"), r.out());
+    var revoke = kvsh("", "-c", "lease revoke " + id, "-c", "get lsh/a");
+    assertTrue(revoke.out().contains("lease revoked; 1 keys deleted"), revoke.out());
+    assertTrue(revoke.out().endsWith("(not found)\n"), "the key went with its lease: " + revoke.out());
+    var gone = kvsh("", "-c", "put lsh/b 1 --lease " + id);
+    assertEquals(1, gone.status());
+    assertTrue(gone.err().contains("LEASE_NOT_FOUND"), gone.err());
+    assertEquals(1, kvsh("", "-c", "lease grant zero").status());
+  }
+
+  @Test
+  void twoLocksNeverOverlapAndTheCommandsStatusIsKvshs(@TempDir Path tmp) throws Exception {
+    var log = tmp.resolve("lock.log");
+    var script = "echo start $$ >> '" + log + "'; sleep 0.3; echo end $$ >> '" + log + "'";
+    var runs = new ArrayList<java.util.concurrent.CompletableFuture<Result>>();
+    for (int i = 0; i < 3; i++) {
+      runs.add(java.util.concurrent.CompletableFuture.supplyAsync(
+          () -> kvsh("", "-c", "lock shlock --ttl 5 -- sh -c \"" + script + "\"")));
+    }
+    for (var run : runs) {
+      var r = run.get(60, java.util.concurrent.TimeUnit.SECONDS);
+      assertEquals(0, r.status(), r.err());
+    }
+    var lines = java.nio.file.Files.readAllLines(log);
+    assertEquals(6, lines.size(), lines.toString());
+    for (int i = 0; i < lines.size(); i += 2) {
+      assertTrue(lines.get(i).startsWith("start ") && lines.get(i + 1).equals("end " + lines.get(i).substring(6)),
+          "one holder at a time: " + lines);
+    }
+    var failing = kvsh("", "-c", "lock shlock -- sh -c 'exit 3'");
+    assertEquals(3, failing.status(), "kvsh ends with the command's status: " + failing.err());
+  }
+
+  @Test
   void dashCRunsCommands() {
     var r = kvsh("", "-c", "put sh/a 1", "-c", "get sh/a");
     assertEquals(0, r.status(), r.err());

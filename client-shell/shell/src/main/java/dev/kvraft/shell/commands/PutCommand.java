@@ -11,10 +11,10 @@ import java.util.Set;
 /** {@code put KEY VALUE [--prev]}: writes a value. */
 public final class PutCommand implements ShellCommand {
   private static final Spec SPEC = new Spec("put", Group.KEYS,
-      "KEY VALUE [--prev]",
-      "write a value (--prev: print the value it replaced)",
+      "KEY VALUE [--prev] [--lease ID]",
+      "write a value (--prev: print the value it replaced; --lease: deleted with lease ID)",
       "put user/42 '{\"name\": \"Ada\"}'")
-      .withOptions(List.of("--prev"))
+      .withOptions(List.of("--prev", "--lease"))
       .takingKey()
       .withAliases(List.of("set"));
 
@@ -25,7 +25,17 @@ public final class PutCommand implements ShellCommand {
 
   @Override
   public void run(List<String> words, ShellContext ctx) {
-    var args = Args.parse(words, Set.of("prev"), Set.of()).expect(2, 2);
+    var args = Args.parse(words, Set.of("prev"), Set.of("lease")).expect(2, 2);
+    if (args.has("lease")) {
+      if (args.has("prev")) {
+        throw new dev.kvraft.shell.UsageException("put: --prev and --lease do not go together yet");
+      }
+      long revision = ctx.client().put(args.bytes(0), args.bytes(1), LeaseCommand.number(args.value("lease"),
+          "--lease"));
+      ctx.out().println(ctx.format() == dev.kvraft.shell.Format.JSON ? "{\"ok\":true,\"revision\":" + revision + "}"
+          : ctx.format() == dev.kvraft.shell.Format.RAW ? "OK" : "OK (revision " + revision + ")");
+      return;
+    }
     if (args.has("prev")) {
       var prev = ctx.client().putPrev(args.bytes(0), args.bytes(1));
       switch (ctx.format()) {
