@@ -88,6 +88,22 @@ class LeaseTest {
       }
       assertTrue(alive.isAlive());
     }
+    // kvraft.db says why the keys went: the expiry, with a delete row per key.
+    var db = servers.get(0).config().dataDir().resolve("kvraft.db");
+    var rows = Await.until("the expiry in kvraft.db", WAIT, () -> {
+      var found = new ArrayList<String>();
+      try (var conn = java.sql.DriverManager.getConnection("jdbc:sqlite:" + db); var st = conn.createStatement();
+           var rs = st.executeQuery("SELECT l.summary, o.op, o.key FROM raft_log l JOIN raft_log_ops o"
+               + " ON o.idx = l.idx WHERE l.summary LIKE 'lease " + shortLease.getId() + " expired%'"
+               + " AND o.op = 'delete' ORDER BY o.seq")) {
+        while (rs.next()) {
+          found.add(rs.getString(1) + " | " + rs.getString(2) + " " + rs.getString(3));
+        }
+      }
+      return found;
+    }, found -> found.size() == 2);
+    assertEquals(List.of("lease " + shortLease.getId() + " expired: its keys deleted | delete l/a",
+        "lease " + shortLease.getId() + " expired: its keys deleted | delete l/b"), rows);
     assertThrows(LeaseNotFoundException.class, () -> c.leaseTimeToLive(shortLease.getId(), false));
     assertThrows(LeaseNotFoundException.class, () -> c.put(utf8("l/x"), utf8("1"), shortLease.getId()));
     assertTrue(c.get("l/x").isEmpty(), "a put naming a missing lease writes nothing");
