@@ -393,6 +393,11 @@ public final class KvClient implements AutoCloseable {
     return Lock.acquire(this, name, ttlSeconds);
   }
 
+  /** Leader election {@code name} among this program's instances (see {@link Election}). */
+  public Election election(String name) {
+    return new Election(this, name);
+  }
+
   // ---- watches --------------------------------------------------------------------------------
 
   /**

@@ -38,6 +38,11 @@ public final class Lock implements AutoCloseable {
   }
 
   static Lock acquire(KvClient client, String name, long ttlSeconds) throws InterruptedException {
+    return acquire(client, name, ttlSeconds, ByteString.EMPTY);
+  }
+
+  /** As a lock, with {@code value} in the key (an election's candidate publishes itself there). */
+  static Lock acquire(KvClient client, String name, long ttlSeconds, ByteString value) throws InterruptedException {
     if (name.isEmpty()) {
       throw new IllegalArgumentException("a lock needs a name");
     }
@@ -50,7 +55,7 @@ public final class Lock implements AutoCloseable {
       var created = client.txn(Txn.newBuilder()
           .addCompare(Compare.newBuilder().setKey(key).setTarget(Compare.Target.CREATE_REVISION)
               .setOperator(Compare.Operator.EQUAL).setCreateRevision(0))
-          .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(key).setLease(grant.getId())))
+          .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value).setLease(grant.getId())))
           .addFailure(Op.newBuilder().setGet(Get.newBuilder().setKey(key))).build());
       long mine = created.getSucceeded() ? client.get(key, Consistency.LINEARIZABLE).orElseThrow().getCreateRevision()
           : created.getResults(0).getGet().getKv().getCreateRevision();

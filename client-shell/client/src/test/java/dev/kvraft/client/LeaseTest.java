@@ -250,4 +250,34 @@ class LeaseTest {
     }
     assertThrows(LeaseNotFoundException.class, () -> survivor.leaseTimeToLive(lease, false));
   }
+
+  @Test
+  void anElectionHasOneLeaderAndObserversSeeEachChange(@TempDir Path dir) throws Exception {
+    var c = single(dir);
+    var election = c.election("svc");
+    var seen = new CopyOnWriteArrayList<String>();
+    closing.add(election.observe(kv -> seen.add(kv.map(x -> x.getValue().toStringUtf8()).orElse("-"))));
+    var first = election.campaign(utf8("a"), 5);
+    assertEquals("a", election.leader().orElseThrow().getValue().toStringUtf8());
+    Await.until("the observer to see the first leader", WAIT, () -> seen.contains("a"));
+    var second = new java.util.concurrent.CompletableFuture<Lock>();
+    var other = client("127.0.0.1:" + servers.get(0).clientPort()).election("svc");
+    Thread.ofVirtual().start(() -> {
+      try {
+        second.complete(other.campaign(utf8("b"), 5));
+      } catch (Throwable e) {
+        second.completeExceptionally(e);
+      }
+    });
+    assertTrue(election.proclaim(first, utf8("a2")));
+    Await.until("the observer to see the new value", WAIT, () -> seen.contains("a2"));
+    assertFalse(second.isDone(), "one leader at a time");
+    election.resign(first);
+    var b = second.get(30, TimeUnit.SECONDS);
+    assertFalse(election.proclaim(first, utf8("a3")), "a resigned leader cannot proclaim");
+    assertEquals("b", election.leader().orElseThrow().getValue().toStringUtf8());
+    Await.until("the observer to see every leader", WAIT, () -> seen.contains("b"));
+    assertEquals(List.of("-", "a", "a2", "b"), List.copyOf(seen));
+    b.close();
+  }
 }
