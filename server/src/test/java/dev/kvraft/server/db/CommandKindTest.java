@@ -19,11 +19,13 @@ class CommandKindTest {
       }
       assertEquals(kind == CommandKind.READ || kind == CommandKind.READ_INDEX || kind == CommandKind.INFO
           || kind == CommandKind.MEMBER_HELLO || kind == CommandKind.BACKUP_CHUNK || kind == CommandKind.AUTHENTICATE
-          || kind == CommandKind.AUTH_READ || kind == CommandKind.ALARM_LIST || kind == CommandKind.CANCEL_WATCH,
+          || kind == CommandKind.AUTH_READ || kind == CommandKind.ALARM_LIST || kind == CommandKind.CANCEL_WATCH
+          || kind == CommandKind.LEASE_KEEP_ALIVE || kind == CommandKind.LEASE_READ,
           kind.safeToRetry(), c.name());
     }
     assertEquals(EnumSet.of(Request.CommandCase.PUT, Request.CommandCase.DELETE, Request.CommandCase.TXN,
-        Request.CommandCase.AUTH_CHANGE, Request.CommandCase.ALARM, Request.CommandCase.COMPACT), writes);
+        Request.CommandCase.AUTH_CHANGE, Request.CommandCase.ALARM, Request.CommandCase.COMPACT,
+        Request.CommandCase.LEASE_GRANT, Request.CommandCase.LEASE_REVOKE), writes);
     assertFalse(CommandKind.of(Request.CommandCase.SNAPSHOT).safeToRetry());
     assertFalse(CommandKind.of(Request.CommandCase.BACKUP).safeToRetry(), "each Backup makes a copy on the node");
     assertFalse(CommandKind.of(Request.CommandCase.WATCH).safeToRetry(), "a Watch sent twice opens two streams");
