@@ -35,7 +35,8 @@ public final class Round {
           errors.isEmpty() ? "no client errors" : errors.size() + " client errors " + errors.subList(0,
               Math.min(3, errors.size())),
           converged ? "all nodes converged (" + nodes + ")" : "nodes did NOT converge: " + nodes,
-          watchProblems.isEmpty() ? "every watcher saw exactly the writes" : "WATCHES WRONG: "
+          watchProblems.isEmpty() ? "every watcher saw exactly the writes, no lease expired early"
+              : "WATCHES OR LEASES WRONG: "
               + watchProblems.subList(0, Math.min(3, watchProblems.size())));
     }
   }
@@ -53,6 +54,8 @@ public final class Round {
     var random = new Random(seed);
     // A watcher per node on the round's keys: they must see exactly the writes, whatever the fault does.
     var watches = WatchRecorder.start(cluster, keyPrefix);
+    // A lease kept alive through the fault: it must never expire early.
+    var lease = LeaseRecorder.start(cluster, "lease-" + keyPrefix); // outside the watched keys
     var workload = new Workload(cluster.addresses(), cluster.access(), clients, keyList, seed).start();
     long start = System.nanoTime();
     try {
@@ -68,9 +71,10 @@ public final class Round {
     var history = workload.history();
     var verdict = new Checker().check(history);
     var states = converge(cluster, Duration.ofSeconds(30));
-    List<String> watchProblems;
-    try (watches) {
-      watchProblems = watches.check(history, Duration.ofSeconds(60));
+    var watchProblems = new java.util.ArrayList<String>();
+    try (watches; lease) {
+      watchProblems.addAll(watches.check(history, Duration.ofSeconds(60)));
+      watchProblems.addAll(lease.check());
     }
     int unknown = (int) history.stream().filter(Operation::unknown).count();
     return new Result(scenario, seed, history.size(), unknown, history.size() / seconds, verdict, workload.errors(),

@@ -44,11 +44,13 @@ final class Retries {
   /** Puts the commands whose retry is due back into this turn's writes and reads. */
   void takeDue(List<Event.Command> writes, List<Event.Command> reads) {
     for (var c : pending.dueRetries(System.nanoTime())) {
-      (isWrite(c.request()) ? writes : reads).add(c);
+      (routedAsWrite(c.request()) ? writes : reads).add(c);
     }
   }
 
-  static boolean isWrite(Request r) {
-    return CommandKind.of(r) == CommandKind.WRITE;
+  /** Writes, and lease keep-alives (the leader answers them; a follower forwards them like writes). */
+  static boolean routedAsWrite(Request r) {
+    var kind = CommandKind.of(r);
+    return kind == CommandKind.WRITE || kind == CommandKind.LEASE_KEEP_ALIVE;
   }
 }

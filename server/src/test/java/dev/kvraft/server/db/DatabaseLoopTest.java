@@ -187,6 +187,26 @@ class DatabaseLoopTest {
   }
 
   @Test
+  void withNoLeaderAKeepAliveIsRetriedLikeAWriteAndTheLoopServesOn() throws Exception {
+    // Found by the robustness suite: a retried keep-alive went to the read path, and the loop died of it.
+    start();
+    submit(Request.newBuilder().setId(1).setLeaseKeepAlive(dev.kvraft.proto.LeaseKeepAlive.newBuilder().setId(7))
+        .build());
+    // No leader: it waits for a retry. Then this node leads, and the retry reaches it as a keep-alive.
+    Thread.sleep(150); // past the first retry, which still finds no leader
+    raft.leader = true;
+    var r = answer();
+    assertEquals(Error.Code.LEASE_NOT_FOUND, r.getError().getCode(), r.toString());
+    assertTrue(raft.barriers.isEmpty(), "a keep-alive takes no read barrier");
+    submit(Requests.put(2, "a", "1"));
+    var proposal = next(raft.proposals, "proposal");
+    while (proposal.entry().getOpsCount() == 0) {
+      proposal = next(raft.proposals, "proposal"); // the member token, proposed by a new leader
+    }
+    assertTrue(proposal.entry().getOps(0).hasPut(), "the loop still proposes writes");
+  }
+
+  @Test
   void beforeRaftIsBoundTheLoopSaysItIsStarting() throws Exception {
     loop.start();
     submit(Requests.get(3, "a"));
