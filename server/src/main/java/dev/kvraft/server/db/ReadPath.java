@@ -24,6 +24,7 @@ import java.util.function.Consumer;
  * <p>Loop thread only.
  */
 final class ReadPath {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ReadPath.class);
   private final ServerConfig config;
   private final KvState state;
   private final Applier applier;
@@ -148,8 +149,22 @@ final class ReadPath {
     this.leases = l;
   }
 
-  /** A read answered from this node's state as it is now. */
+  /**
+   * A read answered from this node's state as it is now. A bug answering one request is that request's INTERNAL
+   * error, never the loop's death (a read changes nothing, so nothing is left half done).
+   */
   Response answer(Request r) {
+    try {
+      return answerOrThrow(r);
+    } catch (RuntimeException e) {
+      LOG.error("answering {} request {} failed: {}; answered INTERNAL, the node serves on (a bug: please report"
+          + " it)", r.getCommandCase(), r.getId(), e.toString(), e);
+      return Replies.error(r.getId(), dev.kvraft.proto.Error.Code.INTERNAL, "node could not answer "
+          + r.getCommandCase() + ": " + e, "");
+    }
+  }
+
+  private Response answerOrThrow(Request r) {
     var response = replies.respond(r.getId());
     switch (r.getCommandCase()) {
       case GET -> {
