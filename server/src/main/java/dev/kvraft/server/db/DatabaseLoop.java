@@ -94,7 +94,8 @@ public final class DatabaseLoop implements AutoCloseable {
         config.watchProgressInterval());
     // Outermost first when applying: auth (who may), then the quota alarm (is there room), compaction, watches
     // (who is told), the map.
-    this.leases = new Leases(state, config.electionTimeoutMax());
+    this.leases = new Leases(state, config.electionTimeoutMax(),
+        this::proposeOps);
     applier.systemState(leases);
     applier.wrap(watches::around);
     applier.wrap(leases::around);
@@ -103,8 +104,12 @@ public final class DatabaseLoop implements AutoCloseable {
     applier.wrap(authLayer::around);
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
         () -> loopObserver, inbox::add);
-    writes.answeredByLeader(c -> replies.reply(c, leases.keepAlive(c.request().getId(),
-        c.request().getLeaseKeepAlive().getId(), replies)));
+    writes.answeredByLeader(c -> {
+      var now = leases.keepAlive(c, replies);
+      if (now != null) {
+        replies.reply(c, now);
+      }
+    });
     this.reads = new ReadPath(config, state, applier, pending, replies, retries, ids, inbox::add,
         () -> consensus, c -> BackupRequest.start(c, backupWriter, applier, replies, config.nodeId()), auth,
         alarms);
@@ -133,6 +138,11 @@ public final class DatabaseLoop implements AutoCloseable {
         "node " + config.nodeId()))) {
       done.reply(Replies.error(0, Error.Code.OVERLOADED, "the database loop's queue is full", ""));
     }
+  }
+
+  /** Proposes ops the loop made itself (lease checkpoints) with the commands their applies answer. */
+  private void proposeOps(List<Event.Command> commands, List<dev.kvraft.proto.WriteOp> ops) {
+    writes.propose(consensus, commands, ops);
   }
 
   private ApplyObserver applierObserver() {
@@ -316,7 +326,7 @@ public final class DatabaseLoop implements AutoCloseable {
         expire();
         memberToken.proposeIfMissing(consensus, ids, proposer);
         compaction.proposeIfDue(consensus, ids, proposer);
-        leases.tick(consensus, ids, proposer);
+        leases.tick(consensus, ids, proposer, replies);
         inFlightView = (int) Math.min(Integer.MAX_VALUE, takenCommands - replies.answered());
         if (events > 0) {
           loopObserver.turn(events, System.nanoTime() - turnStart);

@@ -23,7 +23,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HexFormat;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -40,10 +39,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Time is each node's own: a lease's deadline is a {@link System#nanoTime()} set when its grant (or a
  * checkpoint) is applied here. Only the leader acts on it ({@link #tick}): it proposes the revoke of an expired
- * lease, answers keep-alives (not replicated: they would flood the log) and, twice a second, writes the time the
- * renewed leases have left into the log ({@code LeaseCheckpoint}). A new leader goes on from the last checkpoint plus
- * one checkpoint interval (a renewal it did not see happened at most that long before), so a lease keeps about the
- * time it had left across a leader change and never expires early; etcd resets every lease to its full TTL instead.
+ * lease, and it gathers keep-alives for {@value #CHECKPOINT_MILLIS} ms and writes them into the log as one entry, a
+ * {@code LeaseCheckpoint} per keep-alive; each keep-alive is answered when its checkpoint is applied. So the log gets
+ * at most ten entries a second however many leases are renewed (etcd's reason not to replicate keep-alives: they
+ * would flood the log), and every renewal a client was told of is known to every node: after a leader change a lease
+ * keeps the time it had left and never expires early. etcd resets every lease to its full TTL instead.
  *
  * <p>Loop thread only.
  */
@@ -51,7 +51,8 @@ final class Leases implements SystemState {
   private static final Logger LOG = LoggerFactory.getLogger(Leases.class);
   static final String SNAPSHOT_PREFIX = "lease.";
   private static final String NEXT_ID = "lease.next";
-  static final long CHECKPOINT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+  static final long CHECKPOINT_MILLIS = 100;
+  static final long CHECKPOINT_NANOS = TimeUnit.MILLISECONDS.toNanos(CHECKPOINT_MILLIS);
   /** An expiry the leader proposed and did not see applied is proposed again after this. */
   private static final long RETRY_REVOKE_NANOS = TimeUnit.SECONDS.toNanos(2);
   /** Expired leases revoked per log entry. */
@@ -77,14 +78,23 @@ final class Leases implements SystemState {
   private final TreeMap<Long, Lease> leases = new TreeMap<>();
   private final HashMap<ByteString, Long> leaseOfKey = new HashMap<>();
   private long nextId = 1;
-  /** Leader: leases renewed since the last checkpoint. */
-  private final LinkedHashSet<Long> renewed = new LinkedHashSet<>();
+  /** Leader: keep-alives waiting for the next checkpoint entry. */
+  private final List<Event.Command> renewals = new ArrayList<>();
+  /** Proposes a checkpoint entry whose ops answer the given commands (the write path's group commit). */
+  private final Proposer proposer;
+
+  /** Proposes {@code ops} as one entry; op i's answer goes to {@code commands.get(i)}. */
+  @FunctionalInterface
+  interface Proposer {
+    void propose(List<Event.Command> commands, List<WriteOp> ops);
+  }
   private long nextCheckpoint = System.nanoTime();
   private boolean leading;
   private volatile int countView;
 
-  Leases(KvState state, java.time.Duration electionTimeoutMax) {
+  Leases(KvState state, java.time.Duration electionTimeoutMax, Proposer proposer) {
     this.state = state;
+    this.proposer = proposer;
     this.minTtlSeconds = Math.max(1, (long) Math.ceil(electionTimeoutMax.toMillis() * 1.5 / 1000));
   }
 
@@ -143,7 +153,6 @@ final class Leases implements SystemState {
       leaseOfKey.remove(key);
     }
     leases.remove(r.getId());
-    renewed.remove(r.getId());
     countView = leases.size();
     if (r.getExpired()) {
       LOG.debug("lease {} expired: {} keys deleted", r.getId(), deleted);
@@ -151,15 +160,20 @@ final class Leases implements SystemState {
     return Response.newBuilder().setLeaseRevoke(LeaseRevokeResult.newBuilder().setDeleted(deleted));
   }
 
+  /** A keep-alive's checkpoint: the lease runs its time from here, on every node; the answer to the keep-alive. */
   private Response.Builder checkpoint(LeaseCheckpoint c) {
     long now = System.nanoTime();
+    var response = Response.newBuilder();
     for (var l : c.getLeasesList()) {
       var lease = leases.get(l.getId());
-      if (lease != null) {
-        lease.deadline = Math.max(lease.deadline, now + TimeUnit.MILLISECONDS.toNanos(l.getRemainingMs()));
+      if (lease == null) {
+        return notFound(l.getId());
       }
+      lease.deadline = Math.max(lease.deadline, now + TimeUnit.MILLISECONDS.toNanos(l.getRemainingMs()));
+      response.setLeaseKeepAlive(LeaseKeepAliveResult.newBuilder().setId(l.getId())
+          .setTtlSeconds(lease.ttlMs / 1000));
     }
-    return Response.newBuilder();
+    return response;
   }
 
   /**
@@ -232,33 +246,46 @@ final class Leases implements SystemState {
 
   // ---- the leader's side ----
 
-  /** A keep-alive reached the leader: the lease runs its full TTL from now. */
-  Response keepAlive(long requestId, long id, Replies replies) {
+  /**
+   * A keep-alive reached the leader: the lease runs its full TTL from now here at once, and the renewal waits for
+   * the next checkpoint entry, whose apply answers it. Null when it is answered at once (no such lease).
+   */
+  Response keepAlive(Event.Command c, Replies replies) {
+    long id = c.request().getLeaseKeepAlive().getId();
     var lease = leases.get(id);
     if (lease == null || lease.revokeProposed != 0) {
-      return notFound(id).setId(requestId).setHeader(replies.header()).build();
+      return notFound(id).setId(c.request().getId()).setHeader(replies.header()).build();
     }
-    lease.deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(lease.ttlMs);
-    renewed.add(id);
-    return replies.respond(requestId).setLeaseKeepAlive(LeaseKeepAliveResult.newBuilder().setId(id)
-        .setTtlSeconds(lease.ttlMs / 1000)).build();
+    lease.deadline = Math.max(lease.deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(lease.ttlMs));
+    renewals.add(c);
+    return null;
   }
 
-  /** Each loop turn: on the leader, expire leases and checkpoint renewed ones, through the log. */
-  void tick(Consensus raft, CallIds ids, String proposer) {
+  /**
+   * Each loop turn: on the leader, expire leases and checkpoint the keep-alives gathered, through the log. Keep-alives
+   * still gathered when leadership is lost are answered UNAVAILABLE (nothing was renewed; the client retries).
+   */
+  void tick(Consensus raft, CallIds ids, String proposer, Replies replies) {
     boolean leader = raft.isLeader();
     long now = System.nanoTime();
     if (leader && !leading) {
-      // Renewals the old leader saw after its last checkpoint are unknown here: they are at most one checkpoint
-      // interval old, so every lease gets that much more. Late, never early.
+      // Every renewal a client was told of is in the log this node applied. Renewals sent during the election got
+      // no answer yet and are retried by their clients: a grace of one checkpoint interval for them.
       for (var lease : leases.values()) {
-        lease.deadline = Math.max(lease.deadline, now) + CHECKPOINT_NANOS;
+        lease.deadline = Math.max(lease.deadline, now + CHECKPOINT_NANOS);
         lease.revokeProposed = 0;
       }
-      renewed.clear();
     }
     leading = leader;
-    if (!leader || leases.isEmpty()) {
+    if (!leader) {
+      for (var c : renewals) {
+        replies.error(c, Error.Code.UNAVAILABLE, "this node lost the leadership before it renewed the lease;"
+            + " retry", "");
+      }
+      renewals.clear();
+      return;
+    }
+    if (leases.isEmpty()) {
       return;
     }
     var expired = new ArrayList<WriteOp>();
@@ -276,21 +303,19 @@ final class Leases implements SystemState {
     if (!expired.isEmpty()) {
       propose(raft, ids, proposer, expired);
     }
-    if (now - nextCheckpoint >= 0) {
+    if (now - nextCheckpoint >= 0 && !renewals.isEmpty()) {
       nextCheckpoint = now + CHECKPOINT_NANOS;
-      if (!renewed.isEmpty()) {
-        var c = LeaseCheckpoint.newBuilder();
-        for (long id : renewed) {
-          var lease = leases.get(id);
-          if (lease != null) {
-            c.addLeases(LeaseRemaining.newBuilder().setId(id)
-                .setRemainingMs(Math.max(0, TimeUnit.NANOSECONDS.toMillis(lease.deadline - now))));
-          }
-        }
-        renewed.clear();
-        propose(raft, ids, proposer, List.of(WriteOp.newBuilder().setLeaseCheckpoint(c)
-            .setUser(AuthLayer.SYSTEM).build()));
+      // One op per keep-alive, all in one entry: each is answered by its own op's apply.
+      var ops = new ArrayList<WriteOp>(renewals.size());
+      for (var c : renewals) {
+        var lease = leases.get(c.request().getLeaseKeepAlive().getId());
+        long ttlMs = lease == null ? 0 : lease.ttlMs;
+        ops.add(WriteOp.newBuilder().setLeaseCheckpoint(LeaseCheckpoint.newBuilder().addLeases(
+            LeaseRemaining.newBuilder().setId(c.request().getLeaseKeepAlive().getId()).setRemainingMs(ttlMs)))
+            .setUser(AuthLayer.SYSTEM).build());
       }
+      this.proposer.propose(List.copyOf(renewals), ops);
+      renewals.clear();
     }
   }
 
@@ -354,7 +379,6 @@ final class Leases implements SystemState {
   public void installed(Map<String, String> system) {
     leases.clear();
     leaseOfKey.clear();
-    renewed.clear();
     nextId = Long.parseLong(system.getOrDefault(NEXT_ID, "1"));
     long now = System.nanoTime();
     var hex = HexFormat.of();

@@ -46,7 +46,8 @@ public final class Summaries {
       case LEASE_REVOKE -> op.getLeaseRevoke().getExpired()
           ? "lease " + op.getLeaseRevoke().getId() + " expired: its keys deleted"
           : "lease revoke " + op.getLeaseRevoke().getId() + ": its keys deleted";
-      case LEASE_CHECKPOINT -> "lease checkpoint of " + op.getLeaseCheckpoint().getLeasesCount() + " renewed leases";
+      case LEASE_CHECKPOINT -> "lease keep-alive " + op.getLeaseCheckpoint().getLeasesList().stream()
+          .map(l -> Long.toString(l.getId())).collect(java.util.stream.Collectors.joining(" "));
       case ALARM -> "alarm " + op.getAlarm().getAction().name().toLowerCase(java.util.Locale.ROOT)
           + (op.getAlarm().getNodeId().isEmpty() ? "" : " NOSPACE on " + op.getAlarm().getNodeId());
       case OP_NOT_SET -> "empty";

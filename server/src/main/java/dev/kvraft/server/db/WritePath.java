@@ -99,11 +99,17 @@ final class WritePath {
 
   /** Packs client writes into one log entry and proposes it. */
   private void propose(Consensus raft, List<Event.Command> batch) {
-    long callId = ids.next();
-    var entry = LogEntry.newBuilder().setProposer(proposer).setProposalId(callId);
+    var ops = new ArrayList<WriteOp>(batch.size());
     for (var c : batch) {
-      entry.addOps(AuthLayer.WriteOpOf.of(c.request()));
+      ops.add(AuthLayer.WriteOpOf.of(c.request()));
     }
+    propose(raft, batch, ops);
+  }
+
+  /** Proposes {@code ops} as one entry; op i's answer goes to {@code batch.get(i)} when it is applied. */
+  void propose(Consensus raft, List<Event.Command> batch, List<WriteOp> ops) {
+    long callId = ids.next();
+    var entry = LogEntry.newBuilder().setProposer(proposer).setProposalId(callId).addAllOps(ops);
     pending.proposed(callId, Pending.of(batch));
     var bytes = entry.build().toByteString();
     loopObserver.get().proposed(batch.size(), bytes.size());
