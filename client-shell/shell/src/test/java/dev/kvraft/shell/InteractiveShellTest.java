@@ -119,7 +119,7 @@ class InteractiveShellTest {
     type("Enter");
     screen(s -> s.lines().anyMatch(l -> l.equals("A")), "the value");
     type("put user/carol");
-    screen(s -> lastLine(s).endsWith("put user/carol VALUE [--prev]"), "the argument hint");
+    screen(s -> lastLine(s).endsWith("put user/carol VALUE [--prev] [--lease ID]"), "the argument hint");
     type("C-u", "gte user/bob", "Enter");
     screen(s -> s.contains("did you mean 'get'?"), "a suggestion for the typo");
     type("put onlykey", "Enter");
