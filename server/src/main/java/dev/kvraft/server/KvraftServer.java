@@ -219,14 +219,22 @@ public final class KvraftServer implements AutoCloseable {
    * Checks once a second that Ratis is still alive. If it died (a log disk error, say) the node cannot serve
    * anything correctly any more: it says so and exits 1, so that systemd (Restart=on-failure) restarts it.
    */
-  /** Watchdog thread: past storage.quota.bytes, raise this node's NOSPACE alarm (once; again after a disarm). */
+  /**
+   * Watchdog thread: past storage.quota.bytes, or with less than storage.reserve.bytes free on data.dir's disk, raise
+   * this node's NOSPACE alarm (once; again after a disarm). The reserve turns a disk about to fill up, which would
+   * stop Raft and the node, into the alarm: writes are refused, reads and deletes go on.
+   */
   private void checkQuota() {
     long total = dataSizes.latest().getTotalBytes();
-    if (total <= config.storageQuotaBytes() || loop.alarmsRaisedFor().contains(config.nodeId())
+    long free = freeBytes();
+    boolean overQuota = total > config.storageQuotaBytes();
+    if ((!overQuota && free >= config.storageReserveBytes()) || loop.alarmsRaisedFor().contains(config.nodeId())
         || !raisingAlarm.compareAndSet(false, true)) {
       return;
     }
-    var reason = "data.dir holds " + total + " bytes, over storage.quota.bytes " + config.storageQuotaBytes();
+    var reason = overQuota ? "data.dir holds " + total + " bytes, over storage.quota.bytes " + config.storageQuotaBytes()
+        : "only " + free + " bytes are free on data.dir's disk, under storage.reserve.bytes "
+            + config.storageReserveBytes();
     LOG.warn("node {}: {}; raising the cluster's NOSPACE alarm: writes that add data will be refused until data is"
         + " deleted or space freed and 'kvsh alarm disarm' is run", config.nodeId(), reason);
     try {
@@ -243,12 +251,23 @@ public final class KvraftServer implements AutoCloseable {
     }
   }
 
+  /** Usable bytes on data.dir's file system (Long.MAX_VALUE when it cannot be read: no alarm for that). */
+  private long freeBytes() {
+    try {
+      return Files.getFileStore(config.dataDir()).getUsableSpace();
+    } catch (IOException e) {
+      return Long.MAX_VALUE;
+    }
+  }
+
   private void startWatchdog() {
     Thread.ofPlatform().name("kvraft-watchdog").daemon(true).start(() -> {
       for (long tick = 0; !closed.get(); tick++) {
-        if (tick % 5 == 0 && dataSizes != null) {
-          dataSizes.refresh();
-          checkQuota();
+        if (dataSizes != null) {
+          if (tick % 5 == 0) {
+            dataSizes.refresh();
+          }
+          checkQuota(); // the free space every second: a disk can fill fast
         }
         try {
           Thread.sleep(1000);

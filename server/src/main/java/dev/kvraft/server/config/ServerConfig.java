@@ -33,6 +33,7 @@ public record ServerConfig(
     long logRetentionBytes,
     Duration logRetentionAge,
     long storageQuotaBytes,
+    long storageReserveBytes,
     long compactionRetention,
     Duration watchProgressInterval,
     boolean logMirror,
@@ -115,6 +116,8 @@ public record ServerConfig(
           + " 2026-12-05 keep their size: VACUUM them offline)"),
       new Setting("log.retention.age.ms", "0", "entries applied longer ago than this are pruned from kvraft.db too (below"
           + " the last snapshot); 0: no age limit"),
+      new Setting("storage.reserve.bytes", "134217728", "fewer bytes than this free on data.dir's disk raises the"
+          + " NOSPACE alarm too, before the disk fills up (which would stop the node); 1 turns it off"),
       new Setting("storage.quota.bytes", "4294967296", "data.dir past this raises the cluster's NOSPACE alarm: writes"
           + " that add data are refused (reads, deletes and admin work) until it is disarmed ('kvsh alarm disarm')"),
       new Setting("compaction.retention", "0", "revisions of history to keep: the leader compacts older ones away"
@@ -293,6 +296,7 @@ public record ServerConfig(
         positiveLong(get, "log.retention.bytes"),
         Duration.ofMillis(longValue(get, "log.retention.age.ms")),
         positiveLong(get, "storage.quota.bytes"),
+        positiveLong(get, "storage.reserve.bytes"),
         longValue(get, "compaction.retention"),
         Duration.ofMillis(positiveLong(get, "watch.progress.interval.ms")),
         bool(get, "log.mirror"),

@@ -3,6 +3,7 @@ package dev.kvraft.server.process;
 import static dev.kvraft.server.testing.Requests.put;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvraft.server.testing.RawClient;
@@ -69,7 +70,9 @@ class WatchdogTest {
     Assumptions.assumeTrue(mount.waitFor() == 0,
         "disk-full test SKIPPED: cannot mount a small tmpfs here (" + why + "); run as root");
     try {
-      var config = TestNodes.single(disk.resolve("data"), Map.of("raft.segment.bytes", "1048576"));
+      // No reserve: this test is about a disk that really fills up.
+      var config = TestNodes.single(disk.resolve("data"), Map.of("raft.segment.bytes", "1048576",
+          "storage.reserve.bytes", "1"));
       var port = config.self().clientPort();
       var value = "y".repeat(30_000);
       try (var p = new ServerProcess(TestNodes.args(config), dir.resolve("n1.log"), port).start()) {
@@ -85,6 +88,45 @@ class WatchdogTest {
         assertTrue(p.process().waitFor(10, TimeUnit.SECONDS), "the node is still running; log:\n" + p.log());
         assertEquals(1, p.process().exitValue(), "exit code; log:\n" + p.log());
         assertTrue(p.log().contains("Raft stopped working"), p.log());
+      }
+    } finally {
+      new ProcessBuilder("umount", "-l", disk.toString()).start().waitFor();
+    }
+  }
+
+  @Test
+  void aDiskAboutToFillUpRaisesTheAlarmAndTheNodeServesReads() throws Exception {
+    var disk = Files.createDirectories(dir.resolve("small-disk2"));
+    var mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", disk.toString())
+        .redirectErrorStream(true).start();
+    var why = new String(mount.getInputStream().readAllBytes()).strip();
+    Assumptions.assumeTrue(mount.waitFor() == 0,
+        "disk-reserve test SKIPPED: cannot mount a small tmpfs here (" + why + "); run as root");
+    try {
+      var config = TestNodes.single(disk.resolve("data"), Map.of("raft.segment.bytes", "1048576",
+          "storage.reserve.bytes", String.valueOf(16 << 20)));
+      var port = config.self().clientPort();
+      var value = "y".repeat(4_000); // about 10 MB/s: the reserve is checked every second
+      try (var p = new ServerProcess(TestNodes.args(config), dir.resolve("n1-reserve.log"), port).start()) {
+        p.awaitServing(Duration.ofSeconds(60));
+        dev.kvraft.proto.Response last = null;
+        try (var c = new RawClient(port)) {
+          long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+          for (int i = 1; System.nanoTime() < deadline; i++) {
+            last = c.call(put(i, "k" + (i % 50), value));
+            assertNotNull(last, "the node closed the connection; log:\n" + p.log());
+            if (last.hasError()) {
+              break;
+            }
+          }
+          assertNotNull(last);
+          assertEquals(dev.kvraft.proto.Error.Code.RESOURCE_EXHAUSTED, last.getError().getCode(), last.toString());
+          assertTrue(p.isAlive(), "the node keeps running; log:\n" + p.log());
+          var read = c.call(dev.kvraft.server.testing.Requests.get(1_000_000, "k1"));
+          assertFalse(read.hasError(), "reads go on: " + read);
+          assertTrue(read.getGet().hasKv(), "some writes went in before the alarm: " + read);
+        }
+        assertTrue(p.log().contains("under storage.reserve.bytes"), p.log());
       }
     } finally {
       new ProcessBuilder("umount", "-l", disk.toString()).start().waitFor();

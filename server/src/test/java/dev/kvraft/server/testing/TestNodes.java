@@ -69,6 +69,8 @@ public final class TestNodes {
     list.add("--raft.segment.bytes=" + c.segmentBytes());
     list.add("--log.mirror=" + c.logMirror());
     list.add("--log.retention=" + c.logRetention());
+    list.add("--storage.quota.bytes=" + c.storageQuotaBytes());
+    list.add("--storage.reserve.bytes=" + c.storageReserveBytes());
     list.add("--metrics.address=" + c.metricsAddress().map(Object::toString).orElse(""));
     c.tls().ifPresent(t -> {
       list.add("--tls.cert.file=" + t.certFile());
