@@ -35,8 +35,8 @@ public final class Round {
           errors.isEmpty() ? "no client errors" : errors.size() + " client errors " + errors.subList(0,
               Math.min(3, errors.size())),
           converged ? "all nodes converged (" + nodes + ")" : "nodes did NOT converge: " + nodes,
-          watchProblems.isEmpty() ? "every watcher saw exactly the writes, no lease expired early"
-              : "WATCHES OR LEASES WRONG: "
+          watchProblems.isEmpty() ? "every watcher saw exactly the writes, no lease expired early, no lock held twice"
+              : "WATCHES, LEASES OR LOCKS WRONG: "
               + watchProblems.subList(0, Math.min(3, watchProblems.size())));
     }
   }
@@ -56,6 +56,8 @@ public final class Round {
     var watches = WatchRecorder.start(cluster, keyPrefix);
     // A lease kept alive through the fault: it must never expire early.
     var lease = LeaseRecorder.start(cluster, "lease-" + keyPrefix); // outside the watched keys
+    // Two contenders for one lock: no two holds may overlap.
+    var locks = LockRecorder.start(cluster, "lock-" + keyPrefix);
     var workload = new Workload(cluster.addresses(), cluster.access(), clients, keyList, seed).start();
     long start = System.nanoTime();
     try {
@@ -64,6 +66,7 @@ public final class Round {
       Thread.sleep(after.toMillis());
     } finally {
       workload.stop();
+      locks.close(); // before the nodes are compared: the contenders write
       cluster.heal();
     }
     double seconds = (System.nanoTime() - start) / 1e9;
@@ -72,9 +75,10 @@ public final class Round {
     var verdict = new Checker().check(history);
     var states = converge(cluster, Duration.ofSeconds(30));
     var watchProblems = new java.util.ArrayList<String>();
-    try (watches; lease) {
+    try (watches; lease; locks) {
       watchProblems.addAll(watches.check(history, Duration.ofSeconds(60)));
       watchProblems.addAll(lease.check());
+      watchProblems.addAll(locks.check());
     }
     int unknown = (int) history.stream().filter(Operation::unknown).count();
     return new Result(scenario, seed, history.size(), unknown, history.size() / seconds, verdict, workload.errors(),
