@@ -31,7 +31,7 @@ import java.util.TreeSet;
  * <p>Owned by the database loop's thread. Other threads (connections verifying a password or a certificate name)
  * read {@link #view()}, an immutable copy published after every change.
  */
-public final class AuthState {
+public final class AuthState implements dev.kvraft.server.db.SystemState {
   public static final String ROOT = "root";
   private static final String USER = "auth.user.";
   private static final String SECRET = "auth.secret.";
@@ -242,6 +242,7 @@ public final class AuthState {
   }
 
   /** The snapshot's system-table rows for this state (none while nothing was ever set). */
+  @Override
   public Map<String, String> forSnapshot() {
     var m = new HashMap<String, String>();
     if (enabled) {
@@ -259,6 +260,7 @@ public final class AuthState {
   }
 
   /** Replaces the whole state with a snapshot's system table. */
+  @Override
   public void installed(Map<String, String> system) {
     enabled = "true".equals(system.get(ENABLED));
     users.clear();

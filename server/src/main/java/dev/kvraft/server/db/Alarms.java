@@ -22,7 +22,7 @@ import java.util.TreeMap;
  *
  * <p>Owned by the database loop's thread; {@link #raisedFor()} is a volatile copy for the watchdog thread.
  */
-final class Alarms {
+final class Alarms implements SystemState {
   private static final String PREFIX = "alarm.NOSPACE.";
   private final TreeMap<String, String> nospace = new TreeMap<>();
   private volatile Set<String> raisedView = Set.of();
@@ -86,13 +86,15 @@ final class Alarms {
     return raisedView;
   }
 
-  Map<String, String> forSnapshot() {
+  @Override
+  public Map<String, String> forSnapshot() {
     var m = new HashMap<String, String>();
     nospace.forEach((node, reason) -> m.put(PREFIX + node, reason));
     return m;
   }
 
-  void installed(Map<String, String> system) {
+  @Override
+  public void installed(Map<String, String> system) {
     nospace.clear();
     system.forEach((k, v) -> {
       if (k.startsWith(PREFIX)) {

@@ -26,9 +26,6 @@ final class Applier {
   private final Replies replies;
   private final Supplier<Consensus> consensus;
   private final MemberToken memberToken;
-  private final dev.kvraft.server.auth.AuthState auth;
-  private final Alarms alarms;
-  private final Compaction compaction;
   private volatile ApplyObserver observer = ApplyObserver.NONE;
   /** More replicated state that snapshots carry (before the loop starts). */
   private final List<SystemState> systemParts = new java.util.ArrayList<>();
@@ -41,17 +38,15 @@ final class Applier {
   private volatile long rejectedEntries;
 
   Applier(KvState state, String proposer, PendingRequests pending, Replies replies, Supplier<Consensus> consensus,
-      MemberToken memberToken, dev.kvraft.server.auth.AuthState auth, Alarms alarms, Compaction compaction) {
-    this.compaction = compaction;
+      MemberToken memberToken) {
     this.state = state;
-    this.auth = auth;
-    this.alarms = alarms;
     this.memberToken = memberToken;
     this.proposer = proposer;
     this.pending = pending;
     this.replies = replies;
     this.consensus = consensus;
     this.ops = OpApplier.of(state);
+    systemParts.add(memberToken);
   }
 
   /** Snapshots carry this state too, and installing one replaces it (before the loop starts). */
@@ -171,10 +166,6 @@ final class Applier {
   void install(LogPosition at, long revision, String conf, List<KvState.Entry> kvs, java.util.Map<String, String> system,
       String why) {
     state.reset(revision, kvs);
-    memberToken.installed(system);
-    auth.installed(system);
-    alarms.installed(system);
-    compaction.installed(system);
     systemParts.forEach(p -> p.installed(system));
     configuration = conf == null ? "" : conf;
     observer.beginEntry(at, EntryKind.SNAPSHOT_INSTALL, "", 0, why + ": " + kvs.size()
@@ -195,10 +186,7 @@ final class Applier {
 
   /** The snapshot's system table: the member token, users and roles. */
   private java.util.Map<String, String> system() {
-    var m = new java.util.HashMap<>(memberToken.forSnapshot());
-    m.putAll(auth.forSnapshot());
-    m.putAll(alarms.forSnapshot());
-    m.putAll(compaction.forSnapshot());
+    var m = new java.util.HashMap<String, String>();
     systemParts.forEach(p -> m.putAll(p.forSnapshot()));
     return m;
   }

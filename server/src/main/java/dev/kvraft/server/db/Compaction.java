@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Loop thread only; {@link #compactRevisionView} is a volatile copy.
  */
-final class Compaction {
+final class Compaction implements SystemState {
   private static final Logger LOG = LoggerFactory.getLogger(Compaction.class);
   static final String SNAPSHOT_NAME = "compact_revision";
   /** The leader looks at most this often whether a compaction is due. */
@@ -88,11 +88,13 @@ final class Compaction {
     });
   }
 
-  Map<String, String> forSnapshot() {
+  @Override
+  public Map<String, String> forSnapshot() {
     return compactRevision == 0 ? Map.of() : Map.of(SNAPSHOT_NAME, Long.toString(compactRevision));
   }
 
-  void installed(Map<String, String> system) {
+  @Override
+  public void installed(Map<String, String> system) {
     compactRevision = Long.parseLong(system.getOrDefault(SNAPSHOT_NAME, "0"));
     compactRevisionView = compactRevision;
   }

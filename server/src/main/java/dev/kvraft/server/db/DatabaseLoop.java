@@ -88,8 +88,10 @@ public final class DatabaseLoop implements AutoCloseable {
     this.inbox = new Inbox(config.queueCapacity(), proposer, replies::observer);
     this.retries = new Retries(pending, replies, () -> accepting);
     this.compaction = new Compaction(state, () -> applierObserver(), config.compactionRetention());
-    this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken, auth, alarms,
-        compaction);
+    this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken);
+    applier.systemState(auth);
+    applier.systemState(alarms);
+    applier.systemState(compaction);
     this.watches = new Watches(config.nodeId(), state, replies, compaction::compactRevisionView, inbox::add,
         config.watchProgressInterval());
     // Outermost first when applying: auth (who may), then the quota alarm (is there room), compaction, watches

@@ -24,7 +24,7 @@ import org.slf4j.LoggerFactory;
  * <p>Written by the database loop's thread only (apply, snapshot install, proposal); read by connection threads and
  * the leader link through a volatile reference.
  */
-public final class MemberToken {
+public final class MemberToken implements SystemState {
   private static final Logger LOG = LoggerFactory.getLogger(MemberToken.class);
   /** Its name in a snapshot's system table. */
   public static final String SNAPSHOT_NAME = "member_token";
@@ -64,13 +64,15 @@ public final class MemberToken {
   }
 
   /** As a snapshot says: its system table's entry, or none. Loop thread. */
-  void installed(Map<String, String> system) {
+  @Override
+  public void installed(Map<String, String> system) {
     var hex = system.get(SNAPSHOT_NAME);
     current = hex == null ? ByteString.EMPTY : ByteString.copyFrom(HexFormat.of().parseHex(hex));
   }
 
   /** For a snapshot's system table. Loop thread. */
-  Map<String, String> forSnapshot() {
+  @Override
+  public Map<String, String> forSnapshot() {
     var t = current;
     return t.isEmpty() ? Map.of() : Map.of(SNAPSHOT_NAME, HexFormat.of().formatHex(t.toByteArray()));
   }

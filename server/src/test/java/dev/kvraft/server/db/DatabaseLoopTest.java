@@ -283,8 +283,7 @@ class DatabaseLoopTest {
     var seen = new LinkedBlockingQueue<String>();
     var state = new KvState();
     var applier = new Applier(state, "n1@test", new PendingRequests(), new Replies("n1", state),
-        () -> Consensus.notStarted("n1"), new MemberToken(), new dev.kvraft.server.auth.AuthState(), new Alarms(),
-        new Compaction(state, () -> ApplyObserver.NONE, 0));
+        () -> Consensus.notStarted("n1"), new MemberToken());
     // A layer that refuses keys under "secret/" (as an auth layer would) and counts what passes.
     applier.wrap(next -> (op, listener) -> {
       if (op.hasPut() && op.getPut().getKey().toStringUtf8().startsWith("secret/")) {

@@ -27,8 +27,7 @@ class LogEntryApplyFuzzTest {
     var state = new KvState();
     var pending = new PendingRequests();
     var applier = new Applier(state, "n1@fuzz", pending, new Replies("n1", state), () -> Consensus.notStarted("n1"),
-        new MemberToken(), new dev.kvraft.server.auth.AuthState(), new Alarms(),
-        new Compaction(state, () -> ApplyObserver.NONE, 0));
+        new MemberToken());
     var rows = new java.util.ArrayList<String>();
     applier.observer(new ApplyObserver() {
       @Override
