@@ -188,8 +188,12 @@ final class Watches {
       var response = next.apply(op, capture);
       capture.next = KvState.OpListener.NONE;
       if (!current.isEmpty()) {
-        publish(new Revision(current.getFirst().revision(), List.copyOf(current),
-            current.stream().mapToLong(Change::bytes).sum()));
+        long bytes = 0;
+        for (int i = 0; i < current.size(); i++) {
+          bytes += current.get(i).bytes();
+        }
+        publish(new Revision(current.getFirst().revision(), current.size() == 1 ? List.of(current.getFirst())
+            : List.copyOf(current), bytes));
         current.clear();
       }
       return response;
