@@ -181,6 +181,9 @@ final class Leases implements SystemState {
    * that does not exist changes nothing and is answered LEASE_NOT_FOUND.
    */
   private Response.Builder keys(WriteOp op, OpApplier next, KvState.OpListener listener) {
+    if (leaseOfKey.isEmpty() && !namesLease(op)) {
+      return next.apply(op, listener); // no key has a lease and none is asked for: nothing to attach or detach
+    }
     var puts = new ArrayDeque<Put>();
     switch (op.getOpCase()) {
       case PUT -> puts.add(op.getPut());
@@ -199,9 +202,6 @@ final class Leases implements SystemState {
       if (p.getLease() != 0 && !leases.containsKey(p.getLease())) {
         return notFound(p.getLease());
       }
-    }
-    if (puts.isEmpty() && leaseOfKey.isEmpty()) {
-      return next.apply(op, listener);
     }
     return next.apply(op, new KvState.OpListener() {
       @Override
@@ -227,6 +227,15 @@ final class Leases implements SystemState {
         }
       }
     });
+  }
+
+  private static boolean namesLease(WriteOp op) {
+    return switch (op.getOpCase()) {
+      case PUT -> op.getPut().getLease() != 0;
+      case TXN -> op.getTxn().getSuccessList().stream().anyMatch(o -> o.hasPut() && o.getPut().getLease() != 0)
+          || op.getTxn().getFailureList().stream().anyMatch(o -> o.hasPut() && o.getPut().getLease() != 0);
+      default -> false;
+    };
   }
 
   private void detach(ByteString key) {
