@@ -15,10 +15,13 @@ import java.util.TreeMap;
  * <p>Not thread-safe: owned by the database loop's thread.
  */
 final class RangeIndex<T> {
-  private final TreeMap<ByteString, Set<T>> bounds = new TreeMap<>(KvState.KEY_ORDER);
+  /** Keys as arrays, compared with the vectorised {@link java.util.Arrays#compareUnsigned}: protobuf's comparator walks a byte iterator. */
+  private final TreeMap<byte[], Set<T>> bounds = new TreeMap<>(java.util.Arrays::compareUnsigned);
 
   /** Adds {@code value} over [start, end); {@code end} null: to the end of the key space. */
-  void add(ByteString start, ByteString end, T value) {
+  void add(ByteString startKey, ByteString endKey, T value) {
+    var start = startKey.toByteArray();
+    var end = endKey == null ? null : endKey.toByteArray();
     split(start);
     if (end != null) {
       split(end);
@@ -28,7 +31,9 @@ final class RangeIndex<T> {
     }
   }
 
-  void remove(ByteString start, ByteString end, T value) {
+  void remove(ByteString startKey, ByteString endKey, T value) {
+    var start = startKey.toByteArray();
+    var end = endKey == null ? null : endKey.toByteArray();
     for (var set : span(start, end).values()) {
       set.remove(value);
     }
@@ -39,7 +44,7 @@ final class RangeIndex<T> {
   }
 
   /** The values whose range holds {@code key} (empty when none; do not change it). */
-  Set<T> at(ByteString key) {
+  Set<T> at(byte[] key) {
     var e = bounds.floorEntry(key);
     return e == null ? Set.of() : e.getValue();
   }
@@ -53,11 +58,11 @@ final class RangeIndex<T> {
     return bounds.size();
   }
 
-  private NavigableMap<ByteString, Set<T>> span(ByteString start, ByteString end) {
+  private NavigableMap<byte[], Set<T>> span(byte[] start, byte[] end) {
     return end == null ? bounds.tailMap(start, true) : bounds.subMap(start, true, end, false);
   }
 
-  private void split(ByteString at) {
+  private void split(byte[] at) {
     if (!bounds.containsKey(at)) {
       var floor = bounds.floorEntry(at);
       bounds.put(at, floor == null ? new HashSet<>() : new HashSet<>(floor.getValue()));
@@ -65,12 +70,12 @@ final class RangeIndex<T> {
   }
 
   /** Drops the bound at {@code at} when the interval it starts holds the same values as the one before. */
-  private void merge(ByteString at) {
+  private void merge(byte[] at) {
     var here = bounds.get(at);
     if (here == null) {
       return;
     }
-    Map.Entry<ByteString, Set<T>> lower = bounds.lowerEntry(at);
+    Map.Entry<byte[], Set<T>> lower = bounds.lowerEntry(at);
     if (lower == null ? here.isEmpty() : lower.getValue().equals(here)) {
       bounds.remove(at);
     }

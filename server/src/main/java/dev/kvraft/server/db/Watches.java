@@ -217,7 +217,7 @@ final class Watches {
         }
       }
       if (rangeWatchers > 0) {
-        for (var w : ranges.at(key)) {
+        for (var w : ranges.at(c.keyBytes())) {
           offerTo(w, r, c);
         }
       }

@@ -46,7 +46,7 @@ class RangeIndexTest {
           "zz", "zzz")) {
         var expected = new HashSet<Integer>();
         live.stream().filter(r -> r.holds(k)).forEach(r -> expected.add(r.id()));
-        assertEquals(expected, Set.copyOf(index.at(b(k))), "key '" + k + "' at step " + step);
+        assertEquals(expected, Set.copyOf(index.at(b(k).toByteArray())), "key '" + k + "' at step " + step);
       }
     }
     for (var r : live) {
