@@ -24,6 +24,7 @@ import dev.kvraft.shell.commands.UserCommand;
 import dev.kvraft.shell.commands.WatchCommand;
 import dev.kvraft.shell.commands.LeaseCommand;
 import dev.kvraft.shell.commands.LockCommand;
+import dev.kvraft.shell.commands.ElectCommand;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -47,7 +48,7 @@ public final class Commands {
   public static Commands standard() {
     return new Commands(List.of(
         new GetCommand(), new PutCommand(), new DelCommand(), new ScanCommand(), new CountCommand(),
-        new WatchCommand(), new LeaseCommand(), new LockCommand(),
+        new WatchCommand(), new LeaseCommand(), new LockCommand(), new ElectCommand(),
         new CasCommand(), new TxnCommand(),
         new StatusCommand(), new MembersCommand(), new MemberCommand(), new LeaderCommand(), new SnapshotCommand(),
         new BackupCommand(), new AlarmCommand(), new CompactCommand(),

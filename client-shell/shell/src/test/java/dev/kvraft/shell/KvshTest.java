@@ -125,6 +125,17 @@ class KvshTest {
   }
 
   @Test
+  void electObservesTheLeaderOfAnElection() throws Exception {
+    try (var c = dev.kvraft.client.KvClient.connect(address);
+         var leading = c.election("shelect").campaign(dev.kvraft.client.KvClient.utf8("node-a"), 5)) {
+      var r = kvsh("", "-c", "elect --observe shelect --count 1");
+      assertEquals(0, r.status(), r.err());
+      assertEquals("node-a\n", r.out());
+    }
+    assertEquals(1, kvsh("", "-c", "elect shelect").status(), "a campaign needs a value");
+  }
+
+  @Test
   void dashCRunsCommands() {
     var r = kvsh("", "-c", "put sh/a 1", "-c", "get sh/a");
     assertEquals(0, r.status(), r.err());
