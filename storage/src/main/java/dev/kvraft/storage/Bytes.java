@@ -73,15 +73,20 @@ final class Bytes {
     return true;
   }
 
-  /** Reads back what {@link #bind} stored: TEXT as its UTF-8 bytes, BLOB as is. */
+  /**
+   * Reads back what {@link #bind} stored: TEXT as its UTF-8 bytes, BLOB as is (NULL: empty; {@link #wasNull} tells).
+   * One call that copies the column's bytes: decoding TEXT into a String and encoding it back, as this once did, was
+   * most of the time of reading a 1,000,000-key snapshot.
+   */
   static byte[] read(java.sql.ResultSet rs, int column) throws SQLException {
-    var o = rs.getObject(column);
-    if (o == null) {
-      return new byte[0];
-    }
-    if (o instanceof String s) {
-      return s.getBytes(StandardCharsets.UTF_8);
-    }
-    return rs.getBytes(column);
+    var b = rs.getBytes(column);
+    return b == null ? EMPTY : b;
   }
+
+  /** Whether the column last read was NULL (as opposed to an empty value). */
+  static boolean wasNull(java.sql.ResultSet rs) throws SQLException {
+    return rs.wasNull();
+  }
+
+  private static final byte[] EMPTY = new byte[0];
 }

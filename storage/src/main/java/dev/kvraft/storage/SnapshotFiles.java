@@ -196,8 +196,11 @@ public final class SnapshotFiles {
       try (var st = db.createStatement();
            var rs = st.executeQuery("SELECT key, value, create_revision, mod_revision, version FROM kv")) {
         while (rs.next()) {
-          var row = new Row(Bytes.read(rs, 1), Bytes.read(rs, 2), rs.getLong(3), rs.getLong(4), rs.getLong(5));
-          checkRow(file, meta, row, rs.getObject(2) == null);
+          var key = Bytes.read(rs, 1);
+          var value = Bytes.read(rs, 2);
+          boolean nullValue = Bytes.wasNull(rs);
+          var row = new Row(key, value, rs.getLong(3), rs.getLong(4), rs.getLong(5));
+          checkRow(file, meta, row, nullValue);
           sink.accept(row);
           n++;
         }

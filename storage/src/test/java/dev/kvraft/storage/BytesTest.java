@@ -61,4 +61,33 @@ class BytesTest {
       assertEquals(jdk(bytes), Bytes.utf8(bytes), () -> HexFormat.of().formatHex(bytes));
     }
   }
+
+  @Test
+  void readGivesBackExactlyWhatBindStoredEmptyAndNullIncluded() throws Exception {
+    var values = java.util.List.of(new byte[0], "abc".getBytes(StandardCharsets.UTF_8),
+        "h\u00e9 \ud83d\ude00".getBytes(StandardCharsets.UTF_8), new byte[] {0, (byte) 0xff}, new byte[] {(byte) 0xc3});
+    try (var db = java.sql.DriverManager.getConnection("jdbc:sqlite::memory:"); var st = db.createStatement()) {
+      st.execute("CREATE TABLE t (i INTEGER PRIMARY KEY, v)");
+      try (var ins = db.prepareStatement("INSERT INTO t VALUES (?, ?)")) {
+        for (int i = 0; i < values.size(); i++) {
+          ins.setInt(1, i);
+          Bytes.bind(ins, 2, values.get(i));
+          ins.executeUpdate();
+        }
+        ins.setInt(1, values.size());
+        ins.setNull(2, java.sql.Types.BLOB);
+        ins.executeUpdate();
+      }
+      try (var rs = st.executeQuery("SELECT v FROM t ORDER BY i")) {
+        for (var expected : values) {
+          rs.next();
+          org.junit.jupiter.api.Assertions.assertArrayEquals(expected, Bytes.read(rs, 1));
+          org.junit.jupiter.api.Assertions.assertFalse(Bytes.wasNull(rs), "a stored empty value is not NULL");
+        }
+        rs.next();
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new byte[0], Bytes.read(rs, 1));
+        org.junit.jupiter.api.Assertions.assertTrue(Bytes.wasNull(rs));
+      }
+    }
+  }
 }
