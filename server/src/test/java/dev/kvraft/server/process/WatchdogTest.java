@@ -104,9 +104,11 @@ class WatchdogTest {
         "disk-reserve test SKIPPED: cannot mount a small tmpfs here (" + why + "); run as root");
     try {
       var config = TestNodes.single(disk.resolve("data"), Map.of("raft.segment.bytes", "1048576",
-          "storage.reserve.bytes", String.valueOf(16 << 20)));
+          "storage.reserve.bytes", String.valueOf(32 << 20)));
       var port = config.self().clientPort();
-      var value = "y".repeat(4_000); // about 10 MB/s: the reserve is checked every second
+      // At 4 KB a CI run filled 64 MiB in 5 s (the Raft log, and kvraft.db with its WAL, each take the bytes), faster
+      // than a 16 MiB reserve checked every second could stop: 2 KB against a 32 MiB reserve leaves seconds.
+      var value = "y".repeat(2_000);
       try (var p = new ServerProcess(TestNodes.args(config), dir.resolve("n1-reserve.log"), port).start()) {
         p.awaitServing(Duration.ofSeconds(60));
         dev.kvraft.proto.Response last = null;
