@@ -85,6 +85,25 @@ public final class ShellContext {
     this.interrupt = hook;
   }
 
+  /**
+   * Waits until Ctrl-C, or until {@code held} turns false (a lease lost), looking every 200 ms; true when it ended by
+   * Ctrl-C. What lease, lock or leadership is held is renewed on its own thread meanwhile.
+   */
+  public boolean holdUntilInterrupted(java.util.function.BooleanSupplier held) throws InterruptedException {
+    var stop = new java.util.concurrent.CountDownLatch(1);
+    onInterrupt(stop::countDown);
+    try {
+      while (held.getAsBoolean()) {
+        if (stop.await(200, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+          return true;
+        }
+      }
+      return false;
+    } finally {
+      onInterrupt(null);
+    }
+  }
+
   /** Ctrl-C while a command runs: true when the command took it. */
   public boolean interrupt() {
     var hook = interrupt;

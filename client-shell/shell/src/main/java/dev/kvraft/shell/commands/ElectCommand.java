@@ -9,7 +9,6 @@ import dev.kvraft.shell.UsageException;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -32,25 +31,27 @@ public final class ElectCommand implements ShellCommand {
   @Override
   public void run(List<String> words, ShellContext ctx) {
     var args = Args.parse(words, Set.of("observe"), Set.of("ttl", "count"));
-    var stop = new CountDownLatch(1);
-    ctx.onInterrupt(stop::countDown);
     try {
       if (args.has("observe")) {
         args.expect(1, 1);
-        observe(ctx, args.word(0), args.number("count", 0), stop);
+        var stop = new CountDownLatch(1);
+        ctx.onInterrupt(stop::countDown);
+        try {
+          observe(ctx, args.word(0), args.number("count", 0), stop);
+        } finally {
+          ctx.onInterrupt(null);
+        }
       } else {
         args.expect(2, 2);
-        campaign(ctx, args.word(0), args.bytes(1), args.number("ttl", LockCommand.DEFAULT_TTL), stop);
+        campaign(ctx, args.word(0), args.bytes(1), args.number("ttl", LockCommand.DEFAULT_TTL));
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-    } finally {
-      ctx.onInterrupt(null);
     }
   }
 
-  private static void campaign(ShellContext ctx, String name, com.google.protobuf.ByteString value, long ttl,
-      CountDownLatch stop) throws InterruptedException {
+  private static void campaign(ShellContext ctx, String name, com.google.protobuf.ByteString value, long ttl)
+      throws InterruptedException {
     if (ttl < 1) {
       throw new UsageException("elect: --ttl must be 1 or more seconds");
     }
@@ -58,10 +59,7 @@ public final class ElectCommand implements ShellCommand {
     try (var leadership = election.campaign(value, ttl)) {
       ctx.out().println("leading " + name + " with " + Output.show(value) + "; Ctrl-C resigns");
       ctx.out().flush();
-      while (leadership.isHeld() && !stop.await(200, TimeUnit.MILLISECONDS)) {
-        // leading; the lease is renewed on its own thread
-      }
-      if (!leadership.isHeld()) {
+      if (!ctx.holdUntilInterrupted(leadership::isHeld)) {
         throw new CommandFailedException("lost the leadership of " + name + ": its lease is gone");
       }
     }

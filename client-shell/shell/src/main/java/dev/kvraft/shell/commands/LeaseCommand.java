@@ -12,7 +12,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CountDownLatch;
 
 /**
  * {@code lease grant TTL | revoke ID | keep-alive ID | ttl ID [--keys] | list}, like {@code etcdctl lease}. Keys
@@ -88,19 +87,12 @@ public final class LeaseCommand implements ShellCommand {
     long ttl = ctx.client().leaseKeepAliveOnce(id);
     ctx.out().println("lease " + id + " kept alive (TTL " + ttl + " s); Ctrl-C stops");
     ctx.out().flush();
-    var stop = new CountDownLatch(1);
     try (var k = ctx.client().keepAlive(id)) {
-      ctx.onInterrupt(stop::countDown);
-      while (k.isAlive() && !stop.await(200, java.util.concurrent.TimeUnit.MILLISECONDS)) {
-        // renewing on the keep-alive's own thread
-      }
-      if (!k.isAlive()) {
+      if (!ctx.holdUntilInterrupted(k::isAlive)) {
         throw new dev.kvraft.shell.CommandFailedException("lease " + id + " is gone: " + k.lostBecause());
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-    } finally {
-      ctx.onInterrupt(null);
     }
   }
 

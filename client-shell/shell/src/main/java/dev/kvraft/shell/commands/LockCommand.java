@@ -9,7 +9,6 @@ import dev.kvraft.shell.UsageException;
 import java.io.IOException;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CountDownLatch;
 
 /**
  * {@code lock NAME [--ttl S] [-- COMMAND ARGS...]}: takes a distributed lock, like {@code etcdctl lock}. With a
@@ -47,16 +46,7 @@ public final class LockCommand implements ShellCommand {
       if (command.isEmpty()) {
         ctx.out().println("locked " + name + " (key " + Output.show(lock.key()) + "); Ctrl-C unlocks");
         ctx.out().flush();
-        var stop = new CountDownLatch(1);
-        ctx.onInterrupt(stop::countDown);
-        try {
-          while (lock.isHeld() && !stop.await(200, java.util.concurrent.TimeUnit.MILLISECONDS)) {
-            // held; the lease is renewed on its own thread
-          }
-        } finally {
-          ctx.onInterrupt(null);
-        }
-        if (!lock.isHeld()) {
+        if (!ctx.holdUntilInterrupted(lock::isHeld)) {
           throw new CommandFailedException("lost the lock " + name + ": its lease is gone");
         }
         return;
