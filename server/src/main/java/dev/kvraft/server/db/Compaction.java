@@ -3,7 +3,6 @@ package dev.kvraft.server.db;
 import dev.kvraft.proto.Compact;
 import dev.kvraft.proto.CompactResult;
 import dev.kvraft.proto.Error;
-import dev.kvraft.proto.LogEntry;
 import dev.kvraft.proto.Response;
 import dev.kvraft.proto.WriteOp;
 import java.util.Map;
@@ -78,14 +77,9 @@ final class Compaction implements SystemState {
       return;
     }
     // A second proposal of the same target before the first applied is answered COMPACTED and changes nothing.
-    var entry = LogEntry.newBuilder().setProposer(proposer).setProposalId(ids.next())
-        .addOps(WriteOp.newBuilder().setCompact(Compact.newBuilder().setRevision(target))
-            .setUser(AuthLayer.SYSTEM)).build();
-    raft.propose(entry.getProposalId(), entry.toByteString()).whenComplete((ok, err) -> {
-      if (err != null) {
-        LOG.debug("proposing a compaction to revision {} failed ({}); the leader tries again", target, err.toString());
-      }
-    });
+    OwnProposals.propose(raft, ids, proposer, java.util.List.of(WriteOp.newBuilder()
+        .setCompact(Compact.newBuilder().setRevision(target)).setUser(AuthLayer.SYSTEM).build()),
+        "a compaction to revision " + target);
   }
 
   @Override

@@ -13,7 +13,6 @@ import dev.kvraft.proto.LeaseRemaining;
 import dev.kvraft.proto.LeaseRevoke;
 import dev.kvraft.proto.LeaseRevokeResult;
 import dev.kvraft.proto.LeaseTimeToLiveResult;
-import dev.kvraft.proto.LogEntry;
 import dev.kvraft.proto.Op;
 import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Response;
@@ -304,13 +303,13 @@ final class Leases implements SystemState {
         expired.add(WriteOp.newBuilder().setLeaseRevoke(LeaseRevoke.newBuilder().setId(lease.id).setExpired(true))
             .setUser(AuthLayer.SYSTEM).build());
         if (expired.size() == REVOKES_PER_ENTRY) {
-          propose(raft, ids, proposer, expired);
+          OwnProposals.propose(raft, ids, proposer, expired, expired.size() + " lease expiries");
           expired = new ArrayList<>();
         }
       }
     }
     if (!expired.isEmpty()) {
-      propose(raft, ids, proposer, expired);
+      OwnProposals.propose(raft, ids, proposer, expired, expired.size() + " lease expiries");
     }
     if (now - nextCheckpoint >= 0 && !renewals.isEmpty()) {
       nextCheckpoint = now + CHECKPOINT_NANOS;
@@ -326,15 +325,6 @@ final class Leases implements SystemState {
       this.proposer.propose(List.copyOf(renewals), ops);
       renewals.clear();
     }
-  }
-
-  private static void propose(Consensus raft, CallIds ids, String proposer, List<WriteOp> ops) {
-    var entry = LogEntry.newBuilder().setProposer(proposer).setProposalId(ids.next()).addAllOps(ops).build();
-    raft.propose(entry.getProposalId(), entry.toByteString()).whenComplete((ok, err) -> {
-      if (err != null) {
-        LOG.debug("proposing {} lease ops failed ({}); the leader tries again", ops.size(), err.toString());
-      }
-    });
   }
 
   // ---- reads ----
