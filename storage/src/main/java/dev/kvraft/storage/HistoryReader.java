@@ -48,10 +48,10 @@ public final class HistoryReader implements AutoCloseable {
   }
 
   /**
-   * Up to about {@code maxRows} changes from revision {@code from} on, in revision order, never ending inside a
-   * revision (a revision with more rows than that comes whole, alone).
+   * Up to about {@code maxRows} changes and {@code maxBytes} of keys and values from revision {@code from} on, in
+   * revision order, never ending inside a revision (a revision larger than that comes whole, alone).
    */
-  public Page read(long from, int maxRows) throws StorageException {
+  public Page read(long from, int maxRows, long maxBytes) throws StorageException {
     try {
       try {
         long historyFrom = LogMirror.historyFrom(db);
@@ -60,13 +60,14 @@ public final class HistoryReader implements AutoCloseable {
         }
         var chunks = chunks();
         var rows = new ArrayList<Change>();
+        long[] bytes = {0};
         for (long chunk : chunks) {
-          if (rows.size() > maxRows) {
+          if (rows.size() > maxRows || bytes[0] > maxBytes) {
             break;
           }
-          read(chunk, "revision >= " + from, maxRows + 1 - rows.size(), rows);
+          read(chunk, "revision >= " + from, maxRows + 1 - rows.size(), rows, bytes, maxBytes);
         }
-        if (rows.size() <= maxRows) {
+        if (rows.size() <= maxRows && bytes[0] <= maxBytes) {
           long max = Math.max(LogMirror.maxRevision(db, chunks), from - 1);
           return new Page(0, rows, max + 1, true);
         }
@@ -74,7 +75,7 @@ public final class HistoryReader implements AutoCloseable {
         rows.removeIf(c -> c.revision() == last);
         if (rows.isEmpty()) {
           for (long chunk : chunks) {
-            read(chunk, "revision = " + last, Integer.MAX_VALUE, rows);
+            read(chunk, "revision = " + last, Integer.MAX_VALUE, rows, new long[1], Long.MAX_VALUE);
           }
           return new Page(0, rows, last + 1, false);
         }
@@ -122,12 +123,16 @@ public final class HistoryReader implements AutoCloseable {
     return LogMirror.chunkList(db);
   }
 
-  private void read(long chunk, String where, int limit, List<Change> into) throws SQLException {
+  /** Reads rows into {@code into}, adding their bytes to {@code bytes[0]}; stops once past {@code maxBytes}. */
+  private void read(long chunk, String where, int limit, List<Change> into, long[] bytes, long maxBytes)
+      throws SQLException {
     try (var st = db.createStatement(); var rs = st.executeQuery("SELECT revision, op, key, value,"
         + " create_revision, version FROM " + LogMirror.chunkName(chunk) + " WHERE " + where + " AND revision > 0"
         + " ORDER BY revision, idx, seq LIMIT " + limit)) {
-      while (rs.next()) {
-        into.add(change(rs));
+      while (bytes[0] <= maxBytes && rs.next()) {
+        var c = change(rs);
+        into.add(c);
+        bytes[0] += c.key().length + (c.value() == null ? 0 : c.value().length);
       }
     }
   }

@@ -60,20 +60,26 @@ class HistoryReaderTest {
       m.commit();
     }
     try (var r = HistoryReader.open(file)) {
-      var all = r.read(1, 100);
+      var all = r.read(1, 100, Long.MAX_VALUE);
       assertTrue(all.end());
       assertEquals(5, all.next());
       assertEquals(List.of("PUT a=1 v1 c1 @1", "PUT b=2 v1 c2 @2", "DELETE a @2", "PUT b=3 v2 c2 @3",
           "PUT a=4 v1 c4 @4"), lines(all.changes()));
       // Two rows allowed: revision 1, then revision 2 whole (never a part of it), then the rest.
-      var p1 = r.read(1, 2);
+      var p1 = r.read(1, 2, Long.MAX_VALUE);
       assertEquals(List.of("PUT a=1 v1 c1 @1"), lines(p1.changes()));
-      var p2 = r.read(p1.next(), 1);
+      var p2 = r.read(p1.next(), 1, Long.MAX_VALUE);
       assertEquals(List.of("PUT b=2 v1 c2 @2", "DELETE a @2"), lines(p2.changes()), "a revision is never split");
-      var p3 = r.read(p2.next(), 1);
+      var p3 = r.read(p2.next(), 1, Long.MAX_VALUE);
       assertEquals(List.of("PUT b=3 v2 c2 @3"), lines(p3.changes()));
+      // A byte bound ends a page too, at a revision's end: 3 bytes hold revision 1 ("a"+"1"), never half of 2.
+      var small = r.read(1, 100, 3);
+      assertEquals(List.of("PUT a=1 v1 c1 @1"), lines(small.changes()));
+      assertEquals(2, small.next());
+      var whole = r.read(2, 100, 1);
+      assertEquals(List.of("PUT b=2 v1 c2 @2", "DELETE a @2"), lines(whole.changes()), "one revision comes whole");
       // Nothing new: the end, and next stays.
-      var none = r.read(5, 10);
+      var none = r.read(5, 10, Long.MAX_VALUE);
       assertTrue(none.end());
       assertEquals(5, none.next());
       assertTrue(none.changes().isEmpty());
@@ -112,8 +118,8 @@ class HistoryReaderTest {
       assertEquals(50, m.maxRevision());
     }
     try (var r = HistoryReader.open(file)) {
-      assertEquals(51, r.read(8, 10).compactedBelow());
-      var p = r.read(51, 10);
+      assertEquals(51, r.read(8, 10, Long.MAX_VALUE).compactedBelow());
+      var p = r.read(51, 10, Long.MAX_VALUE);
       assertEquals(0, p.compactedBelow());
       assertTrue(p.end());
       assertEquals(51, p.next());

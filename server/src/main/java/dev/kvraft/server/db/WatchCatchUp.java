@@ -21,15 +21,19 @@ import java.util.concurrent.TimeUnit;
 final class WatchCatchUp implements Runnable {
   static final int READERS = 4;
   static final int PAGE_ROWS = 2_000;
+  /** Keys and values of one page in memory at most (a single larger revision comes whole). */
+  static final long PAGE_BYTES = 4L << 20;
   /** When the loop sent the watcher back (kvraft.db was behind the revisions kept in memory): wait this long first. */
   private static final long RETRY_MILLIS = 50;
-  /** Keys whose latest change this catch-up saw, for prev_kv without a query (bounded). */
-  private static final int SEEN_KEYS = 100_000;
+  /** Keys whose latest change this catch-up saw, for prev_kv without a query: at most this many bytes. */
+  private static final long SEEN_BYTES = 16L << 20;
 
   private final Watches hub;
   private final Watches.Watcher w;
   private final long from;
   private final boolean retry;
+  /** Bytes of keys and values in the catch-up's map of keys seen. */
+  private long seenBytes;
 
   private WatchCatchUp(Watches hub, Watches.Watcher w, long from, boolean retry) {
     this.hub = hub;
@@ -66,7 +70,7 @@ final class WatchCatchUp implements Runnable {
         HistoryReader.Page page;
         hub.readers().acquire();
         try {
-          page = reader.read(next, PAGE_ROWS);
+          page = reader.read(next, PAGE_ROWS, PAGE_BYTES);
         } finally {
           hub.readers().release();
         }
@@ -124,10 +128,14 @@ final class WatchCatchUp implements Runnable {
         lastEvent = c.revision();
       }
       if (w.watch.getPrevKv()) {
-        if (seen.size() >= SEEN_KEYS) {
+        long size = c.key().length + (c.value() == null ? 0 : c.value().length);
+        if (seenBytes + size > SEEN_BYTES) {
           seen.clear();
+          seenBytes = 0;
         }
-        seen.put(key, c);
+        var before = seen.put(key, c);
+        seenBytes += size - (before == null ? 0 : before.key().length
+            + (before.value() == null ? 0 : before.value().length));
       }
       boolean revisionEnds = i + 1 == changes.size() || changes.get(i + 1).revision() != c.revision();
       if (revisionEnds && bytes >= Watches.MESSAGE_BYTES) {
