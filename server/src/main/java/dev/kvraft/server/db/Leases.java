@@ -89,7 +89,6 @@ final class Leases implements SystemState {
   }
   private long nextCheckpoint = System.nanoTime();
   private boolean leading;
-  private volatile int countView;
 
   Leases(KvState state, java.time.Duration electionTimeoutMax, Proposer proposer) {
     this.state = state;
@@ -100,10 +99,6 @@ final class Leases implements SystemState {
   /** The shortest TTL granted: enough to survive a leader change. */
   long minTtlSeconds() {
     return minTtlSeconds;
-  }
-
-  int countView() {
-    return countView;
   }
 
   // ---- the apply layer ----
@@ -127,7 +122,6 @@ final class Leases implements SystemState {
     long ttlMs = Math.max(1, g.getTtlSeconds()) * 1000;
     leases.put(id, new Lease(id, ttlMs, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ttlMs)));
     nextId = Math.max(nextId, id + 1);
-    countView = leases.size();
     return Response.newBuilder().setLeaseGrant(LeaseGrantResult.newBuilder().setId(id)
         .setTtlSeconds(ttlMs / 1000));
   }
@@ -152,7 +146,6 @@ final class Leases implements SystemState {
       leaseOfKey.remove(key);
     }
     leases.remove(r.getId());
-    countView = leases.size();
     if (r.getExpired()) {
       LOG.debug("lease {} expired: {} keys deleted", r.getId(), deleted);
     }
@@ -397,6 +390,5 @@ final class Leases implements SystemState {
       }
       leases.put(id, lease);
     }
-    countView = leases.size();
   }
 }

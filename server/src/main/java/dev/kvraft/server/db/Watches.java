@@ -156,10 +156,6 @@ final class Watches {
     this.history = h;
   }
 
-  int count() {
-    return count;
-  }
-
   // ---- the apply layer ----
 
   /** Forwards everything to the next listener and keeps the changes of the operation being applied. */
