@@ -43,12 +43,20 @@ import java.util.concurrent.locks.ReentrantLock;
  * safe: requests the server answered {@code UNAVAILABLE} (not applied), and reads whose connection was lost, moving
  * to the leader the server named or to the next address. A write whose connection was lost after it was sent is
  * reported as {@link KvTimeoutException} (outcome unknown), never silently sent again.
+ *
+ * <p>Writes and lease keep-alives go to the leader when the client knows it (from {@code members} at the first
+ * connection, or from the {@code leader_address} a follower puts on the answer to a write it forwarded), which
+ * saves the follower's relay; everything else goes to the connected node. Any node would do: this is for speed.
+ * A leader that cannot be reached is not tried again for {@link #LEADER_RETRY_NANOS}, and the writes meanwhile go
+ * through the connected node.
  */
 public final class KvClient implements AutoCloseable {
   /** A retry is not worth starting with less time than this left. */
   private static final long MIN_ATTEMPT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
   /** How long past the deadline we wait for the server's own deadline answer to arrive. */
   private static final long ANSWER_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
+  /** After failing to connect to the leader, how long writes go through the connected node instead. */
+  private static final long LEADER_RETRY_NANOS = TimeUnit.SECONDS.toNanos(5);
   private final CopyOnWriteArrayList<String> addresses;
   private final Duration timeout;
   private final Duration connectTimeout;
@@ -58,12 +66,17 @@ public final class KvClient implements AutoCloseable {
   private final String user;
   private final String password;
   private final boolean discover;
+  private final boolean writesToLeader;
   private final AtomicLong ids = new AtomicLong();
   private final AtomicLong staleTurn = new AtomicLong();
   private final ReentrantLock connectLock = new ReentrantLock();
   private final ConcurrentHashMap<String, Connection> pool = new ConcurrentHashMap<>();
   /** The node this client talks to for everything but STALE reads; moves on failure. */
   private volatile String primary;
+  /** The leader's client address when known (and writes go to it), else null. */
+  private volatile String leader;
+  /** System.nanoTime() before which the leader is not connected to again (it just failed to connect). */
+  private volatile long leaderRetryAt;
   private volatile boolean discovered;
   private volatile boolean closed;
 
@@ -72,6 +85,7 @@ public final class KvClient implements AutoCloseable {
     this.timeout = b.timeout;
     this.connectTimeout = b.connectTimeout;
     this.discover = b.discover;
+    this.writesToLeader = b.writesToLeader != null ? b.writesToLeader : b.discover;
     this.tls = b.tls;
     this.user = b.user;
     this.password = b.password;
@@ -84,6 +98,7 @@ public final class KvClient implements AutoCloseable {
     private Duration timeout = Duration.ofSeconds(10);
     private Duration connectTimeout = Duration.ofSeconds(2);
     private boolean discover = true;
+    private Boolean writesToLeader;
     private javax.net.ssl.SSLContext tls;
     private String user;
     private String password;
@@ -157,6 +172,16 @@ public final class KvClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Whether writes go straight to the leader once the client knows it (default: on when members are discovered,
+     * off for a client told to talk to its addresses only). Off, every request goes to the connected node, and a
+     * follower forwards the writes.
+     */
+    public Builder writesToLeader(boolean on) {
+      this.writesToLeader = on;
+      return this;
+    }
+
     public Builder connectTimeout(Duration d) {
       this.connectTimeout = d;
       return this;
@@ -179,7 +204,8 @@ public final class KvClient implements AutoCloseable {
    * {@code timeout} per call: for asking every member something, or a long call on one node. Close it after use.
    */
   public KvClient forNode(String address, Duration timeout) {
-    var b = builder().addresses(address).discoverMembers(false).timeout(timeout).connectTimeout(connectTimeout);
+    var b = builder().addresses(address).discoverMembers(false).writesToLeader(false).timeout(timeout)
+        .connectTimeout(connectTimeout);
     b.tls = tls;
     b.user = user;
     b.password = password;
@@ -199,6 +225,11 @@ public final class KvClient implements AutoCloseable {
   public Optional<String> currentAddress() {
     var c = pool.get(primary);
     return c != null && c.isOpen() ? Optional.of(c.address()) : Optional.empty();
+  }
+
+  /** The leader's client address, where this client sends its writes, when it knows it. */
+  public Optional<String> leaderAddress() {
+    return Optional.ofNullable(leader);
   }
 
   /** Every address known: the ones given, then the members learned from the cluster. */
@@ -460,7 +491,7 @@ public final class KvClient implements AutoCloseable {
       }
       Connection c;
       try {
-        c = stale && attempt == 0 ? staleConnection() : primaryConnection();
+        c = stale && attempt == 0 ? staleConnection() : toLeader(request) ? leaderConnection() : primaryConnection();
       } catch (UnavailableException e) {
         last = e;
         continue;
@@ -490,6 +521,7 @@ public final class KvClient implements AutoCloseable {
         }
         throw lost;
       }
+      learnLeader(response);
       if (!response.hasError()) {
         return response;
       }
@@ -518,11 +550,67 @@ public final class KvClient implements AutoCloseable {
   public CompletableFuture<Response> callAsync(Request.Builder request) {
     Connection c;
     try {
-      c = isStaleRead(request) ? staleConnection() : primaryConnection();
+      c = isStaleRead(request) ? staleConnection() : toLeader(request) ? leaderConnection() : primaryConnection();
     } catch (UnavailableException e) {
       return CompletableFuture.failedFuture(e);
     }
-    return c.send(request.setId(ids.incrementAndGet()).build());
+    var answer = c.send(request.setId(ids.incrementAndGet()).build());
+    if (!writesToLeader || !toLeader(request)) {
+      return answer;
+    }
+    return answer.whenComplete((response, failure) -> {
+      if (response != null) {
+        learnLeader(response);
+      } else if (c.address().equals(leader)) {
+        leader = null; // it broke: the connected node routes the next writes until a follower names the leader
+      }
+    });
+  }
+
+  /** Writes and lease keep-alives: the leader's work, sent to it when the client knows it. */
+  private boolean toLeader(Request.Builder r) {
+    if (!writesToLeader) {
+      return false;
+    }
+    var kind = r.hasAlarm() ? dev.kvraft.proto.CommandKind.of(r.build())
+        : dev.kvraft.proto.CommandKind.of(r.getCommandCase());
+    return kind == dev.kvraft.proto.CommandKind.WRITE || kind == dev.kvraft.proto.CommandKind.LEASE_KEEP_ALIVE;
+  }
+
+  /** A follower named the leader on a forwarded write's answer: send the next writes there. */
+  private void learnLeader(Response r) {
+    var hint = r.getHeader().getLeaderAddress();
+    if (writesToLeader && !hint.isEmpty() && !hint.equals(leader)) {
+      leader = hint;
+    }
+  }
+
+  /** The leader's connection when the leader is known and reachable, else the primary's. */
+  private Connection leaderConnection() {
+    var address = leader;
+    if (address == null) {
+      return primaryConnection();
+    }
+    var c = pool.get(address);
+    if (c != null && c.isOpen()) {
+      return c;
+    }
+    if (System.nanoTime() - leaderRetryAt < 0) {
+      return primaryConnection();
+    }
+    connectLock.lock();
+    try {
+      if (closed) {
+        throw new UnavailableException("the client is closed", "");
+      }
+      return open(address);
+    } catch (IOException | IllegalArgumentException | KvException e) {
+      leaderRetryAt = System.nanoTime() + LEADER_RETRY_NANOS;
+      leader = null;
+    } finally {
+      connectLock.unlock();
+    }
+    return primaryConnection();
   }
 
   /** Safe to send again after a lost answer (reads and status), unlike writes and snapshots. */
@@ -666,6 +754,9 @@ public final class KvClient implements AutoCloseable {
         if (!m.getClientAddress().isEmpty() && !addresses.contains(m.getClientAddress())) {
           addresses.add(m.getClientAddress());
         }
+        if (writesToLeader && m.getLeader() && !m.getClientAddress().isEmpty()) {
+          leader = m.getClientAddress();
+        }
       }
     } catch (ExecutionException | TimeoutException e) {
       discovered = false;
@@ -678,6 +769,9 @@ public final class KvClient implements AutoCloseable {
   private void moveFrom(String address, String leaderAddress) {
     connectLock.lock();
     try {
+      if (address.equals(leader)) {
+        leader = leaderAddress.isEmpty() || leaderAddress.equals(address) ? null : leaderAddress;
+      }
       if (!address.equals(primary)) {
         return;
       }
@@ -701,6 +795,9 @@ public final class KvClient implements AutoCloseable {
     c.close();
     connectLock.lock();
     try {
+      if (c.address().equals(leader)) {
+        leader = null;
+      }
       if (c.address().equals(primary)) {
         var list = addresses();
         primary = list.get((list.indexOf(primary) + 1) % list.size());

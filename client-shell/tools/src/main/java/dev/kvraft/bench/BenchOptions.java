@@ -27,6 +27,7 @@ public record BenchOptions(
     double readRatio,
     Consistency consistency,
     boolean targetLeader,
+    boolean writesViaNode,
     boolean json,
     boolean progress,
     boolean preload,
@@ -53,6 +54,8 @@ public record BenchOptions(
         --read-ratio=R        for mixed: fraction of gets (default 0.5)
         --consistency=l|s     reads: linearizable (default) or stale
         --target-leader       send everything to the leader
+        --writes-via-node     send each write to its connection's node, which forwards it when it is a
+                              follower (default: to the leader, as KvClient does once it knows the leader)
         --preload             put every key of the key space first (for get/scan/mixed)
         --scan-limit=N        keys per scan (default 10)
         --cacert=FILE         talk TLS, verifying the servers against this CA (PEM)
@@ -83,6 +86,7 @@ public record BenchOptions(
     double readRatio = 0.5;
     var consistency = Consistency.LINEARIZABLE;
     boolean leader = false;
+    boolean viaNode = false;
     boolean json = false;
     boolean progress = true;
     boolean timeline = false;
@@ -108,6 +112,7 @@ public record BenchOptions(
       switch (name) {
         case "sequential-keys" -> sequential = true;
         case "target-leader" -> leader = true;
+        case "writes-via-node" -> viaNode = true;
         case "json" -> json = true;
         case "no-progress" -> progress = false;
         case "timeline" -> timeline = true;
@@ -167,7 +172,7 @@ public record BenchOptions(
       throw new IllegalArgumentException("--key-size=" + keySize + " cannot hold " + keySpace + " distinct keys");
     }
     return new BenchOptions(endpoints, conns, clients, total, duration, warmup, keySize, valSize, keySpace, sequential,
-        rate, op, readRatio, consistency, leader, json, progress, preload, scanLimit, timeline,
+        rate, op, readRatio, consistency, leader, viaNode, json, progress, preload, scanLimit, timeline,
         dev.kvraft.proto.PemTls.fromFlags(cacert, cert, key), java.util.Optional.ofNullable(user), watchers,
         watchCatchup);
   }

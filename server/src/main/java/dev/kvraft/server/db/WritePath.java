@@ -164,7 +164,12 @@ final class WritePath {
           r.getError().getLeaderAddress());
       return;
     }
-    replies.reply(c, r.toBuilder().setId(c.request().getId()).build());
+    var answer = r.toBuilder().setId(c.request().getId());
+    // Name the leader, so a client that can reach it sends its next writes there and saves this relay.
+    if (Route.of(consensus.get(), config, true) instanceof Route.Leader(var address)) {
+      answer.getHeaderBuilder().setLeaderAddress(address);
+    }
+    replies.reply(c, answer.build());
   }
 
   /** A forwarded write got no answer: unknown if it was sent, else certainly not applied. */
