@@ -135,8 +135,9 @@ public final class LogMirror implements AutoCloseable {
   }
 
   /**
-   * Opens (creating or migrating) {@code kvraft.db}. A file that is not a SQLite database, fails SQLite's quick
-   * check, or has a newer schema than this kvraft knows is refused with a message saying what to do.
+   * Opens (creating or migrating) {@code kvraft.db}. A file that is not a SQLite database or has a newer schema than
+   * this kvraft knows is refused with a message saying what to do. Damage inside its pages is found later, by
+   * {@link #quickCheck()}: reading a gigabyte of pages at start-up cost a restarting node most of a second.
    */
   public static LogMirror open(Path file) throws StorageException {
     return open(file, CHUNK_ROWS, MAX_CHUNKS);
@@ -166,12 +167,6 @@ public final class LogMirror implements AutoCloseable {
           // Only a new file can take it: pages freed by pruning can then be given back to the file system.
           st.execute("PRAGMA auto_vacuum = INCREMENTAL");
         }
-        try (var rs = st.executeQuery("PRAGMA quick_check")) {
-          var verdict = rs.next() ? rs.getString(1) : "no answer";
-          if (!"ok".equals(verdict)) {
-            throw new StorageException(corrupt(file, verdict));
-          }
-        }
         st.execute("PRAGMA journal_mode = WAL");
         st.execute("PRAGMA synchronous = NORMAL");
       }
@@ -185,6 +180,27 @@ public final class LogMirror implements AutoCloseable {
       closeQuietly(db);
       throw e;
     }
+  }
+
+  /**
+   * SQLite's quick check of every page (a second or so per gigabyte); throws, saying what to do, when it finds
+   * damage.
+   */
+  public void quickCheck() throws StorageException {
+    try (var st = db.createStatement(); var rs = st.executeQuery("PRAGMA quick_check")) {
+      var verdict = rs.next() ? rs.getString(1) : "no answer";
+      if (!"ok".equals(verdict)) {
+        throw new StorageException(damaged(verdict));
+      }
+    } catch (SQLException e) {
+      throw new StorageException(damaged(e.getMessage()), e);
+    }
+  }
+
+  private String damaged(String why) {
+    return file + " failed SQLite's quick check (" + why + "). It is only a readable copy of the Raft log: stop the"
+        + " node, move the file aside (mv " + file + " " + file + ".broken) and start again; it is rebuilt from the"
+        + " entries after the last snapshot.";
   }
 
   private static String corrupt(Path file, String why) {

@@ -23,8 +23,9 @@ import org.slf4j.LoggerFactory;
  * <p>The queue between them is unbounded: the mirror writes with multi-row inserts into append-only chunks
  * ({@link LogMirror}), far faster than Raft applies, and blocking the loop on it would stall the store for the sake
  * of a copy. The mirror is a readable copy, not the
- * source of truth: if writing fails at run time the node says so in one ERROR line, stops mirroring, and keeps
- * serving; a kvraft.db that cannot be opened at start-up stops the node instead.
+ * source of truth: if writing fails at run time, or SQLite's quick check (run first, on this thread, so a
+ * restart does not wait for it) finds a damaged page, the node says so in one ERROR line, stops mirroring, and
+ * keeps serving; a kvraft.db that cannot be opened at start-up stops the node instead.
  */
 public final class MirrorObserver implements ApplyObserver {
   private static final Logger LOG = LoggerFactory.getLogger(MirrorObserver.class);
@@ -192,6 +193,12 @@ public final class MirrorObserver implements ApplyObserver {
     long dirtySince = 0;
     boolean dirty = false;
     try {
+      // First, while the node starts and the loop's batches wait in the queue, not on the start-up path.
+      try {
+        mirror.quickCheck();
+      } catch (StorageException e) {
+        fail(e);
+      }
       while (true) {
         List<Item> items;
         if (dirty) {
@@ -335,7 +342,7 @@ public final class MirrorObserver implements ApplyObserver {
   private void fail(StorageException e) {
     broken = true;
     failed = true;
-    LOG.error("writing the log mirror failed: {}; kvraft.db stops recording until this node restarts, the store"
+    LOG.error("the log mirror failed: {}; kvraft.db stops recording until this node restarts, the store"
         + " itself is unaffected (check the disk, then restart the node)", e.getMessage());
   }
 }
