@@ -25,6 +25,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
+import java.util.Set;
+import java.util.SortedMap;
 import java.util.TreeMap;
 
 /**
@@ -125,8 +127,8 @@ public final class KvState {
     }
   }
 
-  private final HashMap<Key, Slot> byKey = new HashMap<>();
-  private final TreeMap<Key, Slot> sorted = new TreeMap<>();
+  private HashMap<Key, Slot> byKey = new HashMap<>();
+  private TreeMap<Key, Slot> sorted = new TreeMap<>();
   private long revision;
 
   public long revision() {
@@ -137,17 +139,91 @@ public final class KvState {
     return byKey.size();
   }
 
-  /** Replaces the whole state, e.g. with a snapshot's. */
+  /**
+   * Replaces the whole state, e.g. with a snapshot's. Entries in strictly increasing key order (a snapshot's are)
+   * build the sorted map in one linear pass, without a comparison: a million keys in a fraction of the time of a
+   * million inserts, which is most of a restart's wait.
+   */
   public void reset(long newRevision, Iterable<Entry> entries) {
-    byKey.clear();
-    sorted.clear();
+    var slots = new ArrayList<Map.Entry<Key, Slot>>();
+    boolean ascending = true;
+    Key previous = null;
     for (var e : entries) {
       var key = new Key(e.key());
-      var slot = new Slot(e);
-      byKey.put(key, slot);
-      sorted.put(key, slot);
+      ascending &= previous == null || previous.compareTo(key) < 0;
+      slots.add(Map.entry(key, new Slot(e)));
+      previous = key;
+    }
+    byKey = HashMap.newHashMap(slots.size());
+    sorted = new TreeMap<>();
+    for (var slot : slots) {
+      byKey.put(slot.getKey(), slot.getValue());
+    }
+    if (ascending) {
+      sorted.putAll(new InOrder(slots));
+    } else {
+      for (var slot : slots) {
+        sorted.put(slot.getKey(), slot.getValue());
+      }
     }
     revision = newRevision;
+  }
+
+  /**
+   * Entries already in key order, seen as a {@link SortedMap} only so that {@link TreeMap#putAll} builds from them
+   * in linear time; it reads {@code size}, {@code comparator} and the entries' iterator, nothing else.
+   */
+  private static final class InOrder extends java.util.AbstractMap<Key, Slot> implements SortedMap<Key, Slot> {
+    private final List<Map.Entry<Key, Slot>> slots;
+
+    InOrder(List<Map.Entry<Key, Slot>> slots) {
+      this.slots = slots;
+    }
+
+    @Override
+    public Set<Map.Entry<Key, Slot>> entrySet() {
+      return new java.util.AbstractSet<>() {
+        @Override
+        public java.util.Iterator<Map.Entry<Key, Slot>> iterator() {
+          return slots.iterator();
+        }
+
+        @Override
+        public int size() {
+          return slots.size();
+        }
+      };
+    }
+
+    @Override
+    public java.util.Comparator<? super Key> comparator() {
+      return null; // the keys' natural order, as the store's TreeMap
+    }
+
+    @Override
+    public SortedMap<Key, Slot> subMap(Key from, Key to) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public SortedMap<Key, Slot> headMap(Key to) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public SortedMap<Key, Slot> tailMap(Key from) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public Key firstKey() {
+      return slots.getFirst().getKey();
+    }
+
+    @Override
+    public Key lastKey() {
+      return slots.getLast().getKey();
+    }
   }
 
   /** A point-in-time copy of every entry in key order, cheap because entries are immutable. */

@@ -35,6 +35,42 @@ class KvStateTest {
         KvState.OpListener.NONE).getDelete().getDeleted();
   }
 
+  private static KvState.Entry entry(String k, String v, long rev) {
+    return new KvState.Entry(k.getBytes(StandardCharsets.UTF_8), v.getBytes(StandardCharsets.UTF_8), rev, rev, 1);
+  }
+
+  private List<String> keys() {
+    return state.scan(Scan.newBuilder().setStart(b("")).setEnd(b("\0")).build(), 1000).getKvsList().stream()
+        .map(kv -> kv.getKey().toStringUtf8()).toList();
+  }
+
+  /** A snapshot's entries come in key order (the sorted map is then built in one pass); others must work too. */
+  @ParameterizedTest
+  @CsvSource({"a b c d", "c a d b", "a b b c"})
+  void resetToAnySetOfEntriesThenWritesAndScansWork(String order) {
+    put("old", "x"); // replaced by the reset
+    var entries = new ArrayList<KvState.Entry>();
+    long rev = 0;
+    for (var k : order.split(" ")) {
+      entries.add(entry(k, "v" + k, ++rev));
+    }
+    state.reset(10, entries);
+    var expected = order.split(" ");
+    java.util.Arrays.sort(expected);
+    assertEquals(java.util.Arrays.stream(expected).distinct().toList(), keys());
+    assertEquals(10, state.revision());
+    assertNull(state.get(b("old")));
+    put("bb", "1");
+    assertEquals(1, delete("a", ""));
+    assertEquals(b("1"), state.get(b("bb")).getValue());
+    assertEquals(b("vc"), state.get(b("c")).getValue());
+    var after = new ArrayList<>(java.util.Arrays.stream(expected).distinct().toList());
+    after.remove("a");
+    after.add("bb");
+    after.sort(null);
+    assertEquals(after, keys());
+  }
+
   @Test
   void putTracksRevisionsLikeEtcd() {
     put("a", "1");
