@@ -127,6 +127,7 @@ final class KvStateMachine extends BaseStateMachine {
       return;
     }
     var file = info.getFile().getPath();
+    long start = System.nanoTime();
     var kvs = new java.util.ArrayList<KvState.Entry>();
     SnapshotFiles.Meta meta;
     try {
@@ -140,6 +141,7 @@ final class KvStateMachine extends BaseStateMachine {
       throw new StorageException("snapshot " + file + " says term " + meta.term() + " index " + meta.index()
           + " but is named for term " + info.getTerm() + " index " + info.getIndex());
     }
+    long read = System.nanoTime();
     try {
       loop.install(LogPosition.of(meta.term(), meta.index()), meta.revision(), meta.configuration(), kvs,
           meta.system(),
@@ -151,8 +153,9 @@ final class KvStateMachine extends BaseStateMachine {
       throw new IOException("loading snapshot " + file + " failed: " + e.getCause(), e.getCause());
     }
     updateLastAppliedTermIndex(meta.term(), meta.index());
-    LOG.info("loaded snapshot {} ({}): {} keys at revision {}, index {}", file.getFileName(), why, kvs.size(),
-        meta.revision(), meta.index());
+    LOG.info("loaded snapshot {} ({}): {} keys at revision {}, index {}; read in {} ms, installed in {} ms",
+        file.getFileName(), why, kvs.size(), meta.revision(), meta.index(), (read - start) / 1_000_000,
+        (System.nanoTime() - read) / 1_000_000);
   }
 
   /** Ratis asks every apply round once the threshold passed; never blocks (see {@link SnapshotManager}). */
