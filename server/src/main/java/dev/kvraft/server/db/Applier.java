@@ -163,7 +163,7 @@ final class Applier {
   }
 
   /** Replaces the whole state with a snapshot's. */
-  void install(LogPosition at, long revision, String conf, List<KvState.Entry> kvs, java.util.Map<String, String> system,
+  void install(LogPosition at, long revision, String conf, KvState.Contents kvs, java.util.Map<String, String> system,
       String why) {
     state.reset(revision, kvs);
     systemParts.forEach(p -> p.installed(system));

@@ -37,7 +37,7 @@ sealed interface Event {
   record CopyState(CompletableFuture<Snapshotter.PointInTime> done) implements Event {}
 
   /** Replace the whole state with a snapshot's (at start-up, or a snapshot installed from the leader). */
-  record Install(LogPosition at, long revision, String configuration, java.util.List<KvState.Entry> kvs,
+  record Install(LogPosition at, long revision, String configuration, KvState.Contents kvs,
       java.util.Map<String, String> system, String why, CompletableFuture<Void> done) implements Event {}
 
   /** A snapshot at {@code index} is on disk: the mirror may prune history below it. */

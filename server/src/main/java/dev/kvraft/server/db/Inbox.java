@@ -112,7 +112,7 @@ final class Inbox implements CommandSink, StateMachineSink, Forwarder.Sink {
 
   @Override
   public CompletableFuture<Void> install(LogPosition at, long revision, String configuration,
-      List<KvState.Entry> kvs, java.util.Map<String, String> system, String why) {
+      KvState.Contents kvs, java.util.Map<String, String> system, String why) {
     var done = new CompletableFuture<Void>();
     queue.add(new Event.Install(at, revision, configuration, kvs, system, why, done));
     return done;

@@ -24,7 +24,7 @@ public interface StateMachineSink {
   CompletableFuture<Snapshotter.PointInTime> pointInTime();
 
   /** Replaces the whole state with a snapshot's. */
-  CompletableFuture<Void> install(LogPosition at, long revision, String configuration, List<KvState.Entry> kvs,
+  CompletableFuture<Void> install(LogPosition at, long revision, String configuration, KvState.Contents kvs,
       java.util.Map<String, String> system, String why);
 
   /** A snapshot at {@code index} is on disk. */

@@ -128,11 +128,12 @@ final class KvStateMachine extends BaseStateMachine {
     }
     var file = info.getFile().getPath();
     long start = System.nanoTime();
-    var kvs = new java.util.ArrayList<KvState.Entry>();
     SnapshotFiles.Meta meta;
+    KvState.Contents kvs;
     try {
-      meta = SnapshotFiles.read(file, r -> kvs.add(new KvState.Entry(r.key(), r.value(), r.createRevision(),
-          r.modRevision(), r.version())));
+      var loaded = SnapshotLoad.read(file);
+      meta = loaded.meta();
+      kvs = loaded.contents();
     } catch (StorageException e) {
       throw new StorageException(e.getMessage() + ". The node cannot start from it: the Raft log below it is"
           + " purged. Move this node's data directory aside and start it empty; it catches up from the leader.", e);
