@@ -149,8 +149,9 @@ final class Connection implements AutoCloseable {
 
   private void readLoop(InputStream in) {
     try {
+      var answers = new dev.kvraft.proto.DelimitedReader<>(in, Response.parser());
       while (true) {
-        var r = Response.parseDelimitedFrom(in);
+        var r = answers.next();
         if (r == null) {
           fail(new ConnectionLost("node " + address + " closed the connection", null));
           return;

@@ -191,7 +191,8 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
 
     private void readLoop(Socket s, InputStream in) {
       try {
-        for (Response r; (r = Response.parseDelimitedFrom(in)) != null; ) {
+        var answers = new dev.kvraft.proto.DelimitedReader<>(in, Response.parser());
+        for (Response r; (r = answers.next()) != null; ) {
           if (r.getId() == HELLO_ID) {
             if (r.hasError()) {
               // The requests behind it are answered UNAVAILABLE (retried by the loop) or PERMISSION_DENIED and
