@@ -127,13 +127,6 @@ public final class RaftNode implements Consensus, AutoCloseable {
         TimeUnit.MILLISECONDS));
     RaftServerConfigKeys.Rpc.setTimeoutMax(p, TimeDuration.valueOf(config.electionTimeoutMax().toMillis(),
         TimeUnit.MILLISECONDS));
-    // Until it has seen a leader, a starting node waits a fifth of that (200-400 ms by default) before it asks for
-    // votes: a new or wholly restarted cluster elects its first leader a second sooner. Pre-vote (Ratis's default)
-    // keeps a node restarted into a running cluster from disturbing its leader: the others have heard from it.
-    RaftServerConfigKeys.Rpc.setFirstElectionTimeoutMin(p, TimeDuration.valueOf(
-        Math.max(1, config.electionTimeoutMin().toMillis() / 5), TimeUnit.MILLISECONDS));
-    RaftServerConfigKeys.Rpc.setFirstElectionTimeoutMax(p, TimeDuration.valueOf(
-        Math.max(2, config.electionTimeoutMax().toMillis() / 5), TimeUnit.MILLISECONDS));
     // Snapshots every snapshot.threshold entries, staggered across the nodes by SnapshotManager; the newest two
     // kept; closed segments below one purged.
     RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(p, true);
