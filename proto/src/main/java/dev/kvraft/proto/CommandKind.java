@@ -57,6 +57,14 @@ public enum CommandKind {
     return safeToRetry;
   }
 
+  /**
+   * Whether the leader does it: writes, and lease keep-alives (renewed through the leader's log). A follower forwards
+   * them, and a client that knows the leader sends them there.
+   */
+  public boolean leaderWork() {
+    return this == WRITE || this == LEASE_KEEP_ALIVE;
+  }
+
   public static CommandKind of(Request.CommandCase command) {
     return switch (command) {
       case PUT, DELETE, TXN, AUTH_CHANGE, COMPACT, LEASE_GRANT, LEASE_REVOKE -> WRITE;
@@ -81,7 +89,7 @@ public enum CommandKind {
     };
   }
 
-  public static CommandKind of(Request request) {
+  public static CommandKind of(RequestOrBuilder request) {
     if (request.hasAlarm()) {
       return request.getAlarm().getAction() == Alarm.Action.LIST ? ALARM_LIST : WRITE;
     }

@@ -548,14 +548,15 @@ public final class KvClient implements AutoCloseable {
 
   /** Sends one request without waiting or retrying; for pipelining. The future fails on connection loss. */
   public CompletableFuture<Response> callAsync(Request.Builder request) {
+    boolean toLeader = toLeader(request);
     Connection c;
     try {
-      c = isStaleRead(request) ? staleConnection() : toLeader(request) ? leaderConnection() : primaryConnection();
+      c = isStaleRead(request) ? staleConnection() : toLeader ? leaderConnection() : primaryConnection();
     } catch (UnavailableException e) {
       return CompletableFuture.failedFuture(e);
     }
     var answer = c.send(request.setId(ids.incrementAndGet()).build());
-    if (!writesToLeader || !toLeader(request)) {
+    if (!toLeader) {
       return answer;
     }
     return answer.whenComplete((response, failure) -> {
@@ -569,12 +570,7 @@ public final class KvClient implements AutoCloseable {
 
   /** Writes and lease keep-alives: the leader's work, sent to it when the client knows it. */
   private boolean toLeader(Request.Builder r) {
-    if (!writesToLeader) {
-      return false;
-    }
-    var kind = r.hasAlarm() ? dev.kvraft.proto.CommandKind.of(r.build())
-        : dev.kvraft.proto.CommandKind.of(r.getCommandCase());
-    return kind == dev.kvraft.proto.CommandKind.WRITE || kind == dev.kvraft.proto.CommandKind.LEASE_KEEP_ALIVE;
+    return writesToLeader && dev.kvraft.proto.CommandKind.of(r).leaderWork();
   }
 
   /** A follower named the leader on a forwarded write's answer: send the next writes there. */

@@ -363,7 +363,7 @@ public final class DatabaseLoop implements AutoCloseable {
           ? new Event.Command(r.toBuilder().setLeaseGrant(r.getLeaseGrant().toBuilder()
               .setTtlSeconds(leases.minTtlSeconds())).build(), c.replier(), c.deadline(), c.trace())
           : c);
-      // Renewed by the leader alone: routed like a write (a follower forwards it), never proposed.
+      // Renewed by the leader, through its next checkpoint entry: routed like a write (a follower forwards it).
       case LEASE_KEEP_ALIVE -> writeBatch.add(c);
       case LEASE_READ -> readBatch.add(c);
       case READ -> readOrAnswer(c, r.hasGet() ? r.getGet().getConsistency() : r.getScan().getConsistency(),

@@ -2,7 +2,6 @@ package dev.kvraft.server.db;
 
 import dev.kvraft.proto.CommandKind;
 import dev.kvraft.proto.Error;
-import dev.kvraft.proto.Request;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -44,13 +43,7 @@ final class Retries {
   /** Puts the commands whose retry is due back into this turn's writes and reads. */
   void takeDue(List<Event.Command> writes, List<Event.Command> reads) {
     for (var c : pending.dueRetries(System.nanoTime())) {
-      (routedAsWrite(c.request()) ? writes : reads).add(c);
+      (CommandKind.of(c.request()).leaderWork() ? writes : reads).add(c);
     }
-  }
-
-  /** Writes, and lease keep-alives (the leader answers them; a follower forwards them like writes). */
-  static boolean routedAsWrite(Request r) {
-    var kind = CommandKind.of(r);
-    return kind == CommandKind.WRITE || kind == CommandKind.LEASE_KEEP_ALIVE;
   }
 }

@@ -31,4 +31,23 @@ class CommandKindTest {
     assertFalse(CommandKind.of(Request.CommandCase.WATCH).safeToRetry(), "a Watch sent twice opens two streams");
     assertTrue(Arrays.stream(Request.CommandCase.values()).allMatch(c -> CommandKind.of(c) != null));
   }
+
+  /** What a follower forwards and a client sends to the leader: the writes and the lease keep-alives, nothing else. */
+  @Test
+  void theLeadersWorkIsTheWritesAndTheKeepAlives() {
+    var leaderWork = EnumSet.noneOf(Request.CommandCase.class);
+    for (var c : Request.CommandCase.values()) {
+      if (CommandKind.of(c).leaderWork()) {
+        leaderWork.add(c);
+      }
+    }
+    assertEquals(EnumSet.of(Request.CommandCase.PUT, Request.CommandCase.DELETE, Request.CommandCase.TXN,
+        Request.CommandCase.AUTH_CHANGE, Request.CommandCase.ALARM, Request.CommandCase.COMPACT,
+        Request.CommandCase.LEASE_GRANT, Request.CommandCase.LEASE_REVOKE, Request.CommandCase.LEASE_KEEP_ALIVE),
+        leaderWork);
+    var list = dev.kvraft.proto.Alarm.newBuilder().setAction(dev.kvraft.proto.Alarm.Action.LIST);
+    assertFalse(CommandKind.of(Request.newBuilder().setAlarm(list)).leaderWork(), "listing alarms is a read");
+    assertTrue(CommandKind.of(Request.newBuilder().setAlarm(list.setAction(dev.kvraft.proto.Alarm.Action.DISARM)))
+        .leaderWork());
+  }
 }
