@@ -51,6 +51,8 @@ final class WritePath {
 
   /** Commands the leader answers itself, never proposed (lease keep-alives); followers forward them like writes. */
   private java.util.function.Consumer<Event.Command> answeredByLeader = c -> { };
+  /** The leader the last writes were forwarded to: named on the answers this node relays. */
+  private String forwardingTo = "";
 
   void answeredByLeader(java.util.function.Consumer<Event.Command> handler) {
     this.answeredByLeader = handler;
@@ -151,6 +153,7 @@ final class WritePath {
     }
     if (!batch.isEmpty()) {
       forwarder.send(leaderAddress, batch);
+      forwardingTo = leaderAddress;
     }
   }
 
@@ -166,9 +169,7 @@ final class WritePath {
     }
     var answer = r.toBuilder().setId(c.request().getId());
     // Name the leader, so a client that can reach it sends its next writes there and saves this relay.
-    if (Route.of(consensus.get(), config, true) instanceof Route.Leader(var address)) {
-      answer.getHeaderBuilder().setLeaderAddress(address);
-    }
+    answer.getHeaderBuilder().setLeaderAddress(forwardingTo);
     replies.reply(c, answer.build());
   }
 
