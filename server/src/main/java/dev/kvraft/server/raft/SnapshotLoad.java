@@ -11,6 +11,7 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * Reads a snapshot file into a state's maps on two threads: the caller reads the rows from SQLite while
@@ -40,24 +41,14 @@ final class SnapshotLoad {
           batch.forEach(loader::add);
         }
         built.complete(loader.build());
-      } catch (InterruptedException e) {
-        built.completeExceptionally(e); // the reader gave up
-      } catch (RuntimeException | Error e) {
+      } catch (InterruptedException | RuntimeException | Error e) { // interrupted: the reader gave up
         built.completeExceptionally(e);
       }
     });
     try {
-      var pending = new ArrayList<List<KvState.Entry>>(List.of(new ArrayList<>(BATCH)));
-      var meta = SnapshotFiles.read(file, r -> {
-        var batch = pending.getFirst();
-        batch.add(new KvState.Entry(r.key(), r.value(), r.createRevision(), r.modRevision(), r.version()));
-        if (batch.size() == BATCH) {
-          hand(batches, built, batch);
-          pending.set(0, new ArrayList<>(BATCH));
-        }
-      });
-      hand(batches, built, pending.getFirst());
-      hand(batches, built, END);
+      var feed = new Feed(batches, built);
+      var meta = SnapshotFiles.read(file, feed);
+      feed.finish();
       return new Loaded(meta, built.get());
     } catch (Handoff e) {
       throw new IOException("loading snapshot " + file + ": " + e.getMessage(), e.getCause());
@@ -71,19 +62,45 @@ final class SnapshotLoad {
     }
   }
 
-  /** Gives the builder a batch; fails instead of waiting forever when the builder has died. */
-  private static void hand(ArrayBlockingQueue<List<KvState.Entry>> batches, CompletableFuture<?> built,
-      List<KvState.Entry> batch) {
-    try {
-      while (!batches.offer(batch, 50, TimeUnit.MILLISECONDS)) {
-        if (built.isDone()) {
-          throw new Handoff("the map builder stopped early",
-              built.isCompletedExceptionally() ? built.exceptionNow() : null);
-        }
+  /** The reader's side: rows into batches, each handed to the builder when full, then the end. Reader thread only. */
+  private static final class Feed implements Consumer<SnapshotFiles.Row> {
+    private final ArrayBlockingQueue<List<KvState.Entry>> batches;
+    private final CompletableFuture<?> built;
+    private List<KvState.Entry> batch = new ArrayList<>(BATCH);
+
+    Feed(ArrayBlockingQueue<List<KvState.Entry>> batches, CompletableFuture<?> built) {
+      this.batches = batches;
+      this.built = built;
+    }
+
+    @Override
+    public void accept(SnapshotFiles.Row r) {
+      batch.add(new KvState.Entry(r.key(), r.value(), r.createRevision(), r.modRevision(), r.version()));
+      if (batch.size() == BATCH) {
+        hand(batch);
+        batch = new ArrayList<>(BATCH);
       }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new Handoff("interrupted", e);
+    }
+
+    /** Hands over the last, partial batch and the end. */
+    void finish() {
+      hand(batch);
+      hand(END);
+    }
+
+    /** Gives the builder a batch; fails instead of waiting forever when the builder has died. */
+    private void hand(List<KvState.Entry> b) {
+      try {
+        while (!batches.offer(b, 50, TimeUnit.MILLISECONDS)) {
+          if (built.isDone()) {
+            throw new Handoff("the map builder stopped early",
+                built.isCompletedExceptionally() ? built.exceptionNow() : null);
+          }
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new Handoff("interrupted", e);
+      }
     }
   }
 
