@@ -198,14 +198,16 @@ public final class LogMirror implements AutoCloseable {
   }
 
   private String damaged(String why) {
-    return file + " failed SQLite's quick check (" + why + "). It is only a readable copy of the Raft log: stop the"
-        + " node, move the file aside (mv " + file + " " + file + ".broken) and start again; it is rebuilt from the"
-        + " entries after the last snapshot.";
+    return file + " failed SQLite's quick check (" + why + "). " + whatToDo(file);
   }
 
   private static String corrupt(Path file, String why) {
     return file + " is not a usable kvraft log database (" + why + "). The node stops rather than serve from it. "
-        + "It is only a readable copy of the Raft log: stop the node, move the file aside (mv " + file + " " + file
+        + whatToDo(file);
+  }
+
+  private static String whatToDo(Path file) {
+    return "It is only a readable copy of the Raft log: stop the node, move the file aside (mv " + file + " " + file
         + ".broken) and start again; it is rebuilt from the entries after the last snapshot.";
   }
 
