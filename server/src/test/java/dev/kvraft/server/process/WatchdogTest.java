@@ -63,12 +63,7 @@ class WatchdogTest {
 
   @Test
   void aNodeWhoseDiskFillsUpExitsOneWithAMessage() throws Exception {
-    var disk = Files.createDirectories(dir.resolve("small-disk"));
-    var mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", disk.toString())
-        .redirectErrorStream(true).start();
-    var why = new String(mount.getInputStream().readAllBytes()).strip();
-    Assumptions.assumeTrue(mount.waitFor() == 0,
-        "disk-full test SKIPPED: cannot mount a small tmpfs here (" + why + "); run as root");
+    var disk = tmpfs("small-disk", "24m", "disk-full");
     try {
       // No reserve: this test is about a disk that really fills up.
       var config = TestNodes.single(disk.resolve("data"), Map.of("raft.segment.bytes", "1048576",
@@ -90,18 +85,13 @@ class WatchdogTest {
         assertTrue(p.log().contains("Raft stopped working"), p.log());
       }
     } finally {
-      new ProcessBuilder("umount", "-l", disk.toString()).start().waitFor();
+      unmount(disk);
     }
   }
 
   @Test
   void aDiskAboutToFillUpRaisesTheAlarmAndTheNodeServesReads() throws Exception {
-    var disk = Files.createDirectories(dir.resolve("small-disk2"));
-    var mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", disk.toString())
-        .redirectErrorStream(true).start();
-    var why = new String(mount.getInputStream().readAllBytes()).strip();
-    Assumptions.assumeTrue(mount.waitFor() == 0,
-        "disk-reserve test SKIPPED: cannot mount a small tmpfs here (" + why + "); run as root");
+    var disk = tmpfs("small-disk2", "64m", "disk-reserve");
     try {
       var config = TestNodes.single(disk.resolve("data"), Map.of("raft.segment.bytes", "1048576",
           "storage.reserve.bytes", String.valueOf(32 << 20)));
@@ -131,8 +121,23 @@ class WatchdogTest {
         assertTrue(p.log().contains("under storage.reserve.bytes"), p.log());
       }
     } finally {
-      new ProcessBuilder("umount", "-l", disk.toString()).start().waitFor();
+      unmount(disk);
     }
+  }
+
+  /** A tmpfs of {@code size} mounted at {@code dir/name}; the test is skipped, saying so, where it cannot be. */
+  private Path tmpfs(String name, String size, String test) throws IOException, InterruptedException {
+    var disk = Files.createDirectories(dir.resolve(name));
+    var mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", disk.toString())
+        .redirectErrorStream(true).start();
+    var why = new String(mount.getInputStream().readAllBytes()).strip();
+    Assumptions.assumeTrue(mount.waitFor() == 0,
+        test + " test SKIPPED: cannot mount a small tmpfs here (" + why + "); run as root");
+    return disk;
+  }
+
+  private static void unmount(Path disk) throws IOException, InterruptedException {
+    new ProcessBuilder("umount", "-l", disk.toString()).start().waitFor();
   }
 
   /** Removes {@code ratis/<group>/current} (segments and Raft metadata) under the node's data directory. */
