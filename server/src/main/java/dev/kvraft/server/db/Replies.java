@@ -73,7 +73,12 @@ final class Replies {
   }
 
   Header header() {
-    return Header.newBuilder().setRevision(state.revision()).setNodeId(nodeId).setTerm(term).build();
+    return header(state.revision());
+  }
+
+  /** This node's header, naming {@code revision} (a watch message's last revision). */
+  Header header(long revision) {
+    return Header.newBuilder().setRevision(revision).setNodeId(nodeId).setTerm(term).build();
   }
 
   static Response error(long id, Error.Code code, String message, String leaderAddress) {

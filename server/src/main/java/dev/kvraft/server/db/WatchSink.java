@@ -8,14 +8,20 @@ import dev.kvraft.proto.Response;
  */
 public interface WatchSink extends Replier {
   /**
-   * Queues one stream message if the connection has room for it (its unread answers stay under half of
-   * {@code limit.outbox.bytes}); never blocks. False: nothing was queued, the watcher must catch up later.
+   * Database loop only: stages one stream message if the connection has room for it (its unread answers stay under
+   * half of {@code limit.outbox.bytes}); never blocks. False: nothing was staged, the watcher must catch up later.
+   * Staged messages go to the client, in order, at the next {@link #send}: one hand-over to the connection's writer
+   * per loop turn, however many of its watchers had events.
    */
   boolean offer(Response message);
 
+  /** Database loop only: hands the staged messages to the connection's writer. */
+  void send();
+
   /**
-   * Queues one stream message, waiting for room up to {@code client.write.timeout.ms} (a message larger than the
-   * room goes once nothing else is queued). False: no room came in time, or the connection closed.
+   * A catch-up thread's: queues one stream message for the writer at once, waiting for room up to
+   * {@code client.write.timeout.ms} (a message larger than the room goes once nothing else is queued). False: no room
+   * came in time, or the connection closed.
    */
   boolean put(Response message) throws InterruptedException;
 

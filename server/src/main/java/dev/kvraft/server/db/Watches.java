@@ -130,6 +130,8 @@ final class Watches {
   private final RangeIndex<Watcher> ranges = new RangeIndex<>();
   private int rangeWatchers;
   private final List<Watcher> dirty = new ArrayList<>();
+  /** The connections that staged messages in this turn: each gets one {@link WatchSink#send} at its end. */
+  private final java.util.Set<WatchSink> staged = new java.util.HashSet<>();
   private int count;
   private int progressWatchers;
   private long nextProgress;
@@ -267,7 +269,7 @@ final class Watches {
       long first = w.pending.getFirst().revision();
       boolean sent = true;
       for (var message : messages(w, w.pending)) {
-        if (!w.sink.offer(message)) {
+        if (!offer(w, message)) {
           sent = false;
           break;
         }
@@ -283,6 +285,23 @@ final class Watches {
       }
     }
     dirty.clear();
+    sendStaged();
+  }
+
+  /** Stages a message on the watcher's connection, sent at the end of the turn ({@link #sendStaged}). */
+  private boolean offer(Watcher w, Response message) {
+    if (!w.sink.offer(message)) {
+      return false;
+    }
+    staged.add(w.sink);
+    return true;
+  }
+
+  private void sendStaged() {
+    for (var sink : staged) {
+      sink.send();
+    }
+    staged.clear();
   }
 
   /** The stream messages for whole revisions: about {@link #MESSAGE_BYTES} each, never splitting a revision. */
@@ -330,11 +349,12 @@ final class Watches {
   }
 
   private Header header(long revision) {
-    return replies.header().toBuilder().setRevision(revision).build();
+    return replies.header(revision);
   }
 
   /** Hands the watcher to a catch-up thread from revision {@code from}. */
   private void behind(Watcher w, long from) {
+    w.sink.send(); // what was staged before goes first: the catch-up thread queues its messages directly
     w.live = false;
     w.pending.clear();
     w.pendingBytes = 0;
@@ -520,11 +540,12 @@ final class Watches {
           var reason = "node " + nodeId + " installed a snapshot at revision " + revision + " and has no history"
               + " before it; watch again from another node, or from revision " + (revision + 1);
           end(w);
-          w.sink.offer(message(w.id, revision, WatchResult.newBuilder().setCanceled(true).setCancelReason(reason)
+          offer(w, message(w.id, revision, WatchResult.newBuilder().setCanceled(true).setCancelReason(reason)
               .setCompactRevision(revision + 1)));
         }
       }
     }
+    sendStaged();
   }
 
   /** Each tick: progress notifications to the quiet live watchers that asked for them. */
@@ -538,12 +559,13 @@ final class Watches {
       for (var w : mine.values()) {
         // Live with nothing pending: every revision up to now was looked at (this runs after the turn's flush).
         if (w.watch.getProgressNotify() && w.live && w.pending.isEmpty() && now - w.lastSentNanos >= progressNanos) {
-          if (w.sink.offer(message(w.id, revision, WatchResult.newBuilder().setProgress(true)))) {
+          if (offer(w, message(w.id, revision, WatchResult.newBuilder().setProgress(true)))) {
             w.lastSentNanos = now;
           }
         }
       }
     }
+    sendStaged();
   }
 
   // ---- for the catch-up threads ----

@@ -14,6 +14,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -43,10 +45,19 @@ final class ClientConnection {
   private static final long MAX_DISCARD = 64L << 20;
   static final int IN_BUFFER = 4 * 1024;
   static final int OUT_BUFFER = 8 * 1024;
-  /** One message for the writer: the answer to a request (which frees its in-flight slot), or a watch's message. */
-  private record Out(Response response, boolean answer) {}
+  /** What the writer takes off the outbox. */
+  private sealed interface Out {}
 
-  private static final Out CLOSE = new Out(Response.newBuilder().build(), false);
+  /** The answer to a request: writing it frees the request's in-flight slot. */
+  private record Answer(Response response) implements Out {}
+
+  /** Watch messages, in order: one loop turn's for this connection, or one catch-up message. */
+  private record Messages(List<Response> messages) implements Out {}
+
+  /** The reader is done: the writer flushes and ends. */
+  private record Close() implements Out {}
+
+  private static final Out CLOSE = new Close();
 
   /** The accepted TCP socket; closing it ends everything. */
   private final Socket raw;
@@ -477,8 +488,11 @@ final class ClientConnection {
     long size = framedSize(response);
     long mine = outboxBytes.addAndGet(size);
     budget.queued(size);
-    outbox.add(new Out(response, true));
+    outbox.add(new Answer(response));
     startWriter();
+    if (broken) {
+      dropAll(); // the writer may have ended before the add: nothing else would take it
+    }
     var limits = budget.limits();
     if (mine > 2 * limits.outboxBytes() || (budget.outboxFull() && mine > limits.outboxBytes() / 2)) {
       // Answers to requests read before the bound was reached still arrive; a client that reads none of them is cut
@@ -515,21 +529,49 @@ final class ClientConnection {
     budget.written(size);
   }
 
+  private void write(Response r, OutputStream out) throws IOException {
+    taken(r);
+    r.writeDelimitedTo(out);
+    stats.wrote(framedSize(r));
+  }
+
+  private void dropAll() {
+    for (Out o; (o = outbox.poll()) != null; ) {
+      dropped(o);
+    }
+  }
+
+  /** What the writer will never write (the connection broke): its bytes leave the bounds, answers free their slots. */
+  private void dropped(Out o) {
+    switch (o) {
+      case Answer a -> {
+        taken(a.response());
+        inFlight.release();
+      }
+      case Messages m -> m.messages().forEach(this::taken);
+      case Close c -> { }
+    }
+  }
+
   private void writeLoop(OutputStream out) {
     try {
       while (true) {
         var o = outbox.take();
         do {
-          if (o == CLOSE) {
-            out.flush();
-            return;
-          }
-          var r = o.response();
-          taken(r);
-          r.writeDelimitedTo(out);
-          stats.wrote(framedSize(r));
-          if (o.answer()) {
-            inFlight.release();
+          switch (o) {
+            case Close c -> {
+              out.flush();
+              return;
+            }
+            case Answer a -> {
+              write(a.response(), out);
+              inFlight.release();
+            }
+            case Messages m -> {
+              for (var r : m.messages()) {
+                write(r, out);
+              }
+            }
           }
         } while ((o = outbox.poll()) != null);
         out.flush();
@@ -543,14 +585,7 @@ final class ClientConnection {
       Thread.currentThread().interrupt();
     } finally {
       broken = true;
-      for (Out o; (o = outbox.poll()) != null; ) {
-        if (o != CLOSE) {
-          taken(o.response());
-          if (o.answer()) {
-            inFlight.release();
-          }
-        }
-      }
+      dropAll();
       synchronized (drained) {
         drained.notifyAll();
       }
@@ -569,23 +604,51 @@ final class ClientConnection {
       ClientConnection.this.reply(response);
     }
 
+    /** Loop thread only: the messages {@link #offer}ed since the last {@link #send}, already counted in the bound. */
+    private List<Response> staged = new ArrayList<>();
+
     @Override
     public boolean offer(Response message) {
+      if (!reserve(message)) {
+        return false;
+      }
+      staged.add(message);
+      return true;
+    }
+
+    @Override
+    public void send() {
+      if (staged.isEmpty()) {
+        return;
+      }
+      var batch = new Messages(staged);
+      staged = new ArrayList<>();
+      queue(batch);
+    }
+
+    /** Counts the message in the bound if the connection has room for it (and is open). */
+    private boolean reserve(Response message) {
       long size = framedSize(message);
       if (broken || closed.get() || (outboxBytes.get() > 0 && outboxBytes.get() + size > room())) {
         return false;
       }
       outboxBytes.addAndGet(size);
       budget.queued(size);
-      outbox.add(new Out(message, false));
-      startWriter();
       return true;
+    }
+
+    private void queue(Messages batch) {
+      outbox.add(batch);
+      startWriter();
+      if (broken) {
+        dropAll(); // the writer may have ended before the add: nothing else would take it
+      }
     }
 
     @Override
     public boolean put(Response message) throws InterruptedException {
       long deadline = System.nanoTime() + budget.limits().writeTimeout().toNanos();
-      while (!offer(message)) {
+      while (!reserve(message)) {
         if (!isOpen()) {
           return false;
         }
@@ -597,6 +660,7 @@ final class ClientConnection {
           drained.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
         }
       }
+      queue(new Messages(List.of(message)));
       return true;
     }
 
