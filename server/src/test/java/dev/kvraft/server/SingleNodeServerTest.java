@@ -20,6 +20,7 @@ import dev.kvraft.proto.Op;
 import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
+import dev.kvraft.proto.Scan;
 import dev.kvraft.proto.Status;
 import dev.kvraft.proto.Txn;
 import dev.kvraft.server.testing.Nodes;
@@ -179,6 +180,28 @@ class SingleNodeServerTest {
       assertNull(bad.read(), "the server closes a connection that broke the protocol");
       assertEquals(b("before"), good.call(get(2, "k")).getGet().getKv().getValue());
       assertFalse(good.call(put(3, "k", "after")).hasError());
+    }
+  }
+
+  /** limit.answer.bytes (4 MiB): a scan over large values answers in pages of about 4 MiB, never one huge answer. */
+  @Test
+  void aScanOfLargeValuesPagesByBytes() throws IOException {
+    try (var c = client()) {
+      var mib = ByteString.copyFrom(new byte[1 << 20]);
+      for (int i = 0; i < 6; i++) {
+        var r = c.call(Request.newBuilder().setId(i + 1).setPut(Put.newBuilder().setKey(b("big/" + i))
+            .setValue(mib)).build());
+        assertFalse(r.hasError(), r.toString());
+      }
+      var first = c.call(scan(10, "big/", "big0", 0)).getScan();
+      assertEquals(4, first.getKvsCount(), "four 1 MiB values fill the 4 MiB answer");
+      assertTrue(first.getMore());
+      var rest = c.call(Request.newBuilder().setId(11).setScan(Scan.newBuilder()
+          .setStart(first.getKvs(3).getKey().concat(ByteString.copyFrom(new byte[1]))).setEnd(b("big0"))).build())
+          .getScan();
+      assertEquals(java.util.List.of(b("big/4"), b("big/5")), rest.getKvsList().stream().map(kv -> kv.getKey())
+          .toList());
+      assertFalse(rest.getMore());
     }
   }
 

@@ -7,19 +7,22 @@ package dev.kvraft.server.config;
  * @param maxKeyBytes   largest key; keys are 1..maxKeyBytes bytes
  * @param maxValueBytes largest value
  * @param maxScanLimit  most key-values one Scan returns, and the default when it names none
+ * @param maxAnswerBytes bytes of key-values one scan answer, or one delete's list of deleted key-values, carries at
+ *                      most (always at least one): past it a scan says {@code more}, a delete {@code prev_truncated}
  * @param maxTxnOps     most compares, and most operations per branch, in one Txn
  * @param maxConnections most open client connections; past it a new one gets one OVERLOADED frame and is closed
  */
-public record Limits(int maxFrameBytes, int maxKeyBytes, int maxValueBytes, int maxScanLimit, int maxTxnOps,
-    int maxConnections) {
+public record Limits(int maxFrameBytes, int maxKeyBytes, int maxValueBytes, int maxScanLimit, int maxAnswerBytes,
+    int maxTxnOps, int maxConnections) {
 
-  public static final Limits DEFAULT = new Limits(4 << 20, 4096, 1 << 20, 10_000, 128, 10_000);
+  public static final Limits DEFAULT = new Limits(4 << 20, 4096, 1 << 20, 10_000, 4 << 20, 128, 10_000);
 
   public Limits {
     positive("limit.frame.bytes", maxFrameBytes);
     positive("limit.key.bytes", maxKeyBytes);
     positive("limit.value.bytes", maxValueBytes);
     positive("limit.scan", maxScanLimit);
+    positive("limit.answer.bytes", maxAnswerBytes);
     positive("limit.txn.ops", maxTxnOps);
     positive("limit.connections", maxConnections);
   }

@@ -91,6 +91,9 @@ public record ServerConfig(
       new Setting("limit.key.bytes", "4096", "largest key"),
       new Setting("limit.value.bytes", "1048576", "largest value"),
       new Setting("limit.scan", "10000", "most key-values one scan returns"),
+      new Setting("limit.answer.bytes", "4194304", "bytes of key-values one scan answer, or one delete's list of"
+          + " deleted key-values, carries at most (always at least one); past it a scan says more, a delete"
+          + " prev_truncated"),
       new Setting("limit.txn.ops", "128", "most compares or operations per branch in one txn"),
       new Setting("limit.connections", "10000", "most open client connections (capped below the fd soft limit,"
           + " keeping a reserve for Raft and SQLite); past it a new connection gets OVERLOADED and is closed"),
@@ -281,6 +284,7 @@ public record ServerConfig(
         intValue(get, "limit.key.bytes"),
         intValue(get, "limit.value.bytes"),
         intValue(get, "limit.scan"),
+        intValue(get, "limit.answer.bytes"),
         intValue(get, "limit.txn.ops"),
         intValue(get, "limit.connections"));
     return new ServerConfig(

@@ -60,7 +60,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private volatile Runnable removedHook = () -> { };
 
   // ---- owned by the loop thread ----
-  private final KvState state = new KvState();
+  private final KvState state;
   private final MemberToken memberToken = new MemberToken();
   private final dev.kvraft.server.auth.AuthState auth = new dev.kvraft.server.auth.AuthState();
   private final AuthLayer authLayer = new AuthLayer(auth);
@@ -84,6 +84,7 @@ public final class DatabaseLoop implements AutoCloseable {
     this.consensus = Consensus.notStarted(config.nodeId());
     this.thread = Thread.ofPlatform().name("kvraft-db").unstarted(this::run);
     this.ids = new CallIds();
+    this.state = new KvState(config.limits().maxAnswerBytes());
     this.replies = new Replies(config.nodeId(), state);
     this.inbox = new Inbox(config.queueCapacity(), proposer, replies::observer);
     this.retries = new Retries(pending, replies, () -> accepting);

@@ -130,6 +130,22 @@ public final class KvState {
   private HashMap<Key, Slot> byKey = new HashMap<>();
   private TreeMap<Key, Slot> sorted = new TreeMap<>();
   private long revision;
+  /** Bytes of key-values one scan answer, or the deleted key-values in one write's answer, carry at most. */
+  private final int answerBytes;
+  /** What is left of {@link #answerBytes} for the answer of the write being applied (a txn's deletes share it). */
+  private long answerRoom;
+
+  public KvState() {
+    this(dev.kvraft.server.config.Limits.DEFAULT.maxAnswerBytes());
+  }
+
+  /** @param answerBytes {@code limit.answer.bytes}: past it a scan says {@code more}, a delete {@code prev_truncated} */
+  public KvState(int answerBytes) {
+    if (answerBytes <= 0) {
+      throw new IllegalArgumentException("answerBytes must be positive, got " + answerBytes);
+    }
+    this.answerBytes = answerBytes;
+  }
 
   public long revision() {
     return revision;
@@ -284,13 +300,15 @@ public final class KvState {
     var range = range(scan.getStart(), scan.getEnd());
     var result = ScanResult.newBuilder();
     int n = 0;
+    long bytes = 0;
     for (var slot : range.values()) {
       var e = slot.entry;
-      if (n == limit) {
+      if (n == limit || (n > 0 && bytes >= answerBytes)) {
         result.setMore(true);
         break;
       }
       result.addKvs(scan.getKeysOnly() ? e.withoutValue() : e.toKeyValue());
+      bytes += e.key().length + (scan.getKeysOnly() ? 0 : e.value().length);
       n++;
     }
     return result.build();
@@ -312,6 +330,7 @@ public final class KvState {
    * op with no operation) changes nothing and earns an {@code INVALID_ARGUMENT} error.
    */
   public Response.Builder apply(WriteOp op, OpListener listener) {
+    answerRoom = answerBytes;
     var response = Response.newBuilder();
     var malformed = malformed(op);
     if (malformed != null) {
@@ -401,7 +420,7 @@ public final class KvState {
       if (prev != null) {
         r.setDeleted(1);
         if (del.getPrevKv()) {
-          r.addPrev(prev.toKeyValue());
+          addPrev(r, prev);
         }
       }
       return r.build();
@@ -419,13 +438,23 @@ public final class KvState {
       listener.changed(prev, null, rev);
       listener.applied(OpKind.DELETE, UnsafeByteOperations.unsafeWrap(prev.key()), null, rev, OpOutcome.DELETED);
       if (del.getPrevKv()) {
-        r.addPrev(prev.toKeyValue());
+        addPrev(r, prev);
       }
     }
     if (n == 0) {
       listener.applied(OpKind.DELETE_RANGE, del.getKey(), null, 0, OpOutcome.NOT_FOUND);
     }
     return r.setDeleted(n).build();
+  }
+
+  /** A deleted key-value for the answer, while the answer (every delete of one txn together) has room for it. */
+  private void addPrev(DeleteResult.Builder r, Entry prev) {
+    if (r.getPrevTruncated() || (r.getPrevCount() > 0 && answerRoom <= 0)) {
+      r.setPrevTruncated(true);
+      return;
+    }
+    r.addPrev(prev.toKeyValue());
+    answerRoom -= prev.key().length + prev.value().length;
   }
 
   private TxnResult txn(Txn txn, OpListener listener) {

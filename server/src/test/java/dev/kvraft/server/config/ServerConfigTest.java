@@ -49,6 +49,7 @@ class ServerConfigTest {
       "--colour=blue | unknown setting [colour]",
       "--limit.key.bytes=lots | limit.key.bytes = 'lots' is not a whole number",
       "--limit.key.bytes=0 | limit.key.bytes must be positive",
+      "--limit.answer.bytes=0 | limit.answer.bytes must be positive",
       "--node.id=n9 | node.id 'n9' is not in cluster",
       "--cluster=n1=127.0.0.1:7379 | must look like id=host:clientPort:peerPort",
       "--cluster=n1=127.0.0.1:7379:70000 | peer port 70000 is not in 1..65535",

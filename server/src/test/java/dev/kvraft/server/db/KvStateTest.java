@@ -166,6 +166,58 @@ class KvStateTest {
     assertTrue(capped.getMore());
   }
 
+  /** limit.answer.bytes: a scan of large values pages by bytes too, and always makes progress. */
+  @Test
+  void aScanAnswerStopsAtTheAnswerBoundAndAlwaysHoldsOneKey() {
+    var small = new KvState(1000);
+    for (int i = 0; i < 10; i++) {
+      small.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b("k" + i)).setValue(b("x".repeat(298))))
+          .build(), KvState.OpListener.NONE);
+    }
+    var page = small.scan(Scan.getDefaultInstance(), 100);
+    assertEquals(List.of("k0", "k1", "k2", "k3"), page.getKvsList().stream().map(kv -> kv.getKey().toStringUtf8())
+        .toList(), "300 bytes a key-value: the fourth passes 1,000 bytes and is the last");
+    assertTrue(page.getMore());
+    var keysOnly = small.scan(Scan.newBuilder().setKeysOnly(true).build(), 100);
+    assertEquals(10, keysOnly.getKvsCount(), "keys only: the values do not count");
+    assertFalse(keysOnly.getMore());
+
+    var huge = new KvState(10);
+    huge.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b("a")).setValue(b("y".repeat(100)))).build(),
+        KvState.OpListener.NONE);
+    huge.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b("b")).setValue(b("z"))).build(),
+        KvState.OpListener.NONE);
+    var first = huge.scan(Scan.getDefaultInstance(), 100);
+    assertEquals(1, first.getKvsCount(), "a value larger than the bound still comes, alone");
+    assertTrue(first.getMore());
+    var next = huge.scan(Scan.newBuilder().setStart(b("a\0")).build(), 100);
+    assertEquals(List.of(b("b")), next.getKvsList().stream().map(kv -> kv.getKey()).toList());
+    assertFalse(next.getMore());
+  }
+
+  @Test
+  void aDeleteDeletesTheWholeRangeButListsDeletedValuesOnlyUpToTheAnswerBound() {
+    var small = new KvState(1000);
+    for (int i = 0; i < 10; i++) {
+      small.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b("k" + i)).setValue(b("x".repeat(298))))
+          .build(), KvState.OpListener.NONE);
+    }
+    var deleted = small.apply(WriteOp.newBuilder().setDelete(Delete.newBuilder().setKey(b("k")).setRangeEnd(b("l"))
+        .setPrevKv(true)).build(), KvState.OpListener.NONE).getDelete();
+    assertEquals(10, deleted.getDeleted());
+    assertEquals(0, small.size());
+    assertEquals(4, deleted.getPrevCount());
+    assertTrue(deleted.getPrevTruncated());
+
+    var whole = new KvState(1000);
+    whole.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b("k")).setValue(b("v"))).build(),
+        KvState.OpListener.NONE);
+    var one = whole.apply(WriteOp.newBuilder().setDelete(Delete.newBuilder().setKey(b("a")).setRangeEnd(b("z"))
+        .setPrevKv(true)).build(), KvState.OpListener.NONE).getDelete();
+    assertEquals(1, one.getPrevCount());
+    assertFalse(one.getPrevTruncated());
+  }
+
   @Test
   void keysSortAsUnsignedBytes() {
     state.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(ByteString.copyFrom(new byte[] {(byte) 0xff}))

@@ -26,7 +26,7 @@ class RequestValidatorFuzzTest {
   @FuzzTest(maxDuration = "2m")
   void answersOrAccepts(FuzzedDataProvider data) {
     var limits = new Limits(data.consumeInt(1, 1 << 20), data.consumeInt(1, 16), data.consumeInt(1, 64),
-        data.consumeInt(1, 16), data.consumeInt(1, 8), 10_000);
+        data.consumeInt(1, 16), 1 << 20, data.consumeInt(1, 8), 10_000);
     Request request;
     try {
       request = Request.parseFrom(data.consumeRemainingAsBytes());

@@ -22,7 +22,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 class RequestValidatorTest {
-  private static final Limits LIMITS = new Limits(1000, 8, 16, 50, 2, 10);
+  private static final Limits LIMITS = new Limits(1000, 8, 16, 50, 1 << 20, 2, 10);
   private final RequestValidator validator = new RequestValidator(LIMITS);
 
   static Stream<Arguments> bad() {

@@ -49,7 +49,8 @@ public final class ScanCommand implements ShellCommand {
     var result = ctx.client().scan(scan.build());
     Output.keyValues(ctx, result.getKvsList(), !args.has("keys-only"), args.has("rev"));
     if (result.getMore() && ctx.format() == Format.TABLE) {
-      ctx.out().println("(more keys follow; raise --limit or scan from the last key shown)");
+      ctx.out().println("(more keys follow: the answer reached --limit or the server's limit.answer.bytes;"
+          + " scan again from the last key shown)");
     }
   }
 }
