@@ -30,10 +30,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The kvraft client library: blocking calls with typed results, plus {@link #callAsync} for pipelining many
@@ -47,49 +44,31 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Writes and lease keep-alives go to the leader when the client knows it (from {@code members} at the first
  * connection, or from the {@code leader_address} a follower puts on the answer to a write it forwarded), which
  * saves the follower's relay; everything else goes to the connected node. Any node would do: this is for speed.
- * A leader that cannot be reached is not tried again for {@link #LEADER_RETRY_NANOS}, and the writes meanwhile go
- * through the connected node.
+ * {@link Routes} picks the connection for each request and owns the connections.
  */
 public final class KvClient implements AutoCloseable {
   /** A retry is not worth starting with less time than this left. */
   private static final long MIN_ATTEMPT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
   /** How long past the deadline we wait for the server's own deadline answer to arrive. */
   private static final long ANSWER_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
-  /** After failing to connect to the leader, how long writes go through the connected node instead. */
-  private static final long LEADER_RETRY_NANOS = TimeUnit.SECONDS.toNanos(5);
-  private final CopyOnWriteArrayList<String> addresses;
   private final Duration timeout;
   private final Duration connectTimeout;
-  /** TLS towards every node, or null for plaintext. */
+  /** TLS towards every node, or null for plaintext (kept for {@link #forNode}). */
   private final javax.net.ssl.SSLContext tls;
-  /** The user every connection authenticates as, or null; and its password. */
+  /** The user every connection authenticates as, or null; and its password (kept for {@link #forNode}). */
   private final String user;
   private final String password;
-  private final boolean discover;
-  private final boolean writesToLeader;
   private final AtomicLong ids = new AtomicLong();
-  private final AtomicLong staleTurn = new AtomicLong();
-  private final ReentrantLock connectLock = new ReentrantLock();
-  private final ConcurrentHashMap<String, Connection> pool = new ConcurrentHashMap<>();
-  /** The node this client talks to for everything but STALE reads; moves on failure. */
-  private volatile String primary;
-  /** The leader's client address when known (and writes go to it), else null. */
-  private volatile String leader;
-  /** System.nanoTime() before which the leader is not connected to again (it just failed to connect). */
-  private volatile long leaderRetryAt;
-  private volatile boolean discovered;
-  private volatile boolean closed;
+  private final Routes routes;
 
   private KvClient(Builder b) {
-    this.addresses = new CopyOnWriteArrayList<>(b.addresses);
     this.timeout = b.timeout;
     this.connectTimeout = b.connectTimeout;
-    this.discover = b.discover;
-    this.writesToLeader = b.writesToLeader != null ? b.writesToLeader : b.discover;
     this.tls = b.tls;
     this.user = b.user;
     this.password = b.password;
-    this.primary = addresses.get(0);
+    this.routes = new Routes(b.addresses, b.connectTimeout, b.tls, b.user, b.password, b.discover,
+        b.writesToLeader != null ? b.writesToLeader : b.discover, ids::incrementAndGet);
   }
 
   /** Settings for a {@link KvClient}. */
@@ -223,18 +202,17 @@ public final class KvClient implements AutoCloseable {
 
   /** The address of the node this client talks to now, or empty when not connected to it. */
   public Optional<String> currentAddress() {
-    var c = pool.get(primary);
-    return c != null && c.isOpen() ? Optional.of(c.address()) : Optional.empty();
+    return routes.currentAddress();
   }
 
   /** The leader's client address, where this client sends its writes, when it knows it. */
   public Optional<String> leaderAddress() {
-    return Optional.ofNullable(leader);
+    return routes.leaderAddress();
   }
 
   /** Every address known: the ones given, then the members learned from the cluster. */
   public List<String> addresses() {
-    return List.copyOf(addresses);
+    return routes.addresses();
   }
 
   // ---- typed calls ----------------------------------------------------------------------------
@@ -444,7 +422,7 @@ public final class KvClient implements AutoCloseable {
 
   /** {@link #watch(ByteString, ByteString, long, WatchListener)} with every option of {@link dev.kvraft.proto.Watch}. */
   public Watcher watch(dev.kvraft.proto.Watch watch, WatchListener listener) {
-    if (closed) {
+    if (routes.isClosed()) {
       throw new UnavailableException("the client is closed", "");
     }
     return new Watcher(this, watch, listener).start();
@@ -452,15 +430,7 @@ public final class KvClient implements AutoCloseable {
 
   /** The connection to one node (opened and authenticated when needed), for a watch's stream. */
   Connection connectionTo(String address) throws IOException {
-    connectLock.lock();
-    try {
-      if (closed) {
-        throw new UnavailableException("the client is closed", "");
-      }
-      return open(address);
-    } finally {
-      connectLock.unlock();
-    }
+    return routes.connectionTo(address);
   }
 
   long nextId() {
@@ -478,7 +448,6 @@ public final class KvClient implements AutoCloseable {
   public Response call(Request.Builder request) {
     long deadline = System.nanoTime() + timeout.toNanos();
     boolean read = isRead(request);
-    boolean stale = isStaleRead(request);
     KvException last = null;
     for (int attempt = 0; ; attempt++) {
       long left = deadline - System.nanoTime();
@@ -491,7 +460,7 @@ public final class KvClient implements AutoCloseable {
       }
       Connection c;
       try {
-        c = stale && attempt == 0 ? staleConnection() : toLeader(request) ? leaderConnection() : primaryConnection();
+        c = routes.connectionFor(request, attempt == 0);
       } catch (UnavailableException e) {
         last = e;
         continue;
@@ -513,7 +482,7 @@ public final class KvClient implements AutoCloseable {
         c.abandon(r.getId());
         throw new KvTimeoutException("interrupted while waiting for " + c.address() + outcome(read), e);
       } catch (ExecutionException e) {
-        failed(c);
+        routes.failed(c);
         var lost = connectionLost(request, e.getCause());
         if (read) {
           last = lost;
@@ -521,7 +490,7 @@ public final class KvClient implements AutoCloseable {
         }
         throw lost;
       }
-      learnLeader(response);
+      routes.learnLeader(response);
       if (!response.hasError()) {
         return response;
       }
@@ -529,7 +498,7 @@ public final class KvClient implements AutoCloseable {
       if (error instanceof UnavailableException u) {
         // Not applied: safe to retry, at the leader the server named or at the next node.
         last = u;
-        moveFrom(c.address(), u.leaderAddress());
+        routes.moveFrom(c.address(), u.leaderAddress());
         continue;
       }
       throw error;
@@ -548,10 +517,10 @@ public final class KvClient implements AutoCloseable {
 
   /** Sends one request without waiting or retrying; for pipelining. The future fails on connection loss. */
   public CompletableFuture<Response> callAsync(Request.Builder request) {
-    boolean toLeader = toLeader(request);
+    boolean toLeader = routes.toLeader(request);
     Connection c;
     try {
-      c = isStaleRead(request) ? staleConnection() : toLeader ? leaderConnection() : primaryConnection();
+      c = routes.connectionFor(request, true);
     } catch (UnavailableException e) {
       return CompletableFuture.failedFuture(e);
     }
@@ -561,52 +530,11 @@ public final class KvClient implements AutoCloseable {
     }
     return answer.whenComplete((response, failure) -> {
       if (response != null) {
-        learnLeader(response);
-      } else if (c.address().equals(leader)) {
-        leader = null; // it broke: the connected node routes the next writes until a follower names the leader
+        routes.learnLeader(response);
+      } else {
+        routes.leaderBroke(c);
       }
     });
-  }
-
-  /** Writes and lease keep-alives: the leader's work, sent to it when the client knows it. */
-  private boolean toLeader(Request.Builder r) {
-    return writesToLeader && dev.kvraft.proto.CommandKind.of(r).leaderWork();
-  }
-
-  /** A follower named the leader on a forwarded write's answer: send the next writes there. */
-  private void learnLeader(Response r) {
-    var hint = r.getHeader().getLeaderAddress();
-    if (writesToLeader && !hint.isEmpty() && !hint.equals(leader)) {
-      leader = hint;
-    }
-  }
-
-  /** The leader's connection when the leader is known and reachable, else the primary's. */
-  private Connection leaderConnection() {
-    var address = leader;
-    if (address == null) {
-      return primaryConnection();
-    }
-    var c = pool.get(address);
-    if (c != null && c.isOpen()) {
-      return c;
-    }
-    if (System.nanoTime() - leaderRetryAt < 0) {
-      return primaryConnection();
-    }
-    connectLock.lock();
-    try {
-      if (closed) {
-        throw new UnavailableException("the client is closed", "");
-      }
-      return open(address);
-    } catch (IOException | IllegalArgumentException | KvException e) {
-      leaderRetryAt = System.nanoTime() + LEADER_RETRY_NANOS;
-      leader = null;
-    } finally {
-      connectLock.unlock();
-    }
-    return primaryConnection();
   }
 
   /** Safe to send again after a lost answer (reads and status), unlike writes and snapshots. */
@@ -615,100 +543,8 @@ public final class KvClient implements AutoCloseable {
         && r.getCommandCase() != Request.CommandCase.READ_INDEX;
   }
 
-  private static boolean isStaleRead(Request.Builder r) {
-    return r.hasGet() && r.getGet().getConsistency() == Consistency.STALE
-        || r.hasScan() && r.getScan().getConsistency() == Consistency.STALE;
-  }
-
   private static String outcome(boolean read) {
     return read ? "" : "; the write may or may not have been applied";
-  }
-
-  /** The primary node's connection; when it is down, the first node in the list after it that answers. */
-  private Connection primaryConnection() {
-    var c = pool.get(primary);
-    if (c != null && c.isOpen()) {
-      return c;
-    }
-    connectLock.lock();
-    try {
-      if (closed) {
-        throw new UnavailableException("the client is closed", "");
-      }
-      var errors = new ArrayList<String>();
-      var list = addresses();
-      int start = Math.max(0, list.indexOf(primary));
-      for (int i = 0; i < list.size(); i++) {
-        var address = list.get((start + i) % list.size());
-        try {
-          var conn = open(address);
-          primary = address;
-          return conn;
-        } catch (IOException | IllegalArgumentException e) {
-          errors.add(address + " (" + e.getMessage() + ")");
-        }
-      }
-      throw new UnavailableException("cannot connect to any node: " + String.join(", ", errors), "");
-    } finally {
-      connectLock.unlock();
-    }
-  }
-
-  /** STALE reads go round-robin over every known node; each answers from its own copy. */
-  private Connection staleConnection() {
-    var list = addresses();
-    var address = list.get((int) Math.floorMod(staleTurn.getAndIncrement(), (long) list.size()));
-    var c = pool.get(address);
-    if (c != null && c.isOpen()) {
-      return c;
-    }
-    connectLock.lock();
-    try {
-      return open(address);
-    } catch (IOException | IllegalArgumentException e) {
-      return primaryConnection();
-    } finally {
-      connectLock.unlock();
-    }
-  }
-
-  /** Opens (or reuses) the connection to one address; learns the members the first time. Holds connectLock. */
-  private Connection open(String address) throws IOException {
-    var c = pool.get(address);
-    if (c != null && c.isOpen()) {
-      return c;
-    }
-    c = Connection.open(address, connectTimeout, tls);
-    if (user != null) {
-      authenticate(c);
-    }
-    pool.put(address, c);
-    if (discover && !discovered) {
-      discovered = true;
-      learnMembers(c);
-    }
-    return c;
-  }
-
-  /** A new connection's first request: who it is. The server hashes slowly on purpose: allow it seconds. */
-  private void authenticate(Connection c) throws IOException {
-    Response r;
-    try {
-      r = c.send(Request.newBuilder().setId(ids.incrementAndGet()).setAuthenticate(
-          dev.kvraft.proto.Authenticate.newBuilder().setUser(user).setPassword(password)).build())
-          .get(Math.max(10_000, connectTimeout.toMillis()), TimeUnit.MILLISECONDS);
-    } catch (ExecutionException | TimeoutException e) {
-      c.close();
-      throw new IOException("authenticating to " + c.address() + " failed: " + e.getMessage(), e);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      c.close();
-      throw new IOException("interrupted while authenticating to " + c.address(), e);
-    }
-    if (r.hasError()) {
-      c.close();
-      throw KvException.of(r.getError());
-    }
   }
 
   /**
@@ -742,67 +578,6 @@ public final class KvClient implements AutoCloseable {
     return call(Request.newBuilder().setAuthRead(dev.kvraft.proto.AuthRead.getDefaultInstance())).getAuthRead();
   }
 
-  private void learnMembers(Connection c) {
-    try {
-      var r = c.send(Request.newBuilder().setId(ids.incrementAndGet()).setMembers(Members.getDefaultInstance())
-          .build()).get(connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
-      for (var m : r.getMembers().getMembersList()) {
-        if (!m.getClientAddress().isEmpty() && !addresses.contains(m.getClientAddress())) {
-          addresses.add(m.getClientAddress());
-        }
-        if (writesToLeader && m.getLeader() && !m.getClientAddress().isEmpty()) {
-          leader = m.getClientAddress();
-        }
-      }
-    } catch (ExecutionException | TimeoutException e) {
-      discovered = false;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  /** After an UNAVAILABLE answer: move to the leader the server named, else to the next node. */
-  private void moveFrom(String address, String leaderAddress) {
-    connectLock.lock();
-    try {
-      if (address.equals(leader)) {
-        leader = leaderAddress.isEmpty() || leaderAddress.equals(address) ? null : leaderAddress;
-      }
-      if (!address.equals(primary)) {
-        return;
-      }
-      if (!leaderAddress.isEmpty() && !leaderAddress.equals(address)) {
-        if (!addresses.contains(leaderAddress)) {
-          addresses.add(leaderAddress);
-        }
-        primary = leaderAddress;
-      } else {
-        var list = addresses();
-        primary = list.get((list.indexOf(address) + 1) % list.size());
-      }
-    } finally {
-      connectLock.unlock();
-    }
-  }
-
-  /** A connection broke: forget it, and move the primary on if it was the primary. */
-  private void failed(Connection c) {
-    pool.remove(c.address(), c);
-    c.close();
-    connectLock.lock();
-    try {
-      if (c.address().equals(leader)) {
-        leader = null;
-      }
-      if (c.address().equals(primary)) {
-        var list = addresses();
-        primary = list.get((list.indexOf(primary) + 1) % list.size());
-      }
-    } finally {
-      connectLock.unlock();
-    }
-  }
-
   private static void sleepQuietly(long millis) {
     try {
       Thread.sleep(Math.max(0, millis));
@@ -813,9 +588,7 @@ public final class KvClient implements AutoCloseable {
 
   @Override
   public void close() {
-    closed = true;
-    pool.values().forEach(Connection::close);
-    pool.clear();
+    routes.close();
   }
 
   // ---- helpers --------------------------------------------------------------------------------

@@ -1,0 +1,315 @@
+package dev.kvraft.client;
+
+import dev.kvraft.proto.Consistency;
+import dev.kvraft.proto.Members;
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongSupplier;
+
+/**
+ * Where a {@link KvClient}'s requests go, and its connections, one per node, opened (and authenticated) on first
+ * use. Everything goes to the <em>primary</em> node, which moves to the next address (or to the leader a node named)
+ * when it fails; writes and lease keep-alives go to the <em>leader</em> when it is known and reachable; STALE reads go
+ * round-robin over every known node. A leader that cannot be reached is not tried again for
+ * {@link #LEADER_RETRY_NANOS}, and the writes meanwhile go through the primary.
+ *
+ * <p>Thread-safe, shared by every thread of the client: connections are opened, and the primary and leader moved,
+ * under {@link #connectLock}; the fields read on every request are volatile.
+ */
+final class Routes implements AutoCloseable {
+  /** After failing to connect to the leader, how long writes go through the connected node instead. */
+  static final long LEADER_RETRY_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+  /** The addresses given, then the members learned from the cluster. */
+  private final CopyOnWriteArrayList<String> addresses;
+  private final Duration connectTimeout;
+  /** TLS towards every node, or null for plaintext. */
+  private final javax.net.ssl.SSLContext tls;
+  /** The user every connection authenticates as, or null; and its password. */
+  private final String user;
+  private final String password;
+  private final boolean discover;
+  private final boolean writesToLeader;
+  /** The client's request ids (a connection's first requests, authenticate and members, take one each). */
+  private final LongSupplier ids;
+  private final AtomicLong staleTurn = new AtomicLong();
+  private final ReentrantLock connectLock = new ReentrantLock();
+  private final ConcurrentHashMap<String, Connection> pool = new ConcurrentHashMap<>();
+  /** The node this client talks to for everything but STALE reads; moves on failure. */
+  private volatile String primary;
+  /** The leader's client address when known (and writes go to it), else null. */
+  private volatile String leader;
+  /** System.nanoTime() before which the leader is not connected to again (it just failed to connect). */
+  private volatile long leaderRetryAt;
+  private volatile boolean discovered;
+  private volatile boolean closed;
+
+  Routes(List<String> addresses, Duration connectTimeout, javax.net.ssl.SSLContext tls, String user, String password,
+      boolean discover, boolean writesToLeader, LongSupplier ids) {
+    this.addresses = new CopyOnWriteArrayList<>(addresses);
+    this.connectTimeout = connectTimeout;
+    this.tls = tls;
+    this.user = user;
+    this.password = password;
+    this.discover = discover;
+    this.writesToLeader = writesToLeader;
+    this.ids = ids;
+    this.primary = addresses.get(0);
+  }
+
+  /** The address of the primary node when connected to it. */
+  Optional<String> currentAddress() {
+    var c = pool.get(primary);
+    return c != null && c.isOpen() ? Optional.of(c.address()) : Optional.empty();
+  }
+
+  Optional<String> leaderAddress() {
+    return Optional.ofNullable(leader);
+  }
+
+  List<String> addresses() {
+    return List.copyOf(addresses);
+  }
+
+  boolean isClosed() {
+    return closed;
+  }
+
+  /** The connection for one attempt of a request: STALE reads in turn (first attempts only), leader work, the rest. */
+  Connection connectionFor(Request.Builder r, boolean firstAttempt) {
+    return isStaleRead(r) && firstAttempt ? staleConnection() : toLeader(r) ? leaderConnection() : primaryConnection();
+  }
+
+  static boolean isStaleRead(Request.Builder r) {
+    return r.hasGet() && r.getGet().getConsistency() == Consistency.STALE
+        || r.hasScan() && r.getScan().getConsistency() == Consistency.STALE;
+  }
+
+  /** The connection to one node (opened and authenticated when needed), for a watch's stream. */
+  Connection connectionTo(String address) throws IOException {
+    connectLock.lock();
+    try {
+      if (closed) {
+        throw new UnavailableException("the client is closed", "");
+      }
+      return open(address);
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  /** A request sent to the leader lost its connection: the primary routes the next writes until one names it. */
+  void leaderBroke(Connection c) {
+    if (c.address().equals(leader)) {
+      leader = null;
+    }
+  }
+
+  /** Writes and lease keep-alives: the leader's work, sent to it when the client knows it. */
+  boolean toLeader(Request.Builder r) {
+    return writesToLeader && dev.kvraft.proto.CommandKind.of(r).leaderWork();
+  }
+
+  /** A follower named the leader on a forwarded write's answer: send the next writes there. */
+  void learnLeader(Response r) {
+    var hint = r.getHeader().getLeaderAddress();
+    if (writesToLeader && !hint.isEmpty() && !hint.equals(leader)) {
+      leader = hint;
+    }
+  }
+
+  /** The leader's connection when the leader is known and reachable, else the primary's. */
+  private Connection leaderConnection() {
+    var address = leader;
+    if (address == null) {
+      return primaryConnection();
+    }
+    var c = pool.get(address);
+    if (c != null && c.isOpen()) {
+      return c;
+    }
+    if (System.nanoTime() - leaderRetryAt < 0) {
+      return primaryConnection();
+    }
+    connectLock.lock();
+    try {
+      if (closed) {
+        throw new UnavailableException("the client is closed", "");
+      }
+      return open(address);
+    } catch (IOException | IllegalArgumentException | KvException e) {
+      leaderRetryAt = System.nanoTime() + LEADER_RETRY_NANOS;
+      leader = null;
+    } finally {
+      connectLock.unlock();
+    }
+    return primaryConnection();
+  }
+
+  /** The primary node's connection; when it is down, the first node in the list after it that answers. */
+  private Connection primaryConnection() {
+    var c = pool.get(primary);
+    if (c != null && c.isOpen()) {
+      return c;
+    }
+    connectLock.lock();
+    try {
+      if (closed) {
+        throw new UnavailableException("the client is closed", "");
+      }
+      var errors = new ArrayList<String>();
+      var list = addresses();
+      int start = Math.max(0, list.indexOf(primary));
+      for (int i = 0; i < list.size(); i++) {
+        var address = list.get((start + i) % list.size());
+        try {
+          var conn = open(address);
+          primary = address;
+          return conn;
+        } catch (IOException | IllegalArgumentException e) {
+          errors.add(address + " (" + e.getMessage() + ")");
+        }
+      }
+      throw new UnavailableException("cannot connect to any node: " + String.join(", ", errors), "");
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  /** STALE reads go round-robin over every known node; each answers from its own copy. */
+  private Connection staleConnection() {
+    var list = addresses();
+    var address = list.get((int) Math.floorMod(staleTurn.getAndIncrement(), (long) list.size()));
+    var c = pool.get(address);
+    if (c != null && c.isOpen()) {
+      return c;
+    }
+    connectLock.lock();
+    try {
+      return open(address);
+    } catch (IOException | IllegalArgumentException e) {
+      return primaryConnection();
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  /** Opens (or reuses) the connection to one address; learns the members the first time. Holds connectLock. */
+  private Connection open(String address) throws IOException {
+    var c = pool.get(address);
+    if (c != null && c.isOpen()) {
+      return c;
+    }
+    c = Connection.open(address, connectTimeout, tls);
+    if (user != null) {
+      authenticate(c);
+    }
+    pool.put(address, c);
+    if (discover && !discovered) {
+      discovered = true;
+      learnMembers(c);
+    }
+    return c;
+  }
+
+  /** A new connection's first request: who it is. The server hashes slowly on purpose: allow it seconds. */
+  private void authenticate(Connection c) throws IOException {
+    Response r;
+    try {
+      r = c.send(Request.newBuilder().setId(ids.getAsLong()).setAuthenticate(
+          dev.kvraft.proto.Authenticate.newBuilder().setUser(user).setPassword(password)).build())
+          .get(Math.max(10_000, connectTimeout.toMillis()), TimeUnit.MILLISECONDS);
+    } catch (ExecutionException | TimeoutException e) {
+      c.close();
+      throw new IOException("authenticating to " + c.address() + " failed: " + e.getMessage(), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      c.close();
+      throw new IOException("interrupted while authenticating to " + c.address(), e);
+    }
+    if (r.hasError()) {
+      c.close();
+      throw KvException.of(r.getError());
+    }
+  }
+
+  private void learnMembers(Connection c) {
+    try {
+      var r = c.send(Request.newBuilder().setId(ids.getAsLong()).setMembers(Members.getDefaultInstance())
+          .build()).get(connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
+      for (var m : r.getMembers().getMembersList()) {
+        if (!m.getClientAddress().isEmpty() && !addresses.contains(m.getClientAddress())) {
+          addresses.add(m.getClientAddress());
+        }
+        if (writesToLeader && m.getLeader() && !m.getClientAddress().isEmpty()) {
+          leader = m.getClientAddress();
+        }
+      }
+    } catch (ExecutionException | TimeoutException e) {
+      discovered = false;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** After an UNAVAILABLE answer: move to the leader the server named, else to the next node. */
+  void moveFrom(String address, String leaderAddress) {
+    connectLock.lock();
+    try {
+      if (address.equals(leader)) {
+        leader = leaderAddress.isEmpty() || leaderAddress.equals(address) ? null : leaderAddress;
+      }
+      if (!address.equals(primary)) {
+        return;
+      }
+      if (!leaderAddress.isEmpty() && !leaderAddress.equals(address)) {
+        if (!addresses.contains(leaderAddress)) {
+          addresses.add(leaderAddress);
+        }
+        primary = leaderAddress;
+      } else {
+        var list = addresses();
+        primary = list.get((list.indexOf(address) + 1) % list.size());
+      }
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  /** A connection broke: forget it, and move the primary on if it was the primary. */
+  void failed(Connection c) {
+    pool.remove(c.address(), c);
+    c.close();
+    connectLock.lock();
+    try {
+      if (c.address().equals(leader)) {
+        leader = null;
+      }
+      if (c.address().equals(primary)) {
+        var list = addresses();
+        primary = list.get((list.indexOf(primary) + 1) % list.size());
+      }
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    pool.values().forEach(Connection::close);
+    pool.clear();
+  }
+}
