@@ -14,6 +14,7 @@ import java.net.Socket;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 
 /**
  * One pipelined TCP connection to one node. Any thread may {@link #send}: it only queues; a writer virtual thread
@@ -46,6 +47,10 @@ final class Connection implements AutoCloseable {
     void lost(IOException cause);
   }
   private volatile IOException failure;
+  /** Counted down when the reader thread ends (it has reported why, if it knew). */
+  private final java.util.concurrent.CountDownLatch readerEnded = new java.util.concurrent.CountDownLatch(1);
+  /** How long a failed write waits for the reader's reason before reporting its own. */
+  private static final long READER_GRACE_MILLIS = 1000;
 
   private Connection(String address, Socket socket) throws IOException {
     this.address = address;
@@ -69,6 +74,13 @@ final class Connection implements AutoCloseable {
         out.flush();
       }
     } catch (IOException e) {
+      // The reader usually has the server's reason (a TLS alert such as a missing client certificate, an error
+      // frame, the close), which says more than "broken pipe": give it a moment to report it first.
+      try {
+        readerEnded.await(READER_GRACE_MILLIS, TimeUnit.MILLISECONDS);
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+      }
       fail(new ConnectionLost("lost connection to " + address + " while sending: " + e.getMessage(), e));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -172,6 +184,8 @@ final class Connection implements AutoCloseable {
       }
     } catch (IOException e) {
       fail(new ConnectionLost("lost connection to " + address + ": " + e.getMessage(), e));
+    } finally {
+      readerEnded.countDown();
     }
   }
 
