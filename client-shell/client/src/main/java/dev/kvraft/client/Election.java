@@ -56,11 +56,43 @@ public final class Election {
 
   private record Seen(Optional<KeyValue> leader, long revision) {}
 
+  /**
+   * The leader and the revision it was read at. The candidates' keys are scanned without values, page by page (an
+   * answer stops at the server's {@code limit.answer.bytes} or {@code limit.scan}), then the lowest is read with its
+   * value. A candidate that came meanwhile has a higher create revision, so it cannot lead; one that left meanwhile
+   * is found missing, and the search starts again.
+   */
   private Seen leaderAt() {
-    var r = client.call(dev.kvraft.proto.Request.newBuilder().setScan(Scan.newBuilder().setStart(prefix)
-        .setEnd(KvClient.prefixEnd(prefix)).setConsistency(Consistency.LINEARIZABLE).setLimit(0)));
-    return new Seen(r.getScan().getKvsList().stream()
-        .min(java.util.Comparator.comparingLong(KeyValue::getCreateRevision)), r.getHeader().getRevision());
+    while (true) {
+      KeyValue lowest = null;
+      long revision = 0;
+      var start = prefix;
+      var end = KvClient.prefixEnd(prefix);
+      while (true) {
+        var r = client.call(dev.kvraft.proto.Request.newBuilder().setScan(Scan.newBuilder().setStart(start)
+            .setEnd(end).setKeysOnly(true).setConsistency(Consistency.LINEARIZABLE).setLimit(0)));
+        revision = r.getHeader().getRevision();
+        var page = r.getScan();
+        for (var kv : page.getKvsList()) {
+          if (lowest == null || kv.getCreateRevision() < lowest.getCreateRevision()) {
+            lowest = kv;
+          }
+        }
+        if (!page.getMore() || page.getKvsCount() == 0) {
+          break;
+        }
+        start = page.getKvs(page.getKvsCount() - 1).getKey().concat(ByteString.copyFrom(new byte[1]));
+      }
+      if (lowest == null) {
+        return new Seen(Optional.empty(), revision);
+      }
+      var r = client.call(dev.kvraft.proto.Request.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder()
+          .setKey(lowest.getKey()).setConsistency(Consistency.LINEARIZABLE)));
+      var got = r.getGet();
+      if (got.hasKv() && got.getKv().getCreateRevision() == lowest.getCreateRevision()) {
+        return new Seen(Optional.of(got.getKv()), r.getHeader().getRevision());
+      }
+    }
   }
 
   /**

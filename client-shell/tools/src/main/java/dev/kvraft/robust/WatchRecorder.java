@@ -87,6 +87,10 @@ public final class WatchRecorder implements AutoCloseable {
       var r = c.call(dev.kvraft.proto.Request.newBuilder().setScan(dev.kvraft.proto.Scan.newBuilder()
           .setStart(KvClient.utf8(prefix)).setEnd(KvClient.prefixEnd(KvClient.utf8(prefix))).setLimit(0)));
       scanRevision = r.getHeader().getRevision();
+      if (r.getScan().getMore()) {
+        return List.of("the round's keys do not fit one scan answer (limit.scan, limit.answer.bytes): the check"
+            + " needs them all at one revision");
+      }
       for (var kv : r.getScan().getKvsList()) {
         scanned.put(kv.getKey().toStringUtf8(), kv.getValue().toStringUtf8());
       }
