@@ -7,8 +7,9 @@ package dev.kvraft.server.config;
  * @param maxKeyBytes   largest key; keys are 1..maxKeyBytes bytes
  * @param maxValueBytes largest value
  * @param maxScanLimit  most key-values one Scan returns, and the default when it names none
- * @param maxAnswerBytes bytes of key-values one scan answer, or one delete's list of deleted key-values, carries at
- *                      most (always at least one): past it a scan says {@code more}, a delete {@code prev_truncated}
+ * @param maxAnswerBytes bytes of key-values at which a scan answer, or a write's list of deleted key-values, stops
+ *                      (the one that reaches it is the last; a scan holds at least one): a scan then says
+ *                      {@code more}, a delete {@code prev_truncated}
  * @param maxTxnOps     most compares, and most operations per branch, in one Txn
  * @param maxConnections most open client connections; past it a new one gets one OVERLOADED frame and is closed
  */

@@ -130,7 +130,10 @@ public final class KvState {
   private HashMap<Key, Slot> byKey = new HashMap<>();
   private TreeMap<Key, Slot> sorted = new TreeMap<>();
   private long revision;
-  /** Bytes of key-values one scan answer, or the deleted key-values in one write's answer, carry at most. */
+  /**
+   * Bytes of key-values after which a scan answer, or the deleted key-values in one write's answer, stop (the
+   * key-value that reaches it is the last).
+   */
   private final int answerBytes;
   /** What is left of {@link #answerBytes} for the answer of the write being applied (a txn's deletes share it). */
   private long answerRoom;
@@ -447,9 +450,12 @@ public final class KvState {
     return r.setDeleted(n).build();
   }
 
-  /** A deleted key-value for the answer, while the answer (every delete of one txn together) has room for it. */
+  /**
+   * A deleted key-value for the answer, until the answer (every delete of one txn together) reaches
+   * {@link #answerBytes}: the first always comes, the one that reaches the bound is the last.
+   */
   private void addPrev(DeleteResult.Builder r, Entry prev) {
-    if (r.getPrevTruncated() || (r.getPrevCount() > 0 && answerRoom <= 0)) {
+    if (answerRoom <= 0) {
       r.setPrevTruncated(true);
       return;
     }

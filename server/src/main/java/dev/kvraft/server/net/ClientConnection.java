@@ -535,9 +535,15 @@ final class ClientConnection {
     stats.wrote(framedSize(r));
   }
 
+  /** After the connection broke: drops what is queued. The writer's CLOSE stays, for a writer still waiting for it. */
   private void dropAll() {
+    boolean close = false;
     for (Out o; (o = outbox.poll()) != null; ) {
+      close |= o == CLOSE;
       dropped(o);
+    }
+    if (close) {
+      outbox.add(CLOSE);
     }
   }
 
@@ -564,12 +570,21 @@ final class ClientConnection {
               return;
             }
             case Answer a -> {
-              write(a.response(), out);
-              inFlight.release();
+              try {
+                write(a.response(), out);
+              } finally {
+                inFlight.release();
+              }
             }
             case Messages m -> {
-              for (var r : m.messages()) {
-                write(r, out);
+              var list = m.messages();
+              for (int i = 0; i < list.size(); i++) {
+                try {
+                  write(list.get(i), out);
+                } catch (IOException e) {
+                  list.subList(i + 1, list.size()).forEach(this::taken); // never written: out of the bounds
+                  throw e;
+                }
               }
             }
           }

@@ -209,6 +209,21 @@ class KvStateTest {
     assertEquals(4, deleted.getPrevCount());
     assertTrue(deleted.getPrevTruncated());
 
+    for (int i = 0; i < 10; i++) {
+      small.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b((i < 5 ? "a" : "b") + i))
+          .setValue(b("x".repeat(298)))).build(), KvState.OpListener.NONE);
+    }
+    var txn = small.apply(WriteOp.newBuilder().setTxn(Txn.newBuilder()
+        .addSuccess(Op.newBuilder().setDelete(Delete.newBuilder().setKey(b("a")).setRangeEnd(b("b")).setPrevKv(true)))
+        .addSuccess(Op.newBuilder().setDelete(Delete.newBuilder().setKey(b("b")).setRangeEnd(b("c")).setPrevKv(true))))
+        .build(), KvState.OpListener.NONE).getTxn();
+    assertEquals(0, small.size(), "a txn's deletes delete everything");
+    var first = txn.getResults(0).getDelete();
+    var second = txn.getResults(1).getDelete();
+    assertEquals(List.of(5L, 4, true), List.of(first.getDeleted(), first.getPrevCount(), first.getPrevTruncated()));
+    assertEquals(List.of(5L, 0, true), List.of(second.getDeleted(), second.getPrevCount(), second.getPrevTruncated()),
+        "the bound counts a txn's deletes together");
+
     var whole = new KvState(1000);
     whole.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b("k")).setValue(b("v"))).build(),
         KvState.OpListener.NONE);
