@@ -119,6 +119,32 @@ class WatchServerTest {
     }
   }
 
+  /** A connection's watches are bounded in bytes too: ranges of 4 KiB keys run out long before 10,000 of them. */
+  @Test
+  void watchesOfLongKeysAreBoundedInBytes(@TempDir Path dir) throws Exception {
+    server = KvraftServer.start(TestNodes.single(dir));
+    try (var c = RawClient.to(server)) {
+      var from = "k".repeat(4096);
+      var to = "l".repeat(4096);
+      int opened = 0;
+      Response refused = null;
+      for (int i = 0; i < 2000 && refused == null; i++) {
+        var r = call(c, watch(from, to));
+        if (r.hasError()) {
+          refused = r;
+        } else {
+          assertTrue(r.getWatch().getCreated(), r.toString());
+          opened++;
+        }
+      }
+      assertNotNull(refused, "2,000 watches of 16 KiB each fit in 16 MiB");
+      assertEquals(Error.Code.OVERLOADED, refused.getError().getCode(), refused.toString());
+      assertTrue(refused.getError().getMessage().contains("bytes open on this connection"), refused.toString());
+      assertEquals((16 << 20) / (2 * (4096 + 4096) + 256), opened, "16 MiB of watches weighing 16,640 bytes each");
+      assertTrue(call(c, watch("short", "")).getWatch().getCreated(), "a light watch still fits");
+    }
+  }
+
   @Test
   void aWatchNeedsReadPermissionOnItsRange(@TempDir Path dir) throws Exception {
     server = KvraftServer.start(TestNodes.single(dir));

@@ -42,6 +42,9 @@ final class Watches {
   /** At most this many watches per connection, and on the node. */
   static final int MAX_PER_CONNECTION = 10_000;
   static final int MAX_WATCHES = 100_000;
+  /** And at most this many bytes of them ({@link Watcher#bytes}: ranges of 4 KiB keys weigh more than short ones). */
+  static final long MAX_BYTES_PER_CONNECTION = 16L << 20;
+  static final long MAX_BYTES = 128L << 20;
   /** Recent revisions kept in memory while anyone watches: at most this many, and this many bytes. */
   static final int RECENT_REVISIONS = 100_000;
   static final long RECENT_BYTES = 16L << 20;
@@ -113,6 +116,15 @@ final class Watches {
     boolean wants(boolean delete) {
       return delete ? !watch.getNoDelete() : !watch.getNoPut();
     }
+
+    /** What this watch holds in memory, about: its range twice (the request's, and as arrays), and the objects. */
+    long bytes() {
+      return bytes(watch);
+    }
+
+    static long bytes(Watch watch) {
+      return 2L * (watch.getKey().size() + watch.getRangeEnd().size()) + 256;
+    }
   }
 
   private final String nodeId;
@@ -126,6 +138,9 @@ final class Watches {
   private final java.util.concurrent.Semaphore readers = new java.util.concurrent.Semaphore(WatchCatchUp.READERS);
 
   private final Map<WatchSink, Map<Long, Watcher>> bySink = new HashMap<>();
+  /** {@link Watcher#bytes} of each connection's watches, and of all. */
+  private final Map<WatchSink, Long> bytesBySink = new HashMap<>();
+  private long bytes;
   private final Map<ByteString, List<Watcher>> byKey = new HashMap<>();
   private final RangeIndex<Watcher> ranges = new RangeIndex<>();
   private int rangeWatchers;
@@ -378,16 +393,24 @@ final class Watches {
           + " use a new request id", "");
       return;
     }
-    if (mine.size() >= MAX_PER_CONNECTION || count >= MAX_WATCHES) {
+    var watch = r.getWatch();
+    long weight = Watcher.bytes(watch);
+    long mineBytes = bytesBySink.getOrDefault(sink, 0L);
+    String full = mine.size() >= MAX_PER_CONNECTION
+        ? mine.size() + " watches open on this connection (at most " + MAX_PER_CONNECTION + ")"
+        : count >= MAX_WATCHES ? count + " watches open (at most " + MAX_WATCHES + ")"
+        : mineBytes + weight > MAX_BYTES_PER_CONNECTION ? "watches of " + mineBytes + " bytes open on this connection"
+            + " (at most " + MAX_BYTES_PER_CONNECTION + "; a watch weighs twice its key and range end, plus 256)"
+        : bytes + weight > MAX_BYTES ? "watches of " + bytes + " bytes open (at most " + MAX_BYTES + ")"
+        : null;
+    if (full != null) {
       if (mine.isEmpty()) {
         bySink.remove(sink);
       }
-      replies.error(c, Error.Code.OVERLOADED, "node " + nodeId + " has " + (mine.size() >= MAX_PER_CONNECTION
-          ? mine.size() + " watches open on this connection (at most " + MAX_PER_CONNECTION + ")"
-          : count + " watches open (at most " + MAX_WATCHES + ")") + "; cancel some, or watch a wider range", "");
+      replies.error(c, Error.Code.OVERLOADED, "node " + nodeId + " has " + full + "; cancel some, or watch a wider"
+          + " range", "");
       return;
     }
-    var watch = r.getWatch();
     long revision = state.revision();
     long compacted = compactRevision.getAsLong();
     long start = watch.getStartRevision() == 0 ? revision + 1 : watch.getStartRevision();
@@ -410,6 +433,8 @@ final class Watches {
     mine.put(w.id, w);
     index(w, true);
     count++;
+    bytes += weight;
+    bytesBySink.merge(sink, weight, Long::sum);
     if (watch.getProgressNotify()) {
       progressWatchers++;
     }
@@ -470,6 +495,12 @@ final class Watches {
       w.pending.clear();
       index(w, false);
       count--;
+      bytes -= w.bytes();
+      if (mine.isEmpty()) {
+        bytesBySink.remove(sink);
+      } else {
+        bytesBySink.merge(sink, -w.bytes(), Long::sum);
+      }
       if (w.watch.getProgressNotify()) {
         progressWatchers--;
       }
