@@ -166,14 +166,19 @@ class KvStateTest {
     assertTrue(capped.getMore());
   }
 
+  /** Puts each key (2 bytes) with a 298-byte value: 300 bytes a key-value. */
+  private static void putAll(KvState into, String... keys) {
+    for (var k : keys) {
+      into.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b(k)).setValue(b("x".repeat(298)))).build(),
+          KvState.OpListener.NONE);
+    }
+  }
+
   /** limit.answer.bytes: a scan of large values pages by bytes too, and always makes progress. */
   @Test
   void aScanAnswerStopsAtTheAnswerBoundAndAlwaysHoldsOneKey() {
     var small = new KvState(1000);
-    for (int i = 0; i < 10; i++) {
-      small.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b("k" + i)).setValue(b("x".repeat(298))))
-          .build(), KvState.OpListener.NONE);
-    }
+    putAll(small, "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9");
     var page = small.scan(Scan.getDefaultInstance(), 100);
     assertEquals(List.of("k0", "k1", "k2", "k3"), page.getKvsList().stream().map(kv -> kv.getKey().toStringUtf8())
         .toList(), "300 bytes a key-value: the fourth passes 1,000 bytes and is the last");
@@ -198,10 +203,7 @@ class KvStateTest {
   @Test
   void aDeleteDeletesTheWholeRangeButListsDeletedValuesOnlyUpToTheAnswerBound() {
     var small = new KvState(1000);
-    for (int i = 0; i < 10; i++) {
-      small.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b("k" + i)).setValue(b("x".repeat(298))))
-          .build(), KvState.OpListener.NONE);
-    }
+    putAll(small, "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9");
     var deleted = small.apply(WriteOp.newBuilder().setDelete(Delete.newBuilder().setKey(b("k")).setRangeEnd(b("l"))
         .setPrevKv(true)).build(), KvState.OpListener.NONE).getDelete();
     assertEquals(10, deleted.getDeleted());
@@ -209,10 +211,7 @@ class KvStateTest {
     assertEquals(4, deleted.getPrevCount());
     assertTrue(deleted.getPrevTruncated());
 
-    for (int i = 0; i < 10; i++) {
-      small.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(b((i < 5 ? "a" : "b") + i))
-          .setValue(b("x".repeat(298)))).build(), KvState.OpListener.NONE);
-    }
+    putAll(small, "a0", "a1", "a2", "a3", "a4", "b5", "b6", "b7", "b8", "b9");
     var txn = small.apply(WriteOp.newBuilder().setTxn(Txn.newBuilder()
         .addSuccess(Op.newBuilder().setDelete(Delete.newBuilder().setKey(b("a")).setRangeEnd(b("b")).setPrevKv(true)))
         .addSuccess(Op.newBuilder().setDelete(Delete.newBuilder().setKey(b("b")).setRangeEnd(b("c")).setPrevKv(true))))
