@@ -7,10 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import dev.kvraft.proto.Consistency;
 import dev.kvraft.server.KvraftServer;
 import dev.kvraft.server.testing.Nodes;
-import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -28,33 +26,26 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(120)
 class LeaderRoutingTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
-  private final List<KvraftServer> servers = new ArrayList<>();
-  private final List<AutoCloseable> closing = new ArrayList<>();
+  private final Started started = new Started();
+  private final List<KvraftServer> servers = started.servers;
   private KvraftServer leader;
   private KvraftServer follower;
 
   @BeforeEach
   void start(@TempDir Path dir) throws Exception {
-    for (var cfg : TestNodes.cluster(dir, 3, Map.of())) {
-      servers.add(KvraftServer.start(cfg));
-    }
+    started.cluster(dir, 3, Map.of());
     leader = Nodes.awaitLeader(WAIT, servers);
     follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
   }
 
   @AfterEach
   void stop() throws Exception {
-    for (var c : closing.reversed()) {
-      c.close();
-    }
-    servers.forEach(KvraftServer::close);
+    started.close();
   }
 
   private KvClient onFollowerOnly(boolean writesToLeader) {
-    var c = KvClient.builder().addresses(address(follower)).discoverMembers(false).writesToLeader(writesToLeader)
-        .timeout(Duration.ofSeconds(5)).build();
-    closing.add(c);
-    return c;
+    return started.closing(KvClient.builder().addresses(address(follower)).discoverMembers(false)
+        .writesToLeader(writesToLeader).timeout(Duration.ofSeconds(5)).build());
   }
 
   private static String address(KvraftServer s) {

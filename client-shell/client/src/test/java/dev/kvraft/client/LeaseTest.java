@@ -34,34 +34,27 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(180)
 class LeaseTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
-  private final List<KvraftServer> servers = new ArrayList<>();
-  private final List<AutoCloseable> closing = new ArrayList<>();
+  private final Started started = new Started();
+  private final List<KvraftServer> servers = started.servers;
 
   @AfterEach
   void stop() throws Exception {
-    for (var c : closing.reversed()) {
-      c.close();
-    }
-    servers.forEach(KvraftServer::close);
+    started.close();
   }
 
   private KvClient client(String... addresses) {
-    var c = KvClient.builder().addresses(addresses).discoverMembers(false).build();
-    closing.add(c);
-    return c;
+    return started.client(addresses);
   }
 
   private KvClient single(Path dir) throws Exception {
-    var s = KvraftServer.start(TestNodes.single(dir));
-    servers.add(s);
-    return client("127.0.0.1:" + s.clientPort());
+    return client(Started.address(started.server(TestNodes.single(dir))));
   }
 
   @Test
   void keysGoWithTheirLeaseInOneRevisionUnlessKeptAlive(@TempDir Path dir) throws Exception {
     var c = single(dir);
     var deletes = new CopyOnWriteArrayList<Event>();
-    closing.add(c.watch(Watch.newBuilder().setKey(utf8("l/")).setRangeEnd(utf8("l0")).setNoPut(true).build(),
+    started.closing(c.watch(Watch.newBuilder().setKey(utf8("l/")).setRangeEnd(utf8("l0")).setNoPut(true).build(),
         (events, rev) -> deletes.addAll(events)));
     var shortLease = c.leaseGrant(1);
     assertEquals(1, shortLease.getTtlSeconds(), "test nodes' election timeout allows 1 s");
@@ -119,9 +112,7 @@ class LeaseTest {
 
   @Test
   void noLeaseExpiresEarlyWhenTheLeaderDies(@TempDir Path dir) throws Exception {
-    for (var cfg : TestNodes.cluster(dir, 3, Map.of())) {
-      servers.add(KvraftServer.start(cfg));
-    }
+    started.cluster(dir, 3, Map.of());
     var leader = Nodes.awaitLeader(WAIT, servers);
     var others = servers.stream().filter(s -> s != leader).map(s -> "127.0.0.1:" + s.clientPort())
         .toArray(String[]::new);
@@ -148,8 +139,7 @@ class LeaseTest {
   @Test
   void leasesSurviveARestartAndTenThousandExpireWithoutStallingWrites(@TempDir Path dir) throws Exception {
     var cfg = TestNodes.single(dir, Map.of("snapshot.threshold", "50"));
-    var s = KvraftServer.start(cfg);
-    servers.add(s);
+    var s = started.server(cfg);
     var c = client("127.0.0.1:" + s.clientPort());
     var lease = c.leaseGrant(120);
     c.put(utf8("rs/k"), utf8("v"), lease.getId());
@@ -158,8 +148,7 @@ class LeaseTest {
     }
     s.close();
     servers.remove(s);
-    var again = KvraftServer.start(cfg);
-    servers.add(again);
+    var again = started.server(cfg);
     var c2 = client("127.0.0.1:" + again.clientPort());
     var ttl = Await.until("the lease after the restart", WAIT, () -> {
       try {
@@ -202,8 +191,7 @@ class LeaseTest {
 
   @Test
   void locksNeverOverlapAndADeadHoldersLockIsFreedAfterItsTtl(@TempDir Path dir) throws Exception {
-    var s = KvraftServer.start(TestNodes.single(dir));
-    servers.add(s);
+    var s = started.server(TestNodes.single(dir));
     var address = "127.0.0.1:" + s.clientPort();
     var intervals = new CopyOnWriteArrayList<long[]>();
     var errors = new CopyOnWriteArrayList<Throwable>();
@@ -256,7 +244,7 @@ class LeaseTest {
     var c = single(dir);
     var election = c.election("svc");
     var seen = new CopyOnWriteArrayList<String>();
-    closing.add(election.observe(kv -> seen.add(kv.map(x -> x.getValue().toStringUtf8()).orElse("-"))));
+    started.closing(election.observe(kv -> seen.add(kv.map(x -> x.getValue().toStringUtf8()).orElse("-"))));
     var first = election.campaign(utf8("a"), 5);
     assertEquals("a", election.leader().orElseThrow().getValue().toStringUtf8());
     Await.until("the observer to see the first leader", WAIT, () -> seen.contains("a"));

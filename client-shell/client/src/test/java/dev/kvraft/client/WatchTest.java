@@ -14,7 +14,6 @@ import dev.kvraft.proto.Watch;
 import dev.kvraft.server.KvraftServer;
 import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
-import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -35,15 +34,12 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(180)
 class WatchTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
-  private final List<KvraftServer> servers = new ArrayList<>();
-  private final List<AutoCloseable> closing = new ArrayList<>();
+  private final Started started = new Started();
+  private final List<KvraftServer> servers = started.servers;
 
   @AfterEach
   void stop() throws Exception {
-    for (var c : closing.reversed()) {
-      c.close();
-    }
-    servers.forEach(KvraftServer::close);
+    started.close();
   }
 
   /** Records what a watch delivered: every event, and each onEvents call's revisions. */
@@ -96,17 +92,11 @@ class WatchTest {
   }
 
   private KvClient single(Path dir, Map<String, String> settings) throws Exception {
-    var s = KvraftServer.start(TestNodes.single(dir, settings));
-    servers.add(s);
-    var c = KvClient.connect("127.0.0.1:" + s.clientPort());
-    closing.add(c);
-    return c;
+    return started.single(dir, settings);
   }
 
   private Watcher watch(KvClient c, Watch w, Recorder r) {
-    var watcher = c.watch(w, r);
-    closing.add(watcher);
-    return watcher;
+    return started.closing(c.watch(w, r));
   }
 
   @Test
@@ -267,18 +257,16 @@ class WatchTest {
 
   @Test
   void aWatchSurvivesTheLossOfItsNode(@TempDir Path dir) throws Exception {
-    for (var cfg : TestNodes.cluster(dir, 3, Map.of())) {
-      servers.add(KvraftServer.start(cfg));
-    }
+    started.cluster(dir, 3, Map.of());
     var leader = Nodes.awaitLeader(WAIT, servers);
     var follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
     var others = servers.stream().filter(s -> s != follower).map(s -> "127.0.0.1:" + s.clientPort()).toList();
     // The watcher's client starts on the follower; the writer writes through the others.
     var watching = KvClient.builder().addresses("127.0.0.1:" + follower.clientPort()).addresses(others.toArray(
         new String[0])).discoverMembers(false).build();
-    closing.add(watching);
+    started.closing(watching);
     var writer = KvClient.builder().addresses(others.toArray(new String[0])).discoverMembers(false).build();
-    closing.add(writer);
+    started.closing(writer);
     var r = new Recorder();
     watch(watching, Watch.newBuilder().setKey(utf8("f/")).setRangeEnd(utf8("f0")).build(), r);
     Await.until("the watch to be created", WAIT, () -> r.created);
