@@ -145,6 +145,29 @@ class WatchServerTest {
     }
   }
 
+  /** Nested ranges cost the square of their number in the index: one client cannot make that gigabytes. */
+  @Test
+  void nestedRangeWatchesAreBoundedBeforeTheyCostGigabytes(@TempDir Path dir) throws Exception {
+    server = KvraftServer.start(TestNodes.single(dir));
+    try (var c = RawClient.to(server)) {
+      Response refused = null;
+      int opened = 0;
+      for (int i = 0; i < 5000 && refused == null; i++) {
+        var r = call(c, watch(String.format("n%05d", i), String.format("n%05d", 10_000 - i)));
+        if (r.hasError()) {
+          refused = r;
+        } else {
+          opened++;
+        }
+      }
+      assertNotNull(refused, "5,000 nested ranges would hold 25 million index entries");
+      assertEquals(Error.Code.OVERLOADED, refused.getError().getCode(), refused.toString());
+      assertTrue(refused.getError().getMessage().contains("overlap"), refused.toString());
+      assertTrue(opened >= 900 && opened <= 1000, "about sqrt(1,000,000) nested watches fit: " + opened);
+      assertTrue(call(c, watch("zz/", "zz0")).getWatch().getCreated(), "a disjoint range still fits");
+    }
+  }
+
   @Test
   void aWatchNeedsReadPermissionOnItsRange(@TempDir Path dir) throws Exception {
     server = KvraftServer.start(TestNodes.single(dir));

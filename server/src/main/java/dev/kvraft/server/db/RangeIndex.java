@@ -1,7 +1,9 @@
 package dev.kvraft.server.db;
 
 import com.google.protobuf.ByteString;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.Set;
@@ -12,14 +14,39 @@ import java.util.TreeMap;
  * values whose range covers it all. Adding a range splits at most two intervals; finding a key's values is one
  * floor lookup. (A scan of every range watcher per revision was most of the loop's time with 1,000 watchers.)
  *
+ * <p>Lookups, one per applied change while anyone watches a range, read a snapshot of the intervals in two arrays
+ * (a binary search, no allocation); the snapshot is rebuilt at the first lookup after ranges were added or removed,
+ * which is rare by comparison.
+ *
  * <p>Not thread-safe: owned by the database loop's thread.
  */
 final class RangeIndex<T> {
   /** Keys as arrays, compared with the vectorised {@link java.util.Arrays#compareUnsigned}: protobuf's comparator walks a byte iterator. */
   private final TreeMap<byte[], Set<T>> bounds = new TreeMap<>(java.util.Arrays::compareUnsigned);
+  /** The snapshot: interval i starts at {@code starts[i]} and holds {@code values.get(i)}; null when out of date. */
+  private byte[][] starts;
+  private List<List<T>> values;
+  /** The sum of the intervals' value counts: what the index holds. n nested ranges make it n * n. */
+  private long entries;
+
+  /**
+   * What adding [start, end) would cost at most, in {@link #entries}: one per interval it spans, two new intervals,
+   * and the values copied into them when they split existing ones.
+   */
+  long cost(ByteString startKey, ByteString endKey) {
+    var start = startKey.toByteArray();
+    var end = endKey == null ? null : endKey.toByteArray();
+    long cost = span(start, end).size() + 2L + floorSize(start);
+    return end == null ? cost : cost + floorSize(end);
+  }
+
+  long entries() {
+    return entries;
+  }
 
   /** Adds {@code value} over [start, end); {@code end} null: to the end of the key space. */
   void add(ByteString startKey, ByteString endKey, T value) {
+    starts = null;
     var start = startKey.toByteArray();
     var end = endKey == null ? null : endKey.toByteArray();
     split(start);
@@ -27,15 +54,20 @@ final class RangeIndex<T> {
       split(end);
     }
     for (var set : span(start, end).values()) {
-      set.add(value);
+      if (set.add(value)) {
+        entries++;
+      }
     }
   }
 
   void remove(ByteString startKey, ByteString endKey, T value) {
+    starts = null;
     var start = startKey.toByteArray();
     var end = endKey == null ? null : endKey.toByteArray();
     for (var set : span(start, end).values()) {
-      set.remove(value);
+      if (set.remove(value)) {
+        entries--;
+      }
     }
     merge(start);
     if (end != null) {
@@ -43,10 +75,40 @@ final class RangeIndex<T> {
     }
   }
 
-  /** The values whose range holds {@code key} (empty when none; do not change it). */
-  Set<T> at(byte[] key) {
-    var e = bounds.floorEntry(key);
-    return e == null ? Set.of() : e.getValue();
+  private int floorSize(byte[] at) {
+    var floor = bounds.floorEntry(at);
+    return floor == null ? 0 : floor.getValue().size();
+  }
+
+  /** The values whose range holds {@code key} (empty when none). */
+  List<T> at(byte[] key) {
+    if (starts == null) {
+      snapshot();
+    }
+    // The last interval starting at or before the key.
+    int lo = 0;
+    int hi = starts.length - 1;
+    int found = -1;
+    while (lo <= hi) {
+      int mid = (lo + hi) >>> 1;
+      if (java.util.Arrays.compareUnsigned(starts[mid], key) <= 0) {
+        found = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found < 0 ? List.of() : values.get(found);
+  }
+
+  private void snapshot() {
+    starts = new byte[bounds.size()][];
+    values = new ArrayList<>(bounds.size());
+    int i = 0;
+    for (var e : bounds.entrySet()) {
+      starts[i++] = e.getKey();
+      values.add(List.copyOf(e.getValue()));
+    }
   }
 
   boolean isEmpty() {
@@ -65,7 +127,9 @@ final class RangeIndex<T> {
   private void split(byte[] at) {
     if (!bounds.containsKey(at)) {
       var floor = bounds.floorEntry(at);
-      bounds.put(at, floor == null ? new HashSet<>() : new HashSet<>(floor.getValue()));
+      var copy = floor == null ? new HashSet<T>() : new HashSet<>(floor.getValue());
+      entries += copy.size();
+      bounds.put(at, copy);
     }
   }
 
@@ -78,6 +142,7 @@ final class RangeIndex<T> {
     Map.Entry<byte[], Set<T>> lower = bounds.lowerEntry(at);
     if (lower == null ? here.isEmpty() : lower.getValue().equals(here)) {
       bounds.remove(at);
+      entries -= here.size();
     }
   }
 }

@@ -45,6 +45,11 @@ final class Watches {
   /** And at most this many bytes of them ({@link Watcher#bytes}: ranges of 4 KiB keys weigh more than short ones). */
   static final long MAX_BYTES_PER_CONNECTION = 16L << 20;
   static final long MAX_BYTES = 128L << 20;
+  /**
+   * And at most this many watcher entries in the range index ({@link RangeIndex#entries}): disjoint ranges cost about
+   * one each, but n nested ranges cost n * n, which 10,000 watches of one client would otherwise make gigabytes.
+   */
+  static final long MAX_RANGE_ENTRIES = 1_000_000;
   /** Recent revisions kept in memory while anyone watches: at most this many, and this many bytes. */
   static final int RECENT_REVISIONS = 100_000;
   static final long RECENT_BYTES = 16L << 20;
@@ -230,8 +235,9 @@ final class Watches {
         }
       }
       if (rangeWatchers > 0) {
-        for (var w : ranges.at(c.keyBytes())) {
-          offerTo(w, r, c);
+        var covering = ranges.at(c.keyBytes());
+        for (int i = 0; i < covering.size(); i++) {
+          offerTo(covering.get(i), r, c);
         }
       }
     }
@@ -402,6 +408,9 @@ final class Watches {
         : mineBytes + weight > MAX_BYTES_PER_CONNECTION ? "watches of " + mineBytes + " bytes open on this connection"
             + " (at most " + MAX_BYTES_PER_CONNECTION + "; a watch weighs twice its key and range end, plus 256)"
         : bytes + weight > MAX_BYTES ? "watches of " + bytes + " bytes open (at most " + MAX_BYTES + ")"
+        : rangeCost(watch) > MAX_RANGE_ENTRIES - ranges.entries() ? "range watches that overlap in "
+            + ranges.entries() + " places (at most " + MAX_RANGE_ENTRIES + "; n ranges nested in each other"
+            + " overlap in n * n places)"
         : null;
     if (full != null) {
       if (mine.isEmpty()) {
@@ -442,6 +451,14 @@ final class Watches {
     replies.reply(c, replies.respond(r.getId()).setHeader(header(revision))
         .setWatch(WatchResult.newBuilder().setCreated(true)).build());
     join(w, start);
+  }
+
+  /** What the watch would add to the range index (0 for a single key). */
+  private long rangeCost(Watch watch) {
+    if (watch.getRangeEnd().isEmpty()) {
+      return 0;
+    }
+    return ranges.cost(watch.getKey(), watch.getRangeEnd().equals(KvState.TO_END) ? null : watch.getRangeEnd());
   }
 
   private void index(Watcher w, boolean add) {

@@ -37,7 +37,10 @@ class RangeIndexTest {
         }
         var r = new Range(s, e, step);
         live.add(r);
+        long before = index.entries();
+        long cost = index.cost(b(s), e == null ? null : b(e));
         index.add(b(s), e == null ? null : b(e), step);
+        assertTrue(index.entries() - before <= cost, "cost() bounds what add() costs, at step " + step);
       } else {
         var r = live.remove(random.nextInt(live.size()));
         index.remove(b(r.start()), r.end() == null ? null : b(r.end()), r.id());
@@ -54,5 +57,23 @@ class RangeIndexTest {
     }
     assertTrue(index.isEmpty());
     assertEquals(0, index.intervals(), "bounds are merged away once no range needs them");
+    assertEquals(0, index.entries());
+  }
+
+  /** n nested ranges hold n * n entries (interval i from the outside holds i of them, twice): what Watches bounds. */
+  @Test
+  void nestedRangesCostTheSquareOfTheirNumber() {
+    var index = new RangeIndex<Integer>();
+    int n = 200;
+    for (int i = 0; i < n; i++) {
+      index.add(b(String.format("k%04d", i)), b(String.format("k%04d", 2 * n - i)), i);
+    }
+    assertEquals((long) n * n, index.entries());
+    assertEquals(n, index.at(b(String.format("k%04d", n)).toByteArray()).size(), "the middle is in every range");
+    var disjoint = new RangeIndex<Integer>();
+    for (int i = 0; i < n; i++) {
+      disjoint.add(b(String.format("k%04d", 2 * i)), b(String.format("k%04d", 2 * i + 1)), i);
+    }
+    assertEquals(n, disjoint.entries(), "disjoint ranges cost one each");
   }
 }
