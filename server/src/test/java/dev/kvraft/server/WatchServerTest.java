@@ -145,11 +145,14 @@ class WatchServerTest {
     }
   }
 
-  /** Nested ranges cost the square of their number in the index: one client cannot make that gigabytes. */
+  /**
+   * Nested ranges cost the square of their number in the index: one client cannot make that gigabytes, nor take the
+   * node's whole budget from the others.
+   */
   @Test
   void nestedRangeWatchesAreBoundedBeforeTheyCostGigabytes(@TempDir Path dir) throws Exception {
     server = KvraftServer.start(TestNodes.single(dir));
-    try (var c = RawClient.to(server)) {
+    try (var c = RawClient.to(server); var other = RawClient.to(server)) {
       Response refused = null;
       int opened = 0;
       for (int i = 0; i < 5000 && refused == null; i++) {
@@ -162,9 +165,11 @@ class WatchServerTest {
       }
       assertNotNull(refused, "5,000 nested ranges would hold 25 million index entries");
       assertEquals(Error.Code.OVERLOADED, refused.getError().getCode(), refused.toString());
-      assertTrue(refused.getError().getMessage().contains("overlap"), refused.toString());
-      assertTrue(opened >= 900 && opened <= 1000, "about sqrt(1,000,000) nested watches fit: " + opened);
-      assertTrue(call(c, watch("zz/", "zz0")).getWatch().getCreated(), "a disjoint range still fits");
+      assertTrue(refused.getError().getMessage().contains("on this connection"), refused.toString());
+      assertTrue(refused.getError().getMessage().contains("overlap less"), refused.toString());
+      assertTrue(opened >= 300 && opened <= 316, "about sqrt(100,000) nested watches fit one connection: " + opened);
+      assertTrue(call(other, watch("n00000", "n10000")).getWatch().getCreated(),
+          "another client's range watch still fits");
     }
   }
 

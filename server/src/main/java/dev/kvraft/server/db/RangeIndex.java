@@ -12,11 +12,13 @@ import java.util.TreeMap;
 /**
  * Which ranges hold a key, in O(log n): the range ends cut the key space into elementary intervals, each mapped to the
  * values whose range covers it all. Adding a range splits at most two intervals; finding a key's values is one
- * floor lookup. (A scan of every range watcher per revision was most of the loop's time with 1,000 watchers.)
+ * search. (A scan of every range watcher per revision was most of the loop's time with 1,000 watchers.)
  *
  * <p>Lookups, one per applied change while anyone watches a range, read a snapshot of the intervals in two arrays
- * (a binary search, no allocation); the snapshot is rebuilt at the first lookup after ranges were added or removed,
- * which is rare by comparison.
+ * (a binary search, no allocation). Rebuilding the snapshot costs as much as the index holds, so after ranges were
+ * added or removed it is rebuilt only once that many lookups have gone by; until then a lookup reads the map and
+ * copies the interval's values. Many watches opening while writes flow (clients watching again after a failover)
+ * therefore cost what they cost before the snapshot existed, not a rebuild each.
  *
  * <p>Not thread-safe: owned by the database loop's thread.
  */
@@ -26,6 +28,8 @@ final class RangeIndex<T> {
   /** The snapshot: interval i starts at {@code starts[i]} and holds {@code values.get(i)}; null when out of date. */
   private byte[][] starts;
   private List<List<T>> values;
+  /** Lookups since the snapshot went out of date. */
+  private long staleLookups;
   /** The sum of the intervals' value counts: what the index holds. n nested ranges make it n * n. */
   private long entries;
 
@@ -83,6 +87,10 @@ final class RangeIndex<T> {
   /** The values whose range holds {@code key} (empty when none). */
   List<T> at(byte[] key) {
     if (starts == null) {
+      if (++staleLookups < bounds.size() + entries) {
+        var floor = bounds.floorKey(key);
+        return floor == null ? List.of() : List.copyOf(bounds.get(floor));
+      }
       snapshot();
     }
     // The last interval starting at or before the key.
@@ -102,6 +110,7 @@ final class RangeIndex<T> {
   }
 
   private void snapshot() {
+    staleLookups = 0;
     starts = new byte[bounds.size()][];
     values = new ArrayList<>(bounds.size());
     int i = 0;

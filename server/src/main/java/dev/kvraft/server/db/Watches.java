@@ -50,6 +50,8 @@ final class Watches {
    * one each, but n nested ranges cost n * n, which 10,000 watches of one client would otherwise make gigabytes.
    */
   static final long MAX_RANGE_ENTRIES = 1_000_000;
+  /** Of which one connection's watches may have added at most this many, so that one client cannot take them all. */
+  static final long MAX_RANGE_ENTRIES_PER_CONNECTION = 100_000;
   /** Recent revisions kept in memory while anyone watches: at most this many, and this many bytes. */
   static final int RECENT_REVISIONS = 100_000;
   static final long RECENT_BYTES = 16L << 20;
@@ -90,6 +92,8 @@ final class Watches {
     /** Loop thread while live: the first revision not yet queued to the client. */
     long next;
     boolean live;
+    /** What opening this watch added to the range index, charged to its connection until it ends. */
+    long rangeEntries;
     final List<Revision> pending = new ArrayList<>();
     long pendingBytes;
     long lastSentNanos = System.nanoTime();
@@ -143,8 +147,14 @@ final class Watches {
   private final java.util.concurrent.Semaphore readers = new java.util.concurrent.Semaphore(WatchCatchUp.READERS);
 
   private final Map<WatchSink, Map<Long, Watcher>> bySink = new HashMap<>();
-  /** {@link Watcher#bytes} of each connection's watches, and of all. */
-  private final Map<WatchSink, Long> bytesBySink = new HashMap<>();
+  /** What each connection's watches hold: their {@link Watcher#bytes}, and their {@link Watcher#rangeEntries}. */
+  private static final class Usage {
+    long bytes;
+    long rangeEntries;
+  }
+
+  private final Map<WatchSink, Usage> usage = new HashMap<>();
+  /** {@link Watcher#bytes} of every watch on the node. */
   private long bytes;
   private final Map<ByteString, List<Watcher>> byKey = new HashMap<>();
   private final RangeIndex<Watcher> ranges = new RangeIndex<>();
@@ -401,23 +411,30 @@ final class Watches {
     }
     var watch = r.getWatch();
     long weight = Watcher.bytes(watch);
-    long mineBytes = bytesBySink.getOrDefault(sink, 0L);
+    var used = usage.getOrDefault(sink, new Usage());
+    long rangeCost = rangeCost(watch);
+    String weighs = "; a watch weighs twice its key and range end, plus 256)";
     String full = mine.size() >= MAX_PER_CONNECTION
         ? mine.size() + " watches open on this connection (at most " + MAX_PER_CONNECTION + ")"
         : count >= MAX_WATCHES ? count + " watches open (at most " + MAX_WATCHES + ")"
-        : mineBytes + weight > MAX_BYTES_PER_CONNECTION ? "watches of " + mineBytes + " bytes open on this connection"
-            + " (at most " + MAX_BYTES_PER_CONNECTION + "; a watch weighs twice its key and range end, plus 256)"
-        : bytes + weight > MAX_BYTES ? "watches of " + bytes + " bytes open (at most " + MAX_BYTES + ")"
-        : rangeCost(watch) > MAX_RANGE_ENTRIES - ranges.entries() ? "range watches that overlap in "
-            + ranges.entries() + " places (at most " + MAX_RANGE_ENTRIES + "; n ranges nested in each other"
-            + " overlap in n * n places)"
+        : used.bytes + weight > MAX_BYTES_PER_CONNECTION ? "watches of " + used.bytes + " bytes open on this"
+            + " connection (at most " + MAX_BYTES_PER_CONNECTION + weighs
+        : bytes + weight > MAX_BYTES ? "watches of " + bytes + " bytes open (at most " + MAX_BYTES + weighs
         : null;
-    if (full != null) {
+    String overlap = full != null ? null
+        : used.rangeEntries + rangeCost > MAX_RANGE_ENTRIES_PER_CONNECTION ? "range watches on this connection that"
+            + " take " + used.rangeEntries + " entries of its range index (at most " + MAX_RANGE_ENTRIES_PER_CONNECTION
+        : rangeCost > MAX_RANGE_ENTRIES - ranges.entries() ? "range watches that take " + ranges.entries()
+            + " entries of its range index (at most " + MAX_RANGE_ENTRIES
+        : null;
+    if (full != null || overlap != null) {
       if (mine.isEmpty()) {
         bySink.remove(sink);
       }
-      replies.error(c, Error.Code.OVERLOADED, "node " + nodeId + " has " + full + "; cancel some, or watch a wider"
-          + " range", "");
+      replies.error(c, Error.Code.OVERLOADED, "node " + nodeId + " has " + (full != null
+          ? full + "; cancel some, or watch a wider range"
+          : overlap + "; a range watch takes one entry per interval it spans, which ranges nested in each other"
+              + " multiply); cancel some, or watch ranges that overlap less"), "");
       return;
     }
     long revision = state.revision();
@@ -440,10 +457,14 @@ final class Watches {
     }
     var w = new Watcher(sink, r.getId(), watch, start);
     mine.put(w.id, w);
+    long entriesBefore = ranges.entries();
     index(w, true);
+    w.rangeEntries = Math.max(0, ranges.entries() - entriesBefore);
     count++;
     bytes += weight;
-    bytesBySink.merge(sink, weight, Long::sum);
+    var charged = usage.computeIfAbsent(sink, s -> new Usage());
+    charged.bytes += weight;
+    charged.rangeEntries += w.rangeEntries;
     if (watch.getProgressNotify()) {
       progressWatchers++;
     }
@@ -514,9 +535,11 @@ final class Watches {
       count--;
       bytes -= w.bytes();
       if (mine.isEmpty()) {
-        bytesBySink.remove(sink);
+        usage.remove(sink);
       } else {
-        bytesBySink.merge(sink, -w.bytes(), Long::sum);
+        var charged = usage.get(sink);
+        charged.bytes -= w.bytes();
+        charged.rangeEntries -= w.rangeEntries;
       }
       if (w.watch.getProgressNotify()) {
         progressWatchers--;
