@@ -198,6 +198,9 @@ final class Routes implements AutoCloseable {
     }
     connectLock.lock();
     try {
+      if (closed) {
+        throw new UnavailableException("the client is closed", "");
+      }
       return open(address);
     } catch (IOException | IllegalArgumentException e) {
       return primaryConnection();
@@ -306,10 +309,16 @@ final class Routes implements AutoCloseable {
     }
   }
 
+  /** Closes every connection; under the lock, so that no connection being opened is left in the pool after it. */
   @Override
   public void close() {
-    closed = true;
-    pool.values().forEach(Connection::close);
-    pool.clear();
+    connectLock.lock();
+    try {
+      closed = true;
+      pool.values().forEach(Connection::close);
+      pool.clear();
+    } finally {
+      connectLock.unlock();
+    }
   }
 }

@@ -53,11 +53,25 @@ final class Started implements AutoCloseable {
     return "127.0.0.1:" + s.clientPort();
   }
 
+  /** Closes everything, even past a failure; the first failure is thrown, with the others suppressed. */
   @Override
   public void close() throws Exception {
-    for (var c : closing.reversed()) {
-      c.close();
+    Exception failed = null;
+    var all = new ArrayList<AutoCloseable>(closing.reversed());
+    all.addAll(servers);
+    for (var c : all) {
+      try {
+        c.close();
+      } catch (Exception e) {
+        if (failed == null) {
+          failed = e;
+        } else {
+          failed.addSuppressed(e);
+        }
+      }
     }
-    servers.forEach(KvraftServer::close);
+    if (failed != null) {
+      throw failed;
+    }
   }
 }
