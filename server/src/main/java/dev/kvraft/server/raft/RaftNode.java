@@ -56,6 +56,8 @@ import org.apache.ratis.util.TimeDuration;
  */
 public final class RaftNode implements Consensus, AutoCloseable {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RaftNode.class);
+  /** How long {@link #close} waits for Ratis to close. */
+  static final java.time.Duration CLOSE_WAIT = java.time.Duration.ofSeconds(10);
   /** Every kvraft cluster is one Raft group with this fixed id. */
   public static final RaftGroupId GROUP_ID =
       RaftGroupId.valueOf(UUID.nameUUIDFromBytes("kvraft".getBytes(StandardCharsets.UTF_8)));
@@ -494,9 +496,34 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return stateMachine.snapshots();
   }
 
+  /**
+   * Closes Ratis, waiting at most {@link #CLOSE_WAIT} for it. Ratis 3.3.0 can hang in its close: the log closes under
+   * its write lock and waits for its cache-eviction thread, which may be waiting for that same lock. A stop must not
+   * hang on that (the process exits after it; systemd would otherwise wait for its stop timeout), so past the wait
+   * this says so and goes on, leaving Ratis's threads behind.
+   */
   @Override
   public void close() throws IOException {
     admin.shutdownNow();
-    server.close();
+    var failure = new java.util.concurrent.atomic.AtomicReference<IOException>();
+    var closing = Thread.ofPlatform().name("kvraft-raft-close").daemon().start(() -> {
+      try {
+        server.close();
+      } catch (IOException e) {
+        failure.set(e);
+      }
+    });
+    try {
+      if (!closing.join(CLOSE_WAIT)) {
+        LOG.error("node {}: Ratis did not close within {} s (a known Ratis hang: its log's close waits for its"
+            + " cache-eviction thread, which waits for the log's lock); stopping without it. Every"
+            + " acknowledged write is already on disk", config.nodeId(), CLOSE_WAIT.toSeconds());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    if (failure.get() != null) {
+      throw failure.get();
+    }
   }
 }
