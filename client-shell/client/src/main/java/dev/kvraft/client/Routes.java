@@ -71,8 +71,7 @@ final class Routes implements AutoCloseable {
 
   /** The address of the primary node when connected to it. */
   Optional<String> currentAddress() {
-    var c = pool.get(primary);
-    return c != null && c.isOpen() ? Optional.of(c.address()) : Optional.empty();
+    return Optional.ofNullable(pooled(primary)).map(Connection::address);
   }
 
   Optional<String> leaderAddress() {
@@ -101,9 +100,6 @@ final class Routes implements AutoCloseable {
   Connection connectionTo(String address) throws IOException {
     connectLock.lock();
     try {
-      if (closed) {
-        throw new UnavailableException("the client is closed", "");
-      }
       return open(address);
     } finally {
       connectLock.unlock();
@@ -136,8 +132,8 @@ final class Routes implements AutoCloseable {
     if (address == null) {
       return primaryConnection();
     }
-    var c = pool.get(address);
-    if (c != null && c.isOpen()) {
+    var c = pooled(address);
+    if (c != null) {
       return c;
     }
     if (System.nanoTime() - leaderRetryAt < 0) {
@@ -145,9 +141,6 @@ final class Routes implements AutoCloseable {
     }
     connectLock.lock();
     try {
-      if (closed) {
-        throw new UnavailableException("the client is closed", "");
-      }
       return open(address);
     } catch (IOException | IllegalArgumentException | KvException e) {
       leaderRetryAt = System.nanoTime() + LEADER_RETRY_NANOS;
@@ -160,15 +153,12 @@ final class Routes implements AutoCloseable {
 
   /** The primary node's connection; when it is down, the first node in the list after it that answers. */
   private Connection primaryConnection() {
-    var c = pool.get(primary);
-    if (c != null && c.isOpen()) {
+    var c = pooled(primary);
+    if (c != null) {
       return c;
     }
     connectLock.lock();
     try {
-      if (closed) {
-        throw new UnavailableException("the client is closed", "");
-      }
       var errors = new ArrayList<String>();
       var list = addresses();
       int start = Math.max(0, list.indexOf(primary));
@@ -192,15 +182,12 @@ final class Routes implements AutoCloseable {
   private Connection staleConnection() {
     var list = addresses();
     var address = list.get((int) Math.floorMod(staleTurn.getAndIncrement(), (long) list.size()));
-    var c = pool.get(address);
-    if (c != null && c.isOpen()) {
+    var c = pooled(address);
+    if (c != null) {
       return c;
     }
     connectLock.lock();
     try {
-      if (closed) {
-        throw new UnavailableException("the client is closed", "");
-      }
       return open(address);
     } catch (IOException | IllegalArgumentException e) {
       return primaryConnection();
@@ -209,10 +196,22 @@ final class Routes implements AutoCloseable {
     }
   }
 
-  /** Opens (or reuses) the connection to one address; learns the members the first time. Holds connectLock. */
-  private Connection open(String address) throws IOException {
+  /** The pool's connection to {@code address} if it is open, else null. */
+  private Connection pooled(String address) {
     var c = pool.get(address);
-    if (c != null && c.isOpen()) {
+    return c != null && c.isOpen() ? c : null;
+  }
+
+  /**
+   * Opens (or reuses) the connection to one address; learns the members the first time. Holds connectLock. A closed
+   * client is refused here, the one place every connection is opened.
+   */
+  private Connection open(String address) throws IOException {
+    if (closed) {
+      throw new UnavailableException("the client is closed", ""); // no connection outlives close()
+    }
+    var c = pooled(address);
+    if (c != null) {
       return c;
     }
     c = Connection.open(address, connectTimeout, tls);
