@@ -24,7 +24,8 @@ import java.util.TreeMap;
  */
 final class RangeIndex<T> {
   /** Keys as arrays, compared with the vectorised {@link java.util.Arrays#compareUnsigned}: protobuf's comparator walks a byte iterator. */
-  private final TreeMap<byte[], Set<T>> bounds = new TreeMap<>(java.util.Arrays::compareUnsigned);
+  private static final java.util.Comparator<byte[]> ORDER = java.util.Arrays::compareUnsigned;
+  private final TreeMap<byte[], Set<T>> bounds = new TreeMap<>(ORDER);
   /** The snapshot: interval i starts at {@code starts[i]} and holds {@code values.get(i)}; null when out of date. */
   private byte[][] starts;
   private List<List<T>> values;
@@ -93,20 +94,10 @@ final class RangeIndex<T> {
       }
       snapshot();
     }
-    // The last interval starting at or before the key.
-    int lo = 0;
-    int hi = starts.length - 1;
-    int found = -1;
-    while (lo <= hi) {
-      int mid = (lo + hi) >>> 1;
-      if (java.util.Arrays.compareUnsigned(starts[mid], key) <= 0) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    return found < 0 ? List.of() : values.get(found);
+    // The last interval starting at or before the key: the key's own, or the one before its insertion point.
+    int i = java.util.Arrays.binarySearch(starts, key, ORDER);
+    int floor = i >= 0 ? i : -i - 2;
+    return floor < 0 ? List.of() : values.get(floor);
   }
 
   private void snapshot() {
