@@ -17,6 +17,7 @@ import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -107,6 +108,21 @@ class KvClientTest {
       assertTrue(e.getMessage().contains("cannot connect"), e.getMessage());
       assertTrue(Duration.ofNanos(System.nanoTime() - start).compareTo(Duration.ofSeconds(5)) < 0);
     }
+  }
+
+  /** A closed client opens no connection again, for any kind of request (a STALE read used to open one). */
+  @Test
+  void aClosedClientRefusesEveryRequest() {
+    var c = KvClient.builder().addresses("127.0.0.1:" + server.clientPort()).timeout(Duration.ofMillis(800)).build();
+    c.put("closing", "v");
+    c.close();
+    for (var consistency : List.of(Consistency.LINEARIZABLE, Consistency.STALE)) {
+      var e = assertThrows(UnavailableException.class, () -> c.get(KvClient.utf8("closing"), consistency),
+          consistency.toString());
+      assertTrue(e.getMessage().contains("closed"), e.getMessage());
+    }
+    assertThrows(UnavailableException.class, () -> c.put("closing", "w"));
+    assertTrue(c.currentAddress().isEmpty(), "no connection is left open");
   }
 
   @Test
