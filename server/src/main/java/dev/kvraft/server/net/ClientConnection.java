@@ -9,14 +9,9 @@ import dev.kvraft.server.db.CommandSink;
 import dev.kvraft.server.db.RequestTrace;
 import com.google.protobuf.CodedOutputStream;
 import java.io.BufferedInputStream;
-import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.Socket;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -25,40 +20,31 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One client connection, served by two virtual threads: the reader ({@link #serve()}, which also owns all cleanup)
- * and the writer, started with the first answer (so an idle connection costs one parked thread and a 4 KiB buffer).
- * The reader blocks on the socket, validates each request and hands it to the database loop; the loop answers
- * through {@link #reply}, which only queues, so a slow or dead client never blocks the loop. The writer sends
- * responses in the order they complete.
+ * and the writer (the {@link Outbox}'s), started with the first answer (so an idle connection costs one parked thread
+ * and a 4 KiB buffer). The reader blocks on the socket, validates each request and hands it to the database loop; the
+ * loop answers through {@link Outbox#reply}, which only queues, so a slow or dead client never blocks the loop. The
+ * writer sends responses in the order they complete.
  *
  * <p>Bounds (issue #15): at most {@link #MAX_IN_FLIGHT} requests unanswered; answers the client has not read are
  * bounded in bytes ({@code limit.outbox.bytes} here, {@code limit.outbox.total.bytes} over all connections through
- * the {@link ConnectionBudget}): over it the reader stops reading, and TCP pushes back on the client; past twice it,
- * or over it for {@code client.write.timeout.ms}, the connection is closed. A frame must arrive whole within
- * {@code client.frame.timeout.ms} of its first byte and fit in {@code limit.partial.frames.bytes} with the others
- * being received ({@link DeadlineInputStream}); an idle connection is closed after {@code client.idle.timeout.ms}.
- * A frame that is oversize or does not parse gets an error (with the request id when it can be read) and the
- * connection is closed after it.
+ * the {@link ConnectionBudget}): over it the reader stops reading ({@link Outbox#awaitBelowBound}), and TCP pushes
+ * back on the client; past twice it, or over it for {@code client.write.timeout.ms}, the connection is closed. A
+ * frame must arrive whole within {@code client.frame.timeout.ms} of its first byte and fit in
+ * {@code limit.partial.frames.bytes} with the others being received ({@link DeadlineInputStream}); an idle connection
+ * is closed after {@code client.idle.timeout.ms}. A frame that is oversize or does not parse gets an error (with the
+ * request id when it can be read) and the connection is closed after it.
+ *
+ * <p>Who owns what: fields marked "reader thread only" are the reader's; {@link #socket} is written by the reader (the
+ * TLS handshake) and read by {@link #finish} on the listener's thread; {@link #closed} is set by whoever closes first
+ * (the listener at stop, the reader's cleanup, a watch giving up on its client); the reader takes {@link #inFlight}
+ * slots, the outbox frees them. All output is the {@link Outbox}'s but the one line answering a TLS ClientHello on
+ * the plaintext port ({@link #looksLikeTls}), which the reader writes before any answer and then closes.
  */
 final class ClientConnection {
   private static final Logger LOG = LoggerFactory.getLogger(ClientConnection.class);
   static final int MAX_IN_FLIGHT = 4096;
   private static final long MAX_DISCARD = 64L << 20;
   static final int IN_BUFFER = 4 * 1024;
-  static final int OUT_BUFFER = 8 * 1024;
-  /** What the writer takes off the outbox. */
-  private sealed interface Out {}
-
-  /** The answer to a request: writing it frees the request's in-flight slot. */
-  private record Answer(Response response) implements Out {}
-
-  /** Watch messages, in order: one loop turn's for this connection, or one catch-up message. */
-  private record Messages(List<Response> messages) implements Out {}
-
-  /** The reader is done: the writer flushes and ends. */
-  private record Close() implements Out {}
-
-  private static final Out CLOSE = new Close();
-
   /** The accepted TCP socket; closing it ends everything. */
   private final Socket raw;
   /** What the connection reads and writes: {@link #raw}, or the TLS socket over it once the handshake is done. */
@@ -83,25 +69,16 @@ final class ClientConnection {
   private final RequestValidator validator;
   private final NetStats stats;
   private final ConnectionBudget budget;
-  /** Bytes of answers queued for this client and not yet taken by the writer. */
-  private final java.util.concurrent.atomic.AtomicLong outboxBytes = new java.util.concurrent.atomic.AtomicLong();
-  /** The writer notifies it after each flush; the reader waits on it while the outbox is over its bound. */
-  private final Object drained = new Object();
+  /** Reader thread only: the socket's input, with the idle and frame deadlines. */
   private DeadlineInputStream deadlines;
   /** Reader thread only: whether the next frame is the connection's first (checked for a TLS ClientHello). */
   private boolean firstFrame = true;
-  /** The writer thread, started with the first answer, so an idle connection holds one thread, not two. */
-  private final AtomicBoolean writerStarted = new AtomicBoolean();
-  private volatile Thread writer;
-  private volatile OutputStream socketOut;
-  private final LinkedBlockingQueue<Out> outbox = new LinkedBlockingQueue<>();
-  /** Watches this connection opened and the server has not ended: while any is open the connection is not idle. */
-  private final java.util.concurrent.atomic.AtomicInteger watches = new java.util.concurrent.atomic.AtomicInteger();
-  /** What the database loop answers and streams to. */
-  private final Stream stream = new Stream();
+  /** One slot per request read and not yet answered: the reader takes it, the outbox frees it. */
   private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
+  /** Set once, by whoever closes the connection first ({@link #close}); the socket is closed with it. */
   private final AtomicBoolean closed = new AtomicBoolean();
-  private volatile boolean broken;
+  /** Everything sent to the client: the queued answers and watch messages, and the writer thread. */
+  private final Outbox outbox;
 
   ClientConnection(Socket socket, CommandSink loop, ServerConfig config, RequestValidator validator,
       NetStats stats, ConnectionBudget budget, ClientTls tls, Members members,
@@ -118,6 +95,7 @@ final class ClientConnection {
     this.loop = loop;
     this.config = config;
     this.validator = validator;
+    this.outbox = new Outbox(this, peer, budget, stats, inFlight);
   }
 
   /** Reads requests until the client leaves or breaks the protocol; then cleans up everything. */
@@ -135,7 +113,7 @@ final class ClientConnection {
       deadlines = new DeadlineInputStream(socket, socket.getInputStream(),
           (int) Math.min(Integer.MAX_VALUE, limits.idleTimeout().toMillis()));
       var in = new BufferedInputStream(deadlines, IN_BUFFER);
-      socketOut = socket.getOutputStream();
+      outbox.attach(socket.getOutputStream());
       readLoop(in);
       // The client finished sending (or broke the protocol): let its in-flight requests finish, then close.
       inFlight.tryAcquire(MAX_IN_FLIGHT, config.requestTimeout().toMillis() + 1000, TimeUnit.MILLISECONDS);
@@ -144,16 +122,8 @@ final class ClientConnection {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
-      loop.closed(stream);
-      outbox.add(CLOSE);
-      var w = writer;
-      if (w != null) {
-        try {
-          w.join(TimeUnit.SECONDS.toMillis(2));
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-      }
+      loop.closed(outbox.stream);
+      outbox.flushAndEnd();
       close();
     }
   }
@@ -173,7 +143,7 @@ final class ClientConnection {
     int maxFrame = config.limits().maxFrameBytes();
     var limits = budget.limits();
     while (!closed.get() && !stopReading) {
-      if (!awaitOutboxRoom()) {
+      if (!outbox.awaitBelowBound()) {
         return;
       }
       deadlines.betweenFrames();
@@ -183,7 +153,7 @@ final class ClientConnection {
           return;
         }
       } catch (java.net.SocketTimeoutException idle) {
-        if (inFlight.availablePermits() < MAX_IN_FLIGHT || watches.get() > 0) {
+        if (inFlight.availablePermits() < MAX_IN_FLIGHT || outbox.hasWatches()) {
           continue; // answers are still owed, or watches stream: not idle
         }
         LOG.info("client {}: idle for {} ms (client.idle.timeout.ms); closing the connection", peer,
@@ -228,11 +198,6 @@ final class ClientConnection {
   }
 
   /**
-   * Waits while this client's unread answers are over {@code limit.outbox.bytes} (or every client's together over
-   * {@code limit.outbox.total.bytes} and this one has some): reading no more of its requests pushes back on it
-   * through TCP. False when it stayed over the bound past {@code client.write.timeout.ms}: the caller closes.
-   */
-  /**
    * A TLS ClientHello on this plaintext port (a record of type 22, handshake, then version byte 3: a kvraft frame of 22
    * bytes cannot start that way, its body would begin with field 0) is answered with one line of text and closed,
    * instead of an INVALID_ARGUMENT frame the TLS client would show as garbage.
@@ -253,32 +218,6 @@ final class ClientConnection {
     out.flush();
     socket.shutdownOutput();
     return true;
-  }
-
-  private boolean awaitOutboxRoom() throws InterruptedException {
-    if (!overOutboxBound()) {
-      return true;
-    }
-    var limits = budget.limits();
-    long deadline = System.nanoTime() + limits.writeTimeout().toNanos();
-    synchronized (drained) {
-      while (overOutboxBound() && !broken) {
-        long left = deadline - System.nanoTime();
-        if (left <= 0) {
-          LOG.warn("client {}: {} bytes of answers unread for {} ms (limit.outbox.bytes {},"
-              + " client.write.timeout.ms); closing the connection", peer, outboxBytes.get(),
-              limits.writeTimeout().toMillis(), limits.outboxBytes());
-          return false;
-        }
-        drained.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
-      }
-    }
-    return !broken;
-  }
-
-  private boolean overOutboxBound() {
-    long mine = outboxBytes.get();
-    return mine > budget.limits().outboxBytes() || (mine > 0 && budget.outboxFull());
   }
 
   /** Reads and handles one frame; false when the connection must close after it. */
@@ -392,7 +331,7 @@ final class ClientConnection {
         }
       }
     }
-    if (!loop.submit(request, stream, deadline, trace)) {
+    if (!loop.submit(request, outbox.stream, deadline, trace)) {
       answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
           .setCode(Error.Code.OVERLOADED)
           .setMessage("node " + config.nodeId() + " has " + config.queueCapacity()
@@ -470,253 +409,14 @@ final class ClientConnection {
   /** Answers a request here, without the database loop: counted like the loop's answers. */
   private void answer(Request request, Response response, RequestTrace trace) {
     loop.requestObserver().answered(request, response, trace);
-    reply(response);
+    outbox.reply(response);
   }
 
   private void protocolError(long id, Error.Code code, String message) throws InterruptedException {
     LOG.warn("client {}: {}", peer, message);
     inFlight.acquire();
-    reply(Response.newBuilder().setId(id).setError(Error.newBuilder().setCode(code).setMessage(message)).build());
-  }
-
-  /** Queues a response; called by the database loop and the reader. Never blocks. */
-  void reply(Response response) {
-    if (broken) {
-      inFlight.release();
-      return;
-    }
-    long size = framedSize(response);
-    long mine = outboxBytes.addAndGet(size);
-    budget.queued(size);
-    outbox.add(new Answer(response));
-    startWriter();
-    if (broken) {
-      dropAll(); // the writer may have ended before the add: nothing else would take it
-    }
-    var limits = budget.limits();
-    if (mine > 2 * limits.outboxBytes() || (budget.outboxFull() && mine > limits.outboxBytes() / 2)) {
-      // Answers to requests read before the bound was reached still arrive; a client that reads none of them is cut
-      // off here rather than allowed to pin the heap.
-      LOG.warn("client {}: {} bytes of answers unread ({} over all clients; limit.outbox.bytes {},"
-          + " limit.outbox.total.bytes {}); closing the connection", peer, mine, budget.outboxBytes(),
-          limits.outboxBytes(), limits.outboxTotalBytes());
-      broken = true;
-      closeSocket();
-    }
-  }
-
-  private void startWriter() {
-    if (writerStarted.compareAndSet(false, true)) {
-      var raw = socketOut;
-      if (raw == null) {
-        broken = true; // the connection never got its streams: nothing can be written
-        return;
-      }
-      var out = new BufferedOutputStream(raw, OUT_BUFFER);
-      writer = Thread.ofVirtual().name("kvraft-conn-writer-" + peer).start(() -> writeLoop(out));
-    }
-  }
-
-  private static long framedSize(Response r) {
-    int size = r.getSerializedSize();
-    return size + CodedOutputStream.computeUInt32SizeNoTag(size);
-  }
-
-  /** The writer took a response off the outbox. */
-  private void taken(Response r) {
-    long size = framedSize(r);
-    outboxBytes.addAndGet(-size);
-    budget.written(size);
-  }
-
-  private void write(Response r, OutputStream out) throws IOException {
-    taken(r);
-    r.writeDelimitedTo(out);
-    stats.wrote(framedSize(r));
-  }
-
-  /** After the connection broke: drops what is queued. The writer's CLOSE stays, for a writer still waiting for it. */
-  private void dropAll() {
-    boolean close = false;
-    for (Out o; (o = outbox.poll()) != null; ) {
-      close |= o == CLOSE;
-      dropped(o);
-    }
-    if (close) {
-      outbox.add(CLOSE);
-    }
-  }
-
-  /** What the writer will never write (the connection broke): its bytes leave the bounds, answers free their slots. */
-  private void dropped(Out o) {
-    switch (o) {
-      case Answer a -> {
-        taken(a.response());
-        inFlight.release();
-      }
-      case Messages m -> m.messages().forEach(this::taken);
-      case Close c -> { }
-    }
-  }
-
-  private void writeLoop(OutputStream out) {
-    try {
-      while (true) {
-        var o = outbox.take();
-        do {
-          switch (o) {
-            case Close c -> {
-              out.flush();
-              return;
-            }
-            case Answer a -> {
-              try {
-                write(a.response(), out);
-              } finally {
-                inFlight.release();
-              }
-            }
-            case Messages m -> {
-              var list = m.messages();
-              for (int i = 0; i < list.size(); i++) {
-                try {
-                  write(list.get(i), out);
-                } catch (IOException e) {
-                  list.subList(i + 1, list.size()).forEach(this::taken); // never written: out of the bounds
-                  throw e;
-                }
-              }
-            }
-          }
-        } while ((o = outbox.poll()) != null);
-        out.flush();
-        synchronized (drained) {
-          drained.notifyAll();
-        }
-      }
-    } catch (IOException e) {
-      LOG.debug("connection {}: cannot write ({}); dropping its responses", peer, e.toString());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    } finally {
-      broken = true;
-      dropAll();
-      synchronized (drained) {
-        drained.notifyAll();
-      }
-      closeSocket();
-    }
-  }
-
-  /**
-   * The database loop's side of this connection: answers go to {@link #reply}; a watch's messages are queued while
-   * the client's unread bytes stay under half of {@code limit.outbox.bytes}, so watches never push the connection
-   * over its bound (the rest of the bound is for answers).
-   */
-  private final class Stream implements dev.kvraft.server.db.WatchSink {
-    @Override
-    public void reply(Response response) {
-      ClientConnection.this.reply(response);
-    }
-
-    /** Loop thread only: the messages {@link #offer}ed since the last {@link #send}, already counted in the bound. */
-    private List<Response> staged = new ArrayList<>();
-
-    @Override
-    public boolean offer(Response message) {
-      if (!reserve(message)) {
-        return false;
-      }
-      staged.add(message);
-      return true;
-    }
-
-    @Override
-    public void send() {
-      if (staged.isEmpty()) {
-        return;
-      }
-      var batch = new Messages(staged);
-      staged = new ArrayList<>();
-      queue(batch);
-    }
-
-    /** Counts the message in the bound if the connection has room for it (and is open). */
-    private boolean reserve(Response message) {
-      long size = framedSize(message);
-      if (broken || closed.get() || (outboxBytes.get() > 0 && outboxBytes.get() + size > room())) {
-        return false;
-      }
-      outboxBytes.addAndGet(size);
-      budget.queued(size);
-      return true;
-    }
-
-    private void queue(Messages batch) {
-      outbox.add(batch);
-      startWriter();
-      if (broken) {
-        dropAll(); // the writer may have ended before the add: nothing else would take it
-      }
-    }
-
-    @Override
-    public boolean put(Response message) throws InterruptedException {
-      long deadline = System.nanoTime() + budget.limits().writeTimeout().toNanos();
-      while (!reserve(message)) {
-        if (!isOpen()) {
-          return false;
-        }
-        long left = deadline - System.nanoTime();
-        if (left <= 0) {
-          return false;
-        }
-        synchronized (drained) {
-          drained.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
-        }
-      }
-      queue(new Messages(List.of(message)));
-      return true;
-    }
-
-    @Override
-    public boolean awaitRoom() throws InterruptedException {
-      long deadline = System.nanoTime() + budget.limits().writeTimeout().toNanos();
-      while (outboxBytes.get() > room() / 2) {
-        long left = deadline - System.nanoTime();
-        if (!isOpen() || left <= 0) {
-          return false;
-        }
-        synchronized (drained) {
-          drained.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
-        }
-      }
-      return isOpen();
-    }
-
-    private long room() {
-      return budget.limits().outboxBytes() / 2;
-    }
-
-    @Override
-    public boolean isOpen() {
-      return !broken && !closed.get();
-    }
-
-    @Override
-    public void close() {
-      ClientConnection.this.close();
-    }
-
-    @Override
-    public void watching(int delta) {
-      watches.addAndGet(delta);
-    }
-
-    @Override
-    public String peer() {
-      return peer;
-    }
+    outbox.reply(Response.newBuilder().setId(id).setError(Error.newBuilder().setCode(code).setMessage(message))
+        .build());
   }
 
   /** Stops reading: requests already read are answered, then the connection closes itself. */
@@ -735,7 +435,13 @@ final class ClientConnection {
     }
   }
 
-  private void closeSocket() {
+  /** Whether {@link #close} was called: the connection reads no more, and watches get no more messages. */
+  boolean isClosed() {
+    return closed.get();
+  }
+
+  /** Closes the socket, without marking the connection closed: the outbox's, when it can write no more. */
+  void closeSocket() {
     try {
       raw.close();
     } catch (IOException e) {
