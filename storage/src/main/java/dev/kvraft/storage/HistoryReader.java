@@ -54,7 +54,7 @@ public final class HistoryReader implements AutoCloseable {
   public Page read(long from, int maxRows, long maxBytes) throws StorageException {
     try {
       try {
-        long historyFrom = LogMirror.historyFrom(db);
+        long historyFrom = MirrorSchema.historyFrom(db);
         if (from < historyFrom) {
           return new Page(historyFrom, List.of(), from, false);
         }
@@ -68,7 +68,7 @@ public final class HistoryReader implements AutoCloseable {
           read(chunk, "revision >= " + from, maxRows + 1 - rows.size(), rows, bytes, maxBytes);
         }
         if (rows.size() <= maxRows && bytes[0] <= maxBytes) {
-          long max = Math.max(LogMirror.maxRevision(db, chunks), from - 1);
+          long max = Math.max(MirrorSchema.maxRevision(db, chunks), from - 1);
           return new Page(0, rows, max + 1, true);
         }
         long last = rows.getLast().revision();
@@ -98,7 +98,7 @@ public final class HistoryReader implements AutoCloseable {
         var chunks = chunks();
         for (int i = chunks.size() - 1; i >= 0; i--) {
           try (var st = db.prepareStatement("SELECT revision, op, key, value, create_revision, version FROM "
-              + LogMirror.chunkName(chunks.get(i)) + " WHERE key = ? AND revision > 0 AND revision < ?"
+              + MirrorSchema.chunkTable(chunks.get(i)) + " WHERE key = ? AND revision > 0 AND revision < ?"
               + " ORDER BY idx DESC, seq DESC LIMIT 1")) {
             Bytes.bind(st, 1, key);
             st.setLong(2, before);
@@ -120,14 +120,14 @@ public final class HistoryReader implements AutoCloseable {
   }
 
   private List<Long> chunks() throws SQLException {
-    return LogMirror.chunkList(db);
+    return MirrorSchema.chunkList(db);
   }
 
   /** Reads rows into {@code into}, adding their bytes to {@code bytes[0]}; stops once past {@code maxBytes}. */
   private void read(long chunk, String where, int limit, List<Change> into, long[] bytes, long maxBytes)
       throws SQLException {
     try (var st = db.createStatement(); var rs = st.executeQuery("SELECT revision, op, key, value,"
-        + " create_revision, version FROM " + LogMirror.chunkName(chunk) + " WHERE " + where + " AND revision > 0"
+        + " create_revision, version FROM " + MirrorSchema.chunkTable(chunk) + " WHERE " + where + " AND revision > 0"
         + " ORDER BY revision, idx, seq LIMIT " + limit)) {
       while (bytes[0] <= maxBytes && rs.next()) {
         var c = change(rs);

@@ -34,10 +34,15 @@ import java.util.List;
  * ({@link RowInserter}: one JNI call for up to {@value RowInserter#ROWS} rows): the per-row cost of SQLite through
  * JDBC is mostly the call, not the insert.
  *
- * <p>Not thread-safe: owned by one thread (the mirror writer).
+ * <p>Not thread-safe: owned by one thread (the mirror writer, {@code kvraft-mirror} in the server), which alone calls
+ * it and, through it, the pieces it delegates to. LogMirror coordinates: it owns the connection and its
+ * transactions, the {@code raft_log} rows (the buffered entries, {@code maxIndex}, whether the current entry is
+ * skipped) and the file's pages ({@link #liveBytes}, {@link #reclaim}). {@link OpChunks} owns the operation rows:
+ * their chunks, the open chunk's inserter and the revision range ({@code maxRevision}, {@code historyFrom}).
+ * {@link MirrorSchema}, which has no state, creates, migrates and checks the file.
  */
 public final class LogMirror implements AutoCloseable {
-  public static final int SCHEMA_VERSION = 3;
+  public static final int SCHEMA_VERSION = MirrorSchema.VERSION;
   /** Rows in a chunk before it is sealed. */
   static final int CHUNK_ROWS = 250_000;
   /**
@@ -45,63 +50,34 @@ public final class LogMirror implements AutoCloseable {
    * allows 500 terms in the view's compound SELECT.
    */
   static final int MAX_CHUNKS = 400;
-  private static final String CHUNK_PREFIX = "raft_log_ops_from_";
-  static final String OP_COLUMNS = "idx, seq, op, key, value, revision, result, create_revision, version";
 
   private record EntryRow(long idx, long term, String kind, String proposer, int opCount, String summary,
       String appliedAt, byte[] payload) {}
 
-  private record OpRow(long idx, int seq, String op, byte[] key, byte[] value, long revision, String result,
-      long createRevision, long version) {}
-
-  private final java.util.ArrayList<EntryRow> entryRows = new java.util.ArrayList<>();
-  private final java.util.ArrayList<OpRow> opRows = new java.util.ArrayList<>();
+  private final ArrayList<EntryRow> entryRows = new ArrayList<>();
 
   private final Path file;
   private final Connection db;
-  private final int chunkRows;
-  private final int maxChunks;
   private final PreparedStatement termAt;
   private final PreparedStatement deleteEntry;
   private final RowInserter<EntryRow> entryInserter;
-  /** Into the open chunk; replaced when it is sealed. */
-  private RowInserter<OpRow> opInserter;
-  /** First index of every chunk, ascending; the last is the open chunk. */
-  private final List<Long> chunks = new ArrayList<>();
-  private long openRows;
+  /** The operation rows: written in {@link #commit} after the entries. */
+  private final OpChunks ops;
   private long maxIndex;
-  /** The highest revision recorded, and the lowest from which every change is recorded (meta history_from). */
-  private long maxRevision;
-  private long historyFrom;
   private boolean inTransaction;
   private boolean skipping;
 
   private LogMirror(Path file, Connection db, int chunkRows, int maxChunks) throws SQLException {
     this.file = file;
     this.db = db;
-    this.chunkRows = chunkRows;
-    this.maxChunks = maxChunks;
     termAt = db.prepareStatement("SELECT term FROM raft_log WHERE idx = ?");
     deleteEntry = db.prepareStatement("DELETE FROM raft_log WHERE idx = ?");
     try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM raft_log")) {
       maxIndex = rs.getLong(1);
     }
-    chunks.addAll(chunkList(db));
-    try (var st = db.createStatement();
-         var rs = st.executeQuery("SELECT count(*) FROM " + chunkTable(chunks.getLast()))) {
-      openRows = rs.getLong(1);
-    }
-    historyFrom = historyFrom(db);
-    // A snapshot installed over a gap left no row at its revision: history_from says how far the store was.
-    maxRevision = Math.max(maxRevision(db, chunks), historyFrom - 1);
+    ops = new OpChunks(db, chunkRows, maxChunks);
     entryInserter = new RowInserter<>(db, "INSERT INTO raft_log(idx, term, kind, proposer, op_count, summary,"
         + " applied_at, payload) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?)", LogMirror::bindEntry);
-    opInserter = opInserter(db, chunks.getLast());
-  }
-
-  private static RowInserter<OpRow> opInserter(Connection db, long chunk) {
-    return new RowInserter<>(db, "INSERT INTO " + chunkTable(chunk) + "(" + OP_COLUMNS + ") VALUES ",
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?)", LogMirror::bindOp);
   }
 
   private static int bindEntry(PreparedStatement st, int c, EntryRow r) throws SQLException {
@@ -113,24 +89,6 @@ public final class LogMirror implements AutoCloseable {
     st.setString(c++, r.summary());
     st.setString(c++, r.appliedAt());
     st.setBytes(c++, r.payload());
-    return c;
-  }
-
-  private static int bindOp(PreparedStatement st, int c, OpRow r) throws SQLException {
-    st.setLong(c++, r.idx());
-    st.setInt(c++, r.seq());
-    st.setString(c++, r.op());
-    Bytes.bind(st, c++, r.key());
-    Bytes.bind(st, c++, r.value());
-    st.setLong(c++, r.revision());
-    st.setString(c++, r.result());
-    if (r.createRevision() > 0) {
-      st.setLong(c++, r.createRevision());
-      st.setLong(c++, r.version());
-    } else {
-      st.setNull(c++, java.sql.Types.INTEGER);
-      st.setNull(c++, java.sql.Types.INTEGER);
-    }
     return c;
   }
 
@@ -170,12 +128,12 @@ public final class LogMirror implements AutoCloseable {
         st.execute("PRAGMA journal_mode = WAL");
         st.execute("PRAGMA synchronous = NORMAL");
       }
-      migrate(db, file);
+      MirrorSchema.migrate(db, file);
       db.setAutoCommit(true);
       return new LogMirror(file, db, chunkRows, maxChunks);
     } catch (SQLException e) {
       closeQuietly(db);
-      throw new StorageException(corrupt(file, e.getMessage()), e);
+      throw new StorageException(MirrorSchema.corrupt(file, e.getMessage()), e);
     } catch (StorageException e) {
       closeQuietly(db);
       throw e;
@@ -187,239 +145,7 @@ public final class LogMirror implements AutoCloseable {
    * damage.
    */
   public void quickCheck() throws StorageException {
-    try (var st = db.createStatement(); var rs = st.executeQuery("PRAGMA quick_check")) {
-      var verdict = rs.next() ? rs.getString(1) : "no answer";
-      if (!"ok".equals(verdict)) {
-        throw new StorageException(damaged(verdict));
-      }
-    } catch (SQLException e) {
-      throw new StorageException(damaged(e.getMessage()), e);
-    }
-  }
-
-  private String damaged(String why) {
-    return file + " failed SQLite's quick check (" + why + "). " + whatToDo(file);
-  }
-
-  private static String corrupt(Path file, String why) {
-    return file + " is not a usable kvraft log database (" + why + "). The node stops rather than serve from it. "
-        + whatToDo(file);
-  }
-
-  private static String whatToDo(Path file) {
-    return "It is only a readable copy of the Raft log: stop the node, move the file aside (mv " + file + " " + file
-        + ".broken) and start again; it is rebuilt from the entries after the last snapshot.";
-  }
-
-  private static void migrate(Connection db, Path file) throws SQLException, StorageException {
-    int version;
-    try (var st = db.createStatement(); var rs = st.executeQuery("PRAGMA user_version")) {
-      version = rs.getInt(1);
-    }
-    if (version > SCHEMA_VERSION) {
-      throw new StorageException(file + " has schema version " + version + ", newer than this kvraft knows ("
-          + SCHEMA_VERSION + "); run the newer kvraft, or move the file aside to rebuild it");
-    }
-    if (version == SCHEMA_VERSION) {
-      return;
-    }
-    db.setAutoCommit(false);
-    try (var st = db.createStatement()) {
-      if (version == 0) {
-        st.execute("""
-            CREATE TABLE IF NOT EXISTS raft_log (
-              idx        INTEGER PRIMARY KEY,  -- Raft log index
-              term       INTEGER NOT NULL,
-              kind       TEXT    NOT NULL,     -- normal | configuration | metadata | snapshot-install
-              proposer   TEXT,                 -- node@boot that proposed a normal entry
-              op_count   INTEGER NOT NULL,
-              summary    TEXT,
-              applied_at TEXT    NOT NULL,     -- UTC, when this node applied it
-              payload    BLOB                  -- the LogEntry protobuf
-            )""");
-        st.execute(createChunk(0));
-        st.execute(indexRevisions(0));
-        st.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)");
-        st.execute("INSERT OR REPLACE INTO meta VALUES ('history_from', '1')");
-      } else if (version == 1) {
-        // 1 -> 2: the one raft_log_ops table, with its key index, becomes the first (sealed) chunk.
-        long first;
-        long next;
-        try (var rs = st.executeQuery("SELECT coalesce(min(idx), 0), coalesce(max(idx), -1) + 1 FROM raft_log_ops")) {
-          first = rs.getLong(1);
-          next = Math.max(first + 1, rs.getLong(2));
-        }
-        st.execute("DROP VIEW IF EXISTS key_history");
-        st.execute("ALTER TABLE raft_log_ops RENAME TO " + chunkTable(first));
-        st.execute(createChunk(next));
-        st.execute(indexRevisions(next));
-      }
-      if (version >= 1) {
-        // 2 -> 3: every op row may carry the key's create revision and version (watch events need them), each chunk
-        // gets an index on revision (watches read history by revision), and meta records history_from.
-        for (long chunk : chunkList(db)) {
-          var columns = new java.util.HashSet<String>();
-          try (var rs = st.executeQuery("PRAGMA table_info(" + chunkTable(chunk) + ")")) {
-            while (rs.next()) {
-              columns.add(rs.getString("name"));
-            }
-          }
-          if (!columns.contains("create_revision")) {
-            st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN create_revision INTEGER");
-            st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN version INTEGER");
-          }
-          st.execute(indexRevisions(chunk));
-        }
-        long lowest = 0;
-        for (long chunk : chunkList(db)) {
-          try (var rs = st.executeQuery("SELECT coalesce(min(revision), 0) FROM " + chunkTable(chunk)
-              + " WHERE revision > 0")) {
-            lowest = rs.getLong(1);
-          }
-          if (lowest > 0) {
-            break;
-          }
-        }
-        long compacted = 0;
-        try (var rs = st.executeQuery("SELECT value FROM meta WHERE key = 'compact_revision'")) {
-          if (rs.next()) {
-            compacted = Long.parseLong(rs.getString(1));
-          }
-        }
-        st.execute("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + Math.max(1, Math.max(lowest, compacted))
-            + "')");
-      }
-      createViews(st, chunkList(db));
-      st.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '" + SCHEMA_VERSION + "')");
-      st.execute("PRAGMA user_version = " + SCHEMA_VERSION);
-      db.commit();
-    } catch (SQLException e) {
-      db.rollback();
-      throw e;
-    }
-  }
-
-  // ---- chunks ---------------------------------------------------------------------------------
-
-  private static String chunkTable(long first) {
-    return CHUNK_PREFIX + first;
-  }
-
-  static String chunkName(long first) {
-    return chunkTable(first);
-  }
-
-  private static String createChunk(long first) {
-    return "CREATE TABLE " + chunkTable(first) + """
-         (
-          idx      INTEGER NOT NULL,
-          seq      INTEGER NOT NULL,       -- position in the entry
-          op       TEXT    NOT NULL,       -- put | delete | delete-range | txn
-          key,                             -- TEXT when valid UTF-8, else BLOB
-          value,
-          revision INTEGER,                -- store revision of the write; 0 when it changed nothing
-          result   TEXT,                   -- created | updated | deleted | not found | compare succeeded/failed
-          create_revision INTEGER,         -- a put's key: the revision that created it (NULL otherwise)
-          version  INTEGER,                -- a put's key: its version after the put (NULL otherwise)
-          PRIMARY KEY (idx, seq)
-        ) WITHOUT ROWID""";
-  }
-
-  /** Watches read history by revision; appended in revision order, the index costs only its last pages. */
-  private static String indexRevisions(long first) {
-    return "CREATE INDEX IF NOT EXISTS " + chunkTable(first) + "_by_revision ON " + chunkTable(first) + "(revision)";
-  }
-
-  /** The highest revision in the chunks (0 when none), through their revision indexes. */
-  static long maxRevision(Connection db, List<Long> chunks) throws SQLException {
-    try (var st = db.createStatement()) {
-      for (int i = chunks.size() - 1; i >= 0; i--) {
-        try (var rs = st.executeQuery("SELECT coalesce(max(revision), 0) FROM " + chunkTable(chunks.get(i)))) {
-          long max = rs.getLong(1);
-          if (max > 0) {
-            return max;
-          }
-        }
-      }
-    }
-    return 0;
-  }
-
-  static long historyFrom(Connection db) throws SQLException {
-    try (var st = db.createStatement();
-         var rs = st.executeQuery("SELECT value FROM meta WHERE key = 'history_from'")) {
-      return rs.next() ? Long.parseLong(rs.getString(1)) : 1;
-    }
-  }
-
-  /** Raises history_from (inside the caller's transaction). */
-  private void raiseHistoryFrom(long revision) throws SQLException {
-    if (revision > historyFrom) {
-      historyFrom = revision;
-      try (var st = db.createStatement()) {
-        st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + revision + "')");
-      }
-    }
-  }
-
-  /** The highest revision of the rows with {@code idx <= upTo} (0 when none): walks the primary key backwards. */
-  private long revisionAtOrBelow(java.sql.Statement st, long chunk, long upTo) throws SQLException {
-    try (var rs = st.executeQuery("SELECT revision FROM " + chunkTable(chunk) + " WHERE idx <= " + upTo
-        + " AND revision > 0 ORDER BY idx DESC, seq DESC LIMIT 1")) {
-      return rs.next() ? rs.getLong(1) : 0;
-    }
-  }
-
-  /** The chunks' first indexes, ascending, from the schema itself. */
-  static List<Long> chunkList(Connection db) throws SQLException {
-    var list = new ArrayList<Long>();
-    try (var st = db.createStatement(); var rs = st.executeQuery(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '" + CHUNK_PREFIX + "%'")) {
-      while (rs.next()) {
-        list.add(Long.parseLong(rs.getString(1).substring(CHUNK_PREFIX.length())));
-      }
-    }
-    list.sort(null);
-    return list;
-  }
-
-  /** (Re)creates {@code raft_log_ops} over the chunks, and {@code key_history} over it. */
-  private static void createViews(java.sql.Statement st, List<Long> chunks) throws SQLException {
-    var union = new StringBuilder();
-    for (long first : chunks) {
-      union.append(union.isEmpty() ? "" : " UNION ALL ").append("SELECT ").append(OP_COLUMNS).append(" FROM ")
-          .append(chunkTable(first));
-    }
-    st.execute("DROP VIEW IF EXISTS raft_log_ops");
-    st.execute("CREATE VIEW raft_log_ops AS " + union);
-    st.execute("""
-        CREATE VIEW IF NOT EXISTS key_history AS
-          SELECT o.key, o.op, o.value, o.revision, o.result, l.idx, l.term, o.seq, l.proposer, l.applied_at
-          FROM raft_log_ops o JOIN raft_log l ON l.idx = o.idx""");
-  }
-
-  /**
-   * Seals the open chunk (builds its key index) and opens a new one starting at {@code first}; inside the current
-   * transaction. Beyond {@code maxChunks} the oldest chunks go, with their entries.
-   */
-  private void seal(long first) throws SQLException {
-    long open = chunks.getLast();
-    try (var st = db.createStatement()) {
-      st.execute("CREATE INDEX " + chunkTable(open) + "_by_key ON " + chunkTable(open) + "(key, idx)");
-      st.execute(createChunk(first));
-      st.execute(indexRevisions(first));
-      chunks.add(first);
-      while (chunks.size() > maxChunks) {
-        long oldest = chunks.removeFirst();
-        raiseHistoryFrom(revisionAtOrBelow(st, oldest, Long.MAX_VALUE) + 1);
-        st.execute("DROP TABLE " + chunkTable(oldest));
-        st.execute("DELETE FROM raft_log WHERE idx < " + chunks.getFirst());
-      }
-      createViews(st, chunks);
-    }
-    openRows = 0;
-    opInserter.close();
-    opInserter = opInserter(db, first);
+    MirrorSchema.quickCheck(db, file);
   }
 
   public Path file() {
@@ -450,12 +176,7 @@ public final class LogMirror implements AutoCloseable {
             }
             deleteEntry.setLong(1, idx);
             deleteEntry.executeUpdate();
-            try (var st = db.createStatement()) {
-              // Rare (a replaced Ratis log), so no chunk bookkeeping: each delete is one primary-key seek.
-              for (long first : chunks) {
-                st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE idx = " + idx);
-              }
-            }
+            ops.deleteEntry(idx);
           }
         }
       }
@@ -480,8 +201,7 @@ public final class LogMirror implements AutoCloseable {
     if (skipping) {
       return;
     }
-    opRows.add(new OpRow(idx, seq, op.sql(), key, value, revision, result.sql(), createRevision, version));
-    maxRevision = Math.max(maxRevision, revision);
+    ops.add(new OpChunks.OpRow(idx, seq, op.sql(), key, value, revision, result.sql(), createRevision, version));
   }
 
   /**
@@ -490,13 +210,12 @@ public final class LogMirror implements AutoCloseable {
    * history here starts after it.
    */
   public void installed(long revision) throws StorageException {
-    if (skipping || revision <= maxRevision) {
+    if (skipping || revision <= ops.maxRevision()) {
       return;
     }
     try {
       begin();
-      maxRevision = revision;
-      raiseHistoryFrom(revision + 1);
+      ops.installed(revision);
     } catch (SQLException e) {
       throw new StorageException("cannot record a snapshot install in " + file + ": " + e.getMessage(), e);
     }
@@ -504,12 +223,12 @@ public final class LogMirror implements AutoCloseable {
 
   /** The lowest revision from which every change is recorded here (watches cannot start before it). */
   public long historyFrom() {
-    return historyFrom;
+    return ops.historyFrom();
   }
 
   /** The highest revision recorded (committed or not). */
   public long maxRevision() {
-    return maxRevision;
+    return ops.maxRevision();
   }
 
   /** Commits what was recorded since the last commit. */
@@ -519,7 +238,7 @@ public final class LogMirror implements AutoCloseable {
     }
     try {
       writeEntries();
-      writeOps();
+      ops.write();
       db.commit();
       db.setAutoCommit(true);
       inTransaction = false;
@@ -531,18 +250,6 @@ public final class LogMirror implements AutoCloseable {
   private void writeEntries() throws SQLException {
     entryInserter.insert(entryRows);
     entryRows.clear();
-  }
-
-  private void writeOps() throws SQLException {
-    if (opRows.isEmpty()) {
-      return;
-    }
-    if (openRows >= chunkRows) {
-      seal(opRows.getFirst().idx());
-    }
-    opInserter.insert(opRows);
-    openRows += opRows.size();
-    opRows.clear();
   }
 
   private void begin() throws SQLException {
@@ -562,27 +269,7 @@ public final class LogMirror implements AutoCloseable {
       db.setAutoCommit(false);
       int n;
       try (var st = db.createStatement()) {
-        boolean dropped = false;
-        long open = chunks.getLast();
-        for (var it = chunks.iterator(); it.hasNext(); ) {
-          long first = it.next();
-          var table = chunkTable(first);
-          long max;
-          try (var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM " + table)) {
-            max = rs.getLong(1);
-          }
-          raiseHistoryFrom(revisionAtOrBelow(st, first, upTo) + 1);
-          if (first != open && max <= upTo) {
-            st.execute("DROP TABLE " + table);
-            it.remove();
-            dropped = true;
-          } else {
-            st.executeUpdate("DELETE FROM " + table + " WHERE idx <= " + upTo);
-          }
-        }
-        if (dropped) {
-          createViews(st, chunks);
-        }
+        ops.prune(st, upTo);
         n = st.executeUpdate("DELETE FROM raft_log WHERE idx <= " + upTo);
       }
       db.commit();
@@ -660,14 +347,7 @@ public final class LogMirror implements AutoCloseable {
     try {
       commit();
       db.setAutoCommit(false);
-      int n = 0;
-      try (var st = db.createStatement()) {
-        for (long first : chunks) {
-          n += st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE revision > 0 AND revision < " + revision);
-        }
-        st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('compact_revision', '" + revision + "')");
-      }
-      raiseHistoryFrom(revision);
+      int n = ops.compact(revision);
       db.commit();
       db.setAutoCommit(true);
       return n;

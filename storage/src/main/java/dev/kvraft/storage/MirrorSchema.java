@@ -1,0 +1,226 @@
+package dev.kvraft.storage;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+
+/**
+ * The shape of {@code kvraft.db} (see {@link LogMirror} and storage/README.md): creating and migrating its schema,
+ * version {@value #VERSION}; the chunk tables' names and DDL and the views over them; what {@code meta} and the
+ * chunks say about the revisions recorded; SQLite's quick check, and the messages that tell an operator what to do
+ * with a file that fails it. Operators' queries and the tests rely on the SQL text here: it is the file's format.
+ *
+ * <p>No state: static methods over a connection, each run by the thread that owns that connection (for the
+ * {@link LogMirror}'s, the mirror writer, {@code kvraft-mirror} in the server; for a {@link HistoryReader}'s, the
+ * watch catch-up thread that opened it).
+ */
+final class MirrorSchema {
+  static final int VERSION = 3;
+  private static final String CHUNK_PREFIX = "raft_log_ops_from_";
+  static final String OP_COLUMNS = "idx, seq, op, key, value, revision, result, create_revision, version";
+
+  private MirrorSchema() {}
+
+  /**
+   * Brings the schema to version {@value #VERSION} in one transaction (an empty file gets all of it); a file already
+   * at it is left alone, a newer one refused with what to do. The caller turns auto-commit back on.
+   */
+  static void migrate(Connection db, Path file) throws SQLException, StorageException {
+    int version;
+    try (var st = db.createStatement(); var rs = st.executeQuery("PRAGMA user_version")) {
+      version = rs.getInt(1);
+    }
+    if (version > VERSION) {
+      throw new StorageException(file + " has schema version " + version + ", newer than this kvraft knows ("
+          + VERSION + "); run the newer kvraft, or move the file aside to rebuild it");
+    }
+    if (version == VERSION) {
+      return;
+    }
+    db.setAutoCommit(false);
+    try (var st = db.createStatement()) {
+      if (version == 0) {
+        st.execute("""
+            CREATE TABLE IF NOT EXISTS raft_log (
+              idx        INTEGER PRIMARY KEY,  -- Raft log index
+              term       INTEGER NOT NULL,
+              kind       TEXT    NOT NULL,     -- normal | configuration | metadata | snapshot-install
+              proposer   TEXT,                 -- node@boot that proposed a normal entry
+              op_count   INTEGER NOT NULL,
+              summary    TEXT,
+              applied_at TEXT    NOT NULL,     -- UTC, when this node applied it
+              payload    BLOB                  -- the LogEntry protobuf
+            )""");
+        st.execute(createChunk(0));
+        st.execute(indexRevisions(0));
+        st.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)");
+        st.execute("INSERT OR REPLACE INTO meta VALUES ('history_from', '1')");
+      } else if (version == 1) {
+        // 1 -> 2: the one raft_log_ops table, with its key index, becomes the first (sealed) chunk.
+        long first;
+        long next;
+        try (var rs = st.executeQuery("SELECT coalesce(min(idx), 0), coalesce(max(idx), -1) + 1 FROM raft_log_ops")) {
+          first = rs.getLong(1);
+          next = Math.max(first + 1, rs.getLong(2));
+        }
+        st.execute("DROP VIEW IF EXISTS key_history");
+        st.execute("ALTER TABLE raft_log_ops RENAME TO " + chunkTable(first));
+        st.execute(createChunk(next));
+        st.execute(indexRevisions(next));
+      }
+      if (version >= 1) {
+        // 2 -> 3: every op row may carry the key's create revision and version (watch events need them), each chunk
+        // gets an index on revision (watches read history by revision), and meta records history_from.
+        for (long chunk : chunkList(db)) {
+          var columns = new HashSet<String>();
+          try (var rs = st.executeQuery("PRAGMA table_info(" + chunkTable(chunk) + ")")) {
+            while (rs.next()) {
+              columns.add(rs.getString("name"));
+            }
+          }
+          if (!columns.contains("create_revision")) {
+            st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN create_revision INTEGER");
+            st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN version INTEGER");
+          }
+          st.execute(indexRevisions(chunk));
+        }
+        long lowest = 0;
+        for (long chunk : chunkList(db)) {
+          try (var rs = st.executeQuery("SELECT coalesce(min(revision), 0) FROM " + chunkTable(chunk)
+              + " WHERE revision > 0")) {
+            lowest = rs.getLong(1);
+          }
+          if (lowest > 0) {
+            break;
+          }
+        }
+        long compacted = 0;
+        try (var rs = st.executeQuery("SELECT value FROM meta WHERE key = 'compact_revision'")) {
+          if (rs.next()) {
+            compacted = Long.parseLong(rs.getString(1));
+          }
+        }
+        st.execute("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + Math.max(1, Math.max(lowest, compacted))
+            + "')");
+      }
+      createViews(st, chunkList(db));
+      st.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '" + VERSION + "')");
+      st.execute("PRAGMA user_version = " + VERSION);
+      db.commit();
+    } catch (SQLException e) {
+      db.rollback();
+      throw e;
+    }
+  }
+
+  // ---- chunks ---------------------------------------------------------------------------------
+
+  static String chunkTable(long first) {
+    return CHUNK_PREFIX + first;
+  }
+
+  static String createChunk(long first) {
+    return "CREATE TABLE " + chunkTable(first) + """
+         (
+          idx      INTEGER NOT NULL,
+          seq      INTEGER NOT NULL,       -- position in the entry
+          op       TEXT    NOT NULL,       -- put | delete | delete-range | txn
+          key,                             -- TEXT when valid UTF-8, else BLOB
+          value,
+          revision INTEGER,                -- store revision of the write; 0 when it changed nothing
+          result   TEXT,                   -- created | updated | deleted | not found | compare succeeded/failed
+          create_revision INTEGER,         -- a put's key: the revision that created it (NULL otherwise)
+          version  INTEGER,                -- a put's key: its version after the put (NULL otherwise)
+          PRIMARY KEY (idx, seq)
+        ) WITHOUT ROWID""";
+  }
+
+  /** Watches read history by revision; appended in revision order, the index costs only its last pages. */
+  static String indexRevisions(long first) {
+    return "CREATE INDEX IF NOT EXISTS " + chunkTable(first) + "_by_revision ON " + chunkTable(first) + "(revision)";
+  }
+
+  /** The highest revision in the chunks (0 when none), through their revision indexes. */
+  static long maxRevision(Connection db, List<Long> chunks) throws SQLException {
+    try (var st = db.createStatement()) {
+      for (int i = chunks.size() - 1; i >= 0; i--) {
+        try (var rs = st.executeQuery("SELECT coalesce(max(revision), 0) FROM " + chunkTable(chunks.get(i)))) {
+          long max = rs.getLong(1);
+          if (max > 0) {
+            return max;
+          }
+        }
+      }
+    }
+    return 0;
+  }
+
+  /** {@code meta}'s history_from: the lowest revision from which every change is recorded (1 when unset). */
+  static long historyFrom(Connection db) throws SQLException {
+    try (var st = db.createStatement();
+         var rs = st.executeQuery("SELECT value FROM meta WHERE key = 'history_from'")) {
+      return rs.next() ? Long.parseLong(rs.getString(1)) : 1;
+    }
+  }
+
+  /** The chunks' first indexes, ascending, from the schema itself. */
+  static List<Long> chunkList(Connection db) throws SQLException {
+    var list = new ArrayList<Long>();
+    try (var st = db.createStatement(); var rs = st.executeQuery(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '" + CHUNK_PREFIX + "%'")) {
+      while (rs.next()) {
+        list.add(Long.parseLong(rs.getString(1).substring(CHUNK_PREFIX.length())));
+      }
+    }
+    list.sort(null);
+    return list;
+  }
+
+  /** (Re)creates {@code raft_log_ops} over the chunks, and {@code key_history} over it. */
+  static void createViews(Statement st, List<Long> chunks) throws SQLException {
+    var union = new StringBuilder();
+    for (long first : chunks) {
+      union.append(union.isEmpty() ? "" : " UNION ALL ").append("SELECT ").append(OP_COLUMNS).append(" FROM ")
+          .append(chunkTable(first));
+    }
+    st.execute("DROP VIEW IF EXISTS raft_log_ops");
+    st.execute("CREATE VIEW raft_log_ops AS " + union);
+    st.execute("""
+        CREATE VIEW IF NOT EXISTS key_history AS
+          SELECT o.key, o.op, o.value, o.revision, o.result, l.idx, l.term, o.seq, l.proposer, l.applied_at
+          FROM raft_log_ops o JOIN raft_log l ON l.idx = o.idx""");
+  }
+
+  /**
+   * SQLite's quick check of every page (a second or so per gigabyte); throws, saying what to do, when it finds
+   * damage.
+   */
+  static void quickCheck(Connection db, Path file) throws StorageException {
+    try (var st = db.createStatement(); var rs = st.executeQuery("PRAGMA quick_check")) {
+      var verdict = rs.next() ? rs.getString(1) : "no answer";
+      if (!"ok".equals(verdict)) {
+        throw new StorageException(damaged(file, verdict));
+      }
+    } catch (SQLException e) {
+      throw new StorageException(damaged(file, e.getMessage()), e);
+    }
+  }
+
+  private static String damaged(Path file, String why) {
+    return file + " failed SQLite's quick check (" + why + "). " + whatToDo(file);
+  }
+
+  static String corrupt(Path file, String why) {
+    return file + " is not a usable kvraft log database (" + why + "). The node stops rather than serve from it. "
+        + whatToDo(file);
+  }
+
+  private static String whatToDo(Path file) {
+    return "It is only a readable copy of the Raft log: stop the node, move the file aside (mv " + file + " " + file
+        + ".broken) and start again; it is rebuilt from the entries after the last snapshot.";
+  }
+}

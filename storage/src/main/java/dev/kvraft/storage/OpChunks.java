@@ -1,0 +1,209 @@
+package dev.kvraft.storage;
+
+import static dev.kvraft.storage.MirrorSchema.chunkTable;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The operation rows of {@code kvraft.db}: the chunk tables behind the view {@code raft_log_ops} (why chunks:
+ * {@link LogMirror}), and the range of revisions they record. Rows are buffered by {@link #add} and written by
+ * {@link #write}, which seals the open chunk first when it is full.
+ *
+ * <p>Owns, for its {@link LogMirror} and on that mirror's one thread ({@code kvraft-mirror} in the server): the chunk
+ * list, the open chunk's row count and inserter, the rows buffered since the last commit, {@code maxRevision}, and
+ * {@code historyFrom} with its copy in {@code meta}. It writes only inside the transaction the mirror has begun,
+ * and never begins or commits one.
+ */
+final class OpChunks {
+  record OpRow(long idx, int seq, String op, byte[] key, byte[] value, long revision, String result,
+      long createRevision, long version) {}
+
+  private final ArrayList<OpRow> opRows = new ArrayList<>();
+
+  private final Connection db;
+  private final int chunkRows;
+  private final int maxChunks;
+  /** Into the open chunk; replaced when it is sealed. */
+  private RowInserter<OpRow> opInserter;
+  /** First index of every chunk, ascending; the last is the open chunk. */
+  private final List<Long> chunks = new ArrayList<>();
+  private long openRows;
+  /** The highest revision recorded, and the lowest from which every change is recorded (meta history_from). */
+  private long maxRevision;
+  private long historyFrom;
+
+  /** Reads the chunks, the open chunk's row count and the revision range from the file. */
+  OpChunks(Connection db, int chunkRows, int maxChunks) throws SQLException {
+    this.db = db;
+    this.chunkRows = chunkRows;
+    this.maxChunks = maxChunks;
+    chunks.addAll(MirrorSchema.chunkList(db));
+    try (var st = db.createStatement();
+         var rs = st.executeQuery("SELECT count(*) FROM " + chunkTable(chunks.getLast()))) {
+      openRows = rs.getLong(1);
+    }
+    historyFrom = MirrorSchema.historyFrom(db);
+    // A snapshot installed over a gap left no row at its revision: history_from says how far the store was.
+    maxRevision = Math.max(MirrorSchema.maxRevision(db, chunks), historyFrom - 1);
+    opInserter = opInserter(db, chunks.getLast());
+  }
+
+  private static RowInserter<OpRow> opInserter(Connection db, long chunk) {
+    return new RowInserter<>(db, "INSERT INTO " + chunkTable(chunk) + "(" + MirrorSchema.OP_COLUMNS + ") VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?)", OpChunks::bindOp);
+  }
+
+  private static int bindOp(PreparedStatement st, int c, OpRow r) throws SQLException {
+    st.setLong(c++, r.idx());
+    st.setInt(c++, r.seq());
+    st.setString(c++, r.op());
+    Bytes.bind(st, c++, r.key());
+    Bytes.bind(st, c++, r.value());
+    st.setLong(c++, r.revision());
+    st.setString(c++, r.result());
+    if (r.createRevision() > 0) {
+      st.setLong(c++, r.createRevision());
+      st.setLong(c++, r.version());
+    } else {
+      st.setNull(c++, java.sql.Types.INTEGER);
+      st.setNull(c++, java.sql.Types.INTEGER);
+    }
+    return c;
+  }
+
+  /** The lowest revision from which every change is recorded here. */
+  long historyFrom() {
+    return historyFrom;
+  }
+
+  /** The highest revision recorded (written or only buffered). */
+  long maxRevision() {
+    return maxRevision;
+  }
+
+  /** Buffers one row until {@link #write}. */
+  void add(OpRow row) {
+    opRows.add(row);
+    maxRevision = Math.max(maxRevision, row.revision());
+  }
+
+  /** Writes the buffered rows into the open chunk, sealing it first when it holds {@code chunkRows} or more. */
+  void write() throws SQLException {
+    if (opRows.isEmpty()) {
+      return;
+    }
+    if (openRows >= chunkRows) {
+      seal(opRows.getFirst().idx());
+    }
+    opInserter.insert(opRows);
+    openRows += opRows.size();
+    opRows.clear();
+  }
+
+  /**
+   * Seals the open chunk (builds its key index) and opens a new one starting at {@code first}; inside the current
+   * transaction. Beyond {@code maxChunks} the oldest chunks go, with their entries.
+   */
+  private void seal(long first) throws SQLException {
+    long open = chunks.getLast();
+    try (var st = db.createStatement()) {
+      st.execute("CREATE INDEX " + chunkTable(open) + "_by_key ON " + chunkTable(open) + "(key, idx)");
+      st.execute(MirrorSchema.createChunk(first));
+      st.execute(MirrorSchema.indexRevisions(first));
+      chunks.add(first);
+      while (chunks.size() > maxChunks) {
+        long oldest = chunks.removeFirst();
+        raiseHistoryFrom(revisionAtOrBelow(st, oldest, Long.MAX_VALUE) + 1);
+        st.execute("DROP TABLE " + chunkTable(oldest));
+        st.execute("DELETE FROM raft_log WHERE idx < " + chunks.getFirst());
+      }
+      MirrorSchema.createViews(st, chunks);
+    }
+    openRows = 0;
+    opInserter.close();
+    opInserter = opInserter(db, first);
+  }
+
+  /** Deletes the written rows of entry {@code idx} (recorded again with another term). */
+  void deleteEntry(long idx) throws SQLException {
+    try (var st = db.createStatement()) {
+      // Rare (a replaced Ratis log), so no chunk bookkeeping: each delete is one primary-key seek.
+      for (long first : chunks) {
+        st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE idx = " + idx);
+      }
+    }
+  }
+
+  /** The entry being recorded installed a snapshot at store revision {@code revision}, above every row here. */
+  void installed(long revision) throws SQLException {
+    maxRevision = revision;
+    raiseHistoryFrom(revision + 1);
+  }
+
+  /**
+   * Deletes the rows with {@code idx <= upTo}, raising history_from above them. Chunks wholly below go with
+   * {@code DROP TABLE}, which costs nothing per row; the open chunk is never dropped.
+   */
+  void prune(Statement st, long upTo) throws SQLException {
+    boolean dropped = false;
+    long open = chunks.getLast();
+    for (var it = chunks.iterator(); it.hasNext(); ) {
+      long first = it.next();
+      var table = chunkTable(first);
+      long max;
+      try (var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM " + table)) {
+        max = rs.getLong(1);
+      }
+      raiseHistoryFrom(revisionAtOrBelow(st, first, upTo) + 1);
+      if (first != open && max <= upTo) {
+        st.execute("DROP TABLE " + table);
+        it.remove();
+        dropped = true;
+      } else {
+        st.executeUpdate("DELETE FROM " + table + " WHERE idx <= " + upTo);
+      }
+    }
+    if (dropped) {
+      MirrorSchema.createViews(st, chunks);
+    }
+  }
+
+  /**
+   * Drops every row of a revision before {@code revision} (rows that changed nothing, revision 0, stay with their
+   * entries) and records the compact revision in {@code meta}; returns how many rows went.
+   */
+  int compact(long revision) throws SQLException {
+    int n = 0;
+    try (var st = db.createStatement()) {
+      for (long first : chunks) {
+        n += st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE revision > 0 AND revision < " + revision);
+      }
+      st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('compact_revision', '" + revision + "')");
+    }
+    raiseHistoryFrom(revision);
+    return n;
+  }
+
+  /** Raises history_from (inside the caller's transaction). */
+  private void raiseHistoryFrom(long revision) throws SQLException {
+    if (revision > historyFrom) {
+      historyFrom = revision;
+      try (var st = db.createStatement()) {
+        st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + revision + "')");
+      }
+    }
+  }
+
+  /** The highest revision of the rows with {@code idx <= upTo} (0 when none): walks the primary key backwards. */
+  private static long revisionAtOrBelow(Statement st, long chunk, long upTo) throws SQLException {
+    try (var rs = st.executeQuery("SELECT revision FROM " + chunkTable(chunk) + " WHERE idx <= " + upTo
+        + " AND revision > 0 ORDER BY idx DESC, seq DESC LIMIT 1")) {
+      return rs.next() ? rs.getLong(1) : 0;
+    }
+  }
+}
