@@ -32,26 +32,15 @@ import org.slf4j.LoggerFactory;
  * it live again. So a slow watcher never slows writes, never misses a revision and never sees one twice; it is
  * cancelled only when history it still needs is gone (compacted, pruned, or skipped by a snapshot install).
  *
- * <p>Owned by the database loop's thread: the registry, the recent revisions and each watcher's state while it is
- * live. While a watcher is behind, its position belongs to its catch-up thread, handed over through the loop's
- * queue. {@link Watcher#ended} is the one field both sides read.
+ * <p>Owned by the database loop's thread: the registry (and its count of open watches), the range index, the recent
+ * revisions and each watcher's state while it is live. While a watcher is behind, its position belongs to its
+ * catch-up thread, handed over through the loop's queue. {@link Watcher#ended} is the one field both sides read.
+ * What the watches may hold, and what each connection's hold, is the {@link WatchBudget}'s (the loop's thread's too):
+ * a watch opens only if it fits, is charged when it opens and discharged when it ends.
  */
 final class Watches {
   private static final Logger LOG = LoggerFactory.getLogger(Watches.class);
 
-  /** At most this many watches per connection, and on the node. */
-  static final int MAX_PER_CONNECTION = 10_000;
-  static final int MAX_WATCHES = 100_000;
-  /** And at most this many bytes of them ({@link Watcher#bytes}: ranges of 4 KiB keys weigh more than short ones). */
-  static final long MAX_BYTES_PER_CONNECTION = 16L << 20;
-  static final long MAX_BYTES = 128L << 20;
-  /**
-   * And at most this many watcher entries in the range index ({@link RangeIndex#entries}): disjoint ranges cost about
-   * one each, but n nested ranges cost n * n, which 10,000 watches of one client would otherwise make gigabytes.
-   */
-  static final long MAX_RANGE_ENTRIES = 1_000_000;
-  /** Of which one connection's watches may have added at most this many, so that one client cannot take them all. */
-  static final long MAX_RANGE_ENTRIES_PER_CONNECTION = 100_000;
   /** Recent revisions kept in memory while anyone watches: at most this many, and this many bytes. */
   static final int RECENT_REVISIONS = 100_000;
   static final long RECENT_BYTES = 16L << 20;
@@ -125,15 +114,6 @@ final class Watches {
     boolean wants(boolean delete) {
       return delete ? !watch.getNoDelete() : !watch.getNoPut();
     }
-
-    /** What this watch holds in memory, about: its range twice (the request's, and as arrays), and the objects. */
-    long bytes() {
-      return bytes(watch);
-    }
-
-    static long bytes(Watch watch) {
-      return 2L * (watch.getKey().size() + watch.getRangeEnd().size()) + 256;
-    }
   }
 
   private final String nodeId;
@@ -147,17 +127,9 @@ final class Watches {
   private final java.util.concurrent.Semaphore readers = new java.util.concurrent.Semaphore(WatchCatchUp.READERS);
 
   private final Map<WatchSink, Map<Long, Watcher>> bySink = new HashMap<>();
-  /** What each connection's watches hold: their {@link Watcher#bytes}, and their {@link Watcher#rangeEntries}. */
-  private static final class Usage {
-    long bytes;
-    long rangeEntries;
-  }
-
-  private final Map<WatchSink, Usage> usage = new HashMap<>();
-  /** {@link Watcher#bytes} of every watch on the node. */
-  private long bytes;
   private final Map<ByteString, List<Watcher>> byKey = new HashMap<>();
   private final RangeIndex<Watcher> ranges = new RangeIndex<>();
+  private final WatchBudget budget;
   private int rangeWatchers;
   private final List<Watcher> dirty = new ArrayList<>();
   /** The connections that staged messages in this turn: each gets one {@link WatchSink#send} at its end. */
@@ -181,6 +153,7 @@ final class Watches {
     this.compactRevision = compactRevision;
     this.loop = loop;
     this.progressNanos = progressInterval.toNanos();
+    this.budget = new WatchBudget(nodeId, ranges);
   }
 
   /** Where catch-ups read history; before the loop starts. */
@@ -410,31 +383,12 @@ final class Watches {
       return;
     }
     var watch = r.getWatch();
-    long weight = Watcher.bytes(watch);
-    var used = usage.getOrDefault(sink, new Usage());
-    long rangeCost = rangeCost(watch);
-    String weighs = "; a watch weighs twice its key and range end, plus 256)";
-    String full = mine.size() >= MAX_PER_CONNECTION
-        ? mine.size() + " watches open on this connection (at most " + MAX_PER_CONNECTION + ")"
-        : count >= MAX_WATCHES ? count + " watches open (at most " + MAX_WATCHES + ")"
-        : used.bytes + weight > MAX_BYTES_PER_CONNECTION ? "watches of " + used.bytes + " bytes open on this"
-            + " connection (at most " + MAX_BYTES_PER_CONNECTION + weighs
-        : bytes + weight > MAX_BYTES ? "watches of " + bytes + " bytes open (at most " + MAX_BYTES + weighs
-        : null;
-    String overlap = full != null ? null
-        : used.rangeEntries + rangeCost > MAX_RANGE_ENTRIES_PER_CONNECTION ? "range watches on this connection that"
-            + " take " + used.rangeEntries + " entries of its range index (at most " + MAX_RANGE_ENTRIES_PER_CONNECTION
-        : rangeCost > MAX_RANGE_ENTRIES - ranges.entries() ? "range watches that take " + ranges.entries()
-            + " entries of its range index (at most " + MAX_RANGE_ENTRIES
-        : null;
-    if (full != null || overlap != null) {
+    var overloaded = budget.refusal(sink, mine.size(), count, watch);
+    if (overloaded.isPresent()) {
       if (mine.isEmpty()) {
         bySink.remove(sink);
       }
-      replies.error(c, Error.Code.OVERLOADED, "node " + nodeId + " has " + (full != null
-          ? full + "; cancel some, or watch a wider range"
-          : overlap + "; a range watch takes one entry per interval it spans, which ranges nested in each other"
-              + " multiply); cancel some, or watch ranges that overlap less"), "");
+      replies.error(c, Error.Code.OVERLOADED, overloaded.get(), "");
       return;
     }
     long revision = state.revision();
@@ -461,10 +415,7 @@ final class Watches {
     index(w, true);
     w.rangeEntries = Math.max(0, ranges.entries() - entriesBefore);
     count++;
-    bytes += weight;
-    var charged = usage.computeIfAbsent(sink, s -> new Usage());
-    charged.bytes += weight;
-    charged.rangeEntries += w.rangeEntries;
+    budget.charge(sink, watch, w.rangeEntries);
     if (watch.getProgressNotify()) {
       progressWatchers++;
     }
@@ -472,14 +423,6 @@ final class Watches {
     replies.reply(c, replies.respond(r.getId()).setHeader(header(revision))
         .setWatch(WatchResult.newBuilder().setCreated(true)).build());
     join(w, start);
-  }
-
-  /** What the watch would add to the range index (0 for a single key). */
-  private long rangeCost(Watch watch) {
-    if (watch.getRangeEnd().isEmpty()) {
-      return 0;
-    }
-    return ranges.cost(watch.getKey(), watch.getRangeEnd().equals(KvState.TO_END) ? null : watch.getRangeEnd());
   }
 
   private void index(Watcher w, boolean add) {
@@ -533,14 +476,7 @@ final class Watches {
       w.pending.clear();
       index(w, false);
       count--;
-      bytes -= w.bytes();
-      if (mine.isEmpty()) {
-        usage.remove(sink);
-      } else {
-        var charged = usage.get(sink);
-        charged.bytes -= w.bytes();
-        charged.rangeEntries -= w.rangeEntries;
-      }
+      budget.discharge(sink, w.watch, w.rangeEntries, mine.isEmpty());
       if (w.watch.getProgressNotify()) {
         progressWatchers--;
       }
