@@ -103,6 +103,17 @@ final class PendingRequests {
     retries.add(new Retry(List.copyOf(commands), at));
   }
 
+  /** When the newest waiting retry that holds a write is due, if any write waits for one. */
+  java.util.OptionalLong lastWriteRetryAt() {
+    for (var it = retries.descendingIterator(); it.hasNext(); ) {
+      var r = it.next();
+      if (r.commands().stream().anyMatch(c -> dev.kvraft.proto.CommandKind.of(c.request()).leaderWork())) {
+        return java.util.OptionalLong.of(r.at());
+      }
+    }
+    return java.util.OptionalLong.empty();
+  }
+
   /** Commands whose retry time came, removed, oldest first. */
   List<Event.Command> dueRetries(long now) {
     if (retries.isEmpty() || retries.peek().at() - now > 0) {

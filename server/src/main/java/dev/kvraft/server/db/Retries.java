@@ -40,10 +40,40 @@ final class Retries {
     }
   }
 
-  /** Puts the commands whose retry is due back into this turn's writes and reads. */
+  /**
+   * Puts the commands whose retry is due back into this turn's writes and reads, the writes ahead of the turn's new
+   * ones. While older writes still wait for their retry, the turn's new writes wait behind them ({@link #holdBehind}).
+   */
   void takeDue(List<Event.Command> writes, List<Event.Command> reads) {
+    holdBehind(writes);
+    var dueWrites = new ArrayList<Event.Command>();
     for (var c : pending.dueRetries(System.nanoTime())) {
-      (CommandKind.of(c.request()).leaderWork() ? writes : reads).add(c);
+      (CommandKind.of(c.request()).leaderWork() ? dueWrites : reads).add(c);
+    }
+    writes.addAll(0, dueWrites);
+  }
+
+  /**
+   * Writes sent on one connection are applied in the order they were sent, also across a wait for a leader: a write
+   * that arrived while there was none waits for its retry, and a later write that arrives once a leader is known
+   * must not overtake it. So while any write waits, new writes join the queue behind it, due with it. Not held: a
+   * forwarded write (its follower retries it, in its own order) and one whose deadline comes first.
+   */
+  private void holdBehind(List<Event.Command> writes) {
+    var at = pending.lastWriteRetryAt();
+    if (writes.isEmpty() || at.isEmpty() || !accepting.getAsBoolean()) {
+      return;
+    }
+    var held = new ArrayList<Event.Command>();
+    writes.removeIf(c -> {
+      boolean hold = !c.request().getForwarded() && c.deadline() - at.getAsLong() > 0;
+      if (hold) {
+        held.add(c);
+      }
+      return hold;
+    });
+    if (!held.isEmpty()) {
+      pending.retryAt(held, at.getAsLong());
     }
   }
 }

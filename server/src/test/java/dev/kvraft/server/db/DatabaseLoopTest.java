@@ -207,6 +207,25 @@ class DatabaseLoopTest {
   }
 
   @Test
+  void aWriteThatWaitedForALeaderIsNotOvertakenByALaterOne() throws Exception {
+    // Found by WatchTest: of two puts of one key pipelined on one connection while the node was not yet leader,
+    // the second was applied first: the first waited for its retry and the second, arriving once the node led,
+    // was proposed at once.
+    start();
+    submit(Requests.put(1, "a", "first"));
+    dev.kvraft.server.testing.Await.until("the first put waiting for a leader", java.time.Duration.ofSeconds(5),
+        loop::inFlightCommands, n -> n == 1);
+    raft.leader = true;
+    submit(Requests.put(2, "a", "second"));
+    var values = new java.util.ArrayList<String>();
+    while (values.size() < 2) {
+      var proposal = next(raft.proposals, "proposal");
+      proposal.entry().getOpsList().forEach(op -> values.add(op.getPut().getValue().toStringUtf8()));
+    }
+    assertEquals(List.of("first", "second"), values, "proposed in the order they were sent");
+  }
+
+  @Test
   void beforeRaftIsBoundTheLoopSaysItIsStarting() throws Exception {
     loop.start();
     submit(Requests.get(3, "a"));
