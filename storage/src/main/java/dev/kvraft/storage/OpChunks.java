@@ -92,12 +92,22 @@ final class OpChunks {
     maxRevision = Math.max(maxRevision, row.revision());
   }
 
-  /** Writes the buffered rows into the open chunk, sealing it first when it holds {@code chunkRows} or more. */
+  /**
+   * Writes the buffered rows into the open chunk, sealing it first when it holds {@code chunkRows} or more and the
+   * rows start above its first index.
+   */
   void write() throws SQLException {
     if (opRows.isEmpty()) {
       return;
     }
-    if (openRows >= chunkRows) {
+    // Rows of entries recorded again with another term (a replaced Ratis log) can start at or below the open chunk's
+    // first index. They go into the open chunk even when it is full, as they always did when it was not. A new chunk
+    // named after their index would sort before the open one (or clash with its name), while everything that reads
+    // the chunk list takes its sorted order for creation order: a reopened mirror takes the last chunk for the open
+    // one, the cap drops the first, HistoryReader reads them in that order for revision order. So chunk names stay
+    // ascending in creation order, and a chunk may hold replaced rows below its name (prune goes by max(idx)). The
+    // next rows above the open chunk's first index seal it.
+    if (openRows >= chunkRows && opRows.getFirst().idx() > chunks.getLast()) {
       seal(opRows.getFirst().idx());
     }
     opInserter.insert(opRows);

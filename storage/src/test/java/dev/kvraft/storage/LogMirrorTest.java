@@ -203,6 +203,68 @@ class LogMirrorTest {
     }
   }
 
+  /**
+   * A Ratis log replaced from index 27 while the open chunk (from 28, 3 rows) is full, and the node restarted after
+   * applying only 27 and 28 again. The replaced rows used to seal the open chunk into a new chunk from 27, below it:
+   * after a reopen the sorted chunk list took the sealed chunk from 28 for the open one, and the next seal failed
+   * with "index raft_log_ops_from_28_by_key already exists".
+   */
+  @Test
+  void entriesReplacedBelowAFullOpenChunkKeepTheMirrorWorkingAfterReopen() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file, 3, 100)) {
+      for (int i = 1; i <= 30; i++) {
+        put(m, i, 1, "k", "v" + i, i);
+        m.commit();
+      }
+      assertEquals(28L, List.copyOf(chunks(file).keySet()).getLast(), "the open chunk holds 28, 29 and 30: full");
+      for (int i = 27; i <= 28; i++) {
+        put(m, i, 2, "k", "w" + i, i);
+        m.commit();
+      }
+    }
+    for (int round = 0; round < 2; round++) {   // each reopen, then commits enough to seal chunks
+      try (var m = LogMirror.open(file, 3, 100)) {
+        long from = round == 0 ? 29 : 36;
+        for (long i = from; i < from + 7; i++) {
+          put(m, i, 2, "k", "w" + i, i);
+          m.commit();
+        }
+      }
+    }
+    try (var m = LogMirror.open(file, 3, 100)) {
+      var history = m.history(b("k"));
+      assertEquals(42, history.size());
+      for (int i = 1; i <= 42; i++) {
+        var e = history.get(i - 1);
+        assertEquals(i, e.idx());
+        assertEquals(i <= 26 ? 1 : 2, e.term(), "term of entry " + i);
+        assertArrayEquals(b((i <= 26 ? "v" : "w") + i), e.value(), "value of entry " + i);
+      }
+    }
+    // A watch's catch-up, a few rows a page: every revision once, in order, with the new term's values.
+    var revisions = new ArrayList<Long>();
+    var values = new ArrayList<String>();
+    try (var r = HistoryReader.open(file)) {
+      long from = 1;
+      HistoryReader.Page page;
+      do {
+        page = r.read(from, 4, Long.MAX_VALUE);
+        for (var c : page.changes()) {
+          revisions.add(c.revision());
+          values.add(new String(c.value(), StandardCharsets.UTF_8));
+        }
+        from = page.next();
+      } while (!page.end());
+    }
+    assertEquals(java.util.stream.LongStream.rangeClosed(1, 42).boxed().toList(), revisions);
+    assertEquals("v26", values.get(25));
+    assertEquals(List.of("w27", "w28", "w29", "w30"), values.subList(26, 30));
+    var sealed = List.copyOf(chunks(file).values());
+    assertEquals(Boolean.FALSE, sealed.getLast(), "the newest chunk is the open one");
+    assertTrue(sealed.subList(0, sealed.size() - 1).stream().allMatch(b -> b), "every other chunk has its key index");
+  }
+
   @Test
   void beyondTheChunkCapTheOldestChunkGoesWithItsEntries() throws Exception {
     var file = dir.resolve("kvraft.db");
