@@ -15,8 +15,10 @@ import java.util.Random;
  * <pre>
  *   kvraft-torture [--minutes N] [--seed S] [--scenario NAME] [--clients 8] [--keys 5] [--dir DIR]
  *                  [--namespaces auto|on|off] [--tls]
+ *   kvraft-torture --round-seed S --scenario NAME [...]
  * </pre>
- * A round's seed is printed with it: {@code --seed S --scenario NAME --minutes 0} replays that one round.
+ * A round's seed and scenario are printed with it: {@code --round-seed S --scenario NAME} runs that one round
+ * again, on a fresh cluster. ({@code --seed} seeds the whole run: the rounds' scenarios and seeds.)
  */
 public final class Torture {
   private Torture() {}
@@ -24,6 +26,7 @@ public final class Torture {
   public static void main(String[] args) throws Exception {
     double minutes = 1;
     long seed = System.currentTimeMillis();
+    Long replay = null; // --round-seed: run exactly one round with this seed
     Scenario only = null;
     int clients = 8;
     int keys = 5;
@@ -47,6 +50,7 @@ public final class Torture {
       switch (name) {
         case "--minutes" -> minutes = Double.parseDouble(v);
         case "--seed" -> seed = Long.parseLong(v);
+        case "--round-seed" -> replay = Long.parseLong(v);
         case "--scenario" -> only = Scenario.parse(v);
         case "--clients" -> clients = Integer.parseInt(v);
         case "--keys" -> keys = Integer.parseInt(v);
@@ -55,12 +59,20 @@ public final class Torture {
         default -> fail("unknown option " + name);
       }
     }
+    if (replay != null && only == null) {
+      fail("--round-seed needs --scenario: the round's scenario, printed with its seed");
+    }
     if (dir == null) {
       dir = Files.createTempDirectory("kvraft-torture-");
     }
     var random = new Random(seed);
-    System.out.printf("kvraft-torture: seed %d, %.1f minutes, %d clients, %d keys, data in %s%n", seed, minutes,
-        clients, keys, dir);
+    if (replay != null) {
+      System.out.printf("kvraft-torture: one round, seed %d, %d clients, %d keys, data in %s%n", replay, clients,
+          keys, dir);
+    } else {
+      System.out.printf("kvraft-torture: seed %d, %.1f minutes, %d clients, %d keys, data in %s%n", seed, minutes,
+          clients, keys, dir);
+    }
     Cluster cluster = null;
     if (!namespaces.equals("off")) {
       try {
@@ -92,7 +104,7 @@ public final class Torture {
       int round = 0;
       do {
         var scenario = only != null ? only : scenarios.get(random.nextInt(scenarios.size()));
-        long roundSeed = random.nextLong();
+        long roundSeed = replay != null ? replay : random.nextLong();
         var r = Round.run(c, scenario, roundSeed, clients, keys, "r" + round + "/k", Duration.ofSeconds(1),
             Duration.ofSeconds(2), Duration.ofSeconds(2));
         results.add(r);
@@ -101,7 +113,7 @@ public final class Torture {
           System.out.println(r.verdict().report());
         }
         round++;
-      } while (System.nanoTime() < deadline);
+      } while (replay == null && System.nanoTime() < deadline);
     }
     summarize(results);
     System.exit(results.stream().allMatch(Round.Result::passed) ? 0 : 1);
