@@ -32,7 +32,10 @@ final class PendingRequests {
 
   private record Awaiting(long index, Pending pending) {}
 
-  private record Retry(List<Event.Command> commands, long at) {}
+  private record Retry(List<Event.Command> commands, long at, int writes) {}
+
+  /** Writes (leader work) among the waiting retries. */
+  private int waitingWrites;
 
   /** What {@link #expire} took out: writes whose outcome is unknown, reads that were not served. */
   record Expired(List<Long> proposalIds, List<Pending> writes, List<Pending> reads) {
@@ -100,18 +103,20 @@ final class PendingRequests {
   }
 
   void retryAt(List<Event.Command> commands, long at) {
-    retries.add(new Retry(List.copyOf(commands), at));
+    int writes = (int) commands.stream()
+        .filter(c -> dev.kvraft.proto.CommandKind.of(c.request()).leaderWork()).count();
+    retries.add(new Retry(List.copyOf(commands), at, writes));
+    waitingWrites += writes;
   }
 
-  /** When the newest waiting retry that holds a write is due, if any write waits for one. */
-  java.util.OptionalLong lastWriteRetryAt() {
-    for (var it = retries.descendingIterator(); it.hasNext(); ) {
-      var r = it.next();
-      if (r.commands().stream().anyMatch(c -> dev.kvraft.proto.CommandKind.of(c.request()).leaderWork())) {
-        return java.util.OptionalLong.of(r.at());
-      }
-    }
-    return java.util.OptionalLong.empty();
+  /** Whether any write waits for a retry. */
+  boolean writeWaits() {
+    return waitingWrites > 0;
+  }
+
+  /** When the newest waiting retry is due: a retry queued for then keeps the queue in time order. */
+  long lastRetryAt() {
+    return retries.getLast().at();
   }
 
   /** Commands whose retry time came, removed, oldest first. */
@@ -121,7 +126,9 @@ final class PendingRequests {
     }
     var due = new ArrayList<Event.Command>();
     while (!retries.isEmpty() && retries.peek().at() - now <= 0) {
-      due.addAll(retries.poll().commands());
+      var r = retries.poll();
+      due.addAll(r.commands());
+      waitingWrites -= r.writes();
     }
     return due;
   }
@@ -183,6 +190,7 @@ final class PendingRequests {
     readIndexCalls.clear();
     awaitingApply.clear();
     retries.clear();
+    waitingWrites = 0;
     return new Drained(maybe, not);
   }
 }

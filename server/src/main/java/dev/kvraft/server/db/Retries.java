@@ -54,26 +54,32 @@ final class Retries {
   }
 
   /**
-   * Writes sent on one connection are applied in the order they were sent, also across a wait for a leader: a write
-   * that arrived while there was none waits for its retry, and a later write that arrives once a leader is known
-   * must not overtake it. So while any write waits, new writes join the queue behind it, due with it. Not held: a
-   * forwarded write (its follower retries it, in its own order) and one whose deadline comes first.
+   * Writes sent on one connection keep their order across a wait for a leader: a write that arrived while there was
+   * none waits for its retry, and a later write that arrives once a leader is known must not overtake it. So while
+   * any write waits, new writes join the queue behind it, due with the newest waiting retry. A new write whose
+   * deadline would pass before then is answered UNAVAILABLE now (not applied) rather than sent ahead. Forwarded
+   * writes are not held: the follower that sent them retries them, in its own order.
    */
   private void holdBehind(List<Event.Command> writes) {
-    var at = pending.lastWriteRetryAt();
-    if (writes.isEmpty() || at.isEmpty() || !accepting.getAsBoolean()) {
+    if (writes.isEmpty() || !accepting.getAsBoolean() || !pending.writeWaits()) {
       return;
     }
+    long at = pending.lastRetryAt();
     var held = new ArrayList<Event.Command>();
     writes.removeIf(c -> {
-      boolean hold = !c.request().getForwarded() && c.deadline() - at.getAsLong() > 0;
-      if (hold) {
-        held.add(c);
+      if (c.request().getForwarded()) {
+        return false;
       }
-      return hold;
+      if (c.deadline() - at > RETRY_NANOS) {
+        held.add(c);
+      } else {
+        replies.error(c, Error.Code.UNAVAILABLE, "an earlier write on this node is waiting for a leader, and this"
+            + " write's deadline comes before its turn; it was not applied", "");
+      }
+      return true;
     });
     if (!held.isEmpty()) {
-      pending.retryAt(held, at.getAsLong());
+      pending.retryAt(held, at);
     }
   }
 }

@@ -226,6 +226,29 @@ class DatabaseLoopTest {
   }
 
   @Test
+  void aLaterWriteThatCannotWaitItsTurnIsRefusedNotSentAhead() throws Exception {
+    start();
+    submit(Requests.put(1, "a", "first"));
+    dev.kvraft.server.testing.Await.until("the first put waiting for a leader", java.time.Duration.ofSeconds(5),
+        loop::inFlightCommands, n -> n == 1);
+    // Its deadline is now: it cannot wait behind the first, and must not go ahead of it either.
+    assertTrue(loop.commands().submit(Requests.put(2, "a", "hasty"), answers::add, System.nanoTime(),
+        RequestTrace.receivedNow("test")));
+    var refused = answer();
+    assertEquals(2, refused.getId());
+    assertEquals(Error.Code.UNAVAILABLE, refused.getError().getCode(), refused.toString());
+    assertTrue(refused.getError().getMessage().contains("an earlier write on this node is waiting"),
+        refused.getError().getMessage());
+    raft.leader = true;
+    var proposal = next(raft.proposals, "proposal");
+    while (proposal.entry().getOpsCount() == 0) {
+      proposal = next(raft.proposals, "proposal"); // the member token, proposed by a new leader
+    }
+    assertEquals(List.of("first"), proposal.entry().getOpsList().stream()
+        .map(op -> op.getPut().getValue().toStringUtf8()).toList(), "the refused write was not proposed");
+  }
+
+  @Test
   void beforeRaftIsBoundTheLoopSaysItIsStarting() throws Exception {
     loop.start();
     submit(Requests.get(3, "a"));
