@@ -118,6 +118,23 @@ class DatabaseLoopTest {
     return r;
   }
 
+  /** The next proposal that carries operations: a new leader also proposes the member token, which has none. */
+  private FakeRaft.Proposal nextWithOps() throws InterruptedException {
+    var proposal = next(raft.proposals, "proposal");
+    while (proposal.entry().getOpsCount() == 0) {
+      proposal = next(raft.proposals, "proposal");
+    }
+    return proposal;
+  }
+
+  /** With no leader, a put of "a" = "first" (id 1) is taken and waits for its retry. */
+  private void firstPutWaitsForALeader() throws Exception {
+    start();
+    submit(Requests.put(1, "a", "first"));
+    dev.kvraft.server.testing.Await.until("the first put waiting for a leader", java.time.Duration.ofSeconds(5),
+        loop::inFlightCommands, n -> n == 1);
+  }
+
   private static <T> T next(BlockingQueue<T> q, String what) throws InterruptedException {
     var t = q.poll(10, TimeUnit.SECONDS);
     assertNotNull(t, "no " + what + " within 10 s");
@@ -199,10 +216,7 @@ class DatabaseLoopTest {
     assertEquals(Error.Code.LEASE_NOT_FOUND, r.getError().getCode(), r.toString());
     assertTrue(raft.barriers.isEmpty(), "a keep-alive takes no read barrier");
     submit(Requests.put(2, "a", "1"));
-    var proposal = next(raft.proposals, "proposal");
-    while (proposal.entry().getOpsCount() == 0) {
-      proposal = next(raft.proposals, "proposal"); // the member token, proposed by a new leader
-    }
+    var proposal = nextWithOps();
     assertTrue(proposal.entry().getOps(0).hasPut(), "the loop still proposes writes");
   }
 
@@ -211,10 +225,7 @@ class DatabaseLoopTest {
     // Found by WatchTest: of two puts of one key pipelined on one connection while the node was not yet leader,
     // the second was applied first: the first waited for its retry and the second, arriving once the node led,
     // was proposed at once.
-    start();
-    submit(Requests.put(1, "a", "first"));
-    dev.kvraft.server.testing.Await.until("the first put waiting for a leader", java.time.Duration.ofSeconds(5),
-        loop::inFlightCommands, n -> n == 1);
+    firstPutWaitsForALeader();
     raft.leader = true;
     submit(Requests.put(2, "a", "second"));
     var values = new java.util.ArrayList<String>();
@@ -227,10 +238,7 @@ class DatabaseLoopTest {
 
   @Test
   void aLaterWriteThatCannotWaitItsTurnIsRefusedNotSentAhead() throws Exception {
-    start();
-    submit(Requests.put(1, "a", "first"));
-    dev.kvraft.server.testing.Await.until("the first put waiting for a leader", java.time.Duration.ofSeconds(5),
-        loop::inFlightCommands, n -> n == 1);
+    firstPutWaitsForALeader();
     // Its deadline is now: it cannot wait behind the first, and must not go ahead of it either.
     assertTrue(loop.commands().submit(Requests.put(2, "a", "hasty"), answers::add, System.nanoTime(),
         RequestTrace.receivedNow("test")));
@@ -240,10 +248,7 @@ class DatabaseLoopTest {
     assertTrue(refused.getError().getMessage().contains("an earlier write on this node is waiting"),
         refused.getError().getMessage());
     raft.leader = true;
-    var proposal = next(raft.proposals, "proposal");
-    while (proposal.entry().getOpsCount() == 0) {
-      proposal = next(raft.proposals, "proposal"); // the member token, proposed by a new leader
-    }
+    var proposal = nextWithOps();
     assertEquals(List.of("first"), proposal.entry().getOpsList().stream()
         .map(op -> op.getPut().getValue().toStringUtf8()).toList(), "the refused write was not proposed");
   }
