@@ -37,6 +37,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class DatabaseLoop implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(DatabaseLoop.class);
+  /** An idle loop runs its timers (expiry, leases, progress, proposals of its own) at least this often. */
   private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
 
   /** A batch of writes is cut into several log entries past this many bytes of requests. */
@@ -282,7 +283,7 @@ public final class DatabaseLoop implements AutoCloseable {
     var observer = applier.observer();
     try {
       while (true) {
-        var first = inbox.poll(TICK_NANOS);
+        var first = inbox.poll(pending.nanosUntilFirstRetry(System.nanoTime(), TICK_NANOS));
         long turnStart = System.nanoTime();
         if (first != null) {
           batch.add(first);

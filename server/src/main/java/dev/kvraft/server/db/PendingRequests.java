@@ -119,6 +119,17 @@ final class PendingRequests {
     return retries.getLast().at();
   }
 
+  /**
+   * How long the loop may wait for its next event before a retry comes due: at most {@code atMost}, zero when one is
+   * due already. The retries are queued in time order, so the first is the next one due.
+   */
+  long nanosUntilFirstRetry(long now, long atMost) {
+    if (retries.isEmpty()) {
+      return atMost;
+    }
+    return Math.max(0, Math.min(atMost, retries.peek().at() - now));
+  }
+
   /** Commands whose retry time came, removed, oldest first. */
   List<Event.Command> dueRetries(long now) {
     if (retries.isEmpty() || retries.peek().at() - now > 0) {

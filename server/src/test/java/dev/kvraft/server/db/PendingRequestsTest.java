@@ -56,6 +56,18 @@ class PendingRequestsTest {
   }
 
   @Test
+  void anIdleLoopWakesWhenTheFirstRetryIsDueNotAtItsNextTick() {
+    assertEquals(50, pending.nanosUntilFirstRetry(0, 50), "nothing waits: the whole tick");
+    pending.retryAt(List.of(command(1, 1000)), 20);
+    pending.retryAt(List.of(command(2, 1000)), 40);
+    assertEquals(20, pending.nanosUntilFirstRetry(0, 50), "a retry due before the tick ends wakes the loop then");
+    assertEquals(50, pending.nanosUntilFirstRetry(-100, 50), "one due after the tick waits for the tick");
+    assertEquals(0, pending.nanosUntilFirstRetry(30, 50), "one overdue: no wait at all");
+    pending.dueRetries(30);
+    assertEquals(10, pending.nanosUntilFirstRetry(30, 50), "then the next one");
+  }
+
+  @Test
   void expiryTakesOutEveryTableButLeavesWhatIsStillInTime() {
     pending.proposed(1, Pending.of(List.of(command(1, 10))));
     pending.proposed(2, Pending.of(List.of(command(2, 100))));
