@@ -109,20 +109,37 @@ final class Outbox {
       return true;
     }
     var limits = budget.limits();
-    long deadline = System.nanoTime() + limits.writeTimeout().toNanos();
+    if (awaitDrained(() -> !overBound(), System.nanoTime() + limits.writeTimeout().toNanos())) {
+      return isOpen();
+    }
+    if (isOpen()) {
+      LOG.warn("client {}: {} bytes of answers unread for {} ms (limit.outbox.bytes {},"
+          + " client.write.timeout.ms); closing the connection", peer, bytes.get(),
+          limits.writeTimeout().toMillis(), limits.outboxBytes());
+    }
+    return false;
+  }
+
+  /**
+   * Waits, woken by the writer after each flush, until {@code ready} holds (true), or the connection breaks or closes
+   * or the deadline ({@link System#nanoTime()}) passes (false). {@code ready} is checked first, so a wait that is not
+   * needed costs nothing, and once it holds the answer is true whatever happens next.
+   */
+  private boolean awaitDrained(java.util.function.BooleanSupplier ready, long deadline) throws InterruptedException {
     synchronized (drained) {
-      while (overBound() && !broken) {
+      while (!ready.getAsBoolean()) {
         long left = deadline - System.nanoTime();
-        if (left <= 0) {
-          LOG.warn("client {}: {} bytes of answers unread for {} ms (limit.outbox.bytes {},"
-              + " client.write.timeout.ms); closing the connection", peer, bytes.get(),
-              limits.writeTimeout().toMillis(), limits.outboxBytes());
+        if (!isOpen() || left <= 0) {
           return false;
         }
         drained.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
       }
     }
-    return !broken;
+    return true;
+  }
+
+  private boolean isOpen() {
+    return !broken && !connection.isClosed();
   }
 
   private boolean overBound() {
@@ -326,18 +343,8 @@ final class Outbox {
 
     @Override
     public boolean put(Response message) throws InterruptedException {
-      long deadline = System.nanoTime() + budget.limits().writeTimeout().toNanos();
-      while (!reserve(message)) {
-        if (!isOpen()) {
-          return false;
-        }
-        long left = deadline - System.nanoTime();
-        if (left <= 0) {
-          return false;
-        }
-        synchronized (drained) {
-          drained.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
-        }
+      if (!awaitDrained(() -> reserve(message), System.nanoTime() + budget.limits().writeTimeout().toNanos())) {
+        return false;
       }
       enqueue(new Messages(List.of(message)));
       return true;
@@ -345,17 +352,8 @@ final class Outbox {
 
     @Override
     public boolean awaitRoom() throws InterruptedException {
-      long deadline = System.nanoTime() + budget.limits().writeTimeout().toNanos();
-      while (bytes.get() > room() / 2) {
-        long left = deadline - System.nanoTime();
-        if (!isOpen() || left <= 0) {
-          return false;
-        }
-        synchronized (drained) {
-          drained.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
-        }
-      }
-      return isOpen();
+      return awaitDrained(() -> bytes.get() <= room() / 2,
+          System.nanoTime() + budget.limits().writeTimeout().toNanos()) && isOpen();
     }
 
     private long room() {
@@ -364,7 +362,7 @@ final class Outbox {
 
     @Override
     public boolean isOpen() {
-      return !broken && !connection.isClosed();
+      return Outbox.this.isOpen();
     }
 
     @Override
