@@ -29,20 +29,20 @@ final class WatchCatchUp implements Runnable {
   private static final long SEEN_BYTES = 16L << 20;
 
   private final Watches hub;
-  private final Watches.Watcher w;
+  private final Watcher w;
   private final long from;
   private final boolean retry;
   /** Bytes of keys and values in the catch-up's map of keys seen. */
   private long seenBytes;
 
-  private WatchCatchUp(Watches hub, Watches.Watcher w, long from, boolean retry) {
+  private WatchCatchUp(Watches hub, Watcher w, long from, boolean retry) {
     this.hub = hub;
     this.w = w;
     this.from = from;
     this.retry = retry;
   }
 
-  static void start(Watches hub, Watches.Watcher w, long from, boolean retry) {
+  static void start(Watches hub, Watcher w, long from, boolean retry) {
     Thread.ofVirtual().name("kvraft-watch-catchup-" + w.id).start(new WatchCatchUp(hub, w, from, retry));
   }
 
@@ -138,7 +138,7 @@ final class WatchCatchUp implements Runnable {
             + (before.value() == null ? 0 : before.value().length));
       }
       boolean revisionEnds = i + 1 == changes.size() || changes.get(i + 1).revision() != c.revision();
-      if (revisionEnds && bytes >= Watches.MESSAGE_BYTES) {
+      if (revisionEnds && bytes >= WatchMessages.MESSAGE_BYTES) {
         if (!put(events, lastEvent)) {
           return false;
         }
@@ -177,7 +177,7 @@ final class WatchCatchUp implements Runnable {
     if (w.ended) {
       return false;
     }
-    if (w.sink.put(hub.message(w.id, revision, events))) {
+    if (w.sink.put(hub.messages().message(w.id, revision, events))) {
       return true;
     }
     slow();
@@ -197,8 +197,7 @@ final class WatchCatchUp implements Runnable {
   /** Ends the watch and tells the client why (the last message of its stream). */
   private void cancel(String reason, long compactRevision) throws InterruptedException {
     hub.onLoop(() -> hub.end(w));
-    if (!w.sink.put(hub.message(w.id, 0, WatchResult.newBuilder().setCanceled(true).setCancelReason(reason)
-        .setCompactRevision(compactRevision))) && w.sink.isOpen()) {
+    if (!w.sink.put(hub.messages().canceled(w.id, 0, reason, compactRevision)) && w.sink.isOpen()) {
       w.sink.close();
     }
   }

@@ -1,13 +1,8 @@
 package dev.kvraft.server.db;
 
 import com.google.protobuf.ByteString;
-import com.google.protobuf.UnsafeByteOperations;
-import dev.kvraft.proto.CancelWatchResult;
 import dev.kvraft.proto.Error;
-import dev.kvraft.proto.Header;
 import dev.kvraft.proto.Response;
-import dev.kvraft.proto.Watch;
-import dev.kvraft.proto.WatchResult;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -36,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * revisions and each watcher's state while it is live. While a watcher is behind, its position belongs to its
  * catch-up thread, handed over through the loop's queue. {@link Watcher#ended} is the one field both sides read.
  * What the watches may hold, and what each connection's hold, is the {@link WatchBudget}'s (the loop's thread's too):
- * a watch opens only if it fits, is charged when it opens and discharged when it ends.
+ * a watch opens only if it fits, is charged when it opens and discharged when it ends. The messages it sends are
+ * built by {@link WatchMessages}, from the {@link WatchRevision}s it captures.
  */
 final class Watches {
   private static final Logger LOG = LoggerFactory.getLogger(Watches.class);
@@ -46,79 +42,11 @@ final class Watches {
   static final long RECENT_BYTES = 16L << 20;
   /** Events gathered for one live watcher in one turn before it is sent to catch up instead. */
   static final long PENDING_BYTES = 4L << 20;
-  /** A stream message holds whole revisions up to about this many bytes (one large revision may be more). */
-  static final int MESSAGE_BYTES = 1 << 20;
-
-  /** One change of one key: {@code now} null for a delete, {@code prev} null for a creation. */
-  record Change(KvState.Entry prev, KvState.Entry now, long revision, ByteString key) {
-    Change(KvState.Entry prev, KvState.Entry now, long revision) {
-      this(prev, now, revision, UnsafeByteOperations.unsafeWrap(now != null ? now.key() : prev.key()));
-    }
-
-    byte[] keyBytes() {
-      return now != null ? now.key() : prev.key();
-    }
-
-    int bytes() {
-      var e = now != null ? now : prev;
-      return 64 + e.key().length + (now == null ? 0 : now.value().length);
-    }
-  }
-
-  /** The changes of one revision. */
-  record Revision(long revision, List<Change> changes, long bytes) {}
-
-  /** One open watch. */
-  static final class Watcher {
-    final WatchSink sink;
-    final long id;
-    final Watch watch;
-    /** The range as arrays, compared with {@link java.util.Arrays#compareUnsigned} (protobuf's comparator is slow). */
-    private final byte[] from;
-    private final byte[] to;
-    private final boolean single;
-    private final boolean toEnd;
-    /** Loop thread while live: the first revision not yet queued to the client. */
-    long next;
-    boolean live;
-    /** What opening this watch added to the range index, charged to its connection until it ends. */
-    long rangeEntries;
-    final List<Revision> pending = new ArrayList<>();
-    long pendingBytes;
-    long lastSentNanos = System.nanoTime();
-    volatile boolean ended;
-
-    Watcher(WatchSink sink, long id, Watch watch, long next) {
-      this.sink = sink;
-      this.id = id;
-      this.watch = watch;
-      this.next = next;
-      this.from = watch.getKey().toByteArray();
-      this.to = watch.getRangeEnd().toByteArray();
-      this.single = watch.getRangeEnd().isEmpty();
-      this.toEnd = watch.getRangeEnd().equals(KvState.TO_END);
-    }
-
-    boolean holds(ByteString key) {
-      return holds(key.toByteArray());
-    }
-
-    boolean holds(byte[] key) {
-      if (single) {
-        return java.util.Arrays.equals(key, from);
-      }
-      return java.util.Arrays.compareUnsigned(key, from) >= 0
-          && (toEnd || java.util.Arrays.compareUnsigned(key, to) < 0);
-    }
-
-    boolean wants(boolean delete) {
-      return delete ? !watch.getNoDelete() : !watch.getNoPut();
-    }
-  }
 
   private final String nodeId;
   private final KvState state;
   private final Replies replies;
+  private final WatchMessages messages;
   private final LongSupplier compactRevision;
   private final Consumer<Event> loop;
   private final long progressNanos;
@@ -138,11 +66,11 @@ final class Watches {
   private int progressWatchers;
   private long nextProgress;
 
-  private final ArrayDeque<Revision> recent = new ArrayDeque<>();
+  private final ArrayDeque<WatchRevision> recent = new ArrayDeque<>();
   private long recentBytes;
   /** Every revision from this one on is in {@link #recent} (while anyone watches). */
   private long recentFrom;
-  private final List<Change> current = new ArrayList<>();
+  private final List<WatchChange> current = new ArrayList<>();
   private final Capture capture = new Capture();
 
   Watches(String nodeId, KvState state, Replies replies, LongSupplier compactRevision, Consumer<Event> loop,
@@ -150,6 +78,7 @@ final class Watches {
     this.nodeId = nodeId;
     this.state = state;
     this.replies = replies;
+    this.messages = new WatchMessages(replies);
     this.compactRevision = compactRevision;
     this.loop = loop;
     this.progressNanos = progressInterval.toNanos();
@@ -176,7 +105,7 @@ final class Watches {
     @Override
     public void changed(KvState.Entry prev, KvState.Entry now, long revision) {
       next.changed(prev, now, revision);
-      current.add(new Change(prev, now, revision));
+      current.add(new WatchChange(prev, now, revision));
     }
   }
 
@@ -193,7 +122,7 @@ final class Watches {
         for (int i = 0; i < current.size(); i++) {
           bytes += current.get(i).bytes();
         }
-        publish(new Revision(current.getFirst().revision(), current.size() == 1 ? List.of(current.getFirst())
+        publish(new WatchRevision(current.getFirst().revision(), current.size() == 1 ? List.of(current.getFirst())
             : List.copyOf(current), bytes));
         current.clear();
       }
@@ -201,7 +130,7 @@ final class Watches {
     };
   }
 
-  private void publish(Revision r) {
+  private void publish(WatchRevision r) {
     recent.addLast(r);
     recentBytes += r.bytes();
     while (recent.size() > RECENT_REVISIONS || recentBytes > RECENT_BYTES) {
@@ -227,14 +156,14 @@ final class Watches {
   }
 
   /** The index found {@code c}'s key in {@code w}'s range: adds the revision unless a filter leaves it out. */
-  private void offerTo(Watcher w, Revision r, Change c) {
+  private void offerTo(Watcher w, WatchRevision r, WatchChange c) {
     if (w.wants(c.now() == null)) {
       add(w, r);
     }
   }
 
   /** Adds the revision if any of its changes is for {@code w} (a join replaying the recent revisions). */
-  private void offerTo(Watcher w, Revision r) {
+  private void offerTo(Watcher w, WatchRevision r) {
     for (var c : r.changes()) {
       if (w.holds(c.keyBytes()) && w.wants(c.now() == null)) {
         add(w, r);
@@ -244,7 +173,7 @@ final class Watches {
   }
 
   /** Adds the revision to a live watcher's pending events once (several changes may name the same watcher). */
-  private void add(Watcher w, Revision r) {
+  private void add(Watcher w, WatchRevision r) {
     if (!w.live || r.revision() < w.next) {
       return;
     }
@@ -272,7 +201,7 @@ final class Watches {
       }
       long first = w.pending.getFirst().revision();
       boolean sent = true;
-      for (var message : messages(w, w.pending)) {
+      for (var message : messages.events(w, w.pending)) {
         if (!offer(w, message)) {
           sent = false;
           break;
@@ -306,54 +235,6 @@ final class Watches {
       sink.send();
     }
     staged.clear();
-  }
-
-  /** The stream messages for whole revisions: about {@link #MESSAGE_BYTES} each, never splitting a revision. */
-  private List<Response> messages(Watcher w, List<Revision> revisions) {
-    var out = new ArrayList<Response>();
-    var events = WatchResult.newBuilder();
-    long bytes = 0;
-    long last = 0;
-    for (var r : revisions) {
-      for (var c : r.changes()) {
-        if (w.holds(c.keyBytes()) && w.wants(c.now() == null)) {
-          events.addEvents(event(c, w.watch.getPrevKv()));
-        }
-      }
-      bytes += r.bytes();
-      last = r.revision();
-      if (bytes >= MESSAGE_BYTES) {
-        out.add(message(w.id, last, events));
-        events = WatchResult.newBuilder();
-        bytes = 0;
-      }
-    }
-    if (events.getEventsCount() > 0) {
-      out.add(message(w.id, last, events));
-    }
-    return out;
-  }
-
-  static dev.kvraft.proto.Event event(Change c, boolean prevKv) {
-    var e = dev.kvraft.proto.Event.newBuilder();
-    if (c.now() != null) {
-      e.setType(dev.kvraft.proto.Event.Type.PUT).setKv(c.now().toKeyValue());
-    } else {
-      e.setType(dev.kvraft.proto.Event.Type.DELETE).setKv(dev.kvraft.proto.KeyValue.newBuilder()
-          .setKey(UnsafeByteOperations.unsafeWrap(c.prev().key())).setModRevision(c.revision()));
-    }
-    if (prevKv && c.prev() != null) {
-      e.setPrevKv(c.prev().toKeyValue());
-    }
-    return e.build();
-  }
-
-  Response message(long id, long revision, WatchResult.Builder result) {
-    return Response.newBuilder().setId(id).setHeader(header(revision)).setWatch(result).build();
-  }
-
-  private Header header(long revision) {
-    return replies.header(revision);
   }
 
   /** Hands the watcher to a catch-up thread from revision {@code from}. */
@@ -398,10 +279,7 @@ final class Watches {
       if (mine.isEmpty()) {
         bySink.remove(sink);
       }
-      var refused = Replies.error(r.getId(), Error.Code.COMPACTED, "revision " + start + " is compacted; history"
-          + " starts at revision " + compacted + ": watch from there or later", "");
-      replies.reply(c, refused.toBuilder().setError(refused.getError().toBuilder().setCompactRevision(compacted))
-          .build());
+      replies.reply(c, WatchMessages.compacted(r.getId(), start, compacted));
       return;
     }
     if (count == 0) {
@@ -420,8 +298,7 @@ final class Watches {
       progressWatchers++;
     }
     sink.watching(1);
-    replies.reply(c, replies.respond(r.getId()).setHeader(header(revision))
-        .setWatch(WatchResult.newBuilder().setCreated(true)).build());
+    replies.reply(c, messages.created(r.getId(), revision));
     join(w, start);
   }
 
@@ -458,8 +335,7 @@ final class Watches {
       var w = remove(sink, r.getCancelWatch().getWatchId());
       found = w != null;
     }
-    replies.reply(c, replies.respond(r.getId()).setCancelWatch(CancelWatchResult.newBuilder().setCanceled(found))
-        .build());
+    replies.reply(c, messages.cancelWatch(r.getId(), found));
   }
 
   private Watcher remove(WatchSink sink, long id) {
@@ -547,8 +423,7 @@ final class Watches {
           var reason = "node " + nodeId + " installed a snapshot at revision " + revision + " and has no history"
               + " before it; watch again from another node, or from revision " + (revision + 1);
           end(w);
-          offer(w, message(w.id, revision, WatchResult.newBuilder().setCanceled(true).setCancelReason(reason)
-              .setCompactRevision(revision + 1)));
+          offer(w, messages.canceled(w.id, revision, reason, revision + 1));
         }
       }
     }
@@ -566,7 +441,7 @@ final class Watches {
       for (var w : mine.values()) {
         // Live with nothing pending: every revision up to now was looked at (this runs after the turn's flush).
         if (w.watch.getProgressNotify() && w.live && w.pending.isEmpty() && now - w.lastSentNanos >= progressNanos) {
-          if (offer(w, message(w.id, revision, WatchResult.newBuilder().setProgress(true)))) {
+          if (offer(w, messages.progress(w.id, revision))) {
             w.lastSentNanos = now;
           }
         }
@@ -579,6 +454,10 @@ final class Watches {
 
   WatchHistory history() {
     return history;
+  }
+
+  WatchMessages messages() {
+    return messages;
   }
 
   java.util.concurrent.Semaphore readers() {
