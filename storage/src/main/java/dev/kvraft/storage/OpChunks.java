@@ -105,8 +105,9 @@ final class OpChunks {
     // named after their index would sort before the open one (or clash with its name), while everything that reads
     // the chunk list takes its sorted order for creation order: a reopened mirror takes the last chunk for the open
     // one, the cap drops the first, HistoryReader reads them in that order for revision order. So chunk names stay
-    // ascending in creation order, and a chunk may hold replaced rows below its name (prune goes by max(idx)). The
-    // next rows above the open chunk's first index seal it.
+    // ascending in creation order, and a chunk may hold replaced rows below its name (prune goes by max(idx), and the
+    // cap deletes them with the entries below the chunk it keeps first). The next rows above the open chunk's first
+    // index seal it.
     if (openRows >= chunkRows && opRows.getFirst().idx() > chunks.getLast()) {
       seal(opRows.getFirst().idx());
     }
@@ -117,7 +118,9 @@ final class OpChunks {
 
   /**
    * Seals the open chunk (builds its key index) and opens a new one starting at {@code first}; inside the current
-   * transaction. Beyond {@code maxChunks} the oldest chunks go, with their entries.
+   * transaction. Beyond {@code maxChunks} the oldest chunks go, with their entries: every entry below the first chunk
+   * kept, and its rows in the chunks kept too (rows of a replaced entry can sit in a later chunk, below its name).
+   * Without them, key_history (a join with raft_log) hid those rows while HistoryReader still gave them to watches.
    */
   private void seal(long first) throws SQLException {
     long open = chunks.getLast();
@@ -130,7 +133,13 @@ final class OpChunks {
         long oldest = chunks.removeFirst();
         raiseHistoryFrom(revisionAtOrBelow(st, oldest, Long.MAX_VALUE) + 1);
         st.execute("DROP TABLE " + chunkTable(oldest));
-        st.execute("DELETE FROM raft_log WHERE idx < " + chunks.getFirst());
+        long below = chunks.getFirst();
+        // Two primary-key seeks per chunk kept, once per chunk dropped (every chunkRows rows or more); all they find
+        // are the rare replaced rows.
+        for (long kept : chunks) {
+          trim(st, kept, below - 1);
+        }
+        st.execute("DELETE FROM raft_log WHERE idx < " + below);
       }
       MirrorSchema.createViews(st, chunks);
     }
@@ -169,13 +178,13 @@ final class OpChunks {
       try (var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM " + table)) {
         max = rs.getLong(1);
       }
-      raiseHistoryFrom(revisionAtOrBelow(st, first, upTo) + 1);
       if (first != open && max <= upTo) {
+        raiseHistoryFrom(revisionAtOrBelow(st, first, upTo) + 1);
         st.execute("DROP TABLE " + table);
         it.remove();
         dropped = true;
       } else {
-        st.executeUpdate("DELETE FROM " + table + " WHERE idx <= " + upTo);
+        trim(st, first, upTo);
       }
     }
     if (dropped) {
@@ -197,6 +206,12 @@ final class OpChunks {
     }
     raiseHistoryFrom(revision);
     return n;
+  }
+
+  /** Deletes the rows of {@code chunk} with {@code idx <= upTo} (a primary-key range), raising history_from above. */
+  private void trim(Statement st, long chunk, long upTo) throws SQLException {
+    raiseHistoryFrom(revisionAtOrBelow(st, chunk, upTo) + 1);
+    st.executeUpdate("DELETE FROM " + chunkTable(chunk) + " WHERE idx <= " + upTo);
   }
 
   /** Raises history_from (inside the caller's transaction). */

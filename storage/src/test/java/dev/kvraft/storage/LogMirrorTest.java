@@ -2,6 +2,7 @@ package dev.kvraft.storage;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -243,26 +244,79 @@ class LogMirrorTest {
       }
     }
     // A watch's catch-up, a few rows a page: every revision once, in order, with the new term's values.
-    var revisions = new ArrayList<Long>();
-    var values = new ArrayList<String>();
-    try (var r = HistoryReader.open(file)) {
-      long from = 1;
-      HistoryReader.Page page;
-      do {
-        page = r.read(from, 4, Long.MAX_VALUE);
-        for (var c : page.changes()) {
-          revisions.add(c.revision());
-          values.add(new String(c.value(), StandardCharsets.UTF_8));
-        }
-        from = page.next();
-      } while (!page.end());
-    }
+    var changes = catchUp(file, 1);
+    var revisions = changes.stream().map(HistoryReader.Change::revision).toList();
+    var values = changes.stream().map(c -> new String(c.value(), StandardCharsets.UTF_8)).toList();
     assertEquals(java.util.stream.LongStream.rangeClosed(1, 42).boxed().toList(), revisions);
     assertEquals("v26", values.get(25));
     assertEquals(List.of("w27", "w28", "w29", "w30"), values.subList(26, 30));
     var sealed = List.copyOf(chunks(file).values());
     assertEquals(Boolean.FALSE, sealed.getLast(), "the newest chunk is the open one");
     assertTrue(sealed.subList(0, sealed.size() - 1).stream().allMatch(b -> b), "every other chunk has its key index");
+  }
+
+  /** What a watch's catch-up from {@code from} reads, a few rows a page, to the end. */
+  private static List<HistoryReader.Change> catchUp(Path file, long from) throws Exception {
+    var changes = new ArrayList<HistoryReader.Change>();
+    try (var r = HistoryReader.open(file)) {
+      HistoryReader.Page page;
+      do {
+        page = r.read(from, 4, Long.MAX_VALUE);
+        assertEquals(0, page.compactedBelow(), "history starts at " + page.compactedBelow() + ", asked from " + from);
+        changes.addAll(page.changes());
+        from = page.next();
+      } while (!page.end());
+    }
+    return changes;
+  }
+
+  /**
+   * Entry 27, replaced while the open chunk from 28 was full, has its rows in that chunk, under its name. When the cap
+   * dropped the chunk from 25 it deleted raft_log below 28, entry 27 too, but used to leave 27's operation in the
+   * chunk from 28: key_history (a join with raft_log) hid it while HistoryReader, reading the chunks, still returned
+   * revision 27 to watches, from a history_from of 27.
+   */
+  @Test
+  void theChunkCapLeavesNoOperationWithoutItsEntryWhenReplacedRowsSitUnderALaterChunksName() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file, 3, 3)) {
+      for (int i = 1; i <= 30; i++) {
+        put(m, i, 1, "k", "v" + i, i);
+        m.commit();
+      }
+      assertEquals(List.of(22L, 25L, 28L), List.copyOf(chunks(file).keySet()), "the open chunk from 28 is full");
+      for (int i = 27; i <= 28; i++) {
+        put(m, i, 2, "k", "w" + i, i);   // into the chunk from 28, 27 under its name
+        m.commit();
+      }
+    }
+    List<Long> shown;
+    long historyFrom;
+    try (var m = LogMirror.open(file, 3, 3)) {   // restarted, the new term's entries after 28 applied
+      for (int i = 29; i <= 34; i++) {
+        put(m, i, 2, "k", "w" + i, i);
+        m.commit();
+      }
+      assertEquals(List.of(28L, 29L, 32L), List.copyOf(chunks(file).keySet()), "the cap dropped 22, then 25");
+      assertEquals(28, m.minIndex());
+      shown = m.history(b("k")).stream().map(LogMirror.KeyEvent::idx).toList();
+      historyFrom = m.historyFrom();
+    }
+    assertEquals(java.util.stream.LongStream.rangeClosed(28, 34).boxed().toList(), shown, "key_history");
+    // What a watch reads from where history starts is what key_history shows (revision = index here).
+    var changes = catchUp(file, historyFrom);
+    assertEquals(shown, changes.stream().map(HistoryReader.Change::revision).toList(),
+        "a watch from history_from " + historyFrom);
+    assertEquals("w28", new String(changes.getFirst().value(), StandardCharsets.UTF_8));
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+         var rs = st.executeQuery("SELECT group_concat(o.idx) FROM raft_log_ops o LEFT JOIN raft_log l USING (idx)"
+             + " WHERE l.idx IS NULL")) {
+      assertNull(rs.getString(1), "operations without their raft_log row");
+    }
+    assertEquals(28, historyFrom, "revision 27 went with its entry");
+    try (var r = HistoryReader.open(file)) {
+      assertEquals(28, r.read(27, 4, Long.MAX_VALUE).compactedBelow(), "a watch from 27 is told history starts at 28");
+    }
   }
 
   @Test
