@@ -82,6 +82,56 @@ kvraft_classpath() {
   echo "$jar:$KVRAFT_HOME/$module/target/lib/*"
 }
 
+# JVM flags that map the server's class-data-sharing archive, made first when missing or older than a jar of the
+# class path $1: a training run (dev.kvraft.server.ClassArchiveTraining, a one-node server answering a few hundred
+# requests, about 10 s) under -XX:ArchiveClassesAtExit. A node that maps the classes it needs instead of reading them
+# from the jars listens sooner: about 2 s sooner for three nodes starting together on two cores (BENCHMARKS.md). The
+# archive lies beside the jars, one per JDK major version; it is written under a temporary name and renamed, so
+# nodes starting together share one complete file that nothing writes again. The JVM checks it against its own
+# build and the jars and silently ignores one that does not match. Nothing is added when the archive cannot be made
+# (a read-only installation, a failed training run: the node starts as it would without), when
+# KVRAFT_CLASS_ARCHIVE=off, or when the JVM options $2 choose their own (-Xshare, SharedArchiveFile, AOTCache).
+kvraft_class_archive_flags() {
+  local cp=$1 jvm_opts=${2:-} dir archive jars=() parts part
+  [ "${KVRAFT_CLASS_ARCHIVE:-on}" = off ] && return 0
+  case " $jvm_opts " in *-Xshare*|*SharedArchiveFile*|*AOTCache*) return 0 ;; esac
+  IFS=: read -r -a parts <<<"$cp"
+  for part in "${parts[@]}"; do
+    case "$part" in
+      */\*) jars+=("${part%/\*}"/*.jar) ;;
+      *) jars+=("$part") ;;
+    esac
+  done
+  dir=$(dirname "${jars[0]}")
+  archive="$dir/kvraft-server.jdk$JAVA_MAJOR.jsa"
+  # Missing, or older than a jar. A failed training run leaves $archive.failed: not tried again until a jar changes.
+  kvraft_archive_older() { [ ! -e "$1" ] || [ -n "$(find "${jars[@]}" -newer "$1" 2>/dev/null | head -n1)" ]; }
+  if kvraft_archive_older "$archive" && kvraft_archive_older "$archive.failed" && [ -w "$dir" ]; then
+    exec 8>"$dir/.class-archive.lock"
+    flock 8
+    if kvraft_archive_older "$archive" && kvraft_archive_older "$archive.failed"; then
+      echo "$(basename "$0"): making the JVM's class archive for this build (a one-node training run, about 10 s)" >&2
+      rm -f "$archive" "$archive.failed"
+      # shellcheck disable=SC2046 # the flags are words
+      if "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC -XX:ArchiveClassesAtExit="$archive.tmp" -Xlog:cds=off \
+        -Xlog:cds+dynamic=off -cp "$cp" dev.kvraft.server.ClassArchiveTraining >"$archive.log" 2>&1 \
+        && [ -s "$archive.tmp" ]; then
+        mv -f "$archive.tmp" "$archive"
+      else
+        echo "$(basename "$0"): the class archive's training run failed (see $archive.log); starting without it" >&2
+        rm -f "$archive.tmp"
+        touch "$archive.failed"
+      fi
+    fi
+    flock -u 8
+    exec 8>&-
+  fi
+  if [ -s "$archive" ] && ! kvraft_archive_older "$archive"; then
+    echo "-XX:SharedArchiveFile=$archive -Xlog:cds=off -Xlog:cds+dynamic=off"
+  fi
+  return 0
+}
+
 # True when any source or pom changed since the last build by a launcher (Maven leaves an unchanged jar's
 # time alone, so the jars' own times cannot tell).
 kvraft_stale() {
