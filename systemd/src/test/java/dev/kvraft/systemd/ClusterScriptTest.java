@@ -73,6 +73,15 @@ class ClusterScriptTest {
     var start = cluster("start");
     assertEquals(0, start.status(), start.out());
     assertTrue(start.out().contains("cluster up, leader n"), start.out());
+    // The launcher made the JVM's class archive for this build (once), and every node maps it.
+    for (var n : List.of("n1", "n2", "n3")) {
+      var pid = java.nio.file.Files.readString(dir.resolve("data/" + n + ".pid")).strip();
+      var cmdline = java.nio.file.Files.readString(Path.of("/proc", pid, "cmdline")).replace('\0', ' ');
+      var archive = cmdline.replaceAll(".*-XX:SharedArchiveFile=(\\S+).*", "$1");
+      assertTrue(cmdline.contains("-XX:SharedArchiveFile=") && java.nio.file.Files.isRegularFile(Path.of(archive)),
+          n + " runs without the class archive: " + cmdline + "\n"
+          + java.nio.file.Files.readString(dir.resolve("data/" + n + ".log")));
+    }
     var put = kvsh("127.0.0.1:7379", "put readme yes", "get readme");
     assertEquals(0, put.status(), put.out());
     assertTrue(put.out().endsWith("yes\n"), put.out());
