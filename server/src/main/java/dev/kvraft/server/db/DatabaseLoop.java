@@ -98,8 +98,7 @@ public final class DatabaseLoop implements AutoCloseable {
         config.watchProgressInterval());
     // Outermost first when applying: auth (who may), then the quota alarm (is there room), compaction, watches
     // (who is told), the map.
-    this.leases = new Leases(state, config.electionTimeoutMax(),
-        this::proposeOps);
+    this.leases = new Leases(state, config.electionTimeoutMax(), pending, this::proposeOps);
     applier.systemState(leases);
     applier.wrap(watches::around);
     applier.wrap(leases::around);

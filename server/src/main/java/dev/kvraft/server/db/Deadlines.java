@@ -13,8 +13,11 @@ final class Deadlines {
 
   static void answerExpired(PendingRequests.Expired expired, Replies replies, long timeoutMs) {
     expired.writes().forEach(p -> p.commands().forEach(c -> replies.error(c, Error.Code.TIMEOUT,
-        "write not confirmed within " + timeoutMs + " ms; it may or may not have been applied (read the key to find"
-            + " out)", "")));
+        c.request().hasLeaseKeepAlive()
+            ? "lease keep-alive not confirmed within " + timeoutMs + " ms; the lease may or may not have been renewed"
+                + " (send another keep-alive: it is safe to retry)"
+            : "write not confirmed within " + timeoutMs + " ms; it may or may not have been applied (read the key to"
+                + " find out)", "")));
     expired.reads().forEach(p -> p.commands().forEach(c -> replies.error(c, Error.Code.UNAVAILABLE,
         "read not confirmed by a quorum within " + timeoutMs + " ms (is a quorum of nodes up?)", "")));
   }

@@ -44,7 +44,11 @@ import org.slf4j.LoggerFactory;
  * would flood the log), and every renewal a client was told of is known to every node: after a leader change a lease
  * keeps the time it had left and never expires early. etcd resets every lease to its full TTL instead.
  *
- * <p>Loop thread only.
+ * <p>Loop thread only, with one owner per piece of state: this class owns the replicated leases and the leader's
+ * checkpoint timer; the keep-alives the leader holds for its next checkpoint are in {@link PendingRequests}, with
+ * every other command waiting, so deadline expiry and shutdown answer them like the rest (and {@code awaitIdle}
+ * waits for them). Every held keep-alive is answered: by its checkpoint's apply, LEASE_NOT_FOUND when its lease is
+ * gone by checkpoint time, UNAVAILABLE when leadership is lost, TIMEOUT at its deadline.
  */
 final class Leases implements SystemState {
   private static final Logger LOG = LoggerFactory.getLogger(Leases.class);
@@ -77,8 +81,8 @@ final class Leases implements SystemState {
   private final TreeMap<Long, Lease> leases = new TreeMap<>();
   private final HashMap<ByteString, Long> leaseOfKey = new HashMap<>();
   private long nextId = 1;
-  /** Leader: keep-alives waiting for the next checkpoint entry. */
-  private final List<Event.Command> renewals = new ArrayList<>();
+  /** Where the leader holds keep-alives until the next checkpoint entry (owned by the loop, shared with its parts). */
+  private final PendingRequests pending;
   /** Proposes a checkpoint entry whose ops answer the given commands (the write path's group commit). */
   private final Proposer proposer;
 
@@ -90,8 +94,9 @@ final class Leases implements SystemState {
   private long nextCheckpoint = System.nanoTime();
   private boolean leading;
 
-  Leases(KvState state, java.time.Duration electionTimeoutMax, Proposer proposer) {
+  Leases(KvState state, java.time.Duration electionTimeoutMax, PendingRequests pending, Proposer proposer) {
     this.state = state;
+    this.pending = pending;
     this.proposer = proposer;
     this.minTtlSeconds = Math.max(1, (long) Math.ceil(electionTimeoutMax.toMillis() * 1.5 / 1000));
   }
@@ -245,26 +250,34 @@ final class Leases implements SystemState {
         .setMessage("lease " + id + " does not exist (expired, revoked, or never granted)"));
   }
 
+  /** The answer to a keep-alive whose lease does not exist here, given at once. */
+  private static Response notFound(Event.Command c, Replies replies) {
+    return notFound(c.request().getLeaseKeepAlive().getId()).setId(c.request().getId()).setHeader(replies.header())
+        .build();
+  }
+
   // ---- the leader's side ----
 
   /**
-   * A keep-alive reached the leader: the lease runs its full TTL from now here at once, and the renewal waits for
-   * the next checkpoint entry, whose apply answers it. Null when it is answered at once (no such lease).
+   * A keep-alive reached the leader: the lease runs its full TTL from now here at once, and the renewal is held
+   * (in {@link PendingRequests}) for the next checkpoint entry, whose apply answers it. Null when it is answered at
+   * once (no such lease).
    */
   Response keepAlive(Event.Command c, Replies replies) {
-    long id = c.request().getLeaseKeepAlive().getId();
-    var lease = leases.get(id);
+    var lease = leases.get(c.request().getLeaseKeepAlive().getId());
     if (lease == null || lease.revokeProposed != 0) {
-      return notFound(id).setId(c.request().getId()).setHeader(replies.header()).build();
+      return notFound(c, replies);
     }
     lease.deadline = Math.max(lease.deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(lease.ttlMs));
-    renewals.add(c);
+    pending.holdKeepAlive(c);
     return null;
   }
 
   /**
-   * Each loop turn: on the leader, expire leases and checkpoint the keep-alives gathered, through the log. Keep-alives
-   * still gathered when leadership is lost are answered UNAVAILABLE (nothing was renewed; the client retries).
+   * Each loop turn: on the leader, expire leases and checkpoint the keep-alives held, through the log. Keep-alives
+   * still held when leadership is lost are answered UNAVAILABLE (nothing was renewed; the client retries); one whose
+   * lease is gone by checkpoint time (revoked meanwhile) is answered LEASE_NOT_FOUND at once, as it would have been
+   * had it come after the revoke. The checkpoint runs whether or not any lease is left.
    */
   void tick(Consensus raft, CallIds ids, String proposer, Replies replies) {
     boolean leader = raft.isLeader();
@@ -279,14 +292,10 @@ final class Leases implements SystemState {
     }
     leading = leader;
     if (!leader) {
-      for (var c : renewals) {
+      for (var c : pending.takeHeldKeepAlives()) {
         replies.error(c, Error.Code.UNAVAILABLE, "this node lost the leadership before it renewed the lease;"
             + " retry", "");
       }
-      renewals.clear();
-      return;
-    }
-    if (leases.isEmpty()) {
       return;
     }
     var expired = new ArrayList<WriteOp>();
@@ -304,19 +313,32 @@ final class Leases implements SystemState {
     if (!expired.isEmpty()) {
       OwnProposals.propose(raft, ids, proposer, expired, expired.size() + " lease expiries");
     }
-    if (now - nextCheckpoint >= 0 && !renewals.isEmpty()) {
-      nextCheckpoint = now + CHECKPOINT_NANOS;
-      // One op per keep-alive, all in one entry: each is answered by its own op's apply.
-      var ops = new ArrayList<WriteOp>(renewals.size());
-      for (var c : renewals) {
-        var lease = leases.get(c.request().getLeaseKeepAlive().getId());
-        long ttlMs = lease == null ? 0 : lease.ttlMs;
-        ops.add(WriteOp.newBuilder().setLeaseCheckpoint(LeaseCheckpoint.newBuilder().addLeases(
-            LeaseRemaining.newBuilder().setId(c.request().getLeaseKeepAlive().getId()).setRemainingMs(ttlMs)))
-            .setUser(AuthLayer.SYSTEM).build());
+    if (now - nextCheckpoint >= 0 && pending.keepAlivesHeld()) {
+      proposeCheckpoint(pending.takeHeldKeepAlives(), now, replies);
+    }
+  }
+
+  /**
+   * Proposes one entry with an op per held keep-alive, each answered by its own op's apply; a keep-alive whose lease
+   * is gone is answered LEASE_NOT_FOUND now instead.
+   */
+  private void proposeCheckpoint(List<Event.Command> held, long now, Replies replies) {
+    var commands = new ArrayList<Event.Command>(held.size());
+    var ops = new ArrayList<WriteOp>(held.size());
+    for (var c : held) {
+      var lease = leases.get(c.request().getLeaseKeepAlive().getId());
+      if (lease == null) {
+        replies.reply(c, notFound(c, replies));
+        continue;
       }
-      this.proposer.propose(List.copyOf(renewals), ops);
-      renewals.clear();
+      commands.add(c);
+      ops.add(WriteOp.newBuilder().setLeaseCheckpoint(LeaseCheckpoint.newBuilder().addLeases(
+          LeaseRemaining.newBuilder().setId(lease.id).setRemainingMs(lease.ttlMs)))
+          .setUser(AuthLayer.SYSTEM).build());
+    }
+    if (!ops.isEmpty()) {
+      nextCheckpoint = now + CHECKPOINT_NANOS;
+      proposer.propose(commands, ops);
     }
   }
 

@@ -11,8 +11,9 @@ import java.util.PriorityQueue;
 /**
  * Every client command the database loop took and has not answered, by what it waits for: its proposal to commit,
  * its read barrier, the leader's answer to a forward or to a read-index call, this node applying up to a read index,
- * or its turn to be routed again. One place lists them all, so expiry and shutdown cannot forget a table (as etcd's
- * {@code pkg/wait} and TiKV's {@code ReadIndexQueue} keep theirs).
+ * the leader's next lease checkpoint (a keep-alive it holds), or its turn to be routed again. One place lists them
+ * all, so expiry and shutdown cannot forget a table (as etcd's {@code pkg/wait} and TiKV's {@code ReadIndexQueue}
+ * keep theirs).
  *
  * <p>Not thread-safe: owned by the database loop's thread, like everything it holds.
  */
@@ -29,6 +30,8 @@ final class PendingRequests {
   private final PriorityQueue<Awaiting> awaitingApply = new PriorityQueue<>(Comparator.comparingLong(Awaiting::index));
   /** Commands refused without being applied (no leader yet), routed again at {@code at}. */
   private final ArrayDeque<Retry> retries = new ArrayDeque<>();
+  /** Lease keep-alives the leader holds for its next checkpoint entry ({@link Leases}), in arrival order. */
+  private final List<Event.Command> heldKeepAlives = new ArrayList<>();
 
   private record Awaiting(long index, Pending pending) {}
 
@@ -109,6 +112,25 @@ final class PendingRequests {
     waitingWrites += writes;
   }
 
+  /** The leader holds a keep-alive until its next lease checkpoint entry. */
+  void holdKeepAlive(Event.Command c) {
+    heldKeepAlives.add(c);
+  }
+
+  boolean keepAlivesHeld() {
+    return !heldKeepAlives.isEmpty();
+  }
+
+  /** The held keep-alives, removed, in arrival order: to checkpoint them, or to answer them. */
+  List<Event.Command> takeHeldKeepAlives() {
+    if (heldKeepAlives.isEmpty()) {
+      return List.of();
+    }
+    var taken = List.copyOf(heldKeepAlives);
+    heldKeepAlives.clear();
+    return taken;
+  }
+
   /** Whether any write waits for a retry. */
   boolean writeWaits() {
     return waitingWrites > 0;
@@ -147,12 +169,13 @@ final class PendingRequests {
   /** Nothing is waiting. */
   boolean isEmpty() {
     return proposals.isEmpty() && barriers.isEmpty() && forwardedWrites.isEmpty() && readIndexCalls.isEmpty()
-        && awaitingApply.isEmpty() && retries.isEmpty();
+        && awaitingApply.isEmpty() && retries.isEmpty() && heldKeepAlives.isEmpty();
   }
 
   /**
    * Takes out everything whose deadline passed. Waiting retries are not expired here: a retry is never scheduled past
-   * its command's deadline, and when routed again the command gets its answer.
+   * its command's deadline, and when routed again the command gets its answer. A held keep-alive counts as a write:
+   * the leader extended the lease's deadline when it took it, so whether the lease was renewed is unknown.
    */
   Expired expire(long now) {
     var ids = new ArrayList<Long>();
@@ -169,6 +192,13 @@ final class PendingRequests {
         reads.add(a.pending());
       }
     }
+    heldKeepAlives.removeIf(c -> {
+      if (c.deadline() - now <= 0) {
+        writes.add(Pending.of(List.of(c)));
+        return true;
+      }
+      return false;
+    });
     return new Expired(ids, writes, reads);
   }
 
@@ -185,7 +215,10 @@ final class PendingRequests {
     }
   }
 
-  /** Takes out everything, at shutdown: proposed and forwarded writes may have applied, the rest did not. */
+  /**
+   * Takes out everything, at shutdown: proposed and forwarded writes may have applied, the rest did not (a held
+   * keep-alive never reached the log).
+   */
   Drained drain() {
     var maybe = new ArrayList<Event.Command>();
     proposals.values().forEach(p -> maybe.addAll(p.commands()));
@@ -195,12 +228,14 @@ final class PendingRequests {
     readIndexCalls.values().forEach(p -> not.addAll(p.commands()));
     awaitingApply.forEach(a -> not.addAll(a.pending().commands()));
     retries.forEach(r -> not.addAll(r.commands()));
+    not.addAll(heldKeepAlives);
     proposals.clear();
     forwardedWrites.clear();
     barriers.clear();
     readIndexCalls.clear();
     awaitingApply.clear();
     retries.clear();
+    heldKeepAlives.clear();
     waitingWrites = 0;
     return new Drained(maybe, not);
   }

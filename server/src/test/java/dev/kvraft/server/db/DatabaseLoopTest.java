@@ -1,12 +1,17 @@
 package dev.kvraft.server.db;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Error;
+import dev.kvraft.proto.LeaseGrant;
+import dev.kvraft.proto.LeaseKeepAlive;
+import dev.kvraft.proto.LeaseRevoke;
 import dev.kvraft.proto.LogEntry;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
+import dev.kvraft.proto.WriteOp;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.testing.Requests;
 import java.util.List;
@@ -32,6 +37,8 @@ class DatabaseLoopTest {
   private final FakeLink link = new FakeLink();
   private final DatabaseLoop loop = new DatabaseLoop(config, "n1@test");
   private final BlockingQueue<Response> answers = new LinkedBlockingQueue<>();
+  /** The log index of the next entry {@link #applyForeign} applies. */
+  private long index = 1;
 
   /** A Raft whose role, leader and proposal outcomes the test decides. */
   static final class FakeRaft implements Consensus {
@@ -135,6 +142,46 @@ class DatabaseLoopTest {
         loop::inFlightCommands, n -> n == 1);
   }
 
+  /** An entry another node proposed, applied here. */
+  private void applyForeign(WriteOp op) throws Exception {
+    apply(LogEntry.newBuilder().setProposer("n2@x").setProposalId(index).addOps(op).build());
+  }
+
+  /** Applies an entry at the next log index. */
+  private void apply(LogEntry e) throws Exception {
+    loop.stateMachine().applied(LogPosition.of(1, index++), e.toByteString()).get(5, TimeUnit.SECONDS);
+  }
+
+  private static Request keepAlive(long id, long lease) {
+    return Request.newBuilder().setId(id).setLeaseKeepAlive(LeaseKeepAlive.newBuilder().setId(lease)).build();
+  }
+
+  private static boolean isCheckpoint(FakeRaft.Proposal p) {
+    return p.entry().getOpsCount() > 0 && p.entry().getOps(0).hasLeaseCheckpoint();
+  }
+
+  /**
+   * On the leader, with lease 7 (the only lease): keep-alive 1 is checkpointed at once, which starts the 100 ms
+   * window in which keep-alive 2 is held for the next checkpoint. Returns once 2 is held (checkpoint 1 is never
+   * applied: keep-alive 1 stays pending too).
+   */
+  private void holdASecondKeepAlive() throws Exception {
+    raft.leader = true;
+    start();
+    applyForeign(WriteOp.newBuilder().setLeaseGrant(LeaseGrant.newBuilder().setId(7).setTtlSeconds(30)).build());
+    submit(keepAlive(1, 7));
+    var first = next(raft.proposals, "proposal");
+    while (!isCheckpoint(first)) {
+      first = next(raft.proposals, "checkpoint proposal");
+    }
+    submit(keepAlive(2, 7));
+    // Published at the end of the turn that took keep-alive 2, after that turn's lease tick.
+    dev.kvraft.server.testing.Await.until("keep-alive 2 taken", java.time.Duration.ofSeconds(5),
+        loop::inFlightCommands, n -> n == 2);
+    assumeTrue(raft.proposals.stream().noneMatch(DatabaseLoopTest::isCheckpoint),
+        "keep-alive 2 came more than 100 ms after the first checkpoint and was not held: nothing to test here");
+  }
+
   private static <T> T next(BlockingQueue<T> q, String what) throws InterruptedException {
     var t = q.poll(10, TimeUnit.SECONDS);
     assertNotNull(t, "no " + what + " within 10 s");
@@ -218,6 +265,45 @@ class DatabaseLoopTest {
     submit(Requests.put(2, "a", "1"));
     var proposal = nextWithOps();
     assertTrue(proposal.entry().getOps(0).hasPut(), "the loop still proposes writes");
+  }
+
+  @Test
+  void aKeepAliveHeldWhenTheLastLeaseIsRevokedIsAnsweredLeaseNotFound() throws Exception {
+    // Found by review: with no lease left, the leader's lease tick returned before its checkpoint, so a keep-alive
+    // held for it was never answered, not even at its deadline, and kept its connection's slot.
+    holdASecondKeepAlive();
+    applyForeign(WriteOp.newBuilder().setLeaseRevoke(LeaseRevoke.newBuilder().setId(7)).build());
+    // Keep-alive 2 is answered at the next checkpoint time, well before its deadline (and keep-alive 1's, whose
+    // checkpoint is never applied). On a slow machine the window may have closed before the revoke applied: then a
+    // second checkpoint was proposed with keep-alive 2, and applying it answers the same.
+    long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1000);
+    Response r = null;
+    while (r == null && System.nanoTime() - end < 0) {
+      r = answers.poll(20, TimeUnit.MILLISECONDS);
+      var proposal = raft.proposals.poll();
+      if (proposal != null && isCheckpoint(proposal)) {
+        apply(proposal.entry());
+      }
+    }
+    assertNotNull(r, "keep-alive 2 was not answered within 1 s; in flight: " + loop.inFlightCommands());
+    assertEquals(2, r.getId(), r.toString());
+    assertEquals(Error.Code.LEASE_NOT_FOUND, r.getError().getCode(), r.toString());
+  }
+
+  @Test
+  void shutdownAnswersAKeepAliveHeldForTheNextCheckpoint() throws Exception {
+    holdASecondKeepAlive();
+    loop.close();
+    // Normally keep-alive 2 is still held; on a slow machine the next checkpoint may have proposed it first.
+    boolean proposed = raft.proposals.stream().anyMatch(DatabaseLoopTest::isCheckpoint);
+    var byId = new java.util.HashMap<Long, Response>();
+    for (int i = 0; i < 2; i++) {
+      var r = answer();
+      byId.put(r.getId(), r);
+    }
+    assertEquals(Error.Code.TIMEOUT, byId.get(1L).getError().getCode(), "proposed: it may have been applied");
+    assertEquals(proposed ? Error.Code.TIMEOUT : Error.Code.UNAVAILABLE, byId.get(2L).getError().getCode(),
+        proposed ? "proposed: it may have been applied" : "held: it never reached the log");
   }
 
   @Test

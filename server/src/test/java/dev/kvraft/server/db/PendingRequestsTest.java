@@ -15,6 +15,12 @@ class PendingRequestsTest {
     return new Event.Command(Requests.put(id, "k" + id, "v"), answers::add, deadline, RequestTrace.receivedNow("t"));
   }
 
+  private Event.Command keepAlive(long id, long deadline) {
+    return new Event.Command(dev.kvraft.proto.Request.newBuilder().setId(id).setLeaseKeepAlive(
+        dev.kvraft.proto.LeaseKeepAlive.newBuilder().setId(7)).build(), answers::add, deadline,
+        RequestTrace.receivedNow("t"));
+  }
+
   private static List<Long> ids(List<Event.Command> commands) {
     return commands.stream().map(c -> c.request().getId()).toList();
   }
@@ -30,6 +36,18 @@ class PendingRequestsTest {
     pending.barrierSent(8, p);
     assertNull(pending.forwardDone(8), "ids of one table never match another's");
     assertSame(p, pending.barrierDone(8));
+    assertTrue(pending.isEmpty());
+  }
+
+  @Test
+  void heldKeepAlivesAreTakenInArrivalOrderAndCountAsWaiting() {
+    assertFalse(pending.keepAlivesHeld());
+    assertEquals(List.of(), pending.takeHeldKeepAlives());
+    pending.holdKeepAlive(keepAlive(1, 100));
+    pending.holdKeepAlive(keepAlive(2, 100));
+    assertTrue(pending.keepAlivesHeld());
+    assertFalse(pending.isEmpty(), "the idle check at shutdown waits for them");
+    assertEquals(List.of(1L, 2L), ids(pending.takeHeldKeepAlives()));
     assertTrue(pending.isEmpty());
   }
 
@@ -75,13 +93,17 @@ class PendingRequestsTest {
     pending.barrierSent(4, Pending.of(List.of(command(4, 10))));
     pending.readIndexSent(5, Pending.of(List.of(command(5, 10))));
     pending.awaitApplied(99, Pending.of(List.of(command(6, 10))));
+    pending.holdKeepAlive(keepAlive(7, 10));
+    pending.holdKeepAlive(keepAlive(8, 100));
     var e = pending.expire(10);
     assertEquals(List.of(1L), e.proposalIds(), "expired proposals are named so Raft can forget them");
-    assertEquals(List.of(1L, 3L), e.writes().stream().flatMap(p -> ids(p.commands()).stream()).toList());
+    assertEquals(List.of(1L, 3L, 7L), e.writes().stream().flatMap(p -> ids(p.commands()).stream()).toList(),
+        "a held keep-alive is a write of unknown outcome (the leader extended its lease when it took it)");
     assertEquals(List.of(4L, 5L, 6L), e.reads().stream().flatMap(p -> ids(p.commands()).stream()).sorted().toList());
     assertFalse(pending.isEmpty(), "proposal 2 is still in time");
     assertTrue(pending.expire(10).isEmpty());
     assertNotNull(pending.proposalDone(2));
+    assertEquals(List.of(8L), ids(pending.takeHeldKeepAlives()), "keep-alive 8 is still in time");
   }
 
   @Test
@@ -92,9 +114,11 @@ class PendingRequestsTest {
     pending.readIndexSent(4, Pending.of(List.of(command(4, 10))));
     pending.awaitApplied(5, Pending.of(List.of(command(5, 10))));
     pending.retryAt(List.of(command(6, 10)), 5);
+    pending.holdKeepAlive(keepAlive(7, 10));
     var d = pending.drain();
     assertEquals(List.of(1L, 2L), ids(d.mayHaveApplied()));
-    assertEquals(List.of(3L, 4L, 5L, 6L), ids(d.notApplied()).stream().sorted().toList());
+    assertEquals(List.of(3L, 4L, 5L, 6L, 7L), ids(d.notApplied()).stream().sorted().toList(),
+        "a held keep-alive never reached the log");
     assertTrue(pending.isEmpty());
   }
 }
