@@ -130,16 +130,22 @@ final class MembershipChange {
         replies.answer(c, answer(id, config.nodeId(), raft.members()));
         if (change.getAction() == MemberChange.Action.REMOVE && !change.getId().equals(config.nodeId())
             && forwarder != null && existing.isPresent() && !existing.get().clientAddress().isEmpty()) {
-          // Tell the removed node over the member link (from the loop's thread, which owns the forwarder); its
-          // answer comes back under an id no request waits for, and is dropped.
-          var tell = dev.kvraft.proto.Request.newBuilder().setId(-2L - id).setForwarded(true)
-              .setMemberChange(MemberChange.newBuilder().setAction(MemberChange.Action.REMOVE).setId(change.getId()))
-              .build();
+          // Tell the removed node over the member link, from the loop's thread, which owns the forwarder and the
+          // call ids. The notice goes under a fresh id of the loop's own, never one derived from the client's (which
+          // could be the link's MemberHello id or a pending forward's): its answer, or its failure, matches no
+          // waiting request and is dropped.
           var address = existing.get().clientAddress();
-          events.accept(new Event.Task(() -> forwarder.send(address, List.of(tell))));
+          events.accept(new Event.Task(() -> forwarder.send(address, List.of(removalNotice(ids.next(),
+              change.getId())))));
         }
       }
     });
+  }
+
+  /** What the leader sends a removed node so that it stops: a forwarded REMOVE of itself. */
+  private static dev.kvraft.proto.Request removalNotice(long callId, String removedId) {
+    return dev.kvraft.proto.Request.newBuilder().setId(callId).setForwarded(true)
+        .setMemberChange(MemberChange.newBuilder().setAction(MemberChange.Action.REMOVE).setId(removedId)).build();
   }
 
   private static String describe(MemberChange change) {

@@ -45,7 +45,10 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   private final Map<String, Link> links = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
-  /** The id of the MemberHello on every plaintext link: the loop's own ids count up from 1 and never reach it. */
+  /**
+   * The id of the MemberHello on every plaintext link. Every other request on a link carries an id of the loop's own
+   * ({@code CallIds}: forwards, read-index calls, removal notices), which count up from 1 and never reach it.
+   */
   static final long HELLO_ID = -1L;
 
   public LeaderLink(Sink sink, ClientTls tls, String nodeId, dev.kvraft.server.db.MemberToken token) {

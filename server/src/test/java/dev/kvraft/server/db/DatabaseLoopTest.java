@@ -47,6 +47,9 @@ class DatabaseLoopTest {
     final BlockingQueue<Proposal> proposals = new LinkedBlockingQueue<>();
     final BlockingQueue<CompletableFuture<Object>> barriers = new LinkedBlockingQueue<>();
     volatile boolean appended;
+    volatile List<Member> members = List.of();
+    /** The call id of each membership change, which commits at once. */
+    final BlockingQueue<Long> memberChanges = new LinkedBlockingQueue<>();
 
     record Proposal(long callId, LogEntry entry, CompletableFuture<Object> result) {}
 
@@ -89,6 +92,21 @@ class DatabaseLoopTest {
     @Override
     public Info info() {
       return new Info(leader ? "LEADER" : "FOLLOWER", 1, leader ? "n1" : leaderId, 0, 0);
+    }
+
+    @Override
+    public List<Member> members() {
+      return members;
+    }
+
+    @Override
+    public CompletableFuture<?> changeMembers(long callId, List<Member> expected, List<Member> voters,
+        List<Member> learners, long timeoutMs) {
+      var now = new java.util.ArrayList<>(voters);
+      now.addAll(learners);
+      members = List.copyOf(now);
+      memberChanges.add(callId);
+      return CompletableFuture.completedFuture(null);
     }
   }
 
@@ -409,6 +427,30 @@ class DatabaseLoopTest {
     assertEquals(0, loop.revision(), "the revision does not");
     assertEquals(1, loop.rejectedEntries());
     assertTrue(next(kinds, "mirror row").startsWith("REJECTED rejected:"));
+  }
+
+  @Test
+  void theRemovalNoticeGoesUnderAnIdOfTheLoopsOwnNeverOneMadeFromTheClients() throws Exception {
+    // Found by review: the leader told a removed node under id -2 - the client's request id, so a client could make
+    // it -1, the leader link's MemberHello id, or the id of one of the loop's pending forwards.
+    raft.leader = true;
+    raft.members = List.of(new Consensus.Member("n1", "127.0.0.1:7001", "127.0.0.1:7002", true),
+        new Consensus.Member("n2", N2, "127.0.0.1:7004", true));
+    start();
+    long crafted = -1; // 2^64 - 1 on the wire: request ids are uint64
+    submit(Request.newBuilder().setId(crafted).setMemberChange(dev.kvraft.proto.MemberChange.newBuilder()
+        .setAction(dev.kvraft.proto.MemberChange.Action.REMOVE).setId("n2")).build());
+    var r = answer();
+    assertEquals(crafted, r.getId());
+    assertTrue(r.hasMemberChange(), r.toString());
+    long changeCall = next(raft.memberChanges, "membership change");
+    var sent = next(link.sent, "removal notice");
+    assertEquals(N2, sent.address());
+    var notice = sent.batch().get(0);
+    assertTrue(notice.getForwarded(), notice.toString());
+    assertEquals("n2", notice.getMemberChange().getId());
+    assertTrue(notice.getId() > changeCall, "the notice's id (" + notice.getId() + ") is a call id the loop took after"
+        + " the change's (" + changeCall + "), not one made from the client's");
   }
 
   @Test
