@@ -84,6 +84,12 @@ class AuthTest {
     return Requests.put(0, key, value).toBuilder();
   }
 
+  private static Request.Builder put(String key, String value, long lease) {
+    var r = put(key, value);
+    r.getPutBuilder().setLease(lease);
+    return r;
+  }
+
   @Test
   void usersRolesAndPermissionsOnAThreeNodeCluster(@TempDir Path dir) throws Exception {
     for (var c : TestNodes.cluster(dir, 3, Map.of("snapshot.threshold", "20"))) {
@@ -223,6 +229,77 @@ class AuthTest {
     try (var c = RawClient.to(restarted)) {
       // Even the right password: the address is locked out, and the node does not spend a hash on it.
       refused(authenticate(c, "alice", ALICE_PASSWORD), Error.Code.UNAUTHENTICATED, "too many failed");
+    }
+  }
+
+  @Test
+  void aLeaseRevokeNeedsWriteAndItsKeysNeedReadOnEveryKeyOfTheLease(@TempDir Path dir) throws Exception {
+    for (var c : TestNodes.cluster(dir, 3, Map.of())) {
+      servers.add(KvraftServer.start(c));
+    }
+    var leader = Nodes.awaitLeader(WAIT, servers);
+    var follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
+    long lease;
+    long appLease;
+    try (var root = RawClient.to(leader)) {
+      ok(change(root, action(AuthChange.Action.USER_ADD).setName("root").setPassword(ROOT_PASSWORD)));
+      ok(change(root, action(AuthChange.Action.USER_GRANT_ROLE).setName("root").setRole("root")));
+      for (var grant : List.of(Permission.newBuilder().setType(Permission.Type.READ).setKey(b("x/"))
+          .setRangeEnd(b("x0")), Permission.newBuilder().setType(Permission.Type.READWRITE).setKey(b("app/"))
+          .setRangeEnd(b("app0")))) {
+        var name = grant.getType() == Permission.Type.READ ? "alice" : "app";
+        ok(change(root, action(AuthChange.Action.ROLE_ADD).setRole(name)));
+        ok(change(root, action(AuthChange.Action.ROLE_GRANT).setRole(name).setPermission(grant)));
+        ok(change(root, action(AuthChange.Action.USER_ADD).setName(name).setPassword(ALICE_PASSWORD)));
+        ok(change(root, action(AuthChange.Action.USER_GRANT_ROLE).setName(name).setRole(name)));
+      }
+      ok(change(root, action(AuthChange.Action.AUTH_ENABLE)));
+      ok(authenticate(root, "root", ROOT_PASSWORD));
+      lease = call(root, Request.newBuilder().setLeaseGrant(dev.kvraft.proto.LeaseGrant.newBuilder()
+          .setTtlSeconds(600))).getLeaseGrant().getId();
+      ok(call(root, put("app/secret", "s", lease)));
+      ok(call(root, put("sec/x", "s", lease)));
+      appLease = call(root, Request.newBuilder().setLeaseGrant(dev.kvraft.proto.LeaseGrant.newBuilder()
+          .setTtlSeconds(600))).getLeaseGrant().getId();
+      ok(call(root, put("app/a", "1", appLease)));
+    }
+
+    // Through a follower, alice (read on x/ only) can list the leases but neither revoke one holding keys she may
+    // not write nor see their names.
+    try (var alice = RawClient.to(follower); var app = RawClient.to(follower)) {
+      ok(authenticate(alice, "alice", ALICE_PASSWORD));
+      ok(authenticate(app, "app", ALICE_PASSWORD));
+      assertEquals(2, call(alice, Request.newBuilder().setLeaseList(dev.kvraft.proto.LeaseList.getDefaultInstance()))
+          .getLeaseList().getLeasesCount());
+      var revoke = Request.newBuilder().setLeaseRevoke(dev.kvraft.proto.LeaseRevoke.newBuilder().setId(lease));
+      refused(call(alice, revoke), Error.Code.PERMISSION_DENIED, "alice", "revoke lease " + lease, "write");
+      refused(call(app, revoke), Error.Code.PERMISSION_DENIED, "app", "key sec/x", "write");
+      var keys = Request.newBuilder().setLeaseTimeToLive(dev.kvraft.proto.LeaseTimeToLive.newBuilder().setId(lease)
+          .setKeys(true));
+      refused(call(alice, keys), Error.Code.PERMISSION_DENIED, "alice", "keys of lease " + lease, "read");
+      var ttl = call(alice, Request.newBuilder().setLeaseTimeToLive(dev.kvraft.proto.LeaseTimeToLive.newBuilder()
+          .setId(lease)));
+      ok(ttl);
+      assertEquals(0, ttl.getLeaseTimeToLive().getKeysCount());
+
+      // app may write every key of its lease: the revoke goes through, and deletes them.
+      var revoked = call(app, Request.newBuilder().setLeaseRevoke(dev.kvraft.proto.LeaseRevoke.newBuilder()
+          .setId(appLease)));
+      ok(revoked);
+      assertEquals(1, revoked.getLeaseRevoke().getDeleted());
+    }
+
+    // The keys of the lease alice and app could not revoke are still on every node; app/a is gone everywhere.
+    for (var s : servers) {
+      try (var root = RawClient.to(s)) {
+        ok(authenticate(root, "root", ROOT_PASSWORD));
+        assertEquals("s", call(root, get("app/secret")).getGet().getKv().getValue().toStringUtf8());
+        assertEquals("s", call(root, get("sec/x")).getGet().getKv().getValue().toStringUtf8());
+        assertFalse(call(root, get("app/a")).getGet().hasKv());
+        assertEquals(List.of(b("app/secret"), b("sec/x")), call(root, Request.newBuilder().setLeaseTimeToLive(
+            dev.kvraft.proto.LeaseTimeToLive.newBuilder().setId(lease).setKeys(true))).getLeaseTimeToLive()
+            .getKeysList());
+      }
     }
   }
 }

@@ -4,18 +4,26 @@ import com.google.protobuf.ByteString;
 import dev.kvraft.proto.CommandKind;
 import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Op;
+import dev.kvraft.proto.Permissions;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.proto.Txn;
 import dev.kvraft.proto.WriteOp;
 import dev.kvraft.server.auth.AuthState;
+import java.util.Collection;
 import java.util.Optional;
+import java.util.function.LongFunction;
 
 /**
  * Auth as a layer, like etcd's auth applier: {@link #around} wraps the apply step, applying user and role changes
  * and refusing, on every node alike, a write its user may not make; {@link #refusal} checks a request when it
  * reaches the database loop (reads are answered there; writes fail fast and are checked again when applied, against
  * the permissions in force then). While auth is off both let everything through, at the cost of one boolean.
+ *
+ * <p>Leases have no owner: any user may grant one, keep one alive or list them. A revoke deletes every key attached
+ * to its lease, so it needs write on each of them; a TimeToLive with keys names them, so it needs read on each (as
+ * etcd's auth checks both). The keys that count are the lease's when the check runs: at apply for a revoke, when it
+ * is answered for a TimeToLive. An expiry is the leader's own write (as {@link #SYSTEM}) and deletes them all.
  *
  * <p>Loop thread only.
  */
@@ -27,9 +35,12 @@ final class AuthLayer {
   public static final String SYSTEM = "\u0000node";
 
   private final AuthState state;
+  /** The keys attached to a lease now; none when there is no such lease. */
+  private final LongFunction<Collection<ByteString>> leaseKeys;
 
-  AuthLayer(AuthState state) {
+  AuthLayer(AuthState state, LongFunction<Collection<ByteString>> leaseKeys) {
     this.state = state;
+    this.leaseKeys = leaseKeys;
   }
 
   /** The apply-step layer. */
@@ -60,8 +71,10 @@ final class AuthLayer {
       case WRITE -> r.hasAuthChange() ? root(user, "change users and roles")
           : r.hasAlarm() || r.hasCompact() ? root(user, describe(r)) : write(user, WriteOpOf.of(r));
       case SNAPSHOT, TRANSFER_LEADER, MEMBER_CHANGE, BACKUP, AUTH_READ, ALARM_LIST -> root(user, describe(r));
-      // Leases name no keys: any user (a revoke deletes the keys its owner attached).
-      case LEASE_KEEP_ALIVE, LEASE_READ -> authenticated(user);
+      // A keep-alive and the list name no keys: any user (leases have no owner, as in etcd).
+      case LEASE_KEEP_ALIVE -> authenticated(user);
+      case LEASE_READ -> r.hasLeaseTimeToLive() && r.getLeaseTimeToLive().getKeys()
+          ? leaseKeysReadable(user, r.getLeaseTimeToLive().getId()) : authenticated(user);
       // A watch reads its range, like a scan of it; the check is made once, when it opens (as etcd does).
       case WATCH -> state.check(user, false, r.getWatch().getKey(), r.getWatch().getRangeEnd(),
           !r.getWatch().getRangeEnd().isEmpty());
@@ -107,11 +120,48 @@ final class AuthLayer {
       case AUTH -> root(user, "change users and roles");
       case ALARM -> root(user, "raise or disarm alarms");
       case COMPACT -> root(user, "compact history");
-      case LEASE_GRANT, LEASE_REVOKE -> authenticated(user);
+      case LEASE_GRANT -> authenticated(user);
+      case LEASE_REVOKE -> leaseKeysWritable(user, op.getLeaseRevoke().getId());
       // Written by the leader alone (as SYSTEM, let through above); from anyone else, root's.
       case LEASE_CHECKPOINT -> root(user, "write lease checkpoints");
       case OP_NOT_SET -> Optional.empty();
     };
+  }
+
+  /** A revoke deletes every key attached to the lease: each must be writable (root's always are). */
+  private Optional<Error> leaseKeysWritable(String user, long id) {
+    var refused = authenticated(user);
+    if (refused.isPresent() || state.isRoot(user)) {
+      return refused;
+    }
+    for (var key : leaseKeys.apply(id)) {
+      if (state.check(user, true, key, ByteString.EMPTY, false).isPresent()) {
+        return denied("user '" + user + "' may not revoke lease " + id + ": that would delete key "
+            + Permissions.show(key) + ", and no role of it grants write there (a revoke needs write on every key"
+            + " attached to the lease: grant write on that key, or revoke as a user who may write them all)");
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** A TimeToLive with keys names every key attached to the lease: each must be readable (root's always are). */
+  private Optional<Error> leaseKeysReadable(String user, long id) {
+    var refused = authenticated(user);
+    if (refused.isPresent() || state.isRoot(user)) {
+      return refused;
+    }
+    for (var key : leaseKeys.apply(id)) {
+      if (state.check(user, false, key, ByteString.EMPTY, false).isPresent()) {
+        return denied("user '" + user + "' may not list the keys of lease " + id + ": key " + Permissions.show(key)
+            + " is one, and no role of it grants read there (listing them needs read on every one: ask without"
+            + " keys, or grant read on that key)");
+      }
+    }
+    return Optional.empty();
+  }
+
+  private static Optional<Error> denied(String message) {
+    return Optional.of(Error.newBuilder().setCode(Error.Code.PERMISSION_DENIED).setMessage(message).build());
   }
 
   private Optional<Error> put(String user, dev.kvraft.proto.Put p) {

@@ -64,7 +64,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private final KvState state;
   private final MemberToken memberToken = new MemberToken();
   private final dev.kvraft.server.auth.AuthState auth = new dev.kvraft.server.auth.AuthState();
-  private final AuthLayer authLayer = new AuthLayer(auth);
+  private final AuthLayer authLayer;
   private final Alarms alarms = new Alarms();
   private final Compaction compaction;
   private final Watches watches;
@@ -100,6 +100,7 @@ public final class DatabaseLoop implements AutoCloseable {
     // (who is told), the map.
     this.leases = new Leases(state, config.electionTimeoutMax(), pending, this::proposeOps);
     applier.systemState(leases);
+    this.authLayer = new AuthLayer(auth, leases::keysOf);
     applier.wrap(watches::around);
     applier.wrap(leases::around);
     applier.wrap(compaction::around);
@@ -116,7 +117,7 @@ public final class DatabaseLoop implements AutoCloseable {
     this.reads = new ReadPath(config, state, applier, pending, replies, retries, ids, inbox::add,
         () -> consensus, c -> BackupRequest.start(c, backupWriter, applier, replies, config.nodeId()), auth,
         alarms);
-    reads.leases(leases);
+    reads.leases(leases, authLayer);
   }
 
   /**

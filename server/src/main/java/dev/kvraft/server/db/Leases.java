@@ -358,6 +358,12 @@ final class Leases implements SystemState {
     return r.build();
   }
 
+  /** The keys attached to lease {@code id} now (a view; loop thread only), none when there is no such lease. */
+  java.util.Collection<ByteString> keysOf(long id) {
+    var lease = leases.get(id);
+    return lease == null ? List.of() : java.util.Collections.unmodifiableSet(lease.keys);
+  }
+
   LeaseListResult list() {
     var r = LeaseListResult.newBuilder();
     for (long id : leases.keySet()) {

@@ -40,6 +40,7 @@ final class ReadPath {
   private final Alarms alarms;
   /** Set before the loop starts. */
   private Leases leases;
+  private AuthLayer authLayer;
 
   ReadPath(ServerConfig config, KvState state, Applier applier, PendingRequests pending, Replies replies,
       Retries retries, CallIds ids, Consumer<Event> events, java.util.function.Supplier<Consensus> consensus,
@@ -145,8 +146,9 @@ final class ReadPath {
     }
   }
 
-  void leases(Leases l) {
+  void leases(Leases l, AuthLayer a) {
     this.leases = l;
+    this.authLayer = a;
   }
 
   /**
@@ -178,6 +180,11 @@ final class ReadPath {
       case SCAN -> response.setScan(state.scan(r.getScan(), config.limits().maxScanLimit()));
       case AUTH_READ -> response.setAuthRead(auth.read());
       case LEASE_TIME_TO_LIVE -> {
+        // The keys listed are the lease's now, after the barrier: checked again here, not only when it arrived.
+        var refused = authLayer.refusal(r);
+        if (refused.isPresent()) {
+          return Replies.error(r.getId(), refused.get().getCode(), refused.get().getMessage(), "");
+        }
         var ttl = leases.timeToLive(r.getLeaseTimeToLive().getId(), r.getLeaseTimeToLive().getKeys());
         if (ttl == null) {
           return Replies.error(r.getId(), dev.kvraft.proto.Error.Code.LEASE_NOT_FOUND, "lease "
