@@ -9,6 +9,10 @@ import java.time.Duration;
  * @param outboxBytes        answers queued for one connection that its client has not read yet
  *                           ({@code limit.outbox.bytes}); past it the server stops reading that connection's requests
  * @param outboxTotalBytes   the same over every connection ({@code limit.outbox.total.bytes})
+ * @param inflightBytes      requests read from one connection and not yet answered, by their frame length
+ *                           ({@code limit.inflight.bytes}); past it the server stops reading that connection's requests
+ *                           until answers free room (one request larger than it is read when none is in flight)
+ * @param inflightTotalBytes the same over every connection ({@code limit.inflight.total.bytes})
  * @param writeTimeout       how long a connection may stay over its outbox bound before it is closed
  *                           ({@code client.write.timeout.ms})
  * @param frameTimeout       a frame whose first byte arrived must be complete within this
@@ -18,12 +22,14 @@ import java.time.Duration;
  * @param idleTimeout        a connection with nothing to read and nothing pending this long is closed
  *                           ({@code client.idle.timeout.ms}); zero: never
  */
-public record ConnectionLimits(long outboxBytes, long outboxTotalBytes, Duration writeTimeout, Duration frameTimeout,
-    long partialFramesBytes, Duration idleTimeout) {
+public record ConnectionLimits(long outboxBytes, long outboxTotalBytes, long inflightBytes, long inflightTotalBytes,
+    Duration writeTimeout, Duration frameTimeout, long partialFramesBytes, Duration idleTimeout) {
 
   public ConnectionLimits {
     positive("limit.outbox.bytes", outboxBytes);
     positive("limit.outbox.total.bytes", outboxTotalBytes);
+    positive("limit.inflight.bytes", inflightBytes);
+    positive("limit.inflight.total.bytes", inflightTotalBytes);
     positive("client.write.timeout.ms", writeTimeout.toMillis());
     positive("client.frame.timeout.ms", frameTimeout.toMillis());
     positive("limit.partial.frames.bytes", partialFramesBytes);
@@ -33,7 +39,7 @@ public record ConnectionLimits(long outboxBytes, long outboxTotalBytes, Duration
     }
   }
 
-  /** "auto" for the two memory totals: a quarter of the heap the JVM may use. */
+  /** "auto" for the three memory totals: a quarter of the heap the JVM may use. */
   static long autoBytes() {
     return Math.max(64L << 20, Runtime.getRuntime().maxMemory() / 4);
   }

@@ -100,6 +100,9 @@ public record ServerConfig(
       new Setting("limit.outbox.bytes", "16777216", "answers queued for one client that it has not read yet; past it"
           + " the server stops reading that client's requests"),
       new Setting("limit.outbox.total.bytes", "auto", "the same over every client; auto: a quarter of the heap"),
+      new Setting("limit.inflight.bytes", "67108864", "requests read from one client and not yet answered (by frame"
+          + " length); past it the server stops reading that client's requests until answers free room"),
+      new Setting("limit.inflight.total.bytes", "auto", "the same over every client; auto: a quarter of the heap"),
       new Setting("client.write.timeout.ms", "10000", "a client that stays over its outbox bound this long is"
           + " disconnected"),
       new Setting("client.frame.timeout.ms", "10000", "a request frame must arrive whole within this once it has"
@@ -312,6 +315,8 @@ public record ServerConfig(
         new ConnectionLimits(
             positiveLong(get, "limit.outbox.bytes"),
             autoOrPositive(get, "limit.outbox.total.bytes"),
+            positiveLong(get, "limit.inflight.bytes"),
+            autoOrPositive(get, "limit.inflight.total.bytes"),
             Duration.ofMillis(positiveLong(get, "client.write.timeout.ms")),
             Duration.ofMillis(positiveLong(get, "client.frame.timeout.ms")),
             autoOrPositive(get, "limit.partial.frames.bytes"),

@@ -41,4 +41,9 @@ public interface WatchSink extends Replier {
 
   /** Who is on the other end, for logs. */
   String peer();
+
+  @Override
+  default WatchSink watchSink() {
+    return this;
+  }
 }

@@ -252,7 +252,8 @@ final class Watches {
   /** Opens a watch: answered at once with {@code created}, then streamed. */
   void open(Event.Command c) {
     var r = c.request();
-    if (!(c.replier() instanceof WatchSink sink)) {
+    var sink = c.replier().watchSink();
+    if (sink == null) {
       replies.error(c, Error.Code.INVALID_ARGUMENT, "a watch streams on the connection that opened it; it cannot"
           + " be forwarded", "");
       return;
@@ -331,7 +332,8 @@ final class Watches {
   void cancel(Event.Command c) {
     var r = c.request();
     boolean found = false;
-    if (c.replier() instanceof WatchSink sink) {
+    var sink = c.replier().watchSink();
+    if (sink != null) {
       var w = remove(sink, r.getCancelWatch().getWatchId());
       found = w != null;
     }

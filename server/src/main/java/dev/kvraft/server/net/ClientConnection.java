@@ -25,11 +25,15 @@ import org.slf4j.LoggerFactory;
  * loop answers through {@link Outbox#reply}, which only queues, so a slow or dead client never blocks the loop. The
  * writer sends responses in the order they complete.
  *
- * <p>Bounds (issue #15): at most {@link #MAX_IN_FLIGHT} requests unanswered; answers the client has not read are
- * bounded in bytes ({@code limit.outbox.bytes} here, {@code limit.outbox.total.bytes} over all connections through
- * the {@link ConnectionBudget}): over it the reader stops reading ({@link Outbox#awaitBelowBound}), and TCP pushes
- * back on the client; past twice it, or over it for {@code client.write.timeout.ms}, the connection is closed. A
- * frame must arrive whole within {@code client.frame.timeout.ms} of its first byte and fit in
+ * <p>Bounds (issue #15): at most {@link #MAX_IN_FLIGHT} requests unanswered, and at most {@code limit.inflight.bytes}
+ * of them by frame length ({@code limit.inflight.total.bytes} over all connections; one larger request goes when
+ * none is held): the reader takes room for a frame before it reads its body and waits while there is none
+ * ({@link Outbox#awaitRequestRoom}; no deadline, the requests are the server's to answer), and the answer gives it
+ * back when it is queued. Answers the client has not read are bounded in bytes ({@code limit.outbox.bytes} here,
+ * {@code limit.outbox.total.bytes} over all connections through the {@link ConnectionBudget}): over it the reader
+ * stops reading ({@link Outbox#awaitBelowBound}), and TCP pushes back on the client; past twice it, or over it for
+ * {@code client.write.timeout.ms}, the connection is closed. A frame must arrive whole within
+ * {@code client.frame.timeout.ms} of its first byte (or of the end of the wait for room) and fit in
  * {@code limit.partial.frames.bytes} with the others being received ({@link DeadlineInputStream}); an idle connection
  * is closed after {@code client.idle.timeout.ms}. A frame that is oversize or does not parse gets an error (with the
  * request id when it can be read) and the connection is closed after it.
@@ -37,8 +41,10 @@ import org.slf4j.LoggerFactory;
  * <p>Who owns what: fields marked "reader thread only" are the reader's; {@link #socket} is written by the reader (the
  * TLS handshake) and read by {@link #finish} on the listener's thread; {@link #closed} is set by whoever closes first
  * (the listener at stop, the reader's cleanup, a watch giving up on its client); the reader takes {@link #inFlight}
- * slots, the outbox frees them. All output is the {@link Outbox}'s but the one line answering a TLS ClientHello on
- * the plaintext port ({@link #looksLikeTls}), which the reader writes before any answer and then closes.
+ * slots, the outbox frees them; the reader takes room for each request's bytes ({@link #held}) and hands it on with
+ * the request to its answer, which gives it back when the outbox queues it. All output is the {@link Outbox}'s but
+ * the one line answering a TLS ClientHello on the plaintext port ({@link #looksLikeTls}), which the reader writes
+ * before any answer and then closes.
  */
 final class ClientConnection {
   private static final Logger LOG = LoggerFactory.getLogger(ClientConnection.class);
@@ -75,6 +81,11 @@ final class ClientConnection {
   private boolean firstFrame = true;
   /** One slot per request read and not yet answered: the reader takes it, the outbox frees it. */
   private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
+  /**
+   * Reader thread only: the bytes of {@code limit.inflight.bytes} taken for the frame being read and not yet handed on
+   * with its request ({@link #handOn}); the reader gives them back itself when the frame does not become a request.
+   */
+  private long held;
   /** Set once, by whoever closes the connection first ({@link #close}); the socket is closed with it. */
   private final AtomicBoolean closed = new AtomicBoolean();
   /** Everything sent to the client: the queued answers and watch messages, and the writer thread. */
@@ -174,6 +185,12 @@ final class ClientConnection {
         long length = Frames.readLength(in);
         in.reset();
         if (length > 0 && length <= maxFrame) {
+          if (!outbox.awaitRequestRoom(length)) {
+            return;
+          }
+          held = length;
+          // The wait was the server's: the client's time to send the frame starts now.
+          deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
           if (!budget.reserveFrame(length)) {
             protocolError(0, Error.Code.OVERLOADED, "node " + config.nodeId() + " is receiving "
                 + budget.partialBytes() + " bytes of request frames from its clients (limit.partial.frames.bytes "
@@ -193,6 +210,7 @@ final class ClientConnection {
         if (reserved > 0) {
           budget.releaseFrame(reserved);
         }
+        outbox.requestDone(handOn()); // the frame did not become a request that was handed on
       }
     }
   }
@@ -331,7 +349,9 @@ final class ClientConnection {
         }
       }
     }
-    if (!loop.submit(request, outbox.stream, deadline, trace)) {
+    if (loop.submit(request, outbox.call(held), deadline, trace)) {
+      held = 0; // the loop's now: the answer gives the bytes back
+    } else {
       answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
           .setCode(Error.Code.OVERLOADED)
           .setMessage("node " + config.nodeId() + " has " + config.queueCapacity()
@@ -409,7 +429,14 @@ final class ClientConnection {
   /** Answers a request here, without the database loop: counted like the loop's answers. */
   private void answer(Request request, Response response, RequestTrace trace) {
     loop.requestObserver().answered(request, response, trace);
-    outbox.reply(response);
+    outbox.reply(response, handOn());
+  }
+
+  /** The request's room in {@code limit.inflight.bytes}, for whoever gives it back now; the reader holds none after. */
+  private long handOn() {
+    long bytes = held;
+    held = 0;
+    return bytes;
   }
 
   private void protocolError(long id, Error.Code code, String message) throws InterruptedException {

@@ -199,6 +199,11 @@ public final class ClientListener implements AutoCloseable {
     return stats;
   }
 
+  /** Bytes (frame lengths) of requests read from every client and not answered yet; for tests. */
+  long inflightBytes() {
+    return budget.inflightBytes();
+  }
+
   /** Connections refused because limit.connections was reached, since start. */
   public long refused() {
     return refused.get();

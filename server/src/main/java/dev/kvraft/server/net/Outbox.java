@@ -2,6 +2,7 @@ package dev.kvraft.server.net;
 
 import com.google.protobuf.CodedOutputStream;
 import dev.kvraft.proto.Response;
+import dev.kvraft.server.db.Replier;
 import dev.kvraft.server.db.WatchSink;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -24,13 +25,23 @@ import org.slf4j.LoggerFactory;
  * order they were queued, started with the first answer (so an idle connection holds one thread, not two). Queueing
  * never blocks: a slow or dead client never blocks the database loop.
  *
+ * <p>It also counts the requests the connection read and has not answered yet, by frame length, against
+ * {@code limit.inflight.bytes} (and {@code limit.inflight.total.bytes} through the budget): the reader takes room for
+ * each before it reads the frame's body ({@link #awaitRequestRoom}, waiting while there is none), and the request's
+ * answer gives it back when it is queued ({@link #reply(Response, long)}, which every answer passes through once,
+ * the connection broken or not). From then on the answer is what the client holds, bounded as an answer.
+ *
  * <p>Who owns what:
  * <ul>
- *   <li>{@link #queue}: any thread adds (the database loop and a watch's catch-up thread through {@link #stream},
- *       the reader through {@link #reply}); the writer takes; once the connection is {@link #broken}, whoever finds
- *       a message there drops it ({@link #dropAll}).
+ *   <li>{@link #queue}: any thread adds (the database loop through each request's {@link #call} and through
+ *       {@link #stream}, a watch's catch-up thread through {@link #stream}, a snapshot or backup thread through a
+ *       request's {@link #call}, the reader through {@link #reply}); the writer takes; once the connection is
+ *       {@link #broken}, whoever finds a message there drops it ({@link #dropAll}).
  *   <li>{@link #bytes}: added by whoever queues, before the message is in {@link #queue}; subtracted by the writer
  *       as it takes each message (or by {@link #dropAll}).
+ *   <li>{@link #requestBytes}: added by the reader ({@link #awaitRequestRoom}); subtracted by whoever queues the
+ *       request's answer ({@link #reply(Response, long)}: the database loop, a snapshot or backup thread, the
+ *       reader), or by the reader when the frame it took room for never became a request ({@link #requestDone}).
  *   <li>{@link #broken}: set by the writer when it ends, by {@link #reply} past the hard bound, or by the first
  *       queuer when there is no socket to write to; never cleared.
  *   <li>{@link #socketOut}: written once by the reader ({@link #attach}) before it reads a request; then read by
@@ -38,8 +49,9 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code Stream.staged}: the database loop only. {@link #watches}: changed by the database loop, read by the
  *       reader (a connection with watches open is not idle).
  *   <li>Not this class's: the in-flight slots (the connection's {@code inFlight}: the reader takes one per request,
- *       this class frees it once the answer is written or dropped), and the socket and its closed flag (the
- *       connection's: this class only asks it to close).
+ *       this class frees it once the answer is written or dropped), the reader's room for the request it is
+ *       reading (the connection's {@code held}, handed here with the request through {@link #call}), and the socket
+ *       and its closed flag (the connection's: this class only asks it to close).
  * </ul>
  */
 final class Outbox {
@@ -59,6 +71,8 @@ final class Outbox {
   private record Close() implements Out {}
 
   private static final Out CLOSE = new Close();
+  /** For {@link #awaitDrained}: no deadline, only the connection closing ends the wait. */
+  private static final long NO_DEADLINE = Long.MAX_VALUE;
 
   private final ClientConnection connection;
   private final String peer;
@@ -69,6 +83,8 @@ final class Outbox {
   private final LinkedBlockingQueue<Out> queue = new LinkedBlockingQueue<>();
   /** Bytes of answers queued for this client and not yet taken by the writer. */
   private final AtomicLong bytes = new AtomicLong();
+  /** Bytes (frame lengths) of requests read from this client whose answers are not queued yet. */
+  private final AtomicLong requestBytes = new AtomicLong();
   /** The writer notifies it after each flush; the reader waits on it while the outbox is over its bound. */
   private final Object drained = new Object();
   /** The writer thread, started with the first answer, so an idle connection holds one thread, not two. */
@@ -121,14 +137,74 @@ final class Outbox {
   }
 
   /**
+   * Reader: waits until a request of {@code length} bytes fits, then counts it (true): under {@code
+   * limit.inflight.bytes} with this connection's other requests not yet answered (or it is the only one), and under
+   * {@code limit.inflight.total.bytes} with every connection's (or none is held). Meanwhile the reader reads nothing
+   * and TCP pushes back on the client. There is no deadline: the requests that fill the bound are the server's to
+   * answer (at the latest when {@code request.timeout.ms} passes, or once a paused loop goes on), the client is not at
+   * fault. False, nothing counted, when the connection breaks or closes first.
+   */
+  boolean awaitRequestRoom(long length) throws InterruptedException {
+    return awaitDrained(() -> reserveRequest(length), NO_DEADLINE);
+  }
+
+  /** Counts a request of {@code length} bytes if it fits. Only the reader adds: others only give bytes back. */
+  private boolean reserveRequest(long length) {
+    long mine = requestBytes.get();
+    if (mine > 0 && mine + length > budget.limits().inflightBytes()) {
+      return false;
+    }
+    if (!budget.reserveRequest(length)) {
+      return false;
+    }
+    requestBytes.addAndGet(length);
+    return true;
+  }
+
+  /** A request of {@code length} bytes is answered (or never became one): its bytes leave both bounds. */
+  void requestDone(long length) {
+    if (length > 0) {
+      requestBytes.addAndGet(-length);
+      budget.releaseRequest(length);
+    }
+  }
+
+  /**
+   * What the database loop gets with a request of {@code length} bytes: its answer goes to
+   * {@link #reply(Response, long)}, which gives the bytes back; its watches stream to {@link #stream}, the
+   * connection's one sink.
+   */
+  Replier call(long length) {
+    return new Call(length);
+  }
+
+  private final class Call implements Replier {
+    private final long length;
+
+    private Call(long length) {
+      this.length = length;
+    }
+
+    @Override
+    public void reply(Response response) {
+      Outbox.this.reply(response, length);
+    }
+
+    @Override
+    public WatchSink watchSink() {
+      return stream;
+    }
+  }
+
+  /**
    * Waits, woken by the writer after each flush, until {@code ready} holds (true), or the connection breaks or closes
-   * or the deadline ({@link System#nanoTime()}) passes (false). {@code ready} is checked first, so a wait that is not
-   * needed costs nothing, and once it holds the answer is true whatever happens next.
+   * or the deadline ({@link System#nanoTime()}, or {@link #NO_DEADLINE}) passes (false). {@code ready} is checked
+   * first, so a wait that is not needed costs nothing, and once it holds the answer is true whatever happens next.
    */
   private boolean awaitDrained(java.util.function.BooleanSupplier ready, long deadline) throws InterruptedException {
     synchronized (drained) {
       while (!ready.getAsBoolean()) {
-        long left = deadline - System.nanoTime();
+        long left = deadline == NO_DEADLINE ? Long.MAX_VALUE : deadline - System.nanoTime();
         if (!isOpen() || left <= 0) {
           return false;
         }
@@ -147,8 +223,17 @@ final class Outbox {
     return mine > budget.limits().outboxBytes() || (mine > 0 && budget.outboxFull());
   }
 
-  /** Queues a response; called by the database loop and the reader. Never blocks. */
+  /** Queues an answer that no request's bytes are counted for (a protocol error's). Never blocks. */
   void reply(Response response) {
+    reply(response, 0);
+  }
+
+  /**
+   * Queues the answer to a request of {@code requestBytes} bytes, whose room in {@code limit.inflight.bytes} it gives
+   * back (queued or dropped); called by the database loop (through {@link #call}) and the reader. Never blocks.
+   */
+  void reply(Response response, long requestBytes) {
+    requestDone(requestBytes);
     if (broken) {
       inFlight.release();
       return;
@@ -295,6 +380,7 @@ final class Outbox {
    * over its bound (the rest of the bound is for answers).
    */
   private final class Stream implements WatchSink {
+    /** Not how requests are answered (each through its own {@link Call}, which gives its bytes back): none counted. */
     @Override
     public void reply(Response response) {
       Outbox.this.reply(response);

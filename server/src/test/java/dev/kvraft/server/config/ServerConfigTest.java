@@ -50,6 +50,9 @@ class ServerConfigTest {
       "--limit.key.bytes=lots | limit.key.bytes = 'lots' is not a whole number",
       "--limit.key.bytes=0 | limit.key.bytes must be positive",
       "--limit.answer.bytes=0 | limit.answer.bytes must be positive",
+      "--limit.inflight.bytes=0 | limit.inflight.bytes must be positive",
+      "--limit.inflight.total.bytes=lots | limit.inflight.total.bytes = 'lots' is not a whole number",
+      "--limit.inflight.total.bytes=-1 | limit.inflight.total.bytes must be positive",
       "--node.id=n9 | node.id 'n9' is not in cluster",
       "--cluster=n1=127.0.0.1:7379 | must look like id=host:clientPort:peerPort",
       "--cluster=n1=127.0.0.1:7379:70000 | peer port 70000 is not in 1..65535",
@@ -76,6 +79,17 @@ class ServerConfigTest {
       var c = ServerConfig.fromMap(Map.of(s.key(), s.defaultValue()));
       assertEquals(ServerConfig.defaults(), c, s.key());
     }
+  }
+
+  @Test
+  void requestBytesInFlightAreBoundedPerConnectionAndOverAll() {
+    var defaults = ServerConfig.fromArgs().connections();
+    assertEquals(64L << 20, defaults.inflightBytes());
+    assertEquals(ConnectionLimits.autoBytes(), defaults.inflightTotalBytes());
+    var set = ServerConfig.fromArgs("--limit.inflight.bytes=1000", "--limit.inflight.total.bytes=5000")
+        .connections();
+    assertEquals(1000, set.inflightBytes());
+    assertEquals(5000, set.inflightTotalBytes());
   }
 
   @Test

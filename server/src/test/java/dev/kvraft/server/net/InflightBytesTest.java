@@ -1,0 +1,257 @@
+package dev.kvraft.server.net;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.kvraft.proto.Request;
+import dev.kvraft.proto.Response;
+import dev.kvraft.server.auth.AuthState;
+import dev.kvraft.server.db.CommandSink;
+import dev.kvraft.server.db.MemberToken;
+import dev.kvraft.server.db.Replier;
+import dev.kvraft.server.db.RequestObserver;
+import dev.kvraft.server.db.RequestTrace;
+import dev.kvraft.server.testing.Await;
+import dev.kvraft.server.testing.RawClient;
+import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.TestNodes;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Requests read and not yet answered are bounded in bytes ({@code limit.inflight.bytes} per connection,
+ * {@code limit.inflight.total.bytes} over all): a client pipelining large requests while the database loop cannot
+ * answer them (an election, a paused loop) is read only up to the bound, and TCP holds back the rest. A real
+ * {@link ClientListener} over loopback, in front of a loop that holds every command until the test lets it go on.
+ */
+@Timeout(60)
+class InflightBytesTest {
+  private static final Duration WAIT = Duration.ofSeconds(20);
+  /** A put of this value is a frame of a little over 1,000,000 bytes. */
+  private static final String VALUE = "v".repeat(1_000_000);
+  /** The length of every frame these tests send: ids below 128, keys of four bytes. */
+  private static final long FRAME = put(1).getSerializedSize();
+
+  @TempDir
+  Path dir;
+  private final PausedLoop loop = new PausedLoop();
+  private ClientListener listener;
+  private final List<RawClient> clients = new ArrayList<>();
+
+  private void start(Map<String, String> settings) throws IOException {
+    listener = new ClientListener(TestNodes.single(dir, settings), loop, null, Members.byToken(new MemberToken()),
+        null, () -> new AuthState.View(false, Map.of(), Map.of()));
+    listener.start();
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    loop.resume();
+    for (var c : clients) {
+      c.close();
+    }
+    if (listener != null) {
+      listener.close();
+    }
+  }
+
+  private RawClient connect() throws IOException {
+    var c = new RawClient(listener.port());
+    clients.add(c);
+    return c;
+  }
+
+  /** Writes {@code count} puts of {@link #VALUE}, ids from {@code firstId}, on a virtual thread of its own. */
+  private static Thread pipeline(RawClient c, long firstId, int count) {
+    return Thread.ofVirtual().start(() -> {
+      try {
+        for (int i = 0; i < count; i++) {
+          c.write(put(firstId + i));
+        }
+        c.flush();
+      } catch (IOException e) {
+        // the test closed the connection
+      }
+    });
+  }
+
+  /**
+   * Waits until the loop holds {@code atLeast} commands and each sender has either sent everything (the server read
+   * it all: the bound did not hold) or is parked in a socket write (the server stopped reading, TCP pushed back: with
+   * far more bytes sent than the socket buffers hold, that lasts until the loop goes on).
+   */
+  private void awaitHeldBack(int atLeast, Thread... senders) throws Exception {
+    Await.until("the loop to hold " + atLeast + " commands and every sender to be done or held back", WAIT,
+        () -> loop.held() >= atLeast && java.util.Arrays.stream(senders)
+            .allMatch(t -> !t.isAlive() || t.getState() == Thread.State.WAITING));
+  }
+
+  private static Request put(long id) {
+    return Requests.put(id, "k%03d".formatted(id), VALUE);
+  }
+
+  private static Set<Long> readAnswers(RawClient c, int count) throws IOException {
+    var ids = new HashSet<Long>();
+    for (int i = 0; i < count; i++) {
+      var r = c.read();
+      assertNotNull(r, "the server closed the connection after " + i + " answers");
+      assertFalse(r.hasError(), r.toString());
+      ids.add(r.getId());
+    }
+    return ids;
+  }
+
+  private static Set<Long> ids(long first, int count) {
+    var ids = new HashSet<Long>();
+    for (long i = first; i < first + count; i++) {
+      ids.add(i);
+    }
+    return ids;
+  }
+
+  @Test
+  void aClientPipeliningLargeRequestsIsReadOnlyUpToItsBoundUntilTheLoopAnswers() throws Exception {
+    long bound = 4L << 20;
+    start(Map.of("limit.inflight.bytes", String.valueOf(bound)));
+    int fit = (int) (bound / FRAME);
+    assertEquals(4, fit);
+    var c = connect();
+    var sender = pipeline(c, 1, 40); // 40 MB: far more than the bound and the socket buffers together
+    awaitHeldBack(fit, sender);
+    assertEquals(fit, loop.held(), "requests read while the loop answers none");
+    assertTrue(sender.isAlive(), "the client is held back by TCP");
+    assertEquals(fit * FRAME, listener.inflightBytes());
+
+    loop.resume();
+    assertEquals(ids(1, 40), readAnswers(c, 40), "every request is answered once the loop goes on");
+    sender.join();
+    assertEquals(fit, loop.mostHeld(), "never more held than fit in the bound");
+    assertTrue(loop.mostCounted() <= bound, "counted at most the bound: " + loop.mostCounted());
+    Await.until("the bytes to be given back", WAIT, () -> listener.inflightBytes() == 0);
+  }
+
+  @Test
+  void oneRequestLargerThanTheBoundIsReadWhenNoneIsInFlight() throws Exception {
+    start(Map.of("limit.inflight.bytes", String.valueOf(256 << 10)));
+    var c = connect();
+    var sender = pipeline(c, 1, 20);
+    awaitHeldBack(1, sender);
+    assertEquals(1, loop.held());
+    assertEquals(FRAME, listener.inflightBytes());
+
+    loop.resume();
+    assertEquals(ids(1, 20), readAnswers(c, 20));
+    assertEquals(1, loop.mostHeld(), "one at a time");
+    Await.until("the bytes to be given back", WAIT, () -> listener.inflightBytes() == 0);
+  }
+
+  @Test
+  void theTotalBoundHoldsOverEveryConnection() throws Exception {
+    long total = 3L << 20;
+    start(Map.of("limit.inflight.bytes", String.valueOf(8L << 20), "limit.inflight.total.bytes",
+        String.valueOf(total)));
+    var first = connect();
+    var second = connect();
+    var senders = new Thread[] {pipeline(first, 1, 20), pipeline(second, 101, 20)};
+    awaitHeldBack(3, senders);
+    assertEquals(3, loop.held(), "three fit in the total, whichever connections they came from");
+    assertEquals(3 * FRAME, listener.inflightBytes());
+
+    loop.resume();
+    assertEquals(ids(1, 20), readAnswers(first, 20));
+    assertEquals(ids(101, 20), readAnswers(second, 20));
+    assertEquals(3, loop.mostHeld());
+    assertTrue(loop.mostCounted() <= total, "counted at most the total: " + loop.mostCounted());
+    Await.until("the bytes to be given back", WAIT, () -> listener.inflightBytes() == 0);
+  }
+
+  @Test
+  void theBytesOfAClosedConnectionsRequestsAreGivenBackWhenTheyAreAnswered() throws Exception {
+    start(Map.of("limit.inflight.bytes", String.valueOf(4L << 20)));
+    var c = connect();
+    var sender = pipeline(c, 1, 40);
+    awaitHeldBack(4, sender);
+    c.close(); // the client leaves with four requests in the loop and the rest unread
+    loop.resume(); // their answers find the connection gone
+    Await.until("the connection to end", WAIT, () -> listener.openConnections() == 0);
+    Await.until("the bytes to be given back", WAIT, () -> listener.inflightBytes() == 0);
+    assertTrue(loop.mostHeld() <= 4, "held " + loop.mostHeld());
+  }
+
+  @Test
+  void aReaderWaitingForRoomStopsWhenTheServerClosesItsConnection() throws Exception {
+    // Short request timeout: the closed connection's reader waits at most this (+1 s) for its requests' answers.
+    start(Map.of("limit.inflight.bytes", String.valueOf(4L << 20), "request.timeout.ms", "500"));
+    var c = connect();
+    var sender = pipeline(c, 1, 40);
+    awaitHeldBack(4, sender);
+    listener.close(System.nanoTime()); // the server stops: every connection is closed, the loop still holds four
+    Await.until("the connection to end while the loop still holds its requests", WAIT,
+        () -> listener.openConnections() == 0);
+    assertEquals(4, loop.held());
+    assertEquals(4 * FRAME, listener.inflightBytes(), "the loop's requests still count until answered");
+    loop.resume();
+    assertEquals(0, listener.inflightBytes(), "answered into a closed connection: given back all the same");
+  }
+
+  /**
+   * A database loop that holds every command until {@link #resume}, then answers the held ones and every later one
+   * at once (OK, no body). Records the most commands it held at once and the most request bytes the listener counted
+   * when one arrived.
+   */
+  private final class PausedLoop implements CommandSink {
+    private final List<Request> requests = new ArrayList<>();
+    private final List<Replier> repliers = new ArrayList<>();
+    private boolean paused = true;
+    private int mostHeld;
+    private long mostCounted;
+
+    @Override
+    public synchronized boolean submit(Request request, Replier replier, long deadline, RequestTrace trace) {
+      mostCounted = Math.max(mostCounted, listener.inflightBytes());
+      if (!paused) {
+        replier.reply(Response.newBuilder().setId(request.getId()).build());
+        return true;
+      }
+      requests.add(request);
+      repliers.add(replier);
+      mostHeld = Math.max(mostHeld, requests.size());
+      return true;
+    }
+
+    synchronized void resume() {
+      paused = false;
+      for (int i = 0; i < requests.size(); i++) {
+        repliers.get(i).reply(Response.newBuilder().setId(requests.get(i).getId()).build());
+      }
+      requests.clear();
+      repliers.clear();
+    }
+
+    synchronized int held() {
+      return requests.size();
+    }
+
+    synchronized int mostHeld() {
+      return mostHeld;
+    }
+
+    synchronized long mostCounted() {
+      return mostCounted;
+    }
+
+    @Override
+    public RequestObserver requestObserver() {
+      return RequestObserver.NONE;
+    }
+  }
+}
