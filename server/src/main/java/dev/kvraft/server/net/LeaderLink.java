@@ -5,17 +5,19 @@ import dev.kvraft.proto.Response;
 import dev.kvraft.server.db.Forwarder;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
+import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,15 +28,25 @@ import org.slf4j.LoggerFactory;
  * (and is not opened at all until this node has applied the token: the batch fails as not sent, and the loop
  * retries it). {@link #send} only queues a batch (the database loop never waits on a socket); the connection's writer
  * virtual thread connects when needed and writes each batch with one flush; its reader virtual thread hands every
- * answer to the {@link Forwarder.Sink}. When a connection breaks, every request it carried is reported failed, with
- * whether it had been sent.
+ * answer to the {@link Forwarder.Sink}.
  *
- * <p>Owns its connections (a concurrent map by address); each connection owns its socket and its set of requests
- * in flight.
+ * <p>When a connection breaks, every request written to it and not answered is reported failed exactly once, and
+ * "not sent" only when none of its bytes was handed to the socket: the socket's stream counts the bytes handed to it
+ * (each write counted before it is passed on), every request records where its frame starts, and the connection is
+ * closed before that count is read, so no byte counted later can still reach the leader. A request reported as sent
+ * may have been applied (the loop answers TIMEOUT); one reported as not sent certainly was not (the loop retries it,
+ * maybe on another leader).
+ *
+ * <p>Who owns what: the link owns its connections (a concurrent map by address). Each {@code Link}'s writer thread
+ * owns its queue's consumer side and its current {@link Connection}'s output; the reader thread owns the input. A
+ * {@code Connection}'s table of unanswered requests is guarded by the connection's lock: the writer adds to it, the
+ * reader takes answers out of it, and whoever breaks the connection first (writer, reader, or {@link #close}) takes
+ * the rest and reports them.
  */
 public final class LeaderLink implements Forwarder, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(LeaderLink.class);
   private static final int CONNECT_TIMEOUT_MS = 1000;
+  private static final int BUFFER_BYTES = 64 * 1024;
 
   private final Sink sink;
   /** TLS towards the leader (this node's certificate as the client certificate), or null for plaintext. */
@@ -61,7 +73,7 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   @Override
   public void send(String address, List<Request> batch) {
     if (closed) {
-      sink.failed(batch.stream().map(Request::getId).toList(), false, "node is shutting down");
+      failed(batch, false, "node is shutting down");
       return;
     }
     links.computeIfAbsent(address, Link::new).enqueue(batch);
@@ -73,13 +85,19 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
     links.values().forEach(Link::close);
   }
 
+  private void failed(List<Request> requests, boolean sent, String reason) {
+    if (!requests.isEmpty()) {
+      sink.failed(requests.stream().map(Request::getId).toList(), sent, reason);
+    }
+  }
+
   /** One connection to one address, reopened on demand after a failure. */
   private final class Link {
     private static final List<Request> CLOSE = List.of();
     private final String address;
     private final LinkedBlockingQueue<List<Request>> queue = new LinkedBlockingQueue<>();
-    private final Set<Long> inFlight = ConcurrentHashMap.newKeySet();
-    private volatile Socket socket;
+    /** The writer's open connection, or null: set by the writer, read by {@link #close}. */
+    private volatile Connection current;
     /** Set by the reader when the leader refused the MemberHello (it had no token yet); the writer says it again. */
     private volatile boolean helloAgain;
 
@@ -93,69 +111,88 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
     }
 
     private void writeLoop() {
-      OutputStream out = null;
-      Socket mine = null;
+      Connection conn = null;
       try {
         while (true) {
           var batch = queue.take();
           if (batch == CLOSE) {
             return;
           }
+          if (closed) {
+            failed(batch, false, "node is shutting down");
+            continue;
+          }
           // The reader may have seen the connection end since the last batch: then reconnect first, so that a
           // request is never written into a connection already known to be dead.
-          if (out == null || mine != socket || mine.isClosed()) {
+          if (conn == null || conn.isBroken()) {
             try {
-              out = connect();
-              mine = socket;
+              conn = connect();
+              current = conn;
             } catch (IOException e) {
               LOG.debug("cannot reach the leader at {}: {}", address, e.toString());
-              out = null;
-              failBatch(batch, false, "cannot connect to " + address + ": " + e.getMessage());
+              conn = null;
+              failed(batch, false, "cannot connect to " + address + ": " + e.getMessage());
               continue;
             }
           }
-          var written = new ArrayList<Long>();
           try {
             if (helloAgain) {
               helloAgain = false;
-              writeHello(out);
+              try {
+                writeHello(conn.out);
+              } catch (IOException e) {
+                failed(batch, false, "the link to " + address + " broke before they were written: " + e.getMessage());
+                throw e;
+              }
             }
-            for (var r : batch) {
-              inFlight.add(r.getId());
-              written.add(r.getId());
-              r.writeDelimitedTo(out);
-            }
+            write(conn, batch);
             // Coalesce whatever else queued up meanwhile into the same flush.
             for (List<Request> more; (more = queue.poll()) != null; ) {
               if (more == CLOSE) {
-                out.flush();
+                conn.out.flush();
                 return;
               }
-              for (var r : more) {
-                inFlight.add(r.getId());
-                written.add(r.getId());
-                r.writeDelimitedTo(out);
-              }
+              write(conn, more);
             }
-            out.flush();
+            conn.out.flush();
           } catch (IOException e) {
-            if (mine.isClosed()) {
-              // Closed on our side before these left: certainly not sent.
-              inFlight.removeAll(written);
-              sink.failed(written, false, "the link to " + address + " was closed");
-            }
-            breakConnection("write failed: " + e.getMessage());
-            out = null;
+            breakConnection(conn, "writing to the leader at " + address + " failed: " + e.getMessage());
           }
         }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       } finally {
-        breakConnection("link closed");
+        if (conn != null) {
+          breakConnection(conn, "the link to " + address + " was closed");
+        }
+        var left = new ArrayList<List<Request>>();
+        queue.drainTo(left);
+        left.forEach(b -> failed(b, false, "node is shutting down"));
       }
     }
 
-    private OutputStream connect() throws IOException {
+    /**
+     * Writes one batch into the connection's buffer. If the connection breaks meanwhile, the requests not yet begun
+     * are reported not sent here; the ones begun are the connection's to report ({@link #breakConnection}).
+     */
+    private void write(Connection conn, List<Request> batch) throws IOException {
+      for (int i = 0; i < batch.size(); i++) {
+        var r = batch.get(i);
+        if (!conn.begin(r.getId())) {
+          failed(batch.subList(i, batch.size()), false, "the link to " + address + " broke before they were written");
+          throw new IOException("the connection was closed");
+        }
+        try {
+          r.writeDelimitedTo(conn.out);
+        } catch (IOException e) {
+          failed(batch.subList(i + 1, batch.size()), false, "the link to " + address
+              + " broke before they were written: " + e.getMessage());
+          throw e;
+        }
+      }
+    }
+
+    private Connection connect() throws IOException {
       var leader = dev.kvraft.proto.HostPort.parse(address);
       if (tls == null && token.get().isEmpty()) {
         throw new IOException("this node has not applied the cluster's member token yet, so the leader would not"
@@ -173,14 +210,19 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
           throw new IOException("TLS handshake with the leader at " + address + " failed: " + e.getMessage(), e);
         }
       }
-      socket = s;
-      var in = new BufferedInputStream(s.getInputStream(), 64 * 1024);
-      var connected = s;
-      Thread.ofVirtual().name("kvraft-leader-link-reader-" + address).start(() -> readLoop(connected, in));
-      var out = new BufferedOutputStream(s.getOutputStream(), 64 * 1024);
-      // First on the connection, so the leader reads it before any forwarded request (no wait for its answer).
-      writeHello(out);
-      return out;
+      Connection conn;
+      InputStream in;
+      try {
+        conn = new Connection(s);
+        in = new BufferedInputStream(s.getInputStream(), BUFFER_BYTES);
+        // First on the connection, so the leader reads it before any forwarded request (no wait for its answer).
+        writeHello(conn.out);
+      } catch (IOException e) {
+        s.close();
+        throw e;
+      }
+      Thread.ofVirtual().name("kvraft-leader-link-reader-" + address).start(() -> readLoop(conn, in));
+      return conn;
     }
 
     /** A MemberHello with the member token (TLS off); with TLS on the certificate says it and this writes nothing. */
@@ -192,7 +234,7 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
       }
     }
 
-    private void readLoop(Socket s, InputStream in) {
+    private void readLoop(Connection conn, InputStream in) {
       try {
         var answers = new dev.kvraft.proto.DelimitedReader<>(in, Response.parser());
         for (Response r; (r = answers.next()) != null; ) {
@@ -206,49 +248,136 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
             }
             continue;
           }
-          inFlight.remove(r.getId());
-          sink.replied(r);
+          // Not there: the connection broke meanwhile and reported it failed already (one report per request).
+          if (conn.answered(r.getId())) {
+            sink.replied(r);
+          }
         }
       } catch (IOException e) {
         LOG.debug("link to {} ended: {}", address, e.toString());
       }
-      if (socket == s) {
-        breakConnection("the leader at " + address + " closed the connection");
-      }
+      breakConnection(conn, "the leader at " + address + " closed the connection");
     }
 
-    /** Closes the socket and reports every request in flight as sent but unanswered. */
-    private synchronized void breakConnection(String reason) {
-      var s = socket;
-      socket = null;
-      if (s != null) {
-        try {
-          s.close();
-        } catch (IOException ignored) {
-          // already broken
-        }
+    /**
+     * Closes the connection (if nobody did yet) and reports its unanswered requests: sent when any byte of theirs was
+     * handed to the socket, else not sent.
+     */
+    private void breakConnection(Connection conn, String reason) {
+      var lost = conn.breakOff();
+      if (lost == null) {
+        return;
       }
-      if (!inFlight.isEmpty()) {
-        var ids = new ArrayList<>(inFlight);
-        inFlight.removeAll(ids);
-        sink.failed(ids, true, reason);
+      LOG.debug("link to {} broke ({}): {} unanswered requests may have been applied, {} were not sent", address,
+          reason, lost.maybeSent().size(), lost.notSent().size());
+      if (!lost.maybeSent().isEmpty()) {
+        sink.failed(lost.maybeSent(), true, reason);
       }
-    }
-
-    private void failBatch(List<Request> batch, boolean sent, String reason) {
-      sink.failed(batch.stream().map(Request::getId).toList(), sent, reason);
+      if (!lost.notSent().isEmpty()) {
+        sink.failed(lost.notSent(), false, reason);
+      }
     }
 
     void close() {
       queue.add(CLOSE);
-      var s = socket;
-      if (s != null) {
-        try {
-          s.close();
-        } catch (IOException ignored) {
-          // closing
-        }
+      var conn = current;
+      if (conn != null) {
+        breakConnection(conn, "node is shutting down");
       }
+    }
+  }
+
+  /**
+   * One TCP (or TLS) connection: its socket, its output (a buffer between two byte counts), and the requests written
+   * to it that await an answer, each with the offset where its frame starts. The writer writes {@link #out}; the
+   * table is guarded by this object's lock.
+   */
+  private static final class Connection {
+    private final Socket socket;
+    /** Bytes handed to the socket's stream, counted before each is handed (a write under way counts). */
+    private final CountingOutputStream handedDown;
+    /** What the writer writes: bytes counted here go to the buffer, then to {@link #handedDown}, in order. */
+    final CountingOutputStream out;
+    /** Request id → offset in {@link #out} where its frame starts; emptied when the connection breaks. */
+    private final Map<Long, Long> unanswered = new HashMap<>();
+    private boolean broken;
+
+    Connection(Socket socket) throws IOException {
+      this.socket = socket;
+      this.handedDown = new CountingOutputStream(socket.getOutputStream());
+      this.out = new CountingOutputStream(new BufferedOutputStream(handedDown, BUFFER_BYTES));
+    }
+
+    synchronized boolean isBroken() {
+      return broken;
+    }
+
+    /** The writer is about to write this request: false (write nothing) when the connection broke already. */
+    synchronized boolean begin(long id) {
+      if (broken) {
+        return false;
+      }
+      unanswered.put(id, out.count());
+      return true;
+    }
+
+    /** The leader answered: whether the request was still waiting here (else it was reported failed already). */
+    synchronized boolean answered(long id) {
+      return unanswered.remove(id) != null;
+    }
+
+    record Lost(List<Long> maybeSent, List<Long> notSent) {}
+
+    /**
+     * Closes the socket and takes the unanswered requests out, split by whether any of their bytes was handed to
+     * the socket; null when the connection was broken already. The socket is closed before the count is read: a
+     * write that starts after the close fails, so a request counted as not handed down can never reach the leader.
+     */
+    Lost breakOff() {
+      synchronized (this) {
+        if (broken) {
+          return null;
+        }
+        broken = true;
+      }
+      try {
+        socket.close();
+      } catch (IOException ignored) {
+        // already broken
+      }
+      synchronized (this) {
+        long handed = handedDown.count();
+        var maybeSent = new ArrayList<Long>();
+        var notSent = new ArrayList<Long>();
+        unanswered.forEach((id, start) -> (start < handed ? maybeSent : notSent).add(id));
+        unanswered.clear();
+        return new Lost(maybeSent, notSent);
+      }
+    }
+  }
+
+  /** Counts the bytes written through it; each write is counted before it is passed on. */
+  private static final class CountingOutputStream extends FilterOutputStream {
+    private final AtomicLong count = new AtomicLong();
+
+    CountingOutputStream(OutputStream out) {
+      super(out);
+    }
+
+    long count() {
+      return count.get();
+    }
+
+    @Override
+    public void write(int b) throws IOException {
+      count.incrementAndGet();
+      out.write(b);
+    }
+
+    @Override
+    public void write(byte[] b, int off, int len) throws IOException {
+      count.addAndGet(len);
+      out.write(b, off, len);
     }
   }
 }
