@@ -135,8 +135,14 @@ final class MembershipChange {
           // could be the link's MemberHello id or a pending forward's): its answer, or its failure, matches no
           // waiting request and is dropped.
           var address = existing.get().clientAddress();
-          events.accept(new Event.Task(() -> forwarder.send(address, List.of(removalNotice(ids.next(),
-              change.getId())))));
+          var tellBy = System.nanoTime() + config.requestTimeout().toNanos();
+          events.accept(new Event.Task(() -> {
+            var tell = removalNotice(ids.next(), change.getId());
+            if (!forwarder.send(address, List.of(new Forwarder.Forward(tell, tellBy)))) {
+              LOG.warn("node {}: could not tell node {} at {} that it was removed (this node's link to it holds too"
+                  + " much); stop that node by hand", config.nodeId(), change.getId(), address);
+            }
+          }));
         }
       }
     });

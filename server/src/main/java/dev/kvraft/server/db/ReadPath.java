@@ -87,9 +87,13 @@ final class ReadPath {
         long fwdId = ids.next();
         var call = Pending.of(mine);
         pending.readIndexSent(fwdId, call);
-        forwarder.send(leader.address(), List.of(Request.newBuilder().setId(fwdId).setForwarded(true)
-            .setTimeoutMs(WritePath.remainingMillis(call.deadline()))
-            .setReadIndex(ReadIndex.getDefaultInstance()).build()));
+        var readIndex = Request.newBuilder().setId(fwdId).setForwarded(true)
+            .setReadIndex(ReadIndex.getDefaultInstance()).build();
+        if (!forwarder.send(leader.address(), List.of(new Forwarder.Forward(readIndex, call.deadline())))) {
+          pending.readIndexDone(fwdId);
+          mine.forEach(c -> replies.error(c, Error.Code.OVERLOADED, WritePath.linkFull(config, leader.address()),
+              leader.address()));
+        }
       }
       case Route.NoLeader none -> retries.retryOrFail(commands, Error.Code.UNAVAILABLE, none.why(), "");
     }

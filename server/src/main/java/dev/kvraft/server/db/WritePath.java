@@ -2,13 +2,11 @@ package dev.kvraft.server.db;
 
 import dev.kvraft.proto.Error;
 import dev.kvraft.proto.LogEntry;
-import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.proto.WriteOp;
 import dev.kvraft.server.config.ServerConfig;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -19,7 +17,8 @@ import org.slf4j.LoggerFactory;
  * {@link DatabaseLoop#MAX_ENTRY_BYTES}) proposed under a fresh call id; the {@link Applier} answers them when the
  * entry applies. On a follower, each write is forwarded to the leader's client port as itself with
  * {@code forwarded = true}, all in one flush, and the leader's answer is relayed. A write that never reached the log
- * or the leader is retried (UNAVAILABLE) until its deadline; one whose fate is unknown is answered TIMEOUT.
+ * or the leader is retried (UNAVAILABLE) until its deadline; one whose fate is unknown is answered TIMEOUT; one the
+ * link to the leader refuses because it holds too much already is answered OVERLOADED (not applied).
  *
  * <p>Loop thread only.
  */
@@ -140,7 +139,7 @@ final class WritePath {
   // ---- on a follower ----
 
   private void forward(String leaderAddress, List<Event.Command> writes, Forwarder forwarder) {
-    var batch = new ArrayList<Request>(writes.size());
+    var batch = new ArrayList<Forwarder.Forward>(writes.size());
     for (var c : writes) {
       if (c.request().getForwarded()) {
         notLeader(replies, config, c, leaderAddress);
@@ -148,13 +147,29 @@ final class WritePath {
       }
       long fwdId = ids.next();
       pending.forwarded(fwdId, Pending.of(List.of(c)));
-      batch.add(c.request().toBuilder().setId(fwdId).setForwarded(true)
-          .setTimeoutMs(remainingMillis(c.deadline())).build());
+      // The link sets timeout_ms when it writes the request: what is left of the deadline then.
+      batch.add(new Forwarder.Forward(c.request().toBuilder().setId(fwdId).setForwarded(true).build(), c.deadline()));
     }
-    if (!batch.isEmpty()) {
-      forwarder.send(leaderAddress, batch);
+    if (batch.isEmpty()) {
+      return;
+    }
+    if (forwarder.send(leaderAddress, batch)) {
       forwardingTo = leaderAddress;
+      return;
     }
+    for (var f : batch) {
+      var write = pending.forwardDone(f.request().getId());
+      if (write != null) {
+        write.commands().forEach(c -> replies.error(c, Error.Code.OVERLOADED, linkFull(config, leaderAddress),
+            leaderAddress));
+      }
+    }
+  }
+
+  /** The answer to a request refused because this node's link to the leader holds too much already. */
+  static String linkFull(ServerConfig config, String leaderAddress) {
+    return "node " + config.nodeId() + " has too many requests waiting to be forwarded to the leader at "
+        + leaderAddress + "; not applied: back off and retry, or send to the leader";
   }
 
   /** The leader answered a forwarded write: relay it, or route it again if the leader did not apply it. */
@@ -189,11 +204,5 @@ final class WritePath {
   static void notLeader(Replies replies, ServerConfig config, Event.Command c, String leaderAddress) {
     replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is not the leader; the leader is at "
         + leaderAddress, leaderAddress);
-  }
-
-  /** What is left of a deadline, for the leader: a little less than ours, so its answer arrives before we give up. */
-  static int remainingMillis(long deadline) {
-    long ms = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()) - 20;
-    return (int) Math.max(1, Math.min(Integer.MAX_VALUE, ms));
   }
 }

@@ -30,6 +30,12 @@ import org.slf4j.LoggerFactory;
  * virtual thread connects when needed and writes each batch with one flush; its reader virtual thread hands every
  * answer to the {@link Forwarder.Sink}.
  *
+ * <p>A slow leader must not make a follower hold forwards without bound, nor apply one its client was already told
+ * had timed out: each link's queue is bounded ({@link #MAX_QUEUED_BYTES}, {@link #MAX_QUEUED_REQUESTS}; past them
+ * {@link #send} refuses the batch and the loop answers OVERLOADED), and the writer sets each request's
+ * {@code timeout_ms} to what is left of its deadline when it writes it, dropping (and reporting not sent) one whose
+ * deadline has come.
+ *
  * <p>When a connection breaks, every request written to it and not answered is reported failed exactly once, and
  * "not sent" only when none of its bytes was handed to the socket: the socket's stream counts the bytes handed to it
  * (each write counted before it is passed on), every request records where its frame starts, and the connection is
@@ -38,7 +44,8 @@ import org.slf4j.LoggerFactory;
  * maybe on another leader).
  *
  * <p>Who owns what: the link owns its connections (a concurrent map by address). Each {@code Link}'s writer thread
- * owns its queue's consumer side and its current {@link Connection}'s output; the reader thread owns the input. A
+ * owns its queue's consumer side and its current {@link Connection}'s output; the reader thread owns the input; the
+ * queue's byte and request counts are guarded by the {@code Link}'s lock ({@link #send} adds, the writer takes). A
  * {@code Connection}'s table of unanswered requests is guarded by the connection's lock: the writer adds to it, the
  * reader takes answers out of it, and whoever breaks the connection first (writer, reader, or {@link #close}) takes
  * the rest and reports them.
@@ -47,6 +54,12 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(LeaderLink.class);
   private static final int CONNECT_TIMEOUT_MS = 1000;
   private static final int BUFFER_BYTES = 64 * 1024;
+  /**
+   * What one link may hold queued and not yet written, in bytes of requests and in requests (server/DESIGN.md, "What
+   * a client may hold"): a batch that would pass either is refused, but an empty queue takes any batch.
+   */
+  static final long MAX_QUEUED_BYTES = 64L << 20;
+  static final int MAX_QUEUED_REQUESTS = 65_536;
 
   private final Sink sink;
   /** TLS towards the leader (this node's certificate as the client certificate), or null for plaintext. */
@@ -55,6 +68,8 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   private final String nodeId;
   private final dev.kvraft.server.db.MemberToken token;
   private final Map<String, Link> links = new ConcurrentHashMap<>();
+  private final long maxQueuedBytes;
+  private final int maxQueuedRequests;
   private volatile boolean closed;
 
   /**
@@ -64,19 +79,27 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   static final long HELLO_ID = -1L;
 
   public LeaderLink(Sink sink, ClientTls tls, String nodeId, dev.kvraft.server.db.MemberToken token) {
+    this(sink, tls, nodeId, token, MAX_QUEUED_BYTES, MAX_QUEUED_REQUESTS);
+  }
+
+  /** With other bounds on each link's queue: for tests. */
+  LeaderLink(Sink sink, ClientTls tls, String nodeId, dev.kvraft.server.db.MemberToken token, long maxQueuedBytes,
+      int maxQueuedRequests) {
     this.sink = sink;
     this.tls = tls;
     this.nodeId = nodeId;
     this.token = token;
+    this.maxQueuedBytes = maxQueuedBytes;
+    this.maxQueuedRequests = maxQueuedRequests;
   }
 
   @Override
-  public void send(String address, List<Request> batch) {
+  public boolean send(String address, List<Forward> batch) {
     if (closed) {
       failed(batch, false, "node is shutting down");
-      return;
+      return true;
     }
-    links.computeIfAbsent(address, Link::new).enqueue(batch);
+    return links.computeIfAbsent(address, Link::new).enqueue(batch);
   }
 
   @Override
@@ -85,17 +108,20 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
     links.values().forEach(Link::close);
   }
 
-  private void failed(List<Request> requests, boolean sent, String reason) {
-    if (!requests.isEmpty()) {
-      sink.failed(requests.stream().map(Request::getId).toList(), sent, reason);
+  private void failed(List<Forward> forwards, boolean sent, String reason) {
+    if (!forwards.isEmpty()) {
+      sink.failed(forwards.stream().map(f -> f.request().getId()).toList(), sent, reason);
     }
   }
 
   /** One connection to one address, reopened on demand after a failure. */
   private final class Link {
-    private static final List<Request> CLOSE = List.of();
+    private static final List<Forward> CLOSE = List.of();
     private final String address;
-    private final LinkedBlockingQueue<List<Request>> queue = new LinkedBlockingQueue<>();
+    private final LinkedBlockingQueue<List<Forward>> queue = new LinkedBlockingQueue<>();
+    /** Guarded by this: the requests in {@link #queue}, and their bytes. */
+    private int queuedRequests;
+    private long queuedBytes;
     /** The writer's open connection, or null: set by the writer, read by {@link #close}. */
     private volatile Connection current;
     /** Set by the reader when the leader refused the MemberHello (it had no token yet); the writer says it again. */
@@ -106,8 +132,33 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
       Thread.ofVirtual().name("kvraft-leader-link-" + address).start(this::writeLoop);
     }
 
-    void enqueue(List<Request> batch) {
+    /** Queues the batch, or refuses it (false) when the queue would pass its bounds and is not empty. */
+    synchronized boolean enqueue(List<Forward> batch) {
+      long bytes = bytes(batch);
+      if (queuedRequests > 0 && (queuedRequests + batch.size() > maxQueuedRequests
+          || queuedBytes + bytes > maxQueuedBytes)) {
+        LOG.debug("link to {} holds {} requests ({} bytes) not yet written; refusing {} more", address,
+            queuedRequests, queuedBytes, batch.size());
+        return false;
+      }
+      queuedRequests += batch.size();
+      queuedBytes += bytes;
       queue.add(batch);
+      return true;
+    }
+
+    /** The writer took the batch out of the queue. */
+    private synchronized void taken(List<Forward> batch) {
+      queuedRequests -= batch.size();
+      queuedBytes -= bytes(batch);
+    }
+
+    private static long bytes(List<Forward> batch) {
+      long bytes = 0;
+      for (var f : batch) {
+        bytes += f.request().getSerializedSize();
+      }
+      return bytes;
     }
 
     private void writeLoop() {
@@ -115,6 +166,7 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
       try {
         while (true) {
           var batch = queue.take();
+          taken(batch);
           if (batch == CLOSE) {
             return;
           }
@@ -147,7 +199,8 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
             }
             write(conn, batch);
             // Coalesce whatever else queued up meanwhile into the same flush.
-            for (List<Request> more; (more = queue.poll()) != null; ) {
+            for (List<Forward> more; (more = queue.poll()) != null; ) {
+              taken(more);
               if (more == CLOSE) {
                 conn.out.flush();
                 return;
@@ -165,29 +218,45 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
         if (conn != null) {
           breakConnection(conn, "the link to " + address + " was closed");
         }
-        var left = new ArrayList<List<Request>>();
+        var left = new ArrayList<List<Forward>>();
         queue.drainTo(left);
         left.forEach(b -> failed(b, false, "node is shutting down"));
       }
     }
 
     /**
-     * Writes one batch into the connection's buffer. If the connection breaks meanwhile, the requests not yet begun
-     * are reported not sent here; the ones begun are the connection's to report ({@link #breakConnection}).
+     * Writes one batch into the connection's buffer, each request with {@code timeout_ms} set to what is left of its
+     * deadline now; one whose deadline has come is dropped and reported not sent (the loop answered it TIMEOUT
+     * already, or answers it UNAVAILABLE now). If the connection breaks meanwhile, the requests not yet begun are
+     * reported not sent here; the ones begun are the connection's to report ({@link #breakConnection}).
      */
-    private void write(Connection conn, List<Request> batch) throws IOException {
-      for (int i = 0; i < batch.size(); i++) {
-        var r = batch.get(i);
-        if (!conn.begin(r.getId())) {
-          failed(batch.subList(i, batch.size()), false, "the link to " + address + " broke before they were written");
-          throw new IOException("the connection was closed");
+    private void write(Connection conn, List<Forward> batch) throws IOException {
+      var late = new ArrayList<Long>();
+      try {
+        for (int i = 0; i < batch.size(); i++) {
+          var f = batch.get(i);
+          int timeoutMs = f.leaderTimeoutMs(System.nanoTime());
+          if (timeoutMs == 0) {
+            late.add(f.request().getId());
+            continue;
+          }
+          if (!conn.begin(f.request().getId())) {
+            failed(batch.subList(i, batch.size()), false, "the link to " + address
+                + " broke before they were written");
+            throw new IOException("the connection was closed");
+          }
+          try {
+            f.request().toBuilder().setTimeoutMs(timeoutMs).build().writeDelimitedTo(conn.out);
+          } catch (IOException e) {
+            failed(batch.subList(i + 1, batch.size()), false, "the link to " + address
+                + " broke before they were written: " + e.getMessage());
+            throw e;
+          }
         }
-        try {
-          r.writeDelimitedTo(conn.out);
-        } catch (IOException e) {
-          failed(batch.subList(i + 1, batch.size()), false, "the link to " + address
-              + " broke before they were written: " + e.getMessage());
-          throw e;
+      } finally {
+        if (!late.isEmpty()) {
+          sink.failed(late, false, "the deadline came before the link to the leader at " + address + " could write"
+              + " the request (is the leader overloaded?)");
         }
       }
     }

@@ -110,15 +110,18 @@ class DatabaseLoopTest {
     }
   }
 
-  /** A leader link that records what it was asked to send. */
+  /** A leader link that records what it was asked to send, or refuses everything while {@link #full}. */
   static final class FakeLink implements Forwarder {
-    record Sent(String address, List<Request> batch) {}
+    record Sent(String address, List<Forward> batch) {}
 
     final BlockingQueue<Sent> sent = new LinkedBlockingQueue<>();
+    final BlockingQueue<Sent> refused = new LinkedBlockingQueue<>();
+    volatile boolean full;
 
     @Override
-    public void send(String address, List<Request> batch) {
-      sent.add(new Sent(address, batch));
+    public boolean send(String address, List<Forward> batch) {
+      (full ? refused : sent).add(new Sent(address, batch));
+      return !full;
     }
   }
 
@@ -234,7 +237,7 @@ class DatabaseLoopTest {
     p.result().completeExceptionally(new ConsensusException(Error.Code.UNAVAILABLE, "not the leader", "n2"));
     var sent = next(link.sent, "forward");
     assertEquals(N2, sent.address());
-    var fwd = sent.batch().get(0);
+    var fwd = sent.batch().get(0).request();
     assertTrue(fwd.getForwarded());
     assertNotEquals(7, fwd.getId(), "forwarded under the loop's own id");
     loop.forwardSink().replied(Response.newBuilder().setId(fwd.getId()).build());
@@ -246,14 +249,51 @@ class DatabaseLoopTest {
     raft.leaderId = "n2";
     start();
     submit(Requests.put(1, "a", "1"));
-    var first = next(link.sent, "forward").batch().get(0);
+    var first = next(link.sent, "forward").batch().get(0).request();
     loop.forwardSink().failed(List.of(first.getId()), false, "connection refused");
-    var again = next(link.sent, "second forward").batch().get(0);
+    var again = next(link.sent, "second forward").batch().get(0).request();
     assertNotEquals(first.getId(), again.getId());
     loop.forwardSink().failed(List.of(again.getId()), true, "connection reset");
     var r = answer();
     assertEquals(Error.Code.TIMEOUT, r.getError().getCode(), r.toString());
     assertTrue(r.getError().getMessage().contains("may or may not"), r.getError().getMessage());
+  }
+
+  @Test
+  void aForwardCarriesItsDeadlineAndTheLinkSetsItsTimeout() throws Exception {
+    raft.leaderId = "n2";
+    start();
+    long deadline = System.nanoTime() + config.requestTimeout().toNanos();
+    assertTrue(loop.commands().submit(Requests.put(1, "a", "1"), answers::add, deadline,
+        RequestTrace.receivedNow("test")));
+    var fwd = next(link.sent, "forward").batch().get(0);
+    assertEquals(deadline, fwd.deadline(), "the client's deadline goes with the forward");
+    assertEquals(0, fwd.request().getTimeoutMs(), "timeout_ms is the link's to set, when it writes the request");
+    assertEquals(0, fwd.leaderTimeoutMs(deadline - Forwarder.Forward.MARGIN_NANOS), "too late to send");
+    assertEquals(1000, fwd.leaderTimeoutMs(deadline - Forwarder.Forward.MARGIN_NANOS - 1_000_000_000L));
+  }
+
+  @Test
+  void aForwardTheLinkRefusesIsAnsweredOverloadedAtOnceAndNotRetried() throws Exception {
+    raft.leaderId = "n2";
+    link.full = true;
+    start();
+    submit(Requests.put(1, "a", "1"));
+    submit(Requests.get(2, "a"));
+    var got = new java.util.HashMap<Long, Response>();
+    for (int i = 0; i < 2; i++) {
+      var r = answer();
+      got.put(r.getId(), r);
+    }
+    for (var r : got.values()) {
+      assertEquals(Error.Code.OVERLOADED, r.getError().getCode(), r.toString());
+      assertTrue(r.getError().getMessage().contains("back off"), r.getError().getMessage());
+      assertEquals(N2, r.getError().getLeaderAddress(), "names the leader, which the client may try directly");
+    }
+    assertEquals(java.util.Set.of(1L, 2L), got.keySet());
+    assertEquals(2, link.refused.size(), "one write batch and one ReadIndex, each refused once: no retry");
+    assertTrue(link.sent.isEmpty());
+    assertEquals(0, loop.inFlightCommands(), "nothing is left waiting");
   }
 
   @Test
@@ -446,7 +486,7 @@ class DatabaseLoopTest {
     long changeCall = next(raft.memberChanges, "membership change");
     var sent = next(link.sent, "removal notice");
     assertEquals(N2, sent.address());
-    var notice = sent.batch().get(0);
+    var notice = sent.batch().get(0).request();
     assertTrue(notice.getForwarded(), notice.toString());
     assertEquals("n2", notice.getMemberChange().getId());
     assertTrue(notice.getId() > changeCall, "the notice's id (" + notice.getId() + ") is a call id the loop took after"

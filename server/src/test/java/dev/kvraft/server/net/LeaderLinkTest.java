@@ -2,11 +2,15 @@ package dev.kvraft.server.net;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.CodedInputStream;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.kvraft.proto.DelimitedReader;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.server.db.Forwarder;
+import dev.kvraft.server.db.Forwarder.Forward;
 import dev.kvraft.server.db.MemberToken;
+import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Requests;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -14,6 +18,7 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -29,16 +34,20 @@ import org.junit.jupiter.api.Timeout;
 /**
  * The leader link against a fake leader (a server socket on port 0 that reads what the test says): a request any of
  * whose bytes reached the leader is never reported "not sent" (the loop would retry it on a new leader and it could
- * apply twice), whether the leader ends the connection mid-batch or the node shuts down mid-batch.
+ * apply twice), whether the leader ends the connection mid-batch or the node shuts down mid-batch; a forward whose
+ * deadline comes while it waits in the queue is not sent, and one sent later gets what is left of its deadline; a
+ * full queue refuses a batch at once.
  *
- * <p>The batch is made larger than the kernel can buffer (four times {@code net.ipv4.tcp_wmem}'s maximum, the fake
- * leader's receive buffer kept small), so the writer is still writing it when the connection ends; no sleeps.
+ * <p>The first batch is made larger than the kernel can buffer (four times {@code net.ipv4.tcp_wmem}'s maximum, the
+ * fake leader's receive buffer kept small), so the writer is still writing it, and what was queued after it still
+ * waits, until the fake leader reads on; no sleeps.
  */
 @Timeout(60)
 class LeaderLinkTest {
   /** What the fake leader reads of the forwarded requests (after the MemberHello) before it stops: mid-frame. */
   private static final int LEADER_READS = 200_000;
   private static final int VALUE_BYTES = 60 * 1024;
+  private static final int BATCH_DEADLINE_S = 60;
 
   private final RecordingSink sink = new RecordingSink();
   private final MemberToken token = new MemberToken();
@@ -84,7 +93,7 @@ class LeaderLinkTest {
   }
 
   /** More bytes of requests than the kernel's send and receive buffers can hold between the link and the leader. */
-  private static List<Request> bigBatch() throws IOException {
+  private static List<Forward> bigBatch() throws IOException {
     long wmemMax = 4L << 20;
     var wmem = Path.of("/proc/sys/net/ipv4/tcp_wmem");
     if (Files.isReadable(wmem)) {
@@ -93,44 +102,71 @@ class LeaderLinkTest {
     }
     long total = Math.max(16L << 20, 4 * wmemMax);
     var value = "v".repeat(VALUE_BYTES);
-    var batch = new ArrayList<Request>();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(BATCH_DEADLINE_S);
+    var batch = new ArrayList<Forward>();
     for (long id = 1, bytes = 0; bytes < total; id++) {
-      var r = Requests.put(id, "k" + id, value).toBuilder().setForwarded(true).setTimeoutMs(5000).build();
-      batch.add(r);
-      bytes += r.getSerializedSize();
+      var f = forward(Requests.put(id, "k" + id, value), deadline);
+      batch.add(f);
+      bytes += f.request().getSerializedSize();
     }
     return batch;
   }
 
-  /** The ids of the requests any of whose bytes are among the first {@code received} bytes after the hello. */
-  private static List<Long> reached(List<Request> batch, long received) {
+  private static Forward forward(Request r, long deadline) {
+    return new Forward(r.toBuilder().setForwarded(true).build(), deadline);
+  }
+
+  /**
+   * The requests any of whose bytes are among those the leader {@code received} after the hello (frames come in the
+   * batch's order): each whole frame, and the one cut short.
+   */
+  private static List<Long> reached(List<Forward> batch, byte[] received) throws IOException {
     var ids = new ArrayList<Long>();
-    long offset = 0;
-    for (var r : batch) {
-      if (offset < received) {
-        ids.add(r.getId());
+    var in = CodedInputStream.newInstance(received);
+    for (int k = 0; !in.isAtEnd(); k++) {
+      ids.add(batch.get(k).request().getId());
+      int length;
+      try {
+        length = in.readRawVarint32();
+      } catch (InvalidProtocolBufferException cutInTheLength) {
+        break;
       }
-      int size = r.getSerializedSize();
-      offset += CodedOutputStream.computeUInt32SizeNoTag(size) + size;
+      if (received.length - in.getTotalBytesRead() < length) {
+        break;
+      }
+      var r = Request.parseFrom(in.readRawBytes(length));
+      assertEquals(batch.get(k).request().getId(), r.getId(), "frames arrive in the batch's order");
+      assertTrue(r.getTimeoutMs() > 0 && r.getTimeoutMs() <= BATCH_DEADLINE_S * 1000 - 20, r.toString());
     }
     return ids;
   }
 
-  /** Accepts the link's connection, reads its MemberHello and then {@link #LEADER_READS} bytes of requests. */
-  private Socket acceptAndReadPart() throws IOException {
+  /** Accepts the link's connection and reads its MemberHello. */
+  private Socket acceptAndHello() throws IOException {
     var s = leader.accept();
-    var in = s.getInputStream();
-    var hello = Request.parseDelimitedFrom(in);
+    var hello = Request.parseDelimitedFrom(s.getInputStream());
     assertTrue(hello.hasMemberHello(), hello.toString());
-    assertEquals(LEADER_READS, in.readNBytes(LEADER_READS).length);
     return s;
+  }
+
+  /** Reads requests until one with the id {@code last}; returns them all. */
+  private static List<Request> readUntil(Socket s, long last) throws IOException {
+    var requests = new ArrayList<Request>();
+    var in = new DelimitedReader<>(s.getInputStream(), Request.parser());
+    for (Request r; (r = in.next()) != null; ) {
+      requests.add(r);
+      if (r.getId() == last) {
+        return requests;
+      }
+    }
+    throw new AssertionError("the link ended the connection before request " + last);
   }
 
   /**
    * Waits until every id of the batch was reported failed, failing at once on a request that reached the leader and
    * is reported not sent, or on one reported twice; then checks that "not sent" is the batch's tail.
    */
-  private void assertReported(List<Request> batch, List<Long> reached) throws InterruptedException {
+  private void assertReported(List<Forward> batch, List<Long> reached) throws InterruptedException {
     var sent = new HashMap<Long, Boolean>();
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (sent.size() < batch.size()) {
@@ -145,9 +181,9 @@ class LeaderLinkTest {
     assertTrue(sink.replies.isEmpty(), "the fake leader answers nothing");
     // "Not sent" is the tail of the batch: nothing after a request that was not handed down was.
     boolean notSentSeen = false;
-    for (var r : batch) {
-      boolean s = sent.get(r.getId());
-      assertFalse(notSentSeen && s, "request " + r.getId() + " reported sent after one that was not");
+    for (var f : batch) {
+      boolean s = sent.get(f.request().getId());
+      assertFalse(notSentSeen && s, "request " + f.request().getId() + " reported sent after one that was not");
       notSentSeen |= !s;
     }
     assertTrue(notSentSeen, "the end of a batch larger than the kernel's buffers never left: reported not sent");
@@ -164,22 +200,83 @@ class LeaderLinkTest {
   @Test
   void theLeaderEndingTheConnectionMidBatchReportsEveryRequestItReadAsSent() throws Exception {
     var batch = bigBatch();
-    link.send(address(), batch);
-    try (var s = acceptAndReadPart()) {
+    assertTrue(link.send(address(), batch));
+    try (var s = acceptAndHello()) {
+      var received = s.getInputStream().readNBytes(LEADER_READS);
       // EOF to the link's reader, which closes the connection while the writer is blocked mid-batch; the fake leader
       // reads nothing more.
       s.shutdownOutput();
-      assertReported(batch, reached(batch, LEADER_READS));
+      assertReported(batch, reached(batch, received));
     }
   }
 
   @Test
   void closingTheLinkMidBatchReportsEveryRequestTheLeaderReadAsSent() throws Exception {
     var batch = bigBatch();
-    link.send(address(), batch);
-    try (var s = acceptAndReadPart()) {
+    assertTrue(link.send(address(), batch));
+    try (var s = acceptAndHello()) {
+      var received = s.getInputStream().readNBytes(LEADER_READS);
       link.close();
-      assertReported(batch, reached(batch, LEADER_READS));
+      assertReported(batch, reached(batch, received));
+    }
+  }
+
+  @Test
+  void aForwardWhoseDeadlineComesInTheQueueIsNotSentAndOneSentLaterGetsWhatIsLeftOfItsDeadline() throws Exception {
+    var batch = bigBatch();
+    assertTrue(link.send(address(), batch));
+    try (var s = acceptAndHello()) {
+      // The writer is in the batch until the fake leader reads it: these two wait in the queue behind it.
+      long queuedAt = System.nanoTime();
+      var late = forward(Requests.put(100_001, "late", "x"), queuedAt + TimeUnit.MILLISECONDS.toNanos(200));
+      var onTime = forward(Requests.put(100_002, "on-time", "x"), queuedAt + TimeUnit.SECONDS.toNanos(30));
+      assertTrue(link.send(address(), List.of(late)));
+      assertTrue(link.send(address(), List.of(onTime)));
+      Await.until("the late forward's deadline", Duration.ofSeconds(10), () -> System.nanoTime() - late.deadline() > 0);
+      long readFrom = System.nanoTime();
+      var requests = readUntil(s, onTime.request().getId());
+      var ids = requests.stream().map(Request::getId).toList();
+      assertFalse(ids.contains(late.request().getId()), "a forward whose deadline came in the queue was sent");
+      assertEquals(batch.size() + 1, requests.size(), "the batch, then the one on time");
+      var written = requests.getLast();
+      long leftMs = TimeUnit.NANOSECONDS.toMillis(onTime.deadline() - readFrom);
+      assertTrue(written.getTimeoutMs() > 0 && written.getTimeoutMs() <= leftMs - 20, "timeout_ms "
+          + written.getTimeoutMs() + " is not what was left of the deadline when it was written (at most " + (leftMs
+          - 20) + ")");
+      var f = sink.failures.poll(10, TimeUnit.SECONDS);
+      assertNotNull(f, "the late forward was not reported");
+      assertEquals(new Failure(List.of(late.request().getId()), false, f.reason()), f, "reported not sent, once");
+      assertTrue(f.reason().contains("deadline"), f.reason());
+    }
+  }
+
+  @Test
+  void aFullQueueRefusesABatchAtOnceAndTakesMoreOnceTheWriterHasTakenWhatItHeld() throws Exception {
+    link.close();
+    link = new LeaderLink(sink, null, "n2", token, 256 * 1024, 4);
+    var batch = bigBatch();
+    assertTrue(link.send(address(), batch), "an empty queue takes a batch of any size");
+    try (var s = acceptAndHello()) {
+      // Connected, so the writer took the batch out of the queue (it connects after taking one); it is in it until
+      // the fake leader reads on, so what follows stays queued.
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      var first = forward(Requests.put(200_001, "a", "x"), deadline);
+      var big = forward(Requests.put(200_002, "b", "v".repeat(300 * 1024)), deadline);
+      var three = List.of(forward(Requests.put(200_003, "c", "x"), deadline),
+          forward(Requests.put(200_004, "d", "x"), deadline), forward(Requests.put(200_005, "e", "x"), deadline));
+      var fifth = forward(Requests.put(200_006, "f", "x"), deadline);
+      assertTrue(link.send(address(), List.of(first)));
+      assertFalse(link.send(address(), List.of(big)), "past the bytes bound");
+      assertTrue(link.send(address(), three));
+      assertFalse(link.send(address(), List.of(fifth)), "past the requests bound");
+      var ids = readUntil(s, 200_005).stream().map(Request::getId).toList();
+      assertFalse(ids.contains(200_002L) || ids.contains(200_006L), "a refused batch was sent: " + ids);
+      assertEquals(List.of(200_001L, 200_003L, 200_004L, 200_005L), ids.subList(batch.size(), ids.size()));
+      // The leader read them, so the writer took them out of the queue: it takes more again.
+      assertTrue(link.send(address(), List.of(fifth)));
+      assertEquals(200_006L, readUntil(s, 200_006).getLast().getId());
+      assertTrue(sink.failures.isEmpty(), "a refused batch is the caller's to answer, not reported: "
+          + sink.failures);
     }
   }
 }
