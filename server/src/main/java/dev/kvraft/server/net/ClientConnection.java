@@ -25,7 +25,9 @@ import org.slf4j.LoggerFactory;
  * loop answers through {@link Outbox#reply}, which only queues, so a slow or dead client never blocks the loop. The
  * writer sends responses in the order they complete.
  *
- * <p>Bounds (issue #15): at most {@link #MAX_IN_FLIGHT} requests unanswered, and at most {@code limit.inflight.bytes}
+ * <p>Bounds (issue #15): at most {@link #MAX_IN_FLIGHT} requests unanswered (the reader takes a slot for each frame
+ * before anything else, and closes the connection when none frees within {@code client.write.timeout.ms}: its answers
+ * stay unwritten, the client reads none), and at most {@code limit.inflight.bytes}
  * of them by frame length ({@code limit.inflight.total.bytes} over all connections; one larger request goes when
  * none is held): the reader takes room for a frame before it reads its body and waits while there is none
  * ({@link Outbox#awaitRequestRoom}; no deadline, the requests are the server's to answer), and the answer gives it
@@ -86,6 +88,11 @@ final class ClientConnection {
    * with its request ({@link #handOn}); the reader gives them back itself when the frame does not become a request.
    */
   private long held;
+  /**
+   * Reader thread only: an {@link #inFlight} slot is taken for the frame being read and not yet given to its answer
+   * ({@link #handle}, {@link #protocolError}); the reader gives it back itself when the frame gets no answer.
+   */
+  private boolean slot;
   /** Set once, by whoever closes the connection first ({@link #close}); the socket is closed with it. */
   private final AtomicBoolean closed = new AtomicBoolean();
   /** Everything sent to the client: the queued answers and watch messages, and the writer thread. */
@@ -181,6 +188,15 @@ final class ClientConnection {
       }
       long reserved = 0;
       try {
+        // The frame's answer slot first, and only then its room in limit.inflight.bytes: a client that leaves
+        // MAX_IN_FLIGHT answers unread holds no room while it waits here, and waits at most client.write.timeout.ms.
+        if (!inFlight.tryAcquire(limits.writeTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
+          LOG.warn("client {}: {} answers unwritten for {} ms (the client does not read them; client.write.timeout.ms);"
+              + " closing the connection", peer, MAX_IN_FLIGHT, limits.writeTimeout().toMillis());
+          return;
+        }
+        slot = true;
+        deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
         in.mark(16);
         long length = Frames.readLength(in);
         in.reset();
@@ -211,6 +227,10 @@ final class ClientConnection {
           budget.releaseFrame(reserved);
         }
         outbox.requestDone(handOn()); // the frame did not become a request that was handed on
+        if (slot) {
+          slot = false;
+          inFlight.release(); // nor an answer
+        }
       }
     }
   }
@@ -302,7 +322,7 @@ final class ClientConnection {
       timeout = Math.min(timeout, TimeUnit.MILLISECONDS.toNanos(request.getTimeoutMs()));
     }
     long deadline = System.nanoTime() + timeout;
-    inFlight.acquire();
+    slot = false; // this request's answer frees it
     if (request.hasMemberHello()) {
       memberHello(request, trace);
       return;
@@ -441,7 +461,7 @@ final class ClientConnection {
 
   private void protocolError(long id, Error.Code code, String message) throws InterruptedException {
     LOG.warn("client {}: {}", peer, message);
-    inFlight.acquire();
+    slot = false; // this answer frees it
     outbox.reply(Response.newBuilder().setId(id).setError(Error.newBuilder().setCode(code).setMessage(message))
         .build());
   }

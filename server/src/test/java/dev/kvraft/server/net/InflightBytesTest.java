@@ -203,6 +203,43 @@ class InflightBytesTest {
     assertEquals(0, listener.inflightBytes(), "answered into a closed connection: given back all the same");
   }
 
+  @Test
+  void aClientThatLeavesItsAnswersUnreadHoldsNoRoomWhileItWaitsAndIsClosed() throws Exception {
+    // Found by review: with MAX_IN_FLIGHT answers unwritten (the client reads nothing), the reader took room for the
+    // next frame and then waited for an answer slot with no deadline, so the room stayed taken: enough such clients
+    // filled limit.inflight.total.bytes and every other client's reader waited for room. The outbox bounds are out
+    // of the way here, so that the unwritten answers are what stops this client.
+    start(Map.of("limit.inflight.total.bytes", "1500000", "limit.outbox.bytes", String.valueOf(16L << 30),
+        "limit.outbox.total.bytes", String.valueOf(64L << 30), "client.write.timeout.ms", "1000"));
+    loop.answerMessage = "x".repeat(1_000_000); // answers no socket buffer holds: the writer blocks on the first few
+    loop.resume();
+    var silent = new java.net.Socket();
+    silent.setReceiveBufferSize(4096);
+    silent.connect(new java.net.InetSocketAddress("127.0.0.1", listener.port()));
+    var out = new java.io.BufferedOutputStream(silent.getOutputStream());
+    Thread.ofVirtual().start(() -> {
+      try (silent) {
+        for (int i = 1; i <= ClientConnection.MAX_IN_FLIGHT; i++) {
+          Requests.put(i, "k", "v").writeDelimitedTo(out);
+        }
+        for (int i = 0; i < 8; i++) {
+          put(10_000 + i).writeDelimitedTo(out);
+        }
+        out.flush();
+      } catch (IOException e) {
+        // the server closed the connection
+      }
+    });
+    Await.until("the server to close the connection that reads none of its answers", WAIT,
+        () -> listener.openConnections() == 0 && loop.submitted() >= ClientConnection.MAX_IN_FLIGHT);
+    assertEquals(0, listener.inflightBytes(), "its requests' room is given back");
+    var other = connect();
+    other.send(put(1));
+    var answer = other.read();
+    assertNotNull(answer, "another client's large request is read and answered");
+    assertEquals(1, answer.getId());
+  }
+
   /**
    * A database loop that holds every command until {@link #resume}, then answers the held ones and every later one
    * at once (OK, no body). Records the most commands it held at once and the most request bytes the listener counted
@@ -215,11 +252,24 @@ class InflightBytesTest {
     private int mostHeld;
     private long mostCounted;
 
+    /** Each answer's error message once resumed, one string shared by all (null: an empty OK answer). */
+    volatile String answerMessage;
+    private int submitted;
+
+    private Response answer(Request request) {
+      var r = Response.newBuilder().setId(request.getId());
+      if (answerMessage != null) {
+        r.setError(dev.kvraft.proto.Error.newBuilder().setMessage(answerMessage));
+      }
+      return r.build();
+    }
+
     @Override
     public synchronized boolean submit(Request request, Replier replier, long deadline, RequestTrace trace) {
       mostCounted = Math.max(mostCounted, listener.inflightBytes());
+      submitted++;
       if (!paused) {
-        replier.reply(Response.newBuilder().setId(request.getId()).build());
+        replier.reply(answer(request));
         return true;
       }
       requests.add(request);
@@ -231,7 +281,7 @@ class InflightBytesTest {
     synchronized void resume() {
       paused = false;
       for (int i = 0; i < requests.size(); i++) {
-        repliers.get(i).reply(Response.newBuilder().setId(requests.get(i).getId()).build());
+        repliers.get(i).reply(answer(requests.get(i)));
       }
       requests.clear();
       repliers.clear();
@@ -239,6 +289,10 @@ class InflightBytesTest {
 
     synchronized int held() {
       return requests.size();
+    }
+
+    synchronized int submitted() {
+      return submitted;
     }
 
     synchronized int mostHeld() {
