@@ -104,18 +104,28 @@ kvraft_class_archive_flags() {
   done
   dir=$(dirname "${jars[0]}")
   archive="$dir/kvraft-server.jdk$JAVA_MAJOR.jsa"
-  # Missing, or older than a jar. A failed training run leaves $archive.failed: not tried again until a jar changes.
-  kvraft_archive_older() { [ ! -e "$1" ] || [ -n "$(find "${jars[@]}" -newer "$1" 2>/dev/null | head -n1)" ]; }
-  if kvraft_archive_older "$archive" && kvraft_archive_older "$archive.failed" && [ -w "$dir" ]; then
-    exec 8>"$dir/.class-archive.lock"
-    flock 8
-    if kvraft_archive_older "$archive" && kvraft_archive_older "$archive.failed"; then
+  # The JDK counts like a jar: an update within the same major version makes the archive stale too.
+  local jdk
+  jdk=$(dirname "$(dirname "$(readlink -f "$JAVA")")")
+  jars+=("$(readlink -f "$JAVA")")
+  [ -f "$jdk/release" ] && jars+=("$jdk/release")
+  # Missing, or older than a jar or the JDK. A failed training run leaves $archive.failed: not tried again for an
+  # hour, or until a jar changes.
+  kvraft_archive_older() {
+    [ ! -e "$1" ] || [ -n "$(find "${jars[@]}" -newer "$1" 2>/dev/null | head -n1)" ] \
+      || { [ "${1%.failed}" != "$1" ] && [ -n "$(find "$1" -mmin +60 2>/dev/null)" ]; }
+  }
+  if kvraft_archive_older "$archive" && kvraft_archive_older "$archive.failed" && [ -w "$dir" ] \
+    && command -v flock >/dev/null 2>&1 && { exec 8>"$dir/.class-archive.lock"; } 2>/dev/null; then
+    # One training run at a time; a launcher that cannot get the lock within two minutes starts without it.
+    if flock -w 120 8 && kvraft_archive_older "$archive" && kvraft_archive_older "$archive.failed"; then
       echo "$(basename "$0"): making the JVM's class archive for this build (a one-node training run, about 10 s)" >&2
       rm -f "$archive" "$archive.failed"
       # shellcheck disable=SC2046 # the flags are words
-      if "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC -XX:ArchiveClassesAtExit="$archive.tmp" -Xlog:cds=off \
-        -Xlog:cds+dynamic=off -cp "$cp" dev.kvraft.server.ClassArchiveTraining >"$archive.log" 2>&1 \
+      if timeout 120 "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC -XX:ArchiveClassesAtExit="$archive.tmp" \
+        -Xlog:cds=off -Xlog:cds+dynamic=off -cp "$cp" dev.kvraft.server.ClassArchiveTraining >"$archive.log" 2>&1 \
         && [ -s "$archive.tmp" ]; then
+        chmod 0644 "$archive.tmp" # readable by a service user, whatever the umask of whoever made it
         mv -f "$archive.tmp" "$archive"
       else
         echo "$(basename "$0"): the class archive's training run failed (see $archive.log); starting without it" >&2
