@@ -173,7 +173,9 @@ class LeaseTest {
           .setValue(utf8("v")).setLease(id))));
     }
     for (var p : puts) {
-      assertFalse(p.get(30, TimeUnit.SECONDS).hasError());
+      // On a loaded machine a lease can run out between its grant and its put: the put is then refused, not applied.
+      var r = p.get(30, TimeUnit.SECONDS);
+      assertTrue(!r.hasError() || r.getError().getCode() == dev.kvraft.proto.Error.Code.LEASE_NOT_FOUND, r.toString());
     }
     long start = System.nanoTime();
     long slowest = 0;
