@@ -202,6 +202,9 @@ final class Outbox {
    * first, so a wait that is not needed costs nothing, and once it holds the answer is true whatever happens next.
    */
   private boolean awaitDrained(java.util.function.BooleanSupplier ready, long deadline) throws InterruptedException {
+    if (ready.getAsBoolean()) {
+      return true; // the usual case: no monitor to take
+    }
     synchronized (drained) {
       while (!ready.getAsBoolean()) {
         long left = deadline == NO_DEADLINE ? Long.MAX_VALUE : deadline - System.nanoTime();
