@@ -105,6 +105,26 @@ class SlowClientTest {
   }
 
   @Test
+  void aClientThatStopsReadingIsCutOffAlsoWhenItSendsNothingMore() throws Exception {
+    // Found by review: under its outbox bound the reader goes back to reading, and a client that sends nothing more
+    // was never disconnected (client.idle.timeout.ms is off by default, and answers are owed): it held its unread
+    // answers, counted in limit.outbox.total.bytes, for as long as it kept its socket open.
+    start(Map.of("limit.outbox.bytes", String.valueOf(64 << 20), "client.write.timeout.ms", "1000"));
+    var mib = "v".repeat((1 << 20) - 64);
+    assertFalse(Nodes.call(server, Requests.put(1, "big", mib), WAIT).hasError());
+    try (var hog = connect()) {
+      hog.setReceiveBufferSize(4096);
+      var out = hog.getOutputStream();
+      for (int i = 0; i < 8; i++) { // 8 MiB of answers: under its bound, more than the socket buffers hold
+        Requests.staleGet(100 + i, "big").writeDelimitedTo(out);
+      }
+      out.flush();
+      Await.until("the hog to be disconnected", WAIT, () -> openConnections() == 0);
+    }
+    assertServesANormalClient(1000);
+  }
+
+  @Test
   void aSlowlorisIsClosedByTheFrameDeadline() throws Exception {
     start(Map.of("client.frame.timeout.ms", "500"));
     try (var slow = connect()) {

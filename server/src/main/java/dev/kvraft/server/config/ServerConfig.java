@@ -103,8 +103,8 @@ public record ServerConfig(
       new Setting("limit.inflight.bytes", "67108864", "requests read from one client and not yet answered (by frame"
           + " length); past it the server stops reading that client's requests until answers free room"),
       new Setting("limit.inflight.total.bytes", "auto", "the same over every client; auto: a quarter of the heap"),
-      new Setting("client.write.timeout.ms", "10000", "a client that stays over its outbox bound this long is"
-          + " disconnected"),
+      new Setting("client.write.timeout.ms", "10000", "a client that stays over its outbox bound this long, or"
+          + " reads none of an answer being written to it this long, is disconnected"),
       new Setting("client.frame.timeout.ms", "10000", "a request frame must arrive whole within this once it has"
           + " started"),
       new Setting("limit.partial.frames.bytes", "auto", "bytes of request frames being received over every client;"

@@ -475,6 +475,22 @@ final class ClientConnection {
     }
   }
 
+  /**
+   * Closes the connection when its writer has been stuck in one socket write for {@code client.write.timeout.ms} (the
+   * client reads nothing, whether or not it still sends): called by the listener's sweeper. True when it closed it.
+   */
+  boolean closeIfWriteStalled(long now) {
+    long since = outbox.writeBlockedSince();
+    long limit = budget.limits().writeTimeout().toNanos();
+    if (since == 0 || now - since < limit || closed.get()) {
+      return false;
+    }
+    LOG.warn("client {}: a write of its answers has not moved for {} ms (the client reads none; "
+        + "client.write.timeout.ms); closing the connection", peer, TimeUnit.NANOSECONDS.toMillis(now - since));
+    close();
+    return true;
+  }
+
   /** Closes the connection now; the reader's finally block does the rest. */
   void close() {
     if (closed.compareAndSet(false, true)) {

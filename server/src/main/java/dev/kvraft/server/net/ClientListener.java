@@ -19,7 +19,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The client port: one platform thread, {@code kvraft-accept}, accepts connections and starts one virtual thread per
- * connection ({@link ClientConnection}). Owns the server socket and the set of open connections.
+ * connection ({@link ClientConnection}); another, {@code kvraft-conn-sweeper}, closes connections whose client stopped
+ * reading ({@link #sweepLoop}). Owns the server socket and the set of open connections.
  *
  * <p>At most {@link #maxConnections()} connections are open at a time (limit.connections, capped at start below the
  * process's fd soft limit so Raft's log and SQLite always get descriptors); past it a new connection gets one
@@ -39,6 +40,8 @@ public final class ClientListener implements AutoCloseable {
   private final NetStats stats = new NetStats();
   private final ConnectionBudget budget;
   private final Thread acceptThread;
+  /** {@code kvraft-conn-sweeper}: closes connections whose client stopped reading ({@link #sweepLoop}). */
+  private final Thread sweeper;
   private final int maxConnections;
   /** TLS on the client port, or null for plaintext. */
   private final ClientTls tls;
@@ -76,10 +79,32 @@ public final class ClientListener implements AutoCloseable {
     }
     this.maxConnections = cappedToFdLimit(config.limits().maxConnections(), fdSoftLimit());
     this.acceptThread = Thread.ofPlatform().name("kvraft-accept").daemon(true).unstarted(this::acceptLoop);
+    this.sweeper = Thread.ofPlatform().name("kvraft-conn-sweeper").daemon(true).unstarted(this::sweepLoop);
   }
 
   public void start() {
     acceptThread.start();
+    sweeper.start();
+  }
+
+  /**
+   * Once a second, while the port is open: closes each connection whose writer has been stuck in one socket write
+   * for {@code client.write.timeout.ms}. The reader cannot see that on its own when the client sends nothing more,
+   * and without it a client that stops reading would hold its answers (up to {@code limit.outbox.bytes}, counted in
+   * the total) for as long as it keeps its socket open.
+   */
+  private void sweepLoop() {
+    while (!serverSocket.isClosed()) {
+      try {
+        Thread.sleep(1000);
+      } catch (InterruptedException e) {
+        return;
+      }
+      long now = System.nanoTime();
+      for (var c : connections) {
+        c.closeIfWriteStalled(now);
+      }
+    }
   }
 
   /** The port actually bound (useful when the config named port 0 in tests). */

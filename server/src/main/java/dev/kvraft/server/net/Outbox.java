@@ -91,6 +91,8 @@ final class Outbox {
   private final AtomicBoolean writerStarted = new AtomicBoolean();
   private volatile Thread writer;
   private volatile OutputStream socketOut;
+  /** The writer's: when its current socket write began, 0 between writes; read by the listener's sweeper. */
+  private volatile long writeBlockedSince;
   /** Watches this connection opened and the server has not ended: while any is open the connection is not idle. */
   private final AtomicInteger watches = new AtomicInteger();
   /** What the database loop answers and streams to. */
@@ -274,6 +276,46 @@ final class Outbox {
     }
   }
 
+  /**
+   * Since when ({@link System#nanoTime()}) the writer has been inside one write to the socket, or 0 when it is not
+   * writing: a write that does not return means the client reads nothing (its window is shut).
+   */
+  long writeBlockedSince() {
+    return writeBlockedSince;
+  }
+
+  /** The socket's stream, timing each write and flush the writer makes ({@link #writeBlockedSince}). */
+  private final class TimedWrites extends java.io.FilterOutputStream {
+    TimedWrites(OutputStream socket) {
+      super(socket);
+    }
+
+    @Override
+    public void write(byte[] b, int off, int len) throws IOException {
+      writeBlockedSince = Math.max(1, System.nanoTime());
+      try {
+        out.write(b, off, len);
+      } finally {
+        writeBlockedSince = 0;
+      }
+    }
+
+    @Override
+    public void write(int b) throws IOException {
+      write(new byte[] {(byte) b}, 0, 1);
+    }
+
+    @Override
+    public void flush() throws IOException {
+      writeBlockedSince = Math.max(1, System.nanoTime());
+      try {
+        out.flush();
+      } finally {
+        writeBlockedSince = 0;
+      }
+    }
+  }
+
   private void startWriter() {
     if (writerStarted.compareAndSet(false, true)) {
       var raw = socketOut;
@@ -281,7 +323,7 @@ final class Outbox {
         broken = true; // the connection never got its streams: nothing can be written
         return;
       }
-      var out = new BufferedOutputStream(raw, OUT_BUFFER);
+      var out = new BufferedOutputStream(new TimedWrites(raw), OUT_BUFFER);
       writer = Thread.ofVirtual().name("kvraft-conn-writer-" + peer).start(() -> writeLoop(out));
     }
   }
