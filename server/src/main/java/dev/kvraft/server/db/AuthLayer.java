@@ -130,31 +130,28 @@ final class AuthLayer {
 
   /** A revoke deletes every key attached to the lease: each must be writable (root's always are). */
   private Optional<Error> leaseKeysWritable(String user, long id) {
-    var refused = authenticated(user);
-    if (refused.isPresent() || state.isRoot(user)) {
-      return refused;
-    }
-    for (var key : leaseKeys.apply(id)) {
-      if (state.check(user, true, key, ByteString.EMPTY, false).isPresent()) {
-        return denied("user '" + user + "' may not revoke lease " + id + ": that would delete key "
-            + Permissions.show(key) + ", and no role of it grants write there (a revoke needs write on every key"
-            + " attached to the lease: grant write on that key, or revoke as a user who may write them all)");
-      }
-    }
-    return Optional.empty();
+    return everyLeaseKey(user, id, true, key -> "user '" + user + "' may not revoke lease " + id + ": that would"
+        + " delete key " + key + ", and no role of it grants write there (a revoke needs write on every key attached"
+        + " to the lease: grant write on that key, or revoke as a user who may write them all)");
   }
 
   /** A TimeToLive with keys names every key attached to the lease: each must be readable (root's always are). */
   private Optional<Error> leaseKeysReadable(String user, long id) {
+    return everyLeaseKey(user, id, false, key -> "user '" + user + "' may not list the keys of lease " + id
+        + ": key " + key + " is one, and no role of it grants read there (listing them needs read on every one: ask"
+        + " without keys, or grant read on that key)");
+  }
+
+  /** PERMISSION_DENIED, saying {@code why} of the first key of lease {@code id} the user may not read or write. */
+  private Optional<Error> everyLeaseKey(String user, long id, boolean write,
+      java.util.function.Function<String, String> why) {
     var refused = authenticated(user);
     if (refused.isPresent() || state.isRoot(user)) {
       return refused;
     }
     for (var key : leaseKeys.apply(id)) {
-      if (state.check(user, false, key, ByteString.EMPTY, false).isPresent()) {
-        return denied("user '" + user + "' may not list the keys of lease " + id + ": key " + Permissions.show(key)
-            + " is one, and no role of it grants read there (listing them needs read on every one: ask without"
-            + " keys, or grant read on that key)");
+      if (state.check(user, write, key, ByteString.EMPTY, false).isPresent()) {
+        return denied(why.apply(Permissions.show(key)));
       }
     }
     return Optional.empty();
