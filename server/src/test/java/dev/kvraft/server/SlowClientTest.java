@@ -81,23 +81,30 @@ class SlowClientTest {
     return Scrape.get(server.metricsPort(), "/metrics").sum("kvraft_connections_open");
   }
 
+  /**
+   * Puts a 1 MiB value at "big", then connects a client with a 4 KiB receive buffer that pipelines {@code gets} stale
+   * gets of it (each answer 1 MiB) and never reads one.
+   */
+  private Socket hog(int gets) throws Exception {
+    assertFalse(Nodes.call(server, Requests.put(1, "big", "v".repeat((1 << 20) - 64)), WAIT).hasError());
+    var hog = connect();
+    hog.setReceiveBufferSize(4096);
+    var out = hog.getOutputStream();
+    try {
+      for (int i = 0; i < gets; i++) {
+        Requests.staleGet(100 + i, "big").writeDelimitedTo(out);
+      }
+      out.flush();
+    } catch (IOException e) {
+      // the server may already have cut it off
+    }
+    return hog;
+  }
+
   @Test
   void aClientThatNeverReadsItsAnswersIsCutOffWithinItsOutboxBound() throws Exception {
     start(Map.of("limit.outbox.bytes", String.valueOf(4 << 20), "client.write.timeout.ms", "1000"));
-    var mib = "v".repeat((1 << 20) - 64);
-    assertFalse(Nodes.call(server, Requests.put(1, "big", mib), WAIT).hasError());
-    try (var hog = connect()) {
-      hog.setReceiveBufferSize(4096);
-      var out = hog.getOutputStream();
-      // Pipelines stale gets of a 1 MiB value (each answer 1 MiB), never reading one.
-      try {
-        for (int i = 0; i < 400; i++) {
-          Requests.staleGet(100 + i, "big").writeDelimitedTo(out);
-        }
-        out.flush();
-      } catch (IOException e) {
-        // the server may already have cut it off
-      }
+    try (var hog = hog(400)) {
       assertServesANormalClient(1000);
       Await.until("the hog to be disconnected", WAIT, () -> openConnections() == 0);
     }
@@ -110,15 +117,7 @@ class SlowClientTest {
     // was never disconnected (client.idle.timeout.ms is off by default, and answers are owed): it held its unread
     // answers, counted in limit.outbox.total.bytes, for as long as it kept its socket open.
     start(Map.of("limit.outbox.bytes", String.valueOf(64 << 20), "client.write.timeout.ms", "1000"));
-    var mib = "v".repeat((1 << 20) - 64);
-    assertFalse(Nodes.call(server, Requests.put(1, "big", mib), WAIT).hasError());
-    try (var hog = connect()) {
-      hog.setReceiveBufferSize(4096);
-      var out = hog.getOutputStream();
-      for (int i = 0; i < 8; i++) { // 8 MiB of answers: under its bound, more than the socket buffers hold
-        Requests.staleGet(100 + i, "big").writeDelimitedTo(out);
-      }
-      out.flush();
+    try (var hog = hog(8)) { // 8 MiB of answers: under its bound, more than the socket buffers hold
       Await.until("the hog to be disconnected", WAIT, () -> openConnections() == 0);
     }
     assertServesANormalClient(1000);
