@@ -3,7 +3,6 @@ package dev.kvraft.robust;
 import dev.kvraft.client.KvClient;
 import dev.kvraft.proto.StatusResult;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.file.Files;
@@ -401,18 +400,33 @@ public final class Cluster implements AutoCloseable {
     }
   }
 
+  /**
+   * Free loopback ports, chosen outside the kernel's ephemeral range: a port from it can be taken as the local port of
+   * an outgoing connection (a node's link to a peer not listening yet) before the node binds it, which failed a
+   * node's start now and then ("Failed to start NettyRpcService").
+   */
   static List<Integer> freePorts(int n) {
+    int[] ephemeral = ephemeralRange();
     var sockets = new ArrayList<ServerSocket>();
     try {
       var ports = new ArrayList<Integer>();
-      for (int i = 0; i < n; i++) {
-        var s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-        sockets.add(s);
-        ports.add(s.getLocalPort());
+      for (int tries = 0; ports.size() < n; tries++) {
+        if (tries > 10_000) {
+          throw new IllegalStateException("no " + n + " free loopback ports outside " + ephemeral[0] + "-"
+              + ephemeral[1]);
+        }
+        int port = java.util.concurrent.ThreadLocalRandom.current().nextInt(10_000, 65_536);
+        if ((port >= ephemeral[0] && port <= ephemeral[1]) || ports.contains(port)) {
+          continue;
+        }
+        try {
+          sockets.add(new ServerSocket(port, 1, InetAddress.getLoopbackAddress()));
+          ports.add(port);
+        } catch (IOException taken) {
+          // in use: try another
+        }
       }
       return ports;
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
     } finally {
       for (var s : sockets) {
         try {
@@ -421,6 +435,16 @@ public final class Cluster implements AutoCloseable {
           // best effort
         }
       }
+    }
+  }
+
+  /** The kernel's ephemeral port range (Linux), or Linux's default when it cannot be read. */
+  private static int[] ephemeralRange() {
+    try {
+      var parts = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim().split("\\s+");
+      return new int[] {Integer.parseInt(parts[0]), Integer.parseInt(parts[1])};
+    } catch (IOException | RuntimeException e) {
+      return new int[] {32_768, 60_999};
     }
   }
 }
