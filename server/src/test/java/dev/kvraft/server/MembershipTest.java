@@ -10,7 +10,7 @@ import dev.kvraft.proto.Response;
 import dev.kvraft.proto.Scan;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.testing.Await;
-import dev.kvraft.server.testing.FreePorts;
+import dev.kvraft.testkit.FreePorts;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;

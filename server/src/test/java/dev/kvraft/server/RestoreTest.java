@@ -8,7 +8,7 @@ import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Scan;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.testing.Await;
-import dev.kvraft.server.testing.FreePorts;
+import dev.kvraft.testkit.FreePorts;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;

@@ -12,7 +12,7 @@ import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.server.KvraftServer;
-import dev.kvraft.server.testing.FreePorts;
+import dev.kvraft.testkit.FreePorts;
 import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;

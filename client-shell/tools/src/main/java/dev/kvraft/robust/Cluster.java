@@ -2,9 +2,8 @@ package dev.kvraft.robust;
 
 import dev.kvraft.client.KvClient;
 import dev.kvraft.proto.StatusResult;
+import dev.kvraft.testkit.FreePorts;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -54,7 +53,7 @@ public final class Cluster implements AutoCloseable {
 
   /** Three nodes on 127.0.0.1, free ports. */
   public static Cluster onLoopback(Path dir, int size) {
-    var ports = freePorts(2 * size);
+    var ports = FreePorts.take(2 * size);
     var nodes = new ArrayList<Node>();
     for (int i = 0; i < size; i++) {
       nodes.add(new Node("n" + (i + 1), "127.0.0.1", ports.get(2 * i), ports.get(2 * i + 1), null));
@@ -397,54 +396,6 @@ public final class Cluster implements AutoCloseable {
     }
     if (network != null) {
       network.close();
-    }
-  }
-
-  /**
-   * Free loopback ports, chosen outside the kernel's ephemeral range: a port from it can be taken as the local port of
-   * an outgoing connection (a node's link to a peer not listening yet) before the node binds it, which failed a
-   * node's start now and then ("Failed to start NettyRpcService").
-   */
-  static List<Integer> freePorts(int n) {
-    int[] ephemeral = ephemeralRange();
-    var sockets = new ArrayList<ServerSocket>();
-    try {
-      var ports = new ArrayList<Integer>();
-      for (int tries = 0; ports.size() < n; tries++) {
-        if (tries > 10_000) {
-          throw new IllegalStateException("no " + n + " free loopback ports outside " + ephemeral[0] + "-"
-              + ephemeral[1]);
-        }
-        int port = java.util.concurrent.ThreadLocalRandom.current().nextInt(10_000, 65_536);
-        if ((port >= ephemeral[0] && port <= ephemeral[1]) || ports.contains(port)) {
-          continue;
-        }
-        try {
-          sockets.add(new ServerSocket(port, 1, InetAddress.getLoopbackAddress()));
-          ports.add(port);
-        } catch (IOException taken) {
-          // in use: try another
-        }
-      }
-      return ports;
-    } finally {
-      for (var s : sockets) {
-        try {
-          s.close();
-        } catch (IOException ignored) {
-          // best effort
-        }
-      }
-    }
-  }
-
-  /** The kernel's ephemeral port range (Linux), or Linux's default when it cannot be read. */
-  private static int[] ephemeralRange() {
-    try {
-      var parts = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim().split("\\s+");
-      return new int[] {Integer.parseInt(parts[0]), Integer.parseInt(parts[1])};
-    } catch (IOException | RuntimeException e) {
-      return new int[] {32_768, 60_999};
     }
   }
 }

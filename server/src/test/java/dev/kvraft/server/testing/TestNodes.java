@@ -1,6 +1,7 @@
 package dev.kvraft.server.testing;
 
 import dev.kvraft.server.config.ServerConfig;
+import dev.kvraft.testkit.FreePorts;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,6 +1,6 @@
 package dev.kvraft.server.raft.tls;
 
-import dev.kvraft.server.testing.FreePorts;
+import dev.kvraft.testkit.FreePorts;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package dev.kvraft.server.testing;
+package dev.kvraft.testkit;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -52,7 +52,7 @@ public final class FreePorts {
   }
 
   /** The kernel's ephemeral port range (Linux), or Linux's default when it cannot be read. */
-  static int[] ephemeralRange() {
+  private static int[] ephemeralRange() {
     try {
       var parts = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim().split("\\s+");
       return new int[] {Integer.parseInt(parts[0]), Integer.parseInt(parts[1])};
