@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.kvraft.proto.Alarm;
 import dev.kvraft.proto.Error;
+import dev.kvraft.proto.LeaseGrant;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.server.config.ServerConfig;
@@ -25,8 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The space quota (issue #19): a node over storage.quota.bytes raises the cluster's NOSPACE alarm through the log;
- * every node then refuses writes that add data with RESOURCE_EXHAUSTED while reads and deletes work; the alarm
- * survives restarts, and a disarm (once the nodes are under their quota) lets writes in again.
+ * every node then refuses writes that add data (puts, lease grants) with RESOURCE_EXHAUSTED while reads and deletes
+ * work; the alarm survives restarts, and a disarm (once the nodes are under their quota) lets writes in again.
  */
 @Tag("slow") // three real nodes, restarted
 @Timeout(180)
@@ -77,6 +78,9 @@ class AlarmTest {
         .contains("alarm disarm"), refused.toString());
     assertFalse(Nodes.call(follower, Requests.get(ids++, "some/key"), WAIT).hasError(), "reads work");
     assertFalse(call(follower, Requests.delete(0, "some/", "some0").toBuilder()).hasError(), "deletes work");
+    // A lease is state every node keeps: granting one adds data too (etcd's quota refuses it the same way).
+    var grant = call(follower, Request.newBuilder().setLeaseGrant(LeaseGrant.newBuilder().setTtlSeconds(60)));
+    assertEquals(Error.Code.RESOURCE_EXHAUSTED, grant.getError().getCode(), grant.toString());
     var listed = alarm(follower, Alarm.Action.LIST).getAlarm().getAlarmsList();
     assertFalse(listed.isEmpty());
     assertEquals("NOSPACE", listed.get(0).getType());

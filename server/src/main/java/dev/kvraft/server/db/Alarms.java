@@ -16,8 +16,8 @@ import java.util.TreeMap;
 /**
  * The cluster's alarms (replicated, like etcd's): a node whose data passes {@code storage.quota.bytes} raises
  * NOSPACE through the log; while any alarm is raised, {@link #around} refuses, on every node alike, the writes that
- * add data (puts, txns with a put) with RESOURCE_EXHAUSTED, and lets deletes, reads and admin commands through, so
- * an operator can make room. A disarm clears them all; a node still over its quota raises its alarm again.
+ * add data (puts, txns with a put, lease grants — etcd's quota applier refuses the same) with RESOURCE_EXHAUSTED, and
+ * lets deletes, revokes, reads and admin commands through, so an operator can make room. A disarm clears them all; a node still over its quota raises its alarm again.
  * Snapshots carry them in the {@code system} table ({@code alarm.NOSPACE.<node>} = reason).
  *
  * <p>Owned by the database loop's thread; {@link #raisedFor()} is a volatile copy for the watchdog thread.
@@ -37,7 +37,7 @@ final class Alarms implements SystemState {
         var first = nospace.firstEntry();
         return Response.newBuilder().setError(Error.newBuilder().setCode(Error.Code.RESOURCE_EXHAUSTED)
             .setMessage("the cluster is out of space (NOSPACE alarm on " + first.getKey() + ": " + first.getValue()
-                + "); writes that add data are refused. Delete data, free disk space or raise storage.quota.bytes,"
+                + "); writes that add data (puts, lease grants) are refused. Delete data, free disk space or raise storage.quota.bytes,"
                 + " then 'kvsh alarm disarm'"));
       }
       return next.apply(op, listener);
@@ -59,7 +59,7 @@ final class Alarms implements SystemState {
 
   private static boolean addsData(WriteOp op) {
     return switch (op.getOpCase()) {
-      case PUT -> true;
+      case PUT, LEASE_GRANT -> true;
       case TXN -> hasPut(op.getTxn().getSuccessList()) || hasPut(op.getTxn().getFailureList());
       default -> false;
     };
