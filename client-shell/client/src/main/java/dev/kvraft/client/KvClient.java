@@ -120,13 +120,18 @@ public final class KvClient implements AutoCloseable {
       return this;
     }
 
-    /** One or more {@code host:port} client addresses; a comma-separated list counts as several. */
+    /**
+     * One or more {@code host:port} client addresses; a comma-separated list counts as several. An address given
+     * twice counts once (a duplicate would make failover move from a node to itself).
+     */
     public Builder addresses(String... list) {
       for (var a : list) {
         for (var part : a.split(",")) {
           if (!part.isBlank()) {
             HostPort.parse(part);
-            addresses.add(part.strip());
+            if (!addresses.contains(part.strip())) {
+              addresses.add(part.strip());
+            }
           }
         }
       }

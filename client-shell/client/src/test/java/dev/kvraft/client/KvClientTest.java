@@ -125,6 +125,23 @@ class KvClientTest {
     assertTrue(c.currentAddress().isEmpty(), "no connection is left open");
   }
 
+  /**
+   * An address named twice is one node: a node that answers UNAVAILABLE is left for the next distinct one, not for
+   * its own duplicate (which used to keep the client on it until its timeout).
+   */
+  @Test
+  void aDuplicatedAddressDoesNotTrapFailover() throws Exception {
+    try (var noLeader = new FakeNode(r -> Response.newBuilder().setError(dev.kvraft.proto.Error.newBuilder()
+        .setCode(dev.kvraft.proto.Error.Code.UNAVAILABLE).setMessage("no leader")).build());
+        var c = KvClient.builder().addresses(noLeader.address(), noLeader.address())
+            .addresses("127.0.0.1:" + server.clientPort()).discoverMembers(false).timeout(Duration.ofSeconds(3))
+            .build()) {
+      c.put("dup", "1");
+      assertEquals(utf8("1"), c.get("dup").orElseThrow().getValue());
+      assertEquals(List.of(noLeader.address(), "127.0.0.1:" + server.clientPort()), c.addresses());
+    }
+  }
+
   @Test
   void badAddressesAreRejectedUpFront() {
     var e = assertThrows(IllegalArgumentException.class, () -> KvClient.connect("localhost"));
