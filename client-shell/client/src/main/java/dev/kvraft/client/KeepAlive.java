@@ -5,8 +5,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Keeps one lease alive from {@link KvClient#keepAlive}: a virtual thread ({@code kvraft-keepalive-ID}) renews it
- * every third of its TTL (retrying sooner after a failed attempt) until {@link #close} or until the cluster says the
- * lease is gone. It does not revoke the lease on close: it then expires after its TTL, unless revoked.
+ * every third of its TTL (retrying sooner after a failed attempt) until {@link #close}, until the cluster says the
+ * lease is gone, or until its client is closed (then {@link #isAlive()} turns false too: nothing renews the lease).
+ * It does not revoke the lease on close: it then expires after its TTL, unless revoked.
  */
 public final class KeepAlive implements AutoCloseable {
   private final KvClient client;
@@ -32,7 +33,10 @@ public final class KeepAlive implements AutoCloseable {
     return id;
   }
 
-  /** False once the lease is gone (expired or revoked): whatever it guarded is no longer held. */
+  /**
+   * False once the lease is gone (expired or revoked), or no longer renewed because the client was closed: whatever
+   * it guarded is no longer held.
+   */
   public boolean isAlive() {
     return alive;
   }
@@ -54,6 +58,11 @@ public final class KeepAlive implements AutoCloseable {
           alive = false;
           return;
         } catch (KvException e) {
+          if (client.isClosed()) {
+            lostBecause = "the client was closed: lease " + Long.toHexString(id) + " is no longer renewed";
+            alive = false;
+            return;
+          }
           waitMillis = 200; // no leader for a moment, a lost node: try again soon, well within the TTL
         }
       }

@@ -433,6 +433,11 @@ public final class KvClient implements AutoCloseable {
     return new Watcher(this, watch, listener).start();
   }
 
+  /** Whether {@link #close} was called: watches and keep-alives end then. */
+  boolean isClosed() {
+    return routes.isClosed();
+  }
+
   /** The connection to one node (opened and authenticated when needed), for a watch's stream. */
   Connection connectionTo(String address) throws IOException {
     return routes.connectionTo(address);
@@ -455,6 +460,10 @@ public final class KvClient implements AutoCloseable {
     boolean read = isRead(request);
     KvException last = null;
     for (int attempt = 0; ; attempt++) {
+      if (routes.isClosed()) {
+        // close() ended the call (a read lost its answer then) or came before it: nothing more will be sent.
+        throw new UnavailableException("the client is closed: no request is sent after close()", "");
+      }
       long left = deadline - System.nanoTime();
       if (left <= MIN_ATTEMPT_NANOS) {
         throw last != null ? last

@@ -16,7 +16,8 @@ public interface WatchListener {
 
   /**
    * The watch ended for good: history it needs is compacted on every node ({@link CompactedException}), or the
-   * request was refused (no permission, a bad range). Not called for a lost node: the watch resumes elsewhere.
+   * request was refused (no permission, a bad range), or the client was closed ({@link UnavailableException}). Not
+   * called for a lost node: the watch resumes elsewhere.
    */
   default void onError(KvException e) {}
 }

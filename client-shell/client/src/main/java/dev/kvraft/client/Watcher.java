@@ -13,7 +13,8 @@ import java.util.concurrent.TimeUnit;
  * loss of the node it watches on. When the connection breaks or the node ends the watch (it installed a snapshot and
  * lacks the history), it opens the watch again on the next node, from the revision after the last one delivered:
  * no revision is missed and none comes twice. It gives up only when every node says the history it needs is
- * compacted ({@link WatchListener#onError}), or when the request itself is refused.
+ * compacted ({@link WatchListener#onError}), when the request itself is refused, or when its client is closed
+ * ({@code onError} with {@link UnavailableException}).
  *
  * <p>Threads: messages arrive on the connection's reader thread and are queued (at most {@value #QUEUED} messages,
  * then the reader waits, which slows the server's sending: the node then catches this watch up from history); the
@@ -93,7 +94,9 @@ public final class Watcher implements AutoCloseable {
 
   private void run() {
     try {
-      open();
+      if (!open()) {
+        return;
+      }
       while (!closed) {
         var item = queue.take();
         switch (item) {
@@ -101,8 +104,8 @@ public final class Watcher implements AutoCloseable {
             return;
           }
           case Lost l -> {
-            if (l.connection() == connection && l.id() == id) {
-              reopen(l.why());
+            if (l.connection() == connection && l.id() == id && !reopen(l.why())) {
+              return;
             }
           }
           case Message m -> {
@@ -119,9 +122,17 @@ public final class Watcher implements AutoCloseable {
     }
   }
 
-  /** Opens the watch on the current address (moving on while nodes cannot be reached). */
-  private void open() throws InterruptedException {
+  /**
+   * Opens the watch on the current address (moving on while nodes cannot be reached); false when the watch ends
+   * instead: it was closed, or its client was (the listener is told).
+   */
+  private boolean open() throws InterruptedException {
     while (!closed) {
+      if (client.isClosed()) {
+        listener.onError(new UnavailableException("the client was closed: the watch ended"
+            + (next > 0 ? " before revision " + next : ""), ""));
+        return false;
+      }
       var addresses = client.addresses();
       var target = addresses.get(Math.floorMod(address, addresses.size()));
       try {
@@ -141,13 +152,14 @@ public final class Watcher implements AutoCloseable {
             enqueue(new Lost(c, myId, cause.getMessage()));
           }
         });
-        return;
+        return true;
       } catch (IOException | KvException e) {
         failures++;
         backoff();
         address++;
       }
     }
+    return false;
   }
 
   private void enqueue(Item item) {
@@ -169,8 +181,7 @@ public final class Watcher implements AutoCloseable {
       }
       if (e.getCode() == Error.Code.UNAVAILABLE || e.getCode() == Error.Code.OVERLOADED
           || e.getCode() == Error.Code.TIMEOUT) {
-        reopen(e.getMessage());
-        return true;
+        return reopen(e.getMessage());
       }
       listener.onError(KvException.of(e));
       return false;
@@ -188,8 +199,7 @@ public final class Watcher implements AutoCloseable {
       if (w.getCompactRevision() > 0) {
         return compacted(w.getCompactRevision(), w.getCancelReason());
       }
-      reopen(w.getCancelReason());
-      return true;
+      return reopen(w.getCancelReason());
     }
     if (w.getProgress()) {
       if (r.getHeader().getRevision() >= next) {
@@ -234,21 +244,23 @@ public final class Watcher implements AutoCloseable {
     }
     stopStream();
     address++;
-    open();
-    return true;
+    return open();
   }
 
-  /** The stream broke or the node ended it: open it again, on the next node, from {@link #next}. */
-  private void reopen(String why) throws InterruptedException {
+  /**
+   * The stream broke or the node ended it: open it again, on the next node, from {@link #next}; false when the watch
+   * ended instead.
+   */
+  private boolean reopen(String why) throws InterruptedException {
     stopStream();
     failures++;
     address++;
     backoff();
-    open();
+    return open();
   }
 
   private void backoff() throws InterruptedException {
-    if (failures > 0 && !closed) {
+    if (failures > 0 && !closed && !client.isClosed()) {
       TimeUnit.MILLISECONDS.sleep(Math.min(MAX_BACKOFF_MILLIS, 50L << Math.min(failures, 6)));
     }
   }

@@ -12,8 +12,9 @@ import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.server.KvraftServer;
-import dev.kvraft.testkit.FreePorts;
+import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.TestNodes;
+import dev.kvraft.testkit.FreePorts;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -140,6 +141,57 @@ class KvClientTest {
       assertEquals(utf8("1"), c.get("dup").orElseThrow().getValue());
       assertEquals(List.of(noLeader.address(), "127.0.0.1:" + server.clientPort()), c.addresses());
     }
+  }
+
+  /**
+   * close() ends every call at once: a read waiting for its answer when the client closes is not retried until its
+   * timeout (10 s here), and a call after close fails at once.
+   */
+  @Test
+  void closeEndsCallsInFlightAtOnce() throws Exception {
+    try (var silent = new FakeNode(r -> null)) {
+      var c = KvClient.builder().addresses(silent.address()).discoverMembers(false).build();
+      var read = CompletableFuture.supplyAsync(() -> c.get("k"), r -> Thread.ofVirtual().name("read").start(r));
+      Await.until("the read to reach the node", Duration.ofSeconds(10), () -> !silent.received.isEmpty());
+      long start = System.nanoTime();
+      c.close();
+      var e = assertThrows(java.util.concurrent.ExecutionException.class,
+          () -> read.get(5, java.util.concurrent.TimeUnit.SECONDS)).getCause();
+      assertTrue(e instanceof UnavailableException && e.getMessage().contains("closed"), e.toString());
+      assertThrows(UnavailableException.class, () -> c.get("k"));
+      var took = Duration.ofNanos(System.nanoTime() - start);
+      assertTrue(took.compareTo(Duration.ofSeconds(2)) < 0, "took " + took);
+    }
+  }
+
+  /** Closing a client ends its watches and keep-alives, saying why, instead of leaving them retrying forever. */
+  @Test
+  void closeEndsWatchesAndKeepAlives() throws Exception {
+    var c = KvClient.connect("127.0.0.1:" + server.clientPort());
+    var error = new java.util.concurrent.atomic.AtomicReference<KvException>();
+    var created = new java.util.concurrent.CountDownLatch(1);
+    var watcher = c.watch(utf8("closing/w"), ByteString.EMPTY, 0, new WatchListener() {
+      @Override
+      public void onEvents(List<dev.kvraft.proto.Event> events, long revision) {}
+
+      @Override
+      public void onProgress(long revision) {
+        created.countDown();
+      }
+
+      @Override
+      public void onError(KvException e) {
+        error.set(e);
+      }
+    });
+    var keepAlive = c.keepAlive(c.leaseGrant(60).getId());
+    assertTrue(created.await(10, java.util.concurrent.TimeUnit.SECONDS), "the watch was created");
+    c.close();
+    Await.until("the watch and the keep-alive to end", Duration.ofSeconds(10),
+        () -> !watcher.isOpen() && !keepAlive.isAlive());
+    assertTrue(error.get() instanceof UnavailableException && error.get().getMessage().contains("closed"),
+        String.valueOf(error.get()));
+    assertTrue(keepAlive.lostBecause().contains("closed"), keepAlive.lostBecause());
   }
 
   @Test
