@@ -16,10 +16,12 @@ import java.util.concurrent.TimeUnit;
  * compacted ({@link WatchListener#onError}), when the request itself is refused, or when its client is closed
  * ({@code onError} with {@link UnavailableException}).
  *
- * <p>Threads: messages arrive on the connection's reader thread and are queued (at most {@value #QUEUED} messages,
- * then the reader waits, which slows the server's sending: the node then catches this watch up from history); the
- * virtual thread {@code kvraft-watch-ID} delivers them to the listener and reopens the watch when needed. Every field
- * below except the queue and {@link #closed} belongs to that thread.
+ * <p>Threads: messages arrive on the connection's reader thread and are queued; the virtual thread
+ * {@code kvraft-watch-ID} delivers them to the listener and reopens the watch when needed. The reader never waits
+ * for the listener: it reads the answers of every other call on the same connection. When {@value #QUEUED} messages
+ * wait, the reader cancels the stream and queues {@link Behind}; once the listener has taken what was queued, the
+ * watch is opened again on the same node from the next revision, and the node catches it up from its history. Every
+ * field below except the queue, {@link #queued} and {@link #closed} belongs to the delivery thread.
  */
 public final class Watcher implements AutoCloseable {
   private static final int QUEUED = 1024;
@@ -32,12 +34,17 @@ public final class Watcher implements AutoCloseable {
 
   private record Lost(Connection connection, long id, String why) implements Item {}
 
+  /** The listener fell {@value #QUEUED} messages behind: the reader cancelled the stream, which is reopened. */
+  private record Behind(Connection connection, long id) implements Item {}
+
   private record Stop() implements Item {}
 
   private final KvClient client;
   private final Watch watch;
   private final WatchListener listener;
-  private final LinkedBlockingQueue<Item> queue = new LinkedBlockingQueue<>(QUEUED);
+  private final LinkedBlockingQueue<Item> queue = new LinkedBlockingQueue<>();
+  /** Messages in the queue, at most {@value #QUEUED}: counted up by the readers, down by the delivery thread. */
+  private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
   private final Thread thread;
   private volatile boolean closed;
   private volatile long lastRevision;
@@ -108,7 +115,16 @@ public final class Watcher implements AutoCloseable {
               return;
             }
           }
+          case Behind b -> {
+            if (b.connection() == connection && b.id() == id) {
+              connection = null; // its stream is ended and cancelled already
+              if (!open()) {
+                return;
+              }
+            }
+          }
           case Message m -> {
+            queued.decrementAndGet();
             if (m.connection() == connection && m.id() == id && !handle(m.response())) {
               return;
             }
@@ -144,7 +160,17 @@ public final class Watcher implements AutoCloseable {
         c.stream(request, new Connection.StreamListener() {
           @Override
           public void message(Response r) {
-            enqueue(new Message(c, myId, r));
+            if (queued.incrementAndGet() <= QUEUED) {
+              enqueue(new Message(c, myId, r));
+              return;
+            }
+            // The listener is this far behind: stop the stream here rather than wait (this thread reads every
+            // answer of the connection). The delivery thread reopens it from the revision after its last one.
+            queued.decrementAndGet();
+            c.endStream(myId);
+            c.send(Request.newBuilder().setId(client.nextId()).setCancelWatch(
+                dev.kvraft.proto.CancelWatch.newBuilder().setWatchId(myId)).build());
+            enqueue(new Behind(c, myId));
           }
 
           @Override
@@ -162,13 +188,10 @@ public final class Watcher implements AutoCloseable {
     return false;
   }
 
+  /** Called on a connection's reader thread: never waits. */
   private void enqueue(Item item) {
-    try {
-      while (!closed && !queue.offer(item, 100, TimeUnit.MILLISECONDS)) {
-        // The listener is slow: wait (this is the connection's reader; the server catches the watch up later).
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+    if (!closed) {
+      queue.add(item);
     }
   }
 

@@ -227,6 +227,55 @@ class WatchTest {
     assertEquals(last, revisions.getLast());
   }
 
+  /**
+   * A listener that takes its time holds up its own watch only: the client's other calls share the node's connection
+   * and still get their answers (the connection's reader used to wait for room in the watch's queue, so a put of the
+   * same client timed out, and a listener that called its client could not get an answer). The watch then still
+   * delivers every event once, in order.
+   */
+  @Test
+  void aBlockedListenerHoldsUpNoOtherCallOfItsClient(@TempDir Path dir) throws Exception {
+    single(dir, Map.of());
+    var c = started.closing(KvClient.builder().addresses(Started.address(servers.getFirst()))
+        .timeout(Duration.ofSeconds(3)).build());
+    var release = new java.util.concurrent.CountDownLatch(1);
+    var r = new Recorder();
+    var range = Watch.newBuilder().setKey(utf8("b/")).setRangeEnd(utf8("b0")).build();
+    started.closing(c.watch(range, new WatchListener() {
+      @Override
+      public void onEvents(List<Event> batch, long revision) {
+        try {
+          release.await(); // stuck until the test has written everything
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        r.onEvents(batch, revision);
+      }
+
+      @Override
+      public void onProgress(long revision) {
+        r.onProgress(revision);
+      }
+
+      @Override
+      public void onError(KvException e) {
+        r.onError(e);
+      }
+    }));
+    Await.until("the watch to be created", WAIT, () -> r.created);
+    var expected = new ArrayList<Long>();
+    try {
+      for (int i = 0; i < 1300; i++) { // more messages than a watch queues (1,024)
+        expected.add(c.put(utf8("b/" + (i % 10)), utf8("v" + i)));
+      }
+    } finally {
+      release.countDown();
+    }
+    r.awaitEvents(1300);
+    assertEquals(expected, r.events.stream().map(e -> e.getKv().getModRevision()).toList(),
+        "every write once, in order");
+  }
+
   @Test
   void aThousandWatchersOnOneNode(@TempDir Path dir) throws Exception {
     var c = single(dir, Map.of());
