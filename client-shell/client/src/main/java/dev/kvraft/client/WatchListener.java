@@ -6,6 +6,10 @@ import java.util.List;
 /**
  * Receives a watch's events, on the watch's own delivery thread, one call at a time and in revision order. It may
  * call the client (a get, a put) but should not take long: while it runs, the watch's next events wait.
+ *
+ * <p>If {@link #onEvents} or {@link #onProgress} throws, the watch ends: {@link #onError} gets an
+ * {@link InternalException} whose cause is what was thrown and whose message names the revision to watch again
+ * from. The events of that call do not count as delivered ({@link Watcher#lastRevision()} stays before them).
  */
 public interface WatchListener {
   /** The events of one or more whole revisions; {@code revision} is the last one's. */

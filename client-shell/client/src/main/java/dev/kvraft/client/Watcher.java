@@ -214,7 +214,7 @@ public final class Watcher implements AutoCloseable {
       failures = 0;
       if (next == 0) {
         next = r.getHeader().getRevision() + 1;
-        progress(r.getHeader().getRevision());
+        return progress(r.getHeader().getRevision());
       }
       return true;
     }
@@ -227,7 +227,7 @@ public final class Watcher implements AutoCloseable {
     if (w.getProgress()) {
       if (r.getHeader().getRevision() >= next) {
         next = r.getHeader().getRevision() + 1;
-        progress(r.getHeader().getRevision());
+        return progress(r.getHeader().getRevision());
       }
       return true;
     }
@@ -243,16 +243,41 @@ public final class Watcher implements AutoCloseable {
       }
     }
     compactedNodes = 0;
+    long first = events.getFirst().getKv().getModRevision();
     long revision = events.getLast().getKv().getModRevision();
+    try {
+      listener.onEvents(events, revision);
+    } catch (RuntimeException e) {
+      return listenerFailed("the events of revisions " + first + ".." + revision, first, e);
+    }
     next = revision + 1;
     lastRevision = revision;
-    listener.onEvents(events, revision);
     return true;
   }
 
-  private void progress(long revision) {
+  private boolean progress(long revision) {
     lastRevision = Math.max(lastRevision, revision);
-    listener.onProgress(revision);
+    try {
+      listener.onProgress(revision);
+    } catch (RuntimeException e) {
+      // Every event up to revision was delivered already: nothing is lost from there.
+      return listenerFailed("progress to revision " + revision, revision + 1, e);
+    }
+    return true;
+  }
+
+  /**
+   * The listener threw: the watch ends (going on would skip what it failed on, delivering it again could fail
+   * forever), and the listener is told why, with where to watch again from.
+   */
+  private boolean listenerFailed(String what, long resumeFrom, RuntimeException e) {
+    try {
+      listener.onError(new InternalException("the watch listener threw " + e + " on " + what
+          + "; the watch ended: watch again from revision " + resumeFrom + " to go on", e));
+    } catch (RuntimeException again) {
+      e.addSuppressed(again); // it ends anyway
+    }
+    return false;
   }
 
   /**

@@ -194,6 +194,46 @@ class KvClientTest {
     assertTrue(keepAlive.lostBecause().contains("closed"), keepAlive.lostBecause());
   }
 
+  /**
+   * A listener that throws ends its watch, and is told so through onError, with where to watch again from; the
+   * watch used to die silently, leaving whoever waited for onError (kvsh's watch) waiting forever.
+   */
+  @Test
+  void aListenerThatThrowsEndsItsWatchAndIsTold() throws Exception {
+    var error = new java.util.concurrent.atomic.AtomicReference<KvException>();
+    var created = new java.util.concurrent.CountDownLatch(1);
+    var bug = new IllegalStateException("listener bug");
+    var watcher = client.watch(utf8("throws/k"), ByteString.EMPTY, 0, new WatchListener() {
+      @Override
+      public void onEvents(List<dev.kvraft.proto.Event> events, long revision) {
+        throw bug;
+      }
+
+      @Override
+      public void onProgress(long revision) {
+        created.countDown();
+      }
+
+      @Override
+      public void onError(KvException e) {
+        error.set(e);
+      }
+    });
+    try {
+      assertTrue(created.await(10, java.util.concurrent.TimeUnit.SECONDS), "the watch was created");
+      long rev = client.put("throws/k", "v");
+      Await.until("the listener to hear that its watch ended", Duration.ofSeconds(10), () -> error.get() != null);
+      var e = error.get();
+      assertTrue(e instanceof InternalException, e.toString());
+      assertEquals(bug, e.getCause());
+      assertTrue(e.getMessage().contains("watch again from revision " + rev), e.getMessage());
+      Await.until("the watch to end", Duration.ofSeconds(10), () -> !watcher.isOpen());
+      assertTrue(watcher.lastRevision() < rev, "the events it threw on are not counted as delivered");
+    } finally {
+      watcher.close();
+    }
+  }
+
   @Test
   void badAddressesAreRejectedUpFront() {
     var e = assertThrows(IllegalArgumentException.class, () -> KvClient.connect("localhost"));
