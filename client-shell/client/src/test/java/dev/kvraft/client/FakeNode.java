@@ -2,7 +2,7 @@ package dev.kvraft.client;
 
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
-import dev.kvraft.server.testing.FreePorts;
+import dev.kvraft.testkit.FreePorts;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
