@@ -274,6 +274,9 @@ class AuthTest {
       var revoke = Request.newBuilder().setLeaseRevoke(dev.kvraft.proto.LeaseRevoke.newBuilder().setId(lease));
       refused(call(alice, revoke), Error.Code.PERMISSION_DENIED, "alice", "revoke lease " + lease, "write");
       refused(call(app, revoke), Error.Code.PERMISSION_DENIED, "app", "key sec/x", "write");
+      // Nor may app attach a key of its own to that lease (which would make its revoke need write on that key too).
+      refused(call(app, put("app/b", "1", lease)), Error.Code.PERMISSION_DENIED, "app", "key app/b",
+          "lease " + lease, "key sec/x", "write");
       var keys = Request.newBuilder().setLeaseTimeToLive(dev.kvraft.proto.LeaseTimeToLive.newBuilder().setId(lease)
           .setKeys(true));
       refused(call(alice, keys), Error.Code.PERMISSION_DENIED, "alice", "keys of lease " + lease, "read");
@@ -289,13 +292,15 @@ class AuthTest {
       assertEquals(1, revoked.getLeaseRevoke().getDeleted());
     }
 
-    // The keys of the lease alice and app could not revoke are still on every node; app/a is gone everywhere.
+    // The keys of the lease alice and app could not revoke are still on every node, and no other; app/a is gone
+    // everywhere.
     for (var s : servers) {
       try (var root = RawClient.to(s)) {
         ok(authenticate(root, "root", ROOT_PASSWORD));
         assertEquals("s", call(root, get("app/secret")).getGet().getKv().getValue().toStringUtf8());
         assertEquals("s", call(root, get("sec/x")).getGet().getKv().getValue().toStringUtf8());
         assertFalse(call(root, get("app/a")).getGet().hasKv());
+        assertFalse(call(root, get("app/b")).getGet().hasKv());
         assertEquals(List.of(b("app/secret"), b("sec/x")), call(root, Request.newBuilder().setLeaseTimeToLive(
             dev.kvraft.proto.LeaseTimeToLive.newBuilder().setId(lease).setKeys(true))).getLeaseTimeToLive()
             .getKeysList());

@@ -23,7 +23,10 @@ import java.util.function.LongFunction;
  * <p>Leases have no owner: any user may grant one, keep one alive or list them. A revoke deletes every key attached
  * to its lease, so it needs write on each of them; a TimeToLive with keys names them, so it needs read on each (as
  * etcd's auth checks both). The keys that count are the lease's when the check runs: at apply for a revoke, when it
- * is answered for a TimeToLive. An expiry is the leader's own write (as {@link #SYSTEM}) and deletes them all.
+ * is answered for a TimeToLive. A put attaching its key to a lease needs write on every key already attached to it
+ * (as etcd's {@code checkLeasePuts}), also inside a txn: else any user could attach a key of theirs to another's
+ * lease and so keep that user from revoking it. An expiry is the leader's own write (as {@link #SYSTEM}) and
+ * deletes them all.
  *
  * <p>Loop thread only.
  */
@@ -161,8 +164,21 @@ final class AuthLayer {
     return Optional.of(Error.newBuilder().setCode(Error.Code.PERMISSION_DENIED).setMessage(message).build());
   }
 
+  /**
+   * Write on the key; with a lease, also write on every key already attached to that lease (as etcd's
+   * {@code checkLeasePuts}): else a user could attach a key to a lease whose revoke then needs write on it, and so
+   * keep the lease's other users from revoking it.
+   */
   private Optional<Error> put(String user, dev.kvraft.proto.Put p) {
-    return state.check(user, true, p.getKey(), ByteString.EMPTY, false);
+    var refused = state.check(user, true, p.getKey(), ByteString.EMPTY, false);
+    if (refused.isPresent() || p.getLease() == 0) {
+      return refused;
+    }
+    var id = p.getLease();
+    return everyLeaseKey(user, id, true, key -> "user '" + user + "' may not attach key "
+        + Permissions.show(p.getKey()) + " to lease " + id + ": key " + key + " is attached to it, and no role of it"
+        + " grants write there (a put with a lease needs write on every key already attached to the lease, as its"
+        + " revoke does: use a lease of your own, or grant write on that key)");
   }
 
   /** One key, or every key of {@code [key, range_end)}. */

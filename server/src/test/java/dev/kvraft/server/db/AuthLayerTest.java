@@ -17,6 +17,7 @@ import dev.kvraft.proto.Permission;
 import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
+import dev.kvraft.proto.Txn;
 import dev.kvraft.proto.WriteOp;
 import dev.kvraft.server.auth.AuthState;
 import dev.kvraft.server.config.ServerConfig;
@@ -197,6 +198,19 @@ class AuthLayerTest {
     return WriteOp.newBuilder().setLeaseRevoke(LeaseRevoke.newBuilder().setId(lease));
   }
 
+  private static Request.Builder putRequest(String key, long lease) {
+    return Request.newBuilder().setPut(Put.newBuilder().setKey(b(key)).setValue(b("v")).setLease(lease));
+  }
+
+  /** A txn whose compare on {@code app/none} holds, putting {@code key} with {@code lease} in the given branch. */
+  private static Request.Builder txnPut(String key, long lease, boolean success) {
+    var put = dev.kvraft.proto.Op.newBuilder().setPut(Put.newBuilder().setKey(b(key)).setValue(b("v"))
+        .setLease(lease));
+    var txn = Txn.newBuilder().addCompare(dev.kvraft.proto.Compare.newBuilder().setKey(b("app/none"))
+        .setTarget(dev.kvraft.proto.Compare.Target.VERSION).setVersion(0));
+    return Request.newBuilder().setTxn(success ? txn.addSuccess(put) : txn.addFailure(put));
+  }
+
   private static Request.Builder revokeRequest(long lease) {
     return Request.newBuilder().setLeaseRevoke(LeaseRevoke.newBuilder().setId(lease));
   }
@@ -298,6 +312,45 @@ class AuthLayerTest {
       node.commit("root", put("sec/b", 5));
       barrier.complete(null);
       denied(node.answers.poll(10, TimeUnit.SECONDS), "'app'", "lease 5", "key sec/b", "read");
+    }
+  }
+
+  @Test
+  void aPutMayNotAttachItsKeyToALeaseHoldingAKeyItsUserMayNotWrite() throws Exception {
+    try (var node = new Node()) {
+      node.commit("root", grant(5));
+      node.commit("root", put("sec/x", 5));
+      long revision = node.loop.revision();
+
+      // app may write app/b, but lease 5 holds sec/x, which app may not write: attaching app/b to it would make
+      // every revoke of lease 5 need write on app/b too. Refused where it arrives, in a txn's either branch too.
+      denied(node.ask("app", putRequest("app/b", 5)), "'app'", "key app/b", "lease 5", "key sec/x", "write");
+      denied(node.ask("app", txnPut("app/b", 5, true)), "'app'", "key app/b", "lease 5", "key sec/x");
+      denied(node.ask("app", txnPut("app/b", 5, false)), "'app'", "key app/b", "lease 5", "key sec/x");
+      // Committed all the same (say it passed an older check elsewhere): refused when applied, on every node alike.
+      node.commit("app", put("app/b", 5));
+      node.commit("app", WriteOp.newBuilder().setTxn(txnPut("app/b", 5, true).getTxn()));
+      assertEquals(revision, node.loop.revision(), "a refused put changes nothing");
+      assertNull(node.value("app/b"));
+      assertEquals(List.of(b("sec/x")), node.ask("root", timeToLive(5, true)).getLeaseTimeToLive().getKeysList());
+
+      // A lease's keys are checked when the put applies: one attached after the check where it arrived counts.
+      node.commit("root", grant(6));
+      ok(node.ask("app", putRequest("app/a", 6)));
+      node.send("app", putRequest("app/c", 6));
+      var proposal = node.proposed();
+      node.commit("root", put("sec/y", 6));
+      node.commit(proposal);
+      denied(node.answers.poll(10, TimeUnit.SECONDS), "'app'", "key app/c", "lease 6", "key sec/y", "write");
+      assertNull(node.value("app/c"));
+
+      // A lease whose keys the user may all write takes more of them, and the user may revoke it; root attaches
+      // anything anywhere.
+      node.commit("root", grant(7));
+      ok(node.ask("app", putRequest("app/d", 7)));
+      ok(node.ask("app", txnPut("app/e", 7, true)));
+      ok(node.ask("root", putRequest("app/f", 5)));
+      assertEquals(2, node.ask("app", revokeRequest(7)).getLeaseRevoke().getDeleted());
     }
   }
 }
