@@ -114,7 +114,7 @@ final class AuthLayer {
     };
   }
 
-  /** Every key a write can touch must be writable, every key it reads readable. */
+  /** Every key a write can touch must be writable, every key it reads (compares, gets, prev_kv) readable. */
   private Optional<Error> write(String user, WriteOp op) {
     return switch (op.getOpCase()) {
       case PUT -> put(user, op.getPut());
@@ -171,6 +171,9 @@ final class AuthLayer {
    */
   private Optional<Error> put(String user, dev.kvraft.proto.Put p) {
     var refused = state.check(user, true, p.getKey(), ByteString.EMPTY, false);
+    if (refused.isEmpty() && p.getPrevKv()) {
+      refused = prevReadable(user, p.getKey(), ByteString.EMPTY, false);
+    }
     if (refused.isPresent() || p.getLease() == 0) {
       return refused;
     }
@@ -181,9 +184,21 @@ final class AuthLayer {
         + " revoke does: use a lease of your own, or grant write on that key)");
   }
 
-  /** One key, or every key of {@code [key, range_end)}. */
+  /** One key, or every key of {@code [key, range_end)}; with prev_kv, read there too. */
   private Optional<Error> delete(String user, dev.kvraft.proto.Delete d) {
-    return state.check(user, true, d.getKey(), d.getRangeEnd(), !d.getRangeEnd().isEmpty());
+    boolean range = !d.getRangeEnd().isEmpty();
+    var refused = state.check(user, true, d.getKey(), d.getRangeEnd(), range);
+    return refused.isPresent() || !d.getPrevKv() ? refused : prevReadable(user, d.getKey(), d.getRangeEnd(), range);
+  }
+
+  /**
+   * A write with prev_kv answers the key-values it replaces or deletes, so it needs read on them as well as write
+   * (as etcd's auth applier checks): else a write-only user could read any value by overwriting it.
+   */
+  private Optional<Error> prevReadable(String user, ByteString key, ByteString end, boolean range) {
+    return state.check(user, false, key, end, range).map(e -> e.toBuilder().setMessage(e.getMessage()
+        + "; prev_kv answers the values a write replaces, so it needs read there too: send the write without"
+        + " prev_kv, or grant read there").build());
   }
 
   private Optional<Error> txn(String user, Txn t) {

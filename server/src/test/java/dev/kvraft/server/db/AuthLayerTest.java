@@ -82,7 +82,8 @@ class AuthLayerTest {
   /**
    * A loop as a node runs it, its fake Raft making it the leader. {@link #commit} applies another node's committed
    * entry; {@link #ask} sends a request as a user (checked where it arrives), commits what it proposes and lets
-   * its read barrier pass. Users: root; {@code ro} reads {@code x/}; {@code app} reads and writes {@code app/}.
+   * its read barrier pass. Users: root; {@code ro} reads {@code x/}; {@code app} reads and writes {@code app/}; {@code wo} only
+   * writes {@code w/}.
    * Auth is on.
    */
   private static final class Node implements AutoCloseable {
@@ -102,6 +103,7 @@ class AuthLayerTest {
           .setRole("root")));
       user("ro", Permission.Type.READ, "x/", "x0");
       user("app", Permission.Type.READWRITE, "app/", "app0");
+      user("wo", Permission.Type.WRITE, "w/", "w0");
       commit("", auth(AuthChange.newBuilder().setAction(AuthChange.Action.AUTH_ENABLE)));
     }
 
@@ -351,6 +353,41 @@ class AuthLayerTest {
       ok(node.ask("app", txnPut("app/e", 7, true)));
       ok(node.ask("root", putRequest("app/f", 5)));
       assertEquals(2, node.ask("app", revokeRequest(7)).getLeaseRevoke().getDeleted());
+    }
+  }
+
+  @Test
+  void aWriteWithPrevKvNeedsReadOnWhatItReplaces() throws Exception {
+    try (var node = new Node()) {
+      ok(node.ask("root", Request.newBuilder().setPut(Put.newBuilder().setKey(b("w/k")).setValue(b("secret")))));
+      long revision = node.loop.revision();
+
+      // wo may write w/ but not read it: with prev_kv a put or delete would answer the value it replaces.
+      var put = Put.newBuilder().setKey(b("w/k")).setValue(b("new")).setPrevKv(true);
+      var delete = dev.kvraft.proto.Delete.newBuilder().setKey(b("w/k")).setPrevKv(true);
+      var range = dev.kvraft.proto.Delete.newBuilder().setKey(b("w/")).setRangeEnd(b("w0")).setPrevKv(true);
+      denied(node.ask("wo", Request.newBuilder().setPut(put)), "'wo'", "read key w/k", "prev_kv");
+      denied(node.ask("wo", Request.newBuilder().setDelete(delete)), "'wo'", "read key w/k", "prev_kv");
+      denied(node.ask("wo", Request.newBuilder().setDelete(range)), "'wo'", "read [w/, w0)", "prev_kv");
+      for (var op : List.of(dev.kvraft.proto.Op.newBuilder().setPut(put), dev.kvraft.proto.Op.newBuilder()
+          .setDelete(delete))) {
+        denied(node.ask("wo", Request.newBuilder().setTxn(Txn.newBuilder().addSuccess(op))), "'wo'", "prev_kv");
+      }
+      // Committed all the same: refused when applied, and the value stays unseen and unchanged.
+      node.commit("wo", WriteOp.newBuilder().setPut(put));
+      node.commit("wo", WriteOp.newBuilder().setDelete(range));
+      assertEquals(revision, node.loop.revision(), "a refused write changes nothing");
+      assertEquals("secret", node.value("w/k"));
+
+      // Without prev_kv wo writes as before; a user who may read gets the previous value.
+      var plain = node.ask("wo", Request.newBuilder().setPut(put.clone().setPrevKv(false)));
+      ok(plain);
+      assertFalse(plain.getPut().hasPrev());
+      ok(node.ask("root", Request.newBuilder().setPut(Put.newBuilder().setKey(b("app/k")).setValue(b("a")))));
+      assertEquals("a", node.ask("app", Request.newBuilder().setPut(Put.newBuilder().setKey(b("app/k"))
+          .setValue(b("b")).setPrevKv(true))).getPut().getPrev().getValue().toStringUtf8());
+      ok(node.ask("wo", Request.newBuilder().setDelete(range.clone().setPrevKv(false))));
+      assertNull(node.value("w/k"));
     }
   }
 }
