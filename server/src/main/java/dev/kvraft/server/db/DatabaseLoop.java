@@ -80,6 +80,11 @@ public final class DatabaseLoop implements AutoCloseable {
   private volatile int inFlightView;
 
   public DatabaseLoop(ServerConfig config, String proposer) {
+    this(config, proposer, System::nanoTime);
+  }
+
+  /** With {@code leaseClock} for the leases' deadlines and checkpoint timer instead of {@link System#nanoTime()}. */
+  DatabaseLoop(ServerConfig config, String proposer, java.util.function.LongSupplier leaseClock) {
     this.config = config;
     this.proposer = proposer;
     this.consensus = Consensus.notStarted(config.nodeId());
@@ -98,7 +103,7 @@ public final class DatabaseLoop implements AutoCloseable {
         config.watchProgressInterval());
     // Outermost first when applying: auth (who may), then the quota alarm (is there room), compaction, watches
     // (who is told), the map.
-    this.leases = new Leases(state, config.electionTimeoutMax(), pending, this::proposeOps);
+    this.leases = new Leases(state, config.electionTimeoutMax(), pending, this::proposeOps, leaseClock);
     applier.systemState(leases);
     this.authLayer = new AuthLayer(auth, leases::keysOf);
     applier.wrap(watches::around);

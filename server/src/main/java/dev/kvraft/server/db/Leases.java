@@ -36,8 +36,8 @@ import org.slf4j.LoggerFactory;
  * deletes the lease's keys as one transaction (one revision), through the layers inside this one, so watches see the
  * deletes.
  *
- * <p>Time is each node's own: a lease's deadline is a {@link System#nanoTime()} set when its grant (or a
- * checkpoint) is applied here. Only the leader acts on it ({@link #tick}): it proposes the revoke of an expired
+ * <p>Time is each node's own: a lease's deadline is a reading of its {@code clock} ({@link System#nanoTime()}; a
+ * test's own in tests) set when its grant (or a checkpoint) is applied here. Only the leader acts on it ({@link #tick}): it proposes the revoke of an expired
  * lease, and it gathers keep-alives for {@value #CHECKPOINT_MILLIS} ms and writes them into the log as one entry, a
  * {@code LeaseCheckpoint} per keep-alive; each keep-alive is answered when its checkpoint is applied. So the log gets
  * at most ten entries a second however many leases are renewed (etcd's reason not to replicate keep-alives: they
@@ -91,11 +91,16 @@ final class Leases implements SystemState {
   interface Proposer {
     void propose(List<Event.Command> commands, List<WriteOp> ops);
   }
-  private long nextCheckpoint = System.nanoTime();
+  /** Nanoseconds, as {@link System#nanoTime()}: every deadline and the checkpoint timer read it. */
+  private final java.util.function.LongSupplier clock;
+  private long nextCheckpoint;
   private boolean leading;
 
-  Leases(KvState state, java.time.Duration electionTimeoutMax, PendingRequests pending, Proposer proposer) {
+  Leases(KvState state, java.time.Duration electionTimeoutMax, PendingRequests pending, Proposer proposer,
+      java.util.function.LongSupplier clock) {
     this.state = state;
+    this.clock = clock;
+    this.nextCheckpoint = clock.getAsLong();
     this.pending = pending;
     this.proposer = proposer;
     this.minTtlSeconds = Math.max(1, (long) Math.ceil(electionTimeoutMax.toMillis() * 1.5 / 1000));
@@ -125,7 +130,7 @@ final class Leases implements SystemState {
           .setMessage("lease " + id + " already exists"));
     }
     long ttlMs = Math.max(1, g.getTtlSeconds()) * 1000;
-    leases.put(id, new Lease(id, ttlMs, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ttlMs)));
+    leases.put(id, new Lease(id, ttlMs, clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(ttlMs)));
     nextId = Math.max(nextId, id + 1);
     return Response.newBuilder().setLeaseGrant(LeaseGrantResult.newBuilder().setId(id)
         .setTtlSeconds(ttlMs / 1000));
@@ -159,7 +164,7 @@ final class Leases implements SystemState {
 
   /** A keep-alive's checkpoint: the lease runs its time from here, on every node; the answer to the keep-alive. */
   private Response.Builder checkpoint(LeaseCheckpoint c) {
-    long now = System.nanoTime();
+    long now = clock.getAsLong();
     var response = Response.newBuilder();
     for (var l : c.getLeasesList()) {
       var lease = leases.get(l.getId());
@@ -268,7 +273,7 @@ final class Leases implements SystemState {
     if (lease == null || lease.revokeProposed != 0) {
       return notFound(c, replies);
     }
-    lease.deadline = Math.max(lease.deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(lease.ttlMs));
+    lease.deadline = Math.max(lease.deadline, clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(lease.ttlMs));
     pending.holdKeepAlive(c);
     return null;
   }
@@ -281,7 +286,7 @@ final class Leases implements SystemState {
    */
   void tick(Consensus raft, CallIds ids, String proposer, Replies replies) {
     boolean leader = raft.isLeader();
-    long now = System.nanoTime();
+    long now = clock.getAsLong();
     if (leader && !leading) {
       // Every renewal a client was told of is in the log this node applied. Renewals sent during the election got
       // no answer yet and are retried by their clients: a grace of one checkpoint interval for them.
@@ -349,7 +354,7 @@ final class Leases implements SystemState {
     if (lease == null) {
       return null;
     }
-    long left = Math.max(0, lease.deadline - System.nanoTime());
+    long left = Math.max(0, lease.deadline - clock.getAsLong());
     var r = LeaseTimeToLiveResult.newBuilder().setId(id).setGrantedTtlSeconds(lease.ttlMs / 1000)
         .setTtlSeconds((long) Math.ceil(left / 1e9));
     if (withKeys) {
@@ -382,7 +387,7 @@ final class Leases implements SystemState {
       return m;
     }
     m.put(NEXT_ID, Long.toString(nextId));
-    long now = System.nanoTime();
+    long now = clock.getAsLong();
     var hex = HexFormat.of();
     for (var lease : leases.values()) {
       var keys = new StringBuilder();
@@ -400,7 +405,7 @@ final class Leases implements SystemState {
     leases.clear();
     leaseOfKey.clear();
     nextId = Long.parseLong(system.getOrDefault(NEXT_ID, "1"));
-    long now = System.nanoTime();
+    long now = clock.getAsLong();
     var hex = HexFormat.of();
     for (var e : system.entrySet()) {
       if (!e.getKey().startsWith(SNAPSHOT_PREFIX) || e.getKey().equals(NEXT_ID)) {

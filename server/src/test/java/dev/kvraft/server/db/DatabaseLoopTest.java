@@ -1,7 +1,6 @@
 package dev.kvraft.server.db;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Error;
@@ -35,7 +34,11 @@ class DatabaseLoopTest {
       "cluster", "n1=127.0.0.1:7001:7002,n2=127.0.0.1:7003:7004", "request.timeout.ms", "1500"));
   private final FakeRaft raft = new FakeRaft();
   private final FakeLink link = new FakeLink();
-  private final DatabaseLoop loop = new DatabaseLoop(config, "n1@test");
+  /** Whether the leases' clock stands still at {@link #leaseNanos} (moved only by the test); else it is the real one. */
+  private volatile boolean leaseClockFrozen;
+  private volatile long leaseNanos;
+  private final DatabaseLoop loop = new DatabaseLoop(config, "n1@test",
+      () -> leaseClockFrozen ? leaseNanos : System.nanoTime());
   private final BlockingQueue<Response> answers = new LinkedBlockingQueue<>();
   /** The log index of the next entry {@link #applyForeign} applies. */
   private long index = 1;
@@ -136,7 +139,11 @@ class DatabaseLoopTest {
   }
 
   private void submit(Request r) throws InterruptedException {
-    assertTrue(loop.commands().submit(r, answers::add, System.nanoTime() + config.requestTimeout().toNanos(),
+    submit(r, config.requestTimeout().toNanos());
+  }
+
+  private void submit(Request r, long timeoutNanos) throws InterruptedException {
+    assertTrue(loop.commands().submit(r, answers::add, System.nanoTime() + timeoutNanos,
         RequestTrace.receivedNow("test")));
   }
 
@@ -183,24 +190,32 @@ class DatabaseLoopTest {
 
   /**
    * On the leader, with lease 7 (the only lease): keep-alive 1 is checkpointed at once, which starts the 100 ms
-   * window in which keep-alive 2 is held for the next checkpoint. Returns once 2 is held (checkpoint 1 is never
-   * applied: keep-alive 1 stays pending too).
+   * window in which keep-alive 2 is held for the next checkpoint. The leases' clock stands still, so the window
+   * stays open until the test moves it ({@link #nextCheckpointTime}). Returns once 2 is held (checkpoint 1 is never
+   * applied: keep-alive 1 stays pending too). Both keep-alives have 10 s deadlines.
    */
   private void holdASecondKeepAlive() throws Exception {
+    leaseNanos = System.nanoTime();
+    leaseClockFrozen = true;
     raft.leader = true;
     start();
     applyForeign(WriteOp.newBuilder().setLeaseGrant(LeaseGrant.newBuilder().setId(7).setTtlSeconds(30)).build());
-    submit(keepAlive(1, 7));
+    submit(keepAlive(1, 7), TimeUnit.SECONDS.toNanos(10));
     var first = next(raft.proposals, "proposal");
     while (!isCheckpoint(first)) {
       first = next(raft.proposals, "checkpoint proposal");
     }
-    submit(keepAlive(2, 7));
+    submit(keepAlive(2, 7), TimeUnit.SECONDS.toNanos(10));
     // Published at the end of the turn that took keep-alive 2, after that turn's lease tick.
     dev.kvraft.server.testing.Await.until("keep-alive 2 taken", java.time.Duration.ofSeconds(5),
         loop::inFlightCommands, n -> n == 2);
-    assumeTrue(raft.proposals.stream().noneMatch(DatabaseLoopTest::isCheckpoint),
-        "keep-alive 2 came more than 100 ms after the first checkpoint and was not held: nothing to test here");
+    assertTrue(raft.proposals.stream().noneMatch(DatabaseLoopTest::isCheckpoint),
+        "keep-alive 2 is held for the next checkpoint, not proposed: the window is still open");
+  }
+
+  /** Moves the leases' (frozen) clock to the next checkpoint time: the loop's next turn checkpoints what it holds. */
+  private void nextCheckpointTime() {
+    leaseNanos += Leases.CHECKPOINT_NANOS;
   }
 
   private static <T> T next(BlockingQueue<T> q, String what) throws InterruptedException {
@@ -331,37 +346,27 @@ class DatabaseLoopTest {
     // held for it was never answered, not even at its deadline, and kept its connection's slot.
     holdASecondKeepAlive();
     applyForeign(WriteOp.newBuilder().setLeaseRevoke(LeaseRevoke.newBuilder().setId(7)).build());
-    // Keep-alive 2 is answered at the next checkpoint time, well before its deadline (and keep-alive 1's, whose
-    // checkpoint is never applied). On a slow machine the window may have closed before the revoke applied: then a
-    // second checkpoint was proposed with keep-alive 2, and applying it answers the same.
-    long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1000);
-    Response r = null;
-    while (r == null && System.nanoTime() - end < 0) {
-      r = answers.poll(20, TimeUnit.MILLISECONDS);
-      var proposal = raft.proposals.poll();
-      if (proposal != null && isCheckpoint(proposal)) {
-        apply(proposal.entry());
-      }
-    }
-    assertNotNull(r, "keep-alive 2 was not answered within 1 s; in flight: " + loop.inFlightCommands());
+    assertTrue(answers.isEmpty(), "the revoke itself answers no keep-alive: " + answers);
+    // Keep-alive 2 is answered at the next checkpoint time, before its deadline (and keep-alive 1's, whose
+    // checkpoint is never applied), without a checkpoint of its own: its lease is gone.
+    nextCheckpointTime();
+    var r = answer();
     assertEquals(2, r.getId(), r.toString());
     assertEquals(Error.Code.LEASE_NOT_FOUND, r.getError().getCode(), r.toString());
+    assertTrue(raft.proposals.stream().noneMatch(DatabaseLoopTest::isCheckpoint), "no checkpoint for a gone lease");
   }
 
   @Test
   void shutdownAnswersAKeepAliveHeldForTheNextCheckpoint() throws Exception {
     holdASecondKeepAlive();
     loop.close();
-    // Normally keep-alive 2 is still held; on a slow machine the next checkpoint may have proposed it first.
-    boolean proposed = raft.proposals.stream().anyMatch(DatabaseLoopTest::isCheckpoint);
     var byId = new java.util.HashMap<Long, Response>();
     for (int i = 0; i < 2; i++) {
       var r = answer();
       byId.put(r.getId(), r);
     }
     assertEquals(Error.Code.TIMEOUT, byId.get(1L).getError().getCode(), "proposed: it may have been applied");
-    assertEquals(proposed ? Error.Code.TIMEOUT : Error.Code.UNAVAILABLE, byId.get(2L).getError().getCode(),
-        proposed ? "proposed: it may have been applied" : "held: it never reached the log");
+    assertEquals(Error.Code.UNAVAILABLE, byId.get(2L).getError().getCode(), "held: it never reached the log");
   }
 
   @Test
