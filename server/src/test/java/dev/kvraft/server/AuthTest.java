@@ -307,4 +307,44 @@ class AuthTest {
       }
     }
   }
+
+  @Test
+  void aPasswordChangeOrADeletionEndsTheUsersOpenSessions(@TempDir Path dir) throws Exception {
+    // Writes wait up to 12 s (the client's socket gives up at 15 s): a loaded machine hashes and fsyncs slowly.
+    servers.add(KvraftServer.start(TestNodes.single(dir, Map.of("request.timeout.ms", "12000"))));
+    var node = Nodes.awaitLeader(WAIT, servers);
+    try (var root = RawClient.to(node); var alice = RawClient.to(node); var other = RawClient.to(node)) {
+      ok(change(root, action(AuthChange.Action.USER_ADD).setName("root").setPassword(ROOT_PASSWORD)));
+      ok(change(root, action(AuthChange.Action.USER_GRANT_ROLE).setName("root").setRole("root")));
+      ok(change(root, action(AuthChange.Action.ROLE_ADD).setRole("reader")));
+      ok(change(root, action(AuthChange.Action.ROLE_GRANT).setRole("reader").setPermission(Permission.newBuilder()
+          .setType(Permission.Type.READ).setKey(b("pub/")).setRangeEnd(b("pub0")))));
+      ok(change(root, action(AuthChange.Action.USER_ADD).setName("alice").setPassword(ALICE_PASSWORD)));
+      ok(change(root, action(AuthChange.Action.USER_GRANT_ROLE).setName("alice").setRole("reader")));
+      ok(call(root, put("pub/a", "1")));
+      ok(change(root, action(AuthChange.Action.AUTH_ENABLE)));
+      ok(authenticate(root, "root", ROOT_PASSWORD));
+      ok(authenticate(alice, "alice", ALICE_PASSWORD));
+      ok(call(alice, get("pub/a")));
+
+      // Whoever learnt alice's old password and connected with it loses the connection's session when root
+      // changes it (as etcd invalidates her tokens); the old password no longer authenticates, the new one does.
+      ok(change(root, action(AuthChange.Action.USER_PASSWORD).setName("alice").setPassword("alice-New-pw")));
+      refused(call(alice, get("pub/a")), Error.Code.UNAUTHENTICATED, "authenticate", "password changes");
+      refused(authenticate(alice, "alice", ALICE_PASSWORD), Error.Code.UNAUTHENTICATED);
+      ok(authenticate(alice, "alice", "alice-New-pw"));
+      ok(call(alice, get("pub/a")));
+      ok(call(root, get("pub/a")));
+
+      // A user deleted and added again under the same name (perhaps someone else) does not inherit the old
+      // user's open connections.
+      ok(authenticate(other, "alice", "alice-New-pw"));
+      ok(change(root, action(AuthChange.Action.USER_DELETE).setName("alice")));
+      ok(change(root, action(AuthChange.Action.USER_ADD).setName("alice").setPassword("alice-Third-pw")));
+      ok(change(root, action(AuthChange.Action.USER_GRANT_ROLE).setName("alice").setRole("reader")));
+      refused(call(other, get("pub/a")), Error.Code.UNAUTHENTICATED);
+      refused(call(alice, get("pub/a")), Error.Code.UNAUTHENTICATED);
+      ok(call(root, get("pub/a")));
+    }
+  }
 }

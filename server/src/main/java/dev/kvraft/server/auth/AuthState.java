@@ -315,7 +315,8 @@ public final class AuthState implements dev.kvraft.server.db.SystemState {
 
   static Error unauthenticated() {
     return Error.newBuilder().setCode(Error.Code.UNAUTHENTICATED)
-        .setMessage("auth is on: authenticate first (kvsh --user NAME; Authenticate), with a user that exists").build();
+        .setMessage("auth is on: authenticate first (kvsh --user NAME; Authenticate), with a user that exists; a"
+            + " connection authenticates again after its user's password changes").build();
   }
 
   private static Error denied(String user, String what) {

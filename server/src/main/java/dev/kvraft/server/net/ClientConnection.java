@@ -65,6 +65,12 @@ final class ClientConnection {
   /** Reader thread only: the user this connection runs as ("" until it authenticates), and its failures. */
   private String user = "";
   private int authFailures;
+  /**
+   * Reader thread only: the password hash {@link #user} authenticated against; null when the user came from the
+   * certificate (or none). When the user's hash is no longer this one (its password changed, or it was deleted and
+   * perhaps added again), the session ends, as etcd invalidates a user's tokens then.
+   */
+  private String secret;
   /** Reader thread only: read no more requests (answers owed still go out, then the connection closes). */
   private boolean stopReading;
   /** Reader thread only: the names in the client's certificate (none without TLS or a certificate). */
@@ -429,6 +435,12 @@ final class ClientConnection {
 
   /** The user this connection runs as: its own, or the one its certificate names. Reader thread. */
   private String connectionUser() {
+    if (secret != null && !secret.equals(auth.view().secrets().get(user))) {
+      LOG.info("client {}: user '{}' was deleted or its password changed since this connection authenticated as it;"
+          + " its requests run without a user until it authenticates again", peer, user);
+      user = "";
+      secret = null;
+    }
     if (user.isEmpty() && !certificateNames.isEmpty()) {
       user = auth.fromCertificate(certificateNames).orElse("");
     }
@@ -438,7 +450,10 @@ final class ClientConnection {
   /** Authenticate, checked here on the connection's thread (a slow hash on purpose, never on the loop). */
   private void authenticate(Request request, RequestTrace trace) throws InterruptedException {
     var outcome = auth.authenticate(request, raw.getInetAddress());
-    outcome.user().ifPresent(u -> user = u);
+    outcome.user().ifPresent(u -> {
+      user = u;
+      secret = outcome.secret();
+    });
     answer(request, outcome.response(), trace);
     if (outcome.user().isEmpty() && ++authFailures >= ConnectionAuth.FAILURES_PER_CONNECTION) {
       LOG.warn("client {}: {} failed authentications on one connection; closing it", peer, authFailures);

@@ -55,8 +55,15 @@ final class ConnectionAuth {
 
   private record Failures(int count, long lockedUntilNanos) {}
 
-  /** What an Authenticate came to: the answer, and the user when it succeeded. */
-  record Outcome(Response response, Optional<String> user) {}
+  /**
+   * What an Authenticate came to: the answer, and the user when it succeeded, with the password hash it was checked
+   * against ({@code secret}; null when it failed). The connection ends its session when that hash changes.
+   */
+  record Outcome(Response response, Optional<String> user, String secret) {
+    static Outcome failed(Response response) {
+      return new Outcome(response, Optional.empty(), null);
+    }
+  }
 
   ConnectionAuth(Supplier<AuthState.View> view, boolean tls, LongSupplier clock) {
     this.view = view;
@@ -74,13 +81,12 @@ final class ConnectionAuth {
     var a = r.getAuthenticate();
     var plaintext = refusePlaintext(from, "Authenticate");
     if (plaintext.isPresent()) {
-      return new Outcome(error(id, Error.Code.PERMISSION_DENIED, plaintext.get()), Optional.empty());
+      return Outcome.failed(error(id, Error.Code.PERMISSION_DENIED, plaintext.get()));
     }
     long wait = lockedFor(from);
     if (wait > 0) {
-      return new Outcome(error(id, Error.Code.UNAUTHENTICATED, "too many failed authentications from " + from
-          .getHostAddress() + "; try again in " + Math.max(1, TimeUnit.NANOSECONDS.toSeconds(wait)) + " s"),
-          Optional.empty());
+      return Outcome.failed(error(id, Error.Code.UNAUTHENTICATED, "too many failed authentications from " + from
+          .getHostAddress() + "; try again in " + Math.max(1, TimeUnit.NANOSECONDS.toSeconds(wait)) + " s"));
     }
     var v = view.get();
     boolean ok;
@@ -95,12 +101,13 @@ final class ConnectionAuth {
       int n = failed(from);
       LOG.warn("client {}: authentication as '{}' failed ({} in a row from this address)", from.getHostAddress(),
           abbreviate(a.getUser()), n);
-      return new Outcome(error(id, Error.Code.UNAUTHENTICATED,
-          "authentication failed: wrong user name or password"), Optional.empty());
+      return Outcome.failed(error(id, Error.Code.UNAUTHENTICATED,
+          "authentication failed: wrong user name or password"));
     }
     succeeded(from);
     return new Outcome(Response.newBuilder().setId(id).setAuthenticate(AuthenticateResult.newBuilder()
-        .setUser(a.getUser()).addAllRoles(v.userRoles().get(a.getUser()))).build(), Optional.of(a.getUser()));
+        .setUser(a.getUser()).addAllRoles(v.userRoles().get(a.getUser()))).build(), Optional.of(a.getUser()),
+        v.secrets().get(a.getUser()));
   }
 
   /** The user a client certificate names (CN or a SAN), when auth knows one; else empty. */
