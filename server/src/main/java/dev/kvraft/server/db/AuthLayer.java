@@ -18,7 +18,9 @@ import java.util.function.LongFunction;
  * Auth as a layer, like etcd's auth applier: {@link #around} wraps the apply step, applying user and role changes
  * and refusing, on every node alike, a write its user may not make; {@link #refusal} checks a request when it
  * reaches the database loop (reads are answered there; writes fail fast and are checked again when applied, against
- * the permissions in force then). While auth is off both let everything through, at the cost of one boolean.
+ * the permissions in force then). A write needs read on every key it reads as well: a txn's compares and gets, and
+ * with prev_kv what it replaces, whose values its answer carries. While auth is off both let everything through, at
+ * the cost of one boolean.
  *
  * <p>Leases have no owner: any user may grant one, keep one alive or list them. A revoke deletes every key attached
  * to its lease, so it needs write on each of them; a TimeToLive with keys names them, so it needs read on each (as
@@ -165,9 +167,9 @@ final class AuthLayer {
   }
 
   /**
-   * Write on the key; with a lease, also write on every key already attached to that lease (as etcd's
-   * {@code checkLeasePuts}): else a user could attach a key to a lease whose revoke then needs write on it, and so
-   * keep the lease's other users from revoking it.
+   * Write on the key, and read with prev_kv; with a lease, also write on every key already attached to that lease
+   * (as etcd's {@code checkLeasePuts}): else a user could attach a key to a lease whose revoke then needs write on
+   * it, and so keep the lease's other users from revoking it.
    */
   private Optional<Error> put(String user, dev.kvraft.proto.Put p) {
     var refused = state.check(user, true, p.getKey(), ByteString.EMPTY, false);

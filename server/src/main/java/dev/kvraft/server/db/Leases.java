@@ -36,13 +36,14 @@ import org.slf4j.LoggerFactory;
  * deletes the lease's keys as one transaction (one revision), through the layers inside this one, so watches see the
  * deletes.
  *
- * <p>Time is each node's own: a lease's deadline is a reading of its {@code clock} ({@link System#nanoTime()}; a
- * test's own in tests) set when its grant (or a checkpoint) is applied here. Only the leader acts on it ({@link #tick}): it proposes the revoke of an expired
- * lease, and it gathers keep-alives for {@value #CHECKPOINT_MILLIS} ms and writes them into the log as one entry, a
- * {@code LeaseCheckpoint} per keep-alive; each keep-alive is answered when its checkpoint is applied. So the log gets
- * at most ten entries a second however many leases are renewed (etcd's reason not to replicate keep-alives: they
- * would flood the log), and every renewal a client was told of is known to every node: after a leader change a lease
- * keeps the time it had left and never expires early. etcd resets every lease to its full TTL instead.
+ * <p>Time is each node's own: a lease's deadline is a reading of its {@code clock} ({@link System#nanoTime()}; a test's
+ * own in tests) set when its grant (or a checkpoint) is applied here. Only the leader acts on it ({@link #tick}): it
+ * proposes the revoke of an expired lease, and it gathers keep-alives for {@value #CHECKPOINT_MILLIS} ms and writes
+ * them into the log as one entry, a {@code LeaseCheckpoint} per keep-alive; each keep-alive is answered when its
+ * checkpoint is applied. So the log gets at most ten entries a second however many leases are renewed (etcd's reason
+ * not to replicate keep-alives: they would flood the log), and every renewal a client was told of is known to every
+ * node: after a leader change a lease keeps the time it had left and never expires early. etcd resets every lease to
+ * its full TTL instead.
  *
  * <p>Loop thread only, with one owner per piece of state: this class owns the replicated leases and the leader's
  * checkpoint timer; the keep-alives the leader holds for its next checkpoint are in {@link PendingRequests}, with

@@ -82,8 +82,8 @@ class AuthLayerTest {
   /**
    * A loop as a node runs it, its fake Raft making it the leader. {@link #commit} applies another node's committed
    * entry; {@link #ask} sends a request as a user (checked where it arrives), commits what it proposes and lets
-   * its read barrier pass. Users: root; {@code ro} reads {@code x/}; {@code app} reads and writes {@code app/}; {@code wo} only
-   * writes {@code w/}.
+   * its read barrier pass. Users: root; {@code ro} reads {@code x/}; {@code app} reads and writes {@code app/};
+   * {@code wo} only writes {@code w/}.
    * Auth is on.
    */
   private static final class Node implements AutoCloseable {

@@ -34,7 +34,7 @@ class DatabaseLoopTest {
       "cluster", "n1=127.0.0.1:7001:7002,n2=127.0.0.1:7003:7004", "request.timeout.ms", "1500"));
   private final FakeRaft raft = new FakeRaft();
   private final FakeLink link = new FakeLink();
-  /** Whether the leases' clock stands still at {@link #leaseNanos} (moved only by the test); else it is the real one. */
+  /** Whether the leases' clock stands still at {@link #leaseNanos} (moved only by the test); else it is real. */
   private volatile boolean leaseClockFrozen;
   private volatile long leaseNanos;
   private final DatabaseLoop loop = new DatabaseLoop(config, "n1@test",
