@@ -76,10 +76,16 @@ public final class KvraftServer implements AutoCloseable {
   /** Starts a node and returns once its client port accepts connections. */
   public static KvraftServer start(ServerConfig config) throws IOException {
     if (config.restore().isPresent()) {
-      // Before anything creates files there: a restore makes a new node and never overwrites one.
+      // Before anything creates files there: a restore makes a new node and never overwrites one. Then the marker,
+      // until the backup is the node's loaded snapshot: a start that fails before that can be finished by the next.
       dev.kvraft.server.raft.SeedSnapshot.check(config.dataDir(), config.restore().get());
+      dev.kvraft.server.raft.SeedSnapshot.begin(config.dataDir(), config.restore().get());
+    } else {
+      dev.kvraft.server.raft.SeedSnapshot.refuseUnfinished(config.dataDir());
     }
     Files.createDirectories(config.dataDir());
+    // Unreadable, non-PEM or expired TLS files stop the node here, before kvraft.db is opened, with a message naming the file.
+    var clientTls = config.tls().isPresent() ? ClientTls.load(config.tls().get()) : null;
     var bootId = HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
     var loop = new DatabaseLoop(config, config.nodeId() + "@" + bootId);
     ApplyObserver observer = ApplyObserver.NONE;
@@ -103,8 +109,6 @@ public final class KvraftServer implements AutoCloseable {
         }
       });
     }
-    // Unreadable, non-PEM or expired TLS files stop the node here, with a message naming the file.
-    var clientTls = config.tls().isPresent() ? ClientTls.load(config.tls().get()) : null;
     // Member ids follow membership changes: the Raft configuration's once Raft runs, the cluster setting's before.
     var raftRef = new java.util.concurrent.atomic.AtomicReference<RaftNode>();
     java.util.function.Supplier<java.util.Set<String>> memberIds = () -> {
@@ -117,12 +121,17 @@ public final class KvraftServer implements AutoCloseable {
     loop.backups(backups);
     var dataSizes = new DataSizes(config.dataDir());
     loop.dataSizes(dataSizes::latest);
-    // Bind the client port first: a port conflict should fail before anything touches the data.
+    // Bind the client port before Ratis starts: a port conflict fails before Raft's storage is touched (kvraft.db is
+    // open by now; a restore's marker lets the next --restore go on).
     ClientListener listener;
     try {
       listener = new ClientListener(config, loop.commands(), clientTls, members, backups, loop::authView);
     } catch (IOException | RuntimeException e) {
       backups.close();
+      observer.close();
+      if (clientTls != null) {
+        clientTls.close();
+      }
       throw e;
     }
     RaftNode raft = null;
@@ -153,6 +162,10 @@ public final class KvraftServer implements AutoCloseable {
       }
       loop.start();
       raft.start();
+      if (config.restore().isPresent()) {
+        // Ratis has loaded the backup as this node's first snapshot: from here on it is the node's own data.
+        dev.kvraft.server.raft.SeedSnapshot.finished(config.dataDir());
+      }
     } catch (IOException | RuntimeException e) {
       if (metricsServer != null) {
         metricsServer.close();

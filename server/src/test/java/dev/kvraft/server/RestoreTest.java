@@ -130,4 +130,44 @@ class RestoreTest {
     Nodes.awaitLeader(WAIT, restarted);
     assertEquals(Map.of("k/a", "1"), scan(restarted), "without --restore the node starts from its own data");
   }
+
+  /**
+   * A restore whose first start fails after it set up the data dir (here: its client port is taken) is finished by
+   * the next start with --restore, and a start without it is refused rather than making an empty node (which, in a
+   * cluster restored on every node, would sit at the same Raft position as its restored peers without their data).
+   */
+  @Test
+  void aRestoreThatFailedToStartIsFinishedByTheNextAndNeverBecomesAnEmptyNode(@TempDir Path dir) throws Exception {
+    var ports = FreePorts.take(2);
+    var members = List.of("n1=127.0.0.1:" + ports.get(0) + ":" + ports.get(1));
+    var file = backup(dir, Map.of("k/a", "1", "k/b", "2"));
+    try (var taken = new java.net.ServerSocket()) {
+      taken.bind(new java.net.InetSocketAddress("127.0.0.1", ports.get(0)));
+      assertThrows(java.io.IOException.class,
+          () -> KvraftServer.start(config(dir, members, 1, Map.of("restore", file.toString()))));
+    }
+    var plain = assertThrows(java.io.IOException.class, () -> servers.add(
+        KvraftServer.start(config(dir, members, 1, Map.of()))), "a start without --restore makes no empty node");
+    assertTrue(plain.getMessage().contains("did not finish") && plain.getMessage().contains("--restore=" + file),
+        plain.getMessage());
+    var other = backup(Files.createDirectories(dir.resolve("other")), Map.of("k/z", "9"));
+    var wrongFile = assertThrows(java.io.IOException.class,
+        () -> servers.add(KvraftServer.start(config(dir, members, 1, Map.of("restore", other.toString())))));
+    assertTrue(wrongFile.getMessage().contains("--restore=" + file), wrongFile.getMessage());
+
+    var node = KvraftServer.start(config(dir, members, 1, Map.of("restore", file.toString())));
+    servers.add(node);
+    Nodes.awaitLeader(WAIT, node);
+    assertEquals(Map.of("k/a", "1", "k/b", "2"), scan(node));
+    node.close();
+    servers.remove(node);
+    var again = assertThrows(java.io.IOException.class,
+        () -> servers.add(KvraftServer.start(config(dir, members, 1, Map.of("restore", file.toString())))));
+    assertTrue(again.getMessage().contains("refusing to restore"), "once finished, a restore is one: "
+        + again.getMessage());
+    var restarted = KvraftServer.start(config(dir, members, 1, Map.of()));
+    servers.add(restarted);
+    Nodes.awaitLeader(WAIT, restarted);
+    assertEquals(Map.of("k/a", "1", "k/b", "2"), scan(restarted));
+  }
 }

@@ -85,9 +85,21 @@ public final class SeedSnapshot {
   /**
    * Before anything touches the data directory: refuses a restore into one that already holds a node's data
    * (Raft's log or the mirror), since a restore makes a new node and never overwrites one, and reads the whole
-   * backup once, so that a damaged or wrong file stops the node before it creates anything.
+   * backup once, so that a damaged or wrong file stops the node before it creates anything. A data directory
+   * holding the {@link #UNFINISHED} marker of a restore from the same file is taken: that restore stopped before
+   * the node ever ran, and this one finishes it.
    */
   public static void check(Path dataDir, Path backup) throws IOException {
+    var unfinished = unfinished(dataDir);
+    if (unfinished.isPresent()) {
+      if (!unfinished.get().equals(backup.toAbsolutePath().normalize().toString())) {
+        throw new IOException("refusing to restore " + backup + " into " + dataDir + ": a restore from "
+            + unfinished.get() + " into it did not finish. Start again with --restore=" + unfinished.get()
+            + " to finish that one, or empty " + dataDir + " to restore another file");
+      }
+      readBackup(backup, r -> { });
+      return;
+    }
     var held = new ArrayList<String>();
     for (var name : new String[] {"ratis", "kvraft.db"}) {
       var p = dataDir.resolve(name);
@@ -110,5 +122,61 @@ public final class SeedSnapshot {
       throw new IOException("cannot restore from " + backup + ": no such file");
     }
     readBackup(backup, r -> { });
+  }
+
+  /**
+   * The marker a restore leaves in {@code data.dir} from before it creates anything until the backup is the node's
+   * loaded first snapshot ({@link #begin}, {@link #finished}); it holds the backup's path. A start that fails in
+   * between (a port in use, a bad TLS file, a crash) has already created {@code kvraft.db} or {@code ratis/}:
+   * without the marker the next {@code --restore} would be refused as "data present", and a start without it would
+   * make an empty new node, silently without the backup's data (and, in a cluster restored on every node, at the
+   * same position, term 1 index 0, as its restored peers: diverged replicas).
+   */
+  static final String UNFINISHED = "restore-unfinished";
+
+  /** Writes the {@link #UNFINISHED} marker naming {@code backup}: written, fsynced, renamed, directory fsynced. */
+  public static void begin(Path dataDir, Path backup) throws IOException {
+    Files.createDirectories(dataDir);
+    var marker = dataDir.resolve(UNFINISHED);
+    var tmp = dataDir.resolve(UNFINISHED + ".tmp");
+    Files.writeString(tmp, backup.toAbsolutePath().normalize() + "\n");
+    fsync(tmp, false);
+    Files.move(tmp, marker, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    fsync(dataDir, true);
+  }
+
+  /** The restore is done (its snapshot is loaded): removes the marker, durably. */
+  public static void finished(Path dataDir) throws IOException {
+    if (Files.deleteIfExists(dataDir.resolve(UNFINISHED))) {
+      fsync(dataDir, true);
+    }
+  }
+
+  /**
+   * A start without {@code --restore}: refuses a data directory whose restore did not finish, instead of making an
+   * empty node there, and says how to finish it.
+   */
+  public static void refuseUnfinished(Path dataDir) throws IOException {
+    var unfinished = unfinished(dataDir);
+    if (unfinished.isPresent()) {
+      throw new IOException("data.dir " + dataDir + " holds a restore from " + unfinished.get() + " that did not"
+          + " finish (the node stopped before the backup became its first snapshot); starting without it would make"
+          + " an empty node. Start again with --restore=" + unfinished.get() + " to finish it, or empty " + dataDir
+          + " to start a new node");
+    }
+  }
+
+  private static java.util.Optional<String> unfinished(Path dataDir) throws IOException {
+    var marker = dataDir.resolve(UNFINISHED);
+    return Files.isRegularFile(marker) ? java.util.Optional.of(Files.readString(marker).strip())
+        : java.util.Optional.empty();
+  }
+
+  private static void fsync(Path path, boolean directory) throws IOException {
+    try (var ch = java.nio.channels.FileChannel.open(path, directory ? java.nio.file.StandardOpenOption.READ
+        : java.nio.file.StandardOpenOption.WRITE)) {
+      ch.force(true);
+    }
   }
 }
