@@ -90,8 +90,32 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
     return latest <= 0 ? threshold - 1 + phase : latest + threshold;
   }
 
+  /**
+   * At start-up, before any snapshot is written: remembers Ratis's {@code sm/} and deletes what a crash left in
+   * {@code tmp/}, snapshots that were being built (each as large as the store; a node killed during its snapshots
+   * would otherwise fill the disk with them, one per crash).
+   */
   void init(Path stateMachineDir) {
     this.smDir = stateMachineDir;
+    if (tmpDir == null || !Files.isDirectory(tmpDir)) {
+      return;
+    }
+    try (var files = Files.list(tmpDir)) {
+      for (var f : files.filter(SnapshotManager::unfinished).toList()) {
+        long bytes = Files.size(f);
+        Files.deleteIfExists(f);
+        LOG.info("deleted {} ({} bytes), a snapshot left unfinished when the node stopped", f, bytes);
+      }
+    } catch (IOException e) {
+      LOG.warn("cannot clean up unfinished snapshots in {}: {}; delete the snapshot.*.tmp files there by hand",
+          tmpDir, e.getMessage());
+    }
+  }
+
+  /** A file {@link SnapshotFiles#build} was writing: {@code snapshot.<term>_<index>.<random>.tmp}. */
+  private static boolean unfinished(Path f) {
+    var name = f.getFileName().toString();
+    return name.startsWith("snapshot.") && name.endsWith(".tmp") && Files.isRegularFile(f);
   }
 
   /** The newest registered snapshot's index, or -1. */

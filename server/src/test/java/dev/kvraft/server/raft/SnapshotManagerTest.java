@@ -1,7 +1,9 @@
 package dev.kvraft.server.raft;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -54,5 +56,17 @@ class SnapshotManagerTest {
     var e = assertThrows(IllegalArgumentException.class, () -> manager(threshold, phase));
     assertEquals("need threshold >= 1 and 0 <= phase < threshold, got threshold " + threshold + " and phase "
         + phase, e.getMessage());
+  }
+
+  /** A node killed while writing snapshots leaves their temporary files; each as large as the store. */
+  @org.junit.jupiter.api.Test
+  void snapshotsLeftUnfinishedByACrashAreDeletedAtStart(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    var tmp = java.nio.file.Files.createDirectories(dir.resolve("tmp"));
+    var leftover = java.nio.file.Files.write(tmp.resolve("snapshot.3_4000.8731645.tmp"), new byte[4096]);
+    var other = java.nio.file.Files.writeString(tmp.resolve("notes.txt"), "not a snapshot");
+    new SnapshotManager(new KvSnapshotStorage(), null, tmp, 10, 0).init(dir.resolve("sm"));
+    assertFalse(java.nio.file.Files.exists(leftover), "the unfinished snapshot is gone");
+    assertTrue(java.nio.file.Files.exists(other), "nothing else is touched");
   }
 }
