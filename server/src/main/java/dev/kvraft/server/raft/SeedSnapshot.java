@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
-import org.apache.ratis.util.MD5FileUtil;
 
 /**
  * Restore: makes a backup file the first snapshot of a brand-new node, before Ratis reads its log. The backup's
@@ -57,9 +56,7 @@ public final class SeedSnapshot {
 
   /** Moves a built snapshot into {@code smDir} at the seed's position, with the {@code .md5} Ratis checks. */
   private static void place(Path built, Path smDir) throws IOException {
-    var md5 = MD5FileUtil.computeMd5ForFile(built.toFile());
-    var file = SnapshotFiles.moveInto(built, smDir, TERM, INDEX);
-    MD5FileUtil.saveMD5File(file.toFile(), md5);
+    SnapshotManager.place(built, smDir, TERM, INDEX);
   }
 
   /**

@@ -171,13 +171,11 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
     } else {
       var built = SnapshotFiles.build(tmpDir, s.term(), s.index(), s.revision(), s.configuration(), s.system(),
           s.kvs().size(), s.rows());
-      var md5 = MD5FileUtil.computeMd5ForFile(built.toFile());
       // Under the storage's lock, Ratis's cleanup never sees the file without its .md5.
       synchronized (storage.lock()) {
-        file = SnapshotFiles.moveInto(built, dir, s.term(), s.index());
-        MD5FileUtil.saveMD5File(file.toFile(), md5);
-        storage.updateLatestSnapshot(new SingleFileSnapshotInfo(new FileInfo(file, md5),
-            TermIndex.valueOf(s.term(), s.index())));
+        var placed = place(built, dir, s.term(), s.index());
+        file = placed.getPath();
+        storage.updateLatestSnapshot(new SingleFileSnapshotInfo(placed, TermIndex.valueOf(s.term(), s.index())));
       }
       storage.cleanupOldSnapshots(new SnapshotRetentionPolicy() {
         @Override
@@ -197,6 +195,33 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
     written.incrementAndGet();
     last = w;
     return w;
+  }
+
+  /**
+   * Puts a built snapshot into {@code dir} with its {@code .md5}: the {@code .md5} first, then the snapshot renamed in
+   * and the directory fsynced once for both ({@link SnapshotFiles#moveInto}). A crash or a full disk between the two
+   * steps leaves at most an {@code .md5} without its snapshot, which Ratis's search ignores and its cleanup deletes;
+   * never a snapshot without its {@code .md5}, which Ratis passes over (a restart goes back to the older one) and never
+   * deletes. On failure nothing of it is left, in {@code dir} or where it was built.
+   */
+  static FileInfo place(Path built, Path dir, long term, long index) throws IOException {
+    var target = dir.resolve(SnapshotFiles.fileName(term, index));
+    var md5File = MD5FileUtil.getDigestFileForFile(target.toFile()).toPath();
+    boolean moved = false;
+    try {
+      var md5 = MD5FileUtil.computeMd5ForFile(built.toFile());
+      Files.createDirectories(dir);
+      MD5FileUtil.saveMD5File(target.toFile(), md5);
+      var file = SnapshotFiles.moveInto(built, dir, term, index);
+      moved = true;
+      return new FileInfo(file, md5);
+    } catch (IOException | RuntimeException e) {
+      Files.deleteIfExists(built);
+      if (!moved && !Files.exists(target)) {
+        Files.deleteIfExists(md5File);
+      }
+      throw e;
+    }
   }
 
   /** Snapshots written and failed since start, and the last one written (null before the first); any thread. */

@@ -69,4 +69,46 @@ class SnapshotManagerTest {
     assertFalse(java.nio.file.Files.exists(leftover), "the unfinished snapshot is gone");
     assertTrue(java.nio.file.Files.exists(other), "nothing else is touched");
   }
+
+  private static dev.kvraft.server.db.Snapshotter.PointInTime state(long index) {
+    var kvs = java.util.List.of(new dev.kvraft.server.db.KvState.Entry("k".getBytes(), "v".getBytes(), 1, 1, 1));
+    return new dev.kvraft.server.db.Snapshotter.PointInTime(2, index, 1, "", kvs, 0, java.util.Map.of());
+  }
+
+  /** The loop's side of a snapshot: only told the index once it is registered. */
+  private static dev.kvraft.server.db.StateMachineSink loopStub() {
+    return (dev.kvraft.server.db.StateMachineSink) java.lang.reflect.Proxy.newProxyInstance(
+        SnapshotManagerTest.class.getClassLoader(), new Class<?>[] {dev.kvraft.server.db.StateMachineSink.class},
+        (proxy, method, args) -> null);
+  }
+
+  /**
+   * A snapshot whose .md5 cannot be written (a full disk, simulated by a directory where the .md5's temporary file
+   * goes) leaves no snapshot in sm/: Ratis would pass over one without its .md5 and never delete it, a copy of the
+   * store stranded on a full disk.
+   */
+  @org.junit.jupiter.api.Test
+  void aSnapshotWhoseChecksumCannotBeWrittenLeavesNothingBehind(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    var sm = java.nio.file.Files.createDirectories(dir.resolve("sm"));
+    var tmp = dir.resolve("tmp");
+    java.nio.file.Files.createDirectories(sm.resolve("snapshot.2_50.md5.tmp"));
+    var manager = new SnapshotManager(new KvSnapshotStorage(), loopStub(), tmp, 10, 0);
+    manager.init(sm);
+    assertThrows(java.util.concurrent.CompletionException.class, () -> manager.write(state(50)).join());
+    assertFalse(java.nio.file.Files.exists(sm.resolve("snapshot.2_50")), "no snapshot without its .md5 in sm/");
+    assertFalse(java.nio.file.Files.exists(sm.resolve("snapshot.2_50.md5")));
+    try (var left = java.nio.file.Files.list(tmp)) {
+      assertEquals(java.util.List.of(), left.toList(), "nothing left where it was built");
+    }
+
+    java.nio.file.Files.delete(sm.resolve("snapshot.2_50.md5.tmp"));
+    var written = manager.write(state(50)).join();
+    var file = java.nio.file.Path.of(written.file());
+    assertEquals(sm.resolve("snapshot.2_50"), file);
+    assertEquals(org.apache.ratis.util.MD5FileUtil.computeMd5ForFile(file.toFile()),
+        org.apache.ratis.util.MD5FileUtil.readStoredMd5ForFile(file.toFile()), "the .md5 matches the snapshot");
+    assertEquals(50, manager.latestIndex());
+    manager.close();
+  }
 }
