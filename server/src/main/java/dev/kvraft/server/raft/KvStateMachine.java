@@ -108,6 +108,7 @@ final class KvStateMachine extends BaseStateMachine {
   /** Snapshot install on a lagging follower, step 1: Ratis is about to replace {@code sm/}. */
   @Override
   public void pause() {
+    snapshots.installing(true); // waits for a snapshot being moved into sm/; none goes there until reinitialize
     if (getLifeCycleState() == LifeCycle.State.RUNNING) {
       getLifeCycle().transition(LifeCycle.State.PAUSING);
       getLifeCycle().transition(LifeCycle.State.PAUSED);
@@ -118,7 +119,11 @@ final class KvStateMachine extends BaseStateMachine {
   @Override
   public void reinitialize() throws IOException {
     getLifeCycle().transition(LifeCycle.State.STARTING);
-    loadLatestSnapshot(storage.loadLatestSnapshot(), "installed from the leader");
+    try {
+      loadLatestSnapshot(storage.loadLatestSnapshot(), "installed from the leader");
+    } finally {
+      snapshots.installing(false);
+    }
     getLifeCycle().transition(LifeCycle.State.RUNNING);
   }
 

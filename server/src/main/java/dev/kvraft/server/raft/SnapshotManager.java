@@ -36,8 +36,8 @@ import org.slf4j.LoggerFactory;
  * between the threshold and the snapshot's registration. A failure is logged once, leaves the previous snapshot
  * in place, and the next attempt waits another threshold of entries.
  *
- * <p>Thread-safety: {@code inProgress}, {@code retryAfterIndex} and the counters behind {@link #stats()} are the only
- * shared mutable state, atomics or volatile.
+ * <p>Thread-safety: {@code inProgress}, {@code retryAfterIndex} and the counters behind {@link #stats()} are atomics
+ * or volatile; {@code installing} is guarded by the storage's lock, which placing a snapshot holds.
  */
 public final class SnapshotManager implements Snapshotter, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SnapshotManager.class);
@@ -56,6 +56,12 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
   private final java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
   private final java.util.concurrent.atomic.AtomicLong failed = new java.util.concurrent.atomic.AtomicLong();
   private volatile Written last;
+  /**
+   * Set while Ratis installs a snapshot from the leader ({@link #installing}): Ratis moves {@code sm/} aside and
+   * renames its own directory in, and a snapshot of ours placed in between would recreate {@code sm/} and make that
+   * rename fail. Guarded by {@code storage.lock()}.
+   */
+  private boolean installing;
 
   /**
    * @param phase how many entries later than the threshold this node takes its first snapshot,
@@ -71,6 +77,17 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
     this.tmpDir = tmpDir;
     this.threshold = threshold;
     this.phase = phase;
+  }
+
+  /**
+   * Ratis is about to replace {@code sm/} with a snapshot from the leader ({@code true}, from {@code pause()}; waits
+   * for a snapshot being placed there), or has done so ({@code false}, from {@code reinitialize()}). Until then no
+   * snapshot of this node's goes into {@code sm/}.
+   */
+  void installing(boolean on) {
+    synchronized (storage.lock()) {
+      installing = on;
+    }
   }
 
   /** Node {@code position} of {@code nodes} (0-based, in id order) spreads its snapshots evenly among theirs. */
@@ -173,6 +190,11 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
           s.kvs().size(), s.rows());
       // Under the storage's lock, Ratis's cleanup never sees the file without its .md5.
       synchronized (storage.lock()) {
+        if (installing) {
+          Files.deleteIfExists(built);
+          throw new IOException("a snapshot from the leader is being installed into " + dir + ", which Ratis"
+              + " replaces; this one is dropped");
+        }
         var placed = place(built, dir, s.term(), s.index());
         file = placed.getPath();
         storage.updateLatestSnapshot(new SingleFileSnapshotInfo(placed, TermIndex.valueOf(s.term(), s.index())));
