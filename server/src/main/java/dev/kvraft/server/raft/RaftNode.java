@@ -365,10 +365,25 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return succeeded(reply).orTimeout(timeoutMs, TimeUnit.MILLISECONDS).handle((r, err) -> {
       if (err != null) {
         var cause = Failures.cause(err);
+        if (cause instanceof java.util.concurrent.TimeoutException) {
+          throw new CompletionException(changeTimedOut(timeoutMs));
+        }
         throw new CompletionException(cause instanceof ConsensusException ce ? ce : translate(cause));
       }
       return r;
     });
+  }
+
+  /**
+   * A change this node stopped waiting for: Ratis goes on with it (staging a new node lasts as long as its catch-up
+   * makes progress, a snapshot install of a large store included), so it may still commit, and an ADD's second step,
+   * the promotion to voter, then never comes.
+   */
+  static ConsensusException changeTimedOut(long timeoutMs) {
+    return new ConsensusException(Error.Code.TIMEOUT, "the membership change did not finish within " + timeoutMs
+        + " ms (is the new node running with --join, and reachable at its peer address? a large store takes a while"
+        + " to reach it); Raft may still commit it: look at 'member list', and make a node it left a learner a voter"
+        + " with 'member promote ID'", "");
   }
 
   /**
@@ -455,11 +470,15 @@ public final class RaftNode implements Consensus, AutoCloseable {
       return new ConsensusException(Error.Code.CONFLICT, "the membership changed meanwhile, or the change is not"
           + " allowed (" + t.getMessage() + "); look at 'member list' and retry", "");
     }
-    if (t instanceof org.apache.ratis.protocol.exceptions.ReconfigurationTimeoutException
-        || t instanceof java.util.concurrent.TimeoutException) {
-      // TIMEOUT, not UNAVAILABLE: clients do not resend it by themselves, which would only try the same again.
+    if (t instanceof org.apache.ratis.protocol.exceptions.ReconfigurationTimeoutException) {
+      // Ratis gave up staging the new node. TIMEOUT, not UNAVAILABLE: clients do not resend it by themselves, which
+      // would only try the same again.
       return new ConsensusException(Error.Code.TIMEOUT, "the membership change did not finish in time (is the"
           + " new node running with --join, and reachable at its peer address?); the configuration is unchanged", "");
+    }
+    if (t instanceof java.util.concurrent.TimeoutException) {
+      return new ConsensusException(Error.Code.TIMEOUT, "raft on node " + config.nodeId() + " did not answer in"
+          + " time; the outcome is unknown", "");
     }
     if (t instanceof ResourceUnavailableException) {
       return new ConsensusException(Error.Code.OVERLOADED,
