@@ -27,9 +27,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -44,31 +41,31 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Writes and lease keep-alives go to the leader when the client knows it (from {@code members} at the first
  * connection, or from the {@code leader_address} a follower puts on the answer to a write it forwarded), which
  * saves the follower's relay; everything else goes to the connected node. Any node would do: this is for speed.
- * {@link Routes} picks the connection for each request and owns the connections.
+ *
+ * <p>This class is the API: it builds each request and unwraps its answer. {@link Calls} sends the requests and
+ * owns the retry rules, the deadlines and the request ids; {@link Routes} picks the connection for each request and
+ * owns the connections. Its own fields are final, set by the {@link Builder} (the settings are kept for
+ * {@link #forNode}), so any thread may use it.
  */
 public final class KvClient implements AutoCloseable {
-  /** A retry is not worth starting with less time than this left. */
-  private static final long MIN_ATTEMPT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
-  /** How long past the deadline we wait for the server's own deadline answer to arrive. */
-  private static final long ANSWER_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
-  private final Duration timeout;
   private final Duration connectTimeout;
   /** TLS towards every node, or null for plaintext (kept for {@link #forNode}). */
   private final javax.net.ssl.SSLContext tls;
   /** The user every connection authenticates as, or null; and its password (kept for {@link #forNode}). */
   private final String user;
   private final String password;
-  private final AtomicLong ids = new AtomicLong();
   private final Routes routes;
+  private final Calls calls;
 
   private KvClient(Builder b) {
-    this.timeout = b.timeout;
     this.connectTimeout = b.connectTimeout;
     this.tls = b.tls;
     this.user = b.user;
     this.password = b.password;
+    var ids = new AtomicLong();
     this.routes = new Routes(b.addresses, b.connectTimeout, b.tls, b.user, b.password, b.discover,
         b.writesToLeader != null ? b.writesToLeader : b.discover, ids::incrementAndGet);
+    this.calls = new Calls(b.timeout, ids, routes);
   }
 
   /** Settings for a {@link KvClient}. */
@@ -202,7 +199,7 @@ public final class KvClient implements AutoCloseable {
   }
 
   public Duration timeout() {
-    return timeout;
+    return calls.timeout();
   }
 
   /** The address of the node this client talks to now, or empty when not connected to it. */
@@ -294,6 +291,8 @@ public final class KvClient implements AutoCloseable {
         .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value))).build()).getSucceeded();
   }
 
+  // ---- cluster administration -----------------------------------------------------------------
+
   public StatusResult status() {
     return call(Request.newBuilder().setStatus(Status.getDefaultInstance())).getStatus();
   }
@@ -351,6 +350,37 @@ public final class KvClient implements AutoCloseable {
 
   public MembersResult members() {
     return call(Request.newBuilder().setMembers(Members.getDefaultInstance())).getMembers();
+  }
+
+  /**
+   * Drops history before {@code revision} on every node (kvraft.db's older per-key rows; later, watches from before
+   * it); returns the compact revision. {@link CompactedException} when it is not above the current one.
+   */
+  public long compact(long revision) {
+    return call(Request.newBuilder().setCompact(dev.kvraft.proto.Compact.newBuilder().setRevision(revision)))
+        .getCompact().getCompactRevision();
+  }
+
+  /** The cluster's raised alarms (NOSPACE: a node over storage.quota.bytes; writes that add data are refused). */
+  public java.util.List<dev.kvraft.proto.AlarmMember> alarms() {
+    return call(Request.newBuilder().setAlarm(dev.kvraft.proto.Alarm.newBuilder()
+        .setAction(dev.kvraft.proto.Alarm.Action.LIST))).getAlarm().getAlarmsList();
+  }
+
+  /** Clears every alarm; a node still over its quota raises its alarm again within seconds. */
+  public void disarmAlarms() {
+    call(Request.newBuilder().setAlarm(dev.kvraft.proto.Alarm.newBuilder()
+        .setAction(dev.kvraft.proto.Alarm.Action.DISARM)));
+  }
+
+  /** Adds, changes or removes a user or role, or turns auth on or off (root only once auth is on). */
+  public void authChange(dev.kvraft.proto.AuthChange.Builder change) {
+    call(Request.newBuilder().setAuthChange(change));
+  }
+
+  /** Every user (with roles) and role (with permissions), and whether auth is on (root only once auth is on). */
+  public dev.kvraft.proto.AuthReadResult authRead() {
+    return call(Request.newBuilder().setAuthRead(dev.kvraft.proto.AuthRead.getDefaultInstance())).getAuthRead();
   }
 
   // ---- leases ---------------------------------------------------------------------------------
@@ -433,6 +463,39 @@ public final class KvClient implements AutoCloseable {
     return new Watcher(this, watch, listener).start();
   }
 
+  // ---- raw calls ------------------------------------------------------------------------------
+
+  /**
+   * Sends one request (its id is set here) and waits for the answer, retrying what is safe to retry until the
+   * timeout.
+   *
+   * @throws KvException when the server answered an error or no answer came in time
+   */
+  public Response call(Request.Builder request) {
+    return calls.call(request);
+  }
+
+  /**
+   * What a lost connection means for a request sent on it: a read is {@link UnavailableException} (safe to retry),
+   * a write {@link KvTimeoutException} (it may or may not have been applied). {@link #call} retries the first and
+   * throws the second; callers of {@link #callAsync} get the raw cause and can ask here.
+   */
+  public static KvException connectionLost(Request.Builder request, Throwable cause) {
+    return Calls.connectionLost(request, cause);
+  }
+
+  /** Sends one request without waiting or retrying; for pipelining. The future fails on connection loss. */
+  public CompletableFuture<Response> callAsync(Request.Builder request) {
+    return calls.callAsync(request);
+  }
+
+  @Override
+  public void close() {
+    routes.close();
+  }
+
+  // ---- for Watcher and KeepAlive --------------------------------------------------------------
+
   /** Whether {@link #close} was called: watches and keep-alives end then. */
   boolean isClosed() {
     return routes.isClosed();
@@ -444,165 +507,7 @@ public final class KvClient implements AutoCloseable {
   }
 
   long nextId() {
-    return ids.incrementAndGet();
-  }
-
-  // ---- raw calls ------------------------------------------------------------------------------
-
-  /**
-   * Sends one request (its id is set here) and waits for the answer, retrying what is safe to retry until the
-   * timeout.
-   *
-   * @throws KvException when the server answered an error or no answer came in time
-   */
-  public Response call(Request.Builder request) {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    boolean read = isRead(request);
-    KvException last = null;
-    for (int attempt = 0; ; attempt++) {
-      if (routes.isClosed()) {
-        // close() ended the call (a read lost its answer then) or came before it: nothing more will be sent.
-        throw new UnavailableException("the client is closed: no request is sent after close()", "");
-      }
-      long left = deadline - System.nanoTime();
-      if (left <= MIN_ATTEMPT_NANOS) {
-        throw last != null ? last
-            : new KvTimeoutException("no answer within " + timeout.toMillis() + " ms" + outcome(read));
-      }
-      if (attempt > 0) {
-        sleepQuietly(Math.min(TimeUnit.NANOSECONDS.toMillis(left), Math.min(500, 25L << Math.min(attempt, 4))));
-      }
-      Connection c;
-      try {
-        c = routes.connectionFor(request, attempt == 0);
-      } catch (UnavailableException e) {
-        last = e;
-        continue;
-      }
-      // The server answers within the time we say we wait; we wait a grace period more for that answer.
-      long budget = deadline - System.nanoTime();
-      var r = request.setId(ids.incrementAndGet())
-          .setTimeoutMs((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(budget))).build();
-      var f = c.send(r);
-      Response response;
-      try {
-        response = f.get(Math.max(1, budget) + ANSWER_GRACE_NANOS, TimeUnit.NANOSECONDS);
-      } catch (TimeoutException e) {
-        c.abandon(r.getId());
-        throw new KvTimeoutException("no answer from " + c.address() + " within " + timeout.toMillis() + " ms"
-            + outcome(read));
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        c.abandon(r.getId());
-        throw new KvTimeoutException("interrupted while waiting for " + c.address() + outcome(read), e);
-      } catch (ExecutionException e) {
-        routes.failed(c);
-        var lost = connectionLost(request, e.getCause());
-        if (read) {
-          last = lost;
-          continue;
-        }
-        throw lost;
-      }
-      routes.learnLeader(response);
-      if (!response.hasError()) {
-        return response;
-      }
-      var error = KvException.of(response.getError());
-      if (error instanceof UnavailableException u) {
-        // Not applied: safe to retry, at the leader the server named or at the next node.
-        last = u;
-        routes.moveFrom(c.address(), u.leaderAddress());
-        continue;
-      }
-      throw error;
-    }
-  }
-
-  /**
-   * What a lost connection means for a request sent on it: a read is {@link UnavailableException} (safe to retry),
-   * a write {@link KvTimeoutException} (it may or may not have been applied). {@link #call} retries the first and
-   * throws the second; callers of {@link #callAsync} get the raw cause and can ask here.
-   */
-  public static KvException connectionLost(Request.Builder request, Throwable cause) {
-    return isRead(request) ? new UnavailableException(cause.getMessage(), cause)
-        : new KvTimeoutException(cause.getMessage() + "; the write may or may not have been applied", cause);
-  }
-
-  /** Sends one request without waiting or retrying; for pipelining. The future fails on connection loss. */
-  public CompletableFuture<Response> callAsync(Request.Builder request) {
-    boolean toLeader = routes.toLeader(request);
-    Connection c;
-    try {
-      c = routes.connectionFor(request, true);
-    } catch (UnavailableException e) {
-      return CompletableFuture.failedFuture(e);
-    }
-    var answer = c.send(request.setId(ids.incrementAndGet()).build());
-    if (!toLeader) {
-      return answer;
-    }
-    return answer.whenComplete((response, failure) -> {
-      if (response != null) {
-        routes.learnLeader(response);
-      } else {
-        routes.leaderBroke(c);
-      }
-    });
-  }
-
-  /** Safe to send again after a lost answer (reads and status), unlike writes and snapshots. */
-  private static boolean isRead(Request.Builder r) {
-    return dev.kvraft.proto.CommandKind.of(r.getCommandCase()).safeToRetry()
-        && r.getCommandCase() != Request.CommandCase.READ_INDEX;
-  }
-
-  private static String outcome(boolean read) {
-    return read ? "" : "; the write may or may not have been applied";
-  }
-
-  /**
-   * Drops history before {@code revision} on every node (kvraft.db's older per-key rows; later, watches from before
-   * it); returns the compact revision. {@link CompactedException} when it is not above the current one.
-   */
-  public long compact(long revision) {
-    return call(Request.newBuilder().setCompact(dev.kvraft.proto.Compact.newBuilder().setRevision(revision)))
-        .getCompact().getCompactRevision();
-  }
-
-  /** The cluster's raised alarms (NOSPACE: a node over storage.quota.bytes; writes that add data are refused). */
-  public java.util.List<dev.kvraft.proto.AlarmMember> alarms() {
-    return call(Request.newBuilder().setAlarm(dev.kvraft.proto.Alarm.newBuilder()
-        .setAction(dev.kvraft.proto.Alarm.Action.LIST))).getAlarm().getAlarmsList();
-  }
-
-  /** Clears every alarm; a node still over its quota raises its alarm again within seconds. */
-  public void disarmAlarms() {
-    call(Request.newBuilder().setAlarm(dev.kvraft.proto.Alarm.newBuilder()
-        .setAction(dev.kvraft.proto.Alarm.Action.DISARM)));
-  }
-
-  /** Adds, changes or removes a user or role, or turns auth on or off (root only once auth is on). */
-  public void authChange(dev.kvraft.proto.AuthChange.Builder change) {
-    call(Request.newBuilder().setAuthChange(change));
-  }
-
-  /** Every user (with roles) and role (with permissions), and whether auth is on (root only once auth is on). */
-  public dev.kvraft.proto.AuthReadResult authRead() {
-    return call(Request.newBuilder().setAuthRead(dev.kvraft.proto.AuthRead.getDefaultInstance())).getAuthRead();
-  }
-
-  private static void sleepQuietly(long millis) {
-    try {
-      Thread.sleep(Math.max(0, millis));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  @Override
-  public void close() {
-    routes.close();
+    return calls.nextId();
   }
 
   // ---- helpers --------------------------------------------------------------------------------
