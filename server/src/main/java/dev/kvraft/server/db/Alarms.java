@@ -22,8 +22,10 @@ import java.util.TreeMap;
  *
  * <p>Owned by the database loop's thread; {@link #raisedFor()} is a volatile copy for the watchdog thread.
  */
-final class Alarms implements SystemState {
-  private static final String PREFIX = "alarm.NOSPACE.";
+public final class Alarms implements SystemState {
+  /** The {@code system} rows alarms take in a snapshot: {@code alarm.NOSPACE.<node>}. */
+  public static final String SNAPSHOT_PREFIX = "alarm.NOSPACE.";
+  private static final String PREFIX = SNAPSHOT_PREFIX;
   private final TreeMap<String, String> nospace = new TreeMap<>();
   private volatile Set<String> raisedView = Set.of();
 

@@ -1,5 +1,6 @@
 package dev.kvraft.server.raft;
 
+import dev.kvraft.server.db.Alarms;
 import dev.kvraft.server.db.MemberToken;
 import dev.kvraft.storage.SnapshotFiles;
 import dev.kvraft.storage.StorageException;
@@ -18,7 +19,8 @@ import java.util.HashMap;
  * <p>Why a fixed position: the new cluster's terms start again at 1, and a log whose snapshot says term 7 would hold
  * entries of term 1 after it, which Raft (and Ratis's checks) forbid. Term {@value #TERM} index {@value #INDEX} is
  * the position before the new cluster's first entry. The member token is dropped (a backup has none; the new
- * cluster's first leader makes its own). Stateless.
+ * cluster's first leader makes its own), and so are the old cluster's alarms (they name its nodes and their disks).
+ * Stateless.
  */
 public final class SeedSnapshot {
   static final long TERM = 1;
@@ -37,6 +39,9 @@ public final class SeedSnapshot {
     var meta = readBackup(backup, rows::add);
     var system = new HashMap<>(meta.system());
     system.remove(MemberToken.SNAPSHOT_NAME);
+    // An alarm names a node of the old cluster and the state of its disk; the new nodes measure their own within
+    // seconds and raise it again if they are over their quota.
+    system.keySet().removeIf(name -> name.startsWith(Alarms.SNAPSHOT_PREFIX));
     place(SnapshotFiles.build(tmpDir, TERM, INDEX, meta.revision(), meta.configuration(), system, rows.size(),
         rows.iterator()), smDir);
     return meta;
