@@ -154,6 +154,10 @@ class MembershipTest {
       assertFalse(learner.hasError(), learner.toString());
       assertTrue(learner.getMemberChange().getMembersList().stream()
           .anyMatch(m -> m.getId().equals("n5") && m.getLearner()), learner.toString());
+      // Adding a learner again (as after an ADD cut short before its promotion) says how to finish the job.
+      var addedTwice = change(leader, MemberChange.Action.ADD, "n5", members.get(4).split("=")[1], false);
+      assertEquals(Error.Code.CONFLICT, addedTwice.getError().getCode(), addedTwice.toString());
+      assertTrue(addedTwice.getError().getMessage().contains("'member promote n5'"), addedTwice.toString());
       var promoted = change(leader, MemberChange.Action.PROMOTE, "n5", "", false);
       assertFalse(promoted.hasError(), promoted.toString());
       assertEquals(5, promoted.getMemberChange().getMembersList().stream().filter(m -> !m.getLearner()).count());

@@ -54,8 +54,11 @@ final class MembershipChange {
     switch (change.getAction()) {
       case ADD -> {
         if (existing.isPresent()) {
+          // A learner here is often an ADD cut short between its two steps (by a timeout or another change).
           replies.error(c, Error.Code.CONFLICT, "'" + change.getId() + "' is already a member ("
-              + (existing.get().voter() ? "voter" : "learner") + "); remove it first to re-add it", "");
+              + (existing.get().voter() ? "voter); remove it first to re-add it"
+                  : "learner); 'member promote " + change.getId() + "' makes it a voter, or remove it first to"
+                      + " re-add it"), "");
           return;
         }
         var spec = PeerSpec.parse(change.getId() + "=" + change.getAddress());
