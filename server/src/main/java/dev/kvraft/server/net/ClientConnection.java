@@ -525,5 +525,6 @@ final class ClientConnection {
     } catch (IOException e) {
       LOG.debug("closing {}: {}", peer, e.toString());
     }
+    outbox.wakeReader(); // a reader waiting for room reads nothing from the socket: it would not see the close
   }
 }

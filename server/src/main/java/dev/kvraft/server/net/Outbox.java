@@ -39,6 +39,8 @@ import org.slf4j.LoggerFactory;
  *       {@link #broken}, whoever finds a message there drops it ({@link #dropAll}).
  *   <li>{@link #bytes}: added by whoever queues, before the message is in {@link #queue}; subtracted by the writer
  *       as it takes each message (or by {@link #dropAll}).
+ *   <li>{@link #roomWaiter}: set and cleared by the reader around its wait in the node-wide line; read by whoever
+ *       closes the connection, to wake it ({@link #wakeReader}).
  *   <li>{@link #requestBytes}: added by the reader ({@link #awaitRequestRoom}); subtracted by whoever queues the
  *       request's answer ({@link #reply(Response, long)}: the database loop, a snapshot or backup thread, the
  *       reader), or by the reader when the frame it took room for never became a request ({@link #requestDone}).
@@ -98,6 +100,8 @@ final class Outbox {
   /** What the database loop answers and streams to. */
   final WatchSink stream = new Stream();
   private volatile boolean broken;
+  /** The reader, while it waits in the node-wide line for room ({@link #awaitRequestRoom}); else null. */
+  private volatile Thread roomWaiter;
 
   Outbox(ClientConnection connection, String peer, ConnectionBudget budget, NetStats stats, Semaphore inFlight) {
     this.connection = connection;
@@ -141,26 +145,46 @@ final class Outbox {
   /**
    * Reader: waits until a request of {@code length} bytes fits, then counts it (true): under {@code
    * limit.inflight.bytes} with this connection's other requests not yet answered (or it is the only one), and under
-   * {@code limit.inflight.total.bytes} with every connection's (or none is held). Meanwhile the reader reads nothing
-   * and TCP pushes back on the client. There is no deadline: the requests that fill the bound are the server's to
+   * {@code limit.inflight.total.bytes} with every connection's (or none is held), first come first served over every
+   * connection's reader ({@link ConnectionBudget#awaitRequest}). Meanwhile the reader reads nothing and TCP pushes
+   * back on the client. There is no deadline: the requests that fill the bound are the server's to
    * answer (at the latest when {@code request.timeout.ms} passes, or once a paused loop goes on), the client is not at
    * fault. False, nothing counted, when the connection breaks or closes first.
    */
   boolean awaitRequestRoom(long length) throws InterruptedException {
-    return awaitDrained(() -> reserveRequest(length), NO_DEADLINE);
-  }
-
-  /** Counts a request of {@code length} bytes if it fits. Only the reader adds: others only give bytes back. */
-  private boolean reserveRequest(long length) {
-    long mine = requestBytes.get();
-    if (mine > 0 && mine + length > budget.limits().inflightBytes()) {
+    // This connection's own bound first (its own answers free it; only the reader adds, so it stays free), and only
+    // then a place in the line for the node-wide bound, so that a place is never held while waiting for oneself.
+    long bound = budget.limits().inflightBytes();
+    if (!awaitDrained(() -> {
+      long mine = requestBytes.get();
+      return mine == 0 || mine + length <= bound;
+    }, NO_DEADLINE)) {
       return false;
     }
-    if (!budget.reserveRequest(length)) {
-      return false;
+    roomWaiter = Thread.currentThread();
+    try {
+      if (!budget.awaitRequest(length, this::isOpen)) {
+        return false;
+      }
+    } finally {
+      roomWaiter = null;
     }
     requestBytes.addAndGet(length);
     return true;
+  }
+
+  /**
+   * The connection closed or broke: wakes its reader if it waits for room (in this connection's bounds or in the
+   * node-wide line, whose place it then gives up). Called after the flag that says so is set.
+   */
+  void wakeReader() {
+    var waiter = roomWaiter;
+    if (waiter != null) {
+      java.util.concurrent.locks.LockSupport.unpark(waiter);
+    }
+    synchronized (drained) {
+      drained.notifyAll();
+    }
   }
 
   /** A request of {@code length} bytes is answered (or never became one): its bytes leave both bounds. */

@@ -22,6 +22,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -48,7 +49,11 @@ class InflightBytesTest {
   private final List<RawClient> clients = new ArrayList<>();
 
   private void start(Map<String, String> settings) throws IOException {
-    listener = new ClientListener(TestNodes.single(dir, settings), loop, null, Members.byToken(new MemberToken()),
+    start(settings, loop);
+  }
+
+  private void start(Map<String, String> settings, CommandSink sink) throws IOException {
+    listener = new ClientListener(TestNodes.single(dir, settings), sink, null, Members.byToken(new MemberToken()),
         null, () -> new AuthState.View(false, Map.of(), Map.of()));
     listener.start();
   }
@@ -240,6 +245,154 @@ class InflightBytesTest {
     var answer = other.read();
     assertNotNull(answer, "another client's large request is read and answered");
     assertEquals(1, answer.getId());
+  }
+
+  @Test
+  void aLargeRequestWaitingForRoomIsNotOvertakenByAStreamOfSmallOnes() throws Exception {
+    // Found by review: a reader waiting for room in limit.inflight.total.bytes was woken only by its own writer or a
+    // 100 ms poll, while the readers of busy connections, woken by their own answers, took the room as soon as it was
+    // freed. Here two clients stream small puts to a loop that answers each one when the next arrives (and any it
+    // has held 100 ms with nothing after it, as a real loop answers by the deadline at the latest): one small request
+    // is always held, so the large one, which fits only alone, got in only after the stream ended.
+    var relay = new RelayLoop(Duration.ofMillis(100));
+    try {
+      start(Map.of("limit.inflight.total.bytes", "32768"), relay);
+      var small = "s".repeat(8_000);
+      var large = Requests.put(LARGE_ID, "large", "L".repeat(30_000));
+      assertTrue(2 * Requests.put(1, "s", small).getSerializedSize() < 32768, "two small ones fit together");
+      assertTrue(Requests.put(1, "s", small).getSerializedSize() + large.getSerializedSize() > 32768,
+          "the large one does not fit beside a small one");
+      int perClient = 20_000;
+      var stop = new java.util.concurrent.atomic.AtomicBoolean();
+      var streams = new ArrayList<Thread>();
+      for (long first : new long[] {1, 1_000_001}) {
+        var c = connect();
+        streams.add(Thread.ofVirtual().name("small-writer-" + first).start(() -> {
+          try {
+            for (long id = first; id < first + perClient && !stop.get(); id++) {
+              c.send(Requests.put(id, "s", small));
+            }
+          } catch (IOException e) {
+            // the test closed the connection
+          }
+        }));
+        streams.add(Thread.ofVirtual().name("small-reader-" + first).start(() -> {
+          try {
+            while (c.read() != null) {
+              // answers are drained so they never fill the client's socket
+            }
+          } catch (IOException e) {
+            // the test closed the connection
+          }
+        }));
+      }
+      Await.until("the small requests to stream", WAIT, () -> relay.arrivals() >= 200);
+
+      var c = connect();
+      c.send(large);
+      Await.until("the large request to reach the loop", WAIT, () -> relay.arrivalsAfter(LARGE_ID) >= 0);
+      stop.set(true);
+      for (var t : streams) {
+        if (t.getName().startsWith("small-writer")) {
+          t.join();
+        }
+      }
+      int after = relay.arrivalsAfter(LARGE_ID);
+      assertTrue(after > 0, "the large request was read only after all " + (relay.arrivals() - 1)
+          + " small ones of the stream, none after it: small requests overtook it for as long as they came");
+      var answer = c.read();
+      assertNotNull(answer, "the server closed the large request's connection");
+      assertEquals(LARGE_ID, answer.getId());
+      assertFalse(answer.hasError(), answer.toString());
+      for (var other : clients) {
+        other.close();
+      }
+      for (var t : streams) {
+        t.join();
+      }
+      Await.until("the bytes to be given back", WAIT, () -> listener.inflightBytes() == 0);
+    } finally {
+      relay.close();
+    }
+  }
+
+  private static final long LARGE_ID = 999_999;
+
+  /**
+   * A database loop that answers each command when the next one arrives, and one it has held for {@code hold} with
+   * nothing arriving after it; records the ids in the order they arrived.
+   */
+  private static final class RelayLoop implements CommandSink, AutoCloseable {
+    private final long holdNanos;
+    private final List<Long> arrived = new ArrayList<>();
+    private final List<Request> requests = new ArrayList<>();
+    private final List<Replier> repliers = new ArrayList<>();
+    private long lastArrival;
+    private boolean closed;
+
+    RelayLoop(Duration hold) {
+      holdNanos = hold.toNanos();
+      Thread.ofVirtual().name("relay-loop-ticker").start(this::tick);
+    }
+
+    @Override
+    public synchronized boolean submit(Request request, Replier replier, long deadline, RequestTrace trace) {
+      answerHeld();
+      arrived.add(request.getId());
+      requests.add(request);
+      repliers.add(replier);
+      lastArrival = System.nanoTime();
+      notifyAll();
+      return true;
+    }
+
+    private void answerHeld() {
+      for (int i = 0; i < requests.size(); i++) {
+        repliers.get(i).reply(Response.newBuilder().setId(requests.get(i).getId()).build());
+      }
+      requests.clear();
+      repliers.clear();
+    }
+
+    /** Answers what was held {@link #holdNanos} with nothing after it. */
+    private synchronized void tick() {
+      try {
+        while (!closed) {
+          long left = lastArrival + holdNanos - System.nanoTime();
+          if (requests.isEmpty()) {
+            wait();
+          } else if (left > 0) {
+            TimeUnit.NANOSECONDS.timedWait(this, left);
+          } else {
+            answerHeld();
+          }
+        }
+      } catch (InterruptedException e) {
+        // closed
+      }
+    }
+
+    synchronized int arrivals() {
+      return arrived.size();
+    }
+
+    /** How many commands arrived after the one with this id (-1: it never did). */
+    synchronized int arrivalsAfter(long id) {
+      int at = arrived.indexOf(id);
+      return at < 0 ? -1 : arrived.size() - 1 - at;
+    }
+
+    @Override
+    public synchronized void close() {
+      closed = true;
+      answerHeld();
+      notifyAll();
+    }
+
+    @Override
+    public RequestObserver requestObserver() {
+      return RequestObserver.NONE;
+    }
   }
 
   /**
