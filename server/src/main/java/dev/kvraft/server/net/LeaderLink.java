@@ -43,9 +43,17 @@ import org.slf4j.LoggerFactory;
  * may have been applied (the loop answers TIMEOUT); one reported as not sent certainly was not (the loop retries it,
  * maybe on another leader).
  *
- * <p>Who owns what: the link owns its connections (a concurrent map by address). Each {@code Link}'s writer thread
- * owns its queue's consumer side and its current {@link Connection}'s output; the reader thread owns the input; the
- * queue's byte and request counts are guarded by the {@code Link}'s lock ({@link #send} adds, the writer takes). A
+ * <p>Links do not outlive their use: a link's writer that has had nothing to write for {@link #IDLE_LINK} closes its
+ * connection and drops the link from the map, unless its address is the one the loop sent to last (the leader's, as
+ * far as this node knows) or a request on it still waits for an answer within its deadline. So the link to a member
+ * that was removed, or to a leader's old address, goes once it is idle; a request it still held past its deadline
+ * (the loop answered it TIMEOUT already) is reported as a broken connection reports it (sent when any of its bytes
+ * was handed to the socket). A batch for a dropped link's address opens a new one.
+ *
+ * <p>Who owns what: the link owns its connections (a concurrent map by address; a link's writer removes it). Each
+ * {@code Link}'s writer thread owns its queue's consumer side and its current {@link Connection}'s output; the reader
+ * thread owns the input; the queue's byte and request counts and whether the link was dropped are guarded by the
+ * {@code Link}'s lock ({@link #send} adds, the writer takes). {@link #lastAddress} is written by {@link #send}. A
  * {@code Connection}'s table of unanswered requests is guarded by the connection's lock: the writer adds to it, the
  * reader takes answers out of it, and whoever breaks the connection first (writer, reader, or {@link #close}) takes
  * the rest and reports them.
@@ -60,6 +68,8 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
    */
   static final long MAX_QUEUED_BYTES = 64L << 20;
   static final int MAX_QUEUED_REQUESTS = 65_536;
+  /** How long a link to an address that is not the leader's may stay with nothing to write before it is dropped. */
+  static final java.time.Duration IDLE_LINK = java.time.Duration.ofSeconds(30);
 
   private final Sink sink;
   /** TLS towards the leader (this node's certificate as the client certificate), or null for plaintext. */
@@ -70,6 +80,9 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   private final Map<String, Link> links = new ConcurrentHashMap<>();
   private final long maxQueuedBytes;
   private final int maxQueuedRequests;
+  private final long idleNanos;
+  /** The address of the last {@link #send}: the leader's as far as the loop knows; its link is never dropped idle. */
+  private volatile String lastAddress;
   private volatile boolean closed;
 
   /**
@@ -79,18 +92,19 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   static final long HELLO_ID = -1L;
 
   public LeaderLink(Sink sink, ClientTls tls, String nodeId, dev.kvraft.server.db.MemberToken token) {
-    this(sink, tls, nodeId, token, MAX_QUEUED_BYTES, MAX_QUEUED_REQUESTS);
+    this(sink, tls, nodeId, token, MAX_QUEUED_BYTES, MAX_QUEUED_REQUESTS, IDLE_LINK);
   }
 
-  /** With other bounds on each link's queue: for tests. */
+  /** With other bounds on each link's queue and on an idle link's life: for tests. */
   LeaderLink(Sink sink, ClientTls tls, String nodeId, dev.kvraft.server.db.MemberToken token, long maxQueuedBytes,
-      int maxQueuedRequests) {
+      int maxQueuedRequests, java.time.Duration idle) {
     this.sink = sink;
     this.tls = tls;
     this.nodeId = nodeId;
     this.token = token;
     this.maxQueuedBytes = maxQueuedBytes;
     this.maxQueuedRequests = maxQueuedRequests;
+    this.idleNanos = idle.toNanos();
   }
 
   @Override
@@ -99,8 +113,28 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
       failed(batch, false, "node is shutting down");
       return true;
     }
-    return links.computeIfAbsent(address, Link::new).enqueue(batch);
+    lastAddress = address;
+    while (true) {
+      switch (links.computeIfAbsent(address, Link::new).enqueue(batch)) {
+        case QUEUED -> {
+          return true;
+        }
+        case FULL -> {
+          return false;
+        }
+        case DROPPED -> {
+          // Its writer dropped it (idle) after the map gave it out: the next turn finds a new one.
+        }
+      }
+    }
   }
+
+  /** The addresses this node holds a link to now: for tests. */
+  java.util.Set<String> addresses() {
+    return java.util.Set.copyOf(links.keySet());
+  }
+
+  private enum Enqueued { QUEUED, FULL, DROPPED }
 
   @Override
   public void close() {
@@ -126,24 +160,44 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
     private volatile Connection current;
     /** Set by the reader when the leader refused the MemberHello (it had no token yet); the writer says it again. */
     private volatile boolean helloAgain;
+    /** Guarded by this: the writer dropped the link (idle); it takes no more batches. */
+    private boolean dropped;
 
     Link(String address) {
       this.address = address;
       Thread.ofVirtual().name("kvraft-leader-link-" + address).start(this::writeLoop);
     }
 
-    /** Queues the batch, or refuses it (false) when the queue would pass its bounds and is not empty. */
-    synchronized boolean enqueue(List<Forward> batch) {
+    /** Queues the batch, or refuses it (FULL) when the queue would pass its bounds and is not empty. */
+    synchronized Enqueued enqueue(List<Forward> batch) {
+      if (dropped) {
+        return Enqueued.DROPPED;
+      }
       long bytes = bytes(batch);
       if (queuedRequests > 0 && (queuedRequests + batch.size() > maxQueuedRequests
           || queuedBytes + bytes > maxQueuedBytes)) {
         LOG.debug("link to {} holds {} requests ({} bytes) not yet written; refusing {} more", address,
             queuedRequests, queuedBytes, batch.size());
-        return false;
+        return Enqueued.FULL;
       }
       queuedRequests += batch.size();
       queuedBytes += bytes;
       queue.add(batch);
+      return Enqueued.QUEUED;
+    }
+
+    /**
+     * The writer had nothing to write for {@link #idleNanos}: drops the link (true) unless its address is the
+     * leader's, something is queued, or a request on {@code conn} may still be answered within its deadline.
+     */
+    private synchronized boolean dropIfIdle(Connection conn) {
+      if (!queue.isEmpty() || address.equals(lastAddress) || (conn != null && conn.awaitsAnswer(System.nanoTime()))) {
+        return false;
+      }
+      dropped = true;
+      links.remove(address, this);
+      LOG.debug("dropping the link to {}: nothing to write for {} ms and not the leader's address", address,
+          java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(idleNanos));
       return true;
     }
 
@@ -163,9 +217,17 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
 
     private void writeLoop() {
       Connection conn = null;
+      String end = "the link to " + address + " was closed";
       try {
         while (true) {
-          var batch = queue.take();
+          var batch = queue.poll(idleNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
+          if (batch == null) {
+            if (dropIfIdle(conn)) {
+              end = "the link to " + address + " was idle and is not the leader's; closed";
+              return; // the finally block closes the connection
+            }
+            continue;
+          }
           taken(batch);
           if (batch == CLOSE) {
             return;
@@ -216,8 +278,9 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
         Thread.currentThread().interrupt();
       } finally {
         if (conn != null) {
-          breakConnection(conn, "the link to " + address + " was closed");
+          breakConnection(conn, end);
         }
+        // Nothing comes in after CLOSE or after the link was dropped (enqueue refuses): this drains the last.
         var left = new ArrayList<List<Forward>>();
         queue.drainTo(left);
         left.forEach(b -> failed(b, false, "node is shutting down"));
@@ -240,7 +303,7 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
             late.add(f.request().getId());
             continue;
           }
-          if (!conn.begin(f.request().getId())) {
+          if (!conn.begin(f.request().getId(), f.deadline())) {
             failed(batch.subList(i, batch.size()), false, "the link to " + address
                 + " broke before they were written");
             throw new IOException("the connection was closed");
@@ -367,8 +430,8 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
     private final CountingOutputStream handedDown;
     /** What the writer writes: bytes counted here go to the buffer, then to {@link #handedDown}, in order. */
     final CountingOutputStream out;
-    /** Request id → offset in {@link #out} where its frame starts; emptied when the connection breaks. */
-    private final Map<Long, Long> unanswered = new HashMap<>();
+    /** Request id → where its frame starts in {@link #out}, and its deadline; emptied when the connection breaks. */
+    private final Map<Long, Written> unanswered = new HashMap<>();
     private boolean broken;
 
     Connection(Socket socket) throws IOException {
@@ -382,12 +445,28 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
     }
 
     /** The writer is about to write this request: false (write nothing) when the connection broke already. */
-    synchronized boolean begin(long id) {
+    synchronized boolean begin(long id, long deadline) {
       if (broken) {
         return false;
       }
-      unanswered.put(id, out.count());
+      unanswered.put(id, new Written(out.count(), deadline));
       return true;
+    }
+
+    /** A request written here: the offset where its frame starts, and its deadline ({@link System#nanoTime()}). */
+    private record Written(long start, long deadline) {}
+
+    /** Whether a request written here waits for an answer and its deadline has not come at {@code now}. */
+    synchronized boolean awaitsAnswer(long now) {
+      if (broken) {
+        return false;
+      }
+      for (var w : unanswered.values()) {
+        if (w.deadline() - now > 0) {
+          return true;
+        }
+      }
+      return false;
     }
 
     /** The leader answered: whether the request was still waiting here (else it was reported failed already). */
@@ -418,7 +497,7 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
         long handed = handedDown.count();
         var maybeSent = new ArrayList<Long>();
         var notSent = new ArrayList<Long>();
-        unanswered.forEach((id, start) -> (start < handed ? maybeSent : notSent).add(id));
+        unanswered.forEach((id, w) -> (w.start() < handed ? maybeSent : notSent).add(id));
         unanswered.clear();
         return new Lost(maybeSent, notSent);
       }

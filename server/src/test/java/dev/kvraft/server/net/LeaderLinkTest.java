@@ -251,9 +251,84 @@ class LeaderLinkTest {
   }
 
   @Test
+  void anIdleLinkToAnAddressThatIsNotTheLeadersIsClosedAndDroppedWhileTheLeadersStays() throws Exception {
+    // Found by review: a follower kept one link (a connection, a writer and a reader thread) per address it ever
+    // forwarded to, so links to removed members and to leaders' old addresses stayed for good.
+    link.close();
+    link = new LeaderLink(sink, null, "n2", token, LeaderLink.MAX_QUEUED_BYTES, LeaderLink.MAX_QUEUED_REQUESTS,
+        Duration.ofMillis(200));
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    try (var next = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+      String nextAddress = "127.0.0.1:" + next.getLocalPort();
+      assertTrue(link.send(address(), List.of(forward(Requests.put(1, "a", "x"), deadline))));
+      try (var old = acceptAndHello()) {
+        answer(old, readUntil(old, 1).getLast());
+        assertEquals(1, sink.replies.poll(10, TimeUnit.SECONDS).getId());
+        // The leader moved: the loop sends to its new address from now on.
+        assertTrue(link.send(nextAddress, List.of(forward(Requests.put(2, "b", "x"), deadline))));
+        var now = acceptAndHelloOn(next);
+        answer(now, readUntil(now, 2).getLast());
+        assertEquals(2, sink.replies.poll(10, TimeUnit.SECONDS).getId());
+
+        Await.until("the idle link to the old address to be dropped", Duration.ofSeconds(20),
+            () -> link.addresses().equals(java.util.Set.of(nextAddress)));
+        assertEquals(-1, old.getInputStream().read(), "the old address's connection is closed");
+        assertEquals(java.util.Set.of(nextAddress), link.addresses(), "the leader's link stays, idle as it is");
+        assertTrue(sink.failures.isEmpty(), "nothing was owed on the dropped link: " + sink.failures);
+
+        // A batch for the old address again (it leads again) opens a new link.
+        assertTrue(link.send(address(), List.of(forward(Requests.put(3, "c", "x"), deadline))));
+        try (var again = acceptAndHello()) {
+          answer(again, readUntil(again, 3).getLast());
+          assertEquals(3, sink.replies.poll(10, TimeUnit.SECONDS).getId());
+        }
+        now.close();
+      }
+    }
+  }
+
+  @Test
+  void aLinkWhoseLeaderNeverAnsweredIsDroppedOnceTheDeadlinesPassedAndReportsItsRequestsMaybeSent() throws Exception {
+    link.close();
+    link = new LeaderLink(sink, null, "n2", token, LeaderLink.MAX_QUEUED_BYTES, LeaderLink.MAX_QUEUED_REQUESTS,
+        Duration.ofMillis(200));
+    try (var next = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+      String nextAddress = "127.0.0.1:" + next.getLocalPort();
+      long soon = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(300);
+      assertTrue(link.send(address(), List.of(forward(Requests.put(1, "a", "x"), soon))));
+      try (var silent = acceptAndHello()) {
+        readUntil(silent, 1); // read, never answered: the old leader hangs
+        assertTrue(link.send(nextAddress, List.of(forward(Requests.put(2, "b", "x"),
+            System.nanoTime() + TimeUnit.SECONDS.toNanos(30)))));
+        try (var now = acceptAndHelloOn(next)) {
+          Await.until("the link to the silent old leader to be dropped", Duration.ofSeconds(20),
+              () -> link.addresses().equals(java.util.Set.of(nextAddress)));
+          var f = sink.failures.poll(10, TimeUnit.SECONDS);
+          assertNotNull(f, "the request on the dropped link was not reported");
+          assertEquals(List.of(1L), f.ids());
+          assertTrue(f.sent(), "it reached the old leader: its outcome is unknown, never 'not sent'");
+          assertEquals(-1, silent.getInputStream().read(), "the connection is closed");
+        }
+      }
+    }
+  }
+
+  private static Socket acceptAndHelloOn(ServerSocket server) throws IOException {
+    var s = server.accept();
+    var hello = Request.parseDelimitedFrom(s.getInputStream());
+    assertTrue(hello.hasMemberHello(), hello.toString());
+    return s;
+  }
+
+  private static void answer(Socket s, Request r) throws IOException {
+    Response.newBuilder().setId(r.getId()).build().writeDelimitedTo(s.getOutputStream());
+    s.getOutputStream().flush();
+  }
+
+  @Test
   void aFullQueueRefusesABatchAtOnceAndTakesMoreOnceTheWriterHasTakenWhatItHeld() throws Exception {
     link.close();
-    link = new LeaderLink(sink, null, "n2", token, 256 * 1024, 4);
+    link = new LeaderLink(sink, null, "n2", token, 256 * 1024, 4, LeaderLink.IDLE_LINK);
     var batch = bigBatch();
     assertTrue(link.send(address(), batch), "an empty queue takes a batch of any size");
     try (var s = acceptAndHello()) {
