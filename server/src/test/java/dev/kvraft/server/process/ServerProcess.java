@@ -33,6 +33,22 @@ public final class ServerProcess implements AutoCloseable {
     this.env = java.util.Map.copyOf(env);
   }
 
+  /** Whether this system's env can reset a signal's disposition (coreutils 8.31 and later). */
+  private static final boolean DEFAULT_SIGHUP = envResetsSignals();
+
+  private static boolean envResetsSignals() {
+    try {
+      var p = new ProcessBuilder("env", "--default-signal=HUP", "true").redirectErrorStream(true)
+          .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      return p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS) && p.exitValue() == 0;
+    } catch (IOException e) {
+      return false;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+
   public ServerProcess start() throws IOException {
     var java = ProcessHandle.current().info().command().orElse("java");
     var cmd = new ArrayList<String>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m", "-XX:+UseSerialGC",
@@ -41,6 +57,11 @@ public final class ServerProcess implements AutoCloseable {
       cmd.add(1, "--sun-misc-unsafe-memory-access=allow");
     }
     cmd.addAll(args);
+    if (DEFAULT_SIGHUP) {
+      // A node under systemd starts with SIGHUP at its default; one started under nohup (a CI script, a shell's
+      // background job) inherits it ignored and could not reload its TLS files. env execs, so the pid stays the node's.
+      cmd.addAll(0, List.of("env", "--default-signal=HUP"));
+    }
     Files.createDirectories(log.getParent());
     var pb = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
