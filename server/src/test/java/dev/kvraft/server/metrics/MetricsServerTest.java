@@ -47,4 +47,53 @@ class MetricsServerTest {
       assertEquals(200, get(server.port(), "/ready").statusCode());
     }
   }
+
+  /**
+   * Hostile clients on the metrics port: connections that send the start of a request and stall, one whose headers
+   * never end, and a crowd of idle ones. None may keep /health from answering, and the stalled ones are closed.
+   * (The JDK's server read request heads on its two worker threads with no deadline: two stalled connections
+   * stopped every scrape and probe until they went away.)
+   */
+  @Test
+  void stalledAndHostileConnectionsDoNotStopProbes() throws Exception {
+    reason = null;
+    var registry = new PrometheusRegistry();
+    try (var server = MetricsServer.start(new MetricsAddress("127.0.0.1", 0), registry, health)) {
+      var stalled = new java.util.ArrayList<java.net.Socket>();
+      try {
+        for (int i = 0; i < 4; i++) {
+          var s = new java.net.Socket("127.0.0.1", server.port());
+          s.getOutputStream().write("GET /metr".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+          s.getOutputStream().flush();
+          stalled.add(s);
+        }
+        var huge = new java.net.Socket("127.0.0.1", server.port());
+        stalled.add(huge);
+        huge.getOutputStream().write(("GET /health HTTP/1.1\r\nX-Big: " + "x".repeat(64 * 1024) + "\r\n")
+            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        huge.getOutputStream().flush();
+        for (int i = 0; i < 50; i++) {
+          stalled.add(new java.net.Socket("127.0.0.1", server.port()));
+        }
+        try (var c = HttpClient.newHttpClient()) {
+          var h = c.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/health"))
+              .timeout(java.time.Duration.ofSeconds(3)).build(), HttpResponse.BodyHandlers.ofString())
+              .get(4, java.util.concurrent.TimeUnit.SECONDS);
+          assertEquals(200, h.statusCode(), "a probe is answered while others stall");
+        }
+        // The one whose head grew past the bound is refused; the stalled ones are closed at their deadline.
+        huge.setSoTimeout(5_000);
+        var answer = new String(huge.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
+        assertTrue(answer.startsWith("HTTP/1.1 431"), answer);
+        for (var s : stalled.subList(0, 4)) {
+          s.setSoTimeout(MetricsServer.HEAD_TIMEOUT_MS + 5_000);
+          assertEquals(-1, s.getInputStream().read(), "a stalled request is closed");
+        }
+      } finally {
+        for (var s : stalled) {
+          s.close();
+        }
+      }
+    }
+  }
 }
