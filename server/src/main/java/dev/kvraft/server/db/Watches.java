@@ -377,9 +377,15 @@ final class Watches {
     }
   }
 
-  /** Ends a watch from the server's side (the catch-up thread sends the reason, when it can). */
+  /**
+   * Ends a watch from the server's side (the catch-up thread sends the reason, when it can). Only that watch: when
+   * it already ended (the client cancelled it, or its connection closed) its id may name a newer watch by now.
+   */
   void end(Watcher w) {
-    remove(w.sink, w.id);
+    var mine = bySink.get(w.sink);
+    if (mine != null && mine.get(w.id) == w) {
+      remove(w.sink, w.id);
+    }
   }
 
   /**
