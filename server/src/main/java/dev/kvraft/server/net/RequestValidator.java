@@ -35,7 +35,11 @@ public final class RequestValidator {
         case AUTHENTICATE -> name("authenticate: user", r.getAuthenticate().getUser());
         case AUTH_CHANGE -> authChange(r.getAuthChange());
         case AUTH_READ -> { }
-        case WATCH -> range("watch", r.getWatch().getKey(), r.getWatch().getRangeEnd());
+        case WATCH -> {
+          range("watch", r.getWatch().getKey(), r.getWatch().getRangeEnd());
+          revision("watch: start_revision", r.getWatch().getStartRevision());
+        }
+        case COMPACT -> revision("compact: revision", r.getCompact().getRevision());
         case CANCEL_WATCH -> { }
         case LEASE_GRANT -> {
           long ttl = r.getLeaseGrant().getTtlSeconds();
@@ -60,6 +64,17 @@ public final class RequestValidator {
 
   /** A lease lives at most this long without a keep-alive (about 30 years, etcd's limit is 9,000,000,000 s). */
   static final long MAX_LEASE_TTL_SECONDS = 1_000_000_000L;
+
+  /**
+   * A revision a client names: a uint64 on the wire, but revisions count writes and stay far below 2^63, where Java's
+   * long would read it as negative (a watch would be answered COMPACTED, a compaction "already compacted").
+   */
+  private static void revision(String where, long revision) throws Invalid {
+    if (revision < 0) {
+      throw new Invalid(Error.Code.INVALID_ARGUMENT, where + " " + Long.toUnsignedString(revision)
+          + " is beyond any revision a store can reach (at most " + Long.MAX_VALUE + ")");
+    }
+  }
 
   private static void leaseId(String where, long id) throws Invalid {
     if (id == 0) {

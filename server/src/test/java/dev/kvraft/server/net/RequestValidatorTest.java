@@ -4,6 +4,7 @@ import static dev.kvraft.server.testing.Requests.b;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kvraft.proto.Compact;
 import dev.kvraft.proto.Compare;
 import dev.kvraft.proto.Delete;
 import dev.kvraft.proto.Error;
@@ -14,6 +15,7 @@ import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Scan;
 import dev.kvraft.proto.Status;
 import dev.kvraft.proto.Txn;
+import dev.kvraft.proto.Watch;
 import dev.kvraft.server.config.Limits;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -51,7 +53,12 @@ class RequestValidatorTest {
             .addCompare(Compare.newBuilder().setKey(b("k")).setTarget(Compare.Target.VERSION).setValue(b("1")))),
             Error.Code.INVALID_ARGUMENT),
         Arguments.of("txn op without operation", Request.newBuilder().setTxn(Txn.newBuilder()
-            .addFailure(Op.newBuilder())), Error.Code.INVALID_ARGUMENT));
+            .addFailure(Op.newBuilder())), Error.Code.INVALID_ARGUMENT),
+        // uint64 revisions of 2^63 and above would read as negative longs.
+        Arguments.of("watch from revision 2^63", Request.newBuilder().setWatch(Watch.newBuilder().setKey(b("k"))
+            .setStartRevision(Long.MIN_VALUE)), Error.Code.INVALID_ARGUMENT),
+        Arguments.of("compact to revision 2^64 - 1", Request.newBuilder().setCompact(Compact.newBuilder()
+            .setRevision(-1)), Error.Code.INVALID_ARGUMENT));
   }
 
   @ParameterizedTest(name = "{0}")
