@@ -151,6 +151,38 @@ class SlowClientTest {
   }
 
   @Test
+  void theRestOfAnOversizeFrameTricklingInIsDiscardedForAtMostTwoSeconds() throws Exception {
+    start(Map.of());
+    try (var slow = connect()) {
+      var out = slow.getOutputStream();
+      // A frame of 8 MiB (over limit.frame.bytes, 4 MiB) and its first 8 KiB at once: past the read buffer's mark...
+      out.write(new byte[] {(byte) 0x80, (byte) 0x80, (byte) 0x80, 0x04});
+      out.write(new byte[8 * 1024]);
+      out.flush();
+      var r = Response.parseDelimitedFrom(slow.getInputStream());
+      assertEquals(Error.Code.TOO_LARGE, r.getError().getCode(), r.toString());
+      long started = System.nanoTime();
+      // ... then the rest one byte every 100 ms: the server drops it for at most two seconds, however it arrives.
+      var sender = Thread.ofVirtual().start(() -> {
+        try {
+          for (int i = 0; i < 200; i++) {
+            Thread.sleep(100);
+            out.write(0);
+            out.flush();
+          }
+        } catch (IOException | InterruptedException e) {
+          // closed by the server: expected
+        }
+      });
+      awaitClosedByServer(slow);
+      var took = Duration.ofNanos(System.nanoTime() - started);
+      assertTrue(took.compareTo(Duration.ofSeconds(5)) < 0, "closed " + took.toMillis() + " ms after the answer");
+      sender.interrupt();
+    }
+    assertServesANormalClient(1);
+  }
+
+  @Test
   void halfSentLargeFramesAreCappedInTotal() throws Exception {
     start(Map.of("limit.partial.frames.bytes", String.valueOf(1 << 20)));
     try (var first = connect(); var second = connect()) {

@@ -83,8 +83,11 @@ final class ClientConnection {
   private final RequestValidator validator;
   private final NetStats stats;
   private final ConnectionBudget budget;
-  /** Reader thread only: the socket's input, with the idle and frame deadlines. */
-  private DeadlineInputStream deadlines;
+  /**
+   * The socket's input, with the idle and frame deadlines: set once and used by the reader; the listener's sweeper only
+   * asks it whether a read overran its frame's deadline ({@link #closeIfFrameOverdue}).
+   */
+  private volatile DeadlineInputStream deadlines;
   /** Reader thread only: whether the next frame is the connection's first (checked for a TLS ClientHello). */
   private boolean firstFrame = true;
   /** One slot per request read and not yet answered: the reader takes it, the outbox frees it. */
@@ -502,6 +505,25 @@ final class ClientConnection {
     }
     LOG.warn("client {}: a write of its answers has not moved for {} ms (the client reads none; "
         + "client.write.timeout.ms); closing the connection", peer, TimeUnit.NANOSECONDS.toMillis(now - since));
+    close();
+    return true;
+  }
+
+  /** How far past its frame's deadline a read may go before the sweeper closes it: the socket timeout's own jitter. */
+  private static final long FRAME_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
+
+  /**
+   * Closes the connection when a read inside a request frame is still in progress past the frame's deadline
+   * ({@code client.frame.timeout.ms}): the socket's read timeout cannot end it when the bytes trickle in inside one TLS
+   * record. Called by the listener's sweeper. True when it closed it.
+   */
+  boolean closeIfFrameOverdue(long now) {
+    var d = deadlines;
+    if (d == null || closed.get() || !d.overran(now, FRAME_GRACE_NANOS)) {
+      return false;
+    }
+    LOG.warn("client {}: a request frame did not arrive whole within {} ms (client.frame.timeout.ms; its bytes kept"
+        + " trickling in); closing the connection", peer, budget.limits().frameTimeout().toMillis());
     close();
     return true;
   }

@@ -20,7 +20,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The client port: one platform thread, {@code kvraft-accept}, accepts connections and starts one virtual thread per
  * connection ({@link ClientConnection}); another, {@code kvraft-conn-sweeper}, closes connections whose client stopped
- * reading ({@link #sweepLoop}). Owns the server socket and the set of open connections.
+ * reading or trickles a frame in past its deadline ({@link #sweepLoop}). Owns the server socket and the set of open connections.
  *
  * <p>At most {@link #maxConnections()} connections are open at a time (limit.connections, capped at start below the
  * process's fd soft limit so Raft's log and SQLite always get descriptors); past it a new connection gets one
@@ -40,7 +40,7 @@ public final class ClientListener implements AutoCloseable {
   private final NetStats stats = new NetStats();
   private final ConnectionBudget budget;
   private final Thread acceptThread;
-  /** {@code kvraft-conn-sweeper}: closes connections whose client stopped reading ({@link #sweepLoop}). */
+  /** {@code kvraft-conn-sweeper}: closes connections whose client stopped reading or overran a frame ({@link #sweepLoop}). */
   private final Thread sweeper;
   private final int maxConnections;
   /** TLS on the client port, or null for plaintext. */
@@ -91,7 +91,9 @@ public final class ClientListener implements AutoCloseable {
    * Once a second, while the port is open: closes each connection whose writer has been stuck in one socket write
    * for {@code client.write.timeout.ms}. The reader cannot see that on its own when the client sends nothing more,
    * and without it a client that stops reading would hold its answers (up to {@code limit.outbox.bytes}, counted in
-   * the total) for as long as it keeps its socket open.
+   * the total) for as long as it keeps its socket open. Also closes each connection whose reader is in a read past
+   * its frame's {@code client.frame.timeout.ms} (bytes trickling in inside one TLS record, which the socket's read
+   * timeout does not bound).
    */
   private void sweepLoop() {
     while (!serverSocket.isClosed()) {
@@ -102,7 +104,14 @@ public final class ClientListener implements AutoCloseable {
       }
       long now = System.nanoTime();
       for (var c : connections) {
-        c.closeIfWriteStalled(now);
+        try {
+          if (!c.closeIfWriteStalled(now)) {
+            c.closeIfFrameOverdue(now);
+          }
+        } catch (RuntimeException e) {
+          // One connection's failure must not end the sweeps of all the others.
+          LOG.error("the connection sweeper failed on one connection and goes on with the others: {}", e.toString());
+        }
       }
     }
   }
