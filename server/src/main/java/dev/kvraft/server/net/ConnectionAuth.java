@@ -27,6 +27,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Throttling: after {@value #FREE_FAILURES} failures in a row from one address, that address is refused without
  * a check for 1 s, doubling with every further failure up to {@value #MAX_LOCKOUT_SECONDS} s; a success clears it.
+ * The lockout is checked again once an attempt has a hashing slot, so many attempts sent at once from one address
+ * (one per connection) cost at most {@value #FREE_FAILURES} + {@value #CONCURRENT_HASHES} - 1 hashes, not one each.
  * The table holds at most {@value #MAX_ADDRESSES} addresses (the oldest are forgotten). A connection is closed
  * after {@value #FAILURES_PER_CONNECTION} failures of its own.
  *
@@ -83,24 +85,32 @@ final class ConnectionAuth {
     if (plaintext.isPresent()) {
       return Outcome.failed(error(id, Error.Code.PERMISSION_DENIED, plaintext.get()));
     }
-    long wait = lockedFor(from);
-    if (wait > 0) {
-      return Outcome.failed(error(id, Error.Code.UNAUTHENTICATED, "too many failed authentications from " + from
-          .getHostAddress() + "; try again in " + Math.max(1, TimeUnit.NANOSECONDS.toSeconds(wait)) + " s"));
+    var locked = lockedOut(id, from);
+    if (locked.isPresent()) {
+      return locked.get();
     }
     var v = view.get();
     boolean ok;
+    int failuresInARow = 0;
     hashing.acquire();
     try {
+      // Again with the slot: attempts from one address that all arrived before its lockout (on many connections at
+      // once) waited here, and each would get a hash, keeping every other client's Authenticate waiting behind them.
+      locked = lockedOut(id, from);
+      if (locked.isPresent()) {
+        return locked.get();
+      }
       // The same work whether or not the user exists: a missing one is checked against a dummy hash.
       ok = Passwords.verify(a.getPassword(), v.secrets().get(a.getUser())) && v.hasUser(a.getUser());
+      if (!ok) {
+        failuresInARow = failed(from); // before the slot is free: the next holder's check sees this failure
+      }
     } finally {
       hashing.release();
     }
     if (!ok) {
-      int n = failed(from);
       LOG.warn("client {}: authentication as '{}' failed ({} in a row from this address)", from.getHostAddress(),
-          abbreviate(a.getUser()), n);
+          abbreviate(a.getUser()), failuresInARow);
       return Outcome.failed(error(id, Error.Code.UNAUTHENTICATED,
           "authentication failed: wrong user name or password"));
     }
@@ -171,6 +181,16 @@ final class ConnectionAuth {
     }
     return Optional.of("this node takes passwords only over TLS (or from this host): " + what + " from "
         + from.getHostAddress() + " over plaintext would expose it; turn TLS on or use a client certificate");
+  }
+
+  /** The refusal of an attempt from {@code from} while that address is locked out, or empty. */
+  private Optional<Outcome> lockedOut(long id, InetAddress from) {
+    long wait = lockedFor(from);
+    if (wait <= 0) {
+      return Optional.empty();
+    }
+    return Optional.of(Outcome.failed(error(id, Error.Code.UNAUTHENTICATED, "too many failed authentications from "
+        + from.getHostAddress() + "; try again in " + Math.max(1, TimeUnit.NANOSECONDS.toSeconds(wait)) + " s")));
   }
 
   private long lockedFor(InetAddress from) {

@@ -1,0 +1,67 @@
+package dev.kvraft.server.net;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.kvraft.proto.Authenticate;
+import dev.kvraft.proto.Error;
+import dev.kvraft.proto.Request;
+import dev.kvraft.server.auth.AuthState;
+import dev.kvraft.server.auth.Passwords;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The connection side of auth against a flood of password guesses. */
+@Timeout(60)
+class ConnectionAuthTest {
+  @Test
+  void guessesSentAtOnceFromOneAddressCostOnlyTheHashesBeforeItsLockout() throws Exception {
+    var view = new AuthState.View(true, Map.of("alice", Passwords.hash("right")), Map.of("alice", List.of()));
+    var auth = new ConnectionAuth(() -> view, true, System::nanoTime);
+    var from = InetAddress.getByName("192.0.2.7");
+    int attempts = 16; // one per connection, all arriving before the first hash ends
+    var go = new CountDownLatch(1);
+    var answers = new ArrayList<Future<Error>>();
+    // Platform threads: with virtual ones on this 2-core machine the two hashes hold both carriers and the other
+    // attempts only run after them; with three cores or more every attempt reaches the lockout check at once.
+    try (var threads = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().name("test-guess-", 0).factory())) {
+      for (int i = 0; i < attempts; i++) {
+        long id = i + 1;
+        answers.add(threads.submit(() -> {
+          go.await();
+          var r = Request.newBuilder().setId(id)
+              .setAuthenticate(Authenticate.newBuilder().setUser("alice").setPassword("guess " + id)).build();
+          return auth.authenticate(r, from).response().getError();
+        }));
+      }
+      go.countDown();
+    }
+    int checked = 0;
+    int refusedUnchecked = 0;
+    for (var f : answers) {
+      var e = get(f);
+      assertEquals(Error.Code.UNAUTHENTICATED, e.getCode(), e.toString());
+      if (e.getMessage().startsWith("authentication failed")) {
+        checked++;
+      } else {
+        assertTrue(e.getMessage().startsWith("too many failed authentications from 192.0.2.7"), e.getMessage());
+        refusedUnchecked++;
+      }
+    }
+    // Each checked guess cost a slow hash, and every other client's Authenticate waited for a slot behind it.
+    assertTrue(checked <= ConnectionAuth.FREE_FAILURES + ConnectionAuth.CONCURRENT_HASHES - 1,
+        checked + " of " + attempts + " guesses from one address were checked; the rest came after its lockout");
+    assertEquals(attempts - checked, refusedUnchecked);
+  }
+
+  private static Error get(Future<Error> f) throws InterruptedException, ExecutionException {
+    return f.get();
+  }
+}
