@@ -263,6 +263,7 @@ public final class ClientListener implements AutoCloseable {
       Thread.sleep(10);
     }
     connections.forEach(ClientConnection::close);
+    auth.close();
   }
 
   @Override

@@ -12,7 +12,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.Semaphore;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
@@ -20,9 +23,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The connection side of auth, shared by every connection of the client port: checks passwords (on the calling
- * connection's thread, at most {@link #CONCURRENT_HASHES} at a time, so a flood of attempts cannot take every
- * core), throttles failures per source address, hashes the passwords of user changes before they go anywhere,
+ * The connection side of auth, shared by every connection of the client port: checks passwords (on
+ * {@link #CONCURRENT_HASHES} platform threads {@code kvraft-password-N}, in arrival order, so a flood of attempts
+ * cannot take every core; the connection's virtual thread waits unmounted, so a hash of about 150 ms never holds one
+ * of the carrier threads every other connection runs on), throttles failures per source address, hashes the passwords of user changes before they go anywhere,
  * and finds the user a client certificate names.
  *
  * <p>Throttling: after {@value #FREE_FAILURES} failures in a row from one address, that address is refused without
@@ -32,9 +36,10 @@ import org.slf4j.LoggerFactory;
  * The table holds at most {@value #MAX_ADDRESSES} addresses (the oldest are forgotten). A connection is closed
  * after {@value #FAILURES_PER_CONNECTION} failures of its own.
  *
- * <p>Thread-safety: the failure table is guarded by its own lock; the rest is immutable or a semaphore.
+ * <p>Thread-safety: the failure table is guarded by its own lock; the rest is immutable or the hashing threads' own
+ * executor (ended by {@link #close}).
  */
-final class ConnectionAuth {
+final class ConnectionAuth implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ConnectionAuth.class);
   static final int FREE_FAILURES = 5;
   static final int FAILURES_PER_CONNECTION = 3;
@@ -45,7 +50,8 @@ final class ConnectionAuth {
   private final Supplier<AuthState.View> view;
   private final boolean tls;
   private final LongSupplier clock;
-  private final Semaphore hashing = new Semaphore(CONCURRENT_HASHES, true);
+  private final ExecutorService hashing = Executors.newFixedThreadPool(CONCURRENT_HASHES,
+      Thread.ofPlatform().name("kvraft-password-", 1).daemon(true).factory());
   private final Map<InetAddress, Failures> failures = new LinkedHashMap<>(16, 0.75f, true) {
     @Override
     protected boolean removeEldestEntry(Map.Entry<InetAddress, Failures> eldest) {
@@ -90,24 +96,23 @@ final class ConnectionAuth {
       return locked.get();
     }
     var v = view.get();
-    boolean ok;
-    int failuresInARow = 0;
-    hashing.acquire();
-    try {
-      // Again with the slot: attempts from one address that all arrived before its lockout (on many connections at
-      // once) waited here, and each would get a hash, keeping every other client's Authenticate waiting behind them.
-      locked = lockedOut(id, from);
-      if (locked.isPresent()) {
-        return locked.get();
+    // Again on the hashing thread: attempts from one address that all arrived before its lockout (on many connections
+    // at once) waited in line, and each would get a hash, keeping every other client's Authenticate waiting.
+    var checked = hashed(() -> {
+      var lockedNow = lockedOut(id, from);
+      if (lockedNow.isPresent()) {
+        return new Checked(lockedNow, false, 0);
       }
       // The same work whether or not the user exists: a missing one is checked against a dummy hash.
-      ok = Passwords.verify(a.getPassword(), v.secrets().get(a.getUser())) && v.hasUser(a.getUser());
-      if (!ok) {
-        failuresInARow = failed(from); // before the slot is free: the next holder's check sees this failure
-      }
-    } finally {
-      hashing.release();
+      boolean matches = Passwords.verify(a.getPassword(), v.secrets().get(a.getUser())) && v.hasUser(a.getUser());
+      // A failure is counted before the thread takes the next attempt, whose check then sees it.
+      return new Checked(Optional.empty(), matches, matches ? 0 : failed(from));
+    });
+    if (checked.locked().isPresent()) {
+      return checked.locked().get();
     }
+    boolean ok = checked.ok();
+    int failuresInARow = checked.failuresInARow();
     if (!ok) {
       LOG.warn("client {}: authentication as '{}' failed ({} in a row from this address)", from.getHostAddress(),
           abbreviate(a.getUser()), failuresInARow);
@@ -147,14 +152,33 @@ final class ConnectionAuth {
     if (plaintext.isPresent()) {
       throw new Refused(Error.Code.PERMISSION_DENIED, plaintext.get());
     }
-    String hash;
-    hashing.acquire();
-    try {
-      hash = Passwords.hash(c.getPassword());
-    } finally {
-      hashing.release();
-    }
+    var hash = hashed(() -> Passwords.hash(c.getPassword()));
     return r.toBuilder().setAuthChange(c.toBuilder().clearPassword().setPasswordHash(hash)).build();
+  }
+
+  /** What a password check on a hashing thread came to: a lockout found there, or whether it matched. */
+  private record Checked(Optional<Outcome> locked, boolean ok, int failuresInARow) {}
+
+  /** Runs {@code work} on a hashing thread, in arrival order, and waits for it (unmounted, on a virtual thread). */
+  private <T> T hashed(Callable<T> work) throws InterruptedException {
+    var future = hashing.submit(work);
+    try {
+      return future.get();
+    } catch (InterruptedException e) {
+      future.cancel(true);
+      throw e;
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException re) {
+        throw re;
+      }
+      throw new IllegalStateException("password hashing failed: " + e.getCause(), e.getCause());
+    }
+  }
+
+  /** Ends the hashing threads (the client port is closed). */
+  @Override
+  public void close() {
+    hashing.shutdownNow();
   }
 
   /** A request this connection must answer with an error instead of passing on. */

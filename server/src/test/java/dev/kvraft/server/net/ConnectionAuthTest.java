@@ -29,9 +29,9 @@ class ConnectionAuthTest {
     int attempts = 16; // one per connection, all arriving before the first hash ends
     var go = new CountDownLatch(1);
     var answers = new ArrayList<Future<Error>>();
-    // Platform threads: with virtual ones on this 2-core machine the two hashes hold both carriers and the other
-    // attempts only run after them; with three cores or more every attempt reaches the lockout check at once.
-    try (var threads = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().name("test-guess-", 0).factory())) {
+    // Virtual threads, as the server's connections: the hashes run on the hashing threads, so every attempt reaches
+    // the first lockout check at once.
+    try (auth; var threads = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("test-guess-", 0).factory())) {
       for (int i = 0; i < attempts; i++) {
         long id = i + 1;
         answers.add(threads.submit(() -> {
