@@ -295,32 +295,32 @@ public record ServerConfig(
         cluster,
         path("data.dir", get.apply("data.dir")),
         limits,
-        Duration.ofMillis(longValue(get, "request.timeout.ms")),
+        millis(get, "request.timeout.ms", false),
         positiveInt(get, "queue.capacity"),
         positiveInt(get, "batch.max"),
         positiveLong(get, "snapshot.threshold"),
         positiveLong(get, "log.retention"),
         positiveLong(get, "log.retention.bytes"),
-        Duration.ofMillis(longValue(get, "log.retention.age.ms")),
+        millis(get, "log.retention.age.ms", true),
         positiveLong(get, "storage.quota.bytes"),
         positiveLong(get, "storage.reserve.bytes"),
         longValue(get, "compaction.retention"),
-        Duration.ofMillis(positiveLong(get, "watch.progress.interval.ms")),
+        millis(get, "watch.progress.interval.ms", false),
         bool(get, "log.mirror"),
         positiveLong(get, "raft.segment.bytes"),
-        Duration.ofMillis(positiveLong(get, "raft.election.timeout.min.ms")),
-        Duration.ofMillis(positiveLong(get, "raft.election.timeout.max.ms")),
+        millis(get, "raft.election.timeout.min.ms", false),
+        millis(get, "raft.election.timeout.max.ms", false),
         metricsAddress(given.get("metrics.address"), cluster, get.apply("node.id")),
-        Duration.ofMillis(positiveLong(get, "log.slow.ms")),
+        millis(get, "log.slow.ms", false),
         new ConnectionLimits(
             positiveLong(get, "limit.outbox.bytes"),
             autoOrPositive(get, "limit.outbox.total.bytes"),
             positiveLong(get, "limit.inflight.bytes"),
             autoOrPositive(get, "limit.inflight.total.bytes"),
-            Duration.ofMillis(positiveLong(get, "client.write.timeout.ms")),
-            Duration.ofMillis(positiveLong(get, "client.frame.timeout.ms")),
+            millis(get, "client.write.timeout.ms", false),
+            millis(get, "client.frame.timeout.ms", false),
             autoOrPositive(get, "limit.partial.frames.bytes"),
-            Duration.ofMillis(longValue(get, "client.idle.timeout.ms"))),
+            millis(get, "client.idle.timeout.ms", true)),
         tlsFiles(get),
         bool(get, "join"),
         get.apply("restore").isBlank() ? Optional.empty() : Optional.of(path("restore", get.apply("restore"))));
@@ -331,7 +331,7 @@ public record ServerConfig(
     var key = get.apply("tls.key.file").strip();
     var ca = get.apply("tls.ca.file").strip();
     var clientAuth = ClientAuth.parse(get.apply("tls.client.auth")); // checked even with TLS off: a typo is an error
-    var handshake = Duration.ofMillis(positiveLong(get, "client.handshake.timeout.ms"));
+    var handshake = millis(get, "client.handshake.timeout.ms", false);
     if (cert.isEmpty() && key.isEmpty() && ca.isEmpty()) {
       return Optional.empty();
     }
@@ -385,6 +385,19 @@ public record ServerConfig(
       throw new IllegalArgumentException(key + " must be positive, got " + v);
     }
     return v;
+  }
+
+  /** The longest any *.ms setting may be: a year (longer would overflow deadlines counted in nanoseconds). */
+  static final long MAX_MILLIS = 365L * 24 * 3600 * 1000;
+
+  /** A *.ms setting: positive (or also 0, which means "off" where the setting says so), at most {@link #MAX_MILLIS}. */
+  private static Duration millis(Function<String, String> get, String key, boolean zeroAllowed) {
+    long v = zeroAllowed ? longValue(get, key) : positiveLong(get, key);
+    if (v < 0 || v > MAX_MILLIS) {
+      throw new IllegalArgumentException(key + " must be " + (zeroAllowed ? "0" : "1") + " to " + MAX_MILLIS
+          + " (a year), got " + v);
+    }
+    return Duration.ofMillis(v);
   }
 
   private static long positiveLong(Function<String, String> get, String key) {

@@ -59,6 +59,9 @@ class ServerConfigTest {
       "--cluster=n1=127.0.0.1:1:2,n1=127.0.0.1:3:4 | names node 'n1' twice",
       "--cluster=n1=127.0.0.1:1:2,n2=127.0.0.1:2:3 | uses address 127.0.0.1:2 twice",
       "--raft.election.timeout.max.ms=10 | must be greater than raft.election.timeout.min.ms",
+      "--client.write.timeout.ms=9223372036854775807 | client.write.timeout.ms must be 1 to 31536000000 (a year)",
+      "--client.idle.timeout.ms=-1 | client.idle.timeout.ms must be 0 to 31536000000",
+      "--request.timeout.ms=0 | request.timeout.ms must be positive",
       "positional | unexpected argument 'positional'",
       "--node.id | has no value",
   })
