@@ -224,7 +224,14 @@ final class ClientConnection {
           }
           reserved = length;
         }
-        if (!readFrame(in, maxFrame)) {
+        var frame = Frames.read(in, maxFrame);
+        if (reserved > 0) {
+          // Received whole: its room in limit.partial.frames.bytes is for bytes still arriving, not for a request
+          // that waits for the loop's queue or a hashing thread.
+          budget.releaseFrame(reserved);
+          reserved = 0;
+        }
+        if (!handleFrame(in, frame, maxFrame)) {
           return;
         }
       } catch (DeadlineInputStream.FrameTimeoutException slow) {
@@ -267,9 +274,9 @@ final class ClientConnection {
     return true;
   }
 
-  /** Reads and handles one frame; false when the connection must close after it. */
-  private boolean readFrame(BufferedInputStream in, int maxFrame) throws IOException, InterruptedException {
-    var frame = Frames.read(in, maxFrame);
+  /** Handles one frame read; false when the connection must close after it. */
+  private boolean handleFrame(BufferedInputStream in, Frames.Frame frame, int maxFrame)
+      throws IOException, InterruptedException {
     switch (frame) {
       case Frames.End end -> {
         return false;

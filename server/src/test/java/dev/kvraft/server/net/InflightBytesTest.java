@@ -395,6 +395,43 @@ class InflightBytesTest {
     }
   }
 
+  @Test
+  void aRequestReceivedWholeHoldsNoRoomOfThePartialFramesBoundWhileItWaitsForTheLoop() throws Exception {
+    // Room for one frame being received at a time, and a loop whose queue takes nothing until the test lets it.
+    var go = new java.util.concurrent.CountDownLatch(1);
+    var waiting = new java.util.concurrent.atomic.AtomicInteger();
+    var blocked = new CommandSink() {
+      @Override
+      public boolean submit(Request request, Replier replier, long deadline, RequestTrace trace)
+          throws InterruptedException {
+        waiting.incrementAndGet();
+        go.await();
+        replier.reply(Response.newBuilder().setId(request.getId()).build());
+        return true;
+      }
+
+      @Override
+      public RequestObserver requestObserver() {
+        return loop.requestObserver();
+      }
+    };
+    start(Map.of("limit.partial.frames.bytes", String.valueOf(FRAME + FRAME / 2), "request.timeout.ms", "30000"),
+        blocked);
+    var first = connect();
+    first.write(put(1));
+    first.flush();
+    Await.until("the first request to wait for the loop's queue", WAIT, () -> waiting.get() == 1);
+
+    // The first frame arrived whole: a second client's frame of the same size must be received, not refused.
+    var second = connect();
+    second.write(put(2));
+    second.flush();
+    Await.until("the second request to wait for the loop's queue too", WAIT, () -> waiting.get() == 2);
+    go.countDown();
+    assertEquals(Set.of(1L), readAnswers(first, 1));
+    assertEquals(Set.of(2L), readAnswers(second, 1), "not OVERLOADED: no frame was being received");
+  }
+
   /**
    * A database loop that holds every command until {@link #resume}, then answers the held ones and every later one
    * at once (OK, no body). Records the most commands it held at once and the most request bytes the listener counted
