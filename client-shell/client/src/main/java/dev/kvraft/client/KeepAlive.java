@@ -66,9 +66,21 @@ public final class KeepAlive implements AutoCloseable {
           waitMillis = 200; // no leader for a moment, a lost node: try again soon, well within the TTL
         }
       }
+      if (client.isClosed()) {
+        // Woken by the client's close() between two renewals.
+        lostBecause = "the client was closed: lease " + Long.toHexString(id) + " is no longer renewed";
+        alive = false;
+      }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    } finally {
+      client.ended(this);
     }
+  }
+
+  /** Its client was closed: stop waiting for the next renewal, which could not be sent. */
+  void clientClosed() {
+    stop.countDown();
   }
 
   /** Stops renewing (the lease itself stays until it expires or is revoked). */

@@ -56,6 +56,8 @@ public final class KvClient implements AutoCloseable {
   private final String password;
   private final Routes routes;
   private final Calls calls;
+  /** The running keep-alives: close() wakes them, or each would sleep up to a third of its TTL before noticing. */
+  private final java.util.Set<KeepAlive> keepAlives = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   private KvClient(Builder b) {
     this.connectTimeout = b.connectTimeout;
@@ -425,7 +427,12 @@ public final class KvClient implements AutoCloseable {
    * is gone ({@link KeepAlive#isAlive()} turns false).
    */
   public KeepAlive keepAlive(long leaseId) {
-    return KeepAlive.start(this, leaseId);
+    var k = KeepAlive.start(this, leaseId);
+    keepAlives.add(k);
+    if (isClosed()) {
+      k.clientClosed(); // close() may have run before it was in the set
+    }
+    return k;
   }
 
   /**
@@ -492,6 +499,7 @@ public final class KvClient implements AutoCloseable {
   @Override
   public void close() {
     routes.close();
+    keepAlives.forEach(KeepAlive::clientClosed);
   }
 
   // ---- for Watcher and KeepAlive --------------------------------------------------------------
@@ -508,6 +516,11 @@ public final class KvClient implements AutoCloseable {
 
   long nextId() {
     return calls.nextId();
+  }
+
+  /** A keep-alive's thread ended. */
+  void ended(KeepAlive k) {
+    keepAlives.remove(k);
   }
 
   // ---- helpers --------------------------------------------------------------------------------

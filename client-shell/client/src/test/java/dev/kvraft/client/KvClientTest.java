@@ -234,6 +234,24 @@ class KvClientTest {
     }
   }
 
+  /**
+   * A keep-alive waiting between two renewals (a third of the TTL: 20 s here) ends when its client closes, not at its
+   * next renewal: isAlive() turns false at once, and its thread ends.
+   */
+  @Test
+  void closeEndsAKeepAliveBetweenRenewals() throws Exception {
+    var c = KvClient.connect("127.0.0.1:" + server.clientPort());
+    var keepAlive = c.keepAlive(c.leaseGrant(60).getId());
+    Thread.sleep(1_000); // its first renewal is done: it waits ~20 s for the next
+    assertTrue(keepAlive.isAlive());
+    long start = System.nanoTime();
+    c.close();
+    Await.until("the keep-alive to end", Duration.ofSeconds(3), () -> !keepAlive.isAlive());
+    assertTrue(keepAlive.lostBecause().contains("closed"), keepAlive.lostBecause());
+    var took = Duration.ofNanos(System.nanoTime() - start);
+    assertTrue(took.compareTo(Duration.ofSeconds(2)) < 0, "took " + took);
+  }
+
   @Test
   void badAddressesAreRejectedUpFront() {
     var e = assertThrows(IllegalArgumentException.class, () -> KvClient.connect("localhost"));
