@@ -247,7 +247,7 @@ public final class Watcher implements AutoCloseable {
     long revision = events.getLast().getKv().getModRevision();
     try {
       listener.onEvents(events, revision);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | java.lang.Error e) {
       return listenerFailed("the events of revisions " + first + ".." + revision, first, e);
     }
     next = revision + 1;
@@ -259,7 +259,7 @@ public final class Watcher implements AutoCloseable {
     lastRevision = Math.max(lastRevision, revision);
     try {
       listener.onProgress(revision);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | java.lang.Error e) {
       // Every event up to revision was delivered already: nothing is lost from there.
       return listenerFailed("progress to revision " + revision, revision + 1, e);
     }
@@ -270,7 +270,7 @@ public final class Watcher implements AutoCloseable {
    * The listener threw: the watch ends (going on would skip what it failed on, delivering it again could fail
    * forever), and the listener is told why, with where to watch again from.
    */
-  private boolean listenerFailed(String what, long resumeFrom, RuntimeException e) {
+  private boolean listenerFailed(String what, long resumeFrom, Throwable e) {
     try {
       listener.onError(new InternalException("the watch listener threw " + e + " on " + what
           + "; the watch ended: watch again from revision " + resumeFrom + " to go on", e));

@@ -235,6 +235,43 @@ class KvClientTest {
   }
 
   /**
+   * An Error thrown by the listener (a failed assertion in a test's listener, a missing class) ends the watch the
+   * same way: onError is told, instead of the watch thread dying with nobody told.
+   */
+  @Test
+  void aListenerThatThrowsAnErrorEndsItsWatchAndIsTold() throws Exception {
+    var error = new java.util.concurrent.atomic.AtomicReference<KvException>();
+    var created = new java.util.concurrent.CountDownLatch(1);
+    var bug = new AssertionError("listener assertion");
+    var watcher = client.watch(utf8("throws-error/k"), ByteString.EMPTY, 0, new WatchListener() {
+      @Override
+      public void onEvents(List<dev.kvraft.proto.Event> events, long revision) {
+        throw bug;
+      }
+
+      @Override
+      public void onProgress(long revision) {
+        created.countDown();
+      }
+
+      @Override
+      public void onError(KvException e) {
+        error.set(e);
+      }
+    });
+    try {
+      assertTrue(created.await(10, java.util.concurrent.TimeUnit.SECONDS), "the watch was created");
+      long rev = client.put("throws-error/k", "v");
+      Await.until("the listener to hear that its watch ended", Duration.ofSeconds(10), () -> error.get() != null);
+      assertEquals(bug, error.get().getCause());
+      assertTrue(error.get().getMessage().contains("watch again from revision " + rev), error.get().getMessage());
+      Await.until("the watch to end", Duration.ofSeconds(10), () -> !watcher.isOpen());
+    } finally {
+      watcher.close();
+    }
+  }
+
+  /**
    * A keep-alive waiting between two renewals (a third of the TTL: 20 s here) ends when its client closes, not at its
    * next renewal: isAlive() turns false at once, and its thread ends.
    */
