@@ -188,6 +188,8 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
     } else {
       var built = SnapshotFiles.build(tmpDir, s.term(), s.index(), s.revision(), s.configuration(), s.system(),
           s.kvs().size(), s.rows());
+      // The MD5 reads the whole file: not under the lock, which Ratis's cleanup and pause() wait for.
+      var md5 = md5(built);
       // Under the storage's lock, Ratis's cleanup never sees the file without its .md5.
       synchronized (storage.lock()) {
         if (installing) {
@@ -195,7 +197,7 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
           throw new IOException("a snapshot from the leader is being installed into " + dir + ", which Ratis"
               + " replaces; this one is dropped");
         }
-        var placed = place(built, dir, s.term(), s.index());
+        var placed = place(built, dir, s.term(), s.index(), md5);
         file = placed.getPath();
         storage.updateLatestSnapshot(new SingleFileSnapshotInfo(placed, TermIndex.valueOf(s.term(), s.index())));
       }
@@ -227,11 +229,26 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
    * deletes. On failure nothing of it is left, in {@code dir} or where it was built.
    */
   static FileInfo place(Path built, Path dir, long term, long index) throws IOException {
+    return place(built, dir, term, index, md5(built));
+  }
+
+  /** The MD5 of a built snapshot; on failure it is deleted. */
+  private static org.apache.ratis.io.MD5Hash md5(Path built) throws IOException {
+    try {
+      return MD5FileUtil.computeMd5ForFile(built.toFile());
+    } catch (IOException | RuntimeException e) {
+      Files.deleteIfExists(built);
+      throw e;
+    }
+  }
+
+  /** {@link #place(Path, Path, long, long)} with the MD5 computed already (outside any lock). */
+  private static FileInfo place(Path built, Path dir, long term, long index, org.apache.ratis.io.MD5Hash md5)
+      throws IOException {
     var target = dir.resolve(SnapshotFiles.fileName(term, index));
     var md5File = MD5FileUtil.getDigestFileForFile(target.toFile()).toPath();
     boolean moved = false;
     try {
-      var md5 = MD5FileUtil.computeMd5ForFile(built.toFile());
       Files.createDirectories(dir);
       MD5FileUtil.saveMD5File(target.toFile(), md5);
       var file = SnapshotFiles.moveInto(built, dir, term, index);

@@ -133,4 +133,47 @@ class SnapshotManagerTest {
     assertEquals(sm.resolve("snapshot.2_70").toString(), manager.write(state(70)).join().file());
     manager.close();
   }
+  /**
+   * The snapshot's MD5 (a read of the whole file: seconds for a large store) is computed before the storage's lock is
+   * taken: Ratis's cleanup on its apply thread and pause() on a snapshot install wait for that lock, and held only
+   * for the renames they wait no longer than those.
+   */
+  @org.junit.jupiter.api.Test
+  void theChecksumIsComputedOutsideTheStoragesLock(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    var storage = new KvSnapshotStorage();
+    var manager = new SnapshotManager(storage, loopStub(), dir.resolve("tmp"), 10, 0);
+    manager.init(dir.resolve("sm"));
+    var kvs = new java.util.ArrayList<dev.kvraft.server.db.KvState.Entry>();
+    var value = new byte[2048];
+    new java.util.Random(1).nextBytes(value);
+    for (int i = 0; i < 30_000; i++) {
+      kvs.add(new dev.kvraft.server.db.KvState.Entry(("k" + i).getBytes(), value, 1, 1, 1));
+    }
+    var big = new dev.kvraft.server.db.Snapshotter.PointInTime(2, 80, 1, "", kvs, 0, java.util.Map.of());
+    var mx = java.lang.management.ManagementFactory.getThreadMXBean();
+    int lockHash = System.identityHashCode(storage.lock());
+    var write = manager.write(big);
+    int seen = 0;
+    int underLock = 0;
+    while (!write.isDone()) {
+      for (var t : mx.dumpAllThreads(true, false)) {
+        if (!t.getThreadName().equals("kvraft-snapshot")) {
+          continue;
+        }
+        boolean md5 = java.util.Arrays.stream(t.getStackTrace())
+            .anyMatch(f -> f.getMethodName().equals("computeMd5ForFile"));
+        if (md5) {
+          seen++;
+          if (java.util.Arrays.stream(t.getLockedMonitors()).anyMatch(m -> m.getIdentityHashCode() == lockHash)) {
+            underLock++;
+          }
+        }
+      }
+    }
+    write.join();
+    org.junit.jupiter.api.Assumptions.assumeTrue(seen > 0, "the MD5 was too quick to be seen");
+    assertEquals(0, underLock, "samples of the MD5 taken under the storage's lock, of " + seen);
+    manager.close();
+  }
 }
