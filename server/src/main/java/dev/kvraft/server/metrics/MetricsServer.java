@@ -369,7 +369,12 @@ public final class MetricsServer implements AutoCloseable {
   private static void writeHead(OutputStream out, int code, String reason, Map<String, String> headers, long length)
       throws IOException {
     var sb = new StringBuilder("HTTP/1.1 ").append(code).append(' ').append(reason).append("\r\n");
-    headers.forEach((k, v) -> sb.append(k).append(": ").append(v).append("\r\n"));
+    headers.forEach((k, v) -> {
+      // The Prometheus handler sets Content-Length itself as well: it goes out once (strict clients refuse two).
+      if (length < 0 || !k.equalsIgnoreCase("Content-Length")) {
+        sb.append(k).append(": ").append(v).append("\r\n");
+      }
+    });
     if (length >= 0) {
       sb.append("Content-Length: ").append(length).append("\r\n");
     }

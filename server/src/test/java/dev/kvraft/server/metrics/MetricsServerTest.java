@@ -96,4 +96,34 @@ class MetricsServerTest {
       }
     }
   }
+
+  /**
+   * A plain (not gzipped) scrape: the Prometheus handler sets Content-Length itself, and the answer must carry it
+   * once (two are rejected by strict clients: Netty, Node's llhttp). With gzip and on HEAD there is at most one too.
+   */
+  @Test
+  void scrapeAnswerHasOneContentLength() throws Exception {
+    var registry = new PrometheusRegistry();
+    new KvMetrics(registry, List.of("GET", "PUT"), List.of("OK", "NOT_LEADER"));
+    try (var server = MetricsServer.start(new MetricsAddress("127.0.0.1", 0), registry, health)) {
+      for (var req : List.of("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\n\r\n",
+          "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+          "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")) {
+        try (var s = new java.net.Socket("127.0.0.1", server.port())) {
+          s.setSoTimeout(5_000);
+          s.getOutputStream().write(req.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+          s.getOutputStream().flush();
+          var answer = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+          var head = answer.substring(0, answer.indexOf("\r\n\r\n"));
+          assertTrue(head.startsWith("HTTP/1.1 200 "), head);
+          long lengths = head.lines().filter(l -> l.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:"))
+              .count();
+          assertTrue(lengths <= 1, req + " answered with " + lengths + " Content-Length headers:\n" + head);
+          if (req.startsWith("GET") && !req.contains("gzip")) {
+            assertEquals(1, lengths, head);
+          }
+        }
+      }
+    }
+  }
 }
