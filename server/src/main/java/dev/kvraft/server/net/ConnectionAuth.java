@@ -161,12 +161,19 @@ final class ConnectionAuth implements AutoCloseable {
 
   /** Runs {@code work} on a hashing thread, in arrival order, and waits for it (unmounted, on a virtual thread). */
   private <T> T hashed(Callable<T> work) throws InterruptedException {
-    var future = hashing.submit(work);
+    java.util.concurrent.Future<T> future;
+    try {
+      future = hashing.submit(work);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      throw new InterruptedException("the client port is closed");
+    }
     try {
       return future.get();
     } catch (InterruptedException e) {
       future.cancel(true);
       throw e;
+    } catch (java.util.concurrent.CancellationException e) {
+      throw new InterruptedException("the client port is closed"); // close() dropped it from the line
     } catch (ExecutionException e) {
       if (e.getCause() instanceof RuntimeException re) {
         throw re;
@@ -178,7 +185,12 @@ final class ConnectionAuth implements AutoCloseable {
   /** Ends the hashing threads (the client port is closed). */
   @Override
   public void close() {
-    hashing.shutdownNow();
+    // The attempts still in line never run: cancelled, so that their connections' readers stop waiting for them.
+    for (var queued : hashing.shutdownNow()) {
+      if (queued instanceof java.util.concurrent.Future<?> f) {
+        f.cancel(false);
+      }
+    }
   }
 
   /** A request this connection must answer with an error instead of passing on. */

@@ -64,4 +64,40 @@ class ConnectionAuthTest {
   private static Error get(Future<Error> f) throws InterruptedException, ExecutionException {
     return f.get();
   }
+
+  /**
+   * The client port closes (shutdown) while attempts wait in line for a hashing thread: each waiting connection's
+   * reader must return, not wait forever for a hash that the closed executor dropped from its queue.
+   */
+  @Test
+  void attemptsWaitingForAHashReturnWhenClosed() throws Exception {
+    var view = new AuthState.View(true, Map.of("alice", Passwords.hash("right")), Map.of("alice", List.of()));
+    var auth = new ConnectionAuth(() -> view, true, System::nanoTime);
+    var answers = new ArrayList<Future<?>>();
+    var threads = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("test-close-", 0).factory());
+    try {
+      for (int i = 0; i < 12; i++) {
+        long id = i + 1;
+        var from = InetAddress.getByName("192.0.2." + (10 + i)); // no lockout: every attempt wants a hash
+        answers.add(threads.submit(() -> {
+          var r = Request.newBuilder().setId(id)
+              .setAuthenticate(Authenticate.newBuilder().setUser("alice").setPassword("guess " + id)).build();
+          return auth.authenticate(r, from);
+        }));
+      }
+      Thread.sleep(100); // two hash, the rest wait in line
+      auth.close();
+      for (var f : answers) {
+        try {
+          f.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (ExecutionException expected) {
+          // refused because the port closed: fine, as long as it returns
+        } catch (java.util.concurrent.TimeoutException e) {
+          fail("an Authenticate waiting for a hashing thread never returned after close()");
+        }
+      }
+    } finally {
+      threads.shutdownNow();
+    }
+  }
 }
