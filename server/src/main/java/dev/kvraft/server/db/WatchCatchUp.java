@@ -196,10 +196,12 @@ final class WatchCatchUp implements Runnable {
 
   /** Ends the watch and tells the client why (the last message of its stream). */
   private void cancel(String reason, long compactRevision) throws InterruptedException {
-    hub.onLoop(() -> hub.end(w));
+    // Looked at before asking the loop to end it: the loop may end it (setting ended) before this thread goes on,
+    // and the client must still be told why.
     if (w.ended) {
       return; // the client cancelled it (its cancel_watch answer ends the stream), or its connection closed
     }
+    hub.onLoop(() -> hub.end(w));
     if (!w.sink.put(hub.messages().canceled(w.id, 0, reason, compactRevision)) && w.sink.isOpen()) {
       w.sink.close();
     }

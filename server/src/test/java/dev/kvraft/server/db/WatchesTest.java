@@ -85,4 +85,35 @@ class WatchesTest {
     assertEquals(3, events.getFirst().getWatch().getEvents(0).getKv().getModRevision());
     assertTrue(loop.isEmpty(), "nothing else was asked of the loop: " + loop);
   }
+
+  /**
+   * A catch-up that cannot serve its watch (no history this far back) ends it and tells the client why. The loop
+   * may run the end before the catch-up thread sends the reason (a quick loop: here it runs the task at once): the
+   * client must still get the cancellation, or its watch goes silent and it never resumes it.
+   */
+  @Test
+  void aWatchEndedByItsCatchUpIsToldWhyEvenWhenTheLoopIsQuick() throws Exception {
+    var quick = new Watches("n1", state, new Replies("n1", state), () -> 0, e -> {
+      if (e instanceof Event.Task t) {
+        t.task().run(); // the loop runs it before the catch-up thread goes on
+      } else {
+        loop.add(e);
+      }
+    }, Duration.ofSeconds(10));
+    var quickApply = quick.around(OpApplier.of(state));
+    for (var v : List.of("1", "2")) {
+      quickApply.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(ByteString.copyFromUtf8("k"))
+          .setValue(ByteString.copyFromUtf8(v))).build(), KvState.OpListener.NONE);
+      quick.flush();
+    }
+    quick.open(command(Request.newBuilder().setId(5).setWatch(Watch.newBuilder()
+        .setKey(ByteString.copyFromUtf8("k")).setStartRevision(1)).build()));
+    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (System.nanoTime() < until
+        && sink.got.stream().noneMatch(r -> r.getId() == 5 && r.getWatch().getCanceled())) {
+      Thread.sleep(10);
+    }
+    assertTrue(sink.got.stream().anyMatch(r -> r.getId() == 5 && r.getWatch().getCanceled()),
+        "the client was told its watch was cancelled: " + sink.got);
+  }
 }
