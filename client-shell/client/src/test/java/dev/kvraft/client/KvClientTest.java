@@ -3,6 +3,7 @@ package dev.kvraft.client;
 import static dev.kvraft.client.KvClient.utf8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -200,38 +201,8 @@ class KvClientTest {
    */
   @Test
   void aListenerThatThrowsEndsItsWatchAndIsTold() throws Exception {
-    var error = new java.util.concurrent.atomic.AtomicReference<KvException>();
-    var created = new java.util.concurrent.CountDownLatch(1);
     var bug = new IllegalStateException("listener bug");
-    var watcher = client.watch(utf8("throws/k"), ByteString.EMPTY, 0, new WatchListener() {
-      @Override
-      public void onEvents(List<dev.kvraft.proto.Event> events, long revision) {
-        throw bug;
-      }
-
-      @Override
-      public void onProgress(long revision) {
-        created.countDown();
-      }
-
-      @Override
-      public void onError(KvException e) {
-        error.set(e);
-      }
-    });
-    try {
-      assertTrue(created.await(10, java.util.concurrent.TimeUnit.SECONDS), "the watch was created");
-      long rev = client.put("throws/k", "v");
-      Await.until("the listener to hear that its watch ended", Duration.ofSeconds(10), () -> error.get() != null);
-      var e = error.get();
-      assertTrue(e instanceof InternalException, e.toString());
-      assertEquals(bug, e.getCause());
-      assertTrue(e.getMessage().contains("watch again from revision " + rev), e.getMessage());
-      Await.until("the watch to end", Duration.ofSeconds(10), () -> !watcher.isOpen());
-      assertTrue(watcher.lastRevision() < rev, "the events it threw on are not counted as delivered");
-    } finally {
-      watcher.close();
-    }
+    assertInstanceOf(InternalException.class, watchWithAListenerThrowing(bug, "throws/k"));
   }
 
   /**
@@ -240,13 +211,23 @@ class KvClientTest {
    */
   @Test
   void aListenerThatThrowsAnErrorEndsItsWatchAndIsTold() throws Exception {
+    watchWithAListenerThrowing(new AssertionError("listener assertion"), "throws-error/k");
+  }
+
+  /**
+   * Watches {@code key} with a listener that throws {@code bug} on its first events, puts the key, and checks the
+   * watch ends, telling onError what was thrown and the revision to watch again from; returns what onError got.
+   */
+  private KvException watchWithAListenerThrowing(Throwable bug, String key) throws Exception {
     var error = new java.util.concurrent.atomic.AtomicReference<KvException>();
     var created = new java.util.concurrent.CountDownLatch(1);
-    var bug = new AssertionError("listener assertion");
-    var watcher = client.watch(utf8("throws-error/k"), ByteString.EMPTY, 0, new WatchListener() {
+    var watcher = client.watch(utf8(key), ByteString.EMPTY, 0, new WatchListener() {
       @Override
       public void onEvents(List<dev.kvraft.proto.Event> events, long revision) {
-        throw bug;
+        if (bug instanceof RuntimeException r) {
+          throw r;
+        }
+        throw (Error) bug;
       }
 
       @Override
@@ -261,11 +242,14 @@ class KvClientTest {
     });
     try {
       assertTrue(created.await(10, java.util.concurrent.TimeUnit.SECONDS), "the watch was created");
-      long rev = client.put("throws-error/k", "v");
+      long rev = client.put(key, "v");
       Await.until("the listener to hear that its watch ended", Duration.ofSeconds(10), () -> error.get() != null);
-      assertEquals(bug, error.get().getCause());
-      assertTrue(error.get().getMessage().contains("watch again from revision " + rev), error.get().getMessage());
+      var e = error.get();
+      assertEquals(bug, e.getCause());
+      assertTrue(e.getMessage().contains("watch again from revision " + rev), e.getMessage());
       Await.until("the watch to end", Duration.ofSeconds(10), () -> !watcher.isOpen());
+      assertTrue(watcher.lastRevision() < rev, "the events it threw on are not counted as delivered");
+      return e;
     } finally {
       watcher.close();
     }
