@@ -270,7 +270,7 @@ class ClientTlsTest {
         }
         for (var s : stalled) {
           s.setSoTimeout(5000);
-          assertTrue(closedByServer(s), "a stalled handshake is closed by the server");
+          assertTrue(RawClient.closedByServer(s), "a stalled handshake is closed by the server");
         }
         // Closed at the deadline (1 s), not at the 5 s read timeout of this test.
         assertTrue(Duration.ofNanos(System.nanoTime() - start).compareTo(Duration.ofSeconds(5)) < 0,
@@ -280,22 +280,6 @@ class ClientTlsTest {
           s.close();
         }
       }
-    }
-  }
-
-  /** Reads until the server closes the connection (true) or the socket's read timeout passes (false). */
-  private static boolean closedByServer(Socket s) {
-    try {
-      var in = s.getInputStream();
-      var buf = new byte[4096];
-      while (in.read(buf) >= 0) {
-        // the plaintext refusal frame, or TLS alerts: read past them to the end
-      }
-      return true;
-    } catch (java.net.SocketTimeoutException e) {
-      return false;
-    } catch (IOException e) {
-      return true; // reset by the server
     }
   }
 

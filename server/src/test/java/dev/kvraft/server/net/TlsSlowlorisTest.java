@@ -12,7 +12,6 @@ import dev.kvraft.server.testing.TestNodes;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
-import java.net.SocketTimeoutException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -77,7 +76,8 @@ class TlsSlowlorisTest {
           }
         });
         tcp.setSoTimeout(6000);
-        assertTrue(closedByServer(tcp), "the trickling frame's connection is still open 6 s after it started");
+        assertTrue(RawClient.closedByServer(tcp),
+            "the trickling frame's connection is still open 6 s after it started");
         var took = Duration.ofNanos(System.nanoTime() - start);
         assertTrue(took.compareTo(Duration.ofSeconds(4)) < 0,
             "closed " + took.toMillis() + " ms after the frame started; client.frame.timeout.ms is 500");
@@ -91,22 +91,6 @@ class TlsSlowlorisTest {
         assertEquals("v", c.call(Requests.get(2, "k")).getGet().getKv().getValue().toStringUtf8(),
             "the node still serves a normal client");
       }
-    }
-  }
-
-  /** Reads raw bytes (TLS records the server sends) until the server closes (true) or the read timeout passes. */
-  private static boolean closedByServer(Socket s) {
-    try {
-      var in = s.getInputStream();
-      var buf = new byte[4096];
-      while (in.read(buf) >= 0) {
-        // a session ticket or an alert: read on to the end
-      }
-      return true;
-    } catch (SocketTimeoutException e) {
-      return false;
-    } catch (IOException e) {
-      return true; // reset by the server
     }
   }
 }

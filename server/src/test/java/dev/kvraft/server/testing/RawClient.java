@@ -92,4 +92,23 @@ public final class RawClient implements AutoCloseable {
   public void close() throws IOException {
     socket.close();
   }
+
+  /**
+   * Reads raw bytes from {@code s} until the server closes it (true: an end of stream or a reset) or the socket's read
+   * timeout passes (false). Whatever comes first (a refusal frame, TLS records or alerts) is read past.
+   */
+  public static boolean closedByServer(Socket s) {
+    try {
+      var in = s.getInputStream();
+      var buf = new byte[4096];
+      while (in.read(buf) >= 0) {
+        // read on to the end
+      }
+      return true;
+    } catch (java.net.SocketTimeoutException e) {
+      return false;
+    } catch (IOException e) {
+      return true; // reset by the server
+    }
+  }
 }
