@@ -59,15 +59,13 @@ public final class KeepAlive implements AutoCloseable {
           return;
         } catch (KvException e) {
           if (client.isClosed()) {
-            lostBecause = "the client was closed: lease " + Long.toHexString(id) + " is no longer renewed";
-            alive = false;
-            return;
+            break; // told below
           }
           waitMillis = 200; // no leader for a moment, a lost node: try again soon, well within the TTL
         }
       }
       if (client.isClosed()) {
-        // Woken by the client's close() between two renewals.
+        // Woken by the client's close() between two renewals, or a renewal failed because of it.
         lostBecause = "the client was closed: lease " + Long.toHexString(id) + " is no longer renewed";
         alive = false;
       }
