@@ -296,7 +296,8 @@ public final class SnapshotFiles {
     return map;
   }
 
-  private static void fsync(Path path) throws IOException {
+  /** Forces a file, or a directory's entries (after a rename into it), to disk. */
+  public static void fsync(Path path) throws IOException {
     try (var ch = FileChannel.open(path, Files.isDirectory(path)
         ? new StandardOpenOption[] {StandardOpenOption.READ} : new StandardOpenOption[] {StandardOpenOption.WRITE})) {
       ch.force(true);

@@ -142,16 +142,16 @@ public final class SeedSnapshot {
     var marker = dataDir.resolve(UNFINISHED);
     var tmp = dataDir.resolve(UNFINISHED + ".tmp");
     Files.writeString(tmp, backup.toAbsolutePath().normalize() + "\n");
-    fsync(tmp, false);
+    SnapshotFiles.fsync(tmp);
     Files.move(tmp, marker, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
         java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-    fsync(dataDir, true);
+    SnapshotFiles.fsync(dataDir);
   }
 
   /** The restore is done (its snapshot is loaded): removes the marker, durably. */
   public static void finished(Path dataDir) throws IOException {
     if (Files.deleteIfExists(dataDir.resolve(UNFINISHED))) {
-      fsync(dataDir, true);
+      SnapshotFiles.fsync(dataDir);
     }
   }
 
@@ -173,12 +173,5 @@ public final class SeedSnapshot {
     var marker = dataDir.resolve(UNFINISHED);
     return Files.isRegularFile(marker) ? java.util.Optional.of(Files.readString(marker).strip())
         : java.util.Optional.empty();
-  }
-
-  private static void fsync(Path path, boolean directory) throws IOException {
-    try (var ch = java.nio.channels.FileChannel.open(path, directory ? java.nio.file.StandardOpenOption.READ
-        : java.nio.file.StandardOpenOption.WRITE)) {
-      ch.force(true);
-    }
   }
 }
