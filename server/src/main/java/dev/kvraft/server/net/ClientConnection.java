@@ -43,8 +43,8 @@ import org.slf4j.LoggerFactory;
  * <p>Who owns what: fields marked "reader thread only" are the reader's; {@link #socket} is written by the reader (the
  * TLS handshake) and read by {@link #finish} on the listener's thread; {@link #closed} is set by whoever closes first
  * (the listener at stop, the reader's cleanup, a watch giving up on its client); the reader takes {@link #inFlight}
- * slots, the outbox frees them; the reader takes room for each request's bytes ({@link #held}) and hands it on with
- * the request to its answer, which gives it back when the outbox queues it. All output is the {@link Outbox}'s but
+ * slots, the outbox frees them; the reader takes room for each request's bytes and hands it on with the request to
+ * its answer, which gives it back when the outbox queues it (both through the {@link #ticket}, the reader's). All output is the {@link Outbox}'s but
  * the one line answering a TLS ClientHello on the plaintext port ({@link #looksLikeTls}), which the reader writes
  * before any answer and then closes.
  */
@@ -93,15 +93,11 @@ final class ClientConnection {
   /** One slot per request read and not yet answered: the reader takes it, the outbox frees it. */
   private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
   /**
-   * Reader thread only: the bytes of {@code limit.inflight.bytes} taken for the frame being read and not yet handed on
-   * with its request ({@link #handOn}); the reader gives them back itself when the frame does not become a request.
+   * Reader thread only: the {@link #inFlight} slot and the room in {@code limit.inflight.bytes} taken for the frame
+   * being read and not yet handed on to its answer ({@link #handle}, {@link #protocolError}); the reader gives them
+   * back itself when the frame does not become an answered request.
    */
-  private long held;
-  /**
-   * Reader thread only: an {@link #inFlight} slot is taken for the frame being read and not yet given to its answer
-   * ({@link #handle}, {@link #protocolError}); the reader gives it back itself when the frame gets no answer.
-   */
-  private boolean slot;
+  private final FrameTicket ticket;
   /** Set once, by whoever closes the connection first ({@link #close}); the socket is closed with it. */
   private final AtomicBoolean closed = new AtomicBoolean();
   /** Everything sent to the client: the queued answers and watch messages, and the writer thread. */
@@ -123,6 +119,7 @@ final class ClientConnection {
     this.config = config;
     this.validator = validator;
     this.outbox = new Outbox(this, peer, budget, stats, inFlight);
+    this.ticket = new FrameTicket(inFlight, outbox);
   }
 
   /** Reads requests until the client leaves or breaks the protocol; then cleans up everything. */
@@ -199,21 +196,19 @@ final class ClientConnection {
       try {
         // The frame's answer slot first, and only then its room in limit.inflight.bytes: a client that leaves
         // MAX_IN_FLIGHT answers unread holds no room while it waits here, and waits at most client.write.timeout.ms.
-        if (!inFlight.tryAcquire(limits.writeTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
+        if (!ticket.takeSlot(limits.writeTimeout().toNanos())) {
           LOG.warn("client {}: {} answers unwritten for {} ms (the client does not read them; client.write.timeout.ms);"
               + " closing the connection", peer, MAX_IN_FLIGHT, limits.writeTimeout().toMillis());
           return;
         }
-        slot = true;
         deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
         in.mark(16);
         long length = Frames.readLength(in);
         in.reset();
         if (length > 0 && length <= maxFrame) {
-          if (!outbox.awaitRequestRoom(length)) {
+          if (!ticket.awaitRoom(length)) {
             return;
           }
-          held = length;
           // The wait was the server's: the client's time to send the frame starts now.
           deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
           if (!budget.reserveFrame(length)) {
@@ -242,11 +237,7 @@ final class ClientConnection {
         if (reserved > 0) {
           budget.releaseFrame(reserved);
         }
-        outbox.requestDone(handOn()); // the frame did not become a request that was handed on
-        if (slot) {
-          slot = false;
-          inFlight.release(); // nor an answer
-        }
+        ticket.giveBack();
       }
     }
   }
@@ -338,7 +329,7 @@ final class ClientConnection {
       timeout = Math.min(timeout, TimeUnit.MILLISECONDS.toNanos(request.getTimeoutMs()));
     }
     long deadline = System.nanoTime() + timeout;
-    slot = false; // this request's answer frees it
+    ticket.slotToAnswer(); // this request's answer frees it
     if (request.hasMemberHello()) {
       memberHello(request, trace);
       return;
@@ -385,8 +376,8 @@ final class ClientConnection {
         }
       }
     }
-    if (loop.submit(request, outbox.call(held), deadline, trace)) {
-      held = 0; // the loop's now: the answer gives the bytes back
+    if (loop.submit(request, outbox.call(ticket.held()), deadline, trace)) {
+      ticket.handOn(); // the loop's now: the answer gives the bytes back
     } else {
       answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
           .setCode(Error.Code.OVERLOADED)
@@ -474,19 +465,12 @@ final class ClientConnection {
   /** Answers a request here, without the database loop: counted like the loop's answers. */
   private void answer(Request request, Response response, RequestTrace trace) {
     loop.requestObserver().answered(request, response, trace);
-    outbox.reply(response, handOn());
-  }
-
-  /** The request's room in {@code limit.inflight.bytes}, for whoever gives it back now; the reader holds none after. */
-  private long handOn() {
-    long bytes = held;
-    held = 0;
-    return bytes;
+    outbox.reply(response, ticket.handOn());
   }
 
   private void protocolError(long id, Error.Code code, String message) throws InterruptedException {
     LOG.warn("client {}: {}", peer, message);
-    slot = false; // this answer frees it
+    ticket.slotToAnswer(); // this answer frees it
     outbox.reply(Response.newBuilder().setId(id).setError(Error.newBuilder().setCode(code).setMessage(message))
         .build());
   }
