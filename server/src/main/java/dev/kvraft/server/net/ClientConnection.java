@@ -4,10 +4,10 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
+import com.google.protobuf.CodedOutputStream;
+import dev.kvraft.server.backup.BackupFiles;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.CommandSink;
-import dev.kvraft.server.db.RequestTrace;
-import com.google.protobuf.CodedOutputStream;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -21,8 +21,8 @@ import org.slf4j.LoggerFactory;
 /**
  * One client connection, served by two virtual threads: the reader ({@link #serve()}, which also owns all cleanup)
  * and the writer (the {@link Outbox}'s), started with the first answer (so an idle connection costs one parked thread
- * and a 4 KiB buffer). The reader blocks on the socket, validates each request and hands it to the database loop; the
- * loop answers through {@link Outbox#reply}, which only queues, so a slow or dead client never blocks the loop. The
+ * and a 4 KiB buffer). The reader blocks on the socket and hands each request to its {@link RequestHandler}, which
+ * validates it and hands it to the database loop (or answers it on the reader's thread); the loop answers through {@link Outbox#reply}, which only queues, so a slow or dead client never blocks the loop. The
  * writer sends responses in the order they complete.
  *
  * <p>Bounds (issue #15): at most {@link #MAX_IN_FLIGHT} requests unanswered (the reader takes a slot for each frame
@@ -58,29 +58,15 @@ final class ClientConnection {
   /** What the connection reads and writes: {@link #raw}, or the TLS socket over it once the handshake is done. */
   private volatile Socket socket;
   private final ClientTls tls;
-  private final Members members;
-  /** Where BackupChunk reads from, or null. */
-  private final dev.kvraft.server.backup.BackupFiles backups;
-  private final ConnectionAuth auth;
-  /** Reader thread only: the user this connection runs as ("" until it authenticates), and its failures. */
-  private String user = "";
-  private int authFailures;
-  /**
-   * Reader thread only: the password hash {@link #user} authenticated against; null when the user came from the
-   * certificate (or none). When the user's hash is no longer this one (its password changed, or it was deleted and
-   * perhaps added again), the session ends, as etcd invalidates a user's tokens then.
-   */
-  private String secret;
-  /** Reader thread only: read no more requests (answers owed still go out, then the connection closes). */
-  private boolean stopReading;
-  /** Reader thread only: the names in the client's certificate (none without TLS or a certificate). */
-  private java.util.Set<String> certificateNames = java.util.Set.of();
-  /** Reader thread only: whether the other side proved it is a cluster member (may send forwarded and ReadIndex). */
-  private boolean member;
   private final String peer;
   private final CommandSink loop;
   private final ServerConfig config;
+  /** For the {@link RequestHandler} the reader makes once the handshake is done. */
   private final RequestValidator validator;
+  private final Members members;
+  /** Where BackupChunk reads from, or null. */
+  private final BackupFiles backups;
+  private final ConnectionAuth auth;
   private final NetStats stats;
   private final ConnectionBudget budget;
   /**
@@ -94,7 +80,7 @@ final class ClientConnection {
   private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
   /**
    * Reader thread only: the {@link #inFlight} slot and the room in {@code limit.inflight.bytes} taken for the frame
-   * being read and not yet handed on to its answer ({@link #handle}, {@link #protocolError}); the reader gives them
+   * being read and not yet handed on to its answer ({@link RequestHandler}, {@link #protocolError}); the reader gives them
    * back itself when the frame does not become an answered request.
    */
   private final FrameTicket ticket;
@@ -105,7 +91,7 @@ final class ClientConnection {
 
   ClientConnection(Socket socket, CommandSink loop, ServerConfig config, RequestValidator validator,
       NetStats stats, ConnectionBudget budget, ClientTls tls, Members members,
-      dev.kvraft.server.backup.BackupFiles backups, ConnectionAuth auth) {
+      BackupFiles backups, ConnectionAuth auth) {
     this.stats = stats;
     this.backups = backups;
     this.auth = auth;
@@ -129,8 +115,8 @@ final class ClientConnection {
       if (tls != null && !handshake()) {
         return;
       }
-      certificateNames = ClientTls.peerNames(socket);
-      member = members.isMember(certificateNames);
+      var requests = new RequestHandler(peer, raw.getInetAddress(), ClientTls.peerNames(socket), loop, config,
+          validator, members, backups, auth, outbox, ticket);
       // Small buffers keep an idle connection cheap (issue #15): a frame body larger than the buffer is read
       // straight into its own array, and a large response is written straight to the socket.
       var limits = budget.limits();
@@ -138,7 +124,7 @@ final class ClientConnection {
           (int) Math.min(Integer.MAX_VALUE, limits.idleTimeout().toMillis()));
       var in = new BufferedInputStream(deadlines, IN_BUFFER);
       outbox.attach(socket.getOutputStream());
-      readLoop(in);
+      readLoop(in, requests);
       // The client finished sending (or broke the protocol): let its in-flight requests finish, then close.
       inFlight.tryAcquire(MAX_IN_FLIGHT, config.requestTimeout().toMillis() + 1000, TimeUnit.MILLISECONDS);
     } catch (IOException e) {
@@ -163,10 +149,11 @@ final class ClientConnection {
     }
   }
 
-  private void readLoop(BufferedInputStream in) throws IOException, InterruptedException {
+  /** Reads frames and hands each request to {@code requests}, until the client leaves, breaks the protocol or must go. */
+  private void readLoop(BufferedInputStream in, RequestHandler requests) throws IOException, InterruptedException {
     int maxFrame = config.limits().maxFrameBytes();
     var limits = budget.limits();
-    while (!closed.get() && !stopReading) {
+    while (!closed.get()) {
       if (!outbox.awaitBelowBound()) {
         return;
       }
@@ -226,7 +213,7 @@ final class ClientConnection {
           budget.releaseFrame(reserved);
           reserved = 0;
         }
-        if (!handleFrame(in, frame, maxFrame)) {
+        if (!handleFrame(in, frame, maxFrame, requests)) {
           return;
         }
       } catch (DeadlineInputStream.FrameTimeoutException slow) {
@@ -265,8 +252,8 @@ final class ClientConnection {
     return true;
   }
 
-  /** Handles one frame read; false when the connection must close after it. */
-  private boolean handleFrame(BufferedInputStream in, Frames.Frame frame, int maxFrame)
+  /** Handles one frame read; false when the connection must read no more after it. */
+  private boolean handleFrame(BufferedInputStream in, Frames.Frame frame, int maxFrame, RequestHandler requests)
       throws IOException, InterruptedException {
     switch (frame) {
       case Frames.End end -> {
@@ -293,8 +280,7 @@ final class ClientConnection {
                   + "); closing the connection");
           return false;
         }
-        handle(request);
-        return true;
+        return requests.handle(request);
       }
     }
   }
@@ -320,152 +306,6 @@ final class ClientConnection {
     } catch (IOException e) {
       LOG.debug("client {}: stopped discarding an oversize frame: {}", peer, e.toString());
     }
-  }
-
-  private void handle(Request request) throws InterruptedException {
-    var trace = RequestTrace.receivedNow(peer);
-    long timeout = config.requestTimeout().toNanos();
-    if (request.getTimeoutMs() > 0) {
-      timeout = Math.min(timeout, TimeUnit.MILLISECONDS.toNanos(request.getTimeoutMs()));
-    }
-    long deadline = System.nanoTime() + timeout;
-    ticket.slotToAnswer(); // this request's answer frees it
-    if (request.hasMemberHello()) {
-      memberHello(request, trace);
-      return;
-    }
-    if ((request.getForwarded() || request.hasReadIndex()) && !member) {
-      // Before this node has the member token (a cluster's first moments) nobody can be told apart: retry.
-      var ready = members.ready();
-      answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
-          .setCode(ready ? Error.Code.PERMISSION_DENIED : Error.Code.UNAVAILABLE)
-          .setMessage(ready ? "node " + config.nodeId() + " accepts " + (request.hasReadIndex() ? "ReadIndex"
-              : "forwarded") + " requests only from cluster members (" + members.describe()
-              + "); send the request without 'forwarded'"
-              : "node " + config.nodeId() + " has not applied the cluster's member token yet; retry"))
-          .build(), trace);
-      return;
-    }
-    var invalid = validator.validate(request);
-    if (invalid.isPresent()) {
-      answer(request, Response.newBuilder().setId(request.getId()).setError(invalid.get()).build(), trace);
-      return;
-    }
-    if (request.hasBackupChunk()) {
-      backupChunk(request, trace);
-      return;
-    }
-    if (request.hasAuthenticate()) {
-      authenticate(request, trace);
-      return;
-    }
-    if (!member) {
-      // A client's request runs as the connection's user, whatever the client wrote there; a member's carries the
-      // user its follower authenticated.
-      var runsAs = connectionUser();
-      if (!request.getUser().equals(runsAs)) {
-        request = request.toBuilder().setUser(runsAs).build();
-      }
-      if (request.hasAuthChange()) {
-        try {
-          request = auth.hashPassword(request, raw.getInetAddress());
-        } catch (ConnectionAuth.Refused e) {
-          answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
-              .setCode(e.code).setMessage(e.getMessage())).build(), trace);
-          return;
-        }
-      }
-    }
-    if (loop.submit(request, outbox.call(ticket.held()), deadline, trace)) {
-      ticket.handOn(); // the loop's now: the answer gives the bytes back
-    } else {
-      answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
-          .setCode(Error.Code.OVERLOADED)
-          .setMessage("node " + config.nodeId() + " has " + config.queueCapacity()
-              + " requests queued (queue.capacity); back off and retry"))
-          .build(), trace);
-    }
-  }
-
-  /** A member's link opening: on the right token the connection may send forwarded requests and ReadIndex. */
-  private void memberHello(Request request, RequestTrace trace) {
-    var refused = members.hello(request.getMemberHello());
-    var response = Response.newBuilder().setId(request.getId());
-    if (refused.isEmpty()) {
-      member = true;
-    } else {
-      LOG.warn("client {}: MemberHello as '{}' refused: {}", peer, request.getMemberHello().getNodeId(),
-          refused.get());
-      response.setError(Error.newBuilder().setCode(members.ready() ? Error.Code.PERMISSION_DENIED
-          : Error.Code.UNAVAILABLE).setMessage(refused.get()));
-    }
-    answer(request, response.build(), trace);
-  }
-
-  /**
-   * A piece of a backup, read here on the connection's thread: the database loop never touches the disk for it.
-   * At most one chunk (1 MiB) per request is in memory; the outbox bound applies to it like to any answer.
-   */
-  private void backupChunk(Request request, RequestTrace trace) {
-    var response = Response.newBuilder().setId(request.getId());
-    var b = request.getBackupChunk();
-    var view = auth.view();
-    if (backups == null) {
-      response.setError(Error.newBuilder().setCode(Error.Code.UNAVAILABLE)
-          .setMessage("node " + config.nodeId() + " makes no backups"));
-    } else if (view.enabled() && !view.userRoles().getOrDefault(connectionUser(), java.util.List.of())
-        .contains(dev.kvraft.server.auth.AuthState.ROOT)) {
-      // Backups are root's, like Backup itself (checked by the loop); the id alone is not enough once auth is on.
-      response.setError(Error.newBuilder().setCode(connectionUser().isEmpty() ? Error.Code.UNAUTHENTICATED
-          : Error.Code.PERMISSION_DENIED).setMessage("reading a backup needs the root role"));
-    } else {
-      try {
-        var chunk = backups.chunk(b.getBackupId(), b.getOffset());
-        response.setBackupChunk(dev.kvraft.proto.BackupChunkResult.newBuilder()
-            .setData(com.google.protobuf.UnsafeByteOperations.unsafeWrap(chunk.data())).setLast(chunk.last()));
-      } catch (dev.kvraft.server.backup.BackupFiles.Missing e) {
-        response.setError(Error.newBuilder().setCode(Error.Code.INVALID_ARGUMENT).setMessage(e.getMessage()));
-      } catch (IOException e) {
-        LOG.error("client {}: reading backup {} failed: {}", peer, b.getBackupId(), e.toString());
-        response.setError(Error.newBuilder().setCode(Error.Code.INTERNAL)
-            .setMessage("node " + config.nodeId() + " could not read the backup: " + e.getMessage()));
-      }
-    }
-    answer(request, response.build(), trace);
-  }
-
-  /** The user this connection runs as: its own, or the one its certificate names. Reader thread. */
-  private String connectionUser() {
-    if (secret != null && !secret.equals(auth.view().secrets().get(user))) {
-      LOG.info("client {}: user '{}' was deleted or its password changed since this connection authenticated as it;"
-          + " its requests run without a user until it authenticates again", peer, user);
-      user = "";
-      secret = null;
-    }
-    if (user.isEmpty() && !certificateNames.isEmpty()) {
-      user = auth.fromCertificate(certificateNames).orElse("");
-    }
-    return user;
-  }
-
-  /** Authenticate, checked here on the connection's thread (a slow hash on purpose, never on the loop). */
-  private void authenticate(Request request, RequestTrace trace) throws InterruptedException {
-    var outcome = auth.authenticate(request, raw.getInetAddress());
-    outcome.user().ifPresent(u -> {
-      user = u;
-      secret = outcome.secret();
-    });
-    answer(request, outcome.response(), trace);
-    if (outcome.user().isEmpty() && ++authFailures >= ConnectionAuth.FAILURES_PER_CONNECTION) {
-      LOG.warn("client {}: {} failed authentications on one connection; closing it", peer, authFailures);
-      stopReading = true;
-    }
-  }
-
-  /** Answers a request here, without the database loop: counted like the loop's answers. */
-  private void answer(Request request, Response response, RequestTrace trace) {
-    loop.requestObserver().answered(request, response, trace);
-    outbox.reply(response, ticket.handOn());
   }
 
   private void protocolError(long id, Error.Code code, String message) throws InterruptedException {

@@ -6,10 +6,10 @@ import java.util.concurrent.TimeUnit;
 /**
  * What the request frame a connection is reading holds and has not handed on yet: one of the connection's
  * {@link ClientConnection#MAX_IN_FLIGHT} answer slots, and the frame's room in {@code limit.inflight.bytes} (and
- * {@code limit.inflight.total.bytes}). The {@link ClientConnection}'s reader takes both before it reads the frame's body,
- * and hands them on to the request's answer (the slot when it knows the request is answered, the
- * bytes with the answer or with the command it gives the database loop); whatever is left when the frame is done
- * goes back ({@link #giveBack}): the frame did not become a request that was handed on, nor an answer.
+ * {@code limit.inflight.total.bytes}). The {@link ClientConnection}'s reader takes both before it reads the frame's body;
+ * the {@link RequestHandler} (or the reader, for a protocol error) hands them on to the request's answer: the slot once
+ * it knows the request is answered, the bytes with the answer or with the command it gives the database loop. Whatever
+ * is left when the frame is done goes back ({@link #giveBack}): the frame did not become a request handed on.
  *
  * <p>Who owns what: one per connection, reused for every frame; its two fields are the connection's reader thread's
  * ({@code kvraft-conn-N}) only, as are all its methods. Not its own: the {@link #inFlight} semaphore (the connection's:
