@@ -1,16 +1,9 @@
 package dev.kvraft.server.net;
 
-import com.google.protobuf.InvalidProtocolBufferException;
-import dev.kvraft.proto.Error;
-import dev.kvraft.proto.Request;
-import dev.kvraft.proto.Response;
-import com.google.protobuf.CodedOutputStream;
 import dev.kvraft.server.backup.BackupFiles;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.CommandSink;
-import java.io.BufferedInputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.Socket;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -21,38 +14,27 @@ import org.slf4j.LoggerFactory;
 /**
  * One client connection, served by two virtual threads: the reader ({@link #serve()}, which also owns all cleanup)
  * and the writer (the {@link Outbox}'s), started with the first answer (so an idle connection costs one parked thread
- * and a 4 KiB buffer). The reader blocks on the socket and hands each request to its {@link RequestHandler}, which
- * validates it and hands it to the database loop (or answers it on the reader's thread); the loop answers through {@link Outbox#reply}, which only queues, so a slow or dead client never blocks the loop. The
- * writer sends responses in the order they complete.
+ * and a 4 KiB buffer). The reader does the TLS handshake, sets up the streams, then reads frames ({@link FrameReader},
+ * which holds the client to its bounds) and hands each request to the connection's {@link RequestHandler}, which
+ * validates it and answers it or hands it to the database loop. The loop answers through {@link Outbox#reply}, which
+ * only queues, so a slow or dead client never blocks the loop; the writer sends responses in the order they complete.
+ * Answers the client has not read are bounded in bytes ({@code limit.outbox.bytes} here, {@code
+ * limit.outbox.total.bytes} over all connections through the {@link ConnectionBudget}): over it the reader stops
+ * reading, and TCP pushes back on the client; past twice it, or over it for {@code client.write.timeout.ms}, the
+ * connection is closed. This class is also what others hold of the connection: the listener (to stop it, and its
+ * sweeper to close it when its writer or a frame is stuck) and the outbox and the loop's watches (to close it).
  *
- * <p>Bounds (issue #15): at most {@link #MAX_IN_FLIGHT} requests unanswered (the reader takes a slot for each frame
- * before anything else, and closes the connection when none frees within {@code client.write.timeout.ms}: its answers
- * stay unwritten, the client reads none), and at most {@code limit.inflight.bytes}
- * of them by frame length ({@code limit.inflight.total.bytes} over all connections; one larger request goes when
- * none is held): the reader takes room for a frame before it reads its body and waits while there is none
- * ({@link Outbox#awaitRequestRoom}; no deadline, the requests are the server's to answer), and the answer gives it
- * back when it is queued. Answers the client has not read are bounded in bytes ({@code limit.outbox.bytes} here,
- * {@code limit.outbox.total.bytes} over all connections through the {@link ConnectionBudget}): over it the reader
- * stops reading ({@link Outbox#awaitBelowBound}), and TCP pushes back on the client; past twice it, or over it for
- * {@code client.write.timeout.ms}, the connection is closed. A frame must arrive whole within
- * {@code client.frame.timeout.ms} of its first byte (or of the end of the wait for room) and fit in
- * {@code limit.partial.frames.bytes} with the others being received ({@link DeadlineInputStream}); an idle connection
- * is closed after {@code client.idle.timeout.ms}. A frame that is oversize or does not parse gets an error (with the
- * request id when it can be read) and the connection is closed after it.
- *
- * <p>Who owns what: fields marked "reader thread only" are the reader's; {@link #socket} is written by the reader (the
- * TLS handshake) and read by {@link #finish} on the listener's thread; {@link #closed} is set by whoever closes first
- * (the listener at stop, the reader's cleanup, a watch giving up on its client); the reader takes {@link #inFlight}
- * slots, the outbox frees them; the reader takes room for each request's bytes and hands it on with the request to
- * its answer, which gives it back when the outbox queues it (both through the {@link #ticket}, the reader's). All output is the {@link Outbox}'s but
- * the one line answering a TLS ClientHello on the plaintext port ({@link #looksLikeTls}), which the reader writes
- * before any answer and then closes.
+ * <p>Who owns what: the reader thread ({@code kvraft-conn-N}) owns the connection's life: it makes the
+ * {@link RequestHandler}, the {@link FrameReader} and their {@link FrameReader.Ticket}, all used only on that thread;
+ * {@link #socket} is written by the reader (the TLS handshake) and read by {@link #finish} on the listener's thread;
+ * {@link #deadlines} is set once by the reader and read by the listener's sweeper; {@link #closed} is set by whoever
+ * closes first (the listener at stop, the reader's cleanup, the sweeper, the outbox, a watch giving up on its client);
+ * the reader takes {@link #inFlight} slots, the outbox frees them. All output is the {@link Outbox}'s but the one line
+ * answering a TLS ClientHello on the plaintext port, which the reader writes before any answer and then closes.
  */
 final class ClientConnection {
   private static final Logger LOG = LoggerFactory.getLogger(ClientConnection.class);
   static final int MAX_IN_FLIGHT = 4096;
-  private static final long MAX_DISCARD = 64L << 20;
-  static final int IN_BUFFER = 4 * 1024;
   /** The accepted TCP socket; closing it ends everything. */
   private final Socket raw;
   /** What the connection reads and writes: {@link #raw}, or the TLS socket over it once the handshake is done. */
@@ -74,16 +56,8 @@ final class ClientConnection {
    * asks it whether a read overran its frame's deadline ({@link #closeIfFrameOverdue}).
    */
   private volatile DeadlineInputStream deadlines;
-  /** Reader thread only: whether the next frame is the connection's first (checked for a TLS ClientHello). */
-  private boolean firstFrame = true;
   /** One slot per request read and not yet answered: the reader takes it, the outbox frees it. */
   private final Semaphore inFlight = new Semaphore(MAX_IN_FLIGHT);
-  /**
-   * Reader thread only: the {@link #inFlight} slot and the room in {@code limit.inflight.bytes} taken for the frame
-   * being read and not yet handed on to its answer ({@link RequestHandler}, {@link #protocolError}); the reader gives them
-   * back itself when the frame does not become an answered request.
-   */
-  private final FrameTicket ticket;
   /** Set once, by whoever closes the connection first ({@link #close}); the socket is closed with it. */
   private final AtomicBoolean closed = new AtomicBoolean();
   /** Everything sent to the client: the queued answers and watch messages, and the writer thread. */
@@ -105,7 +79,6 @@ final class ClientConnection {
     this.config = config;
     this.validator = validator;
     this.outbox = new Outbox(this, peer, budget, stats, inFlight);
-    this.ticket = new FrameTicket(inFlight, outbox);
   }
 
   /** Reads requests until the client leaves or breaks the protocol; then cleans up everything. */
@@ -115,6 +88,7 @@ final class ClientConnection {
       if (tls != null && !handshake()) {
         return;
       }
+      var ticket = new FrameReader.Ticket(inFlight, outbox);
       var requests = new RequestHandler(peer, raw.getInetAddress(), ClientTls.peerNames(socket), loop, config,
           validator, members, backups, auth, outbox, ticket);
       // Small buffers keep an idle connection cheap (issue #15): a frame body larger than the buffer is read
@@ -122,9 +96,10 @@ final class ClientConnection {
       var limits = budget.limits();
       deadlines = new DeadlineInputStream(socket, socket.getInputStream(),
           (int) Math.min(Integer.MAX_VALUE, limits.idleTimeout().toMillis()));
-      var in = new BufferedInputStream(deadlines, IN_BUFFER);
+      var reader = new FrameReader(this, peer, socket, tls == null, deadlines, config, budget, stats, outbox, ticket,
+          requests);
       outbox.attach(socket.getOutputStream());
-      readLoop(in, requests);
+      reader.run();
       // The client finished sending (or broke the protocol): let its in-flight requests finish, then close.
       inFlight.tryAcquire(MAX_IN_FLIGHT, config.requestTimeout().toMillis() + 1000, TimeUnit.MILLISECONDS);
     } catch (IOException e) {
@@ -147,172 +122,6 @@ final class ClientConnection {
       LOG.info("client {}: TLS handshake failed ({}); closing the connection", peer, ClientTls.describe(e));
       return false;
     }
-  }
-
-  /** Reads frames and hands each request to {@code requests}, until the client leaves, breaks the protocol or must go. */
-  private void readLoop(BufferedInputStream in, RequestHandler requests) throws IOException, InterruptedException {
-    int maxFrame = config.limits().maxFrameBytes();
-    var limits = budget.limits();
-    while (!closed.get()) {
-      if (!outbox.awaitBelowBound()) {
-        return;
-      }
-      deadlines.betweenFrames();
-      in.mark(16);
-      try {
-        if (in.read() < 0) {
-          return;
-        }
-      } catch (java.net.SocketTimeoutException idle) {
-        if (inFlight.availablePermits() < MAX_IN_FLIGHT || outbox.hasWatches()) {
-          continue; // answers are still owed, or watches stream: not idle
-        }
-        LOG.info("client {}: idle for {} ms (client.idle.timeout.ms); closing the connection", peer,
-            limits.idleTimeout().toMillis());
-        return;
-      }
-      deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
-      in.reset();
-      if (firstFrame && tls == null) {
-        firstFrame = false;
-        if (looksLikeTls(in)) {
-          return;
-        }
-      }
-      long reserved = 0;
-      try {
-        // The frame's answer slot first, and only then its room in limit.inflight.bytes: a client that leaves
-        // MAX_IN_FLIGHT answers unread holds no room while it waits here, and waits at most client.write.timeout.ms.
-        if (!ticket.takeSlot(limits.writeTimeout().toNanos())) {
-          LOG.warn("client {}: {} answers unwritten for {} ms (the client does not read them; client.write.timeout.ms);"
-              + " closing the connection", peer, MAX_IN_FLIGHT, limits.writeTimeout().toMillis());
-          return;
-        }
-        deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
-        in.mark(16);
-        long length = Frames.readLength(in);
-        in.reset();
-        if (length > 0 && length <= maxFrame) {
-          if (!ticket.awaitRoom(length)) {
-            return;
-          }
-          // The wait was the server's: the client's time to send the frame starts now.
-          deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
-          if (!budget.reserveFrame(length)) {
-            protocolError(0, Error.Code.OVERLOADED, "node " + config.nodeId() + " is receiving "
-                + budget.partialBytes() + " bytes of request frames from its clients (limit.partial.frames.bytes "
-                + limits.partialFramesBytes() + "); closing the connection: retry later");
-            return;
-          }
-          reserved = length;
-        }
-        var frame = Frames.read(in, maxFrame);
-        if (reserved > 0) {
-          // Received whole: its room in limit.partial.frames.bytes is for bytes still arriving, not for a request
-          // that waits for the loop's queue or a hashing thread.
-          budget.releaseFrame(reserved);
-          reserved = 0;
-        }
-        if (!handleFrame(in, frame, maxFrame, requests)) {
-          return;
-        }
-      } catch (DeadlineInputStream.FrameTimeoutException slow) {
-        LOG.warn("client {}: a request frame did not arrive whole within {} ms (client.frame.timeout.ms);"
-            + " closing the connection", peer, limits.frameTimeout().toMillis());
-        return;
-      } finally {
-        if (reserved > 0) {
-          budget.releaseFrame(reserved);
-        }
-        ticket.giveBack();
-      }
-    }
-  }
-
-  /**
-   * A TLS ClientHello on this plaintext port (a record of type 22, handshake, then version byte 3: a kvraft frame of 22
-   * bytes cannot start that way, its body would begin with field 0) is answered with one line of text and closed,
-   * instead of an INVALID_ARGUMENT frame the TLS client would show as garbage.
-   */
-  private boolean looksLikeTls(BufferedInputStream in) throws IOException {
-    in.mark(2);
-    int type = in.read();
-    int major = in.read();
-    in.reset();
-    if (type != 0x16 || major != 0x03) {
-      return false;
-    }
-    LOG.warn("client {}: sent a TLS handshake to the plaintext client port; closing (this node has no TLS on its"
-        + " client port)", peer);
-    var out = socket.getOutputStream();
-    out.write(("kvraft: " + config.self().clientAddress() + " speaks plaintext kvraft protocol, not TLS;"
-        + " connect without TLS\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-    out.flush();
-    socket.shutdownOutput();
-    return true;
-  }
-
-  /** Handles one frame read; false when the connection must read no more after it. */
-  private boolean handleFrame(BufferedInputStream in, Frames.Frame frame, int maxFrame, RequestHandler requests)
-      throws IOException, InterruptedException {
-    switch (frame) {
-      case Frames.End end -> {
-        return false;
-      }
-      case Frames.BadLength bad -> {
-        protocolError(0, Error.Code.INVALID_ARGUMENT, "the frame length prefix is not a valid varint");
-        return false;
-      }
-      case Frames.Oversize o -> {
-        protocolError(Frames.leadingId(o.prefix()), Error.Code.TOO_LARGE, "frame of " + o.length()
-            + " bytes is over the limit of " + maxFrame + " bytes (limit.frame.bytes); closing the connection");
-        discard(in, o.length() - o.prefix().length);
-        return false;
-      }
-      case Frames.Body body -> {
-        stats.read(body.bytes().length + CodedOutputStream.computeUInt32SizeNoTag(body.bytes().length));
-        Request request;
-        try {
-          request = Request.parseFrom(body.bytes());
-        } catch (InvalidProtocolBufferException e) {
-          protocolError(Frames.leadingId(body.bytes()), Error.Code.INVALID_ARGUMENT,
-              "frame of " + body.bytes().length + " bytes is not a kvraft Request (" + e.getMessage()
-                  + "); closing the connection");
-          return false;
-        }
-        return requests.handle(request);
-      }
-    }
-  }
-
-  /**
-   * Reads and drops what is left of an oversize frame (at most {@link #MAX_DISCARD} bytes, for at most two seconds),
-   * so a client that writes its whole frame before reading still gets to read the error.
-   */
-  private void discard(InputStream in, long remaining) {
-    try {
-      deadlines.frameStarted(System.nanoTime() + TimeUnit.SECONDS.toNanos(2));
-      long left = Math.min(remaining, MAX_DISCARD);
-      while (left > 0) {
-        long skipped = in.skip(left);
-        if (skipped <= 0) {
-          if (in.read() < 0) {
-            return;
-          }
-          skipped = 1;
-        }
-        left -= skipped;
-      }
-    } catch (IOException e) {
-      LOG.debug("client {}: stopped discarding an oversize frame: {}", peer, e.toString());
-    }
-  }
-
-  private void protocolError(long id, Error.Code code, String message) throws InterruptedException {
-    LOG.warn("client {}: {}", peer, message);
-    ticket.slotToAnswer(); // this answer frees it
-    outbox.reply(Response.newBuilder().setId(id).setError(Error.newBuilder().setCode(code).setMessage(message))
-        .build());
   }
 
   /** Stops reading: requests already read are answered, then the connection closes itself. */

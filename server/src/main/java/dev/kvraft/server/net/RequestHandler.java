@@ -17,13 +17,14 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * What one {@link ClientConnection} does with each request it has read and parsed: checks that the connection may send
- * it (forwarded and ReadIndex only from a member), validates it ({@link RequestValidator}), answers what is answered on
- * the connection's own thread (a member's MemberHello, Authenticate with its slow hash, BackupChunk's disk read, every
- * refusal), sets the user the request runs as (the connection's, never the one the client wrote; a member's link keeps
- * its follower's) and hashes a user change's password, then hands the request to the database loop with its deadline
- * and a {@link dev.kvraft.server.db.Replier} from the {@link Outbox}, through which its answer and its watches' messages
- * go. Every request gets exactly one answer, here or from the loop; with it goes the request's {@link FrameTicket}.
+ * What one {@link ClientConnection} does with each request its {@link FrameReader} has read and parsed: checks that the
+ * connection may send it (forwarded and ReadIndex only from a member), validates it ({@link RequestValidator}), answers
+ * what is answered on the connection's own thread (a member's MemberHello, Authenticate with its slow hash,
+ * BackupChunk's disk read, every refusal), sets the user the request runs as (the connection's, never the one the
+ * client wrote; a member's link keeps its follower's) and hashes a user change's password, then hands the request to
+ * the database loop with its deadline and a {@link dev.kvraft.server.db.Replier} from the {@link Outbox}, through
+ * which its answer and its watches' messages go. Every request gets exactly one answer, here or from the loop; with
+ * it goes what the request's {@link FrameReader.Ticket} holds.
  *
  * <p>Who owns what: one per connection, made once its TLS handshake is done; everything here is the connection's
  * reader thread's ({@code kvraft-conn-N}): {@link #handle} runs only there, between two frames, so the connection's
@@ -47,7 +48,7 @@ final class RequestHandler {
   private final ConnectionAuth auth;
   private final Outbox outbox;
   /** The frame being handled's answer slot and request room, handed on here with its answer. */
-  private final FrameTicket ticket;
+  private final FrameReader.Ticket ticket;
   /** The names in the client's certificate (none without TLS or a certificate). */
   private final Set<String> certificateNames;
   /** Whether the other side proved it is a cluster member (may send forwarded and ReadIndex). */
@@ -64,7 +65,7 @@ final class RequestHandler {
 
   RequestHandler(String peer, InetAddress address, Set<String> certificateNames, CommandSink loop,
       ServerConfig config, RequestValidator validator, Members members, BackupFiles backups, ConnectionAuth auth,
-      Outbox outbox, FrameTicket ticket) {
+      Outbox outbox, FrameReader.Ticket ticket) {
     this.peer = peer;
     this.address = address;
     this.certificateNames = certificateNames;
