@@ -52,8 +52,8 @@ import org.slf4j.LoggerFactory;
  *       reader (a connection with watches open is not idle).
  *   <li>Not this class's: the in-flight slots (the connection's {@code inFlight}: the reader takes one per request,
  *       this class frees it once the answer is written or dropped), the reader's room for the request it is
- *       reading (the connection's {@code held}, handed here with the request through {@link #call}), and the socket
- *       and its closed flag (the connection's: this class only asks it to close).
+ *       reading (held in its {@link FrameReader.Ticket}, handed here with the request through {@link #call} or with
+ *       its answer), and the socket and its closed flag (the connection's: this class only asks it to close).
  * </ul>
  */
 final class Outbox {

@@ -16,7 +16,7 @@ import java.io.InputStream;
 import java.util.Arrays;
 
 /**
- * Fuzzes the client frame decoder the way {@code ClientConnection} drives it: frames are read one after another
+ * Fuzzes the client frame decoder the way {@code FrameReader} drives it: frames are read one after another
  * from a stream that delivers the fuzzer's bytes in fuzzer-chosen chunk sizes, until the stream ends or a frame
  * closes the connection. Each read must return a frame or throw {@link EOFException} (the only exception
  * {@link Frames#read} documents), and what it returns is checked against protobuf's own varint decoder:
@@ -79,7 +79,7 @@ class FramesFuzzTest {
           try {
             Request.parseFrom(body.bytes());
           } catch (InvalidProtocolBufferException e) {
-            // answered INVALID_ARGUMENT by ClientConnection; the next frame is still read
+            // answered INVALID_ARGUMENT by FrameReader; the next frame is still read
           }
         }
       }

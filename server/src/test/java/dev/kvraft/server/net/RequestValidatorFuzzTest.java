@@ -31,7 +31,7 @@ class RequestValidatorFuzzTest {
     try {
       request = Request.parseFrom(data.consumeRemainingAsBytes());
     } catch (InvalidProtocolBufferException e) {
-      return; // ClientConnection answers INVALID_ARGUMENT before the validator sees it
+      return; // FrameReader answers INVALID_ARGUMENT before the validator sees it
     }
     var answer = new RequestValidator(limits).validate(request);
     if (answer.isPresent()) {
