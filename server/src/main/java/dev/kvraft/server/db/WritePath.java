@@ -64,6 +64,18 @@ final class WritePath {
     }
     switch (route) {
       case Route.Local local -> {
+        // A write whose deadline passed while it waited in the loop's queue is not proposed: its client (or the
+        // follower that forwarded it) stops waiting now, and a write proposed now could apply after it was told so.
+        // It never reached Raft, so it certainly was not applied. (A follower's link drops such forwards unsent.)
+        long now = System.nanoTime();
+        writes.removeIf(c -> {
+          if (c.deadline() - now > 0) {
+            return false;
+          }
+          replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + " could not propose the write before"
+              + " its deadline (the node is busy); it was not applied", "");
+          return true;
+        });
         writes.removeIf(c -> {
           if (c.request().hasLeaseKeepAlive()) {
             answeredByLeader.accept(c);

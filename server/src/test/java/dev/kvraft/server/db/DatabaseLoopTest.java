@@ -425,6 +425,23 @@ class DatabaseLoopTest {
   }
 
   @Test
+  void aWriteWhoseDeadlinePassedInTheQueueIsNotProposed() throws Exception {
+    // Found by review: the leader proposed a write however long it had waited in the loop's queue, then answered it
+    // TIMEOUT at the end of the same turn. Its client (or the follower that forwarded it, whose link drops a late
+    // forward unsent) had given up, and the write applied after it was told so.
+    raft.leader = true;
+    start();
+    submit(Requests.put(1, "a", "late"), 0);
+    var r = answer();
+    assertEquals(1, r.getId());
+    assertEquals(Error.Code.UNAVAILABLE, r.getError().getCode(), "never proposed, so certainly not applied: " + r);
+    submit(Requests.put(2, "b", "in time"));
+    var proposal = nextWithOps();
+    assertEquals(List.of("b"), proposal.entry().getOpsList().stream().map(op -> op.getPut().getKey().toStringUtf8())
+        .toList(), "the late write was not proposed");
+  }
+
+  @Test
   void linearizableReadsWaitForTheBarrierStaleReadsDoNot() throws Exception {
     raft.leader = true;
     start();
