@@ -122,8 +122,8 @@ final class Applier {
         entry.getOpsCount(), Summaries.of(entry), payload);
     for (int i = 0; i < entry.getOpsCount(); i++) {
       var response = ops.apply(entry.getOps(i), listener);
-      if (mine != null && i < mine.commands().size()) {
-        var c = mine.commands().get(i);
+      var c = mine == null ? null : mine.at(i);
+      if (c != null) {
         c.trace().raftDone(now);
         replies.reply(c, response.setId(c.request().getId()).setHeader(replies.header()).build());
       }

@@ -173,9 +173,11 @@ final class PendingRequests {
   }
 
   /**
-   * Takes out everything whose deadline passed. Waiting retries are not expired here: a retry is never scheduled past
-   * its command's deadline, and when routed again the command gets its answer. A held keep-alive counts as a write:
-   * the leader extended the lease's deadline when it took it, so whether the lease was renewed is unknown.
+   * Takes out every command whose deadline passed, each by its own deadline: a call (a proposal, a barrier, a
+   * read-index call) whose other commands are still in time keeps waiting for them. Waiting retries are not expired
+   * here: a retry is never scheduled past its command's deadline, and when routed again the command gets its answer.
+   * A held keep-alive counts as a write: the leader extended the lease's deadline when it took it, so whether the
+   * lease was renewed is unknown.
    */
   Expired expire(long now) {
     var ids = new ArrayList<Long>();
@@ -185,13 +187,19 @@ final class PendingRequests {
     expire(forwardedWrites, now, writes, null);
     expire(barriers, now, reads, null);
     expire(readIndexCalls, now, reads, null);
+    var stillWaiting = new ArrayList<Awaiting>();
     for (var it = awaitingApply.iterator(); it.hasNext(); ) {
       var a = it.next();
-      if (a.pending().deadline() - now <= 0) {
+      var split = a.pending().expire(now);
+      if (split != null) {
         it.remove();
-        reads.add(a.pending());
+        reads.add(split.expired());
+        if (split.left() != null) {
+          stillWaiting.add(new Awaiting(a.index(), split.left()));
+        }
       }
     }
+    awaitingApply.addAll(stillWaiting);
     heldKeepAlives.removeIf(c -> {
       if (c.deadline() - now <= 0) {
         writes.add(Pending.of(List.of(c)));
@@ -202,15 +210,25 @@ final class PendingRequests {
     return new Expired(ids, writes, reads);
   }
 
+  /**
+   * Takes out of {@code table} the commands whose deadline passed; a call some of whose commands are still in time
+   * keeps waiting with those (only a call with none left is removed, and named in {@code ids}).
+   */
   private static void expire(Map<Long, Pending> table, long now, List<Pending> into, List<Long> ids) {
     for (var it = table.entrySet().iterator(); it.hasNext(); ) {
       var e = it.next();
-      if (e.getValue().deadline() - now <= 0) {
-        it.remove();
-        into.add(e.getValue());
-        if (ids != null) {
-          ids.add(e.getKey());
-        }
+      var split = e.getValue().expire(now);
+      if (split == null) {
+        continue;
+      }
+      into.add(split.expired());
+      if (split.left() != null) {
+        e.setValue(split.left());
+        continue;
+      }
+      it.remove();
+      if (ids != null) {
+        ids.add(e.getKey());
       }
     }
   }

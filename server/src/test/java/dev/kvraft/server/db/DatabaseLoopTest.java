@@ -442,6 +442,40 @@ class DatabaseLoopTest {
   }
 
   @Test
+  void oneCommandsShortDeadlineDoesNotCutShortTheOthersInItsEntryOrBarrier() throws Exception {
+    // Found by review: a proposal (and a read barrier) expired as a whole at its earliest command's deadline, so a
+    // write sent with a 5 s timeout was answered TIMEOUT ("may or may not have been applied") after a fraction of
+    // that because another client's write with a short timeout (or a forward near its end) shared its entry.
+    raft.leader = true;
+    // Queued before the loop starts, so that its first turn takes them together: one entry, one barrier.
+    submit(Requests.put(1, "a", "hasty"), TimeUnit.MILLISECONDS.toNanos(200));
+    submit(Requests.put(2, "b", "patient"), TimeUnit.SECONDS.toNanos(10));
+    submit(Requests.get(3, "b"), TimeUnit.MILLISECONDS.toNanos(200));
+    submit(Requests.get(4, "b"), TimeUnit.SECONDS.toNanos(10));
+    start();
+    var proposal = nextWithOps();
+    assertEquals(2, proposal.entry().getOpsCount(), "both writes in one entry");
+    var barrier = next(raft.barriers, "read barrier");
+    var early = new java.util.HashMap<Long, Response>();
+    for (int i = 0; i < 2; i++) {
+      var r = answer();
+      early.put(r.getId(), r);
+    }
+    assertEquals(java.util.Set.of(1L, 3L), early.keySet(), "only the short deadlines expire: " + early);
+    assertEquals(Error.Code.TIMEOUT, early.get(1L).getError().getCode(), early.toString());
+    assertEquals(Error.Code.UNAVAILABLE, early.get(3L).getError().getCode(), early.toString());
+    apply(proposal.entry());
+    var put = answer();
+    assertEquals(2, put.getId(), put.toString());
+    assertFalse(put.hasError(), put.toString());
+    assertEquals(2, put.getHeader().getRevision());
+    barrier.complete(null);
+    var get = answer();
+    assertEquals(4, get.getId(), get.toString());
+    assertEquals("patient", get.getGet().getKv().getValue().toStringUtf8(), get.toString());
+  }
+
+  @Test
   void linearizableReadsWaitForTheBarrierStaleReadsDoNot() throws Exception {
     raft.leader = true;
     start();

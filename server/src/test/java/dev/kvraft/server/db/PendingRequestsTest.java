@@ -107,6 +107,27 @@ class PendingRequestsTest {
   }
 
   @Test
+  void aCallsCommandsExpireEachAtItsOwnDeadline() {
+    pending.proposed(1, Pending.of(List.of(command(1, 10), command(2, 100), command(3, 10))));
+    pending.barrierSent(2, Pending.of(List.of(command(4, 100), command(5, 10))));
+    pending.awaitApplied(99, Pending.of(List.of(command(6, 10), command(7, 100))));
+    var e = pending.expire(10);
+    assertEquals(List.of(), e.proposalIds(), "proposal 1 still waits for command 2: Raft must not forget it");
+    assertEquals(List.of(1L, 3L), e.writes().stream().flatMap(p -> ids(p.commands()).stream()).toList());
+    assertEquals(List.of(5L, 6L), e.reads().stream().flatMap(p -> ids(p.commands()).stream()).sorted().toList());
+    assertTrue(pending.expire(10).isEmpty(), "each command expires once");
+    var proposal = pending.proposalDone(1);
+    assertNull(proposal.at(0), "op 0's command was answered already");
+    assertEquals(2, proposal.at(1).request().getId(), "op 1 is still command 2");
+    assertNull(proposal.at(2));
+    assertEquals(List.of(2L), ids(proposal.commands()));
+    assertEquals(100, proposal.deadline());
+    assertEquals(List.of(4L), ids(pending.barrierDone(2).commands()));
+    assertEquals(List.of(7L), ids(pending.appliedUpTo(99).get(0).commands()));
+    assertTrue(pending.isEmpty());
+  }
+
+  @Test
   void drainSeparatesWritesThatMayHaveAppliedFromTheRest() {
     pending.proposed(1, Pending.of(List.of(command(1, 10))));
     pending.forwarded(2, Pending.of(List.of(command(2, 10))));
