@@ -125,16 +125,38 @@ final class Leases implements SystemState {
   }
 
   private Response.Builder grant(LeaseGrant g) {
-    long id = g.getId() != 0 ? g.getId() : nextId;
+    long id = g.getId() != 0 ? g.getId() : freeId();
     if (leases.containsKey(id)) {
       return Response.newBuilder().setError(Error.newBuilder().setCode(Error.Code.CONFLICT)
           .setMessage("lease " + id + " already exists"));
     }
     long ttlMs = Math.max(1, g.getTtlSeconds()) * 1000;
     leases.put(id, new Lease(id, ttlMs, clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(ttlMs)));
-    nextId = Math.max(nextId, id + 1);
+    if (id > 0 && id < Long.MAX_VALUE) {
+      nextId = Math.max(nextId, id + 1);
+    }
     return Response.newBuilder().setLeaseGrant(LeaseGrantResult.newBuilder().setId(id)
         .setTtlSeconds(ttlMs / 1000));
+  }
+
+  /**
+   * The id a grant that names none gets: {@link #nextId} (one above every id granted so far), unless a client took
+   * the highest id there is; then the lowest free positive one. Deterministic: every node picks the same.
+   */
+  private long freeId() {
+    if (nextId > 0 && !leases.containsKey(nextId)) {
+      return nextId;
+    }
+    long candidate = 1;
+    for (long taken : leases.keySet()) {
+      if (taken > candidate) {
+        break;
+      }
+      if (taken == candidate) {
+        candidate++;
+      }
+    }
+    return candidate;
   }
 
   private Response.Builder revoke(LeaseRevoke r, String user, OpApplier next, KvState.OpListener listener) {

@@ -47,6 +47,10 @@ public final class RequestValidator {
             throw new Invalid(Error.Code.INVALID_ARGUMENT, "lease grant: the TTL must be 1 to " + MAX_LEASE_TTL_SECONDS
                 + " seconds, got " + ttl);
           }
+          if (r.getLeaseGrant().getId() < 0) {
+            throw new Invalid(Error.Code.INVALID_ARGUMENT, "lease grant: a lease id must be below 2^63, got "
+                + Long.toUnsignedString(r.getLeaseGrant().getId()) + "; leave it 0 to have one picked");
+          }
         }
         case LEASE_REVOKE -> leaseId("lease revoke", r.getLeaseRevoke().getId());
         case LEASE_KEEP_ALIVE -> leaseId("lease keep-alive", r.getLeaseKeepAlive().getId());

@@ -224,6 +224,33 @@ class DatabaseLoopTest {
     return t;
   }
 
+  /** On the leader: submits a grant of lease {@code lease} (0: pick one), applies its entry, returns the answer. */
+  private Response grant(long requestId, long lease) throws Exception {
+    submit(Request.newBuilder().setId(requestId).setLeaseGrant(LeaseGrant.newBuilder().setId(lease)
+        .setTtlSeconds(60)).build());
+    var p = nextWithOps();
+    p.result().complete(null);
+    apply(p.entry());
+    var r = answer();
+    assertEquals(requestId, r.getId());
+    return r;
+  }
+
+  @Test
+  void grantsThatNameNoIdGetFreeOnesEvenAfterAClientTookTheHighestIds() throws Exception {
+    raft.leader = true;
+    start();
+    // One below the highest: the next id one above it is the highest there is, and the one after that overflows.
+    assertEquals(Long.MAX_VALUE - 1, grant(1, Long.MAX_VALUE - 1).getLeaseGrant().getId());
+    var picked = grant(2, 0);
+    assertFalse(picked.hasError(), "a grant naming no id must not collide with the client's: " + picked);
+    long first = picked.getLeaseGrant().getId();
+    var next = grant(3, 0);
+    assertFalse(next.hasError(), next.toString());
+    assertTrue(first > 0 && next.getLeaseGrant().getId() > 0 && first != next.getLeaseGrant().getId(),
+        "two fresh, distinct positive ids: " + first + ", " + next.getLeaseGrant().getId());
+  }
+
   @Test
   void theLeaderProposesOneEntryAndAnswersWhenItApplies() throws Exception {
     raft.leader = true;

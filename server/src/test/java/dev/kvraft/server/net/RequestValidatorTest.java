@@ -57,6 +57,9 @@ class RequestValidatorTest {
         // uint64 revisions of 2^63 and above would read as negative longs.
         Arguments.of("watch from revision 2^63", Request.newBuilder().setWatch(Watch.newBuilder().setKey(b("k"))
             .setStartRevision(Long.MIN_VALUE)), Error.Code.INVALID_ARGUMENT),
+        Arguments.of("lease grant naming id 2^63", Request.newBuilder().setLeaseGrant(
+            dev.kvraft.proto.LeaseGrant.newBuilder().setTtlSeconds(10).setId(Long.MIN_VALUE)),
+            Error.Code.INVALID_ARGUMENT),
         Arguments.of("compact to revision 2^64 - 1", Request.newBuilder().setCompact(Compact.newBuilder()
             .setRevision(-1)), Error.Code.INVALID_ARGUMENT));
   }
