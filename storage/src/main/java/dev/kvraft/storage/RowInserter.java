@@ -56,9 +56,18 @@ final class RowInserter<T> implements AutoCloseable {
       }
       try {
         st.executeUpdate();
-      } finally {
-        st.clearParameters(); // the cached statement must not pin the last batch's values (issue #15)
+      } catch (SQLException e) {
+        // The driver finalizes a statement that failed with anything but BUSY, LOCKED, MISUSE or CONSTRAINT (a full
+        // disk: SQLITE_FULL): drop it, so the next insert prepares a new one, and let nothing hide this error.
+        statements.remove(n);
+        try {
+          st.close();
+        } catch (SQLException again) {
+          e.addSuppressed(again);
+        }
+        throw e;
       }
+      st.clearParameters(); // the cached statement must not pin the last batch's values (issue #15)
     }
   }
 
