@@ -66,6 +66,8 @@ public final class LogMirror implements AutoCloseable {
   private long maxIndex;
   private boolean inTransaction;
   private boolean skipping;
+  /** Why a write failed, after which nothing more is written: the bookkeeping above no longer matches the file. */
+  private String failed;
 
   private LogMirror(Path file, Connection db, int chunkRows, int maxChunks) throws SQLException {
     this.file = file;
@@ -148,6 +150,11 @@ public final class LogMirror implements AutoCloseable {
     MirrorSchema.quickCheck(db, file);
   }
 
+  /** The connection, for tests that fill the disk ({@code PRAGMA max_page_count}). Mirror's thread only. */
+  Connection connection() {
+    return db;
+  }
+
   public Path file() {
     return file;
   }
@@ -163,6 +170,7 @@ public final class LogMirror implements AutoCloseable {
    */
   public void entry(long idx, long term, EntryKind kind, String proposer, int opCount, String summary, byte[] payload)
       throws StorageException {
+    usable();
     try {
       begin();
       skipping = false;
@@ -185,7 +193,7 @@ public final class LogMirror implements AutoCloseable {
           payload == null || payload.length == 0 ? null : payload));
       maxIndex = Math.max(maxIndex, idx);
     } catch (SQLException e) {
-      throw new StorageException("cannot record log entry " + idx + " in " + file + ": " + e.getMessage(), e);
+      throw abandon("cannot record log entry " + idx + " in " + file, e);
     }
   }
 
@@ -210,6 +218,7 @@ public final class LogMirror implements AutoCloseable {
    * history here starts after it.
    */
   public void installed(long revision) throws StorageException {
+    usable();
     if (skipping || revision <= ops.maxRevision()) {
       return;
     }
@@ -217,7 +226,7 @@ public final class LogMirror implements AutoCloseable {
       begin();
       ops.installed(revision);
     } catch (SQLException e) {
-      throw new StorageException("cannot record a snapshot install in " + file + ": " + e.getMessage(), e);
+      throw abandon("cannot record a snapshot install in " + file, e);
     }
   }
 
@@ -233,6 +242,7 @@ public final class LogMirror implements AutoCloseable {
 
   /** Commits what was recorded since the last commit. */
   public void commit() throws StorageException {
+    usable();
     if (!inTransaction) {
       return;
     }
@@ -243,7 +253,39 @@ public final class LogMirror implements AutoCloseable {
       db.setAutoCommit(true);
       inTransaction = false;
     } catch (SQLException e) {
-      throw new StorageException("cannot commit to " + file + ": " + e.getMessage(), e);
+      throw abandon("cannot commit to " + file, e);
+    }
+  }
+
+  /**
+   * A write failed (a full disk, say): rolls back what this transaction wrote, drops what was buffered for it, and
+   * refuses every later write. Committing the rest later, as {@link #close} did, wrote a partial batch: when a
+   * single-row insert fails with SQLITE_FULL, SQLite rolls the whole transaction back, so the entries written
+   * before it were gone while their buffered operations went in alone, and their replay at the next start then
+   * failed on those rows' primary key. The entries are recorded again when Ratis replays them after a restart.
+   */
+  private StorageException abandon(String what, SQLException e) {
+    failed = what + ": " + e.getMessage();
+    entryRows.clear();
+    ops.discard();
+    try {
+      db.rollback(); // fails harmlessly when SQLite has rolled back already
+    } catch (SQLException again) {
+      e.addSuppressed(again);
+    }
+    try {
+      db.setAutoCommit(true);
+    } catch (SQLException again) {
+      e.addSuppressed(again);
+    }
+    inTransaction = false;
+    return new StorageException(failed, e);
+  }
+
+  private void usable() throws StorageException {
+    if (failed != null) {
+      throw new StorageException(file + " takes no more writes after a failed one (" + failed
+          + "); reopen it to go on");
     }
   }
 
@@ -264,8 +306,8 @@ public final class LogMirror implements AutoCloseable {
    * {@code DROP TABLE}, which costs nothing per row; the open chunk is never dropped.
    */
   public int prune(long upTo) throws StorageException {
+    commit();
     try {
-      commit();
       db.setAutoCommit(false);
       int n;
       try (var st = db.createStatement()) {
@@ -276,7 +318,7 @@ public final class LogMirror implements AutoCloseable {
       db.setAutoCommit(true);
       return n;
     } catch (SQLException e) {
-      throw new StorageException("cannot prune " + file + " up to index " + upTo + ": " + e.getMessage(), e);
+      throw abandon("cannot prune " + file + " up to index " + upTo, e);
     }
   }
 
@@ -344,15 +386,15 @@ public final class LogMirror implements AutoCloseable {
    * with their entries) and records the compact revision in {@code meta}; returns how many rows went.
    */
   public int compact(long revision) throws StorageException {
+    commit();
     try {
-      commit();
       db.setAutoCommit(false);
       int n = ops.compact(revision);
       db.commit();
       db.setAutoCommit(true);
       return n;
     } catch (SQLException e) {
-      throw new StorageException("cannot compact " + file + " to revision " + revision + ": " + e.getMessage(), e);
+      throw abandon("cannot compact " + file + " to revision " + revision, e);
     }
   }
 
@@ -404,7 +446,9 @@ public final class LogMirror implements AutoCloseable {
   @Override
   public void close() throws StorageException {
     try {
-      commit();
+      if (failed == null) {
+        commit();
+      }
     } finally {
       closeQuietly(db);
     }

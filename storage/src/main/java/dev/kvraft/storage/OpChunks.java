@@ -92,6 +92,11 @@ final class OpChunks {
     maxRevision = Math.max(maxRevision, row.revision());
   }
 
+  /** Drops the buffered rows (their transaction failed and was rolled back). */
+  void discard() {
+    opRows.clear();
+  }
+
   /**
    * Writes the buffered rows into the open chunk, sealing it first when it holds {@code chunkRows} or more and the
    * rows start above its first index.

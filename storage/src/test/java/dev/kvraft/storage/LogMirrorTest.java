@@ -403,6 +403,59 @@ class LogMirrorTest {
     }
   }
 
+  /**
+   * The disk fills while a batch is recorded (here SQLite's page limit: SQLITE_FULL, as from a full disk), the node
+   * goes on without the mirror, room comes back, the node stops and starts again. The failed batch must not reach the
+   * file at the stop: a single-row insert that fails so rolls SQLite's whole transaction back (the entry went with
+   * it), and the close used to commit the operation still buffered, alone. The restart then replayed the entry and
+   * its operation hit the orphan's primary key: kvraft.db failed again at every start.
+   */
+  @Test
+  void aBatchThatFailedOnAFullDiskIsNotWrittenAtCloseAndIsRecordedWhenReplayed() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    var big = "v".repeat(20_000);
+    var m = LogMirror.open(file);
+    try {
+      for (int i = 1; i <= 3; i++) {
+        put(m, i, 1, "k" + i, "v" + i, i);
+      }
+      m.commit();
+      try (var st = m.connection().createStatement()) {
+        long pages;
+        try (var rs = st.executeQuery("PRAGMA page_count")) {
+          pages = rs.getLong(1);
+        }
+        st.execute("PRAGMA max_page_count = " + pages); // the disk is full
+        put(m, 4, 1, "k4", big, 4);
+        var full = assertThrows(StorageException.class, m::commit);
+        assertTrue(full.getMessage().contains("SQLITE_FULL"), full.getMessage());
+        st.execute("PRAGMA max_page_count = 1000000"); // room again before the node stops
+      }
+    } finally {
+      try {
+        m.close();
+      } catch (StorageException e) {
+        // the node logs it and stops (MirrorObserver)
+      }
+    }
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+         var rs = st.executeQuery("SELECT count(*) FROM raft_log_ops o"
+             + " WHERE NOT EXISTS (SELECT 1 FROM raft_log l WHERE l.idx = o.idx)")) {
+      assertEquals(0, rs.getLong(1), "operations without their entry");
+    }
+    try (var again = LogMirror.open(file)) {
+      assertEquals(3, again.maxIndex());
+      for (int i = 1; i <= 3; i++) {
+        put(again, i, 1, "k" + i, "v" + i, i); // replayed after the snapshot: already there, skipped
+      }
+      put(again, 4, 1, "k4", big, 4);
+      again.commit();
+      var history = again.history(b("k4"));
+      assertEquals(1, history.size());
+      assertEquals(big, new String(history.getFirst().value(), StandardCharsets.UTF_8));
+    }
+  }
+
   @Test
   void aNewerSchemaIsRefused() throws Exception {
     var file = dir.resolve("kvraft.db");
