@@ -261,7 +261,11 @@ public final class SnapshotFiles {
     if (!Files.isRegularFile(file)) {
       throw new StorageException("snapshot " + file + " does not exist");
     }
-    return DriverManager.getConnection("jdbc:sqlite:file:" + file.toAbsolutePath() + "?mode=ro");
+    // Read-only by the open flag, not by a "file:...?mode=ro" URI: in a URI, a '#', '?' or '%' of the path (the
+    // data directory's name) would make SQLite open another file.
+    var config = new org.sqlite.SQLiteConfig();
+    config.setReadOnly(true);
+    return DriverManager.getConnection("jdbc:sqlite:" + file.toAbsolutePath(), config.toProperties());
   }
 
   private static Meta meta(Connection db, Path file) throws SQLException, StorageException {

@@ -43,6 +43,29 @@ class SnapshotFilesTest {
     assertFalse(Files.list(dir.resolve("tmp")).findAny().isPresent(), "no temporary file is left behind");
   }
 
+  /**
+   * A data directory whose path holds a character that means something in a URI ('#', '?', a '%' escape). Snapshots
+   * were read through a {@code file:} URI, so SQLite opened another path: every snapshot failed its verification (a
+   * new node could not write its first one and never started), and an existing one could not be loaded.
+   */
+  @Test
+  void snapshotsWorkUnderAPathWithUriCharacters() throws Exception {
+    for (var name : List.of("node#1", "what?mode=rw", "50%25", "a b")) {
+      var data = dir.resolve(name);
+      var rows = List.of(row("a".getBytes(StandardCharsets.UTF_8), "1", 1));
+      var built = SnapshotFiles.build(data.resolve("tmp"), 1, 9, 1, "", rows.size(), rows.iterator());
+      var file = SnapshotFiles.moveInto(built, data.resolve("sm"), 1, 9);
+      var read = new ArrayList<SnapshotFiles.Row>();
+      assertEquals(9, SnapshotFiles.read(file, read::add).index(), name);
+      assertEquals(1, read.size(), name);
+      assertEquals(9, SnapshotFiles.verify(file).index(), name);
+    }
+    try (var files = Files.list(dir)) {
+      assertEquals(List.of("50%25", "a b", "node#1", "what?mode=rw"),
+          files.map(p -> p.getFileName().toString()).sorted().toList(), "nothing opened or created elsewhere");
+    }
+  }
+
   @Test
   void systemStateRoundTripsAndASnapshotWithoutTheTableReadsAsEmpty() throws Exception {
     var rows = List.of(row("a".getBytes(StandardCharsets.UTF_8), "1", 1));
