@@ -7,7 +7,8 @@ import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.time.Instant;
-import java.time.temporal.ChronoUnit;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -50,6 +51,13 @@ public final class LogMirror implements AutoCloseable {
    * allows 500 terms in the view's compound SELECT.
    */
   static final int MAX_CHUNKS = 400;
+
+  /**
+   * {@code applied_at}'s text: always with milliseconds, so the texts sort as the times do. {@link Instant#toString}
+   * leaves them out at a whole second ({@code 12:00:06Z}), which sorts after {@code 12:00:06.500Z}.
+   */
+  static final DateTimeFormatter APPLIED_AT = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'")
+      .withZone(ZoneOffset.UTC);
 
   private record EntryRow(long idx, long term, String kind, String proposer, int opCount, String summary,
       String appliedAt, byte[] payload) {}
@@ -189,7 +197,7 @@ public final class LogMirror implements AutoCloseable {
         }
       }
       entryRows.add(new EntryRow(idx, term, kind.sql(), proposer == null || proposer.isEmpty() ? null : proposer, opCount,
-          summary, Instant.now().truncatedTo(ChronoUnit.MILLIS).toString(),
+          summary, APPLIED_AT.format(Instant.now()),
           payload == null || payload.length == 0 ? null : payload));
       maxIndex = Math.max(maxIndex, idx);
     } catch (SQLException e) {
@@ -403,7 +411,7 @@ public final class LogMirror implements AutoCloseable {
     try {
       commit();
       try (var st = db.prepareStatement("SELECT coalesce(max(idx), -1) FROM raft_log WHERE applied_at < ?")) {
-        st.setString(1, cutoff.truncatedTo(ChronoUnit.MILLIS).toString());
+        st.setString(1, APPLIED_AT.format(cutoff));
         try (var rs = st.executeQuery()) {
           return rs.getLong(1);
         }

@@ -456,6 +456,34 @@ class LogMirrorTest {
     }
   }
 
+  /**
+   * {@code log.retention.age} prunes the entries applied before a cutoff, compared as {@code applied_at} text. Both
+   * were written with {@link java.time.Instant#toString}, which leaves out the fraction at a whole second, so a cutoff
+   * at 12:00:06 ("12:00:06Z") sorted after an entry applied at 12:00:06.250 ("12:00:06.250Z"): that entry counted as
+   * applied before the cutoff. (An entry applied at a whole second sorted after the rest of its second the same way,
+   * in operators' queries too.)
+   */
+  @Test
+  void anEntryAppliedAfterACutoffAtAWholeSecondIsNotCountedAsBeforeIt() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file)) {
+      long idx = 0;
+      java.time.Instant applied;
+      do { // an entry applied after a whole second (999 times in 1,000 the first)
+        idx++;
+        put(m, idx, 1, "k", "v" + idx, idx);
+        m.commit();
+        try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+             var rs = st.executeQuery("SELECT applied_at FROM raft_log WHERE idx = " + idx)) {
+          applied = java.time.Instant.parse(rs.getString(1));
+        }
+      } while (applied.getNano() == 0);
+      var cutoff = applied.truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+      assertTrue(m.lastIndexAppliedBefore(cutoff) < idx, "entry " + idx + " applied at " + applied
+          + " counted as applied before " + cutoff);
+    }
+  }
+
   @Test
   void aNewerSchemaIsRefused() throws Exception {
     var file = dir.resolve("kvraft.db");
