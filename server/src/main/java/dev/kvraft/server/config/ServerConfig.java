@@ -254,6 +254,14 @@ public record ServerConfig(
     var props = new Properties();
     try (Reader r = Files.newBufferedReader(file)) {
       props.load(r);
+    } catch (java.nio.file.NoSuchFileException e) {
+      throw new IllegalArgumentException("cannot read config file " + file + ": no such file", e);
+    } catch (java.nio.file.AccessDeniedException e) {
+      throw new IllegalArgumentException("cannot read config file " + file + ": permission denied (the server runs as"
+          + " user " + System.getProperty("user.name") + ")", e);
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new IllegalArgumentException("cannot read config file " + file + ": it is not UTF-8 text; save it as"
+          + " UTF-8", e);
     } catch (IOException | IllegalArgumentException e) {
       throw new IllegalArgumentException("cannot read config file " + file + ": " + e.getMessage(), e);
     }

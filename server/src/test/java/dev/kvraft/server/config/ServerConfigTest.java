@@ -77,6 +77,17 @@ class ServerConfigTest {
   }
 
   @Test
+  void anUnreadableConfigFileSaysWhy(@TempDir Path dir) throws IOException {
+    var missing = assertThrows(IllegalArgumentException.class,
+        () -> ServerConfig.fromArgs("--config=" + dir.resolve("n1.properties")));
+    assertTrue(missing.getMessage().endsWith("n1.properties: no such file"), missing.getMessage());
+    var latin1 = dir.resolve("latin1.properties");
+    Files.write(latin1, "data.dir = /srv/kvraft/caf\u00e9\n".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+    var notUtf8 = assertThrows(IllegalArgumentException.class, () -> ServerConfig.fromArgs("--config=" + latin1));
+    assertTrue(notUtf8.getMessage().contains("latin1.properties: it is not UTF-8 text"), notUtf8.getMessage());
+  }
+
+  @Test
   void everySettingHasAWorkingDefault() {
     for (var s : ServerConfig.SETTINGS) {
       var c = ServerConfig.fromMap(Map.of(s.key(), s.defaultValue()));
