@@ -251,7 +251,18 @@ public record ServerConfig(
 
   /** Reads a properties file; the message names the file and what is wrong with it. */
   public static Map<String, String> readFile(Path file) {
-    var props = new Properties();
+    // Properties keeps the last of two lines with the same key; a file that sets one twice is refused instead, since
+    // an operator who edited one of them would see no effect.
+    var twice = new java.util.TreeSet<String>();
+    var props = new Properties() {
+      @Override
+      public synchronized Object put(Object key, Object value) {
+        if (containsKey(key)) {
+          twice.add((String) key);
+        }
+        return super.put(key, value);
+      }
+    };
     try (Reader r = Files.newBufferedReader(file)) {
       props.load(r);
     } catch (java.nio.file.NoSuchFileException e) {
@@ -264,6 +275,10 @@ public record ServerConfig(
           + " UTF-8", e);
     } catch (IOException | IllegalArgumentException e) {
       throw new IllegalArgumentException("cannot read config file " + file + ": " + e.getMessage(), e);
+    }
+    if (!twice.isEmpty()) {
+      throw new IllegalArgumentException("config file " + file + " sets " + String.join(", ", twice)
+          + " more than once; keep one line for each");
     }
     var map = new LinkedHashMap<String, String>();
     props.stringPropertyNames().forEach(k -> map.put(k, props.getProperty(k).strip()));

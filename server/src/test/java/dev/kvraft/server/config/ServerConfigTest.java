@@ -88,6 +88,18 @@ class ServerConfigTest {
   }
 
   @Test
+  void aConfigFileThatSetsAKeyTwiceIsRefused(@TempDir Path dir) throws IOException {
+    var file = dir.resolve("n2.properties");
+    Files.writeString(file, """
+        node.id = n1
+        cluster = n1=10.0.0.1:7379:7380, n2=10.0.0.2:7379:7380
+        node.id = n2
+        """);
+    var e = assertThrows(IllegalArgumentException.class, () -> ServerConfig.fromArgs("--config=" + file));
+    assertTrue(e.getMessage().contains("n2.properties sets node.id more than once"), e.getMessage());
+  }
+
+  @Test
   void everySettingHasAWorkingDefault() {
     for (var s : ServerConfig.SETTINGS) {
       var c = ServerConfig.fromMap(Map.of(s.key(), s.defaultValue()));
