@@ -78,6 +78,9 @@ public record ServerConfig(
     }
   }
 
+  /** JVM flags: read from the config file by the {@code bin/kvraft-server} launcher only, so not in {@link #SETTINGS}. */
+  static final String JVM_OPTIONS = "jvm.options";
+
   /** One documented setting. */
   public record Setting(String key, String defaultValue, String help) {}
 
@@ -235,6 +238,11 @@ public record ServerConfig(
       } else {
         throw new IllegalArgumentException("argument '" + arg + "' has no value: write --" + body + "=VALUE");
       }
+      if (key.equals(JVM_OPTIONS)) {
+        // bin/kvraft-server reads it from the config file before the JVM starts; here it would change nothing.
+        throw new IllegalArgumentException("--" + JVM_OPTIONS + " has no effect on the command line: put it in the"
+            + " config file, or give JVM flags in KVRAFT_JAVA_OPTS");
+      }
       if (key.equals("config")) {
         file = path("config file (--config)", value);
       } else {
@@ -290,7 +298,7 @@ public record ServerConfig(
     var known = new HashSet<String>();
     SETTINGS.forEach(s -> known.add(s.key()));
     var unknown = new ArrayList<String>();
-    given.keySet().stream().filter(k -> !known.contains(k) && !k.startsWith("jvm.")).sorted().forEach(unknown::add);
+    given.keySet().stream().filter(k -> !known.contains(k) && !k.equals(JVM_OPTIONS)).sorted().forEach(unknown::add);
     if (!unknown.isEmpty()) {
       throw new IllegalArgumentException("unknown setting" + (unknown.size() > 1 ? "s " : " ") + unknown
           + "; known settings are " + known.stream().sorted().toList());

@@ -64,6 +64,8 @@ class ServerConfigTest {
       "--request.timeout.ms=0 | request.timeout.ms must be positive",
       "positional | unexpected argument 'positional'",
       "--node.id | has no value",
+      "--jvm.option=-Xmx1g | unknown setting [jvm.option]",
+      "--jvm.options=-Xmx1g | --jvm.options has no effect on the command line",
   })
   void badSettingsNameWhatIsWrong(String arg, String message) {
     var e = assertThrows(IllegalArgumentException.class, () -> ServerConfig.fromArgs(arg));
