@@ -335,7 +335,7 @@ public record ServerConfig(
         millis(get, "log.retention.age.ms", true),
         positiveLong(get, "storage.quota.bytes"),
         positiveLong(get, "storage.reserve.bytes"),
-        longValue(get, "compaction.retention"),
+        compactionRetention(get),
         millis(get, "watch.progress.interval.ms", false),
         bool(get, "log.mirror"),
         positiveLong(get, "raft.segment.bytes"),
@@ -429,6 +429,14 @@ public record ServerConfig(
           + " (a year), got " + v);
     }
     return Duration.ofMillis(v);
+  }
+
+  private static long compactionRetention(Function<String, String> get) {
+    long v = longValue(get, "compaction.retention");
+    if (v < 0) {
+      throw new IllegalArgumentException("compaction.retention must be 0 (no automatic compaction) or more, got " + v);
+    }
+    return v;
   }
 
   private static long positiveLong(Function<String, String> get, String key) {
