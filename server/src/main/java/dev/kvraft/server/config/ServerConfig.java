@@ -324,7 +324,7 @@ public record ServerConfig(
     return new ServerConfig(
         get.apply("node.id"),
         cluster,
-        path("data.dir", get.apply("data.dir")),
+        dataDir(get.apply("data.dir")),
         limits,
         millis(get, "request.timeout.ms", false),
         positiveInt(get, "queue.capacity"),
@@ -383,6 +383,15 @@ public record ServerConfig(
     int clientPort = cluster.stream().filter(p -> p.id().equals(nodeId)).findFirst().map(PeerSpec::clientPort)
         .orElse(7379);
     return MetricsAddress.parse(value == null || value.strip().equals("auto") ? null : value, clientPort);
+  }
+
+  /** data.dir: an empty value would put the node's data in whatever directory the server was started from. */
+  private static Path dataDir(String value) {
+    if (value.isBlank()) {
+      throw new IllegalArgumentException("data.dir is empty: name the directory for this node's data, e.g."
+          + " /var/lib/kvraft/n1 (default ./data)");
+    }
+    return path("data.dir", value);
   }
 
   private static Path path(String key, String value) {

@@ -64,6 +64,7 @@ class ServerConfigTest {
       "--request.timeout.ms=0 | request.timeout.ms must be positive",
       "positional | unexpected argument 'positional'",
       "--node.id | has no value",
+      "--data.dir= | data.dir is empty",
       "--compaction.retention=-5 | compaction.retention must be 0 (no automatic compaction) or more, got -5",
       "--jvm.option=-Xmx1g | unknown setting [jvm.option]",
       "--jvm.options=-Xmx1g | --jvm.options has no effect on the command line",
