@@ -178,6 +178,18 @@ public record ServerConfig(
       throw new IllegalArgumentException("node.id '" + nodeId + "' is not in cluster " + cluster
           + ": add it there, or pick one of " + ids);
     }
+    if (metricsAddress.isPresent()) {
+      var m = metricsAddress.get();
+      var self = cluster.stream().filter(p -> p.id().equals(nodeId)).findFirst().orElseThrow();
+      boolean sameHost = m.host().equals(self.host()) || wildcard(m.host()) || wildcard(self.host());
+      for (var own : List.of(self.clientPort(), self.peerPort())) {
+        if (sameHost && m.port() == own) {
+          throw new IllegalArgumentException("metrics.address " + m + " is also node " + nodeId + "'s "
+              + (own == self.clientPort() ? "client" : "peer") + " port (" + self + "; metrics.address auto is the"
+              + " client port + 2): set metrics.address to a free port, or empty to turn metrics off");
+        }
+      }
+    }
     if (logRetentionAge.isNegative()) {
       throw new IllegalArgumentException("log.retention.age.ms must be 0 (no limit) or more, got "
           + logRetentionAge.toMillis());
@@ -193,6 +205,10 @@ public record ServerConfig(
       throw new IllegalArgumentException("raft.election.timeout.max.ms (" + electionTimeoutMax.toMillis()
           + ") must be greater than raft.election.timeout.min.ms (" + electionTimeoutMin.toMillis() + ")");
     }
+  }
+
+  private static boolean wildcard(String host) {
+    return host.equals("0.0.0.0") || host.equals("::") || host.equals("0:0:0:0:0:0:0:0");
   }
 
   /** This node's own entry of the cluster. */

@@ -64,6 +64,8 @@ class ServerConfigTest {
       "--request.timeout.ms=0 | request.timeout.ms must be positive",
       "positional | unexpected argument 'positional'",
       "--node.id | has no value",
+      "--cluster=n1=127.0.0.1:7379:7381 | metrics.address 127.0.0.1:7381 is also node n1's peer port",
+      "--metrics.address=0.0.0.0:7379 | metrics.address 0.0.0.0:7379 is also node n1's client port",
       "--data.dir= | data.dir is empty",
       "--compaction.retention=-5 | compaction.retention must be 0 (no automatic compaction) or more, got -5",
       "--jvm.option=-Xmx1g | unknown setting [jvm.option]",
