@@ -160,7 +160,20 @@ public final class RaftNode implements Consensus, AutoCloseable {
   }
 
   public void start() throws IOException {
-    server.start();
+    try {
+      server.start();
+    } catch (IOException e) {
+      // Ratis says only "n1: Failed to start NettyRpcService"; what failed is in the innermost cause.
+      Throwable root = e;
+      while (root.getCause() != null && root.getCause() != root) {
+        root = root.getCause();
+      }
+      if (root instanceof java.net.BindException || String.valueOf(root.getMessage()).startsWith("bind(")) {
+        throw new IOException("cannot listen for Raft peers on " + config.self().peerAddress() + ": "
+            + root.getMessage() + " (is another kvraft or program using that port?)", e);
+      }
+      throw root == e ? e : new IOException(e.getMessage() + ": " + root.getMessage(), e);
+    }
     division = server.getDivision(GROUP_ID);
   }
 

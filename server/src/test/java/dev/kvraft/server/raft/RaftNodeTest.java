@@ -5,7 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvraft.proto.Error;
+import dev.kvraft.server.KvraftServer;
+import dev.kvraft.server.testing.TestNodes;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class RaftNodeTest {
   /**
@@ -20,5 +27,17 @@ class RaftNodeTest {
     assertFalse(e.getMessage().contains("unchanged"), e.getMessage());
     assertTrue(e.getMessage().contains("may still commit") && e.getMessage().contains("member list")
         && e.getMessage().contains("member promote"), e.getMessage());
+  }
+
+  /** A Raft port in use stops the node with a message naming the port and the cause, as the client port's does. */
+  @Test
+  void aRaftPortInUseIsNamed(@TempDir Path dir) throws IOException {
+    var config = TestNodes.single(dir);
+    var peer = config.self().peerAddress();
+    try (var taken = new ServerSocket(config.self().peerPort(), 1, InetAddress.getByName("127.0.0.1"))) {
+      var e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class, () -> KvraftServer.start(config));
+      assertTrue(e.getMessage().contains("cannot listen for Raft peers on " + peer + ": ")
+          && e.getMessage().contains("Address already in use"), e.getMessage());
+    }
   }
 }
