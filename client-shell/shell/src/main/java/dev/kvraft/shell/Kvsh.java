@@ -27,6 +27,7 @@ import java.util.List;
  */
 public final class Kvsh {
   static final String DEFAULT_ADDRESS = "127.0.0.1:7379";
+  static final long MAX_TIMEOUT_SECONDS = 365L * 24 * 3600;
 
   private Kvsh() {}
 
@@ -66,11 +67,18 @@ public final class Kvsh {
           case "--user", "-u" -> user = value != null ? value : next(args, ++i, name);
           case "--timeout" -> {
             var v = value != null ? value : next(args, ++i, name);
+            double seconds;
             try {
-              timeout = Duration.ofMillis((long) (Double.parseDouble(v) * 1000));
+              seconds = Double.parseDouble(v);
             } catch (NumberFormatException e) {
-              throw new UsageException("--timeout takes seconds, got '" + v + "'");
+              seconds = Double.NaN;
             }
+            // At least a millisecond; at most a year (far more overflowed the client's deadlines on every command).
+            if (!(seconds >= 0.001 && seconds <= MAX_TIMEOUT_SECONDS)) {
+              throw new UsageException("--timeout takes seconds, from 0.001 to " + MAX_TIMEOUT_SECONDS
+                  + " (a year), got '" + v + "'");
+            }
+            timeout = Duration.ofMillis((long) (seconds * 1000));
           }
           default -> throw new UsageException("unknown option '" + a + "' (see kvsh --help)");
         }

@@ -381,5 +381,11 @@ class KvshTest {
     var err = new ByteArrayOutputStream();
     assertEquals(2, Kvsh.run(new String[] {"--bogus"}, new ByteArrayInputStream(new byte[0]), out, err, false));
     assertTrue(err.toString(StandardCharsets.UTF_8).contains("unknown option '--bogus'"));
+    for (var timeout : List.of("1e300", "-1", "0", "NaN", "soon")) {
+      var bad = run("--address", address, "--timeout", timeout, "-c", "get sh/timeout");
+      assertEquals(2, bad.status(), timeout + ": " + bad.err());
+      assertTrue(bad.err().contains("--timeout takes seconds, from 0.001 to 31536000 (a year), got '" + timeout + "'"),
+          bad.err());
+    }
   }
 }
