@@ -70,8 +70,9 @@ public final class Args {
     return positional.size();
   }
 
+  /** Positional argument {@code i} as text (UTF-8); {@link #bytes} for a key or value. */
   public String word(int i) {
-    return positional.get(i);
+    return Tokenizer.text(positional.get(i));
   }
 
   /** Positional argument {@code i} as raw bytes (escapes already decoded by the tokenizer). */

@@ -97,6 +97,23 @@ public final class Tokenizer {
     word.writeBytes(String.valueOf(ch).getBytes(StandardCharsets.UTF_8));
   }
 
+  /**
+   * A word returned by {@link #split} as the text it spells, for what is text rather than a key or value: a file, a
+   * command to run, a lock, user or member name. Its bytes are decoded as UTF-8 (the word itself holds one char per
+   * byte, so {@code é} would be two chars); bytes that are not UTF-8 are a {@link UsageException}.
+   */
+  public static String text(String word) {
+    try {
+      return StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+          .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+          .decode(java.nio.ByteBuffer.wrap(bytes(word))).toString();
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new UsageException("'" + Output.show(com.google.protobuf.ByteString.copyFrom(bytes(word)))
+          + "' is not UTF-8 text; only keys and values may hold any byte");
+    }
+  }
+
   /** The raw bytes of a word returned by {@link #split}. */
   public static byte[] bytes(String word) {
     return word.getBytes(StandardCharsets.ISO_8859_1);

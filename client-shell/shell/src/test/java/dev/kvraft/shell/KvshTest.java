@@ -375,6 +375,22 @@ class KvshTest {
     assertTrue(usage.err().contains("use list, add, remove or promote"), usage.err());
   }
 
+  /** A file name, a command's arguments and a lock's name are text: é is é, not the two chars of its UTF-8 bytes. */
+  @Test
+  void textArgumentsAreUtf8(@TempDir Path tmp) throws Exception {
+    var dir = java.nio.file.Files.createDirectories(tmp.resolve("s\u00e4kerhet"));
+    var backup = kvsh("", "-c", "backup " + dir.resolve("b.db"));
+    assertEquals(0, backup.status(), backup.err());
+    assertTrue(java.nio.file.Files.isRegularFile(dir.resolve("b.db")), backup.out());
+    var touched = tmp.resolve("caf\u00e9");
+    var lock = kvsh("", "-c", "lock l\u00e5s -- touch " + touched);
+    assertEquals(0, lock.status(), lock.err());
+    assertTrue(java.nio.file.Files.exists(touched), "touch got the name as typed");
+    var notText = kvsh("", "-c", "lock l\\xff");
+    assertEquals(1, notText.status());
+    assertTrue(notText.err().contains("'l\\xff' is not UTF-8 text"), notText.err());
+  }
+
   @Test
   void badOptionsExitTwo() {
     var out = new ByteArrayOutputStream();

@@ -32,7 +32,8 @@ public final class LockCommand implements ShellCommand {
   @Override
   public void run(List<String> words, ShellContext ctx) {
     int dash = words.indexOf("--");
-    var command = dash < 0 ? List.<String>of() : words.subList(dash + 1, words.size());
+    var command = dash < 0 ? List.<String>of()
+        : words.subList(dash + 1, words.size()).stream().map(dev.kvraft.shell.Tokenizer::text).toList();
     var args = Args.parse(dash < 0 ? words : words.subList(0, dash), Set.of(), Set.of("ttl")).expect(1, 1);
     if (dash >= 0 && command.isEmpty()) {
       throw new UsageException("lock: name the command after --");
