@@ -260,6 +260,11 @@ public record ServerConfig(
             + " config file, or give JVM flags in KVRAFT_JAVA_OPTS");
       }
       if (key.equals("config")) {
+        if (file != null) {
+          // Only one file is read: a second would silently replace the first, not add to it.
+          throw new IllegalArgumentException("--config given twice (" + file + " and " + value + "): give one file,"
+              + " and override single settings with --key=value");
+        }
         file = path("config file (--config)", value);
       } else {
         overrides.put(key, value);

@@ -106,6 +106,16 @@ class ServerConfigTest {
   }
 
   @Test
+  void aSecondConfigFileIsRefusedRatherThanReplacingTheFirst(@TempDir Path dir) throws IOException {
+    var first = Files.writeString(dir.resolve("base.properties"), "node.id = n1\n");
+    var second = Files.writeString(dir.resolve("site.properties"), "data.dir = /srv/kvraft\n");
+    var e = assertThrows(IllegalArgumentException.class,
+        () -> ServerConfig.fromArgs("--config=" + first, "--config", second.toString()));
+    assertTrue(e.getMessage().contains("--config given twice") && e.getMessage().contains("site.properties"),
+        e.getMessage());
+  }
+
+  @Test
   void everySettingHasAWorkingDefault() {
     for (var s : ServerConfig.SETTINGS) {
       var c = ServerConfig.fromMap(Map.of(s.key(), s.defaultValue()));
