@@ -24,12 +24,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,8 +51,16 @@ import org.slf4j.LoggerFactory;
  * (The JDK's {@code HttpServer} it replaces read request heads on its two worker threads with no deadline: two
  * connections that sent half a request line stopped every scrape and probe for as long as they stayed open.)
  *
- * <p>Owns the listening socket (the {@code kvraft-metrics-accept} thread accepts), the set of open connections and
- * their deadlines ({@code kvraft-metrics-deadline} closes the late ones). Reads only volatile views of the node.
+ * <p>Owns the listening socket (the {@code kvraft-metrics-accept} thread accepts), the open connections (each socket
+ * with its thread) and their deadlines ({@code kvraft-metrics-deadline} closes the late ones). Reads only volatile
+ * views of the node.
+ *
+ * <p>{@link #close} ends it in an order that leaves nothing behind: it closes the listening socket, which ends the
+ * accept loop, and waits for the accept thread to end; only then, when no connection can be added any more, it closes
+ * every open connection (and interrupts its thread, which may wait for a rendering slot) and stops the deadline
+ * thread. (It used to stop the deadline thread without waiting: a connection accepted just before the close then
+ * had its deadline refused by the stopped executor, and the accept thread died of the
+ * {@code RejectedExecutionException}.)
  */
 public final class MetricsServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(MetricsServer.class);
@@ -67,14 +77,21 @@ public final class MetricsServer implements AutoCloseable {
   private final HealthSource health;
   private final Semaphore connections = new Semaphore(MAX_CONNECTIONS);
   private final Semaphore renderers = new Semaphore(RENDERERS);
-  private final Set<Socket> open = ConcurrentHashMap.newKeySet();
+  /** Each open connection's socket and the thread that serves it (not started yet while the accept thread adds it). */
+  private final Map<Socket, Thread> open = new ConcurrentHashMap<>();
   private final ScheduledThreadPoolExecutor deadlines;
   private final AtomicLong connectionIds = new AtomicLong();
   private final Thread acceptor;
+  /** Runs on the accept thread for each connection it hands on, just before its deadline is set: for tests. */
+  private final Runnable accepted;
   private volatile boolean closed;
 
-  private MetricsServer(ServerSocket listener, PrometheusRegistry registry, HealthSource health) {
+  /** How long {@link #close} waits for the accept thread (which waits only in accept, or 100 ms after a failure). */
+  static final long ACCEPTOR_JOIN_MS = 5_000;
+
+  private MetricsServer(ServerSocket listener, PrometheusRegistry registry, HealthSource health, Runnable accepted) {
     this.listener = listener;
+    this.accepted = accepted;
     this.scrape = new PrometheusScrapeHandler(registry);
     this.health = health;
     this.deadlines = new ScheduledThreadPoolExecutor(1, r -> {
@@ -88,6 +105,15 @@ public final class MetricsServer implements AutoCloseable {
 
   public static MetricsServer start(MetricsAddress address, PrometheusRegistry registry, HealthSource health)
       throws IOException {
+    return start(address, registry, health, () -> { });
+  }
+
+  /**
+   * {@link #start(MetricsAddress, PrometheusRegistry, HealthSource)}, with {@code accepted} run on the accept thread
+   * for each connection it hands on, before the connection's deadline is set: for tests.
+   */
+  static MetricsServer start(MetricsAddress address, PrometheusRegistry registry, HealthSource health,
+      Runnable accepted) throws IOException {
     var socket = new ServerSocket();
     try {
       socket.setReuseAddress(true);
@@ -97,7 +123,7 @@ public final class MetricsServer implements AutoCloseable {
       throw new IOException("cannot serve metrics on " + address.host() + ":" + address.port()
           + ": " + e.getMessage() + "; change metrics.address or set it empty to turn metrics off", e);
     }
-    var server = new MetricsServer(socket, registry, health);
+    var server = new MetricsServer(socket, registry, health, accepted);
     server.acceptor.start();
     return server;
   }
@@ -114,9 +140,23 @@ public final class MetricsServer implements AutoCloseable {
     } catch (IOException ignored) {
       // closing anyway
     }
-    for (var s : open) {
-      closeQuietly(s);
+    // The accept loop sees the close and adds no connection after it: then none can escape the loop below, and none
+    // asks the deadline executor for a deadline after it is stopped.
+    if (Thread.currentThread() != acceptor) {
+      try {
+        acceptor.join(ACCEPTOR_JOIN_MS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      if (acceptor.isAlive()) {
+        LOG.warn("metrics port: the accept thread did not end within {} ms of the close; connections it accepts"
+            + " from now on are closed at once", ACCEPTOR_JOIN_MS);
+      }
     }
+    open.forEach((s, t) -> {
+      closeQuietly(s);
+      t.interrupt(); // one waiting for a rendering slot ends now, not after RENDER_WAIT_MS
+    });
     deadlines.shutdownNow();
   }
 
@@ -140,28 +180,37 @@ public final class MetricsServer implements AutoCloseable {
         closeQuietly(s); // MAX_CONNECTIONS open: this one gets nothing
         continue;
       }
-      open.add(s);
-      if (closed) {
-        release(s);
-        return;
-      }
-      var deadline = deadlines.schedule(() -> closeQuietly(s), EXCHANGE_TIMEOUT_MS, TimeUnit.MILLISECONDS);
-      Thread.ofVirtual().name("kvraft-metrics-conn-" + connectionIds.incrementAndGet()).start(() -> {
+      var deadline = new AtomicReference<ScheduledFuture<?>>(); // set before the thread starts
+      var thread = Thread.ofVirtual().name("kvraft-metrics-conn-" + connectionIds.incrementAndGet()).unstarted(() -> {
         try {
           serve(s);
         } catch (IOException | RuntimeException e) {
           LOG.debug("metrics connection {}: {}", s.getRemoteSocketAddress(), e.toString());
         } finally {
-          deadline.cancel(false);
+          deadline.get().cancel(false);
           release(s);
         }
       });
+      open.put(s, thread);
+      if (closed) {
+        release(s);
+        return;
+      }
+      accepted.run();
+      try {
+        deadline.set(deadlines.schedule(() -> closeQuietly(s), EXCHANGE_TIMEOUT_MS, TimeUnit.MILLISECONDS));
+      } catch (RejectedExecutionException e) {
+        // Only after close() gave up waiting for this thread: the connection is not served.
+        release(s);
+        return;
+      }
+      thread.start();
     }
   }
 
   private void release(Socket s) {
     closeQuietly(s);
-    if (open.remove(s)) {
+    if (open.remove(s) != null) {
       connections.release();
     }
   }

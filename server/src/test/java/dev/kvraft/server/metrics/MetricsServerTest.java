@@ -126,4 +126,53 @@ class MetricsServerTest {
       }
     }
   }
+
+  /**
+   * A close that comes while the accept thread hands a new connection on (between the close check and the
+   * connection's deadline): the accept thread ends without an exception, the connection is closed at once (not at its
+   * head deadline), and the close returns. Before, close() stopped the deadline executor without waiting for the
+   * accept thread, which then died of a {@code RejectedExecutionException} scheduling the connection's deadline.
+   */
+  @Test
+  void aCloseWhileAConnectionIsHandedOnEndsTheAcceptThreadQuietlyAndClosesTheConnection() throws Exception {
+    var handingOn = new java.util.concurrent.CountDownLatch(1);
+    var goOn = new java.util.concurrent.CountDownLatch(1);
+    var acceptThread = new java.util.concurrent.atomic.AtomicReference<Thread>();
+    var uncaught = new java.util.concurrent.atomic.AtomicReference<Throwable>();
+    var server = MetricsServer.start(new MetricsAddress("127.0.0.1", 0), new PrometheusRegistry(), health, () -> {
+      acceptThread.set(Thread.currentThread());
+      Thread.currentThread().setUncaughtExceptionHandler((t, e) -> uncaught.set(e));
+      handingOn.countDown();
+      try {
+        goOn.await(30, java.util.concurrent.TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    Thread closer = null;
+    try (var client = new java.net.Socket("127.0.0.1", server.port())) {
+      // It sends nothing: a close with unread bytes would reset the connection, not end it.
+      assertTrue(handingOn.await(10, java.util.concurrent.TimeUnit.SECONDS), "the connection was not accepted");
+      closer = Thread.ofPlatform().name("test-close").start(server::close);
+      var c = closer;
+      // The close has begun: it returned, or it waits (for the accept thread).
+      dev.kvraft.server.testing.Await.until("the close to begin", java.time.Duration.ofSeconds(10),
+          () -> c.getState() == Thread.State.TERMINATED || c.getState() == Thread.State.TIMED_WAITING);
+      goOn.countDown();
+      closer.join(MetricsServer.ACCEPTOR_JOIN_MS + 5_000);
+      assertFalse(closer.isAlive(), "close() returned");
+      acceptThread.get().join(5_000);
+      assertFalse(acceptThread.get().isAlive(), "the accept thread ended");
+      assertNull(uncaught.get(), "the accept thread died of an exception");
+      // Sooner than the head deadline (2 s from when the connection is served), which would close it too.
+      client.setSoTimeout(MetricsServer.HEAD_TIMEOUT_MS / 2);
+      assertEquals(-1, client.getInputStream().read(), "the connection in progress is closed by the close");
+    } finally {
+      goOn.countDown();
+      if (closer != null) {
+        closer.join(10_000);
+      }
+      server.close();
+    }
+  }
 }
