@@ -53,7 +53,10 @@ import org.slf4j.LoggerFactory;
  * <p>Who owns what: the link owns its connections (a concurrent map by address; a link's writer removes it). Each
  * {@code Link}'s writer thread owns its queue's consumer side and its current {@link Connection}'s output; the reader
  * thread owns the input; the queue's byte and request counts and whether the link was dropped are guarded by the
- * {@code Link}'s lock ({@link #send} adds, the writer takes). {@link #lastAddress} is written by {@link #send}. A
+ * {@code Link}'s lock ({@link #send} adds, the writer takes). {@link #lastAddress} is written by {@link #send}.
+ * {@link #closed} is set by {@link #close} under a lock that {@link #send} holds while it checks it and makes a
+ * link, so a link is either made before the close (which closes it) or not at all; a closed {@code Link} refuses
+ * batches like a dropped one, and its writer takes it out of the map when it ends. A
  * {@code Connection}'s table of unanswered requests is guarded by the connection's lock: the writer adds to it, the
  * reader takes answers out of it, and whoever breaks the connection first (writer, reader, or {@link #close}) takes
  * the rest and reports them.
@@ -83,7 +86,11 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   private final long idleNanos;
   /** The address of the last {@link #send}: the leader's as far as the loop knows; its link is never dropped idle. */
   private volatile String lastAddress;
+  /** Held by {@link #close} to set {@link #closed}, and by {@link #send} to check it and make a link. */
+  private final Object lifecycle = new Object();
+  /** Set once, under {@link #lifecycle}. */
   private volatile boolean closed;
+  private volatile Runnable sendHook = () -> { };
 
   /**
    * The id of the MemberHello on every plaintext link. Every other request on a link carries an id of the loop's own
@@ -109,13 +116,21 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
 
   @Override
   public boolean send(String address, List<Forward> batch) {
-    if (closed) {
-      failed(batch, false, "node is shutting down");
-      return true;
-    }
-    lastAddress = address;
     while (true) {
-      switch (links.computeIfAbsent(address, Link::new).enqueue(batch)) {
+      Link link;
+      synchronized (lifecycle) {
+        // Under the lock close() takes to set closed: no link is made after close() has looked for links to close.
+        if (!closed) {
+          lastAddress = address;
+          sendHook.run();
+        }
+        link = closed ? null : links.computeIfAbsent(address, Link::new);
+      }
+      if (link == null) {
+        failed(batch, false, "node is shutting down");
+        return true;
+      }
+      switch (link.enqueue(batch)) {
         case QUEUED -> {
           return true;
         }
@@ -123,10 +138,16 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
           return false;
         }
         case DROPPED -> {
-          // Its writer dropped it (idle) after the map gave it out: the next turn finds a new one.
+          // Its writer dropped it (idle), or close() closed it, after the map gave it out: the next turn finds a new
+          // one, or that the node is shutting down.
         }
       }
     }
+  }
+
+  /** Runs in {@link #send} after it found the link open, before it takes or makes the link: for tests. */
+  void onSend(Runnable hook) {
+    this.sendHook = hook;
   }
 
   /** The addresses this node holds a link to now: for tests. */
@@ -136,9 +157,16 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
 
   private enum Enqueued { QUEUED, FULL, DROPPED }
 
+  /**
+   * Closes every link: each fails what it still holds, its connection is closed, and its threads end. A {@link #send}
+   * that runs at the same time either made its link before (and it is closed here) or finds the link closed and
+   * reports its batch not sent.
+   */
   @Override
   public void close() {
-    closed = true;
+    synchronized (lifecycle) {
+      closed = true;
+    }
     links.values().forEach(Link::close);
   }
 
@@ -160,7 +188,7 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
     private volatile Connection current;
     /** Set by the reader when the leader refused the MemberHello (it had no token yet); the writer says it again. */
     private volatile boolean helloAgain;
-    /** Guarded by this: the writer dropped the link (idle); it takes no more batches. */
+    /** Guarded by this: the writer dropped the link (idle), or {@link #close} closed it; it takes no more batches. */
     private boolean dropped;
 
     Link(String address) {
@@ -284,6 +312,7 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
         var left = new ArrayList<List<Forward>>();
         queue.drainTo(left);
         left.forEach(b -> failed(b, false, "node is shutting down"));
+        links.remove(address, this);
       }
     }
 
@@ -411,6 +440,9 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
     }
 
     void close() {
+      synchronized (this) {
+        dropped = true; // enqueue refuses from now on: a batch queued after CLOSE would never be written or reported
+      }
       queue.add(CLOSE);
       var conn = current;
       if (conn != null) {

@@ -354,4 +354,113 @@ class LeaderLinkTest {
           + sink.failures);
     }
   }
+
+  /**
+   * A send that races the close (it found the link open, and the close comes before it takes or makes its link): the
+   * batch is reported once (not sent, or sent if the link wrote it before the close ended it), and no link, thread
+   * of one or connection is left. Before, the send made its link after the close had closed the links it found, and
+   * that link's writer stayed for good (its address was the last one sent to, so it was never dropped idle).
+   */
+  @Test
+  void aSendRacingTheCloseHasItsBatchReportedOnceAndLeavesNoLinkBehind() throws Exception {
+    var batch = List.of(forward(Requests.put(1, "a", "x"), System.nanoTime() + TimeUnit.SECONDS.toNanos(30)));
+    var accepted = raceSendWithClose(batch, () -> true);
+    assertTrue(accepted.get(), "the send answered true (the sink hears of the batch), not OVERLOADED");
+    var f = sink.failures.poll(10, TimeUnit.SECONDS);
+    assertNotNull(f, "the batch was not reported");
+    assertEquals(List.of(1L), f.ids());
+    assertLinkGone(address());
+    assertNull(sink.failures.poll(), "reported once");
+    // The link may have connected before the close ended it: then that connection is closed.
+    leader.setSoTimeout(200);
+    Socket connected;
+    try {
+      connected = leader.accept();
+    } catch (java.net.SocketTimeoutException nothingConnected) {
+      connected = null;
+    }
+    if (connected != null) {
+      try (var s = connected) {
+        s.setSoTimeout(5_000);
+        s.getInputStream().readAllBytes(); // ends at the link's close; a read timeout fails the test
+      }
+    }
+  }
+
+  /**
+   * The same race on a link that is open already: the close closes it and its writer ends before the send queues
+   * its batch. The batch is reported once; before, it was queued behind the writer's end and never reported.
+   */
+  @Test
+  void aSendRacingTheCloseOfAnOpenLinkHasItsBatchReported() throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    assertTrue(link.send(address(), List.of(forward(Requests.put(1, "a", "x"), deadline))));
+    try (var s = acceptAndHello()) {
+      answer(s, readUntil(s, 1).getLast());
+      assertEquals(1, sink.replies.poll(10, TimeUnit.SECONDS).getId());
+      // The close has ended the link's writer, or waits for the send: either way the send then goes on.
+      raceSendWithClose(List.of(forward(Requests.put(2, "b", "x"), deadline)), () -> linkThreads(address()).isEmpty());
+      var f = sink.failures.poll(10, TimeUnit.SECONDS);
+      assertNotNull(f, "the batch sent as the link closed was never reported");
+      assertEquals(List.of(2L), f.ids());
+      assertLinkGone(address());
+      assertNull(sink.failures.poll(), "reported once");
+    }
+  }
+
+  /**
+   * Runs {@code send(batch)} and {@code close()} so that the close comes after the send found the link open and
+   * before it takes or makes its link: the send stops there until the close returned (and {@code closed} holds) or
+   * waits for it. Returns what the send returned.
+   */
+  private java.util.concurrent.atomic.AtomicBoolean raceSendWithClose(List<Forward> batch,
+      java.util.concurrent.Callable<Boolean> closed) throws Exception {
+    var inSend = new java.util.concurrent.CountDownLatch(1);
+    var goOn = new java.util.concurrent.CountDownLatch(1);
+    link.onSend(() -> {
+      inSend.countDown();
+      try {
+        goOn.await(30, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    var result = new java.util.concurrent.atomic.AtomicBoolean();
+    var sender = Thread.ofPlatform().name("test-send").start(() -> result.set(link.send(address(), batch)));
+    try {
+      assertTrue(inSend.await(10, TimeUnit.SECONDS), "the send did not start");
+      var closer = Thread.ofPlatform().name("test-close").start(link::close);
+      Await.until("the close to return, or to wait for the send", Duration.ofSeconds(10),
+          () -> closer.getState() == Thread.State.BLOCKED
+              || closer.getState() == Thread.State.TERMINATED && closed.call());
+      goOn.countDown();
+      sender.join(10_000);
+      closer.join(10_000);
+      assertFalse(sender.isAlive() || closer.isAlive(), "send and close returned");
+    } finally {
+      goOn.countDown();
+    }
+    return result;
+  }
+
+  /** No link to {@code address} in the map, and no thread of one left (the writer and reader are virtual threads). */
+  private void assertLinkGone(String address) throws Exception {
+    Await.until("the link's threads to end", Duration.ofSeconds(5), () -> linkThreads(address), List::isEmpty);
+    assertEquals(java.util.Set.of(), link.addresses(), "no link is left");
+  }
+
+  /** The live threads of links to {@code address}, from a thread dump (which lists virtual threads too). */
+  private static List<String> linkThreads(String address) throws IOException {
+    var dir = Files.createTempDirectory("threads");
+    var dump = dir.resolve("dump.txt");
+    try {
+      java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class)
+          .dumpThreads(dump.toString(), com.sun.management.HotSpotDiagnosticMXBean.ThreadDumpFormat.TEXT_PLAIN);
+      return Files.readAllLines(dump).stream()
+          .filter(l -> l.contains("\"kvraft-leader-link-") && l.contains(address + "\"")).toList();
+    } finally {
+      Files.deleteIfExists(dump);
+      Files.delete(dir);
+    }
+  }
 }
