@@ -105,10 +105,14 @@ final class KvStateMachine extends BaseStateMachine {
     getLifeCycle().transition(LifeCycle.State.RUNNING);
   }
 
-  /** Snapshot install on a lagging follower, step 1: Ratis is about to replace {@code sm/}. */
+  /**
+   * Snapshot install on a lagging follower, step 1: Ratis is about to replace {@code sm/}. No snapshot of this node's
+   * goes there until {@link #reinitialize}, or until an entry committed after now is applied (the install failed:
+   * see {@link SnapshotManager}).
+   */
   @Override
   public void pause() {
-    snapshots.installing(true); // waits for a snapshot being moved into sm/; none goes there until reinitialize
+    snapshots.installing(committedIndex()); // waits for a snapshot being moved into sm/
     if (getLifeCycleState() == LifeCycle.State.RUNNING) {
       getLifeCycle().transition(LifeCycle.State.PAUSING);
       getLifeCycle().transition(LifeCycle.State.PAUSED);
@@ -122,9 +126,23 @@ final class KvStateMachine extends BaseStateMachine {
     try {
       loadLatestSnapshot(storage.loadLatestSnapshot(), "installed from the leader");
     } finally {
-      snapshots.installing(false);
+      snapshots.installed();
     }
     getLifeCycle().transition(LifeCycle.State.RUNNING);
+  }
+
+  /**
+   * Ratis's commit index (a volatile read; {@code pause()} runs under Ratis's server lock, so nothing here may wait).
+   * If the division cannot be had, the largest index: the hold then ends only at {@link #reinitialize}, as before.
+   */
+  private long committedIndex() {
+    try {
+      return getServer().join().getDivision(getGroupId()).getRaftLog().getLastCommittedIndex();
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("cannot read the commit index as a snapshot install pauses the state machine ({}); this node's own"
+          + " snapshots wait until the install is done", e.toString());
+      return Long.MAX_VALUE;
+    }
   }
 
   private void loadLatestSnapshot(SingleFileSnapshotInfo info, String why) throws IOException {
@@ -230,6 +248,7 @@ final class KvStateMachine extends BaseStateMachine {
     long index = entry.getIndex();
     var data = entry.getStateMachineLogEntry().getLogData();
     var payload = UnsafeByteOperations.unsafeWrap(data.asReadOnlyByteBuffer());
+    snapshots.applied(index);
     return loop.applied(LogPosition.of(term, index), payload).thenApply(v -> {
       updateLastAppliedTermIndex(term, index);
       return Message.EMPTY;
@@ -248,6 +267,7 @@ final class KvStateMachine extends BaseStateMachine {
   public void notifyTermIndexUpdated(long term, long index) {
     var conf = pendingConf;
     boolean isConf = conf != null && conf.index() == index;
+    snapshots.applied(index);
     loop.metaApplied(LogPosition.of(term, index), isConf ? EntryKind.CONFIGURATION : EntryKind.METADATA, isConf ? conf.summary() : "")
         .thenRun(() -> updateLastAppliedTermIndex(term, index));
   }

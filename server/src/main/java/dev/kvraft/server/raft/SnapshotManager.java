@@ -36,8 +36,29 @@ import org.slf4j.LoggerFactory;
  * between the threshold and the snapshot's registration. A failure is logged once, leaves the previous snapshot
  * in place, and the next attempt waits another threshold of entries.
  *
+ * <p>While Ratis installs a snapshot from the leader, none of this node's goes into {@code sm/}: Ratis moves
+ * {@code sm/} aside and renames its own directory in, and one placed in between would recreate {@code sm/} and fail
+ * that rename. The hold starts at {@code pause()} ({@link #installing}) and ends at whichever comes first:
+ * <ul>
+ *   <li>{@code reinitialize()} ({@link #installed}): the install is done;
+ *   <li>the apply of an entry above the commit index Ratis had when it paused ({@link #applied}): the install failed
+ *       and was given up. Ratis 3.3.0 calls {@code pause()} on the install's thread under its server lock, then
+ *       renames the directory and, only if that worked, tells its apply thread to reload, which calls
+ *       {@code reinitialize()} before it applies anything more. So between {@code pause()} and {@code reinitialize()}
+ *       the only entries applied are the ones the apply thread had under way, committed already; if the rename
+ *       fails, nothing calls {@code reinitialize()} or tells the state machine, and the node goes on applying what
+ *       the leader sends next (a new leader that still has those entries sends them instead of a snapshot). An entry
+ *       committed after the pause is therefore applied only once Ratis has let go of {@code sm/}. Without this end
+ *       the node took no snapshot of its own again until it restarted, while its log grew.
+ * </ul>
+ * Not covered: an append from an old leader, already past Ratis's lock when the install took it, could raise the
+ * commit index while the rename runs; then a snapshot of ours can make that rename fail, and the leader sends the
+ * snapshot again (which pauses, and holds, again). That needs a leader change between an append and an install to
+ * the same follower.
+ *
  * <p>Thread-safety: {@code inProgress}, {@code retryAfterIndex} and the counters behind {@link #stats()} are atomics
- * or volatile; {@code installing} is guarded by the storage's lock, which placing a snapshot holds.
+ * or volatile; {@code installPausedAt} is written under the storage's lock, which placing a snapshot holds, and read
+ * without it by {@link #applied} on Ratis's apply thread (volatile).
  */
 public final class SnapshotManager implements Snapshotter, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SnapshotManager.class);
@@ -57,11 +78,11 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
   private final java.util.concurrent.atomic.AtomicLong failed = new java.util.concurrent.atomic.AtomicLong();
   private volatile Written last;
   /**
-   * Set while Ratis installs a snapshot from the leader ({@link #installing}): Ratis moves {@code sm/} aside and
-   * renames its own directory in, and a snapshot of ours placed in between would recreate {@code sm/} and make that
-   * rename fail. Guarded by {@code storage.lock()}.
+   * While Ratis installs a snapshot from the leader ({@link #installing}), its commit index when it paused the state
+   * machine; {@link #NOT_INSTALLING} otherwise. Written under {@code storage.lock()}.
    */
-  private boolean installing;
+  private volatile long installPausedAt = NOT_INSTALLING;
+  private static final long NOT_INSTALLING = Long.MIN_VALUE;
 
   /**
    * @param phase how many entries later than the threshold this node takes its first snapshot,
@@ -80,14 +101,41 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
   }
 
   /**
-   * Ratis is about to replace {@code sm/} with a snapshot from the leader ({@code true}, from {@code pause()}; waits
-   * for a snapshot being placed there), or has done so ({@code false}, from {@code reinitialize()}). Until then no
-   * snapshot of this node's goes into {@code sm/}.
+   * From {@code pause()}: Ratis is about to replace {@code sm/} with a snapshot from the leader; {@code committed} is
+   * its commit index now. Waits for a snapshot being placed there; none goes there until {@link #installed}, or until
+   * an entry above {@code committed} is applied ({@link #applied}).
    */
-  void installing(boolean on) {
+  void installing(long committed) {
     synchronized (storage.lock()) {
-      installing = on;
+      installPausedAt = committed;
     }
+  }
+
+  /** From {@code reinitialize()}: the leader's snapshot is in {@code sm/} (loaded or not); ours go there again. */
+  void installed() {
+    synchronized (storage.lock()) {
+      installPausedAt = NOT_INSTALLING;
+    }
+  }
+
+  /**
+   * On Ratis's apply thread, for each entry applied: one committed after the pause means the install was given up
+   * (see the class comment), and this node's snapshots go into {@code sm/} again. A volatile read when none is held.
+   */
+  void applied(long index) {
+    long pausedAt = installPausedAt;
+    if (pausedAt == NOT_INSTALLING || index <= pausedAt) {
+      return;
+    }
+    synchronized (storage.lock()) {
+      if (installPausedAt != pausedAt) {
+        return; // ended meanwhile, or a new install paused
+      }
+      installPausedAt = NOT_INSTALLING;
+    }
+    LOG.warn("a snapshot install from the leader paused the state machine at commit index {} and never finished"
+        + " (Ratis logged why); entry {}, committed since, is applied, so this node takes its own snapshots again",
+        pausedAt, index);
   }
 
   /** Node {@code position} of {@code nodes} (0-based, in id order) spreads its snapshots evenly among theirs. */
@@ -192,7 +240,7 @@ public final class SnapshotManager implements Snapshotter, AutoCloseable {
       var md5 = md5(built);
       // Under the storage's lock, Ratis's cleanup never sees the file without its .md5.
       synchronized (storage.lock()) {
-        if (installing) {
+        if (installPausedAt != NOT_INSTALLING) {
           Files.deleteIfExists(built);
           throw new IOException("a snapshot from the leader is being installed into " + dir + ", which Ratis"
               + " replaces; this one is dropped");

@@ -122,17 +122,45 @@ class SnapshotManagerTest {
     var sm = dir.resolve("sm");
     var manager = new SnapshotManager(new KvSnapshotStorage(), loopStub(), dir.resolve("tmp"), 10, 0);
     manager.init(sm);
-    manager.installing(true);
+    manager.installing(40);
     var refused = assertThrows(java.util.concurrent.CompletionException.class, () -> manager.write(state(70)).join());
     assertTrue(refused.getCause().getMessage().contains("being installed"), refused.getCause().getMessage());
     assertFalse(java.nio.file.Files.exists(sm), "sm/ is Ratis's to rename meanwhile");
     try (var left = java.nio.file.Files.list(dir.resolve("tmp"))) {
       assertEquals(java.util.List.of(), left.toList());
     }
-    manager.installing(false);
+    manager.installed();
     assertEquals(sm.resolve("snapshot.2_70").toString(), manager.write(state(70)).join().file());
     manager.close();
   }
+  /**
+   * An install from the leader that fails after pause() (Ratis could not rename its directory into sm/) and is not
+   * sent again (a new leader still had the entries and sent those): Ratis never calls reinitialize() nor says so. The
+   * entries Ratis was applying when it paused keep the hold; the first entry committed after the pause ends it, and
+   * this node snapshots again. Before, it took no snapshot of its own until it restarted, while its log grew.
+   */
+  @org.junit.jupiter.api.Test
+  void anInstallGivenUpAfterPauseHoldsSnapshotsBackOnlyUntilAnEntryCommittedSinceIsApplied(
+      @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+    var sm = dir.resolve("sm");
+    var manager = new SnapshotManager(new KvSnapshotStorage(), loopStub(), dir.resolve("tmp"), 10, 0);
+    manager.init(sm);
+    manager.installing(40); // Ratis had committed up to 40 when it paused
+    manager.applied(39);
+    manager.applied(40); // under way when Ratis paused: the rename may still be running
+    var refused = assertThrows(java.util.concurrent.CompletionException.class, () -> manager.write(state(70)).join());
+    assertTrue(refused.getCause().getMessage().contains("being installed"), refused.getCause().getMessage());
+    assertFalse(java.nio.file.Files.exists(sm), "sm/ is Ratis's to rename meanwhile");
+
+    manager.applied(41); // committed after the pause: the install is over, and reinitialize() never came
+    assertEquals(sm.resolve("snapshot.2_70").toString(), manager.write(state(70)).join().file());
+    assertEquals(70, manager.latestIndex());
+
+    manager.installing(80); // the next install holds them back again
+    assertThrows(java.util.concurrent.CompletionException.class, () -> manager.write(state(75)).join());
+    manager.close();
+  }
+
   /**
    * The snapshot's MD5 (a read of the whole file: seconds for a large store) is computed before the storage's lock is
    * taken: Ratis's cleanup on its apply thread and pause() on a snapshot install wait for that lock, and held only
