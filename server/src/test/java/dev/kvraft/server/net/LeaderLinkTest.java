@@ -48,6 +48,11 @@ class LeaderLinkTest {
   private static final int LEADER_READS = 200_000;
   private static final int VALUE_BYTES = 60 * 1024;
   private static final int BATCH_DEADLINE_S = 60;
+  /**
+   * The fake leader's accepts and reads give up after this: a blocking socket read is not interrupted by
+   * {@code @Timeout}, so a request the link never writes would otherwise hang the test for good.
+   */
+  private static final int SOCKET_TIMEOUT_MS = 30_000;
 
   private final RecordingSink sink = new RecordingSink();
   private final MemberToken token = new MemberToken();
@@ -79,6 +84,7 @@ class LeaderLinkTest {
     // Small, so the kernel holds little on the leader's side (set before bind: accepted sockets inherit it).
     leader.setReceiveBufferSize(4096);
     leader.bind(new InetSocketAddress("127.0.0.1", 0));
+    leader.setSoTimeout(SOCKET_TIMEOUT_MS);
     link = new LeaderLink(sink, null, "n2", token);
   }
 
@@ -144,6 +150,7 @@ class LeaderLinkTest {
   /** Accepts the link's connection and reads its MemberHello. */
   private Socket acceptAndHello() throws IOException {
     var s = leader.accept();
+    s.setSoTimeout(SOCKET_TIMEOUT_MS);
     var hello = Request.parseDelimitedFrom(s.getInputStream());
     assertTrue(hello.hasMemberHello(), hello.toString());
     return s;
@@ -294,7 +301,9 @@ class LeaderLinkTest {
         Duration.ofMillis(200));
     try (var next = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
       String nextAddress = "127.0.0.1:" + next.getLocalPort();
-      long soon = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(300);
+      // Long enough that the link writes it before it expires even on a loaded machine (with 300 ms it once expired
+      // unwritten, and the fake leader waited for it).
+      long soon = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
       assertTrue(link.send(address(), List.of(forward(Requests.put(1, "a", "x"), soon))));
       try (var silent = acceptAndHello()) {
         readUntil(silent, 1); // read, never answered: the old leader hangs
@@ -314,7 +323,9 @@ class LeaderLinkTest {
   }
 
   private static Socket acceptAndHelloOn(ServerSocket server) throws IOException {
+    server.setSoTimeout(SOCKET_TIMEOUT_MS);
     var s = server.accept();
+    s.setSoTimeout(SOCKET_TIMEOUT_MS);
     var hello = Request.parseDelimitedFrom(s.getInputStream());
     assertTrue(hello.hasMemberHello(), hello.toString());
     return s;
