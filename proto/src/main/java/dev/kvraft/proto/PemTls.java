@@ -75,6 +75,7 @@ public record PemTls(Optional<Path> certFile, Optional<Path> keyFile, Path caFil
       if (certFile.isPresent()) {
         var chain = currentCertificates(certFile.get());
         var key = privateKey(keyFile.get());
+        checkKeyMatches(chain.get(0), certFile.get(), key, keyFile.get());
         var keys = KeyStore.getInstance("PKCS12");
         keys.load(null, null);
         keys.setKeyEntry("self", key, new char[0], chain.toArray(new X509Certificate[0]));
@@ -168,6 +169,45 @@ public record PemTls(Optional<Path> certFile, Optional<Path> keyFile, Path caFil
     }
     var ca = Path.of(cacert);
     return Optional.of(cert == null ? trusting(ca) : of(Path.of(cert), Path.of(key), ca));
+  }
+
+  /**
+   * Checks that {@code key} is the private key of {@code cert} (the first certificate of {@code certFile}): a
+   * signature made with the key verifies with the certificate's public key. The JDK and Netty load a pair that does
+   * not match without a word, and then every handshake fails; this happens when a rotation has replaced one of the
+   * two files but not yet the other. The error names both files.
+   */
+  public static void checkKeyMatches(X509Certificate cert, Path certFile, PrivateKey key, Path keyFile)
+      throws IOException {
+    var algorithm = switch (key.getAlgorithm()) {
+      case "EC" -> "SHA256withECDSA";
+      case "RSA" -> "SHA256withRSA";
+      case "EdDSA", "Ed25519" -> "Ed25519";
+      default -> throw new IOException("TLS key file " + keyFile + " holds a " + key.getAlgorithm()
+          + " key; an RSA, EC or Ed25519 key is needed");
+    };
+    boolean matches;
+    try {
+      var probe = "kvraft key check".getBytes(StandardCharsets.US_ASCII);
+      var sign = java.security.Signature.getInstance(algorithm);
+      sign.initSign(key);
+      sign.update(probe);
+      var signature = sign.sign();
+      var verify = java.security.Signature.getInstance(algorithm);
+      verify.initVerify(cert.getPublicKey());
+      verify.update(probe);
+      matches = verify.verify(signature);
+    } catch (java.security.InvalidKeyException | java.security.SignatureException e) {
+      matches = false; // a key of another algorithm than the certificate's
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IOException("this JDK cannot check a " + key.getAlgorithm() + " key (" + algorithm + "): "
+          + e.getMessage(), e);
+    }
+    if (!matches) {
+      throw new IOException("TLS key file " + keyFile + " is not the private key of the certificate in " + certFile
+          + " (" + cert.getSubjectX500Principal().getName() + "); install the key that belongs to that certificate"
+          + " (a rotation must replace both files) and reload");
+    }
   }
 
   /** The unencrypted PKCS#8 private key in a PEM file. */

@@ -333,8 +333,9 @@ public final class KvraftServer implements AutoCloseable {
   }
 
   /**
-   * Re-reads the TLS files (SIGHUP). On success new connections use them; on failure (unreadable, not PEM, expired)
-   * the old ones stay in use and one ERROR line names the file. Without TLS settings it says there is nothing to do.
+   * Re-reads the TLS files (SIGHUP). On success new connections use them; on failure (unreadable, not PEM, expired, a
+   * key that is not the certificate's) the old ones stay in use and one ERROR line names the file. Without TLS settings
+   * it says there is nothing to do.
    */
   public void reloadTls() {
     if (!raft.tlsOn()) {

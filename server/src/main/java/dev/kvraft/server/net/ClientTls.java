@@ -43,7 +43,10 @@ public final class ClientTls implements AutoCloseable {
     this.timer = t;
   }
 
-  /** Reads the PEM files; an unreadable, non-PEM or expired one is an IOException naming it. */
+  /**
+   * Reads the PEM files; an unreadable, non-PEM or expired one, or a key that is not the certificate's, is an
+   * IOException naming it.
+   */
   public static ClientTls load(ServerConfig.TlsFiles files) throws IOException {
     return new ClientTls(files, files.pem().context());
   }

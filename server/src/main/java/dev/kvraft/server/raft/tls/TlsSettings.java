@@ -30,14 +30,20 @@ public record TlsSettings(Path certFile, Path keyFile, Path caFile) {
   /** Server and client SSL contexts built from the files as they are now. */
   public record Contexts(SslContext server, SslContext client) {}
 
-  /** Reads the three files; a missing or unreadable one is an IOException naming it. */
+  /**
+   * Reads the three files; a missing, unreadable or expired one, or a key that is not the certificate's, is an
+   * IOException naming it.
+   */
   public Contexts load() throws IOException {
     for (var f : new Path[] {certFile, keyFile, caFile}) {
       if (!Files.isReadable(f)) {
         throw new IOException("TLS file " + f + " is missing or unreadable; check the path and its permissions");
       }
     }
-    dev.kvraft.proto.PemTls.currentCertificates(certFile);
+    var chain = dev.kvraft.proto.PemTls.currentCertificates(certFile);
+    // Netty builds contexts from a key that is not the certificate's without complaint; every handshake would fail.
+    dev.kvraft.proto.PemTls.checkKeyMatches(chain.get(0), certFile, dev.kvraft.proto.PemTls.privateKey(keyFile),
+        keyFile);
     try {
       var server = SslContextBuilder.forServer(certFile.toFile(), keyFile.toFile())
           .trustManager(caFile.toFile()).clientAuth(ClientAuth.REQUIRE).protocols(PROTOCOLS).build();

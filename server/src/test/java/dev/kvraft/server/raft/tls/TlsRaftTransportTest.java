@@ -146,4 +146,22 @@ class TlsRaftTransportTest {
     assertTrue(e.getMessage().contains(settings.keyFile().toString()), e.getMessage());
     assertTrue(current == t.contexts(), "a failed reload keeps the old material");
   }
+
+  @Test
+  void aKeyThatIsNotTheCertificatesIsRefusedAndTheOldMaterialKept() throws Exception {
+    var settings = certs.node("ca", "half-rotated", "n1");
+    var t = TlsNettyTransport.load(settings);
+    var current = t.contexts();
+    // A rotation half done: the files hold a certificate and a key that do not belong together.
+    Files.copy(certDir.resolve("n2.key"), settings.keyFile(), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    var e = assertThrows(IOException.class, t::reload);
+    assertTrue(e.getMessage().contains(settings.keyFile().toString())
+        && e.getMessage().contains("not the private key of the certificate in " + settings.certFile()), e.getMessage());
+    assertTrue(current == t.contexts(), "a refused reload keeps the old material");
+    assertThrows(IOException.class, () -> TlsNettyTransport.load(settings), "a node must not start with the pair");
+    // The client port, the forwarding link and kvsh read the same files through PemTls.
+    var pem = dev.kvraft.proto.PemTls.of(settings.certFile(), settings.keyFile(), settings.caFile());
+    var e2 = assertThrows(IOException.class, pem::context);
+    assertTrue(e2.getMessage().contains("not the private key"), e2.getMessage());
+  }
 }
