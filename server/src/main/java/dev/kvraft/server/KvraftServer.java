@@ -117,7 +117,7 @@ public final class KvraftServer implements AutoCloseable {
           : r.members().stream().map(m -> m.id()).collect(java.util.stream.Collectors.toSet());
     };
     var members = clientTls != null ? Members.byCertificate(memberIds) : Members.byToken(loop.memberToken());
-    var backups = BackupFiles.open(config.dataDir().resolve("backup"), config.nodeId());
+    var backups = BackupFiles.open(config.dataDir().resolve(DataSizes.BACKUP_DIR), config.nodeId());
     loop.backups(backups);
     var dataSizes = new DataSizes(config.dataDir());
     loop.dataSizes(dataSizes::latest);
