@@ -11,6 +11,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
@@ -20,7 +22,7 @@ import java.util.concurrent.ThreadLocalRandom;
 /**
  * Downloads a backup ({@link KvClient#backup}): asks one node for a copy at a linearizable point, reads it chunk by
  * chunk into a hidden temporary file beside the target (one chunk, 1 MiB, in memory at a time), checks its size and
- * SHA-256, fsyncs it and renames it over the target. Whatever goes wrong, the target is either the old file or the
+ * SHA-256, fsyncs it and renames it over the target. The file is its owner's only (0600). Whatever goes wrong, the target is either the old file or the
  * whole new one: the temporary file is deleted on failure and, should the program be stopped meanwhile, at exit.
  * Stateless.
  */
@@ -68,7 +70,8 @@ final class Backups {
     var tmp = target.toAbsolutePath().resolveSibling("." + name + ".partial-"
         + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()));
     boolean done = false;
-    try (var out = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+    try (var out = FileChannel.open(tmp, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+        ownerOnly(tmp))) {
       tmp.toFile().deleteOnExit();
       var sha = MessageDigest.getInstance("SHA-256");
       long offset = 0;
@@ -118,6 +121,18 @@ final class Backups {
         }
       }
     }
+  }
+
+  /**
+   * Read and write for the owner only, where the file system has POSIX permissions: a backup holds every key and
+   * value and the users and roles, and, renamed over the target, it replaces that file's permissions too (with the
+   * usual umask 022 it was world-readable, like etcdctl's snapshots it is now 0600). An operator who wants a group
+   * to read the backups grants it after the rename.
+   */
+  private static FileAttribute<?>[] ownerOnly(Path file) {
+    return file.getFileSystem().supportedFileAttributeViews().contains("posix")
+        ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))}
+        : new FileAttribute<?>[0];
   }
 
   private static void fsyncDirectory(Path dir) {

@@ -78,6 +78,18 @@ class BackupTest {
   }
 
   @Test
+  void theFileIsReadableByItsOwnerOnlyEvenWhereTheOldOneWasNot(@TempDir Path out) throws Exception {
+    var file = out.resolve("store.db");
+    Files.writeString(file, "the previous backup");
+    Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    client.backup(file);
+    // Every key and value and the users and roles: not for other local users to read.
+    assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+        Files.getPosixFilePermissions(file)));
+    assertEquals(0, leftovers(out));
+  }
+
+  @Test
   void aBadChecksumOrAVanishedBackupLeavesTheOldFileAndNoPartialOne(@TempDir Path out) throws Exception {
     var file = out.resolve("store.db");
     Files.writeString(file, "the previous backup");
