@@ -89,6 +89,11 @@ final class Backups {
           }
         }
         offset += data.size();
+        if (offset > made.getBytes()) {
+          // Stop here: a node that sends more than it announced would otherwise fill this disk.
+          throw new InternalException("node " + address + " sent " + offset + " bytes of a backup it said is "
+              + made.getBytes() + " bytes; stopped reading, nothing was written to " + target);
+        }
         if (chunk.getLast()) {
           break;
         }

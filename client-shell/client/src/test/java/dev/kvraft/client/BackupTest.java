@@ -110,6 +110,19 @@ class BackupTest {
   }
 
   @Test
+  void aNodeSendingMoreThanItAnnouncedIsStoppedAtOnce(@TempDir Path out) throws Exception {
+    var file = out.resolve("store.db");
+    var made = begin();
+    var understated = made.toBuilder().setBytes(1).build();
+    var e = assertThrows(InternalException.class, () -> Backups.read(client, "127.0.0.1:" + server.clientPort(),
+        understated, file));
+    assertTrue(e.getMessage().contains("said is 1 bytes"), e.getMessage());
+    assertEquals(1, openBackups(), "the client stopped after the first chunk, not at the end of the node's copy");
+    assertEquals(0, fileCount(out), "no target and no partial file");
+    readToEnd(made);
+  }
+
+  @Test
   void aNodeHoldsAtMostTwoBackupsAndSaysSo() throws Exception {
     var first = begin();
     var second = begin();
