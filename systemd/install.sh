@@ -8,7 +8,8 @@
 #   --cluster SPEC  the cluster line for those configs (default: the nodes on 127.0.0.1, ports 7379/7380,
 #                   7479/7480, ... so that several instances can run on one host)
 #   --tls-dir DIR   install DIR/ca.pem and each node's DIR/<id>.pem and DIR/<id>.key (and DIR/kvsh.pem/.key when
-#                   there) into /etc/kvraft/tls/ (keys 0600, owned by kvraft), and turn TLS on in new configs
+#                   there) into /etc/kvraft/tls/ (keys 0600, owned by kvraft), and turn TLS on in new configs;
+#                   a file already there is kept (a rotated certificate is never put back to an older one)
 #   --dry-run       print what would be done, change nothing
 #   --no-build      fail instead of building the jars when they are missing
 #
@@ -112,33 +113,49 @@ for id in "${ids[@]}"; do
   if [ "$dry" = 1 ]; then
     echo "+ write $conf (node.id = $id, cluster = $cluster)"
   else
-    sed -e "s|^node.id = .*|node.id = $id|" -e "s|^cluster = .*|cluster = $cluster|" \
-      "$src/systemd/kvraft.properties.example" >"$conf"
-    if [ -n "$tls_dir" ]; then
-      printf '\n# TLS on every link (installed by install.sh --tls-dir); systemctl reload kvraft@%s re-reads them.\n%s\n%s\n%s\n' \
-        "$id" "tls.cert.file = /etc/kvraft/tls/$id.pem" "tls.key.file = /etc/kvraft/tls/$id.key" \
-        "tls.ca.file = /etc/kvraft/tls/ca.pem" >>"$conf"
-    fi
+    (
+      umask 077 # the file is never readable by others, not even before the chmod below
+      sed -e "s|^node.id = .*|node.id = $id|" -e "s|^cluster = .*|cluster = $cluster|" \
+        "$src/systemd/kvraft.properties.example" >"$conf"
+      if [ -n "$tls_dir" ]; then
+        printf '\n# TLS on every link (installed by install.sh --tls-dir); systemctl reload kvraft@%s re-reads them.\n%s\n%s\n%s\n' \
+          "$id" "tls.cert.file = /etc/kvraft/tls/$id.pem" "tls.key.file = /etc/kvraft/tls/$id.key" \
+          "tls.ca.file = /etc/kvraft/tls/ca.pem" >>"$conf"
+      fi
+    )
     chmod 0640 "$conf"
   fi
 done
+
+# Installs one TLS file, unless the target exists already: a file there that differs was rotated in since (or
+# is meant to differ), and running install.sh again to upgrade must not put an older certificate back.
+install_tls_file() {
+  local mode=$1 from=$2 to=$3
+  if [ -e "$to" ] && [ "$dry" = 0 ]; then
+    if ! cmp -s "$from" "$to"; then
+      say "kept $to: it differs from $from (to rotate, copy the new file there and run systemctl reload)"
+    fi
+    return 0
+  fi
+  run install -m "$mode" "$from" "$to"
+}
 
 if [ -n "$tls_dir" ]; then
   # Certificates are public (0644); private keys are readable by the service user only (0600, owned by kvraft).
   tls="$root/etc/kvraft/tls"
   run mkdir -p "$tls"
   run chmod 0750 "$tls"
-  run install -m 0644 "$tls_dir/ca.pem" "$tls/ca.pem"
+  install_tls_file 0644 "$tls_dir/ca.pem" "$tls/ca.pem"
   keys=()
   for id in "${ids[@]}"; do
-    run install -m 0644 "$tls_dir/$id.pem" "$tls/$id.pem"
-    run install -m 0600 "$tls_dir/$id.key" "$tls/$id.key"
+    install_tls_file 0644 "$tls_dir/$id.pem" "$tls/$id.pem"
+    install_tls_file 0600 "$tls_dir/$id.key" "$tls/$id.key"
     keys+=("$tls/$id.key")
   done
   if [ -r "$tls_dir/kvsh.pem" ] && [ -r "$tls_dir/kvsh.key" ]; then
     # The shell's client certificate, for root on this host (KVSH_CACERT/KVSH_CERT/KVSH_KEY point kvsh at it).
-    run install -m 0644 "$tls_dir/kvsh.pem" "$tls/kvsh.pem"
-    run install -m 0600 "$tls_dir/kvsh.key" "$tls/kvsh.key"
+    install_tls_file 0644 "$tls_dir/kvsh.pem" "$tls/kvsh.pem"
+    install_tls_file 0600 "$tls_dir/kvsh.key" "$tls/kvsh.key"
   fi
   say "installed TLS files into $tls; existing configs need tls.cert.file, tls.key.file and tls.ca.file set"
 fi

@@ -155,6 +155,16 @@ class InstallTest {
     assertTrue(n2.contains("tls.ca.file = /etc/kvraft/tls/ca.pem"), n2);
     assertTrue(Files.readString(root.resolve("etc/systemd/system/kvraft@.service"))
         .contains("ExecReload=/bin/kill -HUP $MAINPID"), "systemctl reload rotates certificates");
+    assertEquals("rw-r-----", perms(root.resolve("etc/kvraft/n2.properties")), "a config is not for everyone");
+
+    // n1's certificate is rotated in place; running install.sh again (an upgrade) with the old directory keeps it.
+    var rotated = "-----BEGIN CERTIFICATE-----\nrotated\n-----END CERTIFICATE-----\n";
+    Files.writeString(tls.resolve("n1.pem"), rotated);
+    var again = install(root, "--nodes", "n1,n2", "--tls-dir", certs.toString());
+    assertEquals(0, again.status(), again.out());
+    assertEquals(rotated, Files.readString(tls.resolve("n1.pem")), "the rotated certificate was put back");
+    assertTrue(again.out().contains("kept " + tls.resolve("n1.pem")), again.out());
+    assertEquals(Files.readString(certs.resolve("n2.pem")), Files.readString(tls.resolve("n2.pem")));
   }
 
   private static String perms(Path p) throws IOException {
