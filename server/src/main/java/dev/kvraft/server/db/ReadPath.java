@@ -142,6 +142,13 @@ final class ReadPath {
     long now = System.nanoTime();
     for (var c : reads.commands()) {
       c.trace().raftDone(now);
+      // Checked again now, as etcd checks a range after its read wait: a revoke (or a user deleted) that applied
+      // while the read waited for its barrier is in force for it. The check when it arrived only fails it fast.
+      var refused = authLayer.refusal(c.request());
+      if (refused.isPresent()) {
+        replies.error(c, refused.get().getCode(), refused.get().getMessage(), "");
+        continue;
+      }
       if (c.request().hasBackup()) {
         backup.accept(c);
         continue;
@@ -184,7 +191,7 @@ final class ReadPath {
       case SCAN -> response.setScan(state.scan(r.getScan(), config.limits().maxScanLimit()));
       case AUTH_READ -> response.setAuthRead(auth.read());
       case LEASE_TIME_TO_LIVE -> {
-        // The keys listed are the lease's now, after the barrier: checked again here, not only when it arrived.
+        // The keys listed are the lease's now: checked again here (after a barrier, answerAll did already).
         var refused = authLayer.refusal(r);
         if (refused.isPresent()) {
           return Replies.error(r.getId(), refused.get().getCode(), refused.get().getMessage(), "");

@@ -515,6 +515,50 @@ class DatabaseLoopTest {
     assertEquals(1, answer().getId());
   }
 
+  private static WriteOp authOp(dev.kvraft.proto.AuthChange.Builder change) {
+    return WriteOp.newBuilder().setAuth(change).build();
+  }
+
+  @Test
+  void aReadWaitingForItsBarrierIsCheckedAgainstThePermissionsInForceWhenItIsAnswered() throws Exception {
+    raft.leader = true;
+    start();
+    applyForeign(authOp(dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.USER_ADD)
+        .setName("root")));
+    applyForeign(authOp(dev.kvraft.proto.AuthChange.newBuilder()
+        .setAction(dev.kvraft.proto.AuthChange.Action.USER_GRANT_ROLE).setName("root").setRole("root")));
+    applyForeign(authOp(dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.ROLE_ADD)
+        .setRole("ro")));
+    applyForeign(authOp(dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.ROLE_GRANT)
+        .setRole("ro").setPermission(dev.kvraft.proto.Permission.newBuilder()
+            .setType(dev.kvraft.proto.Permission.Type.READ).setKey(ByteString.copyFromUtf8("a")))));
+    applyForeign(authOp(dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.USER_ADD)
+        .setName("alice")));
+    applyForeign(authOp(dev.kvraft.proto.AuthChange.newBuilder()
+        .setAction(dev.kvraft.proto.AuthChange.Action.USER_GRANT_ROLE).setName("alice").setRole("ro")));
+    applyForeign(authOp(dev.kvraft.proto.AuthChange.newBuilder()
+        .setAction(dev.kvraft.proto.AuthChange.Action.AUTH_ENABLE)));
+
+    submit(Requests.get(1, "a").toBuilder().setUser("alice").build());
+    next(raft.barriers, "read barrier").complete(null);
+    var allowed = answer();
+    assertFalse(allowed.hasError(), "alice may read a: " + allowed);
+
+    submit(Requests.get(2, "a").toBuilder().setUser("alice").build());
+    var barrier = next(raft.barriers, "read barrier");
+    // While the read waits for its barrier, alice loses the role that let her read a.
+    applyForeign(authOp(dev.kvraft.proto.AuthChange.newBuilder()
+        .setAction(dev.kvraft.proto.AuthChange.Action.USER_REVOKE_ROLE).setName("alice").setRole("ro")).toBuilder()
+        .setUser("root").build());
+    submit(Requests.staleGet(3, "a").toBuilder().setUser("alice").build());
+    assertEquals(Error.Code.PERMISSION_DENIED, answer().getError().getCode(), "the revoke applied");
+    barrier.complete(null);
+    var denied = answer();
+    assertEquals(2, denied.getId());
+    assertEquals(Error.Code.PERMISSION_DENIED, denied.getError().getCode(),
+        "the revoke applied before the read was answered: " + denied);
+  }
+
   @Test
   void shutdownAnswersEverythingPending() throws Exception {
     raft.leader = true;
