@@ -135,6 +135,7 @@ public final class Kvsh {
       return 0;
     }
     KvClient client;
+    KvClient.Builder loginBuilder;
     try {
       var builder = KvClient.builder().addresses(options.address()).timeout(options.timeout());
       options.tls().ifPresent(builder::tls);
@@ -154,13 +155,18 @@ public final class Kvsh {
         builder.credentials(user, password);
       }
       client = builder.build();
+      loginBuilder = options.user().isPresent() ? builder : null;
     } catch (IllegalArgumentException e) {
       err.println("kvsh: " + e.getMessage());
       return 2;
     }
-    try (client) {
-      var ctx = new ShellContext(client, out, err, Commands.standard(), options.format());
+    var ctx = new ShellContext(client, out, err, Commands.standard(), options.format());
+    try {
       ctx.secrets(user -> newPassword(env, interactive, user));
+      if (loginBuilder != null) {
+        var user = options.user().get();
+        ctx.loggedInAs(user, password -> loginBuilder.credentials(user, password).build());
+      }
       var shell = new Shell(ctx);
       if (!options.commands().isEmpty()) {
         return runAll(shell, options.commands());
@@ -169,6 +175,8 @@ public final class Kvsh {
         return runStdin(shell, stdin);
       }
       return new Interactive(shell, historyFile()).run();
+    } finally {
+      ctx.lastClient().close();
     }
   }
 

@@ -8,7 +8,11 @@ import java.io.PrintWriter;
  * one thread.
  */
 public final class ShellContext {
-  private final KvClient client;
+  /** The shell's client: replaced (and the old one closed) when the shell's own user changes its password. */
+  private KvClient client;
+  /** The user the shell logged in as, and how to log in again as it with a new password; none without --user. */
+  private String loginUser;
+  private java.util.function.Function<String, KvClient> relogin;
   private final PrintWriter out;
   private final PrintWriter err;
   private final Commands commands;
@@ -37,6 +41,31 @@ public final class ShellContext {
   }
 
   public KvClient client() {
+    return client;
+  }
+
+  /** The shell logged in as {@code user}; {@code relogin} makes a client logged in as it with a new password. */
+  public void loggedInAs(String user, java.util.function.Function<String, KvClient> relogin) {
+    this.loginUser = user;
+    this.relogin = relogin;
+  }
+
+  /**
+   * {@code user}'s password was changed to {@code password}: when that is the shell's own user, whose session the
+   * change ended on the server, the shell logs in again with the new one (the old client is closed); true then.
+   */
+  public boolean passwordChanged(String user, String password) {
+    if (relogin == null || !user.equals(loginUser)) {
+      return false;
+    }
+    var old = client;
+    client = relogin.apply(password);
+    old.close();
+    return true;
+  }
+
+  /** The client to close when the shell ends (the last one, after any re-login). */
+  KvClient lastClient() {
     return client;
   }
 

@@ -93,14 +93,24 @@ class KvshAuthTest {
     assertEquals(1, wrong.status());
     assertTrue(wrong.err().contains("wrong user name or password"), wrong.err());
 
-    var root = kvsh(env("KVSH_PASSWORD", ROOT_PW), "--user", "root", "-c", "user list", "-c", "role list",
+    // Changing its own password ends the shell's session on the server: it logs in again with the new one.
+    var newRootPw = "root-New-789";
+    var passwd = kvsh(env("KVSH_PASSWORD", ROOT_PW, "KVSH_NEW_PASSWORD", newRootPw), "--user", "root",
+        "-c", "user passwd root", "-c", "user list");
+    assertEquals(0, passwd.status(), passwd.err());
+    assertTrue(passwd.out().contains("Logged in again as root with the new password") && passwd.out().contains("svc"),
+        passwd.out());
+    var oldPw = kvsh(env("KVSH_PASSWORD", ROOT_PW), "--user", "root", "-c", "user list");
+    assertEquals(1, oldPw.status(), "the old password no longer works: " + oldPw.out());
+
+    var root = kvsh(env("KVSH_PASSWORD", newRootPw), "--user", "root", "-c", "user list", "-c", "role list",
         "-c", "auth disable");
     assertEquals(0, root.status(), root.err());
     assertTrue(root.out().contains("svc") && root.out().contains("app") && root.out().contains("Disabled"),
         root.out());
-    for (var r : List.of(setup, svc, asSvc, root)) {
-      assertFalse(r.out().contains(ROOT_PW) || r.out().contains(SVC_PW) || r.err().contains(ROOT_PW),
-          "a password in kvsh's output");
+    for (var r : List.of(setup, svc, asSvc, passwd, root)) {
+      assertFalse(r.out().contains(ROOT_PW) || r.out().contains(SVC_PW) || r.err().contains(ROOT_PW)
+          || r.out().contains(newRootPw) || r.err().contains(newRootPw), "a password in kvsh's output");
     }
   }
 

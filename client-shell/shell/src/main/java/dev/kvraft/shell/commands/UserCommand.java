@@ -48,9 +48,14 @@ public final class UserCommand implements ShellCommand {
       case "passwd" -> {
         args.expect(2, 2);
         var name = args.word(1);
+        var password = ctx.secrets().newPassword(name);
         client.authChange(AuthChange.newBuilder().setAction(AuthChange.Action.USER_PASSWORD).setName(name)
-            .setPassword(ctx.secrets().newPassword(name)));
+            .setPassword(password));
         ctx.out().println("Password of " + name + " changed");
+        // The change ended the sessions of that user, this shell's too when it is its own: log in again with it.
+        if (ctx.passwordChanged(name, password)) {
+          ctx.out().println("Logged in again as " + name + " with the new password");
+        }
       }
       case "del", "delete", "rm" -> {
         args.expect(2, 2);
