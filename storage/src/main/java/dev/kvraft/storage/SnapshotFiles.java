@@ -188,7 +188,10 @@ public final class SnapshotFiles {
     }
   }
 
-  /** Streams every row of a snapshot, in key order, to {@code sink}; returns its meta. */
+  /**
+   * Streams every row of a snapshot to {@code sink} in the table's primary-key order: text keys, then binary ones,
+   * each run in byte order (SQLite sorts TEXT before BLOB); returns its meta.
+   */
   public static Meta read(Path file, Consumer<Row> sink) throws StorageException {
     try (var db = open(file)) {
       var meta = meta(db, file);

@@ -213,11 +213,20 @@ public final class KvState {
       var sorted = new TreeMap<Key, Slot>();
       if (ascending) {
         sorted.putAll(new InOrder(slots));
-      } else {
-        for (var slot : slots) {
-          sorted.put(slot.getKey(), slot.getValue()); // a key given twice: the last entry wins, as in byKey
+        return new Contents(byKey, sorted);
+      }
+      // Not in order, usually a few sorted runs: a snapshot file lists its text keys, then its binary ones, each in
+      // byte order. The list's stable merge sort joins runs in linear time, then the one-pass build as above.
+      slots.sort(Map.Entry.comparingByKey());
+      var unique = new ArrayList<Map.Entry<Key, Slot>>(slots.size());
+      for (var slot : slots) {
+        if (!unique.isEmpty() && unique.getLast().getKey().compareTo(slot.getKey()) == 0) {
+          unique.set(unique.size() - 1, slot); // a key given twice: the last entry wins, as in byKey
+        } else {
+          unique.add(slot);
         }
       }
+      sorted.putAll(new InOrder(unique));
       return new Contents(byKey, sorted);
     }
   }

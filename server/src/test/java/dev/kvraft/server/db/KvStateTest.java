@@ -46,7 +46,7 @@ class KvStateTest {
 
   /** A snapshot's entries come in key order (the sorted map is then built in one pass); others must work too. */
   @ParameterizedTest
-  @CsvSource({"a b c d", "c a d b", "a b b c"})
+  @CsvSource({"a b c d", "c a d b", "a b b c", "c d a b", "b a b c a"})
   void resetToAnySetOfEntriesThenWritesAndScansWork(String order) {
     put("old", "x"); // replaced by the reset
     var entries = new ArrayList<KvState.Entry>();
@@ -69,6 +69,15 @@ class KvStateTest {
     after.add("bb");
     after.sort(null);
     assertEquals(after, keys());
+  }
+
+  @Test
+  void aKeyGivenTwiceToAResetKeepsItsLastEntryInScansAndGets() {
+    state.reset(5, List.of(entry("b", "first", 1), entry("a", "x", 2), entry("b", "last", 3)));
+    assertEquals(List.of("a", "b"), keys());
+    assertEquals(b("last"), state.get(b("b")).getValue());
+    var scanned = state.scan(Scan.newBuilder().setStart(b("b")).setEnd(b("c")).build(), 10).getKvs(0);
+    assertEquals(b("last"), scanned.getValue(), "the sorted map holds the same entry as the hash map");
   }
 
   @Test
