@@ -12,14 +12,28 @@ final class Deadlines {
   private Deadlines() {}
 
   static void answerExpired(PendingRequests.Expired expired, Replies replies, long timeoutMs) {
+    var within = within(timeoutMs);
     expired.writes().forEach(p -> p.commands().forEach(c -> replies.error(c, Error.Code.TIMEOUT,
         c.request().hasLeaseKeepAlive()
-            ? "lease keep-alive not confirmed within " + timeoutMs + " ms; the lease may or may not have been renewed"
+            ? "lease keep-alive not confirmed " + within + "; the lease may or may not have been renewed"
                 + " (send another keep-alive: it is safe to retry)"
-            : "write not confirmed within " + timeoutMs + " ms; it may or may not have been applied (read the key to"
-                + " find out)", "")));
+            : "write not confirmed " + within + "; it may or may not have been applied, and may still apply: retry"
+                + " it only if it is idempotent, or as a txn comparing the key's mod_revision", "")));
     expired.reads().forEach(p -> p.commands().forEach(c -> replies.error(c, Error.Code.UNAVAILABLE,
-        "read not confirmed by a quorum within " + timeoutMs + " ms (is a quorum of nodes up?)", "")));
+        "read not confirmed by a quorum " + within + " (is a quorum of nodes up?)", "")));
+  }
+
+  /** A command's deadline is its own timeout_ms when shorter than request.timeout.ms: say so, not only the latter. */
+  private static String within(long timeoutMs) {
+    return "within its timeout (timeout_ms, at most request.timeout.ms = " + timeoutMs + " ms)";
+  }
+
+  /**
+   * What is left of a deadline ({@link System#nanoTime()} time) in milliseconds, at least 1: the timeout to give a
+   * Raft admin call made for a command, so that its answer comes before the client gives up.
+   */
+  static long millisLeft(long deadline) {
+    return Math.max(1, java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
   }
 
   /**

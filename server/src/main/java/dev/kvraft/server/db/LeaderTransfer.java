@@ -47,7 +47,7 @@ final class LeaderTransfer {
     }
     var to = target;
     replies.handedOff(); // answered from Raft's thread from here on
-    raft.transferLeadership(ids.next(), to, config.requestTimeout().toMillis()).whenComplete((ok, err) -> {
+    raft.transferLeadership(ids.next(), to, Deadlines.millisLeft(c.deadline())).whenComplete((ok, err) -> {
       if (err != null) {
         var e = Failures.consensus(err);
         replies.answer(c, Replies.error(id, e.code(), "leadership stays where it was: " + e.getMessage(), ""));

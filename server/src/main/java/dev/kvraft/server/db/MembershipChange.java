@@ -102,14 +102,14 @@ final class MembershipChange {
       }
     }
     long id = c.request().getId();
-    long timeout = config.requestTimeout().toMillis();
+    long deadline = c.deadline(); // the client's timeout_ms or request.timeout.ms: both steps of an ADD within it
     var promote = promoteAfter;
     long firstCall = ids.next();
     long promoteCall = ids.next(); // taken here: the promotion starts on Raft's thread, and ids are the loop's
     replies.handedOff(); // answered from Raft's thread from here on
     LOG.info("node {}: membership change {} {} {} starting", config.nodeId(), change.getAction(), change.getId(),
         change.getAddress());
-    raft.changeMembers(firstCall, current, voters, learners, timeout).thenCompose(ok -> {
+    raft.changeMembers(firstCall, current, voters, learners, Deadlines.millisLeft(deadline)).thenCompose(ok -> {
       if (promote == null) {
         return java.util.concurrent.CompletableFuture.<Object>completedFuture(ok);
       }
@@ -119,7 +119,8 @@ final class MembershipChange {
       var l = new ArrayList<Consensus.Member>();
       now.forEach(m -> (m.voter() || m.id().equals(promote.id()) ? v : l).add(m.id().equals(promote.id())
           ? new Consensus.Member(m.id(), m.clientAddress(), m.peerAddress(), true) : m));
-      return raft.changeMembers(promoteCall, now, v, l, timeout).thenApply(done -> (Object) done);
+      return raft.changeMembers(promoteCall, now, v, l, Deadlines.millisLeft(deadline))
+          .thenApply(done -> (Object) done);
     }).whenComplete((ok, err) -> {
       if (err != null) {
         var e = Failures.consensus(err);

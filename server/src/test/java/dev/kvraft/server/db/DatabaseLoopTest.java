@@ -53,6 +53,8 @@ class DatabaseLoopTest {
     volatile List<Member> members = List.of();
     /** The call id of each membership change, which commits at once. */
     final BlockingQueue<Long> memberChanges = new LinkedBlockingQueue<>();
+    /** The timeout each membership change and leadership transfer was given, in order. */
+    final BlockingQueue<Long> adminTimeouts = new LinkedBlockingQueue<>();
 
     record Proposal(long callId, LogEntry entry, CompletableFuture<Object> result) {}
 
@@ -109,6 +111,13 @@ class DatabaseLoopTest {
       now.addAll(learners);
       members = List.copyOf(now);
       memberChanges.add(callId);
+      adminTimeouts.add(timeoutMs);
+      return CompletableFuture.completedFuture(null);
+    }
+
+    @Override
+    public CompletableFuture<?> transferLeadership(long callId, String targetId, long timeoutMs) {
+      adminTimeouts.add(timeoutMs);
       return CompletableFuture.completedFuture(null);
     }
   }
@@ -618,6 +627,29 @@ class DatabaseLoopTest {
     assertEquals("n2", notice.getMemberChange().getId());
     assertTrue(notice.getId() > changeCall, "the notice's id (" + notice.getId() + ") is a call id the loop took after"
         + " the change's (" + changeCall + "), not one made from the client's");
+  }
+
+  @Test
+  void membershipChangesAndTransfersGetWhatIsLeftOfTheClientsTimeoutNotTheServersWhole() throws Exception {
+    // Found by review: they were given request.timeout.ms (5 s here), so a client with a shorter timeout_ms gave up
+    // before the server's verdict; an ADD's two steps could take twice that.
+    raft.leader = true;
+    raft.members = List.of(new Consensus.Member("n1", "127.0.0.1:7001", "127.0.0.1:7002", true),
+        new Consensus.Member("n2", N2, "127.0.0.1:7004", true));
+    start();
+    submit(Request.newBuilder().setId(1).setMemberChange(dev.kvraft.proto.MemberChange.newBuilder()
+        .setAction(dev.kvraft.proto.MemberChange.Action.ADD).setId("n3").setAddress("127.0.0.1:7005:7006")).build(),
+        TimeUnit.MILLISECONDS.toNanos(800));
+    assertTrue(answer().hasMemberChange());
+    long add = next(raft.adminTimeouts, "the ADD's first step");
+    long promote = next(raft.adminTimeouts, "the ADD's promotion");
+    assertTrue(add > 0 && add <= 800 && promote > 0 && promote <= add,
+        "both steps within the client's 800 ms: " + add + ", " + promote);
+    submit(Request.newBuilder().setId(2).setTransferLeader(dev.kvraft.proto.TransferLeader.newBuilder()
+        .setTarget("n2")).build(), TimeUnit.MILLISECONDS.toNanos(600));
+    assertTrue(answer().hasTransferLeader());
+    long transfer = next(raft.adminTimeouts, "the transfer");
+    assertTrue(transfer > 0 && transfer <= 600, "within the client's 600 ms: " + transfer);
   }
 
   @Test
