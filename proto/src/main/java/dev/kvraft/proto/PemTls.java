@@ -182,9 +182,11 @@ public record PemTls(Optional<Path> certFile, Optional<Path> keyFile, Path caFil
     var algorithm = switch (key.getAlgorithm()) {
       case "EC" -> "SHA256withECDSA";
       case "RSA" -> "SHA256withRSA";
-      case "EdDSA", "Ed25519" -> "Ed25519";
+      // The JDK names every EdDSA key "EdDSA", Ed448 ones too (which privateKey reads): "EdDSA" signs with the
+      // key's own curve, where "Ed25519" refused an Ed448 key and its matching certificate was reported as not its.
+      case "EdDSA", "Ed25519", "Ed448" -> "EdDSA";
       default -> throw new IOException("TLS key file " + keyFile + " holds a " + key.getAlgorithm()
-          + " key; an RSA, EC or Ed25519 key is needed");
+          + " key; an RSA, EC, Ed25519 or Ed448 key is needed");
     };
     boolean matches;
     try {
