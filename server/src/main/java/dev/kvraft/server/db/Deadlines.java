@@ -17,8 +17,9 @@ final class Deadlines {
         c.request().hasLeaseKeepAlive()
             ? "lease keep-alive not confirmed " + within + "; the lease may or may not have been renewed"
                 + " (send another keep-alive: it is safe to retry)"
-            : "write not confirmed " + within + "; it may or may not have been applied, and may still apply: retry"
-                + " it only if it is idempotent, or as a txn comparing the key's mod_revision", "")));
+            : "write not confirmed " + within + "; it may or may not have been applied, and may still apply"
+                + " later (a read that does not show it proves nothing): retry it only if it is idempotent, or as a"
+                + " txn that compares the key's mod_revision", "")));
     expired.reads().forEach(p -> p.commands().forEach(c -> replies.error(c, Error.Code.UNAVAILABLE,
         "read not confirmed by a quorum " + within + " (is a quorum of nodes up?)", "")));
   }

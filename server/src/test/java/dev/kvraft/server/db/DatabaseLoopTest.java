@@ -455,6 +455,10 @@ class DatabaseLoopTest {
     next(raft.proposals, "proposal");
     var r = answer();
     assertEquals(Error.Code.TIMEOUT, r.getError().getCode(), r.toString());
+    // Found by review: it said "read the key to find out", the advice README and PROTOCOL now call unsafe (the entry
+    // may still commit after a read that does not show it).
+    assertFalse(r.getError().getMessage().contains("read the key"), r.getError().getMessage());
+    assertTrue(r.getError().getMessage().contains("idempotent"), r.getError().getMessage());
     // Published at the end of the loop's turn, which may be just after the answer was queued.
     dev.kvraft.server.testing.Await.until("nothing left in flight", java.time.Duration.ofSeconds(5),
         () -> loop.inFlightCommands() == 0);
