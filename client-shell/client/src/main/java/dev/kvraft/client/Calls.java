@@ -81,7 +81,7 @@ final class Calls {
       // The server answers within the time we say we wait; we wait a grace period more for that answer.
       long budget = deadline - System.nanoTime();
       var r = request.setId(ids.incrementAndGet())
-          .setTimeoutMs((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(budget))).build();
+          .setTimeoutMs(timeoutMs(budget)).build();
       var f = c.send(r);
       Response response;
       try {
@@ -162,5 +162,14 @@ final class Calls {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  /**
+   * The {@code timeout_ms} for a budget of {@code nanos}: at least 1, and at most {@link Integer#MAX_VALUE} (24.8
+   * days; a node caps it at its request.timeout.ms anyway). A plain int cast wrapped a budget of 2^32 ms or more
+   * around to a few milliseconds, and one from 2^31 ms to a negative number.
+   */
+  static int timeoutMs(long nanos) {
+    return (int) Math.min(Integer.MAX_VALUE, Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)));
   }
 }
