@@ -12,21 +12,26 @@ final class Deadlines {
   private Deadlines() {}
 
   static void answerExpired(PendingRequests.Expired expired, Replies replies, long timeoutMs) {
-    var within = within(timeoutMs);
     expired.writes().forEach(p -> p.commands().forEach(c -> replies.error(c, Error.Code.TIMEOUT,
         c.request().hasLeaseKeepAlive()
-            ? "lease keep-alive not confirmed " + within + "; the lease may or may not have been renewed"
-                + " (send another keep-alive: it is safe to retry)"
-            : "write not confirmed " + within + "; it may or may not have been applied, and may still apply"
-                + " later (a read that does not show it proves nothing): retry it only if it is idempotent, or as a"
-                + " txn that compares the key's mod_revision", "")));
+            ? "lease keep-alive not confirmed within " + ownTimeoutMs(c, timeoutMs) + " ms; the lease may or may not"
+                + " have been renewed (send another keep-alive: it is safe to retry)"
+            : "write not confirmed within " + ownTimeoutMs(c, timeoutMs) + " ms; it may or may not have been applied,"
+                + " and may still apply later (a read that does not show it proves nothing): retry it only if it is"
+                + " idempotent, or as a txn that compares the key's mod_revision", "")));
     expired.reads().forEach(p -> p.commands().forEach(c -> replies.error(c, Error.Code.UNAVAILABLE,
-        "read not confirmed by a quorum " + within + " (is a quorum of nodes up?)", "")));
+        "read not confirmed by a quorum within " + ownTimeoutMs(c, timeoutMs) + " ms (is a quorum of nodes up?)",
+        "")));
   }
 
-  /** A command's deadline is its own timeout_ms when shorter than request.timeout.ms: say so, not only the latter. */
-  private static String within(long timeoutMs) {
-    return "within its timeout (timeout_ms, at most request.timeout.ms = " + timeoutMs + " ms)";
+  /**
+   * How long the command was given, as its connection set its deadline: the client's {@code timeout_ms} when it sent
+   * a shorter one than {@code request.timeout.ms}. Each command now expires at its own deadline, so naming the
+   * node's setting told a client that asked for 200 ms that it had waited 5,000.
+   */
+  private static long ownTimeoutMs(Event.Command c, long timeoutMs) {
+    int asked = c.request().getTimeoutMs();
+    return asked > 0 ? Math.min(timeoutMs, asked) : timeoutMs;
   }
 
   /**

@@ -516,6 +516,26 @@ class DatabaseLoopTest {
   }
 
   @Test
+  void anExpiredCommandIsToldTheTimeoutItAskedFor() throws Exception {
+    // Found by review: the answer named request.timeout.ms (1500 here), though the command had asked for 200 ms and
+    // expired at that, on its own.
+    raft.leader = true;
+    start();
+    long asked = TimeUnit.MILLISECONDS.toNanos(200);
+    submit(Requests.put(1, "a", "1").toBuilder().setTimeoutMs(200).build(), asked);
+    next(raft.proposals, "proposal");
+    var write = answer();
+    assertEquals(Error.Code.TIMEOUT, write.getError().getCode(), write.toString());
+    assertTrue(write.getError().getMessage().startsWith("write not confirmed within 200 ms;"),
+        write.getError().getMessage());
+    submit(Requests.get(2, "a").toBuilder().setTimeoutMs(200).build(), asked);
+    next(raft.barriers, "read barrier");
+    var read = answer();
+    assertEquals(Error.Code.UNAVAILABLE, read.getError().getCode(), read.toString());
+    assertTrue(read.getError().getMessage().contains("within 200 ms"), read.getError().getMessage());
+  }
+
+  @Test
   void linearizableReadsWaitForTheBarrierStaleReadsDoNot() throws Exception {
     raft.leader = true;
     start();
