@@ -1,6 +1,7 @@
 package dev.kvraft.systemd;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -10,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
@@ -32,8 +34,13 @@ class ClusterScriptTest {
   record Run(int status, String out) {}
 
   private Run run(String... cmd) throws IOException, InterruptedException {
+    return run(Map.of(), cmd);
+  }
+
+  private Run run(Map<String, String> env, String... cmd) throws IOException, InterruptedException {
     var pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true);
     pb.environment().put("KVRAFT_CLUSTER_DIR", dir.resolve("data").toString());
+    pb.environment().putAll(env);
     pb.environment().put("KVRAFT_NO_BUILD", "1");
     var p = pb.start();
     var out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -60,16 +67,26 @@ class ClusterScriptTest {
     cluster("stop");
   }
 
-  @Test
-  void startUseKillTheLeaderKeepWorkingStop() throws Exception {
-    for (int port : new int[] {7379, 7479, 7579}) {
-      try (var s = new Socket()) {
-        s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+  private static boolean open(int port) {
+    try (var s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private static void portsFree(int... ports) {
+    for (int port : ports) {
+      if (open(port)) {
         throw new AssertionError("port " + port + " is taken: is a kvraft cluster already running here?");
-      } catch (IOException expected) {
-        // free
       }
     }
+  }
+
+  @Test
+  void startUseKillTheLeaderKeepWorkingStop() throws Exception {
+    portsFree(7379, 7479, 7579);
     var start = cluster("start");
     assertEquals(0, start.status(), start.out());
     assertTrue(start.out().contains("cluster up, leader n"), start.out());
@@ -137,5 +154,18 @@ class ClusterScriptTest {
     assertEquals(0, stop.status(), stop.out());
     assertTrue(stop.out().contains("n1 stopped") && stop.out().contains("n2 stopped")
         && stop.out().contains("n3 stopped"), stop.out());
+  }
+
+  /** Found by review: before, it started nothing but failed writing $dir/added ("No such file or directory"). */
+  @Test
+  void addBeforeStartSaysToStartFirst() throws Exception {
+    portsFree(7679);
+    var add = cluster("add", "n4");
+    assertEquals(1, add.status(), add.out());
+    assertTrue(add.out().contains("no node of this cluster is running") && add.out().contains("start' first"),
+        add.out());
+    assertFalse(add.out().contains("No such file"), add.out());
+    assertFalse(java.nio.file.Files.exists(dir.resolve("data/added")), "n4 is not remembered");
+    assertFalse(open(7679), "n4 was not started");
   }
 }
