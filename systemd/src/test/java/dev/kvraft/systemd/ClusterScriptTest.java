@@ -31,6 +31,9 @@ class ClusterScriptTest {
   @TempDir
   Path dir;
 
+  /** KVRAFT_CLUSTER_DIR for this test's runs: data/ under the temporary directory unless a test sets another. */
+  Path clusterDir;
+
   record Run(int status, String out) {}
 
   private Run run(String... cmd) throws IOException, InterruptedException {
@@ -39,7 +42,7 @@ class ClusterScriptTest {
 
   private Run run(Map<String, String> env, String... cmd) throws IOException, InterruptedException {
     var pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true);
-    pb.environment().put("KVRAFT_CLUSTER_DIR", dir.resolve("data").toString());
+    pb.environment().put("KVRAFT_CLUSTER_DIR", (clusterDir != null ? clusterDir : dir.resolve("data")).toString());
     pb.environment().putAll(env);
     pb.environment().put("KVRAFT_NO_BUILD", "1");
     var p = pb.start();
@@ -167,5 +170,33 @@ class ClusterScriptTest {
     assertFalse(add.out().contains("No such file"), add.out());
     assertFalse(java.nio.file.Files.exists(dir.resolve("data/added")), "n4 is not remembered");
     assertFalse(open(7679), "n4 was not started");
+  }
+
+  /**
+   * A KVRAFT_CLUSTER_DIR with spaces, with TLS: every node gets its certificate paths whole, and so does kvsh (found by
+   * review: the script passed them as unquoted words, so they split at the space and the nodes did not start).
+   */
+  @Test
+  void tlsClusterInADirectoryWithSpaces() throws Exception {
+    portsFree(7379, 7479, 7579, 7679);
+    clusterDir = dir.resolve("my cluster/data");
+    var start = cluster("start", "--tls");
+    assertEquals(0, start.status(), start.out());
+    assertTrue(start.out().contains("cluster up, leader n"), start.out());
+    var put = kvsh("127.0.0.1:7379", "put spaced yes", "get spaced");
+    assertEquals(0, put.status(), put.out());
+    assertTrue(put.out().endsWith("yes\n"), put.out());
+    var status = cluster("status");
+    assertEquals(0, status.status(), status.out());
+    assertTrue(status.out().contains("LEADER") && !status.out().contains("error"), status.out());
+    // An added node gets a certificate and the same TLS settings; the script's kvsh adds and removes it over TLS.
+    var add = cluster("add", "n4");
+    assertEquals(0, add.status(), add.out());
+    assertTrue(add.out().contains("added n4"), add.out());
+    var onN4 = kvsh("127.0.0.1:7679", "get spaced");
+    assertTrue(onN4.out().endsWith("yes\n"), "n4 holds the data, over TLS: " + onN4.out());
+    var remove = cluster("remove", "n4");
+    assertEquals(0, remove.status(), remove.out());
+    assertTrue(remove.out().contains("removed n4"), remove.out());
   }
 }
