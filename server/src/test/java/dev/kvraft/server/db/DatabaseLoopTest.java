@@ -487,10 +487,12 @@ class DatabaseLoopTest {
     // write sent with a 5 s timeout was answered TIMEOUT ("may or may not have been applied") after a fraction of
     // that because another client's write with a short timeout (or a forward near its end) shared its entry.
     raft.leader = true;
-    // Queued before the loop starts, so that its first turn takes them together: one entry, one barrier.
-    submit(Requests.put(1, "a", "hasty"), TimeUnit.MILLISECONDS.toNanos(200));
+    // Queued before the loop starts, so that its first turn takes them together: one entry, one barrier. The short
+    // deadlines are 2 s so that they are still ahead when that turn comes, even on a loaded machine (else the leader
+    // answers the write UNAVAILABLE without proposing it).
+    submit(Requests.put(1, "a", "hasty"), TimeUnit.SECONDS.toNanos(2));
     submit(Requests.put(2, "b", "patient"), TimeUnit.SECONDS.toNanos(10));
-    submit(Requests.get(3, "b"), TimeUnit.MILLISECONDS.toNanos(200));
+    submit(Requests.get(3, "b"), TimeUnit.SECONDS.toNanos(2));
     submit(Requests.get(4, "b"), TimeUnit.SECONDS.toNanos(10));
     start();
     var proposal = nextWithOps();
@@ -517,22 +519,22 @@ class DatabaseLoopTest {
 
   @Test
   void anExpiredCommandIsToldTheTimeoutItAskedFor() throws Exception {
-    // Found by review: the answer named request.timeout.ms (1500 here), though the command had asked for 200 ms and
+    // Found by review: the answer named request.timeout.ms (1500 here), though the command had asked for 1,000 ms and
     // expired at that, on its own.
     raft.leader = true;
     start();
-    long asked = TimeUnit.MILLISECONDS.toNanos(200);
-    submit(Requests.put(1, "a", "1").toBuilder().setTimeoutMs(200).build(), asked);
+    long asked = TimeUnit.MILLISECONDS.toNanos(1000);
+    submit(Requests.put(1, "a", "1").toBuilder().setTimeoutMs(1000).build(), asked);
     next(raft.proposals, "proposal");
     var write = answer();
     assertEquals(Error.Code.TIMEOUT, write.getError().getCode(), write.toString());
-    assertTrue(write.getError().getMessage().startsWith("write not confirmed within 200 ms;"),
+    assertTrue(write.getError().getMessage().startsWith("write not confirmed within 1000 ms;"),
         write.getError().getMessage());
-    submit(Requests.get(2, "a").toBuilder().setTimeoutMs(200).build(), asked);
+    submit(Requests.get(2, "a").toBuilder().setTimeoutMs(1000).build(), asked);
     next(raft.barriers, "read barrier");
     var read = answer();
     assertEquals(Error.Code.UNAVAILABLE, read.getError().getCode(), read.toString());
-    assertTrue(read.getError().getMessage().contains("within 200 ms"), read.getError().getMessage());
+    assertTrue(read.getError().getMessage().contains("within 1000 ms"), read.getError().getMessage());
   }
 
   @Test
