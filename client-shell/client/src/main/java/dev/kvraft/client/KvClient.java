@@ -438,7 +438,8 @@ public final class KvClient implements AutoCloseable {
   /**
    * Takes the lock {@code name}, waiting as long as it takes: a key under {@code name/} with a lease of the given
    * TTL, kept alive while held; the lowest create revision holds the lock, the others wait for their predecessor's
-   * key to go. If this process dies, the lock is free once the lease expires.
+   * key to go. If this process dies, the lock is free once the lease expires. {@link LeaseNotFoundException} when the
+   * lease is lost while it waits (its key went with it, so the lock may be another's).
    */
   public Lock lock(String name, long ttlSeconds) throws InterruptedException {
     return Lock.acquire(this, name, ttlSeconds);

@@ -71,6 +71,13 @@ public final class Lock implements AutoCloseable {
           }
         }
         if (predecessor == null) {
+          // No key before ours, but ours must still be there: while we waited, our lease may have expired (or been
+          // revoked) and our key with it, and a later contender, seeing no key before its own, may hold the lock.
+          if (!ownKeyLives(client, key, mine, waiting.getScan())) {
+            throw new LeaseNotFoundException("lost the lease of lock '" + name + "' while waiting: its key "
+                + key.toStringUtf8() + " is gone" + (keepAlive.lostBecause().isEmpty() ? ""
+                    : " (" + keepAlive.lostBecause() + ")"));
+          }
           return new Lock(client, name, key, grant.getId(), keepAlive, mine);
         }
         if (!keepAlive.isAlive()) {
@@ -88,6 +95,19 @@ public final class Lock implements AutoCloseable {
       }
       throw e;
     }
+  }
+
+  /**
+   * Whether our key, as created at revision {@code mine}, is in {@code scan}, or, when the scan stopped before it (a
+   * page), is still there now: a key with the same create revision is the same key, never deleted in between.
+   */
+  private static boolean ownKeyLives(KvClient client, ByteString key, long mine, dev.kvraft.proto.ScanResult scan) {
+    for (var kv : scan.getKvsList()) {
+      if (kv.getKey().equals(key)) {
+        return kv.getCreateRevision() == mine;
+      }
+    }
+    return client.get(key, Consistency.LINEARIZABLE).map(kv -> kv.getCreateRevision() == mine).orElse(false);
   }
 
   /** Waits until {@code key} is deleted at or after {@code fromRevision}. */

@@ -241,6 +241,53 @@ class LeaseTest {
     assertThrows(LeaseNotFoundException.class, () -> survivor.leaseTimeToLive(lease, false));
   }
 
+  /**
+   * A contender whose lease is lost while it waits (its key goes with it) does not take the lock when the holder
+   * leaves: a later contender, whose key is then the lowest, holds it. It used to check only that no key came before
+   * its own, not that its own was still there, so both held the lock at once. The lease is revoked here, as an expiry
+   * after a partition would end it; the TTL of 60 s keeps the contender's keep-alive from noticing first.
+   */
+  @Test
+  void aContenderWhoseLeaseIsLostWhileWaitingDoesNotTakeTheLock(@TempDir Path dir) throws Exception {
+    var s = started.server(TestNodes.single(dir));
+    var address = Started.address(s);
+    var admin = client(address);
+    var holder = client(address).lock("fenced", 60);
+    var waiting = new java.util.concurrent.CompletableFuture<Lock>();
+    var late = client(address);
+    Thread.ofVirtual().name("contender").start(() -> {
+      try {
+        waiting.complete(late.lock("fenced", 60));
+      } catch (Throwable e) {
+        waiting.completeExceptionally(e);
+      }
+    });
+    var prefix = utf8("fenced/");
+    Await.until("the contender's key", WAIT,
+        () -> admin.scanPrefix(prefix, 0, dev.kvraft.proto.Consistency.LINEARIZABLE).getKvsCount() == 2);
+    var contenderKey = admin.scanPrefix(prefix, 0, dev.kvraft.proto.Consistency.LINEARIZABLE).getKvsList().stream()
+        .map(kv -> kv.getKey()).filter(k -> !k.equals(holder.key())).findFirst().orElseThrow();
+    admin.leaseRevoke(Long.parseUnsignedLong(contenderKey.substring(prefix.size()).toStringUtf8(), 16));
+    var third = new java.util.concurrent.CompletableFuture<Lock>();
+    var thirdClient = client(address);
+    Thread.ofVirtual().name("third").start(() -> {
+      try {
+        third.complete(thirdClient.lock("fenced", 60));
+      } catch (Throwable e) {
+        third.completeExceptionally(e);
+      }
+    });
+    Await.until("the third contender's key", WAIT,
+        () -> admin.scanPrefix(prefix, 0, dev.kvraft.proto.Consistency.LINEARIZABLE).getKvsCount() == 2);
+    holder.close();
+    var next = third.get(30, TimeUnit.SECONDS);
+    assertTrue(next.isHeld());
+    var e = assertThrows(java.util.concurrent.ExecutionException.class, () -> waiting.get(30, TimeUnit.SECONDS),
+        "the contender whose key is gone must not hold the lock too");
+    assertTrue(e.getCause() instanceof LeaseNotFoundException, e.getCause().toString());
+    next.close();
+  }
+
   @Test
   void anElectionHasOneLeaderAndObserversSeeEachChange(@TempDir Path dir) throws Exception {
     var c = single(dir);
