@@ -6,8 +6,12 @@ import java.util.concurrent.TimeUnit;
 /**
  * Keeps one lease alive from {@link KvClient#keepAlive}: a virtual thread ({@code kvraft-keepalive-ID}) renews it
  * every third of its TTL (retrying sooner after a failed attempt) until {@link #close}, until the cluster says the
- * lease is gone, or until its client is closed (then {@link #isAlive()} turns false too: nothing renews the lease).
- * It does not revoke the lease on close: it then expires after its TTL, unless revoked.
+ * lease is gone, until its client is closed, or until no renewal succeeded for a whole TTL (in each of the last three
+ * {@link #isAlive()} turns false too: nothing renews the lease). A renewal counts from the moment it was sent: the
+ * lease lives at least its TTL from then, and no longer is known. A client cut off from the cluster's majority (its
+ * renewals answered {@code UNAVAILABLE}, or not at all) so learns it may have lost the lease when the cluster may
+ * have expired it, not only once it can reach the cluster again. It does not revoke the lease on close: it then
+ * expires after its TTL, unless revoked.
  */
 public final class KeepAlive implements AutoCloseable {
   private final KvClient client;
@@ -16,15 +20,28 @@ public final class KeepAlive implements AutoCloseable {
   private final Thread thread;
   private volatile boolean alive = true;
   private volatile String lostBecause = "";
+  /**
+   * System.nanoTime() until which the lease surely lives (the last successful renewal's sending time plus its TTL),
+   * or {@link #UNKNOWN} before the first renewal answered when the caller did not know the grant's.
+   */
+  private volatile long validUntil;
+  private static final long UNKNOWN = Long.MIN_VALUE;
 
-  private KeepAlive(KvClient client, long id) {
+  private KeepAlive(KvClient client, long id, long validUntil) {
     this.client = client;
     this.id = id;
+    this.validUntil = validUntil;
     this.thread = Thread.ofVirtual().name("kvraft-keepalive-" + Long.toHexString(id)).unstarted(this::run);
   }
 
+  /** Keeps lease {@code id} alive; nothing is known of its expiry until the first renewal answers. */
   static KeepAlive start(KvClient client, long id) {
-    var k = new KeepAlive(client, id);
+    return start(client, id, UNKNOWN);
+  }
+
+  /** Keeps lease {@code id} alive, which surely lives until System.nanoTime() {@code validUntil} (its grant's). */
+  static KeepAlive start(KvClient client, long id, long validUntil) {
+    var k = new KeepAlive(client, id, validUntil);
     k.thread.start();
     return k;
   }
@@ -34,28 +51,56 @@ public final class KeepAlive implements AutoCloseable {
   }
 
   /**
-   * False once the lease is gone (expired or revoked), or no longer renewed because the client was closed: whatever
-   * it guarded is no longer held.
+   * False once the lease is gone (expired or revoked), no longer renewed because the client was closed, or not renewed
+   * for a whole TTL (the cluster may have expired it): whatever it guarded is no longer held. Once false, it stays
+   * false.
    */
   public boolean isAlive() {
+    if (alive && expired()) {
+      lose("lease " + Long.toHexString(id) + " was not renewed within its TTL: the cluster may have expired it");
+    }
     return alive;
   }
 
   /** Why {@link #isAlive()} turned false, or empty. */
   public String lostBecause() {
+    isAlive();
     return lostBecause;
+  }
+
+  private boolean expired() {
+    long until = validUntil;
+    return until != UNKNOWN && System.nanoTime() - until >= 0;
+  }
+
+  private synchronized void lose(String why) {
+    if (alive) {
+      lostBecause = why;
+      alive = false;
+      stop.countDown(); // no renewal after that: the lease may be someone else's key's by now
+      if (Thread.currentThread() != thread) {
+        thread.interrupt(); // a renewal still retrying (until the client's timeout) is of no use any more
+      }
+    }
   }
 
   private void run() {
     long waitMillis = 0;
     try {
-      while (!stop.await(waitMillis, TimeUnit.MILLISECONDS)) {
+      while (!stop.await(untilDeadline(waitMillis), TimeUnit.MILLISECONDS)) {
+        if (!isAlive()) {
+          return; // not renewed for a whole TTL
+        }
         try {
+          long sent = System.nanoTime();
           long ttl = client.leaseKeepAliveOnce(id);
+          if (!isAlive()) {
+            return; // the answer came after the deadline: the holder may have been told the lease is gone already
+          }
+          validUntil = sent + TimeUnit.SECONDS.toNanos(ttl);
           waitMillis = Math.max(100, TimeUnit.SECONDS.toMillis(ttl) / 3);
         } catch (LeaseNotFoundException e) {
-          lostBecause = e.getMessage();
-          alive = false;
+          lose(e.getMessage());
           return;
         } catch (KvException e) {
           if (client.isClosed()) {
@@ -66,14 +111,20 @@ public final class KeepAlive implements AutoCloseable {
       }
       if (client.isClosed()) {
         // Woken by the client's close() between two renewals, or a renewal failed because of it.
-        lostBecause = "the client was closed: lease " + Long.toHexString(id) + " is no longer renewed";
-        alive = false;
+        lose("the client was closed: lease " + Long.toHexString(id) + " is no longer renewed");
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
       client.ended(this);
     }
+  }
+
+  /** How long to wait for the next renewal: {@code millis}, but not past the moment the lease may expire. */
+  private long untilDeadline(long millis) {
+    long until = validUntil;
+    return until == UNKNOWN ? millis
+        : Math.max(0, Math.min(millis, TimeUnit.NANOSECONDS.toMillis(until - System.nanoTime()) + 1));
   }
 
   /** Its client was closed: stop waiting for the next renewal, which could not be sent. */

@@ -424,10 +424,19 @@ public final class KvClient implements AutoCloseable {
 
   /**
    * Keeps a lease alive, renewing it every third of its TTL on a thread of its own, until closed or until the lease
-   * is gone ({@link KeepAlive#isAlive()} turns false).
+   * is gone ({@link KeepAlive#isAlive()} turns false), or may be: no renewal succeeded for a whole TTL since the last
+   * one was sent.
    */
   public KeepAlive keepAlive(long leaseId) {
-    var k = KeepAlive.start(this, leaseId);
+    return keepAlive(KeepAlive.start(this, leaseId));
+  }
+
+  /** {@link #keepAlive(long)} of a lease known to live until System.nanoTime() {@code validUntil}. */
+  KeepAlive keepAlive(long leaseId, long validUntil) {
+    return keepAlive(KeepAlive.start(this, leaseId, validUntil));
+  }
+
+  private KeepAlive keepAlive(KeepAlive k) {
     keepAlives.add(k);
     if (isClosed()) {
       k.clientClosed(); // close() may have run before it was in the set

@@ -17,8 +17,9 @@ import java.util.concurrent.CountDownLatch;
  * ({@code NAME/<lease id in hex>}) with its session lease, then waits until the key just before its own is deleted
  * (its holder unlocked, or died and its lease expired). Nothing on the server knows about locks.
  *
- * <p>The lock is held while its lease lives: {@link #isHeld()} turns false if the lease is lost (the process could
- * not reach the cluster for a whole TTL), and whoever relies on the lock must stop then.
+ * <p>The lock is held while its lease lives: {@link #isHeld()} turns false if the lease is lost or may be (no
+ * renewal succeeded for a whole TTL: the process could not reach the cluster's majority), and whoever relies on the
+ * lock must stop then.
  */
 public final class Lock implements AutoCloseable {
   private final KvClient client;
@@ -46,8 +47,11 @@ public final class Lock implements AutoCloseable {
     if (name.isEmpty()) {
       throw new IllegalArgumentException("a lock needs a name");
     }
+    long asked = System.nanoTime();
     var grant = client.leaseGrant(ttlSeconds);
-    var keepAlive = client.keepAlive(grant.getId());
+    // The lease lives at least its TTL from when it was asked for; not renewed by then, the lock may be another's.
+    var keepAlive = client.keepAlive(grant.getId(), asked + java.util.concurrent.TimeUnit.SECONDS.toNanos(
+        grant.getTtlSeconds()));
     var prefix = KvClient.utf8(name + "/");
     var key = prefix.concat(KvClient.utf8(Long.toHexString(grant.getId())));
     try {

@@ -273,6 +273,34 @@ class KvClientTest {
     assertTrue(took.compareTo(Duration.ofSeconds(2)) < 0, "took " + took);
   }
 
+  /**
+   * A keep-alive cut off from the cluster's majority (every renewal after the first answered UNAVAILABLE, as on a
+   * partitioned follower) says the lease may be lost once a TTL passed since its last successful renewal was sent.
+   * It used to say alive for as long as the partition lasted, while the majority expired the lease (and gave a lock
+   * it guarded to another holder).
+   */
+  @Test
+  void aKeepAliveNotRenewedForAWholeTtlSaysTheLeaseMayBeLost() throws Exception {
+    var renewals = new java.util.concurrent.atomic.AtomicInteger();
+    try (var cutOff = new FakeNode(r -> r.hasLeaseKeepAlive() && renewals.getAndIncrement() == 0
+            ? Response.newBuilder().setLeaseKeepAlive(dev.kvraft.proto.LeaseKeepAliveResult.newBuilder().setId(7)
+                .setTtlSeconds(1)).build()
+            : Response.newBuilder().setError(dev.kvraft.proto.Error.newBuilder()
+                .setCode(dev.kvraft.proto.Error.Code.UNAVAILABLE).setMessage("no leader")).build());
+        var c = KvClient.builder().addresses(cutOff.address()).discoverMembers(false)
+            .timeout(Duration.ofSeconds(30)).build()) {
+      long start = System.nanoTime();
+      var k = c.keepAlive(7);
+      Await.until("a renewal after the first", Duration.ofSeconds(10), () -> renewals.get() >= 2);
+      Await.until("the keep-alive to say the lease may be lost", Duration.ofSeconds(5), () -> !k.isAlive());
+      var took = Duration.ofNanos(System.nanoTime() - start);
+      assertTrue(took.compareTo(Duration.ofSeconds(1)) >= 0, "not before the 1 s TTL passed: " + took);
+      assertTrue(k.lostBecause().contains("not renewed within its TTL"), k.lostBecause());
+      k.close();
+      assertFalse(k.isAlive(), "once lost, it stays lost");
+    }
+  }
+
   @Test
   void badAddressesAreRejectedUpFront() {
     var e = assertThrows(IllegalArgumentException.class, () -> KvClient.connect("localhost"));
