@@ -266,7 +266,11 @@ final class Routes implements AutoCloseable {
     }
   }
 
-  /** After an UNAVAILABLE answer: move to the leader the server named, else to the next node. */
+  /**
+   * After an UNAVAILABLE answer: move to the leader the server named, else to the next node. A client that does not
+   * discover members talks to the addresses it was given only: it follows the named leader only when it is one of
+   * them (it used to add any address a node named and send everything there).
+   */
   void moveFrom(String address, String leaderAddress) {
     connectLock.lock();
     try {
@@ -276,7 +280,8 @@ final class Routes implements AutoCloseable {
       if (!address.equals(primary)) {
         return;
       }
-      if (!leaderAddress.isEmpty() && !leaderAddress.equals(address)) {
+      if (!leaderAddress.isEmpty() && !leaderAddress.equals(address)
+          && (discover || addresses.contains(leaderAddress))) {
         if (!addresses.contains(leaderAddress)) {
           addresses.add(leaderAddress);
         }

@@ -145,6 +145,27 @@ class KvClientTest {
   }
 
   /**
+   * A client told to talk to its addresses only (no member discovery, so no writes to the leader either) does not
+   * follow an UNAVAILABLE answer's leader address to a node it was not given: it moves to its next address. It used to
+   * add the named address to its list and send that write, and everything after it, there.
+   */
+  @Test
+  void aClientOfGivenAddressesOnlyFollowsNoLeaderAddressOutsideThem() throws Exception {
+    try (var elsewhere = new FakeNode(r -> Response.newBuilder().setPut(dev.kvraft.proto.PutResult.getDefaultInstance())
+            .build());
+        var follower = new FakeNode(r -> Response.newBuilder().setError(dev.kvraft.proto.Error.newBuilder()
+            .setCode(dev.kvraft.proto.Error.Code.UNAVAILABLE).setMessage("not the leader")
+            .setLeaderAddress(elsewhere.address())).build());
+        var c = KvClient.builder().addresses(follower.address(), "127.0.0.1:" + server.clientPort())
+            .discoverMembers(false).timeout(Duration.ofSeconds(3)).build()) {
+      c.put("given-only", "1");
+      assertEquals(utf8("1"), client.get("given-only").orElseThrow().getValue(), "written on the given node");
+      assertTrue(elsewhere.received.isEmpty(), "sent to an address never given: " + elsewhere.received);
+      assertEquals(List.of(follower.address(), "127.0.0.1:" + server.clientPort()), c.addresses());
+    }
+  }
+
+  /**
    * close() ends every call at once: a read waiting for its answer when the client closes is not retried until its
    * timeout (10 s here), and a call after close fails at once.
    */
