@@ -16,7 +16,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * whose connection was lost. A write whose connection was lost, or whose answer did not come in time, is a
  * {@link KvTimeoutException}: its outcome is unknown, and it is never sent again. Before each retry it backs off
  * (50, 100, 200, then 400 ms, never past the deadline); each attempt tells the server how long the client still
- * waits ({@code timeout_ms}), and waits {@link #ANSWER_GRACE_NANOS} more for the server's own deadline answer. Once
+ * waits ({@code timeout_ms}), and waits {@link #ANSWER_GRACE_NANOS} more for the server's own deadline answer; a
+ * connection on which nothing at all arrived meanwhile is dropped as broken (the next call goes to the next node). Once
  * the client is closed no attempt starts: a call whose answer close() cut off ends then, a read with
  * {@link UnavailableException}, a write with {@link KvTimeoutException}.
  *
@@ -82,12 +83,19 @@ final class Calls {
       long budget = deadline - System.nanoTime();
       var r = request.setId(ids.incrementAndGet())
           .setTimeoutMs(timeoutMs(budget)).build();
+      long sent = System.nanoTime();
       var f = c.send(r);
       Response response;
       try {
         response = f.get(Math.max(1, budget) + ANSWER_GRACE_NANOS, TimeUnit.NANOSECONDS);
       } catch (TimeoutException e) {
         c.abandon(r.getId());
+        if (c.silentSince(sent)) {
+          // Not even another answer came: the node is gone or cut off without a reset (powered off, partitioned),
+          // and its connection would swallow every later call until TCP gave up, minutes later. Drop it and move
+          // on, as when it breaks: what else waits on it fails now as a lost connection.
+          routes.failed(c);
+        }
         throw new KvTimeoutException("no answer from " + c.address() + " within " + timeout.toMillis() + " ms"
             + outcome(read));
       } catch (InterruptedException e) {

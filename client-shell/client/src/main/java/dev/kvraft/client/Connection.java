@@ -47,6 +47,8 @@ final class Connection implements AutoCloseable {
     void lost(IOException cause);
   }
   private volatile IOException failure;
+  /** System.nanoTime() when the last message arrived (or the connection opened). */
+  private volatile long lastReceived = System.nanoTime();
   /** Counted down when the reader thread ends (it has reported why, if it knew). */
   private final java.util.concurrent.CountDownLatch readerEnded = new java.util.concurrent.CountDownLatch(1);
   /** How long a failed write waits for the reader's reason before reporting its own. */
@@ -164,6 +166,7 @@ final class Connection implements AutoCloseable {
       var answers = new dev.kvraft.proto.DelimitedReader<>(in, Response.parser());
       while (true) {
         var r = answers.next();
+        lastReceived = System.nanoTime();
         if (r == null) {
           fail(new ConnectionLost("node " + address + " closed the connection", null));
           return;
@@ -212,6 +215,14 @@ final class Connection implements AutoCloseable {
         s.lost(failure);
       }
     }
+  }
+
+  /**
+   * Whether nothing at all arrived since System.nanoTime() {@code since}: a node that answers nothing past the
+   * deadline it was given (it promises its verdict within it) is gone or cut off, not slow.
+   */
+  boolean silentSince(long since) {
+    return lastReceived - since < 0;
   }
 
   /** Forgets a request whose caller gave up waiting. */

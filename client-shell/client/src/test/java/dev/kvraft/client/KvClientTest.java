@@ -166,6 +166,24 @@ class KvClientTest {
   }
 
   /**
+   * A node that answers nothing (powered off or cut off, with no reset to break the connection) costs one call its
+   * timeout; the next call goes to the next node. Its connection used to stay in the pool, open, so every later call
+   * went to it and timed out too, until TCP gave up on it minutes later.
+   */
+  @Test
+  void aNodeThatAnswersNothingPastItsDeadlineIsLeftForTheNext() throws Exception {
+    try (var silent = new FakeNode(r -> null);
+        var c = KvClient.builder().addresses(silent.address(), "127.0.0.1:" + server.clientPort())
+            .discoverMembers(false).timeout(Duration.ofMillis(500)).build()) {
+      client.put("after-silence", "1");
+      var e = assertThrows(KvTimeoutException.class, () -> c.get("after-silence"));
+      assertTrue(e.getMessage().contains(silent.address()), e.getMessage());
+      assertEquals(utf8("1"), c.get("after-silence").orElseThrow().getValue());
+      assertEquals(1, silent.received.size(), "nothing more was sent to the silent node");
+    }
+  }
+
+  /**
    * close() ends every call at once: a read waiting for its answer when the client closes is not retried until its
    * timeout (10 s here), and a call after close fails at once.
    */
