@@ -76,6 +76,9 @@ final class Calls {
       try {
         c = routes.connectionFor(request, attempt == 0);
       } catch (UnavailableException e) {
+        if (Thread.currentThread().isInterrupted()) {
+          throw e; // the backoff sleep returns at once now: retrying would only spin until the deadline
+        }
         last = e;
         continue;
       }

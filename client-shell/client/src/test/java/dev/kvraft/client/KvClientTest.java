@@ -184,6 +184,31 @@ class KvClientTest {
   }
 
   /**
+   * An interrupted caller's call that cannot connect ends at once: it used to try to connect again and again, with
+   * no pause (an interrupted sleep returns at once), until its timeout. A keep-alive that gives its lease up
+   * interrupts its renewal so, typically while no node can be reached.
+   */
+  @Test
+  void anInterruptedCallThatCannotConnectEndsAtOnce() throws Exception {
+    try (var c = KvClient.builder().addresses("127.0.0.1:" + FreePorts.take(1).get(0)).discoverMembers(false)
+        .timeout(Duration.ofSeconds(5)).build()) {
+      var took = new CompletableFuture<Duration>();
+      Thread.ofVirtual().name("interrupted").start(() -> {
+        Thread.currentThread().interrupt();
+        long start = System.nanoTime();
+        try {
+          c.get("k");
+        } catch (KvException expected) {
+          // what an interrupted call says
+        }
+        took.complete(Duration.ofNanos(System.nanoTime() - start));
+      });
+      var t = took.get(30, java.util.concurrent.TimeUnit.SECONDS);
+      assertTrue(t.compareTo(Duration.ofSeconds(2)) < 0, "took " + t);
+    }
+  }
+
+  /**
    * close() ends every call at once: a read waiting for its answer when the client closes is not retried until its
    * timeout (10 s here), and a call after close fails at once.
    */
