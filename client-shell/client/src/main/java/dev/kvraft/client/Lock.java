@@ -74,6 +74,11 @@ public final class Lock implements AutoCloseable {
             predecessor = kv.getKey();
           }
         }
+        if (!keepAlive.isAlive()) {
+          // Also when no key comes before ours: its keep-alive gave up, so the lease expires soon if not already.
+          throw new LeaseNotFoundException("lost the lease of lock '" + name + "' while waiting: "
+              + keepAlive.lostBecause());
+        }
         if (predecessor == null) {
           // No key before ours, but ours must still be there: while we waited, our lease may have expired (or been
           // revoked) and our key with it, and a later contender, seeing no key before its own, may hold the lock.
@@ -83,10 +88,6 @@ public final class Lock implements AutoCloseable {
                     : " (" + keepAlive.lostBecause() + ")"));
           }
           return new Lock(client, name, key, grant.getId(), keepAlive, mine);
-        }
-        if (!keepAlive.isAlive()) {
-          throw new LeaseNotFoundException("lost the lease of lock '" + name + "' while waiting: "
-              + keepAlive.lostBecause());
         }
         awaitDelete(client, predecessor, waiting.getHeader().getRevision() + 1);
       }

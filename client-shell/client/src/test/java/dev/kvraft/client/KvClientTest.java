@@ -209,6 +209,43 @@ class KvClientTest {
   }
 
   /**
+   * lock() does not return a lock whose keep-alive gave up while it waited (no renewal for a whole TTL: here the node
+   * answers every renewal UNAVAILABLE and the scan after the TTL), even when no key comes before its own: it would
+   * be a lock whose lease nothing renews any more, {@code isHeld()} false from the start.
+   */
+  @Test
+  void lockDoesNotReturnALockWhoseKeepAliveGaveUpWhileItWaited() throws Exception {
+    var key = utf8("held/10");
+    var kv = dev.kvraft.proto.KeyValue.newBuilder().setKey(key).setCreateRevision(5).build();
+    var granted = new java.util.concurrent.atomic.AtomicLong();
+    try (var node = new FakeNode(r -> {
+          var a = Response.newBuilder().setHeader(dev.kvraft.proto.Header.newBuilder().setRevision(5));
+          switch (r.getCommandCase()) {
+            case LEASE_GRANT -> {
+              granted.set(System.nanoTime());
+              a.setLeaseGrant(dev.kvraft.proto.LeaseGrantResult.newBuilder().setId(0x10).setTtlSeconds(1));
+            }
+            case TXN -> a.setTxn(dev.kvraft.proto.TxnResult.newBuilder().setSucceeded(true));
+            case GET -> a.setGet(dev.kvraft.proto.GetResult.newBuilder().setKv(kv));
+            case SCAN -> {
+              // A node slow to answer, past the lease's TTL (counted from the grant).
+              long until = granted.get() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(1500);
+              java.util.concurrent.locks.LockSupport.parkNanos(until - System.nanoTime());
+              a.setScan(dev.kvraft.proto.ScanResult.newBuilder().addKvs(kv));
+            }
+            case LEASE_REVOKE -> a.setLeaseRevoke(dev.kvraft.proto.LeaseRevokeResult.getDefaultInstance());
+            default -> a.setError(dev.kvraft.proto.Error.newBuilder()
+                .setCode(dev.kvraft.proto.Error.Code.UNAVAILABLE).setMessage("no leader"));
+          }
+          return a.build();
+        });
+        var c = KvClient.builder().addresses(node.address()).discoverMembers(false).build()) {
+      var e = assertThrows(LeaseNotFoundException.class, () -> c.lock("held", 1).close());
+      assertTrue(e.getMessage().contains("not renewed within its TTL"), e.getMessage());
+    }
+  }
+
+  /**
    * close() ends every call at once: a read waiting for its answer when the client closes is not retried until its
    * timeout (10 s here), and a call after close fails at once.
    */
