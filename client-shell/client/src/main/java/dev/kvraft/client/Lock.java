@@ -61,7 +61,9 @@ public final class Lock implements AutoCloseable {
               .setOperator(Compare.Operator.EQUAL).setCreateRevision(0))
           .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(key).setValue(value).setLease(grant.getId())))
           .addFailure(Op.newBuilder().setGet(Get.newBuilder().setKey(key))).build());
-      long mine = created.getSucceeded() ? client.get(key, Consistency.LINEARIZABLE).orElseThrow().getCreateRevision()
+      long mine = created.getSucceeded() ? client.get(key, Consistency.LINEARIZABLE).orElseThrow(
+          () -> new LeaseNotFoundException("lost the lease of lock '" + name + "' right after taking a place in line:"
+              + " its key " + key.toStringUtf8() + " is gone")).getCreateRevision()
           : created.getResults(0).getGet().getKv().getCreateRevision();
       while (true) {
         var waiting = client.call(dev.kvraft.proto.Request.newBuilder().setScan(Scan.newBuilder().setStart(prefix)

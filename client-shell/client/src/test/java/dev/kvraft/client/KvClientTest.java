@@ -245,6 +245,29 @@ class KvClientTest {
     }
   }
 
+  /** A lock whose key is gone right after it was created (its lease lost) says so, as a KvException. */
+  @Test
+  void aLockWhoseKeyIsGoneRightAfterItWasCreatedSaysTheLeaseIsLost() throws Exception {
+    try (var node = new FakeNode(r -> {
+          var a = Response.newBuilder().setHeader(dev.kvraft.proto.Header.newBuilder().setRevision(5));
+          switch (r.getCommandCase()) {
+            case LEASE_GRANT -> a.setLeaseGrant(dev.kvraft.proto.LeaseGrantResult.newBuilder().setId(0x10)
+                .setTtlSeconds(10));
+            case TXN -> a.setTxn(dev.kvraft.proto.TxnResult.newBuilder().setSucceeded(true));
+            case GET -> a.setGet(dev.kvraft.proto.GetResult.getDefaultInstance()); // the key is gone already
+            case LEASE_REVOKE -> a.setLeaseRevoke(dev.kvraft.proto.LeaseRevokeResult.getDefaultInstance());
+            default -> a.setError(dev.kvraft.proto.Error.newBuilder()
+                .setCode(dev.kvraft.proto.Error.Code.UNAVAILABLE).setMessage("no leader"));
+          }
+          return a.build();
+        });
+        var c = KvClient.builder().addresses(node.address()).discoverMembers(false).build()) {
+      // It was a NoSuchElementException from Optional.orElseThrow, which no caller of lock() expects.
+      var e = assertThrows(LeaseNotFoundException.class, () -> c.lock("held", 10).close());
+      assertTrue(e.getMessage().contains("is gone"), e.getMessage());
+    }
+  }
+
   /**
    * close() ends every call at once: a read waiting for its answer when the client closes is not retried until its
    * timeout (10 s here), and a call after close fails at once.
