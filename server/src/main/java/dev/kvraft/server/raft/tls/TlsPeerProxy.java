@@ -45,12 +45,16 @@ final class TlsPeerProxy implements Closeable {
     this.requestTimeout = requestTimeout;
     var ssl = transport.contexts().client();
     var address = parse(peer.getAddress());
+    // Kept here, not looked up in the pipeline later: a peer that refuses us closes the channel, and a closed
+    // channel's pipeline no longer holds its handlers (the lookup then gave null, and a NullPointerException).
+    var tls = new java.util.concurrent.atomic.AtomicReference<SslHandler>();
     var bootstrap = new Bootstrap().group(group).channel(NioSocketChannel.class)
         .handler(new ChannelInitializer<SocketChannel>() {
           @Override
           protected void initChannel(SocketChannel ch) {
             var p = ch.pipeline();
-            p.addLast("tls", ssl.newHandler(ch.alloc(), address.getHostString(), address.getPort()));
+            tls.set(ssl.newHandler(ch.alloc(), address.getHostString(), address.getPort()));
+            p.addLast("tls", tls.get());
             Frames.addCodec(p, RaftNettyServerReplyProto.getDefaultInstance());
             p.addLast("replies", new Replies());
           }
@@ -63,13 +67,13 @@ final class TlsPeerProxy implements Closeable {
             + (connect.cause() == null ? "timed out" : connect.cause().getMessage()));
       }
       channel = connect.channel();
-      var handshake = channel.pipeline().get(SslHandler.class).handshakeFuture();
+      var handshake = tls.get().handshakeFuture();
       if (!handshake.await(requestTimeout.toLong(TimeUnit.MILLISECONDS)) || !handshake.isSuccess()) {
         channel.close();
         throw new IOException("TLS handshake with Raft peer " + peer.getId() + " at " + address + " failed: "
             + (handshake.cause() == null ? "timed out" : handshake.cause().getMessage()));
       }
-      var names = PeerIdentity.names(channel.pipeline().get(SslHandler.class).engine().getSession());
+      var names = PeerIdentity.names(tls.get().engine().getSession());
       if (!names.contains(peer.getId().toString())) {
         channel.close();
         LOG.warn("refused Raft peer {} at {}: its certificate names {} instead of {}; check that node's tls.cert.file",
