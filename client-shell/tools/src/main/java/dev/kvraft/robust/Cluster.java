@@ -329,6 +329,14 @@ public final class Cluster implements AutoCloseable {
     requireNetwork().cut(nodes.indexOf(node(id)));
   }
 
+  /**
+   * Cuts the link between two nodes only (namespaces only): neither reaches the other, both still reach the third
+   * node and the clients. Undone by {@link #heal}.
+   */
+  public void cutBetween(String a, String b) throws IOException {
+    requireNetwork().cutBetween(nodes.indexOf(node(a)), nodes.indexOf(node(b)));
+  }
+
   public void heal() throws IOException {
     if (network != null) {
       network.healAll();

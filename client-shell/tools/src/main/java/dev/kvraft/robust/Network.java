@@ -11,7 +11,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * The test's own little network: one Linux network namespace per node, each joined by a veth pair to a bridge in
  * this (the root) namespace, which also has an address on it so that the clients here reach every node. Cutting a
- * node means taking its veth's bridge end down: its peers and the clients lose it, and it loses them.
+ * node means taking its veth's bridge end down: its peers and the clients lose it, and it loses them. Cutting the
+ * link between two nodes only adds a blackhole route to the other's address in each of their namespaces: each drops
+ * what it would send the other (TCP sees a dead link both ways), and both still reach the third node and the clients.
  *
  * <p>Addresses are 10.213.R.1.. for the nodes and 10.213.R.254 for this side, R random per run: only our own
  * namespaces, made and removed by this class (needs root and the {@code ip} tool).
@@ -21,6 +23,8 @@ final class Network implements AutoCloseable {
   private final int subnet;
   private final int size;
   private final List<String> created = new ArrayList<>();
+  /** Blackhole routes in place, as {@code {from, to}} node indexes. */
+  private final List<int[]> blackholes = new ArrayList<>();
 
   private Network(String id, int subnet, int size) {
     this.id = id;
@@ -88,9 +92,25 @@ final class Network implements AutoCloseable {
     ip("link", "set", hostEnd(i), "down");
   }
 
+  /** Cuts the link between nodes {@code i} and {@code j} only; each still reaches every other node and the clients. */
+  void cutBetween(int i, int j) throws IOException {
+    blackhole(i, j);
+    blackhole(j, i);
+  }
+
+  private void blackhole(int from, int to) throws IOException {
+    ip("netns", "exec", namespace(from), "ip", "route", "add", "blackhole", address(to) + "/32");
+    blackholes.add(new int[] {from, to});
+  }
+
   void healAll() throws IOException {
     for (int i = 0; i < size; i++) {
       ip("link", "set", hostEnd(i), "up");
+    }
+    while (!blackholes.isEmpty()) {
+      var b = blackholes.getLast();
+      ip("netns", "exec", namespace(b[0]), "ip", "route", "del", "blackhole", address(b[1]) + "/32");
+      blackholes.removeLast();
     }
   }
 

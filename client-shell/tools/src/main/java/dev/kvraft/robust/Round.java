@@ -121,6 +121,22 @@ public final class Round {
         Thread.sleep(during.toMillis());
         cluster.heal();
       }
+      case PARTIAL_PARTITION -> {
+        cluster.cutBetween(leader, follower);
+        Thread.sleep(during.toMillis());
+        cluster.heal();
+      }
+      case FLAPPING_PARTITION -> {
+        // Election timeouts here are 0.5 to 1 s: some cuts end before anyone notices, some elect a leader.
+        var ids = cluster.ids();
+        long end = System.nanoTime() + Math.max(2 * during.toNanos(), Duration.ofSeconds(4).toNanos());
+        do {
+          cluster.isolate(ids.get(random.nextInt(ids.size())));
+          Thread.sleep(100 + random.nextInt(1100));
+          cluster.heal();
+          Thread.sleep(100 + random.nextInt(1100));
+        } while (System.nanoTime() < end);
+      }
     }
   }
 

@@ -10,6 +10,10 @@ public enum Scenario {
   RESTART_ALL("SIGKILL every node, restart them all"),
   PARTITION_LEADER("cut the leader off the network (namespaces), then heal"),
   PARTITION_FOLLOWER("cut one follower off from the other two and the clients (namespaces), then heal"),
+  PARTIAL_PARTITION("cut only the link between the leader and one follower (namespaces): both still reach the third"
+      + " node and the clients; then heal"),
+  FLAPPING_PARTITION("cut a random node off and heal it again, over and over for a few seconds, each cut and each"
+      + " heal 0.1 to 1.2 s: some shorter than an election timeout, some longer (namespaces)"),
   MEMBERSHIP("replace a follower (live, or SIGKILLed first: a dead host): member remove (a live one exits 0), wipe"
       + " its data, start it with --join, member add");
 
@@ -24,7 +28,8 @@ public enum Scenario {
   }
 
   public boolean needsNamespaces() {
-    return this == PARTITION_LEADER || this == PARTITION_FOLLOWER;
+    return this == PARTITION_LEADER || this == PARTITION_FOLLOWER || this == PARTIAL_PARTITION
+        || this == FLAPPING_PARTITION;
   }
 
   public static Scenario parse(String s) {

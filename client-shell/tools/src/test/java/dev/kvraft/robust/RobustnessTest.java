@@ -65,7 +65,8 @@ class RobustnessTest {
     }
     try (var c = cluster) {
       c.startAll();
-      runAll(c, List.of(Scenario.PARTITION_LEADER, Scenario.PARTITION_FOLLOWER));
+      runAll(c, List.of(Scenario.PARTITION_LEADER, Scenario.PARTITION_FOLLOWER, Scenario.PARTIAL_PARTITION,
+          Scenario.FLAPPING_PARTITION));
     }
   }
 
