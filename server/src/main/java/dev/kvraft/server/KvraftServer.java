@@ -287,6 +287,9 @@ public final class KvraftServer implements AutoCloseable {
         } catch (InterruptedException e) {
           return;
         }
+        if (!closed.get()) {
+          strayFollowers.check();
+        }
         if (!closed.get() && !raft.isAlive()) {
           if (raft.removed()) {
             // Not a failure: restarting it would not bring it back. Exit 0 so Restart=on-failure leaves it down.
@@ -307,6 +310,48 @@ public final class KvraftServer implements AutoCloseable {
   public ServerConfig config() {
     return config;
   }
+
+  /**
+   * The watchdog's repair of {@link RaftNode#strayFollowers}: a leader still replicating to a node that is no longer
+   * a member hands leadership to a voter, whose fresh leadership follows members only. The removed node then stops
+   * hearing from a leader, asks for votes, is told it is not a member, and stops (exit 0); and it can be added again.
+   * It acts on the second tick in a row that sees the same strays, so a change that just finished is not mistaken
+   * for one. Owned by the watchdog thread.
+   */
+  private final class StrayFollowers {
+    private List<String> seen = List.of();
+    private long handOvers;
+
+    void check() {
+      var strays = raft.strayFollowers();
+      if (strays.isEmpty() || !strays.equals(seen)) {
+        seen = strays;
+        return;
+      }
+      seen = List.of(); // act once; a hand-over that did not happen is seen again in two ticks
+      var target = raft.mostUpToDateFollower(config.electionTimeoutMin().toMillis());
+      if (target.isEmpty()) {
+        LOG.warn("node {} leads but still replicates to {}, which are no longer members (it was elected in the"
+            + " middle of a membership change); no other voter answers to take over, so they keep receiving the log"
+            + " until the next election", config.nodeId(), strays);
+        return;
+      }
+      var to = target.get().id();
+      LOG.warn("node {} leads but still replicates to {}, which are no longer members (it was elected in the middle"
+          + " of a membership change, and Ratis kept the old configuration's followers); handing leadership to {} so"
+          + " that the removed nodes stop and can be added again", config.nodeId(), strays, to);
+      long timeoutMs = config.electionTimeoutMax().toMillis() * 2;
+      try {
+        // Call ids far above the database loop's (which count up from 1) and the graceful stop's.
+        raft.transferLeadership(Long.MAX_VALUE / 4 + handOvers++, to, timeoutMs)
+            .get(timeoutMs + 500, TimeUnit.MILLISECONDS);
+      } catch (Exception e) {
+        LOG.warn("node {}: could not hand leadership to {} ({}); trying again", config.nodeId(), to, e.toString());
+      }
+    }
+  }
+
+  private final StrayFollowers strayFollowers = new StrayFollowers();
 
   /** Replaces what happens when this node was removed from the cluster (Main: close, then exit 0). */
   public void onRemoved(Runnable action) {

@@ -223,13 +223,130 @@ public final class Cluster implements AutoCloseable {
         throw new IOException("node " + id + " exited " + p.exitValue() + " after it was removed (0 expected)");
       }
     }
+    rejoin(id);
+    try (var c = client(addresses().toArray(String[]::new)).timeout(timeout).build()) {
+      c.memberAdd(id, n.member().substring(id.length() + 1), false);
+    } catch (RuntimeException e) {
+      throw new IOException("member add " + id + " failed: " + e.getMessage(), e);
+    }
+  }
+
+  /** Wipes a removed node's data and starts it empty with {@code --join}; returns once it serves. */
+  public void rejoin(String id) throws IOException, InterruptedException {
     deleteTree(dir.resolve(id));
     start(id, true);
     awaitServing(id, Duration.ofSeconds(90));
-    try (var c = client(addresses().toArray(String[]::new)).timeout(timeout).build()) {
-      c.memberAdd(id, n.host() + ":" + n.clientPort() + ":" + n.peerPort(), false);
+  }
+
+  /**
+   * {@code member remove} as an operator does it while other faults strike: a call that fails (its leader killed,
+   * no quorum for a while) is tried again until the membership, read back, no longer lists the node. A live node then
+   * exits by itself once it learns of its removal; one that has not within {@code timeout} is SIGKILLed (the operator
+   * stops the service), and that is returned as a remark, not a failure: a node cut off from the commit that removed
+   * it cannot learn of it.
+   *
+   * @return what happened that an operator would notice, or empty
+   * @throws IOException when the node is still a member at {@code timeout}
+   */
+  public Optional<String> removeRetrying(String id, Duration timeout) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    String last = "";
+    while (true) {
+      try {
+        if (membership(id).isEmpty()) {
+          break;
+        }
+      } catch (IOException e) {
+        last = e.getMessage();
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IOException("member remove " + id + " did not take within " + timeout + ": " + last);
+      }
+      try (var c = client(addresses().toArray(String[]::new)).timeout(Duration.ofSeconds(5)).build()) {
+        c.memberRemove(id);
+      } catch (RuntimeException e) {
+        last = e.getMessage();
+        Thread.sleep(200);
+      }
+    }
+    var p = processes.get(id);
+    if (p == null || !p.isAlive()) {
+      return Optional.empty();
+    }
+    if (p.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+      return p.exitValue() == 0 ? Optional.empty()
+          : Optional.of("node " + id + " exited " + p.exitValue() + " after it was removed (0 expected)");
+    }
+    kill(id);
+    return Optional.of("node " + id + " did not exit within " + timeout + " of its removal; SIGKILLed");
+  }
+
+  /** {@link #removeRetrying} on a thread of its own, {@code robust-remove-ID}. */
+  public java.util.concurrent.Future<Optional<String>> removeRetryingAsync(String id, Duration timeout) {
+    var task = new java.util.concurrent.FutureTask<>(() -> removeRetrying(id, timeout));
+    Thread.ofPlatform().name("robust-remove-" + id).daemon().start(task);
+    return task;
+  }
+
+  /** {@link #addRetrying} on a thread of its own, {@code robust-add-ID}. */
+  public java.util.concurrent.Future<Void> addRetryingAsync(String id, Duration timeout) {
+    var task = new java.util.concurrent.FutureTask<Void>(() -> {
+      addRetrying(id, timeout);
+      return null;
+    });
+    Thread.ofPlatform().name("robust-add-" + id).daemon().start(task);
+    return task;
+  }
+
+  /**
+   * {@code member add} as an operator does it while other faults strike: tried again until the membership, read back,
+   * lists the node as a voter; a node left a learner by an add cut short is promoted.
+   *
+   * @throws IOException when the node is not a voter at {@code timeout}
+   */
+  public void addRetrying(String id, Duration timeout) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    String last = "";
+    while (true) {
+      Optional<dev.kvraft.proto.Member> member = Optional.empty();
+      try {
+        member = membership(id);
+        if (member.isPresent() && !member.get().getLearner()) {
+          return;
+        }
+      } catch (IOException e) {
+        last = e.getMessage();
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IOException("member add " + id + " did not take within " + timeout + ": " + last);
+      }
+      try (var c = client(addresses().toArray(String[]::new)).timeout(Duration.ofSeconds(10)).build()) {
+        if (member.isPresent()) {
+          c.memberPromote(id);
+        } else {
+          c.memberAdd(id, node(id).member().substring(id.length() + 1), false);
+        }
+      } catch (RuntimeException e) {
+        last = e.getMessage();
+        Thread.sleep(200);
+      }
+    }
+  }
+
+  /**
+   * Node {@code id} in the membership as the current leader reports it; empty when it is not a member.
+   *
+   * @throws IOException when no leader answers
+   */
+  private Optional<dev.kvraft.proto.Member> membership(String id) throws IOException, InterruptedException {
+    try {
+      var leader = awaitLeader(Duration.ofSeconds(10));
+      try (var c = client(node(leader).clientAddress()).discoverMembers(false).timeout(Duration.ofSeconds(5))
+          .build()) {
+        return c.members().getMembersList().stream().filter(m -> m.getId().equals(id)).findFirst();
+      }
     } catch (RuntimeException e) {
-      throw new IOException("member add " + id + " failed: " + e.getMessage(), e);
+      throw new IOException("could not read the membership: " + e.getMessage(), e);
     }
   }
 
@@ -291,6 +408,11 @@ public final class Cluster implements AutoCloseable {
       Thread.sleep(50);
     }
     throw new IOException("node " + id + " did not serve within " + timeout + "; its log:\n" + log(id));
+  }
+
+  /** The exit status of node {@code id}'s process, which has ended. */
+  public int exitValue(String id) {
+    return processes.get(id).exitValue();
   }
 
   public boolean isAlive(String id) {

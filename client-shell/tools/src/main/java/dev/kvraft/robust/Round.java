@@ -121,6 +121,7 @@ public final class Round {
         Thread.sleep(during.toMillis());
         cluster.heal();
       }
+      case MEMBERSHIP_LEADER_KILL -> replaceKillingTheLeader(cluster, follower, leader, random, during);
       case PARTIAL_PARTITION -> {
         cluster.cutBetween(leader, follower);
         Thread.sleep(during.toMillis());
@@ -138,6 +139,37 @@ public final class Round {
         } while (System.nanoTime() < end);
       }
     }
+  }
+
+  /**
+   * Replaces {@code follower} (remove, wipe, {@code --join}, add) on a thread of its own, and SIGKILLs {@code leader}
+   * 0 to 300 ms into the remove or into the add (chosen at random), restarting it after {@code during}. The steps are
+   * tried again until they take ({@link Cluster#removeRetrying}, {@link Cluster#addRetrying}).
+   */
+  private static void replaceKillingTheLeader(Cluster cluster, String follower, String leader, Random random,
+      Duration during) throws Exception {
+    boolean duringAdd = random.nextBoolean();
+    long killAfter = random.nextInt(300);
+    var timeout = Duration.ofSeconds(90);
+    var removed = cluster.removeRetryingAsync(follower, timeout);
+    if (!duringAdd) {
+      killAndRestart(cluster, leader, killAfter, during);
+    }
+    removed.get().ifPresent(note -> System.out.println("  note: " + note));
+    cluster.rejoin(follower);
+    var added = cluster.addRetryingAsync(follower, timeout);
+    if (duringAdd) {
+      killAndRestart(cluster, leader, killAfter, during);
+    }
+    added.get();
+  }
+
+  private static void killAndRestart(Cluster cluster, String id, long afterMillis, Duration down) throws Exception {
+    Thread.sleep(afterMillis);
+    cluster.kill(id);
+    Thread.sleep(down.toMillis());
+    cluster.start(id);
+    cluster.awaitServing(id, Duration.ofSeconds(90));
   }
 
   /** Waits until every node reports the same revision and state digest; returns what each reported last. */

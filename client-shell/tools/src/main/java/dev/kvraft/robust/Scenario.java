@@ -15,7 +15,10 @@ public enum Scenario {
   FLAPPING_PARTITION("cut a random node off and heal it again, over and over for a few seconds, each cut and each"
       + " heal 0.1 to 1.2 s: some shorter than an election timeout, some longer (namespaces)"),
   MEMBERSHIP("replace a follower (live, or SIGKILLed first: a dead host): member remove (a live one exits 0), wipe"
-      + " its data, start it with --join, member add");
+      + " its data, start it with --join, member add"),
+  MEMBERSHIP_LEADER_KILL("replace a follower as MEMBERSHIP does, and SIGKILL the leader in the middle of the remove or"
+      + " of the add (restarted after the fault's duration); each step is tried again until the membership shows it"
+      + " took, as an operator would");
 
   private final String description;
 

@@ -49,7 +49,7 @@ class RobustnessTest {
   void killsPausesAndRestartsKeepTheHistoryLinearizable() throws Exception {
     try (var cluster = Cluster.onLoopback(dir.resolve("loop"), 3).startAll()) {
       runAll(cluster, List.of(Scenario.KILL_LEADER, Scenario.PAUSE_LEADER, Scenario.KILL_FOLLOWER,
-          Scenario.RESTART_ALL, Scenario.MEMBERSHIP));
+          Scenario.RESTART_ALL, Scenario.MEMBERSHIP, Scenario.MEMBERSHIP_LEADER_KILL));
     }
   }
 

@@ -53,11 +53,13 @@ public interface Consensus {
   }
 
   /**
-   * On the leader, the follower whose log is furthest ahead among those that answered within {@code heardWithinMs}:
-   * where leadership goes when no one is named (a follower that is down cannot take it).
+   * On the leader, the voting follower whose log is furthest ahead among those that answered within
+   * {@code heardWithinMs}: where leadership goes when no one is named (a follower that is down cannot take it, nor a
+   * learner, nor a node still followed after its removal).
    */
   default java.util.Optional<Follower> mostUpToDateFollower(long heardWithinMs) {
-    return followers().stream().filter(f -> f.lastHeardMs() <= heardWithinMs)
+    var voters = members().stream().filter(Member::voter).map(Member::id).collect(java.util.stream.Collectors.toSet());
+    return followers().stream().filter(f -> f.lastHeardMs() <= heardWithinMs && (voters.isEmpty() || voters.contains(f.id())))
         .max(java.util.Comparator.comparingLong(Follower::matchIndex));
   }
 

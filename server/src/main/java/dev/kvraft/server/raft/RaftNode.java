@@ -315,6 +315,33 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return followers;
   }
 
+  /**
+   * On the leader, the followers it replicates to that are not in its configuration: left over from the previous
+   * one by a leader elected in the middle of a membership change (Ratis 3.3.0). Such a leader finds the change's
+   * joint configuration in its log, and its start-up entry makes the new configuration stable, but it keeps a log
+   * appender for every peer of the old one. So a removed node keeps receiving the log (it never times out, never
+   * learns of its removal, never exits), and adding it again fails in Ratis ("Found duplicated element"), for as
+   * long as this node leads. Empty when not leading, and while a change started here is under way (Ratis then
+   * replicates to the nodes it stages, before they are in the configuration); any thread.
+   */
+  public List<String> strayFollowers() {
+    var d = division;
+    if (d == null || !d.getInfo().isLeader() || changesUnderWay.get() > 0) {
+      return List.of();
+    }
+    var conf = d.getRaftConf();
+    if (!conf.getPreviousPeers().isEmpty()) {
+      return List.of(); // a joint configuration: the old one's peers are still members
+    }
+    return followers().stream().map(Follower::id)
+        .filter(id -> conf.getPeer(RaftPeerId.valueOf(id), org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER,
+            org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER) == null)
+        .toList();
+  }
+
+  /** Ratis setConfiguration calls started here and not answered yet (a staged node is followed before it is in). */
+  private final java.util.concurrent.atomic.AtomicInteger changesUnderWay = new java.util.concurrent.atomic.AtomicInteger();
+
   /** The configuration {@link #members} was computed from, and the answer (replaced whole; any thread). */
   private volatile MembersView membersView;
 
@@ -369,12 +396,14 @@ public final class RaftNode implements Consensus, AutoCloseable {
     var joining = new ArrayList<Member>(voters);
     joining.addAll(learners);
     joining.removeIf(m -> expected.stream().anyMatch(e -> e.id().equals(m.id())));
+    changesUnderWay.incrementAndGet();
     var reply = onAdmin(() -> {
       for (var m : joining) {
         checkReachable(m);
       }
       return server.setConfigurationAsync(request);
     });
+    reply.whenComplete((r, e) -> changesUnderWay.decrementAndGet()); // Ratis's answer, not this call's timeout
     return succeeded(reply).orTimeout(timeoutMs, TimeUnit.MILLISECONDS).handle((r, err) -> {
       if (err != null) {
         var cause = Failures.cause(err);
