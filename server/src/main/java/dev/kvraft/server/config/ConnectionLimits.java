@@ -39,7 +39,7 @@ public record ConnectionLimits(long outboxBytes, long outboxTotalBytes, long inf
     }
   }
 
-  /** "auto" for the three memory totals: a quarter of the heap the JVM may use. */
+  /** "auto" for the three memory totals: a quarter of the heap the JVM may use, at least 64 MiB. */
   static long autoBytes() {
     return Math.max(64L << 20, Runtime.getRuntime().maxMemory() / 4);
   }

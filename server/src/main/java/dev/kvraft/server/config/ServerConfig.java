@@ -102,16 +102,18 @@ public record ServerConfig(
           + " keeping a reserve for Raft and SQLite); past it a new connection gets OVERLOADED and is closed"),
       new Setting("limit.outbox.bytes", "16777216", "answers queued for one client that it has not read yet; past it"
           + " the server stops reading that client's requests"),
-      new Setting("limit.outbox.total.bytes", "auto", "the same over every client; auto: a quarter of the heap"),
+      new Setting("limit.outbox.total.bytes", "auto", "the same over every client; auto: a quarter of the heap,"
+          + " at least 64 MiB"),
       new Setting("limit.inflight.bytes", "67108864", "requests read from one client and not yet answered (by frame"
           + " length); past it the server stops reading that client's requests until answers free room"),
-      new Setting("limit.inflight.total.bytes", "auto", "the same over every client; auto: a quarter of the heap"),
+      new Setting("limit.inflight.total.bytes", "auto", "the same over every client; auto: a quarter of the heap,"
+          + " at least 64 MiB"),
       new Setting("client.write.timeout.ms", "10000", "a client that stays over its outbox bound this long, or"
           + " reads none of an answer being written to it this long, is disconnected"),
       new Setting("client.frame.timeout.ms", "10000", "a request frame must arrive whole within this once it has"
           + " started"),
       new Setting("limit.partial.frames.bytes", "auto", "bytes of request frames being received over every client;"
-          + " a frame past it is refused OVERLOADED; auto: a quarter of the heap"),
+          + " a frame past it is refused OVERLOADED; auto: a quarter of the heap, at least 64 MiB"),
       new Setting("client.idle.timeout.ms", "0", "a client with nothing sent and nothing pending this long is"
           + " disconnected; 0: never"),
       new Setting("request.timeout.ms", "5000", "how long a request may wait for Raft before TIMEOUT/UNAVAILABLE"),
