@@ -152,7 +152,7 @@ public record ServerConfig(
           + " to tls.ca.file on the client port (members' forwarding links always present theirs)"),
       new Setting("client.handshake.timeout.ms", "5000", "with TLS on: a client must finish its TLS handshake within"
           + " this, or it is disconnected"),
-      new Setting("log.slow.ms", "1000", "a request slower than this logs one line saying where its time went"),
+      new Setting("log.slow.ms", "1000", "a request at least this slow logs one line saying where its time went"),
       new Setting("join", "false", "start with an empty Raft group and wait to be added ('member add' on the"
           + " leader) instead of forming a cluster from 'cluster'; a restarted node uses the membership in its log"),
       new Setting("restore", "", "a backup file (kvsh backup): start a new cluster's node from it; refused when"

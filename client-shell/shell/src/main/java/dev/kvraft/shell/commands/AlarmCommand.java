@@ -14,8 +14,8 @@ import java.util.Set;
 public final class AlarmCommand implements ShellCommand {
   private static final Spec SPEC = new Spec("alarm", Group.CLUSTER,
       "list | disarm",
-      "the raised alarms (NOSPACE: a node passed storage.quota.bytes, so writes that add data are refused), or clear"
-          + " them once there is room again",
+      "the raised alarms (NOSPACE: a node passed storage.quota.bytes or has less than storage.reserve.bytes free,"
+          + " so writes that add data are refused), or clear them once there is room again",
       "alarm list")
       .withSubcommands(List.of("list", "disarm"));
 
