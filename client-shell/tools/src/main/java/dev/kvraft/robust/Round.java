@@ -121,7 +121,8 @@ public final class Round {
         Thread.sleep(during.toMillis());
         cluster.heal();
       }
-      case MEMBERSHIP_LEADER_KILL -> replaceKillingTheLeader(cluster, follower, leader, random, during);
+      case MEMBERSHIP_LEADER_KILL, MEMBERSHIP_PARTITION -> replaceHittingTheLeader(cluster, follower, leader,
+          scenario == Scenario.MEMBERSHIP_PARTITION, random, during);
       case PARTIAL_PARTITION -> {
         cluster.cutBetween(leader, follower);
         Thread.sleep(during.toMillis());
@@ -142,30 +143,38 @@ public final class Round {
   }
 
   /**
-   * Replaces {@code follower} (remove, wipe, {@code --join}, add) on a thread of its own, and SIGKILLs {@code leader}
-   * 0 to 300 ms into the remove or into the add (chosen at random), restarting it after {@code during}. The steps are
-   * tried again until they take ({@link Cluster#removeRetrying}, {@link Cluster#addRetrying}).
+   * Replaces {@code follower} (remove, wipe, {@code --join}, add) on a thread of its own, and hits {@code leader} 0 to
+   * 300 ms into the remove or into the add (chosen at random): SIGKILLed and restarted after {@code during}, or with
+   * {@code partition} cut off the network and healed after {@code during}. The steps are tried again until they take
+   * ({@link Cluster#removeRetrying}, {@link Cluster#addRetrying}).
    */
-  private static void replaceKillingTheLeader(Cluster cluster, String follower, String leader, Random random,
-      Duration during) throws Exception {
+  private static void replaceHittingTheLeader(Cluster cluster, String follower, String leader, boolean partition,
+      Random random, Duration during) throws Exception {
     boolean duringAdd = random.nextBoolean();
-    long killAfter = random.nextInt(300);
+    long after = random.nextInt(300);
     var timeout = Duration.ofSeconds(90);
     var removed = cluster.removeRetryingAsync(follower, timeout);
     if (!duringAdd) {
-      killAndRestart(cluster, leader, killAfter, during);
+      hit(cluster, leader, partition, after, during);
     }
     removed.get().ifPresent(note -> System.out.println("  note: " + note));
     cluster.rejoin(follower);
     var added = cluster.addRetryingAsync(follower, timeout);
     if (duringAdd) {
-      killAndRestart(cluster, leader, killAfter, during);
+      hit(cluster, leader, partition, after, during);
     }
     added.get();
   }
 
-  private static void killAndRestart(Cluster cluster, String id, long afterMillis, Duration down) throws Exception {
+  private static void hit(Cluster cluster, String id, boolean partition, long afterMillis, Duration down)
+      throws Exception {
     Thread.sleep(afterMillis);
+    if (partition) {
+      cluster.isolate(id);
+      Thread.sleep(down.toMillis());
+      cluster.heal();
+      return;
+    }
     cluster.kill(id);
     Thread.sleep(down.toMillis());
     cluster.start(id);

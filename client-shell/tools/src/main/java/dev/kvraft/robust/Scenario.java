@@ -18,7 +18,9 @@ public enum Scenario {
       + " its data, start it with --join, member add"),
   MEMBERSHIP_LEADER_KILL("replace a follower as MEMBERSHIP does, and SIGKILL the leader in the middle of the remove or"
       + " of the add (restarted after the fault's duration); each step is tried again until the membership shows it"
-      + " took, as an operator would");
+      + " took, as an operator would"),
+  MEMBERSHIP_PARTITION("replace a follower as MEMBERSHIP_LEADER_KILL does, but cut the leader off the network (namespaces)"
+      + " instead of killing it, then heal: it comes back with the change half done in its log");
 
   private final String description;
 
@@ -32,7 +34,7 @@ public enum Scenario {
 
   public boolean needsNamespaces() {
     return this == PARTITION_LEADER || this == PARTITION_FOLLOWER || this == PARTIAL_PARTITION
-        || this == FLAPPING_PARTITION;
+        || this == FLAPPING_PARTITION || this == MEMBERSHIP_PARTITION;
   }
 
   public static Scenario parse(String s) {

@@ -66,7 +66,7 @@ class RobustnessTest {
     try (var c = cluster) {
       c.startAll();
       runAll(c, List.of(Scenario.PARTITION_LEADER, Scenario.PARTITION_FOLLOWER, Scenario.PARTIAL_PARTITION,
-          Scenario.FLAPPING_PARTITION));
+          Scenario.FLAPPING_PARTITION, Scenario.MEMBERSHIP_PARTITION));
     }
   }
 
