@@ -1,8 +1,5 @@
 package dev.kvraft.server.net;
 
-import dev.kvraft.server.backup.BackupFiles;
-import dev.kvraft.server.config.ServerConfig;
-import dev.kvraft.server.db.CommandSink;
 import java.io.IOException;
 import java.net.Socket;
 import java.util.concurrent.Semaphore;
@@ -29,8 +26,9 @@ import org.slf4j.LoggerFactory;
  * {@link #socket} is written by the reader (the TLS handshake) and read by {@link #finish} on the listener's thread;
  * {@link #deadlines} is set once by the reader and read by the listener's sweeper; {@link #closed} is set by whoever
  * closes first (the listener at stop, the reader's cleanup, the sweeper, the outbox, a watch giving up on its client);
- * the reader takes {@link #inFlight} slots, the outbox frees them. All output is the {@link Outbox}'s but the one line
- * answering a TLS ClientHello on the plaintext port, which the reader writes before any answer and then closes.
+ * the reader takes {@link #inFlight} slots, the outbox frees them; {@link #services} is the listener's, shared by every
+ * connection and immutable. All output is the {@link Outbox}'s but the one line answering a TLS ClientHello on the
+ * plaintext port, which the reader writes before any answer and then closes.
  */
 final class ClientConnection {
   private static final Logger LOG = LoggerFactory.getLogger(ClientConnection.class);
@@ -41,14 +39,8 @@ final class ClientConnection {
   private volatile Socket socket;
   private final ClientTls tls;
   private final String peer;
-  private final CommandSink loop;
-  private final ServerConfig config;
-  /** For the {@link RequestHandler} the reader makes once the handshake is done. */
-  private final RequestValidator validator;
-  private final Members members;
-  /** Where BackupChunk reads from, or null. */
-  private final BackupFiles backups;
-  private final ConnectionAuth auth;
+  /** The node's services: the loop and the settings for this class, all of it for its {@link RequestHandler}. */
+  private final ConnectionServices services;
   private final NetStats stats;
   private final ConnectionBudget budget;
   /**
@@ -63,21 +55,15 @@ final class ClientConnection {
   /** Everything sent to the client: the queued answers and watch messages, and the writer thread. */
   private final Outbox outbox;
 
-  ClientConnection(Socket socket, CommandSink loop, ServerConfig config, RequestValidator validator,
-      NetStats stats, ConnectionBudget budget, ClientTls tls, Members members,
-      BackupFiles backups, ConnectionAuth auth) {
+  ClientConnection(Socket socket, ConnectionServices services, NetStats stats, ConnectionBudget budget,
+      ClientTls tls) {
+    this.services = services;
     this.stats = stats;
-    this.backups = backups;
-    this.auth = auth;
     this.budget = budget;
     this.raw = socket;
     this.socket = socket;
     this.tls = tls;
-    this.members = members;
     this.peer = socket.getRemoteSocketAddress().toString();
-    this.loop = loop;
-    this.config = config;
-    this.validator = validator;
     this.outbox = new Outbox(this, peer, budget, stats, inFlight);
   }
 
@@ -89,25 +75,25 @@ final class ClientConnection {
         return;
       }
       var ticket = new FrameReader.Ticket(inFlight, outbox);
-      var requests = new RequestHandler(peer, raw.getInetAddress(), ClientTls.peerNames(socket), loop, config,
-          validator, members, backups, auth, outbox, ticket);
+      var requests = new RequestHandler(peer, raw.getInetAddress(), ClientTls.peerNames(socket), services, outbox,
+          ticket);
       // Small buffers keep an idle connection cheap (issue #15): a frame body larger than the buffer is read
       // straight into its own array, and a large response is written straight to the socket.
       var limits = budget.limits();
       deadlines = new DeadlineInputStream(socket, socket.getInputStream(),
           (int) Math.min(Integer.MAX_VALUE, limits.idleTimeout().toMillis()));
-      var reader = new FrameReader(this, peer, socket, tls == null, deadlines, config, budget, stats, outbox, ticket,
-          requests);
+      var reader = new FrameReader(this, peer, socket, tls == null, deadlines, services.config(), budget, stats, outbox,
+          ticket, requests);
       outbox.attach(socket.getOutputStream());
       reader.run();
       // The client finished sending (or broke the protocol): let its in-flight requests finish, then close.
-      inFlight.tryAcquire(MAX_IN_FLIGHT, config.requestTimeout().toMillis() + 1000, TimeUnit.MILLISECONDS);
+      inFlight.tryAcquire(MAX_IN_FLIGHT, services.config().requestTimeout().toMillis() + 1000, TimeUnit.MILLISECONDS);
     } catch (IOException e) {
       LOG.debug("connection {} ended: {}", peer, e.toString());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
-      loop.closed(outbox.stream);
+      services.loop().closed(outbox.stream);
       outbox.flushAndEnd();
       close();
     }

@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The client port: one platform thread, {@code kvraft-accept}, accepts connections and starts one virtual thread per
  * connection ({@link ClientConnection}); another, {@code kvraft-conn-sweeper}, closes connections whose client stopped
- * reading or trickles a frame in past its deadline ({@link #sweepLoop}). Owns the server socket and the set of open connections.
+ * reading or trickles a frame in past its deadline ({@link #sweepLoop}). Owns the server socket, the set of open
+ * connections and the {@link ConnectionServices} they share (whose {@link ConnectionAuth} it closes at stop).
  *
  * <p>At most {@link #maxConnections()} connections are open at a time (limit.connections, capped at start below the
  * process's fd soft limit so Raft's log and SQLite always get descriptors); past it a new connection gets one
@@ -31,8 +32,8 @@ public final class ClientListener implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ClientListener.class);
 
   private final ServerConfig config;
-  private final CommandSink loop;
-  private final RequestValidator validator;
+  /** What every connection shares (the loop's queue, the validator, members, backups, auth); built here once. */
+  private final ConnectionServices services;
   private final ServerSocket serverSocket;
   private final Set<ClientConnection> connections = ConcurrentHashMap.newKeySet();
   private final AtomicLong accepted = new AtomicLong();
@@ -45,10 +46,6 @@ public final class ClientListener implements AutoCloseable {
   private final int maxConnections;
   /** TLS on the client port, or null for plaintext. */
   private final ClientTls tls;
-  private final Members members;
-  /** The backups clients read with BackupChunk, or null when this node makes none. */
-  private final dev.kvraft.server.backup.BackupFiles backups;
-  private final ConnectionAuth auth;
   /** Waits and rate-limited reports after failed accepts; accept thread only. */
   private final AcceptBackoff backoff = new AcceptBackoff(System::nanoTime);
 
@@ -60,12 +57,9 @@ public final class ClientListener implements AutoCloseable {
       dev.kvraft.server.backup.BackupFiles backups,
       java.util.function.Supplier<dev.kvraft.server.auth.AuthState.View> authView) throws IOException {
     this.config = config;
-    this.backups = backups;
-    this.auth = new ConnectionAuth(authView, tls != null, System::nanoTime);
+    this.services = new ConnectionServices(loop, config, new RequestValidator(config.limits()), members, backups,
+        new ConnectionAuth(authView, tls != null, System::nanoTime));
     this.tls = tls;
-    this.members = members;
-    this.loop = loop;
-    this.validator = new RequestValidator(config.limits());
     this.budget = new ConnectionBudget(config.connections());
     var self = config.self();
     this.serverSocket = new ServerSocket();
@@ -163,8 +157,7 @@ public final class ClientListener implements AutoCloseable {
           refuse(socket);
           continue;
         }
-        var connection = new ClientConnection(socket, loop, config, validator, stats, budget, tls,
-            members, backups, auth);
+        var connection = new ClientConnection(socket, services, stats, budget, tls);
         connections.add(connection);
         Thread.ofVirtual().name("kvraft-conn-" + accepted.incrementAndGet()).start(() -> {
           try {
@@ -263,7 +256,7 @@ public final class ClientListener implements AutoCloseable {
       Thread.sleep(10);
     }
     connections.forEach(ClientConnection::close);
-    auth.close();
+    services.auth().close();
   }
 
   @Override

@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
  * identity ({@link #member}, {@link #user}, {@link #secret}, {@link #authFailures}) needs no lock. Not its own: the
  * {@link #ticket} (the reader's, which takes what it holds and gives back what this class does not hand on), the
  * {@link #outbox} (which any thread queues to), and the services it asks (the loop's queue, {@link ConnectionAuth}'s
- * hashing threads, {@link Members}, {@link BackupFiles}).
+ * hashing threads, {@link Members}, {@link BackupFiles}), which the listener's {@link ConnectionServices} names.
  */
 final class RequestHandler {
   /** The connection's logger: these lines are the connection's, as they were before this was its own class. */
@@ -63,19 +63,18 @@ final class RequestHandler {
    */
   private String secret;
 
-  RequestHandler(String peer, InetAddress address, Set<String> certificateNames, CommandSink loop,
-      ServerConfig config, RequestValidator validator, Members members, BackupFiles backups, ConnectionAuth auth,
+  RequestHandler(String peer, InetAddress address, Set<String> certificateNames, ConnectionServices services,
       Outbox outbox, FrameReader.Ticket ticket) {
     this.peer = peer;
     this.address = address;
     this.certificateNames = certificateNames;
+    this.loop = services.loop();
+    this.config = services.config();
+    this.validator = services.validator();
+    this.members = services.members();
+    this.backups = services.backups();
+    this.auth = services.auth();
     this.member = members.isMember(certificateNames);
-    this.loop = loop;
-    this.config = config;
-    this.validator = validator;
-    this.members = members;
-    this.backups = backups;
-    this.auth = auth;
     this.outbox = outbox;
     this.ticket = ticket;
   }
