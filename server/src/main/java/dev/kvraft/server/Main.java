@@ -1,6 +1,7 @@
 package dev.kvraft.server;
 
 import dev.kvraft.server.config.ServerConfig;
+import dev.kvraft.server.config.Settings;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 // sun.misc.Signal: the only way for a JVM to handle SIGTERM itself, and so to exit 0 after a graceful stop.
@@ -76,7 +77,7 @@ public final class Main {
     out.println("arguments, which override the file. With no arguments: a single-node cluster on 127.0.0.1.");
     out.println();
     out.println("settings (default):");
-    for (var s : ServerConfig.SETTINGS) {
+    for (var s : Settings.ALL) {
       out.printf("  %-30s %s (%s)%n", s.key(), s.help(), s.defaultValue());
     }
   }

@@ -56,6 +56,6 @@ class ServerConfigFuzzTest {
         || message.contains("node '") || message.contains("node id")) {
       return true;
     }
-    return ServerConfig.SETTINGS.stream().anyMatch(s -> message.contains(s.key()));
+    return Settings.ALL.stream().anyMatch(s -> message.contains(s.key()));
   }
 }

@@ -117,7 +117,7 @@ class ServerConfigTest {
 
   @Test
   void everySettingHasAWorkingDefault() {
-    for (var s : ServerConfig.SETTINGS) {
+    for (var s : Settings.ALL) {
       var c = ServerConfig.fromMap(Map.of(s.key(), s.defaultValue()));
       assertEquals(ServerConfig.defaults(), c, s.key());
     }
