@@ -41,17 +41,7 @@ public final class RequestValidator {
         }
         case COMPACT -> revision("compact: revision", r.getCompact().getRevision());
         case CANCEL_WATCH -> { }
-        case LEASE_GRANT -> {
-          long ttl = r.getLeaseGrant().getTtlSeconds();
-          if (ttl < 1 || ttl > MAX_LEASE_TTL_SECONDS) {
-            throw new Invalid(Error.Code.INVALID_ARGUMENT, "lease grant: the TTL must be 1 to " + MAX_LEASE_TTL_SECONDS
-                + " seconds, got " + ttl);
-          }
-          if (r.getLeaseGrant().getId() < 0) {
-            throw new Invalid(Error.Code.INVALID_ARGUMENT, "lease grant: a lease id must be below 2^63, got "
-                + Long.toUnsignedString(r.getLeaseGrant().getId()) + "; leave it 0 to have one picked");
-          }
-        }
+        case LEASE_GRANT -> leaseGrant(r.getLeaseGrant());
         case LEASE_REVOKE -> leaseId("lease revoke", r.getLeaseRevoke().getId());
         case LEASE_KEEP_ALIVE -> leaseId("lease keep-alive", r.getLeaseKeepAlive().getId());
         case LEASE_TIME_TO_LIVE -> leaseId("lease ttl", r.getLeaseTimeToLive().getId());
@@ -74,9 +64,27 @@ public final class RequestValidator {
    * long would read it as negative (a watch would be answered COMPACTED, a compaction "already compacted").
    */
   private static void revision(String where, long revision) throws Invalid {
-    if (revision < 0) {
-      throw new Invalid(Error.Code.INVALID_ARGUMENT, where + " " + Long.toUnsignedString(revision)
-          + " is beyond any revision a store can reach (at most " + Long.MAX_VALUE + ")");
+    belowTwoTo63(revision, value -> where + " " + value + " is beyond any revision a store can reach (at most "
+        + Long.MAX_VALUE + ")");
+  }
+
+  private static void leaseGrant(dev.kvraft.proto.LeaseGrant grant) throws Invalid {
+    long ttl = grant.getTtlSeconds();
+    if (ttl < 1 || ttl > MAX_LEASE_TTL_SECONDS) {
+      throw new Invalid(Error.Code.INVALID_ARGUMENT, "lease grant: the TTL must be 1 to " + MAX_LEASE_TTL_SECONDS
+          + " seconds, got " + ttl);
+    }
+    belowTwoTo63(grant.getId(), value -> "lease grant: a lease id must be below 2^63, got " + value
+        + "; leave it 0 to have one picked");
+  }
+
+  /**
+   * A uint64 from the wire that the server keeps as a long: one of 2^63 or more reads as negative and is refused
+   * INVALID_ARGUMENT, with the message {@code refusal} makes of its unsigned value (each field keeps its own advice).
+   */
+  private static void belowTwoTo63(long value, java.util.function.Function<String, String> refusal) throws Invalid {
+    if (value < 0) {
+      throw new Invalid(Error.Code.INVALID_ARGUMENT, refusal.apply(Long.toUnsignedString(value)));
     }
   }
 
