@@ -326,7 +326,7 @@ public final class KvClient implements AutoCloseable {
 
   /**
    * Adds node {@code id} at {@code address} ({@code host:clientPort:peerPort}); the node must be running with
-   * {@code --join}. It catches up as a learner, then becomes a voter unless {@code learner}. Sent to the leader
+   * {@code --join}. It catches up without voting, then votes unless {@code learner}. Sent to the leader
    * (found by the client); one change at a time ({@link ConflictException} otherwise).
    */
   public dev.kvraft.proto.MemberChangeResult memberAdd(String id, String address, boolean learner) {

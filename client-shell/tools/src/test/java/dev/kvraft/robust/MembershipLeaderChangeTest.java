@@ -83,6 +83,63 @@ class MembershipLeaderChangeTest {
     }
   }
 
+  /**
+   * A node replaced as an operator does it ({@code member remove}, wiped, {@code --join}, {@code member add}) votes:
+   * the cluster survives the loss of its leader right after. Ratis 3.3.0 never told a node staged as a learner that
+   * it had caught up, and the add used to stage every node as a learner and promote it: the new node stayed
+   * "starting", refused every vote and never stood, so the two survivors could not elect a leader (found by the
+   * robustness suite's {@code membership-leader-kill}: a cluster left with no leader for good).
+   */
+  @Test
+  void aNodeAddedWithMemberAddVotesSoTheClusterSurvivesItsLeader() throws Exception {
+    try (var cluster = Cluster.onLoopback(dir, 3).startAll()) {
+      var leader = cluster.awaitLeader(Duration.ofSeconds(60));
+      var follower = cluster.ids().stream().filter(id -> !id.equals(leader)).findFirst().orElseThrow();
+      cluster.replace(follower, Duration.ofSeconds(60));
+      survivesTheLossOf(cluster, cluster.awaitLeader(Duration.ofSeconds(30)));
+    }
+  }
+
+  /** The same for a learner that is promoted: the leader hands over after the promotion, so that it votes. */
+  @Test
+  void aPromotedLearnerVotesSoTheClusterSurvivesItsLeader() throws Exception {
+    try (var cluster = Cluster.onLoopback(dir, 3).startAll()) {
+      var leader = cluster.awaitLeader(Duration.ofSeconds(60));
+      var follower = cluster.ids().stream().filter(id -> !id.equals(leader)).findFirst().orElseThrow();
+      assertTrue(cluster.removeRetrying(follower, Duration.ofSeconds(60)).isEmpty(), follower + " did not exit 0");
+      cluster.rejoin(follower);
+      try (var c = cluster.client(cluster.addresses().toArray(String[]::new)).timeout(Duration.ofSeconds(30))
+          .build()) {
+        c.memberAdd(follower, cluster.node(follower).member().substring(follower.length() + 1), true);
+        c.memberPromote(follower);
+      }
+      // The hand-over follows the promotion's answer.
+      awaitUntil(Duration.ofSeconds(30), "the leader to hand over after the promotion",
+          () -> !leaderOrNone(cluster).equals(leader) && !leaderOrNone(cluster).isEmpty());
+      survivesTheLossOf(cluster, cluster.awaitLeader(Duration.ofSeconds(30)));
+    }
+  }
+
+  private static String leaderOrNone(Cluster cluster) {
+    try {
+      return cluster.awaitLeader(Duration.ofSeconds(1));
+    } catch (IllegalStateException | InterruptedException e) {
+      return "";
+    }
+  }
+
+  /** SIGKILLs {@code leader} and expects the other two to elect a leader and take a write. */
+  private static void survivesTheLossOf(Cluster cluster, String leader) throws Exception {
+    cluster.kill(leader);
+    var survivors = cluster.ids().stream().filter(id -> !id.equals(leader)).toList();
+    var elected = cluster.awaitLeader(Duration.ofSeconds(30));
+    assertTrue(survivors.contains(elected), "leader " + elected + " is not a survivor");
+    try (var c = cluster.client(survivors.stream().map(cluster::address).toArray(String[]::new))
+        .timeout(Duration.ofSeconds(10)).build()) {
+      c.put(com.google.protobuf.ByteString.copyFromUtf8("after"), com.google.protobuf.ByteString.copyFromUtf8(leader));
+    }
+  }
+
   /** Whether node {@code at} lists {@code id} as a member (true when it does not answer: not known to be gone). */
   private static boolean lists(Cluster cluster, String at, String id) {
     try (var c = cluster.client(cluster.address(at)).discoverMembers(false).timeout(Duration.ofSeconds(2)).build()) {

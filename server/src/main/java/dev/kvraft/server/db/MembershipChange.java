@@ -18,9 +18,12 @@ import org.slf4j.LoggerFactory;
  * it sees and starts it; the answer comes from Raft's thread once the new configuration is committed (or the change
  * failed and the old one stands).
  *
- * <p>ADD first adds the node as a learner: Ratis stages it and brings its log up to date (a snapshot install when
- * the leader has one) before that configuration commits. Then, unless the learner flag is set, a second change
- * makes it a voter. So a new node never counts for a quorum before it holds the log.
+ * <p>ADD is one change: Ratis stages the new node and brings its log up to date (a snapshot install when the leader
+ * has one) before the configuration that names it commits, so a new node never counts for a quorum before it holds
+ * the log. A voter is staged as a voter, never as a learner first: Ratis 3.3.0 never tells a node staged as a
+ * learner that it caught up, so once promoted it stays "starting", refuses every vote and never stands for election
+ * until the next leader (or its own restart). PROMOTE cannot avoid that, so once a promotion commits the leader
+ * hands leadership to another voter: the new leader's first append tells the promoted node it may vote.
  */
 final class MembershipChange {
   private static final Logger LOG = LoggerFactory.getLogger(MembershipChange.class);
@@ -50,11 +53,11 @@ final class MembershipChange {
     var voters = new ArrayList<Consensus.Member>();
     var learners = new ArrayList<Consensus.Member>();
     current.forEach(m -> (m.voter() ? voters : learners).add(m));
-    Consensus.Member promoteAfter = null;
+    String promoted = null;
     switch (change.getAction()) {
       case ADD -> {
         if (existing.isPresent()) {
-          // A learner here is often an ADD cut short between its two steps (by a timeout or another change).
+          // A learner here was added with --learner, or by an ADD of an older version cut short between its steps.
           replies.error(c, Error.Code.CONFLICT, "'" + change.getId() + "' is already a member ("
               + (existing.get().voter() ? "voter); remove it first to re-add it"
                   : "learner); 'member promote " + change.getId() + "' makes it a voter, or remove it first to"
@@ -70,8 +73,11 @@ final class MembershipChange {
             return;
           }
         }
-        learners.add(added);
-        promoteAfter = change.getLearner() ? null : added;
+        if (change.getLearner()) {
+          learners.add(added);
+        } else {
+          voters.add(new Consensus.Member(added.id(), added.clientAddress(), added.peerAddress(), true));
+        }
       }
       case REMOVE -> {
         if (existing.isEmpty()) {
@@ -95,6 +101,7 @@ final class MembershipChange {
         learners.removeIf(m -> m.id().equals(change.getId()));
         voters.add(new Consensus.Member(existing.get().id(), existing.get().clientAddress(),
             existing.get().peerAddress(), true));
+        promoted = existing.get().id();
       }
       case UNRECOGNIZED -> {
         replies.error(c, Error.Code.INVALID_ARGUMENT, "unknown member change action", "");
@@ -103,25 +110,13 @@ final class MembershipChange {
     }
     long id = c.request().getId();
     long deadline = c.deadline(); // the client's timeout_ms or request.timeout.ms: both steps of an ADD within it
-    var promote = promoteAfter;
-    long firstCall = ids.next();
-    long promoteCall = ids.next(); // taken here: the promotion starts on Raft's thread, and ids are the loop's
+    var promotedId = promoted;
+    long call = ids.next();
+    long handOverCall = ids.next(); // taken here: the hand-over after a promotion starts on Raft's thread
     replies.handedOff(); // answered from Raft's thread from here on
     LOG.info("node {}: membership change {} {} {} starting", config.nodeId(), change.getAction(), change.getId(),
         change.getAddress());
-    raft.changeMembers(firstCall, current, voters, learners, Deadlines.millisLeft(deadline)).thenCompose(ok -> {
-      if (promote == null) {
-        return java.util.concurrent.CompletableFuture.<Object>completedFuture(ok);
-      }
-      // Caught up (Ratis staged it before committing): now it may vote.
-      var now = raft.members();
-      var v = new ArrayList<Consensus.Member>();
-      var l = new ArrayList<Consensus.Member>();
-      now.forEach(m -> (m.voter() || m.id().equals(promote.id()) ? v : l).add(m.id().equals(promote.id())
-          ? new Consensus.Member(m.id(), m.clientAddress(), m.peerAddress(), true) : m));
-      return raft.changeMembers(promoteCall, now, v, l, Deadlines.millisLeft(deadline))
-          .thenApply(done -> (Object) done);
-    }).whenComplete((ok, err) -> {
+    raft.changeMembers(call, current, voters, learners, Deadlines.millisLeft(deadline)).whenComplete((ok, err) -> {
       if (err != null) {
         var e = Failures.consensus(err);
         LOG.warn("node {}: membership change {} {} failed: {}", config.nodeId(), change.getAction(), change.getId(),
@@ -132,6 +127,9 @@ final class MembershipChange {
         LOG.info("node {}: membership change {} committed; members now {}", config.nodeId(), describe(change),
             raft.members());
         replies.answer(c, answer(id, config.nodeId(), raft.members()));
+        if (promotedId != null) {
+          handOverAfterPromotion(config, raft, promotedId, handOverCall);
+        }
         if (change.getAction() == MemberChange.Action.REMOVE && !change.getId().equals(config.nodeId())
             && forwarder != null && existing.isPresent() && !existing.get().clientAddress().isEmpty()) {
           // Tell the removed node over the member link, from the loop's thread, which owns the forwarder and the
@@ -148,6 +146,36 @@ final class MembershipChange {
             }
           }));
         }
+      }
+    });
+  }
+
+  /**
+   * After a promotion commits, hands leadership to the most up-to-date other voter that answered within an election
+   * timeout (not the promoted node: it cannot lead yet). See the class comment for why. With no such voter, the
+   * promoted node cannot vote until the next leader or its restart, and the log says so.
+   */
+  private static void handOverAfterPromotion(ServerConfig config, Consensus raft, String promotedId, long callId) {
+    var voters = raft.members().stream().filter(Consensus.Member::voter).map(Consensus.Member::id).toList();
+    var target = raft.followers().stream()
+        .filter(f -> !f.id().equals(promotedId) && voters.contains(f.id())
+            && f.lastHeardMs() <= config.electionTimeoutMin().toMillis())
+        .max(java.util.Comparator.comparingLong(Consensus.Follower::matchIndex));
+    if (target.isEmpty()) {
+      LOG.warn("node {}: {} is a voter now, but it cannot vote until the next leader is elected (a flaw of Ratis"
+          + " 3.3.0 with promoted learners) and no other voter answers to take over; restart {} so that it votes",
+          config.nodeId(), promotedId, promotedId);
+      return;
+    }
+    var to = target.get().id();
+    LOG.info("node {}: hands leadership to {} so that the promoted {} may vote (a flaw of Ratis 3.3.0: a promoted"
+        + " learner votes only once a new leader has written to it)", config.nodeId(), to, promotedId);
+    long timeoutMs = config.electionTimeoutMax().toMillis() * 2;
+    raft.transferLeadership(callId, to, timeoutMs).whenComplete((done, e) -> {
+      if (e != null) {
+        LOG.warn("node {}: could not hand leadership to {} after promoting {} ({}); {} votes once another leader is"
+            + " elected, or after its restart", config.nodeId(), to, promotedId, Failures.consensus(e).getMessage(),
+            promotedId);
       }
     });
   }

@@ -418,14 +418,12 @@ public final class RaftNode implements Consensus, AutoCloseable {
 
   /**
    * A change this node stopped waiting for: Ratis goes on with it (staging a new node lasts as long as its catch-up
-   * makes progress, a snapshot install of a large store included), so it may still commit, and an ADD's second step,
-   * the promotion to voter, then never comes.
+   * makes progress, a snapshot install of a large store included), so it may still commit.
    */
   static ConsensusException changeTimedOut(long timeoutMs) {
     return new ConsensusException(Error.Code.TIMEOUT, "the membership change did not finish within " + timeoutMs
         + " ms (is the new node running with --join, and reachable at its peer address? a large store takes a while"
-        + " to reach it); Raft may still commit it: look at 'member list', and make a node it left a learner a voter"
-        + " with 'member promote ID'", "");
+        + " to reach it); Raft may still commit it: look at 'member list' before trying again", "");
   }
 
   /**

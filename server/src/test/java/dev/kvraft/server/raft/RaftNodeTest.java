@@ -17,16 +17,16 @@ import org.junit.jupiter.api.io.TempDir;
 class RaftNodeTest {
   /**
    * A membership change this node stopped waiting for goes on in Raft (a slow catch-up of the new node is not a
-   * failure to Ratis) and may commit later: the operator is told to look, not that nothing changed, and how to finish
-   * an ADD that stopped at its learner step.
+   * failure to Ratis) and may commit later: the operator is told to look before trying again,
+   * not that nothing changed.
    */
   @Test
   void aMembershipChangeThatTimedOutSaysItMayStillCommitAndWhatToDo() {
     var e = RaftNode.changeTimedOut(5000);
     assertEquals(Error.Code.TIMEOUT, e.code());
     assertFalse(e.getMessage().contains("unchanged"), e.getMessage());
-    assertTrue(e.getMessage().contains("may still commit") && e.getMessage().contains("member list")
-        && e.getMessage().contains("member promote"), e.getMessage());
+    assertTrue(e.getMessage().contains("may still commit") && e.getMessage().contains("member list"),
+        e.getMessage());
   }
 
   /** A Raft port in use stops the node with a message naming the port and the cause, as the client port's does. */

@@ -19,7 +19,7 @@ public final class MemberCommand implements ShellCommand {
   private static final Spec SPEC = new Spec("member", Group.CLUSTER,
       "list | add ID HOST:CLIENT_PORT:PEER_PORT [--learner] | remove ID | promote ID",
       "list: every member, voter or learner, and (from the leader) how far its log is behind. add: a node"
-          + " started with --join joins as a learner, catches up, then votes (--learner: stays a learner)."
+          + " started with --join catches up, then votes (--learner: stays a learner)."
           + " remove: takes a member out (the leader too). promote: a learner becomes a voter",
       "member add n4 10.0.0.4:7379:7380")
       .withSubcommands(List.of("list", "add", "remove", "promote")).withOptions(List.of("--learner"));
