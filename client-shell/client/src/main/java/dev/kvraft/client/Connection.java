@@ -21,6 +21,13 @@ import java.util.concurrent.TimeUnit;
  * writes whatever is queued and flushes once (many callers, few syscalls). A reader virtual thread completes the
  * matching futures by request id. When the connection ends every unanswered future fails with
  * {@link ConnectionLost}.
+ *
+ * <p>While streams (watches) are open on it, a watchdog virtual thread ({@code kvraft-client-watchdog-ADDRESS})
+ * checks that the node is still there, since a watch sends nothing that a silent node could leave unanswered: once
+ * nothing at all arrived for {@link Liveness#quiet}, it sends a {@code members} request (answered from the node's
+ * own state, by any node, to any user), and when nothing arrived within {@code quiet} more either, it ends the
+ * connection as lost, so that the watches resume on another node. Without streams, calls do that check themselves
+ * ({@link Calls}). The watchdog's only state is {@link #watchdogRuns}, which it and {@link #stream} share.
  */
 final class Connection implements AutoCloseable {
   /** The connection ended before the response arrived; the request may or may not have been processed. */
@@ -30,8 +37,21 @@ final class Connection implements AutoCloseable {
     }
   }
 
+  /**
+   * How a connection carrying streams makes sure its node is there: after {@code quiet} of silence it sends a
+   * {@code members} request with an id from {@code ids}, and drops the connection when nothing arrives within
+   * {@code quiet} more.
+   */
+  record Liveness(Duration quiet, java.util.function.LongSupplier ids) {}
+
   private final String address;
   private final Socket socket;
+  private final Liveness liveness;
+  /** Whether the watchdog thread runs: set by whoever starts it, cleared by it when no stream is left. */
+  private final java.util.concurrent.atomic.AtomicBoolean watchdogRuns =
+      new java.util.concurrent.atomic.AtomicBoolean();
+  /** Counted down when the connection ends, so that the watchdog ends too instead of sleeping on. */
+  private final java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
   private final OutputStream out;
   private final java.util.concurrent.LinkedBlockingQueue<Request> outbox = new java.util.concurrent.LinkedBlockingQueue<>();
   private static final Request CLOSE = Request.getDefaultInstance();
@@ -54,9 +74,10 @@ final class Connection implements AutoCloseable {
   /** How long a failed write waits for the reader's reason before reporting its own. */
   private static final long READER_GRACE_MILLIS = 1000;
 
-  private Connection(String address, Socket socket) throws IOException {
+  private Connection(String address, Socket socket, Liveness liveness) throws IOException {
     this.address = address;
     this.socket = socket;
+    this.liveness = liveness;
     this.out = new BufferedOutputStream(socket.getOutputStream(), 64 * 1024);
     var in = new BufferedInputStream(socket.getInputStream(), 64 * 1024);
     Thread.ofVirtual().name("kvraft-client-reader-" + address).start(() -> readLoop(in));
@@ -93,18 +114,19 @@ final class Connection implements AutoCloseable {
    * Connects, and with {@code tls} non-null completes a TLS handshake within the connect timeout, checking that the
    * server's certificate chains to the CA and names the host (or IP) in {@code address}.
    */
-  static Connection open(String address, Duration connectTimeout, javax.net.ssl.SSLContext tls) throws IOException {
+  static Connection open(String address, Duration connectTimeout, javax.net.ssl.SSLContext tls, Liveness liveness)
+      throws IOException {
     var hp = HostPort.parse(address);
     var socket = new Socket();
     try {
       socket.setTcpNoDelay(true);
       socket.connect(new InetSocketAddress(hp.host(), hp.port()), (int) connectTimeout.toMillis());
       if (tls == null) {
-        return new Connection(address, socket);
+        return new Connection(address, socket, liveness);
       }
       try {
         return new Connection(address, dev.kvraft.proto.PemTls.handshake(tls, socket, hp.host(), hp.port(),
-            (int) connectTimeout.toMillis()));
+            (int) connectTimeout.toMillis()), liveness);
       } catch (IOException e) {
         throw new IOException("TLS handshake with " + address + " failed: " + e.getMessage(), e);
       }
@@ -153,6 +175,57 @@ final class Connection implements AutoCloseable {
     outbox.add(request);
     if (failure != null && streams.remove(request.getId()) != null) {
       listener.lost(failure);
+      return;
+    }
+    if (watchdogRuns.compareAndSet(false, true)) {
+      Thread.ofVirtual().name("kvraft-client-watchdog-" + address).start(this::watchdog);
+    }
+  }
+
+  /**
+   * Runs while streams are open: after {@link Liveness#quiet} without a message, asks the node for its members and
+   * ends the connection when nothing at all arrives within that long again (any message proves the node is there).
+   */
+  private void watchdog() {
+    long quiet = liveness.quiet().toNanos();
+    try {
+      while (failure == null) {
+        if (streams.isEmpty()) {
+          watchdogRuns.set(false);
+          // A stream added between the check and the reset saw the flag still set and started no watchdog: this one
+          // goes on for it, unless another was started meanwhile.
+          if (streams.isEmpty() || !watchdogRuns.compareAndSet(false, true)) {
+            return;
+          }
+          continue;
+        }
+        long silent = System.nanoTime() - lastReceived;
+        if (silent < quiet) {
+          if (ended.await(quiet - silent, TimeUnit.NANOSECONDS)) {
+            return;
+          }
+          continue;
+        }
+        long sent = System.nanoTime();
+        var probe = Request.newBuilder().setId(liveness.ids().getAsLong())
+            .setMembers(dev.kvraft.proto.Members.getDefaultInstance()).build();
+        try {
+          send(probe).get(quiet, TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+          abandon(probe.getId());
+          if (silentSince(sent)) {
+            fail(new ConnectionLost("node " + address + " sent nothing for "
+                + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastReceived) + " ms while watches were open on"
+                + " it, not even an answer to a members request: it is gone or cut off, so the connection was"
+                + " dropped (its watches resume on another node)", null));
+            return;
+          }
+        } catch (java.util.concurrent.ExecutionException e) {
+          return; // the connection ended: its streams were told
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 
@@ -196,6 +269,7 @@ final class Connection implements AutoCloseable {
     if (failure == null) {
       failure = e;
     }
+    ended.countDown();
     outbox.clear();
     outbox.add(CLOSE);
     try {

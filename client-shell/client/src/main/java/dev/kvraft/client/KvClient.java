@@ -49,6 +49,8 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class KvClient implements AutoCloseable {
   private final Duration connectTimeout;
+  /** Kept for {@link #forNode}. */
+  private final Duration watchKeepAlive;
   /** TLS towards every node, or null for plaintext (kept for {@link #forNode}). */
   private final javax.net.ssl.SSLContext tls;
   /** The user every connection authenticates as, or null; and its password (kept for {@link #forNode}). */
@@ -61,12 +63,13 @@ public final class KvClient implements AutoCloseable {
 
   private KvClient(Builder b) {
     this.connectTimeout = b.connectTimeout;
+    this.watchKeepAlive = b.watchKeepAlive;
     this.tls = b.tls;
     this.user = b.user;
     this.password = b.password;
     var ids = new AtomicLong();
     this.routes = new Routes(b.addresses, b.connectTimeout, b.tls, b.user, b.password, b.discover,
-        b.writesToLeader != null ? b.writesToLeader : b.discover, ids::incrementAndGet);
+        b.writesToLeader != null ? b.writesToLeader : b.discover, ids::incrementAndGet, b.watchKeepAlive);
     this.calls = new Calls(b.timeout, ids, routes);
   }
 
@@ -75,6 +78,7 @@ public final class KvClient implements AutoCloseable {
     private final List<String> addresses = new ArrayList<>();
     private Duration timeout = Duration.ofSeconds(10);
     private Duration connectTimeout = Duration.ofSeconds(2);
+    private Duration watchKeepAlive = Duration.ofSeconds(10);
     private boolean discover = true;
     private Boolean writesToLeader;
     private javax.net.ssl.SSLContext tls;
@@ -165,6 +169,23 @@ public final class KvClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * How long a connection carrying watches may hear nothing from its node before the client asks the node for a
+     * sign of life (a {@code members} request), and how long it then waits for one; without it the connection is
+     * dropped and its watches resume on another node from the revision after the last one delivered. A watch
+     * otherwise sends nothing, so a node powered off or cut off without a reset would hold it forever. Default 10 s:
+     * a silent node is left within 20 s, in the range of etcd clients' keepalive pings (Kubernetes pings every 30 s
+     * and waits 10 s), while a healthy but quiet node costs one small request per 10 s of silence per connection.
+     * Keep it above the longest pause the nodes may take (a GC pause, a slow disk at startup).
+     */
+    public Builder watchKeepAlive(Duration d) {
+      if (d.isNegative() || d.isZero()) {
+        throw new IllegalArgumentException("watchKeepAlive must be positive, got " + d);
+      }
+      this.watchKeepAlive = d;
+      return this;
+    }
+
     public Builder connectTimeout(Duration d) {
       this.connectTimeout = d;
       return this;
@@ -188,7 +209,7 @@ public final class KvClient implements AutoCloseable {
    */
   public KvClient forNode(String address, Duration timeout) {
     var b = builder().addresses(address).discoverMembers(false).writesToLeader(false).timeout(timeout)
-        .connectTimeout(connectTimeout);
+        .connectTimeout(connectTimeout).watchKeepAlive(watchKeepAlive);
     b.tls = tls;
     b.user = user;
     b.password = password;

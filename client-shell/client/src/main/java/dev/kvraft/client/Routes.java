@@ -44,6 +44,8 @@ final class Routes implements AutoCloseable {
   private final boolean writesToLeader;
   /** The client's request ids (a connection's first requests, authenticate and members, take one each). */
   private final LongSupplier ids;
+  /** How each connection checks its node is there while watches are open on it. */
+  private final Connection.Liveness liveness;
   private final AtomicLong staleTurn = new AtomicLong();
   private final ReentrantLock connectLock = new ReentrantLock();
   private final ConcurrentHashMap<String, Connection> pool = new ConcurrentHashMap<>();
@@ -57,7 +59,7 @@ final class Routes implements AutoCloseable {
   private volatile boolean closed;
 
   Routes(List<String> addresses, Duration connectTimeout, javax.net.ssl.SSLContext tls, String user, String password,
-      boolean discover, boolean writesToLeader, LongSupplier ids) {
+      boolean discover, boolean writesToLeader, LongSupplier ids, Duration watchKeepAlive) {
     this.addresses = new CopyOnWriteArrayList<>(addresses);
     this.connectTimeout = connectTimeout;
     this.tls = tls;
@@ -66,6 +68,7 @@ final class Routes implements AutoCloseable {
     this.discover = discover;
     this.writesToLeader = writesToLeader;
     this.ids = ids;
+    this.liveness = new Connection.Liveness(watchKeepAlive, ids);
     this.primary = addresses.get(0);
   }
 
@@ -214,7 +217,7 @@ final class Routes implements AutoCloseable {
     if (c != null) {
       return c;
     }
-    c = Connection.open(address, connectTimeout, tls);
+    c = Connection.open(address, connectTimeout, tls, liveness);
     if (user != null) {
       authenticate(c);
     }

@@ -10,7 +10,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * One watch opened by {@link KvClient#watch}: streams a range's changes to a {@link WatchListener}, and survives the
- * loss of the node it watches on. When the connection breaks or the node ends the watch (it installed a snapshot and
+ * loss of the node it watches on. When the connection breaks, its node falls silent (the connection's watchdog
+ * drops it: {@link KvClient.Builder#watchKeepAlive}), or the node ends the watch (it installed a snapshot and
  * lacks the history), it opens the watch again on the next node, from the revision after the last one delivered:
  * no revision is missed and none comes twice. It gives up only when every node says the history it needs is
  * compacted ({@link WatchListener#onError}), when the request itself is refused, or when its client is closed

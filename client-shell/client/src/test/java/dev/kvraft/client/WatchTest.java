@@ -333,6 +333,65 @@ class WatchTest {
         "every write once, in order, across the node's loss");
   }
 
+  /**
+   * A watch whose node falls silent (powered off, cut off without a reset: its socket stays open and nothing comes)
+   * resumes on another node from the revision after the last one delivered, with nothing missed or repeated. It used
+   * to wait on the silent node forever: a watch sends nothing, so nothing ever timed out. The fake node delivers the
+   * first revision (as the real node has it) and then answers nothing, not even the client's members request.
+   */
+  @Test
+  void aWatchOnANodeThatFallsSilentResumesOnAnother(@TempDir Path dir) throws Exception {
+    var writer = single(dir, Map.of());
+    long first = writer.put("s/a", "1");
+    var kv = writer.get("s/a").orElseThrow();
+    try (var silent = new FakeNode(r -> r.hasWatch() ? dev.kvraft.proto.Response.newBuilder()
+        .setHeader(dev.kvraft.proto.Header.newBuilder().setRevision(first))
+        .setWatch(dev.kvraft.proto.WatchResult.newBuilder().addEvents(Event.newBuilder().setType(Event.Type.PUT)
+            .setKv(kv))).build() : null)) {
+      var c = started.closing(KvClient.builder().addresses(silent.address(), "127.0.0.1:" + servers.get(0).clientPort())
+          .discoverMembers(false).watchKeepAlive(Duration.ofMillis(200)).build());
+      var r = new Recorder();
+      watch(c, Watch.newBuilder().setKey(utf8("s/")).setRangeEnd(utf8("s0")).setStartRevision(first).build(), r);
+      r.awaitEvents(1);
+      long second = writer.put("s/b", "2");
+      long third = writer.put("s/a", "3");
+      // Left within 2 x 200 ms of silence, plus a reconnection: 10 s is ample, and far short of forever.
+      Await.until("the watch to resume on the live node", Duration.ofSeconds(10), () -> r.events.size() >= 3);
+      assertEquals(List.of(first, second, third), r.events.stream().map(e -> e.getKv().getModRevision()).toList(),
+          "every revision once, in order, across the silent node");
+      assertTrue(silent.received.stream().anyMatch(dev.kvraft.proto.Request::hasMembers),
+          "the client asked the silent node for a sign of life first: " + silent.received);
+    }
+  }
+
+  /**
+   * A quiet node that answers the client's members request keeps its watches: nothing is reopened, however long no
+   * event comes (the fake node sends one event, then answers only members requests).
+   */
+  @Test
+  void aQuietNodeThatAnswersKeepsItsWatch() throws Exception {
+    var kv = dev.kvraft.proto.KeyValue.newBuilder().setKey(utf8("q/a")).setModRevision(5).setCreateRevision(5)
+        .setVersion(1).build();
+    try (var quiet = new FakeNode(r -> r.hasWatch() ? dev.kvraft.proto.Response.newBuilder()
+        .setHeader(dev.kvraft.proto.Header.newBuilder().setRevision(5))
+        .setWatch(dev.kvraft.proto.WatchResult.newBuilder().addEvents(Event.newBuilder().setType(Event.Type.PUT)
+            .setKv(kv))).build()
+        : r.hasMembers() ? dev.kvraft.proto.Response.newBuilder()
+            .setMembers(dev.kvraft.proto.MembersResult.getDefaultInstance()).build() : null)) {
+      var c = started.closing(KvClient.builder().addresses(quiet.address()).discoverMembers(false)
+          .watchKeepAlive(Duration.ofMillis(100)).build());
+      var r = new Recorder();
+      var w = watch(c, Watch.newBuilder().setKey(utf8("q/")).setRangeEnd(utf8("q0")).setStartRevision(5).build(), r);
+      r.awaitEvents(1);
+      Await.until("five members requests", WAIT,
+          () -> quiet.received.stream().filter(dev.kvraft.proto.Request::hasMembers).count() >= 5);
+      assertEquals(1, quiet.received.stream().filter(dev.kvraft.proto.Request::hasWatch).count(),
+          "the watch stayed where it was: " + quiet.received);
+      assertTrue(w.isOpen());
+      assertEquals(1, r.events.size());
+    }
+  }
+
   static ByteString b(String s) {
     return utf8(s);
   }
