@@ -74,7 +74,7 @@ final class Calls {
       }
       Connection c;
       try {
-        c = routes.connectionFor(request, attempt == 0);
+        c = routes.connectionFor(request, attempt == 0, deadline);
       } catch (UnavailableException e) {
         if (Thread.currentThread().isInterrupted()) {
           throw e; // the backoff sleep returns at once now: retrying would only spin until the deadline
@@ -140,7 +140,7 @@ final class Calls {
     boolean toLeader = routes.toLeader(request);
     Connection c;
     try {
-      c = routes.connectionFor(request, true);
+      c = routes.connectionFor(request, true, System.nanoTime() + timeout.toNanos());
     } catch (UnavailableException e) {
       return CompletableFuture.failedFuture(e);
     }

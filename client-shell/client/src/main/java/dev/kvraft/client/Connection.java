@@ -111,22 +111,23 @@ final class Connection implements AutoCloseable {
   }
 
   /**
-   * Connects, and with {@code tls} non-null completes a TLS handshake within the connect timeout, checking that the
-   * server's certificate chains to the CA and names the host (or IP) in {@code address}.
+   * Connects, and with {@code tls} non-null completes a TLS handshake, each within the connect timeout and by
+   * {@code deadline} (System.nanoTime()) whichever comes first, checking that the server's certificate chains to the
+   * CA and names the host (or IP) in {@code address}.
    */
-  static Connection open(String address, Duration connectTimeout, javax.net.ssl.SSLContext tls, Liveness liveness)
-      throws IOException {
+  static Connection open(String address, Duration connectTimeout, long deadline, javax.net.ssl.SSLContext tls,
+      Liveness liveness) throws IOException {
     var hp = HostPort.parse(address);
     var socket = new Socket();
     try {
       socket.setTcpNoDelay(true);
-      socket.connect(new InetSocketAddress(hp.host(), hp.port()), (int) connectTimeout.toMillis());
+      socket.connect(new InetSocketAddress(hp.host(), hp.port()), millisWithin(connectTimeout, deadline));
       if (tls == null) {
         return new Connection(address, socket, liveness);
       }
       try {
         return new Connection(address, dev.kvraft.proto.PemTls.handshake(tls, socket, hp.host(), hp.port(),
-            (int) connectTimeout.toMillis()), liveness);
+            millisWithin(connectTimeout, deadline)), liveness);
       } catch (IOException e) {
         throw new IOException("TLS handshake with " + address + " failed: " + e.getMessage(), e);
       }
@@ -134,6 +135,15 @@ final class Connection implements AutoCloseable {
       socket.close();
       throw e;
     }
+  }
+
+  /**
+   * A socket timeout of at most {@code limit} and what is left until {@code deadline}, at least 1 ms (0 would mean
+   * no timeout at all).
+   */
+  static int millisWithin(Duration limit, long deadline) {
+    long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+    return (int) Math.max(1, Math.min(Math.min(limit.toMillis(), left), Integer.MAX_VALUE));
   }
 
   String address() {

@@ -186,6 +186,10 @@ public final class KvClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * How long connecting to a node, and then the TLS handshake, may take each (default 2 s); for a call, never past
+     * its deadline ({@link #timeout}).
+     */
     public Builder connectTimeout(Duration d) {
       this.connectTimeout = d;
       return this;

@@ -25,12 +25,21 @@ import java.util.function.LongSupplier;
  * round-robin over every known node. A leader that cannot be reached is not tried again for
  * {@link #LEADER_RETRY_NANOS}, and the writes meanwhile go through the primary.
  *
+ * <p>Opening a connection (connect, TLS handshake, authenticate, learn the members) and waiting for another thread
+ * that is opening one are bounded by the deadline of the call that needs it, as well as by the connect timeout (the
+ * authentication by {@link #AUTHENTICATE_MILLIS}): a call never waits on a connection longer than its timeout.
+ *
  * <p>Thread-safe, shared by every thread of the client: connections are opened, and the primary and leader moved,
  * under {@link #connectLock}; the fields read on every request are volatile.
  */
 final class Routes implements AutoCloseable {
   /** After failing to connect to the leader, how long writes go through the connected node instead. */
   static final long LEADER_RETRY_NANOS = TimeUnit.SECONDS.toNanos(5);
+  /**
+   * How long authenticating may take at most (the server hashes the password slowly on purpose), or the connect
+   * timeout when longer; never past the deadline of the call that opens the connection.
+   */
+  static final long AUTHENTICATE_MILLIS = 10_000;
 
   /** The addresses given, then the members learned from the cluster. */
   private final CopyOnWriteArrayList<String> addresses;
@@ -89,9 +98,13 @@ final class Routes implements AutoCloseable {
     return closed;
   }
 
-  /** The connection for one attempt of a request: STALE reads in turn (first attempts only), leader work, the rest. */
-  Connection connectionFor(Request.Builder r, boolean firstAttempt) {
-    return isStaleRead(r) && firstAttempt ? staleConnection() : toLeader(r) ? leaderConnection() : primaryConnection();
+  /**
+   * The connection for one attempt of a request: STALE reads in turn (first attempts only), leader work, the rest.
+   * Opening one ends by {@code deadline} (System.nanoTime()) at the latest.
+   */
+  Connection connectionFor(Request.Builder r, boolean firstAttempt, long deadline) {
+    return isStaleRead(r) && firstAttempt ? staleConnection(deadline)
+        : toLeader(r) ? leaderConnection(deadline) : primaryConnection(deadline);
   }
 
   static boolean isStaleRead(Request.Builder r) {
@@ -101,12 +114,31 @@ final class Routes implements AutoCloseable {
 
   /** The connection to one node (opened and authenticated when needed), for a watch's stream. */
   Connection connectionTo(String address) throws IOException {
-    connectLock.lock();
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(
+        connectTimeout.toMillis() + Math.max(AUTHENTICATE_MILLIS, connectTimeout.toMillis()));
+    lock(deadline);
     try {
-      return open(address);
+      return open(address, deadline);
     } finally {
       connectLock.unlock();
     }
+  }
+
+  /**
+   * Takes {@link #connectLock} by {@code deadline}: another thread may be opening a connection (an authentication
+   * takes up to seconds), and a call does not wait for it past its own deadline.
+   */
+  private void lock(long deadline) {
+    try {
+      if (connectLock.tryLock(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+        return;
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new UnavailableException("interrupted while waiting for another thread of this client to connect", e);
+    }
+    throw new UnavailableException("another thread of this client was still connecting when this call's time ran"
+        + " out; raise the timeout if connecting (or authenticating) takes this long", "");
   }
 
   /** A request sent to the leader lost its connection: the primary routes the next writes until one names it. */
@@ -130,45 +162,49 @@ final class Routes implements AutoCloseable {
   }
 
   /** The leader's connection when the leader is known and reachable, else the primary's. */
-  private Connection leaderConnection() {
+  private Connection leaderConnection(long deadline) {
     var address = leader;
     if (address == null) {
-      return primaryConnection();
+      return primaryConnection(deadline);
     }
     var c = pooled(address);
     if (c != null) {
       return c;
     }
     if (System.nanoTime() - leaderRetryAt < 0) {
-      return primaryConnection();
+      return primaryConnection(deadline);
     }
-    connectLock.lock();
+    lock(deadline);
     try {
-      return open(address);
+      return open(address, deadline);
     } catch (IOException | IllegalArgumentException | KvException e) {
       leaderRetryAt = System.nanoTime() + LEADER_RETRY_NANOS;
       leader = null;
     } finally {
       connectLock.unlock();
     }
-    return primaryConnection();
+    return primaryConnection(deadline);
   }
 
   /** The primary node's connection; when it is down, the first node in the list after it that answers. */
-  private Connection primaryConnection() {
+  private Connection primaryConnection(long deadline) {
     var c = pooled(primary);
     if (c != null) {
       return c;
     }
-    connectLock.lock();
+    lock(deadline);
     try {
       var errors = new ArrayList<String>();
       var list = addresses();
       int start = Math.max(0, list.indexOf(primary));
       for (int i = 0; i < list.size(); i++) {
+        if (i > 0 && deadline - System.nanoTime() <= 0) {
+          errors.add("no time left for the others within the call's timeout");
+          break;
+        }
         var address = list.get((start + i) % list.size());
         try {
-          var conn = open(address);
+          var conn = open(address, deadline);
           primary = address;
           return conn;
         } catch (IOException | IllegalArgumentException e) {
@@ -182,18 +218,18 @@ final class Routes implements AutoCloseable {
   }
 
   /** STALE reads go round-robin over every known node; each answers from its own copy. */
-  private Connection staleConnection() {
+  private Connection staleConnection(long deadline) {
     var list = addresses();
     var address = list.get((int) Math.floorMod(staleTurn.getAndIncrement(), (long) list.size()));
     var c = pooled(address);
     if (c != null) {
       return c;
     }
-    connectLock.lock();
+    lock(deadline);
     try {
-      return open(address);
+      return open(address, deadline);
     } catch (IOException | IllegalArgumentException e) {
-      return primaryConnection();
+      return primaryConnection(deadline);
     } finally {
       connectLock.unlock();
     }
@@ -209,7 +245,7 @@ final class Routes implements AutoCloseable {
    * Opens (or reuses) the connection to one address; learns the members the first time. Holds connectLock. A closed
    * client is refused here, the one place every connection is opened.
    */
-  private Connection open(String address) throws IOException {
+  private Connection open(String address, long deadline) throws IOException {
     if (closed) {
       throw new UnavailableException("the client is closed", ""); // no connection outlives close()
     }
@@ -217,26 +253,34 @@ final class Routes implements AutoCloseable {
     if (c != null) {
       return c;
     }
-    c = Connection.open(address, connectTimeout, tls, liveness);
+    c = Connection.open(address, connectTimeout, deadline, tls, liveness);
     if (user != null) {
-      authenticate(c);
+      authenticate(c, deadline);
     }
     pool.put(address, c);
     if (discover && !discovered) {
       discovered = true;
-      learnMembers(c);
+      learnMembers(c, deadline);
     }
     return c;
   }
 
-  /** A new connection's first request: who it is. The server hashes slowly on purpose: allow it seconds. */
-  private void authenticate(Connection c) throws IOException {
+  /**
+   * A new connection's first request: who it is. The server hashes slowly on purpose: allow it seconds, but not past
+   * the caller's deadline.
+   */
+  private void authenticate(Connection c, long deadline) throws IOException {
     Response r;
+    long wait = Connection.millisWithin(Duration.ofMillis(Math.max(AUTHENTICATE_MILLIS, connectTimeout.toMillis())),
+        deadline);
     try {
       r = c.send(Request.newBuilder().setId(ids.getAsLong()).setAuthenticate(
           dev.kvraft.proto.Authenticate.newBuilder().setUser(user).setPassword(password)).build())
-          .get(Math.max(10_000, connectTimeout.toMillis()), TimeUnit.MILLISECONDS);
-    } catch (ExecutionException | TimeoutException e) {
+          .get(wait, TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      c.close();
+      throw new IOException("authenticating to " + c.address() + " failed: no answer within " + wait + " ms", e);
+    } catch (ExecutionException e) {
       c.close();
       throw new IOException("authenticating to " + c.address() + " failed: " + e.getMessage(), e);
     } catch (InterruptedException e) {
@@ -250,10 +294,10 @@ final class Routes implements AutoCloseable {
     }
   }
 
-  private void learnMembers(Connection c) {
+  private void learnMembers(Connection c, long deadline) {
     try {
       var r = c.send(Request.newBuilder().setId(ids.getAsLong()).setMembers(Members.getDefaultInstance())
-          .build()).get(connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
+          .build()).get(Connection.millisWithin(connectTimeout, deadline), TimeUnit.MILLISECONDS);
       for (var m : r.getMembers().getMembersList()) {
         if (!m.getClientAddress().isEmpty() && !addresses.contains(m.getClientAddress())) {
           addresses.add(m.getClientAddress());

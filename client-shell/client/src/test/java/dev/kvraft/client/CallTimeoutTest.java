@@ -1,14 +1,59 @@
 package dev.kvraft.client;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvraft.proto.GetResult;
 import dev.kvraft.proto.Response;
+import dev.kvraft.server.testing.Await;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
+@Timeout(60)
 class CallTimeoutTest {
+  /** Far below the 10 s a login may take, far above a 300 ms call's timeout on a loaded machine. */
+  private static final Duration BOUND = Duration.ofSeconds(3);
+
+  /**
+   * Found by review: opening a connection was not bounded by the call's timeout. A node that accepts TCP but never
+   * answers the login held a call of 300 ms for the 10 s the client allows a login (the connect and the TLS handshake
+   * had their own 2 s each). Now the call ends at its timeout, saying what it was waiting for.
+   */
+  @Test
+  void aLoginNeverAnsweredHoldsACallNoLongerThanItsTimeout() throws Exception {
+    try (var node = new FakeNode(r -> null);
+        var client = KvClient.builder().addresses(node.address()).discoverMembers(false).credentials("u", "p")
+            .timeout(Duration.ofMillis(300)).build()) {
+      long start = System.nanoTime();
+      var e = assertThrows(UnavailableException.class, () -> client.get("a"));
+      var took = Duration.ofNanos(System.nanoTime() - start);
+      assertTrue(took.compareTo(BOUND) < 0, "a 300 ms call took " + took);
+      assertTrue(e.getMessage().contains("authenticating to " + node.address()), e.getMessage());
+    }
+  }
+
+  /**
+   * Nor does a call wait past its timeout for another thread of its client that is connecting: here a watch opening
+   * its connection waits for a login that never comes (up to 12 s), and a 300 ms call of the same client used to wait
+   * that long for the connect lock.
+   */
+  @Test
+  void aCallWaitsNoLongerThanItsTimeoutForAnotherThreadConnecting() throws Exception {
+    try (var node = new FakeNode(r -> null);
+        var client = KvClient.builder().addresses(node.address()).discoverMembers(false).credentials("u", "p")
+            .timeout(Duration.ofMillis(300)).build();
+        var watcher = client.watch(KvClient.utf8("k"), com.google.protobuf.ByteString.EMPTY, 0, (events, rev) -> {})) {
+      Await.until("the watch's login to be sent", Duration.ofSeconds(10),
+          () -> node.received.stream().anyMatch(dev.kvraft.proto.Request::hasAuthenticate));
+      long start = System.nanoTime();
+      assertThrows(UnavailableException.class, () -> client.get("a"));
+      var took = Duration.ofNanos(System.nanoTime() - start);
+      assertTrue(took.compareTo(BOUND) < 0, "a 300 ms call took " + took);
+    }
+  }
+
   /**
    * Found by review: timeout_ms was the call's budget in milliseconds cast to int, so a client timeout just over
    * 2^32 ms (49.7 days; kvsh --timeout takes up to a year) went out as a few milliseconds, and the node gave every
