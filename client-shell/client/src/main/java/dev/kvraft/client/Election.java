@@ -97,22 +97,99 @@ public final class Election {
 
   /**
    * Tells {@code listener} who leads now and at every change of leader or of its value, until the watcher is
-   * closed. Calls come on the watch's delivery thread.
+   * closed; the same as {@link #observe(Consumer, Consumer)} with an {@code onError} that does nothing (the watcher's
+   * {@link Watcher#isOpen()} then turns false).
    */
   public Watcher observe(Consumer<Optional<KeyValue>> listener) {
-    var last = new Object() {
-      Optional<KeyValue> seen = null;
-    };
+    return observe(listener, e -> {});
+  }
+
+  /**
+   * Tells {@code listener} who leads now and at every change of leader or of its value, until the watcher is closed.
+   * Calls come on the watch's delivery thread. After a change the leader is read again; while that read fails with
+   * {@link UnavailableException}, {@link KvTimeoutException} or {@link OverloadedException} (the cluster is electing
+   * its own leader, a node was lost) it is retried, backing off up to 2 s, so no change is missed. Any other failure
+   * ends the observation, as do the watch's own (every node compacted the history, no permission, the client
+   * closed): {@code onError} gets it, once, and the watcher is closed. The first leader is read on the caller's
+   * thread, and a failure there is thrown.
+   */
+  public Watcher observe(Consumer<Optional<KeyValue>> listener, Consumer<KvException> onError) {
     var now = leaderAt();
-    last.seen = now.leader();
     listener.accept(now.leader());
     long from = now.revision() + 1;
-    return client.watch(prefix, KvClient.prefixEnd(prefix), from, (events, revision) -> {
-      var current = leader();
-      if (!current.equals(last.seen)) {
-        last.seen = current;
+    var observer = new Observer(now.leader(), listener, onError);
+    var watcher = client.watch(prefix, KvClient.prefixEnd(prefix), from, observer);
+    observer.watcher = watcher;
+    return watcher;
+  }
+
+  /** A leader read after a change failed for good: ends the watch, and {@link Observer#onError} passes it on. */
+  private static final class ReadFailed extends RuntimeException {
+    final KvException failure;
+
+    ReadFailed(KvException failure) {
+      super(failure.getMessage(), failure, false, false);
+      this.failure = failure;
+    }
+  }
+
+  /**
+   * One {@link #observe}'s watch listener. Its fields belong to the watch's delivery thread, except
+   * {@link #watcher}, set once the watch is started (null until then: a retry then takes the watch for open).
+   */
+  private final class Observer implements WatchListener {
+    private static final long MAX_BACKOFF_MILLIS = 2_000;
+    private final Consumer<Optional<KeyValue>> listener;
+    private final Consumer<KvException> onError;
+    private Optional<KeyValue> seen;
+    volatile Watcher watcher;
+
+    Observer(Optional<KeyValue> seen, Consumer<Optional<KeyValue>> listener, Consumer<KvException> onError) {
+      this.seen = seen;
+      this.listener = listener;
+      this.onError = onError;
+    }
+
+    @Override
+    public void onEvents(java.util.List<dev.kvraft.proto.Event> events, long revision) {
+      var current = leaderRetrying();
+      if (current != null && !current.equals(seen)) {
+        seen = current;
         listener.accept(current);
       }
-    });
+    }
+
+    /** The leader now, retrying what may pass; null when the watcher was closed meanwhile. */
+    private Optional<KeyValue> leaderRetrying() {
+      long backoff = 100;
+      while (true) {
+        try {
+          return leader();
+        } catch (UnavailableException | KvTimeoutException | OverloadedException e) {
+          if (client.isClosed()) {
+            throw new ReadFailed(e);
+          }
+        } catch (KvException e) {
+          throw new ReadFailed(e);
+        }
+        var w = watcher;
+        if (w != null && w.isClosing()) {
+          return null;
+        }
+        try {
+          Thread.sleep(backoff);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new ReadFailed(new UnavailableException("interrupted while reading the leader of election " + name,
+              e));
+        }
+        backoff = Math.min(MAX_BACKOFF_MILLIS, backoff * 2);
+      }
+    }
+
+    @Override
+    public void onError(KvException e) {
+      onError.accept(e.getCause() instanceof ReadFailed f ? f.failure : e);
+    }
   }
 }

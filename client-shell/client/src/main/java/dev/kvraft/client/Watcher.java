@@ -85,6 +85,11 @@ public final class Watcher implements AutoCloseable {
     return thread.isAlive();
   }
 
+  /** Whether {@link #close} was called (the watch may still be ending). */
+  boolean isClosing() {
+    return closed;
+  }
+
   /** Ends the watch: the server is told, and the listener gets nothing more once this returns. */
   @Override
   public void close() {

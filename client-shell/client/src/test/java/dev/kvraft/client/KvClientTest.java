@@ -438,4 +438,90 @@ class KvClientTest {
     assertEquals(ByteString.copyFrom(new byte[] {1}), KvClient.prefixEnd(ByteString.copyFrom(new byte[] {0, -1})));
     assertEquals(ByteString.EMPTY, KvClient.prefixEnd(ByteString.copyFrom(new byte[] {-1, -1})));
   }
+
+  /**
+   * An election's candidates as a {@link FakeNode} shows them: first {@code svc/1} ("a") leads; the watch then
+   * delivers its delete at revision 8, after which the scans show {@code svc/2} ("b") alone, but only once
+   * {@code failing} is cleared: until then each scan after the watch is answered with {@code afterWatch}'s error.
+   */
+  private static FakeNode electionNode(java.util.concurrent.atomic.AtomicBoolean failing,
+      java.util.concurrent.atomic.AtomicInteger failed, dev.kvraft.proto.Error.Code code) throws Exception {
+    var a = dev.kvraft.proto.KeyValue.newBuilder().setKey(utf8("svc/1")).setValue(utf8("a")).setCreateRevision(5)
+        .setModRevision(5).setVersion(1).build();
+    var b = dev.kvraft.proto.KeyValue.newBuilder().setKey(utf8("svc/2")).setValue(utf8("b")).setCreateRevision(7)
+        .setModRevision(7).setVersion(1).build();
+    var watched = new java.util.concurrent.atomic.AtomicBoolean();
+    return new FakeNode(r -> {
+      var header = dev.kvraft.proto.Header.newBuilder().setRevision(watched.get() ? 8 : 6);
+      if (r.hasWatch()) {
+        watched.set(true);
+        return Response.newBuilder().setHeader(header.setRevision(8)).setWatch(dev.kvraft.proto.WatchResult
+            .newBuilder().addEvents(dev.kvraft.proto.Event.newBuilder().setType(dev.kvraft.proto.Event.Type.DELETE)
+                .setKv(dev.kvraft.proto.KeyValue.newBuilder().setKey(a.getKey()).setModRevision(8)))).build();
+      }
+      if (r.hasScan()) {
+        if (!watched.get()) {
+          return Response.newBuilder().setHeader(header).setScan(dev.kvraft.proto.ScanResult.newBuilder()
+              .addKvs(a.toBuilder().clearValue())).build();
+        }
+        if (failing.get()) {
+          failed.incrementAndGet();
+          return Response.newBuilder().setError(dev.kvraft.proto.Error.newBuilder().setCode(code)
+              .setMessage("the fake node says " + code)).build();
+        }
+        return Response.newBuilder().setHeader(header).setScan(dev.kvraft.proto.ScanResult.newBuilder()
+            .addKvs(b.toBuilder().clearValue())).build();
+      }
+      if (r.hasGet()) {
+        var kv = r.getGet().getKey().equals(a.getKey()) ? a : b;
+        return Response.newBuilder().setHeader(header).setGet(dev.kvraft.proto.GetResult.newBuilder().setKv(kv))
+            .build();
+      }
+      return null;
+    });
+  }
+
+  /**
+   * An election observer goes on when reading the leader after a change fails for a while (here UNAVAILABLE for
+   * longer than a whole call of 300 ms, as while the cluster elects its own leader), and then sees the new leader.
+   * It used to stop silently: the read's exception ended the watch, and the observer had no way to hear of it.
+   */
+  @Test
+  void anElectionObserverGoesOnThroughLeaderReadsThatFailForAWhile() throws Exception {
+    var failing = new java.util.concurrent.atomic.AtomicBoolean(true);
+    var failed = new java.util.concurrent.atomic.AtomicInteger();
+    try (var node = electionNode(failing, failed, dev.kvraft.proto.Error.Code.UNAVAILABLE);
+        var c = KvClient.builder().addresses(node.address()).discoverMembers(false)
+            .timeout(Duration.ofMillis(300)).build()) {
+      var seen = new java.util.concurrent.CopyOnWriteArrayList<String>();
+      var errors = new java.util.concurrent.CopyOnWriteArrayList<KvException>();
+      var w = c.election("svc").observe(kv -> seen.add(kv.map(x -> x.getValue().toStringUtf8()).orElse("-")),
+          errors::add);
+      // A 300 ms call makes at most five attempts (backing off 50, 100, 200 ms): eight failed scans span two calls.
+      Await.until("leader reads to fail for more than a call", Duration.ofSeconds(20), () -> failed.get() >= 8);
+      failing.set(false);
+      Await.until("the observer to see the new leader", Duration.ofSeconds(20), () -> seen.contains("b"));
+      assertEquals(List.of("a", "b"), List.copyOf(seen));
+      assertEquals(List.of(), List.copyOf(errors));
+      assertTrue(w.isOpen());
+      w.close();
+    }
+  }
+
+  /** A leader read that fails for good (PERMISSION_DENIED) ends the observation, and onError says why, once. */
+  @Test
+  void anElectionObserverWhoseLeaderReadIsRefusedIsToldAndEnds() throws Exception {
+    var failed = new java.util.concurrent.atomic.AtomicInteger();
+    try (var node = electionNode(new java.util.concurrent.atomic.AtomicBoolean(true), failed,
+        dev.kvraft.proto.Error.Code.PERMISSION_DENIED);
+        var c = KvClient.builder().addresses(node.address()).discoverMembers(false)
+            .timeout(Duration.ofMillis(300)).build()) {
+      var errors = new java.util.concurrent.CopyOnWriteArrayList<KvException>();
+      var w = c.election("svc").observe(kv -> { }, errors::add);
+      Await.until("the observation to end", Duration.ofSeconds(20), () -> !w.isOpen());
+      assertEquals(1, errors.size(), errors.toString());
+      assertInstanceOf(PermissionDeniedException.class, errors.get(0));
+      assertEquals(1, failed.get(), "a refusal is not retried");
+    }
+  }
 }

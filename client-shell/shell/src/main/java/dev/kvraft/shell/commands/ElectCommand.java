@@ -68,6 +68,7 @@ public final class ElectCommand implements ShellCommand {
   private static void observe(ShellContext ctx, String name, long count, CountDownLatch stop)
       throws InterruptedException {
     var seen = new AtomicLong();
+    var failure = new java.util.concurrent.atomic.AtomicReference<dev.kvraft.client.KvException>();
     var out = ctx.out();
     try (var watcher = ctx.client().election(name).observe(leader -> {
       synchronized (out) {
@@ -77,8 +78,14 @@ public final class ElectCommand implements ShellCommand {
       if (count > 0 && seen.incrementAndGet() >= count) {
         stop.countDown();
       }
+    }, e -> {
+      failure.set(e);
+      stop.countDown();
     })) {
       stop.await();
+    }
+    if (failure.get() != null) {
+      throw failure.get(); // the observation ended: say why, rather than wait on forever
     }
   }
 }
