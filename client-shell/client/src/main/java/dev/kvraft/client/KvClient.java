@@ -1,7 +1,5 @@
 package dev.kvraft.client;
 
-import dev.kvraft.proto.HostPort;
-
 import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Compare;
 import dev.kvraft.proto.Consistency;
@@ -125,15 +123,18 @@ public final class KvClient implements AutoCloseable {
 
     /**
      * One or more {@code host:port} client addresses; a comma-separated list counts as several. An address given
-     * twice counts once (a duplicate would make failover move from a node to itself).
+     * twice counts once (a duplicate would make failover move from a node to itself), also when spelled two ways
+     * that need no DNS to match ({@code Node1:7379} and {@code node1:7379}, {@code [::1]} and
+     * {@code [0:0:0:0:0:0:0:1]}): each is kept in one spelling (lower case, the shortest IPv6 form). A name and an IP
+     * of the same node ({@code localhost:7379}, {@code 127.0.0.1:7379}) still count twice: give each node once.
      */
     public Builder addresses(String... list) {
       for (var a : list) {
         for (var part : a.split(",")) {
           if (!part.isBlank()) {
-            HostPort.parse(part);
-            if (!addresses.contains(part.strip())) {
-              addresses.add(part.strip());
+            var address = Routes.canonical(part);
+            if (!addresses.contains(address)) {
+              addresses.add(address);
             }
           }
         }

@@ -524,4 +524,41 @@ class KvClientTest {
       assertEquals(1, failed.get(), "a refusal is not retried");
     }
   }
+
+  /**
+   * An address spelled two ways that need no DNS to match counts once, kept in one spelling: a host name's case, an
+   * IPv6 literal's long and short forms, a port with a leading zero. Found by review: each spelling counted as a
+   * node of its own (failover moved from a node to itself, STALE reads went to it twice as often). A name and an IP
+   * still count twice (see Routes.canonical).
+   */
+  @Test
+  void anAddressSpelledTwoWaysCountsOnce() {
+    try (var c = KvClient.builder().addresses("Node1.Example:6001", "node1.example:6001", "[::1]:6001",
+        "[0:0:0:0:0:0:0:1]:6001,127.0.0.1:06001", "127.0.0.1:6001", "[2001:DB8:0:0:1:0:0:1]:6002",
+        "[2001:db8::1:0:0:1]:6002").build()) {
+      assertEquals(List.of("node1.example:6001", "[::1]:6001", "127.0.0.1:6001", "[2001:db8::1:0:0:1]:6002"),
+          c.addresses());
+    }
+    var e = assertThrows(IllegalArgumentException.class, () -> KvClient.builder().addresses("[::zz]:6001"));
+    assertTrue(e.getMessage().contains("not an IP address"), e.getMessage());
+  }
+
+  /**
+   * A leader address a node names is matched in the same spelling: here the node answering UNAVAILABLE names the
+   * real node as {@code LOCALHOST:port}, which the client was given as {@code localhost:port}. It used to be added as
+   * a third node.
+   */
+  @Test
+  void aLeaderNamedInAnotherSpellingIsTheNodeAlreadyKnown() throws Exception {
+    var real = "localhost:" + server.clientPort();
+    try (var follower = new FakeNode(r -> r.hasMembers()
+            ? Response.newBuilder().setMembers(dev.kvraft.proto.MembersResult.getDefaultInstance()).build()
+            : Response.newBuilder().setError(dev.kvraft.proto.Error.newBuilder()
+                .setCode(dev.kvraft.proto.Error.Code.UNAVAILABLE).setMessage("not the leader")
+                .setLeaderAddress(real.toUpperCase(java.util.Locale.ROOT))).build());
+        var c = KvClient.builder().addresses(follower.address(), real).timeout(Duration.ofSeconds(5)).build()) {
+      c.put("spelled", "1");
+      assertEquals(List.of(follower.address(), real), c.addresses());
+    }
+  }
 }
