@@ -79,7 +79,12 @@ final class Calls {
         if (Thread.currentThread().isInterrupted()) {
           throw e; // the backoff sleep returns at once now: retrying would only spin until the deadline
         }
-        last = e;
+        if (last != null && deadline - System.nanoTime() <= MIN_ATTEMPT_NANOS) {
+          // This attempt was cut short by the deadline ("read timed out"): the earlier failure says more.
+          last.addSuppressed(e);
+        } else {
+          last = e;
+        }
         continue;
       }
       // The server answers within the time we say we wait; we wait a grace period more for that answer.

@@ -71,4 +71,36 @@ class CallTimeoutTest {
           + " for a timeout of 2^32 ms + 5 s");
     }
   }
+
+  /**
+   * A call whose last attempt to connect is cut short by its deadline reports the earlier attempt's failure, which
+   * says more than "no answer within 40 ms". Found by review of the bound above: kvsh talking TLS without a client
+   * certificate to a loaded node said "Read timed out" instead of what the node refused. Here the node closes the
+   * first connection at once and leaves the next ones waiting for their login.
+   */
+  @Test
+  void anAttemptCutShortByTheDeadlineDoesNotHideTheFailureBeforeIt() throws Exception {
+    var sockets = new java.util.concurrent.CopyOnWriteArrayList<java.net.Socket>();
+    try (var server = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+      Thread.ofVirtual().name("closes-the-first-connection").start(() -> {
+        try {
+          server.accept().close();
+          while (true) {
+            sockets.add(server.accept());
+          }
+        } catch (java.io.IOException closed) {
+          // the test is over
+        }
+      });
+      try (var client = KvClient.builder().addresses("127.0.0.1:" + server.getLocalPort()).discoverMembers(false)
+          .credentials("u", "p").timeout(Duration.ofMillis(500)).build()) {
+        var e = assertThrows(UnavailableException.class, () -> client.get("a"));
+        assertTrue(e.getMessage().contains("closed the connection"), e.getMessage());
+      }
+    } finally {
+      for (var s : sockets) {
+        s.close();
+      }
+    }
+  }
 }
