@@ -66,6 +66,11 @@ final class Routes implements AutoCloseable {
   private volatile long leaderRetryAt;
   private volatile boolean discovered;
   private volatile boolean closed;
+  /**
+   * The connection being opened under {@link #connectLock} (authenticating, learning the members), else null: close()
+   * closes it so as not to wait for its login, which may take seconds.
+   */
+  private volatile Connection opening;
 
   Routes(List<String> addresses, Duration connectTimeout, javax.net.ssl.SSLContext tls, String user, String password,
       boolean discover, boolean writesToLeader, LongSupplier ids, Duration watchKeepAlive) {
@@ -312,15 +317,24 @@ final class Routes implements AutoCloseable {
       return c;
     }
     c = Connection.open(address, connectTimeout, deadline, tls, liveness);
-    if (user != null) {
-      authenticate(c, deadline);
+    opening = c;
+    try {
+      if (closed) {
+        c.close(); // close() came while it connected, and may have missed it
+        throw new UnavailableException("the client is closed", "");
+      }
+      if (user != null) {
+        authenticate(c, deadline);
+      }
+      pool.put(address, c);
+      if (discover && !discovered) {
+        discovered = true;
+        learnMembers(c, deadline);
+      }
+      return c;
+    } finally {
+      opening = null;
     }
-    pool.put(address, c);
-    if (discover && !discovered) {
-      discovered = true;
-      learnMembers(c, deadline);
-    }
-    return c;
   }
 
   /**
@@ -420,9 +434,18 @@ final class Routes implements AutoCloseable {
     }
   }
 
-  /** Closes every connection; under the lock, so that no connection being opened is left in the pool after it. */
+  /**
+   * Closes every connection; under the lock, so that no connection being opened is left in the pool after it. The
+   * one being opened is closed first, so that close() does not wait for its login (only for a TCP connect or TLS
+   * handshake under way, at most the connect timeout).
+   */
   @Override
   public void close() {
+    closed = true;
+    var o = opening;
+    if (o != null) {
+      o.close(); // its login or members request fails now, so the thread opening it lets the lock go
+    }
     connectLock.lock();
     try {
       closed = true;

@@ -103,4 +103,34 @@ class CallTimeoutTest {
       }
     }
   }
+
+  /**
+   * close() does not wait for a login under way: it closes that connection. It waited for it, up to the 10 s a login
+   * may take (found while writing the test above: closing its client took 10 s).
+   */
+  @Test
+  void closeDoesNotWaitForALoginUnderWay() throws Exception {
+    try (var node = new FakeNode(r -> null)) {
+      var client = KvClient.builder().addresses(node.address()).discoverMembers(false).credentials("u", "p")
+          .timeout(Duration.ofSeconds(30)).build();
+      var call = new java.util.concurrent.CompletableFuture<Void>();
+      Thread.ofVirtual().name("logging-in").start(() -> {
+        try {
+          client.get("a");
+          call.complete(null);
+        } catch (Throwable e) {
+          call.completeExceptionally(e);
+        }
+      });
+      Await.until("the login to be sent", Duration.ofSeconds(10),
+          () -> node.received.stream().anyMatch(dev.kvraft.proto.Request::hasAuthenticate));
+      long start = System.nanoTime();
+      client.close();
+      var took = Duration.ofNanos(System.nanoTime() - start);
+      assertTrue(took.compareTo(BOUND) < 0, "close() took " + took);
+      var e = assertThrows(java.util.concurrent.ExecutionException.class,
+          () -> call.get(10, java.util.concurrent.TimeUnit.SECONDS));
+      assertTrue(e.getCause() instanceof UnavailableException, e.getCause().toString());
+    }
+  }
 }
