@@ -67,6 +67,8 @@ final class Connection implements AutoCloseable {
     void lost(IOException cause);
   }
   private volatile IOException failure;
+  /** Set when the watchdog ended the connection because its node answered nothing: it is gone or cut off. */
+  private volatile boolean wentSilent;
   /** System.nanoTime() when the last message arrived (or the connection opened). */
   private volatile long lastReceived = System.nanoTime();
   /** Counted down when the reader thread ends (it has reported why, if it knew). */
@@ -224,6 +226,7 @@ final class Connection implements AutoCloseable {
         } catch (java.util.concurrent.TimeoutException e) {
           abandon(probe.getId());
           if (silentSince(sent)) {
+            wentSilent = true;
             fail(new ConnectionLost("node " + address + " sent nothing for "
                 + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastReceived) + " ms while watches were open on"
                 + " it, not even an answer to a members request: it is gone or cut off, so the connection was"
@@ -307,6 +310,11 @@ final class Connection implements AutoCloseable {
    */
   boolean silentSince(long since) {
     return lastReceived - since < 0;
+  }
+
+  /** Whether the watchdog ended this connection because its node answered nothing, not even a members request. */
+  boolean wentSilent() {
+    return wentSilent;
   }
 
   /** Forgets a request whose caller gave up waiting. */

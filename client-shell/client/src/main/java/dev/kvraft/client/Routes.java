@@ -226,6 +226,7 @@ final class Routes implements AutoCloseable {
 
   /** The leader's connection when the leader is known and reachable, else the primary's. */
   private Connection leaderConnection(long deadline) {
+    forgetIfSilent(leader);
     var address = leader;
     if (address == null) {
       return primaryConnection(deadline);
@@ -251,6 +252,7 @@ final class Routes implements AutoCloseable {
 
   /** The primary node's connection; when it is down, the first node in the list after it that answers. */
   private Connection primaryConnection(long deadline) {
+    forgetIfSilent(primary);
     var c = pooled(primary);
     if (c != null) {
       return c;
@@ -295,6 +297,18 @@ final class Routes implements AutoCloseable {
       return primaryConnection(deadline);
     } finally {
       connectLock.unlock();
+    }
+  }
+
+  /**
+   * A connection whose watchdog found its node silent (no answer even to a members request) is handled as a broken
+   * one ({@link #failed}): the primary moves on and the leader is forgotten, so that the next call does not connect
+   * to that node again first and wait for its answer until its deadline.
+   */
+  private void forgetIfSilent(String address) {
+    var c = address == null ? null : pool.get(address);
+    if (c != null && c.wentSilent()) {
+      failed(c);
     }
   }
 

@@ -349,7 +349,7 @@ class WatchTest {
         .setWatch(dev.kvraft.proto.WatchResult.newBuilder().addEvents(Event.newBuilder().setType(Event.Type.PUT)
             .setKv(kv))).build() : null)) {
       var c = started.closing(KvClient.builder().addresses(silent.address(), "127.0.0.1:" + servers.get(0).clientPort())
-          .discoverMembers(false).watchKeepAlive(Duration.ofMillis(200)).build());
+          .discoverMembers(false).watchKeepAlive(Duration.ofMillis(200)).timeout(Duration.ofSeconds(2)).build());
       var r = new Recorder();
       watch(c, Watch.newBuilder().setKey(utf8("s/")).setRangeEnd(utf8("s0")).setStartRevision(first).build(), r);
       r.awaitEvents(1);
@@ -361,6 +361,10 @@ class WatchTest {
           "every revision once, in order, across the silent node");
       assertTrue(silent.received.stream().anyMatch(dev.kvraft.proto.Request::hasMembers),
           "the client asked the silent node for a sign of life first: " + silent.received);
+      // The client's calls leave the silent node too: its first address, which they used to connect to again, and
+      // wait on until their timeout.
+      assertEquals(utf8("3"), c.get("s/a").orElseThrow().getValue());
+      assertFalse(silent.received.stream().anyMatch(dev.kvraft.proto.Request::hasGet), silent.received.toString());
     }
   }
 
