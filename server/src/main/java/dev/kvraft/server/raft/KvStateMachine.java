@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  *       here, packed many to an entry.
  *   <li>Configuration and metadata entries arrive through {@link #notifyConfigurationChanged} and
  *       {@link #notifyTermIndexUpdated}; they too go through the loop, so the last applied index only ever moves in
- *       log order.
+ *       log order. An applied configuration is also told to {@code configurationApplied} (with TLS, the transport
+ *       then closes the Raft channels of peers no longer members).
  *   <li>{@link #query} is the end of a linearizable read barrier: Ratis calls it once its applied index passed the
  *       read index, so it has nothing left to do (the loop answers the reads when the barrier's reply reaches it).
  *   <li>{@link #takeSnapshot} starts a snapshot in the background and answers with the newest one on disk;
@@ -63,11 +64,14 @@ final class KvStateMachine extends BaseStateMachine {
   private final java.util.Optional<java.nio.file.Path> restore;
   /** Started with --join: its state comes from the leader, never from a seed. */
   private final boolean join;
+  /** Told after each configuration entry is applied (the TLS transport closes removed members' channels). */
+  private final Runnable configurationApplied;
 
   private record PendingConf(long index, String summary) {}
 
   KvStateMachine(StateMachineSink loop, ClientId clientId, java.nio.file.Path tmpDir, long snapshotThreshold,
-      long snapshotPhase, java.util.Optional<java.nio.file.Path> restore, boolean join) {
+      long snapshotPhase, java.util.Optional<java.nio.file.Path> restore, boolean join, Runnable configurationApplied) {
+    this.configurationApplied = configurationApplied;
     this.loop = loop;
     this.join = join;
     this.tmpDir = tmpDir;
@@ -261,6 +265,12 @@ final class KvStateMachine extends BaseStateMachine {
     conf.getPeersList().forEach(p -> peers.append(' ').append(p.getId().toStringUtf8()).append('@')
         .append(p.getAddress()));
     pendingConf = new PendingConf(index, peers.toString());
+    try {
+      configurationApplied.run();
+    } catch (RuntimeException e) {
+      LOG.error("after applying the configuration at index {}: {}; a removed member's open Raft connection may stay"
+          + " open until the next change or a restart", index, e.toString(), e);
+    }
   }
 
   @Override

@@ -81,7 +81,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     this.stateMachine = new KvStateMachine(loop, clientId, config.dataDir().resolve("tmp"),
         config.snapshotThreshold(),
         SnapshotManager.phase(config.snapshotThreshold(), ids.indexOf(config.nodeId()), ids.size()),
-        config.restore(), config.join());
+        config.restore(), config.join(), this::configurationApplied);
     var peers = new ArrayList<RaftPeer>();
     for (var p : config.cluster()) {
       peers.add(peer(p.id(), p.clientAddress(), p.peerAddress()));
@@ -108,6 +108,13 @@ public final class RaftNode implements Consensus, AutoCloseable {
         .setParameters(parameters)
         .setOption(RaftStorage.StartupOption.RECOVER)
         .build();
+  }
+
+  /** Ratis's updater thread, after a configuration entry applied: removed members' TLS channels are closed. */
+  private void configurationApplied() {
+    if (tls != null) {
+      tls.membershipChanged();
+    }
   }
 
   /** A Ratis peer carrying both addresses: the configuration then tells every node where members take clients. */

@@ -25,8 +25,9 @@ import org.slf4j.LoggerFactory;
  * already verified against the CA by the SslHandler, must name a member of one of this server's
  * groups), then checks every server-to-server request's requestor id against that identity, and
  * hands requests to the {@link RaftServer}. A refusal closes the channel with one WARN line naming
- * the remote address and the identity presented. State: {@code names} and {@code refused}, touched
- * only on the channel's event loop.
+ * the remote address and the identity presented. After a configuration change, {@link #closeUnlessMember} closes the channel
+ * if its identity is no member any more. State: {@code ctx}, {@code names} and {@code refused}, touched only on the
+ * channel's event loop.
  */
 final class InboundHandler extends SimpleChannelInboundHandler<RaftNettyServerRequestProto> {
   private static final Logger LOG = LoggerFactory.getLogger(InboundHandler.class);
@@ -34,6 +35,7 @@ final class InboundHandler extends SimpleChannelInboundHandler<RaftNettyServerRe
   private final RaftServer server;
   private Set<String> names;
   private boolean refused;
+  private ChannelHandlerContext ctx;
 
   /** The cluster setting's ids, for a node whose group is still empty (--join). */
   private final java.util.function.Supplier<Set<String>> bootstrap;
@@ -41,6 +43,11 @@ final class InboundHandler extends SimpleChannelInboundHandler<RaftNettyServerRe
   InboundHandler(RaftServer server, java.util.function.Supplier<Set<String>> bootstrap) {
     this.bootstrap = bootstrap;
     this.server = server;
+  }
+
+  @Override
+  public void handlerAdded(ChannelHandlerContext ctx) {
+    this.ctx = ctx;
   }
 
   @Override
@@ -130,7 +137,7 @@ final class InboundHandler extends SimpleChannelInboundHandler<RaftNettyServerRe
       return names != null;
     }
     var presented = PeerIdentity.names(ctx.pipeline().get(SslHandler.class).engine().getSession());
-    var members = members();
+    var members = members(server, bootstrap);
     if (presented.stream().noneMatch(members::contains)) {
       refuse(ctx, "its certificate names no member of this server's Raft groups " + members, presented);
       return false;
@@ -139,21 +146,43 @@ final class InboundHandler extends SimpleChannelInboundHandler<RaftNettyServerRe
     return true;
   }
 
-  private Set<String> members() {
+  /**
+   * The ids that may hold a Raft channel to {@code server}: itself and the peers of its groups' current
+   * configurations; while it has no configuration at all (started with --join), the cluster setting's ids.
+   */
+  static Set<String> members(RaftServer server, java.util.function.Supplier<Set<String>> bootstrap) {
     var ids = new HashSet<String>();
     ids.add(server.getId().toString());
+    boolean configured = false;
     try {
       for (var g : server.getGroups()) {
-        g.getPeers().forEach(p -> ids.add(p.getId().toString()));
+        for (var p : g.getPeers()) {
+          ids.add(p.getId().toString());
+          configured = true;
+        }
       }
     } catch (IOException e) {
       LOG.warn("cannot list the Raft groups of {} to authenticate a peer: {}", server.getId(), e.toString());
     }
-    if (ids.size() == 1) {
-      // No configuration yet (started with --join): the members the cluster setting names may reach it.
+    if (!configured) {
+      // No configuration yet (started with --join): the members the cluster setting names may reach it. Not when the
+      // configuration is this node alone: the others named in the cluster setting were removed.
       ids.addAll(bootstrap.get());
     }
     return ids;
+  }
+
+  /**
+   * After a configuration change: closes this channel if its certificate names no member any more. Event loop only.
+   */
+  void closeUnlessMember(Set<String> members) {
+    if (refused || names == null || ctx == null || names.stream().anyMatch(members::contains)) {
+      return;
+    }
+    refused = true;
+    LOG.warn("closed the Raft connection from {} presenting {}: no member of the Raft group {} any more (removed by a"
+        + " configuration change); its new connections are refused", ctx.channel().remoteAddress(), names, members);
+    ctx.close();
   }
 
   private void refuse(ChannelHandlerContext ctx, String why, Set<String> presented) {

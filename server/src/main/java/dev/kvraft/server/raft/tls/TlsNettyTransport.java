@@ -10,13 +10,16 @@ import org.apache.ratis.conf.RaftProperties;
 /**
  * The TLS material of one node's Raft transport, reloadable. Owner: the node; {@link #reload()} may
  * be called from any thread (the SIGHUP handler) and applies to connections made afterwards; open
- * connections keep the contexts they were made with.
+ * connections keep the contexts they were made with. It also knows the server RPCs made with it
+ * ({@code servers}, a concurrent set each RPC adds itself to when it starts and removes itself from when it closes),
+ * so that {@link #membershipChanged()} can reach their open channels.
  */
 public final class TlsNettyTransport {
   static final String PARAMETER = "kvraft.raft.tls.transport";
 
   private final TlsSettings settings;
   private final AtomicReference<TlsSettings.Contexts> contexts;
+  private final java.util.Set<TlsServerRpc> servers = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   /** Member ids from the cluster setting: who may connect while this node's group is still empty (--join). */
   private volatile java.util.Set<String> bootstrapMembers = java.util.Set.of();
@@ -37,6 +40,31 @@ public final class TlsNettyTransport {
 
   java.util.Set<String> bootstrapMembers() {
     return bootstrapMembers;
+  }
+
+  /**
+   * A configuration change was applied: every server RPC of this transport closes its open Raft channels, incoming
+   * and outgoing, whose authenticated peer is no longer a member (a removed node's channel must not stay trusted).
+   * New channels from it are already refused, at their handshake. Any thread; does not block (the closes run on the
+   * channels' event loops).
+   */
+  public void membershipChanged() {
+    servers.forEach(TlsServerRpc::closeNonMembers);
+  }
+
+  /** For tests: the peer ids this node's server RPCs hold an open outgoing connection to. */
+  java.util.Set<String> outgoingPeers() {
+    var ids = new java.util.TreeSet<String>();
+    servers.forEach(s -> ids.addAll(s.outgoingPeers()));
+    return ids;
+  }
+
+  void started(TlsServerRpc rpc) {
+    servers.add(rpc);
+  }
+
+  void closed(TlsServerRpc rpc) {
+    servers.remove(rpc);
   }
 
   /** Loads the files now; fails with an IOException naming the bad file. */

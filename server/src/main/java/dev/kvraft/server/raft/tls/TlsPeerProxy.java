@@ -139,6 +139,10 @@ final class TlsPeerProxy implements Closeable {
     }
   }
 
+  String peerId() {
+    return peer.getId().toString();
+  }
+
   /** False once the connection has closed; the owner then replaces this proxy with a new connection. */
   boolean isActive() {
     return channel.isActive();

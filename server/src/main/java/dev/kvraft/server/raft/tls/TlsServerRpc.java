@@ -34,9 +34,13 @@ import org.apache.ratis.util.TimeDuration;
  * The server side of the TLS transport: listens on {@code raft.netty.server.host/port} with mutual
  * TLS ({@link InboundHandler} authenticates each channel) and sends this server's requests to
  * other peers over {@link TlsPeerProxy} connections. Owner of its three event-loop groups
- * (accept, server I/O, outgoing peer I/O), which {@link #closeImpl()} shuts down.
+ * (accept, server I/O, outgoing peer I/O), which {@link #closeImpl()} shuts down, and of two concurrent sets it keeps
+ * for {@link #closeNonMembers()}: {@code incoming} (accepted channels, each removed when it closes) and
+ * {@code outgoing} (the proxies its map made, pruned of closed ones whenever it makes one and at each membership
+ * change).
  */
 final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyMap<TlsPeerProxy>> {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TlsServerRpc.class);
   private final RaftServer server;
   private final TlsNettyTransport transport;
   private final EventLoopGroup bossGroup;
@@ -44,14 +48,23 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
   private final EventLoopGroup peerGroup;
   private final InetSocketAddress bindAddress;
   private volatile Channel channel;
+  private final java.util.Set<Channel> incoming = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  private final java.util.Set<TlsPeerProxy> outgoing;
 
   TlsServerRpc(RaftServer server, TlsNettyTransport transport) {
-    this(server, transport, newGroup("raft-tls-peer-" + NettyConfigKeys.Server.port(server.getProperties())));
+    this(server, transport, newGroup("raft-tls-peer-" + NettyConfigKeys.Server.port(server.getProperties())),
+        java.util.concurrent.ConcurrentHashMap.newKeySet());
   }
 
-  private TlsServerRpc(RaftServer server, TlsNettyTransport transport, EventLoopGroup peerGroup) {
-    super(server::getId, id -> new PeerProxyMap<>(id + "-tls-proxies",
-        peer -> new TlsPeerProxy(peer, transport, peerGroup, requestTimeout(server))));
+  private TlsServerRpc(RaftServer server, TlsNettyTransport transport, EventLoopGroup peerGroup,
+      java.util.Set<TlsPeerProxy> outgoing) {
+    super(server::getId, id -> new PeerProxyMap<>(id + "-tls-proxies", peer -> {
+      var proxy = new TlsPeerProxy(peer, transport, peerGroup, requestTimeout(server));
+      outgoing.removeIf(p -> !p.isActive());
+      outgoing.add(proxy);
+      return proxy;
+    }));
+    this.outgoing = outgoing;
     this.server = server;
     this.transport = transport;
     this.peerGroup = peerGroup;
@@ -88,11 +101,14 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
             p.addLast("tls", transport.contexts().server().newHandler(ch.alloc()));
             Frames.addCodec(p, RaftNettyServerRequestProto.getDefaultInstance());
             p.addLast("raft", new InboundHandler(server, transport::bootstrapMembers));
+            incoming.add(ch);
+            ch.closeFuture().addListener(f -> incoming.remove(ch));
           }
         });
     try {
       var bind = b.bind(bindAddress).sync();
       channel = bind.channel();
+      transport.started(this);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted while binding the Raft TLS port " + bindAddress, e);
@@ -103,6 +119,7 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
 
   @Override
   public void closeImpl() throws IOException {
+    transport.closed(this);
     var ch = channel;
     if (ch != null) {
       ch.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
@@ -111,6 +128,43 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
     for (var g : new EventLoopGroup[] {bossGroup, workerGroup, peerGroup}) {
       g.shutdownGracefully(0, 2, TimeUnit.SECONDS);
     }
+  }
+
+  /**
+   * Closes the open channels whose authenticated peer is no longer a member of this server's Raft group: incoming ones
+   * whose certificate names no member (each closed on its event loop, with one WARN line), outgoing ones to a peer id
+   * no longer in the configuration (one INFO line each; a later call to that id, should Ratis make one, connects
+   * anew). Called after a configuration change applied; does not block.
+   */
+  void closeNonMembers() {
+    var members = InboundHandler.members(server, transport::bootstrapMembers);
+    for (var ch : incoming) {
+      var handler = ch.pipeline().get(InboundHandler.class);
+      if (handler != null) {
+        try {
+          ch.eventLoop().execute(() -> handler.closeUnlessMember(members));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+          // this server is closing: its event loops, and the channel with them, are going away anyway
+        }
+      }
+    }
+    for (var proxy : outgoing) {
+      if (!proxy.isActive()) {
+        outgoing.remove(proxy);
+      } else if (!members.contains(proxy.peerId())) {
+        outgoing.remove(proxy);
+        LOG.info("closed the Raft connection to {}: it is no longer a member of the Raft group {}", proxy.peerId(),
+            members);
+        proxy.close();
+      }
+    }
+  }
+
+  /** For tests: the ids this server holds an open outgoing Raft connection to. */
+  java.util.Set<String> outgoingPeers() {
+    var ids = new java.util.TreeSet<String>();
+    outgoing.stream().filter(TlsPeerProxy::isActive).forEach(p -> ids.add(p.peerId()));
+    return ids;
   }
 
   @Override

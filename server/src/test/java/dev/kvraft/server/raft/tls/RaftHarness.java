@@ -33,9 +33,22 @@ import org.apache.ratis.util.TimeDuration;
 
 /** A three-peer Ratis group n1..n3 on 127.0.0.1 over TLS (or plain NETTY), with counter state machines. */
 final class RaftHarness implements Closeable {
-  /** Counts applied entries. */
+  /** Counts applied entries; tells its TLS transport of each applied configuration, as KvStateMachine does. */
   static final class Counter extends BaseStateMachine {
     final AtomicLong applied = new AtomicLong();
+    private final TlsNettyTransport tls;
+
+    Counter(TlsNettyTransport tls) {
+      this.tls = tls;
+    }
+
+    @Override
+    public void notifyConfigurationChanged(long term, long index,
+        org.apache.ratis.proto.RaftProtos.RaftConfigurationProto conf) {
+      if (tls != null) {
+        tls.membershipChanged();
+      }
+    }
 
     @Override
     public CompletableFuture<Message> applyTransaction(TransactionContext trx) {
@@ -74,7 +87,7 @@ final class RaftHarness implements Closeable {
     RaftServerConfigKeys.Rpc.setTimeoutMax(p, TimeDuration.valueOf(600, java.util.concurrent.TimeUnit.MILLISECONDS));
     RaftClientConfigKeys.Rpc.setRequestTimeout(p, TimeDuration.valueOf(2, java.util.concurrent.TimeUnit.SECONDS));
     var params = transport(tls, p);
-    var counter = new Counter();
+    var counter = new Counter(tls);
     var server = RaftServer.newBuilder().setServerId(RaftPeerId.valueOf("n" + i)).setGroup(group)
         .setProperties(p).setParameters(params).setStateMachine(counter)
         .setOption(RaftStorage.StartupOption.FORMAT).build();

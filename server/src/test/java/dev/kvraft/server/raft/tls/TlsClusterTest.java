@@ -10,7 +10,18 @@ import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
 import dev.kvraft.server.testing.TestNodes;
+import java.io.IOException;
 import java.nio.file.Path;
+import org.apache.ratis.client.impl.ClientProtoUtils;
+import org.apache.ratis.proto.netty.NettyProtos.RaftNettyServerReplyProto;
+import org.apache.ratis.proto.netty.NettyProtos.RaftNettyServerRequestProto;
+import org.apache.ratis.protocol.ClientId;
+import org.apache.ratis.protocol.GroupListRequest;
+import org.apache.ratis.protocol.RaftPeer;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.thirdparty.io.netty.channel.nio.NioEventLoopGroup;
+import org.apache.ratis.thirdparty.io.netty.util.concurrent.DefaultThreadFactory;
+import org.apache.ratis.util.TimeDuration;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -78,6 +89,96 @@ class TlsClusterTest {
         assertEquals("v19", c.call(Requests.staleGet(1, "tls/19")).getGet().getKv().getValue().toStringUtf8());
       }
     }
+  }
+
+  /**
+   * Review finding: a member removed from the cluster kept the Raft channels it had opened while it was one, trusted
+   * (its certificate had been checked once, at the handshake), so whoever held its key went on talking Raft to the
+   * members. Now every member closes them once the change applies, and new ones are refused. (The transport's side,
+   * outgoing connections and a cluster shrunk to one node, is in TlsRaftTransportTest.)
+   */
+  @Test
+  void aRemovedMembersOpenRaftConnectionsAreClosedAndNewOnesRefused(@TempDir Path dir) throws Exception {
+    Assumptions.assumeTrue(TestCerts.opensslPresent(), "openssl is missing");
+    var certs = TestCerts.in(dir);
+    certs.ca("ca");
+    var files = new java.util.HashMap<String, TlsSettings>();
+    for (var id : List.of("n1", "n2", "n3")) {
+      files.put(id, certs.node("ca", id, id));
+    }
+    for (var c : TestNodes.cluster(dir, 3, Map.of(), id -> TestCerts.settings(files.get(id)))) {
+      servers.add(KvraftServer.start(c));
+    }
+    var first = leader(servers);
+    var gone = servers.stream().filter(s -> s != first).findFirst().orElseThrow();
+    var others = servers.stream().filter(s -> s != gone).toList();
+    // The node itself is down (removed nodes stop anyway); its key lives on (a copied disk, a node that failed to stop).
+    gone.close();
+    var asGone = TlsNettyTransport.load(files.get(idOf(gone)));
+    var group = new NioEventLoopGroup(1, new DefaultThreadFactory("test-removed-member", true));
+    try {
+      var open = new ArrayList<TlsPeerProxy>();
+      for (var s : others) {
+        var p = connect(s, asGone, group);
+        open.add(p);
+        assertTrue(groupList(p).hasGroupListReply(), "trusted by " + idOf(s) + " while it is a member");
+      }
+
+      remove(others, idOf(gone));
+      for (int i = 0; i < 2; i++) {
+        var p = open.get(i);
+        dev.kvraft.server.testing.Await.until(idOf(others.get(i)) + " closes the removed member's open Raft connection",
+            WAIT, () -> !p.isActive());
+        var to = others.get(i);
+        assertThrows(IOException.class, () -> {
+          try (var again = connect(to, asGone, group)) {
+            groupList(again);
+          }
+        }, "a new connection of the removed member to " + idOf(to));
+      }
+    } finally {
+      group.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS);
+    }
+  }
+
+  private static KvraftServer leader(List<KvraftServer> among) throws Exception {
+    return Nodes.awaitLeader(WAIT, among);
+  }
+
+  /** Removes {@code node}, asking whichever of {@code among} leads at each attempt (leadership moves on a busy host). */
+  private static void remove(List<KvraftServer> among, String node) throws Exception {
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    for (long id = 1; ; id++) {
+      var r = Nodes.call(leader(among), remove(id, node), Duration.ofSeconds(1));
+      if (!r.hasError() || (id > 1 && r.getError().getCode() == dev.kvraft.proto.Error.Code.CONFLICT)) {
+        return; // (CONFLICT after an attempt whose answer was UNAVAILABLE: that attempt removed it)
+      }
+      assertTrue(r.getError().getCode() == dev.kvraft.proto.Error.Code.UNAVAILABLE && System.nanoTime() < deadline,
+          "removing " + node + ": " + r);
+    }
+  }
+
+  private static dev.kvraft.proto.Request remove(long id, String node) {
+    return dev.kvraft.proto.Request.newBuilder().setId(id).setMemberChange(dev.kvraft.proto.MemberChange.newBuilder()
+        .setAction(dev.kvraft.proto.MemberChange.Action.REMOVE).setId(node)).build();
+  }
+
+  /** A Raft connection to {@code to}'s peer port presenting {@code as}'s certificate. */
+  private static TlsPeerProxy connect(KvraftServer to, TlsNettyTransport as, NioEventLoopGroup group)
+      throws IOException {
+    var peer = RaftPeer.newBuilder().setId(idOf(to)).setAddress(to.config().self().peerAddress()).build();
+    return new TlsPeerProxy(peer, as, group, TimeDuration.valueOf(5, java.util.concurrent.TimeUnit.SECONDS));
+  }
+
+  private static final java.util.concurrent.atomic.AtomicLong CALLS = new java.util.concurrent.atomic.AtomicLong();
+
+  private static RaftNettyServerReplyProto groupList(TlsPeerProxy p) throws IOException {
+    var request = new GroupListRequest(ClientId.randomId(), RaftPeerId.valueOf(p.peerId()),
+        dev.kvraft.server.raft.RaftNode.GROUP_ID, CALLS.incrementAndGet());
+    var reply = p.send(RaftNettyServerRequestProto.newBuilder()
+        .setGroupListRequest(ClientProtoUtils.toGroupListRequestProto(request)).build());
+    Replies.throwIfException(reply);
+    return reply;
   }
 
   @Test

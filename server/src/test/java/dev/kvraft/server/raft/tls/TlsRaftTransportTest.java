@@ -133,6 +133,76 @@ class TlsRaftTransportTest {
     }
   }
 
+  /**
+   * Review finding: a removed peer's channels stayed open and trusted. Once a configuration change applies (the state
+   * machine tells the transport, as KvStateMachine does), the leader closes its outgoing connection to the removed
+   * follower; and a group shrunk to one node lets none of the removed in (the cluster setting's ids, meant for a node
+   * with no configuration yet, were trusted again when the configuration was the node alone).
+   */
+  @Test
+  void aRemovedPeerIsDroppedAndAGroupOfOneLetsNoRemovedPeerIn() throws Exception {
+    try (var h = new RaftHarness()) {
+      var t = new java.util.HashMap<String, TlsNettyTransport>();
+      for (int i = 1; i <= 3; i++) {
+        var id = "n" + i;
+        t.put(id, tls("ca", id, id));
+        t.get(id).bootstrapMembers(java.util.Set.of("n1", "n2", "n3")); // as RaftNode sets them
+        h.start(i, t.get(id), data);
+      }
+      commit(h, tls("ca", "n1", "n1"), 1);
+      var gid = h.group.getGroupId();
+      String leader = null;
+      for (var s : h.servers) {
+        if (s.getDivision(gid).getInfo().isLeader()) {
+          leader = s.getId().toString();
+        }
+      }
+      assertTrue(leader != null, "a leader after a commit");
+      var lead = leader;
+      var others = java.util.stream.Stream.of("n1", "n2", "n3").filter(id -> !id.equals(lead)).toList();
+      var removed = others.get(0);
+      var stays = others.get(1);
+      RaftHarness.await("the leader holds a connection to " + removed, DEADLINE,
+          () -> t.get(lead).outgoingPeers().contains(removed));
+
+      try (var c = h.client(tls("ca", lead, lead), 20)) { // a member's certificate: n1 may be the one removed
+        var reply = c.admin().setConfiguration(java.util.List.of(h.peer(idx(lead)), h.peer(idx(stays))));
+        assertTrue(reply.isSuccess(), reply.toString());
+        RaftHarness.await("the leader closed its connection to the removed " + removed, DEADLINE,
+            () -> !t.get(lead).outgoingPeers().contains(removed));
+
+        reply = c.admin().setConfiguration(java.util.List.of(h.peer(idx(lead))));
+        assertTrue(reply.isSuccess(), reply.toString());
+      }
+      var group = new org.apache.ratis.thirdparty.io.netty.channel.nio.NioEventLoopGroup(1,
+          new org.apache.ratis.thirdparty.io.netty.util.concurrent.DefaultThreadFactory("test-removed-peer", true));
+      try {
+        for (var who : java.util.List.of(removed, stays)) {
+          assertThrows(IOException.class, () -> {
+            try (var p = new TlsPeerProxy(h.peer(idx(lead)), tls("ca", who, who), group,
+                org.apache.ratis.util.TimeDuration.valueOf(5, java.util.concurrent.TimeUnit.SECONDS))) {
+              p.send(groupList(lead, h.group.getGroupId()));
+            }
+          }, lead + ", alone in its group, lets the removed " + who + " in");
+        }
+      } finally {
+        group.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  private static int idx(String id) {
+    return Integer.parseInt(id.substring(1));
+  }
+
+  private static org.apache.ratis.proto.netty.NettyProtos.RaftNettyServerRequestProto groupList(String to,
+      org.apache.ratis.protocol.RaftGroupId gid) {
+    var r = new org.apache.ratis.protocol.GroupListRequest(org.apache.ratis.protocol.ClientId.randomId(),
+        org.apache.ratis.protocol.RaftPeerId.valueOf(to), gid, 1);
+    return org.apache.ratis.proto.netty.NettyProtos.RaftNettyServerRequestProto.newBuilder()
+        .setGroupListRequest(org.apache.ratis.client.impl.ClientProtoUtils.toGroupListRequestProto(r)).build();
+  }
+
   @Test
   void reloadRereadsTheFilesAndKeepsTheOldMaterialOnError() throws Exception {
     var settings = certs.node("ca", "reload", "n1");
