@@ -30,7 +30,8 @@ import javax.net.ssl.TrustManagerFactory;
  * TLS material of the kvraft client protocol, read from PEM files: a certificate chain, its unencrypted PKCS#8 key
  * (RSA, EC or Ed25519), and a CA bundle to verify the other side with. Shared by the server's client port, the
  * follower's link to the leader, {@code KvClient}, {@code kvsh} and {@code kvraft-bench}, so that every side reads
- * the same files the same way. Immutable; {@link #context()} reads the files each time it is called.
+ * the same files the same way. Immutable; {@link #read()} and {@link #context()} read the files each time they are
+ * called, each file once.
  *
  * <p>Every failure is an {@link IOException} that names the file and what is wrong with it.
  */
@@ -60,35 +61,66 @@ public record PemTls(Optional<Path> certFile, Optional<Path> keyFile, Path caFil
     return new PemTls(Optional.of(certFile), Optional.of(keyFile), caFile);
   }
 
+  /**
+   * The three files as read at one moment, checked: a chain valid now whose first certificate {@code key} belongs to
+   * (both empty when no certificate is presented), and the CA certificates. Everything that must use the same
+   * certificate (a node's client port and its Raft port) is built from one Material, so that a file replaced while a
+   * reload runs cannot give them different ones. Immutable.
+   */
+  public record Material(List<X509Certificate> chain, Optional<PrivateKey> key, List<X509Certificate> cas) {
+    public Material {
+      chain = List.copyOf(chain);
+      cas = List.copyOf(cas);
+    }
+
+    /** A new SSLContext presenting this chain (if any) and trusting these CAs; reads no file. */
+    public SSLContext context() throws IOException {
+      try {
+        var trust = KeyStore.getInstance("PKCS12");
+        trust.load(null, null);
+        int n = 0;
+        for (var ca : cas) {
+          trust.setCertificateEntry("ca-" + n++, ca);
+        }
+        var tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init(trust);
+        KeyManagerFactory kmf = null;
+        if (key.isPresent()) {
+          var keys = KeyStore.getInstance("PKCS12");
+          keys.load(null, null);
+          keys.setKeyEntry("self", key.get(), new char[0], chain.toArray(new X509Certificate[0]));
+          kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+          kmf.init(keys, new char[0]);
+        }
+        var context = SSLContext.getInstance("TLS");
+        context.init(kmf == null ? null : kmf.getKeyManagers(), tmf.getTrustManagers(), null);
+        return context;
+      } catch (GeneralSecurityException e) {
+        throw new IOException("cannot build TLS from certificate "
+            + (chain.isEmpty() ? "(none)" : chain.get(0).getSubjectX500Principal().getName()) + ": " + e.getMessage(),
+            e);
+      }
+    }
+  }
+
+  /**
+   * Reads each file once, now, and checks them: unreadable, not PEM, expired, or a key that is not the certificate's
+   * is an IOException naming the file.
+   */
+  public Material read() throws IOException {
+    var cas = certificates(caFile);
+    if (certFile.isEmpty()) {
+      return new Material(List.of(), Optional.empty(), cas);
+    }
+    var chain = currentCertificates(certFile.get());
+    var key = privateKey(keyFile.get());
+    checkKeyMatches(chain.get(0), certFile.get(), key, keyFile.get());
+    return new Material(chain, Optional.of(key), cas);
+  }
+
   /** A new SSLContext from the files as they are now. */
   public SSLContext context() throws IOException {
-    try {
-      var trust = KeyStore.getInstance("PKCS12");
-      trust.load(null, null);
-      int n = 0;
-      for (var ca : certificates(caFile)) {
-        trust.setCertificateEntry("ca-" + n++, ca);
-      }
-      var tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-      tmf.init(trust);
-      KeyManagerFactory kmf = null;
-      if (certFile.isPresent()) {
-        var chain = currentCertificates(certFile.get());
-        var key = privateKey(keyFile.get());
-        checkKeyMatches(chain.get(0), certFile.get(), key, keyFile.get());
-        var keys = KeyStore.getInstance("PKCS12");
-        keys.load(null, null);
-        keys.setKeyEntry("self", key, new char[0], chain.toArray(new X509Certificate[0]));
-        kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
-        kmf.init(keys, new char[0]);
-      }
-      var context = SSLContext.getInstance("TLS");
-      context.init(kmf == null ? null : kmf.getKeyManagers(), tmf.getTrustManagers(), null);
-      return context;
-    } catch (GeneralSecurityException e) {
-      throw new IOException("cannot build TLS from certificate " + certFile.map(Path::toString).orElse("(none)")
-          + ", key " + keyFile.map(Path::toString).orElse("(none)") + ", CA " + caFile + ": " + e.getMessage(), e);
-    }
+    return read().context();
   }
 
   /** Client side: TLS 1.3/1.2 only, and the server's certificate must name the host (or IP) connected to. */

@@ -380,7 +380,9 @@ public final class KvraftServer implements AutoCloseable {
   /**
    * Re-reads the TLS files (SIGHUP). On success new connections use them; on failure (unreadable, not PEM, expired, a
    * key that is not the certificate's) the old ones stay in use and one ERROR line names the file. Without TLS settings
-   * it says there is nothing to do.
+   * it says there is nothing to do. Each file is read once, and both ports' contexts are built from that one reading
+   * before either is installed: read twice, a file replaced in between could leave the client port and the Raft port
+   * on different certificates (or one updated and the other not).
    */
   public void reloadTls() {
     if (!raft.tlsOn()) {
@@ -388,8 +390,11 @@ public final class KvraftServer implements AutoCloseable {
       return;
     }
     try {
-      clientTls.reload();
-      raft.reloadTls();
+      var material = config.tls().get().pem().read();
+      var client = clientTls.prepareReload(material);
+      var peers = raft.prepareTlsReload(material);
+      client.run();
+      peers.run();
       tlsReloads.incrementAndGet();
       LOG.info("node {}: SIGHUP: reloaded the TLS certificate, key and CA ({}); new client and Raft connections"
           + " use them",

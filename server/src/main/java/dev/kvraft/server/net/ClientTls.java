@@ -56,6 +56,15 @@ public final class ClientTls implements AutoCloseable {
     context = files.pem().context();
   }
 
+  /**
+   * Builds a context from {@code m}, read once by the caller for both of the node's ports, and returns what installs
+   * it; on failure nothing changes. Reads no file.
+   */
+  public Runnable prepareReload(PemTls.Material m) throws IOException {
+    var built = m.context();
+    return () -> context = built;
+  }
+
   public ServerConfig.ClientAuth clientAuth() {
     return files.clientAuth();
   }

@@ -550,11 +550,12 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return tls != null;
   }
 
-  /** Re-reads the TLS certificate, key and CA files; on failure the old ones stay and the error names the file. */
-  public void reloadTls() throws IOException {
-    if (tls != null) {
-      tls.reload();
-    }
+  /**
+   * Builds the Raft transport's TLS contexts from {@code m} (the files as the node read them once for both its ports)
+   * and returns what installs them; on failure nothing changes.
+   */
+  public Runnable prepareTlsReload(dev.kvraft.proto.PemTls.Material m) throws IOException {
+    return tls == null ? () -> { } : tls.prepareReload(m);
   }
 
   /** This node's snapshot writer, for the database loop's on-demand snapshots. */

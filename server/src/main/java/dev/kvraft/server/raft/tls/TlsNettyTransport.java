@@ -77,6 +77,15 @@ public final class TlsNettyTransport {
     contexts.set(settings.load());
   }
 
+  /**
+   * Builds the contexts from {@code m}, read once by the caller for both of the node's ports, and returns what
+   * installs them; on failure nothing changes. Reads no file.
+   */
+  public Runnable prepareReload(dev.kvraft.proto.PemTls.Material m) throws IOException {
+    var built = settings.contexts(m);
+    return () -> contexts.set(built);
+  }
+
   public TlsSettings settings() {
     return settings;
   }

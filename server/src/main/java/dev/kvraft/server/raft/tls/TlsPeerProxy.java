@@ -37,6 +37,8 @@ final class TlsPeerProxy implements Closeable {
   private final RaftPeer peer;
   private final Channel channel;
   private final TimeDuration requestTimeout;
+  /** The certificate the peer presented at the handshake (for tests and logs). */
+  private final java.security.cert.Certificate presented;
   private final Map<Long, CompletableFuture<RaftNettyServerReplyProto>> pending = new ConcurrentHashMap<>();
 
   TlsPeerProxy(RaftPeer peer, TlsNettyTransport transport, EventLoopGroup group, TimeDuration requestTimeout)
@@ -73,7 +75,9 @@ final class TlsPeerProxy implements Closeable {
         throw new IOException("TLS handshake with Raft peer " + peer.getId() + " at " + address + " failed: "
             + (handshake.cause() == null ? "timed out" : handshake.cause().getMessage()));
       }
-      var names = PeerIdentity.names(tls.get().engine().getSession());
+      var session = tls.get().engine().getSession();
+      presented = session.getPeerCertificates()[0];
+      var names = PeerIdentity.names(session);
       if (!names.contains(peer.getId().toString())) {
         channel.close();
         LOG.warn("refused Raft peer {} at {}: its certificate names {} instead of {}; check that node's tls.cert.file",
@@ -137,6 +141,11 @@ final class TlsPeerProxy implements Closeable {
       throw e.getCause() instanceof IOException io ? io
           : new IOException("request to Raft peer " + peer.getId() + " failed: " + e.getCause(), e.getCause());
     }
+  }
+
+  /** The certificate the peer presented. */
+  java.security.cert.Certificate peerCertificate() {
+    return presented;
   }
 
   String peerId() {

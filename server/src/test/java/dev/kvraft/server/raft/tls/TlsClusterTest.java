@@ -82,6 +82,29 @@ class TlsClusterTest {
     try (var c = RawClient.to(follower)) {
       assertFalse(c.call(Requests.put(100, "tls/after-reload", "ok")).hasError());
     }
+    // A rotation: both ports present the new certificate after the reload, the one read once for both of them (they
+    // were read one after the other, so a file replaced in between left the two ports on different certificates).
+    var rotated = certs.node("ca", "rotated-" + idOf(leader), idOf(leader));
+    var own = files.get(idOf(leader));
+    java.nio.file.Files.copy(rotated.keyFile(), own.keyFile(), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    java.nio.file.Files.copy(rotated.certFile(), own.certFile(), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    leader.reloadTls();
+    assertTrue(leader.statusLine().contains("reloaded 2x"), leader.statusLine());
+    var expected = dev.kvraft.proto.PemTls.certificates(rotated.certFile()).get(0);
+    var peer = files.get(idOf(follower));
+    var self = leader.config().self();
+    try (var tcp = new java.net.Socket(self.host(), self.clientPort());
+        var ssl = dev.kvraft.proto.PemTls.handshake(
+            dev.kvraft.proto.PemTls.of(peer.certFile(), peer.keyFile(), peer.caFile()).context(), tcp, self.host(),
+            self.clientPort(), 10_000)) {
+      assertEquals(expected, ssl.getSession().getPeerCertificates()[0], "the client port's certificate");
+    }
+    var group = new NioEventLoopGroup(1, new DefaultThreadFactory("test-rotated", true));
+    try (var raft = connect(leader, TlsNettyTransport.load(peer), group)) {
+      assertEquals(expected, raft.peerCertificate(), "the Raft port's certificate");
+    } finally {
+      group.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS);
+    }
     long applied = Nodes.status(leader).getAppliedIndex();
     for (var s : servers) {
       Nodes.awaitApplied(s, applied, WAIT);
