@@ -173,7 +173,8 @@ class MembershipTest {
       // Refused, and the configuration stays: an unknown id, and a new node nobody runs.
       var notMember = change(leader, MemberChange.Action.REMOVE, "n9", "", false);
       assertEquals(Error.Code.CONFLICT, notMember.getError().getCode(), notMember.toString());
-      // A new node that is not running is refused at once (UNAVAILABLE, not applied), as often as it is asked.
+      // A new node that is not running is refused at once (CONFLICT, not applied, not retried by clients), as often as
+      // it is asked.
       var dead = FreePorts.take(2);
       for (int attempt = 0; attempt < 2; attempt++) {
         long start = System.nanoTime();
@@ -181,7 +182,7 @@ class MembershipTest {
           var unreachable = c.call(Request.newBuilder().setId(ids.getAndIncrement()).setMemberChange(
               MemberChange.newBuilder().setAction(MemberChange.Action.ADD).setId("n9")
                   .setAddress("127.0.0.1:" + dead.get(0) + ":" + dead.get(1))).build());
-          assertEquals(Error.Code.UNAVAILABLE, unreachable.getError().getCode(), unreachable.toString());
+          assertEquals(Error.Code.CONFLICT, unreachable.getError().getCode(), unreachable.toString());
           assertTrue(unreachable.getError().getMessage().contains("--join"), unreachable.toString());
         }
         assertTrue(Duration.ofNanos(System.nanoTime() - start).compareTo(Duration.ofSeconds(5)) < 0,

@@ -375,6 +375,30 @@ class KvshTest {
     assertTrue(usage.err().contains("use list, add, remove or promote"), usage.err());
   }
 
+  /**
+   * Review finding: 'member add' of a node that is not running was refused by the leader at once, but as UNAVAILABLE,
+   * which the client retries: kvsh --timeout 30 asked again and again and failed only after 30 s. The refusal is
+   * CONFLICT now (not retried), so kvsh exits at once with the server's message.
+   */
+  @Test
+  void aRefusedMemberAddFailsAtOnceWithTheServersMessage() throws Exception {
+    int client;
+    int peer;
+    try (var a = new java.net.ServerSocket(0); var b = new java.net.ServerSocket(0)) {
+      client = a.getLocalPort();
+      peer = b.getLocalPort(); // closed below: nobody takes connections there
+    }
+    long start = System.nanoTime();
+    var refused = kvsh("", "--timeout", "30", "-c", "member add n2 127.0.0.1:" + client + ":" + peer);
+    var took = java.time.Duration.ofNanos(System.nanoTime() - start);
+    assertEquals(1, refused.status(), refused.out());
+    assertTrue(refused.err().contains("CONFLICT") && refused.err().contains("does not take connections")
+        && refused.err().contains("--join"), refused.err());
+    assertTrue(took.compareTo(java.time.Duration.ofSeconds(10)) < 0, "refused after " + took + ", not at once");
+    var list = kvsh("", "-c", "member list");
+    assertTrue(!list.out().contains("n2"), "the membership is unchanged: " + list.out());
+  }
+
   /** A file name, a command's arguments and a lock's name are text: é is é, not the two chars of its UTF-8 bytes. */
   @Test
   void textArgumentsAreUtf8(@TempDir Path tmp) throws Exception {

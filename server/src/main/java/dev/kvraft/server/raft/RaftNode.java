@@ -437,14 +437,17 @@ public final class RaftNode implements Consensus, AutoCloseable {
    * A member about to be added must take connections on its peer port before Ratis stages it. Ratis 3.3.0 fails
    * the staging of a silent node after raft.server.staging.timeout, but a second attempt at the same silent node
    * stays staging for good, and every later change is then refused as "in progress" (seen in MembershipTest). So a
-   * node that is not there is refused here, quickly and with a clear message, and Ratis never stages it.
+   * node that is not there is refused here, quickly and with a clear message (CONFLICT: not applied, and not worth
+   * retrying until the node runs), and Ratis never stages it.
    */
   private static void checkReachable(Member m) {
     var hp = dev.kvraft.proto.HostPort.parse(m.peerAddress());
     try (var s = new java.net.Socket()) {
       s.connect(new java.net.InetSocketAddress(hp.host(), hp.port()), 1000);
     } catch (IOException e) {
-      throw new CompletionException(new ConsensusException(Error.Code.UNAVAILABLE, "'" + m.id() + "' does not take"
+      // CONFLICT, not UNAVAILABLE: clients retry UNAVAILABLE until their timeout, and asking again cannot help until
+      // someone starts the node (kvsh --timeout 30 kept asking for 30 s).
+      throw new CompletionException(new ConsensusException(Error.Code.CONFLICT, "'" + m.id() + "' does not take"
           + " connections on its peer address " + m.peerAddress() + " (" + e.getMessage() + "): start it with --join"
           + " first; the membership is unchanged", ""));
     }
