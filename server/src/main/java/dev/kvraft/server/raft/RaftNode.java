@@ -454,17 +454,30 @@ public final class RaftNode implements Consensus, AutoCloseable {
   }
 
   /**
-   * Whether this node is not in the configuration it last knew: it was removed. (Ratis then closes its server, and
-   * the node should stop serving and exit 0 rather than be restarted.)
+   * Whether this node is not in the configuration it last knew (the one being moved to, during a change): it was
+   * removed. (Ratis then closes its server, and the node should stop serving and exit 0 rather than be restarted.)
    */
   public boolean removed() {
     var d = division;
     if (d == null) {
       return false;
     }
-    var conf = d.getRaftConf();
-    return conf.getPeer(selfId, org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER,
-        org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER) == null && !conf.getAllPeers().isEmpty();
+    return removedFrom(d.getRaftConf(), selfId);
+  }
+
+  /**
+   * Whether {@code conf} leaves {@code self} out: no voter nor learner of the configuration it is moving to (during a
+   * change, the previous one may still list it: Ratis has stopped it by then all the same). An empty configuration
+   * (--join, not added yet) leaves nobody out.
+   */
+  static boolean removedFrom(org.apache.ratis.server.RaftConfiguration conf, RaftPeerId self) {
+    if (conf.getAllPeers().isEmpty()) {
+      return false;
+    }
+    java.util.function.Predicate<java.util.Collection<RaftPeer>> lists = peers -> peers.stream()
+        .anyMatch(p -> p.getId().equals(self));
+    return !lists.test(conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER))
+        && !lists.test(conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER));
   }
 
   /** Snapshots this node wrote since start; any thread. */

@@ -40,4 +40,72 @@ class RaftNodeTest {
           && e.getMessage().contains("Address already in use"), e.getMessage());
     }
   }
+
+  /**
+   * Found while testing TLS removal: Ratis stops a follower once a configuration leaves it out, and the joint
+   * configuration of that change still lists it among the previous peers. removed() looked it up in both, so the
+   * watchdog took the stopped node for failed, not removed, and halted it with status 1 (Restart=on-failure then
+   * restarts a node the cluster has dropped) unless the leader's notice came first.
+   */
+  @Test
+  void aNodeLeftOutOfTheNewestConfigurationIsRemovedEvenWhileTheOldOneListsIt() {
+    var n1 = org.apache.ratis.protocol.RaftPeerId.valueOf("n1");
+    var joint = new Conf(java.util.List.of("n2", "n3"), java.util.List.of(), java.util.List.of("n1", "n2", "n3"));
+    assertTrue(RaftNode.removedFrom(joint, n1), "left out of the configuration being moved to");
+    assertFalse(RaftNode.removedFrom(new Conf(java.util.List.of("n1", "n2"), java.util.List.of(), java.util.List.of()),
+        n1), "a voter");
+    assertFalse(RaftNode.removedFrom(new Conf(java.util.List.of("n2"), java.util.List.of("n1"), java.util.List.of()),
+        n1), "a learner");
+    assertFalse(RaftNode.removedFrom(new Conf(java.util.List.of("n1", "n2"), java.util.List.of(),
+        java.util.List.of("n2")), n1), "being added");
+    assertFalse(RaftNode.removedFrom(new Conf(java.util.List.of(), java.util.List.of(), java.util.List.of()), n1),
+        "no configuration yet (--join)");
+  }
+
+  /** A Ratis configuration as RaftConfigurationImpl answers (getPeer looks in the current one, then the previous). */
+  private record Conf(java.util.List<String> voters, java.util.List<String> learners, java.util.List<String> previous)
+      implements org.apache.ratis.server.RaftConfiguration {
+    private static java.util.List<org.apache.ratis.protocol.RaftPeer> peers(java.util.List<String> ids) {
+      return ids.stream().map(id -> org.apache.ratis.protocol.RaftPeer.newBuilder().setId(id).build()).toList();
+    }
+
+    @Override
+    public org.apache.ratis.protocol.RaftPeer getPeer(org.apache.ratis.protocol.RaftPeerId id,
+        org.apache.ratis.proto.RaftProtos.RaftPeerRole... roles) {
+      for (var list : java.util.List.of(getCurrentPeers(roles[0]), roles.length > 1 ? getCurrentPeers(roles[1])
+          : java.util.List.<org.apache.ratis.protocol.RaftPeer>of(), getPreviousPeers(roles[0]))) {
+        for (var p : list) {
+          if (p.getId().equals(id)) {
+            return p;
+          }
+        }
+      }
+      return null;
+    }
+
+    @Override
+    public java.util.Collection<org.apache.ratis.protocol.RaftPeer> getAllPeers(
+        org.apache.ratis.proto.RaftProtos.RaftPeerRole role) {
+      var all = new java.util.LinkedHashSet<>(getCurrentPeers(role));
+      all.addAll(getPreviousPeers(role));
+      return all;
+    }
+
+    @Override
+    public java.util.Collection<org.apache.ratis.protocol.RaftPeer> getCurrentPeers(
+        org.apache.ratis.proto.RaftProtos.RaftPeerRole role) {
+      return peers(role == org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER ? learners : voters);
+    }
+
+    @Override
+    public java.util.Collection<org.apache.ratis.protocol.RaftPeer> getPreviousPeers(
+        org.apache.ratis.proto.RaftProtos.RaftPeerRole role) {
+      return role == org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER ? java.util.List.of() : peers(previous);
+    }
+
+    @Override
+    public long getLogEntryIndex() {
+      return 1;
+    }
+  }
 }
