@@ -290,6 +290,14 @@ public final class KvraftServer implements AutoCloseable {
         if (!closed.get()) {
           strayFollowers.check();
         }
+        if (!closed.get() && raft.isAlive() && leftOut.removedWhileRunning()) {
+          LOG.warn("node {} is no longer in the cluster's configuration (members now {}), and no leader told it: the"
+              + " one that removed it stopped first; it stops serving. To bring it back, wipe its data directory and"
+              + " add it again with 'member add' and --join", config.nodeId(),
+              raft.members().stream().map(m -> m.id()).toList());
+          onRemoved.run();
+          return;
+        }
         if (!closed.get() && !raft.isAlive()) {
           if (raft.removed()) {
             // Not a failure: restarting it would not bring it back. Exit 0 so Restart=on-failure leaves it down.
@@ -352,6 +360,32 @@ public final class KvraftServer implements AutoCloseable {
   }
 
   private final StrayFollowers strayFollowers = new StrayFollowers();
+
+  /**
+   * The watchdog's view of a removal no one announced. A leader tells the node it removes, and a removed leader sees
+   * itself out when Ratis closes it; but when the leader that removed a follower dies first, the follower may take
+   * the configuration that leaves it out from the next leader and then stay, with Ratis still running, a follower
+   * outside the configuration that stands for no election and hears from no one. This says so once the node, having
+   * been a member (in a committed configuration) since it started, has been left out for three ticks in a row. A
+   * node started with --join is left out until it is added (its log's configurations name the others only), and an
+   * add cut short by a leader change may be undone, so only a committed membership counts. Owned by the watchdog
+   * thread.
+   */
+  private final class LeftOut {
+    private boolean wasMember;
+    private int ticks;
+
+    boolean removedWhileRunning() {
+      if (!raft.removed()) {
+        wasMember |= raft.committedMember();
+        ticks = 0;
+        return false;
+      }
+      return wasMember && ++ticks >= 3;
+    }
+  }
+
+  private final LeftOut leftOut = new LeftOut();
 
   /** Replaces what happens when this node was removed from the cluster (Main: close, then exit 0). */
   public void onRemoved(Runnable action) {

@@ -480,6 +480,21 @@ public final class RaftNode implements Consensus, AutoCloseable {
         && !lists.test(conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER));
   }
 
+  /**
+   * Whether Raft runs and its configuration names this node (a voter or a learner) and is committed: this node is a
+   * member for sure, not a node being added whose change a leader change may still undo. Unlike {@link #members},
+   * never the cluster setting's guess before Raft runs; any thread.
+   */
+  public boolean committedMember() {
+    var d = division;
+    if (d == null) {
+      return false;
+    }
+    var conf = d.getRaftConf();
+    return !conf.getAllPeers().isEmpty() && !removedFrom(conf, selfId)
+        && conf.getLogEntryIndex() <= d.getRaftLog().getLastCommittedIndex();
+  }
+
   /** Snapshots this node wrote since start; any thread. */
   public SnapshotManager.Stats snapshotStats() {
     return stateMachine.snapshots().stats();
