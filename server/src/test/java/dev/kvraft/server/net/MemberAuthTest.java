@@ -9,6 +9,7 @@ import dev.kvraft.proto.MemberHello;
 import dev.kvraft.proto.ReadIndex;
 import dev.kvraft.proto.Request;
 import dev.kvraft.server.KvraftServer;
+import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
@@ -95,14 +96,19 @@ class MemberAuthTest {
       }
     }
 
-    // With the token, a connection is a member's: this is what a follower's link does.
-    try (var c = RawClient.to(leader)) {
-      var hello = c.call(Request.newBuilder().setId(id++).setMemberHello(MemberHello.newBuilder().setNodeId("n2")
-          .setToken(ByteString.copyFrom(token))).build());
-      assertFalse(hello.hasError(), hello.toString());
-      var forwarded = c.call(Requests.put(id++, "m/member", "x").toBuilder().setForwarded(true).build());
-      assertFalse(forwarded.hasError(), forwarded.toString());
-    }
+    // With the token, a connection is a member's: this is what a follower's link does. Sent to whoever leads now
+    // (on a loaded machine leadership may have moved during the test; a forwarded write is not forwarded again), and
+    // again to the next leader only if it says it no longer leads.
+    var ids = new java.util.concurrent.atomic.AtomicLong(id);
+    var last = Await.until("a member's forwarded write accepted by the leader", WAIT, () -> {
+      try (var c = RawClient.to(Nodes.awaitLeader(WAIT, servers))) {
+        var hello = c.call(Request.newBuilder().setId(ids.getAndIncrement()).setMemberHello(MemberHello.newBuilder()
+            .setNodeId("n2").setToken(ByteString.copyFrom(token))).build());
+        assertFalse(hello.hasError(), hello.toString());
+        return c.call(Requests.put(ids.getAndIncrement(), "m/member", "x").toBuilder().setForwarded(true).build());
+      }
+    }, r -> !r.hasError() || r.getError().getCode() != Error.Code.UNAVAILABLE);
+    assertFalse(last.hasError(), last.toString());
   }
 
   private static Path newestSnapshot(Path dataDir) throws Exception {
