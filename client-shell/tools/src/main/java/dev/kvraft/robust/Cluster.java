@@ -30,7 +30,12 @@ public final class Cluster implements AutoCloseable {
     }
 
     String member() {
-      return id + "=" + host + ":" + clientPort + ":" + peerPort;
+      return id + "=" + memberAddress();
+    }
+
+    /** {@code host:clientPort:peerPort}, as {@code member add} takes it. */
+    String memberAddress() {
+      return host + ":" + clientPort + ":" + peerPort;
     }
   }
 
@@ -225,7 +230,7 @@ public final class Cluster implements AutoCloseable {
     }
     rejoin(id);
     try (var c = client(addresses().toArray(String[]::new)).timeout(timeout).build()) {
-      c.memberAdd(id, n.member().substring(id.length() + 1), false);
+      c.memberAdd(id, n.memberAddress(), false);
     } catch (RuntimeException e) {
       throw new IOException("member add " + id + " failed: " + e.getMessage(), e);
     }
@@ -250,25 +255,8 @@ public final class Cluster implements AutoCloseable {
    */
   public Optional<String> removeRetrying(String id, Duration timeout) throws IOException, InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
-    String last = "";
-    while (true) {
-      try {
-        if (membership(id).isEmpty()) {
-          break;
-        }
-      } catch (IOException e) {
-        last = e.getMessage();
-      }
-      if (System.nanoTime() > deadline) {
-        throw new IOException("member remove " + id + " did not take within " + timeout + ": " + last);
-      }
-      try (var c = client(addresses().toArray(String[]::new)).timeout(Duration.ofSeconds(5)).build()) {
-        c.memberRemove(id);
-      } catch (RuntimeException e) {
-        last = e.getMessage();
-        Thread.sleep(200);
-      }
-    }
+    retryChange("member remove", id, timeout, Duration.ofSeconds(5), Optional::isEmpty,
+        (c, member) -> c.memberRemove(id));
     var p = processes.get(id);
     if (p == null || !p.isAlive()) {
       return Optional.empty();
@@ -305,27 +293,48 @@ public final class Cluster implements AutoCloseable {
    * @throws IOException when the node is not a voter at {@code timeout}
    */
   public void addRetrying(String id, Duration timeout) throws IOException, InterruptedException {
+    retryChange("member add", id, timeout, Duration.ofSeconds(10),
+        member -> member.isPresent() && !member.get().getLearner(), (c, member) -> {
+          if (member.isPresent()) {
+            c.memberPromote(id);
+          } else {
+            c.memberAdd(id, node(id).memberAddress(), false);
+          }
+        });
+  }
+
+  /** One try of a membership change, given the node's membership as last read (empty: not a member). */
+  private interface Change {
+    void send(KvClient client, Optional<dev.kvraft.proto.Member> member);
+  }
+
+  /**
+   * Reads node {@code id}'s membership until {@code done} says the change took, sending {@code change} (each call
+   * given {@code callTimeout}) after each read that says it has not; a failed send waits 200 ms, and a read that
+   * finds no leader counts as not yet.
+   *
+   * @throws IOException when it has not taken at {@code timeout}, with the last failure
+   */
+  private void retryChange(String what, String id, Duration timeout, Duration callTimeout,
+      java.util.function.Predicate<Optional<dev.kvraft.proto.Member>> done, Change change)
+      throws IOException, InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     String last = "";
     while (true) {
       Optional<dev.kvraft.proto.Member> member = Optional.empty();
       try {
         member = membership(id);
-        if (member.isPresent() && !member.get().getLearner()) {
+        if (done.test(member)) {
           return;
         }
       } catch (IOException e) {
         last = e.getMessage();
       }
       if (System.nanoTime() > deadline) {
-        throw new IOException("member add " + id + " did not take within " + timeout + ": " + last);
+        throw new IOException(what + " " + id + " did not take within " + timeout + ": " + last);
       }
-      try (var c = client(addresses().toArray(String[]::new)).timeout(Duration.ofSeconds(10)).build()) {
-        if (member.isPresent()) {
-          c.memberPromote(id);
-        } else {
-          c.memberAdd(id, node(id).member().substring(id.length() + 1), false);
-        }
+      try (var c = client(addresses().toArray(String[]::new)).timeout(callTimeout).build()) {
+        change.send(c, member);
       } catch (RuntimeException e) {
         last = e.getMessage();
         Thread.sleep(200);

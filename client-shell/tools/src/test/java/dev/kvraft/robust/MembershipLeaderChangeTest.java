@@ -110,7 +110,7 @@ class MembershipLeaderChangeTest {
       cluster.rejoin(follower);
       try (var c = cluster.client(cluster.addresses().toArray(String[]::new)).timeout(Duration.ofSeconds(30))
           .build()) {
-        c.memberAdd(follower, cluster.node(follower).member().substring(follower.length() + 1), true);
+        c.memberAdd(follower, cluster.node(follower).memberAddress(), true);
         c.memberPromote(follower);
       }
       // The hand-over follows the promotion's answer.
