@@ -49,19 +49,27 @@ class TlsClusterTest {
     servers.forEach(KvraftServer::close);
   }
 
-  @Test
-  void aClusterWhoseRaftTransportIsMutualTlsCommitsThroughEveryNode(@TempDir Path dir) throws Exception {
+  /**
+   * Starts n1..n3 on the mutual-TLS Raft transport, each with its own certificate from one CA named "ca" (skips the
+   * test when openssl is missing); each node's files by id.
+   */
+  private Map<String, TlsSettings> startThreeTlsNodes(TestCerts certs, Path dir) throws Exception {
     Assumptions.assumeTrue(TestCerts.opensslPresent(), "openssl is missing");
-    var certs = TestCerts.in(dir);
     certs.ca("ca");
     var files = new java.util.HashMap<String, TlsSettings>();
     for (var id : List.of("n1", "n2", "n3")) {
       files.put(id, certs.node("ca", id, id));
     }
-    var configs = TestNodes.cluster(dir, 3, Map.of(), id -> TestCerts.settings(files.get(id)));
-    for (var c : configs) {
+    for (var c : TestNodes.cluster(dir, 3, Map.of(), id -> TestCerts.settings(files.get(id)))) {
       servers.add(KvraftServer.start(c));
     }
+    return files;
+  }
+
+  @Test
+  void aClusterWhoseRaftTransportIsMutualTlsCommitsThroughEveryNode(@TempDir Path dir) throws Exception {
+    var certs = TestCerts.in(dir);
+    var files = startThreeTlsNodes(certs, dir);
     var leader = Nodes.awaitLeader(WAIT, servers);
     var follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
     try (var c = RawClient.to(follower)) {
@@ -122,16 +130,8 @@ class TlsClusterTest {
    */
   @Test
   void aRemovedMembersOpenRaftConnectionsAreClosedAndNewOnesRefused(@TempDir Path dir) throws Exception {
-    Assumptions.assumeTrue(TestCerts.opensslPresent(), "openssl is missing");
     var certs = TestCerts.in(dir);
-    certs.ca("ca");
-    var files = new java.util.HashMap<String, TlsSettings>();
-    for (var id : List.of("n1", "n2", "n3")) {
-      files.put(id, certs.node("ca", id, id));
-    }
-    for (var c : TestNodes.cluster(dir, 3, Map.of(), id -> TestCerts.settings(files.get(id)))) {
-      servers.add(KvraftServer.start(c));
-    }
+    var files = startThreeTlsNodes(certs, dir);
     var first = leader(servers);
     var gone = servers.stream().filter(s -> s != first).findFirst().orElseThrow();
     var others = servers.stream().filter(s -> s != gone).toList();
