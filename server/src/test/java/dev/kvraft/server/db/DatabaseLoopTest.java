@@ -142,6 +142,14 @@ class DatabaseLoopTest {
     loop.start();
   }
 
+  /** Starts the loop on the leader of a two-voter cluster: n1 (this node) and n2, whose client address is N2. */
+  private void startAsLeaderOfN1AndN2() {
+    raft.leader = true;
+    raft.members = List.of(new Consensus.Member("n1", "127.0.0.1:7001", "127.0.0.1:7002", true),
+        new Consensus.Member("n2", N2, "127.0.0.1:7004", true));
+    start();
+  }
+
   @AfterEach
   void stop() throws InterruptedException {
     loop.close();
@@ -635,10 +643,7 @@ class DatabaseLoopTest {
   void theRemovalNoticeGoesUnderAnIdOfTheLoopsOwnNeverOneMadeFromTheClients() throws Exception {
     // Found by review: the leader told a removed node under id -2 - the client's request id, so a client could make
     // it -1, the leader link's MemberHello id, or the id of one of the loop's pending forwards.
-    raft.leader = true;
-    raft.members = List.of(new Consensus.Member("n1", "127.0.0.1:7001", "127.0.0.1:7002", true),
-        new Consensus.Member("n2", N2, "127.0.0.1:7004", true));
-    start();
+    startAsLeaderOfN1AndN2();
     long crafted = -1; // 2^64 - 1 on the wire: request ids are uint64
     submit(Request.newBuilder().setId(crafted).setMemberChange(dev.kvraft.proto.MemberChange.newBuilder()
         .setAction(dev.kvraft.proto.MemberChange.Action.REMOVE).setId("n2")).build());
@@ -659,10 +664,7 @@ class DatabaseLoopTest {
   void membershipChangesAndTransfersGetWhatIsLeftOfTheClientsTimeoutNotTheServersWhole() throws Exception {
     // Found by review: they were given request.timeout.ms (5 s here), so a client with a shorter timeout_ms gave up
     // before the server's verdict.
-    raft.leader = true;
-    raft.members = List.of(new Consensus.Member("n1", "127.0.0.1:7001", "127.0.0.1:7002", true),
-        new Consensus.Member("n2", N2, "127.0.0.1:7004", true));
-    start();
+    startAsLeaderOfN1AndN2();
     submit(Request.newBuilder().setId(1).setMemberChange(dev.kvraft.proto.MemberChange.newBuilder()
         .setAction(dev.kvraft.proto.MemberChange.Action.ADD).setId("n3").setAddress("127.0.0.1:7005:7006")).build(),
         TimeUnit.MILLISECONDS.toNanos(800));
