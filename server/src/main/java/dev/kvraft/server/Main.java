@@ -32,6 +32,9 @@ public final class Main {
       System.exit(2);
       return;
     }
+    // Before anything opens a database: SQLite's native library from data.dir/native, not a new copy in /tmp that a
+    // killed process would leave behind (SqliteLibrary).
+    dev.kvraft.storage.SqliteLibrary.useCopyIn(config.dataDir().resolve("native"));
     KvraftServer server;
     try {
       server = KvraftServer.start(config);
