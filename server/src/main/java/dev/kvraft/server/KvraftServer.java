@@ -55,6 +55,8 @@ public final class KvraftServer implements AutoCloseable {
   private final java.util.concurrent.atomic.AtomicLong tlsReloads = new java.util.concurrent.atomic.AtomicLong();
   /** Set when the leader told this node it was removed. */
   private volatile boolean toldRemoved;
+  /** Set when the watchdog found Ratis closed this node as not a member, on a vote reply (shouldShutdown). */
+  private volatile boolean closedByElection;
   /** What happens once this node sees it was removed from the cluster; by default it closes itself. */
   private volatile Runnable onRemoved = this::close;
 
@@ -307,12 +309,34 @@ public final class KvraftServer implements AutoCloseable {
             onRemoved.run();
             return;
           }
+          if (closedAsNonMember()) {
+            closedByElection = true;
+            LOG.warn("node {} was removed from the cluster: the leader answered its vote request that the committed"
+                + " configuration leaves it out (its own log had not reached the removal); it stops serving. To bring"
+                + " it back, wipe its data directory and add it again with 'member add' and --join", config.nodeId());
+            onRemoved.run();
+            return;
+          }
           LOG.error("node {}: Raft stopped working (see the errors above); exiting so the service manager"
               + " restarts it", config.nodeId());
           Runtime.getRuntime().halt(1);
         }
       }
     });
+  }
+
+  /**
+   * Whether Ratis closed this node as not a member when it stood for election (Ratis's shouldShutdown vote reply),
+   * its own log not showing the removal yet: then it is a removal, not a failure. Waits up to a second for Ratis's
+   * notice, which follows its close. Watchdog thread.
+   */
+  private boolean closedAsNonMember() {
+    try {
+      return raft.closedAsNonMember(Duration.ofSeconds(1));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
   }
 
   public ServerConfig config() {
@@ -394,7 +418,7 @@ public final class KvraftServer implements AutoCloseable {
 
   /** Whether this node was removed from the cluster by a membership change. */
   public boolean removed() {
-    return toldRemoved || (raft.removed() && !raft.isAlive());
+    return toldRemoved || (raft.removed() && !raft.isAlive()) || closedByElection;
   }
 
   public int clientPort() {

@@ -12,6 +12,8 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.ratis.proto.RaftProtos.RaftConfigurationProto;
+import org.apache.ratis.proto.RaftProtos.RaftPeerRole;
+import org.apache.ratis.proto.RaftProtos.RoleInfoProto;
 import org.apache.ratis.protocol.ClientId;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientRequest;
@@ -66,6 +68,9 @@ final class KvStateMachine extends BaseStateMachine {
   private final boolean join;
   /** Told after each configuration entry is applied (the TLS transport closes removed members' channels). */
   private final Runnable configurationApplied;
+
+  /** Counted down once Ratis's leader election closes this node as not a member; see {@link #notifyServerShutdown}. */
+  private final java.util.concurrent.CountDownLatch closedByElection = new java.util.concurrent.CountDownLatch(1);
 
   private record PendingConf(long index, String summary) {}
 
@@ -289,6 +294,33 @@ final class KvStateMachine extends BaseStateMachine {
     }
     LOG.info("node {} sees a new leader: {}", groupMemberId.getPeerId(),
         newLeaderId == null ? "none (election under way)" : newLeaderId);
+  }
+
+  /**
+   * Ratis closed this division on its own. In Ratis 3.3.0 {@code allServer == false} comes from one place only: a
+   * leader election that ended NOT_IN_CONF (this node's configuration leaves it out) or SHUTDOWN (a vote reply said
+   * {@code shouldShutdown}, which only a leader whose committed, stable configuration leaves the candidate out sends,
+   * and only to a candidate whose log ends before that configuration). Both mean this node was removed; the election
+   * runs while the node is a candidate, so a notice in any other role is not counted. Our own close, and a close of
+   * the whole server, say {@code allServer == true}.
+   */
+  @Override
+  public void notifyServerShutdown(RoleInfoProto roleInfo, boolean allServer) {
+    if (!allServer && roleInfo.getRole() == RaftPeerRole.CANDIDATE) {
+      closedByElection.countDown(); // the watchdog says so, once
+    } else if (!allServer) {
+      LOG.warn("node {}: Raft closed this node as {} without being asked", roleInfo.getSelf().getId().toStringUtf8(),
+          roleInfo.getRole());
+    }
+  }
+
+  /**
+   * Whether Ratis's leader election closed this node as not a member ({@link #notifyServerShutdown}), waiting up to
+   * {@code grace} for it: Ratis tells the state machine just after its close, so the watchdog may see the node closed
+   * a moment before. Any thread.
+   */
+  boolean closedByElection(java.time.Duration grace) throws InterruptedException {
+    return closedByElection.await(grace.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
   }
 
   /** Leaders this node saw elected since it started (Ratis's notifications); any thread. */

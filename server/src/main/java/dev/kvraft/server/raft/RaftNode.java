@@ -481,6 +481,16 @@ public final class RaftNode implements Consensus, AutoCloseable {
   }
 
   /**
+   * Whether Ratis closed this node because a leader election found it is not a member: a vote reply said
+   * {@code shouldShutdown} (the leader's committed configuration leaves it out) while its own log had not reached its
+   * removal, or its own configuration leaves it out. Waits up to {@code grace} for Ratis's notice, which follows its
+   * close; false at once for a node Ratis still runs. For the watchdog, off the database loop.
+   */
+  public boolean closedAsNonMember(java.time.Duration grace) throws InterruptedException {
+    return !isAlive() && stateMachine.closedByElection(grace);
+  }
+
+  /**
    * Whether Raft runs and its configuration names this node (a voter or a learner) and is committed: this node is a
    * member for sure, not a node being added whose change a leader change may still undo. Unlike {@link #members},
    * never the cluster setting's guess before Raft runs; any thread.

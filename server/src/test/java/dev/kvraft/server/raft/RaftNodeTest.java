@@ -62,6 +62,34 @@ class RaftNodeTest {
         "no configuration yet (--join)");
   }
 
+  /**
+   * Ratis 3.3.0 closes a candidate whose vote request a leader answered with shouldShutdown (or whose own
+   * configuration leaves it out) and then tells the state machine, allServer false, in the candidate's role: that
+   * counts as closed for not being a member. Our own close (allServer true) and a notice in another role do not, so
+   * the watchdog keeps treating those as failures (exit 1).
+   */
+  @Test
+  void onlyAnElectionsCloseOfACandidateCountsAsClosedForNotBeingAMember(@TempDir Path dir) throws Exception {
+    java.util.function.BiFunction<org.apache.ratis.proto.RaftProtos.RaftPeerRole, Boolean, Boolean> counted =
+        (role, allServer) -> {
+          var sm = new KvStateMachine(null, org.apache.ratis.protocol.ClientId.randomId(), dir, 100, 0,
+              java.util.Optional.empty(), false, () -> { });
+          sm.notifyServerShutdown(org.apache.ratis.proto.RaftProtos.RoleInfoProto.newBuilder().setRole(role)
+              .setSelf(org.apache.ratis.protocol.RaftPeer.newBuilder().setId("n3").build().getRaftPeerProto())
+              .build(), allServer);
+          try {
+            return sm.closedByElection(java.time.Duration.ZERO);
+          } catch (InterruptedException e) {
+            throw new AssertionError(e);
+          }
+        };
+    assertTrue(counted.apply(org.apache.ratis.proto.RaftProtos.RaftPeerRole.CANDIDATE, false), "the election's close");
+    assertFalse(counted.apply(org.apache.ratis.proto.RaftProtos.RaftPeerRole.CANDIDATE, true), "the server's close");
+    assertFalse(counted.apply(org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER, true), "our own close");
+    assertFalse(counted.apply(org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER, false), "not a candidate");
+    assertFalse(counted.apply(org.apache.ratis.proto.RaftProtos.RaftPeerRole.LEADER, false), "not a candidate");
+  }
+
   /** A Ratis configuration as RaftConfigurationImpl answers (getPeer looks in the current one, then the previous). */
   private record Conf(java.util.List<String> voters, java.util.List<String> learners, java.util.List<String> previous)
       implements org.apache.ratis.server.RaftConfiguration {
