@@ -50,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * <p>Thread-safety: Ratis calls this from its own threads; the only mutable state here is the concurrent set of
- * appended call ids and the configuration waiting for its index, both safe for that.
+ * appended call ids, the configuration waiting for its index and the latch a leader election's close counts down,
+ * all safe for that.
  */
 final class KvStateMachine extends BaseStateMachine {
   private static final Logger LOG = LoggerFactory.getLogger(KvStateMachine.class);
