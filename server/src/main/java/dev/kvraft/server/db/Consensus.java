@@ -39,6 +39,15 @@ public interface Consensus {
   Info info();
 
   /**
+   * Whether this node knows a leader now (itself, or the one it follows); cheap, for the database loop's every tick.
+   * False on a candidate, on a follower whose election timeout passed without a heartbeat, and on a leader Ratis
+   * stepped down for want of a majority's answers.
+   */
+  default boolean leaderKnown() {
+    return !info().leaderId().isEmpty();
+  }
+
+  /**
    * On the leader: hands leadership to {@code targetId} and completes once it leads (or fails within
    * {@code timeoutMs}). Writes proposed meanwhile fail UNAVAILABLE, which the loop retries.
    */

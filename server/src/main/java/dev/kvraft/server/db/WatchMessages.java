@@ -84,10 +84,15 @@ final class WatchMessages {
     return e.build();
   }
 
-  /** The last message of a watch's stream: it was cancelled for {@code reason}. */
+  /**
+   * The last message of a watch's stream: it was cancelled for {@code reason}. Its {@code cancel_code} is COMPACTED
+   * when {@code compactRevision} is set (the history it needs is gone here), else UNAVAILABLE (this node cannot serve
+   * it now); another node may serve it either way.
+   */
   Response canceled(long id, long revision, String reason, long compactRevision) {
     return message(id, revision, WatchResult.newBuilder().setCanceled(true).setCancelReason(reason)
-        .setCompactRevision(compactRevision));
+        .setCompactRevision(compactRevision)
+        .setCancelCode(compactRevision > 0 ? Error.Code.COMPACTED : Error.Code.UNAVAILABLE));
   }
 
   /** A progress notification: the watch has seen every revision up to {@code revision}. */

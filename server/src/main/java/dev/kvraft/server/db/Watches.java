@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
@@ -25,14 +26,18 @@ import org.slf4j.LoggerFactory;
  * it reaches the end of what kvraft.db holds it hands the watcher back to the loop ({@link #join}), which sends the
  * revisions since from {@link #recent} (the last revisions applied, kept in memory while anyone watches) and makes
  * it live again. So a slow watcher never slows writes, never misses a revision and never sees one twice; it is
- * cancelled only when history it still needs is gone (compacted, pruned, or skipped by a snapshot install).
+ * cancelled only when history it still needs is gone (compacted, pruned, or skipped by a snapshot install), or, when
+ * it asked for {@code require_leader}, when this node has known no leader for longer than {@link #noLeaderNanos}
+ * (it may be cut off from the majority, so it would send nothing for as long as that lasts: {@link #checkLeader}).
  *
  * <p>Owned by the database loop's thread: the registry (and its count of open watches), the range index, the recent
  * revisions and each watcher's state while it is live. While a watcher is behind, its position belongs to its
  * catch-up thread, handed over through the loop's queue. {@link Watcher#ended} is the one field both sides read.
  * What the watches may hold, and what each connection's hold, is the {@link WatchBudget}'s (the loop's thread's too):
  * a watch opens only if it fits, is charged when it opens and discharged when it ends. The messages it sends are
- * built by {@link WatchMessages}, from the {@link WatchRevision}s it captures.
+ * built by {@link WatchMessages}, from the {@link WatchRevision}s it captures. Whether this node knows a leader, and
+ * since when it has not, is the loop thread's too: sampled once per tick from Raft's cheap view
+ * ({@link Consensus#leaderKnown}), never by waiting on Raft.
  */
 final class Watches {
   private static final Logger LOG = LoggerFactory.getLogger(Watches.class);
@@ -42,6 +47,12 @@ final class Watches {
   static final long RECENT_BYTES = 16L << 20;
   /** Events gathered for one live watcher in one turn before it is sent to catch up instead. */
   static final long PENDING_BYTES = 4L << 20;
+  /**
+   * A {@code require_leader} watch ends once this node has known no leader for this many maximum election timeouts
+   * (server/DESIGN.md, "Watch": an ordinary election, even with a split vote, leaves a node without a leader for
+   * about one or two; etcd's bound is three election timeouts too).
+   */
+  static final int NO_LEADER_ELECTION_TIMEOUTS = 3;
 
   private final String nodeId;
   private final KvState state;
@@ -50,6 +61,10 @@ final class Watches {
   private final LongSupplier compactRevision;
   private final Consumer<Event> loop;
   private final long progressNanos;
+  /** Whether Raft knows a leader now (cheap; read once per tick). */
+  private final java.util.function.BooleanSupplier leaderKnown;
+  /** How long without a leader ends the {@code require_leader} watches. */
+  private final long noLeaderNanos;
   private volatile WatchHistory history = WatchHistory.NONE;
   /** Catch-ups reading kvraft.db at a time. */
   private final java.util.concurrent.Semaphore readers = new java.util.concurrent.Semaphore(WatchCatchUp.READERS);
@@ -65,6 +80,13 @@ final class Watches {
   private int count;
   private int progressWatchers;
   private long nextProgress;
+  /** Open watches with {@code require_leader}. */
+  private int leaderWatchers;
+  /** As of the last tick: no leader was known then, and since when ({@link System#nanoTime} of that tick). */
+  private boolean leaderless;
+  private long leaderlessSince;
+  /** As of the last tick: how long no leader had been known (0 while one is). */
+  private long leaderlessNanos;
 
   private final ArrayDeque<WatchRevision> recent = new ArrayDeque<>();
   private long recentBytes;
@@ -74,8 +96,11 @@ final class Watches {
   private final Capture capture = new Capture();
 
   Watches(String nodeId, KvState state, Replies replies, LongSupplier compactRevision, Consumer<Event> loop,
-      java.time.Duration progressInterval) {
+      java.time.Duration progressInterval, java.util.function.BooleanSupplier leaderKnown,
+      java.time.Duration noLeaderBound) {
     this.nodeId = nodeId;
+    this.leaderKnown = leaderKnown;
+    this.noLeaderNanos = noLeaderBound.toNanos();
     this.state = state;
     this.replies = replies;
     this.messages = new WatchMessages(replies);
@@ -258,6 +283,10 @@ final class Watches {
           + " be forwarded", "");
       return;
     }
+    if (r.getWatch().getRequireLeader() && leaderlessNanos > noLeaderNanos) {
+      replies.error(c, Error.Code.UNAVAILABLE, noLeader() + "; watch on another node", "");
+      return;
+    }
     var mine = bySink.computeIfAbsent(sink, s -> new HashMap<>());
     if (mine.containsKey(r.getId())) {
       replies.error(c, Error.Code.INVALID_ARGUMENT, "watch " + r.getId() + " is already open on this connection;"
@@ -297,6 +326,9 @@ final class Watches {
     budget.charge(sink, watch, w.rangeEntries);
     if (watch.getProgressNotify()) {
       progressWatchers++;
+    }
+    if (watch.getRequireLeader()) {
+      leaderWatchers++;
     }
     sink.watching(1);
     replies.reply(c, messages.created(r.getId(), revision));
@@ -357,6 +389,9 @@ final class Watches {
       budget.discharge(sink, w.watch, w.rangeEntries, mine.isEmpty());
       if (w.watch.getProgressNotify()) {
         progressWatchers--;
+      }
+      if (w.watch.getRequireLeader()) {
+        leaderWatchers--;
       }
       sink.watching(-1);
       if (count == 0) {
@@ -438,8 +473,12 @@ final class Watches {
     sendStaged();
   }
 
-  /** Each tick: progress notifications to the quiet live watchers that asked for them. */
+  /**
+   * Each tick: whether a leader is known ({@link #checkLeader}), then progress notifications to the quiet live
+   * watchers that asked for them.
+   */
   void tick(long now) {
+    checkLeader(now);
     if (progressWatchers == 0 || now - nextProgress < 0) {
       return;
     }
@@ -456,6 +495,54 @@ final class Watches {
       }
     }
     sendStaged();
+  }
+
+  /**
+   * Samples whether Raft knows a leader; once none has been known for longer than {@link #noLeaderNanos}, ends every
+   * live {@code require_leader} watch with a cancel that says why (UNAVAILABLE), so its client watches on another
+   * node. A behind watch is left to its catch-up: it ends here once it is live again (a node cut off writes nothing
+   * new, so its catch-up soon reaches the end of its history). A watch whose connection has no room for the cancel
+   * now is tried again next tick: ended without being told, its client would wait on it for nothing.
+   */
+  private void checkLeader(long now) {
+    if (leaderKnown.getAsBoolean()) {
+      leaderless = false;
+      leaderlessNanos = 0;
+      return;
+    }
+    if (!leaderless) {
+      leaderless = true;
+      leaderlessSince = now;
+    }
+    leaderlessNanos = now - leaderlessSince;
+    if (leaderWatchers == 0 || leaderlessNanos <= noLeaderNanos) {
+      return;
+    }
+    long revision = state.revision();
+    int ended = 0;
+    for (var mine : List.copyOf(bySink.values())) {
+      for (var w : List.copyOf(mine.values())) {
+        if (w.watch.getRequireLeader() && w.live && !w.ended) {
+          // Live after this turn's flush: every revision up to now was sent, so the client resumes from w.next.
+          var reason = noLeader() + "; watch again on another node from revision " + w.next;
+          if (offer(w, messages.canceled(w.id, revision, reason, 0))) {
+            end(w);
+            ended++;
+          }
+        }
+      }
+    }
+    sendStaged();
+    if (ended > 0) {
+      LOG.info("{}; ended {} watch(es) that require a leader (their clients watch on another node)", noLeader(),
+          ended);
+    }
+  }
+
+  private String noLeader() {
+    return "node " + nodeId + " has known no leader for " + TimeUnit.NANOSECONDS.toMillis(leaderlessNanos)
+        + " ms (the bound is " + TimeUnit.NANOSECONDS.toMillis(noLeaderNanos) + " ms): it may be cut off from the"
+        + " majority";
   }
 
   // ---- for the catch-up threads ----

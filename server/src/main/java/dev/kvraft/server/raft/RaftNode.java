@@ -282,6 +282,12 @@ public final class RaftNode implements Consensus, AutoCloseable {
   }
 
   @Override
+  public boolean leaderKnown() {
+    var d = division;
+    return d != null && d.getInfo().getLeaderId() != null; // an atomic read in Ratis's ServerState, no lock
+  }
+
+  @Override
   public Info info() {
     var d = division;
     if (d == null) {

@@ -1,6 +1,7 @@
 package dev.kvraft.server.db;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -16,6 +17,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -24,8 +26,11 @@ import org.junit.jupiter.api.Timeout;
 class WatchesTest {
   private final KvState state = new KvState(1 << 20);
   private final LinkedBlockingQueue<Event> loop = new LinkedBlockingQueue<>();
+  /** What Raft says: whether this node knows a leader. */
+  private final AtomicBoolean leader = new AtomicBoolean(true);
+  private static final Duration NO_LEADER_BOUND = Duration.ofSeconds(3);
   private final Watches watches = new Watches("n1", state, new Replies("n1", state), () -> 0, loop::add,
-      Duration.ofSeconds(10));
+      Duration.ofSeconds(10), leader::get, NO_LEADER_BOUND);
   private final OpApplier apply = watches.around(OpApplier.of(state));
   private final Sink sink = new Sink();
 
@@ -64,6 +69,87 @@ class WatchesTest {
         .setKey(ByteString.copyFromUtf8("k")).setStartRevision(start)).build()));
   }
 
+  private void open(long id, boolean requireLeader) {
+    watches.open(command(Request.newBuilder().setId(id).setWatch(Watch.newBuilder()
+        .setKey(ByteString.copyFromUtf8("k")).setRequireLeader(requireLeader)).build()));
+  }
+
+  private List<Response> cancelsOf(long id) {
+    return sink.got.stream().filter(r -> r.getId() == id && r.getWatch().getCanceled()).toList();
+  }
+
+  /**
+   * {@code require_leader} (etcd's WithRequireLeader): a watch that asked for it ends, with a cancel naming why, once
+   * the node has known no leader for longer than the bound, and not a tick before; one without the flag stays open
+   * and gets every later event; while a leader is known, or when one comes back within the bound, nothing ends. The
+   * clock is the test's: each tick is handed its time.
+   */
+  @Test
+  void aRequireLeaderWatchEndsOnlyOnceNoLeaderWasKnownForTheBound() {
+    long t = System.nanoTime();
+    open(1, true);
+    open(2, false);
+    watches.tick(t);
+    watches.tick(t + TimeUnit.SECONDS.toNanos(60)); // a leader known all along: a minute changes nothing
+    put("k", "1");
+
+    // The leader is lost, and found again just before the bound: nothing ends, and the count starts again.
+    leader.set(false);
+    long lost = t + TimeUnit.SECONDS.toNanos(61);
+    watches.tick(lost);
+    watches.tick(lost + NO_LEADER_BOUND.toNanos() - 1);
+    leader.set(true);
+    watches.tick(lost + NO_LEADER_BOUND.toNanos() + 1);
+    assertTrue(cancelsOf(1).isEmpty(), "a leader came back within the bound: nothing was cancelled: " + sink.got);
+
+    // Lost again: exactly at the bound the watch still stays; past it, it ends.
+    leader.set(false);
+    long lostAgain = lost + TimeUnit.SECONDS.toNanos(10);
+    watches.tick(lostAgain);
+    put("k", "2");
+    watches.tick(lostAgain + NO_LEADER_BOUND.toNanos());
+    assertTrue(cancelsOf(1).isEmpty(), "not cancelled at the bound itself: " + sink.got);
+    watches.tick(lostAgain + NO_LEADER_BOUND.toNanos() + TimeUnit.MILLISECONDS.toNanos(1));
+
+    var cancels = cancelsOf(1);
+    assertEquals(1, cancels.size(), "the require_leader watch was cancelled once: " + sink.got);
+    var cancel = cancels.getFirst().getWatch();
+    assertEquals(dev.kvraft.proto.Error.Code.UNAVAILABLE, cancel.getCancelCode());
+    assertEquals(0, cancel.getCompactRevision(), "nothing is compacted: another node can serve it");
+    assertTrue(cancel.getCancelReason().startsWith("node n1 has known no leader for 3001 ms (the bound is 3000 ms):"
+        + " it may be cut off from the majority; watch again on another node from revision 3"),
+        cancel.getCancelReason());
+    assertEquals(List.of(1L, 2L), sink.eventsOf(1).stream().map(r -> r.getHeader().getRevision()).toList(),
+        "every revision before the cancel came first");
+    assertTrue(cancelsOf(2).isEmpty(), "a watch without require_leader stays open: " + sink.got);
+
+    // The cancelled watch gets nothing more; the other one does.
+    put("k", "3");
+    watches.tick(lostAgain + NO_LEADER_BOUND.toNanos() + TimeUnit.SECONDS.toNanos(1));
+    assertEquals(List.of(1L, 2L), sink.eventsOf(1).stream().map(r -> r.getHeader().getRevision()).toList());
+    assertEquals(List.of(1L, 2L, 3L), sink.eventsOf(2).stream().map(r -> r.getHeader().getRevision()).toList());
+    assertEquals(1, cancelsOf(1).size(), "cancelled only once");
+
+    // While the node still knows no leader, a new require_leader watch is refused at once; one without opens.
+    open(3, true);
+    var refused = sink.got.stream().filter(r -> r.getId() == 3).toList();
+    assertEquals(1, refused.size(), "one answer: " + refused);
+    assertEquals(dev.kvraft.proto.Error.Code.UNAVAILABLE, refused.getFirst().getError().getCode());
+    assertTrue(refused.getFirst().getError().getMessage().contains("has known no leader for"),
+        refused.getFirst().getError().getMessage());
+    open(4, false);
+    assertTrue(sink.got.stream().anyMatch(r -> r.getId() == 4 && r.getWatch().getCreated()));
+
+    // A leader again: a require_leader watch opens and stays.
+    leader.set(true);
+    watches.tick(lostAgain + TimeUnit.SECONDS.toNanos(20));
+    open(5, true);
+    watches.tick(lostAgain + TimeUnit.SECONDS.toNanos(60));
+    assertTrue(sink.got.stream().anyMatch(r -> r.getId() == 5 && r.getWatch().getCreated()));
+    assertTrue(cancelsOf(5).isEmpty());
+    assertFalse(sink.got.stream().anyMatch(r -> r.getId() == 5 && r.hasError()));
+  }
+
   @Test
   void aCatchUpThatEndsItsWatchLateLeavesANewWatchOfTheSameIdAlone() throws Exception {
     put("k", "1");
@@ -99,7 +185,7 @@ class WatchesTest {
       } else {
         loop.add(e);
       }
-    }, Duration.ofSeconds(10));
+    }, Duration.ofSeconds(10), () -> true, NO_LEADER_BOUND);
     var quickApply = quick.around(OpApplier.of(state));
     for (var v : List.of("1", "2")) {
       quickApply.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(ByteString.copyFromUtf8("k"))
