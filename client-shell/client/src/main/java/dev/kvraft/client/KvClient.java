@@ -491,14 +491,19 @@ public final class KvClient implements AutoCloseable {
    * Watches a key, or a range {@code [key, rangeEnd)} ({@code rangeEnd} "\0": every key from {@code key} on), from
    * {@code fromRevision} (0: from the next change) and hands every change to {@code listener}, whole revisions in
    * order, until {@link Watcher#close}. Survives node failures: it resumes on another node from the last revision
-   * delivered, with no gap and no duplicate.
+   * delivered, with no gap and no duplicate. That includes a node cut off from the majority that still answers: the
+   * watch is opened with {@code require_leader}, so that node ends it once it has known no leader for three election
+   * timeouts.
    */
   public Watcher watch(ByteString key, ByteString rangeEnd, long fromRevision, WatchListener listener) {
     return watch(dev.kvraft.proto.Watch.newBuilder().setKey(key).setRangeEnd(rangeEnd).setStartRevision(fromRevision)
         .build(), listener);
   }
 
-  /** {@link #watch(ByteString, ByteString, long, WatchListener)} with every option of {@link dev.kvraft.proto.Watch}. */
+  /**
+   * {@link #watch(ByteString, ByteString, long, WatchListener)} with every option of {@link dev.kvraft.proto.Watch};
+   * {@code require_leader} is always set.
+   */
   public Watcher watch(dev.kvraft.proto.Watch watch, WatchListener listener) {
     if (routes.isClosed()) {
       throw new UnavailableException("the client is closed", "");

@@ -12,8 +12,11 @@ import java.util.concurrent.TimeUnit;
  * One watch opened by {@link KvClient#watch}: streams a range's changes to a {@link WatchListener}, and survives the
  * loss of the node it watches on. When the connection breaks, its node falls silent (the connection's watchdog
  * drops it: {@link KvClient.Builder#watchKeepAlive}), or the node ends the watch (it installed a snapshot and
- * lacks the history), it opens the watch again on the next node, from the revision after the last one delivered:
- * no revision is missed and none comes twice. It gives up only when every node says the history it needs is
+ * lacks the history; or it has known no leader for three election timeouts, so it may be cut off from the
+ * majority: every watch is opened with {@code require_leader}, since such a node still answers the keep-alive and
+ * would otherwise keep the watch, silent, for as long as the partition lasts), it opens the watch again on the next
+ * node, after a backoff, from the revision after the last one delivered: no revision is missed and none comes
+ * twice. It gives up only when every node says the history it needs is
  * compacted ({@link WatchListener#onError}), when the request itself is refused, or when its client is closed
  * ({@code onError} with {@link UnavailableException}).
  *
@@ -63,7 +66,8 @@ public final class Watcher implements AutoCloseable {
 
   Watcher(KvClient client, Watch watch, WatchListener listener) {
     this.client = client;
-    this.watch = watch;
+    // Always: a node cut off from the majority ends the watch, and it moves to a node that still hears the leader.
+    this.watch = watch.toBuilder().setRequireLeader(true).build();
     this.listener = listener;
     this.next = watch.getStartRevision();
     this.thread = Thread.ofVirtual().name("kvraft-watch-" + Long.toHexString(System.identityHashCode(this)))

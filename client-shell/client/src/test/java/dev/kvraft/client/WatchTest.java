@@ -369,6 +369,42 @@ class WatchTest {
   }
 
   /**
+   * Every watch of KvClient asks for {@code require_leader}, and a node that ends it for want of a leader (a cancel
+   * with {@code cancel_code} UNAVAILABLE, what a node cut off from the majority sends) makes it resume on the next
+   * node from where it was: every revision once, in order, and the watch goes on. The fake node answers the watch
+   * with that cancel, as a cut-off node does once its bound has passed.
+   */
+  @Test
+  void aWatchEndedForWantOfALeaderResumesOnTheNextNode(@TempDir Path dir) throws Exception {
+    var writer = single(dir, Map.of());
+    long first = writer.put("l/a", "1");
+    long second = writer.put("l/b", "2");
+    try (var cutOff = new FakeNode(r -> r.hasWatch() ? dev.kvraft.proto.Response.newBuilder()
+        .setHeader(dev.kvraft.proto.Header.newBuilder().setRevision(first - 1))
+        .setWatch(dev.kvraft.proto.WatchResult.newBuilder().setCanceled(true)
+            .setCancelCode(dev.kvraft.proto.Error.Code.UNAVAILABLE)
+            .setCancelReason("node f has known no leader for 3001 ms (the bound is 3000 ms): it may be cut off from"
+                + " the majority; watch again on another node from revision " + first)).build() : null)) {
+      var c = started.closing(KvClient.builder().addresses(cutOff.address(), "127.0.0.1:" + servers.get(0).clientPort())
+          .discoverMembers(false).timeout(Duration.ofSeconds(2)).build());
+      var r = new Recorder();
+      // No require_leader asked for here: the client sets it on every watch.
+      var w = watch(c, Watch.newBuilder().setKey(utf8("l/")).setRangeEnd(utf8("l0")).setStartRevision(first).build(),
+          r);
+      r.awaitEvents(2);
+      long third = writer.put("l/a", "3");
+      r.awaitEvents(3);
+      assertEquals(List.of(first, second, third), r.events.stream().map(e -> e.getKv().getModRevision()).toList(),
+          "every revision once, in order, across the node without a leader");
+      var asked = cutOff.received.stream().filter(dev.kvraft.proto.Request::hasWatch).toList();
+      assertEquals(1, asked.size(), "one watch sent to the node without a leader: " + cutOff.received);
+      assertTrue(asked.getFirst().getWatch().getRequireLeader(), "KvClient asks for require_leader: " + asked);
+      assertTrue(w.isOpen(), "the watch goes on");
+      assertEquals(null, r.error.get());
+    }
+  }
+
+  /**
    * A quiet node that answers the client's members request keeps its watches: nothing is reopened, however long no
    * event comes (the fake node sends one event, then answers only members requests).
    */
