@@ -518,18 +518,22 @@ final class Watches {
     if (leaderWatchers == 0 || leaderlessNanos <= noLeaderNanos) {
       return;
     }
+    var due = new ArrayList<Watcher>();
+    for (var mine : bySink.values()) {
+      for (var w : mine.values()) {
+        if (w.watch.getRequireLeader() && w.live && !w.ended) {
+          due.add(w);
+        }
+      }
+    }
     long revision = state.revision();
     int ended = 0;
-    for (var mine : List.copyOf(bySink.values())) {
-      for (var w : List.copyOf(mine.values())) {
-        if (w.watch.getRequireLeader() && w.live && !w.ended) {
-          // Live after this turn's flush: every revision up to now was sent, so the client resumes from w.next.
-          var reason = noLeader() + "; watch again on another node from revision " + w.next;
-          if (offer(w, messages.canceled(w.id, revision, reason, 0))) {
-            end(w);
-            ended++;
-          }
-        }
+    for (var w : due) {
+      // Live after this turn's flush: every revision up to now was sent, so the client resumes from w.next.
+      var reason = noLeader() + "; watch again on another node from revision " + w.next;
+      if (offer(w, messages.canceled(w.id, revision, reason, 0))) {
+        end(w);
+        ended++;
       }
     }
     sendStaged();
