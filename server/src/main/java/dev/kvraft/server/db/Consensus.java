@@ -67,8 +67,17 @@ public interface Consensus {
    * learner, nor a node still followed after its removal).
    */
   default java.util.Optional<Follower> mostUpToDateFollower(long heardWithinMs) {
+    return mostUpToDateFollower(heardWithinMs, "");
+  }
+
+  /**
+   * {@link #mostUpToDateFollower(long)} with {@code excludedId} left out (a promoted node, which cannot lead yet);
+   * {@code ""} leaves out no one.
+   */
+  default java.util.Optional<Follower> mostUpToDateFollower(long heardWithinMs, String excludedId) {
     var voters = members().stream().filter(Member::voter).map(Member::id).collect(java.util.stream.Collectors.toSet());
-    return followers().stream().filter(f -> f.lastHeardMs() <= heardWithinMs && (voters.isEmpty() || voters.contains(f.id())))
+    return followers().stream().filter(f -> f.lastHeardMs() <= heardWithinMs && !f.id().equals(excludedId)
+            && (voters.isEmpty() || voters.contains(f.id())))
         .max(java.util.Comparator.comparingLong(Follower::matchIndex));
   }
 

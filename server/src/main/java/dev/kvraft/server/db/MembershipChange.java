@@ -156,11 +156,7 @@ final class MembershipChange {
    * promoted node cannot vote until the next leader or its restart, and the log says so.
    */
   private static void handOverAfterPromotion(ServerConfig config, Consensus raft, String promotedId, long callId) {
-    var voters = raft.members().stream().filter(Consensus.Member::voter).map(Consensus.Member::id).toList();
-    var target = raft.followers().stream()
-        .filter(f -> !f.id().equals(promotedId) && voters.contains(f.id())
-            && f.lastHeardMs() <= config.electionTimeoutMin().toMillis())
-        .max(java.util.Comparator.comparingLong(Consensus.Follower::matchIndex));
+    var target = raft.mostUpToDateFollower(config.electionTimeoutMin().toMillis(), promotedId);
     if (target.isEmpty()) {
       LOG.warn("node {}: {} is a voter now, but it cannot vote until the next leader is elected (a flaw of Ratis"
           + " 3.3.0 with promoted learners) and no other voter answers to take over; restart {} so that it votes",
