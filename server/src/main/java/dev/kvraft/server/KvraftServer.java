@@ -4,6 +4,7 @@ import dev.kvraft.server.backup.BackupFiles;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.ApplyObserver;
 import dev.kvraft.server.db.DatabaseLoop;
+import dev.kvraft.server.db.HandOver;
 import dev.kvraft.server.db.MirrorObserver;
 import dev.kvraft.server.metrics.MetricsServer;
 import dev.kvraft.server.metrics.NodeMetrics;
@@ -42,6 +43,8 @@ public final class KvraftServer implements AutoCloseable {
   private final LeaderLink link;
   private final ClientListener listener;
   private final BackupFiles backups;
+  /** Hands leadership over at a graceful stop, and for the watchdog when the leader still follows removed nodes. */
+  private final HandOver handOver;
   /** Set while this node's NOSPACE alarm is being raised (watchdog thread sets, the answer clears). */
   private final AtomicBoolean raisingAlarm = new AtomicBoolean();
   /** Measured by the watchdog thread every few seconds; set once at start. */
@@ -73,6 +76,7 @@ public final class KvraftServer implements AutoCloseable {
     this.view = view;
     this.metrics = metrics;
     this.metricsServer = metricsServer;
+    this.handOver = new HandOver(config, raft);
   }
 
   /** Starts a node and returns once its client port accepts connections. */
@@ -352,7 +356,6 @@ public final class KvraftServer implements AutoCloseable {
    */
   private final class StrayFollowers {
     private List<String> seen = List.of();
-    private long handOvers;
 
     void check() {
       var strays = raft.strayFollowers();
@@ -361,25 +364,7 @@ public final class KvraftServer implements AutoCloseable {
         return;
       }
       seen = List.of(); // act once; a hand-over that did not happen is seen again in two ticks
-      var target = raft.mostUpToDateFollower(config.electionTimeoutMin().toMillis());
-      if (target.isEmpty()) {
-        LOG.warn("node {} leads but still replicates to {}, which are no longer members (it was elected in the"
-            + " middle of a membership change); no other voter answers to take over, so they keep receiving the log"
-            + " until the next election", config.nodeId(), strays);
-        return;
-      }
-      var to = target.get().id();
-      LOG.warn("node {} leads but still replicates to {}, which are no longer members (it was elected in the middle"
-          + " of a membership change, and Ratis kept the old configuration's followers); handing leadership to {} so"
-          + " that the removed nodes stop and can be added again", config.nodeId(), strays, to);
-      long timeoutMs = config.electionTimeoutMax().toMillis() * 2;
-      try {
-        // Call ids far above the database loop's (which count up from 1) and the graceful stop's.
-        raft.transferLeadership(Long.MAX_VALUE / 4 + handOvers++, to, timeoutMs)
-            .get(timeoutMs + 500, TimeUnit.MILLISECONDS);
-      } catch (Exception e) {
-        LOG.warn("node {}: could not hand leadership to {} ({}); trying again", config.nodeId(), to, e.toString());
-      }
+      handOver.handOver(new HandOver.Reason.Strays(strays));
     }
   }
 
@@ -463,42 +448,6 @@ public final class KvraftServer implements AutoCloseable {
     }
   }
 
-  /**
-   * A leader that stops gracefully first hands leadership to its most up-to-date follower, so the others need not
-   * wait an election timeout to notice it is gone (a rolling restart causes no election timeout) — when the
-   * followers that answer would still be a quorum without it. Best effort: on failure it says so and stops anyway.
-   */
-  private void handOverLeadership(long timeoutMs) {
-    long voters = raft.members().stream().filter(m -> m.voter()).count();
-    if (!raft.isLeader() || voters < 2) {
-      return;
-    }
-    long heardWithin = config.electionTimeoutMin().toMillis();
-    var voterIds = raft.members().stream().filter(m -> m.voter()).map(m -> m.id()).toList();
-    long live = raft.followers().stream().filter(f -> f.lastHeardMs() <= heardWithin && voterIds.contains(f.id()))
-        .count();
-    if (live < voters / 2 + 1) {
-      // Without this node the others are no quorum: a hand-over would only make a leader that must step down (and
-      // then delays the election once a peer is back).
-      LOG.info("node {} stops as leader without handing over: {} of its followers answer, too few to lead"
-          + " without it", config.nodeId(), live);
-      return;
-    }
-    var target = raft.mostUpToDateFollower(heardWithin);
-    if (target.isEmpty()) {
-      return;
-    }
-    var to = target.get().id();
-    try {
-      // A call id far from the database loop's (which count up from 1), never reused: one hand-over per stop.
-      raft.transferLeadership(Long.MAX_VALUE / 2, to, timeoutMs).get(timeoutMs + 500, TimeUnit.MILLISECONDS);
-      LOG.info("node {} handed leadership to {} before stopping", config.nodeId(), to);
-    } catch (Exception e) {
-      LOG.warn("node {}: could not hand leadership to {} before stopping ({}); the others will elect a leader after"
-          + " an election timeout", config.nodeId(), to, e.toString());
-    }
-  }
-
   /** One line for systemd's STATUS and for people: role, leader, term, applied index, revision. */
   public String statusLine() {
     var info = raft.info();
@@ -519,7 +468,8 @@ public final class KvraftServer implements AutoCloseable {
     LOG.info("node {} stopping", config.nodeId());
     view.ready(false);
     try {
-      handOverLeadership(Math.min(TimeUnit.SECONDS.toMillis(2), timeout.toMillis() / 4));
+      // A leader hands over first, so the others need not wait an election timeout to notice it is gone.
+      handOver.handOver(new HandOver.Reason.Stop(Math.min(TimeUnit.SECONDS.toMillis(2), timeout.toMillis() / 4)));
       listener.stopAccepting();
       // In-flight writes get up to half the budget to commit.
       loop.awaitIdle(System.nanoTime() + (deadline - System.nanoTime()) / 2);

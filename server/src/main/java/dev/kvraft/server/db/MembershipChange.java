@@ -128,7 +128,9 @@ final class MembershipChange {
             raft.members());
         replies.answer(c, answer(id, config.nodeId(), raft.members()));
         if (promotedId != null) {
-          handOverAfterPromotion(config, raft, promotedId, handOverCall);
+          // The promoted node cannot lead yet; with no other voter to take over, it votes only after the next leader
+          // or its restart, and the log says so.
+          new HandOver(config, raft).handOverAsync(new HandOver.Reason.Promotion(promotedId, handOverCall));
         }
         if (change.getAction() == MemberChange.Action.REMOVE && !change.getId().equals(config.nodeId())
             && forwarder != null && existing.isPresent() && !existing.get().clientAddress().isEmpty()) {
@@ -146,32 +148,6 @@ final class MembershipChange {
             }
           }));
         }
-      }
-    });
-  }
-
-  /**
-   * After a promotion commits, hands leadership to the most up-to-date other voter that answered within an election
-   * timeout (not the promoted node: it cannot lead yet). See the class comment for why. With no such voter, the
-   * promoted node cannot vote until the next leader or its restart, and the log says so.
-   */
-  private static void handOverAfterPromotion(ServerConfig config, Consensus raft, String promotedId, long callId) {
-    var target = raft.mostUpToDateFollower(config.electionTimeoutMin().toMillis(), promotedId);
-    if (target.isEmpty()) {
-      LOG.warn("node {}: {} is a voter now, but it cannot vote until the next leader is elected (a flaw of Ratis"
-          + " 3.3.0 with promoted learners) and no other voter answers to take over; restart {} so that it votes",
-          config.nodeId(), promotedId, promotedId);
-      return;
-    }
-    var to = target.get().id();
-    LOG.info("node {}: hands leadership to {} so that the promoted {} may vote (a flaw of Ratis 3.3.0: a promoted"
-        + " learner votes only once a new leader has written to it)", config.nodeId(), to, promotedId);
-    long timeoutMs = config.electionTimeoutMax().toMillis() * 2;
-    raft.transferLeadership(callId, to, timeoutMs).whenComplete((done, e) -> {
-      if (e != null) {
-        LOG.warn("node {}: could not hand leadership to {} after promoting {} ({}); {} votes once another leader is"
-            + " elected, or after its restart", config.nodeId(), to, promotedId, Failures.consensus(e).getMessage(),
-            promotedId);
       }
     });
   }
