@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Start-up: open the data directory, start the database loop, start Ratis (which replays the log into the loop),
  * then open the client port. Shutdown: stop accepting, let in-flight requests finish (or fail them at the deadline),
- * close Ratis, stop the loop, close the connections.
+ * close Ratis, stop the loop, close the connections. Once it serves, the {@link Watchdog} checks on it every second
+ * (the disk, Raft, the membership) until the stop.
  */
 public final class KvraftServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(KvraftServer.class);
@@ -45,10 +46,6 @@ public final class KvraftServer implements AutoCloseable {
   private final BackupFiles backups;
   /** Hands leadership over at a graceful stop, and for the watchdog when the leader still follows removed nodes. */
   private final HandOver handOver;
-  /** Set while this node's NOSPACE alarm is being raised (watchdog thread sets, the answer clears). */
-  private final AtomicBoolean raisingAlarm = new AtomicBoolean();
-  /** Measured by the watchdog thread every few seconds; set once at start. */
-  private volatile DataSizes dataSizes;
   /** TLS of the client port and the forwarding link, or null when the node runs plaintext. */
   private final ClientTls clientTls;
   private final NodeView view;
@@ -58,8 +55,6 @@ public final class KvraftServer implements AutoCloseable {
   private final java.util.concurrent.atomic.AtomicLong tlsReloads = new java.util.concurrent.atomic.AtomicLong();
   /** Set when the leader told this node it was removed. */
   private volatile boolean toldRemoved;
-  /** Set when the watchdog found Ratis closed this node as not a member, on a vote reply (shouldShutdown). */
-  private volatile boolean closedByElection;
   /** What happens once this node sees it was removed from the cluster; by default it closes itself. */
   private volatile Runnable onRemoved = this::close;
 
@@ -199,8 +194,8 @@ public final class KvraftServer implements AutoCloseable {
     view.ready(true);
     var server = new KvraftServer(config, loop, raft, link, listener, backups, clientTls, view, metrics,
         metricsServer);
-    server.dataSizes = dataSizes;
-    server.startWatchdog();
+    new Watchdog(config, raft, loop, dataSizes, server.handOver, server.closed::get, () -> server.onRemoved.run())
+        .start();
     loop.onRemoved(() -> {
       server.toldRemoved = true;
       LOG.warn("node {} was removed from the cluster; it stops serving. To bring it back, wipe its data directory"
@@ -234,167 +229,9 @@ public final class KvraftServer implements AutoCloseable {
     return server;
   }
 
-  /**
-   * Checks once a second that Ratis is still alive. If it died (a log disk error, say) the node cannot serve
-   * anything correctly any more: it says so and exits 1, so that systemd (Restart=on-failure) restarts it.
-   */
-  /**
-   * Watchdog thread: past storage.quota.bytes, or with less than storage.reserve.bytes free on data.dir's disk, raise
-   * this node's NOSPACE alarm (once; again after a disarm). The reserve turns a disk about to fill up, which would
-   * stop Raft and the node, into the alarm: writes are refused, reads and deletes go on.
-   */
-  private void checkQuota() {
-    long total = dataSizes.latest().getTotalBytes();
-    long free = freeBytes();
-    boolean overQuota = total > config.storageQuotaBytes();
-    if ((!overQuota && free >= config.storageReserveBytes()) || loop.alarmsRaisedFor().contains(config.nodeId())
-        || !raisingAlarm.compareAndSet(false, true)) {
-      return;
-    }
-    var reason = overQuota ? "data.dir holds " + total + " bytes, over storage.quota.bytes " + config.storageQuotaBytes()
-        : "only " + free + " bytes are free on data.dir's disk, under storage.reserve.bytes "
-            + config.storageReserveBytes();
-    LOG.warn("node {}: {}; raising the cluster's NOSPACE alarm: writes that add data will be refused until data is"
-        + " deleted or space freed and 'kvsh alarm disarm' is run", config.nodeId(), reason);
-    try {
-      loop.raiseNoSpace(reason, r -> {
-        raisingAlarm.set(false);
-        if (r.hasError()) {
-          LOG.warn("node {}: raising the NOSPACE alarm failed ({}); trying again in 5 s", config.nodeId(),
-              r.getError().getMessage());
-        }
-      });
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      raisingAlarm.set(false);
-    }
-  }
-
-  /** Usable bytes on data.dir's file system (Long.MAX_VALUE when it cannot be read: no alarm for that). */
-  private long freeBytes() {
-    try {
-      return Files.getFileStore(config.dataDir()).getUsableSpace();
-    } catch (IOException e) {
-      return Long.MAX_VALUE;
-    }
-  }
-
-  private void startWatchdog() {
-    Thread.ofPlatform().name("kvraft-watchdog").daemon(true).start(() -> {
-      for (long tick = 0; !closed.get(); tick++) {
-        if (dataSizes != null) {
-          if (tick % 5 == 0) {
-            dataSizes.refresh();
-          }
-          checkQuota(); // the free space every second: a disk can fill fast
-        }
-        try {
-          Thread.sleep(1000);
-        } catch (InterruptedException e) {
-          return;
-        }
-        if (!closed.get()) {
-          strayFollowers.check();
-        }
-        if (!closed.get() && raft.isAlive() && leftOut.removedWhileRunning()) {
-          LOG.warn("node {} is no longer in the cluster's configuration (members now {}), and no leader told it: the"
-              + " one that removed it stopped first; it stops serving. To bring it back, wipe its data directory and"
-              + " add it again with 'member add' and --join", config.nodeId(),
-              raft.members().stream().map(m -> m.id()).toList());
-          onRemoved.run();
-          return;
-        }
-        if (!closed.get() && !raft.isAlive()) {
-          if (raft.removed()) {
-            // Not a failure: restarting it would not bring it back. Exit 0 so Restart=on-failure leaves it down.
-            LOG.warn("node {} was removed from the cluster (members now {}); it stops serving. To bring it back,"
-                + " wipe its data directory and add it again with 'member add' and --join", config.nodeId(),
-                raft.members().stream().map(m -> m.id()).toList());
-            onRemoved.run();
-            return;
-          }
-          if (closedAsNonMember()) {
-            closedByElection = true;
-            LOG.warn("node {} was removed from the cluster: the leader answered its vote request that the committed"
-                + " configuration leaves it out (its own log had not reached the removal); it stops serving. To bring"
-                + " it back, wipe its data directory and add it again with 'member add' and --join", config.nodeId());
-            onRemoved.run();
-            return;
-          }
-          LOG.error("node {}: Raft stopped working (see the errors above); exiting so the service manager"
-              + " restarts it", config.nodeId());
-          Runtime.getRuntime().halt(1);
-        }
-      }
-    });
-  }
-
-  /**
-   * Whether Ratis closed this node as not a member when it stood for election (Ratis's shouldShutdown vote reply),
-   * its own log not showing the removal yet: then it is a removal, not a failure. Waits up to a second for Ratis's
-   * notice, which follows its close. Watchdog thread.
-   */
-  private boolean closedAsNonMember() {
-    try {
-      return raft.closedAsNonMember(Duration.ofSeconds(1));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return false;
-    }
-  }
-
   public ServerConfig config() {
     return config;
   }
-
-  /**
-   * The watchdog's repair of {@link RaftNode#strayFollowers}: a leader still replicating to a node that is no longer
-   * a member hands leadership to a voter, whose fresh leadership follows members only. The removed node then stops
-   * hearing from a leader, asks for votes, is told it is not a member, and stops (exit 0); and it can be added again.
-   * It acts on the second tick in a row that sees the same strays, so a change that just finished is not mistaken
-   * for one. Owned by the watchdog thread.
-   */
-  private final class StrayFollowers {
-    private List<String> seen = List.of();
-
-    void check() {
-      var strays = raft.strayFollowers();
-      if (strays.isEmpty() || !strays.equals(seen)) {
-        seen = strays;
-        return;
-      }
-      seen = List.of(); // act once; a hand-over that did not happen is seen again in two ticks
-      handOver.handOver(new HandOver.Reason.Strays(strays));
-    }
-  }
-
-  private final StrayFollowers strayFollowers = new StrayFollowers();
-
-  /**
-   * The watchdog's view of a removal no one announced. A leader tells the node it removes, and a removed leader sees
-   * itself out when Ratis closes it; but when the leader that removed a follower dies first, the follower may take
-   * the configuration that leaves it out from the next leader and then stay, with Ratis still running, a follower
-   * outside the configuration that stands for no election and hears from no one. This says so once the node, having
-   * been a member (in a committed configuration) since it started, has been left out for three ticks in a row. A
-   * node started with --join is left out until it is added (its log's configurations name the others only), and an
-   * add cut short by a leader change may be undone, so only a committed membership counts. Owned by the watchdog
-   * thread.
-   */
-  private final class LeftOut {
-    private boolean wasMember;
-    private int ticks;
-
-    boolean removedWhileRunning() {
-      if (!raft.removed()) {
-        wasMember |= raft.committedMember();
-        ticks = 0;
-        return false;
-      }
-      return wasMember && ++ticks >= 3;
-    }
-  }
-
-  private final LeftOut leftOut = new LeftOut();
 
   /** Replaces what happens when this node was removed from the cluster (Main: close, then exit 0). */
   public void onRemoved(Runnable action) {
@@ -403,7 +240,7 @@ public final class KvraftServer implements AutoCloseable {
 
   /** Whether this node was removed from the cluster by a membership change. */
   public boolean removed() {
-    return toldRemoved || (raft.removed() && !raft.isAlive()) || closedByElection;
+    return toldRemoved || (raft.removed() && !raft.isAlive()) || raft.closedAsNonMember();
   }
 
   public int clientPort() {

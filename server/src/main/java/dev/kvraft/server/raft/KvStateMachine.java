@@ -324,6 +324,11 @@ final class KvStateMachine extends BaseStateMachine {
     return closedByElection.await(grace.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
   }
 
+  /** Whether Ratis's leader election closed this node as not a member, as of now; any thread. */
+  boolean closedByElectionNow() {
+    return closedByElection.getCount() == 0;
+  }
+
   /** Leaders this node saw elected since it started (Ratis's notifications); any thread. */
   long leaderChanges() {
     return leaderChanges.get();

@@ -496,6 +496,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return !isAlive() && stateMachine.closedByElection(grace);
   }
 
+  /** {@link #closedAsNonMember(java.time.Duration)} as it is now, without waiting; any thread. */
+  public boolean closedAsNonMember() {
+    return !isAlive() && stateMachine.closedByElectionNow();
+  }
+
   /**
    * Whether Raft runs and its configuration names this node (a voter or a learner) and is committed: this node is a
    * member for sure, not a node being added whose change a leader change may still undo. Unlike {@link #members},
