@@ -52,7 +52,9 @@ import org.apache.ratis.util.TimeDuration;
  *
  * <p>Proposals go in-process to {@link RaftServer#submitClientRequestAsync} under one client id per node boot and
  * increasing call ids chosen by the database loop (a pair is never reused, or Ratis's retry cache would answer with
- * an old reply). Thread-safety: every method may be called from any thread; state is final after {@link #start()}.
+ * an old reply). What the configuration says about the membership, and a membership change's pieces, are
+ * {@link RaftMembership}'s; this class makes the Ratis calls. Thread-safety: every method may be called from any
+ * thread; state is final after {@link #start()}.
  */
 public final class RaftNode implements Consensus, AutoCloseable {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RaftNode.class);
@@ -68,6 +70,8 @@ public final class RaftNode implements Consensus, AutoCloseable {
   private final KvStateMachine stateMachine;
   private final RaftServer server;
   private volatile RaftServer.Division division;
+  /** The membership as the configuration says it, and a change's pieces. */
+  private final RaftMembership membership;
   /** Starts membership changes, off the database loop and off Ratis's threads: {@code kvraft-raft-admin}. */
   private final java.util.concurrent.ExecutorService admin = java.util.concurrent.Executors.newSingleThreadExecutor(
       r -> Thread.ofPlatform().name("kvraft-raft-admin").daemon(true).unstarted(r));
@@ -77,6 +81,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
   public RaftNode(ServerConfig config, StateMachineSink loop) throws IOException {
     this.config = config;
     this.selfId = RaftPeerId.valueOf(config.nodeId());
+    this.membership = new RaftMembership(config, selfId, () -> division, this::followers);
     var ids = config.cluster().stream().map(PeerSpec::id).sorted().toList();
     this.stateMachine = new KvStateMachine(loop, clientId, config.dataDir().resolve("tmp"),
         config.snapshotThreshold(),
@@ -84,7 +89,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
         config.restore(), config.join(), this::configurationApplied);
     var peers = new ArrayList<RaftPeer>();
     for (var p : config.cluster()) {
-      peers.add(peer(p.id(), p.clientAddress(), p.peerAddress()));
+      peers.add(RaftMembership.peer(p.id(), p.clientAddress(), p.peerAddress()));
     }
     // --join: an empty group; the node waits for the leader to add it (and then keeps the configuration it was
     // sent, like every node restarting from its log).
@@ -115,11 +120,6 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (tls != null) {
       tls.membershipChanged();
     }
-  }
-
-  /** A Ratis peer carrying both addresses: the configuration then tells every node where members take clients. */
-  private static RaftPeer peer(String id, String clientAddress, String peerAddress) {
-    return RaftPeer.newBuilder().setId(id).setAddress(peerAddress).setClientAddress(clientAddress).build();
   }
 
   /** The Ratis settings kvraft runs with; see DESIGN.md "Ratis 3.3.0 facts". */
@@ -328,100 +328,33 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return followers;
   }
 
-  /**
-   * On the leader, the followers it replicates to that are not in its configuration: left over from the previous
-   * one by a leader elected in the middle of a membership change (Ratis 3.3.0). Such a leader finds the change's
-   * joint configuration in its log, and its start-up entry makes the new configuration stable, but it keeps a log
-   * appender for every peer of the old one. So a removed node keeps receiving the log (it never times out, never
-   * learns of its removal, never exits), and adding it again fails in Ratis ("Found duplicated element"), for as
-   * long as this node leads. Empty when not leading, and while a change started here is under way (Ratis then
-   * replicates to the nodes it stages, before they are in the configuration); any thread.
-   */
+  /** See {@link RaftMembership#strayFollowers}; any thread. */
   public List<String> strayFollowers() {
-    var d = division;
-    if (d == null || !d.getInfo().isLeader() || changesUnderWay.get() > 0) {
-      return List.of();
-    }
-    var conf = d.getRaftConf();
-    if (!conf.getPreviousPeers().isEmpty()) {
-      return List.of(); // a joint configuration: the old one's peers are still members
-    }
-    return followers().stream().map(Follower::id)
-        .filter(id -> conf.getPeer(RaftPeerId.valueOf(id), org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER,
-            org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER) == null)
-        .toList();
+    return membership.strayFollowers();
   }
-
-  /** Ratis setConfiguration calls started here and not answered yet (a staged node is followed before it is in). */
-  private final java.util.concurrent.atomic.AtomicInteger changesUnderWay = new java.util.concurrent.atomic.AtomicInteger();
-
-  /** The configuration {@link #members} was computed from, and the answer (replaced whole; any thread). */
-  private volatile MembersView membersView;
-
-  private record MembersView(org.apache.ratis.server.RaftConfiguration conf, List<Member> members) {}
 
   @Override
   public List<Member> members() {
-    var d = division;
-    if (d == null) {
-      return config.cluster().stream().map(p -> new Member(p.id(), p.clientAddress(), p.peerAddress(), true))
-          .toList();
-    }
-    var conf = d.getRaftConf();
-    var view = membersView;
-    if (view != null && view.conf() == conf) {
-      return view.members();
-    }
-    var list = new ArrayList<Member>();
-    conf.getCurrentPeers().stream().map(p -> member(p, true)).sorted(java.util.Comparator.comparing(Member::id))
-        .forEach(list::add);
-    conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER).stream().map(p -> member(p, false))
-        .sorted(java.util.Comparator.comparing(Member::id)).forEach(list::add);
-    var members = List.copyOf(list);
-    membersView = new MembersView(conf, members);
-    return members;
-  }
-
-  /** A configuration's peer as a member; a bootstrap configuration from before client addresses were stored in it
-   * takes the address from the cluster setting. */
-  private Member member(RaftPeer p, boolean voter) {
-    var id = p.getId().toString();
-    var client = p.getClientAddress();
-    if (client == null || client.isEmpty()) {
-      client = config.peer(id).map(PeerSpec::clientAddress).orElse("");
-    }
-    return new Member(id, client, p.getAddress(), voter);
+    return membership.members();
   }
 
   @Override
   public CompletableFuture<?> changeMembers(long callId, List<Member> expected, List<Member> voters,
       List<Member> learners, long timeoutMs) {
-    java.util.function.Function<List<Member>, List<RaftPeer>> peers = list -> list.stream()
-        .map(m -> peer(m.id(), m.clientAddress(), m.peerAddress())).toList();
-    var args = org.apache.ratis.protocol.SetConfigurationRequest.Arguments.newBuilder()
-        .setMode(org.apache.ratis.protocol.SetConfigurationRequest.Mode.COMPARE_AND_SET)
-        .setServersInCurrentConf(peers.apply(expected.stream().filter(Member::voter).toList()))
-        .setListenersInCurrentConf(peers.apply(expected.stream().filter(m -> !m.voter()).toList()))
-        .setServersInNewConf(peers.apply(voters))
-        .setListenersInNewConf(peers.apply(learners))
-        .build();
-    var request = new org.apache.ratis.protocol.SetConfigurationRequest(clientId, selfId, GROUP_ID, callId, args);
-    var joining = new ArrayList<Member>(voters);
-    joining.addAll(learners);
-    joining.removeIf(m -> expected.stream().anyMatch(e -> e.id().equals(m.id())));
-    changesUnderWay.incrementAndGet();
-    var reply = onAdmin(() -> {
+    var request = new org.apache.ratis.protocol.SetConfigurationRequest(clientId, selfId, GROUP_ID, callId,
+        RaftMembership.arguments(expected, voters, learners));
+    var joining = RaftMembership.joining(expected, voters, learners);
+    var reply = membership.counted(() -> onAdmin(() -> {
       for (var m : joining) {
-        checkReachable(m);
+        RaftMembership.checkReachable(m);
       }
       return server.setConfigurationAsync(request);
-    });
-    reply.whenComplete((r, e) -> changesUnderWay.decrementAndGet()); // Ratis's answer, not this call's timeout
+    }));
     return succeeded(reply).orTimeout(timeoutMs, TimeUnit.MILLISECONDS).handle((r, err) -> {
       if (err != null) {
         var cause = Failures.cause(err);
         if (cause instanceof java.util.concurrent.TimeoutException) {
-          throw new CompletionException(changeTimedOut(timeoutMs));
+          throw new CompletionException(RaftMembership.changeTimedOut(timeoutMs));
         }
         throw new CompletionException(cause instanceof ConsensusException ce ? ce : translate(cause));
       }
@@ -429,61 +362,9 @@ public final class RaftNode implements Consensus, AutoCloseable {
     });
   }
 
-  /**
-   * A change this node stopped waiting for: Ratis goes on with it (staging a new node lasts as long as its catch-up
-   * makes progress, a snapshot install of a large store included), so it may still commit.
-   */
-  static ConsensusException changeTimedOut(long timeoutMs) {
-    return new ConsensusException(Error.Code.TIMEOUT, "the membership change did not finish within " + timeoutMs
-        + " ms (is the new node running with --join, and reachable at its peer address? a large store takes a while"
-        + " to reach it); Raft may still commit it: look at 'member list' before trying again", "");
-  }
-
-  /**
-   * A member about to be added must take connections on its peer port before Ratis stages it. Ratis 3.3.0 fails
-   * the staging of a silent node after raft.server.staging.timeout, but a second attempt at the same silent node
-   * stays staging for good, and every later change is then refused as "in progress" (seen in MembershipTest). So a
-   * node that is not there is refused here, quickly and with a clear message (CONFLICT: not applied, and not worth
-   * retrying until the node runs), and Ratis never stages it.
-   */
-  private static void checkReachable(Member m) {
-    var hp = dev.kvraft.proto.HostPort.parse(m.peerAddress());
-    try (var s = new java.net.Socket()) {
-      s.connect(new java.net.InetSocketAddress(hp.host(), hp.port()), 1000);
-    } catch (IOException e) {
-      // CONFLICT, not UNAVAILABLE: clients retry UNAVAILABLE until their timeout, and asking again cannot help until
-      // someone starts the node (kvsh --timeout 30 kept asking for 30 s).
-      throw new CompletionException(new ConsensusException(Error.Code.CONFLICT, "'" + m.id() + "' does not take"
-          + " connections on its peer address " + m.peerAddress() + " (" + e.getMessage() + "): start it with --join"
-          + " first; the membership is unchanged", ""));
-    }
-  }
-
-  /**
-   * Whether this node is not in the configuration it last knew (the one being moved to, during a change): it was
-   * removed. (Ratis then closes its server, and the node should stop serving and exit 0 rather than be restarted.)
-   */
+  /** See {@link RaftMembership#removed}; any thread. */
   public boolean removed() {
-    var d = division;
-    if (d == null) {
-      return false;
-    }
-    return removedFrom(d.getRaftConf(), selfId);
-  }
-
-  /**
-   * Whether {@code conf} leaves {@code self} out: no voter nor learner of the configuration it is moving to (during a
-   * change, the previous one may still list it: Ratis has stopped it by then all the same). An empty configuration
-   * (--join, not added yet) leaves nobody out.
-   */
-  static boolean removedFrom(org.apache.ratis.server.RaftConfiguration conf, RaftPeerId self) {
-    if (conf.getAllPeers().isEmpty()) {
-      return false;
-    }
-    java.util.function.Predicate<java.util.Collection<RaftPeer>> lists = peers -> peers.stream()
-        .anyMatch(p -> p.getId().equals(self));
-    return !lists.test(conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER))
-        && !lists.test(conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER));
+    return membership.removed();
   }
 
   /**
@@ -501,19 +382,9 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return !isAlive() && stateMachine.closedByElectionNow();
   }
 
-  /**
-   * Whether Raft runs and its configuration names this node (a voter or a learner) and is committed: this node is a
-   * member for sure, not a node being added whose change a leader change may still undo. Unlike {@link #members},
-   * never the cluster setting's guess before Raft runs; any thread.
-   */
+  /** See {@link RaftMembership#committedMember}; any thread. */
   public boolean committedMember() {
-    var d = division;
-    if (d == null) {
-      return false;
-    }
-    var conf = d.getRaftConf();
-    return !conf.getAllPeers().isEmpty() && !removedFrom(conf, selfId)
-        && conf.getLogEntryIndex() <= d.getRaftLog().getLastCommittedIndex();
+    return membership.committedMember();
   }
 
   /** Snapshots this node wrote since start; any thread. */

@@ -22,7 +22,7 @@ class RaftNodeTest {
    */
   @Test
   void aMembershipChangeThatTimedOutSaysItMayStillCommitAndWhatToDo() {
-    var e = RaftNode.changeTimedOut(5000);
+    var e = RaftMembership.changeTimedOut(5000);
     assertEquals(Error.Code.TIMEOUT, e.code());
     assertFalse(e.getMessage().contains("unchanged"), e.getMessage());
     assertTrue(e.getMessage().contains("may still commit") && e.getMessage().contains("member list"),
@@ -51,14 +51,14 @@ class RaftNodeTest {
   void aNodeLeftOutOfTheNewestConfigurationIsRemovedEvenWhileTheOldOneListsIt() {
     var n1 = org.apache.ratis.protocol.RaftPeerId.valueOf("n1");
     var joint = new Conf(java.util.List.of("n2", "n3"), java.util.List.of(), java.util.List.of("n1", "n2", "n3"));
-    assertTrue(RaftNode.removedFrom(joint, n1), "left out of the configuration being moved to");
-    assertFalse(RaftNode.removedFrom(new Conf(java.util.List.of("n1", "n2"), java.util.List.of(), java.util.List.of()),
+    assertTrue(RaftMembership.removedFrom(joint, n1), "left out of the configuration being moved to");
+    assertFalse(RaftMembership.removedFrom(new Conf(java.util.List.of("n1", "n2"), java.util.List.of(), java.util.List.of()),
         n1), "a voter");
-    assertFalse(RaftNode.removedFrom(new Conf(java.util.List.of("n2"), java.util.List.of("n1"), java.util.List.of()),
+    assertFalse(RaftMembership.removedFrom(new Conf(java.util.List.of("n2"), java.util.List.of("n1"), java.util.List.of()),
         n1), "a learner");
-    assertFalse(RaftNode.removedFrom(new Conf(java.util.List.of("n1", "n2"), java.util.List.of(),
+    assertFalse(RaftMembership.removedFrom(new Conf(java.util.List.of("n1", "n2"), java.util.List.of(),
         java.util.List.of("n2")), n1), "being added");
-    assertFalse(RaftNode.removedFrom(new Conf(java.util.List.of(), java.util.List.of(), java.util.List.of()), n1),
+    assertFalse(RaftMembership.removedFrom(new Conf(java.util.List.of(), java.util.List.of(), java.util.List.of()), n1),
         "no configuration yet (--join)");
   }
 

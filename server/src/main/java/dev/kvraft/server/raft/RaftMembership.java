@@ -1,0 +1,223 @@
+package dev.kvraft.server.raft;
+
+import dev.kvraft.proto.Error;
+import dev.kvraft.server.config.PeerSpec;
+import dev.kvraft.server.config.ServerConfig;
+import dev.kvraft.server.db.Consensus.Follower;
+import dev.kvraft.server.db.Consensus.Member;
+import dev.kvraft.server.db.ConsensusException;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+import org.apache.ratis.proto.RaftProtos.RaftPeerRole;
+import org.apache.ratis.protocol.RaftClientReply;
+import org.apache.ratis.protocol.RaftPeer;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.protocol.SetConfigurationRequest;
+import org.apache.ratis.server.RaftConfiguration;
+import org.apache.ratis.server.RaftServer;
+
+/**
+ * What Raft's configuration says about the membership, and the pieces of a membership change: the members (cached per
+ * configuration object), whether this node was removed or is a committed member, the followers a leader still
+ * replicates to after their removal, a change's compare-and-set arguments, the check that new members take
+ * connections, and the answer when a change outlasts its timeout. {@link RaftNode} makes the Ratis calls with them, on
+ * its {@code kvraft-raft-admin} thread, since they share its admin thread and error translation with its other calls.
+ *
+ * <p>Thread-safety: any thread. {@link #membersView} is replaced whole; {@link #changesUnderWay} is counted up by the
+ * thread that starts a change and down by the Ratis thread that answers it; the rest is final. The division is
+ * {@link RaftNode}'s, null until Raft starts.
+ */
+final class RaftMembership {
+  private final ServerConfig config;
+  private final RaftPeerId selfId;
+  private final Supplier<RaftServer.Division> division;
+  private final Supplier<List<Follower>> followers;
+  /** Ratis setConfiguration calls started here and not answered yet (a staged node is followed before it is in). */
+  private final AtomicInteger changesUnderWay = new AtomicInteger();
+  /** The configuration {@link #members} was computed from, and the answer (replaced whole; any thread). */
+  private volatile MembersView membersView;
+
+  private record MembersView(RaftConfiguration conf, List<Member> members) {}
+
+  RaftMembership(ServerConfig config, RaftPeerId selfId, Supplier<RaftServer.Division> division,
+      Supplier<List<Follower>> followers) {
+    this.config = config;
+    this.selfId = selfId;
+    this.division = division;
+    this.followers = followers;
+  }
+
+  /** A Ratis peer carrying both addresses: the configuration then tells every node where members take clients. */
+  static RaftPeer peer(String id, String clientAddress, String peerAddress) {
+    return RaftPeer.newBuilder().setId(id).setAddress(peerAddress).setClientAddress(clientAddress).build();
+  }
+
+  /** See {@link dev.kvraft.server.db.Consensus#members}. */
+  List<Member> members() {
+    var d = division.get();
+    if (d == null) {
+      return config.cluster().stream().map(p -> new Member(p.id(), p.clientAddress(), p.peerAddress(), true))
+          .toList();
+    }
+    var conf = d.getRaftConf();
+    var view = membersView;
+    if (view != null && view.conf() == conf) {
+      return view.members();
+    }
+    var list = new ArrayList<Member>();
+    conf.getCurrentPeers().stream().map(p -> member(p, true)).sorted(java.util.Comparator.comparing(Member::id))
+        .forEach(list::add);
+    conf.getCurrentPeers(RaftPeerRole.LISTENER).stream().map(p -> member(p, false))
+        .sorted(java.util.Comparator.comparing(Member::id)).forEach(list::add);
+    var members = List.copyOf(list);
+    membersView = new MembersView(conf, members);
+    return members;
+  }
+
+  /** A configuration's peer as a member; a bootstrap configuration from before client addresses were stored in it
+   * takes the address from the cluster setting. */
+  private Member member(RaftPeer p, boolean voter) {
+    var id = p.getId().toString();
+    var client = p.getClientAddress();
+    if (client == null || client.isEmpty()) {
+      client = config.peer(id).map(PeerSpec::clientAddress).orElse("");
+    }
+    return new Member(id, client, p.getAddress(), voter);
+  }
+
+  /**
+   * The arguments of a compare-and-set change that makes the configuration exactly {@code voters} and
+   * {@code learners} if it still is {@code expected}.
+   */
+  static SetConfigurationRequest.Arguments arguments(List<Member> expected, List<Member> voters,
+      List<Member> learners) {
+    java.util.function.Function<List<Member>, List<RaftPeer>> peers = list -> list.stream()
+        .map(m -> peer(m.id(), m.clientAddress(), m.peerAddress())).toList();
+    return SetConfigurationRequest.Arguments.newBuilder()
+        .setMode(SetConfigurationRequest.Mode.COMPARE_AND_SET)
+        .setServersInCurrentConf(peers.apply(expected.stream().filter(Member::voter).toList()))
+        .setListenersInCurrentConf(peers.apply(expected.stream().filter(m -> !m.voter()).toList()))
+        .setServersInNewConf(peers.apply(voters))
+        .setListenersInNewConf(peers.apply(learners))
+        .build();
+  }
+
+  /** The members a change to {@code voters} and {@code learners} adds to {@code expected}. */
+  static List<Member> joining(List<Member> expected, List<Member> voters, List<Member> learners) {
+    var joining = new ArrayList<Member>(voters);
+    joining.addAll(learners);
+    joining.removeIf(m -> expected.stream().anyMatch(e -> e.id().equals(m.id())));
+    return joining;
+  }
+
+  /**
+   * Counts the change that {@code start} starts as under way until Ratis answers it (not until the caller's
+   * timeout), from before it is started: {@link #strayFollowers} must not take its staged nodes for strays.
+   */
+  CompletableFuture<RaftClientReply> counted(Supplier<CompletableFuture<RaftClientReply>> start) {
+    changesUnderWay.incrementAndGet();
+    var reply = start.get();
+    reply.whenComplete((r, e) -> changesUnderWay.decrementAndGet()); // Ratis's answer, not this call's timeout
+    return reply;
+  }
+
+  /**
+   * A change this node stopped waiting for: Ratis goes on with it (staging a new node lasts as long as its catch-up
+   * makes progress, a snapshot install of a large store included), so it may still commit.
+   */
+  static ConsensusException changeTimedOut(long timeoutMs) {
+    return new ConsensusException(Error.Code.TIMEOUT, "the membership change did not finish within " + timeoutMs
+        + " ms (is the new node running with --join, and reachable at its peer address? a large store takes a while"
+        + " to reach it); Raft may still commit it: look at 'member list' before trying again", "");
+  }
+
+  /**
+   * A member about to be added must take connections on its peer port before Ratis stages it. Ratis 3.3.0 fails
+   * the staging of a silent node after raft.server.staging.timeout, but a second attempt at the same silent node
+   * stays staging for good, and every later change is then refused as "in progress" (seen in MembershipTest). So a
+   * node that is not there is refused here, quickly and with a clear message (CONFLICT: not applied, and not worth
+   * retrying until the node runs), and Ratis never stages it.
+   */
+  static void checkReachable(Member m) {
+    var hp = dev.kvraft.proto.HostPort.parse(m.peerAddress());
+    try (var s = new java.net.Socket()) {
+      s.connect(new java.net.InetSocketAddress(hp.host(), hp.port()), 1000);
+    } catch (IOException e) {
+      // CONFLICT, not UNAVAILABLE: clients retry UNAVAILABLE until their timeout, and asking again cannot help until
+      // someone starts the node (kvsh --timeout 30 kept asking for 30 s).
+      throw new CompletionException(new ConsensusException(Error.Code.CONFLICT, "'" + m.id() + "' does not take"
+          + " connections on its peer address " + m.peerAddress() + " (" + e.getMessage() + "): start it with --join"
+          + " first; the membership is unchanged", ""));
+    }
+  }
+
+  /**
+   * On the leader, the followers it replicates to that are not in its configuration: left over from the previous
+   * one by a leader elected in the middle of a membership change (Ratis 3.3.0). Such a leader finds the change's
+   * joint configuration in its log, and its start-up entry makes the new configuration stable, but it keeps a log
+   * appender for every peer of the old one. So a removed node keeps receiving the log (it never times out, never
+   * learns of its removal, never exits), and adding it again fails in Ratis ("Found duplicated element"), for as
+   * long as this node leads. Empty when not leading, and while a change started here is under way (Ratis then
+   * replicates to the nodes it stages, before they are in the configuration); any thread.
+   */
+  List<String> strayFollowers() {
+    var d = division.get();
+    if (d == null || !d.getInfo().isLeader() || changesUnderWay.get() > 0) {
+      return List.of();
+    }
+    var conf = d.getRaftConf();
+    if (!conf.getPreviousPeers().isEmpty()) {
+      return List.of(); // a joint configuration: the old one's peers are still members
+    }
+    return followers.get().stream().map(Follower::id)
+        .filter(id -> conf.getPeer(RaftPeerId.valueOf(id), RaftPeerRole.FOLLOWER, RaftPeerRole.LISTENER) == null)
+        .toList();
+  }
+
+  /**
+   * Whether this node is not in the configuration it last knew (the one being moved to, during a change): it was
+   * removed. (Ratis then closes its server, and the node should stop serving and exit 0 rather than be restarted.)
+   */
+  boolean removed() {
+    var d = division.get();
+    if (d == null) {
+      return false;
+    }
+    return removedFrom(d.getRaftConf(), selfId);
+  }
+
+  /**
+   * Whether {@code conf} leaves {@code self} out: no voter nor learner of the configuration it is moving to (during a
+   * change, the previous one may still list it: Ratis has stopped it by then all the same). An empty configuration
+   * (--join, not added yet) leaves nobody out.
+   */
+  static boolean removedFrom(RaftConfiguration conf, RaftPeerId self) {
+    if (conf.getAllPeers().isEmpty()) {
+      return false;
+    }
+    java.util.function.Predicate<java.util.Collection<RaftPeer>> lists = peers -> peers.stream()
+        .anyMatch(p -> p.getId().equals(self));
+    return !lists.test(conf.getCurrentPeers(RaftPeerRole.FOLLOWER))
+        && !lists.test(conf.getCurrentPeers(RaftPeerRole.LISTENER));
+  }
+
+  /**
+   * Whether Raft runs and its configuration names this node (a voter or a learner) and is committed: this node is a
+   * member for sure, not a node being added whose change a leader change may still undo. Unlike {@link #members},
+   * never the cluster setting's guess before Raft runs; any thread.
+   */
+  boolean committedMember() {
+    var d = division.get();
+    if (d == null) {
+      return false;
+    }
+    var conf = d.getRaftConf();
+    return !conf.getAllPeers().isEmpty() && !removedFrom(conf, selfId)
+        && conf.getLogEntryIndex() <= d.getRaftLog().getLastCommittedIndex();
+  }
+}
