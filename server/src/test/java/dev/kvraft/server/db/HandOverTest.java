@@ -2,9 +2,8 @@ package dev.kvraft.server.db;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import com.google.protobuf.ByteString;
 import dev.kvraft.server.config.ServerConfig;
-import java.util.ArrayList;
+import dev.kvraft.server.db.FakeLeader.Transfer;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -12,38 +11,10 @@ import org.junit.jupiter.api.Test;
 
 /** The one hand-over: its target, call id and timeout for each reason (the log lines are read, not tested). */
 class HandOverTest {
-  record Transfer(long callId, String to, long timeoutMs) {}
-
-  /** A leader of n1..n3 (plus the learner n4) whose followers are {@code followers}; records each transfer. */
-  private static final class Leader implements Consensus {
-    final List<Transfer> transfers = new ArrayList<>();
-    volatile List<Follower> followers;
-    volatile CompletableFuture<?> answer = CompletableFuture.completedFuture(null);
-
-    Leader(List<Follower> followers) {
-      this.followers = followers;
-    }
-
-    @Override public CompletableFuture<?> propose(long callId, ByteString entry) { return null; }
-    @Override public CompletableFuture<?> readBarrier(long callId) { return null; }
-    @Override public boolean wasAppended(long callId) { return false; }
-    @Override public void forget(long callId) { }
-    @Override public long term() { return 1; }
-    @Override public boolean isLeader() { return true; }
-    @Override public Info info() { return Info.UNKNOWN; }
-    @Override public List<Follower> followers() { return followers; }
-
-    @Override
-    public List<Member> members() {
-      return List.of(new Member("n1", "", "", true), new Member("n2", "", "", true), new Member("n3", "", "", true),
-          new Member("n4", "", "", false));
-    }
-
-    @Override
-    public synchronized CompletableFuture<?> transferLeadership(long callId, String targetId, long timeoutMs) {
-      transfers.add(new Transfer(callId, targetId, timeoutMs));
-      return answer;
-    }
+  /** A leader of n1..n3 (plus the learner n4) whose followers are {@code followers}. */
+  private static FakeLeader leader(List<Consensus.Follower> followers) {
+    return new FakeLeader(List.of(FakeLeader.voter("n1"), FakeLeader.voter("n2"), FakeLeader.voter("n3"),
+        new Consensus.Member("n4", "", "", false)), followers);
   }
 
   private static final ServerConfig CONFIG = ServerConfig.fromMap(Map.of("node.id", "n1",
@@ -52,7 +23,7 @@ class HandOverTest {
 
   @Test
   void eachReasonHasItsCallIdTimeoutAndTarget() {
-    var raft = new Leader(List.of(new Consensus.Follower("n2", 10, 50), new Consensus.Follower("n3", 12, 50),
+    var raft = leader(List.of(new Consensus.Follower("n2", 10, 50), new Consensus.Follower("n3", 12, 50),
         new Consensus.Follower("n4", 20, 50)));
     var handOver = new HandOver(CONFIG, raft);
     handOver.handOver(new HandOver.Reason.Strays(List.of("n9")));
@@ -65,7 +36,7 @@ class HandOverTest {
 
   @Test
   void noTargetTakesNoCallIdAndAStopWithoutAQuorumStays() {
-    var raft = new Leader(List.of(new Consensus.Follower("n2", 10, 5000), new Consensus.Follower("n3", 12, 5000)));
+    var raft = leader(List.of(new Consensus.Follower("n2", 10, 5000), new Consensus.Follower("n3", 12, 5000)));
     var handOver = new HandOver(CONFIG, raft);
     handOver.handOver(new HandOver.Reason.Strays(List.of("n9")));
     handOver.handOver(new HandOver.Reason.Stop(700));
@@ -81,7 +52,7 @@ class HandOverTest {
 
   @Test
   void aFailedHandOverIsLoggedNotThrown() {
-    var raft = new Leader(List.of(new Consensus.Follower("n2", 10, 50), new Consensus.Follower("n3", 12, 50)));
+    var raft = leader(List.of(new Consensus.Follower("n2", 10, 50), new Consensus.Follower("n3", 12, 50)));
     raft.answer = CompletableFuture.failedFuture(new ConsensusException(dev.kvraft.proto.Error.Code.UNAVAILABLE,
         "not now", ""));
     var handOver = new HandOver(CONFIG, raft);
