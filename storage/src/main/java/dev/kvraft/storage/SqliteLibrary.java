@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@link #useCopyIn} writes the library once into a directory (the node's {@code data.dir/native}), named by
  * sqlite-jdbc's version and the library's checksum, so an upgrade writes a new one and removes the old. It is written
- * under a temporary name and renamed, so a copy present is whole. It is loaded there first to check it can be (a data
+ * under a temporary name and renamed, and one whose size is not the library's (cut short by a crash: it is not
+ * fsynced, nothing depends on it) is written again. It is loaded there first to check it can be (a data
  * directory on a {@code noexec} mount cannot), and only then is sqlite-jdbc pointed at it, through its
  * {@code org.sqlite.lib.path} and {@code org.sqlite.lib.name} system properties. Any failure leaves sqlite-jdbc to do
  * as it always did.
@@ -56,10 +57,11 @@ public final class SqliteLibrary {
       return Optional.empty(); // not bundled for this platform: sqlite-jdbc looks on java.library.path itself
     }
     try {
-      var name = copyName(url, org.sqlite.util.LibraryLoaderUtil.getNativeLibName());
+      var entry = entry(url);
+      var name = copyName(entry, org.sqlite.util.LibraryLoaderUtil.getNativeLibName());
       var copy = dir.resolve(name);
-      if (!Files.isRegularFile(copy)) {
-        write(url, dir, copy);
+      if (!Files.isRegularFile(copy) || Files.size(copy) != entry.size()) {
+        write(url, dir, copy); // missing, or cut short by a crash (it is not fsynced: nothing depends on it)
       }
       System.load(copy.toAbsolutePath().toString());
       System.setProperty(PATH_PROPERTY, dir.toAbsolutePath().toString());
@@ -73,20 +75,29 @@ public final class SqliteLibrary {
     }
   }
 
-  /** "libsqlitejdbc-VERSION-CRC.so": the version alone would not tell apart two builds of one version. */
-  private static String copyName(java.net.URL url, String libName) throws IOException {
-    long crc;
+  /** The library's size and checksum, from the jar's directory when it is in a jar (nothing is read then). */
+  private record Entry(long size, long crc) {}
+
+  private static Entry entry(java.net.URL url) throws IOException {
     var connection = url.openConnection();
     if (connection instanceof JarURLConnection jar) {
       jar.setUseCaches(false);
-      crc = jar.getJarEntry().getCrc();
-    } else {
-      try (InputStream in = url.openStream()) { // an unpacked class path: checksum the file
-        var checksum = new java.util.zip.CRC32();
-        checksum.update(in.readAllBytes());
-        crc = checksum.getValue();
+      var e = jar.getJarEntry();
+      if (e.getSize() >= 0 && e.getCrc() >= 0) {
+        return new Entry(e.getSize(), e.getCrc());
       }
     }
+    try (InputStream in = url.openStream()) { // an unpacked class path: read it
+      var bytes = in.readAllBytes();
+      var checksum = new java.util.zip.CRC32();
+      checksum.update(bytes);
+      return new Entry(bytes.length, checksum.getValue());
+    }
+  }
+
+  /** "libsqlitejdbc-VERSION-CRC.so": the version alone would not tell apart two builds of one version. */
+  private static String copyName(Entry entry, String libName) {
+    long crc = entry.crc();
     int dot = libName.lastIndexOf('.');
     var base = dot < 0 ? libName : libName.substring(0, dot);
     var extension = dot < 0 ? "" : libName.substring(dot);
@@ -100,9 +111,6 @@ public final class SqliteLibrary {
     try {
       try (InputStream in = url.openStream()) {
         Files.copy(in, temporary, StandardCopyOption.REPLACE_EXISTING);
-      }
-      try (var channel = java.nio.channels.FileChannel.open(temporary, java.nio.file.StandardOpenOption.WRITE)) {
-        channel.force(true);
       }
       Files.move(temporary, copy, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } finally {

@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * SQLite's native library comes from a copy in {@code data.dir/native}: a node that is killed leaves nothing in the
- * system's temporary directory (sqlite-jdbc's own copy there outlives a SIGKILL), a restart reuses the copy, and an
- * older version's copy is removed. Where no copy can be kept, the node starts as before. Real server processes, each
+ * system's temporary directory (sqlite-jdbc's own copy there outlives a SIGKILL), a restart reuses the copy, an
+ * older version's copy is removed, and one cut short is written again. Where no copy can be kept, the node starts as before. Real server processes, each
  * with a temporary directory of its own ({@code java.io.tmpdir}).
  */
 @Timeout(180)
@@ -46,6 +46,16 @@ class SqliteLibraryTest {
     assertEquals(List.of(copy), copies(data), "the same copy, and the older version's removed");
     assertEquals(written, Files.getLastModifiedTime(copy), "reused, not written again");
     assertFalse(Files.exists(older));
+    assertEquals(List.of(), sqliteFiles(tmp));
+
+    // A copy cut short (it is not fsynced: a crash right after writing it) is written again, not loaded as it is.
+    long size = Files.size(copy);
+    try (var file = java.nio.channels.FileChannel.open(copy, java.nio.file.StandardOpenOption.WRITE)) {
+      file.truncate(size / 2);
+    }
+    var log = runThenKill(config, tmp, "");
+    assertEquals(size, Files.size(copy), "written again whole");
+    assertFalse(log.contains("could not be kept"), log);
     assertEquals(List.of(), sqliteFiles(tmp));
   }
 
