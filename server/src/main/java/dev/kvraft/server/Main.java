@@ -35,8 +35,8 @@ public final class Main {
     // Before anything opens a database: SQLite's native library from data.dir/native, not a new copy in /tmp that a
     // killed process would leave behind (SqliteLibrary).
     dev.kvraft.storage.SqliteLibrary.useCopyIn(config.dataDir().resolve("native"));
-    // Ratis reports every metric over JMX unless a reporter is registered before its first registry; kvraft serves them
-    // on /metrics (metrics.RatisBridge reads the registries) and opens no JMX port, so JMX would only cost start-up.
+    // Ratis registers every metric as a JMX MBean unless a reporter is registered before its first registry; kvraft
+    // serves them on /metrics (metrics.RatisBridge reads the registries), so the MBeans would only cost start-up.
     org.apache.ratis.metrics.MetricRegistries.global().addReporterRegistration(registry -> { }, registry -> { });
     KvraftServer server;
     try {

@@ -91,7 +91,11 @@ final class Watchdog {
             removed.run();
             return;
           }
-          if (closedAsNonMember()) {
+          boolean removedByElection = closedAsNonMember(); // may wait a second: a stop may have begun meanwhile
+          if (closed.getAsBoolean()) {
+            return;
+          }
+          if (removedByElection) {
             LOG.warn("node {} was removed from the cluster: the leader answered its vote request that the committed"
                 + " configuration leaves it out (its own log had not reached the removal); it stops serving. To bring"
                 + " it back, wipe its data directory and add it again with 'member add' and --join", config.nodeId());

@@ -24,8 +24,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@link #useCopyIn} writes the library once into a directory (the node's {@code data.dir/native}), named by
  * sqlite-jdbc's version and the library's checksum, so an upgrade writes a new one and removes the old. It is written
- * under a temporary name and renamed, and one whose size is not the library's (cut short by a crash: it is not
- * fsynced, nothing depends on it) is written again. It is loaded there first to check it can be (a data
+ * under a temporary name and renamed, and one whose size or checksum is not the library's (damaged by a crash: it is
+ * not fsynced, nothing depends on it), or that is a link, is written again. It is loaded there first to check it can be (a data
  * directory on a {@code noexec} mount cannot), and only then is sqlite-jdbc pointed at it, through its
  * {@code org.sqlite.lib.path} and {@code org.sqlite.lib.name} system properties. Any failure leaves sqlite-jdbc to do
  * as it always did.
@@ -60,8 +60,8 @@ public final class SqliteLibrary {
       var entry = entry(url);
       var name = copyName(entry, org.sqlite.util.LibraryLoaderUtil.getNativeLibName());
       var copy = dir.resolve(name);
-      if (!Files.isRegularFile(copy) || Files.size(copy) != entry.size()) {
-        write(url, dir, copy); // missing, or cut short by a crash (it is not fsynced: nothing depends on it)
+      if (!whole(copy, entry)) {
+        write(url, dir, copy); // missing, or damaged by a crash (it is not fsynced: nothing depends on it)
       }
       System.load(copy.toAbsolutePath().toString());
       System.setProperty(PATH_PROPERTY, dir.toAbsolutePath().toString());
@@ -93,6 +93,19 @@ public final class SqliteLibrary {
       checksum.update(bytes);
       return new Entry(bytes.length, checksum.getValue());
     }
+  }
+
+  /**
+   * Whether {@code copy} is a regular file (not a link) with the library's size and checksum: reading 1 MB costs about a
+   * millisecond, and a copy a crash left damaged at its full size would otherwise be loaded (and could fail or worse).
+   */
+  private static boolean whole(Path copy, Entry entry) throws IOException {
+    if (!Files.isRegularFile(copy, java.nio.file.LinkOption.NOFOLLOW_LINKS) || Files.size(copy) != entry.size()) {
+      return false;
+    }
+    var checksum = new java.util.zip.CRC32();
+    checksum.update(Files.readAllBytes(copy));
+    return checksum.getValue() == entry.crc();
   }
 
   /** "libsqlitejdbc-VERSION-CRC.so": the version alone would not tell apart two builds of one version. */

@@ -492,8 +492,8 @@ public final class KvClient implements AutoCloseable {
    * {@code fromRevision} (0: from the next change) and hands every change to {@code listener}, whole revisions in
    * order, until {@link Watcher#close}. Survives node failures: it resumes on another node from the last revision
    * delivered, with no gap and no duplicate. That includes a node cut off from the majority that still answers: the
-   * watch is opened with {@code require_leader}, so that node ends it once it has known no leader for three election
-   * timeouts.
+   * watch is opened with {@code require_leader}, so that node ends it once it has known no leader for three maximum
+   * election timeouts.
    */
   public Watcher watch(ByteString key, ByteString rangeEnd, long fromRevision, WatchListener listener) {
     return watch(dev.kvraft.proto.Watch.newBuilder().setKey(key).setRangeEnd(rangeEnd).setStartRevision(fromRevision)

@@ -192,6 +192,17 @@ final class RaftMembership {
   }
 
   /**
+   * Whether this node's own configuration lists it as a learner (a Ratis listener). Such a node may still run with
+   * Ratis's FOLLOWER role (one started with --join keeps it until restarted), stand for election when its leader goes
+   * quiet, and be closed by its own election as NOT_IN_CONF (the election counts voters only): that is not a removal.
+   */
+  boolean learnerInOwnConfiguration() {
+    var d = division.get();
+    return d != null && d.getRaftConf().getCurrentPeers(RaftPeerRole.LISTENER).stream()
+        .anyMatch(p -> p.getId().equals(selfId));
+  }
+
+  /**
    * Whether {@code conf} leaves {@code self} out: no voter nor learner of the configuration it is moving to (during a
    * change, the previous one may still list it: Ratis has stopped it by then all the same). An empty configuration
    * (--join, not added yet) leaves nobody out.

@@ -70,6 +70,10 @@ public final class RaftNode implements Consensus, AutoCloseable {
   private final KvStateMachine stateMachine;
   private final RaftServer server;
   private volatile RaftServer.Division division;
+  /** {@link #leaderKnown} on a learner: when it last asked Ratis, and the answer (the caller's thread: the loop's). */
+  private volatile long learnerCheckedAt = System.nanoTime() - LEARNER_CHECK_NANOS;
+  private volatile boolean learnerHearsLeader = true;
+  private static final long LEARNER_CHECK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(100);
   /** The membership as the configuration says it, and a change's pieces. */
   private final RaftMembership membership;
   /** Starts membership changes, off the database loop and off Ratis's threads: {@code kvraft-raft-admin}. */
@@ -284,7 +288,25 @@ public final class RaftNode implements Consensus, AutoCloseable {
   @Override
   public boolean leaderKnown() {
     var d = division;
-    return d != null && d.getInfo().getLeaderId() != null; // an atomic read in Ratis's ServerState, no lock
+    if (d == null) {
+      return false;
+    }
+    var info = d.getInfo();
+    if (info.getLeaderId() == null) { // an atomic read in Ratis's ServerState, no lock
+      return false;
+    }
+    if (!info.isListener()) {
+      return true; // a follower cut off becomes a candidate and forgets its leader; a cut-off leader steps down
+    }
+    // A learner (Ratis listener) never stands for election, so it keeps the last leader's id however long it has not
+    // heard from it: ask Ratis when the leader last reached it, at most every LEARNER_CHECK_NANOS (it builds a proto).
+    long now = System.nanoTime();
+    if (now - learnerCheckedAt >= LEARNER_CHECK_NANOS) {
+      learnerCheckedAt = now;
+      var follower = info.getRoleInfoProto().getFollowerInfo();
+      learnerHearsLeader = follower.getLeaderInfo().getLastRpcElapsedTimeMs() <= config.electionTimeoutMax().toMillis();
+    }
+    return learnerHearsLeader;
   }
 
   @Override
@@ -370,16 +392,18 @@ public final class RaftNode implements Consensus, AutoCloseable {
   /**
    * Whether Ratis closed this node because a leader election found it is not a member: a vote reply said
    * {@code shouldShutdown} (the leader's committed configuration leaves it out) while its own log had not reached its
-   * removal, or its own configuration leaves it out. Waits up to {@code grace} for Ratis's notice, which follows its
+   * removal, or its own configuration leaves it out. Not a learner its own configuration lists: Ratis's election
+   * closes one that stood for election as NOT_IN_CONF too, and a restart brings it back as a learner
+   * ({@link RaftMembership#learnerInOwnConfiguration}). Waits up to {@code grace} for Ratis's notice, which follows its
    * close; false at once for a node Ratis still runs. For the watchdog, off the database loop.
    */
   public boolean closedAsNonMember(java.time.Duration grace) throws InterruptedException {
-    return !isAlive() && stateMachine.closedByElection(grace);
+    return !isAlive() && !membership.learnerInOwnConfiguration() && stateMachine.closedByElection(grace);
   }
 
   /** {@link #closedAsNonMember(java.time.Duration)} as it is now, without waiting; any thread. */
   public boolean closedAsNonMember() {
-    return !isAlive() && stateMachine.closedByElectionNow();
+    return !isAlive() && !membership.learnerInOwnConfiguration() && stateMachine.closedByElectionNow();
   }
 
   /** See {@link RaftMembership#committedMember}; any thread. */
