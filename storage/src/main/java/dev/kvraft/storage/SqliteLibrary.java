@@ -25,8 +25,8 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #useCopyIn} writes the library once into a directory (the node's {@code data.dir/native}), named by
  * sqlite-jdbc's version and the library's checksum, so an upgrade writes a new one and removes the old. It is written
  * under a temporary name and renamed, and one whose size or checksum is not the library's (damaged by a crash: it is
- * not fsynced, nothing depends on it), or that is a link, is written again. It is loaded there first to check it can be (a data
- * directory on a {@code noexec} mount cannot), and only then is sqlite-jdbc pointed at it, through its
+ * not fsynced, nothing depends on it), or that is a link, is written again. It is loaded there first to check it can
+ * be (a data directory on a {@code noexec} mount cannot), and only then is sqlite-jdbc pointed at it, through its
  * {@code org.sqlite.lib.path} and {@code org.sqlite.lib.name} system properties. Any failure leaves sqlite-jdbc to do
  * as it always did.
  *
@@ -96,8 +96,8 @@ public final class SqliteLibrary {
   }
 
   /**
-   * Whether {@code copy} is a regular file (not a link) with the library's size and checksum: reading 1 MB costs about a
-   * millisecond, and a copy a crash left damaged at its full size would otherwise be loaded (and could fail or worse).
+   * Whether {@code copy} is a regular file (not a link) with the library's size and checksum: reading 1 MB costs about
+   * a millisecond, and a copy a crash left damaged at its full size would otherwise be loaded (and could fail or worse).
    */
   private static boolean whole(Path copy, Entry entry) throws IOException {
     if (!Files.isRegularFile(copy, java.nio.file.LinkOption.NOFOLLOW_LINKS) || Files.size(copy) != entry.size()) {
