@@ -12,6 +12,13 @@ import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.proto.Watch;
 import dev.kvraft.proto.WriteOp;
+import dev.kvraft.storage.EntryKind;
+import dev.kvraft.storage.HistoryReader;
+import dev.kvraft.storage.LogMirror;
+import dev.kvraft.storage.OpKind;
+import dev.kvraft.storage.OpOutcome;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -20,6 +27,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /** {@link Watches} driven directly, the test standing in for the loop thread (it runs the loop's tasks itself). */
 @Timeout(30)
@@ -34,12 +42,32 @@ class WatchesTest {
   private final OpApplier apply = watches.around(OpApplier.of(state));
   private final Sink sink = new Sink();
 
-  /** A connection that always has room, recording what it is sent. */
+  /**
+   * A connection that has room, recording what it is sent; told to ({@link #refuse}), its next few {@link #offer}s
+   * for one watch find it full, and it records those in {@link #refused}.
+   */
   private static final class Sink implements WatchSink {
     final List<Response> got = new CopyOnWriteArrayList<>();
+    final List<Response> refused = new CopyOnWriteArrayList<>();
+    private long refuseId;
+    private int refusals;
+
+    /** The next {@code times} offers of a message for watch {@code id} are refused (the loop's thread only). */
+    void refuse(long id, int times) {
+      refuseId = id;
+      refusals = times;
+    }
 
     @Override public void reply(Response response) { got.add(response); }
-    @Override public boolean offer(Response message) { got.add(message); return true; }
+    @Override public boolean offer(Response message) {
+      if (refusals > 0 && message.getId() == refuseId) {
+        refusals--;
+        refused.add(message);
+        return false;
+      }
+      got.add(message);
+      return true;
+    }
     @Override public void send() { }
     @Override public boolean put(Response message) { got.add(message); return true; }
     @Override public boolean awaitRoom() { return true; }
@@ -148,6 +176,105 @@ class WatchesTest {
     assertTrue(sink.got.stream().anyMatch(r -> r.getId() == 5 && r.getWatch().getCreated()));
     assertTrue(cancelsOf(5).isEmpty());
     assertFalse(sink.got.stream().anyMatch(r -> r.getId() == 5 && r.hasError()));
+  }
+
+  private List<Long> eventRevisionsOf(long id) {
+    return sink.eventsOf(id).stream().map(r -> r.getHeader().getRevision()).toList();
+  }
+
+  /**
+   * A {@code require_leader} watch whose connection has no room for the cancel on the first tick past the bound is
+   * not ended then (ended untold, its client would wait on it for nothing): it stays open, still gets events, and
+   * the next tick that finds room ends it with the cancel, once.
+   */
+  @Test
+  void aRequireLeaderCancelTheConnectionHasNoRoomForIsSentOnALaterTick() {
+    long t = System.nanoTime();
+    open(1, true);
+    watches.tick(t);
+    put("k", "1");
+    leader.set(false);
+    long lost = t + TimeUnit.SECONDS.toNanos(1);
+    watches.tick(lost);
+
+    // Past the bound, but the connection is full: the cancel is refused, and the watch stays.
+    sink.refuse(1, 1);
+    watches.tick(lost + NO_LEADER_BOUND.toNanos() + TimeUnit.MILLISECONDS.toNanos(1));
+    assertEquals(1, sink.refused.size(), "the cancel was offered, and refused: " + sink.refused);
+    assertTrue(sink.refused.getFirst().getWatch().getCanceled(), "what was refused is the cancel: " + sink.refused);
+    assertTrue(cancelsOf(1).isEmpty(), "no cancel reached the client: " + sink.got);
+    put("k", "2");
+    assertEquals(List.of(1L, 2L), eventRevisionsOf(1), "the watch is still open: it got revision 2");
+
+    // The next tick finds room: the watch ends with the cancel, resuming after what it got.
+    watches.tick(lost + NO_LEADER_BOUND.toNanos() + TimeUnit.MILLISECONDS.toNanos(2));
+    var cancels = cancelsOf(1);
+    assertEquals(1, cancels.size(), "the cancel was sent on the next tick: " + sink.got);
+    assertEquals(dev.kvraft.proto.Error.Code.UNAVAILABLE, cancels.getFirst().getWatch().getCancelCode());
+    assertTrue(cancels.getFirst().getWatch().getCancelReason().endsWith("watch again on another node from revision 3"),
+        cancels.getFirst().getWatch().getCancelReason());
+
+    put("k", "3");
+    watches.tick(lost + NO_LEADER_BOUND.toNanos() + TimeUnit.SECONDS.toNanos(1));
+    assertEquals(List.of(1L, 2L), eventRevisionsOf(1), "nothing after the cancel: " + sink.got);
+    assertEquals(1, cancelsOf(1).size(), "cancelled only once: " + sink.got);
+  }
+
+  @TempDir
+  Path dir;
+
+  /**
+   * A {@code require_leader} watch that is behind (its connection was full, so a catch-up serves it from kvraft.db)
+   * when the bound passes is left to its catch-up, not cancelled under it, while a live one is cancelled on that
+   * tick; once the catch-up hands it back to the loop, the next tick cancels it, after every revision it was owed.
+   */
+  @Test
+  void aBehindRequireLeaderWatchIsCancelledOnlyOnceItsCatchUpHandsItBack() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var mirror = LogMirror.open(file)) {
+      watches.history(() -> HistoryReader.open(file));
+      long t = System.nanoTime();
+      open(1, true);
+      open(2, true);
+      watches.tick(t);
+
+      // Revision 1, recorded in kvraft.db as the node's mirror would; watch 1's connection is full for it, so it
+      // falls behind and a catch-up serves it.
+      var key = "k".getBytes(StandardCharsets.UTF_8);
+      mirror.entry(1, 1, EntryKind.NORMAL, "n1@x", 1, "put k", null);
+      mirror.op(1, 0, OpKind.PUT, key, "1".getBytes(StandardCharsets.UTF_8), 1, OpOutcome.CREATED, 1, 1);
+      mirror.commit();
+      sink.refuse(1, 1);
+      put("k", "1");
+      assertEquals(1, sink.refused.size(), "watch 1's revision 1 found no room: " + sink.refused);
+      assertEquals(List.of(1L), eventRevisionsOf(2), "watch 2 stays live: " + sink.got);
+
+      // The catch-up reached the end of kvraft.db and asks the loop to take the watch back; the loop has not yet.
+      var handBack = loop.poll(10, TimeUnit.SECONDS);
+      assertTrue(handBack instanceof Event.Task, "the catch-up asked the loop to take its watch back: " + handBack);
+      assertTrue(cancelsOf(1).isEmpty(), "the catch-up did not cancel it: " + sink.got);
+      assertEquals(List.of(1L), eventRevisionsOf(1), "the catch-up sent revision 1: " + sink.got);
+
+      // Past the bound while watch 1 is behind: the live watch 2 is cancelled, watch 1 is not.
+      leader.set(false);
+      long lost = t + TimeUnit.SECONDS.toNanos(1);
+      watches.tick(lost);
+      watches.tick(lost + NO_LEADER_BOUND.toNanos() + TimeUnit.MILLISECONDS.toNanos(1));
+      assertEquals(1, cancelsOf(2).size(), "the bound has passed: the live watch 2 was cancelled: " + sink.got);
+      assertTrue(cancelsOf(1).isEmpty(), "watch 1 is behind: not cancelled under its catch-up: " + sink.got);
+
+      // The loop takes it back; the next tick cancels it, resuming after revision 1.
+      ((Event.Task) handBack).task().run();
+      assertTrue(cancelsOf(1).isEmpty(), "taking it back cancels nothing by itself: " + sink.got);
+      watches.tick(lost + NO_LEADER_BOUND.toNanos() + TimeUnit.MILLISECONDS.toNanos(2));
+      var cancels = cancelsOf(1);
+      assertEquals(1, cancels.size(), "live again, watch 1 was cancelled on the next tick: " + sink.got);
+      assertEquals(dev.kvraft.proto.Error.Code.UNAVAILABLE, cancels.getFirst().getWatch().getCancelCode());
+      assertTrue(cancels.getFirst().getWatch().getCancelReason().endsWith(
+          "watch again on another node from revision 2"), cancels.getFirst().getWatch().getCancelReason());
+      assertEquals(List.of(1L), eventRevisionsOf(1), "revision 1 once, before the cancel: " + sink.got);
+      assertTrue(loop.isEmpty(), "nothing else was asked of the loop: " + loop);
+    }
   }
 
   @Test
