@@ -53,6 +53,12 @@ final class RequestHandler {
   private final Set<String> certificateNames;
   /** Whether the other side proved it is a cluster member (may send forwarded and ReadIndex). */
   private boolean member;
+  /**
+   * A MemberHello refused only because this node had not applied the member token yet: checked again at the next
+   * forwarded request, so that requests the member pipelined behind it are not refused PERMISSION_DENIED once the token
+   * has come meanwhile (a new leader's first moments; found by CutOffWatchTest in CI). The connection's thread's.
+   */
+  private dev.kvraft.proto.MemberHello helloBeforeToken;
   /** The user this connection runs as ("" until it authenticates), and its failures. */
   private String user = "";
   private int authFailures;
@@ -94,6 +100,11 @@ final class RequestHandler {
     if (request.hasMemberHello()) {
       memberHello(request, trace);
       return true;
+    }
+    if ((request.getForwarded() || request.hasReadIndex()) && !member && helloBeforeToken != null
+        && members.ready()) {
+      member = members.hello(helloBeforeToken).isEmpty();
+      helloBeforeToken = null;
     }
     if ((request.getForwarded() || request.hasReadIndex()) && !member) {
       // Before this node has the member token (a cluster's first moments) nobody can be told apart: retry.
@@ -150,6 +161,7 @@ final class RequestHandler {
 
   /** A member's link opening: on the right token the connection may send forwarded requests and ReadIndex. */
   private void memberHello(Request request, RequestTrace trace) {
+    boolean ready = members.ready(); // before the check: a token applied in between must not make it a wrong one
     var refused = members.hello(request.getMemberHello());
     var response = Response.newBuilder().setId(request.getId());
     if (refused.isEmpty()) {
@@ -157,8 +169,9 @@ final class RequestHandler {
     } else {
       LOG.warn("client {}: MemberHello as '{}' refused: {}", peer, request.getMemberHello().getNodeId(),
           refused.get());
-      response.setError(Error.newBuilder().setCode(members.ready() ? Error.Code.PERMISSION_DENIED
-          : Error.Code.UNAVAILABLE).setMessage(refused.get()));
+      helloBeforeToken = ready ? null : request.getMemberHello();
+      response.setError(Error.newBuilder().setCode(ready ? Error.Code.PERMISSION_DENIED : Error.Code.UNAVAILABLE)
+          .setMessage(refused.get()));
     }
     answer(request, response.build(), trace);
   }
