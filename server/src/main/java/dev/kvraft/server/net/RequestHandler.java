@@ -101,22 +101,24 @@ final class RequestHandler {
       memberHello(request, trace);
       return true;
     }
-    if ((request.getForwarded() || request.hasReadIndex()) && !member && helloBeforeToken != null
-        && members.ready()) {
-      member = members.hello(helloBeforeToken).isEmpty();
-      helloBeforeToken = null;
-    }
     if ((request.getForwarded() || request.hasReadIndex()) && !member) {
-      // Before this node has the member token (a cluster's first moments) nobody can be told apart: retry.
+      // Read once, so that the hello kept from before the token and the answer below agree on it.
       var ready = members.ready();
-      answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
-          .setCode(ready ? Error.Code.PERMISSION_DENIED : Error.Code.UNAVAILABLE)
-          .setMessage(ready ? "node " + config.nodeId() + " accepts " + (request.hasReadIndex() ? "ReadIndex"
-              : "forwarded") + " requests only from cluster members (" + members.describe()
-              + "); send the request without 'forwarded'"
-              : "node " + config.nodeId() + " has not applied the cluster's member token yet; retry"))
-          .build(), trace);
-      return true;
+      if (ready && helloBeforeToken != null) {
+        member = members.hello(helloBeforeToken).isEmpty();
+        helloBeforeToken = null;
+      }
+      if (!member) {
+        // Before this node has the member token (a cluster's first moments) nobody can be told apart: retry.
+        answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
+            .setCode(ready ? Error.Code.PERMISSION_DENIED : Error.Code.UNAVAILABLE)
+            .setMessage(ready ? "node " + config.nodeId() + " accepts " + (request.hasReadIndex() ? "ReadIndex"
+                : "forwarded") + " requests only from cluster members (" + members.describe()
+                + "); send the request without 'forwarded'"
+                : "node " + config.nodeId() + " has not applied the cluster's member token yet; retry"))
+            .build(), trace);
+        return true;
+      }
     }
     var invalid = validator.validate(request);
     if (invalid.isPresent()) {
