@@ -75,20 +75,14 @@ final class Watchdog {
           strayFollowers.check();
         }
         if (!closed.getAsBoolean() && raft.isAlive() && leftOut.removedWhileRunning()) {
-          LOG.warn("node {} is no longer in the cluster's configuration (members now {}), and no leader told it: the"
-              + " one that removed it stopped first; it stops serving. To bring it back, wipe its data directory and"
-              + " add it again with 'member add' and --join", config.nodeId(),
-              raft.members().stream().map(m -> m.id()).toList());
-          removed.run();
+          stopAsRemoved("is no longer in the cluster's configuration (members now " + memberIds() + "), and no leader"
+              + " told it: the one that removed it stopped first");
           return;
         }
         if (!closed.getAsBoolean() && !raft.isAlive()) {
           if (raft.removed()) {
             // Not a failure: restarting it would not bring it back. Exit 0 so Restart=on-failure leaves it down.
-            LOG.warn("node {} was removed from the cluster (members now {}); it stops serving. To bring it back,"
-                + " wipe its data directory and add it again with 'member add' and --join", config.nodeId(),
-                raft.members().stream().map(m -> m.id()).toList());
-            removed.run();
+            stopAsRemoved("was removed from the cluster (members now " + memberIds() + ")");
             return;
           }
           boolean removedByElection = closedAsNonMember(); // may wait a second: a stop may have begun meanwhile
@@ -96,10 +90,8 @@ final class Watchdog {
             return;
           }
           if (removedByElection) {
-            LOG.warn("node {} was removed from the cluster: the leader answered its vote request that the committed"
-                + " configuration leaves it out (its own log had not reached the removal); it stops serving. To bring"
-                + " it back, wipe its data directory and add it again with 'member add' and --join", config.nodeId());
-            removed.run();
+            stopAsRemoved("was removed from the cluster: the leader answered its vote request that the committed"
+                + " configuration leaves it out (its own log had not reached the removal)");
             return;
           }
           LOG.error("node {}: Raft stopped working (see the errors above); exiting so the service manager"
@@ -108,6 +100,20 @@ final class Watchdog {
         }
       }
     });
+  }
+
+  /**
+   * Logs, in one line, that this node {@code what} and how to bring it back, then stops it as a removed node (exit 0,
+   * so that Restart=on-failure leaves it down).
+   */
+  private void stopAsRemoved(String what) {
+    LOG.warn("node {} {}; it stops serving. To bring it back, wipe its data directory and add it again with 'member add'"
+        + " and --join", config.nodeId(), what);
+    removed.run();
+  }
+
+  private List<String> memberIds() {
+    return raft.members().stream().map(m -> m.id()).toList();
   }
 
   /**
