@@ -42,16 +42,10 @@ class CutOffWatchTest {
   private static final class Recorder implements WatchListener {
     final List<Long> revisions = new CopyOnWriteArrayList<>();
     final AtomicReference<KvException> error = new AtomicReference<>();
-    volatile boolean created;
 
     @Override
     public void onEvents(List<Event> batch, long revision) {
       batch.forEach(e -> revisions.add(e.getKv().getModRevision()));
-    }
-
-    @Override
-    public void onProgress(long revision) {
-      created = true;
     }
 
     @Override

@@ -123,11 +123,11 @@ public final class HandOver {
    * restart causes no election timeout), but only when the followers that answer would still be a quorum without it.
    */
   private boolean stopWorthIt(long heardWithin) {
-    long voters = raft.members().stream().filter(Consensus.Member::voter).count();
+    var voterIds = raft.members().stream().filter(Consensus.Member::voter).map(Consensus.Member::id).toList();
+    long voters = voterIds.size();
     if (!raft.isLeader() || voters < 2) {
       return false;
     }
-    var voterIds = raft.members().stream().filter(Consensus.Member::voter).map(Consensus.Member::id).toList();
     long live = raft.followers().stream().filter(f -> f.lastHeardMs() <= heardWithin && voterIds.contains(f.id()))
         .count();
     if (live < voters / 2 + 1) {

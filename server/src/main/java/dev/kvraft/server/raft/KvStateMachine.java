@@ -70,7 +70,7 @@ final class KvStateMachine extends BaseStateMachine {
   /** Told after each configuration entry is applied (the TLS transport closes removed members' channels). */
   private final Runnable configurationApplied;
 
-  /** Counted down once Ratis's leader election closes this node as not a member; see {@link #notifyServerShutdown}. */
+  /** Counted down once Ratis's leader election closes this node as not a voter; see {@link #notifyServerShutdown}. */
   private final java.util.concurrent.CountDownLatch closedByElection = new java.util.concurrent.CountDownLatch(1);
 
   private record PendingConf(long index, String summary) {}
@@ -301,8 +301,9 @@ final class KvStateMachine extends BaseStateMachine {
    * Ratis closed this division on its own. In Ratis 3.3.0 {@code allServer == false} comes from one place only: a
    * leader election that ended NOT_IN_CONF (this node's configuration leaves it out) or SHUTDOWN (a vote reply said
    * {@code shouldShutdown}, which only a leader whose committed, stable configuration leaves the candidate out sends,
-   * and only to a candidate whose log ends before that configuration). Both mean this node was removed; the election
-   * runs while the node is a candidate, so a notice in any other role is not counted. Our own close, and a close of
+   * and only to a candidate whose log ends before that configuration). Both mean this node is not a voter: removed, or
+   * a learner that stood for election ({@link RaftNode#closedAsNonMember} tells the two apart). The election runs while
+   * the node is a candidate, so a notice in any other role is not counted. Our own close, and a close of
    * the whole server, say {@code allServer == true}.
    */
   @Override
@@ -316,7 +317,7 @@ final class KvStateMachine extends BaseStateMachine {
   }
 
   /**
-   * Whether Ratis's leader election closed this node as not a member ({@link #notifyServerShutdown}), waiting up to
+   * Whether Ratis's leader election closed this node as not a voter ({@link #notifyServerShutdown}), waiting up to
    * {@code grace} for it: Ratis tells the state machine just after its close, so the watchdog may see the node closed
    * a moment before. Any thread.
    */
@@ -324,7 +325,7 @@ final class KvStateMachine extends BaseStateMachine {
     return closedByElection.await(grace.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
   }
 
-  /** Whether Ratis's leader election closed this node as not a member, as of now; any thread. */
+  /** Whether Ratis's leader election closed this node as not a voter, as of now; any thread. */
   boolean closedByElectionNow() {
     return closedByElection.getCount() == 0;
   }

@@ -198,8 +198,7 @@ final class RaftMembership {
    */
   boolean learnerInOwnConfiguration() {
     var d = division.get();
-    return d != null && d.getRaftConf().getCurrentPeers(RaftPeerRole.LISTENER).stream()
-        .anyMatch(p -> p.getId().equals(selfId));
+    return d != null && lists(d.getRaftConf().getCurrentPeers(RaftPeerRole.LISTENER), selfId);
   }
 
   /**
@@ -211,10 +210,12 @@ final class RaftMembership {
     if (conf.getAllPeers().isEmpty()) {
       return false;
     }
-    java.util.function.Predicate<java.util.Collection<RaftPeer>> lists = peers -> peers.stream()
-        .anyMatch(p -> p.getId().equals(self));
-    return !lists.test(conf.getCurrentPeers(RaftPeerRole.FOLLOWER))
-        && !lists.test(conf.getCurrentPeers(RaftPeerRole.LISTENER));
+    return !lists(conf.getCurrentPeers(RaftPeerRole.FOLLOWER), self)
+        && !lists(conf.getCurrentPeers(RaftPeerRole.LISTENER), self);
+  }
+
+  private static boolean lists(java.util.Collection<RaftPeer> peers, RaftPeerId id) {
+    return peers.stream().anyMatch(p -> p.getId().equals(id));
   }
 
   /**
