@@ -14,6 +14,7 @@ import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.TestNodes;
 import dev.kvraft.testkit.FreePorts;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -96,16 +97,6 @@ class LearnerWatchTest {
 
   /** Node i of members, n1 and n2 founding the cluster, n3 joining; short election timeouts. */
   private static ServerConfig config(Path dir, List<String> members, int i) {
-    var settings = new java.util.HashMap<String, String>(Map.of(
-        "node.id", "n" + i,
-        "cluster", String.join(",", i <= 2 ? members.subList(0, 2) : members),
-        "data.dir", dir.resolve("n" + i).toString(),
-        "raft.election.timeout.min.ms", "300",
-        "raft.election.timeout.max.ms", "600",
-        "metrics.address", "127.0.0.1:0"));
-    if (i == 3) {
-      settings.put("join", "true");
-    }
-    return ServerConfig.fromMap(settings);
+    return TestNodes.member(dir, members, i, 2, Map.of());
   }
 }

@@ -14,6 +14,7 @@ import dev.kvraft.testkit.FreePorts;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -50,20 +51,8 @@ class MembershipTest {
 
   /** Node i (1-based) of a cluster whose first {@code founders} nodes bootstrap it; the rest join. */
   private static ServerConfig config(Path dir, List<String> members, int i, int founders) {
-    var cluster = String.join(",", i <= founders ? members.subList(0, founders) : members.subList(0, i));
-    var settings = new java.util.HashMap<String, String>(Map.of(
-        "node.id", "n" + i,
-        "cluster", cluster,
-        "data.dir", dir.resolve("n" + i).toString(),
-        "raft.election.timeout.min.ms", "300",
-        "raft.election.timeout.max.ms", "600",
-        "metrics.address", "127.0.0.1:0",
-        "request.timeout.ms", "4000",
-        "snapshot.threshold", "200"));
-    if (i > founders) {
-      settings.put("join", "true");
-    }
-    return ServerConfig.fromMap(settings);
+    return TestNodes.member(dir, members, i, founders,
+        Map.of("request.timeout.ms", "4000", "snapshot.threshold", "200"));
   }
 
   private Response change(KvraftServer at, MemberChange.Action action, String id, String address, boolean learner)

@@ -51,6 +51,26 @@ public final class TestNodes {
     return configs;
   }
 
+  /**
+   * Node i (1-based) of {@code members} ("id=host:client:peer"), in a cluster whose first {@code founders} nodes
+   * bootstrap it and whose later ones start with --join; short election timeouts, metrics on a port the OS chooses,
+   * and {@code extra} on top.
+   */
+  public static ServerConfig member(Path dir, List<String> members, int i, int founders, Map<String, String> extra) {
+    var settings = new LinkedHashMap<String, String>();
+    settings.put("node.id", "n" + i);
+    settings.put("cluster", String.join(",", i <= founders ? members.subList(0, founders) : members.subList(0, i)));
+    settings.put("data.dir", dir.resolve("n" + i).toString());
+    settings.put("raft.election.timeout.min.ms", "300");
+    settings.put("raft.election.timeout.max.ms", "600");
+    settings.put("metrics.address", "127.0.0.1:0");
+    if (i > founders) {
+      settings.put("join", "true");
+    }
+    settings.putAll(extra);
+    return ServerConfig.fromMap(settings);
+  }
+
   /** The same node's config with one setting changed (a restart with a new setting). */
   public static ServerConfig withSetting(ServerConfig c, String key, String value) {
     var args = new ArrayList<>(args(c));
