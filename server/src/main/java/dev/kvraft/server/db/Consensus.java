@@ -23,6 +23,15 @@ public interface Consensus {
    */
   CompletableFuture<?> readBarrier(long callId);
 
+  /**
+   * On the leader: tells the followers its commit index now rather than with the next append or heartbeat, so that
+   * they apply what it just committed ({@link CommitNotice}). Completes when that is done or failed; nothing waits for
+   * it. By default, nothing to tell.
+   */
+  default CompletableFuture<?> pushCommitIndex(long callId) {
+    return CompletableFuture.completedFuture(null);
+  }
+
   /** True when the proposal with this call id reached the leader's log, so its outcome is unknown if it failed. */
   boolean wasAppended(long callId);
 

@@ -23,6 +23,7 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link ReadPath}: linearizable reads behind one read barrier (leader) or one read index (follower);
  *   <li>{@link Applier}: committed entries into the state, answering this node's writes; snapshots in and out;
  *   <li>{@link Retries} and {@link PendingRequests}: what waits, until when, and what is routed again;
+ *   <li>{@link CommitNotice}: on the leader, the followers told of its last commits when writes pause;
  *   <li>{@link Replies}, {@link StatusReport}: answers;
  *   <li>{@link Inbox}: the queue, and the ports other threads put events through ({@link #commands()},
  *       {@link #stateMachine()}, {@link #forwardSink()}).
@@ -76,6 +77,7 @@ public final class DatabaseLoop implements AutoCloseable {
   private final WritePath writes;
   private final ReadPath reads;
   private final CallIds ids;
+  private final CommitNotice commitNotice;
   private long takenCommands;
   private volatile int inFlightView;
 
@@ -90,6 +92,7 @@ public final class DatabaseLoop implements AutoCloseable {
     this.consensus = Consensus.notStarted(config.nodeId());
     this.thread = Thread.ofPlatform().name("kvraft-db").unstarted(this::run);
     this.ids = new CallIds();
+    this.commitNotice = new CommitNotice(ids, System::nanoTime);
     this.state = new KvState(config.limits().maxAnswerBytes());
     this.replies = new Replies(config.nodeId(), state);
     this.inbox = new Inbox(config.queueCapacity(), proposer, replies::observer);
@@ -289,7 +292,8 @@ public final class DatabaseLoop implements AutoCloseable {
     var observer = applier.observer();
     try {
       while (true) {
-        var first = inbox.poll(pending.nanosUntilFirstRetry(System.nanoTime(), TICK_NANOS));
+        var first = inbox.poll(commitNotice.nanosUntilDue(pending.nanosUntilFirstRetry(System.nanoTime(),
+            TICK_NANOS)));
         long turnStart = System.nanoTime();
         if (first != null) {
           batch.add(first);
@@ -337,6 +341,7 @@ public final class DatabaseLoop implements AutoCloseable {
         memberToken.proposeIfMissing(consensus, ids, proposer);
         compaction.proposeIfDue(consensus, ids, proposer);
         leases.tick(consensus, ids, proposer, replies);
+        commitNotice.afterTurn(consensus, applier.appliedIndex(), pending.proposalsInFlight());
         inFlightView = (int) Math.min(Integer.MAX_VALUE, takenCommands - replies.answered());
         if (events > 0) {
           loopObserver.turn(events, System.nanoTime() - turnStart);

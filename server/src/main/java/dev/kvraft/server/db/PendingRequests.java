@@ -54,6 +54,11 @@ final class PendingRequests {
     proposals.put(callId, p);
   }
 
+  /** Whether a write this node proposed has not applied (or expired) yet. */
+  boolean proposalsInFlight() {
+    return !proposals.isEmpty();
+  }
+
   /** The proposal's commands, removed; null when it was already answered or expired. */
   Pending proposalDone(long callId) {
     return proposals.remove(callId);

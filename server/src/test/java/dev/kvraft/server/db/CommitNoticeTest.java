@@ -1,0 +1,105 @@
+package dev.kvraft.server.db;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.google.protobuf.ByteString;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Test;
+
+/** When the leader tells its followers its commit index at once, and when it leaves that to the next append. */
+class CommitNoticeTest {
+  private static final long QUIET = CommitNotice.QUIET_NANOS;
+
+  /** Leads or not, and records each push with the future the test completes. */
+  private static final class Raft implements Consensus {
+    boolean leader = true;
+    final List<CompletableFuture<Void>> pushes = new ArrayList<>();
+
+    @Override public CompletableFuture<?> propose(long callId, ByteString entry) { return null; }
+    @Override public CompletableFuture<?> readBarrier(long callId) { return null; }
+    @Override public boolean wasAppended(long callId) { return false; }
+    @Override public void forget(long callId) { }
+    @Override public long term() { return 1; }
+    @Override public boolean isLeader() { return leader; }
+    @Override public Info info() { return Info.UNKNOWN; }
+
+    @Override
+    public CompletableFuture<?> pushCommitIndex(long callId) {
+      var f = new CompletableFuture<Void>();
+      pushes.add(f);
+      return f;
+    }
+  }
+
+  private long now = 1_000_000_000L;
+  private final Raft raft = new Raft();
+  private final CommitNotice notice = new CommitNotice(new CallIds(), () -> now);
+
+  @Test
+  void aLoneWriteIsToldOnceWritesHavePausedForTheQuietTime() {
+    notice.afterTurn(raft, 10, false);
+    notice.afterTurn(raft, 11, false);
+    assertEquals(0, raft.pushes.size(), "not before the quiet time");
+    assertEquals(QUIET, notice.nanosUntilDue(Long.MAX_VALUE), "the loop wakes when it is due");
+    now += QUIET;
+    assertEquals(0, notice.nanosUntilDue(Long.MAX_VALUE));
+    notice.afterTurn(raft, 11, false);
+    assertEquals(1, raft.pushes.size(), "told after the quiet time");
+    raft.pushes.getFirst().complete(null);
+    now += QUIET;
+    notice.afterTurn(raft, 11, false);
+    assertEquals(1, raft.pushes.size(), "once: nothing applied since");
+    assertEquals(Long.MAX_VALUE, notice.nanosUntilDue(Long.MAX_VALUE), "nothing to wake for");
+  }
+
+  @Test
+  void notWhileItsOwnWritesAreInFlightOrAppliesKeepComing() {
+    notice.afterTurn(raft, 10, false);
+    for (long i = 11; i < 20; i++) {
+      now += QUIET / 2;
+      notice.afterTurn(raft, i, false);
+    }
+    assertEquals(0, raft.pushes.size(), "each entry's follower learns the last commit from the next append");
+    now += QUIET;
+    notice.afterTurn(raft, 19, true);
+    assertEquals(0, raft.pushes.size(), "a write in flight: its append carries the commit index");
+    notice.afterTurn(raft, 19, false);
+    assertEquals(1, raft.pushes.size());
+  }
+
+  @Test
+  void oneAtATimeAndTheLatestIndexAfterIt() {
+    notice.afterTurn(raft, 10, false);
+    notice.afterTurn(raft, 11, false);
+    now += QUIET;
+    notice.afterTurn(raft, 11, false);
+    notice.afterTurn(raft, 12, false);
+    now += QUIET;
+    notice.afterTurn(raft, 12, false);
+    assertEquals(1, raft.pushes.size(), "not while one is in flight");
+    raft.pushes.getFirst().completeExceptionally(new IllegalStateException("not leader"));
+    notice.afterTurn(raft, 12, false);
+    assertEquals(2, raft.pushes.size(), "after it, even a failed one, the newer index is told");
+  }
+
+  @Test
+  void aFollowerTellsNothingAndANewLeaderOnlyWhatAppliesAfterItLeads() {
+    raft.leader = false;
+    notice.afterTurn(raft, 10, false);
+    now += QUIET;
+    notice.afterTurn(raft, 11, false);
+    now += QUIET;
+    notice.afterTurn(raft, 11, false);
+    assertEquals(0, raft.pushes.size(), "a follower");
+    raft.leader = true;
+    now += QUIET;
+    notice.afterTurn(raft, 11, false);
+    assertEquals(0, raft.pushes.size(), "applied while following: the old leader's to tell");
+    notice.afterTurn(raft, 12, false);
+    now += QUIET;
+    notice.afterTurn(raft, 12, false);
+    assertEquals(1, raft.pushes.size(), "applied while leading");
+  }
+}
