@@ -396,6 +396,8 @@ final class Routes implements AutoCloseable {
     } catch (ExecutionException | TimeoutException e) {
       discovered = false;
     } catch (InterruptedException e) {
+      // A closed watch or a lost keep-alive interrupts its thread: the next connection opened asks again.
+      discovered = false;
       Thread.currentThread().interrupt();
     }
   }
