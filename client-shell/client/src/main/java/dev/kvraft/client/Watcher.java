@@ -5,8 +5,10 @@ import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.proto.Watch;
 import java.io.IOException;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One watch opened by {@link KvClient#watch}: streams a range's changes to a {@link WatchListener}, and survives the
@@ -25,7 +27,15 @@ import java.util.concurrent.TimeUnit;
  * for the listener: it reads the answers of every other call on the same connection. When {@value #QUEUED} messages
  * wait, the reader cancels the stream and queues {@link Behind}; once the listener has taken what was queued, the
  * watch is opened again on the same node from the next revision, and the node catches it up from its history. Every
- * field below except the queue, {@link #queued} and {@link #closed} belongs to the delivery thread.
+ * field below except the queue, {@link #queued}, {@link #closed}, {@link #stopping} and {@link #connecting} (with
+ * its lock) belongs to the delivery thread.
+ *
+ * <p>Closing: {@link #close} returns at once, or as soon as a listener callback under way has returned. It does not
+ * wait for the delivery thread's own waits: a backoff ends when {@link #stopping} is counted down, and a connection
+ * being opened for the watch (connecting, a TLS handshake, a login, or waiting for another thread of the client that
+ * is connecting: each may take seconds on a node that does not answer) is cut short by interrupting the delivery
+ * thread. It is interrupted only there, under {@link #connectingLock}, and its interrupt status is cleared before it
+ * goes on: never while it runs the listener's code.
  */
 public final class Watcher implements AutoCloseable {
   private static final int QUEUED = 1024;
@@ -51,6 +61,12 @@ public final class Watcher implements AutoCloseable {
   private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
   private final Thread thread;
   private volatile boolean closed;
+  /** Counted down by {@link #close}: a backoff under way ends at once. */
+  private final CountDownLatch stopping = new CountDownLatch(1);
+  /** Guards {@link #connecting}: close() interrupts the delivery thread only while it is set. */
+  private final ReentrantLock connectingLock = new ReentrantLock();
+  /** Whether the delivery thread is in {@link #connect}, the one wait of it that close() interrupts. */
+  private boolean connecting;
   private volatile long lastRevision;
 
   // ---- the delivery thread's ----
@@ -94,13 +110,27 @@ public final class Watcher implements AutoCloseable {
     return closed;
   }
 
-  /** Ends the watch: the server is told, and the listener gets nothing more once this returns. */
+  /**
+   * Ends the watch: the server is told (when the watch's connection is alive), and the listener gets nothing more
+   * once this returns. Returns at once when the watch is backing off before it reopens, or opening its connection
+   * to a node that does not answer: those are cut short. A listener callback under way is not interrupted: this
+   * waits for it to return, up to 5 s.
+   */
   @Override
   public void close() {
     closed = true;
     queue.clear();
     queue.offer(new Stop());
+    stopping.countDown();
     if (Thread.currentThread() != thread) {
+      connectingLock.lock();
+      try {
+        if (connecting) {
+          thread.interrupt(); // it is in connect(), which clears the interrupt before it returns
+        }
+      } finally {
+        connectingLock.unlock();
+      }
       try {
         thread.join(TimeUnit.SECONDS.toMillis(5));
       } catch (InterruptedException e) {
@@ -162,7 +192,11 @@ public final class Watcher implements AutoCloseable {
       var addresses = client.addresses();
       var target = addresses.get(Math.floorMod(address, addresses.size()));
       try {
-        connection = client.connectionTo(target);
+        var opened = connect(target);
+        if (opened == null) {
+          return false; // closed: no stream is opened, so there is none to cancel
+        }
+        connection = opened;
         id = client.nextId();
         var request = Request.newBuilder().setId(id).setWatch(watch.toBuilder().setStartRevision(next)).build();
         var c = connection;
@@ -196,6 +230,37 @@ public final class Watcher implements AutoCloseable {
       }
     }
     return false;
+  }
+
+  /**
+   * The connection to {@code target} ({@link KvClient#connectionTo}), or null when the watch was closed before or
+   * meanwhile. close() interrupts this thread only while it is in here, so that opening a connection to a node that
+   * does not answer does not hold it up; the interrupt is cleared before this returns, so it reaches nothing else
+   * (the listener least of all). Throws what connecting threw, an interrupted connect's failure included.
+   */
+  private Connection connect(String target) throws IOException {
+    connectingLock.lock();
+    try {
+      if (closed) {
+        return null;
+      }
+      connecting = true;
+    } finally {
+      connectingLock.unlock();
+    }
+    Connection c;
+    try {
+      c = client.connectionTo(target);
+    } finally {
+      connectingLock.lock();
+      try {
+        connecting = false;
+        Thread.interrupted(); // close()'s interrupt, if any, was for the wait above only
+      } finally {
+        connectingLock.unlock();
+      }
+    }
+    return closed ? null : c;
   }
 
   /** Called on a connection's reader thread: never waits. */
@@ -317,9 +382,10 @@ public final class Watcher implements AutoCloseable {
     return open();
   }
 
+  /** Waits before reopening, longer after each failure in a row; close() ends the wait at once. */
   private void backoff() throws InterruptedException {
     if (failures > 0 && !closed && !client.isClosed()) {
-      TimeUnit.MILLISECONDS.sleep(Math.min(MAX_BACKOFF_MILLIS, 50L << Math.min(failures, 6)));
+      stopping.await(Math.min(MAX_BACKOFF_MILLIS, 50L << Math.min(failures, 6)), TimeUnit.MILLISECONDS);
     }
   }
 

@@ -432,6 +432,56 @@ class WatchTest {
     }
   }
 
+  /**
+   * close() cuts a backoff short: a node that ends every watch for want of a leader has the watcher reopening it
+   * after a backoff that doubles to 2 s, and close() during that backoff used to sleep it out before returning.
+   */
+  @Test
+  void closeDuringABackoffReturnsAtOnce() throws Exception {
+    try (var cutOff = new FakeNode(r -> r.hasWatch() ? dev.kvraft.proto.Response.newBuilder()
+        .setWatch(dev.kvraft.proto.WatchResult.newBuilder().setCanceled(true)
+            .setCancelCode(dev.kvraft.proto.Error.Code.UNAVAILABLE).setCancelReason("no leader")).build() : null)) {
+      var c = started.closing(KvClient.builder().addresses(cutOff.address()).discoverMembers(false).build());
+      var r = new Recorder();
+      var w = watch(c, Watch.newBuilder().setKey(utf8("b/")).setRangeEnd(utf8("b0")).setStartRevision(1).build(), r);
+      // The sixth ending backs off the longest, 2 s, right after cancelling the watch it ended: close while in it.
+      Await.until("six watches ended and cancelled", WAIT,
+          () -> cutOff.received.stream().filter(dev.kvraft.proto.Request::hasCancelWatch).count() >= 6);
+      var took = closing(w);
+      assertTrue(took.compareTo(Duration.ofSeconds(1)) < 0, "close() took " + took + " (the backoff is 2 s)");
+      assertFalse(w.isOpen());
+      assertEquals(null, r.error.get(), "a closed watch tells the listener nothing");
+    }
+  }
+
+  /**
+   * close() cuts short the opening of a watch's connection: here its node accepts TCP and never answers the login,
+   * which the client allows 10 s, and close() used to wait 5 s for the watch's thread before giving up on it.
+   */
+  @Test
+  void closeWhileTheWatchIsConnectingReturnsAtOnce() throws Exception {
+    try (var node = new FakeNode(r -> null)) {
+      var c = started.closing(KvClient.builder().addresses(node.address()).discoverMembers(false)
+          .credentials("u", "p").build());
+      var r = new Recorder();
+      var w = watch(c, Watch.newBuilder().setKey(utf8("c/")).setRangeEnd(utf8("c0")).build(), r);
+      Await.until("the watch's login to be sent", WAIT,
+          () -> node.received.stream().anyMatch(dev.kvraft.proto.Request::hasAuthenticate));
+      var took = closing(w);
+      assertTrue(took.compareTo(Duration.ofSeconds(2)) < 0, "close() took " + took + " (a login may take 10 s)");
+      assertFalse(w.isOpen());
+      assertEquals(null, r.error.get(), "a closed watch tells the listener nothing");
+      assertFalse(node.received.stream().anyMatch(dev.kvraft.proto.Request::hasWatch), node.received.toString());
+    }
+  }
+
+  /** How long {@code w.close()} took. */
+  private static Duration closing(Watcher w) {
+    long start = System.nanoTime();
+    w.close();
+    return Duration.ofNanos(System.nanoTime() - start);
+  }
+
   static ByteString b(String s) {
     return utf8(s);
   }
