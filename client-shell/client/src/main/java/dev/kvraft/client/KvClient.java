@@ -58,6 +58,8 @@ public final class KvClient implements AutoCloseable {
   private final Calls calls;
   /** The running keep-alives: close() wakes them, or each would sleep up to a third of its TTL before noticing. */
   private final java.util.Set<KeepAlive> keepAlives = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  /** The running watches: close() wakes them, or one backing off would wait up to 2 s before ending. */
+  private final java.util.Set<Watcher> watchers = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   private KvClient(Builder b) {
     this.connectTimeout = b.connectTimeout;
@@ -508,7 +510,12 @@ public final class KvClient implements AutoCloseable {
     if (routes.isClosed()) {
       throw new UnavailableException("the client is closed", "");
     }
-    return new Watcher(this, watch, listener).start();
+    var w = new Watcher(this, watch, listener);
+    watchers.add(w);
+    if (isClosed()) {
+      w.clientClosed(); // close() may have run before it was in the set
+    }
+    return w.start();
   }
 
   // ---- raw calls ------------------------------------------------------------------------------
@@ -541,6 +548,7 @@ public final class KvClient implements AutoCloseable {
   public void close() {
     routes.close();
     keepAlives.forEach(KeepAlive::clientClosed);
+    watchers.forEach(Watcher::clientClosed);
   }
 
   // ---- for Watcher and KeepAlive --------------------------------------------------------------
@@ -562,6 +570,11 @@ public final class KvClient implements AutoCloseable {
   /** A keep-alive's thread ended. */
   void ended(KeepAlive k) {
     keepAlives.remove(k);
+  }
+
+  /** A watch's thread ended. */
+  void ended(Watcher w) {
+    watchers.remove(w);
   }
 
   // ---- helpers --------------------------------------------------------------------------------

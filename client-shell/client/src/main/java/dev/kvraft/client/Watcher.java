@@ -20,7 +20,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * node, after a backoff, from the revision after the last one delivered: no revision is missed and none comes
  * twice. It gives up only when every node says the history it needs is
  * compacted ({@link WatchListener#onError}), when the request itself is refused, or when its client is closed
- * ({@code onError} with {@link UnavailableException}).
+ * ({@code onError} with {@link UnavailableException}; at once, also from a backoff).
  *
  * <p>Threads: messages arrive on the connection's reader thread and are queued; the virtual thread
  * {@code kvraft-watch-ID} delivers them to the listener and reopens the watch when needed. The reader never waits
@@ -61,7 +61,7 @@ public final class Watcher implements AutoCloseable {
   private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
   private final Thread thread;
   private volatile boolean closed;
-  /** Counted down by {@link #close}: a backoff under way ends at once. */
+  /** Counted down by {@link #close} and by its client's close: a backoff under way ends at once. */
   private final CountDownLatch stopping = new CountDownLatch(1);
   /** Guards {@link #connecting}: close() interrupts the delivery thread only while it is set. */
   private final ReentrantLock connectingLock = new ReentrantLock();
@@ -175,6 +175,7 @@ public final class Watcher implements AutoCloseable {
       Thread.currentThread().interrupt();
     } finally {
       cancel();
+      client.ended(this);
     }
   }
 
@@ -261,6 +262,14 @@ public final class Watcher implements AutoCloseable {
       }
     }
     return closed ? null : c;
+  }
+
+  /**
+   * Its client was closed: a backoff under way ends now, and the watch with it ({@code onError}). Opening a
+   * connection needs no more: the client's close ends a login under way, and opens nothing after.
+   */
+  void clientClosed() {
+    stopping.countDown();
   }
 
   /** Called on a connection's reader thread: never waits. */

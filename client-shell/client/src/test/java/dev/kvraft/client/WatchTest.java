@@ -455,6 +455,31 @@ class WatchTest {
   }
 
   /**
+   * Closing the client ends a watch that is backing off at once, with onError, as it wakes its keep-alives: the
+   * watch used to sleep its backoff (up to 2 s) out first.
+   */
+  @Test
+  void closingTheClientEndsAWatchBackingOffAtOnce() throws Exception {
+    try (var cutOff = new FakeNode(r -> r.hasWatch() ? dev.kvraft.proto.Response.newBuilder()
+        .setWatch(dev.kvraft.proto.WatchResult.newBuilder().setCanceled(true)
+            .setCancelCode(dev.kvraft.proto.Error.Code.UNAVAILABLE).setCancelReason("no leader")).build() : null)) {
+      var c = started.closing(KvClient.builder().addresses(cutOff.address()).discoverMembers(false).build());
+      var r = new Recorder();
+      var w = watch(c, Watch.newBuilder().setKey(utf8("e/")).setRangeEnd(utf8("e0")).setStartRevision(1).build(), r);
+      Await.until("six watches ended and cancelled", WAIT,
+          () -> cutOff.received.stream().filter(dev.kvraft.proto.Request::hasCancelWatch).count() >= 6);
+      long start = System.nanoTime();
+      c.close();
+      Await.until("the watch to end", WAIT, () -> !w.isOpen());
+      var took = Duration.ofNanos(System.nanoTime() - start);
+      assertTrue(took.compareTo(Duration.ofSeconds(1)) < 0, "the watch ended " + took + " after its client closed"
+          + " (the backoff is 2 s)");
+      assertTrue(r.error.get() instanceof UnavailableException && r.error.get().getMessage().contains("closed"),
+          String.valueOf(r.error.get()));
+    }
+  }
+
+  /**
    * close() cuts short the opening of a watch's connection: here its node accepts TCP and never answers the login,
    * which the client allows 10 s, and close() used to wait 5 s for the watch's thread before giving up on it.
    */
