@@ -103,8 +103,8 @@ public final class DatabaseLoop implements AutoCloseable {
     applier.systemState(alarms);
     applier.systemState(compaction);
     this.watches = new Watches(config.nodeId(), state, replies, compaction::compactRevisionView, inbox::add,
-        config.watchProgressInterval(), () -> consensus.leaderKnown(),
-        config.electionTimeoutMax().multipliedBy(Watches.NO_LEADER_ELECTION_TIMEOUTS));
+        config.watchProgressInterval(), new LeaderAbsence(config.nodeId(), () -> consensus.leaderKnown(),
+            config.electionTimeoutMax().multipliedBy(LeaderAbsence.ELECTION_TIMEOUTS)));
     // Outermost first when applying: auth (who may), then the quota alarm (is there room), compaction, watches
     // (who is told), the map.
     this.leases = new Leases(state, config.electionTimeoutMax(), pending, this::proposeOps, leaseClock);

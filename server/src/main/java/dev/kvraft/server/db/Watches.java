@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
@@ -27,8 +26,9 @@ import org.slf4j.LoggerFactory;
  * revisions since from {@link #recent} (the last revisions applied, kept in memory while anyone watches) and makes
  * it live again. So a slow watcher never slows writes, never misses a revision and never sees one twice; it is
  * cancelled only when history it still needs is gone (compacted, pruned, or skipped by a snapshot install), or, when
- * it asked for {@code require_leader}, when this node has known no leader for longer than {@link #noLeaderNanos}
- * (it may be cut off from the majority, so it would send nothing for as long as that lasts: {@link #checkLeader}).
+ * it asked for {@code require_leader}, when this node has known no leader for longer than the {@link LeaderAbsence}
+ * bound (it may be cut off from the majority, so it would send nothing for as long as that lasts:
+ * {@link #endLeaderWatches}).
  *
  * <p>Owned by the database loop's thread: the registry (and its count of open watches), the range index, the recent
  * revisions and each watcher's state while it is live. While a watcher is behind, its position belongs to its
@@ -36,8 +36,7 @@ import org.slf4j.LoggerFactory;
  * What the watches may hold, and what each connection's hold, is the {@link WatchBudget}'s (the loop's thread's too):
  * a watch opens only if it fits, is charged when it opens and discharged when it ends. The messages it sends are
  * built by {@link WatchMessages}, from the {@link WatchRevision}s it captures. Whether this node knows a leader, and
- * since when it has not, is the loop thread's too: sampled once per tick from Raft's cheap view
- * ({@link Consensus#leaderKnown}), never by waiting on Raft.
+ * since when it has not, is its {@link LeaderAbsence}'s (the loop thread's too), which it ticks first on each tick.
  */
 final class Watches {
   private static final Logger LOG = LoggerFactory.getLogger(Watches.class);
@@ -47,12 +46,6 @@ final class Watches {
   static final long RECENT_BYTES = 16L << 20;
   /** Events gathered for one live watcher in one turn before it is sent to catch up instead. */
   static final long PENDING_BYTES = 4L << 20;
-  /**
-   * A {@code require_leader} watch ends once this node has known no leader for this many maximum election timeouts
-   * (server/DESIGN.md, "Watch": an ordinary election, even with a split vote, leaves a node without a leader for
-   * about one or two; etcd's bound is three election timeouts too).
-   */
-  static final int NO_LEADER_ELECTION_TIMEOUTS = 3;
 
   private final String nodeId;
   private final KvState state;
@@ -61,10 +54,8 @@ final class Watches {
   private final LongSupplier compactRevision;
   private final Consumer<Event> loop;
   private final long progressNanos;
-  /** Whether Raft knows a leader now (cheap; read once per tick). */
-  private final java.util.function.BooleanSupplier leaderKnown;
-  /** How long without a leader ends the {@code require_leader} watches. */
-  private final long noLeaderNanos;
+  /** Since when no leader has been known, and whether that ends the {@code require_leader} watches. */
+  private final LeaderAbsence leaderAbsence;
   private volatile WatchHistory history = WatchHistory.NONE;
   /** Catch-ups reading kvraft.db at a time. */
   private final java.util.concurrent.Semaphore readers = new java.util.concurrent.Semaphore(WatchCatchUp.READERS);
@@ -82,11 +73,6 @@ final class Watches {
   private long nextProgress;
   /** Open watches with {@code require_leader}. */
   private int leaderWatchers;
-  /** As of the last tick: no leader was known then, and since when ({@link System#nanoTime} of that tick). */
-  private boolean leaderless;
-  private long leaderlessSince;
-  /** As of the last tick: how long no leader had been known (0 while one is). */
-  private long leaderlessNanos;
 
   private final ArrayDeque<WatchRevision> recent = new ArrayDeque<>();
   private long recentBytes;
@@ -96,11 +82,9 @@ final class Watches {
   private final Capture capture = new Capture();
 
   Watches(String nodeId, KvState state, Replies replies, LongSupplier compactRevision, Consumer<Event> loop,
-      java.time.Duration progressInterval, java.util.function.BooleanSupplier leaderKnown,
-      java.time.Duration noLeaderBound) {
+      java.time.Duration progressInterval, LeaderAbsence leaderAbsence) {
     this.nodeId = nodeId;
-    this.leaderKnown = leaderKnown;
-    this.noLeaderNanos = noLeaderBound.toNanos();
+    this.leaderAbsence = leaderAbsence;
     this.state = state;
     this.replies = replies;
     this.messages = new WatchMessages(replies);
@@ -283,8 +267,8 @@ final class Watches {
           + " be forwarded", "");
       return;
     }
-    if (r.getWatch().getRequireLeader() && leaderlessNanos > noLeaderNanos) {
-      replies.error(c, Error.Code.UNAVAILABLE, noLeader() + "; watch on another node", "");
+    if (r.getWatch().getRequireLeader() && leaderAbsence.pastBound()) {
+      replies.error(c, Error.Code.UNAVAILABLE, leaderAbsence.reason() + "; watch on another node", "");
       return;
     }
     var mine = bySink.computeIfAbsent(sink, s -> new HashMap<>());
@@ -474,11 +458,12 @@ final class Watches {
   }
 
   /**
-   * Each tick: whether a leader is known ({@link #checkLeader}), then progress notifications to the quiet live
-   * watchers that asked for them.
+   * Each tick: whether a leader is known ({@link LeaderAbsence#tick}) and what that ends ({@link #endLeaderWatches}),
+   * then progress notifications to the quiet live watchers that asked for them.
    */
   void tick(long now) {
-    checkLeader(now);
+    leaderAbsence.tick(now);
+    endLeaderWatches();
     if (progressWatchers == 0 || now - nextProgress < 0) {
       return;
     }
@@ -498,24 +483,14 @@ final class Watches {
   }
 
   /**
-   * Samples whether Raft knows a leader; once none has been known for longer than {@link #noLeaderNanos}, ends every
-   * live {@code require_leader} watch with a cancel that says why (UNAVAILABLE), so its client watches on another
-   * node. A behind watch is left to its catch-up: it ends here once it is live again (a node cut off writes nothing
-   * new, so its catch-up soon reaches the end of its history). A watch whose connection has no room for the cancel
-   * now is tried again next tick: ended without being told, its client would wait on it for nothing.
+   * Once no leader has been known for longer than the {@link LeaderAbsence} bound (as of this tick), ends every live
+   * {@code require_leader} watch with a cancel that says why (UNAVAILABLE), so its client watches on another node. A
+   * behind watch is left to its catch-up: it ends here once it is live again (a node cut off writes nothing new, so
+   * its catch-up soon reaches the end of its history). A watch whose connection has no room for the cancel now is
+   * tried again next tick: ended without being told, its client would wait on it for nothing.
    */
-  private void checkLeader(long now) {
-    if (leaderKnown.getAsBoolean()) {
-      leaderless = false;
-      leaderlessNanos = 0;
-      return;
-    }
-    if (!leaderless) {
-      leaderless = true;
-      leaderlessSince = now;
-    }
-    leaderlessNanos = now - leaderlessSince;
-    if (leaderWatchers == 0 || leaderlessNanos <= noLeaderNanos) {
+  private void endLeaderWatches() {
+    if (leaderWatchers == 0 || !leaderAbsence.pastBound()) {
       return;
     }
     var due = new ArrayList<Watcher>();
@@ -530,7 +505,7 @@ final class Watches {
     int ended = 0;
     for (var w : due) {
       // Live after this turn's flush: every revision up to now was sent, so the client resumes from w.next.
-      var reason = noLeader() + "; watch again on another node from revision " + w.next;
+      var reason = leaderAbsence.reason() + "; watch again on another node from revision " + w.next;
       if (offer(w, messages.canceled(w.id, revision, reason, 0))) {
         end(w);
         ended++;
@@ -538,15 +513,9 @@ final class Watches {
     }
     sendStaged();
     if (ended > 0) {
-      LOG.info("{}; ended {} watch(es) that require a leader (their clients watch on another node)", noLeader(),
-          ended);
+      LOG.info("{}; ended {} watch(es) that require a leader (their clients watch on another node)",
+          leaderAbsence.reason(), ended);
     }
-  }
-
-  private String noLeader() {
-    return "node " + nodeId + " has known no leader for " + TimeUnit.NANOSECONDS.toMillis(leaderlessNanos)
-        + " ms (the bound is " + TimeUnit.NANOSECONDS.toMillis(noLeaderNanos) + " ms): it may be cut off from the"
-        + " majority";
   }
 
   // ---- for the catch-up threads ----

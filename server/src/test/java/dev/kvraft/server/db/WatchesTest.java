@@ -38,7 +38,7 @@ class WatchesTest {
   private final AtomicBoolean leader = new AtomicBoolean(true);
   private static final Duration NO_LEADER_BOUND = Duration.ofSeconds(3);
   private final Watches watches = new Watches("n1", state, new Replies("n1", state), () -> 0, loop::add,
-      Duration.ofSeconds(10), leader::get, NO_LEADER_BOUND);
+      Duration.ofSeconds(10), new LeaderAbsence("n1", leader::get, NO_LEADER_BOUND));
   private final OpApplier apply = watches.around(OpApplier.of(state));
   private final Sink sink = new Sink();
 
@@ -312,7 +312,7 @@ class WatchesTest {
       } else {
         loop.add(e);
       }
-    }, Duration.ofSeconds(10), () -> true, NO_LEADER_BOUND);
+    }, Duration.ofSeconds(10), new LeaderAbsence("n1", () -> true, NO_LEADER_BOUND));
     var quickApply = quick.around(OpApplier.of(state));
     for (var v : List.of("1", "2")) {
       quickApply.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(ByteString.copyFromUtf8("k"))
