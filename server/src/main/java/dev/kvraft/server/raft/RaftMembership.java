@@ -18,6 +18,7 @@ import org.apache.ratis.protocol.RaftClientReply;
 import org.apache.ratis.protocol.RaftPeer;
 import org.apache.ratis.protocol.RaftPeerId;
 import org.apache.ratis.protocol.SetConfigurationRequest;
+import org.apache.ratis.server.DivisionInfo;
 import org.apache.ratis.server.RaftConfiguration;
 import org.apache.ratis.server.RaftServer;
 
@@ -27,10 +28,13 @@ import org.apache.ratis.server.RaftServer;
  * replicates to after their removal, a change's compare-and-set arguments, the check that new members take
  * connections, and the answer when a change outlasts its timeout. {@link RaftNode} makes the Ratis calls with them, on
  * its {@code kvraft-raft-admin} thread, since they share its admin thread and error translation with its other calls.
+ * On a learner, also whether its leader still reaches it ({@link #learnerHearsLeader}, for
+ * {@link RaftNode#leaderKnown}).
  *
  * <p>Thread-safety: any thread. {@link #membersView} is replaced whole; {@link #changesUnderWay} is counted up by the
- * thread that starts a change and down by the Ratis thread that answers it; the rest is final. The division is
- * {@link RaftNode}'s, null until Raft starts.
+ * thread that starts a change and down by the Ratis thread that answers it; {@link #learnerCheckedAt} and
+ * {@link #learnerHeard} are written by {@link #learnerHearsLeader}'s caller (the database loop's thread); the rest is
+ * final. The division is {@link RaftNode}'s, null until Raft starts.
  */
 final class RaftMembership {
   private final ServerConfig config;
@@ -41,6 +45,10 @@ final class RaftMembership {
   private final AtomicInteger changesUnderWay = new AtomicInteger();
   /** The configuration {@link #members} was computed from, and the answer (replaced whole; any thread). */
   private volatile MembersView membersView;
+  /** {@link #learnerHearsLeader}: when it last asked Ratis, and the answer (the caller's thread: the loop's). */
+  private volatile long learnerCheckedAt = System.nanoTime() - LEARNER_CHECK_NANOS;
+  private volatile boolean learnerHeard = true;
+  private static final long LEARNER_CHECK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(100);
 
   private record MembersView(RaftConfiguration conf, List<Member> members) {}
 
@@ -199,6 +207,22 @@ final class RaftMembership {
   boolean learnerInOwnConfiguration() {
     var d = division.get();
     return d != null && lists(d.getRaftConf().getCurrentPeers(RaftPeerRole.LISTENER), selfId);
+  }
+
+  /**
+   * On a learner (a Ratis listener, {@code info} its division's) that names a leader: whether that leader reached it
+   * within one maximum election timeout. A learner never stands for election, so it keeps the last leader's id however
+   * long it has not heard from it: this asks Ratis when the leader last reached it, at most every
+   * {@link #LEARNER_CHECK_NANOS} (it builds a proto), and answers as of the last time it asked in between.
+   */
+  boolean learnerHearsLeader(DivisionInfo info) {
+    long now = System.nanoTime();
+    if (now - learnerCheckedAt >= LEARNER_CHECK_NANOS) {
+      learnerCheckedAt = now;
+      var follower = info.getRoleInfoProto().getFollowerInfo();
+      learnerHeard = follower.getLeaderInfo().getLastRpcElapsedTimeMs() <= config.electionTimeoutMax().toMillis();
+    }
+    return learnerHeard;
   }
 
   /**

@@ -52,9 +52,9 @@ import org.apache.ratis.util.TimeDuration;
  *
  * <p>Proposals go in-process to {@link RaftServer#submitClientRequestAsync} under one client id per node boot and
  * increasing call ids chosen by the database loop (a pair is never reused, or Ratis's retry cache would answer with
- * an old reply). What the configuration says about the membership, and a membership change's pieces, are
- * {@link RaftMembership}'s; this class makes the Ratis calls. Thread-safety: every method may be called from any
- * thread; state is final after {@link #start()}.
+ * an old reply). What the configuration says about the membership, a membership change's pieces, and on a learner
+ * whether its leader still reaches it, are {@link RaftMembership}'s; this class makes the Ratis calls. Thread-safety:
+ * every method may be called from any thread; state is final after {@link #start()}.
  */
 public final class RaftNode implements Consensus, AutoCloseable {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RaftNode.class);
@@ -70,11 +70,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
   private final KvStateMachine stateMachine;
   private final RaftServer server;
   private volatile RaftServer.Division division;
-  /** {@link #leaderKnown} on a learner: when it last asked Ratis, and the answer (the caller's thread: the loop's). */
-  private volatile long learnerCheckedAt = System.nanoTime() - LEARNER_CHECK_NANOS;
-  private volatile boolean learnerHearsLeader = true;
-  private static final long LEARNER_CHECK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(100);
-  /** The membership as the configuration says it, and a change's pieces. */
+  /** The membership as the configuration says it, a change's pieces, and whether a learner's leader reaches it. */
   private final RaftMembership membership;
   /** Starts membership changes, off the database loop and off Ratis's threads: {@code kvraft-raft-admin}. */
   private final java.util.concurrent.ExecutorService admin = java.util.concurrent.Executors.newSingleThreadExecutor(
@@ -309,15 +305,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (!info.isListener()) {
       return true; // a follower cut off becomes a candidate and forgets its leader; a cut-off leader steps down
     }
-    // A learner (Ratis listener) never stands for election, so it keeps the last leader's id however long it has not
-    // heard from it: ask Ratis when the leader last reached it, at most every LEARNER_CHECK_NANOS (it builds a proto).
-    long now = System.nanoTime();
-    if (now - learnerCheckedAt >= LEARNER_CHECK_NANOS) {
-      learnerCheckedAt = now;
-      var follower = info.getRoleInfoProto().getFollowerInfo();
-      learnerHearsLeader = follower.getLeaderInfo().getLastRpcElapsedTimeMs() <= config.electionTimeoutMax().toMillis();
-    }
-    return learnerHearsLeader;
+    return membership.learnerHearsLeader(info); // a learner keeps its leader's id however long it has been quiet
   }
 
   @Override
