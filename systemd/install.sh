@@ -11,7 +11,7 @@
 #                   there) into /etc/kvraft/tls/ (keys 0600, owned by kvraft), and turn TLS on in new configs;
 #                   a file already there is kept (a rotated certificate is never put back to an older one)
 #   --dry-run       print what would be done, change nothing
-#   --no-build      fail instead of building the jars when they are missing
+#   --no-build      never build: fail when the jars are missing, install them as they are when the sources are newer
 #
 # Layout: /opt/kvraft/{bin,lib,systemd}, /usr/local/bin/{kvraft-server,kvsh,kvraft-bench,kvraft-backup},
 #         /etc/systemd/system/kvraft@.service and kvraft-backup.{service,timer}, /etc/kvraft/<id>.properties, data in /var/lib/kvraft/<id>.
@@ -56,17 +56,29 @@ if [ -n "$tls_dir" ]; then
   done
 fi
 
-# The jars: built from this source tree when missing.
+# The jars: built from this source tree when missing, or older than its sources (after a git pull: an upgrade must
+# not install the jars of the release before).
 server_jar="$src/server/target/kvraft-server.jar"
 shell_jar="$src/client-shell/shell/target/kvraft-shell.jar"
+source "$src/bin/lib/common.sh"
 if [ ! -f "$server_jar" ] || [ ! -f "$shell_jar" ]; then
   if [ "$build" = 0 ] || [ "$dry" = 1 ]; then
     [ "$dry" = 1 ] && say "would build the jars (mvn package)" || { echo "install.sh: jars not built; run mvn -DskipTests package" >&2; exit 1; }
   else
-    source "$src/bin/lib/common.sh"
     kvraft_find_java
     say "building the jars..."
     kvraft_mvn -q -DskipTests package
+    mkdir -p "$src/target" && touch "$src/target/.built"
+  fi
+elif kvraft_stale; then
+  if [ "$build" = 0 ] || [ "$dry" = 1 ]; then
+    [ "$dry" = 1 ] && say "would build the jars again (sources newer than the last build, or built by hand)" \
+      || echo "install.sh: --no-build: installing the jars as they are, though the sources may be newer (run mvn -DskipTests package first to be sure)" >&2
+  else
+    kvraft_find_java
+    say "building the jars again (the sources are newer than the last build by a kvraft script)..."
+    kvraft_mvn -q -DskipTests package
+    mkdir -p "$src/target" && touch "$src/target/.built"
   fi
 fi
 

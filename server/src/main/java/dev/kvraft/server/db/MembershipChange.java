@@ -109,7 +109,7 @@ final class MembershipChange {
       }
     }
     long id = c.request().getId();
-    long deadline = c.deadline(); // the client's timeout_ms or request.timeout.ms: both steps of an ADD within it
+    long deadline = c.deadline(); // the client's timeout_ms or request.timeout.ms: the ADD (one change) within it
     var promotedId = promoted;
     long call = ids.next();
     long handOverCall = ids.next(); // taken here: the hand-over after a promotion starts on Raft's thread
