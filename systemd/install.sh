@@ -56,29 +56,38 @@ if [ -n "$tls_dir" ]; then
   done
 fi
 
-# The jars: built from this source tree when missing, or older than its sources (after a git pull: an upgrade must
-# not install the jars of the release before).
+# The jars: built from this source tree when missing, or when a source is newer than the last build by a kvraft
+# script (target/.built: after a git pull, an upgrade must not install the jars of the release before; a build by
+# hand with mvn leaves no stamp, so it is built once more). One build at a time, as the launchers build.
 server_jar="$src/server/target/kvraft-server.jar"
 shell_jar="$src/client-shell/shell/target/kvraft-shell.jar"
 source "$src/bin/lib/common.sh"
+build_jars() {
+  kvraft_find_java
+  say "$1"
+  mkdir -p "$src/target"
+  exec 9>"$src/target/.build.lock"
+  flock 9
+  kvraft_mvn -q -DskipTests package
+  touch "$src/target/.built"
+  flock -u 9
+  exec 9>&-
+}
 if [ ! -f "$server_jar" ] || [ ! -f "$shell_jar" ]; then
-  if [ "$build" = 0 ] || [ "$dry" = 1 ]; then
-    [ "$dry" = 1 ] && say "would build the jars (mvn package)" || { echo "install.sh: jars not built; run mvn -DskipTests package" >&2; exit 1; }
+  if [ "$dry" = 1 ]; then
+    say "would build the jars (mvn package)"
+  elif [ "$build" = 0 ]; then
+    echo "install.sh: jars not built; run mvn -DskipTests package" >&2; exit 1
   else
-    kvraft_find_java
-    say "building the jars..."
-    kvraft_mvn -q -DskipTests package
-    mkdir -p "$src/target" && touch "$src/target/.built"
+    build_jars "building the jars..."
   fi
 elif kvraft_stale; then
-  if [ "$build" = 0 ] || [ "$dry" = 1 ]; then
-    [ "$dry" = 1 ] && say "would build the jars again (sources newer than the last build, or built by hand)" \
-      || echo "install.sh: --no-build: installing the jars as they are, though the sources may be newer (run mvn -DskipTests package first to be sure)" >&2
+  if [ "$build" = 0 ]; then
+    echo "install.sh: --no-build: installing the jars as they are, though a source is newer than the last build by a kvraft script (without --no-build, install.sh builds them first)" >&2
+  elif [ "$dry" = 1 ]; then
+    say "would build the jars again (a source is newer than the last build)"
   else
-    kvraft_find_java
-    say "building the jars again (the sources are newer than the last build by a kvraft script)..."
-    kvraft_mvn -q -DskipTests package
-    mkdir -p "$src/target" && touch "$src/target/.built"
+    build_jars "building the jars again (a source is newer than the last build)..."
   fi
 fi
 

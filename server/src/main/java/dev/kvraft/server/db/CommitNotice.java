@@ -29,20 +29,25 @@ import org.slf4j.LoggerFactory;
 final class CommitNotice {
   private static final Logger LOG = LoggerFactory.getLogger(CommitNotice.class);
   /** How long after the last apply the leader waits for more writes before it tells the followers. */
-  static final long QUIET_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
+  static final long QUIET_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
 
   private final LongSupplier clock;
   private final CallIds ids;
+  /** Wakes the loop (an event on its queue), so that what applied while a notice was in flight is told on time. */
+  private final Runnable wake;
   /** The highest applied index the followers were told about (or that was applied before this node led). */
   private long told = Long.MAX_VALUE;
   /** The applied index seen at the last turn, and when it last moved. */
   private long seen = -1;
   private long seenAt;
+  /** At the last turn: whether this node's own writes were in flight (their apply wakes the loop). */
+  private boolean writesInFlight;
   private volatile boolean inFlight;
 
-  CommitNotice(CallIds ids, LongSupplier clock) {
+  CommitNotice(CallIds ids, LongSupplier clock, Runnable wake) {
     this.ids = ids;
     this.clock = clock;
+    this.wake = wake;
   }
 
   /**
@@ -51,6 +56,7 @@ final class CommitNotice {
    */
   void afterTurn(Consensus raft, long appliedIndex, boolean writesInFlight) {
     long now = clock.getAsLong();
+    this.writesInFlight = writesInFlight;
     if (appliedIndex != seen) {
       seen = appliedIndex;
       seenAt = now;
@@ -60,16 +66,17 @@ final class CommitNotice {
       told = Long.MAX_VALUE;
       return;
     }
-    if (told == Long.MAX_VALUE) {
-      told = appliedIndex;
+    if (told == Long.MAX_VALUE || appliedIndex < told) {
+      told = appliedIndex; // began to lead (or a snapshot installed below what was told)
     }
-    if (appliedIndex <= told || writesInFlight || inFlight || now - seenAt < QUIET_NANOS) {
+    if (!due(now)) {
       return;
     }
     told = appliedIndex;
     inFlight = true;
     raft.pushCommitIndex(ids.next()).whenComplete((ok, err) -> {
       inFlight = false;
+      wake.run();
       if (err != null) {
         LOG.debug("telling the followers the commit index after {} failed ({}); they learn it from the next"
             + " heartbeat", appliedIndex, err.toString());
@@ -77,9 +84,17 @@ final class CommitNotice {
     });
   }
 
-  /** How long the loop may wait before {@link #afterTurn} has something to do: at most {@code atMost}. */
+  /** Something applied since the last notice, which nothing else will tell, and writes have paused long enough. */
+  private boolean due(long now) {
+    return told != Long.MAX_VALUE && seen > told && !writesInFlight && !inFlight && now - seenAt >= QUIET_NANOS;
+  }
+
+  /**
+   * How long the loop may wait before {@link #afterTurn} has something to do: at most {@code atMost}. Never zero
+   * for a notice that cannot go yet: what it waits for (an apply, the notice in flight) wakes the loop itself.
+   */
   long nanosUntilDue(long atMost) {
-    if (seen <= told || told == Long.MAX_VALUE || inFlight) {
+    if (told == Long.MAX_VALUE || seen <= told || writesInFlight || inFlight) {
       return atMost;
     }
     return Math.max(0, Math.min(atMost, seenAt + QUIET_NANOS - clock.getAsLong()));

@@ -92,11 +92,11 @@ public final class DatabaseLoop implements AutoCloseable {
     this.consensus = Consensus.notStarted(config.nodeId());
     this.thread = Thread.ofPlatform().name("kvraft-db").unstarted(this::run);
     this.ids = new CallIds();
-    this.commitNotice = new CommitNotice(ids, System::nanoTime);
     this.state = new KvState(config.limits().maxAnswerBytes());
     this.replies = new Replies(config.nodeId(), state);
     this.inbox = new Inbox(config.queueCapacity(), proposer, replies::observer);
     this.retries = new Retries(pending, replies, () -> accepting);
+    this.commitNotice = new CommitNotice(ids, System::nanoTime, () -> inbox.add(new Event.Task(() -> { })));
     this.compaction = new Compaction(state, () -> applierObserver(), config.compactionRetention());
     this.applier = new Applier(state, proposer, pending, replies, () -> consensus, memberToken);
     applier.systemState(auth);

@@ -35,7 +35,8 @@ class CommitNoticeTest {
 
   private long now = 1_000_000_000L;
   private final Raft raft = new Raft();
-  private final CommitNotice notice = new CommitNotice(new CallIds(), () -> now);
+  private int wakes;
+  private final CommitNotice notice = new CommitNotice(new CallIds(), () -> now, () -> wakes++);
 
   @Test
   void aLoneWriteIsToldOnceWritesHavePausedForTheQuietTime() {
@@ -65,6 +66,8 @@ class CommitNoticeTest {
     now += QUIET;
     notice.afterTurn(raft, 19, true);
     assertEquals(0, raft.pushes.size(), "a write in flight: its append carries the commit index");
+    // Found by review: the loop polled with a zero timeout, turn after turn, until the write applied.
+    assertEquals(50, notice.nanosUntilDue(50), "the write's apply wakes the loop: no spinning until then");
     notice.afterTurn(raft, 19, false);
     assertEquals(1, raft.pushes.size());
   }
@@ -79,7 +82,9 @@ class CommitNoticeTest {
     now += QUIET;
     notice.afterTurn(raft, 12, false);
     assertEquals(1, raft.pushes.size(), "not while one is in flight");
+    assertEquals(50, notice.nanosUntilDue(50), "its completion wakes the loop: no spinning until then");
     raft.pushes.getFirst().completeExceptionally(new IllegalStateException("not leader"));
+    assertEquals(1, wakes, "the loop is woken to tell what applied meanwhile");
     notice.afterTurn(raft, 12, false);
     assertEquals(2, raft.pushes.size(), "after it, even a failed one, the newer index is told");
   }

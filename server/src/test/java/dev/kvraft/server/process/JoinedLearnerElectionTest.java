@@ -37,7 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  * RaftNode.closedAsNonMember it exited 0. n1–n3 vote, in this JVM; n4 joins as a learner in its own process (its
  * halt(1) must not end the test JVM).
  */
-@Timeout(60)
+@Timeout(180)
 @Tag("slow") // processes: not in bin/test --fast
 class JoinedLearnerElectionTest {
   private static final Duration WAIT = Duration.ofSeconds(20);
