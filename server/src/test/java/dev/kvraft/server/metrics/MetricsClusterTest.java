@@ -129,9 +129,10 @@ class MetricsClusterTest {
       servers[i] = KvraftServer.start(configs.get(i));
     }
 
-    // The load phase assumes the leader it found leads until it is done. When it fails and that leader no longer
-    // leads in the same term, the leader changed under it, and it proves nothing either way: it runs again under the
-    // leader found then. A failure under a leader that led throughout fails the test.
+    // The load phase assumes the leader it found leads until it is done. When it fails (an assertion, or a call's
+    // socket) and that leader no longer leads in the same term, the leader changed under it, and it proves nothing
+    // either way: it runs again under the leader found then. A failure under a leader that led throughout fails the
+    // test.
     Roles loaded = null;
     Scrape onLeader = null;
     for (int attempt = 1; loaded == null; attempt++) {
@@ -139,7 +140,7 @@ class MetricsClusterTest {
       try {
         onLeader = loadThroughAFollower(r, attempt);
         loaded = r;
-      } catch (AssertionError e) {
+      } catch (AssertionError | java.io.IOException e) {
         if (ledThroughout(r)) {
           throw e;
         }
