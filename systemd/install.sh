@@ -58,37 +58,28 @@ fi
 
 # The jars: built from this source tree when missing, or when a source is newer than the last build by a kvraft
 # script (target/.built: after a git pull, an upgrade must not install the jars of the release before; a build by
-# hand with mvn leaves no stamp, so it is built once more). One build at a time, as the launchers build.
+# hand with mvn leaves no stamp, so it is built once more). The launchers' own kvraft_classpath builds them: the same
+# check, under the same lock.
 server_jar="$src/server/target/kvraft-server.jar"
 shell_jar="$src/client-shell/shell/target/kvraft-shell.jar"
 source "$src/bin/lib/common.sh"
-build_jars() {
-  kvraft_find_java
-  say "$1"
-  mkdir -p "$src/target"
-  exec 9>"$src/target/.build.lock"
-  flock 9
-  kvraft_mvn -q -DskipTests package
-  touch "$src/target/.built"
-  flock -u 9
-  exec 9>&-
-}
 if [ ! -f "$server_jar" ] || [ ! -f "$shell_jar" ]; then
   if [ "$dry" = 1 ]; then
     say "would build the jars (mvn package)"
   elif [ "$build" = 0 ]; then
     echo "install.sh: jars not built; run mvn -DskipTests package" >&2; exit 1
-  else
-    build_jars "building the jars..."
   fi
 elif kvraft_stale; then
   if [ "$build" = 0 ]; then
     echo "install.sh: --no-build: installing the jars as they are, though a source is newer than the last build by a kvraft script (without --no-build, install.sh builds them first)" >&2
   elif [ "$dry" = 1 ]; then
     say "would build the jars again (a source is newer than the last build)"
-  else
-    build_jars "building the jars again (a source is newer than the last build)..."
   fi
+fi
+if [ "$build" = 1 ] && [ "$dry" = 0 ]; then
+  kvraft_find_java
+  kvraft_classpath server >/dev/null
+  kvraft_classpath client-shell/shell >/dev/null
 fi
 
 opt="$root/opt/kvraft"
