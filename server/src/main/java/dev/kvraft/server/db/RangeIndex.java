@@ -26,7 +26,11 @@ final class RangeIndex<T> {
   /** Keys as arrays, compared with the vectorised {@link java.util.Arrays#compareUnsigned}: protobuf's comparator walks a byte iterator. */
   private static final java.util.Comparator<byte[]> ORDER = java.util.Arrays::compareUnsigned;
   private final TreeMap<byte[], Set<T>> bounds = new TreeMap<>(ORDER);
-  /** The snapshot: interval i starts at {@code starts[i]} and holds {@code values.get(i)}; null when out of date. */
+  /**
+   * The snapshot: interval i starts at {@code starts[i]} and holds {@code values.get(i)}; both null when out of date,
+   * so that values removed from the index are not kept alive by a snapshot nobody reads (a closed connection's
+   * watchers, and through them the connection, until the next lookup).
+   */
   private byte[][] starts;
   private List<List<T>> values;
   /** Lookups since the snapshot went out of date. */
@@ -51,7 +55,7 @@ final class RangeIndex<T> {
 
   /** Adds {@code value} over [start, end); {@code end} null: to the end of the key space. */
   void add(ByteString startKey, ByteString endKey, T value) {
-    starts = null;
+    invalidate();
     var start = startKey.toByteArray();
     var end = endKey == null ? null : endKey.toByteArray();
     split(start);
@@ -66,7 +70,7 @@ final class RangeIndex<T> {
   }
 
   void remove(ByteString startKey, ByteString endKey, T value) {
-    starts = null;
+    invalidate();
     var start = startKey.toByteArray();
     var end = endKey == null ? null : endKey.toByteArray();
     for (var set : span(start, end).values()) {
@@ -78,6 +82,16 @@ final class RangeIndex<T> {
     if (end != null) {
       merge(end);
     }
+  }
+
+  private void invalidate() {
+    starts = null;
+    values = null;
+  }
+
+  /** Whether a snapshot is held (for tests). */
+  boolean hasSnapshot() {
+    return starts != null;
   }
 
   private int floorSize(byte[] at) {
