@@ -118,6 +118,26 @@ final class NodeView implements NodeSource, HealthSource {
   }
 
   @Override
+  public int watchesOpen() {
+    return loop.openWatches();
+  }
+
+  @Override
+  public int watchesCatchingUp() {
+    return loop.catchingUpWatches();
+  }
+
+  @Override
+  public long watchEventsSent() {
+    return loop.watchEventsSent();
+  }
+
+  @Override
+  public long watchesEndedByNode() {
+    return loop.watchesEndedByNode();
+  }
+
+  @Override
   public long mirrorLag() {
     return mirror == null ? 0 : Math.max(0, loop.appliedIndex() - mirror.committedIndex());
   }

@@ -38,6 +38,10 @@ class WatchServerTest {
     }
   }
 
+  private double metric(String name) throws Exception {
+    return dev.kvraft.server.metrics.Scrape.get(server.metricsPort(), "/metrics").sum(name);
+  }
+
   private Response call(RawClient c, Request.Builder r) throws Exception {
     return c.call(r.setId(ids.getAndIncrement()).build());
   }
@@ -52,14 +56,18 @@ class WatchServerTest {
     try (var c = RawClient.to(server); var writer = RawClient.to(server)) {
       var created = call(c, watch("a/", "a0"));
       assertTrue(created.getWatch().getCreated(), created.toString());
+      assertEquals(1, metric("kvraft_watches_open"), "the metric counts the open watch");
       long watchId = created.getId();
       var put = writer.call(Requests.put(ids.getAndIncrement(), "a/1", "x"));
       var events = c.read();
       assertEquals(watchId, events.getId());
       assertEquals(1, events.getWatch().getEventsCount());
       assertEquals(put.getHeader().getRevision(), events.getHeader().getRevision());
+      assertEquals(1, metric("kvraft_watch_events_sent_total"));
       var cancel = call(c, Request.newBuilder().setCancelWatch(CancelWatch.newBuilder().setWatchId(watchId)));
       assertTrue(cancel.getCancelWatch().getCanceled(), cancel.toString());
+      assertEquals(0, metric("kvraft_watches_open"), "the cancelled watch is no longer counted");
+      assertEquals(0, metric("kvraft_watches_ended_by_node_total"), "the client cancelled it, not the node");
       writer.call(Requests.put(ids.getAndIncrement(), "a/2", "y"));
       // After the cancel, the next thing on the connection is the answer to the next request, not an event.
       var status = call(c, Request.newBuilder().setStatus(dev.kvraft.proto.Status.getDefaultInstance()));
@@ -116,6 +124,8 @@ class WatchServerTest {
       assertTrue(expected <= lastRevision, "it was cut off before the end (got up to " + (expected - 1) + ")");
       var status = call(writer, Request.newBuilder().setStatus(dev.kvraft.proto.Status.getDefaultInstance()));
       assertEquals(lastRevision, status.getStatus().getRevision(), "the node serves on");
+      dev.kvraft.server.testing.Await.until("the closed connection's watch to end", java.time.Duration.ofSeconds(10),
+          () -> metric("kvraft_watches_open") == 0 && metric("kvraft_watches_catching_up") == 0);
     }
   }
 

@@ -225,6 +225,25 @@ public final class DatabaseLoop implements AutoCloseable {
     return inbox.queuedCommands();
   }
 
+  /** Watches open on this node; those of them not live (being opened, or catching up from history). */
+  public int openWatches() {
+    return watches.openWatches();
+  }
+
+  public int catchingUpWatches() {
+    return watches.catchingUpWatches();
+  }
+
+  /** Events sent to watchers since the node started, live and from history. */
+  public long watchEventsSent() {
+    return watches.eventsSent();
+  }
+
+  /** Watches this node ended itself since it started: history compacted, a snapshot installed, no leader. */
+  public long watchesEndedByNode() {
+    return watches.endedByNode();
+  }
+
   /** Client commands the loop took and has not answered yet (waiting for Raft, the leader or a retry). */
   public int inFlightCommands() {
     return inFlightView;

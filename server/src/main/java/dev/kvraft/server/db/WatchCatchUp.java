@@ -178,6 +178,7 @@ final class WatchCatchUp implements Runnable {
       return false;
     }
     if (w.sink.put(hub.messages().message(w.id, revision, events))) {
+      hub.sentFromHistory(events.getEventsCount());
       return true;
     }
     slow();

@@ -69,6 +69,15 @@ final class Watches {
   /** The connections that staged messages in this turn: each gets one {@link WatchSink#send} at its end. */
   private final java.util.Set<WatchSink> staged = new java.util.HashSet<>();
   private int count;
+  /** Open watches not live: opening, or catching up from history on a {@link WatchCatchUp} thread. */
+  private int catchingUp;
+  /** {@link #count} and {@link #catchingUp} as the metrics thread reads them (written by the loop only). */
+  private volatile int openView;
+  private volatile int catchingUpView;
+  /** Events sent to clients: live ones by the loop, past ones by catch-up threads. */
+  private final java.util.concurrent.atomic.LongAdder eventsSent = new java.util.concurrent.atomic.LongAdder();
+  /** Watches this node ended itself ({@link #end}); written by the loop only. */
+  private volatile long endedByNode;
   private int progressWatchers;
   private long nextProgress;
   /** Open watches with {@code require_leader}. */
@@ -215,6 +224,7 @@ final class Watches {
           sent = false;
           break;
         }
+        eventsSent.add(message.getWatch().getEventsCount());
         first = message.getHeader().getRevision() + 1;
       }
       if (sent) {
@@ -249,7 +259,7 @@ final class Watches {
   /** Hands the watcher to a catch-up thread from revision {@code from}. */
   private void behind(Watcher w, long from) {
     w.sink.send(); // what was staged before goes first: the catch-up thread queues its messages directly
-    w.live = false;
+    live(w, false);
     w.pending.clear();
     w.pendingBytes = 0;
     w.next = from;
@@ -303,10 +313,12 @@ final class Watches {
     }
     var w = new Watcher(sink, r.getId(), watch, start);
     mine.put(w.id, w);
+    catchingUp++; // not live until join() says so
     long entriesBefore = ranges.entries();
     index(w, true);
     w.rangeEntries = Math.max(0, ranges.entries() - entriesBefore);
     count++;
+    publish();
     budget.charge(sink, watch, w.rangeEntries);
     if (watch.getProgressNotify()) {
       progressWatchers++;
@@ -344,6 +356,47 @@ final class Watches {
     }
   }
 
+  /** Sets whether a watcher is live, counting the ones that are not. */
+  private void live(Watcher w, boolean live) {
+    if (w.live != live) {
+      w.live = live;
+      catchingUp += live ? -1 : 1;
+      publish();
+    }
+  }
+
+  private void publish() {
+    openView = count;
+    catchingUpView = catchingUp;
+  }
+
+  // ---- for the metrics thread: each a volatile read or a sum ----
+
+  /** Watches open on this node. */
+  int openWatches() {
+    return openView;
+  }
+
+  /** Open watches that are not live yet: being opened, or catching up from history. */
+  int catchingUpWatches() {
+    return catchingUpView;
+  }
+
+  /** Events this node sent to watchers since it started, live and from history. */
+  long eventsSent() {
+    return eventsSent.sum();
+  }
+
+  /** Watches this node ended itself since it started (history compacted, a snapshot installed, no leader...). */
+  long endedByNode() {
+    return endedByNode;
+  }
+
+  /** A catch-up thread sent {@code events} events. */
+  void sentFromHistory(int events) {
+    eventsSent.add(events);
+  }
+
   /** The client's CancelWatch. */
   void cancel(Event.Command c) {
     var r = c.request();
@@ -370,6 +423,10 @@ final class Watches {
       w.pending.clear();
       index(w, false);
       count--;
+      if (!w.live) {
+        catchingUp--;
+      }
+      publish();
       budget.discharge(sink, w.watch, w.rangeEntries, mine.isEmpty());
       if (w.watch.getProgressNotify()) {
         progressWatchers--;
@@ -404,6 +461,7 @@ final class Watches {
     var mine = bySink.get(w.sink);
     if (mine != null && mine.get(w.id) == w) {
       remove(w.sink, w.id);
+      endedByNode++;
     }
   }
 
@@ -417,12 +475,12 @@ final class Watches {
     }
     long revision = state.revision();
     if (next > revision) {
-      w.live = true;
+      live(w, true);
       w.next = next;
       return;
     }
     if (recentFrom <= next) {
-      w.live = true;
+      live(w, true);
       w.next = next;
       for (var r : recent) {
         if (r.revision() >= next) {
@@ -434,7 +492,7 @@ final class Watches {
       }
       return;
     }
-    w.live = false;
+    live(w, false);
     w.next = next;
     WatchCatchUp.start(this, w, next, true);
   }

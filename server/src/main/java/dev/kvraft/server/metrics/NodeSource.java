@@ -35,6 +35,26 @@ public interface NodeSource {
   /** Followers on the leader, empty elsewhere; a snapshot list, never a live view. */
   List<Follower> followers();
 
+  /** Watches open on this node. */
+  default int watchesOpen() {
+    return 0;
+  }
+
+  /** Open watches not live yet: being opened, or catching up from history. */
+  default int watchesCatchingUp() {
+    return 0;
+  }
+
+  /** Events sent to watchers, live and from history. */
+  default long watchEventsSent() {
+    return 0;
+  }
+
+  /** Watches the node ended itself (history compacted, a snapshot installed, no leader for the bound). */
+  default long watchesEndedByNode() {
+    return 0;
+  }
+
   /** Leaders this node saw elected since it started. */
   default long leaderChanges() {
     return 0;

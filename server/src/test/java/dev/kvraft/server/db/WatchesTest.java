@@ -329,4 +329,60 @@ class WatchesTest {
     assertTrue(sink.got.stream().anyMatch(r -> r.getId() == 5 && r.getWatch().getCanceled()),
         "the client was told its watch was cancelled: " + sink.got);
   }
+
+  /**
+   * What the metrics read follows the watches: {@code kvraft_watches_open}, {@code kvraft_watches_catching_up} while
+   * a watch is served from kvraft.db, {@code kvraft_watch_events_sent} for live events and those from history, and
+   * {@code kvraft_watches_ended_by_node} for a watch the node ended, not for one its client cancelled or whose
+   * connection closed.
+   */
+  @Test
+  void theMetricsFollowWatchesThroughACatchUpAndTheirEnds() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var mirror = LogMirror.open(file)) {
+      watches.history(() -> HistoryReader.open(file));
+      long t = System.nanoTime();
+      open(1, true);
+      open(2, false);
+      watches.tick(t);
+      assertEquals(2, watches.openWatches());
+      assertEquals(0, watches.catchingUpWatches(), "both live from the start");
+
+      var key = "k".getBytes(StandardCharsets.UTF_8);
+      mirror.entry(1, 1, EntryKind.NORMAL, "n1@x", 1, "put k", null);
+      mirror.op(1, 0, OpKind.PUT, key, "1".getBytes(StandardCharsets.UTF_8), 1, OpOutcome.CREATED, 1, 1);
+      mirror.commit();
+      sink.refuse(1, 1);
+      put("k", "1");
+      assertEquals(1, watches.catchingUpWatches(), "watch 1 found no room and is served from kvraft.db");
+
+      var handBack = loop.poll(10, TimeUnit.SECONDS);
+      assertTrue(handBack instanceof Event.Task, "the catch-up hands its watch back: " + handBack);
+      assertEquals(2, watches.eventsSent(), "the catch-up sent watch 1's event from kvraft.db");
+      ((Event.Task) handBack).task().run();
+      assertEquals(0, watches.catchingUpWatches(), "watch 1 is live again");
+      assertEquals(2, watches.openWatches());
+      put("k", "2");
+      assertEquals(4, watches.eventsSent(), "both live watches got revision 2");
+
+      // The node ends watch 1 (require_leader, no leader past the bound); watch 2 stays.
+      leader.set(false);
+      long lost = t + TimeUnit.SECONDS.toNanos(1);
+      watches.tick(lost);
+      watches.tick(lost + NO_LEADER_BOUND.toNanos() + TimeUnit.MILLISECONDS.toNanos(1));
+      assertEquals(1, cancelsOf(1).size(), "watch 1 was ended: " + sink.got);
+      assertEquals(1, watches.endedByNode());
+      assertEquals(1, watches.openWatches());
+
+      // The client cancels watch 2; watch 3's connection closes: neither is the node's doing.
+      watches.cancel(command(Request.newBuilder().setId(10).setCancelWatch(CancelWatch.newBuilder().setWatchId(2))
+          .build()));
+      open(3, false);
+      assertEquals(1, watches.openWatches());
+      watches.closed(sink);
+      assertEquals(0, watches.openWatches());
+      assertEquals(0, watches.catchingUpWatches());
+      assertEquals(1, watches.endedByNode(), "only watch 1 was ended by the node");
+    }
+  }
 }
