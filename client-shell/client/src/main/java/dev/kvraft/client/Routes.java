@@ -35,6 +35,8 @@ import java.util.function.LongSupplier;
 final class Routes implements AutoCloseable {
   /** After failing to connect to the leader, how long writes go through the connected node instead. */
   static final long LEADER_RETRY_NANOS = TimeUnit.SECONDS.toNanos(5);
+  /** How long after a failed ask for the members a call on an open connection asks again. */
+  static final long DISCOVER_RETRY_NANOS = TimeUnit.SECONDS.toNanos(1);
   /**
    * How long authenticating may take at most (the server hashes the password slowly on purpose), or the connect
    * timeout when longer; never past the deadline of the call that opens the connection.
@@ -64,7 +66,10 @@ final class Routes implements AutoCloseable {
   private volatile String leader;
   /** System.nanoTime() before which the leader is not connected to again (it just failed to connect). */
   private volatile long leaderRetryAt;
+  /** Whether the members were learned (or are being asked for); false again when asking failed. */
   private volatile boolean discovered;
+  /** System.nanoTime() before which a failed ask for the members is not repeated on an open connection. */
+  private volatile long discoverRetryAt;
   private volatile boolean closed;
   /**
    * The connection being opened under {@link #connectLock} (authenticating, learning the members), else null: close()
@@ -255,6 +260,9 @@ final class Routes implements AutoCloseable {
     forgetIfSilent(primary);
     var c = pooled(primary);
     if (c != null) {
+      if (discover && !discovered && System.nanoTime() - discoverRetryAt >= 0) {
+        askMembersAgain(c, deadline);
+      }
       return c;
     }
     lock(deadline);
@@ -380,6 +388,25 @@ final class Routes implements AutoCloseable {
     }
   }
 
+  /**
+   * Asks for the members on an open connection when asking failed on it (timed out, or the thread was interrupted):
+   * otherwise a client that keeps using that one connection would never learn them. At most once a second, and
+   * only when no other thread is connecting (that one asks).
+   */
+  private void askMembersAgain(Connection c, long deadline) {
+    if (!connectLock.tryLock()) {
+      return;
+    }
+    try {
+      if (!discovered) {
+        discovered = true;
+        learnMembers(c, deadline);
+      }
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
   private void learnMembers(Connection c, long deadline) {
     try {
       var r = c.send(Request.newBuilder().setId(ids.getAsLong()).setMembers(Members.getDefaultInstance())
@@ -394,9 +421,11 @@ final class Routes implements AutoCloseable {
         }
       }
     } catch (ExecutionException | TimeoutException e) {
+      discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
       discovered = false;
     } catch (InterruptedException e) {
-      // A closed watch or a lost keep-alive interrupts its thread: the next connection opened asks again.
+      // A closed watch or a lost keep-alive interrupts its thread: the next call (or connection) asks again.
+      discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
       discovered = false;
       Thread.currentThread().interrupt();
     }

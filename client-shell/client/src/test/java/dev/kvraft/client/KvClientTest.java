@@ -245,6 +245,45 @@ class KvClientTest {
     }
   }
 
+  /**
+   * A client whose first ask for the members got no answer asks again on the connection it keeps using, and then
+   * knows every member (found by review: it asked only when it opened a new connection, so a client that never
+   * needed one never learned the others, and could not fail over to them).
+   */
+  @Test
+  void aClientWhoseAskForTheMembersFailedAsksAgainOnItsOpenConnection() throws Exception {
+    var asked = new java.util.concurrent.atomic.AtomicInteger();
+    var other = "127.0.0.1:" + FreePorts.take(1).get(0);
+    try (var node = new FakeNode(r -> {
+          var a = Response.newBuilder().setHeader(dev.kvraft.proto.Header.newBuilder().setRevision(5));
+          switch (r.getCommandCase()) {
+            case MEMBERS -> {
+              if (asked.incrementAndGet() == 1) {
+                return null; // the first ask gets no answer: the client gives up on it after its connect timeout
+              }
+              a.setMembers(dev.kvraft.proto.MembersResult.newBuilder()
+                  .addMembers(dev.kvraft.proto.Member.newBuilder().setId("n1").setClientAddress("127.0.0.1:1"))
+                  .addMembers(dev.kvraft.proto.Member.newBuilder().setId("n2").setClientAddress(other)));
+            }
+            case GET -> a.setGet(dev.kvraft.proto.GetResult.getDefaultInstance());
+            default -> a.setError(dev.kvraft.proto.Error.newBuilder()
+                .setCode(dev.kvraft.proto.Error.Code.INVALID_ARGUMENT).setMessage("not in this test"));
+          }
+          return a.build();
+        });
+        var c = KvClient.builder().addresses(node.address()).connectTimeout(Duration.ofMillis(300))
+            .timeout(Duration.ofSeconds(3)).build()) {
+      c.get("k");
+      assertEquals(1, asked.get(), "the first connection asked for the members");
+      assertFalse(c.addresses().contains(other), "its ask got no answer: " + c.addresses());
+      Await.until("the client to ask again and learn " + other, Duration.ofSeconds(10), () -> {
+        c.get("k");
+        return c.addresses().contains(other);
+      });
+      assertEquals(2, asked.get(), "asked once more, not on every call");
+    }
+  }
+
   /** A lock whose key is gone right after it was created (its lease lost) says so, as a KvException. */
   @Test
   void aLockWhoseKeyIsGoneRightAfterItWasCreatedSaysTheLeaseIsLost() throws Exception {
