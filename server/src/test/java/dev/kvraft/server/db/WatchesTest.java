@@ -223,6 +223,14 @@ class WatchesTest {
   @TempDir
   Path dir;
 
+  /** Revision 1, a put of k, recorded in kvraft.db as the node's mirror would: what a catch-up reads back. */
+  private static void recordPutOfKAtRevisionOne(LogMirror mirror) throws Exception {
+    mirror.entry(1, 1, EntryKind.NORMAL, "n1@x", 1, "put k", null);
+    mirror.op(1, 0, OpKind.PUT, "k".getBytes(StandardCharsets.UTF_8), "1".getBytes(StandardCharsets.UTF_8), 1,
+        OpOutcome.CREATED, 1, 1);
+    mirror.commit();
+  }
+
   /**
    * A {@code require_leader} watch that is behind (its connection was full, so a catch-up serves it from kvraft.db)
    * when the bound passes is left to its catch-up, not cancelled under it, while a live one is cancelled on that
@@ -240,10 +248,7 @@ class WatchesTest {
 
       // Revision 1, recorded in kvraft.db as the node's mirror would; watch 1's connection is full for it, so it
       // falls behind and a catch-up serves it.
-      var key = "k".getBytes(StandardCharsets.UTF_8);
-      mirror.entry(1, 1, EntryKind.NORMAL, "n1@x", 1, "put k", null);
-      mirror.op(1, 0, OpKind.PUT, key, "1".getBytes(StandardCharsets.UTF_8), 1, OpOutcome.CREATED, 1, 1);
-      mirror.commit();
+      recordPutOfKAtRevisionOne(mirror);
       sink.refuse(1, 1);
       put("k", "1");
       assertEquals(1, sink.refused.size(), "watch 1's revision 1 found no room: " + sink.refused);
@@ -348,10 +353,7 @@ class WatchesTest {
       assertEquals(2, watches.openWatches());
       assertEquals(0, watches.catchingUpWatches(), "both live from the start");
 
-      var key = "k".getBytes(StandardCharsets.UTF_8);
-      mirror.entry(1, 1, EntryKind.NORMAL, "n1@x", 1, "put k", null);
-      mirror.op(1, 0, OpKind.PUT, key, "1".getBytes(StandardCharsets.UTF_8), 1, OpOutcome.CREATED, 1, 1);
-      mirror.commit();
+      recordPutOfKAtRevisionOne(mirror);
       sink.refuse(1, 1);
       put("k", "1");
       assertEquals(1, watches.catchingUpWatches(), "watch 1 found no room and is served from kvraft.db");
