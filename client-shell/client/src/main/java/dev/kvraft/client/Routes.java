@@ -70,6 +70,9 @@ final class Routes implements AutoCloseable {
   private volatile boolean discovered;
   /** System.nanoTime() before which a failed ask for the members is not repeated on an open connection. */
   private volatile long discoverRetryAt;
+  /** Whether an ask for the members made again on an open connection is waiting for its answer. */
+  private final java.util.concurrent.atomic.AtomicBoolean askingAgain =
+      new java.util.concurrent.atomic.AtomicBoolean();
   private volatile boolean closed;
   /**
    * The connection being opened under {@link #connectLock} (authenticating, learning the members), else null: close()
@@ -238,6 +241,7 @@ final class Routes implements AutoCloseable {
     }
     var c = pooled(address);
     if (c != null) {
+      askMembersAgainIfDue(c);
       return c;
     }
     if (System.nanoTime() - leaderRetryAt < 0) {
@@ -260,9 +264,7 @@ final class Routes implements AutoCloseable {
     forgetIfSilent(primary);
     var c = pooled(primary);
     if (c != null) {
-      if (discover && !discovered && System.nanoTime() - discoverRetryAt >= 0) {
-        askMembersAgain(c, deadline);
-      }
+      askMembersAgainIfDue(c);
       return c;
     }
     lock(deadline);
@@ -296,6 +298,7 @@ final class Routes implements AutoCloseable {
     var address = list.get((int) Math.floorMod(staleTurn.getAndIncrement(), (long) list.size()));
     var c = pooled(address);
     if (c != null) {
+      askMembersAgainIfDue(c);
       return c;
     }
     lock(deadline);
@@ -389,45 +392,62 @@ final class Routes implements AutoCloseable {
   }
 
   /**
-   * Asks for the members on an open connection when asking failed on it (timed out, or the thread was interrupted):
-   * otherwise a client that keeps using that one connection would never learn them. At most once a second, and
-   * only when no other thread is connecting (that one asks).
+   * Asks for the members again on an open connection when asking failed on it (no answer in time, or the thread was
+   * interrupted): otherwise a client that keeps using that one connection would never learn them. At most one ask at
+   * a time and one a second; the call that starts it does not wait for it (the answer is taken on the connection's
+   * reader thread, and a connection that never answers costs one forgotten request a second).
    */
-  private void askMembersAgain(Connection c, long deadline) {
-    if (!connectLock.tryLock()) {
+  private void askMembersAgainIfDue(Connection c) {
+    if (!discover || discovered || System.nanoTime() - discoverRetryAt < 0
+        || !askingAgain.compareAndSet(false, true)) {
       return;
     }
-    try {
-      if (!discovered) {
-        discovered = true;
-        learnMembers(c, deadline);
-      }
-    } finally {
-      connectLock.unlock();
-    }
+    discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
+    long id = ids.getAsLong();
+    c.send(Request.newBuilder().setId(id).setMembers(Members.getDefaultInstance()).build())
+        .orTimeout(connectTimeout.toMillis(), TimeUnit.MILLISECONDS)
+        .whenComplete((r, e) -> {
+          try {
+            if (e != null) {
+              c.abandon(id);
+            } else if (!r.hasError()) {
+              learned(r);
+              discovered = true;
+            }
+          } finally {
+            askingAgain.set(false);
+          }
+        });
   }
 
   private void learnMembers(Connection c, long deadline) {
+    long id = ids.getAsLong();
     try {
-      var r = c.send(Request.newBuilder().setId(ids.getAsLong()).setMembers(Members.getDefaultInstance())
-          .build()).get(Connection.millisWithin(connectTimeout, deadline), TimeUnit.MILLISECONDS);
-      for (var m : r.getMembers().getMembersList()) {
-        var address = canonicalOrAsIs(m.getClientAddress());
-        if (!address.isEmpty() && !addresses.contains(address)) {
-          addresses.add(address);
-        }
-        if (writesToLeader && m.getLeader() && !address.isEmpty()) {
-          leader = address;
-        }
-      }
+      learned(c.send(Request.newBuilder().setId(id).setMembers(Members.getDefaultInstance()).build())
+          .get(Connection.millisWithin(connectTimeout, deadline), TimeUnit.MILLISECONDS));
     } catch (ExecutionException | TimeoutException e) {
+      c.abandon(id);
       discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
       discovered = false;
     } catch (InterruptedException e) {
       // A closed watch or a lost keep-alive interrupts its thread: the next call (or connection) asks again.
+      c.abandon(id);
       discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
       discovered = false;
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /** Takes the members a node named (any thread: the list is copy-on-write, the leader a volatile). */
+  private void learned(Response r) {
+    for (var m : r.getMembers().getMembersList()) {
+      var address = canonicalOrAsIs(m.getClientAddress());
+      if (!address.isEmpty()) {
+        addresses.addIfAbsent(address);
+      }
+      if (writesToLeader && m.getLeader() && !address.isEmpty()) {
+        leader = address;
+      }
     }
   }
 

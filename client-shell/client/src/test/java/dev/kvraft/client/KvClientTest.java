@@ -284,6 +284,48 @@ class KvClientTest {
     }
   }
 
+  /**
+   * Asking a node for the members again does not hold up the call that asks, nor close(): a node that never answers
+   * the ask costs the calls nothing (found by review: the second ask waited for its answer, holding the client's
+   * connect lock, so every call once a second took the whole connect timeout, callAsync too, and close() waited).
+   */
+  @Test
+  void askingAgainForTheMembersOfANodeThatNeverAnswersHoldsUpNoCallNorClose() throws Exception {
+    var asked = new java.util.concurrent.atomic.AtomicInteger();
+    try (var node = new FakeNode(r -> switch (r.getCommandCase()) {
+          case MEMBERS -> {
+            asked.incrementAndGet();
+            yield null; // never answered
+          }
+          case GET -> Response.newBuilder().setGet(dev.kvraft.proto.GetResult.getDefaultInstance()).build();
+          default -> Response.newBuilder().setError(dev.kvraft.proto.Error.newBuilder()
+              .setCode(dev.kvraft.proto.Error.Code.INVALID_ARGUMENT).setMessage("not in this test")).build();
+        })) {
+      var c = KvClient.builder().addresses(node.address()).connectTimeout(Duration.ofSeconds(2))
+          .timeout(Duration.ofSeconds(5)).build();
+      try {
+        c.get("k"); // the new connection's ask: it waits the connect timeout, as before
+        long slowest = 0;
+        long until = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(3500);
+        while (System.nanoTime() < until) {
+          long t0 = System.nanoTime();
+          c.get("k");
+          slowest = Math.max(slowest, System.nanoTime() - t0);
+          Thread.sleep(50);
+        }
+        assertTrue(slowest < java.util.concurrent.TimeUnit.SECONDS.toNanos(1),
+            "no call waited for an ask (connect timeout 2 s); the slowest took " + slowest / 1_000_000 + " ms");
+        assertTrue(asked.get() >= 3, "asked again while the calls went on: " + asked.get());
+        assertTrue(asked.get() <= 6, "at most once a second: " + asked.get());
+      } finally {
+        long t0 = System.nanoTime();
+        c.close();
+        assertTrue(System.nanoTime() - t0 < java.util.concurrent.TimeUnit.SECONDS.toNanos(1),
+            "close() took " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+      }
+    }
+  }
+
   /** A lock whose key is gone right after it was created (its lease lost) says so, as a KvException. */
   @Test
   void aLockWhoseKeyIsGoneRightAfterItWasCreatedSaysTheLeaseIsLost() throws Exception {

@@ -239,7 +239,7 @@ public final class DatabaseLoop implements AutoCloseable {
     return watches.eventsSent();
   }
 
-  /** Watches this node ended itself since it started: history compacted, a snapshot installed, no leader. */
+  /** Watches this node ended itself with a cancel since it started ({@link Watches#endedByNode}). */
   public long watchesEndedByNode() {
     return watches.endedByNode();
   }

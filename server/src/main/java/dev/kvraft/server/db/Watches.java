@@ -387,7 +387,10 @@ final class Watches {
     return eventsSent.sum();
   }
 
-  /** Watches this node ended itself since it started (history compacted, a snapshot installed, no leader...). */
+  /**
+   * Watches this node ended itself with a cancel since it started: history compacted, pruned, unreadable or not kept, a
+   * snapshot installed, no leader. Not a watch that ended with its connection, even one the node closed.
+   */
   long endedByNode() {
     return endedByNode;
   }

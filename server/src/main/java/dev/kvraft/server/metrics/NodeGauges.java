@@ -36,7 +36,7 @@ public final class NodeGauges {
     counter(registry, source, "kvraft_watch_events_sent", "Events sent to watchers, live and from history",
         s -> s.watchEventsSent());
     counter(registry, source, "kvraft_watches_ended_by_node",
-        "Watches the node ended itself: history compacted, a snapshot installed, or no leader for the bound",
+        "Watches the node ended itself with a cancel: history compacted or unreadable, a snapshot installed, no leader",
         s -> s.watchesEndedByNode());
     counter(registry, source, "kvraft_snapshots_written", "Snapshots this node wrote", s -> s.snapshotsWritten());
     counter(registry, source, "kvraft_snapshots_failed", "Snapshots that failed", s -> s.snapshotsFailed());

@@ -50,7 +50,7 @@ public interface NodeSource {
     return 0;
   }
 
-  /** Watches the node ended itself (history compacted, a snapshot installed, no leader for the bound). */
+  /** Watches the node ended itself with a cancel (history compacted or unreadable, a snapshot installed, no leader). */
   default long watchesEndedByNode() {
     return 0;
   }
