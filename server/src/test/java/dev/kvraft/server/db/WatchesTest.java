@@ -387,4 +387,29 @@ class WatchesTest {
       assertEquals(1, watches.endedByNode(), "only watch 1 was ended by the node");
     }
   }
+
+  /** A watch cancelled while a catch-up serves it leaves the counts at zero, also once the catch-up hands it back. */
+  @Test
+  void aWatchCancelledWhileCatchingUpIsCountedOutOnce() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var mirror = LogMirror.open(file)) {
+      watches.history(() -> HistoryReader.open(file));
+      open(1, false);
+      recordPutOfKAtRevisionOne(mirror);
+      sink.refuse(1, 1);
+      put("k", "1");
+      assertEquals(1, watches.catchingUpWatches(), "behind: a catch-up serves it");
+      watches.cancel(command(Request.newBuilder().setId(10).setCancelWatch(CancelWatch.newBuilder().setWatchId(1))
+          .build()));
+      assertEquals(0, watches.openWatches());
+      assertEquals(0, watches.catchingUpWatches(), "the cancelled watch no longer counts as catching up");
+      // The catch-up ends (its watch ended) or hands the watch back, which the loop then ignores.
+      var handBack = loop.poll(2, TimeUnit.SECONDS);
+      if (handBack instanceof Event.Task t) {
+        t.task().run();
+      }
+      assertEquals(0, watches.openWatches());
+      assertEquals(0, watches.catchingUpWatches(), "not counted again when its catch-up is done");
+    }
+  }
 }
