@@ -50,8 +50,9 @@ public interface Consensus {
   /**
    * Whether this node knows a leader now (itself, or the one it follows); cheap, for the database loop's every tick.
    * False on a candidate, on a follower whose election timeout passed without a heartbeat, on a leader Ratis
-   * stepped down for want of a majority's answers, and on a learner that has not heard from its leader for a maximum
-   * election timeout (a learner never stands for election, so it would keep its leader's id).
+   * stepped down for want of a majority's answers, and on a learner (by its configuration, whatever Ratis's role) that
+   * its leader has not reached for a maximum election timeout (a learner may never stand for election, so it would
+   * keep its leader's id).
    */
   default boolean leaderKnown() {
     return !info().leaderId().isEmpty();

@@ -13,6 +13,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
+import org.apache.ratis.metrics.impl.DefaultTimekeeperImpl;
 import org.apache.ratis.proto.RaftProtos.RaftPeerRole;
 import org.apache.ratis.protocol.RaftClientReply;
 import org.apache.ratis.protocol.RaftPeer;
@@ -21,6 +22,7 @@ import org.apache.ratis.protocol.SetConfigurationRequest;
 import org.apache.ratis.server.DivisionInfo;
 import org.apache.ratis.server.RaftConfiguration;
 import org.apache.ratis.server.RaftServer;
+import org.apache.ratis.server.metrics.RaftServerMetricsImpl;
 
 /**
  * What Raft's configuration says about the membership, and the pieces of a membership change: the members (cached per
@@ -32,9 +34,9 @@ import org.apache.ratis.server.RaftServer;
  * {@link RaftNode#leaderKnown}).
  *
  * <p>Thread-safety: any thread. {@link #membersView} is replaced whole; {@link #changesUnderWay} is counted up by the
- * thread that starts a change and down by the Ratis thread that answers it; {@link #learnerCheckedAt} and
- * {@link #learnerHeard} are written by {@link #learnerHearsLeader}'s caller (the database loop's thread); the rest is
- * final. The division is {@link RaftNode}'s, null until Raft starts.
+ * thread that starts a change and down by the Ratis thread that answers it; {@link #learnerCheckedAt},
+ * {@link #learnerHeard}, {@link #appendsSeen} and {@link #appendsMovedAt} are written by {@link #learnerHearsLeader}'s
+ * caller (the database loop's thread); the rest is final. The division is {@link RaftNode}'s, null until Raft starts.
  */
 final class RaftMembership {
   private final ServerConfig config;
@@ -45,9 +47,15 @@ final class RaftMembership {
   private final AtomicInteger changesUnderWay = new AtomicInteger();
   /** The configuration {@link #members} was computed from, and the answer (replaced whole; any thread). */
   private volatile MembersView membersView;
-  /** {@link #learnerHearsLeader}: when it last asked Ratis, and the answer (the caller's thread: the loop's). */
+  /** {@link #learnerHearsLeader}: when it last looked, and its answer (owned by its caller, the loop's thread). */
   private volatile long learnerCheckedAt = System.nanoTime() - LEARNER_CHECK_NANOS;
   private volatile boolean learnerHeard = true;
+  /**
+   * {@link #learnerHearsLeader}: the count of appendEntries Ratis had handled when it last looked, and when it saw
+   * that count move (owned by its caller, the loop's thread; -1 before the first look).
+   */
+  private volatile long appendsSeen = -1;
+  private volatile long appendsMovedAt;
   private static final long LEARNER_CHECK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(100);
 
   private record MembersView(RaftConfiguration conf, List<Member> members) {}
@@ -210,19 +218,48 @@ final class RaftMembership {
   }
 
   /**
-   * On a learner (a Ratis listener, {@code info} its division's) that names a leader: whether that leader reached it
-   * within one maximum election timeout. A learner never stands for election, so it keeps the last leader's id however
-   * long it has not heard from it: this asks Ratis when the leader last reached it, at most every
-   * {@link #LEARNER_CHECK_NANOS} (it builds a proto), and answers as of the last time it asked in between.
+   * Whether the leader {@code info} names still reaches this node, as far as a learner needs telling: always on a
+   * voter (cut off, it stands for election and forgets its leader); on a learner (by its own configuration, or by
+   * Ratis's LISTENER role), whether Ratis handled an appendEntries from a leader, a heartbeat or not, within one maximum
+   * election timeout. A learner keeps the last leader's id however long that leader is gone: a listener never stands
+   * for election, and a node added after --join keeps Ratis's FOLLOWER role with, until a leader elected after the add
+   * writes to it, no follower timer (Ratis's role info then reports its leader's last contact as 0 ms ago). Looks at
+   * most every {@link #LEARNER_CHECK_NANOS} (it reads the configuration) and answers as of then in between, so a move
+   * of the count is seen that much late at most; the first look counts as a move.
    */
   boolean learnerHearsLeader(DivisionInfo info) {
     long now = System.nanoTime();
     if (now - learnerCheckedAt >= LEARNER_CHECK_NANOS) {
       learnerCheckedAt = now;
-      var follower = info.getRoleInfoProto().getFollowerInfo();
-      learnerHeard = follower.getLeaderInfo().getLastRpcElapsedTimeMs() <= config.electionTimeoutMax().toMillis();
+      long appends = appendEntriesHandled();
+      if (appends != appendsSeen) {
+        appendsSeen = appends;
+        appendsMovedAt = now;
+      }
+      long bound = config.electionTimeoutMax().toNanos();
+      learnerHeard = !(info.isListener() || learnerInOwnConfiguration()) || (appends < 0
+          ? info.getRoleInfoProto().getFollowerInfo().getLeaderInfo().getLastRpcElapsedTimeMs() * 1_000_000 <= bound
+          : now - appendsMovedAt <= bound);
     }
     return learnerHeard;
+  }
+
+  /**
+   * How many appendEntries from a leader, heartbeats included, Ratis has handled on this division: the counts of its
+   * two {@code follower_append_entry_latency} timers. Ratis 3.3.0's {@code RaftServerImpl.appendEntriesAsync} times
+   * each appendEntries from a leader it recognises, with a follower timer or without, and stops the timer once the
+   * entries are appended (one it turns away, NOT_LEADER or INCONSISTENCY, is not counted). Two sums of counters, no
+   * lock. -1 if Ratis's metrics are not its default implementation (then {@link #learnerHearsLeader} reads the role
+   * info, which a --join learner without a follower timer fools).
+   */
+  private long appendEntriesHandled() {
+    var d = division.get();
+    if (d != null && d.getRaftServerMetrics() instanceof RaftServerMetricsImpl m
+        && m.getFollowerAppendEntryTimer(true) instanceof DefaultTimekeeperImpl heartbeats
+        && m.getFollowerAppendEntryTimer(false) instanceof DefaultTimekeeperImpl appends) {
+      return heartbeats.getTimer().getCount() + appends.getTimer().getCount();
+    }
+    return -1;
   }
 
   /**

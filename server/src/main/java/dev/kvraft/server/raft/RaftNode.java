@@ -302,10 +302,9 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (info.getLeaderId() == null) { // an atomic read in Ratis's ServerState, no lock
       return false;
     }
-    if (!info.isListener()) {
-      return true; // a follower cut off becomes a candidate and forgets its leader; a cut-off leader steps down
-    }
-    return membership.learnerHearsLeader(info); // a learner keeps its leader's id however long it has been quiet
+    // A voter cut off becomes a candidate and forgets its leader, a cut-off leader steps down; a learner (a listener,
+    // or a --join node added as one, still a FOLLOWER in Ratis) keeps its leader's id however long it has been quiet.
+    return membership.learnerHearsLeader(info);
   }
 
   @Override
