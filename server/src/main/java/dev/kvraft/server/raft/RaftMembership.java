@@ -220,12 +220,12 @@ final class RaftMembership {
   /**
    * Whether the leader {@code info} names still reaches this node, as far as a learner needs telling: always on a
    * voter (cut off, it stands for election and forgets its leader); on a learner (by its own configuration, or by
-   * Ratis's LISTENER role), whether Ratis handled an appendEntries from a leader, a heartbeat or not, within one maximum
-   * election timeout. A learner keeps the last leader's id however long that leader is gone: a listener never stands
-   * for election, and a node added after --join keeps Ratis's FOLLOWER role with, until a leader elected after the add
-   * writes to it, no follower timer (Ratis's role info then reports its leader's last contact as 0 ms ago). Looks at
-   * most every {@link #LEARNER_CHECK_NANOS} (it reads the configuration) and answers as of then in between, so a move
-   * of the count is seen that much late at most; the first look counts as a move.
+   * Ratis's LISTENER role), whether Ratis handled an appendEntries from a leader, a heartbeat or not, within one
+   * maximum election timeout. A learner keeps the last leader's id however long that leader is gone: a listener
+   * never stands for election, and a node added after --join keeps Ratis's FOLLOWER role with, until a leader elected
+   * after the add writes to it, no follower timer (Ratis's role info then reports its leader's last contact as 0 ms
+   * ago). Looks at most every {@link #LEARNER_CHECK_NANOS} (it reads the configuration) and answers as of then in
+   * between, so a move of the count is seen that much late at most; the first look counts as a move.
    */
   boolean learnerHearsLeader(DivisionInfo info) {
     long now = System.nanoTime();
