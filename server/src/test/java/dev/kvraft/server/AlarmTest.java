@@ -12,16 +12,17 @@ import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -33,13 +34,10 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(180)
 class AlarmTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
-  private final List<KvraftServer> servers = new ArrayList<>();
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
   private long ids = 1;
 
-  @AfterEach
-  void stop() {
-    servers.forEach(KvraftServer::close);
-  }
 
   private Response call(KvraftServer s, Request.Builder r) throws Exception {
     try (var c = RawClient.to(s)) {
@@ -66,12 +64,12 @@ class AlarmTest {
     // A quota of one byte: every node is over it at its first measurement (within 5 s of starting).
     var configs = TestNodes.cluster(dir, 3, Map.of("storage.quota.bytes", "1"));
     for (var c : configs) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    var leader = Nodes.awaitLeader(WAIT, servers);
-    var follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
+    var leader = Nodes.awaitLeader(WAIT, servers.list());
+    var follower = servers.list().stream().filter(s -> s != leader).findFirst().orElseThrow();
 
-    Await.until("the NOSPACE alarm to be raised and reach every node", WAIT, () -> servers.stream()
+    Await.until("the NOSPACE alarm to be raised and reach every node", WAIT, () -> servers.list().stream()
         .allMatch(s -> put(s, "during/alarm").getError().getCode() == Error.Code.RESOURCE_EXHAUSTED));
     var refused = put(follower, "during/alarm");
     assertTrue(refused.getError().getMessage().contains("NOSPACE") && refused.getError().getMessage()
@@ -89,16 +87,16 @@ class AlarmTest {
 
     // The operator makes room (here: a bigger quota), restarts the nodes: the alarm is still raised...
     var roomy = new ArrayList<ServerConfig>();
-    for (var s : List.copyOf(servers)) {
+    for (var s : List.copyOf(servers.list())) {
       var c = s.config();
       s.close();
       servers.remove(s);
       roomy.add(TestNodes.withSetting(c, "storage.quota.bytes", "10000000000"));
     }
     for (var c : roomy) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    var newLeader = Nodes.awaitLeader(WAIT, servers);
+    var newLeader = Nodes.awaitLeader(WAIT, servers.list());
     Await.until("the restarted cluster to answer", WAIT, () -> !alarm(newLeader, Alarm.Action.LIST).hasError());
     assertFalse(alarm(newLeader, Alarm.Action.LIST).getAlarm().getAlarmsList().isEmpty(),
         "the alarm survives restarts");
@@ -106,7 +104,7 @@ class AlarmTest {
 
     // ...until it is disarmed; then writes work on every node.
     assertFalse(alarm(newLeader, Alarm.Action.DISARM).hasError());
-    Await.until("writes to work on every node after the disarm", WAIT, () -> servers.stream()
+    Await.until("writes to work on every node after the disarm", WAIT, () -> servers.list().stream()
         .allMatch(s -> !put(s, "after/disarm").hasError()));
     assertTrue(alarm(newLeader, Alarm.Action.LIST).getAlarm().getAlarmsList().isEmpty());
   }

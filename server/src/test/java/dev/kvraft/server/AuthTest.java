@@ -14,6 +14,7 @@ import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,10 +23,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -39,13 +40,10 @@ class AuthTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
   private static final String ROOT_PASSWORD = "r00t-Secret-pw";
   private static final String ALICE_PASSWORD = "alice-Secret-pw";
-  private final List<KvraftServer> servers = new ArrayList<>();
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
   private final AtomicLong ids = new AtomicLong(1);
 
-  @AfterEach
-  void stop() {
-    servers.forEach(KvraftServer::close);
-  }
 
   private Response call(RawClient c, Request.Builder r) throws Exception {
     return c.call(r.setId(ids.getAndIncrement()).build());
@@ -93,10 +91,10 @@ class AuthTest {
   @Test
   void usersRolesAndPermissionsOnAThreeNodeCluster(@TempDir Path dir) throws Exception {
     for (var c : TestNodes.cluster(dir, 3, Map.of("snapshot.threshold", "20"))) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    var leader = Nodes.awaitLeader(WAIT, servers);
-    var follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
+    var leader = Nodes.awaitLeader(WAIT, servers.list());
+    var follower = servers.list().stream().filter(s -> s != leader).findFirst().orElseThrow();
 
     try (var admin = RawClient.to(follower)) {
       // Before auth is on, anyone may set it up; enabling needs a root user first.
@@ -174,11 +172,11 @@ class AuthTest {
     }
 
     // No password, and no hash, in any node's kvraft.db; snapshots hold users, hashes apart, never a password.
-    for (var s : servers) {
+    for (var s : servers.list()) {
       Await.until(s.config().nodeId() + " to have applied the grants", WAIT,
           () -> Nodes.status(s).getAppliedIndex() >= Nodes.status(leader).getAppliedIndex());
     }
-    for (var s : servers) {
+    for (var s : servers.list()) {
       for (var f : List.of("kvraft.db", "kvraft.db-wal")) {
         var file = s.config().dataDir().resolve(f);
         if (Files.exists(file)) {
@@ -207,8 +205,7 @@ class AuthTest {
     var config = follower.config();
     follower.close();
     servers.remove(follower);
-    var restarted = KvraftServer.start(config);
-    servers.add(restarted);
+    var restarted = servers.start(config);
     Await.until("the restarted node to serve alice", WAIT, () -> {
       try (var c = RawClient.to(restarted)) {
         return !authenticate(c, "alice", ALICE_PASSWORD).hasError() && !call(c, get("pub/a")).hasError();
@@ -235,10 +232,10 @@ class AuthTest {
   @Test
   void aLeaseRevokeNeedsWriteAndItsKeysNeedReadOnEveryKeyOfTheLease(@TempDir Path dir) throws Exception {
     for (var c : TestNodes.cluster(dir, 3, Map.of())) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    var leader = Nodes.awaitLeader(WAIT, servers);
-    var follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
+    var leader = Nodes.awaitLeader(WAIT, servers.list());
+    var follower = servers.list().stream().filter(s -> s != leader).findFirst().orElseThrow();
     long lease;
     long appLease;
     try (var root = RawClient.to(leader)) {
@@ -294,7 +291,7 @@ class AuthTest {
 
     // The keys of the lease alice and app could not revoke are still on every node, and no other; app/a is gone
     // everywhere.
-    for (var s : servers) {
+    for (var s : servers.list()) {
       try (var root = RawClient.to(s)) {
         ok(authenticate(root, "root", ROOT_PASSWORD));
         assertEquals("s", call(root, get("app/secret")).getGet().getKv().getValue().toStringUtf8());
@@ -311,8 +308,8 @@ class AuthTest {
   @Test
   void aPasswordChangeOrADeletionEndsTheUsersOpenSessions(@TempDir Path dir) throws Exception {
     // Writes wait up to 12 s (the client's socket gives up at 15 s): a loaded machine hashes and fsyncs slowly.
-    servers.add(KvraftServer.start(TestNodes.single(dir, Map.of("request.timeout.ms", "12000"))));
-    var node = Nodes.awaitLeader(WAIT, servers);
+    servers.start(TestNodes.single(dir, Map.of("request.timeout.ms", "12000")));
+    var node = Nodes.awaitLeader(WAIT, servers.list());
     try (var root = RawClient.to(node); var alice = RawClient.to(node); var other = RawClient.to(node)) {
       ok(change(root, action(AuthChange.Action.USER_ADD).setName("root").setPassword(ROOT_PASSWORD)));
       ok(change(root, action(AuthChange.Action.USER_GRANT_ROLE).setName("root").setRole("root")));

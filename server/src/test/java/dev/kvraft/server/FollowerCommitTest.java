@@ -6,15 +6,14 @@ import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -32,20 +31,16 @@ class FollowerCommitTest {
       "raft.election.timeout.max.ms", "4800");
   private static final Duration WELL_BEFORE_THE_HEARTBEAT = Duration.ofMillis(1500);
 
-  private final List<KvraftServer> servers = new ArrayList<>();
-
-  @AfterEach
-  void stop() {
-    servers.forEach(KvraftServer::close);
-  }
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
 
   @Test
   void followersApplyALoneWriteWellBeforeTheNextHeartbeat(@TempDir Path dir) throws Exception {
     for (var c : TestNodes.cluster(dir, 3, SLOW_HEARTBEATS)) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    var leader = Nodes.awaitLeader(WAIT, servers);
-    var followers = servers.stream().filter(s -> s != leader).toList();
+    var leader = Nodes.awaitLeader(WAIT, servers.list());
+    var followers = servers.list().stream().filter(s -> s != leader).toList();
     for (var f : followers) {
       Nodes.awaitApplied(f, Nodes.status(leader).getAppliedIndex(), WAIT);
     }

@@ -9,28 +9,24 @@ import dev.kvraft.proto.TransferLeader;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** TransferLeader on a real three-node cluster (issue #18's leader transfer, like etcd's move-leader). */
 @Timeout(120)
 class LeaderTransferTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
-  private final List<KvraftServer> servers = new ArrayList<>();
-
-  @AfterEach
-  void stop() {
-    servers.forEach(KvraftServer::close);
-  }
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
 
   private static Response transfer(KvraftServer to, String target) throws Exception {
     try (var c = new RawClient(to.clientPort())) {
@@ -46,10 +42,10 @@ class LeaderTransferTest {
   @Test
   void leadershipMovesWhereAskedAndWritesInFlightAreNotFailed(@TempDir Path dir) throws Exception {
     for (var c : TestNodes.cluster(dir, 3, Map.of())) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    var leader = Nodes.awaitLeader(WAIT, servers);
-    var followers = servers.stream().filter(s -> s != leader).toList();
+    var leader = Nodes.awaitLeader(WAIT, servers.list());
+    var followers = servers.list().stream().filter(s -> s != leader).toList();
     var target = followers.get(0);
     var writer = followers.get(1);
 
@@ -102,9 +98,9 @@ class LeaderTransferTest {
     // Election timeouts of 4-5 s: longer than the whole stop, so without a hand-over no survivor could lead yet.
     for (var c : TestNodes.cluster(dir, 3, Map.of("raft.election.timeout.min.ms", "4000",
         "raft.election.timeout.max.ms", "5000"))) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    var leader = Nodes.awaitLeader(WAIT, servers);
+    var leader = Nodes.awaitLeader(WAIT, servers.list());
     assertFalse(Nodes.call(leader, Requests.put(1, "k", "v"), WAIT).hasError());
     long t0 = System.nanoTime();
     leader.close();
@@ -112,7 +108,7 @@ class LeaderTransferTest {
     assertTrue(System.nanoTime() - t0 < Duration.ofSeconds(4).toNanos(), "the stop took less than an election timeout");
     // The hand-over completed inside close(): a survivor leads already, before any election timeout could pass.
     var leaders = new ArrayList<String>();
-    for (var s : servers) {
+    for (var s : servers.list()) {
       if (Nodes.status(s).getRole().equals("LEADER")) {
         leaders.add(id(s));
       }
@@ -123,10 +119,10 @@ class LeaderTransferTest {
   @Test
   void aLeaderWhoseFollowersAreNoQuorumWithoutItDoesNotHandOver(@TempDir Path dir) throws Exception {
     for (var c : TestNodes.cluster(dir, 3, Map.of())) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    var leader = Nodes.awaitLeader(WAIT, servers);
-    var followers = servers.stream().filter(s -> s != leader).toList();
+    var leader = Nodes.awaitLeader(WAIT, servers.list());
+    var followers = servers.list().stream().filter(s -> s != leader).toList();
     followers.get(0).close();
     servers.remove(followers.get(0));
     var survivor = followers.get(1);

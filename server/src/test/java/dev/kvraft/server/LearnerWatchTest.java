@@ -14,17 +14,17 @@ import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import dev.kvraft.testkit.FreePorts;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -38,22 +38,18 @@ import org.junit.jupiter.api.io.TempDir;
 @Tag("slow") // a three-node cluster: not in bin/test --fast
 class LearnerWatchTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
-  private final List<KvraftServer> servers = new ArrayList<>();
-
-  @AfterEach
-  void stop() {
-    servers.forEach(KvraftServer::close);
-  }
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
 
   @Test
   void aRequireLeaderWatchOnALearnerThatNoLongerHearsItsLeaderEnds(@TempDir Path dir) throws Exception {
     var ports = FreePorts.take(6);
     var members = List.of("n1=127.0.0.1:" + ports.get(0) + ":" + ports.get(1),
         "n2=127.0.0.1:" + ports.get(2) + ":" + ports.get(3), "n3=127.0.0.1:" + ports.get(4) + ":" + ports.get(5));
-    var n1 = start(config(dir, members, 1));
-    var n2 = start(config(dir, members, 2));
+    var n1 = servers.start(config(dir, members, 1));
+    var n2 = servers.start(config(dir, members, 2));
     var leader = Nodes.awaitLeader(WAIT, n1, n2);
-    var joined = start(config(dir, members, 3));
+    var joined = servers.start(config(dir, members, 3));
     var add = Nodes.call(leader, Request.newBuilder().setId(1).setMemberChange(MemberChange.newBuilder()
         .setAction(MemberChange.Action.ADD).setId("n3").setAddress(members.get(2).split("=")[1]).setLearner(true))
         .build(), WAIT);
@@ -63,7 +59,7 @@ class LearnerWatchTest {
     Nodes.awaitApplied(joined, Nodes.status(leader).getAppliedIndex(), WAIT);
     joined.close();
     servers.remove(joined);
-    var n3 = start(config(dir, members, 3));
+    var n3 = servers.start(config(dir, members, 3));
 
     try (var c = RawClient.to(n3)) {
       c.socket().setSoTimeout((int) WAIT.toMillis());
@@ -87,12 +83,6 @@ class LearnerWatchTest {
       assertEquals(Error.Code.UNAVAILABLE, ended.getWatch().getCancelCode(), ended.toString());
       assertTrue(ended.getWatch().getCancelReason().contains("node n3 has known no leader for"), ended.toString());
     }
-  }
-
-  private KvraftServer start(ServerConfig c) throws Exception {
-    var s = KvraftServer.start(c);
-    servers.add(s);
-    return s;
   }
 
   /** Node i of members, n1 and n2 founding the cluster, n3 joining; short election timeouts. */

@@ -14,6 +14,7 @@ import dev.kvraft.testkit.FreePorts;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -25,10 +26,10 @@ import java.util.TreeSet;
 import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -41,13 +42,10 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(240)
 class MembershipTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
-  private final List<KvraftServer> servers = new java.util.concurrent.CopyOnWriteArrayList<>();
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
   private final AtomicLong ids = new AtomicLong(1);
 
-  @AfterEach
-  void stop() {
-    servers.forEach(KvraftServer::close);
-  }
 
   /** Node i (1-based) of a cluster whose first {@code founders} nodes bootstrap it; the rest join. */
   private static ServerConfig config(Path dir, List<String> members, int i, int founders) {
@@ -80,9 +78,9 @@ class MembershipTest {
       members.add("n" + (i + 1) + "=127.0.0.1:" + ports.get(2 * i) + ":" + ports.get(2 * i + 1));
     }
     for (int i = 1; i <= 3; i++) {
-      servers.add(KvraftServer.start(config(dir, members, i, 3)));
+      servers.start(config(dir, members, i, 3));
     }
-    Nodes.awaitLeader(WAIT, servers);
+    Nodes.awaitLeader(WAIT, servers.list());
 
     // The load: one writer through n1 (or whichever node still serves), keeping every acknowledged key.
     var acked = new ConcurrentSkipListSet<String>();
@@ -92,7 +90,7 @@ class MembershipTest {
     var writer = Thread.ofPlatform().name("membership-test-writer").start(() -> {
       long n = 0;
       while (!stop.get()) {
-        var target = servers.stream().filter(s -> !s.removed()).findFirst().orElseThrow();
+        var target = servers.list().stream().filter(s -> !s.removed()).findFirst().orElseThrow();
         var key = "load/" + n++;
         try (var c = RawClient.to(target)) {
           while (!stop.get()) {
@@ -122,8 +120,8 @@ class MembershipTest {
       Await.until("the load is running", WAIT, () -> acked.size() >= 50);
 
       // n4 joins as a voter, n5 as a learner, later promoted.
-      servers.add(KvraftServer.start(config(dir, members, 4, 3)));
-      var leader = Nodes.awaitLeader(WAIT, servers.subList(0, 3));
+      servers.start(config(dir, members, 4, 3));
+      var leader = Nodes.awaitLeader(WAIT, servers.list().subList(0, 3));
       var added = change(leader, MemberChange.Action.ADD, "n4", members.get(3).split("=")[1], false);
       assertFalse(added.hasError(), added.toString());
       assertTrue(added.getMemberChange().getMembersList().stream()
@@ -138,7 +136,7 @@ class MembershipTest {
       var again = change(leader, MemberChange.Action.ADD, "n4", members.get(3).split("=")[1], false);
       assertEquals(Error.Code.CONFLICT, again.getError().getCode(), "n4 is already a member: " + again);
 
-      servers.add(KvraftServer.start(config(dir, members, 5, 3)));
+      servers.start(config(dir, members, 5, 3));
       var learner = change(leader, MemberChange.Action.ADD, "n5", members.get(4).split("=")[1], true);
       assertFalse(learner.hasError(), learner.toString());
       assertTrue(learner.getMemberChange().getMembersList().stream()
@@ -154,10 +152,10 @@ class MembershipTest {
       // leader has written to it).
       var promotedBy = leader;
       Await.until("another leader after the promotion", WAIT, () -> {
-        var l = Nodes.awaitLeader(WAIT, servers);
+        var l = Nodes.awaitLeader(WAIT, servers.list());
         return l != promotedBy && !l.config().nodeId().equals("n5");
       });
-      leader = Nodes.awaitLeader(WAIT, servers);
+      leader = Nodes.awaitLeader(WAIT, servers.list());
 
       // Refused, and the configuration stays: an unknown id, and a new node nobody runs.
       var notMember = change(leader, MemberChange.Action.REMOVE, "n9", "", false);
@@ -182,7 +180,7 @@ class MembershipTest {
       assertEquals(List.of("n1", "n2", "n3", "n4", "n5"),
           now.getMembersList().stream().map(m -> m.getId()).sorted().toList(), now.toString());
       // Every node routes to members it learned at runtime: n4's client address is known to the followers too.
-      for (var s : servers) {
+      for (var s : servers.list()) {
         var seen = Nodes.call(s, Request.newBuilder().setId(ids.getAndIncrement())
             .setMembers(dev.kvraft.proto.Members.getDefaultInstance()).build(), WAIT).getMembers();
         assertTrue(seen.getMembersList().stream().anyMatch(m -> m.getId().equals("n4")
@@ -191,7 +189,7 @@ class MembershipTest {
       }
 
       // Remove a follower: the leader tells it, and it stops by itself.
-      var n5 = servers.stream().filter(x -> x.config().nodeId().equals("n5")).findFirst().orElseThrow();
+      var n5 = servers.list().stream().filter(x -> x.config().nodeId().equals("n5")).findFirst().orElseThrow();
       var gone = change(leader, MemberChange.Action.REMOVE, "n5", "", false);
       assertFalse(gone.hasError(), gone.toString());
       Await.until("the removed follower stops serving", WAIT, n5::removed);
@@ -204,7 +202,7 @@ class MembershipTest {
           r -> !r.hasError() || r.getError().getCode() != Error.Code.CONFLICT);
       assertFalse(removed.hasError(), removed.toString());
       Await.until("the removed leader stops serving", WAIT, oldLeader::removed);
-      var rest = servers.stream().filter(s -> s != oldLeader).toList();
+      var rest = servers.list().stream().filter(s -> s != oldLeader).toList();
       var newLeader = Nodes.awaitLeader(WAIT, rest);
       assertNotSame(oldLeader, newLeader);
       long before = acked.size();
@@ -217,7 +215,7 @@ class MembershipTest {
     assertTrue(unknown.get() <= 5, unknown.get() + " writes of unknown outcome: only those in flight at the removal");
 
     // Every acknowledged write is on every remaining member, the joined ones included.
-    var rest = servers.stream().filter(s -> !s.removed()).toList();
+    var rest = servers.list().stream().filter(s -> !s.removed()).toList();
     assertEquals(3, rest.size());
     var leader = Nodes.awaitLeader(WAIT, rest);
     long applied = Nodes.status(leader).getAppliedIndex();

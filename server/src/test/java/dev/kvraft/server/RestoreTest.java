@@ -12,6 +12,7 @@ import dev.kvraft.testkit.FreePorts;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.storage.SnapshotFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,10 +21,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -35,12 +36,8 @@ import org.junit.jupiter.api.io.TempDir;
 class RestoreTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
   private static final long REVISION = 4321;
-  private final List<KvraftServer> servers = new ArrayList<>();
-
-  @AfterEach
-  void stop() {
-    servers.forEach(KvraftServer::close);
-  }
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
 
   /** A backup as {@code kvsh backup} writes it: snapshot format, taken at some index and term of an old cluster. */
   private static Path backup(Path dir, Map<String, String> kvs) throws Exception {
@@ -89,16 +86,14 @@ class RestoreTest {
     var members = List.of("n1=127.0.0.1:" + ports.get(0) + ":" + ports.get(1),
         "n2=127.0.0.1:" + ports.get(2) + ":" + ports.get(3));
 
-    var first = KvraftServer.start(config(dir, members, 1, Map.of("restore", file.toString())));
-    servers.add(first);
+    var first = servers.start(config(dir, members, 1, Map.of("restore", file.toString())));
     Nodes.awaitLeader(WAIT, first);
     assertEquals(kvs, scan(first));
     var written = Nodes.call(first, Requests.put(2, "k/new", "after the restore"), WAIT);
     assertFalse(written.hasError(), written.toString());
     assertEquals(REVISION + 1, written.getHeader().getRevision(), "revisions go on from the backup's");
 
-    var second = KvraftServer.start(config(dir, members, 2, Map.of("join", "true")));
-    servers.add(second);
+    var second = servers.start(config(dir, members, 2, Map.of("join", "true")));
     var added = Nodes.call(first, Request.newBuilder().setId(3).setMemberChange(MemberChange.newBuilder()
         .setAction(MemberChange.Action.ADD).setId("n2").setAddress("127.0.0.1:" + ports.get(2) + ":" + ports.get(3)))
         .build(), WAIT);
@@ -125,8 +120,7 @@ class RestoreTest {
     var again = assertThrows(java.io.IOException.class,
         () -> KvraftServer.start(config(dir, members, 1, Map.of("restore", good.toString()))));
     assertTrue(again.getMessage().contains("refusing to restore"), again.getMessage());
-    var restarted = KvraftServer.start(config(dir, members, 1, Map.of()));
-    servers.add(restarted);
+    var restarted = servers.start(config(dir, members, 1, Map.of()));
     Nodes.awaitLeader(WAIT, restarted);
     assertEquals(Map.of("k/a", "1"), scan(restarted), "without --restore the node starts from its own data");
   }
@@ -146,27 +140,25 @@ class RestoreTest {
       assertThrows(java.io.IOException.class,
           () -> KvraftServer.start(config(dir, members, 1, Map.of("restore", file.toString()))));
     }
-    var plain = assertThrows(java.io.IOException.class, () -> servers.add(
-        KvraftServer.start(config(dir, members, 1, Map.of()))), "a start without --restore makes no empty node");
+    var plain = assertThrows(java.io.IOException.class, () -> servers.start(
+        config(dir, members, 1, Map.of())), "a start without --restore makes no empty node");
     assertTrue(plain.getMessage().contains("did not finish") && plain.getMessage().contains("--restore=" + file),
         plain.getMessage());
     var other = backup(Files.createDirectories(dir.resolve("other")), Map.of("k/z", "9"));
     var wrongFile = assertThrows(java.io.IOException.class,
-        () -> servers.add(KvraftServer.start(config(dir, members, 1, Map.of("restore", other.toString())))));
+        () -> servers.start(config(dir, members, 1, Map.of("restore", other.toString()))));
     assertTrue(wrongFile.getMessage().contains("--restore=" + file), wrongFile.getMessage());
 
-    var node = KvraftServer.start(config(dir, members, 1, Map.of("restore", file.toString())));
-    servers.add(node);
+    var node = servers.start(config(dir, members, 1, Map.of("restore", file.toString())));
     Nodes.awaitLeader(WAIT, node);
     assertEquals(Map.of("k/a", "1", "k/b", "2"), scan(node));
     node.close();
     servers.remove(node);
     var again = assertThrows(java.io.IOException.class,
-        () -> servers.add(KvraftServer.start(config(dir, members, 1, Map.of("restore", file.toString())))));
+        () -> servers.start(config(dir, members, 1, Map.of("restore", file.toString()))));
     assertTrue(again.getMessage().contains("refusing to restore"), "once finished, a restore is one: "
         + again.getMessage());
-    var restarted = KvraftServer.start(config(dir, members, 1, Map.of()));
-    servers.add(restarted);
+    var restarted = servers.start(config(dir, members, 1, Map.of()));
     Nodes.awaitLeader(WAIT, restarted);
     assertEquals(Map.of("k/a", "1", "k/b", "2"), scan(restarted));
   }

@@ -18,6 +18,7 @@ import dev.kvraft.proto.Txn;
 import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.Sqlite3;
 import dev.kvraft.server.testing.TestNodes;
 import dev.kvraft.storage.StorageException;
@@ -30,9 +31,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The Raft log and snapshots in SQLite, read back with the real sqlite3 tool. */
@@ -43,18 +44,8 @@ class StorageIntegrationTest {
 
   @TempDir
   Path dir;
-  final List<KvraftServer> servers = new ArrayList<>();
-
-  @AfterEach
-  void stop() {
-    servers.forEach(KvraftServer::close);
-  }
-
-  private KvraftServer start(dev.kvraft.server.config.ServerConfig c) throws IOException {
-    var s = KvraftServer.start(c);
-    servers.add(s);
-    return s;
-  }
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
 
   private static void writeAll(KvraftServer s, List<Request> requests) throws Exception {
     for (var r : requests) {
@@ -77,7 +68,7 @@ class StorageIntegrationTest {
 
   @Test
   void sqlite3ShowsAKeysWholeHistoryWhileTheServerRuns() throws Exception {
-    var s = start(TestNodes.single(dir));
+    var s = servers.start(TestNodes.single(dir));
     var cas = Request.newBuilder().setId(9).setTxn(Txn.newBuilder()
         .addCompare(Compare.newBuilder().setKey(b("x")).setTarget(Compare.Target.VALUE).setValue(b("nope")))
         .addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(b("x")).setValue(b("never"))))).build();
@@ -105,7 +96,7 @@ class StorageIntegrationTest {
 
   @Test
   void anOnDemandSnapshotIsASqliteFileWithMetaAndKvRows() throws Exception {
-    var s = start(TestNodes.single(dir));
+    var s = servers.start(TestNodes.single(dir));
     writeAll(s, List.of(put(1, "a", "1"), put(2, "b", "2"), put(3, "a", "3")));
     var resp = Nodes.call(s, Request.newBuilder().setId(4).setSnapshot(Snapshot.getDefaultInstance()).build(), WAIT);
     assertFalse(resp.hasError(), resp.toString());
@@ -120,7 +111,7 @@ class StorageIntegrationTest {
 
   @Test
   void automaticSnapshotsPurgeOldSegmentsAndKeepTwo() throws Exception {
-    var s = start(TestNodes.single(dir, Map.of("snapshot.threshold", "100", "raft.segment.bytes", "16384")));
+    var s = servers.start(TestNodes.single(dir, Map.of("snapshot.threshold", "100", "raft.segment.bytes", "16384")));
     try (var c = new RawClient(s.clientPort())) {
       Nodes.call(s, put(0, "warm", "up"), WAIT);
       for (int i = 0; i < 1000; i++) {
@@ -155,7 +146,7 @@ class StorageIntegrationTest {
   @Test
   void restartReplaysOnlyAfterTheSnapshotAndKeepsTheTablesIdentical() throws Exception {
     var config = TestNodes.single(dir, Map.of("snapshot.threshold", "100"));
-    var s = start(config);
+    var s = servers.start(config);
     try (var c = new RawClient(s.clientPort())) {
       Nodes.call(s, put(0, "warm", "up"), WAIT);
       for (int i = 0; i < 250; i++) {
@@ -172,7 +163,7 @@ class StorageIntegrationTest {
     var logBefore = Sqlite3.query(db, "SELECT " + columns + " FROM raft_log ORDER BY idx");
     var opsBefore = Sqlite3.query(db, "SELECT idx, seq, op, hex(key), hex(value), revision, result"
         + " FROM raft_log_ops ORDER BY idx, seq");
-    var restarted = start(config);
+    var restarted = servers.start(config);
     Nodes.awaitApplied(restarted, maxIdx, WAIT);
     var logAfter = Sqlite3.query(db, "SELECT " + columns + " FROM raft_log WHERE idx <= " + maxIdx
         + " ORDER BY idx");
@@ -191,7 +182,7 @@ class StorageIntegrationTest {
     var configs = TestNodes.cluster(dir, 3, Map.of("snapshot.threshold", "90"));
     var nodes = new ArrayList<KvraftServer>();
     for (var c : configs) {
-      nodes.add(start(c));
+      nodes.add(servers.start(c));
     }
     writeAll(nodes.get(0), List.of(put(1, "first", "write")));
     var leader = Nodes.awaitLeader(WAIT, nodes);
@@ -224,7 +215,7 @@ class StorageIntegrationTest {
     var configs = TestNodes.cluster(dir, 3, Map.of("snapshot.threshold", "100", "raft.segment.bytes", "16384"));
     var nodes = new ArrayList<KvraftServer>();
     for (var c : configs) {
-      nodes.add(start(c));
+      nodes.add(servers.start(c));
     }
     writeAll(nodes.get(0), List.of(put(1, "before", "stop")));
     var leader = Nodes.awaitLeader(WAIT, nodes);
@@ -242,7 +233,7 @@ class StorageIntegrationTest {
     Path current = smDir(leader).resolveSibling("current");
     Await.until("the leader to purge its log below index 300", WAIT, () -> firstLogIndex(current),
         first -> first > 300);
-    var back = start(followerConfig);
+    var back = servers.start(followerConfig);
     long leaderApplied = Nodes.status(leader).getAppliedIndex();
     Nodes.awaitApplied(back, leaderApplied, WAIT);
     var installed = Sqlite3.await(back.config().dataDir().resolve("kvraft.db"),
@@ -277,7 +268,7 @@ class StorageIntegrationTest {
     var config = TestNodes.single(dir);
     Files.createDirectories(config.dataDir());
     Files.writeString(config.dataDir().resolve("kvraft.db"), "garbage, not a database ".repeat(500));
-    var e = assertThrows(StorageException.class, () -> start(config));
+    var e = assertThrows(StorageException.class, () -> servers.start(config));
     assertTrue(e.getMessage().contains("kvraft.db") && e.getMessage().contains("move the file aside"),
         e.getMessage());
   }
@@ -288,7 +279,7 @@ class StorageIntegrationTest {
    */
   @Test
   void theMirrorKeepsAboutLogRetentionBytesUnderSustainedWrites() throws Exception {
-    var s = start(TestNodes.single(dir, Map.of("log.retention.bytes", "300000", "snapshot.threshold", "40")));
+    var s = servers.start(TestNodes.single(dir, Map.of("log.retention.bytes", "300000", "snapshot.threshold", "40")));
     var value = "v".repeat(2000);
     try (var c = RawClient.to(s)) {
       // One at a time: one entry each, so snapshots (every 40 entries) come and pruning runs.
@@ -317,7 +308,7 @@ class StorageIntegrationTest {
    */
   @Test
   void compactionDropsOldHistoryEverywhereAndTheLeaderCompactsByItself(@TempDir Path other) throws Exception {
-    var s = start(TestNodes.single(dir));
+    var s = servers.start(TestNodes.single(dir));
     var puts = new ArrayList<Request>();
     for (int i = 1; i <= 6; i++) {
       puts.add(put(i, "compacted/k", "v" + i));
@@ -342,14 +333,14 @@ class StorageIntegrationTest {
     var config = s.config();
     s.close();
     servers.remove(s);
-    var restarted = start(config);
+    var restarted = servers.start(config);
     Nodes.awaitLeader(WAIT, restarted);
     Await.until("the compact revision to survive a restart (replayed from the log)", WAIT,
         () -> Nodes.status(restarted).getCompactRevision() == 4);
     restarted.close();
     servers.remove(restarted);
 
-    var auto = start(TestNodes.single(other, Map.of("compaction.retention", "10")));
+    var auto = servers.start(TestNodes.single(other, Map.of("compaction.retention", "10")));
     var more = new ArrayList<Request>();
     for (int i = 1; i <= 40; i++) {
       more.add(put(i, "auto/k" + (i % 3), "v" + i));
@@ -362,7 +353,7 @@ class StorageIntegrationTest {
   /** Issue #19: log.retention.age.ms prunes entries applied longer ago than that, below the snapshot. */
   @Test
   void entriesOlderThanTheRetentionAgeArePrunedBelowTheSnapshot() throws Exception {
-    var s = start(TestNodes.single(dir, Map.of("log.retention.age.ms", "1", "snapshot.threshold", "20")));
+    var s = servers.start(TestNodes.single(dir, Map.of("log.retention.age.ms", "1", "snapshot.threshold", "20")));
     var puts = new ArrayList<Request>();
     for (int i = 0; i < 60; i++) {
       puts.add(put(i, "aged/" + i, "v"));
@@ -375,7 +366,7 @@ class StorageIntegrationTest {
   /** Issue #19: status says what the node keeps on disk, by kind, as the files are. */
   @Test
   void statusReportsTheDataOnDiskByKind() throws Exception {
-    var s = start(TestNodes.single(dir));
+    var s = servers.start(TestNodes.single(dir));
     writeAll(s, List.of(put(1, "size/a", "x".repeat(10_000)), put(2, "size/b", "y".repeat(10_000))));
     var snapshot = Nodes.call(s, Request.newBuilder().setId(3).setSnapshot(Snapshot.getDefaultInstance()).build(),
         WAIT);
@@ -389,7 +380,7 @@ class StorageIntegrationTest {
 
   @Test
   void aSnapshotThatCannotBeWrittenFailsLoudlyAndKeepsThePreviousOne() throws Exception {
-    var s = start(TestNodes.single(dir));
+    var s = servers.start(TestNodes.single(dir));
     writeAll(s, List.of(put(1, "a", "1")));
     var snapshot = Request.newBuilder().setId(2).setSnapshot(Snapshot.getDefaultInstance()).build();
     var first = Nodes.call(s, snapshot, WAIT);

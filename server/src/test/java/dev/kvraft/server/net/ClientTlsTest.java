@@ -12,6 +12,7 @@ import dev.kvraft.server.raft.tls.TlsSettings;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestCerts;
 import dev.kvraft.server.testing.TestNodes;
 import java.io.IOException;
@@ -51,7 +52,7 @@ import org.junit.jupiter.api.io.TempDir;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ClientTlsTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
-  private final List<KvraftServer> servers = new ArrayList<>();
+  private final RunningServers servers = new RunningServers();
   private final Map<String, TlsSettings> nodeFiles = new HashMap<>();
   private TestCerts certs;
   private Path dir;
@@ -74,15 +75,15 @@ class ClientTlsTest {
     client = certs.node("ca", "app", "app");
     var configs = TestNodes.cluster(dir, 3, Map.of(), id -> TestCerts.settings(nodeFiles.get(id)));
     for (var c : configs) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    leader = Nodes.awaitLeader(WAIT, servers);
-    follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
+    leader = Nodes.awaitLeader(WAIT, servers.list());
+    follower = servers.list().stream().filter(s -> s != leader).findFirst().orElseThrow();
   }
 
   @AfterAll
   void stop() {
-    servers.forEach(KvraftServer::close);
+    servers.close();
   }
 
   private static SSLContext context(TlsSettings files) throws IOException {
@@ -95,14 +96,14 @@ class ClientTlsTest {
 
   @Test
   void everyNodeServesTlsClientsAndFollowersForwardOverTls() throws Exception {
-    for (var s : servers) {
+    for (var s : servers.list()) {
       try (var c = app(s)) {
         var key = "tls/" + s.config().nodeId();
         var put = c.call(Requests.put(ids++, key, "via " + s.config().nodeId()));
         assertFalse(put.hasError(), "put through " + s.config().nodeId() + ": " + put);
       }
     }
-    for (var s : servers) {
+    for (var s : servers.list()) {
       try (var c = app(s)) {
         for (var id : List.of("n1", "n2", "n3")) {
           // Linearizable: a follower asks the leader for a read index over its TLS link.

@@ -8,24 +8,23 @@ import dev.kvraft.proto.LogEntry;
 import dev.kvraft.proto.MemberHello;
 import dev.kvraft.proto.ReadIndex;
 import dev.kvraft.proto.Request;
-import dev.kvraft.server.KvraftServer;
 import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.Sqlite3;
 import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -37,22 +36,18 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(120)
 class MemberAuthTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
-  private final List<KvraftServer> servers = new ArrayList<>();
-
-  @AfterEach
-  void stop() {
-    servers.forEach(KvraftServer::close);
-  }
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
 
   @Test
   void onlyAConnectionWithTheMemberTokenMaySendForwardedRequestsAndReadIndex(@TempDir Path dir) throws Exception {
     for (var c : TestNodes.cluster(dir, 3, Map.of())) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    var leader = Nodes.awaitLeader(WAIT, servers);
+    var leader = Nodes.awaitLeader(WAIT, servers.list());
     // The real links work: writes and linearizable reads through every follower.
     long id = 1;
-    for (var s : servers) {
+    for (var s : servers.list()) {
       try (var c = RawClient.to(s)) {
         var put = c.call(Requests.put(id++, "m/" + s.config().nodeId(), "x"));
         assertFalse(put.hasError(), put.toString());
@@ -101,7 +96,7 @@ class MemberAuthTest {
     // again to the next leader only if it says it no longer leads.
     var ids = new java.util.concurrent.atomic.AtomicLong(id);
     var last = Await.until("a member's forwarded write accepted by the leader", WAIT, () -> {
-      try (var c = RawClient.to(Nodes.awaitLeader(WAIT, servers))) {
+      try (var c = RawClient.to(Nodes.awaitLeader(WAIT, servers.list()))) {
         var hello = c.call(Request.newBuilder().setId(ids.getAndIncrement()).setMemberHello(MemberHello.newBuilder()
             .setNodeId("n2").setToken(ByteString.copyFrom(token))).build());
         assertFalse(hello.hasError(), hello.toString());

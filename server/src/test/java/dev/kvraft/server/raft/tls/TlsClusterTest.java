@@ -9,6 +9,7 @@ import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -26,11 +27,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -42,12 +43,8 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(120)
 class TlsClusterTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
-  private final List<KvraftServer> servers = new ArrayList<>();
-
-  @AfterEach
-  void stop() {
-    servers.forEach(KvraftServer::close);
-  }
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
 
   /**
    * Starts n1..n3 on the mutual-TLS Raft transport, each with its own certificate from one CA named "ca" (skips the
@@ -61,7 +58,7 @@ class TlsClusterTest {
       files.put(id, certs.node("ca", id, id));
     }
     for (var c : TestNodes.cluster(dir, 3, Map.of(), id -> TestCerts.settings(files.get(id)))) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
     return files;
   }
@@ -70,8 +67,8 @@ class TlsClusterTest {
   void aClusterWhoseRaftTransportIsMutualTlsCommitsThroughEveryNode(@TempDir Path dir) throws Exception {
     var certs = TestCerts.in(dir);
     var files = startThreeTlsNodes(certs, dir);
-    var leader = Nodes.awaitLeader(WAIT, servers);
-    var follower = servers.stream().filter(s -> s != leader).findFirst().orElseThrow();
+    var leader = Nodes.awaitLeader(WAIT, servers.list());
+    var follower = servers.list().stream().filter(s -> s != leader).findFirst().orElseThrow();
     try (var c = RawClient.to(follower)) {
       for (int i = 0; i < 20; i++) {
         var r = c.call(Requests.put(i + 1, "tls/" + i, "v" + i));
@@ -114,7 +111,7 @@ class TlsClusterTest {
       group.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS);
     }
     long applied = Nodes.status(leader).getAppliedIndex();
-    for (var s : servers) {
+    for (var s : servers.list()) {
       Nodes.awaitApplied(s, applied, WAIT);
       try (var c = RawClient.to(s)) {
         assertEquals("v19", c.call(Requests.staleGet(1, "tls/19")).getGet().getKv().getValue().toStringUtf8());
@@ -132,9 +129,9 @@ class TlsClusterTest {
   void aRemovedMembersOpenRaftConnectionsAreClosedAndNewOnesRefused(@TempDir Path dir) throws Exception {
     var certs = TestCerts.in(dir);
     var files = startThreeTlsNodes(certs, dir);
-    var first = leader(servers);
-    var gone = servers.stream().filter(s -> s != first).findFirst().orElseThrow();
-    var others = servers.stream().filter(s -> s != gone).toList();
+    var first = leader(servers.list());
+    var gone = servers.list().stream().filter(s -> s != first).findFirst().orElseThrow();
+    var others = servers.list().stream().filter(s -> s != gone).toList();
     // The node itself is down (removed nodes stop anyway); its key lives on (a copied disk, a node that failed to stop).
     gone.close();
     var asGone = TlsNettyTransport.load(files.get(idOf(gone)));
