@@ -8,11 +8,11 @@ import dev.kvraft.proto.MemberChange;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Status;
 import dev.kvraft.proto.StatusResult;
-import dev.kvraft.server.KvraftServer;
 import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import dev.kvraft.testkit.FreePorts;
 import java.io.IOException;
@@ -25,6 +25,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -44,6 +45,8 @@ class JoinedLearnerElectionTest {
 
   @TempDir
   Path dir;
+  @RegisterExtension
+  final RunningServers voters = new RunningServers();
 
   @Test
   void aJoinedLearnerClosedByItsOwnElectionExitsOneNotAsRemoved() throws Exception {
@@ -52,7 +55,6 @@ class JoinedLearnerElectionTest {
     for (int i = 0; i < 4; i++) {
       members.add("n" + (i + 1) + "=127.0.0.1:" + ports.get(2 * i) + ":" + ports.get(2 * i + 1));
     }
-    var voters = new ArrayList<KvraftServer>();
     var n4Args = new ArrayList<>(TestNodes.args(TestNodes.member(dir, members, 4, 3, Map.of())));
     n4Args.add("--join"); // TestNodes.args leaves it out
     int n4Port = ports.get(6);
@@ -62,10 +64,10 @@ class JoinedLearnerElectionTest {
     try (var n4 = new ServerProcess(n4Args, dir.resolve("n4.log"), n4Port, ratisElection).start()) {
       for (int i = 1; i <= 3; i++) {
         // Ratis stages n4 for half of request.timeout.ms: 10 s, room for a fresh JVM on a loaded machine.
-        voters.add(KvraftServer.start(TestNodes.member(dir, members, i, 3, Map.of("request.timeout.ms", "20000"))));
+        voters.start(TestNodes.member(dir, members, i, 3, Map.of("request.timeout.ms", "20000")));
       }
       n4.awaitServing(WAIT);
-      var first = Nodes.awaitLeader(WAIT, voters);
+      var first = Nodes.awaitLeader(WAIT, voters.list());
       var add = Nodes.call(first, Request.newBuilder().setId(1).setMemberChange(MemberChange.newBuilder()
           .setAction(MemberChange.Action.ADD).setId("n4").setAddress(members.get(3).split("=")[1]).setLearner(true))
           .build(), WAIT);
@@ -76,7 +78,7 @@ class JoinedLearnerElectionTest {
       // (handing over), and a write through the next one reaches n4.
       first.close();
       voters.remove(first);
-      var next = Nodes.awaitLeader(WAIT, voters);
+      var next = Nodes.awaitLeader(WAIT, voters.list());
       var put = Nodes.call(next, Requests.put(2, "k", "v"), WAIT);
       assertFalse(put.hasError(), put.toString());
       long written = Nodes.status(next).getAppliedIndex();
@@ -88,7 +90,7 @@ class JoinedLearnerElectionTest {
       assertEquals("FOLLOWER", seen.getRole(), seen.toString());
 
       // The voters stop: n4 hears from no leader, its timer fires, and it stands for election.
-      for (var v : List.copyOf(voters)) {
+      for (var v : List.copyOf(voters.list())) {
         v.close();
         voters.remove(v);
       }
@@ -99,8 +101,6 @@ class JoinedLearnerElectionTest {
       assertEquals(1, n4.process().exitValue(), "exit code (1: a failure, restarted by systemd); log:\n" + log);
       assertTrue(log.contains("node n4: Raft stopped working"), log);
       assertFalse(log.contains("was removed from the cluster"), log);
-    } finally {
-      voters.forEach(KvraftServer::close);
     }
   }
 

@@ -12,11 +12,11 @@ import dev.kvraft.proto.Response;
 import dev.kvraft.proto.Status;
 import dev.kvraft.proto.StatusResult;
 import dev.kvraft.proto.Watch;
-import dev.kvraft.server.KvraftServer;
 import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import dev.kvraft.testkit.FreePorts;
 import java.io.IOException;
@@ -29,6 +29,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -48,6 +49,8 @@ class JoinedLearnerWatchTest {
 
   @TempDir
   Path dir;
+  @RegisterExtension
+  final RunningServers voters = new RunningServers();
 
   @Test
   void aRequireLeaderWatchOnAJoinedLearnerEndsOnceItsLeaderStopsReachingIt() throws Exception {
@@ -56,17 +59,16 @@ class JoinedLearnerWatchTest {
     for (int i = 0; i < 4; i++) {
       members.add("n" + (i + 1) + "=127.0.0.1:" + ports.get(2 * i) + ":" + ports.get(2 * i + 1));
     }
-    var voters = new ArrayList<KvraftServer>();
     var n4Args = new ArrayList<>(TestNodes.args(TestNodes.member(dir, members, 4, 3, Map.of())));
     n4Args.add("--join"); // TestNodes.args leaves it out
     int n4Port = ports.get(6);
     try (var n4 = new ServerProcess(n4Args, dir.resolve("n4.log"), n4Port).start()) {
       for (int i = 1; i <= 3; i++) {
         // Ratis stages n4 for half of request.timeout.ms: 10 s, room for a fresh JVM on a loaded machine.
-        voters.add(KvraftServer.start(TestNodes.member(dir, members, i, 3, Map.of("request.timeout.ms", "20000"))));
+        voters.start(TestNodes.member(dir, members, i, 3, Map.of("request.timeout.ms", "20000")));
       }
       n4.awaitServing(WAIT);
-      var leader = Nodes.awaitLeader(WAIT, voters);
+      var leader = Nodes.awaitLeader(WAIT, voters.list());
       var add = Nodes.call(leader, Request.newBuilder().setId(1).setMemberChange(MemberChange.newBuilder()
           .setAction(MemberChange.Action.ADD).setId("n4").setAddress(members.get(3).split("=")[1]).setLearner(true))
           .build(), WAIT);
@@ -93,7 +95,7 @@ class JoinedLearnerWatchTest {
 
         // The voters stop, the leader last: stopped first, it would hand over to another voter, whose writes would
         // give n4 a timer. n4 has none, so it does not stand for election; it goes on naming its leader.
-        for (var v : List.copyOf(voters)) {
+        for (var v : List.copyOf(voters.list())) {
           if (v != leader) {
             v.close();
             voters.remove(v);
@@ -120,8 +122,6 @@ class JoinedLearnerWatchTest {
         assertTrue(tookMs < 4 * ELECTION_MAX_MS + 3000, "ended " + tookMs + " ms after the cut");
         assertTrue(n4.isAlive(), "n4 exited (an election?); log:\n" + n4.log());
       }
-    } finally {
-      voters.forEach(KvraftServer::close);
     }
   }
 
