@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvraft.client.KvClient;
-import dev.kvraft.server.KvraftServer;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -21,6 +21,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -34,15 +35,16 @@ class InteractiveShellTest {
 
   @TempDir
   Path dir;
-  final List<KvraftServer> servers = new ArrayList<>();
+  @RegisterExtension
+  final RunningServers servers = new RunningServers();
   String session;
 
   @BeforeEach
   void start() throws Exception {
     for (var c : TestNodes.cluster(dir.resolve("data"), 3, Map.of())) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    try (var c = KvClient.connect(servers.get(0).config().self().clientAddress())) {
+    try (var c = KvClient.connect(servers.list().get(0).config().self().clientAddress())) {
       c.put("user/alice", "A");
       c.put("user/bob", "B");
     }
@@ -52,7 +54,6 @@ class InteractiveShellTest {
   @AfterEach
   void stop() throws Exception {
     tmux("kill-session", "-t", session);
-    servers.forEach(KvraftServer::close);
   }
 
   /**
@@ -108,7 +109,7 @@ class InteractiveShellTest {
 
   @Test
   void tabCompletesCommandsAndKeysAndHintsArguments() throws Exception {
-    kvsh(dir.resolve("history"), servers.get(0).config().self().clientAddress());
+    kvsh(dir.resolve("history"), servers.list().get(0).config().self().clientAddress());
     screen(s -> s.contains("n1 127.0.0.1:"), "a prompt naming the node");
     type("sta", "Tab");
     screen(s -> lastLine(s).endsWith("> status [--local]"), "'sta' completed to status with its hint");
@@ -131,7 +132,7 @@ class InteractiveShellTest {
   @Test
   void historyIsRecalledInTheNextSession() throws Exception {
     var history = dir.resolve("history");
-    var address = servers.get(0).config().self().clientAddress();
+    var address = servers.list().get(0).config().self().clientAddress();
     kvsh(history, address);
     type("get user/bob", "Enter");
     screen(s -> s.lines().anyMatch(l -> l.equals("B")), "the value");
@@ -147,7 +148,7 @@ class InteractiveShellTest {
 
   @Test
   void ctrlCStopsAWatchAndTheShellGoesOn() throws Exception {
-    var address = servers.get(0).config().self().clientAddress();
+    var address = servers.list().get(0).config().self().clientAddress();
     kvsh(dir.resolve("history"), address);
     type("watch user/w", "Enter");
     try (var c = dev.kvraft.client.KvClient.connect(address)) {
@@ -165,9 +166,9 @@ class InteractiveShellTest {
 
   @Test
   void saysSoWhenItFailsOverToAnotherNode() throws Exception {
-    var first = servers.get(0);
+    var first = servers.list().get(0);
     kvsh(dir.resolve("history"), first.config().self().clientAddress() + ","
-        + servers.get(1).config().self().clientAddress());
+        + servers.list().get(1).config().self().clientAddress());
     type("get user/alice", "Enter");
     screen(s -> s.lines().anyMatch(l -> l.equals("A")), "the value");
     first.close();

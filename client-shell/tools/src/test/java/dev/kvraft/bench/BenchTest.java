@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvraft.proto.Consistency;
-import dev.kvraft.server.KvraftServer;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -35,20 +35,20 @@ import org.junit.jupiter.params.provider.ValueSource;
 class BenchTest {
   @TempDir
   static Path dir;
-  static final List<KvraftServer> servers = new ArrayList<>();
+  static final RunningServers servers = new RunningServers();
   static String endpoints;
 
   @BeforeAll
   static void start() throws Exception {
     for (var c : TestNodes.cluster(dir, 3, Map.of())) {
-      servers.add(KvraftServer.start(c));
+      servers.start(c);
     }
-    endpoints = String.join(",", servers.stream().map(s -> s.config().self().clientAddress()).toList());
+    endpoints = String.join(",", servers.list().stream().map(s -> s.config().self().clientAddress()).toList());
   }
 
   @AfterAll
   static void stop() {
-    servers.forEach(KvraftServer::close);
+    servers.close();
   }
 
   @Test
