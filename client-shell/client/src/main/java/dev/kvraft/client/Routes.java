@@ -410,8 +410,8 @@ final class Routes implements AutoCloseable {
           try {
             if (e != null) {
               c.abandon(id);
-            } else if (!r.hasError()) {
-              learned(r);
+            } else {
+              learned(r); // an error answer names no members: asking again would get the same, as on a new connection
               discovered = true;
             }
           } finally {
