@@ -326,6 +326,37 @@ class KvClientTest {
     }
   }
 
+  /**
+   * A node that refuses the members ask made again in the background is not asked again and again: the refusal ends
+   * the asking, as it does on a new connection (found by review: it asked every second for as long as it was refused).
+   */
+  @Test
+  void aRefusedBackgroundAskForTheMembersIsNotRepeated() throws Exception {
+    var asked = new java.util.concurrent.atomic.AtomicInteger();
+    try (var node = new FakeNode(r -> switch (r.getCommandCase()) {
+          case MEMBERS -> asked.incrementAndGet() == 1 ? null // the new connection's ask: no answer
+              : Response.newBuilder().setError(dev.kvraft.proto.Error.newBuilder()
+                  .setCode(dev.kvraft.proto.Error.Code.PERMISSION_DENIED).setMessage("not for you")).build();
+          case GET -> Response.newBuilder().setGet(dev.kvraft.proto.GetResult.getDefaultInstance()).build();
+          default -> Response.newBuilder().setError(dev.kvraft.proto.Error.newBuilder()
+              .setCode(dev.kvraft.proto.Error.Code.INVALID_ARGUMENT).setMessage("not in this test")).build();
+        });
+        var c = KvClient.builder().addresses(node.address()).connectTimeout(Duration.ofMillis(300))
+            .timeout(Duration.ofSeconds(3)).build()) {
+      c.get("k");
+      Await.until("the background ask", Duration.ofSeconds(10), () -> {
+        c.get("k");
+        return asked.get() >= 2;
+      });
+      long until = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(3000);
+      while (System.nanoTime() < until) {
+        c.get("k");
+        Thread.sleep(50);
+      }
+      assertEquals(2, asked.get(), "the refused ask was not repeated (it may be asked once a second)");
+    }
+  }
+
   /** A lock whose key is gone right after it was created (its lease lost) says so, as a KvException. */
   @Test
   void aLockWhoseKeyIsGoneRightAfterItWasCreatedSaysTheLeaseIsLost() throws Exception {
