@@ -4,21 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvraft.proto.MemberChange;
-import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Status;
-import dev.kvraft.proto.StatusResult;
 import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
-import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
 import dev.kvraft.server.testing.RunningServers;
-import dev.kvraft.server.testing.TestNodes;
-import dev.kvraft.testkit.FreePorts;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -50,29 +42,13 @@ class JoinedLearnerElectionTest {
 
   @Test
   void aJoinedLearnerClosedByItsOwnElectionExitsOneNotAsRemoved() throws Exception {
-    var ports = FreePorts.take(8);
-    var members = new ArrayList<String>();
-    for (int i = 0; i < 4; i++) {
-      members.add("n" + (i + 1) + "=127.0.0.1:" + ports.get(2 * i) + ":" + ports.get(2 * i + 1));
-    }
-    var n4Args = new ArrayList<>(TestNodes.args(TestNodes.member(dir, members, 4, 3, Map.of())));
-    n4Args.add("--join"); // TestNodes.args leaves it out
-    int n4Port = ports.get(6);
     // Ratis's INFO lines of its election (kvraft keeps Ratis at WARN), to see how the election ended.
     var ratisElection = Map.of("JAVA_TOOL_OPTIONS", "-Dkvraft.log.level.org.apache.ratis.server.impl.LeaderElection=info"
         + " -Dkvraft.log.level.org.apache.ratis.server.impl.FollowerState=info");
-    try (var n4 = new ServerProcess(n4Args, dir.resolve("n4.log"), n4Port, ratisElection).start()) {
-      for (int i = 1; i <= 3; i++) {
-        // Ratis stages n4 for half of request.timeout.ms: 10 s, room for a fresh JVM on a loaded machine.
-        voters.start(TestNodes.member(dir, members, i, 3, Map.of("request.timeout.ms", "20000")));
-      }
-      n4.awaitServing(WAIT);
-      var first = Nodes.awaitLeader(WAIT, voters.list());
-      var add = Nodes.call(first, Request.newBuilder().setId(1).setMemberChange(MemberChange.newBuilder()
-          .setAction(MemberChange.Action.ADD).setId("n4").setAddress(members.get(3).split("=")[1]).setLearner(true))
-          .build(), WAIT);
-      assertFalse(add.hasError(), add.toString());
-
+    var cluster = JoinedLearner.start(dir, voters, ratisElection, WAIT);
+    int n4Port = cluster.n4Port();
+    var first = cluster.leader();
+    try (var n4 = cluster.n4()) {
       // The leader that added n4 marks it caught up only if it were a voter, so its appends say "initializing" and
       // n4 gets no follower timer from them. A leader elected after the add starts caught up: the first leader stops
       // (handing over), and a write through the next one reaches n4.
@@ -84,7 +60,7 @@ class JoinedLearnerElectionTest {
       long written = Nodes.status(next).getAppliedIndex();
       var firstId = first.config().nodeId();
       var seen = Await.until("n4 to apply index " + written + " from a leader after " + firstId, WAIT,
-          () -> status(n4Port), s -> s.getAppliedIndex() >= written && !s.getLeaderId().isEmpty()
+          () -> Nodes.status(n4Port), s -> s.getAppliedIndex() >= written && !s.getLeaderId().isEmpty()
               && !s.getLeaderId().equals(firstId));
       // Ratis's role, as Status reports it: a learner restarted would say LISTENER and never stand.
       assertEquals("FOLLOWER", seen.getRole(), seen.toString());
@@ -101,12 +77,6 @@ class JoinedLearnerElectionTest {
       assertEquals(1, n4.process().exitValue(), "exit code (1: a failure, restarted by systemd); log:\n" + log);
       assertTrue(log.contains("node n4: Raft stopped working"), log);
       assertFalse(log.contains("was removed from the cluster"), log);
-    }
-  }
-
-  private static StatusResult status(int port) throws IOException {
-    try (var c = new RawClient(port)) {
-      return c.call(Request.newBuilder().setId(1).setStatus(Status.getDefaultInstance()).build()).getStatus();
     }
   }
 }

@@ -6,11 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvraft.proto.Error;
-import dev.kvraft.proto.MemberChange;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
-import dev.kvraft.proto.Status;
-import dev.kvraft.proto.StatusResult;
 import dev.kvraft.proto.Watch;
 import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
@@ -18,12 +15,9 @@ import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
 import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
-import dev.kvraft.testkit.FreePorts;
-import java.io.IOException;
 import java.net.SocketTimeoutException;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Tag;
@@ -54,28 +48,13 @@ class JoinedLearnerWatchTest {
 
   @Test
   void aRequireLeaderWatchOnAJoinedLearnerEndsOnceItsLeaderStopsReachingIt() throws Exception {
-    var ports = FreePorts.take(8);
-    var members = new ArrayList<String>();
-    for (int i = 0; i < 4; i++) {
-      members.add("n" + (i + 1) + "=127.0.0.1:" + ports.get(2 * i) + ":" + ports.get(2 * i + 1));
-    }
-    var n4Args = new ArrayList<>(TestNodes.args(TestNodes.member(dir, members, 4, 3, Map.of())));
-    n4Args.add("--join"); // TestNodes.args leaves it out
-    int n4Port = ports.get(6);
-    try (var n4 = new ServerProcess(n4Args, dir.resolve("n4.log"), n4Port).start()) {
-      for (int i = 1; i <= 3; i++) {
-        // Ratis stages n4 for half of request.timeout.ms: 10 s, room for a fresh JVM on a loaded machine.
-        voters.start(TestNodes.member(dir, members, i, 3, Map.of("request.timeout.ms", "20000")));
-      }
-      n4.awaitServing(WAIT);
-      var leader = Nodes.awaitLeader(WAIT, voters.list());
-      var add = Nodes.call(leader, Request.newBuilder().setId(1).setMemberChange(MemberChange.newBuilder()
-          .setAction(MemberChange.Action.ADD).setId("n4").setAddress(members.get(3).split("=")[1]).setLearner(true))
-          .build(), WAIT);
-      assertFalse(add.hasError(), add.toString());
+    var cluster = JoinedLearner.start(dir, voters, Map.of(), WAIT);
+    int n4Port = cluster.n4Port();
+    var leader = cluster.leader();
+    try (var n4 = cluster.n4()) {
       long added = Nodes.status(leader).getAppliedIndex();
       var leaderId = leader.config().nodeId();
-      var seen = Await.until("n4 to apply index " + added + " under " + leaderId, WAIT, () -> status(n4Port),
+      var seen = Await.until("n4 to apply index " + added + " under " + leaderId, WAIT, () -> Nodes.status(n4Port),
           s -> s.getAppliedIndex() >= added && s.getLeaderId().equals(leaderId));
       assertEquals("FOLLOWER", seen.getRole(), seen.toString()); // a learner restarted would say LISTENER
 
@@ -105,7 +84,7 @@ class JoinedLearnerWatchTest {
         voters.remove(leader);
         long cut = System.nanoTime();
         assertTrue(n4.isAlive(), "n4 exited; log:\n" + n4.log());
-        var after = status(n4Port);
+        var after = Nodes.status(n4Port);
         assertEquals(leaderId, after.getLeaderId(), after.toString());
         // The bound is 3 maximum election timeouts after one without contact: about 2.4 s; 20 s is the read's limit.
         Response ended;
@@ -122,12 +101,6 @@ class JoinedLearnerWatchTest {
         assertTrue(tookMs < 4 * ELECTION_MAX_MS + 3000, "ended " + tookMs + " ms after the cut");
         assertTrue(n4.isAlive(), "n4 exited (an election?); log:\n" + n4.log());
       }
-    }
-  }
-
-  private static StatusResult status(int port) throws IOException {
-    try (var c = new RawClient(port)) {
-      return c.call(Request.newBuilder().setId(1).setStatus(Status.getDefaultInstance()).build()).getStatus();
     }
   }
 }

@@ -12,7 +12,12 @@ public final class Nodes {
   private Nodes() {}
 
   public static dev.kvraft.proto.StatusResult status(KvraftServer s) throws IOException {
-    try (var c = RawClient.to(s)) {
+    return status(s.clientPort());
+  }
+
+  /** The Status of the node serving clients on {@code port} of 127.0.0.1 (one in another process too). */
+  public static dev.kvraft.proto.StatusResult status(int port) throws IOException {
+    try (var c = new RawClient(port)) {
       return c.call(Request.newBuilder().setId(1).setStatus(Status.getDefaultInstance()).build()).getStatus();
     }
   }
