@@ -404,7 +404,7 @@ final class Routes implements AutoCloseable {
     }
     discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
     long id = ids.getAsLong();
-    c.send(Request.newBuilder().setId(id).setMembers(Members.getDefaultInstance()).build())
+    c.send(membersRequest(id))
         .orTimeout(connectTimeout.toMillis(), TimeUnit.MILLISECONDS)
         .whenComplete((r, e) -> {
           try {
@@ -423,19 +423,25 @@ final class Routes implements AutoCloseable {
   private void learnMembers(Connection c, long deadline) {
     long id = ids.getAsLong();
     try {
-      learned(c.send(Request.newBuilder().setId(id).setMembers(Members.getDefaultInstance()).build())
-          .get(Connection.millisWithin(connectTimeout, deadline), TimeUnit.MILLISECONDS));
+      learned(c.send(membersRequest(id)).get(Connection.millisWithin(connectTimeout, deadline), TimeUnit.MILLISECONDS));
     } catch (ExecutionException | TimeoutException e) {
-      c.abandon(id);
-      discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
-      discovered = false;
+      askFailed(c, id);
     } catch (InterruptedException e) {
       // A closed watch or a lost keep-alive interrupts its thread: the next call (or connection) asks again.
-      c.abandon(id);
-      discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
-      discovered = false;
+      askFailed(c, id);
       Thread.currentThread().interrupt();
     }
+  }
+
+  private static Request membersRequest(long id) {
+    return Request.newBuilder().setId(id).setMembers(Members.getDefaultInstance()).build();
+  }
+
+  /** A synchronous ask got no answer: forget it; a later call asks again in the background after the back-off. */
+  private void askFailed(Connection c, long id) {
+    c.abandon(id);
+    discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
+    discovered = false;
   }
 
   /** Takes the members a node named (any thread: the list is copy-on-write, the leader a volatile). */
