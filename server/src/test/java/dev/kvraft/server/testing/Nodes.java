@@ -11,15 +11,22 @@ import java.time.Duration;
 public final class Nodes {
   private Nodes() {}
 
+  /** The node's Status, over TLS when the node's client port has it ({@link RawClient#to}). */
   public static dev.kvraft.proto.StatusResult status(KvraftServer s) throws IOException {
-    return status(s.clientPort());
+    try (var c = RawClient.to(s)) {
+      return status(c);
+    }
   }
 
-  /** The Status of the node serving clients on {@code port} of 127.0.0.1 (one in another process too). */
+  /** The Status of the node serving clients in plaintext on {@code port} of 127.0.0.1 (one in another process too). */
   public static dev.kvraft.proto.StatusResult status(int port) throws IOException {
     try (var c = new RawClient(port)) {
-      return c.call(Request.newBuilder().setId(1).setStatus(Status.getDefaultInstance()).build()).getStatus();
+      return status(c);
     }
+  }
+
+  private static dev.kvraft.proto.StatusResult status(RawClient c) throws IOException {
+    return c.call(Request.newBuilder().setId(1).setStatus(Status.getDefaultInstance()).build()).getStatus();
   }
 
   /** Sends a request, retrying UNAVAILABLE answers (no leader yet) until the timeout. */
