@@ -42,8 +42,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>This class is the API: it builds each request and unwraps its answer. {@link Calls} sends the requests and
  * owns the retry rules, the deadlines and the request ids; {@link Routes} picks the connection for each request and
- * owns the connections. Its own fields are final, set by the {@link Builder} (the settings are kept for
- * {@link #forNode}), so any thread may use it.
+ * owns the connections, and its {@link MemberDiscovery} learns the members. Its own fields are final, set by the
+ * {@link Builder} (the settings are kept for {@link #forNode}), so any thread may use it.
  */
 public final class KvClient implements AutoCloseable {
   private final Duration connectTimeout;

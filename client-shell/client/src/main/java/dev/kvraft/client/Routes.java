@@ -1,7 +1,6 @@
 package dev.kvraft.client;
 
 import dev.kvraft.proto.Consistency;
-import dev.kvraft.proto.Members;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import java.io.IOException;
@@ -29,21 +28,22 @@ import java.util.function.LongSupplier;
  * that is opening one are bounded by the deadline of the call that needs it, as well as by the connect timeout (the
  * authentication by {@link #AUTHENTICATE_MILLIS}): a call never waits on a connection longer than its timeout.
  *
+ * <p>Learning the members (a new connection's first ask, and asking again when that failed) is {@link #discovery}'s:
+ * this class opens the connections it asks on and keeps what it learns, {@link #addresses} and {@link #leader}.
+ *
  * <p>Thread-safe, shared by every thread of the client: connections are opened, and the primary and leader moved,
  * under {@link #connectLock}; the fields read on every request are volatile.
  */
 final class Routes implements AutoCloseable {
   /** After failing to connect to the leader, how long writes go through the connected node instead. */
   static final long LEADER_RETRY_NANOS = TimeUnit.SECONDS.toNanos(5);
-  /** How long after a failed ask for the members a call on an open connection asks again. */
-  static final long DISCOVER_RETRY_NANOS = TimeUnit.SECONDS.toNanos(1);
   /**
    * How long authenticating may take at most (the server hashes the password slowly on purpose), or the connect
    * timeout when longer; never past the deadline of the call that opens the connection.
    */
   static final long AUTHENTICATE_MILLIS = 10_000;
 
-  /** The addresses given, then the members learned from the cluster. */
+  /** The addresses given, then the members learned from the cluster (added by {@link #discovery} on any thread). */
   private final CopyOnWriteArrayList<String> addresses;
   private final Duration connectTimeout;
   /** TLS towards every node, or null for plaintext. */
@@ -53,7 +53,10 @@ final class Routes implements AutoCloseable {
   private final String password;
   private final boolean discover;
   private final boolean writesToLeader;
-  /** The client's request ids (a connection's first requests, authenticate and members, take one each). */
+  /**
+   * The client's request ids (a connection's first requests, authenticate and members, take one each; members'
+   * through {@link #discovery}).
+   */
   private final LongSupplier ids;
   /** How each connection checks its node is there while watches are open on it. */
   private final Connection.Liveness liveness;
@@ -62,17 +65,12 @@ final class Routes implements AutoCloseable {
   private final ConcurrentHashMap<String, Connection> pool = new ConcurrentHashMap<>();
   /** The node this client talks to for everything but STALE reads; moves on failure. */
   private volatile String primary;
-  /** The leader's client address when known (and writes go to it), else null. */
+  /** The leader's client address when known (and writes go to it), else null; {@link #discovery} sets it too. */
   private volatile String leader;
   /** System.nanoTime() before which the leader is not connected to again (it just failed to connect). */
   private volatile long leaderRetryAt;
-  /** Whether the members were learned (or are being asked for); false again when asking failed. */
-  private volatile boolean discovered;
-  /** System.nanoTime() before which a failed ask for the members is not repeated on an open connection. */
-  private volatile long discoverRetryAt;
-  /** Whether an ask for the members made again on an open connection is waiting for its answer. */
-  private final java.util.concurrent.atomic.AtomicBoolean askingAgain =
-      new java.util.concurrent.atomic.AtomicBoolean();
+  /** Asks for the members, on a new connection and again when that failed; takes what a node names. */
+  private final MemberDiscovery discovery;
   private volatile boolean closed;
   /**
    * The connection being opened under {@link #connectLock} (authenticating, learning the members), else null: close()
@@ -92,6 +90,7 @@ final class Routes implements AutoCloseable {
     this.ids = ids;
     this.liveness = new Connection.Liveness(watchKeepAlive, ids);
     this.primary = this.addresses.get(0);
+    this.discovery = new MemberDiscovery(discover, connectTimeout, ids, this.addresses::addIfAbsent, this::memberLeads);
   }
 
   /**
@@ -144,7 +143,7 @@ final class Routes implements AutoCloseable {
   }
 
   /** {@link #canonical}, or the text as it came when it is no {@code host:port} (a node's hint is used as given). */
-  private static String canonicalOrAsIs(String address) {
+  static String canonicalOrAsIs(String address) {
     try {
       return canonical(address);
     } catch (IllegalArgumentException e) {
@@ -241,7 +240,7 @@ final class Routes implements AutoCloseable {
     }
     var c = pooled(address);
     if (c != null) {
-      askMembersAgainIfDue(c);
+      discovery.askAgainIfDue(c);
       return c;
     }
     if (System.nanoTime() - leaderRetryAt < 0) {
@@ -264,7 +263,7 @@ final class Routes implements AutoCloseable {
     forgetIfSilent(primary);
     var c = pooled(primary);
     if (c != null) {
-      askMembersAgainIfDue(c);
+      discovery.askAgainIfDue(c);
       return c;
     }
     lock(deadline);
@@ -298,7 +297,7 @@ final class Routes implements AutoCloseable {
     var address = list.get((int) Math.floorMod(staleTurn.getAndIncrement(), (long) list.size()));
     var c = pooled(address);
     if (c != null) {
-      askMembersAgainIfDue(c);
+      discovery.askAgainIfDue(c);
       return c;
     }
     lock(deadline);
@@ -352,10 +351,7 @@ final class Routes implements AutoCloseable {
         authenticate(c, deadline);
       }
       pool.put(address, c);
-      if (discover && !discovered) {
-        discovered = true;
-        learnMembers(c, deadline);
-      }
+      discovery.askOnNewConnection(c, deadline);
       return c;
     } finally {
       opening = null;
@@ -391,69 +387,10 @@ final class Routes implements AutoCloseable {
     }
   }
 
-  /**
-   * Asks for the members again on an open connection when asking failed on it (no answer in time, or the thread was
-   * interrupted): otherwise a client that keeps using that one connection would never learn them. At most one ask at
-   * a time and one a second; the call that starts it does not wait for it (the answer is taken on the connection's
-   * reader thread, and a connection that never answers costs one forgotten request a second).
-   */
-  private void askMembersAgainIfDue(Connection c) {
-    if (!discover || discovered || System.nanoTime() - discoverRetryAt < 0
-        || !askingAgain.compareAndSet(false, true)) {
-      return;
-    }
-    discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
-    long id = ids.getAsLong();
-    c.send(membersRequest(id))
-        .orTimeout(connectTimeout.toMillis(), TimeUnit.MILLISECONDS)
-        .whenComplete((r, e) -> {
-          try {
-            if (e != null) {
-              c.abandon(id);
-            } else {
-              learned(r); // an error answer names no members: asking again would get the same, as on a new connection
-              discovered = true;
-            }
-          } finally {
-            askingAgain.set(false);
-          }
-        });
-  }
-
-  private void learnMembers(Connection c, long deadline) {
-    long id = ids.getAsLong();
-    try {
-      learned(c.send(membersRequest(id)).get(Connection.millisWithin(connectTimeout, deadline), TimeUnit.MILLISECONDS));
-    } catch (ExecutionException | TimeoutException e) {
-      askFailed(c, id);
-    } catch (InterruptedException e) {
-      // A closed watch or a lost keep-alive interrupts its thread: the next call (or connection) asks again.
-      askFailed(c, id);
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  private static Request membersRequest(long id) {
-    return Request.newBuilder().setId(id).setMembers(Members.getDefaultInstance()).build();
-  }
-
-  /** A synchronous ask got no answer: forget it; a later call asks again in the background after the back-off. */
-  private void askFailed(Connection c, long id) {
-    c.abandon(id);
-    discoverRetryAt = System.nanoTime() + DISCOVER_RETRY_NANOS;
-    discovered = false;
-  }
-
-  /** Takes the members a node named (any thread: the list is copy-on-write, the leader a volatile). */
-  private void learned(Response r) {
-    for (var m : r.getMembers().getMembersList()) {
-      var address = canonicalOrAsIs(m.getClientAddress());
-      if (!address.isEmpty()) {
-        addresses.addIfAbsent(address);
-      }
-      if (writesToLeader && m.getLeader() && !address.isEmpty()) {
-        leader = address;
-      }
+  /** A node named {@code address} leader in its members (any thread: the leader is a volatile). */
+  private void memberLeads(String address) {
+    if (writesToLeader) {
+      leader = address;
     }
   }
 
