@@ -3,6 +3,7 @@ package dev.kvraft.server;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.DatabaseLoop;
 import dev.kvraft.server.db.MirrorObserver;
+import dev.kvraft.server.db.WatchStats;
 import dev.kvraft.server.metrics.HealthSource;
 import dev.kvraft.server.metrics.NodeSource;
 import dev.kvraft.server.net.ClientListener;
@@ -118,23 +119,8 @@ final class NodeView implements NodeSource, HealthSource {
   }
 
   @Override
-  public int watchesOpen() {
-    return loop.openWatches();
-  }
-
-  @Override
-  public int watchesCatchingUp() {
-    return loop.catchingUpWatches();
-  }
-
-  @Override
-  public long watchEventsSent() {
-    return loop.watchEventsSent();
-  }
-
-  @Override
-  public long watchesEndedByNode() {
-    return loop.watchesEndedByNode();
+  public WatchStats watchStats() {
+    return loop.watchStats();
   }
 
   @Override

@@ -225,23 +225,9 @@ public final class DatabaseLoop implements AutoCloseable {
     return inbox.queuedCommands();
   }
 
-  /** Watches open on this node; those of them not live (being opened, or catching up from history). */
-  public int openWatches() {
-    return watches.openWatches();
-  }
-
-  public int catchingUpWatches() {
-    return watches.catchingUpWatches();
-  }
-
-  /** Events sent to watchers since the node started, live and from history. */
-  public long watchEventsSent() {
-    return watches.eventsSent();
-  }
-
-  /** Watches this node ended itself with a cancel since it started ({@link Watches#endedByNode}). */
-  public long watchesEndedByNode() {
-    return watches.endedByNode();
+  /** The watch counts: open, not live, events sent, ended by the node ({@link WatchCounts#stats}). */
+  public WatchStats watchStats() {
+    return watches.counts().stats();
   }
 
   /** Client commands the loop took and has not answered yet (waiting for Raft, the leader or a retry). */

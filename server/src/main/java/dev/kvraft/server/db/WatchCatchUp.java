@@ -178,7 +178,7 @@ final class WatchCatchUp implements Runnable {
       return false;
     }
     if (w.sink.put(hub.messages().message(w.id, revision, events))) {
-      hub.sentFromHistory(events.getEventsCount());
+      hub.counts().sent(events.getEventsCount());
       return true;
     }
     slow();

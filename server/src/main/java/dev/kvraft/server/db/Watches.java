@@ -30,8 +30,9 @@ import org.slf4j.LoggerFactory;
  * bound (it may be cut off from the majority, so it would send nothing for as long as that lasts:
  * {@link #endLeaderWatches}).
  *
- * <p>Owned by the database loop's thread: the registry (and its count of open watches), the range index, the recent
- * revisions and each watcher's state while it is live. While a watcher is behind, its position belongs to its
+ * <p>Owned by the database loop's thread: the registry, the range index, the recent revisions and each watcher's
+ * state while it is live. The count of open watches, and the other counts the metrics read, are its
+ * {@link WatchCounts}' (which says which thread writes each). While a watcher is behind, its position belongs to its
  * catch-up thread, handed over through the loop's queue. {@link Watcher#ended} is the one field both sides read.
  * What the watches may hold, and what each connection's hold, is the {@link WatchBudget}'s (the loop's thread's too):
  * a watch opens only if it fits, is charged when it opens and discharged when it ends. The messages it sends are
@@ -68,16 +69,8 @@ final class Watches {
   private final List<Watcher> dirty = new ArrayList<>();
   /** The connections that staged messages in this turn: each gets one {@link WatchSink#send} at its end. */
   private final java.util.Set<WatchSink> staged = new java.util.HashSet<>();
-  private int count;
-  /** Open watches not live: opening, or catching up from history on a {@link WatchCatchUp} thread. */
-  private int catchingUp;
-  /** {@link #count} and {@link #catchingUp} as the metrics thread reads them (written by the loop only). */
-  private volatile int openView;
-  private volatile int catchingUpView;
-  /** Events sent to clients: live ones by the loop, past ones by catch-up threads. */
-  private final java.util.concurrent.atomic.LongAdder eventsSent = new java.util.concurrent.atomic.LongAdder();
-  /** Watches this node ended itself ({@link #end}); written by the loop only. */
-  private volatile long endedByNode;
+  /** Open watches and the other counts the metrics read. */
+  private final WatchCounts counts = new WatchCounts();
   private int progressWatchers;
   private long nextProgress;
   /** Open watches with {@code require_leader}. */
@@ -129,7 +122,7 @@ final class Watches {
 
   OpApplier around(OpApplier next) {
     return (op, listener) -> {
-      if (count == 0) {
+      if (counts.open() == 0) {
         return next.apply(op, listener);
       }
       capture.next = listener;
@@ -224,7 +217,7 @@ final class Watches {
           sent = false;
           break;
         }
-        eventsSent.add(message.getWatch().getEventsCount());
+        counts.sent(message.getWatch().getEventsCount());
         first = message.getHeader().getRevision() + 1;
       }
       if (sent) {
@@ -288,7 +281,7 @@ final class Watches {
       return;
     }
     var watch = r.getWatch();
-    var overloaded = budget.refusal(sink, mine.size(), count, watch);
+    var overloaded = budget.refusal(sink, mine.size(), counts.open(), watch);
     if (overloaded.isPresent()) {
       if (mine.isEmpty()) {
         bySink.remove(sink);
@@ -306,19 +299,17 @@ final class Watches {
       replies.reply(c, WatchMessages.compacted(r.getId(), start, compacted));
       return;
     }
-    if (count == 0) {
+    if (counts.open() == 0) {
       recent.clear();
       recentBytes = 0;
       recentFrom = revision + 1;
     }
     var w = new Watcher(sink, r.getId(), watch, start);
     mine.put(w.id, w);
-    catchingUp++; // not live until join() says so
     long entriesBefore = ranges.entries();
     index(w, true);
     w.rangeEntries = Math.max(0, ranges.entries() - entriesBefore);
-    count++;
-    publish();
+    counts.opened(); // catching up: not live until join() says so
     budget.charge(sink, watch, w.rangeEntries);
     if (watch.getProgressNotify()) {
       progressWatchers++;
@@ -360,44 +351,8 @@ final class Watches {
   private void live(Watcher w, boolean live) {
     if (w.live != live) {
       w.live = live;
-      catchingUp += live ? -1 : 1;
-      publish();
+      counts.live(live);
     }
-  }
-
-  private void publish() {
-    openView = count;
-    catchingUpView = catchingUp;
-  }
-
-  // ---- for the metrics thread: each a volatile read or a sum ----
-
-  /** Watches open on this node. */
-  int openWatches() {
-    return openView;
-  }
-
-  /** Open watches that are not live yet: being opened, or catching up from history. */
-  int catchingUpWatches() {
-    return catchingUpView;
-  }
-
-  /** Events this node sent to watchers since it started, live and from history. */
-  long eventsSent() {
-    return eventsSent.sum();
-  }
-
-  /**
-   * Watches this node ended itself with a cancel since it started: history compacted, pruned, unreadable or not kept, a
-   * snapshot installed, no leader. Not a watch that ended with its connection, even one the node closed.
-   */
-  long endedByNode() {
-    return endedByNode;
-  }
-
-  /** A catch-up thread sent {@code events} events. */
-  void sentFromHistory(int events) {
-    eventsSent.add(events);
   }
 
   /** The client's CancelWatch. */
@@ -425,11 +380,7 @@ final class Watches {
       w.ended = true;
       w.pending.clear();
       index(w, false);
-      count--;
-      if (!w.live) {
-        catchingUp--;
-      }
-      publish();
+      counts.ended(w.live);
       budget.discharge(sink, w.watch, w.rangeEntries, mine.isEmpty());
       if (w.watch.getProgressNotify()) {
         progressWatchers--;
@@ -438,7 +389,7 @@ final class Watches {
         leaderWatchers--;
       }
       sink.watching(-1);
-      if (count == 0) {
+      if (counts.open() == 0) {
         recent.clear();
         recentBytes = 0;
       }
@@ -464,7 +415,7 @@ final class Watches {
     var mine = bySink.get(w.sink);
     if (mine != null && mine.get(w.id) == w) {
       remove(w.sink, w.id);
-      endedByNode++;
+      counts.nodeEnded();
     }
   }
 
@@ -579,7 +530,12 @@ final class Watches {
     }
   }
 
-  // ---- for the catch-up threads ----
+  // ---- for the catch-up threads and the metrics ----
+
+  /** Read by the metrics thread ({@link WatchCounts#stats}); catch-up threads add the events they send. */
+  WatchCounts counts() {
+    return counts;
+  }
 
   WatchHistory history() {
     return history;

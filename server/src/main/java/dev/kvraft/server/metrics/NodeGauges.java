@@ -30,14 +30,14 @@ public final class NodeGauges {
         s -> s.connectionsRefused());
     counter(registry, source, "kvraft_client_received_bytes", "Bytes read from clients (frames)", s -> s.bytesIn());
     counter(registry, source, "kvraft_client_sent_bytes", "Bytes written to clients (frames)", s -> s.bytesOut());
-    gauge(registry, source, "kvraft_watches_open", "Watches open on this node", s -> s.watchesOpen());
+    gauge(registry, source, "kvraft_watches_open", "Watches open on this node", s -> s.watchStats().open());
     gauge(registry, source, "kvraft_watches_catching_up",
-        "Open watches not live yet: being opened, or catching up from history", s -> s.watchesCatchingUp());
+        "Open watches not live yet: being opened, or catching up from history", s -> s.watchStats().catchingUp());
     counter(registry, source, "kvraft_watch_events_sent", "Events sent to watchers, live and from history",
-        s -> s.watchEventsSent());
+        s -> s.watchStats().eventsSent());
     counter(registry, source, "kvraft_watches_ended_by_node",
         "Watches the node ended itself with a cancel: history compacted or unreadable, a snapshot installed, no leader",
-        s -> s.watchesEndedByNode());
+        s -> s.watchStats().endedByNode());
     counter(registry, source, "kvraft_snapshots_written", "Snapshots this node wrote", s -> s.snapshotsWritten());
     counter(registry, source, "kvraft_snapshots_failed", "Snapshots that failed", s -> s.snapshotsFailed());
     gauge(registry, source, "kvraft_snapshot_last_bytes", "Size of the newest snapshot this node wrote",

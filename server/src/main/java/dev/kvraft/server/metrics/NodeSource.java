@@ -1,5 +1,6 @@
 package dev.kvraft.server.metrics;
 
+import dev.kvraft.server.db.WatchStats;
 import java.util.List;
 
 /**
@@ -35,24 +36,9 @@ public interface NodeSource {
   /** Followers on the leader, empty elsewhere; a snapshot list, never a live view. */
   List<Follower> followers();
 
-  /** Watches open on this node. */
-  default int watchesOpen() {
-    return 0;
-  }
-
-  /** Open watches not live yet: being opened, or catching up from history. */
-  default int watchesCatchingUp() {
-    return 0;
-  }
-
-  /** Events sent to watchers, live and from history. */
-  default long watchEventsSent() {
-    return 0;
-  }
-
-  /** Watches the node ended itself with a cancel (history compacted or unreadable, a snapshot installed, no leader). */
-  default long watchesEndedByNode() {
-    return 0;
+  /** The watch counts, for the four {@code kvraft_watch*} series. */
+  default WatchStats watchStats() {
+    return WatchStats.NONE;
   }
 
   /** Leaders this node saw elected since it started. */

@@ -42,6 +42,11 @@ class WatchesTest {
   private final OpApplier apply = watches.around(OpApplier.of(state));
   private final Sink sink = new Sink();
 
+  /** The counts as the metrics thread reads them. */
+  private WatchStats stats() {
+    return watches.counts().stats();
+  }
+
   /**
    * A connection that has room, recording what it is sent; told to ({@link #refuse}), its next few {@link #offer}s
    * for one watch find it full, and it records those in {@link #refused}.
@@ -350,22 +355,22 @@ class WatchesTest {
       open(1, true);
       open(2, false);
       watches.tick(t);
-      assertEquals(2, watches.openWatches());
-      assertEquals(0, watches.catchingUpWatches(), "both live from the start");
+      assertEquals(2, stats().open());
+      assertEquals(0, stats().catchingUp(), "both live from the start");
 
       recordPutOfKAtRevisionOne(mirror);
       sink.refuse(1, 1);
       put("k", "1");
-      assertEquals(1, watches.catchingUpWatches(), "watch 1 found no room and is served from kvraft.db");
+      assertEquals(1, stats().catchingUp(), "watch 1 found no room and is served from kvraft.db");
 
       var handBack = loop.poll(10, TimeUnit.SECONDS);
       assertTrue(handBack instanceof Event.Task, "the catch-up hands its watch back: " + handBack);
-      assertEquals(2, watches.eventsSent(), "the catch-up sent watch 1's event from kvraft.db");
+      assertEquals(2, stats().eventsSent(), "the catch-up sent watch 1's event from kvraft.db");
       ((Event.Task) handBack).task().run();
-      assertEquals(0, watches.catchingUpWatches(), "watch 1 is live again");
-      assertEquals(2, watches.openWatches());
+      assertEquals(0, stats().catchingUp(), "watch 1 is live again");
+      assertEquals(2, stats().open());
       put("k", "2");
-      assertEquals(4, watches.eventsSent(), "both live watches got revision 2");
+      assertEquals(4, stats().eventsSent(), "both live watches got revision 2");
 
       // The node ends watch 1 (require_leader, no leader past the bound); watch 2 stays.
       leader.set(false);
@@ -373,18 +378,18 @@ class WatchesTest {
       watches.tick(lost);
       watches.tick(lost + NO_LEADER_BOUND.toNanos() + TimeUnit.MILLISECONDS.toNanos(1));
       assertEquals(1, cancelsOf(1).size(), "watch 1 was ended: " + sink.got);
-      assertEquals(1, watches.endedByNode());
-      assertEquals(1, watches.openWatches());
+      assertEquals(1, stats().endedByNode());
+      assertEquals(1, stats().open());
 
       // The client cancels watch 2; watch 3's connection closes: neither is the node's doing.
       watches.cancel(command(Request.newBuilder().setId(10).setCancelWatch(CancelWatch.newBuilder().setWatchId(2))
           .build()));
       open(3, false);
-      assertEquals(1, watches.openWatches());
+      assertEquals(1, stats().open());
       watches.closed(sink);
-      assertEquals(0, watches.openWatches());
-      assertEquals(0, watches.catchingUpWatches());
-      assertEquals(1, watches.endedByNode(), "only watch 1 was ended by the node");
+      assertEquals(0, stats().open());
+      assertEquals(0, stats().catchingUp());
+      assertEquals(1, stats().endedByNode(), "only watch 1 was ended by the node");
     }
   }
 
@@ -398,18 +403,18 @@ class WatchesTest {
       recordPutOfKAtRevisionOne(mirror);
       sink.refuse(1, 1);
       put("k", "1");
-      assertEquals(1, watches.catchingUpWatches(), "behind: a catch-up serves it");
+      assertEquals(1, stats().catchingUp(), "behind: a catch-up serves it");
       watches.cancel(command(Request.newBuilder().setId(10).setCancelWatch(CancelWatch.newBuilder().setWatchId(1))
           .build()));
-      assertEquals(0, watches.openWatches());
-      assertEquals(0, watches.catchingUpWatches(), "the cancelled watch no longer counts as catching up");
+      assertEquals(0, stats().open());
+      assertEquals(0, stats().catchingUp(), "the cancelled watch no longer counts as catching up");
       // The catch-up ends (its watch ended) or hands the watch back, which the loop then ignores.
       var handBack = loop.poll(2, TimeUnit.SECONDS);
       if (handBack instanceof Event.Task t) {
         t.task().run();
       }
-      assertEquals(0, watches.openWatches());
-      assertEquals(0, watches.catchingUpWatches(), "not counted again when its catch-up is done");
+      assertEquals(0, stats().open());
+      assertEquals(0, stats().catchingUp(), "not counted again when its catch-up is done");
     }
   }
 }
