@@ -3,7 +3,6 @@ package dev.kvraft.server.db;
 import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Response;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -23,12 +22,12 @@ import org.slf4j.LoggerFactory;
  * (and one that starts in the past) is served by a {@link WatchCatchUp} on a thread of its own, which reads the
  * changes from {@code kvraft.db} and waits for the client as long as {@code client.write.timeout.ms} allows; when
  * it reaches the end of what kvraft.db holds it hands the watcher back to the loop ({@link #join}), which sends the
- * revisions since from {@link #recent} (the last revisions applied, kept in memory while anyone watches) and makes
- * it live again. So a slow watcher never slows writes, never misses a revision and never sees one twice; it is
- * cancelled only when history it still needs is gone (compacted, pruned, or skipped by a snapshot install), or, when
- * it asked for {@code require_leader}, when this node has known no leader for longer than the {@link LeaderAbsence}
- * bound (it may be cut off from the majority, so it would send nothing for as long as that lasts:
- * {@link #endLeaderWatches}).
+ * revisions since from its {@link RecentRevisions} (the last revisions applied, kept in memory while anyone watches)
+ * and makes it live again. So a slow watcher never slows writes, never misses a revision and never sees one twice; it
+ * is cancelled only when history it still needs is gone (compacted, pruned, or skipped by a snapshot install), or,
+ * when it asked for {@code require_leader}, when this node has known no leader for longer than the
+ * {@link LeaderAbsence} bound (it may be cut off from the majority, so it would send nothing for as long as that
+ * lasts: {@link #endLeaderWatches}).
  *
  * <p>Owned by the database loop's thread: the registry, the range index, the recent revisions and each watcher's
  * state while it is live. The count of open watches, and the other counts the metrics read, are its
@@ -42,9 +41,6 @@ import org.slf4j.LoggerFactory;
 final class Watches {
   private static final Logger LOG = LoggerFactory.getLogger(Watches.class);
 
-  /** Recent revisions kept in memory while anyone watches: at most this many, and this many bytes. */
-  static final int RECENT_REVISIONS = 100_000;
-  static final long RECENT_BYTES = 16L << 20;
   /** Events gathered for one live watcher in one turn before it is sent to catch up instead. */
   static final long PENDING_BYTES = 4L << 20;
 
@@ -76,10 +72,8 @@ final class Watches {
   /** Open watches with {@code require_leader}. */
   private int leaderWatchers;
 
-  private final ArrayDeque<WatchRevision> recent = new ArrayDeque<>();
-  private long recentBytes;
-  /** Every revision from this one on is in {@link #recent} (while anyone watches). */
-  private long recentFrom;
+  /** The revisions applied last, kept while anyone watches: a {@link #join} sends those it needs. */
+  private final RecentRevisions recent = new RecentRevisions();
   private final List<WatchChange> current = new ArrayList<>();
   private final Capture capture = new Capture();
 
@@ -142,13 +136,7 @@ final class Watches {
   }
 
   private void publish(WatchRevision r) {
-    recent.addLast(r);
-    recentBytes += r.bytes();
-    while (recent.size() > RECENT_REVISIONS || recentBytes > RECENT_BYTES) {
-      var old = recent.removeFirst();
-      recentBytes -= old.bytes();
-      recentFrom = old.revision() + 1;
-    }
+    recent.add(r);
     for (var c : r.changes()) {
       var key = c.key();
       var exact = byKey.get(key);
@@ -300,9 +288,7 @@ final class Watches {
       return;
     }
     if (counts.open() == 0) {
-      recent.clear();
-      recentBytes = 0;
-      recentFrom = revision + 1;
+      recent.restartAfter(revision);
     }
     var w = new Watcher(sink, r.getId(), watch, start);
     mine.put(w.id, w);
@@ -391,7 +377,6 @@ final class Watches {
       sink.watching(-1);
       if (counts.open() == 0) {
         recent.clear();
-        recentBytes = 0;
       }
     }
     return w;
@@ -433,7 +418,7 @@ final class Watches {
       w.next = next;
       return;
     }
-    if (recentFrom <= next) {
+    if (recent.holdsFrom(next)) {
       live(w, true);
       w.next = next;
       for (var r : recent) {
@@ -453,9 +438,7 @@ final class Watches {
 
   /** A snapshot replaced the state: live watchers missed the revisions up to it, and this node has no history of them. */
   void installed(long revision) {
-    recent.clear();
-    recentBytes = 0;
-    recentFrom = revision + 1;
+    recent.restartAfter(revision);
     for (var mine : List.copyOf(bySink.values())) {
       for (var w : List.copyOf(mine.values())) {
         if (w.live && w.next <= revision) {
