@@ -146,7 +146,7 @@ kvraft_class_archive_flags() {
 # time alone, so the jars' own times cannot tell).
 kvraft_stale() {
   local stamp="$KVRAFT_HOME/target/.built"
-  [ ! -f "$stamp" ] || [ -n "$(find "$KVRAFT_HOME"/{proto,storage,server}/src/main "$KVRAFT_HOME"/client-shell/*/src/main \
+  [ ! -f "$stamp" ] || [ -n "$(find "$KVRAFT_HOME"/{proto,storage,server,testkit}/src/main "$KVRAFT_HOME"/client-shell/*/src/main \
     "$KVRAFT_HOME/pom.xml" "$KVRAFT_HOME"/*/pom.xml "$KVRAFT_HOME"/*/*/pom.xml -newer "$stamp" -type f 2>/dev/null \
     | head -n1)" ]
 }
