@@ -46,9 +46,9 @@ class JoinedLearnerElectionTest {
     var ratisElection = Map.of("JAVA_TOOL_OPTIONS", "-Dkvraft.log.level.org.apache.ratis.server.impl.LeaderElection=info"
         + " -Dkvraft.log.level.org.apache.ratis.server.impl.FollowerState=info");
     var cluster = JoinedLearner.start(dir, voters, ratisElection, WAIT);
-    int n4Port = cluster.n4Port();
+    int n4Port = cluster.joinedPort();
     var first = cluster.leader();
-    try (var n4 = cluster.n4()) {
+    try (var n4 = cluster.joined()) {
       // The leader that added n4 marks it caught up only if it were a voter, so its appends say "initializing" and
       // n4 gets no follower timer from them. A leader elected after the add starts caught up: the first leader stops
       // (handing over), and a write through the next one reaches n4.

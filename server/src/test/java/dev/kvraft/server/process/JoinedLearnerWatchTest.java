@@ -49,9 +49,9 @@ class JoinedLearnerWatchTest {
   @Test
   void aRequireLeaderWatchOnAJoinedLearnerEndsOnceItsLeaderStopsReachingIt() throws Exception {
     var cluster = JoinedLearner.start(dir, voters, Map.of(), WAIT);
-    int n4Port = cluster.n4Port();
+    int n4Port = cluster.joinedPort();
     var leader = cluster.leader();
-    try (var n4 = cluster.n4()) {
+    try (var n4 = cluster.joined()) {
       long added = Nodes.status(leader).getAppliedIndex();
       var leaderId = leader.config().nodeId();
       var seen = Await.until("n4 to apply index " + added + " under " + leaderId, WAIT, () -> Nodes.status(n4Port),
