@@ -30,13 +30,14 @@ import org.apache.ratis.server.metrics.RaftServerMetricsImpl;
  * replicates to after their removal, a change's compare-and-set arguments, the check that new members take
  * connections, and the answer when a change outlasts its timeout. {@link RaftNode} makes the Ratis calls with them, on
  * its {@code kvraft-raft-admin} thread, since they share its admin thread and error translation with its other calls.
- * On a learner, also whether its leader still reaches it ({@link #learnerHearsLeader}, for
+ * Also, on any node but the leader, whether its leader still reaches it ({@link #leaderReaches}, for
  * {@link RaftNode#leaderKnown}).
  *
  * <p>Thread-safety: any thread. {@link #membersView} is replaced whole; {@link #changesUnderWay} is counted up by the
- * thread that starts a change and down by the Ratis thread that answers it; {@link #learnerCheckedAt},
- * {@link #learnerHeard}, {@link #appendsSeen} and {@link #appendsMovedAt} are written by {@link #learnerHearsLeader}'s
- * caller (the database loop's thread); the rest is final. The division is {@link RaftNode}'s, null until Raft starts.
+ * thread that starts a change and down by the Ratis thread that answers it; {@link #checkedAt}, {@link #reached},
+ * {@link #appendsSeen}, {@link #leaderSeen}, {@link #termSeen} and {@link #appendsMovedAt} are written by
+ * {@link #leaderReaches}'s caller (the database loop's thread); the rest is final. The division is
+ * {@link RaftNode}'s, null until Raft starts.
  */
 final class RaftMembership {
   private final ServerConfig config;
@@ -47,16 +48,19 @@ final class RaftMembership {
   private final AtomicInteger changesUnderWay = new AtomicInteger();
   /** The configuration {@link #members} was computed from, and the answer (replaced whole; any thread). */
   private volatile MembersView membersView;
-  /** {@link #learnerHearsLeader}: when it last looked, and its answer (owned by its caller, the loop's thread). */
-  private volatile long learnerCheckedAt = System.nanoTime() - LEARNER_CHECK_NANOS;
-  private volatile boolean learnerHeard = true;
+  /** {@link #leaderReaches}: when it last looked, and its answer (owned by its caller, the loop's thread). */
+  private volatile long checkedAt = System.nanoTime() - CHECK_NANOS;
+  private volatile boolean reached = true;
   /**
-   * {@link #learnerHearsLeader}: the count of appendEntries Ratis had handled when it last looked, and when it saw
-   * that count move (owned by its caller, the loop's thread; -1 before the first look).
+   * {@link #leaderReaches}: the count of appendEntries Ratis had handled when it last looked, the leader id and term
+   * it saw then, and when it last saw any of them change (owned by its caller, the loop's thread; -1, null and -1
+   * before the first look).
    */
   private volatile long appendsSeen = -1;
+  private volatile RaftPeerId leaderSeen;
+  private volatile long termSeen = -1;
   private volatile long appendsMovedAt;
-  private static final long LEARNER_CHECK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(100);
+  private static final long CHECK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(100);
 
   private record MembersView(RaftConfiguration conf, List<Member> members) {}
 
@@ -218,30 +222,68 @@ final class RaftMembership {
   }
 
   /**
-   * Whether the leader {@code info} names still reaches this node, as far as a learner needs telling: always on a
-   * voter (cut off, it stands for election and forgets its leader); on a learner (by its own configuration, or by
-   * Ratis's LISTENER role), whether Ratis handled an appendEntries from a leader, a heartbeat or not, within one
-   * maximum election timeout. A learner keeps the last leader's id however long that leader is gone: a listener
-   * never stands for election, and a node added after --join keeps Ratis's FOLLOWER role with, until a leader elected
-   * after the add writes to it, no follower timer (Ratis's role info then reports its leader's last contact as 0 ms
-   * ago). Looks at most every {@link #LEARNER_CHECK_NANOS} (it reads the configuration) and answers as of then in
-   * between, so a move of the count is seen that much late at most; the first look counts as a move.
+   * Whether the leader {@code info} names (not null: the caller checked) still reaches this node: always on the leader
+   * itself; on any other node, voter or learner, whether Ratis handled an appendEntries from a leader, a heartbeat or
+   * not, within one maximum election timeout, or saw a new leader id or term (Ratis takes a leader id only from a
+   * leader's request, or on leading, and forgets it when the term moves on without one).
+   *
+   * <p>Why not trust Ratis's leader id: some nodes keep it however long the leader is gone. A learner never stands
+   * for election (a listener); a node added after --join keeps Ratis's FOLLOWER role with, until a leader elected
+   * after the add writes to it, no follower timer at all, and a promotion by the same leader gives it none either
+   * (Ratis 3.3.0 marks only a node staged as a voter caught up, and sends the others "initializing" appends): such a
+   * voter never stands for election and names its old leader for good (two voters, n1 and a promoted n2, and n1
+   * stops: PromotedJoinedVoterWatchTest). Ratis's role info cannot tell: without a timer it reports the leader's last
+   * contact as 0 ms ago.
+   *
+   * <p>What the count changes for a voter that has a timer. Ratis clears its leader id when the timer fires, one
+   * randomised election timeout (at most the maximum) after the last contact; this check says "no leader" one maximum
+   * timeout after the last appendEntries handled, so for a voter cut off the two agree to within a look. They differ
+   * where Ratis counts as contact what is not an appendEntries handled, both times with the leader one call at a time
+   * to that node (LogAppenderDefault, the appender of kvraft's Netty transport): (1) a snapshot install: Ratis's
+   * timer does not fire while installSnapshot calls keep coming, but the leader sends no appendEntries, heartbeats
+   * included, until the last chunk is answered (and turns them away, INCONSISTENCY, while a state machine installs
+   * one itself), so an install that lasts more than about four maximum timeouts ends the voter's
+   * {@code require_leader} watches with "no leader", and refuses new ones, until it is done (its live watches are
+   * cancelled when it is done anyway, as a learner's were already); (2) a slow disk: Ratis's timer does not fire while
+   * an appendEntries is outstanding, and the next, heartbeat or not, waits for its answer, so one append that takes
+   * about four maximum timeouts does the same (such a node applies nothing new meanwhile: its watches were silent).
+   * Neither ends a watch without the flag, nor loses an event (the client resumes elsewhere from its revision); the
+   * reason's "may be cut off from the majority" is then wrong in its cause. (3) The first look after start, and the
+   * first under a new leader or term (after an election, or after this node led) count as a move, so the first answer
+   * once a leader is known again is never "no leader" for a count that was not moving while there was none, or while
+   * this node led (a leader handles no appendEntries).
+   *
+   * <p>If Ratis's metrics are not its default implementation (no count), the old answer: a learner (by its own
+   * configuration, or by Ratis's LISTENER role) reads the role info's last contact, which a learner without a timer
+   * fools; a voter trusts the id, which a promoted voter without a timer fools (its watches stay open).
+   *
+   * <p>Looks at most every {@link #CHECK_NANOS} (the fallback reads the configuration) and answers as of then in
+   * between, so a move of the count is seen that much late at most; a new leader id or term is looked at at once,
+   * and the leader's own answer is never late.
    */
-  boolean learnerHearsLeader(DivisionInfo info) {
+  boolean leaderReaches(DivisionInfo info) {
     long now = System.nanoTime();
-    if (now - learnerCheckedAt >= LEARNER_CHECK_NANOS) {
-      learnerCheckedAt = now;
+    var leader = info.getLeaderId(); // both atomic reads in Ratis's ServerState, no lock
+    long term = info.getCurrentTerm();
+    boolean newLeader = term != termSeen || !java.util.Objects.equals(leader, leaderSeen);
+    if (newLeader || now - checkedAt >= CHECK_NANOS) {
+      checkedAt = now;
       long appends = appendEntriesHandled();
-      if (appends != appendsSeen) {
+      if (newLeader || appends != appendsSeen) {
         appendsSeen = appends;
+        leaderSeen = leader;
+        termSeen = term;
         appendsMovedAt = now;
       }
       long bound = config.electionTimeoutMax().toNanos();
-      learnerHeard = !(info.isListener() || learnerInOwnConfiguration()) || (appends < 0
-          ? info.getRoleInfoProto().getFollowerInfo().getLeaderInfo().getLastRpcElapsedTimeMs() * 1_000_000 <= bound
-          : now - appendsMovedAt <= bound);
+      if (appends >= 0) {
+        reached = now - appendsMovedAt <= bound;
+      } else { // no count: as before it, a voter trusts the id
+        reached = !(info.isListener() || learnerInOwnConfiguration())
+            || info.getRoleInfoProto().getFollowerInfo().getLeaderInfo().getLastRpcElapsedTimeMs() * 1_000_000 <= bound;
+      }
     }
-    return learnerHeard;
+    return info.isLeader() || reached;
   }
 
   /**
@@ -249,8 +291,8 @@ final class RaftMembership {
    * two {@code follower_append_entry_latency} timers. Ratis 3.3.0's {@code RaftServerImpl.appendEntriesAsync} times
    * each appendEntries from a leader it recognises, with a follower timer or without, and stops the timer once the
    * entries are appended (one it turns away, NOT_LEADER or INCONSISTENCY, is not counted). Two sums of counters, no
-   * lock. -1 if Ratis's metrics are not its default implementation (then {@link #learnerHearsLeader} reads the role
-   * info, which a --join learner without a follower timer fools).
+   * lock. -1 if Ratis's metrics are not its default implementation (then {@link #leaderReaches} answers as before the
+   * count: see there).
    */
   private long appendEntriesHandled() {
     var d = division.get();

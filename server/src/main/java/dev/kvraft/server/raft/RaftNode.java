@@ -302,9 +302,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (info.getLeaderId() == null) { // an atomic read in Ratis's ServerState, no lock
       return false;
     }
-    // A voter cut off becomes a candidate and forgets its leader, a cut-off leader steps down; a learner (a listener,
-    // or a --join node added as one, still a FOLLOWER in Ratis) keeps its leader's id however long it has been quiet.
-    return membership.learnerHearsLeader(info);
+    // A cut-off leader steps down, and a voter with a follower timer stands for election, forgetting its leader; but a
+    // learner, and a --join node added (and perhaps promoted) by the leader that still leads, have no such timer and
+    // keep the id however long the leader has been quiet: on every node but the leader, the leader must also have
+    // reached it lately (RaftMembership.leaderReaches).
+    return membership.leaderReaches(info);
   }
 
   @Override
