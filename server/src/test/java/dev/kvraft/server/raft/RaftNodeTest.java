@@ -90,6 +90,98 @@ class RaftNodeTest {
     assertFalse(counted.apply(org.apache.ratis.proto.RaftProtos.RaftPeerRole.LEADER, false), "not a candidate");
   }
 
+  /**
+   * Without Ratis's default metrics there is no appendEntries count (appendEntriesHandled is -1), and leaderReaches
+   * answers as before the count: a voter trusts the leader id however long ago the leader last reached it (a promoted
+   * --join voter without a follower timer then keeps its require_leader watches, silent: the documented gap), a
+   * learner, by its own configuration or by Ratis's LISTENER role, reads the role info's last contact, and the leader
+   * always knows one. A fresh RaftMembership for each answer: it looks at most every 100 ms and answers as of its last
+   * look in between.
+   */
+  @Test
+  void withoutRatissDefaultMetricsAVoterTrustsTheLeaderIdAndALearnerReadsTheRoleInfo(@TempDir Path dir) {
+    var config = TestNodes.single(dir); // n1; the bound is its maximum election timeout
+    long quietMs = 10 * config.electionTimeoutMax().toMillis();
+    var self = org.apache.ratis.protocol.RaftPeerId.valueOf("n1");
+    var asVoter = new Conf(java.util.List.of("n1", "n2"), java.util.List.of(), java.util.List.of());
+    var asLearner = new Conf(java.util.List.of("n2"), java.util.List.of("n1"), java.util.List.of());
+    var follower = org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER;
+    var listener = org.apache.ratis.proto.RaftProtos.RaftPeerRole.LISTENER;
+    var leader = org.apache.ratis.proto.RaftProtos.RaftPeerRole.LEADER;
+    java.util.function.BiFunction<Conf, Info, Boolean> reaches = (conf, info) -> new RaftMembership(config, self,
+        () -> division(conf), java.util.List::of).leaderReaches(info);
+
+    assertTrue(reaches.apply(asVoter, new Info(follower, "n2", quietMs)), "a voter trusts the id");
+    assertFalse(reaches.apply(asLearner, new Info(follower, "n2", quietMs)), "a learner by its configuration");
+    assertTrue(reaches.apply(asLearner, new Info(follower, "n2", 0)), "a learner its leader just reached");
+    assertFalse(reaches.apply(asLearner, new Info(listener, "n2", quietMs)), "a listener");
+    assertTrue(reaches.apply(asVoter, new Info(leader, "n1", 0)), "the leader");
+  }
+
+  /** A division whose metrics are not Ratis's default implementation; nothing else is asked of it. */
+  private static org.apache.ratis.server.RaftServer.Division division(Conf conf) {
+    org.apache.ratis.server.metrics.RaftServerMetrics metrics = () -> { };
+    return (org.apache.ratis.server.RaftServer.Division) java.lang.reflect.Proxy.newProxyInstance(
+        RaftNodeTest.class.getClassLoader(), new Class<?>[] {org.apache.ratis.server.RaftServer.Division.class},
+        (proxy, method, args) -> switch (method.getName()) {
+          case "getRaftServerMetrics" -> metrics;
+          case "getRaftConf" -> conf;
+          default -> throw new UnsupportedOperationException(method.getName());
+        });
+  }
+
+  /** What Ratis's DivisionInfo answers: a role, a leader id, and the role info's last contact with that leader. */
+  private record Info(org.apache.ratis.proto.RaftProtos.RaftPeerRole role, String leader, long lastRpcElapsedMs)
+      implements org.apache.ratis.server.DivisionInfo {
+    @Override
+    public org.apache.ratis.proto.RaftProtos.RaftPeerRole getCurrentRole() {
+      return role;
+    }
+
+    @Override
+    public org.apache.ratis.protocol.RaftPeerId getLeaderId() {
+      return org.apache.ratis.protocol.RaftPeerId.valueOf(leader);
+    }
+
+    @Override
+    public long getCurrentTerm() {
+      return 1;
+    }
+
+    @Override
+    public org.apache.ratis.proto.RaftProtos.RoleInfoProto getRoleInfoProto() {
+      return org.apache.ratis.proto.RaftProtos.RoleInfoProto.newBuilder().setRole(role).setFollowerInfo(
+          org.apache.ratis.proto.RaftProtos.FollowerInfoProto.newBuilder().setLeaderInfo(
+              org.apache.ratis.proto.RaftProtos.ServerRpcProto.newBuilder().setLastRpcElapsedTimeMs(lastRpcElapsedMs)))
+          .build();
+    }
+
+    @Override
+    public boolean isLeaderReady() {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public org.apache.ratis.util.LifeCycle.State getLifeCycleState() {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public long getLastAppliedIndex() {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public long[] getFollowerNextIndices() {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public long[] getFollowerMatchIndices() {
+      throw new UnsupportedOperationException();
+    }
+  }
+
   /** A Ratis configuration as RaftConfigurationImpl answers (getPeer looks in the current one, then the previous). */
   private record Conf(java.util.List<String> voters, java.util.List<String> learners, java.util.List<String> previous)
       implements org.apache.ratis.server.RaftConfiguration {
