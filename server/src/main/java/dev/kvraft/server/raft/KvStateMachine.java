@@ -38,8 +38,9 @@ import org.slf4j.LoggerFactory;
  *       here, packed many to an entry.
  *   <li>Configuration and metadata entries arrive through {@link #notifyConfigurationChanged} and
  *       {@link #notifyTermIndexUpdated}; they too go through the loop, so the last applied index only ever moves in
- *       log order. An applied configuration is also told to {@code configurationApplied} (with TLS, the transport
- *       then closes the Raft channels of peers no longer members).
+ *       log order. Each configuration Ratis hands over is also told to {@code configurationChanged} (with TLS, the
+ *       transport then closes the Raft channels of peers no longer members): one applied from the log, and the
+ *       leader's, which a snapshot install brings (see {@link #notifyConfigurationChanged}).
  *   <li>{@link #query} is the end of a linearizable read barrier: Ratis calls it once its applied index passed the
  *       read index, so it has nothing left to do (the loop answers the reads when the barrier's reply reaches it).
  *   <li>{@link #takeSnapshot} starts a snapshot in the background and answers with the newest one on disk;
@@ -67,8 +68,8 @@ final class KvStateMachine extends BaseStateMachine {
   private final java.util.Optional<java.nio.file.Path> restore;
   /** Started with --join: its state comes from the leader, never from a seed. */
   private final boolean join;
-  /** Told after each configuration entry is applied (the TLS transport closes removed members' channels). */
-  private final Runnable configurationApplied;
+  /** Told of each configuration Ratis hands over (the TLS transport closes removed members' channels). */
+  private final Runnable configurationChanged;
 
   /** Counted down once Ratis's leader election closes this node as not a voter; see {@link #notifyServerShutdown}. */
   private final java.util.concurrent.CountDownLatch closedByElection = new java.util.concurrent.CountDownLatch(1);
@@ -76,8 +77,8 @@ final class KvStateMachine extends BaseStateMachine {
   private record PendingConf(long index, String summary) {}
 
   KvStateMachine(StateMachineSink loop, ClientId clientId, java.nio.file.Path tmpDir, long snapshotThreshold,
-      long snapshotPhase, java.util.Optional<java.nio.file.Path> restore, boolean join, Runnable configurationApplied) {
-    this.configurationApplied = configurationApplied;
+      long snapshotPhase, java.util.Optional<java.nio.file.Path> restore, boolean join, Runnable configurationChanged) {
+    this.configurationChanged = configurationChanged;
     this.loop = loop;
     this.join = join;
     this.tmpDir = tmpDir;
@@ -265,6 +266,21 @@ final class KvStateMachine extends BaseStateMachine {
     });
   }
 
+  /**
+   * Ratis hands over a configuration, from one of two places (Ratis 3.3.0):
+   * <ul>
+   *   <li>a configuration entry applied ({@code RaftServerImpl.applyLogToStateMachine}), on Ratis's updater thread;
+   *       {@link #notifyTermIndexUpdated} follows for the same index;
+   *   <li>a snapshot install ({@code SnapshotInstallationHandler.installSnapshotImpl}): each InstallSnapshot request
+   *       carries the leader's current configuration, which this node takes, with the term left out (0), on the
+   *       thread that handles the request (with TLS, the Raft I/O event loop of the leader's channel); once per
+   *       request, every chunk, as Ratis drops and sets it again each time. A node that catches up by snapshot never
+   *       applies the entries below it, so this is how it learns of a removal that happened meanwhile. No
+   *       {@link #notifyTermIndexUpdated} follows for that index when it is below the snapshot; the pending summary
+   *       is then never matched.
+   * </ul>
+   * Both tell {@code configurationChanged}, which must not block: the event loop case runs on a Netty thread.
+   */
   @Override
   public void notifyConfigurationChanged(long term, long index, RaftConfigurationProto conf) {
     var peers = new StringBuilder("peers");
@@ -272,9 +288,9 @@ final class KvStateMachine extends BaseStateMachine {
         .append(p.getAddress()));
     pendingConf = new PendingConf(index, peers.toString());
     try {
-      configurationApplied.run();
+      configurationChanged.run();
     } catch (RuntimeException e) {
-      LOG.error("after applying the configuration at index {}: {}; a removed member's open Raft connection may stay"
+      LOG.error("after taking the configuration of index {}: {}; a removed member's open Raft connection may stay"
           + " open until the next change or a restart", index, e.toString(), e);
     }
   }

@@ -86,7 +86,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     this.stateMachine = new KvStateMachine(loop, clientId, config.dataDir().resolve("tmp"),
         config.snapshotThreshold(),
         SnapshotManager.phase(config.snapshotThreshold(), ids.indexOf(config.nodeId()), ids.size()),
-        config.restore(), config.join(), this::configurationApplied);
+        config.restore(), config.join(), this::configurationChanged);
     var peers = new ArrayList<RaftPeer>();
     for (var p : config.cluster()) {
       peers.add(RaftMembership.peer(p.id(), p.clientAddress(), p.peerAddress()));
@@ -115,8 +115,12 @@ public final class RaftNode implements Consensus, AutoCloseable {
         .build();
   }
 
-  /** Ratis's updater thread, after a configuration entry applied: removed members' TLS channels are closed. */
-  private void configurationApplied() {
+  /**
+   * After Ratis handed the state machine a configuration ({@link KvStateMachine#notifyConfigurationChanged}: an applied
+   * configuration entry, on Ratis's updater thread, or the leader's configuration taken with a snapshot install, on
+   * the thread handling the InstallSnapshot request): removed members' TLS channels are closed. Does not block.
+   */
+  private void configurationChanged() {
     if (tls != null) {
       tls.membershipChanged();
     }

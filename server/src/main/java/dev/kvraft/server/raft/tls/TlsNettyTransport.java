@@ -43,10 +43,10 @@ public final class TlsNettyTransport {
   }
 
   /**
-   * A configuration change was applied: every server RPC of this transport closes its open Raft channels, incoming
-   * and outgoing, whose authenticated peer is no longer a member (a removed node's channel must not stay trusted).
-   * New channels from it are already refused, at their handshake. Any thread; does not block (the closes run on the
-   * channels' event loops).
+   * A configuration change was applied, or taken with a snapshot install (the node caught up by snapshot and never
+   * applies the entry): every server RPC of this transport closes its open Raft channels, incoming and outgoing, whose
+   * authenticated peer is no longer a member (a removed node's channel must not stay trusted). New channels from it
+   * are already refused, at their handshake. Any thread; does not block (the closes run on the channels' event loops).
    */
   public void membershipChanged() {
     servers.forEach(TlsServerRpc::closeNonMembers);

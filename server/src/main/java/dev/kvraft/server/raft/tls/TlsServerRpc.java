@@ -134,7 +134,8 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
    * Closes the open channels whose authenticated peer is no longer a member of this server's Raft group: incoming ones
    * whose certificate names no member (each closed on its event loop, with one WARN line), outgoing ones to a peer id
    * no longer in the configuration (one INFO line each; a later call to that id, should Ratis make one, connects
-   * anew). Called after a configuration change applied; does not block.
+   * anew). Called after a configuration change applied or came with a snapshot install, on Ratis's updater thread or
+   * on the event loop handling the InstallSnapshot request; does not block.
    */
   void closeNonMembers() {
     var members = InboundHandler.members(server, transport::bootstrapMembers);

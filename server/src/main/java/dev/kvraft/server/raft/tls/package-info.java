@@ -17,8 +17,9 @@
  *       start-election) must carry a requestor id the certificate names.</li>
  * </ul>
  * A refusal closes the channel and logs one WARN line with the remote address and the identity it
- * presented. After a configuration change applies, {@code TlsNettyTransport.membershipChanged()} closes the open
- * channels, both ways, of peers that are no longer members.
+ * presented. After a configuration change applies, or comes with a snapshot installed from the leader,
+ * {@code TlsNettyTransport.membershipChanged()} closes the open channels, both ways, of peers that are no longer
+ * members.
  *
  * <p>The TLS material ({@link dev.kvraft.server.raft.tls.TlsSettings}: cert, PKCS#8 key, CA bundle,
  * all PEM) lives in a {@link dev.kvraft.server.raft.tls.TlsNettyTransport}, handed to Ratis
