@@ -286,7 +286,11 @@ final class KvStateMachine extends BaseStateMachine {
     var peers = new StringBuilder("peers");
     conf.getPeersList().forEach(p -> peers.append(' ').append(p.getId().toStringUtf8()).append('@')
         .append(p.getAddress()));
-    pendingConf = new PendingConf(index, peers.toString());
+    if (term > 0) {
+      // An applied entry, whose notifyTermIndexUpdated comes next on this thread. A snapshot install's configuration
+      // comes with term 0 on a Raft I/O thread, possibly in between: it must not take the applied entry's place.
+      pendingConf = new PendingConf(index, peers.toString());
+    }
     try {
       configurationChanged.run();
     } catch (RuntimeException e) {

@@ -6,11 +6,15 @@ import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import org.apache.ratis.client.impl.ClientProtoUtils;
+import org.apache.ratis.proto.RaftProtos.InstallSnapshotReplyProto;
+import org.apache.ratis.proto.RaftProtos.InstallSnapshotRequestProto;
+import org.apache.ratis.proto.RaftProtos.InstallSnapshotResult;
 import org.apache.ratis.proto.netty.NettyProtos.RaftNettyServerReplyProto;
 import org.apache.ratis.proto.netty.NettyProtos.RaftNettyServerRequestProto;
 import org.apache.ratis.protocol.GroupInfoReply;
 import org.apache.ratis.protocol.GroupListReply;
 import org.apache.ratis.protocol.RaftClientReply;
+import org.apache.ratis.protocol.RaftGroupId;
 import org.apache.ratis.protocol.RaftPeerId;
 import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.thirdparty.io.netty.channel.ChannelHandlerContext;
@@ -96,8 +100,7 @@ final class InboundHandler extends SimpleChannelInboundHandler<RaftNettyServerRe
       case REQUESTVOTEREQUEST -> done(out.setRequestVoteReply(server.requestVote(r.getRequestVoteRequest())));
       case STARTLEADERELECTIONREQUEST ->
           done(out.setStartLeaderElectionReply(server.startLeaderElection(r.getStartLeaderElectionRequest())));
-      case INSTALLSNAPSHOTREQUEST ->
-          done(out.setInstallSnapshotReply(server.installSnapshot(r.getInstallSnapshotRequest())));
+      case INSTALLSNAPSHOTREQUEST -> done(out.setInstallSnapshotReply(installSnapshot(r.getInstallSnapshotRequest())));
       case APPENDENTRIESREQUEST -> server.appendEntriesAsync(r.getAppendEntriesRequest())
           .thenApply(a -> out.setAppendEntriesReply(a).build());
       case RAFTCLIENTREQUEST -> client(server.submitClientRequestAsync(
@@ -120,6 +123,37 @@ final class InboundHandler extends SimpleChannelInboundHandler<RaftNettyServerRe
               .setGroupInfoReply(ClientProtoUtils.toGroupInfoReplyProto(g)).build());
       case RAFTNETTYSERVERREQUEST_NOT_SET -> throw new IOException("empty Raft request");
     };
+  }
+
+  /**
+   * Hands an InstallSnapshot request to Ratis, unless it comes from the leader of an older term: that one is answered
+   * NOT_LEADER with this node's term (so the deposed leader steps down, as Ratis's own answer makes it) and never
+   * reaches Ratis. Ratis 3.3.0 takes the configuration an InstallSnapshot request carries even from a request it
+   * refuses as NOT_LEADER ({@code SnapshotInstallationHandler.installSnapshotImpl}), dropping its own configurations
+   * from that index on first, and nothing but a later configuration entry, an install from the real leader or a
+   * restart sets them back. A deposed leader's late chunk would so roll this node back to an older configuration,
+   * which this transport would then trust (a member removed since) and refuse (one added since). Runs on the
+   * channel's event loop; reads the division's term, an atomic read.
+   */
+  InstallSnapshotReplyProto installSnapshot(InstallSnapshotRequestProto request) throws IOException {
+    var header = request.getServerRequest();
+    var group = RaftGroupId.valueOf(header.getRaftGroupId().getId());
+    long term = server.getDivision(group).getInfo().getCurrentTerm();
+    if (request.getLeaderTerm() >= term) {
+      return server.installSnapshot(request);
+    }
+    LOG.warn("refused an InstallSnapshot from {}, leader of term {}: this node is at term {}, so that leader is deposed"
+        + " (answered NOT_LEADER; Ratis would have taken its configuration anyway)",
+        RaftPeerId.valueOf(header.getRequestorId()), request.getLeaderTerm(), term);
+    var reply = InstallSnapshotReplyProto.newBuilder()
+        .setServerReply(ClientProtoUtils.toRaftRpcReplyProtoBuilder(header.getRequestorId(), header.getReplyId(),
+            group, header.getCallId(), false))
+        .setTerm(term)
+        .setResult(InstallSnapshotResult.NOT_LEADER);
+    if (request.hasSnapshotChunk()) {
+      reply.setRequestIndex(request.getSnapshotChunk().getRequestIndex());
+    }
+    return reply.build();
   }
 
   private static CompletableFuture<RaftNettyServerReplyProto> done(RaftNettyServerReplyProto.Builder b) {
