@@ -30,7 +30,7 @@ import org.apache.ratis.server.metrics.RaftServerMetricsImpl;
  * replicates to after their removal, a change's compare-and-set arguments, the check that new members take
  * connections, and the answer when a change outlasts its timeout. {@link RaftNode} makes the Ratis calls with them, on
  * its {@code kvraft-raft-admin} thread, since they share its admin thread and error translation with its other calls.
- * Also, on any node but the leader, whether its leader still reaches it ({@link #leaderReaches}, for
+ * Also, on a node without a follower timer, whether its leader still reaches it ({@link #leaderReaches}, for
  * {@link RaftNode#leaderKnown}).
  *
  * <p>Thread-safety: any thread. {@link #membersView} is replaced whole; {@link #changesUnderWay} is counted up by the
@@ -222,44 +222,32 @@ final class RaftMembership {
   }
 
   /**
-   * Whether the leader {@code info} names (not null: the caller checked) still reaches this node: always on the leader
-   * itself; on any other node, voter or learner, whether Ratis handled an appendEntries from a leader, a heartbeat or
-   * not, within one maximum election timeout, or saw a new leader id or term (Ratis takes a leader id only from a
-   * leader's request, or on leading, and forgets it when the term moves on without one).
-   *
-   * <p>Why not trust Ratis's leader id: some nodes keep it however long the leader is gone. A learner never stands
-   * for election (a listener); a node added after --join keeps Ratis's FOLLOWER role with, until a leader elected
-   * after the add writes to it, no follower timer at all, and a promotion by the same leader gives it none either
-   * (Ratis 3.3.0 marks only a node staged as a voter caught up, and sends the others "initializing" appends): such a
+   * Whether the leader {@code info} names (not null: the caller checked) still reaches this node. On the leader itself,
+   * and on a voter with a follower timer, Ratis's id is the answer: cut off, a leader steps down and such a voter
+   * stands for election, and either forgets the id. A node without that timer keeps the id however long the leader is
+   * gone: a learner never stands for election (a listener), and a node added after --join keeps Ratis's FOLLOWER role
+   * in its STARTING state, with no follower timer at all, until a leader elected after the add writes to it (Ratis
+   * 3.3.0 starts the timer, and moves the node to RUNNING, only on an appendEntries that is not "initializing", and it
+   * marks only a node staged as a voter caught up); a promotion by the same leader gives it none either, so such a
    * voter never stands for election and names its old leader for good (two voters, n1 and a promoted n2, and n1
    * stops: PromotedJoinedVoterWatchTest). Ratis's role info cannot tell: without a timer it reports the leader's last
-   * contact as 0 ms ago.
+   * contact as 0 ms ago. So on a learner (by its own configuration, or by Ratis's LISTENER role) and on a node still
+   * STARTING, the answer is whether Ratis handled an appendEntries from a leader, a heartbeat or not, within one
+   * maximum election timeout, or saw a new leader id or term (Ratis takes a leader id only from a leader's request,
+   * or on leading). A voter with a timer is left to Ratis on purpose: the count stands still during a snapshot
+   * install (the leader sends no appendEntries until the last chunk is answered) and during one slow append (the next
+   * waits for it), where Ratis's timer rightly holds the leader.
    *
-   * <p>What the count changes for a voter that has a timer. Ratis clears its leader id when the timer fires, one
-   * randomised election timeout (at most the maximum) after the last contact; this check says "no leader" one maximum
-   * timeout after the last appendEntries handled, so for a voter cut off the two agree to within a look. They differ
-   * where Ratis counts as contact what is not an appendEntries handled, both times with the leader one call at a time
-   * to that node (LogAppenderDefault, the appender of kvraft's Netty transport): (1) a snapshot install: Ratis's
-   * timer does not fire while installSnapshot calls keep coming, but the leader sends no appendEntries, heartbeats
-   * included, until the last chunk is answered (and turns them away, INCONSISTENCY, while a state machine installs
-   * one itself), so an install that lasts more than about four maximum timeouts ends the voter's
-   * {@code require_leader} watches with "no leader", and refuses new ones, until it is done (its live watches are
-   * cancelled when it is done anyway, as a learner's were already); (2) a slow disk: Ratis's timer does not fire while
-   * an appendEntries is outstanding, and the next, heartbeat or not, waits for its answer, so one append that takes
-   * about four maximum timeouts does the same (such a node applies nothing new meanwhile: its watches were silent).
-   * Neither ends a watch without the flag, nor loses an event (the client resumes elsewhere from its revision); the
-   * reason's "may be cut off from the majority" is then wrong in its cause. (3) The first look after start, and the
-   * first under a new leader or term (after an election, or after this node led) count as a move, so the first answer
-   * once a leader is known again is never "no leader" for a count that was not moving while there was none, or while
-   * this node led (a leader handles no appendEntries).
+   * <p>The first look after start, the first under a new leader id or term, and the first after a look that found
+   * no leader id ({@link #noLeader}) count as a move: the first answer once a leader is known again is never "no
+   * leader" for a count that stood still while there was none.
    *
-   * <p>If Ratis's metrics are not its default implementation (no count), the old answer: a learner (by its own
-   * configuration, or by Ratis's LISTENER role) reads the role info's last contact, which a learner without a timer
-   * fools; a voter trusts the id, which a promoted voter without a timer fools (its watches stay open).
+   * <p>If Ratis's metrics are not its default implementation (no count), a node without a timer reads the role
+   * info's last contact, which a node without a timer fools (its watches stay open).
    *
-   * <p>Looks at most every {@link #CHECK_NANOS} (the fallback reads the configuration) and answers as of then in
-   * between, so a move of the count is seen that much late at most; a new leader id or term is looked at at once,
-   * and the leader's own answer is never late.
+   * <p>Looks at most every {@link #CHECK_NANOS} (it reads the configuration) and answers as of then in between, so a
+   * move of the count is seen that much late at most; a new leader id or term is looked at at once, and the leader's
+   * own answer is never late.
    */
   boolean leaderReaches(DivisionInfo info) {
     long now = System.nanoTime();
@@ -276,14 +264,26 @@ final class RaftMembership {
         appendsMovedAt = now;
       }
       long bound = config.electionTimeoutMax().toNanos();
-      if (appends >= 0) {
+      boolean timerless = info.isListener() || learnerInOwnConfiguration()
+          || info.getLifeCycleState() == org.apache.ratis.util.LifeCycle.State.STARTING;
+      if (!timerless) {
+        reached = true;
+      } else if (appends >= 0) {
         reached = now - appendsMovedAt <= bound;
-      } else { // no count: as before it, a voter trusts the id
-        reached = !(info.isListener() || learnerInOwnConfiguration())
-            || info.getRoleInfoProto().getFollowerInfo().getLeaderInfo().getLastRpcElapsedTimeMs() * 1_000_000 <= bound;
+      } else {
+        reached = info.getRoleInfoProto().getFollowerInfo().getLeaderInfo().getLastRpcElapsedTimeMs() * 1_000_000
+            <= bound;
       }
     }
     return info.isLeader() || reached;
+  }
+
+  /**
+   * The caller found no leader id: whichever id comes next counts as contact (Ratis sets one only from that leader's
+   * request, or on leading), also the same id at the same term after a failed pre-vote.
+   */
+  void noLeader() {
+    leaderSeen = null;
   }
 
   /**
@@ -291,8 +291,7 @@ final class RaftMembership {
    * two {@code follower_append_entry_latency} timers. Ratis 3.3.0's {@code RaftServerImpl.appendEntriesAsync} times
    * each appendEntries from a leader it recognises, with a follower timer or without, and stops the timer once the
    * entries are appended (one it turns away, NOT_LEADER or INCONSISTENCY, is not counted). Two sums of counters, no
-   * lock. -1 if Ratis's metrics are not its default implementation (then {@link #leaderReaches} answers as before the
-   * count: see there).
+   * lock. -1 if Ratis's metrics are not its default implementation (then {@link #leaderReaches} reads the role info).
    */
   private long appendEntriesHandled() {
     var d = division.get();

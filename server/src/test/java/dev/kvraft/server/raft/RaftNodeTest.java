@@ -91,15 +91,15 @@ class RaftNodeTest {
   }
 
   /**
-   * Without Ratis's default metrics there is no appendEntries count (appendEntriesHandled is -1), and leaderReaches
-   * answers as before the count: a voter trusts the leader id however long ago the leader last reached it (a promoted
-   * --join voter without a follower timer then keeps its require_leader watches, silent: the documented gap), a
-   * learner, by its own configuration or by Ratis's LISTENER role, reads the role info's last contact, and the leader
-   * always knows one. A fresh RaftMembership for each answer: it looks at most every 100 ms and answers as of its last
-   * look in between.
+   * Without Ratis's default metrics there is no appendEntries count (appendEntriesHandled is -1): a voter with a
+   * follower timer (RUNNING) trusts the leader id however long ago the leader last reached it, as it does with the
+   * count; a node without that timer (a learner, by its own configuration or by Ratis's LISTENER role, or a voter
+   * still STARTING after --join) reads the role info's last contact, which such a node fools (the documented gap);
+   * the leader always knows one. A fresh RaftMembership for each answer: it looks at most every 100 ms and answers as
+   * of its last look in between.
    */
   @Test
-  void withoutRatissDefaultMetricsAVoterTrustsTheLeaderIdAndALearnerReadsTheRoleInfo(@TempDir Path dir) {
+  void withoutRatissDefaultMetricsAVoterTrustsTheLeaderIdAndANodeWithoutATimerReadsTheRoleInfo(@TempDir Path dir) {
     var config = TestNodes.single(dir); // n1; the bound is its maximum election timeout
     long quietMs = 10 * config.electionTimeoutMax().toMillis();
     var self = org.apache.ratis.protocol.RaftPeerId.valueOf("n1");
@@ -111,11 +111,16 @@ class RaftNodeTest {
     java.util.function.BiFunction<Conf, Info, Boolean> reaches = (conf, info) -> new RaftMembership(config, self,
         () -> division(conf), java.util.List::of).leaderReaches(info);
 
-    assertTrue(reaches.apply(asVoter, new Info(follower, "n2", quietMs)), "a voter trusts the id");
-    assertFalse(reaches.apply(asLearner, new Info(follower, "n2", quietMs)), "a learner by its configuration");
-    assertTrue(reaches.apply(asLearner, new Info(follower, "n2", 0)), "a learner its leader just reached");
-    assertFalse(reaches.apply(asLearner, new Info(listener, "n2", quietMs)), "a listener");
-    assertTrue(reaches.apply(asVoter, new Info(leader, "n1", 0)), "the leader");
+    var running = org.apache.ratis.util.LifeCycle.State.RUNNING;
+    var starting = org.apache.ratis.util.LifeCycle.State.STARTING;
+
+    assertTrue(reaches.apply(asVoter, new Info(follower, running, "n2", quietMs)), "a voter with a timer trusts the id");
+    assertFalse(reaches.apply(asVoter, new Info(follower, starting, "n2", quietMs)), "a voter still STARTING");
+    assertTrue(reaches.apply(asVoter, new Info(follower, starting, "n2", 0)), "a STARTING voter just reached");
+    assertFalse(reaches.apply(asLearner, new Info(follower, running, "n2", quietMs)), "a learner by its configuration");
+    assertTrue(reaches.apply(asLearner, new Info(follower, running, "n2", 0)), "a learner its leader just reached");
+    assertFalse(reaches.apply(asLearner, new Info(listener, running, "n2", quietMs)), "a listener");
+    assertTrue(reaches.apply(asVoter, new Info(leader, running, "n1", 0)), "the leader");
   }
 
   /** A division whose metrics are not Ratis's default implementation; nothing else is asked of it. */
@@ -130,8 +135,9 @@ class RaftNodeTest {
         });
   }
 
-  /** What Ratis's DivisionInfo answers: a role, a leader id, and the role info's last contact with that leader. */
-  private record Info(org.apache.ratis.proto.RaftProtos.RaftPeerRole role, String leader, long lastRpcElapsedMs)
+  /** What Ratis's DivisionInfo answers: a role, a life-cycle state, a leader id, and the last contact with it. */
+  private record Info(org.apache.ratis.proto.RaftProtos.RaftPeerRole role, org.apache.ratis.util.LifeCycle.State state,
+      String leader, long lastRpcElapsedMs)
       implements org.apache.ratis.server.DivisionInfo {
     @Override
     public org.apache.ratis.proto.RaftProtos.RaftPeerRole getCurrentRole() {
@@ -163,7 +169,7 @@ class RaftNodeTest {
 
     @Override
     public org.apache.ratis.util.LifeCycle.State getLifeCycleState() {
-      throw new UnsupportedOperationException();
+      return state;
     }
 
     @Override
