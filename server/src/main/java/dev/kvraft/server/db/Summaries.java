@@ -18,6 +18,9 @@ public final class Summaries {
     if (!entry.getMemberToken().isEmpty()) {
       sb.append("member token set");  // never the token itself
     }
+    if (entry.getOpsCount() == 0 && entry.getMemberToken().isEmpty()) {
+      return "no operations (a leader confirming its leadership for linearizable reads)";
+    }
     int n = Math.min(MAX_OPS, entry.getOpsCount());
     for (int i = 0; i < n; i++) {
       if (i > 0) {

@@ -70,6 +70,13 @@ public final class RaftNode implements Consensus, AutoCloseable {
   private final KvStateMachine stateMachine;
   private final RaftServer server;
   private volatile RaftServer.Division division;
+  /**
+   * The highest commit index a read-index round of ours may have been keyed at ({@link #readBarrier}); the loop's
+   * thread only.
+   */
+  private long barrierKeyBound = -1;
+  /** {@link #readBarrier}s that committed an empty entry: written by the loop's thread, read by anyone. */
+  private final java.util.concurrent.atomic.LongAdder emptyBarriers = new java.util.concurrent.atomic.LongAdder();
   /** The membership as the configuration says it, a change's pieces, and whether a learner's leader reaches it. */
   private final RaftMembership membership;
   /** Starts membership changes, off the database loop and off Ratis's threads: {@code kvraft-raft-admin}. */
@@ -195,14 +202,50 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return submit(callId, message, RaftClientRequest.writeRequestType());
   }
 
+  /**
+   * A read barrier: completes once this node, still the leader after the barrier began, has applied everything
+   * committed when it began. Ratis 3.3.0's read index is not enough on its own: its leader keys each round of
+   * heartbeats by the commit index, and answers at once, with no round at all, a read index at or below the highest
+   * commit index a round ever confirmed ({@code ReadIndexHeartbeats.addAppendEntriesListener}), or joins a round
+   * already under way for the same index. So while nothing new commits, a leader cut off or paused since its last
+   * round answered from its old state after the others had elected a new leader and committed writes
+   * (ClusterProcessTest's paused old leader, seen once in CI). So when the commit index has not passed the highest
+   * one a round of ours may have been keyed at ({@link #barrierKeyBound}), the barrier commits an empty entry
+   * instead: a majority taking it after the barrier began is the proof of leadership a fresh round would have been
+   * (an entry of a deposed leader's term cannot commit), and the loop has applied everything before it once it
+   * has been applied. Otherwise the round Ratis starts is keyed above every earlier one, so it is a fresh one. The
+   * loop's thread only (the loop's reads, its commit notices and backups all come through here).
+   */
   @Override
   public CompletableFuture<?> readBarrier(long callId) {
-    if (!isLeader()) {
-      // Over Netty a follower cannot take a read index itself (DESIGN.md): say "not leader" before Ratis tries.
-      return CompletableFuture.failedFuture(new ConsensusException(Error.Code.UNAVAILABLE,
-          "node " + config.nodeId() + " is not the leader", info().leaderId()));
+    var d = division;
+    if (d == null || !d.getInfo().isLeader()) {
+      return notLeader();
     }
-    return submit(callId, Message.EMPTY, RaftClientRequest.readRequestType());
+    if (d.getRaftLog().getLastCommittedIndex() <= barrierKeyBound) {
+      emptyBarriers.increment();
+      return submit(callId, Message.EMPTY, RaftClientRequest.writeRequestType());
+    }
+    return readIndexRound(d, callId);
+  }
+
+  /** Ratis's read index (a round of heartbeats, or none: see {@link #readBarrier}), and the bound it moves. */
+  private CompletableFuture<RaftClientReply> readIndexRound(RaftServer.Division d, long callId) {
+    var reply = submit(callId, Message.EMPTY, RaftClientRequest.readRequestType());
+    // Ratis keyed the round at its commit index while submit ran: at most the commit index now.
+    barrierKeyBound = Math.max(barrierKeyBound, d.getRaftLog().getLastCommittedIndex());
+    return reply;
+  }
+
+  private CompletableFuture<?> notLeader() {
+    // Over Netty a follower cannot take a read index itself (DESIGN.md): say "not leader" before Ratis tries.
+    return CompletableFuture.failedFuture(new ConsensusException(Error.Code.UNAVAILABLE,
+        "node " + config.nodeId() + " is not the leader", info().leaderId()));
+  }
+
+  /** Read barriers that committed an empty entry, because nothing had committed since the last round (see there). */
+  public long emptyBarriers() {
+    return emptyBarriers.sum();
   }
 
   /**
@@ -213,7 +256,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
    */
   @Override
   public CompletableFuture<?> pushCommitIndex(long callId) {
-    return readBarrier(callId);
+    var d = division;
+    if (d == null || !d.getInfo().isLeader()) {
+      return notLeader();
+    }
+    return readIndexRound(d, callId); // never an empty entry: nobody reads by it, and it would be one more to notify
   }
 
   private CompletableFuture<RaftClientReply> submit(long callId, Message message, RaftClientRequest.Type type) {
@@ -304,12 +351,13 @@ public final class RaftNode implements Consensus, AutoCloseable {
     }
     var info = d.getInfo();
     if (info.getLeaderId() == null) { // an atomic read in Ratis's ServerState, no lock
+      membership.noLeader();
       return false;
     }
     // A cut-off leader steps down, and a voter with a follower timer stands for election, forgetting its leader; but a
     // learner, and a --join node added (and perhaps promoted) by the leader that still leads, have no such timer and
-    // keep the id however long the leader has been quiet: on every node but the leader, the leader must also have
-    // reached it lately (RaftMembership.leaderReaches).
+    // keep the id however long the leader has been quiet: there, the leader must also have reached it lately
+    // (RaftMembership.leaderReaches).
     return membership.leaderReaches(info);
   }
 
