@@ -157,6 +157,11 @@ final class NodeView implements NodeSource, HealthSource {
   }
 
   @Override
+  public long readBarrierEntries() {
+    return raft.emptyBarriers();
+  }
+
+  @Override
   public long rejectedEntries() {
     return loop.rejectedEntries();
   }

@@ -21,6 +21,9 @@ public final class NodeGauges {
     gauge(registry, source, "kvraft_database_file_bytes", "Size of the SQLite database file", s -> s.databaseFileBytes());
     counter(registry, source, "kvraft_raft_leader_changes", "Leaders this node saw elected since it started",
         s -> s.leaderChanges());
+    counter(registry, source, "kvraft_read_barrier_entries",
+        "Empty entries this node committed, leading, for linearizable reads: nothing had committed since its last"
+            + " read-index round", s -> s.readBarrierEntries());
     counter(registry, source, "kvraft_rejected_entries", "Log entries that did not decode, applied as no-ops",
         s -> s.rejectedEntries());
     gauge(registry, source, "kvraft_connections_open", "Client connections open now", s -> s.connectionsOpen());

@@ -46,6 +46,11 @@ public interface NodeSource {
     return 0;
   }
 
+  /** Read barriers for which this node, leading, committed an empty entry (nothing had committed since its last). */
+  default long readBarrierEntries() {
+    return 0;
+  }
+
   /** Applied log entries that did not decode and were applied as no-ops. */
   default long rejectedEntries() {
     return 0;

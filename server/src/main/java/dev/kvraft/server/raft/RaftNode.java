@@ -222,7 +222,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (d == null || !d.getInfo().isLeader()) {
       return notLeader();
     }
-    if (d.getRaftLog().getLastCommittedIndex() <= barrierKeyBound) {
+    if (d.getRaftLog().getLastCommittedIndex() <= barrierKeyBound && !soleVoter(d)) {
       emptyBarriers.increment();
       return submit(callId, Message.EMPTY, RaftClientRequest.writeRequestType());
     }
@@ -235,6 +235,16 @@ public final class RaftNode implements Consensus, AutoCloseable {
     // Ratis keyed the round at its commit index while submit ran: at most the commit index now.
     barrierKeyBound = Math.max(barrierKeyBound, d.getRaftLog().getLastCommittedIndex());
     return reply;
+  }
+
+  /**
+   * Whether this node is the group's only voter, with no configuration change under way: no other node can lead, and
+   * Ratis's read index is then the commit index, right without any round (its one-node fast path).
+   */
+  private static boolean soleVoter(RaftServer.Division d) {
+    var conf = d.getRaftConf();
+    return conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER).size() == 1
+        && conf.getPreviousPeers().isEmpty();
   }
 
   private CompletableFuture<?> notLeader() {
