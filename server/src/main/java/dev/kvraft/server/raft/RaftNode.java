@@ -223,8 +223,13 @@ public final class RaftNode implements Consensus, AutoCloseable {
       return notLeader();
     }
     if (d.getRaftLog().getLastCommittedIndex() <= barrierKeyBound && !soleVoter(d)) {
-      emptyBarriers.increment();
-      return submit(callId, Message.EMPTY, RaftClientRequest.writeRequestType());
+      // The state machine notes the call ids of appended entries (wasAppended); nobody asks about this one.
+      return submit(callId, Message.EMPTY, RaftClientRequest.writeRequestType()).whenComplete((r, e) -> {
+        stateMachine.forget(callId);
+        if (e == null) {
+          emptyBarriers.increment();
+        }
+      });
     }
     return readIndexRound(d, callId);
   }
@@ -239,11 +244,14 @@ public final class RaftNode implements Consensus, AutoCloseable {
 
   /**
    * Whether this node is the group's only voter, with no configuration change under way: no other node can lead, and
-   * Ratis's read index is then the commit index, right without any round (its one-node fast path).
+   * Ratis's read index is then the commit index, right without any round (its one-node fast path). This node itself:
+   * a leader removing itself from two voters leads until the configuration naming the other alone commits, and that
+   * other may already lead by it (review finding).
    */
-  private static boolean soleVoter(RaftServer.Division d) {
+  private boolean soleVoter(RaftServer.Division d) {
     var conf = d.getRaftConf();
-    return conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER).size() == 1
+    var voters = conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER);
+    return voters.size() == 1 && voters.iterator().next().getId().equals(selfId)
         && conf.getPreviousPeers().isEmpty();
   }
 
@@ -253,7 +261,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
         "node " + config.nodeId() + " is not the leader", info().leaderId()));
   }
 
-  /** Read barriers that committed an empty entry, because nothing had committed since the last round (see there). */
+  /** Empty entries read barriers committed, because nothing had committed since the last round (see there). */
   public long emptyBarriers() {
     return emptyBarriers.sum();
   }
