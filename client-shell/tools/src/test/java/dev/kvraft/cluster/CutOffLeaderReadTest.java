@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * stepping down). Here the race is taken out: n3 steps down only after 30 s without a majority's answers (its own
  * maximum election timeout; n1 and n2 keep the test cluster's 500..1000 ms, and n3's heartbeats still come every
  * 250 ms), so the read comes while n3 still believes it leads. It must fail (n3 cannot confirm that it leads), not
- * answer. The links are {@link SlowLink} proxies with no delay, as in {@link CutOffWatchTest}.
+ * answer. n3's links are proxies that can be cut ({@link N3BehindLinks}), as in {@link CutOffWatchTest}.
  */
 @Timeout(180)
 @Tag("slow") // a cluster of processes
@@ -36,25 +36,8 @@ class CutOffLeaderReadTest {
       var n1 = cluster.node("n1");
       var n2 = cluster.node("n2");
       var n3 = cluster.node("n3");
-      try (var toN3 = new SlowLink(n3.peerPort(), Duration.ZERO);
-           var n3ToN1 = new SlowLink(n1.peerPort(), Duration.ZERO);
-           var n3ToN2 = new SlowLink(n2.peerPort(), Duration.ZERO)) {
-        var majorityView = "--cluster=" + String.join(",", member(n1, n1.peerPort()), member(n2, n2.peerPort()),
-            member(n3, toN3.port()));
-        cluster.start("n1", majorityView);
-        cluster.start("n2", majorityView);
-        cluster.start("n3", "--cluster=" + String.join(",", member(n1, n3ToN1.port()), member(n2, n3ToN2.port()),
-            member(n3, n3.peerPort())), "--raft.election.timeout.max.ms=30000");
-        for (var id : cluster.ids()) {
-          cluster.awaitServing(id, WAIT);
-        }
-        cluster.awaitLeader(WAIT);
-        try (var admin = KvClient.builder().addresses(n1.clientAddress(), n2.clientAddress(), n3.clientAddress())
-            .timeout(WAIT).build()) {
-          admin.transferLeader("n3");
-        }
-        Await.until("n3 to lead", WAIT, () -> cluster.status("n3").map(s -> s.getRole().equals("LEADER"))
-            .orElse(false));
+      try (var links = new N3BehindLinks(cluster)) {
+        links.startWithN3Leading(WAIT, "--raft.election.timeout.max.ms=30000");
 
         try (var onN3 = KvClient.builder().addresses(n3.clientAddress()).discoverMembers(false)
                  .writesToLeader(false).timeout(Duration.ofSeconds(5)).build();
@@ -64,9 +47,7 @@ class CutOffLeaderReadTest {
           // A read through n3 before the cut: Ratis's leader confirms a round of heartbeats at this commit index.
           assertEquals(KvClient.utf8("old"), onN3.get("k").orElseThrow().getValue());
 
-          toN3.cut();
-          n3ToN1.cut();
-          n3ToN2.cut();
+          links.cut();
           Await.until("n1 or n2 to lead without n3", WAIT, () -> List.of("n1", "n2").stream().anyMatch(
               id -> cluster.status(id).map(s -> s.getRole().equals("LEADER")).orElse(false)));
           writer.put("k", "new");
@@ -86,9 +67,5 @@ class CutOffLeaderReadTest {
         }
       }
     }
-  }
-
-  private static String member(Cluster.Node n, int peerPort) {
-    return n.id() + "=" + n.host() + ":" + n.clientPort() + ":" + peerPort;
   }
 }

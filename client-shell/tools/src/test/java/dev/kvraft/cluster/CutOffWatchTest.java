@@ -61,26 +61,8 @@ class CutOffWatchTest {
       var n1 = cluster.node("n1");
       var n2 = cluster.node("n2");
       var n3 = cluster.node("n3");
-      try (var toN3 = new SlowLink(n3.peerPort(), Duration.ZERO);
-           var n3ToN1 = new SlowLink(n1.peerPort(), Duration.ZERO);
-           var n3ToN2 = new SlowLink(n2.peerPort(), Duration.ZERO)) {
-        // n1 and n2 see n3 behind toN3; n3 sees each of them behind a link of its own.
-        var majorityView = "--cluster=" + String.join(",", member(n1, n1.peerPort()), member(n2, n2.peerPort()),
-            member(n3, toN3.port()));
-        cluster.start("n1", majorityView);
-        cluster.start("n2", majorityView);
-        cluster.start("n3", "--cluster=" + String.join(",", member(n1, n3ToN1.port()), member(n2, n3ToN2.port()),
-            member(n3, n3.peerPort())));
-        for (var id : cluster.ids()) {
-          cluster.awaitServing(id, WAIT);
-        }
-        cluster.awaitLeader(WAIT);
-        try (var admin = KvClient.builder().addresses(n1.clientAddress(), n2.clientAddress(), n3.clientAddress())
-            .timeout(WAIT).build()) {
-          admin.transferLeader("n3");
-        }
-        Await.until("n3 to lead", WAIT, () -> cluster.status("n3").map(s -> s.getRole().equals("LEADER"))
-            .orElse(false));
+      try (var links = new N3BehindLinks(cluster)) {
+        links.startWithN3Leading(WAIT);
 
         // The watcher starts on n3; the writer writes through n1 and n2 only.
         try (var watching = KvClient.builder().addresses(n3.clientAddress(), n1.clientAddress(), n2.clientAddress())
@@ -96,9 +78,7 @@ class CutOffWatchTest {
               expected.getFirst(), r)) {
             Await.until("the events before the cut", WAIT, () -> r.revisions.size() >= expected.size());
 
-            toN3.cut();
-            n3ToN1.cut();
-            n3ToN2.cut();
+            links.cut();
             Await.until("n1 or n2 to lead without n3", WAIT, () -> List.of("n1", "n2").stream().anyMatch(
                 id -> cluster.status(id).map(s -> s.getRole().equals("LEADER")).orElse(false)));
             for (int i = 0; i < 20; i++) {
@@ -128,10 +108,6 @@ class CutOffWatchTest {
         }
       }
     }
-  }
-
-  private static String member(Cluster.Node n, int peerPort) {
-    return n.id() + "=" + n.host() + ":" + n.clientPort() + ":" + peerPort;
   }
 
   private static String tail(String log) {
