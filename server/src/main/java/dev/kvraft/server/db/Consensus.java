@@ -50,10 +50,10 @@ public interface Consensus {
   /**
    * Whether this node knows a leader now (itself, or the one it follows); cheap, for the database loop's every tick.
    * False on a candidate, on a follower whose election timeout passed without a heartbeat, on a leader Ratis
-   * stepped down for want of a majority's answers, and on any node but the leader, voter or learner, that its leader
-   * has not reached (no appendEntries handled) for a maximum election timeout: a learner never stands for election,
-   * nor does a voter Ratis runs without a follower timer (a --join node promoted by the leader that added it), so
-   * they would keep their leader's id.
+   * stepped down for want of a majority's answers, and on a node without a follower timer that its leader has not
+   * reached (no appendEntries handled) for a maximum election timeout: a learner never stands for election, nor does
+   * a voter Ratis runs without a follower timer (a --join node promoted by the leader that added it, still STARTING),
+   * so they would keep their leader's id.
    */
   default boolean leaderKnown() {
     return !info().leaderId().isEmpty();

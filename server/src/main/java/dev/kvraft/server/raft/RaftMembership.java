@@ -222,6 +222,21 @@ final class RaftMembership {
   }
 
   /**
+   * Whether this node is its group's only voter, with no configuration change under way: no other node can lead.
+   * This node itself: a leader removing itself from two voters leads until the configuration naming the other alone
+   * commits, and that other may already lead by it. Any thread.
+   */
+  boolean soleVoter() {
+    var d = division.get();
+    if (d == null) {
+      return false;
+    }
+    var conf = d.getRaftConf();
+    var voters = conf.getCurrentPeers(RaftPeerRole.FOLLOWER);
+    return voters.size() == 1 && lists(voters, selfId) && conf.getPreviousPeers().isEmpty();
+  }
+
+  /**
    * Whether the leader {@code info} names (not null: the caller checked) still reaches this node. On the leader itself,
    * and on a voter with a follower timer, Ratis's id is the answer: cut off, a leader steps down and such a voter
    * stands for election, and either forgets the id. A node without that timer keeps the id however long the leader is

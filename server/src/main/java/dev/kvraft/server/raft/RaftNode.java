@@ -222,7 +222,8 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (d == null || !d.getInfo().isLeader()) {
       return notLeader();
     }
-    if (d.getRaftLog().getLastCommittedIndex() <= barrierKeyBound && !soleVoter(d)) {
+    // The group's only voter is exempt: no other node can lead, and Ratis's read index is then its commit index.
+    if (d.getRaftLog().getLastCommittedIndex() <= barrierKeyBound && !membership.soleVoter()) {
       // The state machine notes the call ids of appended entries (wasAppended); nobody asks about this one.
       return submit(callId, Message.EMPTY, RaftClientRequest.writeRequestType()).whenComplete((r, e) -> {
         stateMachine.forget(callId);
@@ -240,19 +241,6 @@ public final class RaftNode implements Consensus, AutoCloseable {
     // Ratis keyed the round at its commit index while submit ran: at most the commit index now.
     barrierKeyBound = Math.max(barrierKeyBound, d.getRaftLog().getLastCommittedIndex());
     return reply;
-  }
-
-  /**
-   * Whether this node is the group's only voter, with no configuration change under way: no other node can lead, and
-   * Ratis's read index is then the commit index, right without any round (its one-node fast path). This node itself:
-   * a leader removing itself from two voters leads until the configuration naming the other alone commits, and that
-   * other may already lead by it (review finding).
-   */
-  private boolean soleVoter(RaftServer.Division d) {
-    var conf = d.getRaftConf();
-    var voters = conf.getCurrentPeers(org.apache.ratis.proto.RaftProtos.RaftPeerRole.FOLLOWER);
-    return voters.size() == 1 && voters.iterator().next().getId().equals(selfId)
-        && conf.getPreviousPeers().isEmpty();
   }
 
   private CompletableFuture<?> notLeader() {
