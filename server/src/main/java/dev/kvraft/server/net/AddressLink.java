@@ -156,6 +156,8 @@ final class AddressLink {
   private void writeLoop() {
     Connection conn = null;
     String end = "the link to " + address + " was closed";
+    // Set when the coalescing loop took the close marker: the writer ends after the flush, whether it failed or not.
+    boolean closeTaken = false;
     try {
       while (true) {
         var batch = queue.poll(settings.idleNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
@@ -198,18 +200,23 @@ final class AddressLink {
             }
           }
           write(conn, batch);
+          owner.written();
           // Coalesce whatever else queued up meanwhile into the same flush.
           for (List<Forward> more; (more = queue.poll()) != null; ) {
             taken(more);
             if (more == CLOSE) {
-              conn.out.flush();
-              return;
+              closeTaken = true;
+              break;
             }
             write(conn, more);
           }
           conn.out.flush();
         } catch (IOException e) {
+          // The close breaks the connection too: a flush after it fails here, and the writer still ends below.
           breakConnection(conn, "writing to the leader at " + address + " failed: " + e.getMessage());
+        }
+        if (closeTaken) {
+          return;
         }
       }
     } catch (InterruptedException e) {

@@ -47,6 +47,7 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   /** Set once, under {@link #lifecycle}. */
   private volatile boolean closed;
   private volatile Runnable sendHook = () -> { };
+  private volatile Runnable writeHook = () -> { };
 
   public LeaderLink(Sink sink, ClientTls tls, String nodeId, dev.kvraft.server.db.MemberToken token) {
     this(sink, tls, nodeId, token, MAX_QUEUED_BYTES, MAX_QUEUED_REQUESTS, IDLE_LINK);
@@ -93,6 +94,19 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   /** Runs in {@link #send} after it found the link open, before it takes or makes the link: for tests. */
   void onSend(Runnable hook) {
     this.sendHook = hook;
+  }
+
+  /**
+   * Runs in a link's writer after it wrote a batch into its connection's buffer, before it looks for more to write
+   * with it and flushes: for tests.
+   */
+  void onWritten(Runnable hook) {
+    this.writeHook = hook;
+  }
+
+  /** A link's writer wrote a batch into its buffer (see {@link #onWritten}). */
+  void written() {
+    writeHook.run();
   }
 
   /** The addresses this node holds a link to now: for tests. */
