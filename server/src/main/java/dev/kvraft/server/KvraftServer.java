@@ -168,26 +168,25 @@ public final class KvraftServer implements AutoCloseable {
         dev.kvraft.server.raft.SeedSnapshot.finished(config.dataDir());
       }
     } catch (IOException | RuntimeException e) {
+      // Undo what was made, every step whatever the others did, then report the start's own failure.
+      var steps = new StopSteps(config.nodeId());
       if (metricsServer != null) {
-        metricsServer.close();
+        steps.run("closed the metrics endpoint", metricsServer::close);
       }
-      listener.stopAccepting();
+      steps.run("stopped accepting clients", listener::stopAccepting);
       if (clientTls != null) {
-        clientTls.close();
+        steps.run("closed the TLS files' watcher", clientTls::close);
       }
       if (raft != null) {
-        raft.close();
+        steps.run("closed Raft", raft::close);
       }
       if (link != null) {
-        link.close();
+        steps.run("closed the link to the leader", link::close);
       }
-      observer.close();
-      backups.close();
-      try {
-        loop.close();
-      } catch (InterruptedException ie) {
-        Thread.currentThread().interrupt();
-      }
+      steps.run("closed kvraft.db", observer::close);
+      steps.run("closed the backup files", backups::close);
+      steps.run("closed the database loop", loop::close);
+      steps.finish();
       throw e;
     }
     listener.start();
@@ -304,32 +303,30 @@ public final class KvraftServer implements AutoCloseable {
     long deadline = System.nanoTime() + timeout.toNanos();
     LOG.info("node {} stopping", config.nodeId());
     view.ready(false);
-    try {
-      // A leader hands over first, so the others need not wait an election timeout to notice it is gone.
-      handOver.handOver(new HandOver.Reason.Stop(Math.min(TimeUnit.SECONDS.toMillis(2), timeout.toMillis() / 4)));
-      listener.stopAccepting();
-      // In-flight writes get up to half the budget to commit.
-      loop.awaitIdle(System.nanoTime() + (deadline - System.nanoTime()) / 2);
-      loop.stopAccepting();
-      try {
-        raft.close();
-      } catch (IOException e) {
-        LOG.warn("closing raft on node {}: {}", config.nodeId(), e.toString());
-      }
-      loop.close();
-      link.close();
-      listener.close(Math.min(deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500)));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    } finally {
-      if (metricsServer != null) {
-        metricsServer.close();
-      }
-      if (clientTls != null) {
-        clientTls.close();
-      }
-      backups.close();
+    // Every step runs whatever the ones before it did: a failing hand-over or Ratis close must not leave the client
+    // port, the link to the leader or the loop's threads running.
+    var steps = new StopSteps(config.nodeId());
+    // A leader hands over first, so the others need not wait an election timeout to notice it is gone.
+    steps.run("handed leadership over", () -> handOver.handOver(
+        new HandOver.Reason.Stop(Math.min(TimeUnit.SECONDS.toMillis(2), timeout.toMillis() / 4))));
+    steps.run("stopped accepting clients", listener::stopAccepting);
+    // In-flight writes get up to half the budget to commit.
+    steps.run("waited for in-flight writes",
+        () -> loop.awaitIdle(System.nanoTime() + (deadline - System.nanoTime()) / 2));
+    steps.run("stopped the loop taking commands", loop::stopAccepting);
+    steps.run("closed Raft", raft::close);
+    steps.run("closed the database loop", loop::close);
+    steps.run("closed the link to the leader", link::close);
+    steps.run("closed the client connections",
+        () -> listener.close(Math.min(deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500))));
+    if (metricsServer != null) {
+      steps.run("closed the metrics endpoint", metricsServer::close);
     }
+    if (clientTls != null) {
+      steps.run("closed the TLS files' watcher", clientTls::close);
+    }
+    steps.run("closed the backup files", backups::close);
+    steps.finish();
     LOG.info("node {} stopped", config.nodeId());
   }
 
