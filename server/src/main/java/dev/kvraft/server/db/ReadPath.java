@@ -106,7 +106,11 @@ final class ReadPath {
     }
     if (b.cause() != null) {
       var err = Failures.consensus(b.cause());
-      retries.retryOrFail(reads.commands(), err.code(), err.getMessage(),
+      // A barrier that had to be an empty entry (RaftNode.readBarrier) is refused OVERLOADED when Ratis's pending
+      // writes are at their limit: others' writes, which will commit and let the next barrier be a plain round. The
+      // reads are retried like any read that found no leader, not answered OVERLOADED for load they did not make.
+      var code = err.code() == Error.Code.OVERLOADED ? Error.Code.UNAVAILABLE : err.code();
+      retries.retryOrFail(reads.commands(), code, err.getMessage(),
           Route.clientAddress(config, consensus.get(), err.leaderId()));
       return;
     }
