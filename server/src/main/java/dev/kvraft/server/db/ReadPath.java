@@ -12,7 +12,8 @@ import java.util.List;
 import java.util.function.Consumer;
 
 /**
- * Linearizable reads, and backups (which copy the state at the same kind of point). On the leader, all reads of a turn share one read barrier and are answered when its completion
+ * Linearizable reads, and backups (which copy the state at the same kind of point). On the leader, all reads of a turn
+ * share one read barrier (barriers are pipelined: one per turn that has reads) and are answered when its completion
  * event arrives; on a follower, they share one {@code ReadIndex} call to the leader and are answered from this node's
  * own state once it has applied up to the index the leader returned. STALE reads never come here: the loop answers
  * them at once with {@link #answer}.
@@ -106,7 +107,7 @@ final class ReadPath {
     }
     if (b.cause() != null) {
       var err = Failures.consensus(b.cause());
-      // A barrier that had to be an empty entry (RaftNode.readBarrier) is refused OVERLOADED when Ratis's pending
+      // A barrier that had to be an empty entry (raft.ReadBarriers) is refused OVERLOADED when Ratis's pending
       // writes are at their limit: others' writes, which will commit and let the next barrier be a plain round. The
       // reads are retried like any read that found no leader, not answered OVERLOADED for load they did not make.
       var code = err.code() == Error.Code.OVERLOADED ? Error.Code.UNAVAILABLE : err.code();

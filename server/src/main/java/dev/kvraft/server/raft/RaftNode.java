@@ -30,15 +30,6 @@ import org.apache.ratis.protocol.RaftGroup;
 import org.apache.ratis.protocol.RaftGroupId;
 import org.apache.ratis.protocol.RaftPeer;
 import org.apache.ratis.protocol.RaftPeerId;
-import org.apache.ratis.protocol.exceptions.AlreadyClosedException;
-import org.apache.ratis.protocol.exceptions.LeaderNotReadyException;
-import org.apache.ratis.protocol.exceptions.LeaderSteppingDownException;
-import org.apache.ratis.protocol.exceptions.NotLeaderException;
-import org.apache.ratis.protocol.exceptions.RaftException;
-import org.apache.ratis.protocol.exceptions.ReadException;
-import org.apache.ratis.protocol.exceptions.ReadIndexException;
-import org.apache.ratis.protocol.exceptions.ResourceUnavailableException;
-import org.apache.ratis.protocol.exceptions.ServerNotReadyException;
 import org.apache.ratis.rpc.SupportedRpcType;
 import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.server.RaftServerConfigKeys;
@@ -65,18 +56,15 @@ public final class RaftNode implements Consensus, AutoCloseable {
       RaftGroupId.valueOf(UUID.nameUUIDFromBytes("kvraft".getBytes(StandardCharsets.UTF_8)));
 
   private final ServerConfig config;
+  /** Ratis's failures as kvraft errors naming this node. */
+  private final RaftErrors errors;
   private final RaftPeerId selfId;
   private final ClientId clientId = ClientId.randomId();
   private final KvStateMachine stateMachine;
   private final RaftServer server;
   private volatile RaftServer.Division division;
-  /**
-   * The highest commit index a read-index round of ours may have been keyed at ({@link #readBarrier}); the loop's
-   * thread only.
-   */
-  private long barrierKeyBound = -1;
-  /** {@link #readBarrier}s that committed an empty entry: written by the loop's thread, read by anyone. */
-  private final java.util.concurrent.atomic.LongAdder emptyBarriers = new java.util.concurrent.atomic.LongAdder();
+  /** Read barriers: a read-index round, or an empty entry when a round could be answered with no check. */
+  private final ReadBarriers barriers;
   /** The membership as the configuration says it, a change's pieces, and whether a learner's leader reaches it. */
   private final RaftMembership membership;
   /** Starts membership changes, off the database loop and off Ratis's threads: {@code kvraft-raft-admin}. */
@@ -87,6 +75,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
 
   public RaftNode(ServerConfig config, StateMachineSink loop) throws IOException {
     this.config = config;
+    this.errors = new RaftErrors(config.nodeId());
     this.selfId = RaftPeerId.valueOf(config.nodeId());
     this.membership = new RaftMembership(config, selfId, () -> division, this::followers);
     var ids = config.cluster().stream().map(PeerSpec::id).sorted().toList();
@@ -94,6 +83,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
         config.snapshotThreshold(),
         SnapshotManager.phase(config.snapshotThreshold(), ids.indexOf(config.nodeId()), ids.size()),
         config.restore(), config.join(), this::configurationChanged);
+    this.barriers = new ReadBarriers(this::submit, membership::soleVoter, stateMachine::forget);
     var peers = new ArrayList<RaftPeer>();
     for (var p : config.cluster()) {
       peers.add(RaftMembership.peer(p.id(), p.clientAddress(), p.peerAddress()));
@@ -204,17 +194,9 @@ public final class RaftNode implements Consensus, AutoCloseable {
 
   /**
    * A read barrier: completes once this node, still the leader after the barrier began, has applied everything
-   * committed when it began. Ratis 3.3.0's read index is not enough on its own: its leader keys each round of
-   * heartbeats by the commit index, and answers at once, with no round at all, a read index at or below the highest
-   * commit index a round ever confirmed ({@code ReadIndexHeartbeats.addAppendEntriesListener}), or joins a round
-   * already under way for the same index. So while nothing new commits, a leader cut off or paused since its last
-   * round answered from its old state after the others had elected a new leader and committed writes
-   * (ClusterProcessTest's paused old leader, seen once in CI). So when the commit index has not passed the highest
-   * one a round of ours may have been keyed at ({@link #barrierKeyBound}), the barrier commits an empty entry
-   * instead: a majority taking it after the barrier began is the proof of leadership a fresh round would have been
-   * (an entry of a deposed leader's term cannot commit), and the loop has applied everything before it once it
-   * has been applied. Otherwise the round Ratis starts is keyed above every earlier one, so it is a fresh one. The
-   * loop's thread only (the loop's reads, its commit notices and backups all come through here).
+   * committed when it began; a round of Ratis's read index, or an empty entry where Ratis would answer the round
+   * with no check ({@link ReadBarriers}). The loop's thread only (the loop's reads, its commit notices and backups
+   * all come through here).
    */
   @Override
   public CompletableFuture<?> readBarrier(long callId) {
@@ -222,25 +204,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (d == null || !d.getInfo().isLeader()) {
       return notLeader();
     }
-    // The group's only voter is exempt: no other node can lead, and Ratis's read index is then its commit index.
-    if (d.getRaftLog().getLastCommittedIndex() <= barrierKeyBound && !membership.soleVoter()) {
-      // The state machine notes the call ids of appended entries (wasAppended); nobody asks about this one.
-      return submit(callId, Message.EMPTY, RaftClientRequest.writeRequestType()).whenComplete((r, e) -> {
-        stateMachine.forget(callId);
-        if (e == null) {
-          emptyBarriers.increment();
-        }
-      });
-    }
-    return readIndexRound(d, callId);
-  }
-
-  /** Ratis's read index (a round of heartbeats, or none: see {@link #readBarrier}), and the bound it moves. */
-  private CompletableFuture<RaftClientReply> readIndexRound(RaftServer.Division d, long callId) {
-    var reply = submit(callId, Message.EMPTY, RaftClientRequest.readRequestType());
-    // Ratis keyed the round at its commit index while submit ran: at most the commit index now.
-    barrierKeyBound = Math.max(barrierKeyBound, d.getRaftLog().getLastCommittedIndex());
-    return reply;
+    return barriers.barrier(d, callId);
   }
 
   private CompletableFuture<?> notLeader() {
@@ -249,9 +213,9 @@ public final class RaftNode implements Consensus, AutoCloseable {
         "node " + config.nodeId() + " is not the leader", info().leaderId()));
   }
 
-  /** Empty entries read barriers committed, because nothing had committed since the last round (see there). */
+  /** Empty entries read barriers committed, because nothing had committed since the last round. */
   public long emptyBarriers() {
-    return emptyBarriers.sum();
+    return barriers.emptyEntries();
   }
 
   /**
@@ -266,7 +230,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (d == null || !d.getInfo().isLeader()) {
       return notLeader();
     }
-    return readIndexRound(d, callId); // never an empty entry: nobody reads by it, and it would be one more to notify
+    return barriers.round(d, callId); // never an empty entry: nobody reads by it, and it would be one more to notify
   }
 
   private CompletableFuture<RaftClientReply> submit(long callId, Message message, RaftClientRequest.Type type) {
@@ -282,7 +246,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     try {
       reply = server.submitClientRequestAsync(request);
     } catch (IOException e) {
-      return CompletableFuture.failedFuture(translate(e));
+      return CompletableFuture.failedFuture(errors.translate(e));
     }
     return succeeded(reply);
   }
@@ -309,7 +273,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
       try {
         return call.start();
       } catch (IOException e) {
-        throw new CompletionException(translate(e));
+        throw new CompletionException(errors.translate(e));
       }
     }, admin).thenCompose(f -> f);
   }
@@ -318,10 +282,10 @@ public final class RaftNode implements Consensus, AutoCloseable {
   private CompletableFuture<RaftClientReply> succeeded(CompletableFuture<RaftClientReply> reply) {
     return reply.handle((r, err) -> {
       if (err != null) {
-        throw new CompletionException(translate(Failures.cause(err)));
+        throw new CompletionException(errors.translate(Failures.cause(err)));
       }
       if (!r.isSuccess()) {
-        throw new CompletionException(translate(r.getException()));
+        throw new CompletionException(errors.translate(r.getException()));
       }
       return r;
     });
@@ -436,7 +400,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
         if (cause instanceof java.util.concurrent.TimeoutException) {
           throw new CompletionException(RaftMembership.changeTimedOut(timeoutMs));
         }
-        throw new CompletionException(cause instanceof ConsensusException ce ? ce : translate(cause));
+        throw new CompletionException(cause instanceof ConsensusException ce ? ce : errors.translate(cause));
       }
       return r;
     });
@@ -483,63 +447,6 @@ public final class RaftNode implements Consensus, AutoCloseable {
   public long ratisAppliedIndex() {
     var d = division;
     return d == null ? -1 : d.getInfo().getLastAppliedIndex();
-  }
-
-  /** Turns a Ratis failure into a kvraft error a client can act on. */
-  ConsensusException translate(Throwable t) {
-    if (t == null) {
-      return new ConsensusException(Error.Code.INTERNAL, "raft failed the request without saying why", "");
-    }
-    if (t instanceof ConsensusException already) {
-      return already;
-    }
-    if (t instanceof NotLeaderException nle) {
-      var leader = nle.getSuggestedLeader();
-      var leaderId = leader == null ? "" : leader.getId().toString();
-      return new ConsensusException(Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is not the leader"
-          + (leaderId.isEmpty() ? " and knows no leader yet; retry shortly" : "; the leader is " + leaderId),
-          leaderId);
-    }
-    if (t instanceof LeaderNotReadyException || t instanceof LeaderSteppingDownException
-        || t instanceof ServerNotReadyException || t instanceof ReadIndexException || t instanceof ReadException) {
-      return new ConsensusException(Error.Code.UNAVAILABLE,
-          "node " + config.nodeId() + " cannot serve this now (" + t.getMessage() + "); retry shortly", "");
-    }
-    if (t instanceof UnsupportedOperationException) {
-      // A read barrier that reached Ratis after this node stopped leading: Ratis tries a follower read index,
-      // which its Netty transport cannot do. Nothing was read; the database loop routes it again, to the leader.
-      return new ConsensusException(Error.Code.UNAVAILABLE,
-          "node " + config.nodeId() + " stopped leading while serving a read; retry at the leader", "");
-    }
-    if (t instanceof AlreadyClosedException) {
-      return new ConsensusException(Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is shutting down", "");
-    }
-    if (t instanceof org.apache.ratis.protocol.exceptions.ReconfigurationInProgressException) {
-      return new ConsensusException(Error.Code.CONFLICT, "another membership change is in progress; retry once it"
-          + " is done", "");
-    }
-    if (t instanceof org.apache.ratis.protocol.exceptions.SetConfigurationException) {
-      return new ConsensusException(Error.Code.CONFLICT, "the membership changed meanwhile, or the change is not"
-          + " allowed (" + t.getMessage() + "); look at 'member list' and retry", "");
-    }
-    if (t instanceof org.apache.ratis.protocol.exceptions.ReconfigurationTimeoutException) {
-      // Ratis gave up staging the new node. TIMEOUT, not UNAVAILABLE: clients do not resend it by themselves, which
-      // would only try the same again.
-      return new ConsensusException(Error.Code.TIMEOUT, "the membership change did not finish in time (is the"
-          + " new node running with --join, and reachable at its peer address?); the configuration is unchanged", "");
-    }
-    if (t instanceof java.util.concurrent.TimeoutException) {
-      return new ConsensusException(Error.Code.TIMEOUT, "raft on node " + config.nodeId() + " did not answer in"
-          + " time; the outcome is unknown", "");
-    }
-    if (t instanceof ResourceUnavailableException) {
-      return new ConsensusException(Error.Code.OVERLOADED,
-          "raft on node " + config.nodeId() + " has too many pending writes; back off and retry", "");
-    }
-    if (t instanceof RaftException || t instanceof IOException) {
-      return new ConsensusException(Error.Code.UNAVAILABLE, "raft on node " + config.nodeId() + ": " + t, "");
-    }
-    return new ConsensusException(Error.Code.INTERNAL, "raft on node " + config.nodeId() + " failed: " + t, "");
   }
 
   /** False once Ratis's server for the group has failed or closed (it does not come back by itself). */

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Linearizable reads with nothing committed in between: on three nodes the leader confirms its leadership by
- * committing an empty entry (Ratis 3.3.0 would answer from its last confirmation, with no check: RaftNode.readBarrier),
+ * committing an empty entry (Ratis 3.3.0 would answer from its last confirmation, with no check: raft.ReadBarriers),
  * counted in {@code kvraft_read_barrier_entries_total}, and every read still returns the last write; on a node that
  * is its group's only voter, no other node can lead, so no entry is written.
  */
