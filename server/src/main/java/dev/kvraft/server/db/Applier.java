@@ -116,8 +116,7 @@ final class Applier {
     if (!entry.getMemberToken().isEmpty()) {
       memberToken.applied(entry.getMemberToken());
     }
-    // The mirror keeps the entry's bytes for inspection: never the member token's, nor a password's hash.
-    var payload = entry.getMemberToken().isEmpty() && !hasSecret(entry) ? a.payload() : withoutSecrets(entry);
+    var payload = mirroredPayload(entry, a.payload());
     var listener = observer.beginEntry(a.at(), EntryKind.NORMAL, entry.getProposer(),
         entry.getOpsCount(), Summaries.of(entry), payload);
     for (int i = 0; i < entry.getOpsCount(); i++) {
@@ -131,6 +130,35 @@ final class Applier {
     observer.endEntry(a.at().index());
     advance(a.at());
     a.done().complete(null);
+  }
+
+  /**
+   * The entry's bytes as {@code kvraft.db} keeps them ({@code raft_log.payload}): none for an entry its op rows
+   * describe entirely (plain puts without a lease and single-key deletes, with auth off: each op's key, value,
+   * revision and result are in its row), which would otherwise store every value twice on every node, for a sixth or
+   * so of the servers' CPU per put (BENCHMARKS.md); the bytes, for inspection, of every other entry (txns, range
+   * deletes, leases, auth, compaction, alarms, a member token), never with the member token nor a password's hash.
+   */
+  static ByteString mirroredPayload(LogEntry entry, ByteString bytes) {
+    if (entry.getMemberToken().isEmpty() && describedByRows(entry)) {
+      return ByteString.EMPTY;
+    }
+    return entry.getMemberToken().isEmpty() && !hasSecret(entry) ? bytes : withoutSecrets(entry);
+  }
+
+  /** Whether every op is a put with no lease or a single-key delete, run with auth off (no user). */
+  private static boolean describedByRows(LogEntry entry) {
+    for (var op : entry.getOpsList()) {
+      boolean plain = switch (op.getOpCase()) {
+        case PUT -> op.getPut().getLease() == 0;
+        case DELETE -> op.getDelete().getRangeEnd().isEmpty();
+        default -> false;
+      };
+      if (!plain || !op.getUser().isEmpty()) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private static boolean hasSecret(LogEntry entry) {
