@@ -181,11 +181,19 @@ final class AddressLink {
         if (conn == null || conn.isBroken()) {
           try {
             conn = connect();
+            owner.connected();
             current = conn;
           } catch (IOException e) {
             LOG.debug("cannot reach the leader at {}: {}", address, e.toString());
             conn = null;
             failed(batch, false, "cannot connect to " + address + ": " + e.getMessage());
+            continue;
+          }
+          // A close that came while this connected found no connection to break (current is set just above, and
+          // close sets closed before it reads current: one of the two sees the other). Nothing is written to it.
+          if (owner.isClosed()) {
+            breakConnection(conn, end);
+            failed(batch, false, "node is shutting down");
             continue;
           }
         }

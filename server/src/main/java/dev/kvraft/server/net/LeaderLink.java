@@ -48,6 +48,7 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   private volatile boolean closed;
   private volatile Runnable sendHook = () -> { };
   private volatile Runnable writeHook = () -> { };
+  private volatile Runnable connectHook = () -> { };
 
   public LeaderLink(Sink sink, ClientTls tls, String nodeId, dev.kvraft.server.db.MemberToken token) {
     this(sink, tls, nodeId, token, MAX_QUEUED_BYTES, MAX_QUEUED_REQUESTS, IDLE_LINK);
@@ -107,6 +108,16 @@ public final class LeaderLink implements Forwarder, AutoCloseable {
   /** A link's writer wrote a batch into its buffer (see {@link #onWritten}). */
   void written() {
     writeHook.run();
+  }
+
+  /** Runs in a link's writer once it connected, before it makes the connection the one a close breaks: for tests. */
+  void onConnected(Runnable hook) {
+    this.connectHook = hook;
+  }
+
+  /** A link's writer connected (see {@link #onConnected}). */
+  void connected() {
+    connectHook.run();
   }
 
   /** The addresses this node holds a link to now: for tests. */

@@ -420,6 +420,39 @@ class LeaderLinkTest {
   }
 
   /**
+   * The close comes while the writer is connecting (a TLS handshake may take seconds), so it finds no connection to
+   * break. Found by review: the writer then wrote and flushed the batch into the new connection after the shutdown had
+   * begun, and reported it as maybe applied. Now nothing is written, and the batch is reported not sent.
+   */
+  @Test
+  void aCloseWhileTheWriterConnectsSendsNothingAndReportsTheBatchNotSent() throws Exception {
+    var connected = new java.util.concurrent.CountDownLatch(1);
+    var closeDone = new java.util.concurrent.CountDownLatch(1);
+    link.onConnected(() -> {
+      connected.countDown();
+      try {
+        closeDone.await(30, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    assertTrue(link.send(address(), List.of(forward(Requests.put(1, "a", "x"), deadline))));
+    try (var s = leader.accept()) {
+      assertTrue(connected.await(10, TimeUnit.SECONDS), "the writer did not connect");
+      link.close();
+      closeDone.countDown();
+      var f = sink.failures.poll(10, TimeUnit.SECONDS);
+      assertNotNull(f, "the batch was not reported");
+      assertEquals(new Failure(List.of(1L), false, f.reason()), f, "not sent: nothing reached the leader");
+      s.setSoTimeout(5_000);
+      assertEquals(0, s.getInputStream().readAllBytes().length, "the leader got nothing, not even the hello");
+      assertLinkGone(address());
+      assertNull(sink.failures.poll(), "reported once");
+    }
+  }
+
+  /**
    * The close comes after the writer wrote a batch into its buffer and before it flushed it: it takes the close marker
    * with what it coalesces, and its flush fails, for the close broke the connection. The writer must still end. Before,
    * the failed flush sent it back to its idle wait for good (its address is the leader's, never dropped idle): a
