@@ -31,19 +31,22 @@ final class StopSteps {
 
   /** Runs {@code step}; if it throws, logs what failed and returns, so the caller goes on with the next step. */
   void run(String what, Step step) {
+    boolean wasInterrupted = false;
     try {
       step.run();
-      if (Thread.interrupted()) {
-        // A step that caught an interrupt and set the flag again (as RaftNode.close does): the same as one that threw.
-        interrupted = true;
-        LOG.warn("node {}: interrupted while it {}; going on with the rest of the stop", nodeId, what);
-      }
     } catch (InterruptedException e) {
-      interrupted = true;
-      LOG.warn("node {}: interrupted while it {}; going on with the rest of the stop", nodeId, what);
+      wasInterrupted = true;
     } catch (Exception e) {
       failed++;
       LOG.warn("node {}: {} failed ({}); going on with the rest of the stop", nodeId, what, e.toString());
+    } finally {
+      // A step that caught an interrupt and set the flag again (as RaftNode.close does), whether it then returned
+      // or threw: the same as one that threw it. Cleared here, so the next step's waits are not cut short.
+      wasInterrupted |= Thread.interrupted();
+    }
+    if (wasInterrupted) {
+      interrupted = true;
+      LOG.warn("node {}: interrupted while it {}; going on with the rest of the stop", nodeId, what);
     }
   }
 

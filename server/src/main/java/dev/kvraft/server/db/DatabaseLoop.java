@@ -271,6 +271,8 @@ public final class DatabaseLoop implements AutoCloseable {
         if (idle.get(Math.max(1, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS)) {
           return true;
         }
+      } catch (InterruptedException e) {
+        throw e;
       } catch (Exception e) {
         return false;
       }

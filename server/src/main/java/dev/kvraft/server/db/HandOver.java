@@ -58,6 +58,9 @@ public final class HandOver {
     try {
       raft.transferLeadership(callId(reason), to.get(), timeoutMs).get(timeoutMs + 500, TimeUnit.MILLISECONDS);
       handed(reason, to.get());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt(); // the caller's to act on (a stop goes on without waiting further)
+      failed(reason, to.get(), "interrupted while waiting for the transfer");
     } catch (Exception e) {
       failed(reason, to.get(), e.toString());
     }

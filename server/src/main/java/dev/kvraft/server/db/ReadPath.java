@@ -110,8 +110,10 @@ final class ReadPath {
       // A barrier that had to be an empty entry (raft.ReadBarriers) is refused OVERLOADED when Ratis's pending
       // writes are at their limit: others' writes, which will commit and let the next barrier be a plain round. The
       // reads are retried like any read that found no leader, not answered OVERLOADED for load they did not make.
-      var code = err.code() == Error.Code.OVERLOADED ? Error.Code.UNAVAILABLE : err.code();
-      retries.retryOrFail(reads.commands(), code, err.getMessage(),
+      boolean writesFull = err.code() == Error.Code.OVERLOADED;
+      retries.retryOrFail(reads.commands(), writesFull ? Error.Code.UNAVAILABLE : err.code(), writesFull
+          ? "node " + config.nodeId() + " could not confirm its leadership for this read: its Raft write queue was"
+              + " full until the read's deadline; retry" : err.getMessage(),
           Route.clientAddress(config, consensus.get(), err.leaderId()));
       return;
     }

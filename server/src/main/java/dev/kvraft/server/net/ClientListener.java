@@ -252,11 +252,15 @@ public final class ClientListener implements AutoCloseable {
   public void close(long deadlineNanos) throws InterruptedException {
     stopAccepting();
     connections.forEach(ClientConnection::finish);
-    while (!connections.isEmpty() && System.nanoTime() < deadlineNanos) {
-      Thread.sleep(10);
+    try {
+      while (!connections.isEmpty() && System.nanoTime() < deadlineNanos) {
+        Thread.sleep(10);
+      }
+    } finally {
+      // An interrupt ends the wait, never the close: the connections still close.
+      connections.forEach(ClientConnection::close);
+      services.auth().close();
     }
-    connections.forEach(ClientConnection::close);
-    services.auth().close();
   }
 
   @Override
