@@ -22,7 +22,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,6 +37,12 @@ import org.slf4j.LoggerFactory;
 public final class KvraftServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(KvraftServer.class);
 
+  /**
+   * How much longer than its own timeout a second close waits for the first: Ratis's close and the loop's join each
+   * wait up to 10 s.
+   */
+  static final Duration SECOND_CLOSE_WAIT = Duration.ofSeconds(25);
+
   private final ServerConfig config;
   private final DatabaseLoop loop;
   private final RaftNode raft;
@@ -51,7 +56,8 @@ public final class KvraftServer implements AutoCloseable {
   private final NodeView view;
   private final NodeMetrics metrics;
   private final MetricsServer metricsServer;
-  private final AtomicBoolean closed = new AtomicBoolean();
+  /** The stop: run by the first close; a later close waits for it to end. */
+  private final StopOnce stop = new StopOnce();
   private final java.util.concurrent.atomic.AtomicLong tlsReloads = new java.util.concurrent.atomic.AtomicLong();
   /** Set when the leader told this node it was removed. */
   private volatile boolean toldRemoved;
@@ -171,21 +177,21 @@ public final class KvraftServer implements AutoCloseable {
       // Undo what was made, every step whatever the others did, then report the start's own failure.
       var steps = new StopSteps(config.nodeId());
       if (metricsServer != null) {
-        steps.run("closed the metrics endpoint", metricsServer::close);
+        steps.run("closing the metrics endpoint", metricsServer::close);
       }
-      steps.run("stopped accepting clients", listener::stopAccepting);
+      steps.run("closing the client port", listener::stopAccepting);
       if (clientTls != null) {
-        steps.run("closed the TLS files' watcher", clientTls::close);
+        steps.run("closing the TLS files' watcher", clientTls::close);
       }
       if (raft != null) {
-        steps.run("closed Raft", raft::close);
+        steps.run("closing Raft", raft::close);
       }
       if (link != null) {
-        steps.run("closed the link to the leader", link::close);
+        steps.run("closing the link to the leader", link::close);
       }
-      steps.run("closed kvraft.db", observer::close);
-      steps.run("closed the backup files", backups::close);
-      steps.run("closed the database loop", loop::close);
+      steps.run("closing kvraft.db", observer::close);
+      steps.run("closing the backup files", backups::close);
+      steps.run("closing the database loop", loop::close);
       steps.finish();
       throw e;
     }
@@ -193,7 +199,7 @@ public final class KvraftServer implements AutoCloseable {
     view.ready(true);
     var server = new KvraftServer(config, loop, raft, link, listener, backups, clientTls, view, metrics,
         metricsServer);
-    new Watchdog(config, raft, loop, dataSizes, server.handOver, server.closed::get, () -> server.onRemoved.run())
+    new Watchdog(config, raft, loop, dataSizes, server.handOver, server.stop::started, () -> server.onRemoved.run())
         .start();
     loop.onRemoved(() -> {
       server.toldRemoved = true;
@@ -295,11 +301,19 @@ public final class KvraftServer implements AutoCloseable {
             new java.util.TreeSet<>(loop.alarmsRaisedFor())));
   }
 
-  /** Graceful stop within {@code timeout}: finish or fail what is in flight, close Ratis, close connections. */
+  /**
+   * Graceful stop within {@code timeout}: finish or fail what is in flight, close Ratis, close connections. A close
+   * while another is under way (a removed node closing itself, say) returns once that one has ended: within its own
+   * timeout plus the bounded waits for Ratis and the loop ({@link #SECOND_CLOSE_WAIT} at most).
+   */
   public void close(Duration timeout) {
-    if (!closed.compareAndSet(false, true)) {
-      return;
+    if (!stop.run(() -> shutDown(timeout), timeout.plus(SECOND_CLOSE_WAIT)) && !stop.ended()) {
+      LOG.warn("node {}: still stopping after {} ms (another close began first); not waiting longer",
+          config.nodeId(), timeout.plus(SECOND_CLOSE_WAIT).toMillis());
     }
+  }
+
+  private void shutDown(Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     LOG.info("node {} stopping", config.nodeId());
     view.ready(false);
@@ -307,25 +321,25 @@ public final class KvraftServer implements AutoCloseable {
     // port, the link to the leader or the loop's threads running.
     var steps = new StopSteps(config.nodeId());
     // A leader hands over first, so the others need not wait an election timeout to notice it is gone.
-    steps.run("handed leadership over", () -> handOver.handOver(
+    steps.run("handing leadership over", () -> handOver.handOver(
         new HandOver.Reason.Stop(Math.min(TimeUnit.SECONDS.toMillis(2), timeout.toMillis() / 4))));
-    steps.run("stopped accepting clients", listener::stopAccepting);
+    steps.run("closing the client port", listener::stopAccepting);
     // In-flight writes get up to half the budget to commit.
-    steps.run("waited for in-flight writes",
+    steps.run("waiting for in-flight writes",
         () -> loop.awaitIdle(System.nanoTime() + (deadline - System.nanoTime()) / 2));
-    steps.run("stopped the loop taking commands", loop::stopAccepting);
-    steps.run("closed Raft", raft::close);
-    steps.run("closed the database loop", loop::close);
-    steps.run("closed the link to the leader", link::close);
-    steps.run("closed the client connections",
+    steps.run("stopping the loop's intake of commands", loop::stopAccepting);
+    steps.run("closing Raft", raft::close);
+    steps.run("closing the database loop", loop::close);
+    steps.run("closing the link to the leader", link::close);
+    steps.run("closing the client connections",
         () -> listener.close(Math.min(deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500))));
     if (metricsServer != null) {
-      steps.run("closed the metrics endpoint", metricsServer::close);
+      steps.run("closing the metrics endpoint", metricsServer::close);
     }
     if (clientTls != null) {
-      steps.run("closed the TLS files' watcher", clientTls::close);
+      steps.run("closing the TLS files' watcher", clientTls::close);
     }
-    steps.run("closed the backup files", backups::close);
+    steps.run("closing the backup files", backups::close);
     steps.finish();
     LOG.info("node {} stopped", config.nodeId());
   }

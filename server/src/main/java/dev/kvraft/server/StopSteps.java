@@ -29,7 +29,10 @@ final class StopSteps {
     this.nodeId = nodeId;
   }
 
-  /** Runs {@code step}; if it throws, logs what failed and returns, so the caller goes on with the next step. */
+  /**
+   * Runs {@code step}, named by what it does ("closing Raft"); if it throws, logs what failed and returns, so the
+   * caller goes on with the next step.
+   */
   void run(String what, Step step) {
     boolean wasInterrupted = false;
     try {
@@ -46,7 +49,7 @@ final class StopSteps {
     }
     if (wasInterrupted) {
       interrupted = true;
-      LOG.warn("node {}: interrupted while it {}; going on with the rest of the stop", nodeId, what);
+      LOG.warn("node {}: interrupted while {}; going on with the rest of the stop", nodeId, what);
     }
   }
 

@@ -17,15 +17,15 @@ class StopStepsTest {
   void aStepThatThrowsDoesNotStopTheStepsAfterIt() {
     var ran = new ArrayList<String>();
     var steps = new StopSteps("n1");
-    steps.run("handed leadership over", () -> {
+    steps.run("handing leadership over", () -> {
       ran.add("hand over");
       throw new IllegalStateException("no leader to hand over to");
     });
-    steps.run("closed Raft", () -> {
+    steps.run("closing Raft", () -> {
       ran.add("raft");
       throw new IOException("disk gone");
     });
-    steps.run("closed the link to the leader", () -> ran.add("link"));
+    steps.run("closing the link to the leader", () -> ran.add("link"));
     steps.finish();
     assertEquals(java.util.List.of("hand over", "raft", "link"), ran);
     assertEquals(2, steps.failed());
@@ -36,8 +36,8 @@ class StopStepsTest {
   private static void assertInterruptEndsOnlyItsStep(StopSteps.Step first, int failures) {
     var later = new ArrayList<Boolean>();
     var steps = new StopSteps("n1");
-    steps.run("closed Raft", first);
-    steps.run("closed the client connections", () -> later.add(Thread.currentThread().isInterrupted()));
+    steps.run("closing Raft", first);
+    steps.run("closing the client connections", () -> later.add(Thread.currentThread().isInterrupted()));
     steps.finish();
     try {
       assertEquals(java.util.List.of(false), later, "the next step ran, its waits not cut short by the interrupt");
