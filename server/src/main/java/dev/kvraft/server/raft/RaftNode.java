@@ -204,7 +204,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (d == null || !d.getInfo().isLeader()) {
       return notLeader();
     }
-    return barriers.barrier(d, callId);
+    return barriers.barrier(d.getRaftLog()::getLastCommittedIndex, callId);
   }
 
   private CompletableFuture<?> notLeader() {
@@ -230,7 +230,8 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (d == null || !d.getInfo().isLeader()) {
       return notLeader();
     }
-    return barriers.round(d, callId); // never an empty entry: nobody reads by it, and it would be one more to notify
+    // Never an empty entry: nobody reads by it, and it would be one more to notify.
+    return barriers.round(d.getRaftLog()::getLastCommittedIndex, callId);
   }
 
   private CompletableFuture<RaftClientReply> submit(long callId, Message message, RaftClientRequest.Type type) {

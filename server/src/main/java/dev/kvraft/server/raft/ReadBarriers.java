@@ -4,10 +4,10 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.BooleanSupplier;
 import java.util.function.LongConsumer;
+import java.util.function.LongSupplier;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientReply;
 import org.apache.ratis.protocol.RaftClientRequest;
-import org.apache.ratis.server.RaftServer;
 
 /**
  * The leader's read barriers: each completes once this node, still the leader after the barrier began, has applied
@@ -50,9 +50,12 @@ final class ReadBarriers {
     this.forget = forget;
   }
 
-  /** A barrier on leader {@code d}: a fresh read-index round, or an empty entry where a round would not be fresh. */
-  CompletableFuture<?> barrier(RaftServer.Division d, long callId) {
-    if (d.getRaftLog().getLastCommittedIndex() <= keyBound && !soleVoter.getAsBoolean()) {
+  /**
+   * A barrier on a leader whose commit index {@code commitIndex} reads: a fresh read-index round, or an empty entry
+   * where a round would not be fresh.
+   */
+  CompletableFuture<?> barrier(LongSupplier commitIndex, long callId) {
+    if (commitIndex.getAsLong() <= keyBound && !soleVoter.getAsBoolean()) {
       return submitter.submit(callId, Message.EMPTY, RaftClientRequest.writeRequestType()).whenComplete((r, e) -> {
         forget.accept(callId);
         if (e == null) {
@@ -60,17 +63,17 @@ final class ReadBarriers {
         }
       });
     }
-    return round(d, callId);
+    return round(commitIndex, callId);
   }
 
   /**
    * Ratis's read index: a round of heartbeats, or none (see the class comment), and the bound it moves. On its own
    * only where nobody reads by it (the commit notice, which wants the heartbeats it sends).
    */
-  CompletableFuture<RaftClientReply> round(RaftServer.Division d, long callId) {
+  CompletableFuture<RaftClientReply> round(LongSupplier commitIndex, long callId) {
     var reply = submitter.submit(callId, Message.EMPTY, RaftClientRequest.readRequestType());
     // Ratis keyed the round at its commit index while submit ran: at most the commit index now.
-    keyBound = Math.max(keyBound, d.getRaftLog().getLastCommittedIndex());
+    keyBound = Math.max(keyBound, commitIndex.getAsLong());
     return reply;
   }
 
