@@ -5,10 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import dev.kvraft.server.testing.Hold;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,18 +19,12 @@ class StopOnceTest {
   void aSecondCloseReturnsOnlyOnceTheFirstHasEndedAndTheStopRunsOnce() throws Exception {
     var once = new StopOnce();
     var runs = new AtomicInteger();
-    var inStop = new CountDownLatch(1);
-    var release = new CountDownLatch(1);
+    var inStop = new Hold();
     var first = Thread.ofPlatform().name("test-first-close").start(() -> once.run(() -> {
       runs.incrementAndGet();
-      inStop.countDown();
-      try {
-        release.await(30, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
+      inStop.run();
     }, Duration.ofSeconds(30)));
-    assertTrue(inStop.await(10, TimeUnit.SECONDS), "the first close did not begin its stop");
+    assertTrue(inStop.awaitReached(Duration.ofSeconds(10)), "the first close did not begin its stop");
     assertTrue(once.started());
 
     var secondReturned = new AtomicBoolean();
@@ -45,7 +38,7 @@ class StopOnceTest {
         () -> second.getState() == Thread.State.WAITING || second.getState() == Thread.State.TIMED_WAITING
             || secondReturned.get());
     assertFalse(secondReturned.get(), "the second close returned while the first was still stopping the node");
-    release.countDown();
+    inStop.release();
     second.join(10_000);
     first.join(10_000);
     assertTrue(secondReturned.get());
@@ -57,22 +50,14 @@ class StopOnceTest {
   @Test
   void aSecondCloseWaitsNoLongerThanItsBound() throws Exception {
     var once = new StopOnce();
-    var release = new CountDownLatch(1);
-    var inStop = new CountDownLatch(1);
-    var first = Thread.ofPlatform().name("test-stuck-close").start(() -> once.run(() -> {
-      inStop.countDown();
-      try {
-        release.await(30, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }, Duration.ofSeconds(30)));
+    var inStop = new Hold();
+    var first = Thread.ofPlatform().name("test-stuck-close").start(() -> once.run(inStop, Duration.ofSeconds(30)));
     try {
-      assertTrue(inStop.await(10, TimeUnit.SECONDS));
+      assertTrue(inStop.awaitReached(Duration.ofSeconds(10)));
       assertFalse(once.run(() -> { }, Duration.ofMillis(100)), "returns after its bound, without running the stop");
       assertFalse(once.ended(), "the stuck stop is still under way");
     } finally {
-      release.countDown();
+      inStop.release();
       first.join(10_000);
     }
   }

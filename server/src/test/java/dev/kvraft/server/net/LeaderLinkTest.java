@@ -11,6 +11,7 @@ import dev.kvraft.server.db.Forwarder;
 import dev.kvraft.server.db.Forwarder.Forward;
 import dev.kvraft.server.db.MemberToken;
 import dev.kvraft.server.testing.Await;
+import dev.kvraft.server.testing.Hold;
 import dev.kvraft.server.testing.Requests;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -426,22 +427,14 @@ class LeaderLinkTest {
    */
   @Test
   void aCloseWhileTheWriterConnectsSendsNothingAndReportsTheBatchNotSent() throws Exception {
-    var connected = new java.util.concurrent.CountDownLatch(1);
-    var closeDone = new java.util.concurrent.CountDownLatch(1);
-    link.onConnected(() -> {
-      connected.countDown();
-      try {
-        closeDone.await(30, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    });
+    var connected = new Hold();
+    link.onConnected(connected);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     assertTrue(link.send(address(), List.of(forward(Requests.put(1, "a", "x"), deadline))));
     try (var s = leader.accept()) {
-      assertTrue(connected.await(10, TimeUnit.SECONDS), "the writer did not connect");
+      assertTrue(connected.awaitReached(Duration.ofSeconds(10)), "the writer did not connect");
       link.close();
-      closeDone.countDown();
+      connected.release();
       var f = sink.failures.poll(10, TimeUnit.SECONDS);
       assertNotNull(f, "the batch was not reported");
       assertEquals(new Failure(List.of(1L), false, f.reason()), f, "not sent: nothing reached the leader");
@@ -460,22 +453,14 @@ class LeaderLinkTest {
    */
   @Test
   void aCloseBetweenAWriteAndItsFlushStillEndsTheWriter() throws Exception {
-    var written = new java.util.concurrent.CountDownLatch(1);
-    var closeDone = new java.util.concurrent.CountDownLatch(1);
-    link.onWritten(() -> {
-      written.countDown();
-      try {
-        closeDone.await(30, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    });
+    var written = new Hold();
+    link.onWritten(written);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     assertTrue(link.send(address(), List.of(forward(Requests.put(1, "a", "x"), deadline))));
     try (var s = leader.accept()) {
-      assertTrue(written.await(10, TimeUnit.SECONDS), "the writer did not write the batch");
+      assertTrue(written.awaitReached(Duration.ofSeconds(10)), "the writer did not write the batch");
       link.close();
-      closeDone.countDown();
+      written.release();
       var f = sink.failures.poll(10, TimeUnit.SECONDS);
       assertNotNull(f, "the batch was not reported");
       assertEquals(new Failure(List.of(1L), false, f.reason()), f, "not sent: none of its bytes left the buffer");
@@ -491,30 +476,22 @@ class LeaderLinkTest {
    */
   private java.util.concurrent.atomic.AtomicBoolean raceSendWithClose(List<Forward> batch,
       java.util.concurrent.Callable<Boolean> closed) throws Exception {
-    var inSend = new java.util.concurrent.CountDownLatch(1);
-    var goOn = new java.util.concurrent.CountDownLatch(1);
-    link.onSend(() -> {
-      inSend.countDown();
-      try {
-        goOn.await(30, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    });
+    var inSend = new Hold();
+    link.onSend(inSend);
     var result = new java.util.concurrent.atomic.AtomicBoolean();
     var sender = Thread.ofPlatform().name("test-send").start(() -> result.set(link.send(address(), batch)));
     try {
-      assertTrue(inSend.await(10, TimeUnit.SECONDS), "the send did not start");
+      assertTrue(inSend.awaitReached(Duration.ofSeconds(10)), "the send did not start");
       var closer = Thread.ofPlatform().name("test-close").start(link::close);
       Await.until("the close to return, or to wait for the send", Duration.ofSeconds(10),
           () -> closer.getState() == Thread.State.BLOCKED
               || closer.getState() == Thread.State.TERMINATED && closed.call());
-      goOn.countDown();
+      inSend.release();
       sender.join(10_000);
       closer.join(10_000);
       assertFalse(sender.isAlive() || closer.isAlive(), "send and close returned");
     } finally {
-      goOn.countDown();
+      inSend.release();
     }
     return result;
   }
