@@ -140,10 +140,11 @@ final class Applier {
    * deletes, leases, auth, compaction, alarms, a member token), never with the member token nor a password's hash.
    */
   static ByteString mirroredPayload(LogEntry entry, ByteString bytes) {
-    if (entry.getMemberToken().isEmpty() && describedByRows(entry)) {
-      return ByteString.EMPTY;
+    if (!entry.getMemberToken().isEmpty() || hasSecret(entry)) {
+      return withoutSecrets(entry);
     }
-    return entry.getMemberToken().isEmpty() && !hasSecret(entry) ? bytes : withoutSecrets(entry);
+    // An entry the rows describe holds no auth op, so no secret: the check above never hides one here.
+    return describedByRows(entry) ? ByteString.EMPTY : bytes;
   }
 
   /** Whether every op is a put with no lease or a single-key delete, run with auth off (no user). */
