@@ -6,19 +6,14 @@ import dev.kvraft.server.db.Forwarder;
 import dev.kvraft.server.db.Forwarder.Forward;
 import dev.kvraft.server.db.MemberToken;
 import java.io.BufferedInputStream;
-import java.io.BufferedOutputStream;
-import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,11 +43,11 @@ import org.slf4j.LoggerFactory;
  * closes the connection and takes the link out of its {@link LeaderLink}'s map) unless its address is the leader's,
  * as the {@link LeaderLink} knows it, or a request on it still waits for an answer within its deadline.
  *
- * <p>Who owns what: the writer thread owns the queue's consumer side and its current {@link Connection}'s output; the
- * reader thread owns the input; the queue's byte and request counts and whether the link was dropped are guarded by
- * this object's lock ({@link #enqueue}, called by {@link LeaderLink#send}, adds; the writer takes). A dropped or
- * closed link refuses batches ({@link Enqueued#DROPPED}), and its writer takes it out of the map when it ends. A
- * {@code Connection}'s table of unanswered requests is guarded by the connection's lock: the writer adds to it, the
+ * <p>Who owns what: the writer thread owns the queue's consumer side and its current {@link LinkConnection}'s
+ * output; the reader thread owns the input; the queue's byte and request counts and whether the link was dropped are
+ * guarded by this object's lock ({@link #enqueue}, called by {@link LeaderLink#send}, adds; the writer takes). A
+ * dropped or closed link refuses batches ({@link Enqueued#DROPPED}), and its writer takes it out of the map when it
+ * ends. A connection's table of unanswered requests is its own ({@link LinkConnection}): the writer adds to it, the
  * reader takes answers out of it, and whoever breaks the connection first (writer, reader, or {@link #close}) takes
  * the rest and reports them. The {@link Settings} are immutable and shared by every link of one {@link LeaderLink}.
  */
@@ -90,7 +85,7 @@ final class AddressLink {
   private int queuedRequests;
   private long queuedBytes;
   /** The writer's open connection, or null: set by the writer, read by {@link #close}. */
-  private volatile Connection current;
+  private volatile LinkConnection current;
   /** Set by the reader when the leader refused the MemberHello (it had no token yet); the writer says it again. */
   private volatile boolean helloAgain;
   /** Guarded by this: the writer dropped the link (idle), or {@link #close} closed it; it takes no more batches. */
@@ -127,7 +122,7 @@ final class AddressLink {
    * The writer had nothing to write for {@link Settings#idleNanos}: drops the link (true) unless its address is the
    * leader's, something is queued, or a request on {@code conn} may still be answered within its deadline.
    */
-  private synchronized boolean dropIfIdle(Connection conn) {
+  private synchronized boolean dropIfIdle(LinkConnection conn) {
     if (!queue.isEmpty() || owner.isLeaderAddress(address)
         || (conn != null && conn.awaitsAnswer(System.nanoTime()))) {
       return false;
@@ -154,7 +149,7 @@ final class AddressLink {
   }
 
   private void writeLoop() {
-    Connection conn = null;
+    LinkConnection conn = null;
     String end = "the link to " + address + " was closed";
     // Set when the coalescing loop took the close marker: the writer ends after the flush, whether it failed or not.
     boolean closeTaken = false;
@@ -247,7 +242,7 @@ final class AddressLink {
    * already, or answers it UNAVAILABLE now). If the connection breaks meanwhile, the requests not yet begun are
    * reported not sent here; the ones begun are the connection's to report ({@link #breakConnection}).
    */
-  private void write(Connection conn, List<Forward> batch) throws IOException {
+  private void write(LinkConnection conn, List<Forward> batch) throws IOException {
     var late = new ArrayList<Long>();
     try {
       for (int i = 0; i < batch.size(); i++) {
@@ -278,7 +273,7 @@ final class AddressLink {
     }
   }
 
-  private Connection connect() throws IOException {
+  private LinkConnection connect() throws IOException {
     var leader = dev.kvraft.proto.HostPort.parse(address);
     if (settings.tls() == null && settings.token().get().isEmpty()) {
       throw new IOException("this node has not applied the cluster's member token yet, so the leader would not"
@@ -296,10 +291,10 @@ final class AddressLink {
         throw new IOException("TLS handshake with the leader at " + address + " failed: " + e.getMessage(), e);
       }
     }
-    Connection conn;
+    LinkConnection conn;
     InputStream in;
     try {
-      conn = new Connection(s);
+      conn = new LinkConnection(s, BUFFER_BYTES);
       in = new BufferedInputStream(s.getInputStream(), BUFFER_BYTES);
       // First on the connection, so the leader reads it before any forwarded request (no wait for its answer).
       writeHello(conn.out);
@@ -320,7 +315,7 @@ final class AddressLink {
     }
   }
 
-  private void readLoop(Connection conn, InputStream in) {
+  private void readLoop(LinkConnection conn, InputStream in) {
     try {
       var answers = new dev.kvraft.proto.DelimitedReader<>(in, Response.parser());
       for (Response r; (r = answers.next()) != null; ) {
@@ -349,7 +344,7 @@ final class AddressLink {
    * Closes the connection (if nobody did yet) and reports its unanswered requests: sent when any byte of theirs was
    * handed to the socket, else not sent.
    */
-  private void breakConnection(Connection conn, String reason) {
+  private void breakConnection(LinkConnection conn, String reason) {
     var lost = conn.breakOff();
     if (lost == null) {
       return;
@@ -387,116 +382,6 @@ final class AddressLink {
   static void failed(Forwarder.Sink sink, List<Forward> forwards, boolean sent, String reason) {
     if (!forwards.isEmpty()) {
       sink.failed(forwards.stream().map(f -> f.request().getId()).toList(), sent, reason);
-    }
-  }
-
-  /**
-   * One TCP (or TLS) connection: its socket, its output (a buffer between two byte counts), and the requests written
-   * to it that await an answer, each with the offset where its frame starts. The writer writes {@link #out}; the
-   * table is guarded by this object's lock.
-   */
-  private static final class Connection {
-    private final Socket socket;
-    /** Bytes handed to the socket's stream, counted before each is handed (a write under way counts). */
-    private final CountingOutputStream handedDown;
-    /** What the writer writes: bytes counted here go to the buffer, then to {@link #handedDown}, in order. */
-    final CountingOutputStream out;
-    /** Request id → where its frame starts in {@link #out}, and its deadline; emptied when the connection breaks. */
-    private final Map<Long, Written> unanswered = new HashMap<>();
-    private boolean broken;
-
-    Connection(Socket socket) throws IOException {
-      this.socket = socket;
-      this.handedDown = new CountingOutputStream(socket.getOutputStream());
-      this.out = new CountingOutputStream(new BufferedOutputStream(handedDown, BUFFER_BYTES));
-    }
-
-    synchronized boolean isBroken() {
-      return broken;
-    }
-
-    /** The writer is about to write this request: false (write nothing) when the connection broke already. */
-    synchronized boolean begin(long id, long deadline) {
-      if (broken) {
-        return false;
-      }
-      unanswered.put(id, new Written(out.count(), deadline));
-      return true;
-    }
-
-    /** A request written here: the offset where its frame starts, and its deadline ({@link System#nanoTime()}). */
-    private record Written(long start, long deadline) {}
-
-    /** Whether a request written here waits for an answer and its deadline has not come at {@code now}. */
-    synchronized boolean awaitsAnswer(long now) {
-      if (broken) {
-        return false;
-      }
-      for (var w : unanswered.values()) {
-        if (w.deadline() - now > 0) {
-          return true;
-        }
-      }
-      return false;
-    }
-
-    /** The leader answered: whether the request was still waiting here (else it was reported failed already). */
-    synchronized boolean answered(long id) {
-      return unanswered.remove(id) != null;
-    }
-
-    record Lost(List<Long> maybeSent, List<Long> notSent) {}
-
-    /**
-     * Closes the socket and takes the unanswered requests out, split by whether any of their bytes was handed to
-     * the socket; null when the connection was broken already. The socket is closed before the count is read: a
-     * write that starts after the close fails, so a request counted as not handed down can never reach the leader.
-     */
-    Lost breakOff() {
-      synchronized (this) {
-        if (broken) {
-          return null;
-        }
-        broken = true;
-      }
-      try {
-        socket.close();
-      } catch (IOException ignored) {
-        // already broken
-      }
-      synchronized (this) {
-        long handed = handedDown.count();
-        var maybeSent = new ArrayList<Long>();
-        var notSent = new ArrayList<Long>();
-        unanswered.forEach((id, w) -> (w.start() < handed ? maybeSent : notSent).add(id));
-        unanswered.clear();
-        return new Lost(maybeSent, notSent);
-      }
-    }
-  }
-
-  /** Counts the bytes written through it; each write is counted before it is passed on. */
-  private static final class CountingOutputStream extends FilterOutputStream {
-    private final AtomicLong count = new AtomicLong();
-
-    CountingOutputStream(OutputStream out) {
-      super(out);
-    }
-
-    long count() {
-      return count.get();
-    }
-
-    @Override
-    public void write(int b) throws IOException {
-      count.incrementAndGet();
-      out.write(b);
-    }
-
-    @Override
-    public void write(byte[] b, int off, int len) throws IOException {
-      count.addAndGet(len);
-      out.write(b, off, len);
     }
   }
 }
