@@ -29,14 +29,15 @@ import org.slf4j.LoggerFactory;
  * {@link LeaderAbsence} bound (it may be cut off from the majority, so it would send nothing for as long as that
  * lasts: {@link #endLeaderWatches}).
  *
- * <p>Owned by the database loop's thread: the registry, the range index, the recent revisions and each watcher's
- * state while it is live. The count of open watches, and the other counts the metrics read, are its
- * {@link WatchCounts}' (which says which thread writes each). While a watcher is behind, its position belongs to its
- * catch-up thread, handed over through the loop's queue. {@link Watcher#ended} is the one field both sides read.
- * What the watches may hold, and what each connection's hold, is the {@link WatchBudget}'s (the loop's thread's too):
- * a watch opens only if it fits, is charged when it opens and discharged when it ends. The messages it sends are
- * built by {@link WatchMessages}, from the {@link WatchRevision}s it captures. Whether this node knows a leader, and
- * since when it has not, is its {@link LeaderAbsence}'s (the loop thread's too), which it ticks first on each tick.
+ * <p>Owned by the database loop's thread: the registry, the {@link WatchIndex} of who watches which keys, the recent
+ * revisions and each watcher's state while it is live. The count of open watches, and the other counts the metrics
+ * read, are its {@link WatchCounts}' (which says which thread writes each). While a watcher is behind, its position
+ * belongs to its catch-up thread, handed over through the loop's queue. {@link Watcher#ended} is the one field both
+ * sides read. What the watches may hold, and what each connection's hold, is the {@link WatchBudget}'s (the loop's
+ * thread's too): a watch opens only if it fits, is charged when it opens and discharged when it ends. The messages it
+ * sends are built by {@link WatchMessages}, from the {@link WatchRevision}s it captures. Whether this node knows a
+ * leader, and since when it has not, is its {@link LeaderAbsence}'s (the loop thread's too), which it ticks first on
+ * each tick.
  */
 final class Watches {
   private static final Logger LOG = LoggerFactory.getLogger(Watches.class);
@@ -58,10 +59,9 @@ final class Watches {
   private final java.util.concurrent.Semaphore readers = new java.util.concurrent.Semaphore(WatchCatchUp.READERS);
 
   private final Map<WatchSink, Map<Long, Watcher>> bySink = new HashMap<>();
-  private final Map<ByteString, List<Watcher>> byKey = new HashMap<>();
-  private final RangeIndex<Watcher> ranges = new RangeIndex<>();
+  /** Which open watches each changed key reaches. */
+  private final WatchIndex index = new WatchIndex();
   private final WatchBudget budget;
-  private int rangeWatchers;
   private final List<Watcher> dirty = new ArrayList<>();
   /** The connections that staged messages in this turn: each gets one {@link WatchSink#send} at its end. */
   private final java.util.Set<WatchSink> staged = new java.util.HashSet<>();
@@ -87,7 +87,7 @@ final class Watches {
     this.compactRevision = compactRevision;
     this.loop = loop;
     this.progressNanos = progressInterval.toNanos();
-    this.budget = new WatchBudget(nodeId, ranges);
+    this.budget = new WatchBudget(nodeId, index.ranges());
   }
 
   /** Where catch-ups read history; before the loop starts. */
@@ -138,18 +138,15 @@ final class Watches {
   private void publish(WatchRevision r) {
     recent.add(r);
     for (var c : r.changes()) {
-      var key = c.key();
-      var exact = byKey.get(key);
+      var exact = index.exact(c.key());
       if (exact != null) {
         for (var w : exact) {
           offerTo(w, r, c);
         }
       }
-      if (rangeWatchers > 0) {
-        var covering = ranges.at(c.keyBytes());
-        for (int i = 0; i < covering.size(); i++) {
-          offerTo(covering.get(i), r, c);
-        }
+      var covering = index.covering(c.keyBytes());
+      for (int i = 0; i < covering.size(); i++) {
+        offerTo(covering.get(i), r, c);
       }
     }
   }
@@ -292,9 +289,7 @@ final class Watches {
     }
     var w = new Watcher(sink, r.getId(), watch, start);
     mine.put(w.id, w);
-    long entriesBefore = ranges.entries();
-    index(w, true);
-    w.rangeEntries = Math.max(0, ranges.entries() - entriesBefore);
+    w.rangeEntries = index.add(w);
     counts.opened(); // catching up: not live until join() says so
     budget.charge(sink, watch, w.rangeEntries);
     if (watch.getProgressNotify()) {
@@ -306,31 +301,6 @@ final class Watches {
     sink.watching(1);
     replies.reply(c, messages.created(r.getId(), revision));
     join(w, start);
-  }
-
-  private void index(Watcher w, boolean add) {
-    if (w.watch.getRangeEnd().isEmpty()) {
-      if (add) {
-        byKey.computeIfAbsent(w.watch.getKey(), k -> new ArrayList<>(1)).add(w);
-      } else {
-        var list = byKey.get(w.watch.getKey());
-        if (list != null) {
-          list.remove(w);
-          if (list.isEmpty()) {
-            byKey.remove(w.watch.getKey());
-          }
-        }
-      }
-    } else {
-      var end = w.watch.getRangeEnd().equals(KvState.TO_END) ? null : w.watch.getRangeEnd();
-      if (add) {
-        ranges.add(w.watch.getKey(), end, w);
-        rangeWatchers++;
-      } else {
-        ranges.remove(w.watch.getKey(), end, w);
-        rangeWatchers--;
-      }
-    }
   }
 
   /** Sets whether a watcher is live, counting the ones that are not. */
@@ -365,7 +335,7 @@ final class Watches {
     if (w != null) {
       w.ended = true;
       w.pending.clear();
-      index(w, false);
+      index.remove(w);
       counts.ended(w.live);
       budget.discharge(sink, w.watch, w.rangeEntries, mine.isEmpty());
       if (w.watch.getProgressNotify()) {
