@@ -134,7 +134,7 @@ public final class KvClient implements AutoCloseable {
       for (var a : list) {
         for (var part : a.split(",")) {
           if (!part.isBlank()) {
-            var address = Routes.canonical(part);
+            var address = Addresses.canonical(part);
             if (!addresses.contains(address)) {
               addresses.add(address);
             }

@@ -125,10 +125,10 @@ final class MemberDiscovery {
     discovered = false;
   }
 
-  /** Hands on the members a node named, each address in one spelling ({@link Routes#canonical}) where it can be. */
+  /** Hands on the members a node named, each address in one spelling ({@link Addresses#canonical}) where it can be. */
   private void learned(Response r) {
     for (var m : r.getMembers().getMembersList()) {
-      var address = Routes.canonicalOrAsIs(m.getClientAddress());
+      var address = Addresses.canonicalOrAsIs(m.getClientAddress());
       if (!address.isEmpty()) {
         member.accept(address);
       }

@@ -641,7 +641,7 @@ class KvClientTest {
    * An address spelled two ways that need no DNS to match counts once, kept in one spelling: a host name's case, an
    * IPv6 literal's long and short forms, a port with a leading zero. Found by review: each spelling counted as a
    * node of its own (failover moved from a node to itself, STALE reads went to it twice as often). A name and an IP
-   * still count twice (see Routes.canonical).
+   * still count twice (see Addresses.canonical).
    */
   @Test
   void anAddressSpelledTwoWaysCountsOnce() {
