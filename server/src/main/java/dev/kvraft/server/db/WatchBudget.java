@@ -11,7 +11,8 @@ import java.util.Optional;
  * text), {@link #charge}s the watch once it is open and {@link #discharge}s it when it ends.
  *
  * <p>Owned by the database loop's thread, like {@link Watches}: the bytes of every watch on the node and each
- * connection's {@link Usage}. The range index and the counts of open watches are Watches'; this only reads them.
+ * connection's {@link Usage}. The range index (its {@link WatchIndex}'s) and the counts of open watches are
+ * Watches'; this only reads them.
  */
 final class WatchBudget {
   /** At most this many watches per connection, and on the node. */

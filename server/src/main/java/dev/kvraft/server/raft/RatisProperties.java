@@ -13,9 +13,10 @@ import org.apache.ratis.util.SizeInBytes;
 import org.apache.ratis.util.TimeDuration;
 
 /**
- * The Ratis settings kvraft runs with, from its own configuration: each setting that differs from Ratis's default
- * says here why (the measurements are in BENCHMARKS.md; the settings as a list in server/DESIGN.md "Configuration
- * of Ratis", and what Ratis 3.3.0 does with them in DESIGN.md "Ratis 3.3.0 facts").
+ * The Ratis settings kvraft runs with, from its own configuration. Where a setting's reason is not plain from the
+ * configuration key it comes from, it is written beside it; all of them are listed in server/DESIGN.md
+ * "Configuration of Ratis" (with the measurements in BENCHMARKS.md), and what Ratis 3.3.0 does with them in
+ * DESIGN.md "Ratis 3.3.0 facts".
  */
 final class RatisProperties {
   private RatisProperties() {}
