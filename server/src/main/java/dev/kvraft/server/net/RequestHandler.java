@@ -105,7 +105,12 @@ final class RequestHandler {
       // Read once, so that the hello kept from before the token and the answer below agree on it.
       var ready = members.ready();
       if (ready && helloBeforeToken != null) {
-        member = members.hello(helloBeforeToken).isEmpty();
+        var refused = members.hello(helloBeforeToken);
+        member = refused.isEmpty();
+        if (!member) {
+          LOG.warn("client {}: MemberHello as '{}', sent before this node had the member token, refused now that it"
+              + " has it: {}", peer, helloBeforeToken.getNodeId(), refused.get());
+        }
         helloBeforeToken = null;
       }
       if (!member) {

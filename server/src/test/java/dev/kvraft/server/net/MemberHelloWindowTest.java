@@ -102,12 +102,12 @@ class MemberHelloWindowTest {
       assertEquals(List.of(), handed, "nothing reaches the loop before the token");
 
       tokenApplied();
-      var later = c.call(forwardedPut(2));
-      assertFalse(later.hasError(), "the hello kept from before the token proves membership now: " + later);
-      assertEquals(List.of(2L), handed);
-      var readIndex = c.call(Request.newBuilder().setId(3)
+      var readIndex = c.call(Request.newBuilder().setId(2)
           .setReadIndex(dev.kvraft.proto.ReadIndex.getDefaultInstance()).build());
-      assertFalse(readIndex.hasError(), "and stays a member's connection: " + readIndex);
+      assertFalse(readIndex.hasError(), "the hello kept from before the token proves membership now: " + readIndex);
+      var later = c.call(forwardedPut(3));
+      assertFalse(later.hasError(), "and the connection stays a member's: " + later);
+      assertEquals(List.of(2L, 3L), handed);
     }
   }
 
