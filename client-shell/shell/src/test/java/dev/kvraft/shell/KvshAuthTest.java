@@ -6,11 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvraft.server.KvraftServer;
 import dev.kvraft.server.testing.TestNodes;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -41,15 +37,8 @@ class KvshAuthTest {
     server.close();
   }
 
-  record Result(int status, String out, String err) {}
-
-  static Result kvsh(Map<String, String> env, String... args) {
-    var all = new ArrayList<String>(List.of("--address", address));
-    all.addAll(List.of(args));
-    var out = new ByteArrayOutputStream();
-    var err = new ByteArrayOutputStream();
-    int status = Kvsh.run(all.toArray(String[]::new), env, new ByteArrayInputStream(new byte[0]), out, err, false);
-    return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  static KvshRun kvsh(Map<String, String> env, String... args) {
+    return KvshRun.at(address, env, "", args);
   }
 
   private static Map<String, String> env(String... kv) {

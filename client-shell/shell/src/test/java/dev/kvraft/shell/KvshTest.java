@@ -36,16 +36,8 @@ class KvshTest {
     server.close();
   }
 
-  record Result(int status, String out, String err) {}
-
-  static Result kvsh(String stdin, String... args) {
-    var all = new ArrayList<String>(List.of("--address", address));
-    all.addAll(List.of(args));
-    var out = new ByteArrayOutputStream();
-    var err = new ByteArrayOutputStream();
-    int status = Kvsh.run(all.toArray(String[]::new),
-        new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)), out, err, false);
-    return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  static KvshRun kvsh(String stdin, String... args) {
+    return KvshRun.at(address, System.getenv(), stdin, args);
   }
 
   @Test
@@ -105,7 +97,7 @@ class KvshTest {
   void twoLocksNeverOverlapAndTheCommandsStatusIsKvshs(@TempDir Path tmp) throws Exception {
     var log = tmp.resolve("lock.log");
     var script = "echo start $$ >> '" + log + "'; sleep 0.3; echo end $$ >> '" + log + "'";
-    var runs = new ArrayList<java.util.concurrent.CompletableFuture<Result>>();
+    var runs = new ArrayList<java.util.concurrent.CompletableFuture<KvshRun>>();
     for (int i = 0; i < 3; i++) {
       runs.add(java.util.concurrent.CompletableFuture.supplyAsync(
           () -> kvsh("", "-c", "lock shlock --ttl 5 -- sh -c \"" + script + "\"")));
@@ -352,11 +344,8 @@ class KvshTest {
     }
   }
 
-  private static Result run(String... args) {
-    var out = new ByteArrayOutputStream();
-    var err = new ByteArrayOutputStream();
-    int status = Kvsh.run(args, new ByteArrayInputStream(new byte[0]), out, err, false);
-    return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  private static KvshRun run(String... args) {
+    return KvshRun.of(System.getenv(), "", args);
   }
 
   @Test
