@@ -102,6 +102,11 @@ final class RequestHandler {
       return true;
     }
     if ((request.getForwarded() || request.hasReadIndex()) && !member) {
+      if (!certificateNames.isEmpty()) {
+        // Asked again while it is not a member's: a node being added may have connected (and kept its link) before
+        // this node's configuration named it, and the answer at the handshake would refuse it for good.
+        member = members.isMember(certificateNames);
+      }
       // Read once, so that the hello kept from before the token and the answer below agree on it.
       var ready = members.ready();
       if (ready && helloBeforeToken != null) {

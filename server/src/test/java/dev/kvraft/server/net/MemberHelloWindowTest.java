@@ -6,13 +6,8 @@ import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Error;
 import dev.kvraft.proto.MemberHello;
 import dev.kvraft.proto.Request;
-import dev.kvraft.proto.Response;
 import dev.kvraft.server.auth.AuthState;
-import dev.kvraft.server.db.CommandSink;
 import dev.kvraft.server.db.MemberToken;
-import dev.kvraft.server.db.Replier;
-import dev.kvraft.server.db.RequestObserver;
-import dev.kvraft.server.db.RequestTrace;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
 import dev.kvraft.server.testing.TestNodes;
@@ -20,7 +15,6 @@ import java.nio.file.Path;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -45,25 +39,11 @@ class MemberHelloWindowTest {
   @TempDir
   Path dir;
   private final MemberToken token = new MemberToken();
-  /** The ids of the requests that reached the loop. */
-  private final List<Long> handed = new CopyOnWriteArrayList<>();
+  private final AnsweringLoop loop = new AnsweringLoop();
   private ClientListener listener;
 
   @BeforeEach
   void start() throws Exception {
-    CommandSink loop = new CommandSink() {
-      @Override
-      public boolean submit(Request request, Replier replier, long deadline, RequestTrace trace) {
-        handed.add(request.getId());
-        replier.reply(Response.newBuilder().setId(request.getId()).build());
-        return true;
-      }
-
-      @Override
-      public RequestObserver requestObserver() {
-        return RequestObserver.NONE;
-      }
-    };
     listener = new ClientListener(TestNodes.single(dir, Map.of()), loop, null, Members.byToken(token), null,
         () -> new AuthState.View(false, Map.of(), Map.of()));
     listener.start();
@@ -99,7 +79,7 @@ class MemberHelloWindowTest {
       var early = c.read();
       assertEquals(1, early.getId());
       assertEquals(Error.Code.UNAVAILABLE, early.getError().getCode(), "retried by the follower's loop: " + early);
-      assertEquals(List.of(), handed, "nothing reaches the loop before the token");
+      assertEquals(List.of(), loop.handed, "nothing reaches the loop before the token");
 
       tokenApplied();
       var readIndex = c.call(Request.newBuilder().setId(2)
@@ -107,7 +87,7 @@ class MemberHelloWindowTest {
       assertFalse(readIndex.hasError(), "the hello kept from before the token proves membership now: " + readIndex);
       var later = c.call(forwardedPut(3));
       assertFalse(later.hasError(), "and the connection stays a member's: " + later);
-      assertEquals(List.of(2L, 3L), handed);
+      assertEquals(List.of(2L, 3L), loop.handed);
     }
   }
 
@@ -120,7 +100,7 @@ class MemberHelloWindowTest {
       var forged = c.call(forwardedPut(1));
       assertEquals(Error.Code.PERMISSION_DENIED, forged.getError().getCode(), forged.toString());
       assertTrue(forged.getError().getMessage().contains("member token"), forged.getError().getMessage());
-      assertEquals(List.of(), handed, "a wrong token never reaches the loop");
+      assertEquals(List.of(), loop.handed, "a wrong token never reaches the loop");
     }
   }
 }
