@@ -48,6 +48,16 @@ public interface Consensus {
   Info info();
 
   /**
+   * Whether this node's own Raft configuration names it, as a voter or a learner (in the configuration being moved
+   * to, during a change): false on a node started with {@code --join} until a member add reaches it, and on a node
+   * being removed. The leader takes forwards and read-index requests only from the members its configuration names.
+   * Cheap, for the database loop's every turn. By default, true.
+   */
+  default boolean inOwnConfiguration() {
+    return true;
+  }
+
+  /**
    * Whether this node knows a leader now (itself, or the one it follows); cheap, for the database loop's every tick.
    * False on a candidate, on a follower whose election timeout passed without a heartbeat, on a leader Ratis
    * stepped down for want of a majority's answers, and on a node without a follower timer that its leader has not

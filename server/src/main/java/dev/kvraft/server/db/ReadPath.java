@@ -97,6 +97,8 @@ final class ReadPath {
         }
       }
       case Route.NoLeader none -> retries.retryOrFail(commands, Error.Code.UNAVAILABLE, none.why(), "");
+      case Route.NotMember not -> commands.forEach(c -> replies.error(c, Error.Code.UNAVAILABLE, not.why(),
+          not.leaderAddress()));
     }
   }
 

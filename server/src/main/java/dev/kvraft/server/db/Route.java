@@ -13,6 +13,14 @@ sealed interface Route {
   /** No leader is known; {@code why} says so to the client if it never comes. */
   record NoLeader(String why) implements Route {}
 
+  /**
+   * This node's own Raft configuration does not name it: started with {@code --join}, it has not been added yet (the
+   * leader may already be sending it the log), or it is being removed. The leader would refuse its forwards and
+   * read-index requests as not a member's, so they are answered UNAVAILABLE at once, naming the leader (the client
+   * can go there, or to another node) rather than PERMISSION_DENIED.
+   */
+  record NotMember(String why, String leaderAddress) implements Route {}
+
   /** Decides the route from Raft's view now (loop thread; cheap). */
   static Route of(Consensus raft, ServerConfig config, boolean canForward) {
     if (raft.isLeader()) {
@@ -25,6 +33,11 @@ sealed interface Route {
           : "no leader is known to node " + config.nodeId() + " (is a quorum of nodes up?)");
     }
     var leader = clientAddress(config, raft, info.leaderId());
+    if (!raft.inOwnConfiguration()) {
+      return new NotMember("node " + config.nodeId() + " is not in the cluster's configuration: it is waiting to be"
+          + " added (started with --join; 'member add' makes it a member) or being removed; send the request to"
+          + " another node" + (leader.isEmpty() ? "" : " (the leader is at " + leader + ")"), leader);
+    }
     if (leader.isEmpty() || !canForward) {
       return new NoLeader("leader " + info.leaderId() + " has no known client address (not in this node's"
           + " configuration)");

@@ -212,6 +212,22 @@ final class RaftMembership {
   }
 
   /**
+   * Whether this node's own configuration names it, a voter or a learner, in its current peers (the configuration
+   * being moved to, during a change), as the leader's {@link #members} does when it checks a forward's certificate:
+   * false before Raft runs, on a node started with --join until a member add reaches it, and on one being removed.
+   * Any thread.
+   */
+  boolean inOwnConfiguration() {
+    var d = division.get();
+    if (d == null) {
+      return false;
+    }
+    var conf = d.getRaftConf();
+    return lists(conf.getCurrentPeers(RaftPeerRole.FOLLOWER), selfId)
+        || lists(conf.getCurrentPeers(RaftPeerRole.LISTENER), selfId);
+  }
+
+  /**
    * Whether this node's own configuration lists it as a learner (a Ratis listener). Such a node may still run with
    * Ratis's FOLLOWER role (one started with --join keeps it until restarted), stand for election when its leader goes
    * quiet, and be closed by its own election as NOT_IN_CONF (the election counts voters only): that is not a removal.

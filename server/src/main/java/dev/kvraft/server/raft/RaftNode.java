@@ -355,6 +355,12 @@ public final class RaftNode implements Consensus, AutoCloseable {
     });
   }
 
+  /** See {@link RaftMembership#inOwnConfiguration}; any thread. */
+  @Override
+  public boolean inOwnConfiguration() {
+    return membership.inOwnConfiguration();
+  }
+
   /** See {@link RaftMembership#removed}; any thread. */
   public boolean removed() {
     return membership.removed();

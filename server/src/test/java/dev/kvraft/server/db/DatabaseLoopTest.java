@@ -47,6 +47,8 @@ class DatabaseLoopTest {
   static final class FakeRaft implements Consensus {
     volatile boolean leader;
     volatile String leaderId = "";
+    /** Whether this node's own configuration names it (false: started with --join, not added yet). */
+    volatile boolean inConfiguration = true;
     final BlockingQueue<Proposal> proposals = new LinkedBlockingQueue<>();
     final BlockingQueue<CompletableFuture<Object>> barriers = new LinkedBlockingQueue<>();
     volatile boolean appended;
@@ -102,6 +104,11 @@ class DatabaseLoopTest {
     @Override
     public List<Member> members() {
       return members;
+    }
+
+    @Override
+    public boolean inOwnConfiguration() {
+      return inConfiguration;
     }
 
     @Override
@@ -301,6 +308,31 @@ class DatabaseLoopTest {
     assertNotEquals(7, fwd.getId(), "forwarded under the loop's own id");
     loop.forwardSink().replied(Response.newBuilder().setId(fwd.getId()).build());
     assertEquals(7, answer().getId(), "the leader's answer goes back under the client's id");
+  }
+
+  @Test
+  void aNodeNotYetInItsOwnConfigurationAnswersWritesAndLinearizableReadsUnavailableNamingTheLeader()
+      throws Exception {
+    // Started with --join: the leader already sends it the log (so it knows the leader) but has not added it, and
+    // would refuse its forwards as not a member's. The client hears UNAVAILABLE at once, with where to go instead.
+    raft.leaderId = "n2";
+    raft.inConfiguration = false;
+    start();
+    submit(Requests.put(1, "a", "1"));
+    submit(Requests.get(2, "a"));
+    for (long id = 1; id <= 2; id++) {
+      var r = answer();
+      assertEquals(id, r.getId());
+      assertEquals(Error.Code.UNAVAILABLE, r.getError().getCode(), r.toString());
+      assertEquals(N2, r.getError().getLeaderAddress(), r.toString());
+      assertTrue(r.getError().getMessage().contains("not in the cluster's configuration")
+          && r.getError().getMessage().contains("--join"), r.getError().getMessage());
+    }
+    assertTrue(link.sent.isEmpty(), "nothing was forwarded: " + link.sent);
+
+    raft.inConfiguration = true; // the member add reached it
+    submit(Requests.put(3, "a", "1"));
+    assertEquals(N2, next(link.sent, "forward").address());
   }
 
   @Test
