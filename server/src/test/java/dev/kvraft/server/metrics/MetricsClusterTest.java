@@ -8,13 +8,14 @@ import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.Nodes;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
+import dev.kvraft.server.testing.RunningServers;
 import dev.kvraft.server.testing.TestNodes;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -27,19 +28,20 @@ class MetricsClusterTest {
    * loaded machine can delay heartbeats past an election timeout), since the phase's counts assume one leader.
    */
   private static final int LOAD_ATTEMPTS = 3;
+  /** Closes the servers still running after each test, every one even when a close throws. */
+  @RegisterExtension
+  final RunningServers running = new RunningServers();
+  /** The nodes by index (null while one is stopped); each running one is also {@link #running}'s. */
   private final KvraftServer[] servers = new KvraftServer[3];
   private List<ServerConfig> configs;
 
   /** Who was what when the leader was found: the leader (at {@code term}) and the other two nodes. */
   private record Roles(int leader, long term, int follower, int other) {}
 
-  @AfterEach
-  void stopAll() {
-    for (var s : servers) {
-      if (s != null) {
-        s.close();
-      }
-    }
+  private void stop(int node) {
+    running.remove(servers[node]);
+    servers[node].close();
+    servers[node] = null;
   }
 
   /** Waits until a node says it leads; the term is from the same answer. */
@@ -126,7 +128,7 @@ class MetricsClusterTest {
   void seriesMoveWithLoadLeaderChangesAndQuorumLoss(@TempDir Path dir) throws Exception {
     configs = TestNodes.cluster(dir, 3, Map.of());
     for (int i = 0; i < 3; i++) {
-      servers[i] = KvraftServer.start(configs.get(i));
+      servers[i] = running.start(configs.get(i));
     }
 
     // The load phase assumes the leader it found leads until it is done. When it fails (an assertion, or a call's
@@ -174,8 +176,7 @@ class MetricsClusterTest {
     var r = roles();
     int follower = r.follower();
     int other = r.other();
-    servers[r.leader()].close();
-    servers[r.leader()] = null;
+    stop(r.leader());
     awaitScrape(follower, "/metrics", s -> s.sum("kvraft_raft_leader_changes_total") > changesBefore[follower],
         "counts a leader change after the leader was killed");
     awaitScrape(follower, "/health", s -> s.status() == 200, "is healthy under the new leader");
@@ -183,13 +184,12 @@ class MetricsClusterTest {
 
     // Cut off from the quorum (the third node stops too): unhealthy, with the reason; healthy again once a peer
     // is back.
-    servers[other].close();
-    servers[other] = null;
+    stop(other);
     var down = awaitScrape(follower, "/health", s -> s.status() == 503, "turns unhealthy without a quorum");
     assertTrue(down.body().contains("leader"), down.body());
     assertEquals(200, Scrape.get(servers[follower].metricsPort(), "/ready").status(),
         "still serving clients (they get UNAVAILABLE), so ready");
-    servers[other] = KvraftServer.start(configs.get(other));
+    servers[other] = running.start(configs.get(other));
     awaitScrape(follower, "/health", s -> s.status() == 200, "is healthy again once a quorum is back");
   }
 }
