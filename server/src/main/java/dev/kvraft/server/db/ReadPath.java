@@ -132,7 +132,9 @@ final class ReadPath {
 
   /** The leader answered a read-index call (forwarded reads). */
   void readIndexReplied(Pending reads, Response r) {
-    if (r.hasError()) {
+    if (r.hasError() && r.getError().getNotMember()) {
+      retries.retryOrFail(reads.commands(), Error.Code.UNAVAILABLE, WritePath.notMember(config, "", r), "");
+    } else if (r.hasError()) {
       retries.retryOrFail(reads.commands(), r.getError().getCode(), r.getError().getMessage(),
           r.getError().getLeaderAddress());
     } else {

@@ -336,6 +336,44 @@ class DatabaseLoopTest {
   }
 
   @Test
+  void aForwardOrReadIndexTheLeaderRefusesAsNotAMembersIsRetriedNotPassedOn() throws Exception {
+    // This node's configuration names it, the leader's not (yet, or any more: a leader change lost the entry that
+    // added it). The refusal says so (not_member), and the client must not get PERMISSION_DENIED for it.
+    raft.leaderId = "n2";
+    start();
+    submit(Requests.put(1, "a", "1"));
+    submit(Requests.get(2, "a"));
+    var refusal = dev.kvraft.proto.Error.newBuilder().setCode(Error.Code.PERMISSION_DENIED).setNotMember(true)
+        .setMessage("node n2 accepts forwarded requests only from cluster members");
+    var seen = new java.util.HashSet<String>();
+    for (int i = 0; i < 2; i++) {
+      var fwd = next(link.sent, "forward or ReadIndex").batch().get(0).request();
+      seen.add(fwd.hasReadIndex() ? "read" : "write");
+      loop.forwardSink().replied(Response.newBuilder().setId(fwd.getId()).setError(refusal).build());
+    }
+    assertEquals(java.util.Set.of("read", "write"), seen);
+    var again = new java.util.HashSet<String>();
+    for (int i = 0; i < 2; i++) {
+      var fwd = next(link.sent, "the retry").batch().get(0).request();
+      again.add(fwd.hasReadIndex() ? "read" : "write");
+      // The leader's answer to the retry is what the client gets: OK for the write, a plain error for the read.
+      var reply = Response.newBuilder().setId(fwd.getId());
+      if (fwd.hasReadIndex()) {
+        reply.setError(dev.kvraft.proto.Error.newBuilder().setCode(Error.Code.INTERNAL).setMessage("the retry's"));
+      }
+      loop.forwardSink().replied(reply.build());
+    }
+    assertEquals(java.util.Set.of("read", "write"), again, "both were sent again");
+    var answers = new java.util.HashMap<Long, Response>();
+    for (int i = 0; i < 2; i++) {
+      var r = answer();
+      answers.put(r.getId(), r);
+    }
+    assertFalse(answers.get(1L).hasError(), answers.get(1L).toString());
+    assertEquals("the retry's", answers.get(2L).getError().getMessage(), answers.get(2L).toString());
+  }
+
+  @Test
   void aForwardThatNeverLeftIsRetriedOneThatWasSentIsAnsweredTimeout() throws Exception {
     raft.leaderId = "n2";
     start();
