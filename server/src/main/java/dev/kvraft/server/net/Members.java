@@ -36,6 +36,19 @@ public final class Members {
     return certificateNames.stream().anyMatch(now::contains);
   }
 
+  /**
+   * Empty when one of {@code certificateNames} (a verified client certificate's) is a member now; else why not, naming
+   * both the certificate's names and the members, read once so that the two agree.
+   */
+  Optional<String> certificate(Set<String> certificateNames) {
+    var now = ids.get();
+    if (certificateNames.stream().anyMatch(now::contains)) {
+      return Optional.empty();
+    }
+    return Optional.of("this connection's certificate names " + certificateNames.stream().sorted().toList()
+        + ", and the members are " + now.stream().sorted().toList());
+  }
+
   /** Whether this node can tell members at all yet (with TLS off: once it has applied the token). */
   boolean ready() {
     return token == null || token.get().isPresent();

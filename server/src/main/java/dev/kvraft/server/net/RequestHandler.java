@@ -101,12 +101,16 @@ final class RequestHandler {
       memberHello(request, trace);
       return true;
     }
-    if ((request.getForwarded() || request.hasReadIndex()) && !member) {
-      if (!certificateNames.isEmpty()) {
-        // Asked again while it is not a member's: a node being added may have connected (and kept its link) before
-        // this node's configuration named it, and the answer at the handshake would refuse it for good.
-        member = members.isMember(certificateNames);
-      }
+    boolean memberOnly = request.getForwarded() || request.hasReadIndex();
+    String notMember = null;
+    if (memberOnly && !certificateNames.isEmpty()) {
+      // With TLS, who is a member is the configuration now, asked at each such request: a node being added may have
+      // linked to this one (and kept the link) before the configuration named it, and one removed stays linked.
+      var refused = members.certificate(certificateNames);
+      member = refused.isEmpty();
+      notMember = refused.orElse(null);
+    }
+    if (memberOnly && !member) {
       // Read once, so that the hello kept from before the token and the answer below agree on it.
       var ready = members.ready();
       if (ready && helloBeforeToken != null) {
@@ -120,12 +124,14 @@ final class RequestHandler {
       }
       if (!member) {
         // Before this node has the member token (a cluster's first moments) nobody can be told apart: retry.
-        answer(request, Response.newBuilder().setId(request.getId()).setError(Error.newBuilder()
-            .setCode(ready ? Error.Code.PERMISSION_DENIED : Error.Code.UNAVAILABLE)
-            .setMessage(ready ? "node " + config.nodeId() + " accepts " + (request.hasReadIndex() ? "ReadIndex"
-                : "forwarded") + " requests only from cluster members (" + members.describe()
-                + "); send the request without 'forwarded'"
-                : "node " + config.nodeId() + " has not applied the cluster's member token yet; retry"))
+        var what = request.hasReadIndex() ? "ReadIndex" : "forwarded";
+        answer(request, Response.newBuilder().setId(request.getId()).setError(!ready
+            ? Error.newBuilder().setCode(Error.Code.UNAVAILABLE)
+                .setMessage("node " + config.nodeId() + " has not applied the cluster's member token yet; retry")
+            : Error.newBuilder().setCode(Error.Code.PERMISSION_DENIED).setNotMember(true)
+                .setMessage("node " + config.nodeId() + " accepts " + what + " requests only from cluster members ("
+                    + (notMember != null ? notMember : members.describe()) + ")"
+                    + (request.hasReadIndex() ? "" : "; send the request without 'forwarded'")))
             .build(), trace);
         return true;
       }

@@ -70,8 +70,12 @@ class MemberCertificateTest {
     try (var c = new RawClient(listener.port(), context)) {
       var early = c.call(forwardedPut(1));
       assertEquals(Error.Code.PERMISSION_DENIED, early.getError().getCode(), "n3 is not a member yet: " + early);
+      assertTrue(early.getError().getNotMember(), "marked, so that the follower retries it: " + early);
+      assertTrue(early.getError().getMessage().contains("certificate names [localhost, n3], and the members are"
+          + " [n1, n2]"), early.getError().getMessage());
       var earlyRead = c.call(Request.newBuilder().setId(2).setReadIndex(ReadIndex.getDefaultInstance()).build());
       assertEquals(Error.Code.PERMISSION_DENIED, earlyRead.getError().getCode(), earlyRead.toString());
+      assertTrue(earlyRead.getError().getNotMember(), earlyRead.toString());
       assertEquals(List.of(), loop.handed, "nothing reaches the loop from a non-member");
 
       members = Set.of("n1", "n2", "n3"); // the member add applied on the leader
@@ -80,6 +84,26 @@ class MemberCertificateTest {
       var put = c.call(forwardedPut(4));
       assertFalse(put.hasError(), put.toString());
       assertEquals(List.of(3L, 4L), loop.handed);
+
+      members = Set.of("n1", "n2"); // n3 removed: its link, still open, is a member's no more
+      var removed = c.call(forwardedPut(5));
+      assertEquals(Error.Code.PERMISSION_DENIED, removed.getError().getCode(), removed.toString());
+      assertEquals(List.of(3L, 4L), loop.handed, "nothing more reaches the loop");
+    }
+  }
+
+  @Test
+  void aClientThatSetsForwardedIsRefusedWithoutTheMemberMarkOnOtherRequests() throws Exception {
+    // An ordinary client's certificate: its forwarded put is refused as not a member's; its plain put goes through.
+    var client = TestCerts.in(dir).node("ca", "app", "app");
+    try (var c = new RawClient(listener.port(), PemTls.of(client.certFile(), client.keyFile(), client.caFile())
+        .context())) {
+      var forged = c.call(forwardedPut(1));
+      assertEquals(Error.Code.PERMISSION_DENIED, forged.getError().getCode(), forged.toString());
+      assertTrue(forged.getError().getMessage().contains("send the request without 'forwarded'"),
+          forged.getError().getMessage());
+      assertFalse(c.call(Requests.put(2, "k2", "v")).hasError());
+      assertEquals(List.of(2L), loop.handed);
     }
   }
 }
