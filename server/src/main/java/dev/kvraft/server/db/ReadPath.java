@@ -41,6 +41,8 @@ final class ReadPath {
   private final Alarms alarms;
   /** Set before the loop starts. */
   private Leases leases;
+  /** The leader the last read-index request went to: named to the client when the leader refuses this node. */
+  private String readIndexFrom = "";
   private AuthLayer authLayer;
 
   ReadPath(ServerConfig config, KvState state, Applier applier, PendingRequests pending, Replies replies,
@@ -86,6 +88,7 @@ final class ReadPath {
           return;
         }
         long fwdId = ids.next();
+        readIndexFrom = leader.address();
         var call = Pending.of(mine);
         pending.readIndexSent(fwdId, call);
         var readIndex = Request.newBuilder().setId(fwdId).setForwarded(true)
@@ -133,7 +136,7 @@ final class ReadPath {
   /** The leader answered a read-index call (forwarded reads). */
   void readIndexReplied(Pending reads, Response r) {
     if (r.hasError() && r.getError().getNotMember()) {
-      retries.retryOrFail(reads.commands(), Error.Code.UNAVAILABLE, WritePath.notMember(config, "", r), "");
+      retries.notMember(reads.commands(), config.nodeId(), readIndexFrom, r.getError());
     } else if (r.hasError()) {
       retries.retryOrFail(reads.commands(), r.getError().getCode(), r.getError().getMessage(),
           r.getError().getLeaderAddress());

@@ -13,15 +13,38 @@ import java.util.function.BooleanSupplier;
  */
 final class Retries {
   static final long RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+  private static final long NOT_MEMBER_LOG_NANOS = TimeUnit.SECONDS.toNanos(10);
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Retries.class);
 
   private final PendingRequests pending;
   private final Replies replies;
   private final BooleanSupplier accepting;
+  /** When {@link #notMember} last logged (System.nanoTime()), 0 before; loop thread. */
+  private long notMemberLoggedAt;
 
   Retries(PendingRequests pending, Replies replies, BooleanSupplier accepting) {
     this.pending = pending;
     this.replies = replies;
     this.accepting = accepting;
+  }
+
+  /**
+   * The leader refused this node's forward or read-index request as not a member's ({@code Error.not_member}): this
+   * node is being added or removed, or a new leader has not got the entry that added it. Not applied, so retried
+   * until the deadline like UNAVAILABLE, and answered UNAVAILABLE naming the leader if it lasts (the client may go
+   * there itself). Logged at most every {@link #NOT_MEMBER_LOG_NANOS}: when it lasts, the cause is more likely this
+   * node's certificate (it must name the node's id) or token than a change.
+   */
+  void notMember(List<Event.Command> commands, String nodeId, String leaderAddress, Error refusal) {
+    var message = "the leader" + (leaderAddress.isEmpty() ? "" : " at " + leaderAddress) + " does not take node "
+        + nodeId + " as a member now (" + refusal.getMessage() + "); is a membership change under way? If this"
+        + " lasts, check that node's TLS certificate names its node id";
+    long now = System.nanoTime();
+    if (notMemberLoggedAt == 0 || now - notMemberLoggedAt >= NOT_MEMBER_LOG_NANOS) {
+      notMemberLoggedAt = now;
+      LOG.warn("{} (requests retried until their deadline; logged at most every 10 s)", message);
+    }
+    retryOrFail(commands, Error.Code.UNAVAILABLE, message, leaderAddress);
   }
 
   void retryOrFail(List<Event.Command> commands, Error.Code code, String message, String leaderAddress) {

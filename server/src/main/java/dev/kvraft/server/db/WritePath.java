@@ -198,7 +198,7 @@ final class WritePath {
     }
     if (r.hasError() && r.getError().getNotMember()) {
       // Not applied either: the leader does not take this node as a member (yet, or any more).
-      retries.retryOrFail(write.commands(), Error.Code.UNAVAILABLE, notMember(config, forwardingTo, r), "");
+      retries.notMember(write.commands(), config.nodeId(), forwardingTo, r.getError());
       return;
     }
     var answer = r.toBuilder().setId(c.request().getId());
@@ -217,15 +217,6 @@ final class WritePath {
     } else {
       retries.retryOrFail(write.commands(), Error.Code.UNAVAILABLE, "cannot reach the leader: " + reason, "");
     }
-  }
-
-  /**
-   * The leader refused this node's forward or read-index request as not a member's: the membership is changing (this
-   * node is being added or removed, or a new leader has not got the entry that added it), so it is retried.
-   */
-  static String notMember(ServerConfig config, String leader, Response r) {
-    return "the leader" + (leader.isEmpty() ? "" : " at " + leader) + " does not take node " + config.nodeId() + " as a member now ("
-        + r.getError().getMessage() + "); is a membership change under way? Send the request to another node";
   }
 
   /** A request that must not be forwarded again reached a node that is not the leader. */

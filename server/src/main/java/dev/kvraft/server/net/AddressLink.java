@@ -321,8 +321,8 @@ final class AddressLink {
       for (Response r; (r = answers.next()) != null; ) {
         if (r.getId() == HELLO_ID) {
           if (r.hasError()) {
-            // The requests behind it are answered UNAVAILABLE (retried by the loop) or PERMISSION_DENIED and
-            // relayed as such; the next batch says hello again first.
+            // The requests behind it are answered UNAVAILABLE, or PERMISSION_DENIED marked not_member: the loop
+            // retries both until their deadline. The next batch says hello again first.
             LOG.warn("the leader at {} refused this node's MemberHello: {} ({})", address,
                 r.getError().getMessage(), r.getError().getCode());
             helloAgain = true;

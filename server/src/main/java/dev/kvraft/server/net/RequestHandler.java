@@ -102,10 +102,15 @@ final class RequestHandler {
       return true;
     }
     boolean memberOnly = request.getForwarded() || request.hasReadIndex();
+    if (!certificateNames.isEmpty()) {
+      // With TLS, who is a member is the configuration now, asked at each request (a set lookup): a node being added
+      // may have linked to this one (and kept the link) before the configuration named it, and one removed stays
+      // linked. The flag also decides whose user a request runs as (below).
+      member = members.isMember(certificateNames);
+    }
     String notMember = null;
-    if (memberOnly && !certificateNames.isEmpty()) {
-      // With TLS, who is a member is the configuration now, asked at each such request: a node being added may have
-      // linked to this one (and kept the link) before the configuration named it, and one removed stays linked.
+    if (memberOnly && !member && !certificateNames.isEmpty()) {
+      // Why not, with the ids read once more, so the refusal's two lists agree (in after all if a change named it).
       var refused = members.certificate(certificateNames);
       member = refused.isEmpty();
       notMember = refused.orElse(null);

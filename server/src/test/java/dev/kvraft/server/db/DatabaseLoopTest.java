@@ -374,6 +374,32 @@ class DatabaseLoopTest {
   }
 
   @Test
+  void aRefusalAsNotAMembersThatLastsIsAnsweredUnavailableNamingTheLeaderAtTheDeadline() throws Exception {
+    raft.leaderId = "n2";
+    start();
+    submit(Requests.put(1, "a", "1"));
+    var refusal = dev.kvraft.proto.Error.newBuilder().setCode(Error.Code.PERMISSION_DENIED).setNotMember(true)
+        .setMessage("node n2 accepts forwarded requests only from cluster members");
+    Response r = null;
+    int sent = 0;
+    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (r == null) {
+      assertTrue(System.nanoTime() < until, "no answer within 10 s");
+      var s = link.sent.poll(20, TimeUnit.MILLISECONDS);
+      if (s != null) {
+        sent++;
+        loop.forwardSink().replied(Response.newBuilder().setId(s.batch().get(0).request().getId())
+            .setError(refusal).build());
+      }
+      r = answers.poll(0, TimeUnit.MILLISECONDS);
+    }
+    assertTrue(sent > 1, "retried: " + sent);
+    assertEquals(Error.Code.UNAVAILABLE, r.getError().getCode(), r.toString());
+    assertEquals(N2, r.getError().getLeaderAddress(), "the client may take it to the leader itself: " + r);
+    assertTrue(r.getError().getMessage().contains("does not take node n1 as a member"), r.getError().getMessage());
+  }
+
+  @Test
   void aForwardThatNeverLeftIsRetriedOneThatWasSentIsAnsweredTimeout() throws Exception {
     raft.leaderId = "n2";
     start();

@@ -9,14 +9,19 @@ import dev.kvraft.server.db.RequestTrace;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
-/** A database loop for listener tests: answers every request it is handed at once, empty and OK, and keeps its id. */
+/** A database loop for listener tests: answers every request it is handed at once, empty and OK, and keeps it. */
 final class AnsweringLoop implements CommandSink {
+  /** The requests handed to the loop, in order, as the connection handed them on (its user set). */
+  final List<Request> requests = new CopyOnWriteArrayList<>();
+
   /** The ids of the requests handed to the loop, in order. */
-  final List<Long> handed = new CopyOnWriteArrayList<>();
+  List<Long> handed() {
+    return requests.stream().map(Request::getId).toList();
+  }
 
   @Override
   public boolean submit(Request request, Replier replier, long deadline, RequestTrace trace) {
-    handed.add(request.getId());
+    requests.add(request);
     replier.reply(Response.newBuilder().setId(request.getId()).build());
     return true;
   }

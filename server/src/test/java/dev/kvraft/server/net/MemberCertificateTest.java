@@ -76,24 +76,35 @@ class MemberCertificateTest {
       var earlyRead = c.call(Request.newBuilder().setId(2).setReadIndex(ReadIndex.getDefaultInstance()).build());
       assertEquals(Error.Code.PERMISSION_DENIED, earlyRead.getError().getCode(), earlyRead.toString());
       assertTrue(earlyRead.getError().getNotMember(), earlyRead.toString());
-      assertEquals(List.of(), loop.handed, "nothing reaches the loop from a non-member");
+      assertEquals(List.of(), loop.handed(), "nothing reaches the loop from a non-member");
 
       members = Set.of("n1", "n2", "n3"); // the member add applied on the leader
       var read = c.call(Request.newBuilder().setId(3).setReadIndex(ReadIndex.getDefaultInstance()).build());
       assertFalse(read.hasError(), "the same connection is a member's now: " + read);
       var put = c.call(forwardedPut(4));
       assertFalse(put.hasError(), put.toString());
-      assertEquals(List.of(3L, 4L), loop.handed);
+      assertEquals(List.of(3L, 4L), loop.handed());
+      // A member's request keeps the user its follower wrote (the client's, authenticated there).
+      assertFalse(c.call(asRoot(5)).hasError());
+      assertEquals("root", loop.requests.getLast().getUser());
 
       members = Set.of("n1", "n2"); // n3 removed: its link, still open, is a member's no more
-      var removed = c.call(forwardedPut(5));
+      // Its next request, even a plain one, no longer keeps the user written in it: it runs as the connection's own.
+      assertFalse(c.call(asRoot(6)).hasError());
+      assertNotEquals("root", loop.requests.getLast().getUser(), loop.requests.getLast().toString());
+      var removed = c.call(forwardedPut(7));
       assertEquals(Error.Code.PERMISSION_DENIED, removed.getError().getCode(), removed.toString());
-      assertEquals(List.of(3L, 4L), loop.handed, "nothing more reaches the loop");
+      assertTrue(removed.getError().getNotMember(), removed.toString());
+      assertEquals(List.of(3L, 4L, 5L, 6L), loop.handed(), "no forward reaches the loop");
     }
   }
 
+  private static Request asRoot(long id) {
+    return Requests.put(id, "k" + id, "v").toBuilder().setUser("root").build();
+  }
+
   @Test
-  void aClientThatSetsForwardedIsRefusedWithoutTheMemberMarkOnOtherRequests() throws Exception {
+  void anOrdinaryClientsForwardedPutIsRefusedAndItsPlainPutGoesThrough() throws Exception {
     // An ordinary client's certificate: its forwarded put is refused as not a member's; its plain put goes through.
     var client = TestCerts.in(dir).node("ca", "app", "app");
     try (var c = new RawClient(listener.port(), PemTls.of(client.certFile(), client.keyFile(), client.caFile())
@@ -103,7 +114,7 @@ class MemberCertificateTest {
       assertTrue(forged.getError().getMessage().contains("send the request without 'forwarded'"),
           forged.getError().getMessage());
       assertFalse(c.call(Requests.put(2, "k2", "v")).hasError());
-      assertEquals(List.of(2L), loop.handed);
+      assertEquals(List.of(2L), loop.handed());
     }
   }
 }

@@ -79,7 +79,7 @@ class MemberHelloWindowTest {
       var early = c.read();
       assertEquals(1, early.getId());
       assertEquals(Error.Code.UNAVAILABLE, early.getError().getCode(), "retried by the follower's loop: " + early);
-      assertEquals(List.of(), loop.handed, "nothing reaches the loop before the token");
+      assertEquals(List.of(), loop.handed(), "nothing reaches the loop before the token");
 
       tokenApplied();
       var readIndex = c.call(Request.newBuilder().setId(2)
@@ -87,7 +87,7 @@ class MemberHelloWindowTest {
       assertFalse(readIndex.hasError(), "the hello kept from before the token proves membership now: " + readIndex);
       var later = c.call(forwardedPut(3));
       assertFalse(later.hasError(), "and the connection stays a member's: " + later);
-      assertEquals(List.of(2L, 3L), loop.handed);
+      assertEquals(List.of(2L, 3L), loop.handed());
     }
   }
 
@@ -100,7 +100,7 @@ class MemberHelloWindowTest {
       var forged = c.call(forwardedPut(1));
       assertEquals(Error.Code.PERMISSION_DENIED, forged.getError().getCode(), forged.toString());
       assertTrue(forged.getError().getMessage().contains("member token"), forged.getError().getMessage());
-      assertEquals(List.of(), loop.handed, "a wrong token never reaches the loop");
+      assertEquals(List.of(), loop.handed(), "a wrong token never reaches the loop");
     }
   }
 }
