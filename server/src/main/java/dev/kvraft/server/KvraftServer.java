@@ -117,23 +117,11 @@ public final class KvraftServer implements AutoCloseable {
       });
     }
     // Member ids follow membership changes: the Raft configuration's once Raft runs, the cluster setting's before.
-    // With TLS they are read at each forwarded or ReadIndex request: the set is made again only when the members
-    // list is a new one (RaftNode makes one per configuration).
     var raftRef = new java.util.concurrent.atomic.AtomicReference<RaftNode>();
-    var idsOf = new java.util.concurrent.atomic.AtomicReference<java.util.Map.Entry<List<?>, java.util.Set<String>>>();
     java.util.function.Supplier<java.util.Set<String>> memberIds = () -> {
       var r = raftRef.get();
-      if (r == null) {
-        return config.cluster().stream().map(p -> p.id()).collect(java.util.stream.Collectors.toUnmodifiableSet());
-      }
-      var list = r.members();
-      var known = idsOf.get();
-      if (known != null && known.getKey() == list) {
-        return known.getValue();
-      }
-      var ids = list.stream().map(m -> m.id()).collect(java.util.stream.Collectors.toUnmodifiableSet());
-      idsOf.set(java.util.Map.entry(list, ids));
-      return ids;
+      return r == null ? config.cluster().stream().map(p -> p.id()).collect(java.util.stream.Collectors.toSet())
+          : r.memberIds();
     };
     var members = clientTls != null ? Members.byCertificate(memberIds) : Members.byToken(loop.memberToken());
     var backups = BackupFiles.open(config.dataDir().resolve(DataSizes.BACKUP_DIR), config.nodeId());

@@ -62,7 +62,8 @@ final class RaftMembership {
   private volatile long appendsMovedAt;
   private static final long CHECK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(100);
 
-  private record MembersView(RaftConfiguration conf, List<Member> members) {}
+  /** The members of one configuration, and their ids (what the leader checks a forwarding certificate against). */
+  private record MembersView(RaftConfiguration conf, List<Member> members, java.util.Set<String> ids) {}
 
   RaftMembership(ServerConfig config, RaftPeerId selfId, Supplier<RaftServer.Division> division,
       Supplier<List<Follower>> followers) {
@@ -84,10 +85,25 @@ final class RaftMembership {
       return config.cluster().stream().map(p -> new Member(p.id(), p.clientAddress(), p.peerAddress(), true))
           .toList();
     }
-    var conf = d.getRaftConf();
+    return view(d.getRaftConf()).members();
+  }
+
+  /**
+   * The ids of {@link #members}, made once per configuration: read at every request on a client connection with a
+   * certificate (net.Members). Any thread.
+   */
+  java.util.Set<String> memberIds() {
+    var d = division.get();
+    if (d == null) {
+      return ids(members());
+    }
+    return view(d.getRaftConf()).ids();
+  }
+
+  private MembersView view(RaftConfiguration conf) {
     var view = membersView;
     if (view != null && view.conf() == conf) {
-      return view.members();
+      return view;
     }
     var list = new ArrayList<Member>();
     conf.getCurrentPeers().stream().map(p -> member(p, true)).sorted(java.util.Comparator.comparing(Member::id))
@@ -95,8 +111,13 @@ final class RaftMembership {
     conf.getCurrentPeers(RaftPeerRole.LISTENER).stream().map(p -> member(p, false))
         .sorted(java.util.Comparator.comparing(Member::id)).forEach(list::add);
     var members = List.copyOf(list);
-    membersView = new MembersView(conf, members);
-    return members;
+    view = new MembersView(conf, members, ids(members));
+    membersView = view;
+    return view;
+  }
+
+  private static java.util.Set<String> ids(List<Member> members) {
+    return members.stream().map(Member::id).collect(java.util.stream.Collectors.toUnmodifiableSet());
   }
 
   /** A configuration's peer as a member; a bootstrap configuration from before client addresses were stored in it
@@ -219,12 +240,7 @@ final class RaftMembership {
    */
   boolean inOwnConfiguration() {
     var d = division.get();
-    if (d == null) {
-      return false;
-    }
-    var conf = d.getRaftConf();
-    return lists(conf.getCurrentPeers(RaftPeerRole.FOLLOWER), selfId)
-        || lists(conf.getCurrentPeers(RaftPeerRole.LISTENER), selfId);
+    return d != null && names(d.getRaftConf(), selfId);
   }
 
   /**
@@ -340,11 +356,13 @@ final class RaftMembership {
    * (--join, not added yet) leaves nobody out.
    */
   static boolean removedFrom(RaftConfiguration conf, RaftPeerId self) {
-    if (conf.getAllPeers().isEmpty()) {
-      return false;
-    }
-    return !lists(conf.getCurrentPeers(RaftPeerRole.FOLLOWER), self)
-        && !lists(conf.getCurrentPeers(RaftPeerRole.LISTENER), self);
+    return !conf.getAllPeers().isEmpty() && !names(conf, self);
+  }
+
+  /** Whether {@code conf}'s current peers name {@code self}, as a voter or a learner. */
+  private static boolean names(RaftConfiguration conf, RaftPeerId self) {
+    return lists(conf.getCurrentPeers(RaftPeerRole.FOLLOWER), self)
+        || lists(conf.getCurrentPeers(RaftPeerRole.LISTENER), self);
   }
 
   private static boolean lists(java.util.Collection<RaftPeer> peers, RaftPeerId id) {

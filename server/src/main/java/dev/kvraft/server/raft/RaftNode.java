@@ -331,6 +331,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
     return membership.members();
   }
 
+  /** The ids of {@link #members}, one set per configuration (see {@link RaftMembership#memberIds}); any thread. */
+  public java.util.Set<String> memberIds() {
+    return membership.memberIds();
+  }
+
   @Override
   public CompletableFuture<?> changeMembers(long callId, List<Member> expected, List<Member> voters,
       List<Member> learners, long timeoutMs) {
