@@ -100,8 +100,7 @@ final class ReadPath {
         }
       }
       case Route.NoLeader none -> retries.retryOrFail(commands, Error.Code.UNAVAILABLE, none.why(), "");
-      case Route.NotMember not -> commands.forEach(c -> replies.error(c, Error.Code.UNAVAILABLE, not.why(),
-          not.leaderAddress()));
+      case Route.NotMember not -> not.refuse(replies, commands);
     }
   }
 

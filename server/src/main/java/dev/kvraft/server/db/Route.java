@@ -19,7 +19,12 @@ sealed interface Route {
    * read-index requests as not a member's, so they are answered UNAVAILABLE at once, naming the leader (the client
    * can go there, or to another node) rather than PERMISSION_DENIED.
    */
-  record NotMember(String why, String leaderAddress) implements Route {}
+  record NotMember(String why, String leaderAddress) implements Route {
+    /** Answers each command UNAVAILABLE, naming the leader. */
+    void refuse(Replies replies, java.util.Collection<Event.Command> commands) {
+      commands.forEach(c -> replies.error(c, dev.kvraft.proto.Error.Code.UNAVAILABLE, why, leaderAddress));
+    }
+  }
 
   /** Decides the route from Raft's view now (loop thread; cheap). */
   static Route of(Consensus raft, ServerConfig config, boolean canForward) {

@@ -89,8 +89,7 @@ final class WritePath {
       }
       case Route.Leader leader -> forward(leader.address(), writes, forwarder);
       case Route.NoLeader none -> retries.retryOrFail(List.copyOf(writes), Error.Code.UNAVAILABLE, none.why(), "");
-      case Route.NotMember not -> writes.forEach(c -> replies.error(c, Error.Code.UNAVAILABLE, not.why(),
-          not.leaderAddress()));
+      case Route.NotMember not -> not.refuse(replies, writes);
     }
     writes.clear();
   }
