@@ -18,10 +18,15 @@ public interface Consensus {
   CompletableFuture<?> propose(long callId, ByteString entry);
 
   /**
-   * A linearizable read barrier: completes once this node has applied every entry committed before the call. The
-   * loop answers the reads of the batch when the completion event reaches it.
+   * A linearizable read barrier: completes once this node, still the leader after the call, has applied every entry
+   * committed before the call. The loop answers the reads of the batch when the completion event reaches it.
+   *
+   * <p>Its value is the read index a follower's {@code ReadIndex} is answered with: the commit index when the call
+   * began, at or above every entry any client could have seen committed before it. Null when this leader could not
+   * vouch for its commit index then (it had not yet applied an entry of its own term, so entries of earlier terms may
+   * be committed above it): the loop then answers with what it has applied when the barrier completes.
    */
-  CompletableFuture<?> readBarrier(long callId);
+  CompletableFuture<Long> readBarrier(long callId);
 
   /**
    * On the leader: tells the followers its commit index now rather than with the next append or heartbeat, so that
@@ -138,7 +143,7 @@ public interface Consensus {
    */
   static Consensus notStarted(String nodeId) {
     return new Consensus() {
-      private CompletableFuture<?> refused() {
+      private <T> CompletableFuture<T> refused() {
         return CompletableFuture.failedFuture(new ConsensusException(dev.kvraft.proto.Error.Code.UNAVAILABLE,
             "node " + nodeId + " is still starting; retry shortly", ""));
       }
@@ -149,7 +154,7 @@ public interface Consensus {
       }
 
       @Override
-      public CompletableFuture<?> readBarrier(long callId) {
+      public CompletableFuture<Long> readBarrier(long callId) {
         return refused();
       }
 

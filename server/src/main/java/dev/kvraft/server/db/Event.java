@@ -24,8 +24,11 @@ sealed interface Event {
   /** Raft refused or lost a proposal. */
   record ProposalFailed(long callId, Throwable cause) implements Event {}
 
-  /** A read barrier completed ({@code cause == null}) or failed. */
-  record BarrierDone(long callId, Throwable cause) implements Event {}
+  /**
+   * A read barrier completed ({@code cause == null}) or failed. {@code readIndex}: the commit index when it began, or
+   * -1 when the leader could not vouch for it then ({@link Consensus#readBarrier}).
+   */
+  record BarrierDone(long callId, long readIndex, Throwable cause) implements Event {}
 
   /** The leader answered a forwarded request. */
   record ForwardReplied(dev.kvraft.proto.Response response) implements Event {}

@@ -19,8 +19,9 @@ import java.util.function.Consumer;
  * them at once with {@link #answer}.
  *
  * <p>Why a barrier's completion is enough on the leader: Raft signals it only after its applied index reached the
- * read index, and the state machine hands every entry to the loop's queue before Raft counts it as applied; so by
- * the time the loop sees the completion it has applied every entry up to the read index.
+ * barrier's entry (or, on a group's only voter, its read index), and the state machine hands every entry to the
+ * loop's queue before Raft counts it as applied; so by the time the loop sees the completion it has applied every
+ * entry committed before the barrier began.
  *
  * <p>Loop thread only.
  */
@@ -73,7 +74,8 @@ final class ReadPath {
       case Route.Local local -> {
         long callId = ids.next();
         pending.barrierSent(callId, Pending.of(commands));
-        local.raft().readBarrier(callId).whenComplete((ok, err) -> events.accept(new Event.BarrierDone(callId, err)));
+        local.raft().readBarrier(callId).whenComplete((index, err) ->
+            events.accept(new Event.BarrierDone(callId, index == null ? -1 : index, err)));
       }
       case Route.Leader leader -> {
         var mine = new ArrayList<Event.Command>();
@@ -111,9 +113,9 @@ final class ReadPath {
     }
     if (b.cause() != null) {
       var err = Failures.consensus(b.cause());
-      // A barrier that had to be an empty entry (raft.ReadBarriers) is refused OVERLOADED when Ratis's pending
-      // writes are at their limit: others' writes, which will commit and let the next barrier be a plain round. The
-      // reads are retried like any read that found no leader, not answered OVERLOADED for load they did not make.
+      // A barrier is an empty entry (raft.ReadBarriers), refused OVERLOADED when Ratis's pending writes are at their
+      // limit: others' writes, which will commit and make room. The reads are retried like any read that found no
+      // leader, not answered OVERLOADED for load they did not make.
       boolean writesFull = err.code() == Error.Code.OVERLOADED;
       retries.retryOrFail(reads.commands(), writesFull ? Error.Code.UNAVAILABLE : err.code(), writesFull
           ? "node " + config.nodeId() + " could not confirm its leadership for this read: its Raft write queue was"
@@ -129,7 +131,7 @@ final class ReadPath {
           + " term " + replies.term() + " and has not yet applied an entry of that term; try again shortly", "");
       return;
     }
-    answerAll(reads);
+    answerAll(reads, b.readIndex());
   }
 
   /** The leader answered a read-index call (forwarded reads). */
@@ -147,11 +149,16 @@ final class ReadPath {
   /** Answers the follower reads whose read index this node has now applied. */
   void answerApplied() {
     for (var p : pending.appliedUpTo(applier.appliedIndex())) {
-      answerAll(p);
+      answerAll(p, -1);
     }
   }
 
-  private void answerAll(Pending reads) {
+  /**
+   * Answers reads whose barrier passed (or, on a follower, whose read index this node applied). A follower's
+   * {@code ReadIndex} gets {@code readIndex}, the commit index as the barrier began, or what this node has applied when
+   * that is -1 (unknown).
+   */
+  private void answerAll(Pending reads, long readIndex) {
     long now = System.nanoTime();
     for (var c : reads.commands()) {
       c.trace().raftDone(now);
@@ -166,7 +173,7 @@ final class ReadPath {
         backup.accept(c);
         continue;
       }
-      replies.reply(c, answer(c.request()));
+      replies.reply(c, answer(c.request(), readIndex));
     }
   }
 
@@ -180,8 +187,12 @@ final class ReadPath {
    * error, never the loop's death (a read changes nothing, so nothing is left half done).
    */
   Response answer(Request r) {
+    return answer(r, -1);
+  }
+
+  private Response answer(Request r, long readIndex) {
     try {
-      return answerOrThrow(r);
+      return answerOrThrow(r, readIndex);
     } catch (RuntimeException e) {
       LOG.error("answering {} request {} failed: {}; answered INTERNAL, the node serves on (a bug: please report"
           + " it)", r.getCommandCase(), r.getId(), e.toString(), e);
@@ -190,7 +201,7 @@ final class ReadPath {
     }
   }
 
-  private Response answerOrThrow(Request r) {
+  private Response answerOrThrow(Request r, long readIndex) {
     var response = replies.respond(r.getId());
     switch (r.getCommandCase()) {
       case GET -> {
@@ -219,7 +230,7 @@ final class ReadPath {
       case LEASE_LIST -> response.setLeaseList(leases.list());
       case ALARM -> response.setAlarm(alarms.list());
       case READ_INDEX -> response.setReadIndex(ReadIndexResult.newBuilder()
-          .setIndex(Math.max(0, applier.appliedIndex())));
+          .setIndex(readIndex >= 0 ? readIndex : Math.max(0, applier.appliedIndex())));
       default -> throw new IllegalStateException("not a read: " + r.getCommandCase());
     }
     return response.build();

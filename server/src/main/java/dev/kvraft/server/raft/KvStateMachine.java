@@ -41,8 +41,9 @@ import org.slf4j.LoggerFactory;
  *       log order. Each configuration Ratis hands over is also told to {@code configurationChanged} (with TLS, the
  *       transport then closes the Raft channels of peers no longer members): one applied from the log, and the
  *       leader's, which a snapshot install brings (see {@link #notifyConfigurationChanged}).
- *   <li>{@link #query} is the end of a linearizable read barrier: Ratis calls it once its applied index passed the
- *       read index, so it has nothing left to do (the loop answers the reads when the barrier's reply reaches it).
+ *   <li>{@link #query} is the end of a read-index round (a group's only voter's read barrier, and the commit
+ *       notice): Ratis calls it once its applied index passed the read index, so it has nothing left to do (the loop
+ *       answers the reads when the barrier's reply reaches it). Other read barriers are empty entries.
  *   <li>{@link #takeSnapshot} starts a snapshot in the background and answers with the newest one on disk;
  *       {@link #initialize} loads it at start-up, {@link #pause} and {@link #reinitialize} load one Ratis installed
  *       from the leader.

@@ -40,7 +40,7 @@ record RaftErrors(String nodeId) {
           "node " + nodeId + " cannot serve this now (" + t.getMessage() + "); retry shortly", "");
     }
     if (t instanceof UnsupportedOperationException) {
-      // A read barrier that reached Ratis after this node stopped leading: Ratis tries a follower read index,
+      // A read-index round that reached Ratis after this node stopped leading: Ratis tries a follower read index,
       // which its Netty transport cannot do. Nothing was read; the database loop routes it again, to the leader.
       return new ConsensusException(Error.Code.UNAVAILABLE,
           "node " + nodeId + " stopped leading while serving a read; retry at the leader", "");

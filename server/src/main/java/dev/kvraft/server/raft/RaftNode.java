@@ -55,7 +55,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
   private final KvStateMachine stateMachine;
   private final RaftServer server;
   private volatile RaftServer.Division division;
-  /** Read barriers: a read-index round, or an empty entry when a round could be answered with no check. */
+  /** Read barriers: an empty entry (a read-index round only for a group's only voter and the commit notice). */
   private final ReadBarriers barriers;
   /** The membership as the configuration says it, a change's pieces, and whether a learner's leader reaches it. */
   private final RaftMembership membership;
@@ -142,26 +142,32 @@ public final class RaftNode implements Consensus, AutoCloseable {
 
   /**
    * A read barrier: completes once this node, still the leader after the barrier began, has applied everything
-   * committed when it began; a round of Ratis's read index, or an empty entry where Ratis would answer the round
-   * with no check ({@link ReadBarriers}). The loop's thread only (the loop's reads, its commit notices and backups
-   * all come through here).
+   * committed when it began: an empty entry ({@link ReadBarriers}). The loop's thread only (the loop's reads and
+   * backups come through here). Its value, the commit index as the barrier began, is read first: a read that arrived
+   * before the call needs nothing committed after it. A follower's read waits for that index, not for the barrier's
+   * own entry, which it would learn is committed only with the leader's next append.
    */
   @Override
-  public CompletableFuture<?> readBarrier(long callId) {
+  public CompletableFuture<Long> readBarrier(long callId) {
     var d = division;
     if (d == null || !d.getInfo().isLeader()) {
       return notLeader();
     }
-    return barriers.barrier(d.getRaftLog()::getLastCommittedIndex, callId);
+    // Ready: this leader has committed the first entry of its term, so its commit index covers every earlier term's
+    // entries. Good only if the barrier's entry commits in the same term: a node deposed and elected again meanwhile
+    // might have missed writes another leader acknowledged in between, so it then answers with what it applied.
+    long term = d.getInfo().getCurrentTerm();
+    Long readIndex = d.getInfo().isLeaderReady() ? d.getRaftLog().getLastCommittedIndex() : null;
+    return barriers.barrier(callId).thenApply(done -> d.getInfo().getCurrentTerm() == term ? readIndex : null);
   }
 
-  private CompletableFuture<?> notLeader() {
+  private <T> CompletableFuture<T> notLeader() {
     // Over Netty a follower cannot take a read index itself (DESIGN.md): say "not leader" before Ratis tries.
     return CompletableFuture.failedFuture(new ConsensusException(Error.Code.UNAVAILABLE,
         "node " + config.nodeId() + " is not the leader", info().leaderId()));
   }
 
-  /** Empty entries read barriers committed, because nothing had committed since the last round. */
+  /** Empty entries read barriers committed. */
   public long emptyBarriers() {
     return barriers.emptyEntries();
   }
@@ -179,7 +185,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
       return notLeader();
     }
     // Never an empty entry: nobody reads by it, and it would be one more to notify.
-    return barriers.round(d.getRaftLog()::getLastCommittedIndex, callId);
+    return barriers.round(callId);
   }
 
   private CompletableFuture<RaftClientReply> submit(long callId, Message message, RaftClientRequest.Type type) {

@@ -18,7 +18,7 @@ class CommitNoticeTest {
     final List<CompletableFuture<Void>> pushes = new ArrayList<>();
 
     @Override public CompletableFuture<?> propose(long callId, ByteString entry) { return null; }
-    @Override public CompletableFuture<?> readBarrier(long callId) { return null; }
+    @Override public CompletableFuture<Long> readBarrier(long callId) { return null; }
     @Override public boolean wasAppended(long callId) { return false; }
     @Override public void forget(long callId) { }
     @Override public long term() { return 1; }

@@ -50,7 +50,7 @@ class DatabaseLoopTest {
     /** Whether this node's own configuration names it (false: started with --join, not added yet). */
     volatile boolean inConfiguration = true;
     final BlockingQueue<Proposal> proposals = new LinkedBlockingQueue<>();
-    final BlockingQueue<CompletableFuture<Object>> barriers = new LinkedBlockingQueue<>();
+    final BlockingQueue<CompletableFuture<Long>> barriers = new LinkedBlockingQueue<>();
     volatile boolean appended;
     volatile List<Member> members = List.of();
     /** The call id of each membership change, which commits at once. */
@@ -72,8 +72,8 @@ class DatabaseLoopTest {
     }
 
     @Override
-    public CompletableFuture<?> readBarrier(long callId) {
-      var f = new CompletableFuture<Object>();
+    public CompletableFuture<Long> readBarrier(long callId) {
+      var f = new CompletableFuture<Long>();
       barriers.add(f);
       return f;
     }
@@ -639,6 +639,29 @@ class DatabaseLoopTest {
     var read = answer();
     assertEquals(Error.Code.UNAVAILABLE, read.getError().getCode(), read.toString());
     assertTrue(read.getError().getMessage().contains("within 1000 ms"), read.getError().getMessage());
+  }
+
+  @Test
+  void aFollowersReadIndexIsTheCommitIndexAsTheBarrierBeganNotTheBarriersOwnEntry() throws Exception {
+    // A follower answers its linearizable reads once it has applied the index the leader names. Named the leader's
+    // applied index after the barrier, that index was the barrier's own empty entry in a read-only load, which a
+    // follower learns is committed only with the leader's next append: every follower read waited for one more.
+    raft.leader = true;
+    start();
+    applyForeign(WriteOp.newBuilder().setLeaseGrant(LeaseGrant.newBuilder().setId(7).setTtlSeconds(30)).build());
+    applyForeign(WriteOp.newBuilder().setLeaseGrant(LeaseGrant.newBuilder().setId(8).setTtlSeconds(30)).build());
+    assertEquals(2, loop.appliedIndex());
+    var readIndex = Request.newBuilder().setForwarded(true)
+        .setReadIndex(dev.kvraft.proto.ReadIndex.getDefaultInstance());
+    submit(readIndex.setId(1).build());
+    next(raft.barriers, "read barrier").complete(1L);
+    var r = answer();
+    assertEquals(1, r.getReadIndex().getIndex(), "the commit index as the barrier began: " + r);
+    // A leader that could not vouch for its commit index when the barrier began names what it has applied.
+    submit(readIndex.setId(2).build());
+    next(raft.barriers, "read barrier").complete(null);
+    r = answer();
+    assertEquals(2, r.getReadIndex().getIndex(), "what the leader has applied: " + r);
   }
 
   @Test

@@ -28,7 +28,7 @@ final class FakeLeader implements Consensus {
   }
 
   @Override public CompletableFuture<?> propose(long callId, ByteString entry) { return null; }
-  @Override public CompletableFuture<?> readBarrier(long callId) { return null; }
+  @Override public CompletableFuture<Long> readBarrier(long callId) { return null; }
   @Override public boolean wasAppended(long callId) { return false; }
   @Override public void forget(long callId) { }
   @Override public long term() { return 1; }

@@ -73,11 +73,7 @@ class MemberAuthTest {
     // The token is in the snapshot (so a node restarted from one still has it) and nowhere in kvraft.db.
     assertFalse(Nodes.call(leader, Request.newBuilder().setId(id++)
         .setSnapshot(dev.kvraft.proto.Snapshot.getDefaultInstance()).build(), WAIT).hasError());
-    var snapshot = newestSnapshot(leader.config().dataDir());
-    var hex = Sqlite3.query(snapshot, "SELECT value FROM system WHERE name = 'member_token'");
-    assertEquals(1, hex.size(), "the snapshot's system table holds the token: " + hex);
-    var token = HexFormat.of().parseHex(hex.get(0));
-    assertEquals(32, token.length);
+    var token = memberToken(leader);
     var db = leader.config().dataDir().resolve("kvraft.db");
     var rows = Sqlite3.await(db, "SELECT summary FROM raft_log WHERE summary = 'member token set'",
         List.of("member token set"), WAIT);
@@ -104,6 +100,65 @@ class MemberAuthTest {
       }
     }, r -> !r.hasError() || r.getError().getCode() != Error.Code.UNAVAILABLE);
     assertFalse(last.hasError(), last.toString());
+  }
+
+  /**
+   * A follower's linearizable reads wait until it has applied the index the leader's ReadIndex names: at or above
+   * everything committed before the ReadIndex arrived, and no more. It used to be what the leader had applied after
+   * its barrier, which in a read-only load is the barrier's own empty entry (raft.ReadBarriers): a follower learns
+   * that entry is committed only with the leader's next append, so every follower read waited for one more.
+   */
+  @Test
+  void theLeadersReadIndexCoversWhatWasCommittedBeforeItAndNotItsOwnBarrier(@TempDir Path dir) throws Exception {
+    for (var c : TestNodes.cluster(dir, 3, Map.of())) {
+      servers.start(c);
+    }
+    var leader = Nodes.awaitLeader(WAIT, servers.list());
+    assertFalse(Nodes.call(leader, Requests.put(1, "k", "v"), WAIT).hasError());
+    Sqlite3.await(leader.config().dataDir().resolve("kvraft.db"), "SELECT summary FROM raft_log WHERE summary ="
+        + " 'member token set'", List.of("member token set"), WAIT);
+    assertFalse(Nodes.call(leader, Request.newBuilder().setId(2)
+        .setSnapshot(dev.kvraft.proto.Snapshot.getDefaultInstance()).build(), WAIT).hasError());
+    var token = memberToken(leader);
+    var ids = new java.util.concurrent.atomic.AtomicLong(3);
+    record Read(long before, long index, long after) {}
+    // Every barrier commits an entry; asked until one is seen to, of whoever leads now, again only if leadership
+    // moved meanwhile.
+    var read = Await.until("a ReadIndex whose barrier committed an entry", WAIT, () -> {
+      var now = Nodes.awaitLeader(WAIT, servers.list());
+      try (var c = RawClient.to(now)) {
+        var hello = c.call(Request.newBuilder().setId(ids.getAndIncrement()).setMemberHello(MemberHello.newBuilder()
+            .setNodeId("n2").setToken(ByteString.copyFrom(token))).build());
+        assertFalse(hello.hasError(), hello.toString());
+        var status = Request.newBuilder().setStatus(dev.kvraft.proto.Status.getDefaultInstance());
+        for (int i = 0; i < 4; i++) {
+          var before = c.call(status.setId(ids.getAndIncrement()).build()).getStatus();
+          var ri = c.call(Request.newBuilder().setId(ids.getAndIncrement())
+              .setReadIndex(ReadIndex.getDefaultInstance()).build());
+          var after = c.call(status.setId(ids.getAndIncrement()).build()).getStatus();
+          if (ri.hasError() || !after.getRole().equals("LEADER") || before.getTerm() != after.getTerm()) {
+            return null;
+          }
+          if (after.getCommitIndex() > before.getCommitIndex()) {
+            return new Read(before.getCommitIndex(), ri.getReadIndex().getIndex(), after.getCommitIndex());
+          }
+        }
+        return null;
+      }
+    }, r -> r != null);
+    assertTrue(read.index() >= read.before(), "at or above what was committed before the ReadIndex: " + read);
+    assertTrue(read.index() < read.after(), "below the barrier's own entry, committed by the time it answered: "
+        + read);
+  }
+
+  /** The cluster's member token, from the newest snapshot of {@code node} (taken by the caller). */
+  private static byte[] memberToken(dev.kvraft.server.KvraftServer node) throws Exception {
+    var snapshot = newestSnapshot(node.config().dataDir());
+    var hex = Sqlite3.query(snapshot, "SELECT value FROM system WHERE name = 'member_token'");
+    assertEquals(1, hex.size(), "the snapshot's system table holds the token: " + hex);
+    var token = HexFormat.of().parseHex(hex.get(0));
+    assertEquals(32, token.length);
+    return token;
   }
 
   private static Path newestSnapshot(Path dataDir) throws Exception {
