@@ -16,7 +16,7 @@ import org.slf4j.LoggerFactory;
  * applied the write: a watch on a follower got its event about half a second after the put was acknowledged, a
  * stale read there missed it, and at start-up the followers waited that long for the member token before they could
  * serve. So once this node has applied an entry, has no write of its own in flight (a later append would carry the
- * news) and has applied nothing for {@link #QUIET_NANOS}, it asks Ratis for a read barrier: Ratis answers a leader's
+ * news) and has applied nothing for {@link #QUIET_NANOS}, it asks Ratis for a read index: Ratis answers a leader's
  * read index by sending every follower a heartbeat at once, which carries the commit index. At most one is in flight;
  * its answer is not waited for.
  *

@@ -23,8 +23,9 @@ public interface Consensus {
    *
    * <p>Its value is the read index a follower's {@code ReadIndex} is answered with: the commit index when the call
    * began, at or above every entry any client could have seen committed before it. Null when this leader could not
-   * vouch for its commit index then (it had not yet applied an entry of its own term, so entries of earlier terms may
-   * be committed above it): the loop then answers with what it has applied when the barrier completes.
+   * vouch for it (it had not yet applied an entry of its own term, so entries of earlier terms may be committed above
+   * it; or its term changed before the barrier completed): the loop then answers with what it has applied when the
+   * barrier completes.
    */
   CompletableFuture<Long> readBarrier(long callId);
 

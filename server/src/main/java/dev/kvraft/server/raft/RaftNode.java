@@ -142,10 +142,11 @@ public final class RaftNode implements Consensus, AutoCloseable {
 
   /**
    * A read barrier: completes once this node, still the leader after the barrier began, has applied everything
-   * committed when it began: an empty entry ({@link ReadBarriers}). The loop's thread only (the loop's reads and
-   * backups come through here). Its value, the commit index as the barrier began, is read first: a read that arrived
-   * before the call needs nothing committed after it. A follower's read waits for that index, not for the barrier's
-   * own entry, which it would learn is committed only with the leader's next append.
+   * committed when it began: an empty entry, or on a group's only voter Ratis's read index ({@link ReadBarriers}).
+   * The loop's thread only (the loop's reads and backups come through here). Its value, the commit index as the
+   * barrier began, is read first: a read that arrived before the call needs nothing committed after it. A follower's
+   * read waits for that index, not for the barrier's own entry, which it would learn is committed only with the
+   * leader's next append.
    */
   @Override
   public CompletableFuture<Long> readBarrier(long callId) {
@@ -153,7 +154,7 @@ public final class RaftNode implements Consensus, AutoCloseable {
     if (d == null || !d.getInfo().isLeader()) {
       return notLeader();
     }
-    // Ready: this leader has committed the first entry of its term, so its commit index covers every earlier term's
+    // Ready: this leader has applied the first entry of its term, so its commit index covers every earlier term's
     // entries. Good only if the barrier's entry commits in the same term: a node deposed and elected again meanwhile
     // might have missed writes another leader acknowledged in between, so it then answers with what it applied.
     long term = d.getInfo().getCurrentTerm();
@@ -173,10 +174,10 @@ public final class RaftNode implements Consensus, AutoCloseable {
   }
 
   /**
-   * A read barrier whose answer nobody needs: Ratis 3.3.0 answers a leader's read index by sending every follower a
-   * heartbeat at once ({@code ReadIndexHeartbeats}), and a heartbeat carries the commit index. Without it, the
-   * followers would learn of the leader's last commit only at the next heartbeat, up to half the minimum election
-   * timeout later.
+   * A read-index round (never an empty entry) whose answer nobody needs: Ratis 3.3.0 answers a leader's read index
+   * by sending every follower a heartbeat at once ({@code ReadIndexHeartbeats}), and a heartbeat carries the commit
+   * index. Without it, the followers would learn of the leader's last commit only at the next heartbeat, up to half
+   * the minimum election timeout later.
    */
   @Override
   public CompletableFuture<?> pushCommitIndex(long callId) {

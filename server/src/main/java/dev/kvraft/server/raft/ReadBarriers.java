@@ -26,13 +26,13 @@ import org.apache.ratis.protocol.RaftClientRequest;
  *       counts only replies to heartbeats sent after it read the appender's call id, which it reads after asking the
  *       appender for a heartbeat; the appender also clears that request after building its next message. A
  *       heartbeat sent in between does not count and no other is asked for. Measured: one client's sequential
- *       linearizable gets on a three-node leader, p99 503 ms when rounds and entries alternated (as this class
- *       did until 2026-12-07: a round whenever something had committed since the last one), p99 11 ms with entries
- *       only.</li>
+ *       linearizable gets on a three-node leader, p99 about 504 ms when rounds and entries alternated (as this class
+ *       did until 2026-12-07: a round whenever something had committed since the last one), 10.4–10.9 ms with
+ *       entries only.</li>
  * </ul>
  * An entry costs a little more under heavy reads (it is written and fsynced on a majority, and mirrored to
- * {@code kvraft.db}), about 4% fewer linearizable gets/s in BENCHMARKS.md's runs; barriers are pipelined one per
- * loop turn that has reads, so they are few (a few hundred a second at 60,000 reads/s).
+ * {@code kvraft.db}), about 5% fewer linearizable gets/s in BENCHMARKS.md's runs; barriers are pipelined one per
+ * loop turn that has reads, so they are far fewer than the reads.
  *
  * <p>{@link #round} remains for the commit notice, which wants the heartbeats a round sends (they carry the commit
  * index) and nothing of its answer.
