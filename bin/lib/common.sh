@@ -82,15 +82,19 @@ kvraft_classpath() {
   echo "$jar:$KVRAFT_HOME/$module/target/lib/*"
 }
 
-# JVM flags that map the server's class-data-sharing archive, made first when missing or older than a jar of the
-# class path $1: a training run (dev.kvraft.server.ClassArchiveTraining, a one-node server answering a few hundred
-# requests, about 10 s) under -XX:ArchiveClassesAtExit. A node that maps the classes it needs instead of reading them
-# from the jars listens sooner: about 2 s sooner for three nodes starting together on two cores (BENCHMARKS.md). The
-# archive lies beside the jars, one per JDK major version; it is written under a temporary name and renamed, so
-# nodes starting together share one complete file that nothing writes again. The JVM checks it against its own
-# build and the jars and silently ignores one that does not match. Nothing is added when the archive cannot be made
-# (a read-only installation, a failed training run: the node starts as it would without), when
-# KVRAFT_CLASS_ARCHIVE=off, or when the JVM options $2 choose their own (-Xshare, SharedArchiveFile, AOTCache).
+# JVM flags that map the server's archive, made first when missing or older than a jar of the class path $1: a
+# training run (dev.kvraft.server.ClassArchiveTraining: a three-node cluster in one JVM under a mixed load of
+# puts, gets, scans, deletes, txns and watches, about 20 s in all). On JDK 25 and later the archive is an AOT cache
+# (-XX:AOTCacheOutput, then -XX:AOTCache): the classes, loaded and linked, and the profiles of the methods the run
+# made hot, so a node compiles them at once instead of profiling them first; before JDK 25, a class-data-sharing
+# archive of the classes (-XX:ArchiveClassesAtExit, then -XX:SharedArchiveFile). A node that maps the classes it
+# needs instead of reading them from the jars listens sooner, and with the profiles it reaches its speed sooner
+# (BENCHMARKS.md). The archive lies beside the jars, one per JDK major version; it is written under a temporary name
+# and renamed, so nodes starting together share one complete file that nothing writes again. The JVM checks it
+# against its own build, its flags and the jars and silently ignores one that does not match. Nothing is added when
+# the archive cannot be made (a read-only installation, a failed training run: the node starts as it would
+# without), when KVRAFT_CLASS_ARCHIVE=off, or when the JVM options $2 choose their own (-Xshare,
+# SharedArchiveFile, AOTCache).
 kvraft_class_archive_flags() {
   local cp=$1 jvm_opts=${2:-} dir archive jars=() parts part
   [ "${KVRAFT_CLASS_ARCHIVE:-on}" = off ] && return 0
@@ -103,7 +107,17 @@ kvraft_class_archive_flags() {
     esac
   done
   dir=$(dirname "${jars[0]}")
-  archive="$dir/kvraft-server.jdk$JAVA_MAJOR.jsa"
+  local make use quiet="-Xlog:cds=off -Xlog:cds+dynamic=off"
+  if [ "$JAVA_MAJOR" -ge 25 ]; then
+    archive="$dir/kvraft-server.jdk$JAVA_MAJOR.aot"
+    make="-XX:AOTCacheOutput=$archive.tmp"
+    use="-XX:AOTCache=$archive"
+    quiet="-Xlog:aot=off $quiet" # a JDK before 24 refuses to start on the unknown tag
+  else
+    archive="$dir/kvraft-server.jdk$JAVA_MAJOR.jsa"
+    make="-XX:ArchiveClassesAtExit=$archive.tmp"
+    use="-XX:SharedArchiveFile=$archive"
+  fi
   # The JDK counts like a jar: an update within the same major version makes the archive stale too.
   local jdk
   jdk=$(dirname "$(dirname "$(readlink -f "$JAVA")")")
@@ -119,17 +133,16 @@ kvraft_class_archive_flags() {
     && command -v flock >/dev/null 2>&1 && { exec 8>"$dir/.class-archive.lock"; } 2>/dev/null; then
     # One training run at a time; a launcher that cannot get the lock within two minutes starts without it.
     if flock -w 120 8 && kvraft_archive_older "$archive" && kvraft_archive_older "$archive.failed"; then
-      echo "$(basename "$0"): making the JVM's class archive for this build (a one-node training run, about 10 s)" >&2
-      rm -f "$archive" "$archive.failed"
-      # shellcheck disable=SC2046 # the flags are words
-      if timeout 120 "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC -XX:ArchiveClassesAtExit="$archive.tmp" \
-        -Xlog:cds=off -Xlog:cds+dynamic=off -cp "$cp" dev.kvraft.server.ClassArchiveTraining >"$archive.log" 2>&1 \
-        && [ -s "$archive.tmp" ]; then
+      echo "$(basename "$0"): making the JVM's archive for this build (a three-node training run, about 20 s)" >&2
+      rm -f "$archive" "$archive.failed" "$archive.tmp" "$archive.tmp.config"
+      # shellcheck disable=SC2046,SC2086 # the flags are words
+      if timeout 120 "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC $make $quiet -cp "$cp" \
+        dev.kvraft.server.ClassArchiveTraining >"$archive.log" 2>&1 && [ -s "$archive.tmp" ]; then
         chmod 0644 "$archive.tmp" # readable by a service user, whatever the umask of whoever made it
         mv -f "$archive.tmp" "$archive"
       else
-        echo "$(basename "$0"): the class archive's training run failed (see $archive.log); starting without it" >&2
-        rm -f "$archive.tmp"
+        echo "$(basename "$0"): the JVM archive's training run failed (see $archive.log); starting without it" >&2
+        rm -f "$archive.tmp" "$archive.tmp.config"
         touch "$archive.failed"
       fi
     fi
@@ -137,7 +150,7 @@ kvraft_class_archive_flags() {
     exec 8>&-
   fi
   if [ -s "$archive" ] && ! kvraft_archive_older "$archive"; then
-    echo "-XX:SharedArchiveFile=$archive -Xlog:cds=off -Xlog:cds+dynamic=off"
+    echo "$use $quiet"
   fi
   return 0
 }

@@ -99,13 +99,15 @@ class ClusterScriptTest {
     var start = cluster("start");
     assertEquals(0, start.status(), start.out());
     assertTrue(start.out().contains("cluster up, leader n"), start.out());
-    // The launcher made the JVM's class archive for this build (once), and every node maps it.
+    // The launcher made the JVM's archive for this build (once), and every node maps it: an AOT cache on JDK 25 and
+    // later, a class-data-sharing archive before.
     for (var n : List.of("n1", "n2", "n3")) {
       var pid = java.nio.file.Files.readString(dir.resolve("data/" + n + ".pid")).strip();
       var cmdline = java.nio.file.Files.readString(Path.of("/proc", pid, "cmdline")).replace('\0', ' ');
-      var archive = cmdline.replaceAll(".*-XX:SharedArchiveFile=(\\S+).*", "$1");
-      assertTrue(cmdline.contains("-XX:SharedArchiveFile=") && java.nio.file.Files.isRegularFile(Path.of(archive)),
-          n + " runs without the class archive: " + cmdline + "\n"
+      var flag = Runtime.version().feature() >= 25 ? "-XX:AOTCache=" : "-XX:SharedArchiveFile=";
+      var archive = cmdline.replaceAll(".*" + flag + "(\\S+).*", "$1");
+      assertTrue(cmdline.contains(flag) && java.nio.file.Files.isRegularFile(Path.of(archive)),
+          n + " runs without the JVM archive (" + flag + "): " + cmdline + "\n"
           + java.nio.file.Files.readString(dir.resolve("data/" + n + ".log")));
     }
     var put = kvsh("127.0.0.1:7379", "put readme yes", "get readme");
