@@ -111,9 +111,10 @@ run install -m 0644 "$src/systemd/kvraft@.service" "$root/etc/systemd/system/kvr
 run install -m 0644 "$src/systemd/kvraft-backup.service" "$src/systemd/kvraft-backup.timer" "$root/etc/systemd/system/"
 
 if [ -z "$prefix" ] && [ "$dry" = 0 ]; then
-  # The JVM's class archive for the installed jars (bin/lib/common.sh), made now as root: the service user cannot
-  # write /opt/kvraft/lib. Under a --prefix the paths differ from the installed ones, so none is made there.
-  "$opt/bin/kvraft-server" --help >/dev/null || say "could not make the class archive; the nodes start without it"
+  # The JVM's archive for the installed jars (bin/lib/common.sh: an AOT cache on JDK 25+, a class archive before),
+  # made now as root: the service user cannot write /opt/kvraft/lib. Under a --prefix the paths differ from the
+  # installed ones, so none is made there.
+  "$opt/bin/kvraft-server" --help >/dev/null || say "could not make the JVM archive; the nodes start without it"
 fi
 
 for id in "${ids[@]}"; do

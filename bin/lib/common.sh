@@ -98,7 +98,12 @@ kvraft_classpath() {
 kvraft_class_archive_flags() {
   local cp=$1 jvm_opts=${2:-} dir archive jars=() parts part
   [ "${KVRAFT_CLASS_ARCHIVE:-on}" = off ] && return 0
-  case " $jvm_opts " in *-Xshare*|*SharedArchiveFile*|*AOTCache*) return 0 ;; esac
+  # Options that choose their own archive (the JVM refuses some of them beside AOTCache), also from the environment.
+  local all_opts=" $jvm_opts ${JAVA_TOOL_OPTIONS:-} ${JDK_JAVA_OPTIONS:-} "
+  case "$all_opts" in
+    *-Xshare*|*SharedArchiveFile*|*ArchiveClassesAtExit*|*SharedClassListFile*|*DumpLoadedClassList*) return 0 ;;
+    *AOTCache*|*AOTMode*|*AOTConfiguration*) return 0 ;;
+  esac
   IFS=: read -r -a parts <<<"$cp"
   for part in "${parts[@]}"; do
     case "$part" in
@@ -107,15 +112,29 @@ kvraft_class_archive_flags() {
     esac
   done
   dir=$(dirname "${jars[0]}")
-  local make use quiet="-Xlog:cds=off -Xlog:cds+dynamic=off"
+  # The AOT cache from JDK 25 on, unless the options are ones it does not serve (the JVM would ignore it, and with it
+  # its own class archive): another collector than the training's G1, an agent, more modules, no compressed
+  # pointers. Those get the class archive, as before JDK 25.
+  local aot=no quiet="-Xlog:cds=off -Xlog:cds+dynamic=off" make=() check=() use
   if [ "$JAVA_MAJOR" -ge 25 ]; then
+    aot=yes
+    case "$all_opts" in
+      *-XX:+Use*GC*) case "$all_opts" in *-XX:+UseG1GC*) ;; *) aot=no ;; esac ;;
+    esac
+    case "$all_opts" in *-javaagent*|*-agentlib*|*-agentpath*|*--add-modules*) aot=no ;; esac
+    # No compressed pointers (a heap of 32 GB or more, or turned off), unlike the training's.
+    case "$all_opts" in *-XX:-UseCompressed*|*-Xmx[3-9][0-9][gG]*|*-Xmx[1-9][0-9][0-9][gG]*|*-Xmx*[tT]*) aot=no ;; esac
+  fi
+  if [ "$aot" = yes ]; then
     archive="$dir/kvraft-server.jdk$JAVA_MAJOR.aot"
-    make="-XX:AOTCacheOutput=$archive.tmp"
+    make=(-XX:AOTCacheOutput="$archive.tmp")
+    check=(-XX:AOTMode=on -XX:AOTCache="$archive.tmp")
     use="-XX:AOTCache=$archive"
-    quiet="-Xlog:aot=off $quiet" # a JDK before 24 refuses to start on the unknown tag
+    quiet="-Xlog:aot=off $quiet" # a JDK before 25 may refuse to start on the unknown tag
   else
     archive="$dir/kvraft-server.jdk$JAVA_MAJOR.jsa"
-    make="-XX:ArchiveClassesAtExit=$archive.tmp"
+    make=(-XX:ArchiveClassesAtExit="$archive.tmp")
+    check=(-Xshare:on -XX:SharedArchiveFile="$archive.tmp")
     use="-XX:SharedArchiveFile=$archive"
   fi
   # The JDK counts like a jar: an update within the same major version makes the archive stale too.
@@ -135,9 +154,12 @@ kvraft_class_archive_flags() {
     if flock -w 120 8 && kvraft_archive_older "$archive" && kvraft_archive_older "$archive.failed"; then
       echo "$(basename "$0"): making the JVM's archive for this build (a three-node training run, about 20 s)" >&2
       rm -f "$archive" "$archive.failed" "$archive.tmp" "$archive.tmp.config"
-      # shellcheck disable=SC2046,SC2086 # the flags are words
-      if timeout 120 "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC $make $quiet -cp "$cp" \
-        dev.kvraft.server.ClassArchiveTraining >"$archive.log" 2>&1 && [ -s "$archive.tmp" ]; then
+      # The run's own output, the JVM's archive messages included, goes to $archive.log. The archive is then mapped
+      # once with the JVM told to fail when it cannot, so a file the JVM would ignore is never installed.
+      # shellcheck disable=SC2046 # the flags are words
+      if timeout -k 15 120 "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC "${make[@]}" -cp "$cp" \
+          dev.kvraft.server.ClassArchiveTraining >"$archive.log" 2>&1 && [ -s "$archive.tmp" ] \
+        && "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC "${check[@]}" -cp "$cp" -version >>"$archive.log" 2>&1; then
         chmod 0644 "$archive.tmp" # readable by a service user, whatever the umask of whoever made it
         mv -f "$archive.tmp" "$archive"
       else

@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Compare;
 import dev.kvraft.proto.Consistency;
 import dev.kvraft.proto.Delete;
+import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Get;
 import dev.kvraft.proto.Op;
 import dev.kvraft.proto.Put;
@@ -27,7 +28,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -72,28 +75,39 @@ public final class ClassArchiveTraining {
         servers.add(KvraftServer.start(ServerConfig.fromArgs("--node.id=n" + (i + 1), "--cluster=" + cluster,
             "--data.dir=" + dir.resolve("n" + (i + 1)), "--metrics.address=127.0.0.1:0")));
       }
-      long requests = train(ports.subList(0, NODES), Duration.ofMillis((long) (seconds * 1000)));
-      System.err.println("kvraft archive training: " + requests + " messages answered in " + seconds + " s");
+      var counts = train(ports.subList(0, NODES), Duration.ofMillis((long) (seconds * 1000)));
+      System.err.println("kvraft archive training: " + counts.answered() + " answers and " + counts.events()
+          + " watch messages in " + seconds + " s; errors by code: " + counts.errors());
+      long errors = counts.errors().values().stream().mapToLong(Long::longValue).sum();
+      if (counts.answered() == 0 || errors * 100 > counts.answered()) {
+        throw new IOException("more than 1% of the training's requests failed: " + counts.errors());
+      }
       code = 0;
     } catch (Exception e) {
       System.err.println("kvraft archive training failed: " + e);
       e.printStackTrace();
     } finally {
       for (var s : servers) {
-        s.close(Duration.ofSeconds(10));
+        try {
+          s.close(Duration.ofSeconds(10));
+        } catch (RuntimeException e) {
+          System.err.println("kvraft archive training: closing a node failed: " + e);
+        }
       }
       try (var files = Files.walk(dir)) {
         files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      } catch (IOException | RuntimeException e) {
+        System.err.println("kvraft archive training: could not delete " + dir + ": " + e);
       }
     }
-    System.exit(code);
+    System.exit(code); // also when a node's threads would keep the JVM alive
   }
 
-  /**
-   * Waits until every node answers a put (a cluster with a leader), then the load; returns the messages answered
-   * (responses and watch messages).
-   */
-  private static long train(List<Integer> clientPorts, Duration load) throws Exception {
+  /** What the load got back: answers (errors among them, by code) and watch messages. */
+  private record Counts(long answered, long events, Map<Error.Code, Long> errors) {}
+
+  /** Waits until every node answers a put (a cluster with a leader), then the load. */
+  private static Counts train(List<Integer> clientPorts, Duration load) throws Exception {
     long deadline = System.nanoTime() + START_WAIT.toNanos();
     for (int port : clientPorts) {
       try (var c = new Conn(port)) {
@@ -111,27 +125,31 @@ public final class ClassArchiveTraining {
       }
     }
     var answered = new LongAdder();
+    var events = new LongAdder();
+    var errors = new ConcurrentHashMap<Error.Code, Long>();
     var watches = new ArrayList<Conn>();
     try (var threads = Executors.newVirtualThreadPerTaskExecutor()) {
       try {
-        load(clientPorts, load, threads, watches, answered);
+        load(clientPorts, load, threads, watches, answered, errors, events);
       } finally {
         watches.forEach(Conn::close); // ends the drains, which the executor's close waits for
       }
     }
-    return answered.sum();
+    return new Counts(answered.sum(), events.sum(), Map.copyOf(errors));
   }
 
   /** One watch per node over the training keys, then the connections' requests until {@code load} has passed. */
-  private static void load(List<Integer> clientPorts, Duration load, ExecutorService threads,
-      List<Conn> watches, LongAdder answered) throws IOException, InterruptedException {
+  private static void load(List<Integer> clientPorts, Duration load, ExecutorService threads, List<Conn> watches,
+      LongAdder answered, Map<Error.Code, Long> errors, LongAdder events) throws IOException, InterruptedException {
     for (int port : clientPorts) {
       var w = new Conn(port);
       watches.add(w);
-      w.write(Request.newBuilder().setId(1).setWatch(Watch.newBuilder().setKey(utf8("training-"))
+      var created = w.call(Request.newBuilder().setId(1).setWatch(Watch.newBuilder().setKey(utf8("training-"))
           .setRangeEnd(utf8("training."))));
-      w.flush();
-      threads.submit(() -> w.drain(answered));
+      if (!created.hasWatch() || !created.getWatch().getCreated()) {
+        throw new IOException("node on port " + port + " did not create the training's watch: " + created);
+      }
+      threads.submit(() -> w.drain(events));
     }
     long end = System.nanoTime() + load.toNanos();
     var workers = new ArrayList<Future<?>>();
@@ -139,7 +157,7 @@ public final class ClassArchiveTraining {
       int port = clientPorts.get(i % clientPorts.size());
       long seed = i;
       workers.add(threads.submit(() -> {
-        work(port, seed, end, answered);
+        work(port, seed, end, answered, errors);
         return null;
       }));
     }
@@ -156,7 +174,8 @@ public final class ClassArchiveTraining {
    * One connection's requests until {@code end}, {@value #WINDOW} at a time (sent together, then their answers read),
    * so that nodes batch as they do under load: mostly puts and gets, now and then a scan, a delete or a txn.
    */
-  private static void work(int port, long seed, long end, LongAdder answered) throws IOException {
+  private static void work(int port, long seed, long end, LongAdder answered, Map<Error.Code, Long> errors)
+      throws IOException {
     var random = new SplittableRandom(seed);
     var value = new byte[256];
     try (var c = new Conn(port)) {
@@ -166,8 +185,11 @@ public final class ClassArchiveTraining {
         }
         c.flush();
         for (int i = 0; i < WINDOW; i++) {
-          c.read();
+          var r = c.read();
           answered.increment();
+          if (r.hasError()) {
+            errors.merge(r.getError().getCode(), 1L, Long::sum);
+          }
         }
       }
     }
@@ -231,10 +253,10 @@ public final class ClassArchiveTraining {
     }
 
     /** A watch's messages, counted, until the connection closes. */
-    Void drain(LongAdder answered) {
+    Void drain(LongAdder events) {
       try {
         while (Response.parseDelimitedFrom(in) != null) {
-          answered.increment();
+          events.increment();
         }
       } catch (IOException closed) {
         // close() ended it

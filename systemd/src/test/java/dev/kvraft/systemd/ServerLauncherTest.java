@@ -40,4 +40,44 @@ class ServerLauncherTest {
     assertEquals(0, p.exitValue(), out);
     assertTrue(out.contains("Runtime Environment") && out.contains("usage: kvraft-server"), out);
   }
+
+  /**
+   * Which archive the launcher maps for which JVM options (bin/lib/common.sh), with fresh archives already beside a
+   * stand-in jar so that no training runs: on JDK 25 and later the AOT cache, except with options it does not serve,
+   * which get the class archive; none with options that choose their own, from the config or the environment (the
+   * JVM refuses some of them beside an AOT cache).
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"|aot", "-Xmx1g -XX:+UseG1GC|aot", "-XX:+UseZGC|jsa", "-XX:+UseParallelGC|jsa",
+      "-javaagent:/opt/agent.jar|jsa", "-Xmx64g|jsa", "-Xmx2g|aot", "-Xshare:off|none", "-XX:SharedArchiveFile=/x.jsa|none", "env:-Xshare:off|none",
+      "env:-XX:AOTMode=off|none"})
+  void theArchiveSuitsTheJvmOptions(String spec, @TempDir Path tmp) throws Exception {
+    var options = spec.substring(0, spec.indexOf('|'));
+    var expected = spec.substring(spec.indexOf('|') + 1);
+    int jdk = Runtime.version().feature();
+    var jar = Files.createFile(tmp.resolve("kvraft-server.jar"));
+    var aot = tmp.resolve("kvraft-server.jdk" + jdk + ".aot");
+    var jsa = tmp.resolve("kvraft-server.jdk" + jdk + ".jsa");
+    Files.writeString(aot, "stand-in");
+    Files.writeString(jsa, "stand-in");
+    var script = "source \"$1\" && kvraft_find_java && kvraft_class_archive_flags \"$2\" \"$3\"";
+    boolean fromEnv = options.startsWith("env:");
+    var pb = new ProcessBuilder(List.of("bash", "-c", script, "flags", BIN.resolve("lib/common.sh").toString(),
+        jar.toString(), fromEnv ? "" : options)).directory(tmp.toFile()).redirectErrorStream(true);
+    pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
+    pb.environment().remove("KVRAFT_CLASS_ARCHIVE");
+    if (fromEnv) {
+      pb.environment().put("JAVA_TOOL_OPTIONS", options.substring("env:".length()));
+    }
+    var p = pb.start();
+    var out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS), out);
+    assertEquals(0, p.exitValue(), out);
+    var want = switch (expected) {
+      case "aot" -> jdk >= 25 ? "-XX:AOTCache=" + aot : "-XX:SharedArchiveFile=" + jsa;
+      case "jsa" -> "-XX:SharedArchiveFile=" + jsa;
+      default -> "";
+    };
+    assertEquals(want, want.isEmpty() ? out : out.split(" ")[0], "options [" + options + "] gave: " + out);
+  }
 }
