@@ -118,12 +118,18 @@ kvraft_class_archive_flags() {
   local aot=no quiet="-Xlog:cds=off -Xlog:cds+dynamic=off" make=() check=() use
   if [ "$JAVA_MAJOR" -ge 25 ]; then
     aot=yes
-    case "$all_opts" in
-      *-XX:+Use*GC*) case "$all_opts" in *-XX:+UseG1GC*) ;; *) aot=no ;; esac ;;
-    esac
-    case "$all_opts" in *-javaagent*|*-agentlib*|*-agentpath*|*--add-modules*) aot=no ;; esac
-    # No compressed pointers (a heap of 32 GB or more, or turned off), unlike the training's.
-    case "$all_opts" in *-XX:-UseCompressed*|*-Xmx[3-9][0-9][gG]*|*-Xmx[1-9][0-9][0-9][gG]*|*-Xmx*[tT]*) aot=no ;; esac
+    local words word
+    read -r -a words <<<"$all_opts"
+    for word in "${words[@]}"; do
+      case "$word" in
+        -XX:+UseG1GC) ;;
+        -XX:+Use*GC) aot=no ;;
+        -javaagent*|-agentlib*|-agentpath*|--add-modules*) aot=no ;;
+        # No compressed pointers (turned off, or a heap of 32 GB or more), unlike the training's.
+        -XX:-UseCompressedOops|-XX:-UseCompressedClassPointers) aot=no ;;
+        -Xmx3[2-9][gG]|-Xmx[4-9][0-9][gG]|-Xmx[1-9][0-9][0-9]*[gG]|-Xmx[0-9]*[tT]) aot=no ;;
+      esac
+    done
   fi
   if [ "$aot" = yes ]; then
     archive="$dir/kvraft-server.jdk$JAVA_MAJOR.aot"

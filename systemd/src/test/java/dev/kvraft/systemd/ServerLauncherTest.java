@@ -49,7 +49,9 @@ class ServerLauncherTest {
    */
   @ParameterizedTest
   @ValueSource(strings = {"|aot", "-Xmx1g -XX:+UseG1GC|aot", "-XX:+UseZGC|jsa", "-XX:+UseParallelGC|jsa",
-      "-javaagent:/opt/agent.jar|jsa", "-Xmx64g|jsa", "-Xmx2g|aot", "-Xshare:off|none", "-XX:SharedArchiveFile=/x.jsa|none", "env:-Xshare:off|none",
+      "-javaagent:/opt/agent.jar|jsa", "-Xmx64g|jsa", "-Xmx32g|jsa", "-Xmx31g|aot", "-Xmx2g|aot",
+      "-Xms512m -Xmx2g -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError|aot", "-XX:+UseLargePages -XX:MaxGCPauseMillis=50|aot",
+      "-XX:+UseZGC -XX:+ZGenerational|jsa", "-Xshare:off|none", "-XX:SharedArchiveFile=/x.jsa|none", "env:-Xshare:off|none",
       "env:-XX:AOTMode=off|none"})
   void theArchiveSuitsTheJvmOptions(String spec, @TempDir Path tmp) throws Exception {
     var options = spec.substring(0, spec.indexOf('|'));
