@@ -1,6 +1,7 @@
 package dev.kvraft.server.db;
 
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -17,19 +18,26 @@ import org.slf4j.LoggerFactory;
  * stale read there missed it, and at start-up the followers waited that long for the member token before they could
  * serve. So once this node has applied an entry, has no write of its own in flight (a later append would carry the
  * news) and has applied nothing for {@link #QUIET_NANOS}, it asks Ratis for a read index: Ratis answers a leader's
- * read index by sending every follower a heartbeat at once, which carries the commit index. At most one is in flight;
- * its answer is not waited for.
+ * read index by sending every follower a heartbeat at once, which carries the commit index. Its answer matters only as
+ * the sign that it is no longer in flight: one goes at a time, unless the one in flight has not been answered within
+ * {@link #STALLED_NANOS}. Ratis 3.3.0's round can wait for the next regular heartbeat (server/DESIGN.md, "Linearizable
+ * reads"), although the heartbeat it asked for went out at once; a later write's notice then goes anyway, up to
+ * {@link #MAX_IN_FLIGHT} of them.
  *
  * <p>The quiet time keeps one client's back-to-back writes from paying for it: its next write comes well within it,
  * and its append carries the commit index anyway.
  *
- * <p>Owned by the database loop's thread, except {@link #inFlight}, which the barrier's completion clears from a Raft
- * thread.
+ * <p>Owned by the database loop's thread, except {@link #inFlight}, which each notice's completion counts down from a
+ * Raft thread.
  */
 final class CommitNotice {
   private static final Logger LOG = LoggerFactory.getLogger(CommitNotice.class);
   /** How long after the last apply the leader waits for more writes before it tells the followers. */
   static final long QUIET_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+  /** After this long unanswered, a notice no longer holds back the next one (a round answers in a round trip). */
+  static final long STALLED_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+  /** Notices in flight at most, stalled ones included: a Ratis that answers none is not asked without end. */
+  static final int MAX_IN_FLIGHT = 4;
 
   private final LongSupplier clock;
   private final CallIds ids;
@@ -42,7 +50,9 @@ final class CommitNotice {
   private long seenAt;
   /** At the last turn: whether this node's own writes were in flight (their apply wakes the loop). */
   private boolean writesInFlight;
-  private volatile boolean inFlight;
+  private final AtomicInteger inFlight = new AtomicInteger();
+  /** When the last notice went. */
+  private long sentAt;
 
   CommitNotice(CallIds ids, LongSupplier clock, Runnable wake) {
     this.ids = ids;
@@ -73,9 +83,10 @@ final class CommitNotice {
       return;
     }
     told = appliedIndex;
-    inFlight = true;
+    inFlight.incrementAndGet();
+    sentAt = now;
     raft.pushCommitIndex(ids.next()).whenComplete((ok, err) -> {
-      inFlight = false;
+      inFlight.decrementAndGet();
       wake.run();
       if (err != null) {
         LOG.debug("telling the followers the commit index after {} failed ({}); they learn it from the next"
@@ -84,19 +95,32 @@ final class CommitNotice {
     });
   }
 
-  /** Something applied since the last notice, which nothing else will tell, and writes have paused long enough. */
+  /**
+   * Something applied since the last notice, which nothing else will tell, writes have paused long enough, and no
+   * notice is in flight but stalled ones.
+   */
   private boolean due(long now) {
-    return told != Long.MAX_VALUE && seen > told && !writesInFlight && !inFlight && now - seenAt >= QUIET_NANOS;
+    if (told == Long.MAX_VALUE || seen <= told || writesInFlight || now - seenAt < QUIET_NANOS) {
+      return false;
+    }
+    int n = inFlight.get();
+    return n == 0 || n < MAX_IN_FLIGHT && now - sentAt >= STALLED_NANOS;
   }
 
   /**
    * How long the loop may wait before {@link #afterTurn} has something to do: at most {@code atMost}. Never zero
-   * for a notice that cannot go yet: what it waits for (an apply, the notice in flight) wakes the loop itself.
+   * for a notice that cannot go yet: what it waits for (an apply, a notice's completion) wakes the loop, or comes
+   * when this says (the quiet time's end, a notice's stall).
    */
   long nanosUntilDue(long atMost) {
-    if (told == Long.MAX_VALUE || seen <= told || writesInFlight || inFlight) {
+    int n = inFlight.get();
+    if (told == Long.MAX_VALUE || seen <= told || writesInFlight || n >= MAX_IN_FLIGHT) {
       return atMost;
     }
-    return Math.max(0, Math.min(atMost, seenAt + QUIET_NANOS - clock.getAsLong()));
+    long wait = seenAt + QUIET_NANOS - clock.getAsLong();
+    if (n > 0) {
+      wait = Math.max(wait, sentAt + STALLED_NANOS - clock.getAsLong());
+    }
+    return Math.max(0, Math.min(atMost, wait));
   }
 }

@@ -89,6 +89,40 @@ class CommitNoticeTest {
     assertEquals(2, raft.pushes.size(), "after it, even a failed one, the newer index is told");
   }
 
+  /**
+   * Ratis 3.3.0's round can go unanswered until its next regular heartbeat (500 ms by default) although the heartbeat
+   * it asked for went out: a later lone write is told once the stalled notice has waited {@code STALLED_NANOS}, not
+   * when it is answered; and no more than {@code MAX_IN_FLIGHT} go unanswered.
+   */
+  @Test
+  void aStalledNoticeHoldsBackTheNextOnlyForAWhileAndOnlySoMany() {
+    notice.afterTurn(raft, 10, false);
+    long index = 11;
+    notice.afterTurn(raft, index, false);
+    now += QUIET;
+    notice.afterTurn(raft, index, false);
+    assertEquals(1, raft.pushes.size());
+    notice.afterTurn(raft, ++index, false); // a later lone write, while the first notice stays unanswered
+    now += QUIET;
+    notice.afterTurn(raft, index, false);
+    assertEquals(1, raft.pushes.size(), "not before the first has waited the stall time");
+    assertEquals(CommitNotice.STALLED_NANOS - QUIET, notice.nanosUntilDue(Long.MAX_VALUE),
+        "the loop wakes when the first counts as stalled");
+    now += CommitNotice.STALLED_NANOS - QUIET;
+    notice.afterTurn(raft, index, false);
+    assertEquals(2, raft.pushes.size(), "told although the first is still unanswered");
+    for (int i = 2; i < CommitNotice.MAX_IN_FLIGHT + 2; i++) {
+      notice.afterTurn(raft, ++index, false);
+      now += CommitNotice.STALLED_NANOS;
+      notice.afterTurn(raft, index, false);
+    }
+    assertEquals(CommitNotice.MAX_IN_FLIGHT, raft.pushes.size(), "no more than that many unanswered");
+    assertEquals(50, notice.nanosUntilDue(50), "a completion wakes the loop: no spinning until then");
+    raft.pushes.getFirst().complete(null);
+    notice.afterTurn(raft, index, false);
+    assertEquals(CommitNotice.MAX_IN_FLIGHT + 1, raft.pushes.size(), "one answered, the next goes");
+  }
+
   @Test
   void aFollowerTellsNothingAndANewLeaderOnlyWhatAppliesAfterItLeads() {
     raft.leader = false;
