@@ -26,7 +26,7 @@ sealed interface Event {
 
   /**
    * A read barrier completed ({@code cause == null}) or failed. {@code readIndex}: the commit index when it began, or
-   * -1 when the leader could not vouch for it then ({@link Consensus#readBarrier}).
+   * {@link ReadPath#UNKNOWN_READ_INDEX} when the leader could not vouch for it then ({@link Consensus#readBarrier}).
    */
   record BarrierDone(long callId, long readIndex, Throwable cause) implements Event {}
 

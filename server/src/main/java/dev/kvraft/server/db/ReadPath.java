@@ -27,6 +27,8 @@ import java.util.function.Consumer;
  */
 final class ReadPath {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ReadPath.class);
+  /** A read index nobody vouched for: a follower's {@code ReadIndex} is then answered with what this node applied. */
+  static final long UNKNOWN_READ_INDEX = -1;
   private final ServerConfig config;
   private final KvState state;
   private final Applier applier;
@@ -75,7 +77,7 @@ final class ReadPath {
         long callId = ids.next();
         pending.barrierSent(callId, Pending.of(commands));
         local.raft().readBarrier(callId).whenComplete((index, err) ->
-            events.accept(new Event.BarrierDone(callId, index == null ? -1 : index, err)));
+            events.accept(new Event.BarrierDone(callId, index == null ? UNKNOWN_READ_INDEX : index, err)));
       }
       case Route.Leader leader -> {
         var mine = new ArrayList<Event.Command>();
@@ -149,14 +151,14 @@ final class ReadPath {
   /** Answers the follower reads whose read index this node has now applied. */
   void answerApplied() {
     for (var p : pending.appliedUpTo(applier.appliedIndex())) {
-      answerAll(p, -1);
+      answerAll(p, UNKNOWN_READ_INDEX);
     }
   }
 
   /**
    * Answers reads whose barrier passed (or, on a follower, whose read index this node applied). A follower's
    * {@code ReadIndex} gets {@code readIndex}, the commit index as the barrier began, or what this node has applied when
-   * that is -1 (unknown).
+   * that is {@link #UNKNOWN_READ_INDEX}.
    */
   private void answerAll(Pending reads, long readIndex) {
     long now = System.nanoTime();
@@ -187,7 +189,7 @@ final class ReadPath {
    * error, never the loop's death (a read changes nothing, so nothing is left half done).
    */
   Response answer(Request r) {
-    return answer(r, -1);
+    return answer(r, UNKNOWN_READ_INDEX);
   }
 
   private Response answer(Request r, long readIndex) {
@@ -230,7 +232,7 @@ final class ReadPath {
       case LEASE_LIST -> response.setLeaseList(leases.list());
       case ALARM -> response.setAlarm(alarms.list());
       case READ_INDEX -> response.setReadIndex(ReadIndexResult.newBuilder()
-          .setIndex(readIndex >= 0 ? readIndex : Math.max(0, applier.appliedIndex())));
+          .setIndex(readIndex != UNKNOWN_READ_INDEX ? readIndex : Math.max(0, applier.appliedIndex())));
       default -> throw new IllegalStateException("not a read: " + r.getCommandCase());
     }
     return response.build();
