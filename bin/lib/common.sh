@@ -95,6 +95,22 @@ kvraft_classpath() {
 # the archive cannot be made (a read-only installation, a failed training run: the node starts as it would
 # without), when KVRAFT_CLASS_ARCHIVE=off, or when the JVM options $2 choose their own (-Xshare,
 # SharedArchiveFile, AOTCache).
+# A JVM size (1073741824, 1048576k, 1024m, 1g, 1t; after "-XX:MaxHeapSize=" too) in MiB, rounded down; 0 when it is
+# not one.
+kvraft_megabytes() {
+  local v=${1#-XX:MaxHeapSize=} n unit
+  n=${v%[kKmMgGtT]}
+  unit=${v#"$n"}
+  [[ "$n" =~ ^[0-9]{1,15}$ ]] || { echo 0; return 0; }
+  case "$unit" in
+    "") echo $((n / 1048576)) ;;
+    k|K) echo $((n / 1024)) ;;
+    m|M) echo "$n" ;;
+    g|G) echo $((n * 1024)) ;;
+    t|T) echo $((n * 1048576)) ;;
+  esac
+}
+
 kvraft_class_archive_flags() {
   local cp=$1 jvm_opts=${2:-} dir archive jars=() parts part
   [ "${KVRAFT_CLASS_ARCHIVE:-on}" = off ] && return 0
@@ -102,7 +118,7 @@ kvraft_class_archive_flags() {
   local all_opts=" $jvm_opts ${JAVA_TOOL_OPTIONS:-} ${JDK_JAVA_OPTIONS:-} "
   case "$all_opts" in
     *-Xshare*|*SharedArchiveFile*|*ArchiveClassesAtExit*|*SharedClassListFile*|*DumpLoadedClassList*) return 0 ;;
-    *AOTCache*|*AOTMode*|*AOTConfiguration*) return 0 ;;
+    *AOTCache*|*AOTMode*|*AOTConfiguration*|*-XX:-UseSharedSpaces*) return 0 ;;
   esac
   IFS=: read -r -a parts <<<"$cp"
   for part in "${parts[@]}"; do
@@ -127,7 +143,7 @@ kvraft_class_archive_flags() {
         -javaagent*|-agentlib*|-agentpath*|--add-modules*) aot=no ;;
         # No compressed pointers (turned off, or a heap of 32 GB or more), unlike the training's.
         -XX:-UseCompressedOops|-XX:-UseCompressedClassPointers) aot=no ;;
-        -Xmx3[2-9][gG]|-Xmx[4-9][0-9][gG]|-Xmx[1-9][0-9][0-9]*[gG]|-Xmx[0-9]*[tT]) aot=no ;;
+        -Xmx*|-XX:MaxHeapSize=*) [ "$(kvraft_megabytes "${word#-Xmx}")" -lt 32768 ] || aot=no ;;
       esac
     done
   fi
@@ -163,7 +179,7 @@ kvraft_class_archive_flags() {
       # The run's own output, the JVM's archive messages included, goes to $archive.log. The archive is then mapped
       # once with the JVM told to fail when it cannot, so a file the JVM would ignore is never installed.
       # shellcheck disable=SC2046 # the flags are words
-      if timeout -k 15 120 "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC "${make[@]}" -cp "$cp" \
+      if timeout -k 15 180 "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC "${make[@]}" -cp "$cp" \
           dev.kvraft.server.ClassArchiveTraining >"$archive.log" 2>&1 && [ -s "$archive.tmp" ] \
         && "$JAVA" $(kvraft_jvm_flags) -XX:+UseG1GC "${check[@]}" -cp "$cp" -version >>"$archive.log" 2>&1; then
         chmod 0644 "$archive.tmp" # readable by a service user, whatever the umask of whoever made it

@@ -55,13 +55,16 @@ public final class ClassArchiveTraining {
   private static final int CONNECTIONS = 60;
   private static final int KEYS = 10_000;
   private static final int WINDOW = 10;
-  private static final Duration START_WAIT = Duration.ofSeconds(60);
+  /** Until each node answers; with the load, the closes and the cache's assembly, well inside the launcher's 180 s. */
+  private static final Duration START_WAIT = Duration.ofSeconds(30);
 
   private ClassArchiveTraining() {}
 
   public static void main(String[] args) throws Exception {
     double seconds = args.length > 0 ? Double.parseDouble(args[0]) : DEFAULT_SECONDS;
     var dir = Files.createTempDirectory("kvraft-class-archive-");
+    // A run the launcher's timeout ends (SIGTERM) skips the finally below: the hook still removes the nodes' data.
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> delete(dir), "kvraft-training-cleanup"));
     var servers = new ArrayList<KvraftServer>();
     int code = 1;
     try {
@@ -82,6 +85,9 @@ public final class ClassArchiveTraining {
       if (counts.answered() == 0 || errors * 100 > counts.answered()) {
         throw new IOException("more than 1% of the training's requests failed: " + counts.errors());
       }
+      if (counts.events() == 0) {
+        throw new IOException("the training's watches received no events");
+      }
       code = 0;
     } catch (Exception e) {
       System.err.println("kvraft archive training failed: " + e);
@@ -94,13 +100,20 @@ public final class ClassArchiveTraining {
           System.err.println("kvraft archive training: closing a node failed: " + e);
         }
       }
-      try (var files = Files.walk(dir)) {
-        files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      } catch (IOException | RuntimeException e) {
-        System.err.println("kvraft archive training: could not delete " + dir + ": " + e);
-      }
+      delete(dir);
     }
     System.exit(code); // also when a node's threads would keep the JVM alive
+  }
+
+  private static void delete(java.nio.file.Path dir) {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (var files = Files.walk(dir)) {
+      files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException | RuntimeException e) {
+      System.err.println("kvraft archive training: could not delete " + dir + ": " + e);
+    }
   }
 
   /** What the load got back: answers (errors among them, by code) and watch messages. */

@@ -42,11 +42,15 @@ class ClusterScriptTest {
 
   private Run run(Map<String, String> env, String... cmd) throws IOException, InterruptedException {
     var pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true);
+    // Nothing inherited chooses the nodes' JVM archive or options; they run on this test's JDK, whose version decides
+    // which archive they map (below).
+    for (var inherited : List.of("KVRAFT_CLASS_ARCHIVE", "KVRAFT_JAVA_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS")) {
+      pb.environment().remove(inherited);
+    }
+    pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
     pb.environment().put("KVRAFT_CLUSTER_DIR", (clusterDir != null ? clusterDir : dir.resolve("data")).toString());
     pb.environment().putAll(env);
     pb.environment().put("KVRAFT_NO_BUILD", "1");
-    // The launchers run on this test's JDK, whose version decides which archive they map (below).
-    pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
     var p = pb.start();
     var out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertTrue(p.waitFor(180, TimeUnit.SECONDS), "did not finish: " + List.of(cmd));
@@ -110,7 +114,8 @@ class ClusterScriptTest {
       var archive = cmdline.replaceAll(".*" + flag + "(\\S+).*", "$1");
       // Mapped, not only named: the JVM ignores an archive it cannot use, silently with the launcher's flags.
       assertTrue(cmdline.contains(flag) && java.nio.file.Files.isRegularFile(Path.of(archive))
-          && java.nio.file.Files.readString(Path.of("/proc", pid, "maps")).contains(archive),
+          && java.nio.file.Files.readString(Path.of("/proc", pid, "maps"))
+              .contains(Path.of(archive).toRealPath().toString()),
           n + " runs without the JVM archive (" + flag + "): " + cmdline + "\n"
           + java.nio.file.Files.readString(dir.resolve("data/" + n + ".log")));
     }
