@@ -84,12 +84,11 @@ kvraft_classpath() {
 
 # JVM flags that map the server's archive, made first when missing or older than a jar of the class path $1: a
 # training run (dev.kvraft.server.ClassArchiveTraining: a three-node cluster in one JVM under a mixed load of
-# puts, gets, scans, deletes, txns and watches, about 20 s in all). On JDK 25 and later the archive is an AOT cache
-# (-XX:AOTCacheOutput, then -XX:AOTCache): the classes, loaded and linked, and the profiles of the methods the run
-# made hot, so a node compiles them at once instead of profiling them first; before JDK 25, a class-data-sharing
+# puts, gets, scans, deletes, txns and watches, about 15 s in all). On JDK 25 and later the archive is an AOT cache
+# (-XX:AOTCacheOutput, then -XX:AOTCache): the classes, loaded and linked; before JDK 25, a class-data-sharing
 # archive of the classes (-XX:ArchiveClassesAtExit, then -XX:SharedArchiveFile). A node that maps the classes it
-# needs instead of reading them from the jars listens sooner, and with the profiles it reaches its speed sooner
-# (BENCHMARKS.md). The archive lies beside the jars, one per JDK major version; it is written under a temporary name
+# needs instead of reading them from the jars, linked already, listens sooner (BENCHMARKS.md, "The JVM archive").
+# The archive lies beside the jars, one per JDK major version; it is written under a temporary name
 # and renamed, so nodes starting together share one complete file that nothing writes again. The JVM checks it
 # against its own build, its flags and the jars and silently ignores one that does not match. Nothing is added when
 # the archive cannot be made (a read-only installation, a failed training run: the node starts as it would
@@ -149,7 +148,10 @@ kvraft_class_archive_flags() {
   fi
   if [ "$aot" = yes ]; then
     archive="$dir/kvraft-server.jdk$JAVA_MAJOR.aot"
-    make=(-XX:AOTCacheOutput="$archive.tmp")
+    # Classes only, no method profiles: with the training's profiles, one client's sequential puts stayed 0.25-0.4 ms
+    # slower (BENCHMARKS.md, "The JVM archive"). The flag is diagnostic; a JDK without it ignores it.
+    make=(-XX:+UnlockDiagnosticVMOptions -XX:+IgnoreUnrecognizedVMOptions -XX:-AOTRecordTraining
+      -XX:AOTCacheOutput="$archive.tmp")
     check=(-XX:AOTMode=on -XX:AOTCache="$archive.tmp")
     use="-XX:AOTCache=$archive"
     quiet="-Xlog:aot=off $quiet" # a JDK before 25 may refuse to start on the unknown tag
@@ -174,7 +176,7 @@ kvraft_class_archive_flags() {
     && command -v flock >/dev/null 2>&1 && { exec 8>"$dir/.class-archive.lock"; } 2>/dev/null; then
     # One training run at a time; a launcher that cannot get the lock within two minutes starts without it.
     if flock -w 120 8 && kvraft_archive_older "$archive" && kvraft_archive_older "$archive.failed"; then
-      echo "$(basename "$0"): making the JVM's archive for this build (a three-node training run, about 20 s)" >&2
+      echo "$(basename "$0"): making the JVM's archive for this build (a three-node training run, about 15 s)" >&2
       rm -f "$archive" "$archive.failed" "$archive.tmp" "$archive.tmp.config"
       # The run's own output, the JVM's archive messages included, goes to $archive.log. The archive is then mapped
       # once with the JVM told to fail when it cannot, so a file the JVM would ignore is never installed.

@@ -39,18 +39,18 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The training run behind the launchers' JVM archive ({@code bin/lib/common.sh}): started once per build, under
- * {@code -XX:AOTCacheOutput} on JDK 25 and later (the classes, and the profile of every method the run made hot) or
- * {@code -XX:ArchiveClassesAtExit} before (the classes). It runs a three-node cluster in this one JVM, on free loopback
- * ports in a temporary directory, so that a leader's and a follower's paths are both in the archive; waits until every
- * node answers; then drives {@value #CONNECTIONS} connections spread over the nodes, each sending puts, linearizable and
- * stale gets, scans, deletes and transactions, ten at a time, while one watch per node streams every change, for
- * the seconds given as the first argument (default {@value #DEFAULT_SECONDS}). A node started with the archive maps
- * those classes instead of loading them from the jars and, on JDK 25, compiles its hot methods from the start with the
- * run's profile instead of profiling them first. Not a command for people: exits 0 when the cluster answered, 1 (and no
- * archive is used) otherwise.
+ * {@code -XX:AOTCacheOutput} on JDK 25 and later (the classes it loads, linked) or {@code -XX:ArchiveClassesAtExit}
+ * before (the classes). It runs a three-node cluster in this one JVM, on free loopback ports in a temporary directory,
+ * so that a leader's and a follower's classes are both in the archive; waits until every node answers; then drives
+ * {@value #CONNECTIONS} connections spread over the nodes, each sending puts, linearizable and stale gets, scans,
+ * deletes and transactions, ten at a time, while one watch per node streams every change, for the seconds given as the
+ * first argument (default {@value #DEFAULT_SECONDS}). A node started with the archive maps those classes instead of
+ * loading them from the jars. The launcher leaves the run's method profiles out of the AOT cache (BENCHMARKS.md, "The
+ * JVM archive", says why). Not a command for people: exits 0 when the cluster answered, 1 (and no archive is used)
+ * otherwise.
  */
 public final class ClassArchiveTraining {
-  static final double DEFAULT_SECONDS = 10;
+  static final double DEFAULT_SECONDS = 5;
   private static final int NODES = 3;
   private static final int CONNECTIONS = 60;
   private static final int KEYS = 10_000;
