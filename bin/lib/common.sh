@@ -100,7 +100,9 @@ kvraft_megabytes() {
   local v=${1#-XX:MaxHeapSize=} n unit
   n=${v%[kKmMgGtT]}
   unit=${v#"$n"}
-  [[ "$n" =~ ^[0-9]{1,15}$ ]] || { echo 0; return 0; }
+  # At most 12 digits (no overflow below), read as decimal even with leading zeros, as the JVM reads it.
+  [[ "$n" =~ ^[0-9]{1,12}$ ]] || { echo 0; return 0; }
+  n=$((10#$n))
   case "$unit" in
     "") echo $((n / 1048576)) ;;
     k|K) echo $((n / 1024)) ;;
@@ -137,8 +139,7 @@ kvraft_class_archive_flags() {
     read -r -a words <<<"$all_opts"
     for word in "${words[@]}"; do
       case "$word" in
-        -XX:+UseG1GC) ;;
-        -XX:+Use*GC) aot=no ;;
+        -XX:+UseSerialGC|-XX:+UseParallelGC|-XX:+UseZGC|-XX:+UseShenandoahGC|-XX:+UseEpsilonGC) aot=no ;;
         -javaagent*|-agentlib*|-agentpath*|--add-modules*) aot=no ;;
         # No compressed pointers (turned off, or a heap of 32 GB or more), unlike the training's.
         -XX:-UseCompressedOops|-XX:-UseCompressedClassPointers) aot=no ;;

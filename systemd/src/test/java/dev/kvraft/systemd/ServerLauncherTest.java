@@ -51,7 +51,8 @@ class ServerLauncherTest {
   @ParameterizedTest
   @ValueSource(strings = {"|aot", "-Xmx1g -XX:+UseG1GC|aot", "-XX:+UseZGC|jsa", "-XX:+UseParallelGC|jsa",
       "-javaagent:/opt/agent.jar|jsa", "-Xmx64g|jsa", "-Xmx32g|jsa", "-Xmx31g|aot", "-Xmx2g|aot", "-Xmx32768m|jsa",
-      "-XX:MaxHeapSize=40g|jsa", "-XX:-UseSharedSpaces|none",
+      "-XX:MaxHeapSize=40g|jsa", "-XX:-UseSharedSpaces|none", "-Xmx0032g|jsa", "-Xmx08g|aot",
+      "-XX:+UseMaximumCompactionOnSystemGC|aot",
       "-Xms512m -Xmx2g -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError|aot", "-XX:+UseLargePages -XX:MaxGCPauseMillis=50|aot",
       "-XX:+UseZGC -XX:+ZGenerational|jsa", "-Xshare:off|none", "-XX:SharedArchiveFile=/x.jsa|none", "env:-Xshare:off|none",
       "env:-XX:AOTMode=off|none"})

@@ -19,10 +19,10 @@ import org.slf4j.LoggerFactory;
  * serve. So once this node has applied an entry, has no write of its own in flight (a later append would carry the
  * news) and has applied nothing for {@link #QUIET_NANOS}, it asks Ratis for a read index: Ratis answers a leader's
  * read index by sending every follower a heartbeat at once, which carries the commit index. Its answer matters only as
- * the sign that it is no longer in flight: one goes at a time, unless the one in flight has not been answered within
- * {@link #STALLED_NANOS}. Ratis 3.3.0's round can wait for the next regular heartbeat (server/DESIGN.md, "Linearizable
- * reads"), although the heartbeat it asked for went out at once; a later write's notice then goes anyway, up to
- * {@link #MAX_IN_FLIGHT} of them.
+ * the sign that it is no longer in flight: one goes at a time, except that while notices stay unanswered, another may
+ * go {@link #STALLED_NANOS} after the last one went, up to {@link #MAX_IN_FLIGHT} unanswered. Ratis 3.3.0's round can
+ * wait for the next regular heartbeat (server/DESIGN.md, "Linearizable reads"), although the heartbeat it asked for
+ * went out at once, and a later lone write's notice would wait for it.
  *
  * <p>The quiet time keeps one client's back-to-back writes from paying for it: its next write comes well within it,
  * and its append carries the commit index anyway.
@@ -34,7 +34,7 @@ final class CommitNotice {
   private static final Logger LOG = LoggerFactory.getLogger(CommitNotice.class);
   /** How long after the last apply the leader waits for more writes before it tells the followers. */
   static final long QUIET_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
-  /** After this long unanswered, a notice no longer holds back the next one (a round answers in a round trip). */
+  /** While notices are unanswered, the next may go this long after the last went (a round answers in a round trip). */
   static final long STALLED_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
   /** Notices in flight at most, stalled ones included: a Ratis that answers none is not asked without end. */
   static final int MAX_IN_FLIGHT = 4;

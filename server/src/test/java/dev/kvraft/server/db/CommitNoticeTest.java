@@ -91,8 +91,8 @@ class CommitNoticeTest {
 
   /**
    * Ratis 3.3.0's round can go unanswered until its next regular heartbeat (500 ms by default) although the heartbeat
-   * it asked for went out: a later lone write is told once the stalled notice has waited {@code STALLED_NANOS}, not
-   * when it is answered; and no more than {@code MAX_IN_FLIGHT} go unanswered.
+   * it asked for went out: a later lone write is told {@code STALLED_NANOS} after the last notice went, not when it is
+   * answered; and no more than {@code MAX_IN_FLIGHT} go unanswered.
    */
   @Test
   void aStalledNoticeHoldsBackTheNextOnlyForAWhileAndOnlySoMany() {
@@ -120,7 +120,7 @@ class CommitNoticeTest {
     assertEquals(50, notice.nanosUntilDue(50), "a completion wakes the loop: no spinning until then");
     raft.pushes.getFirst().complete(null);
     notice.afterTurn(raft, index, false);
-    assertEquals(CommitNotice.MAX_IN_FLIGHT + 1, raft.pushes.size(), "one answered, the next goes");
+    assertEquals(CommitNotice.MAX_IN_FLIGHT + 1, raft.pushes.size(), "one answered: under the cap again, the next goes");
   }
 
   @Test
