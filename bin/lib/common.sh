@@ -112,11 +112,30 @@ kvraft_megabytes() {
   esac
 }
 
+# The collector flags among the JVM options $1 (-XX:+UseG1GC, -XX:+UseZGC, ...), one per line; nothing when they
+# name none.
+kvraft_collectors() {
+  local words word
+  read -r -a words <<<"$1"
+  for word in "${words[@]}"; do
+    case "$word" in
+      -XX:+UseSerialGC|-XX:+UseParallelGC|-XX:+UseG1GC|-XX:+UseZGC|-XX:+UseShenandoahGC|-XX:+UseEpsilonGC)
+        echo "$word" ;;
+    esac
+  done
+}
+
+# The JVM options $1 with those the JVM also reads from its own environment variables.
+kvraft_all_jvm_opts() {
+  echo "$1 ${JAVA_TOOL_OPTIONS:-} ${JDK_JAVA_OPTIONS:-}"
+}
+
 kvraft_class_archive_flags() {
   local cp=$1 jvm_opts=${2:-} dir archive jars=() parts part
   [ "${KVRAFT_CLASS_ARCHIVE:-on}" = off ] && return 0
   # Options that choose their own archive (the JVM refuses some of them beside AOTCache), also from the environment.
-  local all_opts=" $jvm_opts ${JAVA_TOOL_OPTIONS:-} ${JDK_JAVA_OPTIONS:-} "
+  local all_opts
+  all_opts=" $(kvraft_all_jvm_opts "$jvm_opts") "
   case "$all_opts" in
     *-Xshare*|*SharedArchiveFile*|*ArchiveClassesAtExit*|*SharedClassListFile*|*DumpLoadedClassList*) return 0 ;;
     *AOTCache*|*AOTMode*|*AOTConfiguration*|*-XX:-UseSharedSpaces*) return 0 ;;
@@ -136,10 +155,10 @@ kvraft_class_archive_flags() {
   if [ "$JAVA_MAJOR" -ge 25 ]; then
     aot=yes
     local words word
+    [ -z "$(kvraft_collectors "$all_opts" | grep -vx -- -XX:+UseG1GC)" ] || aot=no
     read -r -a words <<<"$all_opts"
     for word in "${words[@]}"; do
       case "$word" in
-        -XX:+UseSerialGC|-XX:+UseParallelGC|-XX:+UseZGC|-XX:+UseShenandoahGC|-XX:+UseEpsilonGC) aot=no ;;
         -javaagent*|-agentlib*|-agentpath*|--add-modules*) aot=no ;;
         # No compressed pointers (turned off, or a heap of 32 GB or more), unlike the training's.
         -XX:-UseCompressedOops|-XX:-UseCompressedClassPointers) aot=no ;;

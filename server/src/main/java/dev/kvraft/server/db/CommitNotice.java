@@ -95,12 +95,14 @@ final class CommitNotice {
     });
   }
 
-  /**
-   * Something applied since the last notice, which nothing else will tell, writes have paused long enough, and no
-   * notice is in flight but stalled ones.
-   */
+  /** Something applied since the last notice that nothing else will tell: no write of this node's own is in flight. */
+  private boolean untold() {
+    return told != Long.MAX_VALUE && seen > told && !writesInFlight;
+  }
+
+  /** Something untold, writes have paused long enough, and no notice is in flight but stalled ones. */
   private boolean due(long now) {
-    if (told == Long.MAX_VALUE || seen <= told || writesInFlight || now - seenAt < QUIET_NANOS) {
+    if (!untold() || now - seenAt < QUIET_NANOS) {
       return false;
     }
     int n = inFlight.get();
@@ -114,12 +116,13 @@ final class CommitNotice {
    */
   long nanosUntilDue(long atMost) {
     int n = inFlight.get();
-    if (told == Long.MAX_VALUE || seen <= told || writesInFlight || n >= MAX_IN_FLIGHT) {
+    if (!untold() || n >= MAX_IN_FLIGHT) {
       return atMost;
     }
-    long wait = seenAt + QUIET_NANOS - clock.getAsLong();
+    long now = clock.getAsLong();
+    long wait = seenAt + QUIET_NANOS - now; // differences of nanoTime readings only: no overflow
     if (n > 0) {
-      wait = Math.max(wait, sentAt + STALLED_NANOS - clock.getAsLong());
+      wait = Math.max(wait, sentAt + STALLED_NANOS - now);
     }
     return Math.max(0, Math.min(atMost, wait));
   }
