@@ -88,4 +88,37 @@ class ServerLauncherTest {
     };
     assertEquals(want, want.isEmpty() ? out : out.split(" ")[0], "options [" + options + "] gave: " + out);
   }
+
+  /**
+   * The launcher adds G1 unless the JVM options name a collector, in {@code KVRAFT_JAVA_OPTS} or in the JVM's own
+   * {@code JAVA_TOOL_OPTIONS} (found by review: there, it still added G1 and the JVM refused the two collectors); an
+   * option that merely contains "GC" names none.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"|UseG1GC", "-XX:+UseSerialGC|UseSerialGC", "env:-XX:+UseSerialGC|UseSerialGC",
+      "-XX:+UseMaximumCompactionOnSystemGC|UseG1GC"})
+  void theCollectorIsTheOneTheOptionsName(String spec, @TempDir Path tmp) throws Exception {
+    var options = spec.substring(0, spec.indexOf('|'));
+    var expected = spec.substring(spec.indexOf('|') + 1);
+    boolean fromEnv = options.startsWith("env:");
+    var pb = new ProcessBuilder(List.of("bash", BIN.resolve("kvraft-server").toString(), "--help"))
+        .directory(tmp.toFile()).redirectErrorStream(true);
+    pb.environment().put("KVRAFT_NO_BUILD", "1");
+    pb.environment().put("KVRAFT_CLASS_ARCHIVE", "off");
+    pb.environment().remove("JDK_JAVA_OPTIONS");
+    pb.environment().put("KVRAFT_JAVA_OPTS", "-XX:+PrintCommandLineFlags" + (fromEnv ? "" : " " + options));
+    if (fromEnv) {
+      pb.environment().put("JAVA_TOOL_OPTIONS", options.substring("env:".length()));
+    } else {
+      pb.environment().remove("JAVA_TOOL_OPTIONS");
+    }
+    var p = pb.start();
+    var out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS), out);
+    assertEquals(0, p.exitValue(), out);
+    var flags = out.lines().filter(l -> l.contains("-XX:+Use") && l.contains("GC")).findFirst().orElse("");
+    var named = java.util.Arrays.stream(flags.split(" "))
+        .filter(f -> f.matches("-XX:\\+Use(Serial|Parallel|G1|Z|Shenandoah|Epsilon)GC")).toList();
+    assertEquals(List.of("-XX:+" + expected), named, out);
+  }
 }
