@@ -61,11 +61,17 @@ public final class HistoryReader implements AutoCloseable {
         var chunks = chunks();
         var rows = new ArrayList<Change>();
         long[] bytes = {0};
-        for (long chunk : chunks) {
-          if (rows.size() > maxRows || bytes[0] > maxBytes) {
-            break;
+        try (var st = db.createStatement()) {
+          for (long chunk : chunks) {
+            if (rows.size() > maxRows || bytes[0] > maxBytes) {
+              break;
+            }
+            long start = MirrorSchema.firstIndexReaching(st, chunk, from);
+            if (start != Long.MAX_VALUE) {
+              read(st, chunk, "idx >= " + start + " AND revision >= " + from, maxRows + 1 - rows.size(), rows, bytes,
+                  maxBytes);
+            }
           }
-          read(chunk, "revision >= " + from, maxRows + 1 - rows.size(), rows, bytes, maxBytes);
         }
         if (rows.size() <= maxRows && bytes[0] <= maxBytes) {
           long max = Math.max(MirrorSchema.maxRevision(db, chunks), from - 1);
@@ -74,8 +80,14 @@ public final class HistoryReader implements AutoCloseable {
         long last = rows.getLast().revision();
         rows.removeIf(c -> c.revision() == last);
         if (rows.isEmpty()) {
-          for (long chunk : chunks) {
-            read(chunk, "revision = " + last, Integer.MAX_VALUE, rows, new long[1], Long.MAX_VALUE);
+          try (var st = db.createStatement()) {
+            for (long chunk : chunks) {
+              long at = MirrorSchema.firstIndexReaching(st, chunk, last); // a revision's rows share one entry
+              if (at != Long.MAX_VALUE) {
+                read(st, chunk, "idx = " + at + " AND revision = " + last, Integer.MAX_VALUE, rows, new long[1],
+                    Long.MAX_VALUE);
+              }
+            }
           }
           return new Page(0, rows, last + 1, false);
         }
@@ -123,12 +135,15 @@ public final class HistoryReader implements AutoCloseable {
     return MirrorSchema.chunkList(db);
   }
 
-  /** Reads rows into {@code into}, adding their bytes to {@code bytes[0]}; stops once past {@code maxBytes}. */
-  private void read(long chunk, String where, int limit, List<Change> into, long[] bytes, long maxBytes)
-      throws SQLException {
-    try (var st = db.createStatement(); var rs = st.executeQuery("SELECT revision, op, key, value,"
+  /**
+   * Reads rows into {@code into} in primary-key order, which is revision order, adding their bytes to
+   * {@code bytes[0]}; stops once past {@code maxBytes}.
+   */
+  private static void read(java.sql.Statement st, long chunk, String where, int limit, List<Change> into,
+      long[] bytes, long maxBytes) throws SQLException {
+    try (var rs = st.executeQuery("SELECT revision, op, key, value,"
         + " create_revision, version FROM " + MirrorSchema.chunkTable(chunk) + " WHERE " + where + " AND revision > 0"
-        + " ORDER BY revision, idx, seq LIMIT " + limit)) {
+        + " ORDER BY idx, seq LIMIT " + limit)) {
       while (bytes[0] <= maxBytes && rs.next()) {
         var c = change(rs);
         into.add(c);

@@ -19,7 +19,7 @@ import java.util.List;
  * watch catch-up thread that opened it).
  */
 final class MirrorSchema {
-  static final int VERSION = 3;
+  static final int VERSION = 4;
   private static final String CHUNK_PREFIX = "raft_log_ops_from_";
   static final String OP_COLUMNS = "idx, seq, op, key, value, revision, result, create_revision, version";
 
@@ -56,7 +56,6 @@ final class MirrorSchema {
               payload    BLOB                  -- the LogEntry protobuf
             )""");
         st.execute(createChunk(0));
-        st.execute(indexRevisions(0));
         st.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)");
         st.execute("INSERT OR REPLACE INTO meta VALUES ('history_from', '1')");
       } else if (version == 1) {
@@ -70,11 +69,10 @@ final class MirrorSchema {
         st.execute("DROP VIEW IF EXISTS key_history");
         st.execute("ALTER TABLE raft_log_ops RENAME TO " + chunkTable(first));
         st.execute(createChunk(next));
-        st.execute(indexRevisions(next));
       }
-      if (version >= 1) {
-        // 2 -> 3: every op row may carry the key's create revision and version (watch events need them), each chunk
-        // gets an index on revision (watches read history by revision), and meta records history_from.
+      if (version >= 1 && version <= 2) {
+        // 2 -> 3: every op row may carry the key's create revision and version (watch events need them), and meta
+        // records history_from.
         for (long chunk : chunkList(db)) {
           var columns = new HashSet<String>();
           try (var rs = st.executeQuery("PRAGMA table_info(" + chunkTable(chunk) + ")")) {
@@ -86,14 +84,10 @@ final class MirrorSchema {
             st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN create_revision INTEGER");
             st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN version INTEGER");
           }
-          st.execute(indexRevisions(chunk));
         }
         long lowest = 0;
         for (long chunk : chunkList(db)) {
-          try (var rs = st.executeQuery("SELECT coalesce(min(revision), 0) FROM " + chunkTable(chunk)
-              + " WHERE revision > 0")) {
-            lowest = rs.getLong(1);
-          }
+          lowest = firstRevision(st, chunk);
           if (lowest > 0) {
             break;
           }
@@ -106,6 +100,13 @@ final class MirrorSchema {
         }
         st.execute("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + Math.max(1, Math.max(lowest, compacted))
             + "')");
+      }
+      if (version >= 1) {
+        // 3 -> 4: no chunk has an index on revision any more (the primary key is in revision order: see
+        // firstIndexReaching). Keeping it up to date was about a tenth of a put's CPU on every node.
+        for (long chunk : chunkList(db)) {
+          st.execute("DROP INDEX IF EXISTS " + chunkTable(chunk) + "_by_revision");
+        }
       }
       createViews(st, chunkList(db));
       st.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '" + VERSION + "')");
@@ -139,24 +140,75 @@ final class MirrorSchema {
         ) WITHOUT ROWID""";
   }
 
-  /** Watches read history by revision; appended in revision order, the index costs only its last pages. */
-  static String indexRevisions(long first) {
-    return "CREATE INDEX IF NOT EXISTS " + chunkTable(first) + "_by_revision ON " + chunkTable(first) + "(revision)";
-  }
-
-  /** The highest revision in the chunks (0 when none), through their revision indexes. */
+  /**
+   * The highest revision in the chunks (0 when none): the last row with one, found by walking each chunk's primary
+   * key backwards from its end.
+   */
   static long maxRevision(Connection db, List<Long> chunks) throws SQLException {
     try (var st = db.createStatement()) {
       for (int i = chunks.size() - 1; i >= 0; i--) {
-        try (var rs = st.executeQuery("SELECT coalesce(max(revision), 0) FROM " + chunkTable(chunks.get(i)))) {
-          long max = rs.getLong(1);
-          if (max > 0) {
-            return max;
-          }
+        long max = revisionAtOrBelow(st, chunks.get(i), Long.MAX_VALUE);
+        if (max > 0) {
+          return max;
         }
       }
     }
     return 0;
+  }
+
+  /**
+   * The revision of the last row with {@code idx <= upTo} that has one (0 when none), rows that changed nothing
+   * (revision 0) aside: one backward seek on the primary key. As rows are written in apply order, this is also the
+   * highest revision among those rows.
+   */
+  static long revisionAtOrBelow(Statement st, long chunk, long upTo) throws SQLException {
+    try (var rs = st.executeQuery("SELECT revision FROM " + chunkTable(chunk) + " WHERE idx <= " + upTo
+        + " AND revision > 0 ORDER BY idx DESC, seq DESC LIMIT 1")) {
+      return rs.next() ? rs.getLong(1) : 0;
+    }
+  }
+
+  /** The revision of the first row of {@code chunk} that has one (0 when none): a forward seek. */
+  private static long firstRevision(Statement st, long chunk) throws SQLException {
+    try (var rs = st.executeQuery("SELECT revision FROM " + chunkTable(chunk) + " WHERE revision > 0"
+        + " ORDER BY idx, seq LIMIT 1")) {
+      return rs.next() ? rs.getLong(1) : 0;
+    }
+  }
+
+  /**
+   * The lowest index of {@code chunk} with a row of revision {@code revision} or later, or {@link Long#MAX_VALUE}
+   * when it has none. Chunks have no index on revision: rows are written in apply order, so along a chunk's primary
+   * key {@code (idx, seq)} the revisions never fall, and a binary search over the indexes finds where one starts, each
+   * step a backward seek ({@link #revisionAtOrBelow}). All the rows of one revision (a put, a delete, a txn) belong
+   * to one entry, so they all have the index this returns for it.
+   */
+  static long firstIndexReaching(Statement st, long chunk, long revision) throws SQLException {
+    revision = Math.max(1, revision); // every change has a revision of 1 or more
+    long lowest;
+    long highest;
+    try (var rs = st.executeQuery("SELECT min(idx), max(idx) FROM " + chunkTable(chunk))) {
+      if (!rs.next() || rs.getObject(1) == null) {
+        return Long.MAX_VALUE;
+      }
+      lowest = rs.getLong(1);
+      highest = rs.getLong(2);
+    }
+    if (revisionAtOrBelow(st, chunk, highest) < revision) {
+      return Long.MAX_VALUE;
+    }
+    // Invariant: the rows up to lo all come before revision, those up to hi reach it.
+    long lo = lowest - 1;
+    long hi = highest;
+    while (hi - lo > 1) {
+      long mid = lo + (hi - lo) / 2;
+      if (revisionAtOrBelow(st, chunk, mid) >= revision) {
+        hi = mid;
+      } else {
+        lo = mid;
+      }
+    }
+    return hi;
   }
 
   /** {@code meta}'s history_from: the lowest revision from which every change is recorded (1 when unset). */

@@ -132,11 +132,10 @@ final class OpChunks {
     try (var st = db.createStatement()) {
       st.execute("CREATE INDEX " + chunkTable(open) + "_by_key ON " + chunkTable(open) + "(key, idx)");
       st.execute(MirrorSchema.createChunk(first));
-      st.execute(MirrorSchema.indexRevisions(first));
       chunks.add(first);
       while (chunks.size() > maxChunks) {
         long oldest = chunks.removeFirst();
-        raiseHistoryFrom(revisionAtOrBelow(st, oldest, Long.MAX_VALUE) + 1);
+        raiseHistoryFrom(MirrorSchema.revisionAtOrBelow(st, oldest, Long.MAX_VALUE) + 1);
         st.execute("DROP TABLE " + chunkTable(oldest));
         long below = chunks.getFirst();
         // Two primary-key seeks per chunk kept, once per chunk dropped (every chunkRows rows or more); all they find
@@ -184,7 +183,7 @@ final class OpChunks {
         max = rs.getLong(1);
       }
       if (first != open && max <= upTo) {
-        raiseHistoryFrom(revisionAtOrBelow(st, first, upTo) + 1);
+        raiseHistoryFrom(MirrorSchema.revisionAtOrBelow(st, first, upTo) + 1);
         st.execute("DROP TABLE " + table);
         it.remove();
         dropped = true;
@@ -205,7 +204,11 @@ final class OpChunks {
     int n = 0;
     try (var st = db.createStatement()) {
       for (long first : chunks) {
-        n += st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE revision > 0 AND revision < " + revision);
+        // A primary-key range up to the entry where the revision starts (the chunks have no index on revision).
+        long reaching = MirrorSchema.firstIndexReaching(st, first, revision);
+        n += st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE "
+            + (reaching == Long.MAX_VALUE ? "" : "idx <= " + reaching + " AND ") + "revision > 0 AND revision < "
+            + revision);
       }
       st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('compact_revision', '" + revision + "')");
     }
@@ -215,7 +218,7 @@ final class OpChunks {
 
   /** Deletes the rows of {@code chunk} with {@code idx <= upTo} (a primary-key range), raising history_from above. */
   private void trim(Statement st, long chunk, long upTo) throws SQLException {
-    raiseHistoryFrom(revisionAtOrBelow(st, chunk, upTo) + 1);
+    raiseHistoryFrom(MirrorSchema.revisionAtOrBelow(st, chunk, upTo) + 1);
     st.executeUpdate("DELETE FROM " + chunkTable(chunk) + " WHERE idx <= " + upTo);
   }
 
@@ -226,14 +229,6 @@ final class OpChunks {
       try (var st = db.createStatement()) {
         st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + revision + "')");
       }
-    }
-  }
-
-  /** The highest revision of the rows with {@code idx <= upTo} (0 when none): walks the primary key backwards. */
-  private static long revisionAtOrBelow(Statement st, long chunk, long upTo) throws SQLException {
-    try (var rs = st.executeQuery("SELECT revision FROM " + chunkTable(chunk) + " WHERE idx <= " + upTo
-        + " AND revision > 0 ORDER BY idx DESC, seq DESC LIMIT 1")) {
-      return rs.next() ? rs.getLong(1) : 0;
     }
   }
 }

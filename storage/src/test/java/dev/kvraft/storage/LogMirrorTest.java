@@ -363,6 +363,44 @@ class LogMirrorTest {
   }
 
   @Test
+  void aVersion3FileLosesItsRevisionIndexesAndStillServesHistory() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file, 2, 100)) {
+      for (int i = 1; i <= 5; i++) {
+        put(m, i, 1, "k" + i, "v" + i, i);
+        m.commit();
+      }
+    }
+    var tables = List.copyOf(chunks(file).keySet());
+    assertTrue(tables.size() >= 2, "several chunks: " + tables);
+    // As kvraft wrote version 3: an index on revision in every chunk.
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement()) {
+      for (long t : tables) {
+        st.execute("CREATE INDEX raft_log_ops_from_" + t + "_by_revision ON raft_log_ops_from_" + t + "(revision)");
+      }
+      st.execute("PRAGMA user_version = 3");
+    }
+    try (var m = LogMirror.open(file, 2, 100)) {
+      assertEquals(5, m.maxRevision());
+      put(m, 6, 1, "k6", "v6", 6);
+      m.commit();
+    }
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement()) {
+      try (var rs = st.executeQuery("SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+          + " AND name LIKE '%_by_revision'")) {
+        assertEquals(0, rs.getInt(1), "no chunk keeps an index on revision");
+      }
+      try (var rs = st.executeQuery("PRAGMA user_version")) {
+        assertEquals(LogMirror.SCHEMA_VERSION, rs.getInt(1));
+      }
+    }
+    try (var r = HistoryReader.open(file)) {
+      var page = r.read(3, 100, Long.MAX_VALUE);
+      assertEquals(List.of(3L, 4L, 5L, 6L), page.changes().stream().map(HistoryReader.Change::revision).toList());
+    }
+  }
+
+  @Test
   void aFileThatIsNotSqliteIsRefusedWithWhatToDo() throws Exception {
     var file = dir.resolve("kvraft.db");
     Files.write(file, new byte[8192]);
