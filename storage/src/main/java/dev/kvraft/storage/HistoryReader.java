@@ -61,16 +61,16 @@ public final class HistoryReader implements AutoCloseable {
         var chunks = chunks();
         var rows = new ArrayList<Change>();
         long[] bytes = {0};
+        long[] lastIdx = {0};
         try (var st = db.createStatement()) {
+          // The chunks have no index on revision: every row of revision from or later sits at or above this index.
+          long start = MirrorSchema.firstEntryReaching(st, from);
+          var where = (start == MirrorSchema.UNKNOWN ? "" : "idx >= " + start + " AND ") + "revision >= " + from;
           for (long chunk : chunks) {
-            if (rows.size() > maxRows || bytes[0] > maxBytes) {
+            if (start == MirrorSchema.NONE || rows.size() > maxRows || bytes[0] > maxBytes) {
               break;
             }
-            long start = MirrorSchema.firstIndexReaching(st, chunk, from);
-            if (start != Long.MAX_VALUE) {
-              read(st, chunk, "idx >= " + start + " AND revision >= " + from, maxRows + 1 - rows.size(), rows, bytes,
-                  maxBytes);
-            }
+            read(st, chunk, where, maxRows + 1 - rows.size(), rows, bytes, maxBytes, lastIdx);
           }
         }
         if (rows.size() <= maxRows && bytes[0] <= maxBytes) {
@@ -81,12 +81,9 @@ public final class HistoryReader implements AutoCloseable {
         rows.removeIf(c -> c.revision() == last);
         if (rows.isEmpty()) {
           try (var st = db.createStatement()) {
-            for (long chunk : chunks) {
-              long at = MirrorSchema.firstIndexReaching(st, chunk, last); // a revision's rows share one entry
-              if (at != Long.MAX_VALUE) {
-                read(st, chunk, "idx = " + at + " AND revision = " + last, Integer.MAX_VALUE, rows, new long[1],
-                    Long.MAX_VALUE);
-              }
+            for (long chunk : chunks) { // all the rows of a revision belong to one entry: the last row's
+              read(st, chunk, "idx = " + lastIdx[0] + " AND revision = " + last, Integer.MAX_VALUE, rows, new long[1],
+                  Long.MAX_VALUE, new long[1]);
             }
           }
           return new Page(0, rows, last + 1, false);
@@ -137,16 +134,17 @@ public final class HistoryReader implements AutoCloseable {
 
   /**
    * Reads rows into {@code into} in primary-key order, which is revision order, adding their bytes to
-   * {@code bytes[0]}; stops once past {@code maxBytes}.
+   * {@code bytes[0]} and leaving the last row's index in {@code lastIdx[0]}; stops once past {@code maxBytes}.
    */
   private static void read(java.sql.Statement st, long chunk, String where, int limit, List<Change> into,
-      long[] bytes, long maxBytes) throws SQLException {
+      long[] bytes, long maxBytes, long[] lastIdx) throws SQLException {
     try (var rs = st.executeQuery("SELECT revision, op, key, value,"
-        + " create_revision, version FROM " + MirrorSchema.chunkTable(chunk) + " WHERE " + where + " AND revision > 0"
+        + " create_revision, version, idx FROM " + MirrorSchema.chunkTable(chunk) + " WHERE " + where + " AND revision > 0"
         + " ORDER BY idx, seq LIMIT " + limit)) {
       while (bytes[0] <= maxBytes && rs.next()) {
         var c = change(rs);
         into.add(c);
+        lastIdx[0] = rs.getLong(7);
         bytes[0] += c.key().length + (c.value() == null ? 0 : c.value().length);
       }
     }

@@ -59,15 +59,20 @@ public final class LogMirror implements AutoCloseable {
   static final DateTimeFormatter APPLIED_AT = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'")
       .withZone(ZoneOffset.UTC);
 
+  /** One {@code raft_log} row; its revision (the store's once the entry applied) is set when its ops are in. */
   private record EntryRow(long idx, long term, String kind, String proposer, int opCount, String summary,
-      String appliedAt, byte[] payload) {}
+      String appliedAt, byte[] payload, long revision) {
+    EntryRow withRevision(long revision) {
+      return new EntryRow(idx, term, kind, proposer, opCount, summary, appliedAt, payload, revision);
+    }
+  }
 
   private final ArrayList<EntryRow> entryRows = new ArrayList<>();
 
   private final Path file;
   private final Connection db;
   private final PreparedStatement termAt;
-  private final PreparedStatement deleteEntry;
+  private final PreparedStatement deleteFrom;
   private final RowInserter<EntryRow> entryInserter;
   /** The operation rows: written in {@link #commit} after the entries. */
   private final OpChunks ops;
@@ -81,13 +86,13 @@ public final class LogMirror implements AutoCloseable {
     this.file = file;
     this.db = db;
     termAt = db.prepareStatement("SELECT term FROM raft_log WHERE idx = ?");
-    deleteEntry = db.prepareStatement("DELETE FROM raft_log WHERE idx = ?");
+    deleteFrom = db.prepareStatement("DELETE FROM raft_log WHERE idx >= ?");
     try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM raft_log")) {
       maxIndex = rs.getLong(1);
     }
     ops = new OpChunks(db, chunkRows, maxChunks);
     entryInserter = new RowInserter<>(db, "INSERT INTO raft_log(idx, term, kind, proposer, op_count, summary,"
-        + " applied_at, payload) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?)", LogMirror::bindEntry);
+        + " applied_at, payload, revision) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?, ?)", LogMirror::bindEntry);
   }
 
   private static int bindEntry(PreparedStatement st, int c, EntryRow r) throws SQLException {
@@ -99,6 +104,7 @@ public final class LogMirror implements AutoCloseable {
     st.setString(c++, r.summary());
     st.setString(c++, r.appliedAt());
     st.setBytes(c++, r.payload());
+    st.setLong(c++, r.revision());
     return c;
   }
 
@@ -181,27 +187,54 @@ public final class LogMirror implements AutoCloseable {
     usable();
     try {
       begin();
+      closeEntry();
       skipping = false;
       if (idx <= maxIndex) {
         termAt.setLong(1, idx);
+        long recordedTerm;
         try (var rs = termAt.executeQuery()) {
-          if (rs.next()) {
-            if (rs.getLong(1) == term) {
-              skipping = true;
-              return;
-            }
-            deleteEntry.setLong(1, idx);
-            deleteEntry.executeUpdate();
-            ops.deleteEntry(idx);
-          }
+          recordedTerm = rs.next() ? rs.getLong(1) : -1;
+        }
+        if (recordedTerm == term) {
+          skipping = true;
+          return;
+        }
+        if (recordedTerm >= 0) {
+          truncate(idx);
         }
       }
       entryRows.add(new EntryRow(idx, term, kind.sql(), proposer == null || proposer.isEmpty() ? null : proposer, opCount,
           summary, APPLIED_AT.format(Instant.now()),
-          payload == null || payload.length == 0 ? null : payload));
+          payload == null || payload.length == 0 ? null : payload, 0));
       maxIndex = Math.max(maxIndex, idx);
     } catch (SQLException e) {
       throw abandon("cannot record log entry " + idx + " in " + file, e);
+    }
+  }
+
+  /**
+   * Another term at an index recorded: the Raft log from there was replaced (a data directory's Ratis log swapped),
+   * and by Raft's log matching every entry recorded from there on belonged to the old log. They go, with their rows,
+   * so that revisions never fall along the indexes ({@link MirrorSchema#firstEntryReaching}); the new log's entries
+   * are recorded as they apply. Until schema 4 only the one entry was replaced.
+   */
+  private void truncate(long idx) throws SQLException {
+    entryRows.removeIf(r -> r.idx() >= idx);
+    deleteFrom.setLong(1, idx);
+    deleteFrom.executeUpdate();
+    ops.truncate(idx);
+    try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM raft_log")) {
+      maxIndex = rs.getLong(1);
+    }
+    for (var r : entryRows) {
+      maxIndex = Math.max(maxIndex, r.idx());
+    }
+  }
+
+  /** Sets the revision of the entry buffered last: the store's once its ops (or a snapshot it installed) are in. */
+  private void closeEntry() {
+    if (!skipping && !entryRows.isEmpty()) {
+      entryRows.set(entryRows.size() - 1, entryRows.getLast().withRevision(ops.maxRevision()));
     }
   }
 
@@ -298,6 +331,7 @@ public final class LogMirror implements AutoCloseable {
   }
 
   private void writeEntries() throws SQLException {
+    closeEntry();
     entryInserter.insert(entryRows);
     entryRows.clear();
   }

@@ -53,7 +53,8 @@ final class MirrorSchema {
               op_count   INTEGER NOT NULL,
               summary    TEXT,
               applied_at TEXT    NOT NULL,     -- UTC, when this node applied it
-              payload    BLOB                  -- the LogEntry protobuf
+              payload    BLOB,                 -- the LogEntry protobuf
+              revision   INTEGER               -- store revision once applied (NULL: written before schema 4)
             )""");
         st.execute(createChunk(0));
         st.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)");
@@ -102,8 +103,10 @@ final class MirrorSchema {
             + "')");
       }
       if (version >= 1) {
-        // 3 -> 4: no chunk has an index on revision any more (the primary key is in revision order: see
-        // firstIndexReaching). Keeping it up to date was about a tenth of a put's CPU on every node.
+        // 3 -> 4: raft_log records the store revision each entry left (NULL in the rows already there), which
+        // firstEntryReaching searches, and no chunk keeps an index on revision (BENCHMARKS.md, "kvraft.db without an
+        // index on revision").
+        st.execute("ALTER TABLE raft_log ADD COLUMN revision INTEGER");
         for (long chunk : chunkList(db)) {
           st.execute("DROP INDEX IF EXISTS " + chunkTable(chunk) + "_by_revision");
         }
@@ -141,11 +144,16 @@ final class MirrorSchema {
   }
 
   /**
-   * The highest revision in the chunks (0 when none): the last row with one, found by walking each chunk's primary
-   * key backwards from its end.
+   * The highest revision recorded (0 when none): what {@code raft_log}'s last row says, or, in a file whose last row
+   * was written before schema 4, the last change in the chunks (walking each one's primary key backwards).
    */
   static long maxRevision(Connection db, List<Long> chunks) throws SQLException {
     try (var st = db.createStatement()) {
+      try (var rs = st.executeQuery("SELECT revision FROM raft_log ORDER BY idx DESC LIMIT 1")) {
+        if (rs.next() && rs.getObject(1) != null) {
+          return rs.getLong(1);
+        }
+      }
       for (int i = chunks.size() - 1; i >= 0; i--) {
         long max = revisionAtOrBelow(st, chunks.get(i), Long.MAX_VALUE);
         if (max > 0) {
@@ -158,7 +166,7 @@ final class MirrorSchema {
 
   /**
    * The revision of the last row with {@code idx <= upTo} that has one (0 when none), rows that changed nothing
-   * (revision 0) aside: one backward seek on the primary key. As rows are written in apply order, this is also the
+   * (revision 0) aside: walks the chunk's primary key backwards. As rows are written in apply order, this is also the
    * highest revision among those rows.
    */
   static long revisionAtOrBelow(Statement st, long chunk, long upTo) throws SQLException {
@@ -168,7 +176,7 @@ final class MirrorSchema {
     }
   }
 
-  /** The revision of the first row of {@code chunk} that has one (0 when none): a forward seek. */
+  /** The revision of the first row of {@code chunk} that has one (0 when none): a forward walk. */
   private static long firstRevision(Statement st, long chunk) throws SQLException {
     try (var rs = st.executeQuery("SELECT revision FROM " + chunkTable(chunk) + " WHERE revision > 0"
         + " ORDER BY idx, seq LIMIT 1")) {
@@ -176,39 +184,63 @@ final class MirrorSchema {
     }
   }
 
+  /** {@link #firstEntryReaching}: no entry recorded reached the revision. */
+  static final long NONE = Long.MAX_VALUE;
+  /** {@link #firstEntryReaching}: the entry lies among rows written before schema 4, which do not say. */
+  static final long UNKNOWN = -1;
+
   /**
-   * The lowest index of {@code chunk} with a row of revision {@code revision} or later, or {@link Long#MAX_VALUE}
-   * when it has none. Chunks have no index on revision: rows are written in apply order, so along a chunk's primary
-   * key {@code (idx, seq)} the revisions never fall, and a binary search over the indexes finds where one starts, each
-   * step a backward seek ({@link #revisionAtOrBelow}). All the rows of one revision (a put, a delete, a txn) belong
-   * to one entry, so they all have the index this returns for it.
+   * The index of the first entry after which the store had reached {@code revision}: the entry that made that
+   * revision (all the rows of a put, a delete or a txn belong to one entry), or the first entry after it when it is
+   * not recorded. Every row of that revision or later has this index or a higher one, and every earlier change a
+   * lower one or this one. {@link #NONE} when no entry reached it, {@link #UNKNOWN} when it may lie among rows written
+   * before schema 4. A binary search over {@code raft_log}'s indexes, whose revisions never fall (the entries are
+   * recorded in apply order, and one recorded again with another term first removes every entry from it on), each
+   * step one seek on its integer primary key: the chunks have no index on revision.
    */
-  static long firstIndexReaching(Statement st, long chunk, long revision) throws SQLException {
+  static long firstEntryReaching(Statement st, long revision) throws SQLException {
     revision = Math.max(1, revision); // every change has a revision of 1 or more
     long lowest;
     long highest;
-    try (var rs = st.executeQuery("SELECT min(idx), max(idx) FROM " + chunkTable(chunk))) {
+    try (var rs = st.executeQuery("SELECT (SELECT min(idx) FROM raft_log), (SELECT max(idx) FROM raft_log)")) {
       if (!rs.next() || rs.getObject(1) == null) {
-        return Long.MAX_VALUE;
+        return NONE;
       }
       lowest = rs.getLong(1);
       highest = rs.getLong(2);
     }
-    if (revisionAtOrBelow(st, chunk, highest) < revision) {
-      return Long.MAX_VALUE;
+    long last = entryRevision(st, highest);
+    if (last < 0) {
+      return UNKNOWN; // every entry was written before schema 4
     }
-    // Invariant: the rows up to lo all come before revision, those up to hi reach it.
+    if (last < revision) {
+      return NONE;
+    }
+    // Invariant: the entries up to lo stopped short of revision (or do not say), those up to hi reached it.
     long lo = lowest - 1;
     long hi = highest;
     while (hi - lo > 1) {
       long mid = lo + (hi - lo) / 2;
-      if (revisionAtOrBelow(st, chunk, mid) >= revision) {
+      if (entryRevision(st, mid) >= revision) {
         hi = mid;
       } else {
         lo = mid;
       }
     }
-    return hi;
+    try (var rs = st.executeQuery("SELECT revision IS NULL FROM raft_log WHERE idx < " + hi
+        + " ORDER BY idx DESC LIMIT 1")) {
+      return rs.next() && rs.getBoolean(1) ? UNKNOWN : hi;
+    }
+  }
+
+  /** The revision recorded with the last entry at or below {@code idx}: 0 when none, -1 when it does not say. */
+  private static long entryRevision(Statement st, long idx) throws SQLException {
+    try (var rs = st.executeQuery("SELECT revision FROM raft_log WHERE idx <= " + idx + " ORDER BY idx DESC LIMIT 1")) {
+      if (!rs.next()) {
+        return 0;
+      }
+      return rs.getObject(1) == null ? -1 : rs.getLong(1);
+    }
   }
 
   /** {@code meta}'s history_from: the lowest revision from which every change is recorded (1 when unset). */

@@ -152,16 +152,6 @@ final class OpChunks {
     opInserter = opInserter(db, first);
   }
 
-  /** Deletes the written rows of entry {@code idx} (recorded again with another term). */
-  void deleteEntry(long idx) throws SQLException {
-    try (var st = db.createStatement()) {
-      // Rare (a replaced Ratis log), so no chunk bookkeeping: each delete is one primary-key seek.
-      for (long first : chunks) {
-        st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE idx = " + idx);
-      }
-    }
-  }
-
   /** The entry being recorded installed a snapshot at store revision {@code revision}, above every row here. */
   void installed(long revision) throws SQLException {
     maxRevision = revision;
@@ -203,17 +193,48 @@ final class OpChunks {
   int compact(long revision) throws SQLException {
     int n = 0;
     try (var st = db.createStatement()) {
+      // Primary-key ranges, as the chunks have no index on revision: from where the last compaction's revision began
+      // (every change below it is gone) to the entry that reached this one (it may hold changes on both sides).
+      long previous = 0;
+      try (var rs = st.executeQuery("SELECT value FROM meta WHERE key = 'compact_revision'")) {
+        if (rs.next()) {
+          previous = Long.parseLong(rs.getString(1));
+        }
+      }
+      long from = previous > 0 ? MirrorSchema.firstEntryReaching(st, previous) : MirrorSchema.UNKNOWN;
+      long upTo = MirrorSchema.firstEntryReaching(st, revision);
+      var range = (from == MirrorSchema.UNKNOWN || from == MirrorSchema.NONE ? "" : "idx >= " + from + " AND ")
+          + (upTo == MirrorSchema.UNKNOWN || upTo == MirrorSchema.NONE ? "" : "idx <= " + upTo + " AND ");
       for (long first : chunks) {
-        // A primary-key range up to the entry where the revision starts (the chunks have no index on revision).
-        long reaching = MirrorSchema.firstIndexReaching(st, first, revision);
-        n += st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE "
-            + (reaching == Long.MAX_VALUE ? "" : "idx <= " + reaching + " AND ") + "revision > 0 AND revision < "
+        n += st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE " + range + "revision > 0 AND revision < "
             + revision);
       }
       st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('compact_revision', '" + revision + "')");
     }
     raiseHistoryFrom(revision);
     return n;
+  }
+
+  /**
+   * Deletes the rows of the entries from {@code idx} on, written or buffered (an entry recorded again with another
+   * term: the log from there was replaced), and takes {@code maxRevision} from what is left. The caller has deleted
+   * their {@code raft_log} rows first.
+   */
+  void truncate(long idx) throws SQLException {
+    opRows.removeIf(r -> r.idx() >= idx);
+    try (var st = db.createStatement()) {
+      for (long first : chunks) {
+        st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE idx >= " + idx);
+      }
+      try (var rs = st.executeQuery("SELECT count(*) FROM " + chunkTable(chunks.getLast()))) {
+        openRows = rs.getLong(1);
+      }
+    }
+    long max = MirrorSchema.maxRevision(db, chunks);
+    for (var r : opRows) {
+      max = Math.max(max, r.revision());
+    }
+    maxRevision = Math.max(max, historyFrom - 1);
   }
 
   /** Deletes the rows of {@code chunk} with {@code idx <= upTo} (a primary-key range), raising history_from above. */

@@ -78,6 +78,38 @@ class LogMirrorTest {
     }
   }
 
+  /**
+   * By Raft's log matching, an entry with another term at a recorded index means the log from there was replaced:
+   * the old entries after it go too. Kept, their higher revisions sat after the new entry's along the indexes, and a
+   * watch reading from there (by a binary search over the indexes) missed the new revisions.
+   */
+  @Test
+  void anEntryWithAnotherTermRemovesTheOldEntriesAfterIt() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file, 4, 100)) {
+      for (int i = 1; i <= 10; i++) {
+        put(m, i, 1, "k" + i, "old" + i, i);
+        m.commit();
+      }
+      // The new log's entry 3 holds ten puts, revisions 3 to 12.
+      m.entry(3, 2, EntryKind.NORMAL, "n1@x", 10, "batch", null);
+      for (int seq = 0; seq < 10; seq++) {
+        m.op(3, seq, OpKind.PUT, b("n" + seq), b("new" + seq), 3 + seq, OpOutcome.CREATED);
+      }
+      assertEquals(3, m.maxIndex(), "4 to 10 belonged to the old log");
+      m.commit();
+      assertEquals(12, m.maxRevision());
+      assertEquals(List.of(), m.history(b("k5")));
+    }
+    try (var m = LogMirror.open(file, 4, 100)) {
+      assertEquals(3, m.maxIndex());
+      assertEquals(12, m.maxRevision());
+    }
+    var revisions = catchUp(file, 2).stream().map(HistoryReader.Change::revision).toList();
+    assertEquals(java.util.stream.LongStream.rangeClosed(2, 12).boxed().toList(), revisions);
+    assertEquals(List.of(11L, 12L), catchUp(file, 11).stream().map(HistoryReader.Change::revision).toList());
+  }
+
   @Test
   void binaryKeysAreBlobsAndStillFindable() throws Exception {
     var key = new byte[] {0, (byte) 0xff, 1};
@@ -297,7 +329,8 @@ class LogMirrorTest {
         put(m, i, 2, "k", "w" + i, i);
         m.commit();
       }
-      assertEquals(List.of(28L, 29L, 32L), List.copyOf(chunks(file).keySet()), "the cap dropped 22, then 25");
+      // 27 in term 2 removed 28-30 of term 1 (the open chunk from 28 then held 27 and 28): sealed at 30 and 33.
+      assertEquals(List.of(28L, 30L, 33L), List.copyOf(chunks(file).keySet()), "the cap dropped 22, then 25");
       assertEquals(28, m.minIndex());
       shown = m.history(b("k")).stream().map(LogMirror.KeyEvent::idx).toList();
       historyFrom = m.historyFrom();
@@ -373,8 +406,9 @@ class LogMirrorTest {
     }
     var tables = List.copyOf(chunks(file).keySet());
     assertTrue(tables.size() >= 2, "several chunks: " + tables);
-    // As kvraft wrote version 3: an index on revision in every chunk.
+    // As kvraft wrote version 3: no revision in raft_log, an index on revision in every chunk.
     try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement()) {
+      st.execute("ALTER TABLE raft_log DROP COLUMN revision");
       for (long t : tables) {
         st.execute("CREATE INDEX raft_log_ops_from_" + t + "_by_revision ON raft_log_ops_from_" + t + "(revision)");
       }
@@ -394,10 +428,13 @@ class LogMirrorTest {
         assertEquals(LogMirror.SCHEMA_VERSION, rs.getInt(1));
       }
     }
-    try (var r = HistoryReader.open(file)) {
-      var page = r.read(3, 100, Long.MAX_VALUE);
-      assertEquals(List.of(3L, 4L, 5L, 6L), page.changes().stream().map(HistoryReader.Change::revision).toList());
+    // From the rows written before (which do not say their revision: read from the start) and after.
+    assertEquals(List.of(3L, 4L, 5L, 6L), catchUp(file, 3).stream().map(HistoryReader.Change::revision).toList());
+    assertEquals(List.of(6L), catchUp(file, 6).stream().map(HistoryReader.Change::revision).toList());
+    try (var m = LogMirror.open(file, 2, 100)) {
+      assertEquals(2, m.compact(3), "revisions 1 and 2, among the rows that do not say");
     }
+    assertEquals(List.of(3L, 4L, 5L, 6L), catchUp(file, 3).stream().map(HistoryReader.Change::revision).toList());
   }
 
   @Test
