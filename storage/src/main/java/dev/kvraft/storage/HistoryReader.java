@@ -65,12 +65,14 @@ public final class HistoryReader implements AutoCloseable {
         try (var st = db.createStatement()) {
           // The chunks have no index on revision: every row of revision from or later sits at or above this index.
           long start = MirrorSchema.firstEntryReaching(st, from);
+          // Where it cannot say (history from before schema 4), by revision, through the sealed chunks' old indexes.
           var where = (start == MirrorSchema.UNKNOWN ? "" : "idx >= " + start + " AND ") + "revision >= " + from;
+          var order = start == MirrorSchema.UNKNOWN ? "revision, idx, seq" : "idx, seq";
           for (long chunk : chunks) {
             if (start == MirrorSchema.NONE || rows.size() > maxRows || bytes[0] > maxBytes) {
               break;
             }
-            read(st, chunk, where, maxRows + 1 - rows.size(), rows, bytes, maxBytes, lastIdx);
+            read(st, chunk, where, order, maxRows + 1 - rows.size(), rows, bytes, maxBytes, lastIdx);
           }
         }
         if (rows.size() <= maxRows && bytes[0] <= maxBytes) {
@@ -82,8 +84,8 @@ public final class HistoryReader implements AutoCloseable {
         if (rows.isEmpty()) {
           try (var st = db.createStatement()) {
             for (long chunk : chunks) { // all the rows of a revision belong to one entry: the last row's
-              read(st, chunk, "idx = " + lastIdx[0] + " AND revision = " + last, Integer.MAX_VALUE, rows, new long[1],
-                  Long.MAX_VALUE, new long[1]);
+              read(st, chunk, "idx = " + lastIdx[0] + " AND revision = " + last, "seq", Integer.MAX_VALUE, rows,
+                  new long[1], Long.MAX_VALUE, new long[1]);
             }
           }
           return new Page(0, rows, last + 1, false);
@@ -133,14 +135,14 @@ public final class HistoryReader implements AutoCloseable {
   }
 
   /**
-   * Reads rows into {@code into} in primary-key order, which is revision order, adding their bytes to
+   * Reads rows into {@code into} in {@code order} (primary-key order is revision order), adding their bytes to
    * {@code bytes[0]} and leaving the last row's index in {@code lastIdx[0]}; stops once past {@code maxBytes}.
    */
-  private static void read(java.sql.Statement st, long chunk, String where, int limit, List<Change> into,
-      long[] bytes, long maxBytes, long[] lastIdx) throws SQLException {
+  private static void read(java.sql.Statement st, long chunk, String where, String order, int limit,
+      List<Change> into, long[] bytes, long maxBytes, long[] lastIdx) throws SQLException {
     try (var rs = st.executeQuery("SELECT revision, op, key, value,"
         + " create_revision, version, idx FROM " + MirrorSchema.chunkTable(chunk) + " WHERE " + where + " AND revision > 0"
-        + " ORDER BY idx, seq LIMIT " + limit)) {
+        + " ORDER BY " + order + " LIMIT " + limit)) {
       while (bytes[0] <= maxBytes && rs.next()) {
         var c = change(rs);
         into.add(c);

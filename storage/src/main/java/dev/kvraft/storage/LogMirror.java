@@ -27,8 +27,9 @@ import java.util.List;
  * each sealed chunk's index and scans only the newest chunk. Pruning drops whole chunks.
  *
  * <p>Idempotent: an entry whose index is already recorded with the same term is skipped (entries after the last
- * snapshot are applied again on every restart); one recorded with another term (a data directory whose Ratis log
- * was replaced) is overwritten. Writes are grouped into one transaction per {@link #commit()} — one per batch the
+ * snapshot are applied again on every restart), and so is one at or below the highest index recorded that is no longer
+ * there (pruning took it; it is not brought back). One recorded with another term (a data directory whose Ratis log
+ * was replaced) goes, with every entry after it, and is recorded anew. Writes are grouped into one transaction per {@link #commit()} — one per batch the
  * database loop applied. WAL mode with {@code synchronous=NORMAL}: Ratis's own log is the durable copy.
  *
  * <p>Rows are buffered by {@link #entry} and {@link #op} and written by {@link #commit} with multi-row INSERTs
@@ -195,13 +196,13 @@ public final class LogMirror implements AutoCloseable {
         try (var rs = termAt.executeQuery()) {
           recordedTerm = rs.next() ? rs.getLong(1) : -1;
         }
-        if (recordedTerm == term) {
+        if (recordedTerm < 0 || recordedTerm == term) {
+          // Recorded already, or pruned since (by bytes or age, above the snapshot too): not brought back, so every
+          // revision along the indexes is the one its entry made.
           skipping = true;
           return;
         }
-        if (recordedTerm >= 0) {
-          truncate(idx);
-        }
+        truncate(idx);
       }
       entryRows.add(new EntryRow(idx, term, kind.sql(), proposer == null || proposer.isEmpty() ? null : proposer, opCount,
           summary, APPLIED_AT.format(Instant.now()),
@@ -249,6 +250,11 @@ public final class LogMirror implements AutoCloseable {
       long createRevision, long version) throws StorageException {
     if (skipping) {
       return;
+    }
+    if (entryRows.isEmpty() || entryRows.getLast().idx() != idx) {
+      // Its entry's revision (raft_log.revision) is set from its rows as the next entry begins or at commit.
+      throw new StorageException("operation " + seq + " of entry " + idx + " recorded outside it (the entry open is "
+          + (entryRows.isEmpty() ? "none" : entryRows.getLast().idx()) + ")");
     }
     ops.add(new OpChunks.OpRow(idx, seq, op.sql(), key, value, revision, result.sql(), createRevision, version));
   }

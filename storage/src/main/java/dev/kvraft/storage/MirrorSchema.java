@@ -39,6 +39,12 @@ final class MirrorSchema {
           + VERSION + "); run the newer kvraft, or move the file aside to rebuild it");
     }
     if (version == VERSION) {
+      if (!columns(db, "raft_log").contains("revision")) {
+        // A file of a development build that had version 4 before raft_log had the column.
+        try (var st = db.createStatement()) {
+          st.execute("ALTER TABLE raft_log ADD COLUMN revision INTEGER");
+        }
+      }
       return;
     }
     db.setAutoCommit(false);
@@ -75,13 +81,7 @@ final class MirrorSchema {
         // 2 -> 3: every op row may carry the key's create revision and version (watch events need them), and meta
         // records history_from.
         for (long chunk : chunkList(db)) {
-          var columns = new HashSet<String>();
-          try (var rs = st.executeQuery("PRAGMA table_info(" + chunkTable(chunk) + ")")) {
-            while (rs.next()) {
-              columns.add(rs.getString("name"));
-            }
-          }
-          if (!columns.contains("create_revision")) {
+          if (!columns(db, chunkTable(chunk)).contains("create_revision")) {
             st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN create_revision INTEGER");
             st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN version INTEGER");
           }
@@ -107,9 +107,9 @@ final class MirrorSchema {
         // firstEntryReaching searches, and no chunk keeps an index on revision (BENCHMARKS.md, "kvraft.db without an
         // index on revision").
         st.execute("ALTER TABLE raft_log ADD COLUMN revision INTEGER");
-        for (long chunk : chunkList(db)) {
-          st.execute("DROP INDEX IF EXISTS " + chunkTable(chunk) + "_by_revision");
-        }
+        // Only the open chunk takes rows: the sealed ones keep theirs, which history older than the migration is
+        // read by (HistoryReader, when firstEntryReaching cannot say).
+        st.execute("DROP INDEX IF EXISTS " + chunkTable(chunkList(db).getLast()) + "_by_revision");
       }
       createViews(st, chunkList(db));
       st.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '" + VERSION + "')");
@@ -119,6 +119,16 @@ final class MirrorSchema {
       db.rollback();
       throw e;
     }
+  }
+
+  private static java.util.Set<String> columns(Connection db, String table) throws SQLException {
+    var columns = new HashSet<String>();
+    try (var st = db.createStatement(); var rs = st.executeQuery("PRAGMA table_info(" + table + ")")) {
+      while (rs.next()) {
+        columns.add(rs.getString("name"));
+      }
+    }
+    return columns;
   }
 
   // ---- chunks ---------------------------------------------------------------------------------

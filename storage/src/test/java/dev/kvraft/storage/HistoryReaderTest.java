@@ -139,6 +139,7 @@ class HistoryReaderTest {
     var file = dir.resolve("kvraft.db");
     var random = new java.util.Random(20261207);
     var rows = new ArrayList<Row>();
+    var entries = new java.util.TreeMap<Long, Long>(); // index -> the store revision it left
     long rev = 0;
     try (var m = LogMirror.open(file, 40, 100)) {
       long idx = 1;
@@ -147,13 +148,11 @@ class HistoryReaderTest {
         int ops = 1 + random.nextInt(5);
         m.entry(idx, 1, EntryKind.NORMAL, "n1@x", ops, "ops", null);
         boolean txn = random.nextInt(4) == 0;
-        if (txn) {
-          rev++;
-        }
+        long txnRevision = rev + 1; // a txn's changes share one revision (none when it changed nothing)
         for (int seq = 0; seq < ops; seq++) {
           var key = "k" + random.nextInt(20);
           boolean nothing = random.nextInt(6) == 0; // a delete of a missing key
-          long r = nothing ? 0 : txn ? rev : ++rev;
+          long r = nothing ? 0 : txn ? (rev = txnRevision) : ++rev;
           if (nothing) {
             m.op(idx, seq, OpKind.DELETE, b(key), null, 0, OpOutcome.NOT_FOUND);
           } else {
@@ -162,9 +161,26 @@ class HistoryReaderTest {
           }
         }
         m.commit();
+        entries.put(idx, rev);
       }
     }
     assertTrue(rows.size() > 200, "several chunks of 40 rows");
+    // Each entry records the store revision it left, and the search finds the entry that reached a revision.
+    try (var db = java.sql.DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement()) {
+      var recorded = new java.util.TreeMap<Long, Long>();
+      try (var rs = st.executeQuery("SELECT idx, revision FROM raft_log")) {
+        while (rs.next()) {
+          recorded.put(rs.getLong(1), rs.getLong(2));
+        }
+      }
+      assertEquals(entries, recorded);
+      for (long r = 0; r <= rev + 1; r++) {
+        long want = r;
+        long expected = entries.entrySet().stream().filter(e -> e.getValue() >= Math.max(1, want)).findFirst()
+            .map(java.util.Map.Entry::getKey).orElse(MirrorSchema.NONE);
+        assertEquals(expected, MirrorSchema.firstEntryReaching(st, r), "the entry that reached revision " + r);
+      }
+    }
     long max = rev;
     try (var r = HistoryReader.open(file)) {
       for (long from = 1; from <= max + 1; from++) {
