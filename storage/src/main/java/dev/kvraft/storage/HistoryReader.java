@@ -65,14 +65,17 @@ public final class HistoryReader implements AutoCloseable {
         try (var st = db.createStatement()) {
           // The chunks have no index on revision: every row of revision from or later sits at or above this index.
           long start = MirrorSchema.firstEntryReaching(st, from);
-          // Where it cannot say (history from before schema 4), by revision, through the sealed chunks' old indexes.
-          var where = (start == MirrorSchema.UNKNOWN ? "" : "idx >= " + start + " AND ") + "revision >= " + from;
-          var order = start == MirrorSchema.UNKNOWN ? "revision, idx, seq" : "idx, seq";
+          // Where it cannot say (history from before schema 4): by revision through the old chunks' index on it;
+          // a chunk without one holds only later rows, all at or above from, in primary-key order.
+          boolean legacy = start == MirrorSchema.UNKNOWN;
+          var where = (legacy ? "" : "idx >= " + start + " AND ") + "revision >= " + from;
+          var indexed = legacy ? MirrorSchema.chunksIndexedByRevision(st) : java.util.Set.<Long>of();
           for (long chunk : chunks) {
             if (start == MirrorSchema.NONE || rows.size() > maxRows || bytes[0] > maxBytes) {
               break;
             }
-            read(st, chunk, where, order, maxRows + 1 - rows.size(), rows, bytes, maxBytes, lastIdx);
+            read(st, chunk, where, indexed.contains(chunk) ? "revision, idx, seq" : "idx, seq",
+                maxRows + 1 - rows.size(), rows, bytes, maxBytes, lastIdx);
           }
         }
         if (rows.size() <= maxRows && bytes[0] <= maxBytes) {

@@ -80,6 +80,10 @@ public final class LogMirror implements AutoCloseable {
   private long maxIndex;
   private boolean inTransaction;
   private boolean skipping;
+  /** An entry was skipped because pruning had taken it (its index below the highest recorded, its row gone). */
+  private boolean skippedPruned;
+  /** Entries skipped as pruned belonged to a log since replaced: the next change recorded starts history. */
+  private boolean historyGap;
   /** Why a write failed, after which nothing more is written: the bookkeeping above no longer matches the file. */
   private String failed;
 
@@ -181,7 +185,8 @@ public final class LogMirror implements AutoCloseable {
 
   /**
    * Records one applied entry; its operations follow through {@link #op}. Skipped (with its ops) when the same
-   * index is already recorded with the same term.
+   * index is already recorded with the same term, or was recorded and pruned since (it is at or below the highest
+   * index recorded); recorded with another term, it removes every entry from its index on first.
    */
   public void entry(long idx, long term, EntryKind kind, String proposer, int opCount, String summary, byte[] payload)
       throws StorageException {
@@ -199,10 +204,14 @@ public final class LogMirror implements AutoCloseable {
         if (recordedTerm < 0 || recordedTerm == term) {
           // Recorded already, or pruned since (by bytes or age, above the snapshot too): not brought back, so every
           // revision along the indexes is the one its entry made.
+          skippedPruned |= recordedTerm < 0;
           skipping = true;
           return;
         }
         truncate(idx);
+        // The Raft log was replaced. Entries of the new one skipped above as pruned left no rows: history here
+        // starts again with the first change recorded now (op, installed).
+        historyGap = skippedPruned;
       }
       entryRows.add(new EntryRow(idx, term, kind.sql(), proposer == null || proposer.isEmpty() ? null : proposer, opCount,
           summary, APPLIED_AT.format(Instant.now()),
@@ -248,13 +257,23 @@ public final class LogMirror implements AutoCloseable {
   /** Records one operation; a put also records its key's create revision and version after it (0: unknown). */
   public void op(long idx, int seq, OpKind op, byte[] key, byte[] value, long revision, OpOutcome result,
       long createRevision, long version) throws StorageException {
+    usable();
     if (skipping) {
       return;
     }
     if (entryRows.isEmpty() || entryRows.getLast().idx() != idx) {
       // Its entry's revision (raft_log.revision) is set from its rows as the next entry begins or at commit.
-      throw new StorageException("operation " + seq + " of entry " + idx + " recorded outside it (the entry open is "
-          + (entryRows.isEmpty() ? "none" : entryRows.getLast().idx()) + ")");
+      throw abandon("cannot record operation " + seq + " of entry " + idx + " in " + file, new SQLException(
+          "it came outside its entry (the entry open is " + (entryRows.isEmpty() ? "none" : entryRows.getLast().idx())
+          + ")"));
+    }
+    if (historyGap && revision > 0) {
+      try {
+        ops.raiseHistoryFrom(revision);
+      } catch (SQLException e) {
+        throw abandon("cannot record where history starts in " + file, e);
+      }
+      historyGap = false;
     }
     ops.add(new OpChunks.OpRow(idx, seq, op.sql(), key, value, revision, result.sql(), createRevision, version));
   }
@@ -266,12 +285,13 @@ public final class LogMirror implements AutoCloseable {
    */
   public void installed(long revision) throws StorageException {
     usable();
-    if (skipping || revision <= ops.maxRevision()) {
+    if (skipping || revision <= ops.maxRevision() && !historyGap) {
       return;
     }
     try {
       begin();
       ops.installed(revision);
+      historyGap = false;
     } catch (SQLException e) {
       throw abandon("cannot record a snapshot install in " + file, e);
     }

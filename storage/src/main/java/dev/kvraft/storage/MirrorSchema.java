@@ -85,6 +85,8 @@ final class MirrorSchema {
             st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN create_revision INTEGER");
             st.execute("ALTER TABLE " + chunkTable(chunk) + " ADD COLUMN version INTEGER");
           }
+          // Their rows will not say their revision in raft_log (below): history is read by revision through this.
+          st.execute(indexRevisions(chunk));
         }
         long lowest = 0;
         for (long chunk : chunkList(db)) {
@@ -107,9 +109,9 @@ final class MirrorSchema {
         // firstEntryReaching searches, and no chunk keeps an index on revision (BENCHMARKS.md, "kvraft.db without an
         // index on revision").
         st.execute("ALTER TABLE raft_log ADD COLUMN revision INTEGER");
-        // Only the open chunk takes rows: the sealed ones keep theirs, which history older than the migration is
-        // read by (HistoryReader, when firstEntryReaching cannot say).
-        st.execute("DROP INDEX IF EXISTS " + chunkTable(chunkList(db).getLast()) + "_by_revision");
+        // The chunks keep their revision index: history from before this is read by revision through it
+        // (HistoryReader, where firstEntryReaching cannot say). Chunks made from now on have none; the one open now
+        // keeps its index up to date until it is sealed.
       }
       createViews(st, chunkList(db));
       st.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '" + VERSION + "')");
@@ -119,6 +121,23 @@ final class MirrorSchema {
       db.rollback();
       throw e;
     }
+  }
+
+  /** A chunk's index on revision: kept by files from before schema 4, for the history they hold. */
+  static String indexRevisions(long chunk) {
+    return "CREATE INDEX IF NOT EXISTS " + chunkTable(chunk) + "_by_revision ON " + chunkTable(chunk) + "(revision)";
+  }
+
+  /** The chunks with an index on revision (see {@link #indexRevisions}). */
+  static java.util.Set<Long> chunksIndexedByRevision(Statement st) throws SQLException {
+    var set = new HashSet<Long>();
+    try (var rs = st.executeQuery("SELECT tbl_name FROM sqlite_master WHERE type = 'index'"
+        + " AND name LIKE '" + CHUNK_PREFIX + "%_by_revision'")) {
+      while (rs.next()) {
+        set.add(Long.parseLong(rs.getString(1).substring(CHUNK_PREFIX.length())));
+      }
+    }
+    return set;
   }
 
   private static java.util.Set<String> columns(Connection db, String table) throws SQLException {
@@ -203,8 +222,8 @@ final class MirrorSchema {
    * The index of the first entry after which the store had reached {@code revision}: the entry that made that
    * revision (all the rows of a put, a delete or a txn belong to one entry), or the first entry after it when it is
    * not recorded. Every row of that revision or later has this index or a higher one, and every earlier change a
-   * lower one or this one. {@link #NONE} when no entry reached it, {@link #UNKNOWN} when it may lie among rows written
-   * before schema 4. A binary search over {@code raft_log}'s indexes, whose revisions never fall (the entries are
+   * lower one or this one. {@link #NONE} when no entry reached it, {@link #UNKNOWN} when it lies among rows written
+   * before schema 4 (whose rows reached the revision: read those by revision). A binary search over {@code raft_log}'s indexes, whose revisions never fall (the entries are
    * recorded in apply order, and one recorded again with another term first removes every entry from it on), each
    * step one seek on its integer primary key: the chunks have no index on revision.
    */
@@ -220,8 +239,8 @@ final class MirrorSchema {
       highest = rs.getLong(2);
     }
     long last = entryRevision(st, highest);
-    if (last < 0) {
-      return UNKNOWN; // every entry was written before schema 4
+    if (last < 0) { // every entry was written before schema 4: what do their rows say?
+      return legacyRevision(st, highest) < revision ? NONE : UNKNOWN;
     }
     if (last < revision) {
       return NONE;
@@ -237,10 +256,25 @@ final class MirrorSchema {
         lo = mid;
       }
     }
+    boolean afterLegacy;
     try (var rs = st.executeQuery("SELECT revision IS NULL FROM raft_log WHERE idx < " + hi
         + " ORDER BY idx DESC LIMIT 1")) {
-      return rs.next() && rs.getBoolean(1) ? UNKNOWN : hi;
+      afterLegacy = rs.next() && rs.getBoolean(1);
     }
+    // Right after the rows written before schema 4, hi is the answer only if none of theirs reached the revision.
+    return afterLegacy && legacyRevision(st, hi - 1) >= revision ? UNKNOWN : hi;
+  }
+
+  /** The highest revision among the rows with {@code idx <= upTo} (0 when none): each chunk walked backwards. */
+  private static long legacyRevision(Statement st, long upTo) throws SQLException {
+    var chunks = chunkList(st.getConnection());
+    for (int i = chunks.size() - 1; i >= 0; i--) {
+      long revision = revisionAtOrBelow(st, chunks.get(i), upTo);
+      if (revision > 0) {
+        return revision;
+      }
+    }
+    return 0;
   }
 
   /** The revision recorded with the last entry at or below {@code idx}: 0 when none, -1 when it does not say. */

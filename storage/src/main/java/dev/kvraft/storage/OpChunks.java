@@ -154,7 +154,7 @@ final class OpChunks {
 
   /** The entry being recorded installed a snapshot at store revision {@code revision}, above every row here. */
   void installed(long revision) throws SQLException {
-    maxRevision = revision;
+    maxRevision = Math.max(maxRevision, revision);
     raiseHistoryFrom(revision + 1);
   }
 
@@ -244,7 +244,7 @@ final class OpChunks {
   }
 
   /** Raises history_from (inside the caller's transaction). */
-  private void raiseHistoryFrom(long revision) throws SQLException {
+  void raiseHistoryFrom(long revision) throws SQLException {
     if (revision > historyFrom) {
       historyFrom = revision;
       try (var st = db.createStatement()) {

@@ -416,34 +416,38 @@ class LogMirrorTest {
     }
     try (var m = LogMirror.open(file, 2, 100)) {
       assertEquals(5, m.maxRevision());
-      put(m, 6, 1, "k6", "v6", 6);
-      m.commit();
-    }
-    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement()) {
-      var indexed = new ArrayList<Long>();
-      try (var rs = st.executeQuery("SELECT tbl_name FROM sqlite_master WHERE type = 'index'"
-          + " AND name LIKE '%_by_revision'")) {
-        while (rs.next()) {
-          indexed.add(Long.parseLong(rs.getString(1).substring("raft_log_ops_from_".length())));
-        }
+      for (int i = 6; i <= 9; i++) {   // seals the chunk open at the migration; the next ones have no such index
+        put(m, i, 1, "k" + i, "v" + i, i);
+        m.commit();
       }
+    }
+    var after = List.copyOf(chunks(file).keySet());
+    assertTrue(after.size() > tables.size(), "new chunks: " + after);
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement()) {
+      var indexed = new ArrayList<>(MirrorSchema.chunksIndexedByRevision(st));
       indexed.sort(null);
-      assertEquals(tables.subList(0, tables.size() - 1), indexed, "the open chunk, which takes rows, lost its index");
+      assertEquals(tables, indexed, "the chunks from before keep their index on revision, the new ones have none");
       try (var rs = st.executeQuery("PRAGMA user_version")) {
         assertEquals(LogMirror.SCHEMA_VERSION, rs.getInt(1));
       }
       try (var rs = st.executeQuery("SELECT group_concat(r) FROM (SELECT coalesce(revision, 'null') AS r FROM raft_log"
           + " ORDER BY idx)")) {
-        assertEquals("null,null,null,null,null,6", rs.getString(1), "the rows from before do not say");
+        assertEquals("null,null,null,null,null,6,7,8,9", rs.getString(1), "the rows from before do not say");
       }
+      assertEquals(MirrorSchema.UNKNOWN, MirrorSchema.firstEntryReaching(st, 5));
+      assertEquals(6, MirrorSchema.firstEntryReaching(st, 6), "no row from before reached 6");
     }
-    // From the rows written before (which do not say their revision: read from the start) and after.
-    assertEquals(List.of(3L, 4L, 5L, 6L), catchUp(file, 3).stream().map(HistoryReader.Change::revision).toList());
-    assertEquals(List.of(6L), catchUp(file, 6).stream().map(HistoryReader.Change::revision).toList());
+    // From the rows written before (read by revision through their index) and after.
+    var all = java.util.stream.LongStream.rangeClosed(1, 9).boxed().toList();
+    for (long from = 1; from <= 9; from++) {
+      assertEquals(all.subList((int) from - 1, 9), catchUp(file, from).stream().map(HistoryReader.Change::revision)
+          .toList(), "from " + from);
+    }
     try (var m = LogMirror.open(file, 2, 100)) {
       assertEquals(2, m.compact(3), "revisions 1 and 2, among the rows that do not say");
+      assertEquals(5, m.compact(8), "then 3 to 7");
     }
-    assertEquals(List.of(3L, 4L, 5L, 6L), catchUp(file, 3).stream().map(HistoryReader.Change::revision).toList());
+    assertEquals(List.of(8L, 9L), catchUp(file, 8).stream().map(HistoryReader.Change::revision).toList());
   }
 
   /**
@@ -479,6 +483,38 @@ class LogMirrorTest {
              + " ORDER BY idx)")) {
       assertEquals("7:7,8:8,9:9,10:10,11:11,12:12,13:12,20:50", rs.getString(1));
     }
+  }
+
+  /**
+   * A replaced Raft log over entries pruning took: the new log's entries there are skipped as pruned and leave no rows,
+   * so history starts again at the first change recorded after the old entries go. A watch from before it is told
+   * so, rather than missing those revisions silently.
+   */
+  @Test
+  void aLogReplacedOverPrunedEntriesStartsHistoryAgain() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file)) {
+      for (int i = 1; i <= 10; i++) {
+        put(m, i, 1, "k", "v" + i, i);
+        m.commit();
+      }
+      m.prune(6);
+      assertEquals(7, m.historyFrom());
+    }
+    try (var m = LogMirror.open(file)) {   // the new log: entry 5 makes revisions 5 to 7, 6 makes 8, 7 makes 9
+      m.entry(5, 2, EntryKind.NORMAL, "n1@x", 3, "batch", null);
+      for (int seq = 0; seq < 3; seq++) {
+        m.op(5, seq, OpKind.PUT, b("n" + seq), b("w"), 5 + seq, OpOutcome.CREATED);
+      }
+      put(m, 6, 2, "k", "w8", 8);
+      put(m, 7, 2, "k", "w9", 9);
+      m.commit();
+      assertEquals(9, m.historyFrom(), "revisions 5 to 8 of the new log are not here");
+    }
+    try (var r = HistoryReader.open(file)) {
+      assertEquals(9, r.read(7, 10, Long.MAX_VALUE).compactedBelow());
+    }
+    assertEquals(List.of(9L), catchUp(file, 9).stream().map(HistoryReader.Change::revision).toList());
   }
 
   /** A file of a development build that said version 4 before raft_log had its revision column gets it. */
