@@ -144,7 +144,8 @@ public final class HistoryReader implements AutoCloseable {
   private static void read(java.sql.Statement st, long chunk, String where, String order, int limit,
       List<Change> into, long[] bytes, long maxBytes, long[] lastIdx) throws SQLException {
     try (var rs = st.executeQuery("SELECT revision, op, key, value,"
-        + " create_revision, version, idx FROM " + MirrorSchema.chunkTable(chunk) + " WHERE " + where + " AND revision > 0"
+        + " create_revision, version, idx FROM " + MirrorSchema.chunkTable(chunk) + " WHERE " + where
+        + " AND revision > 0"
         + " ORDER BY " + order + " LIMIT " + limit)) {
       while (bytes[0] <= maxBytes && rs.next()) {
         var c = change(rs);

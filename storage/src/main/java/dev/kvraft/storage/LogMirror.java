@@ -27,10 +27,11 @@ import java.util.List;
  * each sealed chunk's index and scans only the newest chunk. Pruning drops whole chunks.
  *
  * <p>Idempotent: an entry whose index is already recorded with the same term is skipped (entries after the last
- * snapshot are applied again on every restart), and so is one at or below the highest index recorded that is no longer
- * there (pruning took it; it is not brought back). One recorded with another term (a data directory whose Ratis log
- * was replaced) goes, with every entry after it, and is recorded anew. Writes are grouped into one transaction per {@link #commit()} — one per batch the
- * database loop applied. WAL mode with {@code synchronous=NORMAL}: Ratis's own log is the durable copy.
+ * snapshot are applied again on every restart), and so is one at or below the highest index recorded that is no
+ * longer there (pruning took it; it is not brought back). One recorded with another term (a data directory whose
+ * Ratis log was replaced) starts the file again from it. Writes are grouped into one transaction per
+ * {@link #commit()}, which the server calls at most every 200 ms. WAL mode with {@code synchronous=NORMAL}: Ratis's
+ * own log is the durable copy.
  *
  * <p>Rows are buffered by {@link #entry} and {@link #op} and written by {@link #commit} with multi-row INSERTs
  * ({@link RowInserter}: one JNI call for up to {@value RowInserter#ROWS} rows): the per-row cost of SQLite through
@@ -38,12 +39,14 @@ import java.util.List;
  *
  * <p>Not thread-safe: owned by one thread (the mirror writer, {@code kvraft-mirror} in the server), which alone calls
  * it and, through it, the pieces it delegates to. LogMirror coordinates: it owns the connection and its
- * transactions, the {@code raft_log} rows (the buffered entries, {@code maxIndex}, whether the current entry is
- * skipped) and the file's pages ({@link #liveBytes}, {@link #reclaim}). {@link OpChunks} owns the operation rows:
+ * transactions, the {@code raft_log} rows (the buffered entries and their revisions, {@code maxIndex}, whether the
+ * current entry is skipped; the chunk cap in {@link OpChunks} deletes those below the chunks it keeps) and the file's
+ * pages ({@link #liveBytes}, {@link #reclaim}). {@link OpChunks} owns the operation rows:
  * their chunks, the open chunk's inserter and the revision range ({@code maxRevision}, {@code historyFrom}).
  * {@link MirrorSchema}, which has no state, creates, migrates and checks the file.
  */
 public final class LogMirror implements AutoCloseable {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(LogMirror.class);
   public static final int SCHEMA_VERSION = MirrorSchema.VERSION;
   /** Rows in a chunk before it is sealed. */
   static final int CHUNK_ROWS = 250_000;
@@ -80,10 +83,6 @@ public final class LogMirror implements AutoCloseable {
   private long maxIndex;
   private boolean inTransaction;
   private boolean skipping;
-  /** An entry was skipped because pruning had taken it (its index below the highest recorded, its row gone). */
-  private boolean skippedPruned;
-  /** Entries skipped as pruned belonged to a log since replaced: the next change recorded starts history. */
-  private boolean historyGap;
   /** Why a write failed, after which nothing more is written: the bookkeeping above no longer matches the file. */
   private String failed;
 
@@ -204,14 +203,10 @@ public final class LogMirror implements AutoCloseable {
         if (recordedTerm < 0 || recordedTerm == term) {
           // Recorded already, or pruned since (by bytes or age, above the snapshot too): not brought back, so every
           // revision along the indexes is the one its entry made.
-          skippedPruned |= recordedTerm < 0;
           skipping = true;
           return;
         }
-        truncate(idx);
-        // The Raft log was replaced. Entries of the new one skipped above as pruned left no rows: history here
-        // starts again with the first change recorded now (op, installed).
-        historyGap = skippedPruned;
+        startAgain(idx);
       }
       entryRows.add(new EntryRow(idx, term, kind.sql(), proposer == null || proposer.isEmpty() ? null : proposer, opCount,
           summary, APPLIED_AT.format(Instant.now()),
@@ -223,22 +218,22 @@ public final class LogMirror implements AutoCloseable {
   }
 
   /**
-   * Another term at an index recorded: the Raft log from there was replaced (a data directory's Ratis log swapped),
-   * and by Raft's log matching every entry recorded from there on belonged to the old log. They go, with their rows,
-   * so that revisions never fall along the indexes ({@link MirrorSchema#firstEntryReaching}); the new log's entries
-   * are recorded as they apply. Until schema 4 only the one entry was replaced.
+   * Another term at an index recorded: the Raft log was replaced (a data directory's Ratis log swapped). By Raft's log
+   * matching the entries recorded from there on belonged to the old log, and those below it may have too (the ones
+   * pruned, or below the snapshot, were never compared). So the file starts again from this entry: every entry and
+   * row goes, buffered or written, and history_from rises above every revision they held, in this transaction. A
+   * watch from before is told history starts there; the new log's entries are recorded as they apply. (Until schema 4
+   * only the one entry was replaced, and the old entries' revisions stayed around the new ones.)
    */
-  private void truncate(long idx) throws SQLException {
-    entryRows.removeIf(r -> r.idx() >= idx);
-    deleteFrom.setLong(1, idx);
-    deleteFrom.executeUpdate();
-    ops.truncate(idx);
-    try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM raft_log")) {
-      maxIndex = rs.getLong(1);
+  private void startAgain(long idx) throws SQLException {
+    LOG.warn("{}: entry {} came with another term than recorded, so the Raft log was replaced; this copy starts again"
+        + " from it, and watches can no longer start before the revisions it held", file, idx);
+    entryRows.clear();
+    try (var st = db.createStatement()) {
+      st.executeUpdate("DELETE FROM raft_log");
     }
-    for (var r : entryRows) {
-      maxIndex = Math.max(maxIndex, r.idx());
-    }
+    ops.startAgain(idx);
+    maxIndex = -1;
   }
 
   /** Sets the revision of the entry buffered last: the store's once its ops (or a snapshot it installed) are in. */
@@ -267,14 +262,6 @@ public final class LogMirror implements AutoCloseable {
           "it came outside its entry (the entry open is " + (entryRows.isEmpty() ? "none" : entryRows.getLast().idx())
           + ")"));
     }
-    if (historyGap && revision > 0) {
-      try {
-        ops.raiseHistoryFrom(revision);
-      } catch (SQLException e) {
-        throw abandon("cannot record where history starts in " + file, e);
-      }
-      historyGap = false;
-    }
     ops.add(new OpChunks.OpRow(idx, seq, op.sql(), key, value, revision, result.sql(), createRevision, version));
   }
 
@@ -285,13 +272,12 @@ public final class LogMirror implements AutoCloseable {
    */
   public void installed(long revision) throws StorageException {
     usable();
-    if (skipping || revision <= ops.maxRevision() && !historyGap) {
+    if (skipping || revision <= ops.maxRevision()) {
       return;
     }
     try {
       begin();
       ops.installed(revision);
-      historyGap = false;
     } catch (SQLException e) {
       throw abandon("cannot record a snapshot install in " + file, e);
     }

@@ -106,8 +106,8 @@ final class MirrorSchema {
       }
       if (version >= 1) {
         // 3 -> 4: raft_log records the store revision each entry left (NULL in the rows already there), which
-        // firstEntryReaching searches, and no chunk keeps an index on revision (BENCHMARKS.md, "kvraft.db without an
-        // index on revision").
+        // firstEntryReaching searches; chunks made from now on have no index on revision (BENCHMARKS.md, "kvraft.db
+        // without an index on revision").
         st.execute("ALTER TABLE raft_log ADD COLUMN revision INTEGER");
         // The chunks keep their revision index: history from before this is read by revision through it
         // (HistoryReader, where firstEntryReaching cannot say). Chunks made from now on have none; the one open now
@@ -183,14 +183,8 @@ final class MirrorSchema {
           return rs.getLong(1);
         }
       }
-      for (int i = chunks.size() - 1; i >= 0; i--) {
-        long max = revisionAtOrBelow(st, chunks.get(i), Long.MAX_VALUE);
-        if (max > 0) {
-          return max;
-        }
-      }
+      return rowRevisionAtOrBelow(st, chunks, Long.MAX_VALUE);
     }
-    return 0;
   }
 
   /**
@@ -223,9 +217,9 @@ final class MirrorSchema {
    * revision (all the rows of a put, a delete or a txn belong to one entry), or the first entry after it when it is
    * not recorded. Every row of that revision or later has this index or a higher one, and every earlier change a
    * lower one or this one. {@link #NONE} when no entry reached it, {@link #UNKNOWN} when it lies among rows written
-   * before schema 4 (whose rows reached the revision: read those by revision). A binary search over {@code raft_log}'s indexes, whose revisions never fall (the entries are
-   * recorded in apply order, and one recorded again with another term first removes every entry from it on), each
-   * step one seek on its integer primary key: the chunks have no index on revision.
+   * before schema 4 (whose rows reached the revision: read those by revision). A binary search over {@code raft_log}'s
+   * indexes, whose revisions never fall (entries are recorded in apply order and once; one recorded with another term
+   * starts the file again), each step one seek on its integer primary key: new chunks have no index on revision.
    */
   static long firstEntryReaching(Statement st, long revision) throws SQLException {
     revision = Math.max(1, revision); // every change has a revision of 1 or more
@@ -240,7 +234,7 @@ final class MirrorSchema {
     }
     long last = entryRevision(st, highest);
     if (last < 0) { // every entry was written before schema 4: what do their rows say?
-      return legacyRevision(st, highest) < revision ? NONE : UNKNOWN;
+      return rowRevisionAtOrBelow(st, highest) < revision ? NONE : UNKNOWN;
     }
     if (last < revision) {
       return NONE;
@@ -262,12 +256,15 @@ final class MirrorSchema {
       afterLegacy = rs.next() && rs.getBoolean(1);
     }
     // Right after the rows written before schema 4, hi is the answer only if none of theirs reached the revision.
-    return afterLegacy && legacyRevision(st, hi - 1) >= revision ? UNKNOWN : hi;
+    return afterLegacy && rowRevisionAtOrBelow(st, hi - 1) >= revision ? UNKNOWN : hi;
   }
 
   /** The highest revision among the rows with {@code idx <= upTo} (0 when none): each chunk walked backwards. */
-  private static long legacyRevision(Statement st, long upTo) throws SQLException {
-    var chunks = chunkList(st.getConnection());
+  private static long rowRevisionAtOrBelow(Statement st, long upTo) throws SQLException {
+    return rowRevisionAtOrBelow(st, chunkList(st.getConnection()), upTo);
+  }
+
+  private static long rowRevisionAtOrBelow(Statement st, List<Long> chunks, long upTo) throws SQLException {
     for (int i = chunks.size() - 1; i >= 0; i--) {
       long revision = revisionAtOrBelow(st, chunks.get(i), upTo);
       if (revision > 0) {

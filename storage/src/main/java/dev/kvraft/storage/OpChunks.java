@@ -105,14 +105,11 @@ final class OpChunks {
     if (opRows.isEmpty()) {
       return;
     }
-    // Rows of entries recorded again with another term (a replaced Ratis log) can start at or below the open chunk's
-    // first index. They go into the open chunk even when it is full, as they always did when it was not. A new chunk
-    // named after their index would sort before the open one (or clash with its name), while everything that reads
-    // the chunk list takes its sorted order for creation order: a reopened mirror takes the last chunk for the open
-    // one, the cap drops the first, HistoryReader reads them in that order for revision order. So chunk names stay
-    // ascending in creation order, and a chunk may hold replaced rows below its name (prune goes by max(idx), and the
-    // cap deletes them with the entries below the chunk it keeps first). The next rows above the open chunk's first
-    // index seal it.
+    // Rows at or below the open chunk's first index go into it even when it is full: a new chunk named after their
+    // index would sort before the open one (or clash with its name), while everything that reads the chunk list takes
+    // its sorted order for creation order. Since schema 4 no rows come so (a replaced log starts the file again in a
+    // new chunk), but a file written before may hold such rows below a chunk's name. The next rows above the open
+    // chunk's first index seal it.
     if (openRows >= chunkRows && opRows.getFirst().idx() > chunks.getLast()) {
       seal(opRows.getFirst().idx());
     }
@@ -216,25 +213,24 @@ final class OpChunks {
   }
 
   /**
-   * Deletes the rows of the entries from {@code idx} on, written or buffered (an entry recorded again with another
-   * term: the log from there was replaced), and takes {@code maxRevision} from what is left. The caller has deleted
-   * their {@code raft_log} rows first.
+   * Drops every row, buffered or written, and every chunk, and opens a new chunk from {@code idx}; history_from rises
+   * above every revision recorded (see {@code LogMirror.startAgain}). The caller deletes the raft_log rows.
    */
-  void truncate(long idx) throws SQLException {
-    opRows.removeIf(r -> r.idx() >= idx);
+  void startAgain(long idx) throws SQLException {
+    opRows.clear();
     try (var st = db.createStatement()) {
       for (long first : chunks) {
-        st.executeUpdate("DELETE FROM " + chunkTable(first) + " WHERE idx >= " + idx);
+        st.execute("DROP TABLE " + chunkTable(first));
       }
-      try (var rs = st.executeQuery("SELECT count(*) FROM " + chunkTable(chunks.getLast()))) {
-        openRows = rs.getLong(1);
-      }
+      chunks.clear();
+      st.execute(MirrorSchema.createChunk(idx));
+      chunks.add(idx);
+      MirrorSchema.createViews(st, chunks);
     }
-    long max = MirrorSchema.maxRevision(db, chunks);
-    for (var r : opRows) {
-      max = Math.max(max, r.revision());
-    }
-    maxRevision = Math.max(max, historyFrom - 1);
+    openRows = 0;
+    opInserter.close();
+    opInserter = opInserter(db, idx);
+    raiseHistoryFrom(maxRevision + 1);
   }
 
   /** Deletes the rows of {@code chunk} with {@code idx <= upTo} (a primary-key range), raising history_from above. */
@@ -244,7 +240,7 @@ final class OpChunks {
   }
 
   /** Raises history_from (inside the caller's transaction). */
-  void raiseHistoryFrom(long revision) throws SQLException {
+  private void raiseHistoryFrom(long revision) throws SQLException {
     if (revision > historyFrom) {
       historyFrom = revision;
       try (var st = db.createStatement()) {

@@ -79,12 +79,13 @@ class LogMirrorTest {
   }
 
   /**
-   * By Raft's log matching, an entry with another term at a recorded index means the log from there was replaced:
-   * the old entries after it go too. Kept, their higher revisions sat after the new entry's along the indexes, and a
-   * watch reading from there (by a binary search over the indexes) missed the new revisions.
+   * An entry with another term at a recorded index: the Raft log was replaced. The file starts again from it (the
+   * entries after it belonged to the old log by Raft's log matching, and those before it were never all compared), and
+   * history_from rises above the old revisions in the same transaction: a watch from before is told so. Kept, the old
+   * entries' revisions sat around the new ones, and a watch reading from there missed the new revisions.
    */
   @Test
-  void anEntryWithAnotherTermRemovesTheOldEntriesAfterIt() throws Exception {
+  void anEntryWithAnotherTermStartsTheFileAgain() throws Exception {
     var file = dir.resolve("kvraft.db");
     try (var m = LogMirror.open(file, 4, 100)) {
       for (int i = 1; i <= 10; i++) {
@@ -96,17 +97,22 @@ class LogMirrorTest {
       for (int seq = 0; seq < 10; seq++) {
         m.op(3, seq, OpKind.PUT, b("n" + seq), b("new" + seq), 3 + seq, OpOutcome.CREATED);
       }
-      assertEquals(3, m.maxIndex(), "4 to 10 belonged to the old log");
+      assertEquals(3, m.maxIndex());
+      assertEquals(11, m.historyFrom(), "above the old log's revisions");
       m.commit();
       assertEquals(12, m.maxRevision());
+      assertEquals(List.of(), m.history(b("k1")));
       assertEquals(List.of(), m.history(b("k5")));
+      assertEquals(3, m.minIndex());
     }
     try (var m = LogMirror.open(file, 4, 100)) {
       assertEquals(3, m.maxIndex());
       assertEquals(12, m.maxRevision());
+      assertEquals(11, m.historyFrom());
     }
-    var revisions = catchUp(file, 2).stream().map(HistoryReader.Change::revision).toList();
-    assertEquals(java.util.stream.LongStream.rangeClosed(2, 12).boxed().toList(), revisions);
+    try (var r = HistoryReader.open(file)) {
+      assertEquals(11, r.read(2, 10, Long.MAX_VALUE).compactedBelow());
+    }
     assertEquals(List.of(11L, 12L), catchUp(file, 11).stream().map(HistoryReader.Change::revision).toList());
   }
 
@@ -237,13 +243,12 @@ class LogMirrorTest {
   }
 
   /**
-   * A Ratis log replaced from index 27 while the open chunk (from 28, 3 rows) is full, and the node restarted after
-   * applying only 27 and 28 again. The replaced rows used to seal the open chunk into a new chunk from 27, below it:
-   * after a reopen the sorted chunk list took the sealed chunk from 28 for the open one, and the next seal failed
-   * with "index raft_log_ops_from_28_by_key already exists".
+   * A log replaced while the open chunk was full: the file starts again in a chunk from the new entry, and keeps
+   * sealing chunks (each with its key index) across reopens. It once took a chunk sealed before a reopen for the open
+   * one and failed the next seal ("index ... already exists").
    */
   @Test
-  void entriesReplacedBelowAFullOpenChunkKeepTheMirrorWorkingAfterReopen() throws Exception {
+  void aLogReplacedWhileTheOpenChunkIsFullKeepsTheMirrorWorkingAfterReopen() throws Exception {
     var file = dir.resolve("kvraft.db");
     try (var m = LogMirror.open(file, 3, 100)) {
       for (int i = 1; i <= 30; i++) {
@@ -252,39 +257,32 @@ class LogMirrorTest {
       }
       assertEquals(28L, List.copyOf(chunks(file).keySet()).getLast(), "the open chunk holds 28, 29 and 30: full");
       for (int i = 27; i <= 28; i++) {
-        put(m, i, 2, "k", "w" + i, i);
+        put(m, i, 2, "k", "w" + i, 30 + i);
         m.commit();
       }
+      assertEquals(List.of(27L), List.copyOf(chunks(file).keySet()));
     }
     for (int round = 0; round < 2; round++) {   // each reopen, then commits enough to seal chunks
       try (var m = LogMirror.open(file, 3, 100)) {
         long from = round == 0 ? 29 : 36;
         for (long i = from; i < from + 7; i++) {
-          put(m, i, 2, "k", "w" + i, i);
+          put(m, i, 2, "k", "w" + i, 30 + i);
           m.commit();
         }
       }
     }
     try (var m = LogMirror.open(file, 3, 100)) {
       var history = m.history(b("k"));
-      assertEquals(42, history.size());
-      for (int i = 1; i <= 42; i++) {
-        var e = history.get(i - 1);
-        assertEquals(i, e.idx());
-        assertEquals(i <= 26 ? 1 : 2, e.term(), "term of entry " + i);
-        assertArrayEquals(b((i <= 26 ? "v" : "w") + i), e.value(), "value of entry " + i);
-      }
+      assertEquals(java.util.stream.LongStream.rangeClosed(27, 42).boxed().toList(),
+          history.stream().map(LogMirror.KeyEvent::idx).toList());
+      assertTrue(history.stream().allMatch(e -> e.term() == 2), "only the new log's entries");
+      assertEquals(31, m.historyFrom());
     }
-    // A watch's catch-up, a few rows a page: every revision once, in order, with the new term's values.
-    var changes = catchUp(file, 1);
-    var revisions = changes.stream().map(HistoryReader.Change::revision).toList();
-    var values = changes.stream().map(c -> new String(c.value(), StandardCharsets.UTF_8)).toList();
-    assertEquals(java.util.stream.LongStream.rangeClosed(1, 42).boxed().toList(), revisions);
-    assertEquals("v26", values.get(25));
-    assertEquals(List.of("w27", "w28", "w29", "w30"), values.subList(26, 30));
+    var revisions = catchUp(file, 57).stream().map(HistoryReader.Change::revision).toList();
+    assertEquals(java.util.stream.LongStream.rangeClosed(57, 72).boxed().toList(), revisions);
     var sealed = List.copyOf(chunks(file).values());
     assertEquals(Boolean.FALSE, sealed.getLast(), "the newest chunk is the open one");
-    assertTrue(sealed.subList(0, sealed.size() - 1).stream().allMatch(b -> b), "every other chunk has its key index");
+    assertTrue(sealed.subList(0, sealed.size() - 1).stream().allMatch(x -> x), "every other chunk has its key index");
   }
 
   /** What a watch's catch-up from {@code from} reads, a few rows a page, to the end. */
@@ -300,56 +298,6 @@ class LogMirrorTest {
       } while (!page.end());
     }
     return changes;
-  }
-
-  /**
-   * Entry 27, replaced while the open chunk from 28 was full, has its rows in that chunk, under its name. When the cap
-   * dropped the chunk from 25 it deleted raft_log below 28, entry 27 too, but used to leave 27's operation in the
-   * chunk from 28: key_history (a join with raft_log) hid it while HistoryReader, reading the chunks, still returned
-   * revision 27 to watches, from a history_from of 27.
-   */
-  @Test
-  void theChunkCapLeavesNoOperationWithoutItsEntryWhenReplacedRowsSitUnderALaterChunksName() throws Exception {
-    var file = dir.resolve("kvraft.db");
-    try (var m = LogMirror.open(file, 3, 3)) {
-      for (int i = 1; i <= 30; i++) {
-        put(m, i, 1, "k", "v" + i, i);
-        m.commit();
-      }
-      assertEquals(List.of(22L, 25L, 28L), List.copyOf(chunks(file).keySet()), "the open chunk from 28 is full");
-      for (int i = 27; i <= 28; i++) {
-        put(m, i, 2, "k", "w" + i, i);   // into the chunk from 28, 27 under its name
-        m.commit();
-      }
-    }
-    List<Long> shown;
-    long historyFrom;
-    try (var m = LogMirror.open(file, 3, 3)) {   // restarted, the new term's entries after 28 applied
-      for (int i = 29; i <= 34; i++) {
-        put(m, i, 2, "k", "w" + i, i);
-        m.commit();
-      }
-      // 27 in term 2 removed 28-30 of term 1 (the open chunk from 28 then held 27 and 28): sealed at 30 and 33.
-      assertEquals(List.of(28L, 30L, 33L), List.copyOf(chunks(file).keySet()), "the cap dropped 22, then 25");
-      assertEquals(28, m.minIndex());
-      shown = m.history(b("k")).stream().map(LogMirror.KeyEvent::idx).toList();
-      historyFrom = m.historyFrom();
-    }
-    assertEquals(java.util.stream.LongStream.rangeClosed(28, 34).boxed().toList(), shown, "key_history");
-    // What a watch reads from where history starts is what key_history shows (revision = index here).
-    var changes = catchUp(file, historyFrom);
-    assertEquals(shown, changes.stream().map(HistoryReader.Change::revision).toList(),
-        "a watch from history_from " + historyFrom);
-    assertEquals("w28", new String(changes.getFirst().value(), StandardCharsets.UTF_8));
-    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
-         var rs = st.executeQuery("SELECT group_concat(o.idx) FROM raft_log_ops o LEFT JOIN raft_log l USING (idx)"
-             + " WHERE l.idx IS NULL")) {
-      assertNull(rs.getString(1), "operations without their raft_log row");
-    }
-    assertEquals(28, historyFrom, "revision 27 went with its entry");
-    try (var r = HistoryReader.open(file)) {
-      assertEquals(28, r.read(27, 4, Long.MAX_VALUE).compactedBelow(), "a watch from 27 is told history starts at 28");
-    }
   }
 
   @Test
@@ -486,9 +434,9 @@ class LogMirrorTest {
   }
 
   /**
-   * A replaced Raft log over entries pruning took: the new log's entries there are skipped as pruned and leave no rows,
-   * so history starts again at the first change recorded after the old entries go. A watch from before it is told
-   * so, rather than missing those revisions silently.
+   * A replaced Raft log over entries pruning took: its entries there are skipped as pruned and leave no rows, and the
+   * first recorded one with another term starts the file again. A watch from a revision those skipped entries made is
+   * told history starts above the old log's, rather than missing them silently.
    */
   @Test
   void aLogReplacedOverPrunedEntriesStartsHistoryAgain() throws Exception {
@@ -501,20 +449,22 @@ class LogMirrorTest {
       m.prune(6);
       assertEquals(7, m.historyFrom());
     }
-    try (var m = LogMirror.open(file)) {   // the new log: entry 5 makes revisions 5 to 7, 6 makes 8, 7 makes 9
+    try (var m = LogMirror.open(file)) {   // the new log: entry 5 makes revisions 5 to 7, then one per entry
       m.entry(5, 2, EntryKind.NORMAL, "n1@x", 3, "batch", null);
       for (int seq = 0; seq < 3; seq++) {
         m.op(5, seq, OpKind.PUT, b("n" + seq), b("w"), 5 + seq, OpOutcome.CREATED);
       }
-      put(m, 6, 2, "k", "w8", 8);
-      put(m, 7, 2, "k", "w9", 9);
+      for (int i = 6; i <= 10; i++) {
+        put(m, i, 2, "k", "w" + i, i + 2);
+      }
       m.commit();
-      assertEquals(9, m.historyFrom(), "revisions 5 to 8 of the new log are not here");
+      assertEquals(11, m.historyFrom(), "revisions 5 to 8 of the new log are not here, and 9 and 10 were the old's");
+      assertEquals(List.of(7L, 8L, 9L, 10L), m.history(b("k")).stream().map(LogMirror.KeyEvent::idx).toList());
     }
     try (var r = HistoryReader.open(file)) {
-      assertEquals(9, r.read(7, 10, Long.MAX_VALUE).compactedBelow());
+      assertEquals(11, r.read(7, 10, Long.MAX_VALUE).compactedBelow());
     }
-    assertEquals(List.of(9L), catchUp(file, 9).stream().map(HistoryReader.Change::revision).toList());
+    assertEquals(List.of(11L, 12L), catchUp(file, 11).stream().map(HistoryReader.Change::revision).toList());
   }
 
   /** A file of a development build that said version 4 before raft_log had its revision column gets it. */
