@@ -76,13 +76,19 @@ public final class LogMirror implements AutoCloseable {
   private final Path file;
   private final Connection db;
   private final PreparedStatement termAt;
-  private final PreparedStatement deleteFrom;
   private final RowInserter<EntryRow> entryInserter;
   /** The operation rows: written in {@link #commit} after the entries. */
   private final OpChunks ops;
   private long maxIndex;
   private boolean inTransaction;
   private boolean skipping;
+  /**
+   * The store's revision as the calls tell it, entries skipped or not: a snapshot installed sets it, each operation
+   * raises it. Where history starts again when the file does ({@link #startAgain}).
+   */
+  private long storeRevision;
+  /** The entry being recorded started the file again: a snapshot it installs sets where history starts. */
+  private boolean startedAgain;
   /** Why a write failed, after which nothing more is written: the bookkeeping above no longer matches the file. */
   private String failed;
 
@@ -90,11 +96,11 @@ public final class LogMirror implements AutoCloseable {
     this.file = file;
     this.db = db;
     termAt = db.prepareStatement("SELECT term FROM raft_log WHERE idx = ?");
-    deleteFrom = db.prepareStatement("DELETE FROM raft_log WHERE idx >= ?");
     try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(max(idx), -1) FROM raft_log")) {
       maxIndex = rs.getLong(1);
     }
     ops = new OpChunks(db, chunkRows, maxChunks);
+    storeRevision = ops.maxRevision();
     entryInserter = new RowInserter<>(db, "INSERT INTO raft_log(idx, term, kind, proposer, op_count, summary,"
         + " applied_at, payload, revision) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?, ?)", LogMirror::bindEntry);
   }
@@ -194,6 +200,7 @@ public final class LogMirror implements AutoCloseable {
       begin();
       closeEntry();
       skipping = false;
+      startedAgain = false;
       if (idx <= maxIndex) {
         termAt.setLong(1, idx);
         long recordedTerm;
@@ -221,19 +228,21 @@ public final class LogMirror implements AutoCloseable {
    * Another term at an index recorded: the Raft log was replaced (a data directory's Ratis log swapped). By Raft's log
    * matching the entries recorded from there on belonged to the old log, and those below it may have too (the ones
    * pruned, or below the snapshot, were never compared). So the file starts again from this entry: every entry and
-   * row goes, buffered or written, and history_from rises above every revision they held, in this transaction. A
-   * watch from before is told history starts there; the new log's entries are recorded as they apply. (Until schema 4
-   * only the one entry was replaced, and the old entries' revisions stayed around the new ones.)
+   * row goes, buffered or written, and history starts at the revision after the store's before it (what the replay's
+   * snapshot and operations told, skipped entries' too), in this transaction. A watch from before is told history
+   * starts there; the new log's entries are recorded as they apply. (Until schema 4 only the one entry was replaced,
+   * and the old entries' revisions stayed around the new ones.)
    */
   private void startAgain(long idx) throws SQLException {
     LOG.warn("{}: entry {} came with another term than recorded, so the Raft log was replaced; this copy starts again"
-        + " from it, and watches can no longer start before the revisions it held", file, idx);
+        + " from it, with history from revision {}", file, idx, storeRevision + 1);
     entryRows.clear();
     try (var st = db.createStatement()) {
       st.executeUpdate("DELETE FROM raft_log");
     }
-    ops.startAgain(idx);
+    ops.startAgain(idx, storeRevision);
     maxIndex = -1;
+    startedAgain = true;
   }
 
   /** Sets the revision of the entry buffered last: the store's once its ops (or a snapshot it installed) are in. */
@@ -253,6 +262,7 @@ public final class LogMirror implements AutoCloseable {
   public void op(long idx, int seq, OpKind op, byte[] key, byte[] value, long revision, OpOutcome result,
       long createRevision, long version) throws StorageException {
     usable();
+    storeRevision = Math.max(storeRevision, revision);
     if (skipping) {
       return;
     }
@@ -272,6 +282,15 @@ public final class LogMirror implements AutoCloseable {
    */
   public void installed(long revision) throws StorageException {
     usable();
+    storeRevision = revision;
+    if (startedAgain) { // the snapshot the new log's replay began with: history starts after it
+      try {
+        ops.startHistoryAfter(revision);
+      } catch (SQLException e) {
+        throw abandon("cannot record a snapshot install in " + file, e);
+      }
+      return;
+    }
     if (skipping || revision <= ops.maxRevision()) {
       return;
     }

@@ -213,10 +213,11 @@ final class OpChunks {
   }
 
   /**
-   * Drops every row, buffered or written, and every chunk, and opens a new chunk from {@code idx}; history_from rises
-   * above every revision recorded (see {@code LogMirror.startAgain}). The caller deletes the raft_log rows.
+   * Drops every row, buffered or written, and every chunk, opens a new chunk from {@code idx}, and makes history start
+   * after {@code revisionBefore}, the store's revision before that entry (see {@code LogMirror.startAgain}); the
+   * compact revision recorded goes too. The caller deletes the raft_log rows.
    */
-  void startAgain(long idx) throws SQLException {
+  void startAgain(long idx, long revisionBefore) throws SQLException {
     opRows.clear();
     try (var st = db.createStatement()) {
       for (long first : chunks) {
@@ -226,11 +227,21 @@ final class OpChunks {
       st.execute(MirrorSchema.createChunk(idx));
       chunks.add(idx);
       MirrorSchema.createViews(st, chunks);
+      st.executeUpdate("DELETE FROM meta WHERE key = 'compact_revision'");
     }
     openRows = 0;
     opInserter.close();
     opInserter = opInserter(db, idx);
-    raiseHistoryFrom(maxRevision + 1);
+    startHistoryAfter(revisionBefore);
+  }
+
+  /** Sets where history starts, after {@code revision}, lower or higher than before: the file has just started again. */
+  void startHistoryAfter(long revision) throws SQLException {
+    maxRevision = revision;
+    historyFrom = revision + 1;
+    try (var st = db.createStatement()) {
+      st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + historyFrom + "')");
+    }
   }
 
   /** Deletes the rows of {@code chunk} with {@code idx <= upTo} (a primary-key range), raising history_from above. */

@@ -104,6 +104,10 @@ class LogMirrorTest {
       assertEquals(List.of(), m.history(b("k1")));
       assertEquals(List.of(), m.history(b("k5")));
       assertEquals(3, m.minIndex());
+      try (var st = m.connection().createStatement();
+           var rs = st.executeQuery("SELECT count(*) FROM raft_log_ops WHERE idx <> 3")) {
+        assertEquals(0, rs.getInt(1), "no row of the old log is left");
+      }
     }
     try (var m = LogMirror.open(file, 4, 100)) {
       assertEquals(3, m.maxIndex());
@@ -435,11 +439,12 @@ class LogMirrorTest {
 
   /**
    * A replaced Raft log over entries pruning took: its entries there are skipped as pruned and leave no rows, and the
-   * first recorded one with another term starts the file again. A watch from a revision those skipped entries made is
-   * told history starts above the old log's, rather than missing them silently.
+   * first recorded one with another term starts the file again, history starting after the revision the skipped
+   * entries reached (their operations still tell it). A watch from one of their revisions is told so, rather than
+   * missing them silently (found by review: history once started above the old log's revisions, below these).
    */
   @Test
-  void aLogReplacedOverPrunedEntriesStartsHistoryAgain() throws Exception {
+  void aLogReplacedOverPrunedEntriesStartsHistoryAfterTheSkippedOnes() throws Exception {
     var file = dir.resolve("kvraft.db");
     try (var m = LogMirror.open(file)) {
       for (int i = 1; i <= 10; i++) {
@@ -449,22 +454,61 @@ class LogMirrorTest {
       m.prune(6);
       assertEquals(7, m.historyFrom());
     }
-    try (var m = LogMirror.open(file)) {   // the new log: entry 5 makes revisions 5 to 7, then one per entry
-      m.entry(5, 2, EntryKind.NORMAL, "n1@x", 3, "batch", null);
-      for (int seq = 0; seq < 3; seq++) {
+    try (var m = LogMirror.open(file)) {   // the new log: entry 5 makes revisions 5 to 12, then one per entry
+      m.entry(5, 2, EntryKind.NORMAL, "n1@x", 8, "batch", null);
+      for (int seq = 0; seq < 8; seq++) {
         m.op(5, seq, OpKind.PUT, b("n" + seq), b("w"), 5 + seq, OpOutcome.CREATED);
       }
-      for (int i = 6; i <= 10; i++) {
-        put(m, i, 2, "k", "w" + i, i + 2);
+      for (int i = 6; i <= 8; i++) {
+        put(m, i, 2, "k", "w" + i, i + 7);
       }
       m.commit();
-      assertEquals(11, m.historyFrom(), "revisions 5 to 8 of the new log are not here, and 9 and 10 were the old's");
-      assertEquals(List.of(7L, 8L, 9L, 10L), m.history(b("k")).stream().map(LogMirror.KeyEvent::idx).toList());
+      assertEquals(14, m.historyFrom(), "revisions 5 to 13 of the new log are not here");
+      assertEquals(List.of(7L, 8L), m.history(b("k")).stream().map(LogMirror.KeyEvent::idx).toList());
     }
     try (var r = HistoryReader.open(file)) {
-      assertEquals(11, r.read(7, 10, Long.MAX_VALUE).compactedBelow());
+      assertEquals(14, r.read(11, 10, Long.MAX_VALUE).compactedBelow());
     }
-    assertEquals(List.of(11L, 12L), catchUp(file, 11).stream().map(HistoryReader.Change::revision).toList());
+    assertEquals(List.of(14L, 15L), catchUp(file, 14).stream().map(HistoryReader.Change::revision).toList());
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+         var rs = st.executeQuery("SELECT count(*) FROM raft_log_ops WHERE idx < 7")) {
+      assertEquals(0, rs.getInt(1), "no row of the old log is left");
+    }
+  }
+
+  /**
+   * A replaced log whose revisions are lower than the old one's, met at the snapshot its replay begins with: history
+   * starts after that snapshot's revision, not above the old log's (which the store may not reach for a long time),
+   * and each new entry records its own revision.
+   */
+  @Test
+  void aLogReplacedWithLowerRevisionsStartsHistoryAfterItsSnapshot() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    try (var m = LogMirror.open(file)) {
+      for (int i = 1; i <= 10; i++) {
+        put(m, i, 1, "k", "v" + i, i);
+        m.commit();
+      }
+      m.compact(5);
+    }
+    try (var m = LogMirror.open(file)) {
+      m.entry(4, 2, EntryKind.SNAPSHOT_INSTALL, "", 0, "restart", null);
+      m.installed(3);
+      put(m, 5, 2, "k", "w4", 4);
+      put(m, 6, 2, "k", "w5", 5);
+      m.commit();
+      assertEquals(4, m.historyFrom());
+      assertEquals(5, m.maxRevision());
+    }
+    assertEquals(List.of(4L, 5L), catchUp(file, 4).stream().map(HistoryReader.Change::revision).toList());
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+         var rs = st.executeQuery("SELECT group_concat(r) FROM (SELECT idx || ':' || revision AS r FROM raft_log"
+             + " ORDER BY idx)")) {
+      assertEquals("4:3,5:4,6:5", rs.getString(1));
+    }
+    try (var m = LogMirror.open(file)) {
+      assertEquals(1, m.compact(5), "the old compaction went with the old log: revision 4 goes now");
+    }
   }
 
   /** A file of a development build that said version 4 before raft_log had its revision column gets it. */
