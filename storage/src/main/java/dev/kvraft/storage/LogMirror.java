@@ -83,8 +83,9 @@ public final class LogMirror implements AutoCloseable {
   private boolean inTransaction;
   private boolean skipping;
   /**
-   * The store's revision as the calls tell it, entries skipped or not: a snapshot installed sets it, each operation
-   * raises it. Where history starts again when the file does ({@link #startAgain}).
+   * The store's revision as the calls tell it, entries skipped or not: it starts at 0, as the store does, a snapshot
+   * installed sets it (the server reports every snapshot it starts from), each operation raises it. Where history
+   * starts again when the file does ({@link #startAgain}).
    */
   private long storeRevision;
   /** The entry being recorded started the file again: a snapshot it installs sets where history starts. */
@@ -100,7 +101,6 @@ public final class LogMirror implements AutoCloseable {
       maxIndex = rs.getLong(1);
     }
     ops = new OpChunks(db, chunkRows, maxChunks);
-    storeRevision = ops.maxRevision();
     entryInserter = new RowInserter<>(db, "INSERT INTO raft_log(idx, term, kind, proposer, op_count, summary,"
         + " applied_at, payload, revision) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?, ?)", LogMirror::bindEntry);
   }

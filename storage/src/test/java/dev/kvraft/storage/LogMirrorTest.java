@@ -81,8 +81,8 @@ class LogMirrorTest {
   /**
    * An entry with another term at a recorded index: the Raft log was replaced. The file starts again from it (the
    * entries after it belonged to the old log by Raft's log matching, and those before it were never all compared), and
-   * history_from rises above the old revisions in the same transaction: a watch from before is told so. Kept, the old
-   * entries' revisions sat around the new ones, and a watch reading from there missed the new revisions.
+   * history starts after the store's revision before it, in the same transaction: a watch from before is told so.
+   * Kept, the old entries' revisions sat around the new ones, and a watch reading from there missed the new ones.
    */
   @Test
   void anEntryWithAnotherTermStartsTheFileAgain() throws Exception {
@@ -98,7 +98,7 @@ class LogMirrorTest {
         m.op(3, seq, OpKind.PUT, b("n" + seq), b("new" + seq), 3 + seq, OpOutcome.CREATED);
       }
       assertEquals(3, m.maxIndex());
-      assertEquals(11, m.historyFrom(), "above the old log's revisions");
+      assertEquals(11, m.historyFrom(), "after the store's revision before entry 3 in term 2");
       m.commit();
       assertEquals(12, m.maxRevision());
       assertEquals(List.of(), m.history(b("k1")));
@@ -508,6 +508,45 @@ class LogMirrorTest {
     }
     try (var m = LogMirror.open(file)) {
       assertEquals(1, m.compact(5), "the old compaction went with the old log: revision 4 goes now");
+    }
+  }
+
+  /**
+   * The replay of a replaced log, skipped while its entries match the old ones' terms, tells the store's revision all
+   * the same: from the snapshot it began with, or from 0 without one, raised by every operation (not lowered by one
+   * that changed nothing). History starts after it when an entry with another term starts the file again.
+   */
+  @Test
+  void aReplayedLogTellsWhereHistoryStartsAgainWithOrWithoutASnapshot() throws Exception {
+    for (boolean snapshot : new boolean[] {true, false}) {
+      var file = dir.resolve("kvraft-" + snapshot + ".db");
+      try (var m = LogMirror.open(file)) {
+        for (int i = 1; i <= 10; i++) {
+          put(m, i, 1, "k", "v" + i, i);
+          m.commit();
+        }
+      }
+      try (var m = LogMirror.open(file)) {
+        if (snapshot) {
+          m.entry(2, 1, EntryKind.SNAPSHOT_INSTALL, "", 0, "restart", null);   // skipped: recorded, same term
+          m.installed(2);
+        } else {
+          put(m, 1, 1, "k", "v1", 1);
+          put(m, 2, 1, "k", "v2", 2);
+        }
+        put(m, 3, 1, "k", "v3", 3);
+        put(m, 4, 1, "k", "v4", 4);
+        m.entry(5, 1, EntryKind.NORMAL, "n1@x", 1, "delete", null);   // changed nothing
+        m.op(5, 0, OpKind.DELETE, b("gone"), null, 0, OpOutcome.NOT_FOUND);
+        put(m, 6, 2, "k", "w5", 5);
+        m.commit();
+        assertEquals(5, m.historyFrom(), "snapshot " + snapshot);
+      }
+      assertEquals(List.of(5L), catchUp(file, 5).stream().map(HistoryReader.Change::revision).toList());
+      try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+           var rs = st.executeQuery("SELECT group_concat(idx || ':' || revision) FROM raft_log")) {
+        assertEquals("6:5", rs.getString(1));
+      }
     }
   }
 
