@@ -235,7 +235,7 @@ final class OpChunks {
     startHistoryAfter(revisionBefore);
   }
 
-  /** Sets where history starts, after {@code revision}, lower or higher than before: the file has just started again. */
+  /** Sets where history starts, after {@code revision}, lower or higher than before: the file just started again. */
   void startHistoryAfter(long revision) throws SQLException {
     maxRevision = revision;
     historyFrom = revision + 1;
