@@ -95,12 +95,7 @@ final class MirrorSchema {
             break;
           }
         }
-        long compacted = 0;
-        try (var rs = st.executeQuery("SELECT value FROM meta WHERE key = 'compact_revision'")) {
-          if (rs.next()) {
-            compacted = Long.parseLong(rs.getString(1));
-          }
-        }
+        long compacted = compactRevision(st);
         st.execute("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + Math.max(1, Math.max(lowest, compacted))
             + "')");
       }
@@ -281,6 +276,13 @@ final class MirrorSchema {
         return 0;
       }
       return rs.getObject(1) == null ? -1 : rs.getLong(1);
+    }
+  }
+
+  /** {@code meta}'s compact_revision: the last compaction's revision (0 when none). */
+  static long compactRevision(Statement st) throws SQLException {
+    try (var rs = st.executeQuery("SELECT value FROM meta WHERE key = 'compact_revision'")) {
+      return rs.next() ? Long.parseLong(rs.getString(1)) : 0;
     }
   }
 

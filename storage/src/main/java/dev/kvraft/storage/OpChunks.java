@@ -192,12 +192,7 @@ final class OpChunks {
     try (var st = db.createStatement()) {
       // Primary-key ranges, as the chunks have no index on revision: from where the last compaction's revision began
       // (every change below it is gone) to the entry that reached this one (it may hold changes on both sides).
-      long previous = 0;
-      try (var rs = st.executeQuery("SELECT value FROM meta WHERE key = 'compact_revision'")) {
-        if (rs.next()) {
-          previous = Long.parseLong(rs.getString(1));
-        }
-      }
+      long previous = MirrorSchema.compactRevision(st);
       long from = previous > 0 ? MirrorSchema.firstEntryReaching(st, previous) : MirrorSchema.UNKNOWN;
       long upTo = MirrorSchema.firstEntryReaching(st, revision);
       var range = (from == MirrorSchema.UNKNOWN || from == MirrorSchema.NONE ? "" : "idx >= " + from + " AND ")
@@ -238,10 +233,7 @@ final class OpChunks {
   /** Sets where history starts, after {@code revision}, lower or higher than before: the file just started again. */
   void startHistoryAfter(long revision) throws SQLException {
     maxRevision = revision;
-    historyFrom = revision + 1;
-    try (var st = db.createStatement()) {
-      st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + historyFrom + "')");
-    }
+    setHistoryFrom(revision + 1);
   }
 
   /** Deletes the rows of {@code chunk} with {@code idx <= upTo} (a primary-key range), raising history_from above. */
@@ -253,10 +245,15 @@ final class OpChunks {
   /** Raises history_from (inside the caller's transaction). */
   private void raiseHistoryFrom(long revision) throws SQLException {
     if (revision > historyFrom) {
-      historyFrom = revision;
-      try (var st = db.createStatement()) {
-        st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + revision + "')");
-      }
+      setHistoryFrom(revision);
+    }
+  }
+
+  /** Sets history_from, here and in {@code meta} (inside the caller's transaction). */
+  private void setHistoryFrom(long revision) throws SQLException {
+    historyFrom = revision;
+    try (var st = db.createStatement()) {
+      st.executeUpdate("INSERT OR REPLACE INTO meta VALUES ('history_from', '" + revision + "')");
     }
   }
 }

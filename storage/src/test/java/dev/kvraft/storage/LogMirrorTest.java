@@ -177,6 +177,23 @@ class LogMirrorTest {
     }
   }
 
+  /** Entries 1 to 10, one put of "k" each, term 1, revision = index, each committed. */
+  private static void putTen(LogMirror m) throws Exception {
+    for (int i = 1; i <= 10; i++) {
+      put(m, i, 1, "k", "v" + i, i);
+      m.commit();
+    }
+  }
+
+  /** raft_log's rows as "idx:revision", in index order, comma-separated. */
+  private static String entryRevisions(Path file) throws Exception {
+    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
+         var rs = st.executeQuery("SELECT group_concat(r) FROM (SELECT idx || ':' || revision AS r FROM raft_log"
+             + " ORDER BY idx)")) {
+      return rs.getString(1);
+    }
+  }
+
   /** Chunk tables (first index -> has a key index), from the schema. */
   private static java.util.Map<Long, Boolean> chunks(Path file) throws Exception {
     var map = new java.util.TreeMap<Long, Boolean>();
@@ -411,10 +428,7 @@ class LogMirrorTest {
   void prunedEntriesStayGoneWhenReplayedAndEveryEntryRecordsItsRevision() throws Exception {
     var file = dir.resolve("kvraft.db");
     try (var m = LogMirror.open(file)) {
-      for (int i = 1; i <= 10; i++) {
-        put(m, i, 1, "k", "v" + i, i);
-        m.commit();
-      }
+      putTen(m);
       m.prune(6);
     }
     try (var m = LogMirror.open(file)) {   // restarted from a snapshot at 2: entries 3 to 10 again, then new ones
@@ -430,11 +444,7 @@ class LogMirrorTest {
       assertEquals(List.of(7L, 8L, 9L, 10L, 11L, 12L), m.history(b("k")).stream().map(LogMirror.KeyEvent::idx)
           .toList(), "3 to 6 were pruned");
     }
-    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
-         var rs = st.executeQuery("SELECT group_concat(r) FROM (SELECT idx || ':' || revision AS r FROM raft_log"
-             + " ORDER BY idx)")) {
-      assertEquals("7:7,8:8,9:9,10:10,11:11,12:12,13:12,20:50", rs.getString(1));
-    }
+    assertEquals("7:7,8:8,9:9,10:10,11:11,12:12,13:12,20:50", entryRevisions(file));
   }
 
   /**
@@ -447,10 +457,7 @@ class LogMirrorTest {
   void aLogReplacedOverPrunedEntriesStartsHistoryAfterTheSkippedOnes() throws Exception {
     var file = dir.resolve("kvraft.db");
     try (var m = LogMirror.open(file)) {
-      for (int i = 1; i <= 10; i++) {
-        put(m, i, 1, "k", "v" + i, i);
-        m.commit();
-      }
+      putTen(m);
       m.prune(6);
       assertEquals(7, m.historyFrom());
     }
@@ -485,10 +492,7 @@ class LogMirrorTest {
   void aLogReplacedWithLowerRevisionsStartsHistoryAfterItsSnapshot() throws Exception {
     var file = dir.resolve("kvraft.db");
     try (var m = LogMirror.open(file)) {
-      for (int i = 1; i <= 10; i++) {
-        put(m, i, 1, "k", "v" + i, i);
-        m.commit();
-      }
+      putTen(m);
       m.compact(5);
     }
     try (var m = LogMirror.open(file)) {
@@ -501,11 +505,7 @@ class LogMirrorTest {
       assertEquals(5, m.maxRevision());
     }
     assertEquals(List.of(4L, 5L), catchUp(file, 4).stream().map(HistoryReader.Change::revision).toList());
-    try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
-         var rs = st.executeQuery("SELECT group_concat(r) FROM (SELECT idx || ':' || revision AS r FROM raft_log"
-             + " ORDER BY idx)")) {
-      assertEquals("4:3,5:4,6:5", rs.getString(1));
-    }
+    assertEquals("4:3,5:4,6:5", entryRevisions(file));
     try (var m = LogMirror.open(file)) {
       assertEquals(1, m.compact(5), "the old compaction went with the old log: revision 4 goes now");
     }
@@ -521,10 +521,7 @@ class LogMirrorTest {
     for (boolean snapshot : new boolean[] {true, false}) {
       var file = dir.resolve("kvraft-" + snapshot + ".db");
       try (var m = LogMirror.open(file)) {
-        for (int i = 1; i <= 10; i++) {
-          put(m, i, 1, "k", "v" + i, i);
-          m.commit();
-        }
+        putTen(m);
       }
       try (var m = LogMirror.open(file)) {
         if (snapshot) {
@@ -543,10 +540,7 @@ class LogMirrorTest {
         assertEquals(5, m.historyFrom(), "snapshot " + snapshot);
       }
       assertEquals(List.of(5L), catchUp(file, 5).stream().map(HistoryReader.Change::revision).toList());
-      try (var db = DriverManager.getConnection("jdbc:sqlite:" + file); var st = db.createStatement();
-           var rs = st.executeQuery("SELECT group_concat(idx || ':' || revision) FROM raft_log")) {
-        assertEquals("6:5", rs.getString(1));
-      }
+      assertEquals("6:5", entryRevisions(file));
     }
   }
 
