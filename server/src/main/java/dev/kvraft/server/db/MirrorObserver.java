@@ -87,6 +87,8 @@ public final class MirrorObserver implements ApplyObserver {
 
   // Writer thread only.
   private boolean broken;
+  /** {@link LogMirror#timesStartedAgain} when {@code firstIndex} was last read from the file. */
+  private long firstIndexStartedAgain;
   // Written by the writer thread, read by metrics.
   private volatile long committedIndex = -1;
   private volatile long committedRevision;
@@ -294,8 +296,11 @@ public final class MirrorObserver implements ApplyObserver {
       mirror.commit();
       committedIndex = mirror.maxIndex();
       committedRevision = mirror.maxRevision();
-      if (firstIndex < 0 && committedIndex >= 0) {
+      // Read once, then kept by pruning; again after a replaced Raft log started the file again from one entry.
+      long startedAgain = mirror.timesStartedAgain();
+      if ((firstIndex < 0 || startedAgain != firstIndexStartedAgain) && committedIndex >= 0) {
         firstIndex = mirror.minIndex();
+        firstIndexStartedAgain = startedAgain;
       }
       long now = System.nanoTime();
       if (retentionBytes < Long.MAX_VALUE && now - nextSizeCheck >= 0) {

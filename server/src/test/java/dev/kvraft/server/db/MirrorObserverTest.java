@@ -1,0 +1,58 @@
+package dev.kvraft.server.db;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.google.protobuf.ByteString;
+import dev.kvraft.storage.EntryKind;
+import dev.kvraft.storage.LogMirror;
+import dev.kvraft.storage.OpKind;
+import dev.kvraft.storage.OpOutcome;
+import java.nio.file.Path;
+import java.util.function.LongSupplier;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** What {@link MirrorObserver} reports about {@code kvraft.db} (the {@code status} and metrics figures). */
+class MirrorObserverTest {
+  @TempDir
+  Path dir;
+
+  @Test
+  void entryCountFollowsAReplacedLogThatStartsTheFileAgain() throws Exception {
+    var mirror = LogMirror.open(dir.resolve("kvraft.db"));
+    var observer = new MirrorObserver(mirror, Long.MAX_VALUE);
+    try {
+      for (long idx = 1; idx <= 10; idx++) {
+        put(observer, 1, idx, idx);
+      }
+      observer.flush();
+      awaitEquals(10, observer::committedIndex, "committed index");
+      assertEquals(10, observer.entries(), "entries 1..10 are kept");
+
+      // A replaced Raft log meets index 8 with another term: the file starts again from it, so it holds 8..12.
+      for (long idx = 8; idx <= 12; idx++) {
+        put(observer, 2, idx, 100 + idx);
+      }
+      observer.flush();
+      awaitEquals(12, observer::committedIndex, "committed index after the replaced log");
+      assertEquals(5, observer.entries(), "entries 8..12 are all the file holds after it started again");
+    } finally {
+      observer.close();
+      mirror.close();
+    }
+  }
+
+  private static void put(MirrorObserver observer, long term, long idx, long revision) {
+    var ops = observer.beginEntry(LogPosition.of(term, idx), EntryKind.NORMAL, "n1", 1, "put k", ByteString.EMPTY);
+    ops.applied(OpKind.PUT, ByteString.copyFromUtf8("k" + idx), ByteString.copyFromUtf8("v"), revision,
+        OpOutcome.CREATED);
+  }
+
+  private static void awaitEquals(long expected, LongSupplier actual, String what) throws InterruptedException {
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (actual.getAsLong() != expected && System.nanoTime() < deadline) {
+      Thread.sleep(10); // a poll with a deadline: the writer commits every MirrorObserver.COMMIT_EVERY_MS
+    }
+    assertEquals(expected, actual.getAsLong(), what);
+  }
+}
