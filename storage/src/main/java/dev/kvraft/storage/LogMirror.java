@@ -40,9 +40,11 @@ import java.util.List;
  * <p>Not thread-safe: owned by one thread (the mirror writer, {@code kvraft-mirror} in the server), which alone calls
  * it and, through it, the pieces it delegates to. LogMirror coordinates: it owns the connection and its
  * transactions, the {@code raft_log} rows (the buffered entries and their revisions, {@code maxIndex}, whether the
- * current entry is skipped; the chunk cap in {@link OpChunks} deletes those below the chunks it keeps) and the file's
- * pages ({@link #liveBytes}, {@link #reclaim}). {@link OpChunks} owns the operation rows:
- * their chunks, the open chunk's inserter and the revision range ({@code maxRevision}, {@code historyFrom}).
+ * current entry is skipped; the chunk cap in {@link OpChunks} deletes those below the chunks it keeps).
+ * {@link MirrorFile} works on the file's pages ({@link #liveBytes}, {@link #reclaim}) and reads what was committed
+ * ({@link #minIndex}, {@link #history}), after this class committed where it must. {@link OpChunks} owns the
+ * operation rows: their chunks, the open chunk's inserter and the revision range ({@code maxRevision},
+ * {@code historyFrom}).
  * {@link MirrorSchema}, which has no state, creates, migrates and checks the file.
  */
 public final class LogMirror implements AutoCloseable {
@@ -79,6 +81,8 @@ public final class LogMirror implements AutoCloseable {
   private final RowInserter<EntryRow> entryInserter;
   /** The operation rows: written in {@link #commit} after the entries. */
   private final OpChunks ops;
+  /** The file's pages and the reads over what was committed. */
+  private final MirrorFile pages;
   private long maxIndex;
   private boolean inTransaction;
   private boolean skipping;
@@ -103,6 +107,7 @@ public final class LogMirror implements AutoCloseable {
       maxIndex = rs.getLong(1);
     }
     ops = new OpChunks(db, chunkRows, maxChunks);
+    pages = new MirrorFile(file, db);
     entryInserter = new RowInserter<>(db, "INSERT INTO raft_log(idx, term, kind, proposer, op_count, summary,"
         + " applied_at, payload, revision) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?, ?)", LogMirror::bindEntry);
   }
@@ -408,12 +413,12 @@ public final class LogMirror implements AutoCloseable {
 
   /** Bytes the rows take: the file's pages less the free ones (what pruning lowers at once). */
   public long liveBytes() throws StorageException {
-    return (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
+    return pages.liveBytes();
   }
 
   /** The file's size in pages times the page size (what {@link #reclaim} lowers). */
   public long fileBytes() throws StorageException {
-    return pragma("page_count") * pragma("page_size");
+    return pages.fileBytes();
   }
 
   /**
@@ -421,30 +426,11 @@ public final class LogMirror implements AutoCloseable {
    * file made before kvraft set {@code auto_vacuum} cannot (0): {@code VACUUM} it offline to shrink it.
    */
   public long reclaim(int maxPages) throws StorageException {
-    long free = pragma("auto_vacuum") == 2 ? pragma("freelist_count") : 0;
-    if (free == 0) {
+    if (pages.freePages() == 0) {
       return 0;
     }
-    long steps = Math.min(maxPages, free);
-    long before = pragma("page_count");
-    try {
-      commit();
-      // The JDBC driver runs the pragma one step, one page, per call: free them in one transaction.
-      db.setAutoCommit(false);
-      try {
-        for (long i = 0; i < steps; i++) {
-          try (var st = db.createStatement()) {
-            st.execute("PRAGMA incremental_vacuum(1)");
-          }
-        }
-        db.commit();
-      } finally {
-        db.setAutoCommit(true);
-      }
-    } catch (SQLException e) {
-      throw new StorageException("cannot reclaim free pages of " + file + ": " + e.getMessage(), e);
-    }
-    return before - pragma("page_count");
+    commit();
+    return pages.reclaim(maxPages);
   }
 
   /** The index {@code fraction} (0..1) of the way from the lowest recorded index to the highest. */
@@ -455,14 +441,6 @@ public final class LogMirror implements AutoCloseable {
       return -1;
     }
     return min + (long) Math.floor((max - min) * Math.min(1, Math.max(0, fraction)));
-  }
-
-  private long pragma(String name) throws StorageException {
-    try (var st = db.createStatement(); var rs = st.executeQuery("PRAGMA " + name)) {
-      return rs.next() ? rs.getLong(1) : 0;
-    } catch (SQLException e) {
-      throw new StorageException("cannot read PRAGMA " + name + " of " + file + ": " + e.getMessage(), e);
-    }
   }
 
   /**
@@ -484,26 +462,13 @@ public final class LogMirror implements AutoCloseable {
 
   /** The highest index applied before {@code cutoff} (by {@code applied_at}), or -1. */
   public long lastIndexAppliedBefore(Instant cutoff) throws StorageException {
-    try {
-      commit();
-      try (var st = db.prepareStatement("SELECT coalesce(max(idx), -1) FROM raft_log WHERE applied_at < ?")) {
-        st.setString(1, APPLIED_AT.format(cutoff));
-        try (var rs = st.executeQuery()) {
-          return rs.getLong(1);
-        }
-      }
-    } catch (SQLException e) {
-      throw new StorageException("cannot read " + file + ": " + e.getMessage(), e);
-    }
+    commit();
+    return pages.lastIndexAppliedBefore(cutoff);
   }
 
   /** The lowest index recorded, or -1. */
   public long minIndex() throws StorageException {
-    try (var st = db.createStatement(); var rs = st.executeQuery("SELECT coalesce(min(idx), -1) FROM raft_log")) {
-      return rs.getLong(1);
-    } catch (SQLException e) {
-      throw new StorageException("cannot read " + file + ": " + e.getMessage(), e);
-    }
+    return pages.minIndex();
   }
 
   /** One row of {@code key_history}, for tests and tools. */
@@ -511,20 +476,7 @@ public final class LogMirror implements AutoCloseable {
 
   /** A key's history in log order. */
   public List<KeyEvent> history(byte[] key) throws StorageException {
-    try (var st = db.prepareStatement("SELECT idx, term, seq, op, value, revision, result FROM key_history"
-        + " WHERE key = ? ORDER BY idx, seq")) {
-      Bytes.bind(st, 1, key);
-      var list = new ArrayList<KeyEvent>();
-      try (var rs = st.executeQuery()) {
-        while (rs.next()) {
-          list.add(new KeyEvent(rs.getLong(1), rs.getLong(2), rs.getInt(3), rs.getString(4), Bytes.read(rs, 5),
-              rs.getLong(6), rs.getString(7)));
-        }
-      }
-      return list;
-    } catch (SQLException e) {
-      throw new StorageException("cannot read " + file + ": " + e.getMessage(), e);
-    }
+    return pages.history(key);
   }
 
   @Override
