@@ -94,8 +94,6 @@ public final class LogMirror implements AutoCloseable {
   private long storeRevision;
   /** The entry being recorded started the file again: a snapshot it installs sets where history starts. */
   private boolean startedAgain;
-  /** How many times the file started again since it was opened ({@link #timesStartedAgain}). */
-  private long timesStartedAgain;
   /** Why a write failed, after which nothing more is written: the bookkeeping above no longer matches the file. */
   private String failed;
 
@@ -198,7 +196,7 @@ public final class LogMirror implements AutoCloseable {
   /**
    * Records one applied entry; its operations follow through {@link #op}. Skipped (with its ops) when the same
    * index is already recorded with the same term, or was recorded and pruned since (it is at or below the highest
-   * index recorded); recorded with another term, the file starts again from it ({@link #startAgain}).
+   * index recorded); recorded with another term, the file starts again from it (every entry and row goes first).
    */
   public void entry(long idx, long term, EntryKind kind, String proposer, int opCount, String summary, byte[] payload)
       throws StorageException {
@@ -250,15 +248,6 @@ public final class LogMirror implements AutoCloseable {
     ops.startAgain(idx, storeRevision);
     maxIndex = -1;
     startedAgain = true;
-    timesStartedAgain++;
-  }
-
-  /**
-   * How many times the file started again (a replaced Raft log) since it was opened, counting uncommitted ones: a
-   * reader that keeps the lowest index recorded reads it again ({@link #minIndex}) when this changes.
-   */
-  public long timesStartedAgain() {
-    return timesStartedAgain;
   }
 
   /** Sets the revision of the entry buffered last: the store's once its ops (or a snapshot it installed) are in. */

@@ -16,7 +16,10 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** kvraft.db's schema: files of earlier versions migrated at open, and files that are not one refused. */
+/**
+ * kvraft.db's schema: files of earlier versions migrated at open; a file that is not SQLite, or has a newer schema,
+ * refused; damage inside the pages found by the quick check, not at open.
+ */
 class MirrorSchemaTest {
   @TempDir
   Path dir;

@@ -44,6 +44,14 @@ public final class MirrorObserver implements ApplyObserver {
 
   private record Installed(long revision) implements Item {}
 
+  /**
+   * What kvraft.db held at the writer's last commit or prune, read from the file and published as one value, so a
+   * reader never pairs one commit's last index with another's first.
+   */
+  private record Committed(long firstIndex, long index, long revision) {
+    static final Committed NONE = new Committed(-1, -1, 0);
+  }
+
   private static final List<Item> CLOSE = List.of();
   /**
    * How long rows may wait before they are committed: one transaction per {@value #COMMIT_EVERY_MS} ms under load.
@@ -87,12 +95,8 @@ public final class MirrorObserver implements ApplyObserver {
 
   // Writer thread only.
   private boolean broken;
-  /** {@link LogMirror#timesStartedAgain} when {@code firstIndex} was last read from the file. */
-  private long firstIndexStartedAgain;
   // Written by the writer thread, read by metrics.
-  private volatile long committedIndex = -1;
-  private volatile long committedRevision;
-  private volatile long firstIndex = -1;
+  private volatile Committed committed = Committed.NONE;
   private volatile boolean failed;
 
   public MirrorObserver(LogMirror mirror, long retention) {
@@ -169,19 +173,18 @@ public final class MirrorObserver implements ApplyObserver {
 
   /** The highest log index committed to kvraft.db, -1 before the first. */
   public long committedIndex() {
-    return committedIndex;
+    return committed.index();
   }
 
   /** Entries kept in kvraft.db's raft_log table (approximately: committed index minus the first kept). */
   public long entries() {
-    long first = firstIndex;
-    long last = committedIndex;
-    return first < 0 || last < first ? 0 : last - first + 1;
+    var c = committed;
+    return c.firstIndex() < 0 || c.index() < c.firstIndex() ? 0 : c.index() - c.firstIndex() + 1;
   }
 
   /** The highest store revision committed to kvraft.db (a watch's catch-up reads up to it); 0 before any. */
   public long committedRevision() {
-    return committedRevision;
+    return committed.revision();
   }
 
   /** Whether writing kvraft.db failed and mirroring stopped. */
@@ -278,7 +281,7 @@ public final class MirrorObserver implements ApplyObserver {
     }
     if (upTo >= 0) {
       int n = mirror.prune(upTo);
-      firstIndex = upTo + 1;
+      publish();
       if (n > 0) {
         LOG.info("pruned {} log entries up to index {} from {} (log.retention {} entries{})", n, upTo,
             mirror.file(), retention, retentionAge == null ? "" : ", log.retention.age " + retentionAge);
@@ -288,20 +291,23 @@ public final class MirrorObserver implements ApplyObserver {
     reclaim();
   }
 
+  /**
+   * Publishes what the file holds now that everything written is committed. Its first index is read from the file
+   * each time (one primary-key lookup, at most every {@value #COMMIT_EVERY_MS} ms): pruning may take none of what a
+   * bound names, and a replaced Raft log starts the file again at its first entry ({@link LogMirror#entry}).
+   */
+  private void publish() throws StorageException {
+    long last = mirror.maxIndex();
+    committed = new Committed(last < 0 ? -1 : mirror.minIndex(), last, mirror.maxRevision());
+  }
+
   private void commit() {
     if (broken) {
       return;
     }
     try {
       mirror.commit();
-      committedIndex = mirror.maxIndex();
-      committedRevision = mirror.maxRevision();
-      // Read once, then kept by pruning; again after a replaced Raft log started the file again from one entry.
-      long startedAgain = mirror.timesStartedAgain();
-      if ((firstIndex < 0 || startedAgain != firstIndexStartedAgain) && committedIndex >= 0) {
-        firstIndex = mirror.minIndex();
-        firstIndexStartedAgain = startedAgain;
-      }
+      publish();
       long now = System.nanoTime();
       if (retentionBytes < Long.MAX_VALUE && now - nextSizeCheck >= 0) {
         nextSizeCheck = now + SIZE_CHECK_NANOS;
@@ -328,7 +334,7 @@ public final class MirrorObserver implements ApplyObserver {
     long upTo = Math.min(mirror.maxIndex() - 1, mirror.indexAtFraction((live - 0.9 * retentionBytes) / live));
     if (upTo >= 0) {
       int n = mirror.prune(upTo);
-      firstIndex = upTo + 1;
+      publish();
       LOG.info("pruned {} log entries up to index {} from {}: its rows took {} bytes, over log.retention.bytes {}",
           n, upTo, mirror.file(), live, retentionBytes);
     }

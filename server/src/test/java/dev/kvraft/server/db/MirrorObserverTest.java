@@ -18,9 +18,9 @@ class MirrorObserverTest {
   Path dir;
 
   @Test
-  void entryCountFollowsAReplacedLogThatStartsTheFileAgain() throws Exception {
-    var mirror = LogMirror.open(dir.resolve("kvraft.db"));
-    var observer = new MirrorObserver(mirror, Long.MAX_VALUE);
+  void entryCountFollowsAReplacedLogThatStartsTheFileAgainAndAPruneThatTakesNothing() throws Exception {
+    var file = dir.resolve("kvraft.db");
+    var observer = new MirrorObserver(LogMirror.open(file), 10); // log.retention: 10 entries below a snapshot
     try {
       for (long idx = 1; idx <= 10; idx++) {
         put(observer, 1, idx, idx);
@@ -36,9 +36,19 @@ class MirrorObserverTest {
       observer.flush();
       awaitEquals(12, observer::committedIndex, "committed index after the replaced log");
       assertEquals(5, observer.entries(), "entries 8..12 are all the file holds after it started again");
+
+      // A snapshot at 12 prunes up to index 2 (12 less the 10 kept), which the file no longer holds: nothing goes.
+      observer.snapshotTaken(12);
+      put(observer, 2, 13, 113);
+      observer.flush();
+      awaitEquals(13, observer::committedIndex, "committed index after the snapshot");
+      assertEquals(6, observer.entries(), "entries 8..13, whatever the prune's bound named");
     } finally {
-      observer.close();
-      mirror.close();
+      observer.close(); // closes the LogMirror on its writer thread
+    }
+    try (var mirror = LogMirror.open(file)) {
+      assertEquals(8, mirror.minIndex(), "the file's first entry");
+      assertEquals(13, mirror.maxIndex(), "the file's last entry");
     }
   }
 
