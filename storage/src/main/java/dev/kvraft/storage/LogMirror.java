@@ -41,7 +41,7 @@ import java.util.List;
  * it and, through it, the pieces it delegates to. LogMirror coordinates: it owns the connection and its
  * transactions, the {@code raft_log} rows (the buffered entries and their revisions, {@code maxIndex}, whether the
  * current entry is skipped; the chunk cap in {@link OpChunks} deletes those below the chunks it keeps).
- * {@link MirrorFile} works on the file's pages ({@link #liveBytes}, {@link #reclaim}) and reads what was committed
+ * {@link MirrorFile} works on the file's pages ({@link #liveBytes}, {@link #reclaim}) and reads the rows written
  * ({@link #minIndex}, {@link #history}), after this class committed where it must. {@link OpChunks} owns the
  * operation rows: their chunks, the open chunk's inserter and the revision range ({@code maxRevision},
  * {@code historyFrom}).
@@ -411,8 +411,9 @@ public final class LogMirror implements AutoCloseable {
   }
 
   /**
-   * Gives up to {@code maxPages} free pages back to the file system, in one short transaction; returns how many. A
-   * file made before kvraft set {@code auto_vacuum} cannot (0): {@code VACUUM} it offline to shrink it.
+   * Commits what is buffered, then gives up to {@code maxPages} free pages back to the file system in one short
+   * transaction; returns how many the vacuum gave back (free pages the commit used count for nothing). A file made
+   * before kvraft set {@code auto_vacuum} cannot (0): {@code VACUUM} it offline to shrink it.
    */
   public long reclaim(int maxPages) throws StorageException {
     if (pages.freePages() == 0) {

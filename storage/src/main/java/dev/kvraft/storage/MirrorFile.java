@@ -9,8 +9,9 @@ import java.util.List;
 
 /**
  * {@code kvraft.db} as a file: the bytes its pages take, giving free pages back to the file system, and the reads
- * over the rows already committed ({@code raft_log}'s lowest index, the last entry applied before a time, a key's
- * history). No state of its own: it works on the connection {@link LogMirror} owns, on LogMirror's thread, and
+ * over the rows written to it ({@code raft_log}'s lowest index, the last entry applied before a time, a key's
+ * history): committed, or in the connection's open transaction; rows LogMirror still buffers are not in
+ * them. No state of its own: it works on the connection {@link LogMirror} owns, on LogMirror's thread, and
  * LogMirror commits what it buffered first where a method must see it ({@link LogMirror#reclaim},
  * {@link LogMirror#lastIndexAppliedBefore}).
  */
@@ -40,11 +41,11 @@ final class MirrorFile {
 
   /**
    * Gives up to {@code maxPages} free pages back to the file system, in one short transaction; returns how many.
-   * Outside any transaction of the caller's.
+   * The caller must have committed: this runs its own transaction.
    */
   long reclaim(int maxPages) throws StorageException {
     long steps = Math.min(maxPages, freePages());
-    if (steps == 0) {
+    if (steps <= 0) {
       return 0;
     }
     long before = pragma("page_count");

@@ -45,8 +45,9 @@ public final class MirrorObserver implements ApplyObserver {
   private record Installed(long revision) implements Item {}
 
   /**
-   * What kvraft.db held at the writer's last commit or prune, read from the file and published as one value, so a
-   * reader never pairs one commit's last index with another's first.
+   * What kvraft.db held at the writer's last commit or prune, published as one value, so a reader never pairs one
+   * commit's last index with another's first: the first index read from the file, the last index and the revision
+   * from the LogMirror, which has just committed them.
    */
   private record Committed(long firstIndex, long index, long revision) {
     static final Committed NONE = new Committed(-1, -1, 0);
@@ -293,12 +294,20 @@ public final class MirrorObserver implements ApplyObserver {
 
   /**
    * Publishes what the file holds now that everything written is committed. Its first index is read from the file
-   * each time (one primary-key lookup, at most every {@value #COMMIT_EVERY_MS} ms): pruning may take none of what a
-   * bound names, and a replaced Raft log starts the file again at its first entry ({@link LogMirror#entry}).
+   * each time (one primary-key lookup, once per commit or prune): pruning may take none of what a bound names, and a
+   * replaced Raft log starts the file again at its first entry ({@link LogMirror#entry}). A failed read keeps the
+   * last first index: the figure is for metrics, and mirroring goes on.
    */
-  private void publish() throws StorageException {
+  private void publish() {
     long last = mirror.maxIndex();
-    committed = new Committed(last < 0 ? -1 : mirror.minIndex(), last, mirror.maxRevision());
+    long first = committed.firstIndex();
+    try {
+      first = last < 0 ? -1 : mirror.minIndex();
+    } catch (StorageException e) {
+      LOG.warn("cannot read the first entry's index in {} ({}); kvraft_mirror_rows keeps its last value until the next"
+          + " commit", mirror.file(), e.getMessage());
+    }
+    committed = new Committed(first, last, mirror.maxRevision());
   }
 
   private void commit() {

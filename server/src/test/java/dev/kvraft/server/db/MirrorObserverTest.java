@@ -12,7 +12,7 @@ import java.util.function.LongSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** What {@link MirrorObserver} reports about {@code kvraft.db} (the {@code status} and metrics figures). */
+/** What {@link MirrorObserver} reports about {@code kvraft.db} (the {@code kvraft_mirror_rows} metric). */
 class MirrorObserverTest {
   @TempDir
   Path dir;
@@ -43,12 +43,21 @@ class MirrorObserverTest {
       observer.flush();
       awaitEquals(13, observer::committedIndex, "committed index after the snapshot");
       assertEquals(6, observer.entries(), "entries 8..13, whatever the prune's bound named");
+
+      // A snapshot at 20 prunes up to index 10, inside the file: 8..10 go, 11..20 stay.
+      for (long idx = 14; idx <= 20; idx++) {
+        put(observer, 2, idx, 100 + idx);
+      }
+      observer.snapshotTaken(20);
+      awaitEquals(10, observer::entries, "entries 11..20 after the prune");
+      assertEquals(20, observer.committedIndex(), "committed index after the prune");
+      assertEquals(120, observer.committedRevision(), "committed revision after the prune");
     } finally {
       observer.close(); // closes the LogMirror on its writer thread
     }
     try (var mirror = LogMirror.open(file)) {
-      assertEquals(8, mirror.minIndex(), "the file's first entry");
-      assertEquals(13, mirror.maxIndex(), "the file's last entry");
+      assertEquals(11, mirror.minIndex(), "the file's first entry");
+      assertEquals(20, mirror.maxIndex(), "the file's last entry");
     }
   }
 
