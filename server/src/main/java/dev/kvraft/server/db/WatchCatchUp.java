@@ -14,12 +14,17 @@ import java.util.concurrent.TimeUnit;
  * ({@code kvraft-watch-catchup-ID}), never on the database loop: reads a page of changes, sends the watcher's events
  * in whole revisions, waiting for the client as long as {@code client.write.timeout.ms} allows, and at the end of
  * the recorded history hands the watcher back to the loop ({@link Watches#join}). At most
- * {@value #READERS} catch-ups read kvraft.db at a time; one that waits for its client holds no read slot.
+ * {@value #READERS} catch-ups read kvraft.db at a time; one that waits for its client holds no read slot. At most
+ * {@value #OPEN_AT_ONCE} have kvraft.db open at a time, first come first served, the others waiting their turn: each
+ * holds a SQLite connection (three file descriptors), a page ({@value #PAGE_BYTES} bytes of keys and values) and up
+ * to {@value #SEEN_BYTES} bytes of keys seen until it is done, and watches from the past could otherwise take the
+ * descriptors Raft's log needs (up to {@code limit.watches} of them, each with its own catch-up).
  *
  * <p>Owns the watcher's position while it runs (the loop does not touch a watcher that is behind).
  */
 final class WatchCatchUp implements Runnable {
   static final int READERS = 4;
+  static final int OPEN_AT_ONCE = 16;
   static final int PAGE_ROWS = 2_000;
   /** Keys and values of one page in memory at most (a single larger revision comes whole). */
   static final long PAGE_BYTES = 4L << 20;
@@ -49,10 +54,16 @@ final class WatchCatchUp implements Runnable {
   @Override
   public void run() {
     HistoryReader reader = null;
+    boolean open = false;
     long next = from;
     try {
       if (retry) {
         TimeUnit.MILLISECONDS.sleep(RETRY_MILLIS);
+      }
+      hub.catchUps().acquire();
+      open = true;
+      if (w.ended || !w.sink.isOpen()) {
+        return; // cancelled, or its connection gone, while it waited for its turn
       }
       if (!hub.history().recording()) {
         cancel("node " + hub.nodeId() + " stopped recording history in kvraft.db (see its log); watch from another"
@@ -108,6 +119,9 @@ final class WatchCatchUp implements Runnable {
     } finally {
       if (reader != null) {
         reader.close();
+      }
+      if (open) {
+        hub.catchUps().release();
       }
     }
   }

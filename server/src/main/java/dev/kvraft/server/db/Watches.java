@@ -57,6 +57,9 @@ final class Watches {
   private volatile WatchHistory history = WatchHistory.NONE;
   /** Catch-ups reading kvraft.db at a time. */
   private final java.util.concurrent.Semaphore readers = new java.util.concurrent.Semaphore(WatchCatchUp.READERS);
+  /** Catch-ups with kvraft.db open (a SQLite connection, a page and the keys seen each), first come first served. */
+  private final java.util.concurrent.Semaphore catchUps =
+      new java.util.concurrent.Semaphore(WatchCatchUp.OPEN_AT_ONCE, true);
 
   private final Map<WatchSink, Map<Long, Watcher>> bySink = new HashMap<>();
   /** Which open watches each changed key reaches. */
@@ -500,6 +503,10 @@ final class Watches {
 
   java.util.concurrent.Semaphore readers() {
     return readers;
+  }
+
+  java.util.concurrent.Semaphore catchUps() {
+    return catchUps;
   }
 
   /** Runs a task on the loop thread. */

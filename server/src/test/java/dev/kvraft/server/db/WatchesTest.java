@@ -287,6 +287,47 @@ class WatchesTest {
     }
   }
 
+  /**
+   * Watches from the past each start a catch-up, and each catch-up holds kvraft.db open (a SQLite connection: file
+   * descriptors) until it is done: at most {@link WatchCatchUp#OPEN_AT_ONCE} do at a time, the others waiting their
+   * turn, and every one gets it. Found by review: one catch-up per watch opened the file at once, up to
+   * {@code limit.watches} connections, past the descriptors Raft's log needs.
+   */
+  @Test
+  void atMostSixteenCatchUpsHoldKvraftDbOpenAndTheRestWaitTheirTurn() throws Exception {
+    var opened = new java.util.concurrent.atomic.AtomicInteger();
+    var go = new java.util.concurrent.CountDownLatch(1);
+    watches.history(() -> {
+      opened.incrementAndGet();
+      try {
+        go.await(); // holds the file open until the test lets it go
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return null; // no history kept: the catch-up then cancels its watch
+    });
+    put("k", "1");
+    put("k", "2");
+    int watchCount = 3 * WatchCatchUp.OPEN_AT_ONCE;
+    for (int id = 1; id <= watchCount; id++) {
+      open(id, 1); // from revision 1: behind, served by a catch-up
+    }
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while ((opened.get() < WatchCatchUp.OPEN_AT_ONCE
+        || watches.catchUps().getQueueLength() < watchCount - WatchCatchUp.OPEN_AT_ONCE)
+        && System.nanoTime() < deadline) {
+      Thread.sleep(5); // a poll with a deadline: the catch-ups run on threads of their own
+    }
+    assertEquals(WatchCatchUp.OPEN_AT_ONCE, opened.get(), "catch-ups with kvraft.db open at once");
+    assertEquals(watchCount - WatchCatchUp.OPEN_AT_ONCE, watches.catchUps().getQueueLength(),
+        "the other catch-ups wait their turn");
+    go.countDown();
+    while (opened.get() < watchCount && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+    assertEquals(watchCount, opened.get(), "every catch-up got its turn");
+  }
+
   @Test
   void aCatchUpThatEndsItsWatchLateLeavesANewWatchOfTheSameIdAlone() throws Exception {
     put("k", "1");
