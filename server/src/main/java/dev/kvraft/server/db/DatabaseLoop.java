@@ -118,6 +118,13 @@ public final class DatabaseLoop implements AutoCloseable {
     this.writes = new WritePath(config, proposer, pending, replies, retries, ids, () -> consensus,
         () -> loopObserver, inbox::add);
     writes.answeredByLeader(c -> {
+      if (!leases.leads(consensus.term())) {
+        // Elected, but not yet applied an entry of its term (or this turn's lease tick has not yet taken the
+        // leases over): the lease may be granted or renewed in entries not yet applied here. Retried every 20 ms.
+        retries.retryOrFail(List.of(c), Error.Code.UNAVAILABLE, "node " + config.nodeId() + " became leader and has"
+            + " not yet applied an entry of its term; try again shortly", "");
+        return;
+      }
       var now = leases.keepAlive(c, replies);
       if (now != null) {
         replies.reply(c, now);
@@ -347,7 +354,7 @@ public final class DatabaseLoop implements AutoCloseable {
         expire();
         memberToken.proposeIfMissing(consensus, ids, proposer);
         compaction.proposeIfDue(consensus, ids, proposer);
-        leases.tick(consensus, ids, proposer, replies);
+        leases.tick(consensus, ids, proposer, replies, applier.appliedTerm() >= consensus.term());
         commitNotice.afterTurn(consensus, applier.appliedIndex(), pending.proposalsInFlight());
         inFlightView = (int) Math.min(Integer.MAX_VALUE, takenCommands - replies.answered());
         if (events > 0) {

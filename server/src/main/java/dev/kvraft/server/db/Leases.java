@@ -95,7 +95,11 @@ final class Leases implements SystemState {
   /** Nanoseconds, as {@link System#nanoTime()}: every deadline and the checkpoint timer read it. */
   private final java.util.function.LongSupplier clock;
   private long nextCheckpoint;
-  private boolean leading;
+  /**
+   * The term in which this node leads and has applied an entry of its own (so every renewal acknowledged before, by
+   * it or an earlier leader, is applied here): 0 otherwise. Only then does it expire leases or renew them.
+   */
+  private long leadingTerm;
 
   Leases(KvState state, java.time.Duration electionTimeoutMax, PendingRequests pending, Proposer proposer,
       java.util.function.LongSupplier clock) {
@@ -287,11 +291,21 @@ final class Leases implements SystemState {
   // ---- the leader's side ----
 
   /**
-   * A keep-alive reached the leader: the lease runs its full TTL from now here at once, and the renewal is held
-   * (in {@link PendingRequests}) for the next checkpoint entry, whose apply answers it. Null when it is answered at
-   * once (no such lease).
+   * Whether this node leads in {@code term} and has applied an entry of it, its leases' deadlines taken over by
+   * {@link #tick}: only then may a keep-alive be looked up here. Before, the lease may be granted or renewed in
+   * entries not yet applied, and answering {@code LEASE_NOT_FOUND} would tell its holder it was lost.
+   */
+  boolean leads(long term) {
+    return term != 0 && leadingTerm == term;
+  }
+
+  /**
+   * A keep-alive reached the leader ({@link #leads}): the lease runs its full TTL from now here at once, and the
+   * renewal is held (in {@link PendingRequests}) for the next checkpoint entry, whose apply answers it. Null when it
+   * is held; the answer when it is answered at once (no such lease).
    */
   Response keepAlive(Event.Command c, Replies replies) {
+    assert leadingTerm != 0 : "keep-alive taken before this leader applied an entry of its term";
     var lease = leases.get(c.request().getLeaseKeepAlive().getId());
     if (lease == null || lease.revokeProposed != 0) {
       return notFound(c, replies);
@@ -307,10 +321,13 @@ final class Leases implements SystemState {
    * lease is gone by checkpoint time (revoked meanwhile) is answered LEASE_NOT_FOUND at once, as it would have been
    * had it come after the revoke. The checkpoint runs whether or not any lease is left.
    */
-  void tick(Consensus raft, CallIds ids, String proposer, Replies replies) {
-    boolean leader = raft.isLeader();
+  void tick(Consensus raft, CallIds ids, String proposer, Replies replies, boolean appliedOwnTerm) {
+    long term = raft.term();
+    // A new leader applies the entries its predecessor committed only once an entry of its own term commits: until
+    // then the last renewals acknowledged may be in its log but not yet applied, and it neither expires nor renews.
+    boolean leader = raft.isLeader() && appliedOwnTerm;
     long now = clock.getAsLong();
-    if (leader && !leading) {
+    if (leader && leadingTerm != term) {
       // Every renewal a client was told of is in the log this node applied. Renewals sent during the election got
       // no answer yet and are retried by their clients: a grace of one checkpoint interval for them.
       for (var lease : leases.values()) {
@@ -318,7 +335,7 @@ final class Leases implements SystemState {
         lease.revokeProposed = 0;
       }
     }
-    leading = leader;
+    leadingTerm = leader ? term : 0;
     if (!leader) {
       for (var c : pending.takeHeldKeepAlives()) {
         replies.error(c, Error.Code.UNAVAILABLE, "this node lost the leadership before it renewed the lease;"

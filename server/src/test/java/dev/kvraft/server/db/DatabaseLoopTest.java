@@ -46,6 +46,7 @@ class DatabaseLoopTest {
   /** A Raft whose role, leader and proposal outcomes the test decides. */
   static final class FakeRaft implements Consensus {
     volatile boolean leader;
+    volatile long term = 1;
     volatile String leaderId = "";
     /** Whether this node's own configuration names it (false: started with --join, not added yet). */
     volatile boolean inConfiguration = true;
@@ -88,7 +89,7 @@ class DatabaseLoopTest {
 
     @Override
     public long term() {
-      return 1;
+      return term;
     }
 
     @Override
@@ -201,7 +202,24 @@ class DatabaseLoopTest {
 
   /** Applies an entry at the next log index. */
   private void apply(LogEntry e) throws Exception {
-    loop.stateMachine().applied(LogPosition.of(1, index++), e.toByteString()).get(5, TimeUnit.SECONDS);
+    apply(1, e);
+  }
+
+  /** Applies an entry of {@code term} at the next log index. */
+  private void apply(long term, LogEntry e) throws Exception {
+    loop.stateMachine().applied(LogPosition.of(term, index++), e.toByteString()).get(5, TimeUnit.SECONDS);
+  }
+
+  /** Two stale reads, each answered before the next is sent: the loop has finished a turn since this was called. */
+  private void aWholeLoopTurn(long firstId) throws Exception {
+    for (long id = firstId; id < firstId + 2; id++) {
+      submit(Requests.staleGet(id, "x"));
+      assertEquals(id, answer().getId());
+    }
+  }
+
+  private static boolean revokes(FakeRaft.Proposal p) {
+    return p.entry().getOpsList().stream().anyMatch(WriteOp::hasLeaseRevoke);
   }
 
   private static Request keepAlive(long id, long lease) {
@@ -471,13 +489,51 @@ class DatabaseLoopTest {
         .build());
     // No leader: it waits for a retry. Then this node leads, and the retry reaches it as a keep-alive.
     Thread.sleep(150); // past the first retry, which still finds no leader
-    raft.leader = true;
+    applyForeign(WriteOp.newBuilder().setPut(dev.kvraft.proto.Put.newBuilder().setKey(ByteString.copyFromUtf8("b")))
+        .build());
+    raft.leader = true; // and has applied an entry of its term (1), so it may say the lease does not exist
     var r = answer();
     assertEquals(Error.Code.LEASE_NOT_FOUND, r.getError().getCode(), r.toString());
     assertTrue(raft.barriers.isEmpty(), "a keep-alive takes no read barrier");
     submit(Requests.put(2, "a", "1"));
     var proposal = nextWithOps();
     assertTrue(proposal.entry().getOps(0).hasPut(), "the loop still proposes writes");
+  }
+
+  /**
+   * Found by review: Ratis makes a node leader before it has applied what its predecessor committed, which it applies
+   * once an entry of its own term commits. Until then the last renewals and grants acknowledged may be in its log but
+   * not applied here: it neither expires a lease whose deadline looks past nor says a lease it has not yet applied
+   * does not exist (the client would be told its lease, or its lock, was lost).
+   */
+  @Test
+  void aNewLeaderNeitherExpiresNorDeniesALeaseBeforeItAppliesAnEntryOfItsTerm() throws Exception {
+    leaseNanos = System.nanoTime();
+    leaseClockFrozen = true;
+    start();
+    applyForeign(WriteOp.newBuilder().setLeaseGrant(LeaseGrant.newBuilder().setId(7).setTtlSeconds(30)).build());
+    // Elected in term 2; lease 7's renewals and lease 8's grant are in entries it has not applied yet.
+    raft.term = 2;
+    raft.leader = true;
+    leaseNanos += TimeUnit.SECONDS.toNanos(60);
+    submit(keepAlive(1, 8), TimeUnit.SECONDS.toNanos(10));
+    aWholeLoopTurn(100);
+    leaseNanos += TimeUnit.SECONDS.toNanos(1); // past the grace a leader gives at its start
+    aWholeLoopTurn(102);
+    assertTrue(raft.proposals.stream().noneMatch(DatabaseLoopTest::revokes), "nothing expired: " + raft.proposals);
+    assertTrue(answers.isEmpty(), "keep-alive 1 waits, not answered LEASE_NOT_FOUND: " + answers);
+
+    // The predecessor's entries apply (the grant of lease 8), then one of term 2: now it leads for leases.
+    apply(1, LogEntry.newBuilder().setProposer("n2@x").setProposalId(index)
+        .addOps(WriteOp.newBuilder().setLeaseGrant(LeaseGrant.newBuilder().setId(8).setTtlSeconds(30))).build());
+    apply(2, LogEntry.newBuilder().setProposer("n1@x").setProposalId(index).build());
+    var checkpoint = next(raft.proposals, "checkpoint proposal");
+    while (!isCheckpoint(checkpoint)) {
+      checkpoint = next(raft.proposals, "checkpoint proposal");
+    }
+    assertEquals(8, checkpoint.entry().getOps(0).getLeaseCheckpoint().getLeases(0).getId(),
+        "keep-alive 1 renews lease 8");
+    assertTrue(raft.proposals.stream().noneMatch(DatabaseLoopTest::revokes), "lease 7 got the grace first");
   }
 
   @Test
