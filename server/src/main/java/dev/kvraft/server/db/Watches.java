@@ -418,7 +418,13 @@ final class Watches {
           var reason = "node " + nodeId + " installed a snapshot at revision " + revision + " and has no history"
               + " before it; watch again from another node, or from revision " + (revision + 1);
           end(w);
-          offer(w, messages.canceled(w.id, revision, reason, revision + 1));
+          if (!offer(w, messages.canceled(w.id, revision, reason, revision + 1)) && w.sink.isOpen()) {
+            // No room for the cancel: a watch ended untold would stay silent for good. Closing the connection tells
+            // the client (it resumes its watches elsewhere, from their last revision), as a catch-up's cancel does.
+            warn("watch {} of {}: ended by a snapshot install at revision {} with no room on its connection to say so;"
+                + " closing the connection", w.id, w.sink.peer(), revision);
+            w.sink.close();
+          }
         }
       }
     }

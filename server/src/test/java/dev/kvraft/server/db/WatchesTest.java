@@ -56,6 +56,8 @@ class WatchesTest {
     final List<Response> refused = new CopyOnWriteArrayList<>();
     private long refuseId;
     private int refusals;
+    /** Closed by the node: the client sees its connection end (and resumes its watches elsewhere). */
+    volatile boolean closed;
 
     /** The next {@code times} offers of a message for watch {@code id} are refused (the loop's thread only). */
     void refuse(long id, int times) {
@@ -76,8 +78,8 @@ class WatchesTest {
     @Override public void send() { }
     @Override public boolean put(Response message) { got.add(message); return true; }
     @Override public boolean awaitRoom() { return true; }
-    @Override public boolean isOpen() { return true; }
-    @Override public void close() { }
+    @Override public boolean isOpen() { return !closed; }
+    @Override public void close() { closed = true; }
     @Override public void watching(int delta) { }
     @Override public String peer() { return "test"; }
 
@@ -326,6 +328,32 @@ class WatchesTest {
       Thread.sleep(5);
     }
     assertEquals(watchCount, opened.get(), "every catch-up got its turn");
+  }
+
+  /**
+   * A snapshot install ends the live watches it leaves without history. One whose connection has no room for the
+   * cancel must not end untold (it would stay open and silent for good): its connection is closed, which the client
+   * sees and resumes from (found by review: the cancel's refusal was ignored).
+   */
+  @Test
+  void aSnapshotInstallWithNoRoomForItsCancelClosesTheConnection() {
+    open(1, 0);
+    put("k", "1");
+    assertEquals(List.of(1L), eventRevisionsOf(1));
+    sink.refuse(1, 1);
+    watches.installed(5);
+    assertEquals(1, sink.refused.size(), "the cancel found no room: " + sink.refused);
+    assertTrue(sink.refused.getFirst().getWatch().getCanceled(), sink.refused.toString());
+    assertTrue(sink.closed, "the connection is closed, so the client knows its watch ended");
+  }
+
+  @Test
+  void aSnapshotInstallTellsALiveWatchItEndedAndLeavesTheConnectionOpen() {
+    open(1, 0);
+    put("k", "1");
+    watches.installed(5);
+    assertEquals(1, cancelsOf(1).size(), "cancelled: " + sink.got);
+    assertFalse(sink.closed, "room for the cancel: the connection stays");
   }
 
   @Test
