@@ -116,6 +116,18 @@ final class WatchCatchUp implements Runnable {
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    } catch (RuntimeException | java.lang.Error e) {
+      // A watch whose catch-up died untold would stay registered and silent for good: end it, and tell the client.
+      Watches.warn("watch {} of {}: its catch-up from kvraft.db failed ({}); cancelling it", w.id, w.sink.peer(),
+          e.toString());
+      try {
+        cancel("node " + hub.nodeId() + " could not read its history (" + e + "); watch again, or from another"
+            + " node", 0);
+      } catch (InterruptedException again) {
+        Thread.currentThread().interrupt();
+      } catch (RuntimeException | java.lang.Error again) {
+        w.sink.close(); // the connection's end tells the client; the loop ends its watches then
+      }
     } finally {
       if (reader != null) {
         reader.close();

@@ -157,15 +157,7 @@ public final class ClientListener implements AutoCloseable {
           refuse(socket);
           continue;
         }
-        var connection = new ClientConnection(socket, services, stats, budget, tls);
-        connections.add(connection);
-        Thread.ofVirtual().name("kvraft-conn-" + accepted.incrementAndGet()).start(() -> {
-          try {
-            connection.serve();
-          } finally {
-            connections.remove(connection);
-          }
-        });
+        startConnection(socket);
       } catch (IOException e) {
         if (serverSocket.isClosed()) {
           return;
@@ -178,6 +170,38 @@ public final class ClientListener implements AutoCloseable {
           return;
         }
       }
+    }
+  }
+
+  /**
+   * Serves one accepted socket on a virtual thread of its own. Whatever fails before that thread runs (memory, a
+   * thread that cannot start) closes that socket and is logged; it never ends the accept loop, which would leave the
+   * node running but taking no client.
+   */
+  private void startConnection(java.net.Socket socket) {
+    ClientConnection connection = null;
+    try {
+      connection = new ClientConnection(socket, services, stats, budget, tls);
+      connections.add(connection);
+      var started = connection;
+      Thread.ofVirtual().name("kvraft-conn-" + accepted.incrementAndGet()).start(() -> {
+        try {
+          started.serve();
+        } finally {
+          connections.remove(started);
+        }
+      });
+    } catch (RuntimeException | java.lang.Error e) {
+      if (connection != null) {
+        connections.remove(connection);
+      }
+      try {
+        socket.close();
+      } catch (IOException ignored) {
+        // closing a connection that could not be served
+      }
+      LOG.error("could not serve a client connection from {}: {}; closed it, still accepting others",
+          socket.getRemoteSocketAddress(), e.toString());
     }
   }
 

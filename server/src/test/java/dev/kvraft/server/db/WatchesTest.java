@@ -356,6 +356,27 @@ class WatchesTest {
     assertFalse(sink.closed, "room for the cancel: the connection stays");
   }
 
+  /** Found by review: a catch-up that died of an unexpected exception left its watch registered and silent. */
+  @Test
+  void aCatchUpThatFailsUnexpectedlyCancelsItsWatchAndSaysWhy() throws Exception {
+    watches.history(() -> {
+      throw new IllegalStateException("a bug in reading history");
+    });
+    put("k", "1");
+    put("k", "2");
+    open(5, 1); // from revision 1: behind, served by a catch-up
+    var endTask = loop.poll(10, TimeUnit.SECONDS);
+    assertNotNull(endTask, "the catch-up asked the loop to end its watch");
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (cancelsOf(5).isEmpty() && System.nanoTime() < deadline) {
+      Thread.sleep(5); // a poll with a deadline: the cancel is sent on the catch-up's thread
+    }
+    var cancels = cancelsOf(5);
+    assertEquals(1, cancels.size(), "cancelled once: " + sink.got);
+    assertTrue(cancels.getFirst().getWatch().getCancelReason().contains("a bug in reading history"),
+        cancels.getFirst().getWatch().getCancelReason());
+  }
+
   @Test
   void aCatchUpThatEndsItsWatchLateLeavesANewWatchOfTheSameIdAlone() throws Exception {
     put("k", "1");
