@@ -61,6 +61,33 @@ class ConnectionAuthTest {
     assertEquals(attempts - checked, refusedUnchecked);
   }
 
+  /**
+   * A password change from a user without the root role (or from no user) is refused on the connection, before
+   * its slow hash: else anyone could keep the hashing threads, and every login waiting behind them, busy with
+   * changes the loop refuses anyway (found by review). Root's own change is hashed as before.
+   */
+  @Test
+  void aPasswordChangeFromANonRootUserIsRefusedBeforeItsHash() throws Exception {
+    var view = new AuthState.View(true, Map.of("alice", "x", "root", "y"),
+        Map.of("alice", List.of(), "root", List.of(AuthState.ROOT)));
+    var from = InetAddress.getLoopbackAddress();
+    try (var auth = new ConnectionAuth(() -> view, true, System::nanoTime)) {
+      for (var user : List.of("alice", "")) {
+        var r = passwordChange(user);
+        var e = assertThrows(ConnectionAuth.Refused.class, () -> auth.hashPassword(r, from), "user '" + user + "'");
+        assertEquals(Error.Code.PERMISSION_DENIED, e.code, e.getMessage());
+        assertTrue(e.getMessage().contains("root role"), e.getMessage());
+      }
+      var hashed = auth.hashPassword(passwordChange("root"), from).getAuthChange();
+      assertTrue(hashed.getPassword().isEmpty() && !hashed.getPasswordHash().isEmpty(), hashed.toString());
+    }
+  }
+
+  private static Request passwordChange(String by) {
+    return Request.newBuilder().setId(1).setUser(by).setAuthChange(dev.kvraft.proto.AuthChange.newBuilder()
+        .setAction(dev.kvraft.proto.AuthChange.Action.USER_PASSWORD).setName("bob").setPassword("new-pw")).build();
+  }
+
   private static Error get(Future<Error> f) throws InterruptedException, ExecutionException {
     return f.get();
   }
