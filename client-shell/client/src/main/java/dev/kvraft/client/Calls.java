@@ -32,7 +32,10 @@ import java.util.concurrent.atomic.AtomicLong;
 final class Calls {
   /** A retry is not worth starting with less time than this left. */
   private static final long MIN_ATTEMPT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
-  /** How long past the deadline we wait for the server's own deadline answer to arrive. */
+  /**
+   * How long past the deadline we wait for the server's own deadline answer to arrive: this, or half the call's
+   * timeout when that is shorter (a lease renewal's short attempt).
+   */
   private static final long ANSWER_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
   /** How long one call may take in all, retries included. */
   private final Duration timeout;
@@ -56,6 +59,11 @@ final class Calls {
 
   /** {@link KvClient#call}: sends one request and waits, retrying what is safe until the timeout. */
   Response call(Request.Builder request) {
+    return call(request, timeout);
+  }
+
+  /** {@link #call(Request.Builder)} within {@code timeout} instead of the client's. */
+  Response call(Request.Builder request, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     boolean read = isRead(request);
     KvException last = null;
@@ -95,7 +103,8 @@ final class Calls {
       var f = c.send(r);
       Response response;
       try {
-        response = f.get(Math.max(1, budget) + ANSWER_GRACE_NANOS, TimeUnit.NANOSECONDS);
+        response = f.get(Math.max(1, budget) + Math.min(ANSWER_GRACE_NANOS, timeout.toNanos() / 2),
+            TimeUnit.NANOSECONDS);
       } catch (TimeoutException e) {
         c.abandon(r.getId());
         if (c.silentSince(sent)) {

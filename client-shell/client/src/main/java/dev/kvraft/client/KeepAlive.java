@@ -93,7 +93,7 @@ public final class KeepAlive implements AutoCloseable {
         }
         try {
           long sent = System.nanoTime();
-          long ttl = client.leaseKeepAliveOnce(id);
+          long ttl = client.leaseKeepAliveOnce(id, attemptTimeout());
           if (!isAlive()) {
             return; // the answer came after the deadline: the holder may have been told the lease is gone already
           }
@@ -119,6 +119,27 @@ public final class KeepAlive implements AutoCloseable {
       client.ended(this);
     }
   }
+
+  /**
+   * How long one renewal may take: a third of the time the lease surely has left (at least
+   * {@value #MIN_ATTEMPT_MILLIS} ms), at most the client's timeout; with the wait for a late answer (half as much
+   * again), half of that time. A node that hangs without closing the connection (stopped, paused, cut off) so leaves
+   * time for another attempt, on another node once the client has dropped the silent one, before the lease may
+   * expire; with the client's whole timeout (10 s by default, against TTLs from
+   * 3 s) the lease was lost although the cluster had a new leader well within its TTL (found by review).
+   */
+  private java.time.Duration attemptTimeout() {
+    var full = client.timeout();
+    long until = validUntil;
+    if (until == UNKNOWN) {
+      return full;
+    }
+    long third = (until - System.nanoTime()) / 3;
+    return java.time.Duration.ofNanos(Math.min(full.toNanos(),
+        Math.max(TimeUnit.MILLISECONDS.toNanos(MIN_ATTEMPT_MILLIS), third)));
+  }
+
+  static final long MIN_ATTEMPT_MILLIS = 200;
 
   /** How long to wait for the next renewal: {@code millis}, but not past the moment the lease may expire. */
   private long untilDeadline(long millis) {

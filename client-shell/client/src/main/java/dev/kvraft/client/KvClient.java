@@ -429,8 +429,13 @@ public final class KvClient implements AutoCloseable {
 
   /** Renews a lease once, to its full TTL; returns the TTL. */
   public long leaseKeepAliveOnce(long id) {
-    return call(Request.newBuilder().setLeaseKeepAlive(dev.kvraft.proto.LeaseKeepAlive.newBuilder().setId(id)))
-        .getLeaseKeepAlive().getTtlSeconds();
+    return leaseKeepAliveOnce(id, timeout());
+  }
+
+  /** {@link #leaseKeepAliveOnce(long)} waiting at most {@code timeout} (a {@link KeepAlive}'s one attempt). */
+  long leaseKeepAliveOnce(long id, Duration timeout) {
+    return calls.call(Request.newBuilder().setLeaseKeepAlive(dev.kvraft.proto.LeaseKeepAlive.newBuilder().setId(id)),
+        timeout).getLeaseKeepAlive().getTtlSeconds();
   }
 
   /** What is left of a lease, with its keys when asked. */

@@ -317,4 +317,27 @@ class LeaseTest {
     assertEquals(List.of("-", "a", "a2", "b"), List.copyOf(seen));
     b.close();
   }
+  /**
+   * A renewal that reaches a node which hangs without closing the connection (stopped, paused, cut off) waits at
+   * most half of what the lease surely has left, not the client's whole timeout (10 s here, against a 3 s TTL), so
+   * the next renewal, on another node, comes before the lease may expire (found by review: the lease was lost
+   * although another node answered well within its TTL).
+   */
+  @Test
+  void aRenewalStuckOnAHungNodeLeavesTimeToRenewOnAnother() throws Exception {
+    var toA = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.function.Function<Request, dev.kvraft.proto.Response> renew = r -> dev.kvraft.proto.Response.newBuilder()
+        .setLeaseKeepAlive(dev.kvraft.proto.LeaseKeepAliveResult.newBuilder().setId(r.getLeaseKeepAlive().getId())
+            .setTtlSeconds(3)).build();
+    try (var a = new FakeNode(r -> r.hasLeaseKeepAlive() && toA.incrementAndGet() == 1 ? renew.apply(r) : null);
+         var b = new FakeNode(r -> r.hasLeaseKeepAlive() ? renew.apply(r) : null)) {
+      var c = started.closing(KvClient.builder().addresses(a.address(), b.address()).discoverMembers(false)
+          .timeout(Duration.ofSeconds(10)).build());
+      try (var alive = c.keepAlive(7)) {
+        Await.until("two renewals answered by the other node", Duration.ofSeconds(8),
+            () -> b.received.stream().filter(Request::hasLeaseKeepAlive).count() >= 2);
+        assertTrue(alive.isAlive(), alive.lostBecause());
+      }
+    }
+  }
 }
