@@ -32,6 +32,9 @@ public final class Main {
       System.exit(2);
       return;
     }
+    // A TLS 1.2 client may not make the server redo the handshake (client-initiated renegotiation): over and over it
+    // would cost the server a handshake's CPU each time. Read by the JDK when its TLS classes load, so set first.
+    System.setProperty("jdk.tls.rejectClientInitiatedRenegotiation", "true");
     // Before anything opens a database: SQLite's native library from data.dir/native, not a new copy in /tmp that a
     // killed process would leave behind (SqliteLibrary).
     dev.kvraft.storage.SqliteLibrary.useCopyIn(config.dataDir().resolve("native"));
