@@ -15,7 +15,8 @@ import java.util.concurrent.TimeUnit;
  * in whole revisions, waiting for the client as long as {@code client.write.timeout.ms} allows, and at the end of
  * the recorded history hands the watcher back to the loop ({@link Watches#join}). At most
  * {@value #READERS} catch-ups read kvraft.db at a time; one that waits for its client holds no read slot. At most
- * {@value #OPEN_AT_ONCE} have kvraft.db open at a time, first come first served, the others waiting their turn: each
+ * {@value #OPEN_AT_ONCE} have kvraft.db open at a time, {@value #OPEN_PER_CONNECTION} of one connection's, first
+ * come first served, the others waiting their turn ({@link CatchUpTurns}): each
  * holds a SQLite connection (three file descriptors), a page ({@value #PAGE_BYTES} bytes of keys and values) and up
  * to {@value #SEEN_BYTES} bytes of keys seen until it is done, and watches from the past could otherwise take the
  * descriptors Raft's log needs (up to {@code limit.watches} of them, each with its own catch-up).
@@ -25,6 +26,8 @@ import java.util.concurrent.TimeUnit;
 final class WatchCatchUp implements Runnable {
   static final int READERS = 4;
   static final int OPEN_AT_ONCE = 16;
+  /** At most this many of one connection's: a client that reads slowly holds its turns as long as it makes them last. */
+  static final int OPEN_PER_CONNECTION = 4;
   static final int PAGE_ROWS = 2_000;
   /** Keys and values of one page in memory at most (a single larger revision comes whole). */
   static final long PAGE_BYTES = 4L << 20;
@@ -60,7 +63,7 @@ final class WatchCatchUp implements Runnable {
       if (retry) {
         TimeUnit.MILLISECONDS.sleep(RETRY_MILLIS);
       }
-      hub.catchUps().acquire();
+      hub.catchUps().acquire(w.sink);
       open = true;
       if (w.ended || !w.sink.isOpen()) {
         return; // cancelled, or its connection gone, while it waited for its turn
@@ -133,7 +136,7 @@ final class WatchCatchUp implements Runnable {
         reader.close();
       }
       if (open) {
-        hub.catchUps().release();
+        hub.catchUps().release(w.sink);
       }
     }
   }

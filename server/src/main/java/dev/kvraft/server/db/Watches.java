@@ -58,8 +58,7 @@ final class Watches {
   /** Catch-ups reading kvraft.db at a time. */
   private final java.util.concurrent.Semaphore readers = new java.util.concurrent.Semaphore(WatchCatchUp.READERS);
   /** Catch-ups with kvraft.db open (a SQLite connection, a page and the keys seen each), first come first served. */
-  private final java.util.concurrent.Semaphore catchUps =
-      new java.util.concurrent.Semaphore(WatchCatchUp.OPEN_AT_ONCE, true);
+  private final CatchUpTurns catchUps = new CatchUpTurns(WatchCatchUp.OPEN_AT_ONCE, WatchCatchUp.OPEN_PER_CONNECTION);
 
   private final Map<WatchSink, Map<Long, Watcher>> bySink = new HashMap<>();
   /** Which open watches each changed key reaches. */
@@ -511,7 +510,7 @@ final class Watches {
     return readers;
   }
 
-  java.util.concurrent.Semaphore catchUps() {
+  CatchUpTurns catchUps() {
     return catchUps;
   }
 

@@ -20,6 +20,7 @@ import dev.kvraft.storage.OpOutcome;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -291,12 +292,13 @@ class WatchesTest {
 
   /**
    * Watches from the past each start a catch-up, and each catch-up holds kvraft.db open (a SQLite connection: file
-   * descriptors) until it is done: at most {@link WatchCatchUp#OPEN_AT_ONCE} do at a time, the others waiting their
-   * turn, and every one gets it. Found by review: one catch-up per watch opened the file at once, up to
-   * {@code limit.watches} connections, past the descriptors Raft's log needs.
+   * descriptors) until it is done: at most {@link WatchCatchUp#OPEN_AT_ONCE} do at a time, at most
+   * {@link WatchCatchUp#OPEN_PER_CONNECTION} of one connection's, the others waiting their turn, and every one gets
+   * it. Found by review: one catch-up per watch opened the file at once, up to {@code limit.watches} connections,
+   * past the descriptors Raft's log needs; then one slow client could hold every turn.
    */
   @Test
-  void atMostSixteenCatchUpsHoldKvraftDbOpenAndTheRestWaitTheirTurn() throws Exception {
+  void catchUpsTakeTurnsToHoldKvraftDbOpenNodeWideAndPerConnection() throws Exception {
     var opened = new java.util.concurrent.atomic.AtomicInteger();
     var go = new java.util.concurrent.CountDownLatch(1);
     watches.history(() -> {
@@ -310,31 +312,74 @@ class WatchesTest {
     });
     put("k", "1");
     put("k", "2");
-    int watchCount = 3 * WatchCatchUp.OPEN_AT_ONCE;
-    for (int id = 1; id <= watchCount; id++) {
-      open(id, 1); // from revision 1: behind, served by a catch-up
+    // One greedy connection with 10 watches from the past, then 12 connections with 3 each: 46 catch-ups.
+    var sinks = new ArrayList<Sink>();
+    for (int i = 0; i < 13; i++) {
+      sinks.add(new Sink());
     }
+    long id = 1;
+    for (int n = 0; n < 10; n++) {
+      openOn(sinks.get(0), id++, 1); // from revision 1: behind, served by a catch-up
+    }
+    for (int s = 1; s < sinks.size(); s++) {
+      for (int n = 0; n < 3; n++) {
+        openOn(sinks.get(s), id++, 1);
+      }
+    }
+    int catchUps = (int) id - 1;
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    while ((opened.get() < WatchCatchUp.OPEN_AT_ONCE
-        || watches.catchUps().getQueueLength() < watchCount - WatchCatchUp.OPEN_AT_ONCE)
+    while ((opened.get() < WatchCatchUp.OPEN_AT_ONCE || watches.catchUps().waiting() < catchUps - opened.get())
         && System.nanoTime() < deadline) {
       Thread.sleep(5); // a poll with a deadline: the catch-ups run on threads of their own
     }
     assertEquals(WatchCatchUp.OPEN_AT_ONCE, opened.get(), "catch-ups with kvraft.db open at once");
-    assertEquals(watchCount - WatchCatchUp.OPEN_AT_ONCE, watches.catchUps().getQueueLength(),
-        "the other catch-ups wait their turn");
+    assertEquals(catchUps - WatchCatchUp.OPEN_AT_ONCE, watches.catchUps().waiting(), "the others wait their turn");
     go.countDown();
-    while (opened.get() < watchCount && System.nanoTime() < deadline) {
+    while (opened.get() < catchUps && System.nanoTime() < deadline) {
       Thread.sleep(5);
     }
-    assertEquals(watchCount, opened.get(), "every catch-up got its turn");
+    assertEquals(catchUps, opened.get(), "every catch-up got its turn");
   }
 
-  /**
-   * A snapshot install ends the live watches it leaves without history. One whose connection has no room for the
-   * cancel must not end untold (it would stay open and silent for good): its connection is closed, which the client
-   * sees and resumes from (found by review: the cancel's refusal was ignored).
-   */
+  /** The greedy connection's fifth catch-up waits while another connection's first one runs. */
+  @Test
+  void oneConnectionHoldsAtMostFourCatchUpTurns() throws Exception {
+    var openedBy = new java.util.concurrent.ConcurrentHashMap<String, Integer>();
+    var go = new java.util.concurrent.CountDownLatch(1);
+    watches.history(() -> {
+      openedBy.merge(Thread.currentThread().getName().startsWith("kvraft-watch-catchup-9") ? "other" : "greedy", 1,
+          Integer::sum);
+      try {
+        go.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return null;
+    });
+    put("k", "1");
+    put("k", "2");
+    var greedy = new Sink();
+    for (long id = 1; id <= 8; id++) {
+      openOn(greedy, id, 1);
+    }
+    openOn(new Sink(), 9, 1);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while ((openedBy.getOrDefault("greedy", 0) < WatchCatchUp.OPEN_PER_CONNECTION
+        || openedBy.getOrDefault("other", 0) < 1 || watches.catchUps().waiting() < 4) && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+    assertEquals(WatchCatchUp.OPEN_PER_CONNECTION, openedBy.getOrDefault("greedy", 0), openedBy.toString());
+    assertEquals(1, openedBy.getOrDefault("other", 0), "the other connection's catch-up is not behind them");
+    assertEquals(4, watches.catchUps().waiting(), "the greedy connection's other four wait");
+    go.countDown();
+  }
+
+  private void openOn(Sink on, long id, long start) {
+    watches.open(new Event.Command(Request.newBuilder().setId(id).setWatch(Watch.newBuilder()
+        .setKey(ByteString.copyFromUtf8("k")).setStartRevision(start)).build(), on,
+        System.nanoTime() + TimeUnit.SECONDS.toNanos(5), RequestTrace.receivedNow("test")));
+  }
+
   @Test
   void aSnapshotInstallWithNoRoomForItsCancelClosesTheConnection() {
     open(1, 0);
