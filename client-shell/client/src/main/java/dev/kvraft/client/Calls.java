@@ -32,10 +32,7 @@ import java.util.concurrent.atomic.AtomicLong;
 final class Calls {
   /** A retry is not worth starting with less time than this left. */
   private static final long MIN_ATTEMPT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
-  /**
-   * How long past the deadline we wait for the server's own deadline answer to arrive: this, or half the call's
-   * timeout when that is shorter (a lease renewal's short attempt).
-   */
+  /** How long past the deadline we wait for the server's own deadline answer to arrive. */
   private static final long ANSWER_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
   /** How long one call may take in all, retries included. */
   private final Duration timeout;
@@ -59,11 +56,18 @@ final class Calls {
 
   /** {@link KvClient#call}: sends one request and waits, retrying what is safe until the timeout. */
   Response call(Request.Builder request) {
-    return call(request, timeout);
+    return call(request, timeout, ANSWER_GRACE_NANOS);
   }
 
-  /** {@link #call(Request.Builder)} within {@code timeout} instead of the client's. */
+  /**
+   * {@link #call(Request.Builder)} within {@code timeout} instead of the client's, waiting for a late answer at most
+   * half as long again (a lease renewal's short attempt).
+   */
   Response call(Request.Builder request, Duration timeout) {
+    return call(request, timeout, Math.min(ANSWER_GRACE_NANOS, timeout.toNanos() / 2));
+  }
+
+  private Response call(Request.Builder request, Duration timeout, long graceNanos) {
     long deadline = System.nanoTime() + timeout.toNanos();
     boolean read = isRead(request);
     KvException last = null;
@@ -103,8 +107,7 @@ final class Calls {
       var f = c.send(r);
       Response response;
       try {
-        response = f.get(Math.max(1, budget) + Math.min(ANSWER_GRACE_NANOS, timeout.toNanos() / 2),
-            TimeUnit.NANOSECONDS);
+        response = f.get(Math.max(1, budget) + graceNanos, TimeUnit.NANOSECONDS);
       } catch (TimeoutException e) {
         c.abandon(r.getId());
         if (c.silentSince(sent)) {

@@ -354,7 +354,7 @@ public final class DatabaseLoop implements AutoCloseable {
         expire();
         memberToken.proposeIfMissing(consensus, ids, proposer);
         compaction.proposeIfDue(consensus, ids, proposer);
-        leases.tick(consensus, ids, proposer, replies, applier.appliedTerm() >= consensus.term());
+        leases.tick(consensus, ids, proposer, replies, applier.appliedTerm());
         commitNotice.afterTurn(consensus, applier.appliedIndex(), pending.proposalsInFlight());
         inFlightView = (int) Math.min(Integer.MAX_VALUE, takenCommands - replies.answered());
         if (events > 0) {

@@ -321,11 +321,11 @@ final class Leases implements SystemState {
    * lease is gone by checkpoint time (revoked meanwhile) is answered LEASE_NOT_FOUND at once, as it would have been
    * had it come after the revoke. The checkpoint runs whether or not any lease is left.
    */
-  void tick(Consensus raft, CallIds ids, String proposer, Replies replies, boolean appliedOwnTerm) {
+  void tick(Consensus raft, CallIds ids, String proposer, Replies replies, long appliedTerm) {
     long term = raft.term();
     // A new leader applies the entries its predecessor committed only once an entry of its own term commits: until
     // then the last renewals acknowledged may be in its log but not yet applied, and it neither expires nor renews.
-    boolean leader = raft.isLeader() && appliedOwnTerm;
+    boolean leader = raft.isLeader() && appliedTerm >= term;
     long now = clock.getAsLong();
     if (leader && leadingTerm != term) {
       // Every renewal a client was told of is in the log this node applied. Renewals sent during the election got

@@ -63,11 +63,10 @@ final class WatchCatchUp implements Runnable {
       if (retry) {
         TimeUnit.MILLISECONDS.sleep(RETRY_MILLIS);
       }
-      hub.catchUps().acquire(w.sink);
-      open = true;
-      if (w.ended || !w.sink.isOpen()) {
+      if (!hub.catchUps().acquire(w.sink, () -> w.ended || !w.sink.isOpen())) {
         return; // cancelled, or its connection gone, while it waited for its turn
       }
+      open = true;
       if (!hub.history().recording()) {
         cancel("node " + hub.nodeId() + " stopped recording history in kvraft.db (see its log); watch from another"
             + " node", 0);
@@ -124,8 +123,8 @@ final class WatchCatchUp implements Runnable {
       Watches.warn("watch {} of {}: its catch-up from kvraft.db failed ({}); cancelling it", w.id, w.sink.peer(),
           e.toString());
       try {
-        cancel("node " + hub.nodeId() + " could not read its history (" + e + "); watch again, or from another"
-            + " node", 0);
+        cancel("node " + hub.nodeId() + " could not read its history (an internal error, in its log); watch again,"
+            + " or from another node", 0);
       } catch (InterruptedException again) {
         Thread.currentThread().interrupt();
       } catch (RuntimeException | java.lang.Error again) {

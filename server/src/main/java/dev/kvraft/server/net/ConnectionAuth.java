@@ -155,10 +155,14 @@ final class ConnectionAuth implements AutoCloseable {
     // The loop checks the root role again as it applies the change; checked here too, before the slow hash, so that
     // anyone may not keep the hashing threads busy (and every login waiting behind them) with changes refused anyway.
     var v = view.get();
-    if (v.enabled() && !v.userRoles().getOrDefault(r.getUser(), java.util.List.of()).contains(AuthState.ROOT)) {
-      throw new Refused(Error.Code.PERMISSION_DENIED, r.getUser().isEmpty()
-          ? "authenticate as a user with the root role to change users and roles"
-          : "user '" + r.getUser() + "' may not change users and roles (only the root role may)");
+    if (v.enabled() && !v.hasUser(r.getUser())) {
+      // As the loop answers (AuthLayer): no user, or one that no longer exists, is not authenticated.
+      throw new Refused(Error.Code.UNAUTHENTICATED, "authenticate as a user with the root role to change users and"
+          + " roles");
+    }
+    if (v.enabled() && !v.userRoles().get(r.getUser()).contains(AuthState.ROOT)) {
+      throw new Refused(Error.Code.PERMISSION_DENIED, "user '" + r.getUser() + "' may not change users and roles"
+          + " (only the root role may)");
     }
     var hash = hashed(() -> Passwords.hash(c.getPassword()));
     return r.toBuilder().setAuthChange(c.toBuilder().clearPassword().setPasswordHash(hash)).build();
