@@ -1,105 +1,113 @@
 package dev.kvraft.server.db;
 
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Semaphore;
-import java.util.concurrent.TimeUnit;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.function.BooleanSupplier;
 
 /**
- * Turns to hold {@code kvraft.db} open for a watch's catch-up ({@link WatchCatchUp}): at most {@code nodeWide} at a
- * time on the node and at most {@code perConnection} for one connection, each first come first served. The second
- * bound keeps one client, reading its events slowly (a turn lasts as long as its catch-up waits for it), from holding
- * every turn while other clients' watches wait.
+ * Turns to hold {@code kvraft.db} open for a watch's catch-up ({@link WatchCatchUp}): at most {@code nodeWide} run
+ * at a time on the node and at most {@code perConnection} of one connection's. A catch-up that must wait is not
+ * started yet: it waits here as a pending start, costing no thread, and connections take turns (each connection's
+ * own catch-ups in the order they came). The second bound keeps one client, reading its events slowly (a turn lasts
+ * as long as its catch-up waits for it), from holding every turn while other clients' watches wait.
  *
- * <p>Thread-safe: the catch-ups' threads take and give back turns; a connection's entry lives while one of its
- * catch-ups holds or waits for a turn.
+ * <p>Thread-safe (one lock): the loop submits catch-ups; their threads say when they are done. A pending catch-up
+ * that is no longer wanted (its watch ended, its connection closed) is dropped when its turn comes, and every
+ * pending one of a closed connection at the next hand-out.
  */
 final class CatchUpTurns {
-  private final Semaphore node;
+  private final int nodeWide;
   private final int perConnection;
-  private final ConcurrentHashMap<WatchSink, Connection> connections = new ConcurrentHashMap<>();
+  // Guarded by this.
+  private int running;
+  private final HashMap<WatchSink, Integer> runningBy = new HashMap<>();
+  /** Connections with catch-ups waiting, in the order they take turns; each one's in the order they came. */
+  private final LinkedHashMap<WatchSink, ArrayDeque<Pending>> pending = new LinkedHashMap<>();
 
-  /** One connection's turns, and how many of its catch-ups hold or wait for one (changed under the map's lock). */
-  private static final class Connection {
-    final Semaphore turns;
-    volatile int users;
-
-    Connection(int perConnection) {
-      turns = new Semaphore(perConnection, true);
-    }
-  }
+  private record Pending(BooleanSupplier gone, Runnable start) {}
 
   CatchUpTurns(int nodeWide, int perConnection) {
-    this.node = new Semaphore(nodeWide, true);
+    this.nodeWide = nodeWide;
     this.perConnection = perConnection;
   }
 
   /**
-   * Waits for a turn for a catch-up of {@code sink}'s, looking every {@value #RECHECK_MILLIS} ms whether it is still
-   * wanted ({@code gone}: its watch ended, its connection closed); true with a turn, to give back with
-   * {@link #release}; false, holding none, once it is not wanted (a cancelled watch does not wait on, holding its
-   * connection's memory).
+   * Starts a catch-up of {@code sink}'s now ({@code start} runs here) or once a turn is free; {@code gone}: it is
+   * no longer wanted. Its thread calls {@link #finished} when it is done, whatever happened.
    */
-  boolean acquire(WatchSink sink, BooleanSupplier gone) throws InterruptedException {
-    var c = connections.compute(sink, (k, v) -> {
-      var x = v == null ? new Connection(perConnection) : v;
-      x.users++;
-      return x;
-    });
-    boolean mine = false;
-    boolean turn = false;
-    try {
-      mine = waitFor(c.turns, gone);
-      turn = mine && waitFor(node, gone);
-      return turn;
-    } finally {
-      if (!turn) {
-        if (mine) {
-          c.turns.release();
+  synchronized void submit(WatchSink sink, BooleanSupplier gone, Runnable start) {
+    var queue = pending.computeIfAbsent(sink, k -> new ArrayDeque<>());
+    queue.add(new Pending(gone, start));
+    if (queue.size() >= 64 && Integer.bitCount(queue.size()) == 1) {
+      queue.removeIf(p -> p.gone().getAsBoolean()); // cancelled and opened again, over and over: not kept
+    }
+    handOut();
+  }
+
+  /** A catch-up of {@code sink}'s that {@link #submit} started is done: its turn goes to the next. */
+  synchronized void finished(WatchSink sink) {
+    running--;
+    runningBy.computeIfPresent(sink, (k, n) -> n == 1 ? null : n - 1);
+    handOut();
+  }
+
+  private void handOut() {
+    while (running < nodeWide) {
+      Pending next = null;
+      WatchSink from = null;
+      for (var it = pending.entrySet().iterator(); it.hasNext(); ) {
+        var e = it.next();
+        var queue = e.getValue();
+        if (!e.getKey().isOpen()) {
+          it.remove(); // a closed connection's catch-ups are all unwanted
+          continue;
         }
-        leave(sink);
+        if (runningBy.getOrDefault(e.getKey(), 0) >= perConnection) {
+          continue;
+        }
+        while (!queue.isEmpty() && queue.peek().gone().getAsBoolean()) {
+          queue.poll();
+        }
+        if (queue.isEmpty()) {
+          it.remove();
+          continue;
+        }
+        next = queue.poll();
+        from = e.getKey();
+        it.remove();
+        if (!queue.isEmpty()) {
+          pending.put(from, queue); // to the back: connections take turns
+        }
+        break;
+      }
+      if (next == null) {
+        return;
+      }
+      running++;
+      runningBy.merge(from, 1, Integer::sum);
+      try {
+        next.start().run();
+      } catch (RuntimeException | java.lang.Error e) {
+        running--; // no thread to say it is done
+        runningBy.computeIfPresent(from, (k, n) -> n == 1 ? null : n - 1);
+        throw e;
       }
     }
   }
 
-  private static boolean waitFor(Semaphore s, BooleanSupplier gone) throws InterruptedException {
-    while (!s.tryAcquire(RECHECK_MILLIS, TimeUnit.MILLISECONDS)) {
-      if (gone.getAsBoolean()) {
-        return false;
-      }
-    }
-    if (gone.getAsBoolean()) {
-      s.release();
-      return false;
-    }
-    return true;
-  }
-
-  static final long RECHECK_MILLIS = 100;
-
-  /** Gives back a turn {@link #acquire} gave for {@code sink}. */
-  void release(WatchSink sink) {
-    node.release();
-    connections.get(sink).turns.release();
-    leave(sink);
-  }
-
-  private void leave(WatchSink sink) {
-    connections.computeIfPresent(sink, (k, v) -> --v.users == 0 ? null : v);
-  }
-
-  /** {@code sink}'s catch-ups that hold or wait for a turn (for tests). */
-  int holdingOrWaiting(WatchSink sink) {
-    var c = connections.get(sink);
-    return c == null ? 0 : c.users;
-  }
-
-  /** Catch-ups waiting for a turn, node-wide or for their connection's (an estimate, for tests and metrics). */
-  int waiting() {
-    int n = node.getQueueLength();
-    for (var c : connections.values()) {
-      n += c.turns.getQueueLength();
+  /** Catch-ups waiting for a turn (for tests and metrics). */
+  synchronized int waiting() {
+    int n = 0;
+    for (var queue : pending.values()) {
+      n += queue.size();
     }
     return n;
+  }
+
+  /** {@code sink}'s catch-ups that run or wait for a turn (for tests). */
+  synchronized int runningOrWaiting(WatchSink sink) {
+    var queue = pending.get(sink);
+    return runningBy.getOrDefault(sink, 0) + (queue == null ? 0 : queue.size());
   }
 }

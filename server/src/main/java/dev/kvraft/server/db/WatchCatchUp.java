@@ -15,8 +15,8 @@ import java.util.concurrent.TimeUnit;
  * in whole revisions, waiting for the client as long as {@code client.write.timeout.ms} allows, and at the end of
  * the recorded history hands the watcher back to the loop ({@link Watches#join}). At most
  * {@value #READERS} catch-ups read kvraft.db at a time; one that waits for its client holds no read slot. At most
- * {@value #OPEN_AT_ONCE} have kvraft.db open at a time, {@value #OPEN_PER_CONNECTION} of one connection's, first
- * come first served, the others waiting their turn ({@link CatchUpTurns}): each
+ * {@value #OPEN_AT_ONCE} run at a time, {@value #OPEN_PER_CONNECTION} of one connection's; the others are started
+ * when their turn comes ({@link CatchUpTurns}), connection by connection: each
  * holds a SQLite connection (three file descriptors), a page ({@value #PAGE_BYTES} bytes of keys and values) and up
  * to {@value #SEEN_BYTES} bytes of keys seen until it is done, and watches from the past could otherwise take the
  * descriptors Raft's log needs (up to {@code limit.watches} of them, each with its own catch-up).
@@ -50,23 +50,20 @@ final class WatchCatchUp implements Runnable {
     this.retry = retry;
   }
 
+  /** Starts the catch-up on a thread of its own once it has a turn ({@link CatchUpTurns}). */
   static void start(Watches hub, Watcher w, long from, boolean retry) {
-    Thread.ofVirtual().name("kvraft-watch-catchup-" + w.id).start(new WatchCatchUp(hub, w, from, retry));
+    hub.catchUps().submit(w.sink, () -> w.ended || !w.sink.isOpen(),
+        () -> Thread.ofVirtual().name("kvraft-watch-catchup-" + w.id).start(new WatchCatchUp(hub, w, from, retry)));
   }
 
   @Override
   public void run() {
     HistoryReader reader = null;
-    boolean open = false;
     long next = from;
     try {
       if (retry) {
         TimeUnit.MILLISECONDS.sleep(RETRY_MILLIS);
       }
-      if (!hub.catchUps().acquire(w.sink, () -> w.ended || !w.sink.isOpen())) {
-        return; // cancelled, or its connection gone, while it waited for its turn
-      }
-      open = true;
       if (!hub.history().recording()) {
         cancel("node " + hub.nodeId() + " stopped recording history in kvraft.db (see its log); watch from another"
             + " node", 0);
@@ -131,11 +128,12 @@ final class WatchCatchUp implements Runnable {
         w.sink.close(); // the connection's end tells the client; the loop ends its watches then
       }
     } finally {
-      if (reader != null) {
-        reader.close();
-      }
-      if (open) {
-        hub.catchUps().release(w.sink);
+      try {
+        if (reader != null) {
+          reader.close();
+        }
+      } finally {
+        hub.catchUps().finished(w.sink); // its turn goes to the next catch-up
       }
     }
   }

@@ -378,11 +378,16 @@ class WatchesTest {
     go.countDown();
   }
 
-  /** Found by review: a catch-up waiting for its turn went on waiting after its watch was cancelled. */
+  /**
+   * Found by review: a catch-up waiting for its turn went on waiting (a thread, and its connection's memory) after
+   * its connection closed. Now one waiting for its turn has no thread yet, and is dropped when its turn comes.
+   */
   @Test
   void aCatchUpWaitingForItsTurnStopsWhenItsConnectionCloses() throws Exception {
     var go = new java.util.concurrent.CountDownLatch(1);
+    var opened = new java.util.concurrent.atomic.AtomicInteger();
     watches.history(() -> {
+      opened.incrementAndGet();
       try {
         go.await();
       } catch (InterruptedException e) {
@@ -404,12 +409,12 @@ class WatchesTest {
     }
     assertEquals(2, waiting, "two wait for the connection's turns");
     greedy.closed = true; // the client went away
-    while (watches.catchUps().holdingOrWaiting(greedy) > WatchCatchUp.OPEN_PER_CONNECTION
-        && System.nanoTime() < deadline) {
-      Thread.sleep(5); // they look again within CatchUpTurns.RECHECK_MILLIS
+    go.countDown(); // the four running end, and their turns go to no catch-up of the closed connection
+    while (watches.catchUps().runningOrWaiting(greedy) > 0 && System.nanoTime() < deadline) {
+      Thread.sleep(5);
     }
-    assertEquals(WatchCatchUp.OPEN_PER_CONNECTION, watches.catchUps().holdingOrWaiting(greedy),
-        "the two waiting gave up; only the four holding turns are left");
+    assertEquals(0, watches.catchUps().runningOrWaiting(greedy), "no catch-up is left for a closed connection");
+    assertEquals(WatchCatchUp.OPEN_PER_CONNECTION, opened.get(), "the two waiting were never started");
     go.countDown();
   }
 
