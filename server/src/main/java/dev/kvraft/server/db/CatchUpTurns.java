@@ -25,7 +25,7 @@ final class CatchUpTurns {
   /** Connections with catch-ups waiting, in the order they take turns; each one's in the order they came. */
   private final LinkedHashMap<WatchSink, ArrayDeque<Pending>> pending = new LinkedHashMap<>();
 
-  private record Pending(BooleanSupplier gone, Runnable start) {}
+  private record Pending(BooleanSupplier gone, Runnable start, Runnable failed) {}
 
   CatchUpTurns(int nodeWide, int perConnection) {
     this.nodeWide = nodeWide;
@@ -34,15 +34,21 @@ final class CatchUpTurns {
 
   /**
    * Starts a catch-up of {@code sink}'s now ({@code start} runs here) or once a turn is free; {@code gone}: it is
-   * no longer wanted. Its thread calls {@link #finished} when it is done, whatever happened.
+   * no longer wanted; {@code failed}: its start threw (no thread), so its watch must be ended some other way. Its
+   * thread calls {@link #finished} when it is done, whatever happened.
    */
-  synchronized void submit(WatchSink sink, BooleanSupplier gone, Runnable start) {
+  synchronized void submit(WatchSink sink, BooleanSupplier gone, Runnable start, Runnable failed) {
     var queue = pending.computeIfAbsent(sink, k -> new ArrayDeque<>());
-    queue.add(new Pending(gone, start));
+    queue.add(new Pending(gone, start, failed));
     if (queue.size() >= 64 && Integer.bitCount(queue.size()) == 1) {
       queue.removeIf(p -> p.gone().getAsBoolean()); // cancelled and opened again, over and over: not kept
     }
     handOut();
+  }
+
+  /** {@code sink}'s connection closed (the loop): its catch-ups waiting for a turn go, turns free or not. */
+  synchronized void forget(WatchSink sink) {
+    pending.remove(sink);
   }
 
   /** A catch-up of {@code sink}'s that {@link #submit} started is done: its turn goes to the next. */
@@ -91,7 +97,9 @@ final class CatchUpTurns {
       } catch (RuntimeException | java.lang.Error e) {
         running--; // no thread to say it is done
         runningBy.computeIfPresent(from, (k, n) -> n == 1 ? null : n - 1);
-        throw e;
+        Watches.warn("a watch catch-up could not start ({}); its connection is closed so that its client resumes",
+            e.toString());
+        next.failed().run(); // and the next gets the turn
       }
     }
   }

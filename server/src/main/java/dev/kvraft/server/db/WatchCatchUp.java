@@ -26,7 +26,7 @@ import java.util.concurrent.TimeUnit;
 final class WatchCatchUp implements Runnable {
   static final int READERS = 4;
   static final int OPEN_AT_ONCE = 16;
-  /** At most this many of one connection's: a client that reads slowly holds its turns as long as it makes them last. */
+  /** At most this many of one connection's: a client that reads slowly holds its turns as long as it reads. */
   static final int OPEN_PER_CONNECTION = 4;
   static final int PAGE_ROWS = 2_000;
   /** Keys and values of one page in memory at most (a single larger revision comes whole). */
@@ -40,10 +40,13 @@ final class WatchCatchUp implements Runnable {
   private final Watcher w;
   private final long from;
   private final boolean retry;
+  /** System.nanoTime() when the loop asked for it: a retry waits only what is left of RETRY_MILLIS after its turn. */
+  private final long asked;
   /** Bytes of keys and values in the catch-up's map of keys seen. */
   private long seenBytes;
 
-  private WatchCatchUp(Watches hub, Watcher w, long from, boolean retry) {
+  private WatchCatchUp(Watches hub, Watcher w, long from, boolean retry, long asked) {
+    this.asked = asked;
     this.hub = hub;
     this.w = w;
     this.from = from;
@@ -52,8 +55,11 @@ final class WatchCatchUp implements Runnable {
 
   /** Starts the catch-up on a thread of its own once it has a turn ({@link CatchUpTurns}). */
   static void start(Watches hub, Watcher w, long from, boolean retry) {
+    long asked = System.nanoTime();
     hub.catchUps().submit(w.sink, () -> w.ended || !w.sink.isOpen(),
-        () -> Thread.ofVirtual().name("kvraft-watch-catchup-" + w.id).start(new WatchCatchUp(hub, w, from, retry)));
+        () -> Thread.ofVirtual().name("kvraft-watch-catchup-" + w.id)
+            .start(new WatchCatchUp(hub, w, from, retry, asked)),
+        w.sink::close);
   }
 
   @Override
@@ -62,7 +68,11 @@ final class WatchCatchUp implements Runnable {
     long next = from;
     try {
       if (retry) {
-        TimeUnit.MILLISECONDS.sleep(RETRY_MILLIS);
+        // Holding a turn: only what is left of the wait after the time spent waiting for the turn.
+        long left = TimeUnit.MILLISECONDS.toNanos(RETRY_MILLIS) - (System.nanoTime() - asked);
+        if (left > 0) {
+          TimeUnit.NANOSECONDS.sleep(left);
+        }
       }
       if (!hub.history().recording()) {
         cancel("node " + hub.nodeId() + " stopped recording history in kvraft.db (see its log); watch from another"

@@ -57,7 +57,7 @@ final class Watches {
   private volatile WatchHistory history = WatchHistory.NONE;
   /** Catch-ups reading kvraft.db at a time. */
   private final java.util.concurrent.Semaphore readers = new java.util.concurrent.Semaphore(WatchCatchUp.READERS);
-  /** Catch-ups with kvraft.db open (a SQLite connection, a page and the keys seen each), first come first served. */
+  /** Catch-ups with kvraft.db open (a SQLite connection, a page and the keys seen each), connections taking turns. */
   private final CatchUpTurns catchUps = new CatchUpTurns(WatchCatchUp.OPEN_AT_ONCE, WatchCatchUp.OPEN_PER_CONNECTION);
 
   private final Map<WatchSink, Map<Long, Watcher>> bySink = new HashMap<>();
@@ -356,6 +356,7 @@ final class Watches {
 
   /** The connection closed: its watches end. */
   void closed(WatchSink sink) {
+    catchUps.forget(sink); // its catch-ups waiting for a turn: none will run
     var mine = bySink.get(sink);
     if (mine != null) {
       for (var id : List.copyOf(mine.keySet())) {

@@ -328,7 +328,7 @@ class WatchesTest {
     }
     int catchUps = (int) id - 1;
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    int waiting = 0; // read while polling: a waiter looks again every 100 ms, briefly out of the queue
+    int waiting = 0;
     while ((opened.get() < WatchCatchUp.OPEN_AT_ONCE || waiting < catchUps - opened.get())
         && System.nanoTime() < deadline) {
       Thread.sleep(5); // a poll with a deadline: the catch-ups run on threads of their own
@@ -408,14 +408,46 @@ class WatchesTest {
       waiting = watches.catchUps().waiting();
     }
     assertEquals(2, waiting, "two wait for the connection's turns");
-    greedy.closed = true; // the client went away
-    go.countDown(); // the four running end, and their turns go to no catch-up of the closed connection
+    greedy.closed = true; // the client went away, and the loop learns it
+    watches.closed(greedy);
+    assertEquals(0, watches.catchUps().waiting(), "the two waiting go at once, while the four still run");
+    go.countDown(); // the four running end
     while (watches.catchUps().runningOrWaiting(greedy) > 0 && System.nanoTime() < deadline) {
       Thread.sleep(5);
     }
     assertEquals(0, watches.catchUps().runningOrWaiting(greedy), "no catch-up is left for a closed connection");
     assertEquals(WatchCatchUp.OPEN_PER_CONNECTION, opened.get(), "the two waiting were never started");
-    go.countDown();
+  }
+
+  /**
+   * Connections take turns: with one turn, connection A's three catch-ups and then B's one run A1, A2, B1, A3, not
+   * all of A's first; a catch-up no longer wanted is dropped when its turn comes, and one whose start fails closes
+   * its connection (its other catch-ups go with it) and passes the turn on.
+   */
+  @Test
+  void connectionsTakeTurnsAndAnUnwantedOrFailedStartPassesTheTurnOn() {
+    var turns = new CatchUpTurns(1, 4);
+    var a = new Sink();
+    var b = new Sink();
+    var started = new ArrayList<String>();
+    for (var name : List.of("A1", "A2", "A3")) {
+      turns.submit(a, () -> false, () -> started.add(name), () -> started.add("failed " + name));
+    }
+    turns.submit(b, () -> false, () -> started.add("B1"), () -> started.add("failed B1"));
+    var unwanted = new java.util.concurrent.atomic.AtomicBoolean();
+    turns.submit(b, unwanted::get, () -> started.add("B2"), () -> started.add("failed B2"));
+    turns.submit(b, () -> false, () -> {
+      throw new IllegalStateException("no thread");
+    }, b::close);
+    turns.submit(b, () -> false, () -> started.add("B4"), () -> started.add("failed B4"));
+    unwanted.set(true); // B2's watch ended while it waited
+    for (var sink : List.of(a, a, b, a)) {
+      turns.finished(sink); // each started catch-up ends in turn
+    }
+    // B2 was dropped; B3's start failed and closed B's connection, so B4 went with it.
+    assertEquals(List.of("A1", "A2", "B1", "A3"), started, "turns by connection");
+    assertTrue(b.closed, "the failed start closed its connection");
+    assertEquals(0, turns.waiting(), "nothing left waiting");
   }
 
   private void openOn(Sink on, long id, long start) {
