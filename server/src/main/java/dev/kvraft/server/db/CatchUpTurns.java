@@ -14,7 +14,8 @@ import java.util.function.BooleanSupplier;
  *
  * <p>Thread-safe (one lock): the loop submits catch-ups; their threads say when they are done. A pending catch-up
  * that is no longer wanted (its watch ended, its connection closed) is dropped when its turn comes, and every
- * pending one of a closed connection at the next hand-out.
+ * pending one of a closed connection as soon as the loop learns it closed ({@link #forget}, from
+ * {@link Watches#closed}), or at the next hand-out if that comes first.
  */
 final class CatchUpTurns {
   private final int nodeWide;
