@@ -125,8 +125,8 @@ public final class KeepAlive implements AutoCloseable {
    * {@value #MIN_ATTEMPT_MILLIS} ms), at most the client's timeout; with the wait for a late answer (half as much
    * again), half of that time. A node that hangs without closing the connection (stopped, paused, cut off) so leaves
    * time for another attempt, on another node once the client has dropped the silent one, before the lease may
-   * expire; with the client's whole timeout (10 s by default, against TTLs from
-   * 3 s) the lease was lost although the cluster had a new leader well within its TTL (found by review).
+   * expire; with the client's whole timeout (10 s by default, against TTLs from 3 s) the lease was lost although the
+   * cluster had a new leader well within its TTL (found by review).
    */
   private java.time.Duration attemptTimeout() {
     var full = client.timeout();

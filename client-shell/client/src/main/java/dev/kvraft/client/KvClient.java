@@ -429,13 +429,19 @@ public final class KvClient implements AutoCloseable {
 
   /** Renews a lease once, to its full TTL; returns the TTL. */
   public long leaseKeepAliveOnce(long id) {
-    return leaseKeepAliveOnce(id, timeout());
+    return call(keepAliveRequest(id)).getLeaseKeepAlive().getTtlSeconds();
   }
 
-  /** {@link #leaseKeepAliveOnce(long)} waiting at most {@code timeout} (a {@link KeepAlive}'s one attempt). */
+  /**
+   * {@link #leaseKeepAliveOnce(long)} waiting at most {@code timeout}, and for a late answer at most half as long
+   * again (a {@link KeepAlive}'s one attempt).
+   */
   long leaseKeepAliveOnce(long id, Duration timeout) {
-    return calls.call(Request.newBuilder().setLeaseKeepAlive(dev.kvraft.proto.LeaseKeepAlive.newBuilder().setId(id)),
-        timeout).getLeaseKeepAlive().getTtlSeconds();
+    return calls.call(keepAliveRequest(id), timeout).getLeaseKeepAlive().getTtlSeconds();
+  }
+
+  private static Request.Builder keepAliveRequest(long id) {
+    return Request.newBuilder().setLeaseKeepAlive(dev.kvraft.proto.LeaseKeepAlive.newBuilder().setId(id));
   }
 
   /** What is left of a lease, with its keys when asked. */
