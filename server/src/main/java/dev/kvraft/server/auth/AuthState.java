@@ -52,6 +52,11 @@ public final class AuthState implements dev.kvraft.server.db.SystemState {
     public boolean hasUser(String name) {
       return userRoles.containsKey(name);
     }
+
+    /** Whether {@code name} is a user with the root role. */
+    public boolean isRoot(String name) {
+      return userRoles.getOrDefault(name, List.of()).contains(ROOT);
+    }
   }
 
   public View view() {

@@ -54,9 +54,13 @@ final class CatchUpTurns {
 
   /** A catch-up of {@code sink}'s that {@link #submit} started is done: its turn goes to the next. */
   synchronized void finished(WatchSink sink) {
+    giveBack(sink);
+    handOut();
+  }
+
+  private void giveBack(WatchSink sink) {
     running--;
     runningBy.computeIfPresent(sink, (k, n) -> n == 1 ? null : n - 1);
-    handOut();
   }
 
   private void handOut() {
@@ -96,8 +100,7 @@ final class CatchUpTurns {
       try {
         next.start().run();
       } catch (RuntimeException | java.lang.Error e) {
-        running--; // no thread to say it is done
-        runningBy.computeIfPresent(from, (k, n) -> n == 1 ? null : n - 1);
+        giveBack(from); // no thread to say it is done
         Watches.warn("a watch catch-up could not start ({}); its connection is closed so that its client resumes",
             e.toString());
         next.failed().run(); // and the next gets the turn

@@ -160,7 +160,7 @@ final class ConnectionAuth implements AutoCloseable {
       throw new Refused(Error.Code.UNAUTHENTICATED, "authenticate as a user with the root role to change users and"
           + " roles");
     }
-    if (v.enabled() && !v.userRoles().get(r.getUser()).contains(AuthState.ROOT)) {
+    if (v.enabled() && !v.isRoot(r.getUser())) {
       throw new Refused(Error.Code.PERMISSION_DENIED, "user '" + r.getUser() + "' may not change users and roles"
           + " (only the root role may)");
     }

@@ -3,14 +3,12 @@ package dev.kvraft.server.net;
 import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
-import dev.kvraft.server.auth.AuthState;
 import dev.kvraft.server.backup.BackupFiles;
 import dev.kvraft.server.config.ServerConfig;
 import dev.kvraft.server.db.CommandSink;
 import dev.kvraft.server.db.RequestTrace;
 import java.io.IOException;
 import java.net.InetAddress;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -210,8 +208,7 @@ final class RequestHandler {
     if (backups == null) {
       response.setError(Error.newBuilder().setCode(Error.Code.UNAVAILABLE)
           .setMessage("node " + config.nodeId() + " makes no backups"));
-    } else if (view.enabled() && !view.userRoles().getOrDefault(connectionUser(), List.of())
-        .contains(AuthState.ROOT)) {
+    } else if (view.enabled() && !view.isRoot(connectionUser())) {
       // Backups are root's, like Backup itself (checked by the loop); the id alone is not enough once auth is on.
       response.setError(Error.newBuilder().setCode(connectionUser().isEmpty() ? Error.Code.UNAUTHENTICATED
           : Error.Code.PERMISSION_DENIED).setMessage("reading a backup needs the root role"));
