@@ -52,7 +52,7 @@ class WatchesTest {
    * A connection that has room, recording what it is sent; told to ({@link #refuse}), its next few {@link #offer}s
    * for one watch find it full, and it records those in {@link #refused}.
    */
-  private static final class Sink implements WatchSink {
+  static final class Sink implements WatchSink {
     final List<Response> got = new CopyOnWriteArrayList<>();
     final List<Response> refused = new CopyOnWriteArrayList<>();
     private long refuseId;
@@ -300,18 +300,7 @@ class WatchesTest {
   @Test
   void catchUpsTakeTurnsToHoldKvraftDbOpenNodeWideAndPerConnection() throws Exception {
     var opened = new java.util.concurrent.atomic.AtomicInteger();
-    var go = new java.util.concurrent.CountDownLatch(1);
-    watches.history(() -> {
-      opened.incrementAndGet();
-      try {
-        go.await(); // holds the file open until the test lets it go
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-      return null; // no history kept: the catch-up then cancels its watch
-    });
-    put("k", "1");
-    put("k", "2");
+    historyHeldOpen(opened::incrementAndGet);
     // One greedy connection with 10 watches from the past, then 12 connections with 3 each: 46 catch-ups.
     var sinks = new ArrayList<Sink>();
     for (int i = 0; i < 13; i++) {
@@ -336,7 +325,7 @@ class WatchesTest {
     }
     assertEquals(WatchCatchUp.OPEN_AT_ONCE, opened.get(), "catch-ups with kvraft.db open at once");
     assertEquals(catchUps - WatchCatchUp.OPEN_AT_ONCE, waiting, "the others wait their turn");
-    go.countDown();
+    heldOpen.countDown();
     while (opened.get() < catchUps && System.nanoTime() < deadline) {
       Thread.sleep(5);
     }
@@ -347,19 +336,8 @@ class WatchesTest {
   @Test
   void oneConnectionHoldsAtMostFourCatchUpTurns() throws Exception {
     var openedBy = new java.util.concurrent.ConcurrentHashMap<String, Integer>();
-    var go = new java.util.concurrent.CountDownLatch(1);
-    watches.history(() -> {
-      openedBy.merge(Thread.currentThread().getName().startsWith("kvraft-watch-catchup-9") ? "other" : "greedy", 1,
-          Integer::sum);
-      try {
-        go.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-      return null;
-    });
-    put("k", "1");
-    put("k", "2");
+    historyHeldOpen(() -> openedBy.merge(
+        Thread.currentThread().getName().startsWith("kvraft-watch-catchup-9") ? "other" : "greedy", 1, Integer::sum));
     var greedy = new Sink();
     for (long id = 1; id <= 8; id++) {
       openOn(greedy, id, 1);
@@ -375,7 +353,7 @@ class WatchesTest {
     assertEquals(WatchCatchUp.OPEN_PER_CONNECTION, openedBy.getOrDefault("greedy", 0), openedBy.toString());
     assertEquals(1, openedBy.getOrDefault("other", 0), "the other connection's catch-up is not behind them");
     assertEquals(4, waiting, "the greedy connection's other four wait");
-    go.countDown();
+    heldOpen.countDown();
   }
 
   /**
@@ -384,19 +362,8 @@ class WatchesTest {
    */
   @Test
   void aCatchUpWaitingForItsTurnStopsWhenItsConnectionCloses() throws Exception {
-    var go = new java.util.concurrent.CountDownLatch(1);
     var opened = new java.util.concurrent.atomic.AtomicInteger();
-    watches.history(() -> {
-      opened.incrementAndGet();
-      try {
-        go.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-      return null;
-    });
-    put("k", "1");
-    put("k", "2");
+    historyHeldOpen(opened::incrementAndGet);
     var greedy = new Sink();
     for (long id = 1; id <= WatchCatchUp.OPEN_PER_CONNECTION + 2; id++) {
       openOn(greedy, id, 1);
@@ -411,7 +378,7 @@ class WatchesTest {
     greedy.closed = true; // the client went away, and the loop learns it
     watches.closed(greedy);
     assertEquals(0, watches.catchUps().waiting(), "the two waiting go at once, while the four still run");
-    go.countDown(); // the four running end
+    heldOpen.countDown(); // the four running end
     while (watches.catchUps().runningOrWaiting(greedy) > 0 && System.nanoTime() < deadline) {
       Thread.sleep(5);
     }
@@ -419,35 +386,31 @@ class WatchesTest {
     assertEquals(WatchCatchUp.OPEN_PER_CONNECTION, opened.get(), "the two waiting were never started");
   }
 
+  /** Lets the catch-ups that {@link #historyHeldOpen} holds go on; also after each test, whatever it asserted. */
+  private final java.util.concurrent.CountDownLatch heldOpen = new java.util.concurrent.CountDownLatch(1);
+
+  @org.junit.jupiter.api.AfterEach
+  void letHeldCatchUpsGo() {
+    heldOpen.countDown();
+  }
+
   /**
-   * Connections take turns: with one turn, connection A's three catch-ups and then B's one run A1, A2, B1, A3, not
-   * all of A's first; a catch-up no longer wanted is dropped when its turn comes, and one whose start fails closes
-   * its connection (its other catch-ups go with it) and passes the turn on.
+   * kvraft.db as the catch-ups find it here: each open runs {@code onOpen} on the catch-up's thread, then holds the
+   * file until {@link #heldOpen} counts down, then finds no history kept (the catch-up cancels its watch). Revisions
+   * 1 and 2 are applied, so a watch from revision 1 is behind and starts a catch-up.
    */
-  @Test
-  void connectionsTakeTurnsAndAnUnwantedOrFailedStartPassesTheTurnOn() {
-    var turns = new CatchUpTurns(1, 4);
-    var a = new Sink();
-    var b = new Sink();
-    var started = new ArrayList<String>();
-    for (var name : List.of("A1", "A2", "A3")) {
-      turns.submit(a, () -> false, () -> started.add(name), () -> started.add("failed " + name));
-    }
-    turns.submit(b, () -> false, () -> started.add("B1"), () -> started.add("failed B1"));
-    var unwanted = new java.util.concurrent.atomic.AtomicBoolean();
-    turns.submit(b, unwanted::get, () -> started.add("B2"), () -> started.add("failed B2"));
-    turns.submit(b, () -> false, () -> {
-      throw new IllegalStateException("no thread");
-    }, b::close);
-    turns.submit(b, () -> false, () -> started.add("B4"), () -> started.add("failed B4"));
-    unwanted.set(true); // B2's watch ended while it waited
-    for (var sink : List.of(a, a, b, a)) {
-      turns.finished(sink); // each started catch-up ends in turn
-    }
-    // B2 was dropped; B3's start failed and closed B's connection, so B4 went with it.
-    assertEquals(List.of("A1", "A2", "B1", "A3"), started, "turns by connection");
-    assertTrue(b.closed, "the failed start closed its connection");
-    assertEquals(0, turns.waiting(), "nothing left waiting");
+  private void historyHeldOpen(Runnable onOpen) {
+    watches.history(() -> {
+      onOpen.run();
+      try {
+        heldOpen.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return null;
+    });
+    put("k", "1");
+    put("k", "2");
   }
 
   private void openOn(Sink on, long id, long start) {

@@ -1,0 +1,42 @@
+package dev.kvraft.server.db;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** {@link CatchUpTurns} alone; with catch-ups of real watches, in {@link WatchesTest}. */
+class CatchUpTurnsTest {
+  /**
+   * Connections take turns: with one turn, connection A's three catch-ups and then B's one run A1, A2, B1, A3, not
+   * all of A's first; a catch-up no longer wanted is dropped when its turn comes, and one whose start fails closes
+   * its connection (its other catch-ups go with it) and passes the turn on.
+   */
+  @Test
+  void connectionsTakeTurnsAndAnUnwantedOrFailedStartPassesTheTurnOn() {
+    var turns = new CatchUpTurns(1, 4);
+    var a = new WatchesTest.Sink();
+    var b = new WatchesTest.Sink();
+    var started = new ArrayList<String>();
+    for (var name : List.of("A1", "A2", "A3")) {
+      turns.submit(a, () -> false, () -> started.add(name), () -> started.add("failed " + name));
+    }
+    turns.submit(b, () -> false, () -> started.add("B1"), () -> started.add("failed B1"));
+    var unwanted = new java.util.concurrent.atomic.AtomicBoolean();
+    turns.submit(b, unwanted::get, () -> started.add("B2"), () -> started.add("failed B2"));
+    turns.submit(b, () -> false, () -> {
+      throw new IllegalStateException("no thread");
+    }, b::close);
+    turns.submit(b, () -> false, () -> started.add("B4"), () -> started.add("failed B4"));
+    unwanted.set(true); // B2's watch ended while it waited
+    for (var sink : List.of(a, a, b, a)) {
+      turns.finished(sink); // each started catch-up ends in turn
+    }
+    // B2 was dropped; B3's start failed and closed B's connection, so B4 went with it.
+    assertEquals(List.of("A1", "A2", "B1", "A3"), started, "turns by connection");
+    assertTrue(b.closed, "the failed start closed its connection");
+    assertEquals(0, turns.waiting(), "nothing left waiting");
+  }
+}
