@@ -39,4 +39,23 @@ class CatchUpTurnsTest {
     assertTrue(b.closed, "the failed start closed its connection");
     assertEquals(0, turns.waiting(), "nothing left waiting");
   }
+
+  /**
+   * A client that cancels its watches and opens them again while every turn is busy leaves pending starts no longer
+   * wanted: they go when the connection's queue reaches 64 (and each power of two after), not only when their turn
+   * comes, so they cannot pile up past the watches it has open.
+   */
+  @Test
+  void startsNoLongerWantedAreTrimmedWhileEveryTurnIsBusy() {
+    var turns = new CatchUpTurns(1, 4);
+    var sink = new WatchesTest.Sink();
+    turns.submit(sink, () -> false, () -> { }, () -> { }); // runs, and holds the only turn
+    for (int i = 0; i < 62; i++) {
+      turns.submit(sink, () -> true, () -> { }, () -> { }); // cancelled watches' starts
+    }
+    turns.submit(sink, () -> false, () -> { }, () -> { });
+    assertEquals(63, turns.waiting(), "below 64 nothing is trimmed");
+    turns.submit(sink, () -> false, () -> { }, () -> { });
+    assertEquals(2, turns.waiting(), "at 64 the 62 unwanted go; the two wanted stay");
+  }
 }
