@@ -183,15 +183,41 @@ class SlowClientTest {
   }
 
   @Test
-  void halfSentLargeFramesAreCappedInTotal() throws Exception {
+  void aLargeFrameSentSlowlyHoldsOnlyWhatArrivedOfThePartialFramesCap() throws Exception {
     start(Map.of("limit.partial.frames.bytes", String.valueOf(1 << 20)));
     try (var first = connect(); var second = connect()) {
-      // Each announces a 700 KiB frame and sends a few bytes of it: together past the 1 MiB cap.
+      // Each announces a 700 KiB frame and sends a few bytes of it: together the announced lengths pass the 1 MiB
+      // cap, what arrived does not.
       for (var s : new Socket[] {first, second}) {
         var out = s.getOutputStream();
         writeVarint(out, 700 << 10);
         out.write(new byte[] {8, 1});
         out.flush();
+      }
+      try (var c = new RawClient(server.clientPort())) {
+        var put = c.call(Requests.put(5, "meanwhile", "x".repeat(600 << 10)));
+        assertFalse(put.hasError(), "a 600 KiB put is received while the two slow frames hold a few KiB: " + put);
+      }
+      assertEquals(0, first.getInputStream().available(), "the slow clients are not refused");
+      assertEquals(0, second.getInputStream().available());
+    }
+  }
+
+  @Test
+  void halfSentLargeFramesAreCappedInTotal() throws Exception {
+    start(Map.of("limit.partial.frames.bytes", String.valueOf(1 << 20)));
+    try (var first = connect(); var second = connect()) {
+      // Each announces a 700 KiB frame and sends 600 KiB of it: together past the 1 MiB cap.
+      for (var s : new Socket[] {first, second}) {
+        var out = s.getOutputStream();
+        writeVarint(out, 700 << 10);
+        out.write(new byte[] {8, 1});
+        try {
+          out.write(new byte[600 << 10]);
+          out.flush();
+        } catch (IOException refusedMeanwhile) {
+          // the server refused this frame and closed while the test still wrote it: checked below
+        }
       }
       // Whichever of the two the server read second is refused (their readers run concurrently).
       var refused = Await.until("one of the two to be answered", WAIT,

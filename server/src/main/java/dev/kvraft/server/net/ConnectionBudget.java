@@ -66,16 +66,27 @@ final class ConnectionBudget {
     return outboxBytes.get() > limits.outboxTotalBytes();
   }
 
-  /** Takes room for a frame of {@code bytes} being received; false (nothing taken) when there is none. */
-  boolean reserveFrame(long bytes) {
-    return reserve(partialBytes, bytes, limits.partialFramesBytes());
+  /**
+   * Takes room for {@code bytes} more of a frame being received, which holds {@code own} already; false (nothing
+   * taken) when there is none. A frame larger than the bound is received when no other frame holds any.
+   */
+  boolean reserveFrame(long bytes, long own) {
+    return reserve(partialBytes, bytes, limits.partialFramesBytes(), own);
   }
 
   /** Adds {@code bytes} to {@code held} unless that passes {@code bound} while something is held already. */
   private static boolean reserve(AtomicLong held, long bytes, long bound) {
+    return reserve(held, bytes, bound, 0);
+  }
+
+  /**
+   * Adds {@code bytes} to {@code held} unless that passes {@code bound} while more than {@code own} (the caller's
+   * part of {@code held}) is held already.
+   */
+  private static boolean reserve(AtomicLong held, long bytes, long bound, long own) {
     while (true) {
       long now = held.get();
-      if (now + bytes > bound && now > 0) {
+      if (now + bytes > bound && now > own) {
         return false;
       }
       if (held.compareAndSet(now, now + bytes)) {

@@ -23,16 +23,17 @@ import org.slf4j.LoggerFactory;
  *       frame before anything else, and closes the connection when none frees within {@code client.write.timeout.ms}
  *       (its answers stay unwritten, the client reads none);
  *   <li>at most {@code limit.inflight.bytes} of them by frame length ({@code limit.inflight.total.bytes} over all
- *       connections; one larger request goes when none is held): the reader takes room for a frame before it reads
- *       its body and waits while there is none ({@link Outbox#awaitRequestRoom}; no deadline, the requests are the
- *       server's to answer), and the answer gives it back when it is queued. Slot and room are the frame's
- *       {@link Ticket};
+ *       connections; one larger request goes when none is held): the reader takes room for a frame once its body
+ *       has arrived whole and waits while there is none ({@link Outbox#awaitRequestRoom}; no deadline, the requests
+ *       are the server's to answer), reading nothing more meanwhile; the answer gives it back when it is queued. Slot
+ *       and room are the frame's {@link Ticket};
  *   <li>answers the client has not read: over {@code limit.outbox.bytes} (or the node-wide bound) the reader stops
  *       reading ({@link Outbox#awaitBelowBound}), and TCP pushes back on the client;
- *   <li>a frame must arrive whole within {@code client.frame.timeout.ms} of its first byte (or of the end of the wait
- *       for room, which is the server's) and fit in {@code limit.partial.frames.bytes} with the others being received
- *       ({@link DeadlineInputStream}, {@link ConnectionBudget#reserveFrame}); an idle connection is closed after
- *       {@code client.idle.timeout.ms}, unless answers are owed or watches stream;
+ *   <li>a frame must arrive whole within {@code client.frame.timeout.ms} of its first byte and fit in
+ *       {@code limit.partial.frames.bytes} with the others being received ({@link DeadlineInputStream},
+ *       {@link ConnectionBudget#reserveFrame}), counted by what has arrived (its buffer, {@link Frames#read}), never
+ *       by the length it announced, until it has its room among the requests in flight; an idle connection is
+ *       closed after {@code client.idle.timeout.ms}, unless answers are owed or watches stream;
  *   <li>a frame that is oversize or does not parse gets an error (with the request id when it can be read) and the
  *       connection reads no more; the rest of an oversize frame is dropped first ({@link #discard}).
  * </ul>
@@ -67,6 +68,8 @@ final class FrameReader {
   private final RequestHandler requests;
   /** Whether the next frame is the connection's first (checked for a TLS ClientHello). */
   private boolean firstFrame = true;
+  /** The room in {@code limit.partial.frames.bytes} the frame being read holds: what its body's buffer has grown to. */
+  private long partialHeld;
 
   FrameReader(ClientConnection connection, String peer, Socket socket, boolean plaintext,
       DeadlineInputStream deadlines, ServerConfig config, ConnectionBudget budget, NetStats stats, Outbox outbox,
@@ -118,7 +121,7 @@ final class FrameReader {
           return;
         }
       }
-      long reserved = 0;
+      partialHeld = 0;
       try {
         // The frame's answer slot first, and only then its room in limit.inflight.bytes: a client that leaves
         // MAX_IN_FLIGHT answers unread holds no room while it waits here, and waits at most client.write.timeout.ms.
@@ -128,30 +131,22 @@ final class FrameReader {
           return;
         }
         deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
-        in.mark(16);
-        long length = Frames.readLength(in);
-        in.reset();
-        if (length > 0 && length <= maxFrame) {
-          if (!ticket.awaitRoom(length)) {
+        var frame = Frames.read(in, maxFrame, this::takePartial);
+        if (frame instanceof Frames.NoRoom refused) {
+          protocolError(0, Error.Code.OVERLOADED, "node " + config.nodeId() + " is receiving "
+              + budget.partialBytes() + " bytes of request frames from its clients (limit.partial.frames.bytes "
+              + limits.partialFramesBytes() + "); closing the connection: retry later");
+          return;
+        }
+        if (frame instanceof Frames.Body body && body.bytes().length > 0) {
+          // Received whole: it waits for its room among the requests in flight (the server's wait, no deadline),
+          // still counted among the frames received, since it is in memory; then only there.
+          if (!ticket.awaitRoom(body.bytes().length)) {
             return;
           }
-          // The wait was the server's: the client's time to send the frame starts now.
-          deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
-          if (!budget.reserveFrame(length)) {
-            protocolError(0, Error.Code.OVERLOADED, "node " + config.nodeId() + " is receiving "
-                + budget.partialBytes() + " bytes of request frames from its clients (limit.partial.frames.bytes "
-                + limits.partialFramesBytes() + "); closing the connection: retry later");
-            return;
-          }
-          reserved = length;
         }
-        var frame = Frames.read(in, maxFrame);
-        if (reserved > 0) {
-          // Received whole: its room in limit.partial.frames.bytes is for bytes still arriving, not for a request
-          // that waits for the loop's queue or a hashing thread.
-          budget.releaseFrame(reserved);
-          reserved = 0;
-        }
+        budget.releaseFrame(partialHeld);
+        partialHeld = 0;
         if (!handleFrame(frame, maxFrame)) {
           return;
         }
@@ -160,12 +155,20 @@ final class FrameReader {
             + " closing the connection", peer, limits.frameTimeout().toMillis());
         return;
       } finally {
-        if (reserved > 0) {
-          budget.releaseFrame(reserved);
-        }
+        budget.releaseFrame(partialHeld);
+        partialHeld = 0;
         ticket.giveBack();
       }
     }
+  }
+
+  /** {@link Frames.Room} for the frame being read: {@code bytes} more of {@code limit.partial.frames.bytes}. */
+  private boolean takePartial(int bytes) {
+    if (!budget.reserveFrame(bytes, partialHeld)) {
+      return false;
+    }
+    partialHeld += bytes;
+    return true;
   }
 
   /**
@@ -197,6 +200,9 @@ final class FrameReader {
     switch (frame) {
       case Frames.End end -> {
         return false;
+      }
+      case Frames.NoRoom refused -> {
+        return false; // answered by the caller
       }
       case Frames.BadLength bad -> {
         protocolError(0, Error.Code.INVALID_ARGUMENT, "the frame length prefix is not a valid varint");
@@ -257,7 +263,8 @@ final class FrameReader {
   /**
    * What the request frame being read holds and has not handed on yet: one of the connection's
    * {@link ClientConnection#MAX_IN_FLIGHT} answer slots, and the frame's room in {@code limit.inflight.bytes} (and
-   * {@code limit.inflight.total.bytes}). The reader takes both before it reads the frame's body; the
+   * {@code limit.inflight.total.bytes}). The reader takes the slot before it reads the frame, the room once the
+   * frame's body has arrived; the
    * {@link RequestHandler} (or the reader, for a protocol error) hands them on to the request's answer: the slot once
    * it knows the request is answered, the bytes with the answer or with the command it gives the database loop.
    * Whatever is left when the frame is done goes back ({@link #giveBack}): the frame did not become a request handed

@@ -29,6 +29,21 @@ public final class Frames {
   /** The peer closed the connection cleanly between frames. */
   public record End() implements Frame {}
 
+  /** The frame's body got no {@link Room} for its next bytes after {@code received} of its {@code length}. */
+  public record NoRoom(long length, long received) implements Frame {}
+
+  /**
+   * Room in memory for a frame's body, taken as its bytes arrive: {@link #take} is asked before the body's buffer
+   * grows by that many bytes. False refuses the frame, which reads no further.
+   */
+  @FunctionalInterface
+  public interface Room {
+    boolean take(int bytes);
+  }
+
+  /** The body's first buffer: a larger body's grows (doubling) as its bytes arrive, never ahead of them. */
+  static final int FIRST_BUFFER = 4 * 1024;
+
   /** How many bytes of an oversize frame are read to find its request id. */
   static final int PREFIX_BYTES = 11;
 
@@ -64,11 +79,21 @@ public final class Frames {
   }
 
   /**
-   * Reads one frame.
+   * Reads one frame, with no bound on the memory its body takes but {@code maxBytes}.
    *
    * @throws EOFException when the connection ends inside a frame
    */
   public static Frame read(InputStream in, int maxBytes) throws IOException {
+    return read(in, maxBytes, bytes -> true);
+  }
+
+  /**
+   * Reads one frame, taking {@code room} for its body as its bytes arrive: a peer that announces a large frame and
+   * sends it slowly holds only about twice what it sent (at least {@link #FIRST_BUFFER}, at most the frame's length).
+   *
+   * @throws EOFException when the connection ends inside a frame
+   */
+  public static Frame read(InputStream in, int maxBytes, Room room) throws IOException {
     int first = in.read();
     if (first < 0) {
       return new End();
@@ -82,9 +107,28 @@ public final class Frames {
       int ready = (int) Math.min(Math.min(PREFIX_BYTES, length), Math.max(0, in.available()));
       return new Oversize(length, in.readNBytes(ready));
     }
-    var body = in.readNBytes((int) length);
-    if (body.length < length) {
-      throw new EOFException("connection closed inside a frame: " + body.length + " of " + length + " bytes");
+    return body(in, (int) length, room);
+  }
+
+  private static Frame body(InputStream in, int length, Room room) throws IOException {
+    var body = new byte[Math.min(length, FIRST_BUFFER)];
+    if (!room.take(body.length)) {
+      return new NoRoom(length, 0);
+    }
+    int received = 0;
+    while (received < length) {
+      if (received == body.length) {
+        int grown = (int) Math.min(length, 2L * body.length);
+        if (!room.take(grown - body.length)) {
+          return new NoRoom(length, received);
+        }
+        body = java.util.Arrays.copyOf(body, grown);
+      }
+      int n = in.read(body, received, body.length - received);
+      if (n < 0) {
+        throw new EOFException("connection closed inside a frame: " + received + " of " + length + " bytes");
+      }
+      received += n;
     }
     return new Body(body);
   }

@@ -3,6 +3,7 @@ package dev.kvraft.server.net;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
@@ -42,8 +43,12 @@ class FramesFuzzTest {
     for (int frames = 0; frames <= input.length; frames++) {
       int start = in.position();
       Frames.Frame frame;
+      var roomTaken = new long[1];
       try {
-        frame = Frames.read(in, maxBytes);
+        frame = Frames.read(in, maxBytes, bytes -> {
+          roomTaken[0] += bytes;
+          return true;
+        });
       } catch (EOFException e) {
         assertEquals(input.length, in.position(), "EOFException although input was left: " + e.getMessage());
         return;
@@ -69,9 +74,11 @@ class FramesFuzzTest {
           Frames.leadingId(over.prefix()); // must not throw
           return; // the connection is closed after TOO_LARGE
         }
+        case Frames.NoRoom refused -> fail("refused although the room said yes: " + refused);
         case Frames.Body body -> {
           var prefix = reference(input, start);
           assertEquals(prefix.length, body.bytes().length, "body length");
+          assertEquals(body.bytes().length, roomTaken[0], "room taken for the body: exactly its length in the end");
           assertTrue(body.bytes().length <= maxBytes, "body of " + body.bytes().length + " over " + maxBytes);
           assertEquals(start + prefix.bytes + body.bytes().length, in.position(), "read past the frame");
           assertArrayEquals(Arrays.copyOfRange(input, start + prefix.bytes, in.position()), body.bytes());
