@@ -371,8 +371,12 @@ public final class KvState {
     return response;
   }
 
-  /** Why {@link #apply} cannot apply an op (something {@code RequestValidator} refuses), or null. */
-  private static String malformed(WriteOp op) {
+  /**
+   * Why {@link #apply} cannot apply an op (something {@code RequestValidator} refuses), or null. A layer that looks
+   * into an op before the map does (its txn's compares, {@link #holds}) asks this first, and leaves a malformed op to
+   * the map's no-op.
+   */
+  static String malformed(WriteOp op) {
     if (op.getOpCase() == WriteOp.OpCase.OP_NOT_SET) {
       return "write op names no operation";
     }

@@ -210,8 +210,11 @@ final class Leases implements SystemState {
    * that does not exist changes nothing and is answered LEASE_NOT_FOUND.
    */
   private Response.Builder keys(WriteOp op, OpApplier next, KvState.OpListener listener) {
-    if (leaseOfKey.isEmpty() && !namesLease(op)) {
-      return next.apply(op, listener); // no key has a lease and none is asked for: nothing to attach or detach
+    if (leaseOfKey.isEmpty() && !namesLease(op) || KvState.malformed(op) != null) {
+      // No key has a lease and none is asked for: nothing to attach or detach. Or the map will refuse the op (an
+      // entry that did not come through RequestValidator: a txn compare with an unknown target), before any
+      // compare is evaluated here, where it would throw.
+      return next.apply(op, listener);
     }
     var puts = new ArrayDeque<Put>();
     switch (op.getOpCase()) {

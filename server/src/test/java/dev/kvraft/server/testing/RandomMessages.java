@@ -11,7 +11,7 @@ import java.util.Random;
 /**
  * Random protobuf messages of any type, built from its descriptor: each field set or not, one field of each
  * {@code oneof}, values drawn mostly from small pools of edge cases (0, -1, the extremes, empty, "root", a few short
- * keys) so that different messages name the same keys, users and leases. For fuzz tests that must reach deep into a
+ * keys, enum numbers no value names) so that different messages name the same keys, users and leases. For fuzz tests that must reach deep into a
  * command without knowing its fields; the seed makes a failure repeatable.
  *
  * <p>Not thread-safe: one per test thread.
@@ -102,7 +102,9 @@ public final class RandomMessages {
       case BYTE_STRING -> random.nextInt(8) == 0 ? randomBytes() : key();
       case ENUM -> {
         var values = f.getEnumType().getValues();
-        yield values.get(random.nextInt(values.size()));
+        // Now and then a number the enum does not name (a newer or hostile sender's): read as UNRECOGNIZED.
+        yield random.nextInt(8) == 0 ? f.getEnumType().findValueByNumberCreatingIfUnknown((int) number())
+            : values.get(random.nextInt(values.size()));
       }
       case MESSAGE -> message(f.getMessageType(), depth + 1);
     };
