@@ -138,7 +138,7 @@ public final class RequestValidator {
       case ROLE_GRANT, ROLE_REVOKE -> {
         name("auth change: role", c.getRole());
         var p = c.getPermission();
-        if (p.getTypeValue() > dev.kvraft.proto.Permission.Type.READWRITE_VALUE) {
+        if (p.getTypeValue() < 0 || p.getTypeValue() > dev.kvraft.proto.Permission.Type.READWRITE_VALUE) {
           throw new Invalid(Error.Code.INVALID_ARGUMENT, "auth change: unknown permission type " + p.getTypeValue());
         }
         key("auth change: permission", p.getKey());

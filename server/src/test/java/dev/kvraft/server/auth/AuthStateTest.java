@@ -91,6 +91,28 @@ class AuthStateTest {
   }
 
   @Test
+  void aSnapshotReadsBackPermissionsWhoseKeysLookLikeItsOwnSeparators() {
+    // A role's permissions are joined with "; " in the snapshot, each with a readable description of its keys.
+    var s = setUp(perm(Permission.Type.READ, "a; b", ""), perm(Permission.Type.WRITE, "x; readwrite 00 00 (", "y)"),
+        perm(Permission.Type.READWRITE, "k", ""));
+    var copy = new AuthState();
+    copy.installed(s.forSnapshot());
+    assertEquals(s.read(), copy.read(), "the same three permissions, no more");
+    assertTrue(copy.check("alice", false, b("a; b"), b(""), false).isEmpty());
+    assertTrue(copy.check("alice", false, b("other"), b(""), false).isPresent(), "no permission on other keys");
+  }
+
+  @Test
+  void aGrantOfAnUnknownPermissionTypeIsRefusedAndKeepsNothing() {
+    var s = setUp();
+    var before = s.forSnapshot();
+    var unknown = Permission.newBuilder().setTypeValue(-1).setKey(b("k")).build();
+    var answer = s.apply(a(AuthChange.Action.ROLE_GRANT).setRole("r").setPermission(unknown).build(), "root");
+    assertEquals(Error.Code.INVALID_ARGUMENT, answer.getError().getCode(), answer.toString());
+    assertEquals(before, s.forSnapshot());
+  }
+
+  @Test
   void passwordsVerifyOnlyTheRightOne() {
     var hash = Passwords.hash("correct horse");
     assertTrue(Passwords.isHash(hash));

@@ -61,7 +61,12 @@ class RequestValidatorTest {
             dev.kvraft.proto.LeaseGrant.newBuilder().setTtlSeconds(10).setId(Long.MIN_VALUE)),
             Error.Code.INVALID_ARGUMENT),
         Arguments.of("compact to revision 2^64 - 1", Request.newBuilder().setCompact(Compact.newBuilder()
-            .setRevision(-1)), Error.Code.INVALID_ARGUMENT));
+            .setRevision(-1)), Error.Code.INVALID_ARGUMENT),
+        // A type no value names would be kept and make every later snapshot fail to install.
+        Arguments.of("role grant of permission type -1", Request.newBuilder().setAuthChange(
+            dev.kvraft.proto.AuthChange.newBuilder().setAction(dev.kvraft.proto.AuthChange.Action.ROLE_GRANT)
+                .setRole("r").setPermission(dev.kvraft.proto.Permission.newBuilder().setTypeValue(-1)
+                    .setKey(b("k")))), Error.Code.INVALID_ARGUMENT));
   }
 
   @ParameterizedTest(name = "{0}")

@@ -24,7 +24,8 @@ public final class RandomMessages {
   private static final List<ByteString> BYTES = List.of(ByteString.EMPTY, ByteString.copyFromUtf8("a"),
       ByteString.copyFromUtf8("b"), ByteString.copyFromUtf8("k"), ByteString.copyFromUtf8("k1"),
       ByteString.copyFrom(new byte[] {0}), ByteString.copyFrom(new byte[] {(byte) 0xff}),
-      ByteString.copyFrom(new byte[] {'a', (byte) 0xff}), ByteString.copyFrom(new byte[32]));
+      ByteString.copyFrom(new byte[] {'a', (byte) 0xff}), ByteString.copyFrom(new byte[32]),
+      ByteString.copyFromUtf8("a; b (c)"));
 
   private final Random random;
   private final int maxDepth;
