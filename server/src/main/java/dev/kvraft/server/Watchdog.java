@@ -21,8 +21,9 @@ import org.slf4j.LoggerFactory;
  *   <li>hands leadership over when this leader still replicates to removed nodes ({@link StrayFollowers});</li>
  *   <li>stops the node as a removed one (the {@code removed} hook, exit 0) when its configuration has left it out with
  *       no one telling it ({@link LeftOut}), or when Raft closed because it was removed;</li>
- *   <li>exits 1 when Raft stopped working (a log disk error, say): the node cannot serve anything correctly any more,
- *       and systemd (Restart=on-failure) restarts it.</li>
+ *   <li>exits 1 when Raft stopped working (a log disk error, say), or when the database loop died (an exception while
+ *       applying an entry, a bug): the node cannot serve anything correctly any more, and systemd
+ *       (Restart=on-failure) restarts it.</li>
  * </ul>
  *
  * <p>Ownership: the watchdog thread owns the two checks' state ({@link StrayFollowers#seen}, {@link LeftOut}'s ticks)
@@ -70,6 +71,11 @@ final class Watchdog {
           Thread.sleep(1000);
         } catch (InterruptedException e) {
           return;
+        }
+        if (!closed.getAsBoolean() && loop.died()) {
+          LOG.error("node {}: its database loop stopped (see the error above); exiting so the service manager"
+              + " restarts it", config.nodeId());
+          Runtime.getRuntime().halt(1);
         }
         if (!closed.getAsBoolean()) {
           strayFollowers.check();

@@ -213,6 +213,11 @@ public final class DatabaseLoop implements AutoCloseable {
 
   // ---- read from any thread -------------------------------------------------------------------
 
+  /** Whether the loop thread died of an exception (it logged why): the node cannot serve until it restarts. */
+  public boolean died() {
+    return inbox.dead();
+  }
+
   /** The applied index the loop has reached. */
   public long appliedIndex() {
     return applier.appliedIndexView();
@@ -304,6 +309,7 @@ public final class DatabaseLoop implements AutoCloseable {
     var writeBatch = new ArrayList<Event.Command>();
     var readBatch = new ArrayList<Event.Command>();
     var observer = applier.observer();
+    int handled = 0;
     try {
       while (true) {
         var first = inbox.poll(commitNotice.nanosUntilDue(pending.nanosUntilFirstRetry(System.nanoTime(),
@@ -315,13 +321,17 @@ public final class DatabaseLoop implements AutoCloseable {
         }
         int events = batch.size();
         replies.term(consensus.term());
-        for (var event : batch) {
-          switch (event) {
+        for (handled = 0; handled < batch.size(); handled++) {
+          switch (batch.get(handled)) {
             case Event.Command c -> {
               inbox.commandTaken();
               takenCommands++;
               c.trace().taken(turnStart);
-              handle(c, writeBatch, readBatch);
+              try {
+                handle(c, writeBatch, readBatch);
+              } catch (RuntimeException e) {
+                commandFailed(c, e);
+              }
             }
             case Event.Applied a -> applier.apply(a);
             case Event.MetaApplied m -> applier.applyMeta(m);
@@ -365,6 +375,7 @@ public final class DatabaseLoop implements AutoCloseable {
       Thread.currentThread().interrupt();
     } catch (RuntimeException | java.lang.Error e) {
       LOG.error("database loop died: {}; this node can no longer serve, restart it", e.toString(), e);
+      inbox.died(e, batch.subList(Math.min(handled, batch.size()), batch.size()));
       throw e;
     } finally {
       observer.close();
@@ -372,6 +383,20 @@ public final class DatabaseLoop implements AutoCloseable {
   }
 
   /** The command table: every command is a write, a linearizable read, or answered here and now. */
+  /**
+   * A client command whose handling threw: a bug, not the client's fault (whatever it sent passed the validator).
+   * Answered INTERNAL and logged with its stack; the loop goes on, since nothing replicated changed: a command changes
+   * the state only through an entry it proposes, applied later. (An exception while applying an entry still stops
+   * the loop: every node would throw on it alike.)
+   */
+  private void commandFailed(Event.Command c, RuntimeException e) {
+    var r = c.request();
+    LOG.error("request {} ({}) failed on the database loop: {}; answered INTERNAL. This is a bug in kvraft: please"
+        + " report it with this line and the stack below", r.getId(), r.getCommandCase(), e.toString(), e);
+    replies.error(c, Error.Code.INTERNAL, "node " + config.nodeId() + " failed on this request (" + e
+        + "); this is a bug in kvraft, logged on that node", "");
+  }
+
   private void handle(Event.Command c, List<Event.Command> writeBatch, List<Event.Command> readBatch) {
     var r = c.request();
     if (!accepting) {

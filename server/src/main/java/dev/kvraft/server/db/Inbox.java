@@ -1,6 +1,7 @@
 package dev.kvraft.server.db;
 
 import com.google.protobuf.ByteString;
+import dev.kvraft.proto.Error;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Response;
 import dev.kvraft.storage.EntryKind;
@@ -27,6 +28,8 @@ final class Inbox implements CommandSink, StateMachineSink, Forwarder.Sink {
   private final int capacity;
   private final String proposer;
   private final Supplier<RequestObserver> observer;
+  /** Why the loop thread died, once it has ({@link #died}); null while it runs. */
+  private volatile Throwable death;
 
   Inbox(int capacity, String proposer, Supplier<RequestObserver> observer) {
     this.capacity = capacity;
@@ -47,6 +50,48 @@ final class Inbox implements CommandSink, StateMachineSink, Forwarder.Sink {
 
   void add(Event e) {
     queue.add(e);
+    if (death != null) {
+      failQueued(); // the loop is gone: nothing will take it
+    }
+  }
+
+  /**
+   * The loop thread died of {@code cause}: {@code leftovers} (events it took and did not handle), everything queued
+   * and everything queued from now on fail at once, instead of waiting for ever. Raft's applies, snapshot copies and
+   * installs fail with the cause (a node starting from a snapshot stops with it); client commands are answered
+   * {@code UNAVAILABLE}.
+   */
+  void died(Throwable cause, List<Event> leftovers) {
+    death = cause;
+    leftovers.forEach(this::fail);
+    failQueued();
+  }
+
+  /** Whether the loop died ({@link #died}). */
+  boolean dead() {
+    return death != null;
+  }
+
+  private void failQueued() {
+    for (var e = queue.poll(); e != null; e = queue.poll()) {
+      fail(e);
+    }
+  }
+
+  private void fail(Event e) {
+    var gone = new IllegalStateException("the database loop stopped: " + death, death);
+    switch (e) {
+      case Event.Applied a -> a.done().completeExceptionally(gone);
+      case Event.MetaApplied m -> m.done().completeExceptionally(gone);
+      case Event.CopyState c -> c.done().completeExceptionally(gone);
+      case Event.Install i -> i.done().completeExceptionally(gone);
+      case Event.Command c -> {
+        clientSlots.release();
+        c.replier().reply(Replies.error(c.request().getId(), Error.Code.UNAVAILABLE, "node " + proposer + "'s"
+            + " database loop stopped (" + death + "); it cannot serve until it restarts: use another node", ""));
+      }
+      default -> { }
+    }
   }
 
   /** The loop took a client command: its slot is free again. */
@@ -68,13 +113,13 @@ final class Inbox implements CommandSink, StateMachineSink, Forwarder.Sink {
     if (!clientSlots.tryAcquire(Math.max(0, wait), TimeUnit.NANOSECONDS)) {
       return false;
     }
-    queue.add(new Event.Command(request, replier, deadline, trace));
+    add(new Event.Command(request, replier, deadline, trace));
     return true;
   }
 
   @Override
   public void closed(WatchSink sink) {
-    queue.add(new Event.ConnectionClosed(sink));
+    add(new Event.ConnectionClosed(sink));
   }
 
   @Override
@@ -92,21 +137,21 @@ final class Inbox implements CommandSink, StateMachineSink, Forwarder.Sink {
   @Override
   public CompletableFuture<Void> applied(LogPosition at, ByteString payload) {
     var done = new CompletableFuture<Void>();
-    queue.add(new Event.Applied(at, payload, done));
+    add(new Event.Applied(at, payload, done));
     return done;
   }
 
   @Override
   public CompletableFuture<Void> metaApplied(LogPosition at, EntryKind kind, String summary) {
     var done = new CompletableFuture<Void>();
-    queue.add(new Event.MetaApplied(at, kind, summary, done));
+    add(new Event.MetaApplied(at, kind, summary, done));
     return done;
   }
 
   @Override
   public CompletableFuture<Snapshotter.PointInTime> pointInTime() {
     var done = new CompletableFuture<Snapshotter.PointInTime>();
-    queue.add(new Event.CopyState(done));
+    add(new Event.CopyState(done));
     return done;
   }
 
@@ -114,24 +159,24 @@ final class Inbox implements CommandSink, StateMachineSink, Forwarder.Sink {
   public CompletableFuture<Void> install(LogPosition at, long revision, String configuration,
       KvState.Contents kvs, java.util.Map<String, String> system, String why) {
     var done = new CompletableFuture<Void>();
-    queue.add(new Event.Install(at, revision, configuration, kvs, system, why, done));
+    add(new Event.Install(at, revision, configuration, kvs, system, why, done));
     return done;
   }
 
   @Override
   public void snapshotTaken(long index) {
-    queue.add(new Event.SnapshotTaken(index));
+    add(new Event.SnapshotTaken(index));
   }
 
   // ---- Forwarder.Sink ----
 
   @Override
   public void replied(Response response) {
-    queue.add(new Event.ForwardReplied(response));
+    add(new Event.ForwardReplied(response));
   }
 
   @Override
   public void failed(List<Long> ids, boolean sent, String reason) {
-    queue.add(new Event.ForwardFailed(ids, sent, reason));
+    add(new Event.ForwardFailed(ids, sent, reason));
   }
 }

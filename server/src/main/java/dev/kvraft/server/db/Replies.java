@@ -81,10 +81,15 @@ final class Replies {
     return Header.newBuilder().setRevision(revision).setNodeId(nodeId).setTerm(term).build();
   }
 
+  /**
+   * An error answer. {@code code} may be one this build does not know ({@code UNRECOGNIZED}: relayed from a leader
+   * of a newer build), which cannot be set by name: it goes on as {@code INTERNAL}, the message saying what happened.
+   */
   static Response error(long id, Error.Code code, String message, String leaderAddress) {
+    var known = code == Error.Code.UNRECOGNIZED ? Error.Code.INTERNAL : code;
     return Response.newBuilder()
         .setId(id)
-        .setError(Error.newBuilder().setCode(code).setMessage(message).setLeaderAddress(leaderAddress))
+        .setError(Error.newBuilder().setCode(known).setMessage(message).setLeaderAddress(leaderAddress))
         .build();
   }
 }

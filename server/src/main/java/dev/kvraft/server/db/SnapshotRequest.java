@@ -18,10 +18,20 @@ final class SnapshotRequest {
     }
     var id = c.request().getId();
     replies.handedOff();
-    writer.write(applier.pointInTime()).whenComplete((w, err) -> {
+    java.util.concurrent.CompletableFuture<Snapshotter.Written> written;
+    try {
+      written = writer.write(applier.pointInTime());
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // Ratis closed the state machine (and its writer) before the loop stopped: the node is going down.
+      written = java.util.concurrent.CompletableFuture.failedFuture(e);
+    }
+    written.whenComplete((w, err) -> {
       if (err != null) {
         var cause = Failures.cause(err);
-        replies.answer(c, Replies.error(id, Error.Code.INTERNAL, "snapshot failed: " + cause.getMessage(), ""));
+        replies.answer(c, cause instanceof java.util.concurrent.RejectedExecutionException
+            ? Replies.error(id, Error.Code.UNAVAILABLE, "node " + nodeId + " is stopping: its snapshot writer is"
+                + " closed; use another node", "")
+            : Replies.error(id, Error.Code.INTERNAL, "snapshot failed: " + cause.getMessage(), ""));
         return;
       }
       replies.answer(c, Response.newBuilder().setId(id)
