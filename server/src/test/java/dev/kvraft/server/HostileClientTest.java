@@ -12,6 +12,7 @@ import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Request;
 import dev.kvraft.proto.Status;
 import dev.kvraft.server.raft.RaftNode;
+import dev.kvraft.server.testing.Await;
 import dev.kvraft.server.testing.RawClient;
 import dev.kvraft.server.testing.Requests;
 import dev.kvraft.server.testing.TestNodes;
@@ -81,6 +82,52 @@ class HostileClientTest {
       for (var c : held) {
         assertEquals(7, c.call(STATUS).getId(), "the node still serves the connections within the limit");
       }
+    } finally {
+      for (var c : held) {
+        c.close();
+      }
+    }
+  }
+
+  @Test
+  void connectionsFromOneAddressPastItsLimitGetOverloadedAndOtherAddressesAreServed() throws Exception {
+    start(Map.of("limit.connections.per.address", "2"));
+    var held = new ArrayList<RawClient>();
+    try {
+      // The leader poll's connection may still count for a moment: served ones are kept until two are.
+      long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+      while (held.size() < 2 && System.nanoTime() < deadline) {
+        var c = new RawClient(server.clientPort());
+        var r = c.call(STATUS);
+        if (r != null && r.getId() == 7 && !r.hasError()) {
+          held.add(c);
+        } else {
+          c.close();
+        }
+      }
+      assertEquals(2, held.size(), "two connections from 127.0.0.1 are served");
+      try (var third = new RawClient(server.clientPort())) {
+        var r = third.read(); // unasked, before the client sends anything
+        assertEquals(Error.Code.OVERLOADED, r.getError().getCode(), r.toString());
+        assertTrue(r.getError().getMessage().contains("limit.connections.per.address")
+            && r.getError().getMessage().contains("127.0.0.1"), r.getError().getMessage());
+        assertNull(third.read(), "the refused connection is closed");
+      }
+      try (var other = RawClient.from("127.0.0.2", server.clientPort())) {
+        assertEquals(7, other.call(STATUS).getId(), "another address is served meanwhile");
+      }
+      held.removeFirst().close();
+      // Its count is given back once the server sees it gone.
+      var again = Await.until("a connection from 127.0.0.1 to be served again", Duration.ofSeconds(10), () -> {
+        var c = new RawClient(server.clientPort());
+        var r = c.call(STATUS);
+        if (r != null && r.getId() == 7 && !r.hasError()) {
+          return c;
+        }
+        c.close();
+        return null;
+      }, java.util.Objects::nonNull);
+      held.add(again);
     } finally {
       for (var c : held) {
         c.close();

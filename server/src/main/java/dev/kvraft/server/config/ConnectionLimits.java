@@ -21,9 +21,12 @@ import java.time.Duration;
  *                           a frame that would go past it is refused OVERLOADED
  * @param idleTimeout        a connection with nothing to read and nothing pending this long is closed
  *                           ({@code client.idle.timeout.ms}); zero: never
+ * @param perAddress         open connections from one client address (an IPv6 one's /64) at most
+ *                           ({@code limit.connections.per.address}); zero: auto, a quarter of {@code limit.connections}
+ *                           in force, at least 100 (or all of them, when fewer)
  */
 public record ConnectionLimits(long outboxBytes, long outboxTotalBytes, long inflightBytes, long inflightTotalBytes,
-    Duration writeTimeout, Duration frameTimeout, long partialFramesBytes, Duration idleTimeout) {
+    Duration writeTimeout, Duration frameTimeout, long partialFramesBytes, Duration idleTimeout, int perAddress) {
 
   public ConnectionLimits {
     positive("limit.outbox.bytes", outboxBytes);
@@ -33,10 +36,18 @@ public record ConnectionLimits(long outboxBytes, long outboxTotalBytes, long inf
     positive("client.write.timeout.ms", writeTimeout.toMillis());
     positive("client.frame.timeout.ms", frameTimeout.toMillis());
     positive("limit.partial.frames.bytes", partialFramesBytes);
+    if (perAddress < 0) {
+      throw new IllegalArgumentException("limit.connections.per.address must be auto or positive, got " + perAddress);
+    }
     if (idleTimeout.isNegative()) {
       throw new IllegalArgumentException("client.idle.timeout.ms must be 0 (off) or positive, got "
           + idleTimeout.toMillis());
     }
+  }
+
+  /** {@link #perAddress} in force when {@code maxConnections} may be open in all. */
+  public int perAddressOf(int maxConnections) {
+    return perAddress > 0 ? perAddress : Math.max(Math.min(100, maxConnections), maxConnections / 4);
   }
 
   /** "auto" for the three memory totals: a quarter of the heap the JVM may use, at least 64 MiB. */

@@ -296,7 +296,9 @@ public record ServerConfig(
             millis(get, "client.write.timeout.ms", false),
             millis(get, "client.frame.timeout.ms", false),
             autoOrPositive(get, "limit.partial.frames.bytes"),
-            millis(get, "client.idle.timeout.ms", true)),
+            millis(get, "client.idle.timeout.ms", true),
+            get.apply("limit.connections.per.address").strip().equals("auto") ? 0
+                : positiveInt(get, "limit.connections.per.address")),
         tlsFiles(get),
         bool(get, "join"),
         get.apply("restore").isBlank() ? Optional.empty() : Optional.of(path("restore", get.apply("restore"))));

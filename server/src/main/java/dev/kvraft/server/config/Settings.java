@@ -30,6 +30,9 @@ public final class Settings {
       new Setting("limit.txn.ops", "128", "most compares or operations per branch in one txn"),
       new Setting("limit.connections", "10000", "most open client connections (capped below the fd soft limit,"
           + " keeping a reserve for Raft and SQLite); past it a new connection gets OVERLOADED and is closed"),
+      new Setting("limit.connections.per.address", "auto", "most open client connections from one address (an IPv6"
+          + " one's /64); past it a new one from there gets OVERLOADED and is closed; auto: a quarter of"
+          + " limit.connections, at least 100"),
       new Setting("limit.outbox.bytes", "16777216", "answers queued for one client that it has not read yet; past it"
           + " the server stops reading that client's requests"),
       new Setting("limit.outbox.total.bytes", "auto", "the same over every client; auto: a quarter of the heap,"

@@ -29,7 +29,7 @@ public final class NodeGauges {
     gauge(registry, source, "kvraft_connections_open", "Client connections open now", s -> s.connectionsOpen());
     counter(registry, source, "kvraft_connections_accepted", "Client connections accepted",
         s -> s.connectionsAccepted());
-    counter(registry, source, "kvraft_connections_refused", "Client connections refused at limit.connections",
+    counter(registry, source, "kvraft_connections_refused", "Client connections refused at limit.connections or limit.connections.per.address",
         s -> s.connectionsRefused());
     counter(registry, source, "kvraft_client_received_bytes", "Bytes read from clients (frames)", s -> s.bytesIn());
     counter(registry, source, "kvraft_client_sent_bytes", "Bytes written to clients (frames)", s -> s.bytesOut());

@@ -21,11 +21,13 @@ import org.slf4j.LoggerFactory;
  * The client port: one platform thread, {@code kvraft-accept}, accepts connections and starts one virtual thread per
  * connection ({@link ClientConnection}); another, {@code kvraft-conn-sweeper}, closes connections whose client stopped
  * reading or trickles a frame in past its deadline ({@link #sweepLoop}). Owns the server socket, the set of open
- * connections and the {@link ConnectionServices} they share (whose {@link ConnectionAuth} it closes at stop).
+ * connections, their count per source address (taken by the accept thread, given back by each connection's thread as
+ * it ends) and the {@link ConnectionServices} they share (whose {@link ConnectionAuth} it closes at stop).
  *
  * <p>At most {@link #maxConnections()} connections are open at a time (limit.connections, capped at start below the
- * process's fd soft limit so Raft's log and SQLite always get descriptors); past it a new connection gets one
- * {@code OVERLOADED} frame and is closed. A failing accept (EMFILE and the like) backs off exponentially up to one
+ * process's fd soft limit so Raft's log and SQLite always get descriptors), and at most
+ * {@code limit.connections.per.address} from one client address ({@link SourceAddress}: an IPv6 address's /64), so
+ * that one host cannot take them all; past either a new connection gets one {@code OVERLOADED} frame and is closed. A failing accept (EMFILE and the like) backs off exponentially up to one
  * second and is logged at most once a second with a count of failures.
  */
 public final class ClientListener implements AutoCloseable {
@@ -44,6 +46,10 @@ public final class ClientListener implements AutoCloseable {
   /** {@code kvraft-conn-sweeper}: closes connections whose client stopped reading or overran a frame ({@link #sweepLoop}). */
   private final Thread sweeper;
   private final int maxConnections;
+  /** limit.connections.per.address in force. */
+  private final int maxPerAddress;
+  /** Open connections per source address ({@link SourceAddress}); an address with none has no entry. */
+  private final ConcurrentHashMap<SourceAddress, Integer> perAddress = new ConcurrentHashMap<>();
   /** TLS on the client port, or null for plaintext. */
   private final ClientTls tls;
   /** Waits and rate-limited reports after failed accepts; accept thread only. */
@@ -72,6 +78,7 @@ public final class ClientListener implements AutoCloseable {
           + " (is another kvraft or program using that port?)", e);
     }
     this.maxConnections = cappedToFdLimit(config.limits().maxConnections(), fdSoftLimit());
+    this.maxPerAddress = config.connections().perAddressOf(maxConnections);
     this.acceptThread = Thread.ofPlatform().name("kvraft-accept").daemon(true).unstarted(this::acceptLoop);
     this.sweeper = Thread.ofPlatform().name("kvraft-conn-sweeper").daemon(true).unstarted(this::sweepLoop);
   }
@@ -154,10 +161,18 @@ public final class ClientListener implements AutoCloseable {
         var socket = serverSocket.accept();
         backoff.succeeded();
         if (connections.size() >= maxConnections) {
-          refuse(socket);
+          refuse(socket, "node " + config.nodeId() + " has " + maxConnections + " client connections open"
+              + " (limit.connections); retry later or use another node");
           continue;
         }
-        startConnection(socket);
+        var source = SourceAddress.of(socket.getInetAddress());
+        if (!admit(source)) {
+          refuse(socket, "node " + config.nodeId() + " has " + maxPerAddress + " client connections open from "
+              + source + " (limit.connections.per.address); close some, or raise the limit for many clients behind"
+              + " one address");
+          continue;
+        }
+        startConnection(socket, source);
       } catch (IOException e) {
         if (serverSocket.isClosed()) {
           return;
@@ -178,8 +193,9 @@ public final class ClientListener implements AutoCloseable {
    * thread that cannot start) closes that socket and is logged; it never ends the accept loop, which would leave the
    * node running but taking no client.
    */
-  private void startConnection(java.net.Socket socket) {
+  private void startConnection(java.net.Socket socket, SourceAddress source) {
     ClientConnection connection = null;
+    boolean threadStarted = false;
     try {
       connection = new ClientConnection(socket, services, stats, budget, tls);
       connections.add(connection);
@@ -189,11 +205,16 @@ public final class ClientListener implements AutoCloseable {
           started.serve();
         } finally {
           connections.remove(started);
+          release(source);
         }
       });
+      threadStarted = true;
     } catch (RuntimeException | java.lang.Error e) {
       if (connection != null) {
         connections.remove(connection);
+      }
+      if (!threadStarted) {
+        release(source);
       }
       try {
         socket.close();
@@ -215,23 +236,43 @@ public final class ClientListener implements AutoCloseable {
     }
   }
 
-  /** Sends one OVERLOADED frame (plaintext port; with TLS just closes) to a connection over the limit; never blocks. */
-  private void refuse(Socket socket) {
+  /** Counts one more connection from {@code source}, unless it has {@link #maxPerAddress} open already. */
+  private boolean admit(SourceAddress source) {
+    var admitted = new boolean[1];
+    perAddress.compute(source, (s, open) -> {
+      int now = open == null ? 0 : open;
+      admitted[0] = now < maxPerAddress;
+      return admitted[0] ? now + 1 : open;
+    });
+    return admitted[0];
+  }
+
+  /** One connection from {@code source} ended. */
+  private void release(SourceAddress source) {
+    perAddress.computeIfPresent(source, (s, open) -> open > 1 ? open - 1 : null);
+  }
+
+  /** Client connections open now from {@code address}'s source ({@link SourceAddress}); for tests. */
+  int openFrom(java.net.InetAddress address) {
+    return perAddress.getOrDefault(SourceAddress.of(address), 0);
+  }
+
+  /** Sends one OVERLOADED frame (plaintext port; with TLS just closes) to a connection over a limit; never blocks. */
+  private void refuse(Socket socket, String message) {
     refused.incrementAndGet();
     try (socket) {
       if (tls != null) {
         return; // a plaintext frame would be garbage to a TLS client, and a handshake costs what the limit saves
       }
       var response = Response.newBuilder().setError(Error.newBuilder().setCode(Error.Code.OVERLOADED)
-          .setMessage("node " + config.nodeId() + " has " + maxConnections
-              + " client connections open (limit.connections); retry later or use another node")).build();
+          .setMessage(message)).build();
       // A few dozen bytes into a fresh socket's send buffer: does not block.
       var out = socket.getOutputStream();
       response.writeDelimitedTo(out);
       out.flush();
       socket.shutdownOutput();
     } catch (IOException e) {
-      LOG.debug("refusing a connection over limit.connections: {}", e.toString());
+      LOG.debug("refusing a connection over a connection limit: {}", e.toString());
     }
   }
 
@@ -255,7 +296,7 @@ public final class ClientListener implements AutoCloseable {
     return budget.inflightBytes();
   }
 
-  /** Connections refused because limit.connections was reached, since start. */
+  /** Connections refused because limit.connections or limit.connections.per.address was reached, since start. */
   public long refused() {
     return refused.get();
   }

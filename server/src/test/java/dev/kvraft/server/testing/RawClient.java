@@ -27,7 +27,19 @@ public final class RawClient implements AutoCloseable {
    * certificate after the client's side of the handshake is done).
    */
   public RawClient(int port, javax.net.ssl.SSLContext tls) throws IOException {
+    this(port, tls, null);
+  }
+
+  /** A plaintext client whose connection comes from {@code from} (another loopback address: 127.0.0.2, say). */
+  public static RawClient from(String from, int port) throws IOException {
+    return new RawClient(port, null, from);
+  }
+
+  private RawClient(int port, javax.net.ssl.SSLContext tls, String from) throws IOException {
     var tcp = new Socket();
+    if (from != null) {
+      tcp.bind(new InetSocketAddress(from, 0));
+    }
     tcp.connect(new InetSocketAddress("127.0.0.1", port), 2000);
     tcp.setSoTimeout((int) Duration.ofSeconds(15).toMillis());
     tcp.setTcpNoDelay(true);
