@@ -61,6 +61,11 @@ final class Leases implements SystemState {
   private static final long RETRY_REVOKE_NANOS = TimeUnit.SECONDS.toNanos(2);
   /** Expired leases revoked per log entry. */
   private static final int REVOKES_PER_ENTRY = 1000;
+  /**
+   * Expiries the leader proposes in one loop turn at most (one entry's worth); the rest wait for the next turns, as
+   * etcd rate-limits its lease revokes, so that a million leases expiring together cost no one turn a million ops.
+   */
+  static final int EXPIRIES_PER_TURN = REVOKES_PER_ENTRY;
 
   /** One lease: replicated id, TTL and keys; this node's deadline. */
   static final class Lease {
@@ -69,17 +74,32 @@ final class Leases implements SystemState {
     final TreeSet<ByteString> keys = new TreeSet<>(KvState.KEY_ORDER);
     long deadline;
     long revokeProposed;
+    /**
+     * When the leader looks at this lease next ({@link #expiries}' order): its deadline, or once an expiry was proposed
+     * and not yet applied, no sooner than the time to propose it again. Changed only by {@link #reschedule}, while the
+     * lease is out of {@link #expiries}.
+     */
+    long due;
 
     Lease(long id, long ttlMs, long deadline) {
       this.id = id;
       this.ttlMs = ttlMs;
       this.deadline = deadline;
+      this.due = deadline;
     }
   }
 
   private final KvState state;
   private final long minTtlSeconds;
   private final TreeMap<Long, Lease> leases = new TreeMap<>();
+  /**
+   * Every lease of {@link #leases}, soonest {@link Lease#due} first: the leader's tick reads only the ones due, never
+   * every lease (found by review: with a client's million leases, every loop turn scanned them all).
+   */
+  private final TreeSet<Lease> expiries = new TreeSet<>((a, b) -> {
+    int byDue = Long.compare(a.due - b.due, 0);
+    return byDue != 0 ? byDue : Long.compare(a.id, b.id);
+  });
   private final HashMap<ByteString, Long> leaseOfKey = new HashMap<>();
   private long nextId = 1;
   /** Where the leader holds keep-alives until the next checkpoint entry (owned by the loop, shared with its parts). */
@@ -135,7 +155,9 @@ final class Leases implements SystemState {
           .setMessage("lease " + id + " already exists"));
     }
     long ttlMs = Math.max(1, g.getTtlSeconds()) * 1000;
-    leases.put(id, new Lease(id, ttlMs, clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(ttlMs)));
+    var lease = new Lease(id, ttlMs, clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(ttlMs));
+    leases.put(id, lease);
+    expiries.add(lease);
     if (id > 0 && id < Long.MAX_VALUE) {
       nextId = Math.max(nextId, id + 1);
     }
@@ -182,7 +204,7 @@ final class Leases implements SystemState {
     for (var key : lease.keys) {
       leaseOfKey.remove(key);
     }
-    leases.remove(r.getId());
+    expiries.remove(leases.remove(r.getId()));
     if (r.getExpired()) {
       LOG.debug("lease {} expired: {} keys deleted", r.getId(), deleted);
     }
@@ -199,6 +221,7 @@ final class Leases implements SystemState {
         return notFound(l.getId());
       }
       lease.deadline = Math.max(lease.deadline, now + TimeUnit.MILLISECONDS.toNanos(l.getRemainingMs()));
+      reschedule(lease);
       response.setLeaseKeepAlive(LeaseKeepAliveResult.newBuilder().setId(l.getId())
           .setTtlSeconds(lease.ttlMs / 1000));
     }
@@ -314,8 +337,17 @@ final class Leases implements SystemState {
       return notFound(c, replies);
     }
     lease.deadline = Math.max(lease.deadline, clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(lease.ttlMs));
+    reschedule(lease);
     pending.holdKeepAlive(c);
     return null;
+  }
+
+  /** Moves {@code lease} in {@link #expiries} to when the leader must look at it next ({@link Lease#due}). */
+  private void reschedule(Lease lease) {
+    expiries.remove(lease);
+    long retry = lease.revokeProposed + RETRY_REVOKE_NANOS;
+    lease.due = lease.revokeProposed != 0 && retry - lease.deadline > 0 ? retry : lease.deadline;
+    expiries.add(lease);
   }
 
   /**
@@ -333,9 +365,12 @@ final class Leases implements SystemState {
     if (leader && leadingTerm != term) {
       // Every renewal a client was told of is in the log this node applied. Renewals sent during the election got
       // no answer yet and are retried by their clients: a grace of one checkpoint interval for them.
+      expiries.clear();
       for (var lease : leases.values()) {
         lease.deadline = Math.max(lease.deadline, now + CHECKPOINT_NANOS);
         lease.revokeProposed = 0;
+        lease.due = lease.deadline;
+        expiries.add(lease);
       }
     }
     leadingTerm = leader ? term : 0;
@@ -347,16 +382,17 @@ final class Leases implements SystemState {
       return;
     }
     var expired = new ArrayList<WriteOp>();
-    for (var lease : leases.values()) {
-      if (lease.deadline - now <= 0 && (lease.revokeProposed == 0 || now - lease.revokeProposed > RETRY_REVOKE_NANOS)) {
+    // Each lease looked at moves past now (reschedule), so this ends; the count bounds a turn's work besides.
+    for (int looked = 0; looked < 2 * EXPIRIES_PER_TURN && expired.size() < EXPIRIES_PER_TURN
+        && !expiries.isEmpty() && expiries.first().due - now <= 0; looked++) {
+      var lease = expiries.first();
+      boolean retryDue = lease.revokeProposed == 0 || now - lease.revokeProposed >= RETRY_REVOKE_NANOS;
+      if (lease.deadline - now <= 0 && retryDue) {
         lease.revokeProposed = now;
         expired.add(WriteOp.newBuilder().setLeaseRevoke(LeaseRevoke.newBuilder().setId(lease.id).setExpired(true))
             .setUser(AuthLayer.SYSTEM).build());
-        if (expired.size() == REVOKES_PER_ENTRY) {
-          OwnProposals.propose(raft, ids, proposer, expired, expired.size() + " lease expiries");
-          expired = new ArrayList<>();
-        }
       }
+      reschedule(lease); // its deadline, or the time to propose its expiry again: later than now either way
     }
     if (!expired.isEmpty()) {
       OwnProposals.propose(raft, ids, proposer, expired, expired.size() + " lease expiries");
@@ -446,6 +482,7 @@ final class Leases implements SystemState {
   @Override
   public void installed(Map<String, String> system) {
     leases.clear();
+    expiries.clear();
     leaseOfKey.clear();
     nextId = Long.parseLong(system.getOrDefault(NEXT_ID, "1"));
     long now = clock.getAsLong();
@@ -456,7 +493,8 @@ final class Leases implements SystemState {
       }
       long id = Long.parseLong(e.getKey().substring(SNAPSHOT_PREFIX.length()));
       var parts = e.getValue().split(" ", 3);
-      var lease = new Lease(id, Long.parseLong(parts[0]), now + TimeUnit.MILLISECONDS.toNanos(Long.parseLong(parts[1])));
+      var lease = new Lease(id, Long.parseLong(parts[0]),
+          now + TimeUnit.MILLISECONDS.toNanos(Long.parseLong(parts[1])));
       if (parts.length == 3 && !parts[2].isEmpty()) {
         for (var k : parts[2].split(",")) {
           var key = ByteString.copyFrom(hex.parseHex(k));
@@ -465,6 +503,7 @@ final class Leases implements SystemState {
         }
       }
       leases.put(id, lease);
+      expiries.add(lease);
     }
   }
 }
