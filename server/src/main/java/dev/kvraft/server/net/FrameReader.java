@@ -23,17 +23,18 @@ import org.slf4j.LoggerFactory;
  *       frame before anything else, and closes the connection when none frees within {@code client.write.timeout.ms}
  *       (its answers stay unwritten, the client reads none);
  *   <li>at most {@code limit.inflight.bytes} of them by frame length ({@code limit.inflight.total.bytes} over all
- *       connections; one larger request goes when none is held): the reader takes room for a frame once its body
- *       has arrived whole and waits while there is none ({@link Outbox#awaitRequestRoom}; no deadline, the requests
- *       are the server's to answer), reading nothing more meanwhile; the answer gives it back when it is queued. Slot
- *       and room are the frame's {@link Ticket};
+ *       connections; one larger request goes when none is held): the reader takes room for a frame before it reads
+ *       its body and waits while there is none ({@link Outbox#awaitRequestRoom}; no deadline, the requests are the
+ *       server's to answer; readers get room in the order they came), and the answer gives it back when it is
+ *       queued. Slot and room are the frame's {@link Ticket};
  *   <li>answers the client has not read: over {@code limit.outbox.bytes} (or the node-wide bound) the reader stops
  *       reading ({@link Outbox#awaitBelowBound}), and TCP pushes back on the client;
- *   <li>a frame must arrive whole within {@code client.frame.timeout.ms} of its first byte and fit in
- *       {@code limit.partial.frames.bytes} with the others being received ({@link DeadlineInputStream},
- *       {@link ConnectionBudget#reserveFrame}), counted by what has arrived (its buffer, {@link Frames#read}), never
- *       by the length it announced, until it has its room among the requests in flight; an idle connection is
- *       closed after {@code client.idle.timeout.ms}, unless answers are owed or watches stream;
+ *   <li>a frame must arrive whole within {@code client.frame.timeout.ms} of its first byte (or of the end of the wait
+ *       for room, which is the server's) and fit in {@code limit.partial.frames.bytes} with the others being
+ *       received ({@link DeadlineInputStream}, {@link ConnectionBudget#reserveFrame}), counted by its buffer as it
+ *       grows with what has arrived ({@link Frames#read}: 4 KiB, then doubling), not by the length it announced (a
+ *       frame larger than the whole bound takes its length at once, received only while no other frame is); an idle
+ *       connection is closed after {@code client.idle.timeout.ms}, unless answers are owed or watches stream;
  *   <li>a frame that is oversize or does not parse gets an error (with the request id when it can be read) and the
  *       connection reads no more; the rest of an oversize frame is dropped first ({@link #discard}).
  * </ul>
@@ -68,7 +69,10 @@ final class FrameReader {
   private final RequestHandler requests;
   /** Whether the next frame is the connection's first (checked for a TLS ClientHello). */
   private boolean firstFrame = true;
-  /** The room in {@code limit.partial.frames.bytes} the frame being read holds: what its body's buffer has grown to. */
+  /**
+   * The room in {@code limit.partial.frames.bytes} the frame being read holds: what its body's buffer has grown to
+   * (or its whole length, past the bound).
+   */
   private long partialHeld;
 
   FrameReader(ClientConnection connection, String peer, Socket socket, boolean plaintext,
@@ -131,22 +135,35 @@ final class FrameReader {
           return;
         }
         deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
-        var frame = Frames.read(in, maxFrame, this::takePartial);
-        if (frame instanceof Frames.NoRoom refused) {
-          protocolError(0, Error.Code.OVERLOADED, "node " + config.nodeId() + " is receiving "
-              + budget.partialBytes() + " bytes of request frames from its clients (limit.partial.frames.bytes "
-              + limits.partialFramesBytes() + "); closing the connection: retry later");
-          return;
-        }
-        if (frame instanceof Frames.Body body && body.bytes().length > 0) {
-          // Received whole: it waits for its room among the requests in flight (the server's wait, no deadline),
-          // still counted among the frames received, since it is in memory; then only there.
-          if (!ticket.awaitRoom(body.bytes().length)) {
+        in.mark(16);
+        long length = Frames.readLength(in);
+        in.reset();
+        if (length > 0 && length <= maxFrame) {
+          // Room among the requests in flight, for the length the frame announces, before any of its body is read:
+          // while there is none the reader reads nothing (TCP pushes back), holding nothing else; readers get room
+          // in the order they came, so one that announces large frames and never sends them delays the others at
+          // most by its frame deadline, and never refuses them.
+          if (!ticket.awaitRoom(length)) {
             return;
           }
+          // The wait was the server's: the client's time to send the frame starts now.
+          deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
+          if (length > limits.partialFramesBytes()) {
+            // Larger than the whole bound: received only while no other frame is (taken at once, as one).
+            if (!budget.reserveFrame(length, 0)) {
+              refusePartial(length, new byte[0]);
+              return;
+            }
+            partialHeld = length;
+          }
         }
+        var frame = Frames.read(in, maxFrame, this::takePartial);
         budget.releaseFrame(partialHeld);
         partialHeld = 0;
+        if (frame instanceof Frames.NoRoom refused) {
+          refusePartial(refused.length() - refused.received(), refused.prefix());
+          return;
+        }
         if (!handleFrame(frame, maxFrame)) {
           return;
         }
@@ -162,8 +179,23 @@ final class FrameReader {
     }
   }
 
+  /**
+   * Answers OVERLOADED for a frame {@code limit.partial.frames.bytes} has no room for (with its request id, when
+   * {@code prefix} holds it), and drops the {@code left} bytes of it still coming so that the client reads the answer
+   * (as for an oversize frame) before the connection closes.
+   */
+  private void refusePartial(long left, byte[] prefix) throws InterruptedException {
+    protocolError(Frames.leadingId(prefix), Error.Code.OVERLOADED, "node " + config.nodeId() + " is receiving "
+        + budget.partialBytes() + " bytes of request frames from its clients (limit.partial.frames.bytes "
+        + budget.limits().partialFramesBytes() + "); closing the connection: retry later");
+    discard(left);
+  }
+
   /** {@link Frames.Room} for the frame being read: {@code bytes} more of {@code limit.partial.frames.bytes}. */
   private boolean takePartial(int bytes) {
+    if (partialHeld > budget.limits().partialFramesBytes()) {
+      return true; // a frame larger than the bound, whose whole length was taken at its length prefix
+    }
     if (!budget.reserveFrame(bytes, partialHeld)) {
       return false;
     }
@@ -263,8 +295,7 @@ final class FrameReader {
   /**
    * What the request frame being read holds and has not handed on yet: one of the connection's
    * {@link ClientConnection#MAX_IN_FLIGHT} answer slots, and the frame's room in {@code limit.inflight.bytes} (and
-   * {@code limit.inflight.total.bytes}). The reader takes the slot before it reads the frame, the room once the
-   * frame's body has arrived; the
+   * {@code limit.inflight.total.bytes}). The reader takes both before it reads the frame's body; the
    * {@link RequestHandler} (or the reader, for a protocol error) hands them on to the request's answer: the slot once
    * it knows the request is answered, the bytes with the answer or with the command it gives the database loop.
    * Whatever is left when the frame is done goes back ({@link #giveBack}): the frame did not become a request handed

@@ -29,8 +29,11 @@ public final class Frames {
   /** The peer closed the connection cleanly between frames. */
   public record End() implements Frame {}
 
-  /** The frame's body got no {@link Room} for its next bytes after {@code received} of its {@code length}. */
-  public record NoRoom(long length, long received) implements Frame {}
+  /**
+   * The frame's body got no {@link Room} for its next bytes after {@code received} of its {@code length};
+   * {@code prefix} holds its first bytes (up to {@link #PREFIX_BYTES}: the request id is there).
+   */
+  public record NoRoom(long length, long received, byte[] prefix) implements Frame {}
 
   /**
    * Room in memory for a frame's body, taken as its bytes arrive: {@link #take} is asked before the body's buffer
@@ -41,7 +44,10 @@ public final class Frames {
     boolean take(int bytes);
   }
 
-  /** The body's first buffer: a larger body's grows (doubling) as its bytes arrive, never ahead of them. */
+  /**
+   * The body's first buffer, taken once the length prefix is read: a larger body's grows (doubling) each time it is
+   * full, so it holds at most about twice what has arrived.
+   */
   static final int FIRST_BUFFER = 4 * 1024;
 
   /** How many bytes of an oversize frame are read to find its request id. */
@@ -111,16 +117,19 @@ public final class Frames {
   }
 
   private static Frame body(InputStream in, int length, Room room) throws IOException {
+    if (length == 0) {
+      return new Body(new byte[0]);
+    }
     var body = new byte[Math.min(length, FIRST_BUFFER)];
     if (!room.take(body.length)) {
-      return new NoRoom(length, 0);
+      return new NoRoom(length, 0, new byte[0]);
     }
     int received = 0;
     while (received < length) {
       if (received == body.length) {
         int grown = (int) Math.min(length, 2L * body.length);
         if (!room.take(grown - body.length)) {
-          return new NoRoom(length, received);
+          return new NoRoom(length, received, java.util.Arrays.copyOf(body, Math.min(received, PREFIX_BYTES)));
         }
         body = java.util.Arrays.copyOf(body, grown);
       }
