@@ -315,6 +315,7 @@ public final class DatabaseLoop implements AutoCloseable {
         var first = inbox.poll(commitNotice.nanosUntilDue(pending.nanosUntilFirstRetry(System.nanoTime(),
             TICK_NANOS)));
         long turnStart = System.nanoTime();
+        handled = 0;
         if (first != null) {
           batch.add(first);
           inbox.drainTo(batch, config.maxBatch() - 1);
@@ -327,9 +328,16 @@ public final class DatabaseLoop implements AutoCloseable {
               inbox.commandTaken();
               takenCommands++;
               c.trace().taken(turnStart);
+              long answeredBefore = replies.answered();
               try {
                 handle(c, writeBatch, readBatch);
               } catch (RuntimeException e) {
+                if (replies.answered() != answeredBefore) {
+                  // It had answered, or handed its answer to another thread (a watch already created, a snapshot
+                  // being written): what it had done to the loop's state is unknown, and a second answer would
+                  // give its connection's slot and bytes back twice. Stop, as for an apply.
+                  throw e;
+                }
                 commandFailed(c, e);
               }
             }
@@ -375,7 +383,9 @@ public final class DatabaseLoop implements AutoCloseable {
       Thread.currentThread().interrupt();
     } catch (RuntimeException | java.lang.Error e) {
       LOG.error("database loop died: {}; this node can no longer serve, restart it", e.toString(), e);
-      inbox.died(e, batch.subList(Math.min(handled, batch.size()), batch.size()));
+      // The event that threw is failed too (its future may wait), unless it was a command, which has its answer.
+      int from = handled < batch.size() && batch.get(handled) instanceof Event.Command ? handled + 1 : handled;
+      inbox.died(e, batch.subList(Math.min(from, batch.size()), batch.size()));
       throw e;
     } finally {
       observer.close();
@@ -384,17 +394,18 @@ public final class DatabaseLoop implements AutoCloseable {
 
   /** The command table: every command is a write, a linearizable read, or answered here and now. */
   /**
-   * A client command whose handling threw: a bug, not the client's fault (whatever it sent passed the validator).
-   * Answered INTERNAL and logged with its stack; the loop goes on, since nothing replicated changed: a command changes
-   * the state only through an entry it proposes, applied later. (An exception while applying an entry still stops
-   * the loop: every node would throw on it alike.)
+   * A client command whose handling threw before it answered or handed its answer on: a bug, not the client's fault
+   * (whatever it sent passed the validator). Answered INTERNAL and logged with its stack; the loop goes on, since
+   * nothing replicated changed: a command changes the data only through an entry it proposes, applied later (a
+   * membership change or a leader transfer acts on Raft directly, but only once it hands its answer on). An
+   * exception while applying an entry still stops the loop: every node would throw on it alike.
    */
   private void commandFailed(Event.Command c, RuntimeException e) {
     var r = c.request();
     LOG.error("request {} ({}) failed on the database loop: {}; answered INTERNAL. This is a bug in kvraft: please"
         + " report it with this line and the stack below", r.getId(), r.getCommandCase(), e.toString(), e);
-    replies.error(c, Error.Code.INTERNAL, "node " + config.nodeId() + " failed on this request (" + e
-        + "); this is a bug in kvraft, logged on that node", "");
+    replies.error(c, Error.Code.INTERNAL, "node " + config.nodeId() + " failed on this request; this is a bug in"
+        + " kvraft, logged on that node at " + java.time.Instant.now(), "");
   }
 
   private void handle(Event.Command c, List<Event.Command> writeBatch, List<Event.Command> readBatch) {

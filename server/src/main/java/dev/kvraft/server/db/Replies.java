@@ -86,10 +86,12 @@ final class Replies {
    * of a newer build), which cannot be set by name: it goes on as {@code INTERNAL}, the message saying what happened.
    */
   static Response error(long id, Error.Code code, String message, String leaderAddress) {
-    var known = code == Error.Code.UNRECOGNIZED ? Error.Code.INTERNAL : code;
+    var unknown = code == Error.Code.UNRECOGNIZED;
     return Response.newBuilder()
         .setId(id)
-        .setError(Error.newBuilder().setCode(known).setMessage(message).setLeaderAddress(leaderAddress))
+        .setError(Error.newBuilder().setCode(unknown ? Error.Code.INTERNAL : code)
+            .setMessage(unknown ? message + " (an error code this node does not know)" : message)
+            .setLeaderAddress(leaderAddress))
         .build();
   }
 }

@@ -103,6 +103,20 @@ class AuthStateTest {
   }
 
   @Test
+  void aSnapshotAnEarlierBuildWroteWithSuchKeysOrAnUnknownTypeStillInstalls() {
+    // Before 2026-12-07 a key holding "; " was described as text, and a negative type was kept as 'unrecognized'.
+    var s = setUp();
+    var system = new java.util.HashMap<>(s.forSnapshot());
+    system.put("auth.role.r", "read 613b2062  (read key a; b); unrecognized 6b  (unrecognized key k); write 6b  (write"
+        + " key k)");
+    var copy = new AuthState();
+    copy.installed(system);
+    assertTrue(copy.check("alice", false, b("a; b"), b(""), false).isEmpty(), "read key 'a; b'");
+    assertTrue(copy.check("alice", true, b("k"), b(""), false).isEmpty(), "write key k");
+    assertTrue(copy.check("alice", false, b("k"), b(""), false).isPresent(), "no more: the unknown type is left out");
+  }
+
+  @Test
   void aGrantOfAnUnknownPermissionTypeIsRefusedAndKeepsNothing() {
     var s = setUp();
     var before = s.forSnapshot();

@@ -64,15 +64,29 @@ class LoopFailuresTest {
   }
 
   @Test
-  void aCommandWhoseHandlingThrowsIsAnsweredInternalAndTheLoopGoesOn() throws Exception {
+  void aCommandWhoseHandlingThrowsBeforeItAnswersIsAnsweredInternalAndTheLoopGoesOn() throws Exception {
+    raft.members = null; // a bug: Members then throws before it answers
+    start(ApplyObserver.NONE, null);
+    var r = call(Request.newBuilder().setId(1).setMembers(dev.kvraft.proto.Members.getDefaultInstance()).build());
+    assertEquals(Error.Code.INTERNAL, r.getError().getCode(), r.toString());
+    assertTrue(r.getError().getMessage().contains("bug"), r.toString());
+    assertStillServes(2);
+    assertFalse(loop.died());
+    assertTrue(answers.isEmpty(), "one answer only: " + answers);
+  }
+
+  @Test
+  void aCommandThatThrowsAfterHandingItsAnswerOnStopsTheLoopRatherThanAnswerTwice() throws Exception {
+    // The snapshot request hands its answer to the writer's thread first: what it left behind is not known.
     start(ApplyObserver.NONE, state -> {
       throw new IllegalStateException("a bug in the snapshot writer");
     });
-    var r = call(snapshot(1));
-    assertEquals(Error.Code.INTERNAL, r.getError().getCode(), r.toString());
-    assertTrue(r.getError().getMessage().contains("a bug in the snapshot writer"), r.toString());
-    assertStillServes(2);
-    assertFalse(loop.died());
+    assertTrue(loop.commands().submit(snapshot(1), answers::add, System.nanoTime() + TimeUnit.SECONDS.toNanos(5),
+        RequestTrace.receivedNow("test")));
+    dev.kvraft.server.testing.Await.until("the loop to stop", java.time.Duration.ofSeconds(10), loop::died);
+    var r = call(Requests.staleGet(2, "x"));
+    assertEquals(Error.Code.UNAVAILABLE, r.getError().getCode(), "answered for the dead loop: " + r);
+    assertTrue(answers.isEmpty(), "the snapshot request got no second answer: " + answers);
   }
 
   @Test
@@ -102,7 +116,7 @@ class LoopFailuresTest {
     var r = answers.poll(10, TimeUnit.SECONDS);
     assertNotNull(r, "the read was not answered");
     assertEquals(Error.Code.INTERNAL, r.getError().getCode(), r.toString());
-    assertEquals("a code from a newer build", r.getError().getMessage());
+    assertTrue(r.getError().getMessage().startsWith("a code from a newer build"), r.toString());
     assertStillServes(2);
   }
 

@@ -95,9 +95,21 @@ class LoopFuzzTest {
       }
       var wrote = sink.first.get(put.getId());
       var read = sink.first.get(get.getId());
-      assertTrue(wrote.hasError() ? !wrote.getError().getMessage().isEmpty()
+      // The random requests may have raised an alarm or turned auth on: then the put is refused, for that reason.
+      var refusals = java.util.Set.of(dev.kvraft.proto.Error.Code.RESOURCE_EXHAUSTED,
+          dev.kvraft.proto.Error.Code.PERMISSION_DENIED, dev.kvraft.proto.Error.Code.UNAUTHENTICATED);
+      assertTrue(wrote.hasError() ? refusals.contains(wrote.getError().getCode())
           : read.getGet().getKv().getValue().toStringUtf8().equals("alive"),
-          "seed " + SEED + ": the loop still applies and reads, or refuses with a reason: " + wrote + read);
+          "seed " + SEED + ": the loop still applies and reads, or refuses for a reason: " + wrote + read);
+      assertFalse(loop.died(), "seed " + SEED + ": the loop lives");
+      assertEquals(List.of(), raftThread.failedApplies, "seed " + SEED + ": every entry applied");
+      assertEquals(Map.of(), sink.answeredTwice, "seed " + SEED + ": one answer per request");
+      for (var r : sent) {
+        var a = sink.first.get(r.getId());
+        assertFalse(a.hasError() && (a.getError().getCode() == dev.kvraft.proto.Error.Code.INTERNAL
+            || a.getError().getCode() == dev.kvraft.proto.Error.Code.UNAVAILABLE && a.getError().getMessage()
+            .contains("database loop stopped")), "seed " + SEED + ": request failed on the loop: " + r + " -> " + a);
+      }
       if (Boolean.getBoolean("kvraft.fuzz.stats")) {
         var counts = new java.util.TreeMap<String, Integer>();
         for (var r : sent) {
@@ -227,6 +239,9 @@ class LoopFuzzTest {
   /** The first message each request got: its answer, or a watch's first (the loop may send either way). */
   private static final class Answers implements WatchSink {
     final Map<Long, Response> first = new ConcurrentHashMap<>();
+    /** Answers ({@link #reply}, not a watch's stream messages) to a request that had one already. */
+    final Map<Long, Response> answeredTwice = new ConcurrentHashMap<>();
+    private final java.util.Set<Long> answered = ConcurrentHashMap.newKeySet();
 
     void awaitAll(List<Request> requests, String what) throws InterruptedException {
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
@@ -239,10 +254,15 @@ class LoopFuzzTest {
       }
     }
 
-    @Override public void reply(Response response) { first.putIfAbsent(response.getId(), response); }
-    @Override public boolean offer(Response message) { reply(message); return true; }
+    @Override public void reply(Response response) {
+      if (!answered.add(response.getId()) && !response.hasWatch()) {
+        answeredTwice.put(response.getId(), response);
+      }
+      first.putIfAbsent(response.getId(), response);
+    }
+    @Override public boolean offer(Response message) { first.putIfAbsent(message.getId(), message); return true; }
     @Override public void send() { }
-    @Override public boolean put(Response message) { reply(message); return true; }
+    @Override public boolean put(Response message) { first.putIfAbsent(message.getId(), message); return true; }
     @Override public boolean awaitRoom() { return true; }
     @Override public boolean isOpen() { return true; }
     @Override public void close() { }
@@ -254,6 +274,8 @@ class LoopFuzzTest {
   private static final class CommittingRaft implements AutoCloseable {
     private final Thread thread;
     private volatile boolean stopped;
+    /** The entries whose apply failed (the loop died of them). */
+    final List<Long> failedApplies = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     CommittingRaft(DatabaseLoopTest.FakeRaft raft, DatabaseLoop loop) {
       this.thread = Thread.ofPlatform().name("fuzz-raft").start(() -> {
@@ -263,7 +285,13 @@ class LoopFuzzTest {
             var p = raft.proposals.poll(5, TimeUnit.MILLISECONDS);
             if (p != null) {
               p.result().complete(null);
-              loop.stateMachine().applied(LogPosition.of(raft.term, index++), p.entry().toByteString());
+              long at = index++;
+              loop.stateMachine().applied(LogPosition.of(raft.term, at), p.entry().toByteString())
+                  .whenComplete((done, failed) -> {
+                    if (failed != null) {
+                      failedApplies.add(at);
+                    }
+                  });
             }
             for (var b = raft.barriers.poll(); b != null; b = raft.barriers.poll()) {
               b.complete(index - 1);
