@@ -2,6 +2,7 @@ package dev.kvraft.shell;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import dev.kvraft.proto.Compare;
@@ -38,6 +39,28 @@ class TxnCommandTest {
   @ValueSource(strings = {"value(k)", "size(k) = 1", "version(k) = many", "value(a b) = 1", "value(k) = "})
   void badComparesAreUsageErrors(String line) {
     assertThrows(UsageException.class, () -> TxnCommandAccess.compare(line));
+  }
+
+  @Test
+  void aGetLeftOutOfTheAnswerIsNotShownAsNotFound() {
+    var built = dev.kvraft.proto.Txn.newBuilder().addSuccess(TxnCommandAccess.op("get a"))
+        .addSuccess(TxnCommandAccess.op("get b")).addSuccess(TxnCommandAccess.op("get c")).build();
+    var result = dev.kvraft.proto.TxnResult.newBuilder().setSucceeded(true)
+        .addResults(dev.kvraft.proto.OpResult.newBuilder().setGet(dev.kvraft.proto.GetResult.newBuilder()
+            .setKv(dev.kvraft.proto.KeyValue.newBuilder().setKey(ByteString.copyFromUtf8("a"))
+                .setValue(ByteString.copyFromUtf8("1")))))
+        .addResults(dev.kvraft.proto.OpResult.newBuilder().setGet(dev.kvraft.proto.GetResult.newBuilder()
+            .setTruncated(true)))
+        .addResults(dev.kvraft.proto.OpResult.newBuilder().setGet(dev.kvraft.proto.GetResult.getDefaultInstance()))
+        .build();
+    var lines = TxnCommandAccess.lines(built, result);
+    assertEquals("SUCCESS", lines.get(0));
+    assertEquals("a = 1", lines.get(1));
+    assertTrue(lines.get(2).startsWith("b (left out") && lines.get(2).contains("limit.answer.bytes"), lines.get(2));
+    assertEquals("c (not found)", lines.get(3));
+    var results = (java.util.List<?>) TxnCommandAccess.json(built, result).get("results");
+    assertEquals(java.util.Map.of("truncated", true), results.get(1));
+    assertEquals(null, results.get(2));
   }
 
   @Test

@@ -7,9 +7,10 @@ package dev.kvraft.server.config;
  * @param maxKeyBytes   largest key; keys are 1..maxKeyBytes bytes
  * @param maxValueBytes largest value
  * @param maxScanLimit  most key-values one Scan returns, and the default when it names none
- * @param maxAnswerBytes bytes of key-values at which a scan answer, or a write's list of deleted key-values, stops
- *                      (the one that reaches it is the last; a scan holds at least one): a scan then says
- *                      {@code more}, a delete {@code prev_truncated}
+ * @param maxAnswerBytes bytes of key-values at which a scan answer, or a write's answer (a txn's gets, previous and
+ *                      deleted key-values together), stops (the one that reaches it is the last; a scan holds at
+ *                      least one): a scan then says {@code more}, a delete {@code prev_truncated}, a txn's get
+ *                      {@code truncated} and put {@code prev_truncated}
  * @param maxTxnOps     most compares, and most operations per branch, in one Txn
  * @param maxConnections most open client connections; past it a new one gets one OVERLOADED frame and is closed
  */

@@ -142,7 +142,10 @@ public final class KvState {
     this(dev.kvraft.server.config.Limits.DEFAULT.maxAnswerBytes());
   }
 
-  /** @param answerBytes {@code limit.answer.bytes}: past it a scan says {@code more}, a delete {@code prev_truncated} */
+  /**
+   * @param answerBytes {@code limit.answer.bytes}: past it a scan says {@code more}, a delete {@code prev_truncated},
+   *     and in a txn a get {@code truncated}, a put {@code prev_truncated}
+   */
   public KvState(int answerBytes) {
     if (answerBytes <= 0) {
       throw new IllegalArgumentException("answerBytes must be positive, got " + answerBytes);
@@ -414,7 +417,11 @@ public final class KvState {
     listener.applied(OpKind.PUT, put.getKey(), put.getValue(), rev, prev == null ? OpOutcome.CREATED : OpOutcome.UPDATED);
     var r = PutResult.newBuilder();
     if (put.getPrevKv() && prev != null) {
-      r.setPrev(prev.toKeyValue());
+      if (takeAnswerRoom(prev)) {
+        r.setPrev(prev.toKeyValue());
+      } else {
+        r.setPrevTruncated(true);
+      }
     }
     return r.build();
   }
@@ -468,12 +475,23 @@ public final class KvState {
    * {@link #answerBytes}: the first always comes, the one that reaches the bound is the last.
    */
   private void addPrev(DeleteResult.Builder r, Entry prev) {
-    if (answerRoom <= 0) {
+    if (takeAnswerRoom(prev)) {
+      r.addPrev(prev.toKeyValue());
+    } else {
       r.setPrevTruncated(true);
-      return;
     }
-    r.addPrev(prev.toKeyValue());
-    answerRoom -= prev.key().length + prev.value().length;
+  }
+
+  /**
+   * Whether the answer of the write being applied (a txn's gets, puts' and deletes' previous key-values together)
+   * may hold {@code e}: until it reaches {@link #answerBytes}, the first always, the one that reaches it the last.
+   */
+  private boolean takeAnswerRoom(Entry e) {
+    if (answerRoom <= 0) {
+      return false;
+    }
+    answerRoom -= e.key().length + e.value().length;
+    return true;
   }
 
   private TxnResult txn(Txn txn, OpListener listener) {
@@ -503,8 +521,10 @@ public final class KvState {
         case GET -> {
           var e = entryOf(Key.of(op.getGet().getKey()));
           var g = GetResult.newBuilder();
-          if (e != null) {
+          if (e != null && takeAnswerRoom(e)) {
             g.setKv(e.toKeyValue());
+          } else if (e != null) {
+            g.setTruncated(true);
           }
           results.add(OpResult.newBuilder().setGet(g).build());
         }

@@ -242,6 +242,40 @@ class KvStateTest {
   }
 
   @Test
+  void aTxnsGetsAndPutsPreviousValuesShareTheAnswerBound() {
+    var small = new KvState(1000);
+    putAll(small, "k0", "k1", "k2", "k3", "k4"); // 300 bytes each, key and value
+    var txn = Txn.newBuilder();
+    for (var k : List.of("k0", "k1", "k2", "k3")) {
+      txn.addSuccess(Op.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder().setKey(b(k))));
+    }
+    txn.addSuccess(Op.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder().setKey(b("absent"))));
+    txn.addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(b("k4")).setValue(b("new")).setPrevKv(true)));
+    var results = small.apply(WriteOp.newBuilder().setTxn(txn).build(), KvState.OpListener.NONE).getTxn()
+        .getResultsList();
+    // 300, 600, 900, then 1,200 reaches the bound: four gets come, the one that reaches it the last.
+    for (int i = 0; i < 4; i++) {
+      assertTrue(results.get(i).getGet().hasKv(), "get " + i);
+      assertFalse(results.get(i).getGet().getTruncated());
+    }
+    assertFalse(results.get(4).getGet().hasKv() || results.get(4).getGet().getTruncated(), "no such key: neither");
+    var put = results.get(5).getPut();
+    assertFalse(put.hasPrev(), "past the bound: the put's previous value is left out");
+    assertTrue(put.getPrevTruncated());
+    assertEquals(b("new"), small.get(b("k4")).getValue(),
+        "the put ran all the same");
+
+    var more = small.apply(WriteOp.newBuilder().setTxn(Txn.newBuilder()
+        .addSuccess(Op.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder().setKey(b("k0"))))
+        .addSuccess(Op.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder().setKey(b("k1"))))
+        .addSuccess(Op.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder().setKey(b("k2"))))
+        .addSuccess(Op.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder().setKey(b("k3"))))
+        .addSuccess(Op.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder().setKey(b("k0"))))).build(),
+        KvState.OpListener.NONE).getTxn();
+    assertTrue(more.getResults(4).getGet().getTruncated(), "each txn has its own bound, and this one reached it");
+  }
+
+  @Test
   void keysSortAsUnsignedBytes() {
     state.apply(WriteOp.newBuilder().setPut(Put.newBuilder().setKey(ByteString.copyFrom(new byte[] {(byte) 0xff}))
         .setValue(b("high"))).build(), KvState.OpListener.NONE);

@@ -7,6 +7,7 @@ import dev.kvraft.proto.Get;
 import dev.kvraft.proto.Op;
 import dev.kvraft.proto.Put;
 import dev.kvraft.proto.Txn;
+import dev.kvraft.proto.TxnResult;
 import dev.kvraft.shell.Args;
 import dev.kvraft.shell.Format;
 import dev.kvraft.shell.Output;
@@ -18,6 +19,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
 
@@ -54,35 +56,54 @@ public final class TxnCommand implements ShellCommand {
     }
     var built = txn.build();
     var result = ctx.client().txn(built);
-    var ops = result.getSucceeded() ? built.getSuccessList() : built.getFailureList();
     if (ctx.format() == Format.JSON) {
-      var m = new LinkedHashMap<String, Object>();
-      m.put("succeeded", result.getSucceeded());
-      var list = new ArrayList<Object>();
-      for (var r : result.getResultsList()) {
-        switch (r.getResultCase()) {
-          case GET -> list.add(r.getGet().hasKv() ? Output.json(r.getGet().getKv(), true) : null);
-          case PUT -> list.add("OK");
-          case DELETE -> list.add(r.getDelete().getDeleted());
-          default -> list.add(null);
-        }
-      }
-      m.put("results", list);
-      ctx.out().println(Output.toJson(m));
+      ctx.out().println(Output.toJson(json(built, result)));
       return;
     }
-    ctx.out().println(result.getSucceeded() ? "SUCCESS" : "FAILURE");
+    lines(built, result).forEach(ctx.out()::println);
+  }
+
+  /** A get left out of a txn's answer (it reached limit.answer.bytes): the key exists, and is read on its own. */
+  private static final String LEFT_OUT = "(left out: the txn's answer reached the node's limit.answer.bytes; get it"
+      + " on its own)";
+
+  /** The answer as kvsh prints it: SUCCESS or FAILURE, then a line per request of the branch that ran. */
+  static List<String> lines(Txn built, TxnResult result) {
+    var ops = result.getSucceeded() ? built.getSuccessList() : built.getFailureList();
+    var lines = new ArrayList<String>();
+    lines.add(result.getSucceeded() ? "SUCCESS" : "FAILURE");
     for (int i = 0; i < result.getResultsCount(); i++) {
       var r = result.getResults(i);
       switch (r.getResultCase()) {
-        case GET -> ctx.out().println(r.getGet().hasKv()
-            ? Output.show(ops.get(i).getGet().getKey()) + " = " + Output.show(r.getGet().getKv().getValue())
-            : Output.show(ops.get(i).getGet().getKey()) + " (not found)");
-        case PUT -> ctx.out().println("OK");
-        case DELETE -> ctx.out().println("deleted " + r.getDelete().getDeleted());
+        case GET -> {
+          var key = Output.show(ops.get(i).getGet().getKey());
+          lines.add(r.getGet().hasKv() ? key + " = " + Output.show(r.getGet().getKv().getValue())
+              : r.getGet().getTruncated() ? key + " " + LEFT_OUT : key + " (not found)");
+        }
+        case PUT -> lines.add("OK");
+        case DELETE -> lines.add("deleted " + r.getDelete().getDeleted());
         default -> { }
       }
     }
+    return lines;
+  }
+
+  /** The answer with --format json: a get's key-value, null when not found, or {"truncated": true}. */
+  static Map<String, Object> json(Txn built, TxnResult result) {
+    var m = new LinkedHashMap<String, Object>();
+    m.put("succeeded", result.getSucceeded());
+    var list = new ArrayList<Object>();
+    for (var r : result.getResultsList()) {
+      switch (r.getResultCase()) {
+        case GET -> list.add(r.getGet().hasKv() ? Output.json(r.getGet().getKv(), true)
+            : r.getGet().getTruncated() ? Map.of("truncated", true) : null);
+        case PUT -> list.add("OK");
+        case DELETE -> list.add(r.getDelete().getDeleted());
+        default -> list.add(null);
+      }
+    }
+    m.put("results", list);
+    return m;
   }
 
   /** Lines up to an empty one (or the end of input). */

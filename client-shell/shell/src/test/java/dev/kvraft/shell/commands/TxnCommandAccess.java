@@ -14,4 +14,12 @@ public final class TxnCommandAccess {
   public static Op op(String line) {
     return TxnCommand.op(line);
   }
+
+  public static java.util.List<String> lines(dev.kvraft.proto.Txn built, dev.kvraft.proto.TxnResult result) {
+    return TxnCommand.lines(built, result);
+  }
+
+  public static java.util.Map<String, Object> json(dev.kvraft.proto.Txn built, dev.kvraft.proto.TxnResult result) {
+    return TxnCommand.json(built, result);
+  }
 }
