@@ -16,7 +16,8 @@ import java.util.concurrent.TimeUnit;
  * the recorded history hands the watcher back to the loop ({@link Watches#join}). At most
  * {@value #READERS} catch-ups read kvraft.db at a time; one that waits for its client holds no read slot. At most
  * {@value #OPEN_AT_ONCE} run at a time, {@value #OPEN_PER_CONNECTION} of one connection's; the others are started
- * when their turn comes ({@link CatchUpTurns}), connection by connection: each
+ * when their turn comes ({@link CatchUpTurns}), connection by connection, and one that has run for
+ * {@link #SLICE_NANOS} gives its turn up to them between two messages and queues again to go on: each
  * holds a SQLite connection (three file descriptors), a page ({@value #PAGE_BYTES} bytes of keys and values) and up
  * to {@value #SEEN_BYTES} bytes of keys seen until it is done, and watches from the past could otherwise take the
  * descriptors Raft's log needs (up to {@code limit.watches} of them, each with its own catch-up).
@@ -26,7 +27,7 @@ import java.util.concurrent.TimeUnit;
 final class WatchCatchUp implements Runnable {
   static final int READERS = 4;
   static final int OPEN_AT_ONCE = 16;
-  /** At most this many of one connection's: a client that reads slowly holds its turns as long as it reads. */
+  /** At most this many of one connection's (each for a slice at a time while others wait: {@link #SLICE_NANOS}). */
   static final int OPEN_PER_CONNECTION = 4;
   static final int PAGE_ROWS = 2_000;
   /** Keys and values of one page in memory at most (a single larger revision comes whole). */
@@ -35,6 +36,14 @@ final class WatchCatchUp implements Runnable {
   private static final long RETRY_MILLIS = 50;
   /** Keys whose latest change this catch-up saw, for prev_kv without a query: at most this many bytes. */
   private static final long SEEN_BYTES = 16L << 20;
+  /**
+   * A catch-up that has held its turn this long gives it up as soon as another catch-up waits for one, and queues
+   * again to go on from where it is: a client that reads its events slowly (never slowly enough to be closed) holds
+   * a turn for at most about this long at a time, not until its history is done.
+   */
+  static final long SLICE_NANOS = TimeUnit.SECONDS.toNanos(1);
+  /** What {@link #send} says when the catch-up must stop: the client stopped reading (its connection is closed). */
+  private static final long STOPPED = -1;
 
   private final Watches hub;
   private final Watcher w;
@@ -44,6 +53,8 @@ final class WatchCatchUp implements Runnable {
   private final long asked;
   /** Bytes of keys and values in the catch-up's map of keys seen. */
   private long seenBytes;
+  /** System.nanoTime() when this run got its turn (its thread started). */
+  private long turnStarted;
 
   private WatchCatchUp(Watches hub, Watcher w, long from, boolean retry, long asked) {
     this.asked = asked;
@@ -64,6 +75,7 @@ final class WatchCatchUp implements Runnable {
 
   @Override
   public void run() {
+    turnStarted = System.nanoTime();
     HistoryReader reader = null;
     long next = from;
     try {
@@ -100,10 +112,15 @@ final class WatchCatchUp implements Runnable {
               + " this node installed)", page.compactedBelow());
           return;
         }
-        if (!send(page, reader, seen)) {
+        long sent = send(page, reader, seen);
+        if (sent == STOPPED) {
           return;
         }
-        next = page.next();
+        next = sent > 0 ? sent : page.next();
+        if (sent > 0 || !page.end() && yields()) {
+          goOnLater(next);
+          return;
+        }
         if (page.end()) {
           // Back to the loop only once the client has room: else the loop would find the connection full again.
           if (!w.sink.awaitRoom()) {
@@ -148,8 +165,24 @@ final class WatchCatchUp implements Runnable {
     }
   }
 
-  /** The page's events for this watcher, whole revisions per message; false when the client stopped reading. */
-  private boolean send(HistoryReader.Page page, HistoryReader reader, HashMap<ByteString, HistoryReader.Change> seen)
+  /** Whether this run has held its turn for its slice while another catch-up waits for one. */
+  private boolean yields() {
+    return System.nanoTime() - turnStarted > SLICE_NANOS && hub.catchUps().waiting() > 0;
+  }
+
+  /**
+   * Gives the turn up (the caller returns, and its {@code finally} hands the turn on) and queues the rest of this
+   * catch-up, from revision {@code next}, behind the catch-ups that wait. The watcher stays behind meanwhile.
+   */
+  private void goOnLater(long next) {
+    start(hub, w, next, false);
+  }
+
+  /**
+   * The page's events for this watcher, whole revisions per message: 0 when it sent them all, {@link #STOPPED} when
+   * the client stopped reading, or the revision to go on from when it {@link #yields} its turn after a message.
+   */
+  private long send(HistoryReader.Page page, HistoryReader reader, HashMap<ByteString, HistoryReader.Change> seen)
       throws InterruptedException, StorageException {
     var events = WatchResult.newBuilder();
     long bytes = 0;
@@ -176,13 +209,16 @@ final class WatchCatchUp implements Runnable {
       boolean revisionEnds = i + 1 == changes.size() || changes.get(i + 1).revision() != c.revision();
       if (revisionEnds && bytes >= WatchMessages.MESSAGE_BYTES) {
         if (!put(events, lastEvent)) {
-          return false;
+          return STOPPED;
         }
         events = WatchResult.newBuilder();
         bytes = 0;
+        if (i + 1 < changes.size() && yields()) {
+          return c.revision() + 1; // every change up to this revision is sent or not the watcher's
+        }
       }
     }
-    return events.getEventsCount() == 0 || put(events, lastEvent);
+    return events.getEventsCount() == 0 || put(events, lastEvent) ? 0 : STOPPED;
   }
 
   private dev.kvraft.proto.Event event(HistoryReader.Change c, ByteString key, HistoryReader reader,

@@ -52,7 +52,7 @@ class WatchesTest {
    * A connection that has room, recording what it is sent; told to ({@link #refuse}), its next few {@link #offer}s
    * for one watch find it full, and it records those in {@link #refused}.
    */
-  static final class Sink implements WatchSink {
+  static class Sink implements WatchSink {
     final List<Response> got = new CopyOnWriteArrayList<>();
     final List<Response> refused = new CopyOnWriteArrayList<>();
     private long refuseId;
