@@ -38,9 +38,19 @@ import org.apache.ratis.util.TimeDuration;
  * for {@link #closeNonMembers()}: {@code incoming} (accepted channels, each removed when it closes) and
  * {@code outgoing} (the proxies its map made, pruned of closed ones whenever it makes one and at each membership
  * change).
+ *
+ * <p>The port takes at most {@value #MAX_INCOMING} connections at a time, {@value #MAX_INCOMING_PER_ADDRESS} from
+ * one address: a member needs a few, and before its handshake a connection is anyone's, holding a descriptor the
+ * Raft log and SQLite need. Past either, a new connection is closed at once (logged at most once a minute).
  */
 final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyMap<TlsPeerProxy>> {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TlsServerRpc.class);
+  static final int MAX_INCOMING = 1024;
+  static final int MAX_INCOMING_PER_ADDRESS = 64;
+  /** System.nanoTime() of the last "connections refused" line, so that a flood logs one line a minute. */
+  private final java.util.concurrent.atomic.AtomicLong lastRefusalLog = new java.util.concurrent.atomic.AtomicLong(
+      System.nanoTime() - TimeUnit.MINUTES.toNanos(1));
+  private final java.util.concurrent.atomic.AtomicLong refusedSinceLog = new java.util.concurrent.atomic.AtomicLong();
   private final RaftServer server;
   private final TlsNettyTransport transport;
   private final EventLoopGroup bossGroup;
@@ -97,6 +107,10 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
         .childHandler(new ChannelInitializer<SocketChannel>() {
           @Override
           protected void initChannel(SocketChannel ch) {
+            if (!admit(ch)) {
+              ch.close();
+              return;
+            }
             var p = ch.pipeline();
             p.addLast("tls", transport.contexts().server().newHandler(ch.alloc()));
             Frames.addCodec(p, RaftNettyServerRequestProto.getDefaultInstance());
@@ -115,6 +129,25 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
     } catch (Exception e) {
       throw new IOException("cannot bind the Raft TLS port " + bindAddress + ": " + e.getMessage(), e);
     }
+  }
+
+  /** Whether {@code ch} fits under {@link #MAX_INCOMING} and {@link #MAX_INCOMING_PER_ADDRESS}; else logs. */
+  private boolean admit(SocketChannel ch) {
+    var from = ch.remoteAddress() == null ? null : ch.remoteAddress().getAddress();
+    long sameAddress = from == null ? 0 : incoming.stream().filter(c -> c.remoteAddress() instanceof InetSocketAddress a
+        && from.equals(a.getAddress())).limit(MAX_INCOMING_PER_ADDRESS).count();
+    if (incoming.size() < MAX_INCOMING && sameAddress < MAX_INCOMING_PER_ADDRESS) {
+      return true;
+    }
+    refusedSinceLog.incrementAndGet();
+    long last = lastRefusalLog.get();
+    long now = System.nanoTime();
+    if (now - last >= TimeUnit.MINUTES.toNanos(1) && lastRefusalLog.compareAndSet(last, now)) {
+      LOG.warn("Raft port {}: refused {} connection(s) in the last minute, the last from {} ({} open, at most {}, {}"
+          + " from one address); only members should reach this port", bindAddress, refusedSinceLog.getAndSet(0),
+          ch.remoteAddress(), incoming.size(), MAX_INCOMING, MAX_INCOMING_PER_ADDRESS);
+    }
+    return false;
   }
 
   @Override

@@ -312,6 +312,62 @@ class TlsClusterTest {
     return reply;
   }
 
+  /**
+   * Anyone may open a TCP connection to the Raft port, and before its handshake it holds a descriptor the node's log
+   * needs: the port takes at most {@link TlsServerRpc#MAX_INCOMING_PER_ADDRESS} from one address, and the cluster
+   * goes on committing meanwhile.
+   */
+  @Test
+  void theRaftPortTakesAtMost64ConnectionsFromOneAddressAndTheClusterGoesOn(@TempDir Path dir) throws Exception {
+    var certs = TestCerts.in(dir);
+    startThreeTlsNodes(certs, dir);
+    var target = leader(servers.list());
+    var peer = target.config().self();
+    var held = new ArrayList<java.net.Socket>();
+    try {
+      for (int i = 0; i < TlsServerRpc.MAX_INCOMING_PER_ADDRESS; i++) {
+        held.add(rawFrom("127.0.0.2", peer.host(), peer.peerPort()));
+      }
+      // The server closes a connection past the bound at once; it keeps one within it open, awaiting a handshake.
+      var last = held.getLast();
+      dev.kvraft.server.testing.Await.until("the 64 connections to be taken", WAIT,
+          () -> !closedByServer(last, 300));
+      try (var past = rawFrom("127.0.0.2", peer.host(), peer.peerPort())) {
+        assertTrue(closedByServer(past, 5_000), "the 65th connection from 127.0.0.2 is closed at once");
+      }
+      try (var other = rawFrom("127.0.0.3", peer.host(), peer.peerPort())) {
+        assertFalse(closedByServer(other, 300), "another address is still taken");
+      }
+      try (var c = RawClient.to(target)) {
+        var r = c.call(Requests.put(1, "during", "flood"));
+        assertFalse(r.hasError(), "the cluster still commits: " + r);
+      }
+    } finally {
+      for (var s : held) {
+        s.close();
+      }
+    }
+  }
+
+  private static java.net.Socket rawFrom(String from, String host, int port) throws IOException {
+    var s = new java.net.Socket();
+    s.bind(new java.net.InetSocketAddress(from, 0));
+    s.connect(new java.net.InetSocketAddress(host, port), 2_000);
+    return s;
+  }
+
+  /** Whether the server closed {@code s} within {@code millis} (it sends nothing before the client's hello). */
+  private static boolean closedByServer(java.net.Socket s, int millis) throws IOException {
+    s.setSoTimeout(millis);
+    try {
+      return s.getInputStream().read() < 0;
+    } catch (java.net.SocketTimeoutException open) {
+      return false;
+    } catch (java.net.SocketException reset) {
+      return true;
+    }
+  }
+
   @Test
   void tlsNeedsAllThreeFiles(@TempDir Path dir) {
     var e = assertThrows(IllegalArgumentException.class,
