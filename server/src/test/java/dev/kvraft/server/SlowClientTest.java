@@ -184,7 +184,7 @@ class SlowClientTest {
 
   @Test
   void aLargeFrameSentSlowlyHoldsOnlyWhatArrivedOfThePartialFramesCap() throws Exception {
-    start(Map.of("limit.partial.frames.bytes", String.valueOf(1 << 20)));
+    start(Map.of("limit.partial.frames.bytes", String.valueOf(1 << 20), "limit.frame.bytes", String.valueOf(1 << 20)));
     try (var first = connect(); var second = connect()) {
       // Each announces a 700 KiB frame and sends a few bytes of it: together the announced lengths pass the 1 MiB
       // cap, what arrived does not.
@@ -205,7 +205,7 @@ class SlowClientTest {
 
   @Test
   void halfSentLargeFramesAreCappedInTotal() throws Exception {
-    start(Map.of("limit.partial.frames.bytes", String.valueOf(1 << 20)));
+    start(Map.of("limit.partial.frames.bytes", String.valueOf(1 << 20), "limit.frame.bytes", String.valueOf(1 << 20)));
     try (var first = connect(); var second = connect()) {
       // Each announces a 700 KiB frame and sends 600 KiB of it: together past the 1 MiB cap.
       for (var s : new Socket[] {first, second}) {

@@ -287,21 +287,7 @@ public final class AuthState implements dev.kvraft.server.db.SystemState {
         }
         users.put(name, new User(system.getOrDefault(SECRET + name, ""), rs));
       } else if (k.startsWith(ROLE)) {
-        var perms = new ArrayList<Permission>();
-        for (var p : PERMISSION_SEPARATOR.split(v)) {
-          if (p.isBlank()) {
-            continue;
-          }
-          var decoded = decode(p);
-          if (decoded == null) {
-            LOG.warn("snapshot: role '{}' has a permission this build cannot read ('{}'); it is left out. A build"
-                + " before 2026-12-07 let a grant name a type no value names; it granted nothing",
-                k.substring(ROLE.length()), p);
-          } else {
-            perms.add(decoded);
-          }
-        }
-        roles.put(k.substring(ROLE.length()), perms);
+        roles.put(k.substring(ROLE.length()), decodeRole(k.substring(ROLE.length()), v));
       }
     });
     publish();
@@ -325,36 +311,71 @@ public final class AuthState implements dev.kvraft.server.db.SystemState {
   private static String encode(Permission p) {
     var hex = java.util.HexFormat.of();
     return p.getType().name().toLowerCase(java.util.Locale.ROOT) + " " + hex.formatHex(p.getKey().toByteArray())
-        + " " + hex.formatHex(p.getRangeEnd().toByteArray()) + " (" + Permissions.describe(p, key -> {
-          var shown = Permissions.show(key);
-          return shown.indexOf(';') < 0 ? shown : "0x" + hex.formatHex(key.toByteArray());
-        }) + ")";
+        + " " + hex.formatHex(p.getRangeEnd().toByteArray()) + " (" + describe(p) + ")";
+  }
+
+  /** A permission's description in a snapshot: its keys as text unless they hold {@code ;}, then in hex. */
+  private static String describe(Permission p) {
+    return Permissions.describe(p, key -> {
+      var shown = Permissions.show(key);
+      return shown.indexOf(';') < 0 ? shown : "0x" + java.util.HexFormat.of().formatHex(key.toByteArray());
+    });
   }
 
   /**
-   * Where one permission ends in a role's snapshot value: {@code "; "} followed by the next one's type and hex keys.
-   * This build never writes {@code "; "} inside a description, but earlier builds did (a key holding it, shown as
-   * text), and their snapshots must still install.
+   * A role's permissions as {@link #encode} wrote them, joined by {@code "; "}, read by their structure rather than
+   * split: each is its type and two hex keys, then its description in parentheses, which must be exactly what this
+   * build or an earlier one wrote for those keys. Earlier builds showed a key holding {@code "; "} as text, so a
+   * split could take a key's text for one more permission (found by review). A type no value names (kept by builds
+   * before 2026-12-07; it granted nothing) is left out, with a WARN. Anything else unreadable fails the install.
    */
-  private static final java.util.regex.Pattern PERMISSION_SEPARATOR =
-      java.util.regex.Pattern.compile("; (?=[a-z]+ [0-9a-f]* [0-9a-f]* \\()");
-
-  /** A permission as {@link #encode} wrote it; null for a type this build does not know. */
-  private static Permission decode(String s) {
-    var parts = s.split(" ", 4);
+  private static List<Permission> decodeRole(String role, String v) {
+    var perms = new ArrayList<Permission>();
     var hex = java.util.HexFormat.of();
-    Permission.Type type;
-    try {
-      type = Permission.Type.valueOf(parts[0].toUpperCase(java.util.Locale.ROOT));
-    } catch (IllegalArgumentException e) {
-      return null;
+    int at = 0;
+    while (at < v.length()) {
+      int a = v.indexOf(' ', at);
+      int b = a < 0 ? -1 : v.indexOf(' ', a + 1);
+      int c = b < 0 ? -1 : v.indexOf(' ', b + 1);
+      if (c < 0 || !v.startsWith("(", c + 1)) {
+        throw unreadable(role, v);
+      }
+      Permission p;
+      boolean unknown;
+      try {
+        var type = Permission.Type.valueOf(v.substring(at, a).toUpperCase(java.util.Locale.ROOT));
+        unknown = type == Permission.Type.UNRECOGNIZED;
+        var built = Permission.newBuilder().setKey(ByteString.copyFrom(hex.parseHex(v, a + 1, b)))
+            .setRangeEnd(ByteString.copyFrom(hex.parseHex(v, b + 1, c)));
+        p = (unknown ? built.setTypeValue(-1) : built.setType(type)).build();
+      } catch (IllegalArgumentException e) {
+        throw unreadable(role, v);
+      }
+      int after = -1;
+      for (var description : List.of(describe(p), Permissions.describe(p))) {
+        int end = c + 1 + description.length() + 2;
+        if (v.startsWith("(" + description + ")", c + 1) && (end == v.length() || v.startsWith("; ", end))) {
+          after = end;
+          break;
+        }
+      }
+      if (after < 0) {
+        throw unreadable(role, v);
+      }
+      if (unknown) {
+        LOG.warn("snapshot: role '{}' has a permission of a type this build does not know ({}); it is left out (it"
+            + " granted nothing)", role, v.substring(at, after));
+      } else {
+        perms.add(p);
+      }
+      at = after == v.length() ? after : after + 2;
     }
-    if (type == Permission.Type.UNRECOGNIZED) {
-      return null;
-    }
-    return Permission.newBuilder().setType(type)
-        .setKey(ByteString.copyFrom(hex.parseHex(parts[1])))
-        .setRangeEnd(ByteString.copyFrom(hex.parseHex(parts.length > 2 ? parts[2] : ""))).build();
+    return perms;
+  }
+
+  private static IllegalStateException unreadable(String role, String value) {
+    return new IllegalStateException("snapshot: role '" + role + "' has permissions this build cannot read: '" + value
+        + "'; the snapshot is damaged, or from a newer build");
   }
 
   static Error unauthenticated() {

@@ -102,6 +102,11 @@ public record ServerConfig(
       throw new IllegalArgumentException("node.id '" + nodeId + "' is not in cluster " + cluster
           + ": add it there, or pick one of " + ids);
     }
+    if (connections.partialFramesBytes() < limits.maxFrameBytes()) {
+      // One frame of the largest size must fit, or it could never be received while any other frame is.
+      throw new IllegalArgumentException("limit.partial.frames.bytes (" + connections.partialFramesBytes()
+          + ") must be at least limit.frame.bytes (" + limits.maxFrameBytes() + ")");
+    }
     if (metricsAddress.isPresent()) {
       var m = metricsAddress.get();
       var self = cluster.stream().filter(p -> p.id().equals(nodeId)).findFirst().orElseThrow();

@@ -79,6 +79,8 @@ public final class DatabaseLoop implements AutoCloseable {
   private final CallIds ids;
   private final CommitNotice commitNotice;
   private long takenCommands;
+  /** {@link Replies#answered()} as the command being handled was taken: whether it answered since. */
+  private long answeredBeforeCommand;
   private volatile int inFlightView;
 
   public DatabaseLoop(ServerConfig config, String proposer) {
@@ -312,8 +314,8 @@ public final class DatabaseLoop implements AutoCloseable {
     int handled = 0;
     try {
       while (true) {
-        var first = inbox.poll(commitNotice.nanosUntilDue(pending.nanosUntilFirstRetry(System.nanoTime(),
-            TICK_NANOS)));
+        var first = inbox.poll(leases.expiriesWaiting() ? 0
+            : commitNotice.nanosUntilDue(pending.nanosUntilFirstRetry(System.nanoTime(), TICK_NANOS)));
         long turnStart = System.nanoTime();
         handled = 0;
         if (first != null) {
@@ -328,14 +330,16 @@ public final class DatabaseLoop implements AutoCloseable {
               inbox.commandTaken();
               takenCommands++;
               c.trace().taken(turnStart);
-              long answeredBefore = replies.answered();
+              answeredBeforeCommand = replies.answered();
               try {
                 handle(c, writeBatch, readBatch);
               } catch (RuntimeException e) {
-                if (replies.answered() != answeredBefore) {
-                  // It had answered, or handed its answer to another thread (a watch already created, a snapshot
-                  // being written): what it had done to the loop's state is unknown, and a second answer would
-                  // give its connection's slot and bytes back twice. Stop, as for an apply.
+                if (replies.answered() != answeredBeforeCommand || c.request().hasWatch()
+                    || c.request().hasCancelWatch()) {
+                  // It had answered, or handed its answer to another thread (a snapshot being written), or it is a
+                  // watch's, which registers or removes the watch before it answers: what it left in the loop's
+                  // state is unknown, and a second answer would give its connection's slot and bytes back twice.
+                  // Stop, as for an apply.
                   throw e;
                 }
                 commandFailed(c, e);
@@ -383,8 +387,16 @@ public final class DatabaseLoop implements AutoCloseable {
       Thread.currentThread().interrupt();
     } catch (RuntimeException | java.lang.Error e) {
       LOG.error("database loop died: {}; this node can no longer serve, restart it", e.toString(), e);
-      // The event that threw is failed too (its future may wait), unless it was a command, which has its answer.
-      int from = handled < batch.size() && batch.get(handled) instanceof Event.Command ? handled + 1 : handled;
+      // The event that threw is failed too (its future may wait). A command's slot was given back when it was taken:
+      // it is answered here, unless it had answered or handed its answer on.
+      int from = handled;
+      if (handled < batch.size() && batch.get(handled) instanceof Event.Command c) {
+        from++;
+        if (replies.answered() == answeredBeforeCommand) {
+          replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + "'s database loop stopped (" + e
+              + "); it cannot serve until it restarts: use another node", "");
+        }
+      }
       inbox.died(e, batch.subList(Math.min(from, batch.size()), batch.size()));
       throw e;
     } finally {

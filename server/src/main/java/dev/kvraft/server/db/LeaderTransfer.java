@@ -46,8 +46,16 @@ final class LeaderTransfer {
       return;
     }
     var to = target;
+    java.util.concurrent.CompletableFuture<?> transfer;
+    try {
+      transfer = raft.transferLeadership(ids.next(), to, Deadlines.millisLeft(c.deadline()));
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // Raft is closing (its admin executor is shut down): the node is going down.
+      replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is stopping; use another node", "");
+      return;
+    }
     replies.handedOff(); // answered from Raft's thread from here on
-    raft.transferLeadership(ids.next(), to, Deadlines.millisLeft(c.deadline())).whenComplete((ok, err) -> {
+    transfer.whenComplete((ok, err) -> {
       if (err != null) {
         var e = Failures.consensus(err);
         replies.answer(c, Replies.error(id, e.code(), "leadership stays where it was: " + e.getMessage(), ""));

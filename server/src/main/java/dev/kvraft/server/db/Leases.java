@@ -66,6 +66,12 @@ final class Leases implements SystemState {
    * etcd rate-limits its lease revokes, so that a million leases expiring together cost no one turn a million ops.
    */
   static final int EXPIRIES_PER_TURN = REVOKES_PER_ENTRY;
+  /**
+   * The longest TTL, and time left, a lease can have: the client port's bound (RequestValidator), enforced again
+   * when an entry applies, so that one that did not pass it (a TTL of 2^62 seconds) cannot overflow a deadline and
+   * disorder {@link #expiries}.
+   */
+  private static final long MAX_TTL_MS = 1_000_000_000L * 1000;
 
   /** One lease: replicated id, TTL and keys; this node's deadline. */
   static final class Lease {
@@ -115,6 +121,8 @@ final class Leases implements SystemState {
   /** Nanoseconds, as {@link System#nanoTime()}: every deadline and the checkpoint timer read it. */
   private final java.util.function.LongSupplier clock;
   private long nextCheckpoint;
+  /** Whether the last {@link #tick} left expiries due that it had no room for in its turn. */
+  private boolean backlog;
   /**
    * The term in which this node leads and has applied an entry of its own (so every renewal acknowledged before, by
    * it or an earlier leader, is applied here): 0 otherwise. Only then does it expire leases or renew them.
@@ -154,7 +162,7 @@ final class Leases implements SystemState {
       return Response.newBuilder().setError(Error.newBuilder().setCode(Error.Code.CONFLICT)
           .setMessage("lease " + id + " already exists"));
     }
-    long ttlMs = Math.max(1, g.getTtlSeconds()) * 1000;
+    long ttlMs = Math.min(Math.max(1, g.getTtlSeconds()), MAX_TTL_MS / 1000) * 1000;
     var lease = new Lease(id, ttlMs, clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(ttlMs));
     leases.put(id, lease);
     expiries.add(lease);
@@ -220,7 +228,7 @@ final class Leases implements SystemState {
       if (lease == null) {
         return notFound(l.getId());
       }
-      lease.deadline = Math.max(lease.deadline, now + TimeUnit.MILLISECONDS.toNanos(l.getRemainingMs()));
+      lease.deadline = Math.max(lease.deadline, now + TimeUnit.MILLISECONDS.toNanos(within(l.getRemainingMs())));
       reschedule(lease);
       response.setLeaseKeepAlive(LeaseKeepAliveResult.newBuilder().setId(l.getId())
           .setTtlSeconds(lease.ttlMs / 1000));
@@ -342,6 +350,16 @@ final class Leases implements SystemState {
     return null;
   }
 
+  /** {@code ms} within 0 .. {@link #MAX_TTL_MS}. */
+  private static long within(long ms) {
+    return Math.min(Math.max(0, ms), MAX_TTL_MS);
+  }
+
+  /** Whether expiries are due that the last turn had no room for: the loop should take its next turn at once. */
+  boolean expiriesWaiting() {
+    return backlog;
+  }
+
   /** Moves {@code lease} in {@link #expiries} to when the leader must look at it next ({@link Lease#due}). */
   private void reschedule(Lease lease) {
     expiries.remove(lease);
@@ -374,6 +392,7 @@ final class Leases implements SystemState {
       }
     }
     leadingTerm = leader ? term : 0;
+    backlog = false;
     if (!leader) {
       for (var c : pending.takeHeldKeepAlives()) {
         replies.error(c, Error.Code.UNAVAILABLE, "this node lost the leadership before it renewed the lease;"
@@ -394,6 +413,8 @@ final class Leases implements SystemState {
       }
       reschedule(lease); // its deadline, or the time to propose its expiry again: later than now either way
     }
+    // More are due than a turn takes: the loop's next turn comes at once, not at its next tick.
+    backlog = !expiries.isEmpty() && expiries.first().due - now <= 0;
     if (!expired.isEmpty()) {
       OwnProposals.propose(raft, ids, proposer, expired, expired.size() + " lease expiries");
     }
@@ -493,8 +514,8 @@ final class Leases implements SystemState {
       }
       long id = Long.parseLong(e.getKey().substring(SNAPSHOT_PREFIX.length()));
       var parts = e.getValue().split(" ", 3);
-      var lease = new Lease(id, Long.parseLong(parts[0]),
-          now + TimeUnit.MILLISECONDS.toNanos(Long.parseLong(parts[1])));
+      var lease = new Lease(id, Math.max(1, within(Long.parseLong(parts[0]))),
+          now + TimeUnit.MILLISECONDS.toNanos(within(Long.parseLong(parts[1]))));
       if (parts.length == 3 && !parts[2].isEmpty()) {
         for (var k : parts[2].split(",")) {
           var key = ByteString.copyFrom(hex.parseHex(k));

@@ -113,10 +113,18 @@ final class MembershipChange {
     var promotedId = promoted;
     long call = ids.next();
     long handOverCall = ids.next(); // taken here: the hand-over after a promotion starts on Raft's thread
+    java.util.concurrent.CompletableFuture<?> changing;
+    try {
+      changing = raft.changeMembers(call, current, voters, learners, Deadlines.millisLeft(deadline));
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // Raft is closing (its admin executor is shut down): the node is going down.
+      replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + " is stopping; use another node", "");
+      return;
+    }
     replies.handedOff(); // answered from Raft's thread from here on
     LOG.info("node {}: membership change {} {} {} starting", config.nodeId(), change.getAction(), change.getId(),
         change.getAddress());
-    raft.changeMembers(call, current, voters, learners, Deadlines.millisLeft(deadline)).whenComplete((ok, err) -> {
+    changing.whenComplete((ok, err) -> {
       if (err != null) {
         var e = Failures.consensus(err);
         LOG.warn("node {}: membership change {} {} failed: {}", config.nodeId(), change.getAction(), change.getId(),

@@ -17,7 +17,6 @@ final class SnapshotRequest {
       return;
     }
     var id = c.request().getId();
-    replies.handedOff();
     java.util.concurrent.CompletableFuture<Snapshotter.Written> written;
     try {
       written = writer.write(applier.pointInTime());
@@ -25,6 +24,7 @@ final class SnapshotRequest {
       // Ratis closed the state machine (and its writer) before the loop stopped: the node is going down.
       written = java.util.concurrent.CompletableFuture.failedFuture(e);
     }
+    replies.handedOff(); // answered from the writer's thread from here on
     written.whenComplete((w, err) -> {
       if (err != null) {
         var cause = Failures.cause(err);

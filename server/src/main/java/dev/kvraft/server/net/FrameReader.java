@@ -32,9 +32,9 @@ import org.slf4j.LoggerFactory;
  *   <li>a frame must arrive whole within {@code client.frame.timeout.ms} of its first byte (or of the end of the wait
  *       for room, which is the server's) and fit in {@code limit.partial.frames.bytes} with the others being
  *       received ({@link DeadlineInputStream}, {@link ConnectionBudget#reserveFrame}), counted by its buffer as it
- *       grows with what has arrived ({@link Frames#read}: 4 KiB, then doubling), not by the length it announced (a
- *       frame larger than the whole bound takes its length at once, received only while no other frame is); an idle
- *       connection is closed after {@code client.idle.timeout.ms}, unless answers are owed or watches stream;
+ *       grows with what has arrived ({@link Frames#read}: 4 KiB, then doubling), not by the length it announced
+ *       ({@code limit.partial.frames.bytes} is at least {@code limit.frame.bytes}); an idle connection is closed
+ *       after {@code client.idle.timeout.ms}, unless answers are owed or watches stream;
  *   <li>a frame that is oversize or does not parse gets an error (with the request id when it can be read) and the
  *       connection reads no more; the rest of an oversize frame is dropped first ({@link #discard}).
  * </ul>
@@ -69,10 +69,7 @@ final class FrameReader {
   private final RequestHandler requests;
   /** Whether the next frame is the connection's first (checked for a TLS ClientHello). */
   private boolean firstFrame = true;
-  /**
-   * The room in {@code limit.partial.frames.bytes} the frame being read holds: what its body's buffer has grown to
-   * (or its whole length, past the bound).
-   */
+  /** The room in {@code limit.partial.frames.bytes} the frame being read holds: what its body's buffer has grown to. */
   private long partialHeld;
 
   FrameReader(ClientConnection connection, String peer, Socket socket, boolean plaintext,
@@ -148,14 +145,6 @@ final class FrameReader {
           }
           // The wait was the server's: the client's time to send the frame starts now.
           deadlines.frameStarted(System.nanoTime() + limits.frameTimeout().toNanos());
-          if (length > limits.partialFramesBytes()) {
-            // Larger than the whole bound: received only while no other frame is (taken at once, as one).
-            if (!budget.reserveFrame(length, 0)) {
-              refusePartial(length, new byte[0]);
-              return;
-            }
-            partialHeld = length;
-          }
         }
         var frame = Frames.read(in, maxFrame, this::takePartial);
         budget.releaseFrame(partialHeld);
@@ -188,14 +177,12 @@ final class FrameReader {
     protocolError(Frames.leadingId(prefix), Error.Code.OVERLOADED, "node " + config.nodeId() + " is receiving "
         + budget.partialBytes() + " bytes of request frames from its clients (limit.partial.frames.bytes "
         + budget.limits().partialFramesBytes() + "); closing the connection: retry later");
+    ticket.giveBack(); // its room among the requests in flight goes to the readers waiting, not held while it drops
     discard(left);
   }
 
   /** {@link Frames.Room} for the frame being read: {@code bytes} more of {@code limit.partial.frames.bytes}. */
   private boolean takePartial(int bytes) {
-    if (partialHeld > budget.limits().partialFramesBytes()) {
-      return true; // a frame larger than the bound, whose whole length was taken at its length prefix
-    }
     if (!budget.reserveFrame(bytes, partialHeld)) {
       return false;
     }

@@ -210,8 +210,9 @@ final class RequestHandler {
           .setMessage("node " + config.nodeId() + " makes no backups"));
     } else if (view.enabled() && !view.isRoot(connectionUser())) {
       // Backups are root's, like Backup itself (checked by the loop); the id alone is not enough once auth is on.
-      response.setError(Error.newBuilder().setCode(connectionUser().isEmpty() ? Error.Code.UNAUTHENTICATED
-          : Error.Code.PERMISSION_DENIED).setMessage("reading a backup needs the root role"));
+      // As the loop answers: no user, or one that does not exist (a certificate's name), is not authenticated.
+      response.setError(Error.newBuilder().setCode(view.hasUser(connectionUser()) ? Error.Code.PERMISSION_DENIED
+          : Error.Code.UNAUTHENTICATED).setMessage("reading a backup needs the root role"));
     } else {
       try {
         var chunk = backups.chunk(b.getBackupId(), b.getOffset());

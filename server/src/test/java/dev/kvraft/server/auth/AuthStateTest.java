@@ -114,6 +114,18 @@ class AuthStateTest {
     assertTrue(copy.check("alice", false, b("a; b"), b(""), false).isEmpty(), "read key 'a; b'");
     assertTrue(copy.check("alice", true, b("k"), b(""), false).isEmpty(), "write key k");
     assertTrue(copy.check("alice", false, b("k"), b(""), false).isPresent(), "no more: the unknown type is left out");
+
+    // A key whose text, shown raw by those builds, reads like one more permission (readwrite on every key) is one
+    // permission still: its own.
+    var forged = "a; readwrite 00 00 (b";
+    system.put("auth.role.r", "read " + java.util.HexFormat.of().formatHex(forged.getBytes(
+        java.nio.charset.StandardCharsets.UTF_8)) + "  (read key " + forged + ")");
+    var strict = new AuthState();
+    strict.installed(system);
+    assertTrue(strict.check("alice", false, b(forged), b(""), false).isEmpty(), "read key '" + forged + "'");
+    assertTrue(strict.check("alice", true, b("\0"), b(""), false).isPresent(), "no readwrite from a key's text");
+    assertEquals(1, strict.read().getRolesList().stream().filter(r -> r.getName().equals("r")).findFirst()
+        .orElseThrow().getPermissionsCount());
   }
 
   @Test

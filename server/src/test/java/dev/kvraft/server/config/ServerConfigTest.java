@@ -70,6 +70,8 @@ class ServerConfigTest {
       "--compaction.retention=-5 | compaction.retention must be 0 (no automatic compaction) or more, got -5",
       "--jvm.option=-Xmx1g | unknown setting [jvm.option]",
       "--jvm.options=-Xmx1g | --jvm.options has no effect on the command line",
+      "--limit.partial.frames.bytes=1048576 | limit.partial.frames.bytes (1048576) must be at least limit.frame.bytes",
+      "--limit.connections.per.address=0 | limit.connections.per.address must be positive",
   })
   void badSettingsNameWhatIsWrong(String arg, String message) {
     var e = assertThrows(IllegalArgumentException.class, () -> ServerConfig.fromArgs(arg));

@@ -67,12 +67,14 @@ class LeaseExpiryTest {
     assertEquals(Leases.EXPIRIES_PER_TURN, first.size(), "one turn proposes at most a thousand expiries");
     assertEquals(2_500, first.getFirst(), "the soonest deadline first");
     assertEquals(1_501, first.getLast());
+    assertTrue(leases.expiriesWaiting(), "more are due: the loop takes its next turn at once");
     var second = turn();
     assertEquals(1_500, second.getFirst());
     assertEquals(1_000, second.size());
     var third = turn();
     assertEquals(500, third.size());
     assertEquals(1, third.getLast());
+    assertFalse(leases.expiriesWaiting());
     assertEquals(List.of(), turn(), "the expiries proposed wait for their apply; the minute leases are not due");
 
     // Not applied within the retry time: proposed again, a thousand a turn (all were proposed at the same moment,

@@ -415,7 +415,8 @@ class InflightBytesTest {
         return loop.requestObserver();
       }
     };
-    start(Map.of("limit.partial.frames.bytes", String.valueOf(FRAME + FRAME / 2), "request.timeout.ms", "30000"),
+    start(Map.of("limit.partial.frames.bytes", String.valueOf(FRAME + FRAME / 2), "limit.frame.bytes",
+        String.valueOf(FRAME + FRAME / 2), "request.timeout.ms", "30000"),
         blocked);
     var first = connect();
     first.write(put(1));
