@@ -87,7 +87,7 @@ class AuthLayerTest {
    * Auth is on.
    */
   private static final class Node implements AutoCloseable {
-    final DatabaseLoopTest.FakeRaft raft = new DatabaseLoopTest.FakeRaft();
+    final FakeRaft raft = new FakeRaft();
     final DatabaseLoop loop = new DatabaseLoop(ServerConfig.fromMap(Map.of("node.id", "n1", "cluster",
         "n1=127.0.0.1:7001:7002", "request.timeout.ms", "5000")), "n1@test");
     final BlockingQueue<Response> answers = new LinkedBlockingQueue<>();
@@ -96,7 +96,7 @@ class AuthLayerTest {
 
     Node() throws Exception {
       raft.leader = true;
-      loop.bind(raft, new DatabaseLoopTest.FakeLink(), ApplyObserver.NONE, null);
+      loop.bind(raft, new FakeLink(), ApplyObserver.NONE, null);
       loop.start();
       commit("", auth(AuthChange.newBuilder().setAction(AuthChange.Action.USER_ADD).setName("root")));
       commit("", auth(AuthChange.newBuilder().setAction(AuthChange.Action.USER_GRANT_ROLE).setName("root")
@@ -133,7 +133,7 @@ class AuthLayerTest {
     }
 
     /** The next proposal with ops (the leader also proposes its member token, which has none). */
-    DatabaseLoopTest.FakeRaft.Proposal proposed() throws Exception {
+    FakeRaft.Proposal proposed() throws Exception {
       while (true) {
         var p = raft.proposals.poll(10, TimeUnit.SECONDS);
         assertNotNull(p, "nothing proposed within 10 s");
@@ -144,7 +144,7 @@ class AuthLayerTest {
     }
 
     /** Commits a proposal of this node's: its op's answer goes to the request that made it. */
-    void commit(DatabaseLoopTest.FakeRaft.Proposal p) throws Exception {
+    void commit(FakeRaft.Proposal p) throws Exception {
       p.result().complete(null);
       apply(p.entry());
     }

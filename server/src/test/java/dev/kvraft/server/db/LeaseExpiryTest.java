@@ -24,7 +24,7 @@ class LeaseExpiryTest {
   private final Leases leases = new Leases(state, Duration.ofSeconds(1), new PendingRequests(), (c, ops) -> { },
       () -> now);
   private final OpApplier apply = leases.around(OpApplier.of(state));
-  private final DatabaseLoopTest.FakeRaft raft = new DatabaseLoopTest.FakeRaft();
+  private final FakeRaft raft = new FakeRaft();
   private final CallIds ids = new CallIds();
   private final Replies replies = new Replies("n1", state);
 

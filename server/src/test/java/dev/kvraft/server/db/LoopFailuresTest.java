@@ -30,8 +30,8 @@ import org.junit.jupiter.api.Timeout;
 class LoopFailuresTest {
   private final ServerConfig config = ServerConfig.fromMap(Map.of("node.id", "n1",
       "cluster", "n1=127.0.0.1:7001:7002,n2=127.0.0.1:7003:7004", "request.timeout.ms", "1500"));
-  private final DatabaseLoopTest.FakeRaft raft = new DatabaseLoopTest.FakeRaft();
-  private final DatabaseLoopTest.FakeLink link = new DatabaseLoopTest.FakeLink();
+  private final FakeRaft raft = new FakeRaft();
+  private final FakeLink link = new FakeLink();
   private final DatabaseLoop loop = new DatabaseLoop(config, "n1@test");
   private final BlockingQueue<Response> answers = new LinkedBlockingQueue<>();
 

@@ -53,17 +53,17 @@ class LoopFuzzTest {
     }
   }
 
-  private DatabaseLoop start(String proposer, DatabaseLoopTest.FakeRaft raft) {
+  private DatabaseLoop start(String proposer, FakeRaft raft) {
     var loop = new DatabaseLoop(CONFIG, proposer);
     loops.add(loop);
-    loop.bind(raft, new DatabaseLoopTest.FakeLink(), ApplyObserver.NONE, SNAPSHOTS);
+    loop.bind(raft, new FakeLink(), ApplyObserver.NONE, SNAPSHOTS);
     loop.start();
     return loop;
   }
 
   @Test
   void everyRequestTheValidatorLetsThroughIsAnsweredAndTheLoopLivesOn() throws Exception {
-    var raft = new DatabaseLoopTest.FakeRaft();
+    var raft = new FakeRaft();
     raft.leader = true;
     raft.members = List.of(new Consensus.Member("n1", "127.0.0.1:7001", "127.0.0.1:7002", true),
         new Consensus.Member("n2", "127.0.0.1:7003", "127.0.0.1:7004", true));
@@ -123,9 +123,9 @@ class LoopFuzzTest {
 
   @Test
   void anyCommittedEntriesApplyOnTwoNodesWithoutAnExceptionAndLeaveThemAgreeing() throws Exception {
-    var a = start("n1@fuzz", new DatabaseLoopTest.FakeRaft());
-    var b = start("n2@fuzz", new DatabaseLoopTest.FakeRaft());
-    var c = start("n3@fuzz", new DatabaseLoopTest.FakeRaft());
+    var a = start("n1@fuzz", new FakeRaft());
+    var b = start("n2@fuzz", new FakeRaft());
+    var c = start("n3@fuzz", new FakeRaft());
     var random = messages.random();
     int entries = 3_000;
     for (long index = 1; index <= entries; index++) {
@@ -277,7 +277,7 @@ class LoopFuzzTest {
     /** The entries whose apply failed (the loop died of them). */
     final List<Long> failedApplies = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    CommittingRaft(DatabaseLoopTest.FakeRaft raft, DatabaseLoop loop) {
+    CommittingRaft(FakeRaft raft, DatabaseLoop loop) {
       this.thread = Thread.ofPlatform().name("fuzz-raft").start(() -> {
         long index = 1;
         while (!stopped) {
