@@ -9,8 +9,9 @@ import java.util.function.BooleanSupplier;
  * Turns to hold {@code kvraft.db} open for a watch's catch-up ({@link WatchCatchUp}): at most {@code nodeWide} run
  * at a time on the node and at most {@code perConnection} of one connection's. A catch-up that must wait is not
  * started yet: it waits here as a pending start, costing no thread, and connections take turns (each connection's
- * own catch-ups in the order they came). The second bound keeps one client, reading its events slowly (a turn lasts
- * as long as its catch-up waits for it), from holding every turn while other clients' watches wait.
+ * own catch-ups in the order they came). The second bound keeps one client, reading its events slowly, from holding
+ * every turn while other clients' watches wait; a catch-up also gives its turn up after a slice when another could
+ * take it ({@link #wouldHandOn}, {@link WatchCatchUp#SLICE_NANOS}).
  *
  * <p>Thread-safe (one lock): the loop submits catch-ups; their threads say when they are done. A pending catch-up
  * that is no longer wanted (its watch ended, its connection closed) is dropped when its turn comes, and every
@@ -106,6 +107,22 @@ final class CatchUpTurns {
         next.failed().run(); // and the next gets the turn
       }
     }
+  }
+
+  /**
+   * Whether a turn {@code sink}'s catch-up gives up would go to a catch-up that waits and is still wanted: one of
+   * {@code sink}'s own, or one of a connection below {@code perConnection} (a connection at its bound could not take
+   * it, and the catch-up would only stop and start again).
+   */
+  synchronized boolean wouldHandOn(WatchSink sink) {
+    for (var e : pending.entrySet()) {
+      var s = e.getKey();
+      if (s.isOpen() && (s == sink || runningBy.getOrDefault(s, 0) < perConnection)
+          && e.getValue().stream().anyMatch(p -> !p.gone().getAsBoolean())) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Catch-ups waiting for a turn (for tests and metrics). */

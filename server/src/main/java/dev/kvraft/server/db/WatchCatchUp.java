@@ -165,9 +165,9 @@ final class WatchCatchUp implements Runnable {
     }
   }
 
-  /** Whether this run has held its turn for its slice while another catch-up waits for one. */
+  /** Whether this run has held its turn for its slice while another catch-up waits that could take it. */
   private boolean yields() {
-    return System.nanoTime() - turnStarted > SLICE_NANOS && hub.catchUps().waiting() > 0;
+    return System.nanoTime() - turnStarted > SLICE_NANOS && hub.catchUps().wouldHandOn(w.sink);
   }
 
   /**

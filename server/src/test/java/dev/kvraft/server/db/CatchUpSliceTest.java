@@ -46,12 +46,14 @@ class CatchUpSliceTest {
   private final OpApplier apply = watches.around(OpApplier.of(state));
   private final List<SlowSink> slow = new ArrayList<>();
 
-  /** A client that takes each message of its catch-up only after two seconds. */
+  /** A client that takes each message of its catch-up only after two seconds, until it speeds up. */
   static final class SlowSink extends WatchesTest.Sink {
+    volatile long delayMillis = 2_000;
+
     @Override
     public boolean put(Response message) {
       try {
-        Thread.sleep(2_000); // the client reading slowly: it takes this long to make room for the message
+        Thread.sleep(delayMillis); // the client reading slowly: it takes this long to make room for the message
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return false;
@@ -65,6 +67,16 @@ class CatchUpSliceTest {
     for (var s : slow) {
       s.closed = true; // their catch-ups stop after the message they are writing
     }
+  }
+
+  private static List<Long> allRevisions() {
+    return java.util.stream.LongStream.rangeClosed(1, REVISIONS).boxed().toList();
+  }
+
+  /** The revisions of the events watch {@code id} got on {@code on}, in the order they came. */
+  private static List<Long> revisionsOf(WatchesTest.Sink on, long id) {
+    return on.eventsOf(id).stream().flatMap(r -> r.getWatch().getEventsList().stream())
+        .map(e -> e.getKv().getModRevision()).toList();
   }
 
   private void openOn(WatchesTest.Sink on, long id) {
@@ -109,8 +121,19 @@ class CatchUpSliceTest {
       Await.until("the fast client's catch-up to reach revision " + REVISIONS + " (a turn after a slice)",
           Duration.ofSeconds(8), () -> fast.eventsOf(fastId).stream().anyMatch(r -> r.getWatch()
               .getEvents(r.getWatch().getEventsCount() - 1).getKv().getModRevision() == REVISIONS));
-      long events = fast.eventsOf(fastId).stream().mapToLong(r -> r.getWatch().getEventsCount()).sum();
-      assertEquals(REVISIONS, events, "every revision once");
+      assertEquals(allRevisions(), revisionsOf(fast, fastId), "every revision once, in order");
+
+      // The slow ones gave their turns up partway (mid-page) and went on later: none lost or repeated an event.
+      slow.forEach(s -> s.delayMillis = 0);
+      for (int c = 0; c < slow.size(); c++) {
+        var s = slow.get(c);
+        for (long w = c * WatchCatchUp.OPEN_PER_CONNECTION + 1; w <= (c + 1) * WatchCatchUp.OPEN_PER_CONNECTION; w++) {
+          long watch = w;
+          Await.until("slow watch " + watch + " to reach revision " + REVISIONS, Duration.ofSeconds(20),
+              () -> revisionsOf(s, watch).contains((long) REVISIONS));
+          assertEquals(allRevisions(), revisionsOf(s, watch), "watch " + watch + ": every revision once, in order");
+        }
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 package dev.kvraft.server.db;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
@@ -57,5 +58,27 @@ class CatchUpTurnsTest {
     assertEquals(63, turns.waiting(), "below 64 nothing is trimmed");
     turns.submit(sink, () -> false, () -> { }, () -> { });
     assertEquals(2, turns.waiting(), "at 64 the 62 unwanted go; the two wanted stay");
+  }
+
+  /**
+   * A catch-up gives its turn up after a slice only if a waiting catch-up could take it: not one of a connection at
+   * its own bound, nor one no longer wanted (it would only stop and start again).
+   */
+  @Test
+  void aTurnIsHandedOnOnlyToACatchUpThatCouldTakeIt() {
+    var turns = new CatchUpTurns(2, 1);
+    var a = new WatchesTest.Sink();
+    var b = new WatchesTest.Sink();
+    turns.submit(a, () -> false, () -> { }, () -> { }); // runs
+    turns.submit(b, () -> false, () -> { }, () -> { }); // runs: every turn is busy
+    turns.submit(b, () -> false, () -> { }, () -> { }); // waits, and B is at its bound of one
+    assertFalse(turns.wouldHandOn(a), "B's waiting catch-up could not take A's turn");
+    assertTrue(turns.wouldHandOn(b), "B's own waiting catch-up could take B's");
+    var c = new WatchesTest.Sink();
+    var unwanted = new java.util.concurrent.atomic.AtomicBoolean(true);
+    turns.submit(c, unwanted::get, () -> { }, () -> { });
+    assertFalse(turns.wouldHandOn(a), "C's only catch-up is no longer wanted");
+    unwanted.set(false);
+    assertTrue(turns.wouldHandOn(a), "C, below its bound, could take A's turn");
   }
 }
