@@ -7,11 +7,12 @@ import java.util.Arrays;
 /**
  * Where a client connects from, as {@code limit.connections.per.address} counts it: an IPv4 address, or an IPv6
  * address's /64 (one host usually holds a whole /64, so counting single IPv6 addresses would let it open as many
- * connections as it likes). An IPv4 address mapped into IPv6 counts as the IPv4 one. Immutable.
+ * connections as it likes). An IPv4 address mapped into IPv6 counts as the IPv4 one. Immutable. Also what the Raft
+ * TLS port counts its connections by.
  */
-record SourceAddress(byte[] prefix) {
+public record SourceAddress(byte[] prefix) {
 
-  static SourceAddress of(InetAddress address) {
+  public static SourceAddress of(InetAddress address) {
     var bytes = address.getAddress();
     if (address instanceof Inet6Address && isIpv4Mapped(bytes)) {
       return new SourceAddress(Arrays.copyOfRange(bytes, 12, 16));

@@ -39,14 +39,20 @@ import org.apache.ratis.util.TimeDuration;
  * {@code outgoing} (the proxies its map made, pruned of closed ones whenever it makes one and at each membership
  * change).
  *
- * <p>The port takes at most {@value #MAX_INCOMING} connections at a time, {@value #MAX_INCOMING_PER_ADDRESS} from
- * one address: a member needs a few, and before its handshake a connection is anyone's, holding a descriptor the
- * Raft log and SQLite need. Past either, a new connection is closed at once (logged at most once a minute).
+ * <p>The port has at most {@value #MAX_HANDSHAKING} connections in their TLS handshake at a time,
+ * {@value #MAX_HANDSHAKING_PER_ADDRESS} from one address (an IPv6 one's /64): before its handshake a connection is
+ * anyone's, holding a descriptor the Raft log and SQLite need, for up to the handshake's timeout. Past either, a new
+ * connection is closed at once (logged at most once a minute). A connection whose handshake succeeded (a member's:
+ * the CA signed it) no longer counts, so a flood of strangers cannot take the room members need.
  */
 final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyMap<TlsPeerProxy>> {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TlsServerRpc.class);
-  static final int MAX_INCOMING = 1024;
-  static final int MAX_INCOMING_PER_ADDRESS = 64;
+  static final int MAX_HANDSHAKING = 256;
+  static final int MAX_HANDSHAKING_PER_ADDRESS = 16;
+  /** Connections in their handshake, in all and per source address; changed only through {@link #admit}. */
+  private final java.util.concurrent.atomic.AtomicInteger handshaking = new java.util.concurrent.atomic.AtomicInteger();
+  private final java.util.concurrent.ConcurrentHashMap<dev.kvraft.server.net.SourceAddress, Integer> handshakingFrom =
+      new java.util.concurrent.ConcurrentHashMap<>();
   /** System.nanoTime() of the last "connections refused" line, so that a flood logs one line a minute. */
   private final java.util.concurrent.atomic.AtomicLong lastRefusalLog = new java.util.concurrent.atomic.AtomicLong(
       System.nanoTime() - TimeUnit.MINUTES.toNanos(1));
@@ -107,12 +113,17 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
         .childHandler(new ChannelInitializer<SocketChannel>() {
           @Override
           protected void initChannel(SocketChannel ch) {
-            if (!admit(ch)) {
+            var from = ch.remoteAddress() == null ? null
+                : dev.kvraft.server.net.SourceAddress.of(ch.remoteAddress().getAddress());
+            if (!admit(ch, from)) {
               ch.close();
               return;
             }
             var p = ch.pipeline();
-            p.addLast("tls", transport.contexts().server().newHandler(ch.alloc()));
+            var tls = transport.contexts().server().newHandler(ch.alloc());
+            // Done, failed or cut off by a close: its room goes back once, whichever.
+            tls.handshakeFuture().addListener(f -> handshakeOver(from));
+            p.addLast("tls", tls);
             Frames.addCodec(p, RaftNettyServerRequestProto.getDefaultInstance());
             p.addLast("raft", new InboundHandler(server, transport::bootstrapMembers));
             incoming.add(ch);
@@ -131,23 +142,44 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
     }
   }
 
-  /** Whether {@code ch} fits under {@link #MAX_INCOMING} and {@link #MAX_INCOMING_PER_ADDRESS}; else logs. */
-  private boolean admit(SocketChannel ch) {
-    var from = ch.remoteAddress() == null ? null : ch.remoteAddress().getAddress();
-    long sameAddress = from == null ? 0 : incoming.stream().filter(c -> c.remoteAddress() instanceof InetSocketAddress a
-        && from.equals(a.getAddress())).limit(MAX_INCOMING_PER_ADDRESS).count();
-    if (incoming.size() < MAX_INCOMING && sameAddress < MAX_INCOMING_PER_ADDRESS) {
-      return true;
+  /**
+   * Counts {@code ch}'s handshake if it fits under {@link #MAX_HANDSHAKING} and {@link #MAX_HANDSHAKING_PER_ADDRESS}
+   * (true); else counts nothing and logs at most once a minute.
+   */
+  private boolean admit(SocketChannel ch, dev.kvraft.server.net.SourceAddress from) {
+    if (handshaking.incrementAndGet() <= MAX_HANDSHAKING) {
+      if (from == null) {
+        return true;
+      }
+      var admitted = new boolean[1];
+      handshakingFrom.compute(from, (k, n) -> {
+        int now = n == null ? 0 : n;
+        admitted[0] = now < MAX_HANDSHAKING_PER_ADDRESS;
+        return admitted[0] ? now + 1 : n;
+      });
+      if (admitted[0]) {
+        return true;
+      }
     }
+    handshaking.decrementAndGet();
     refusedSinceLog.incrementAndGet();
     long last = lastRefusalLog.get();
     long now = System.nanoTime();
     if (now - last >= TimeUnit.MINUTES.toNanos(1) && lastRefusalLog.compareAndSet(last, now)) {
-      LOG.warn("Raft port {}: refused {} connection(s) in the last minute, the last from {} ({} open, at most {}, {}"
-          + " from one address); only members should reach this port", bindAddress, refusedSinceLog.getAndSet(0),
-          ch.remoteAddress(), incoming.size(), MAX_INCOMING, MAX_INCOMING_PER_ADDRESS);
+      LOG.warn("Raft port {}: refused {} connection(s) in the last minute, the last from {} ({} in their TLS"
+          + " handshake, at most {}, {} from one address); only members should reach this port", bindAddress,
+          refusedSinceLog.getAndSet(0), ch.remoteAddress(), handshaking.get(), MAX_HANDSHAKING,
+          MAX_HANDSHAKING_PER_ADDRESS);
     }
     return false;
+  }
+
+  /** A handshake {@link #admit} counted is over (done, failed, or its connection closed). */
+  private void handshakeOver(dev.kvraft.server.net.SourceAddress from) {
+    handshaking.decrementAndGet();
+    if (from != null) {
+      handshakingFrom.computeIfPresent(from, (k, n) -> n > 1 ? n - 1 : null);
+    }
   }
 
   @Override

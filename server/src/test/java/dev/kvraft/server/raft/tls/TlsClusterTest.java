@@ -314,26 +314,27 @@ class TlsClusterTest {
 
   /**
    * Anyone may open a TCP connection to the Raft port, and before its handshake it holds a descriptor the node's log
-   * needs: the port takes at most {@link TlsServerRpc#MAX_INCOMING_PER_ADDRESS} from one address, and the cluster
-   * goes on committing meanwhile.
+   * needs: the port has at most {@link TlsServerRpc#MAX_HANDSHAKING_PER_ADDRESS} in their handshake from one address
+   * (these never send a hello), and the members, whose handshakes are done, go on committing meanwhile. (The
+   * addresses 127.0.0.2 and .3 are Linux's loopback.)
    */
   @Test
-  void theRaftPortTakesAtMost64ConnectionsFromOneAddressAndTheClusterGoesOn(@TempDir Path dir) throws Exception {
+  void theRaftPortHasAtMost16HandshakesFromOneAddressAndTheClusterGoesOn(@TempDir Path dir) throws Exception {
     var certs = TestCerts.in(dir);
     startThreeTlsNodes(certs, dir);
     var target = leader(servers.list());
     var peer = target.config().self();
     var held = new ArrayList<java.net.Socket>();
     try {
-      for (int i = 0; i < TlsServerRpc.MAX_INCOMING_PER_ADDRESS; i++) {
+      for (int i = 0; i < TlsServerRpc.MAX_HANDSHAKING_PER_ADDRESS; i++) {
         held.add(rawFrom("127.0.0.2", peer.host(), peer.peerPort()));
       }
       // The server closes a connection past the bound at once; it keeps one within it open, awaiting a handshake.
       var last = held.getLast();
-      dev.kvraft.server.testing.Await.until("the 64 connections to be taken", WAIT,
+      dev.kvraft.server.testing.Await.until("the 16 connections to be taken", WAIT,
           () -> !closedByServer(last, 300));
       try (var past = rawFrom("127.0.0.2", peer.host(), peer.peerPort())) {
-        assertTrue(closedByServer(past, 5_000), "the 65th connection from 127.0.0.2 is closed at once");
+        assertTrue(closedByServer(past, 5_000), "the 17th connection from 127.0.0.2 is closed at once");
       }
       try (var other = rawFrom("127.0.0.3", peer.host(), peer.peerPort())) {
         assertFalse(closedByServer(other, 300), "another address is still taken");
