@@ -326,8 +326,9 @@ public final class AuthState implements dev.kvraft.server.db.SystemState {
    * A role's permissions as {@link #encode} wrote them, joined by {@code "; "}, read by their structure rather than
    * split: each is its type and two hex keys, then its description in parentheses, which must be exactly what this
    * build or an earlier one wrote for those keys. Earlier builds showed a key holding {@code "; "} as text, so a
-   * split could take a key's text for one more permission (found by review). A type no value names (kept by builds
-   * before 2026-12-07; it granted nothing) is left out, with a WARN. Anything else unreadable fails the install.
+   * split could take a key's text for one more permission (found by review). A type this build does not know (one no
+   * value names, kept by builds before 2026-12-07, which granted nothing; or a newer build's) is left out, with a
+   * WARN. Anything else unreadable fails the install.
    */
   private static List<Permission> decodeRole(String role, String v) {
     var perms = new ArrayList<Permission>();
@@ -340,10 +341,16 @@ public final class AuthState implements dev.kvraft.server.db.SystemState {
       if (c < 0 || !v.startsWith("(", c + 1)) {
         throw unreadable(role, v);
       }
+      var token = v.substring(at, a);
       Permission p;
       boolean unknown;
       try {
-        var type = Permission.Type.valueOf(v.substring(at, a).toUpperCase(java.util.Locale.ROOT));
+        Permission.Type type;
+        try {
+          type = Permission.Type.valueOf(token.toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException newer) {
+          type = Permission.Type.UNRECOGNIZED; // a type of a newer build's
+        }
         unknown = type == Permission.Type.UNRECOGNIZED;
         var built = Permission.newBuilder().setKey(ByteString.copyFrom(hex.parseHex(v, a + 1, b)))
             .setRangeEnd(ByteString.copyFrom(hex.parseHex(v, b + 1, c)));
@@ -352,7 +359,9 @@ public final class AuthState implements dev.kvraft.server.db.SystemState {
         throw unreadable(role, v);
       }
       int after = -1;
-      for (var description : List.of(describe(p), Permissions.describe(p))) {
+      for (var described : List.of(describe(p), Permissions.describe(p))) {
+        // A description begins with the type's name: for a type this build does not know, the one written there.
+        var description = unknown ? token + described.substring("unrecognized".length()) : described;
         int end = c + 1 + description.length() + 2;
         if (v.startsWith("(" + description + ")", c + 1) && (end == v.length() || v.startsWith("; ", end))) {
           after = end;

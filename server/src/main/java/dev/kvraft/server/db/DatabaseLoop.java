@@ -327,10 +327,10 @@ public final class DatabaseLoop implements AutoCloseable {
         for (handled = 0; handled < batch.size(); handled++) {
           switch (batch.get(handled)) {
             case Event.Command c -> {
+              answeredBeforeCommand = replies.answered();
               inbox.commandTaken();
               takenCommands++;
               c.trace().taken(turnStart);
-              answeredBeforeCommand = replies.answered();
               try {
                 handle(c, writeBatch, readBatch);
               } catch (RuntimeException e) {
@@ -393,8 +393,12 @@ public final class DatabaseLoop implements AutoCloseable {
       if (handled < batch.size() && batch.get(handled) instanceof Event.Command c) {
         from++;
         if (replies.answered() == answeredBeforeCommand) {
-          replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + "'s database loop stopped (" + e
-              + "); it cannot serve until it restarts: use another node", "");
+          try {
+            replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + "'s database loop stopped (" + e
+                + "); it cannot serve until it restarts: use another node", "");
+          } catch (RuntimeException again) {
+            LOG.error("could not answer request {} as the loop stopped: {}", c.request().getId(), again.toString());
+          }
         }
       }
       inbox.died(e, batch.subList(Math.min(from, batch.size()), batch.size()));

@@ -490,9 +490,13 @@ public final class KvState {
     if (answerRoom <= 0) {
       return false;
     }
-    answerRoom -= e.key().length + e.value().length;
+    // With what a KeyValue adds (its revisions, version and tags): many tiny keys must not pass the bound many times.
+    answerRoom -= e.key().length + e.value().length + KEY_VALUE_OVERHEAD;
     return true;
   }
+
+  /** Bytes a KeyValue adds to its key and value in an answer, at most: three varints and the fields' tags. */
+  private static final int KEY_VALUE_OVERHEAD = 40;
 
   private TxnResult txn(Txn txn, OpListener listener) {
     boolean ok = true;

@@ -62,10 +62,12 @@ final class Leases implements SystemState {
   /** Expired leases revoked per log entry. */
   private static final int REVOKES_PER_ENTRY = 1000;
   /**
-   * Expiries the leader proposes in one loop turn at most (one entry's worth); the rest wait for the next turns, as
-   * etcd rate-limits its lease revokes, so that a million leases expiring together cost no one turn a million ops.
+   * Expiries the leader proposes in one loop turn at most (one entry's worth), and in one second: the rest wait for
+   * the next turns, as etcd rate-limits its lease revokes (1,000 a second), so that a million leases expiring together
+   * cost no one turn a million ops, nor the log a burst of entries that client writes would queue behind.
    */
   static final int EXPIRIES_PER_TURN = REVOKES_PER_ENTRY;
+  static final int EXPIRIES_PER_SECOND = 20 * EXPIRIES_PER_TURN;
   /**
    * The longest TTL, and time left, a lease can have: the client port's bound (RequestValidator), enforced again
    * when an entry applies, so that one that did not pass it (a TTL of 2^62 seconds) cannot overflow a deadline and
@@ -121,8 +123,11 @@ final class Leases implements SystemState {
   /** Nanoseconds, as {@link System#nanoTime()}: every deadline and the checkpoint timer read it. */
   private final java.util.function.LongSupplier clock;
   private long nextCheckpoint;
-  /** Whether the last {@link #tick} left expiries due that it had no room for in its turn. */
+  /** Whether the last {@link #tick} left expiries due that it had no room for in its turn (but in its second). */
   private boolean backlog;
+  /** When the current second of {@link #EXPIRIES_PER_SECOND} began, and the expiries proposed in it. */
+  private long rateSecond;
+  private int expiriesThisSecond;
   /**
    * The term in which this node leads and has applied an entry of its own (so every renewal acknowledged before, by
    * it or an earlier leader, is applied here): 0 otherwise. Only then does it expire leases or renew them.
@@ -401,8 +406,13 @@ final class Leases implements SystemState {
       return;
     }
     var expired = new ArrayList<WriteOp>();
+    if (now - rateSecond >= TimeUnit.SECONDS.toNanos(1)) {
+      rateSecond = now;
+      expiriesThisSecond = 0;
+    }
+    int room = Math.min(EXPIRIES_PER_TURN, EXPIRIES_PER_SECOND - expiriesThisSecond);
     // Each lease looked at moves past now (reschedule), so this ends; the count bounds a turn's work besides.
-    for (int looked = 0; looked < 2 * EXPIRIES_PER_TURN && expired.size() < EXPIRIES_PER_TURN
+    for (int looked = 0; looked < 2 * EXPIRIES_PER_TURN && expired.size() < room
         && !expiries.isEmpty() && expiries.first().due - now <= 0; looked++) {
       var lease = expiries.first();
       boolean retryDue = lease.revokeProposed == 0 || now - lease.revokeProposed >= RETRY_REVOKE_NANOS;
@@ -413,8 +423,10 @@ final class Leases implements SystemState {
       }
       reschedule(lease); // its deadline, or the time to propose its expiry again: later than now either way
     }
-    // More are due than a turn takes: the loop's next turn comes at once, not at its next tick.
-    backlog = !expiries.isEmpty() && expiries.first().due - now <= 0;
+    expiriesThisSecond += expired.size();
+    // More are due than a turn takes: the loop's next turn comes at once, not at its next tick (unless the second's
+    // share is proposed: then at the next tick, which looks again).
+    backlog = expiriesThisSecond < EXPIRIES_PER_SECOND && !expiries.isEmpty() && expiries.first().due - now <= 0;
     if (!expired.isEmpty()) {
       OwnProposals.propose(raft, ids, proposer, expired, expired.size() + " lease expiries");
     }

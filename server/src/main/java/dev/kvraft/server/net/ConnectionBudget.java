@@ -68,7 +68,8 @@ final class ConnectionBudget {
 
   /**
    * Takes room for {@code bytes} more of a frame being received, which holds {@code own} already; false (nothing
-   * taken) when there is none. A frame larger than the bound is received when no other frame holds any.
+   * taken) when there is none while another frame holds some (the bound is at least {@code limit.frame.bytes}, so one
+   * frame alone always fits).
    */
   boolean reserveFrame(long bytes, long own) {
     return reserve(partialBytes, bytes, limits.partialFramesBytes(), own);

@@ -117,6 +117,13 @@ class AuthStateTest {
 
     // A key whose text, shown raw by those builds, reads like one more permission (readwrite on every key) is one
     // permission still: its own.
+    // A type of a newer build's is left out too; what follows it still reads.
+    system.put("auth.role.r", "admin 6b  (admin key k); read 6b  (read key k)");
+    var newer = new AuthState();
+    newer.installed(system);
+    assertTrue(newer.check("alice", false, b("k"), b(""), false).isEmpty(), "read key k");
+    assertTrue(newer.check("alice", true, b("k"), b(""), false).isPresent(), "nothing from the unknown type");
+
     var forged = "a; readwrite 00 00 (b";
     system.put("auth.role.r", "read " + java.util.HexFormat.of().formatHex(forged.getBytes(
         java.nio.charset.StandardCharsets.UTF_8)) + "  (read key " + forged + ")");

@@ -217,7 +217,8 @@ class KvStateTest {
         .setPrevKv(true)).build(), KvState.OpListener.NONE).getDelete();
     assertEquals(10, deleted.getDeleted());
     assertEquals(0, small.size());
-    assertEquals(4, deleted.getPrevCount());
+    // 340 bytes each, with what a KeyValue adds: 340, 680, then 1,020 reaches the bound.
+    assertEquals(3, deleted.getPrevCount());
     assertTrue(deleted.getPrevTruncated());
 
     putAll(small, "a0", "a1", "a2", "a3", "a4", "b5", "b6", "b7", "b8", "b9");
@@ -228,7 +229,7 @@ class KvStateTest {
     assertEquals(0, small.size(), "a txn's deletes delete everything");
     var first = txn.getResults(0).getDelete();
     var second = txn.getResults(1).getDelete();
-    assertEquals(List.of(5L, 4, true), List.of(first.getDeleted(), first.getPrevCount(), first.getPrevTruncated()));
+    assertEquals(List.of(5L, 3, true), List.of(first.getDeleted(), first.getPrevCount(), first.getPrevTruncated()));
     assertEquals(List.of(5L, 0, true), List.of(second.getDeleted(), second.getPrevCount(), second.getPrevTruncated()),
         "the bound counts a txn's deletes together");
 
@@ -253,11 +254,13 @@ class KvStateTest {
     txn.addSuccess(Op.newBuilder().setPut(Put.newBuilder().setKey(b("k4")).setValue(b("new")).setPrevKv(true)));
     var results = small.apply(WriteOp.newBuilder().setTxn(txn).build(), KvState.OpListener.NONE).getTxn()
         .getResultsList();
-    // 300, 600, 900, then 1,200 reaches the bound: four gets come, the one that reaches it the last.
-    for (int i = 0; i < 4; i++) {
+    // 340 bytes each with what a KeyValue adds: 340, 680, then 1,020 reaches the bound: three gets come, the one
+    // that reaches it the last.
+    for (int i = 0; i < 3; i++) {
       assertTrue(results.get(i).getGet().hasKv(), "get " + i);
       assertFalse(results.get(i).getGet().getTruncated());
     }
+    assertTrue(results.get(3).getGet().getTruncated(), "the fourth is left out");
     assertFalse(results.get(4).getGet().hasKv() || results.get(4).getGet().getTruncated(), "no such key: neither");
     var put = results.get(5).getPut();
     assertFalse(put.hasPrev(), "past the bound: the put's previous value is left out");
@@ -272,7 +275,8 @@ class KvStateTest {
         .addSuccess(Op.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder().setKey(b("k3"))))
         .addSuccess(Op.newBuilder().setGet(dev.kvraft.proto.Get.newBuilder().setKey(b("k0"))))).build(),
         KvState.OpListener.NONE).getTxn();
-    assertTrue(more.getResults(4).getGet().getTruncated(), "each txn has its own bound, and this one reached it");
+    assertFalse(more.getResults(0).getGet().getTruncated(), "each txn has its own bound");
+    assertTrue(more.getResults(4).getGet().getTruncated(), "and this one reached it");
   }
 
   @Test

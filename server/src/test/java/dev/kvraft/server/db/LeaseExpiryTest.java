@@ -86,6 +86,26 @@ class LeaseExpiryTest {
   }
 
   @Test
+  void atMost20000ExpiriesASecondAreProposedHoweverManyAreDue() {
+    raft.leader = true;
+    int due = Leases.EXPIRIES_PER_SECOND + 5_000;
+    for (long id = 1; id <= due; id++) {
+      grant(id, 5);
+    }
+    assertEquals(List.of(), turn());
+    now += TimeUnit.SECONDS.toNanos(10);
+    int proposed = 0;
+    for (int turns = 0; turns < Leases.EXPIRIES_PER_SECOND / Leases.EXPIRIES_PER_TURN; turns++) {
+      proposed += turn().size();
+    }
+    assertEquals(Leases.EXPIRIES_PER_SECOND, proposed);
+    assertFalse(leases.expiriesWaiting(), "the second's share is proposed: the loop waits for its next tick");
+    assertEquals(List.of(), turn(), "nothing more within the same second");
+    now += TimeUnit.SECONDS.toNanos(1);
+    assertEquals(Leases.EXPIRIES_PER_TURN, turn().size(), "the next second's");
+  }
+
+  @Test
   void aLeaseRenewedByACheckpointIsNotExpiredAtItsOldDeadline() {
     raft.leader = true;
     grant(1, 5);
