@@ -314,8 +314,8 @@ public final class DatabaseLoop implements AutoCloseable {
     int handled = 0;
     try {
       while (true) {
-        var first = inbox.poll(leases.expiriesWaiting() ? 0
-            : commitNotice.nanosUntilDue(pending.nanosUntilFirstRetry(System.nanoTime(), TICK_NANOS)));
+        var first = inbox.poll(commitNotice.nanosUntilDue(pending.nanosUntilFirstRetry(System.nanoTime(),
+            TICK_NANOS)));
         long turnStart = System.nanoTime();
         handled = 0;
         if (first != null) {
@@ -390,18 +390,19 @@ public final class DatabaseLoop implements AutoCloseable {
       // The event that threw is failed too (its future may wait). A command's slot was given back when it was taken:
       // it is answered here, unless it had answered or handed its answer on.
       int from = handled;
-      if (handled < batch.size() && batch.get(handled) instanceof Event.Command c) {
-        from++;
-        if (replies.answered() == answeredBeforeCommand) {
-          try {
+      try {
+        if (handled < batch.size() && batch.get(handled) instanceof Event.Command c) {
+          from++;
+          if (replies.answered() == answeredBeforeCommand) {
             replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + "'s database loop stopped (" + e
                 + "); it cannot serve until it restarts: use another node", "");
-          } catch (RuntimeException again) {
-            LOG.error("could not answer request {} as the loop stopped: {}", c.request().getId(), again.toString());
           }
         }
+      } catch (RuntimeException | java.lang.Error again) {
+        LOG.error("could not answer a request as the loop stopped: {}", again.toString());
+      } finally {
+        inbox.died(e, batch.subList(Math.min(from, batch.size()), batch.size()));
       }
-      inbox.died(e, batch.subList(Math.min(from, batch.size()), batch.size()));
       throw e;
     } finally {
       observer.close();

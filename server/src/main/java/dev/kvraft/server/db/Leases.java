@@ -57,17 +57,6 @@ final class Leases implements SystemState {
   private static final String NEXT_ID = "lease.next";
   static final long CHECKPOINT_MILLIS = 100;
   static final long CHECKPOINT_NANOS = TimeUnit.MILLISECONDS.toNanos(CHECKPOINT_MILLIS);
-  /** An expiry the leader proposed and did not see applied is proposed again after this. */
-  private static final long RETRY_REVOKE_NANOS = TimeUnit.SECONDS.toNanos(2);
-  /** Expired leases revoked per log entry. */
-  private static final int REVOKES_PER_ENTRY = 1000;
-  /**
-   * Expiries the leader proposes in one loop turn at most (one entry's worth), and in one second: the rest wait for
-   * the next turns, as etcd rate-limits its lease revokes (1,000 a second), so that a million leases expiring together
-   * cost no one turn a million ops, nor the log a burst of entries that client writes would queue behind.
-   */
-  static final int EXPIRIES_PER_TURN = REVOKES_PER_ENTRY;
-  static final int EXPIRIES_PER_SECOND = 20 * EXPIRIES_PER_TURN;
   /**
    * The longest TTL, and time left, a lease can have: the client port's bound (RequestValidator), enforced again
    * when an entry applies, so that one that did not pass it (a TTL of 2^62 seconds) cannot overflow a deadline and
@@ -83,9 +72,9 @@ final class Leases implements SystemState {
     long deadline;
     long revokeProposed;
     /**
-     * When the leader looks at this lease next ({@link #expiries}' order): its deadline, or once an expiry was proposed
-     * and not yet applied, no sooner than the time to propose it again. Changed only by {@link #reschedule}, while the
-     * lease is out of {@link #expiries}.
+     * When the leader looks at this lease next ({@link LeaseExpiries}' order): its deadline, or once an expiry was
+     * proposed and not yet applied, no sooner than the time to propose it again. Changed only by
+     * {@link LeaseExpiries}, while the lease is out of its order.
      */
     long due;
 
@@ -100,14 +89,8 @@ final class Leases implements SystemState {
   private final KvState state;
   private final long minTtlSeconds;
   private final TreeMap<Long, Lease> leases = new TreeMap<>();
-  /**
-   * Every lease of {@link #leases}, soonest {@link Lease#due} first: the leader's tick reads only the ones due, never
-   * every lease (found by review: with a client's million leases, every loop turn scanned them all).
-   */
-  private final TreeSet<Lease> expiries = new TreeSet<>((a, b) -> {
-    int byDue = Long.compare(a.due - b.due, 0);
-    return byDue != 0 ? byDue : Long.compare(a.id, b.id);
-  });
+  /** Every lease of {@link #leases}, in the order the leader must look at them: the tick reads only those due. */
+  private final LeaseExpiries expiries = new LeaseExpiries();
   private final HashMap<ByteString, Long> leaseOfKey = new HashMap<>();
   private long nextId = 1;
   /** Where the leader holds keep-alives until the next checkpoint entry (owned by the loop, shared with its parts). */
@@ -123,11 +106,6 @@ final class Leases implements SystemState {
   /** Nanoseconds, as {@link System#nanoTime()}: every deadline and the checkpoint timer read it. */
   private final java.util.function.LongSupplier clock;
   private long nextCheckpoint;
-  /** Whether the last {@link #tick} left expiries due that it had no room for in its turn (but in its second). */
-  private boolean backlog;
-  /** When the current second of {@link #EXPIRIES_PER_SECOND} began, and the expiries proposed in it. */
-  private long rateSecond;
-  private int expiriesThisSecond;
   /**
    * The term in which this node leads and has applied an entry of its own (so every renewal acknowledged before, by
    * it or an earlier leader, is applied here): 0 otherwise. Only then does it expire leases or renew them.
@@ -234,7 +212,7 @@ final class Leases implements SystemState {
         return notFound(l.getId());
       }
       lease.deadline = Math.max(lease.deadline, now + TimeUnit.MILLISECONDS.toNanos(within(l.getRemainingMs())));
-      reschedule(lease);
+      expiries.reschedule(lease);
       response.setLeaseKeepAlive(LeaseKeepAliveResult.newBuilder().setId(l.getId())
           .setTtlSeconds(lease.ttlMs / 1000));
     }
@@ -346,11 +324,13 @@ final class Leases implements SystemState {
   Response keepAlive(Event.Command c, Replies replies) {
     assert leadingTerm != 0 : "keep-alive taken before this leader applied an entry of its term";
     var lease = leases.get(c.request().getLeaseKeepAlive().getId());
-    if (lease == null || lease.revokeProposed != 0) {
+    long now = clock.getAsLong();
+    if (lease == null || lease.revokeProposed != 0 || lease.deadline - now <= 0) {
+      // Gone, or expired and its revoke not proposed yet (expiries wait their turn): not renewed, as etcd answers.
       return notFound(c, replies);
     }
-    lease.deadline = Math.max(lease.deadline, clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(lease.ttlMs));
-    reschedule(lease);
+    lease.deadline = Math.max(lease.deadline, now + TimeUnit.MILLISECONDS.toNanos(lease.ttlMs));
+    expiries.reschedule(lease);
     pending.holdKeepAlive(c);
     return null;
   }
@@ -360,18 +340,6 @@ final class Leases implements SystemState {
     return Math.min(Math.max(0, ms), MAX_TTL_MS);
   }
 
-  /** Whether expiries are due that the last turn had no room for: the loop should take its next turn at once. */
-  boolean expiriesWaiting() {
-    return backlog;
-  }
-
-  /** Moves {@code lease} in {@link #expiries} to when the leader must look at it next ({@link Lease#due}). */
-  private void reschedule(Lease lease) {
-    expiries.remove(lease);
-    long retry = lease.revokeProposed + RETRY_REVOKE_NANOS;
-    lease.due = lease.revokeProposed != 0 && retry - lease.deadline > 0 ? retry : lease.deadline;
-    expiries.add(lease);
-  }
 
   /**
    * Each loop turn: on the leader, expire leases and checkpoint the keep-alives held, through the log. Keep-alives
@@ -388,16 +356,12 @@ final class Leases implements SystemState {
     if (leader && leadingTerm != term) {
       // Every renewal a client was told of is in the log this node applied. Renewals sent during the election got
       // no answer yet and are retried by their clients: a grace of one checkpoint interval for them.
-      expiries.clear();
       for (var lease : leases.values()) {
         lease.deadline = Math.max(lease.deadline, now + CHECKPOINT_NANOS);
-        lease.revokeProposed = 0;
-        lease.due = lease.deadline;
-        expiries.add(lease);
       }
+      expiries.reset(leases.values());
     }
     leadingTerm = leader ? term : 0;
-    backlog = false;
     if (!leader) {
       for (var c : pending.takeHeldKeepAlives()) {
         replies.error(c, Error.Code.UNAVAILABLE, "this node lost the leadership before it renewed the lease;"
@@ -406,27 +370,10 @@ final class Leases implements SystemState {
       return;
     }
     var expired = new ArrayList<WriteOp>();
-    if (now - rateSecond >= TimeUnit.SECONDS.toNanos(1)) {
-      rateSecond = now;
-      expiriesThisSecond = 0;
+    for (var lease : expiries.takeDue(now)) {
+      expired.add(WriteOp.newBuilder().setLeaseRevoke(LeaseRevoke.newBuilder().setId(lease.id).setExpired(true))
+          .setUser(AuthLayer.SYSTEM).build());
     }
-    int room = Math.min(EXPIRIES_PER_TURN, EXPIRIES_PER_SECOND - expiriesThisSecond);
-    // Each lease looked at moves past now (reschedule), so this ends; the count bounds a turn's work besides.
-    for (int looked = 0; looked < 2 * EXPIRIES_PER_TURN && expired.size() < room
-        && !expiries.isEmpty() && expiries.first().due - now <= 0; looked++) {
-      var lease = expiries.first();
-      boolean retryDue = lease.revokeProposed == 0 || now - lease.revokeProposed >= RETRY_REVOKE_NANOS;
-      if (lease.deadline - now <= 0 && retryDue) {
-        lease.revokeProposed = now;
-        expired.add(WriteOp.newBuilder().setLeaseRevoke(LeaseRevoke.newBuilder().setId(lease.id).setExpired(true))
-            .setUser(AuthLayer.SYSTEM).build());
-      }
-      reschedule(lease); // its deadline, or the time to propose its expiry again: later than now either way
-    }
-    expiriesThisSecond += expired.size();
-    // More are due than a turn takes: the loop's next turn comes at once, not at its next tick (unless the second's
-    // share is proposed: then at the next tick, which looks again).
-    backlog = expiriesThisSecond < EXPIRIES_PER_SECOND && !expiries.isEmpty() && expiries.first().due - now <= 0;
     if (!expired.isEmpty()) {
       OwnProposals.propose(raft, ids, proposer, expired, expired.size() + " lease expiries");
     }
@@ -515,7 +462,6 @@ final class Leases implements SystemState {
   @Override
   public void installed(Map<String, String> system) {
     leases.clear();
-    expiries.clear();
     leaseOfKey.clear();
     nextId = Long.parseLong(system.getOrDefault(NEXT_ID, "1"));
     long now = clock.getAsLong();
@@ -536,7 +482,7 @@ final class Leases implements SystemState {
         }
       }
       leases.put(id, lease);
-      expiries.add(lease);
     }
+    expiries.reset(leases.values());
   }
 }

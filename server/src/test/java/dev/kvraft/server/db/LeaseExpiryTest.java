@@ -14,9 +14,9 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * The leader's lease expiry alone ({@link Leases#tick}), on a clock the test moves: leases expire in the order of
- * their deadlines, at most {@link Leases#EXPIRIES_PER_TURN} a turn, renewed ones not, and an expiry proposed and not
- * applied is proposed again after its retry time, not at every turn.
+ * The leader's lease expiry alone ({@link Leases#tick}, {@link LeaseExpiries}), on a clock the test moves: leases
+ * expire in the order of their deadlines, at most {@link LeaseExpiries#PER_TURN} every 50 ms, renewed ones not, and an
+ * expiry proposed and not applied is proposed again after its retry time, not at every turn.
  */
 class LeaseExpiryTest {
   private long now = 1_000_000_000L;
@@ -64,45 +64,65 @@ class LeaseExpiryTest {
     assertEquals(List.of(), turn(), "the new leader's first turn takes the leases over, with a grace");
     now += TimeUnit.SECONDS.toNanos(10);
     var first = turn();
-    assertEquals(Leases.EXPIRIES_PER_TURN, first.size(), "one turn proposes at most a thousand expiries");
+    assertEquals(LeaseExpiries.PER_TURN, first.size(), "one turn proposes at most a thousand expiries");
     assertEquals(2_500, first.getFirst(), "the soonest deadline first");
     assertEquals(1_501, first.getLast());
-    assertTrue(leases.expiriesWaiting(), "more are due: the loop takes its next turn at once");
+    now += LeaseExpiries.INTERVAL_NANOS;
     var second = turn();
     assertEquals(1_500, second.getFirst());
     assertEquals(1_000, second.size());
+    now += LeaseExpiries.INTERVAL_NANOS;
     var third = turn();
     assertEquals(500, third.size());
     assertEquals(1, third.getLast());
-    assertFalse(leases.expiriesWaiting());
+    now += LeaseExpiries.INTERVAL_NANOS;
     assertEquals(List.of(), turn(), "the expiries proposed wait for their apply; the minute leases are not due");
 
-    // Not applied within the retry time: proposed again, a thousand a turn (all were proposed at the same moment,
-    // so they are due again together, in the order of their ids).
+    // Not applied within the retry time: proposed again, a thousand a turn, the first turn's first (due together,
+    // in the order of their ids).
     now += TimeUnit.SECONDS.toNanos(2);
     var again = turn();
-    assertEquals(Leases.EXPIRIES_PER_TURN, again.size());
-    assertEquals(1, again.getFirst());
+    assertEquals(LeaseExpiries.PER_TURN, again.size());
+    assertEquals(1_501, again.getFirst());
+    assertEquals(2_500, again.getLast());
   }
 
+  /** A thousand every 50 ms, so at most 20,000 a second, evenly: busy loop turns do not make a burst of them. */
   @Test
-  void atMost20000ExpiriesASecondAreProposedHoweverManyAreDue() {
+  void expiriesComeAThousandEvery50MillisecondsHoweverOftenTheLoopTurns() {
     raft.leader = true;
-    int due = Leases.EXPIRIES_PER_SECOND + 5_000;
-    for (long id = 1; id <= due; id++) {
+    for (long id = 1; id <= 3 * LeaseExpiries.PER_TURN; id++) {
       grant(id, 5);
     }
     assertEquals(List.of(), turn());
     now += TimeUnit.SECONDS.toNanos(10);
-    int proposed = 0;
-    for (int turns = 0; turns < Leases.EXPIRIES_PER_SECOND / Leases.EXPIRIES_PER_TURN; turns++) {
-      proposed += turn().size();
+    assertEquals(LeaseExpiries.PER_TURN, turn().size());
+    for (int busy = 0; busy < 10; busy++) {
+      now += LeaseExpiries.INTERVAL_NANOS / 20; // a busy loop's turns, 2.5 ms apart
+      assertEquals(List.of(), turn(), "within 50 ms of the last expiries, none");
     }
-    assertEquals(Leases.EXPIRIES_PER_SECOND, proposed);
-    assertFalse(leases.expiriesWaiting(), "the second's share is proposed: the loop waits for its next tick");
-    assertEquals(List.of(), turn(), "nothing more within the same second");
-    now += TimeUnit.SECONDS.toNanos(1);
-    assertEquals(Leases.EXPIRIES_PER_TURN, turn().size(), "the next second's");
+    now += LeaseExpiries.INTERVAL_NANOS / 2;
+    assertEquals(LeaseExpiries.PER_TURN, turn().size(), "50 ms after the last, the next thousand");
+  }
+
+  /** Expiries wait their turn (a thousand every 50 ms): meanwhile a lease past its deadline is not renewed. */
+  @Test
+  void aLeasePastItsDeadlineIsNotRenewedWhileItsExpiryWaitsItsTurn() {
+    raft.leader = true;
+    grant(1, 5);
+    grant(2, 5);
+    assertEquals(List.of(), turn(), "the leases taken over");
+    now += TimeUnit.SECONDS.toNanos(6);
+    var answers = new ArrayList<dev.kvraft.proto.Response>();
+    for (long lease : List.of(1L, 2L)) {
+      var keepAlive = new Event.Command(dev.kvraft.proto.Request.newBuilder().setId(lease).setLeaseKeepAlive(
+          dev.kvraft.proto.LeaseKeepAlive.newBuilder().setId(lease)).build(), answers::add, now + 1,
+          RequestTrace.receivedNow("test"));
+      var answer = leases.keepAlive(keepAlive, replies);
+      assertNotNull(answer, "lease " + lease + " is past its deadline: answered at once, not held for a renewal");
+      assertEquals(dev.kvraft.proto.Error.Code.LEASE_NOT_FOUND, answer.getError().getCode(), answer.toString());
+    }
+    assertEquals(List.of(1L, 2L), turn(), "and they expire at the next turn");
   }
 
   @Test
