@@ -42,13 +42,17 @@ import org.apache.ratis.util.TimeDuration;
  * <p>The port has at most {@value #MAX_HANDSHAKING} connections in their TLS handshake at a time,
  * {@value #MAX_HANDSHAKING_PER_ADDRESS} from one address (an IPv6 one's /64): before its handshake a connection is
  * anyone's, holding a descriptor the Raft log and SQLite need, for up to the handshake's timeout. Past either, a new
- * connection is closed at once (logged at most once a minute). A connection whose handshake succeeded (a member's:
- * the CA signed it) no longer counts, so a flood of strangers cannot take the room members need.
+ * connection is closed at once (logged at most once a minute); a handshake takes at most
+ * {@value #HANDSHAKE_TIMEOUT_MILLIS} ms. A connection whose handshake succeeded (a member's: the CA signed it) no longer
+ * counts, so a flood of strangers cannot close the members' open links; it can delay a member's new connection while
+ * it lasts, which takes a stranger 256 silent connections every 3 s from 16 addresses or IPv6 /64s.
  */
 final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyMap<TlsPeerProxy>> {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TlsServerRpc.class);
   static final int MAX_HANDSHAKING = 256;
   static final int MAX_HANDSHAKING_PER_ADDRESS = 16;
+  /** How long a connection may take over its handshake on the Raft port (Netty's default is 10 s). */
+  static final long HANDSHAKE_TIMEOUT_MILLIS = 3_000;
   /** Connections in their handshake, in all and per source address; changed only through {@link #admit}. */
   private final java.util.concurrent.atomic.AtomicInteger handshaking = new java.util.concurrent.atomic.AtomicInteger();
   private final java.util.concurrent.ConcurrentHashMap<dev.kvraft.server.net.SourceAddress, Integer> handshakingFrom =
@@ -119,10 +123,20 @@ final class TlsServerRpc extends RaftServerRpcWithProxy<TlsPeerProxy, PeerProxyM
               ch.close();
               return;
             }
+            // Its room goes back once: when its handshake is done, failed or cut off, or when it closes (also when
+            // setting it up failed before the handshake could begin).
+            var over = new java.util.concurrent.atomic.AtomicBoolean();
+            Runnable release = () -> {
+              if (over.compareAndSet(false, true)) {
+                handshakeOver(from);
+              }
+            };
+            ch.closeFuture().addListener(f -> release.run());
             var p = ch.pipeline();
             var tls = transport.contexts().server().newHandler(ch.alloc());
-            // Done, failed or cut off by a close: its room goes back once, whichever.
-            tls.handshakeFuture().addListener(f -> handshakeOver(from));
+            // Members finish in milliseconds; a stranger that sends nothing holds its room this long at most.
+            tls.setHandshakeTimeoutMillis(HANDSHAKE_TIMEOUT_MILLIS);
+            tls.handshakeFuture().addListener(f -> release.run());
             p.addLast("tls", tls);
             Frames.addCodec(p, RaftNettyServerRequestProto.getDefaultInstance());
             p.addLast("raft", new InboundHandler(server, transport::bootstrapMembers));

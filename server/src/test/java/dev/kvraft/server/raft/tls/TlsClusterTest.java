@@ -343,6 +343,20 @@ class TlsClusterTest {
         var r = c.call(Requests.put(1, "during", "flood"));
         assertFalse(r.hasError(), "the cluster still commits: " + r);
       }
+      for (var s : held) {
+        s.close();
+      }
+      held.clear();
+      // Their room comes back once the node sees them closed: a new connection from 127.0.0.2 is taken again.
+      dev.kvraft.server.testing.Await.until("a connection from 127.0.0.2 to be taken again", WAIT, () -> {
+        var again = rawFrom("127.0.0.2", peer.host(), peer.peerPort());
+        if (!closedByServer(again, 300)) {
+          held.add(again);
+          return true;
+        }
+        again.close();
+        return false;
+      });
     } finally {
       for (var s : held) {
         s.close();
