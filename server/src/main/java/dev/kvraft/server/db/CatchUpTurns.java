@@ -115,10 +115,21 @@ final class CatchUpTurns {
    * it, and the catch-up would only stop and start again).
    */
   synchronized boolean wouldHandOn(WatchSink sink) {
-    for (var e : pending.entrySet()) {
+    for (var it = pending.entrySet().iterator(); it.hasNext(); ) {
+      var e = it.next();
       var s = e.getKey();
-      if (s.isOpen() && (s == sink || runningBy.getOrDefault(s, 0) < perConnection)
-          && e.getValue().stream().anyMatch(p -> !p.gone().getAsBoolean())) {
+      var queue = e.getValue();
+      // Dropped as they are looked at, as handOut does: a scan does not look at the same unwanted ones again.
+      if (!s.isOpen()) {
+        it.remove();
+        continue;
+      }
+      queue.removeIf(p -> p.gone().getAsBoolean());
+      if (queue.isEmpty()) {
+        it.remove();
+        continue;
+      }
+      if (s == sink || runningBy.getOrDefault(s, 0) < perConnection) {
         return true;
       }
     }

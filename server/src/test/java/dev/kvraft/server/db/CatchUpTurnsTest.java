@@ -75,10 +75,10 @@ class CatchUpTurnsTest {
     assertFalse(turns.wouldHandOn(a), "B's waiting catch-up could not take A's turn");
     assertTrue(turns.wouldHandOn(b), "B's own waiting catch-up could take B's");
     var c = new WatchesTest.Sink();
-    var unwanted = new java.util.concurrent.atomic.AtomicBoolean(true);
-    turns.submit(c, unwanted::get, () -> { }, () -> { });
+    turns.submit(c, () -> true, () -> { }, () -> { });
     assertFalse(turns.wouldHandOn(a), "C's only catch-up is no longer wanted");
-    unwanted.set(false);
+    assertEquals(1, turns.waiting(), "and it is dropped as it is looked at: B's one waits");
+    turns.submit(c, () -> false, () -> { }, () -> { });
     assertTrue(turns.wouldHandOn(a), "C, below its bound, could take A's turn");
   }
 }
