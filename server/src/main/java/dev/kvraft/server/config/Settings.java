@@ -26,7 +26,8 @@ public final class Settings {
       new Setting("limit.scan", "10000", "most key-values one scan returns"),
       new Setting("limit.answer.bytes", "4194304", "bytes of key-values at which a scan answer, or a write's list"
           + " of deleted key-values, stops (the one that reaches it is the last; a scan holds at least one); a scan"
-          + " then says more, a delete prev_truncated; a txn's gets and previous values stop there too"),
+          + " then says more, a delete prev_truncated; a txn's gets and previous values stop there too (a write's answer"
+          + " counts 40 bytes a key-value besides its key and value)"),
       new Setting("limit.txn.ops", "128", "most compares or operations per branch in one txn"),
       new Setting("limit.connections", "10000", "most open client connections (capped below the fd soft limit,"
           + " keeping a reserve for Raft and SQLite); past it a new connection gets OVERLOADED and is closed"),

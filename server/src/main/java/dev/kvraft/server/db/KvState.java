@@ -495,8 +495,8 @@ public final class KvState {
     return true;
   }
 
-  /** Bytes a KeyValue adds to its key and value in an answer, at most: three varints and the fields' tags. */
-  private static final int KEY_VALUE_OVERHEAD = 40;
+  /** Bytes counted for a KeyValue in a write's answer besides its key and value: about its three varints and tags. */
+  static final int KEY_VALUE_OVERHEAD = 40;
 
   private TxnResult txn(Txn txn, OpListener listener) {
     boolean ok = true;

@@ -17,7 +17,8 @@ import java.util.concurrent.TimeUnit;
  * {@value #READERS} catch-ups read kvraft.db at a time; one that waits for its client holds no read slot. At most
  * {@value #OPEN_AT_ONCE} run at a time, {@value #OPEN_PER_CONNECTION} of one connection's; the others are started
  * when their turn comes ({@link CatchUpTurns}), connection by connection, and one that has run for
- * {@link #SLICE_NANOS} gives its turn up to them between two messages and queues again to go on: each
+ * {@link #SLICE_NANOS} gives its turn up between two messages, to one that could take it, and queues again to go on:
+ * each
  * holds a SQLite connection (three file descriptors), a page ({@value #PAGE_BYTES} bytes of keys and values) and up
  * to {@value #SEEN_BYTES} bytes of keys seen until it is done, and watches from the past could otherwise take the
  * descriptors Raft's log needs (up to {@code limit.watches} of them, each with its own catch-up).
@@ -37,9 +38,9 @@ final class WatchCatchUp implements Runnable {
   /** Keys whose latest change this catch-up saw, for prev_kv without a query: at most this many bytes. */
   private static final long SEEN_BYTES = 16L << 20;
   /**
-   * A catch-up that has held its turn this long gives it up as soon as another catch-up waits for one, and queues
-   * again to go on from where it is: a client that reads its events slowly (never slowly enough to be closed) holds
-   * a turn for at most about this long at a time, not until its history is done.
+   * A catch-up that has held its turn this long gives it up as soon as another catch-up that could take it waits, and
+   * queues again to go on from where it is: a client that reads its events slowly (never slowly enough to be closed)
+   * holds a turn for at most about this long at a time, not until its history is done.
    */
   static final long SLICE_NANOS = TimeUnit.SECONDS.toNanos(1);
   /** What {@link #send} says when the catch-up must stop: the client stopped reading (its connection is closed). */

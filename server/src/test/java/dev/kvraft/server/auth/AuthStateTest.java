@@ -115,8 +115,6 @@ class AuthStateTest {
     assertTrue(copy.check("alice", true, b("k"), b(""), false).isEmpty(), "write key k");
     assertTrue(copy.check("alice", false, b("k"), b(""), false).isPresent(), "no more: the unknown type is left out");
 
-    // A key whose text, shown raw by those builds, reads like one more permission (readwrite on every key) is one
-    // permission still: its own.
     // A type of a newer build's is left out too; what follows it still reads.
     system.put("auth.role.r", "admin 6b  (admin key k); read 6b  (read key k)");
     var newer = new AuthState();
@@ -124,6 +122,8 @@ class AuthStateTest {
     assertTrue(newer.check("alice", false, b("k"), b(""), false).isEmpty(), "read key k");
     assertTrue(newer.check("alice", true, b("k"), b(""), false).isPresent(), "nothing from the unknown type");
 
+    // A key whose text, shown raw by those builds, reads like one more permission (readwrite on every key) is one
+    // permission still: its own.
     var forged = "a; readwrite 00 00 (b";
     system.put("auth.role.r", "read " + java.util.HexFormat.of().formatHex(forged.getBytes(
         java.nio.charset.StandardCharsets.UTF_8)) + "  (read key " + forged + ")");
