@@ -124,6 +124,9 @@ final class CatchUpTurns {
         it.remove();
         continue;
       }
+      if (s != sink && runningBy.getOrDefault(s, 0) >= perConnection) {
+        continue; // at its bound: could not take the turn (its queue is left for handOut)
+      }
       queue.removeIf(p -> p.gone().getAsBoolean());
       if (queue.isEmpty()) {
         it.remove();

@@ -392,11 +392,11 @@ public final class DatabaseLoop implements AutoCloseable {
       int from = handled;
       try {
         if (handled < batch.size() && batch.get(handled) instanceof Event.Command c) {
-          from++;
           if (replies.answered() == answeredBeforeCommand) {
             replies.error(c, Error.Code.UNAVAILABLE, "node " + config.nodeId() + "'s database loop stopped (" + e
                 + "); it cannot serve until it restarts: use another node", "");
           }
+          from++; // answered (else the failure below leaves it to inbox.died, which answers it)
         }
       } catch (RuntimeException | java.lang.Error again) {
         LOG.error("could not answer a request as the loop stopped: {}", again.toString());
