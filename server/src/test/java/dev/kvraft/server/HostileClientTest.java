@@ -20,6 +20,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import org.apache.ratis.RaftConfigKeys;
 import org.apache.ratis.client.RaftClient;
@@ -55,22 +56,30 @@ class HostileClientTest {
     dev.kvraft.server.testing.Nodes.awaitLeader(java.time.Duration.ofSeconds(30), server);
   }
 
+  /**
+   * Opens connections into {@code held} until {@code count} of them are served (a Status answered), for at most 10 s;
+   * the leader poll's connection may still count against a limit for a moment, so refused ones are closed and tried
+   * again.
+   */
+  private void served(List<RawClient> held, int count) throws IOException {
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    while (held.size() < count && System.nanoTime() < deadline) {
+      var c = new RawClient(server.clientPort());
+      var r = c.call(STATUS);
+      if (r != null && r.getId() == 7 && !r.hasError()) {
+        held.add(c);
+      } else {
+        c.close();
+      }
+    }
+  }
+
   @Test
   void connectionsPastTheLimitGetOverloadedAndTheNodeServesTheOthers() throws Exception {
     start(Map.of("limit.connections", "3"));
     var held = new ArrayList<RawClient>();
     try {
-      // Fill the limit with served connections; the leader poll's connection may still count for a moment.
-      long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-      while (held.size() < 3 && System.nanoTime() < deadline) {
-        var c = new RawClient(server.clientPort());
-        var r = c.call(STATUS);
-        if (r != null && r.getId() == 7 && !r.hasError()) {
-          held.add(c);
-        } else {
-          c.close();
-        }
-      }
+      served(held, 3);
       assertEquals(3, held.size(), "three connections are served within the limit");
 
       try (var extra = new RawClient(server.clientPort())) {
@@ -94,17 +103,7 @@ class HostileClientTest {
     start(Map.of("limit.connections.per.address", "2"));
     var held = new ArrayList<RawClient>();
     try {
-      // The leader poll's connection may still count for a moment: served ones are kept until two are.
-      long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-      while (held.size() < 2 && System.nanoTime() < deadline) {
-        var c = new RawClient(server.clientPort());
-        var r = c.call(STATUS);
-        if (r != null && r.getId() == 7 && !r.hasError()) {
-          held.add(c);
-        } else {
-          c.close();
-        }
-      }
+      served(held, 2);
       assertEquals(2, held.size(), "two connections from 127.0.0.1 are served");
       try (var third = new RawClient(server.clientPort())) {
         var r = third.read(); // unasked, before the client sends anything
