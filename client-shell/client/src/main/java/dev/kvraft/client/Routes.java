@@ -20,7 +20,8 @@ import java.util.function.LongSupplier;
 /**
  * Where a {@link KvClient}'s requests go, and its connections, one per node, opened (and authenticated) on first
  * use. Everything goes to the <em>primary</em> node, which moves to the next address (or to the leader a node named)
- * when it fails; writes and lease keep-alives go to the <em>leader</em> when it is known and reachable; STALE reads go
+ * when it fails; writes and lease keep-alives go to the <em>leader</em> when it is known and reachable, and so do
+ * linearizable gets and scans unless the client was built with {@code readsToLeader(false)}; STALE reads go
  * round-robin over every known node. A leader that cannot be reached is not tried again for
  * {@link #LEADER_RETRY_NANOS}, and the writes meanwhile go through the primary.
  *
@@ -53,6 +54,8 @@ final class Routes implements AutoCloseable {
   private final String password;
   private final boolean discover;
   private final boolean writesToLeader;
+  /** Whether linearizable gets and scans go to the leader too (a follower would first ask the leader for them). */
+  private final boolean readsToLeader;
   /**
    * The client's request ids (a connection's first requests, authenticate and members, take one each; members'
    * through {@link #discovery}).
@@ -79,7 +82,7 @@ final class Routes implements AutoCloseable {
   private volatile Connection opening;
 
   Routes(List<String> addresses, Duration connectTimeout, javax.net.ssl.SSLContext tls, String user, String password,
-      boolean discover, boolean writesToLeader, LongSupplier ids, Duration watchKeepAlive) {
+      boolean discover, boolean writesToLeader, boolean readsToLeader, LongSupplier ids, Duration watchKeepAlive) {
     this.addresses = new CopyOnWriteArrayList<>(addresses.stream().map(Addresses::canonical).distinct().toList());
     this.connectTimeout = connectTimeout;
     this.tls = tls;
@@ -87,6 +90,7 @@ final class Routes implements AutoCloseable {
     this.password = password;
     this.discover = discover;
     this.writesToLeader = writesToLeader;
+    this.readsToLeader = readsToLeader;
     this.ids = ids;
     this.liveness = new Connection.Liveness(watchKeepAlive, ids);
     this.primary = this.addresses.get(0);
@@ -160,15 +164,26 @@ final class Routes implements AutoCloseable {
     }
   }
 
-  /** Writes and lease keep-alives: the leader's work, sent to it when the client knows it. */
+  /**
+   * Writes and lease keep-alives, the leader's work, and linearizable gets and scans, which the leader confirms for
+   * many at once while a follower must first ask it: sent to the leader when the client knows it.
+   */
   boolean toLeader(Request.Builder r) {
-    return writesToLeader && dev.kvraft.proto.CommandKind.of(r).leaderWork();
+    return writesToLeader && dev.kvraft.proto.CommandKind.of(r).leaderWork() || readsToLeader && isLinearizableRead(r);
   }
 
-  /** A follower named the leader on a forwarded write's answer: send the next writes there. */
+  static boolean isLinearizableRead(Request.Builder r) {
+    return r.hasGet() && r.getGet().getConsistency() == Consistency.LINEARIZABLE
+        || r.hasScan() && r.getScan().getConsistency() == Consistency.LINEARIZABLE;
+  }
+
+  /**
+   * A follower named the leader on its answer to a forwarded write or a linearizable read it had the leader confirm:
+   * send the next ones there.
+   */
   void learnLeader(Response r) {
     var hint = r.getHeader().getLeaderAddress();
-    if (writesToLeader && !hint.isEmpty() && !(hint = Addresses.canonicalOrAsIs(hint)).equals(leader)) {
+    if ((writesToLeader || readsToLeader) && !hint.isEmpty() && !(hint = Addresses.canonicalOrAsIs(hint)).equals(leader)) {
       leader = hint;
     }
   }
@@ -331,7 +346,7 @@ final class Routes implements AutoCloseable {
 
   /** A node named {@code address} leader in its members (any thread: the leader is a volatile). */
   private void memberLeads(String address) {
-    if (writesToLeader) {
+    if (writesToLeader || readsToLeader) {
       leader = address;
     }
   }

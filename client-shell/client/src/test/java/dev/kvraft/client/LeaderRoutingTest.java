@@ -20,8 +20,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A client connected to a follower sends its writes straight to the leader once a follower has named it on a
- * forwarded write's answer (issue #23: the follower's relay cost two thirds of the writes' CPU), keeps its reads on
- * its own node, and follows a new leader. With {@code writesToLeader(false)} every write goes through its node.
+ * forwarded write's answer (issue #23: the follower's relay cost two thirds of the writes' CPU), and its linearizable
+ * reads too, once named on one of theirs (the follower's read-index call to the leader is saved); keeps its STALE
+ * reads on its own node, and follows a new leader. With {@code writesToLeader(false)} every write goes through its
+ * node, with {@code readsToLeader(false)} every read.
  */
 @Timeout(120)
 class LeaderRoutingTest {
@@ -43,9 +45,13 @@ class LeaderRoutingTest {
     started.close();
   }
 
-  private KvClient onFollowerOnly(boolean writesToLeader) {
+  private KvClient onFollowerOnly(boolean toLeader) {
+    return onFollowerOnly(toLeader, toLeader);
+  }
+
+  private KvClient onFollowerOnly(boolean writesToLeader, boolean readsToLeader) {
     return started.closing(KvClient.builder().addresses(address(follower)).discoverMembers(false)
-        .writesToLeader(writesToLeader).timeout(Duration.ofSeconds(5)).build());
+        .writesToLeader(writesToLeader).readsToLeader(readsToLeader).timeout(Duration.ofSeconds(5)).build());
   }
 
   private static String address(KvraftServer s) {
@@ -62,8 +68,37 @@ class LeaderRoutingTest {
     // The client's only node is gone, yet its writes go on: they now go to the leader itself.
     client.put("a", "2");
     assertEquals(Optional.of(address(leader)), client.leaderAddress());
+    assertEquals("2", client.get(utf8("a"), Consistency.LINEARIZABLE).orElseThrow().getValue().toStringUtf8(),
+        "linearizable reads go to the leader too");
+    assertThrows(UnavailableException.class, () -> client.get(utf8("a"), Consistency.STALE),
+        "STALE reads stay on the client's own node");
+  }
+
+  @Test
+  void linearizableReadsGoToTheLeaderOnceAFollowerNamesIt() throws Exception {
+    try (var writer = KvClient.builder().addresses(address(leader)).discoverMembers(false).build()) {
+      writer.put("a", "1");
+    }
+    var client = onFollowerOnly(true);
+    assertEquals("1", client.get(utf8("a"), Consistency.LINEARIZABLE).orElseThrow().getValue().toStringUtf8());
+    // The follower asked the leader for a read index, and named it on the answer.
+    assertEquals(Optional.of(address(leader)), client.leaderAddress());
+    follower.close();
+    assertEquals("1", client.get(utf8("a"), Consistency.LINEARIZABLE).orElseThrow().getValue().toStringUtf8(),
+        "the client's only node is gone, yet its linearizable reads go on at the leader");
+    assertEquals(List.of("a"), client.scanPrefix(utf8("a"), 10, Consistency.LINEARIZABLE).getKvsList().stream()
+        .map(kv -> kv.getKey().toStringUtf8()).toList(), "and so do its linearizable scans");
+  }
+
+  @Test
+  void readsStayOnTheNodeWhenAskedTo() throws Exception {
+    var client = onFollowerOnly(true, false);
+    client.put("a", "1");
+    assertEquals(Optional.of(address(leader)), client.leaderAddress());
+    follower.close();
+    client.put("a", "2"); // writes still go to the leader
     assertThrows(UnavailableException.class, () -> client.get(utf8("a"), Consistency.LINEARIZABLE),
-        "reads stay on the client's own node");
+        "linearizable reads stay on the client's own node, which is gone");
   }
 
   @Test

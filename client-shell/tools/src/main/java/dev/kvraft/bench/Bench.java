@@ -342,7 +342,7 @@ public final class Bench {
   /** A client of one node only, with the run's TLS and answer timeout. */
   private KvClient nodeClient(String endpoint) {
     var builder = KvClient.builder().addresses(endpoint).discoverMembers(false).timeout(answerTimeout)
-        .writesToLeader(!o.writesViaNode());
+        .writesToLeader(!o.writesViaNode()).readsToLeader(!o.readsViaNode());
     tls.ifPresent(builder::tls);
     o.user().ifPresent(u -> builder.credentials(u, System.getenv().getOrDefault("KVRAFT_BENCH_PASSWORD", "")));
     return builder.build();

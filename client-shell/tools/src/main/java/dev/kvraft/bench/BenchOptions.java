@@ -28,6 +28,7 @@ public record BenchOptions(
     Consistency consistency,
     boolean targetLeader,
     boolean writesViaNode,
+    boolean readsViaNode,
     boolean json,
     boolean progress,
     boolean preload,
@@ -56,6 +57,8 @@ public record BenchOptions(
         --target-leader       send everything to the leader
         --writes-via-node     send each write to its connection's node, which forwards it when it is a
                               follower (default: to the leader, as KvClient does once it knows the leader)
+        --reads-via-node      send each linearizable read to its connection's node, which asks the leader
+                              for a read index when it is a follower (default: to the leader, as KvClient does)
         --preload             put every key of the key space first (for get/scan/mixed)
         --scan-limit=N        keys per scan (default 10)
         --cacert=FILE         talk TLS, verifying the servers against this CA (PEM)
@@ -87,6 +90,7 @@ public record BenchOptions(
     var consistency = Consistency.LINEARIZABLE;
     boolean leader = false;
     boolean viaNode = false;
+    boolean readsViaNode = false;
     boolean json = false;
     boolean progress = true;
     boolean timeline = false;
@@ -113,6 +117,7 @@ public record BenchOptions(
         case "sequential-keys" -> sequential = true;
         case "target-leader" -> leader = true;
         case "writes-via-node" -> viaNode = true;
+        case "reads-via-node" -> readsViaNode = true;
         case "json" -> json = true;
         case "no-progress" -> progress = false;
         case "timeline" -> timeline = true;
@@ -172,7 +177,7 @@ public record BenchOptions(
       throw new IllegalArgumentException("--key-size=" + keySize + " cannot hold " + keySpace + " distinct keys");
     }
     return new BenchOptions(endpoints, conns, clients, total, duration, warmup, keySize, valSize, keySpace, sequential,
-        rate, op, readRatio, consistency, leader, viaNode, json, progress, preload, scanLimit, timeline,
+        rate, op, readRatio, consistency, leader, viaNode, readsViaNode, json, progress, preload, scanLimit, timeline,
         dev.kvraft.proto.PemTls.fromFlags(cacert, cert, key), java.util.Optional.ofNullable(user), watchers,
         watchCatchup);
   }

@@ -133,7 +133,7 @@ final class ReadPath {
           + " term " + replies.term() + " and has not yet applied an entry of that term; try again shortly", "");
       return;
     }
-    answerAll(reads, b.readIndex());
+    answerAll(reads, b.readIndex(), "");
   }
 
   /** The leader answered a read-index call (forwarded reads). */
@@ -148,19 +148,22 @@ final class ReadPath {
     }
   }
 
-  /** Answers the follower reads whose read index this node has now applied. */
+  /**
+   * Answers the follower reads whose read index this node has now applied, naming the leader that gave the last read
+   * index in each answer's header, so that a client can send its next linearizable reads there.
+   */
   void answerApplied() {
     for (var p : pending.appliedUpTo(applier.appliedIndex())) {
-      answerAll(p, UNKNOWN_READ_INDEX);
+      answerAll(p, UNKNOWN_READ_INDEX, readIndexFrom);
     }
   }
 
   /**
    * Answers reads whose barrier passed (or, on a follower, whose read index this node applied). A follower's
    * {@code ReadIndex} gets {@code readIndex}, the commit index as the barrier began, or what this node has applied when
-   * that is {@link #UNKNOWN_READ_INDEX}.
+   * that is {@link #UNKNOWN_READ_INDEX}. {@code leaderAddress}, when not empty, goes in each answer's header.
    */
-  private void answerAll(Pending reads, long readIndex) {
+  private void answerAll(Pending reads, long readIndex, String leaderAddress) {
     long now = System.nanoTime();
     for (var c : reads.commands()) {
       c.trace().raftDone(now);
@@ -175,7 +178,7 @@ final class ReadPath {
         backup.accept(c);
         continue;
       }
-      replies.reply(c, answer(c.request(), readIndex));
+      replies.reply(c, answer(c.request(), readIndex, leaderAddress));
     }
   }
 
@@ -189,12 +192,12 @@ final class ReadPath {
    * error, never the loop's death (a read changes nothing, so nothing is left half done).
    */
   Response answer(Request r) {
-    return answer(r, UNKNOWN_READ_INDEX);
+    return answer(r, UNKNOWN_READ_INDEX, "");
   }
 
-  private Response answer(Request r, long readIndex) {
+  private Response answer(Request r, long readIndex, String leaderAddress) {
     try {
-      return answerOrThrow(r, readIndex);
+      return answerOrThrow(r, readIndex, leaderAddress);
     } catch (RuntimeException e) {
       LOG.error("answering {} request {} failed: {}; answered INTERNAL, the node serves on (a bug: please report"
           + " it)", r.getCommandCase(), r.getId(), e.toString(), e);
@@ -203,8 +206,11 @@ final class ReadPath {
     }
   }
 
-  private Response answerOrThrow(Request r, long readIndex) {
+  private Response answerOrThrow(Request r, long readIndex, String leaderAddress) {
     var response = replies.respond(r.getId());
+    if (!leaderAddress.isEmpty()) {
+      response.getHeaderBuilder().setLeaderAddress(leaderAddress);
+    }
     switch (r.getCommandCase()) {
       case GET -> {
         var kv = state.get(r.getGet().getKey());
