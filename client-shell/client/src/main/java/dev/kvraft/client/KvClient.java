@@ -36,9 +36,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * to the leader the server named or to the next address. A write whose connection was lost after it was sent is
  * reported as {@link KvTimeoutException} (outcome unknown), never silently sent again.
  *
- * <p>Writes and lease keep-alives go to the leader when the client knows it (from {@code members} at the first
- * connection, or from the {@code leader_address} a follower puts on the answer to a write it forwarded), which
- * saves the follower's relay; everything else goes to the connected node. Any node would do: this is for speed.
+ * <p>Writes, lease keep-alives and linearizable gets and scans go to the leader when the client knows it (from
+ * {@code members} at the first connection, or from the {@code leader_address} a follower puts on the answer to a
+ * write it forwarded or a linearizable read it had the leader confirm), which saves the follower's relay or its
+ * read-index call; STALE reads go round-robin over every node, everything else to the connected node. Any node would
+ * do: this is for speed.
  *
  * <p>This class is the API: it builds each request and unwraps its answer. {@link Calls} sends the requests and
  * owns the retry rules, the deadlines and the request ids; {@link Routes} picks the connection for each request and
@@ -68,9 +70,9 @@ public final class KvClient implements AutoCloseable {
     this.user = b.user;
     this.password = b.password;
     var ids = new AtomicLong();
-    this.routes = new Routes(b.addresses, b.connectTimeout, b.tls, b.user, b.password, b.discover,
-        b.writesToLeader != null ? b.writesToLeader : b.discover, b.readsToLeader != null ? b.readsToLeader : b.discover,
-        ids::incrementAndGet, b.watchKeepAlive);
+    boolean writesToLeader = b.writesToLeader != null ? b.writesToLeader : b.discover;
+    this.routes = new Routes(b.addresses, b.connectTimeout, b.tls, b.user, b.password, b.discover, writesToLeader,
+        b.readsToLeader != null ? b.readsToLeader : writesToLeader, ids::incrementAndGet, b.watchKeepAlive);
     this.calls = new Calls(b.timeout, ids, routes);
   }
 
@@ -166,8 +168,8 @@ public final class KvClient implements AutoCloseable {
 
     /**
      * Whether writes go straight to the leader once the client knows it (default: on when members are discovered,
-     * off for a client told to talk to its addresses only). Off, every request goes to the connected node, and a
-     * follower forwards the writes.
+     * off for a client told to talk to its addresses only). Off, writes go to the connected node, which forwards
+     * them when it is a follower, and so do linearizable reads unless {@link #readsToLeader} says otherwise.
      */
     public Builder writesToLeader(boolean on) {
       this.writesToLeader = on;
@@ -175,8 +177,8 @@ public final class KvClient implements AutoCloseable {
     }
 
     /**
-     * Whether linearizable gets and scans go straight to the leader once the client knows it (default: on when
-     * members are discovered, off for a client told to talk to its addresses only). The leader confirms its
+     * Whether linearizable gets and scans go straight to the leader once the client knows it (default: as
+     * {@link #writesToLeader}, itself on when members are discovered). The leader confirms its
      * leadership once for many reads, where a follower must first ask the leader for a read index: fewer hops, and
      * less work for the cluster. Off, they go to the connected node; STALE reads go round-robin over every node
      * either way.
@@ -251,7 +253,7 @@ public final class KvClient implements AutoCloseable {
     return routes.currentAddress();
   }
 
-  /** The leader's client address, where this client sends its writes, when it knows it. */
+  /** The leader's client address, where this client sends its writes and linearizable reads, when it knows it. */
   public Optional<String> leaderAddress() {
     return routes.leaderAddress();
   }

@@ -23,7 +23,7 @@ import java.util.function.LongSupplier;
  * when it fails; writes and lease keep-alives go to the <em>leader</em> when it is known and reachable, and so do
  * linearizable gets and scans unless the client was built with {@code readsToLeader(false)}; STALE reads go
  * round-robin over every known node. A leader that cannot be reached is not tried again for
- * {@link #LEADER_RETRY_NANOS}, and the writes meanwhile go through the primary.
+ * {@link #LEADER_RETRY_NANOS}, and what would go to it meanwhile goes through the primary.
  *
  * <p>Opening a connection (connect, TLS handshake, authenticate, learn the members) and waiting for another thread
  * that is opening one are bounded by the deadline of the call that needs it, as well as by the connect timeout (the
@@ -36,7 +36,7 @@ import java.util.function.LongSupplier;
  * under {@link #connectLock}; the fields read on every request are volatile.
  */
 final class Routes implements AutoCloseable {
-  /** After failing to connect to the leader, how long writes go through the connected node instead. */
+  /** After failing to connect to the leader, how long its requests go through the connected node instead. */
   static final long LEADER_RETRY_NANOS = TimeUnit.SECONDS.toNanos(5);
   /**
    * How long authenticating may take at most (the server hashes the password slowly on purpose), or the connect
@@ -66,9 +66,12 @@ final class Routes implements AutoCloseable {
   private final AtomicLong staleTurn = new AtomicLong();
   private final ReentrantLock connectLock = new ReentrantLock();
   private final ConcurrentHashMap<String, Connection> pool = new ConcurrentHashMap<>();
-  /** The node this client talks to for everything but STALE reads; moves on failure. */
+  /** The node this client talks to for everything but STALE reads and the leader's requests; moves on failure. */
   private volatile String primary;
-  /** The leader's client address when known (and writes go to it), else null; {@link #discovery} sets it too. */
+  /**
+   * The leader's client address when known (and writes or linearizable reads go to it), else null; {@link #discovery}
+   * sets it too.
+   */
   private volatile String leader;
   /** System.nanoTime() before which the leader is not connected to again (it just failed to connect). */
   private volatile long leaderRetryAt;
@@ -157,7 +160,10 @@ final class Routes implements AutoCloseable {
         + " out; raise the timeout if connecting (or authenticating) takes this long", "");
   }
 
-  /** A request sent to the leader lost its connection: the primary routes the next writes until one names it. */
+  /**
+   * A request sent to the leader lost its connection: the primary takes the leader's requests until an answer names
+   * the leader again.
+   */
   void leaderBroke(Connection c) {
     if (c.address().equals(leader)) {
       leader = null;

@@ -65,8 +65,10 @@ public final class Workload implements AutoCloseable {
     var random = new Random(seed * 1_000_003 + client);
     var lastSeen = new HashMap<String, String>();
     long n = 0;
+    // Odd clients read through whichever node they are connected to, so that a follower's read index (asked of the
+    // leader, then waited for) is checked under the faults too; even ones send their reads to the leader.
     try (var kv = access.client(String.join(",", addresses)).timeout(Duration.ofSeconds(3))
-        .connectTimeout(Duration.ofMillis(500)).build()) {
+        .connectTimeout(Duration.ofMillis(500)).readsToLeader(client % 2 == 0).build()) {
       while (!stop.get()) {
         var key = keys.get(random.nextInt(keys.size()));
         var value = "c" + client + "-" + (n++);

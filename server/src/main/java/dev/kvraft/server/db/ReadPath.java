@@ -149,12 +149,19 @@ final class ReadPath {
   }
 
   /**
-   * Answers the follower reads whose read index this node has now applied, naming the leader that gave the last read
-   * index in each answer's header, so that a client can send its next linearizable reads there.
+   * Answers the follower reads whose read index this node has now applied, naming in each answer's header the leader
+   * as this node knows it now (none when it leads or knows none), so that a client can send its next linearizable
+   * reads there.
    */
   void answerApplied() {
-    for (var p : pending.appliedUpTo(applier.appliedIndex())) {
-      answerAll(p, UNKNOWN_READ_INDEX, readIndexFrom);
+    var ready = pending.appliedUpTo(applier.appliedIndex());
+    if (ready.isEmpty()) {
+      return;
+    }
+    var raft = consensus.get();
+    var leader = raft == null || raft.isLeader() ? "" : Route.clientAddress(config, raft, raft.info().leaderId());
+    for (var p : ready) {
+      answerAll(p, UNKNOWN_READ_INDEX, leader);
     }
   }
 
