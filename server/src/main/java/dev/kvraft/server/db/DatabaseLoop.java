@@ -366,7 +366,7 @@ public final class DatabaseLoop implements AutoCloseable {
         observer.flush();
         watches.flush();
         retries.takeDue(writeBatch, readBatch);
-        if (!writeBatch.isEmpty() || !readBatch.isEmpty()) {
+        if (!writeBatch.isEmpty() || !readBatch.isEmpty() || pending.holdsReads()) {
           var route = Route.of(consensus, config, forwarder != null);
           writes.flush(writeBatch, route, forwarder);
           reads.flush(readBatch, route, forwarder);

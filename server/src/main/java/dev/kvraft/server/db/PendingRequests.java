@@ -10,7 +10,7 @@ import java.util.PriorityQueue;
 
 /**
  * Every client command the database loop took and has not answered, by what it waits for: its proposal to commit,
- * its read barrier, the leader's answer to a forward or to a read-index call, this node applying up to a read index,
+ * its read barrier (or the next one, while one is under way), the leader's answer to a forward or to a read-index call, this node applying up to a read index,
  * the leader's next lease checkpoint (a keep-alive it holds), or its turn to be routed again. One place lists them
  * all, so expiry and shutdown cannot forget a table (as etcd's {@code pkg/wait} and TiKV's {@code ReadIndexQueue}
  * keep theirs).
@@ -22,6 +22,12 @@ final class PendingRequests {
   private final Map<Long, Pending> proposals = new LinkedHashMap<>();
   /** Linearizable reads waiting on this leader's read barrier, by call id. */
   private final Map<Long, Pending> barriers = new LinkedHashMap<>();
+  /**
+   * Linearizable reads that came while this leader's barrier was under way, one entry per loop turn (by a counter of
+   * their own): they go out together with the next barrier ({@link ReadPath#flush}).
+   */
+  private final Map<Long, Pending> heldReads = new LinkedHashMap<>();
+  private long heldTurns;
   /** Writes forwarded to the leader, one command each, by forward id. */
   private final Map<Long, Pending> forwardedWrites = new LinkedHashMap<>();
   /** Reads waiting on the leader's read index, by forward id. */
@@ -66,6 +72,31 @@ final class PendingRequests {
 
   void barrierSent(long callId, Pending p) {
     barriers.put(callId, p);
+  }
+
+  /** Whether a read barrier is under way (its reads not yet answered, failed or expired). */
+  boolean barrierInFlight() {
+    return !barriers.isEmpty();
+  }
+
+  /** Holds a turn's linearizable reads for the next barrier (one is under way). */
+  void holdForBarrier(List<Event.Command> reads) {
+    heldReads.put(heldTurns++, Pending.of(reads));
+  }
+
+  boolean holdsReads() {
+    return !heldReads.isEmpty();
+  }
+
+  /** The held reads still waiting (not expired), in the order they came; none held after. */
+  List<Event.Command> takeHeldReads() {
+    if (heldReads.isEmpty()) {
+      return List.of();
+    }
+    var all = new ArrayList<Event.Command>();
+    heldReads.values().forEach(p -> all.addAll(p.commands()));
+    heldReads.clear();
+    return all;
   }
 
   Pending barrierDone(long callId) {
@@ -173,8 +204,8 @@ final class PendingRequests {
 
   /** Nothing is waiting. */
   boolean isEmpty() {
-    return proposals.isEmpty() && barriers.isEmpty() && forwardedWrites.isEmpty() && readIndexCalls.isEmpty()
-        && awaitingApply.isEmpty() && retries.isEmpty() && heldKeepAlives.isEmpty();
+    return proposals.isEmpty() && barriers.isEmpty() && heldReads.isEmpty() && forwardedWrites.isEmpty()
+        && readIndexCalls.isEmpty() && awaitingApply.isEmpty() && retries.isEmpty() && heldKeepAlives.isEmpty();
   }
 
   /**
@@ -191,6 +222,7 @@ final class PendingRequests {
     expire(proposals, now, writes, ids);
     expire(forwardedWrites, now, writes, null);
     expire(barriers, now, reads, null);
+    expire(heldReads, now, reads, null);
     expire(readIndexCalls, now, reads, null);
     var stillWaiting = new ArrayList<Awaiting>();
     for (var it = awaitingApply.iterator(); it.hasNext(); ) {
@@ -248,6 +280,7 @@ final class PendingRequests {
     forwardedWrites.values().forEach(p -> maybe.addAll(p.commands()));
     var not = new ArrayList<Event.Command>();
     barriers.values().forEach(p -> not.addAll(p.commands()));
+    heldReads.values().forEach(p -> not.addAll(p.commands()));
     readIndexCalls.values().forEach(p -> not.addAll(p.commands()));
     awaitingApply.forEach(a -> not.addAll(a.pending().commands()));
     retries.forEach(r -> not.addAll(r.commands()));
@@ -255,6 +288,7 @@ final class PendingRequests {
     proposals.clear();
     forwardedWrites.clear();
     barriers.clear();
+    heldReads.clear();
     readIndexCalls.clear();
     awaitingApply.clear();
     retries.clear();

@@ -31,8 +31,9 @@ import org.apache.ratis.protocol.RaftClientRequest;
  *       entries only.</li>
  * </ul>
  * An entry costs a little more under heavy reads (it is written and fsynced on a majority, and mirrored to
- * {@code kvraft.db}), about 5% fewer linearizable gets/s in BENCHMARKS.md's runs; barriers are pipelined one per
- * loop turn that has reads, so they are far fewer than the reads.
+ * {@code kvraft.db}), about 5% fewer linearizable gets/s in BENCHMARKS.md's runs; the loop keeps one barrier in flight
+ * and sends every read that came meanwhile with the next ({@code db.ReadPath}), so they are far fewer than the
+ * reads.
  *
  * <p>{@link #round} remains for the commit notice, which wants the heartbeats a round sends (they carry the commit
  * index) and nothing of its answer.
