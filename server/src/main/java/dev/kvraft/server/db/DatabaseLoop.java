@@ -365,6 +365,9 @@ public final class DatabaseLoop implements AutoCloseable {
         batch.clear();
         observer.flush();
         watches.flush();
+        // Before the flush: a read barrier whose reads all expired no longer holds back the reads waiting for the
+        // next one, which then go in this turn rather than at the next event or tick.
+        expire();
         retries.takeDue(writeBatch, readBatch);
         if (!writeBatch.isEmpty() || !readBatch.isEmpty() || pending.holdsReads()) {
           var route = Route.of(consensus, config, forwarder != null);
@@ -373,7 +376,6 @@ public final class DatabaseLoop implements AutoCloseable {
         }
         reads.answerApplied();
         watches.tick(System.nanoTime());
-        expire();
         memberToken.proposeIfMissing(consensus, ids, proposer);
         compaction.proposeIfDue(consensus, ids, proposer);
         leases.tick(consensus, ids, proposer, replies, applier.appliedTerm());

@@ -10,10 +10,10 @@ import java.util.PriorityQueue;
 
 /**
  * Every client command the database loop took and has not answered, by what it waits for: its proposal to commit,
- * its read barrier (or the next one, while one is under way), the leader's answer to a forward or to a read-index call, this node applying up to a read index,
- * the leader's next lease checkpoint (a keep-alive it holds), or its turn to be routed again. One place lists them
- * all, so expiry and shutdown cannot forget a table (as etcd's {@code pkg/wait} and TiKV's {@code ReadIndexQueue}
- * keep theirs).
+ * its read barrier (or the next one, while one is under way), the leader's answer to a forward or to a read-index
+ * call, this node applying up to a read index, the leader's next lease checkpoint (a keep-alive it holds), or its
+ * turn to be routed again. One place lists them all, so expiry and shutdown cannot forget a table (as etcd's
+ * {@code pkg/wait} and TiKV's {@code ReadIndexQueue} keep theirs).
  *
  * <p>Not thread-safe: owned by the database loop's thread, like everything it holds.
  */

@@ -71,7 +71,7 @@ final class ReadPath {
    * Sends this turn's linearizable reads on their way, after any held for the next barrier; on the leader while a
    * barrier is in flight, holds them for the next one instead (the loop calls this again in the turn the barrier's
    * completion arrives, as it does while reads are held). One barrier at a time confirms as many reads as one per
-   * turn, a round later at most; with 1,000 clients it wrote four to eight times fewer empty entries on every node,
+   * turn, a round later at most; with 1,000 clients it wrote three to ten times fewer empty entries on every node,
    * for about 14% more linearizable gets/s (BENCHMARKS.md).
    */
   void flush(List<Event.Command> reads, Route route, Forwarder forwarder) {

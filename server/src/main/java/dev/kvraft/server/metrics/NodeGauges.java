@@ -22,8 +22,8 @@ public final class NodeGauges {
     counter(registry, source, "kvraft_raft_leader_changes", "Leaders this node saw elected since it started",
         s -> s.leaderChanges());
     counter(registry, source, "kvraft_read_barrier_entries",
-        "Empty entries this node committed, leading, to confirm its leadership for linearizable reads (one per"
-            + " turn of its loop that had such reads)", s -> s.readBarrierEntries());
+        "Empty entries this node committed, leading, to confirm its leadership for linearizable reads (one at a"
+            + " time, for all the reads that came while the last was under way)", s -> s.readBarrierEntries());
     counter(registry, source, "kvraft_rejected_entries", "Log entries that did not decode, applied as no-ops",
         s -> s.rejectedEntries());
     gauge(registry, source, "kvraft_connections_open", "Client connections open now", s -> s.connectionsOpen());

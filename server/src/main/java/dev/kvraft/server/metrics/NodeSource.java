@@ -46,7 +46,7 @@ public interface NodeSource {
     return 0;
   }
 
-  /** Read barriers for which this node, leading, committed an empty entry (one per loop turn with such reads). */
+  /** Read barriers for which this node, leading, committed an empty entry (one at a time, for every read meanwhile). */
   default long readBarrierEntries() {
     return 0;
   }

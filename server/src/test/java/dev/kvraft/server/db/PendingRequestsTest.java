@@ -95,15 +95,19 @@ class PendingRequestsTest {
     pending.awaitApplied(99, Pending.of(List.of(command(6, 10))));
     pending.holdKeepAlive(keepAlive(7, 10));
     pending.holdKeepAlive(keepAlive(8, 100));
+    pending.holdForBarrier(List.of(command(9, 10), command(10, 100)));
     var e = pending.expire(10);
     assertEquals(List.of(1L), e.proposalIds(), "expired proposals are named so Raft can forget them");
     assertEquals(List.of(1L, 3L, 7L), e.writes().stream().flatMap(p -> ids(p.commands()).stream()).toList(),
         "a held keep-alive is a write of unknown outcome (the leader extended its lease when it took it)");
-    assertEquals(List.of(4L, 5L, 6L), e.reads().stream().flatMap(p -> ids(p.commands()).stream()).sorted().toList());
+    assertEquals(List.of(4L, 5L, 6L, 9L), e.reads().stream().flatMap(p -> ids(p.commands()).stream()).sorted()
+        .toList(), "a read held for the next barrier expires by its own deadline too");
     assertFalse(pending.isEmpty(), "proposal 2 is still in time");
     assertTrue(pending.expire(10).isEmpty());
     assertNotNull(pending.proposalDone(2));
     assertEquals(List.of(8L), ids(pending.takeHeldKeepAlives()), "keep-alive 8 is still in time");
+    assertEquals(List.of(10L), ids(pending.takeHeldReads()), "held read 10 is still in time");
+    assertFalse(pending.holdsReads());
   }
 
   @Test
@@ -136,10 +140,11 @@ class PendingRequestsTest {
     pending.awaitApplied(5, Pending.of(List.of(command(5, 10))));
     pending.retryAt(List.of(command(6, 10)), 5);
     pending.holdKeepAlive(keepAlive(7, 10));
+    pending.holdForBarrier(List.of(command(8, 10)));
     var d = pending.drain();
     assertEquals(List.of(1L, 2L), ids(d.mayHaveApplied()));
-    assertEquals(List.of(3L, 4L, 5L, 6L, 7L), ids(d.notApplied()).stream().sorted().toList(),
-        "a held keep-alive never reached the log");
+    assertEquals(List.of(3L, 4L, 5L, 6L, 7L, 8L), ids(d.notApplied()).stream().sorted().toList(),
+        "a held keep-alive never reached the log, nor did a read held for the next barrier");
     assertTrue(pending.isEmpty());
   }
 }

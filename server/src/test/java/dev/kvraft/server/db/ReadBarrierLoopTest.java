@@ -18,17 +18,20 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(30)
 class ReadBarrierLoopTest extends LoopTestBase {
+  /** Far more than the test takes, even on a loaded machine: only the test decides when a read is answered. */
+  private static final long PATIENT = TimeUnit.SECONDS.toNanos(20);
+
   @Test
   void readsThatComeWhileABarrierIsUnderWayShareTheNextOne() throws Exception {
     raft.leader = true;
     start();
     // An entry of this term applied: a leader answers reads only once it has applied one.
     applyForeign(WriteOp.newBuilder().setPut(Requests.put(9, "a", "x").getPut()).build());
-    submit(Requests.get(1, "a"));
+    submit(Requests.get(1, "a"), PATIENT);
     var first = next(raft.barriers, "read barrier");
-    submit(Requests.get(2, "a"));
+    submit(Requests.get(2, "a"), PATIENT);
     aWholeLoopTurn(10);
-    submit(Requests.get(3, "a"));
+    submit(Requests.get(3, "a"), PATIENT);
     aWholeLoopTurn(20);
     assertTrue(raft.barriers.isEmpty(), "no second barrier while the first is under way");
 
@@ -54,7 +57,7 @@ class ReadBarrierLoopTest extends LoopTestBase {
     start();
     // An entry of this term applied: a leader answers reads only once it has applied one.
     applyForeign(WriteOp.newBuilder().setPut(Requests.put(9, "a", "x").getPut()).build());
-    submit(Requests.get(1, "a"));
+    submit(Requests.get(1, "a"), PATIENT);
     var first = next(raft.barriers, "read barrier");
     submit(Requests.get(2, "a").toBuilder().setTimeoutMs(300).build(), TimeUnit.MILLISECONDS.toNanos(300));
     var expired = answer();
@@ -68,5 +71,26 @@ class ReadBarrierLoopTest extends LoopTestBase {
     assertEquals("x", one.getGet().getKv().getValue().toStringUtf8(), one.toString());
     aWholeLoopTurn(10);
     assertTrue(raft.barriers.isEmpty(), "no barrier for a read already answered");
+  }
+
+  @Test
+  void whenTheBarrierInFlightHasNoReadsLeftTheHeldOnesGetTheirOwn() throws Exception {
+    raft.leader = true;
+    start();
+    applyForeign(WriteOp.newBuilder().setPut(Requests.put(9, "a", "x").getPut()).build());
+    submit(Requests.get(1, "a").toBuilder().setTimeoutMs(300).build(), TimeUnit.MILLISECONDS.toNanos(300));
+    var first = next(raft.barriers, "read barrier");
+    submit(Requests.get(2, "a"), PATIENT);
+    var expired = answer();
+    assertEquals(1, expired.getId(), expired.toString());
+    assertEquals(Error.Code.UNAVAILABLE, expired.getError().getCode(), expired.toString());
+    // Ratis has not finished the first barrier, but nobody waits on it any more: read 2 need not.
+    var second = next(raft.barriers, "read 2's barrier");
+    first.complete(null);
+    aWholeLoopTurn(10);
+    second.complete(null);
+    var two = answer();
+    assertEquals(2, two.getId(), two.toString());
+    assertEquals("x", two.getGet().getKv().getValue().toStringUtf8(), two.toString());
   }
 }
