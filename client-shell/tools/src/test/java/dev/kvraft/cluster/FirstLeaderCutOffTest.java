@@ -67,7 +67,9 @@ class FirstLeaderCutOffTest {
       var n1 = nodes.get(0);
       cluster.start("n1", "--cluster=" + String.join(",", member(n1, n1.peerPort()),
               member(nodes.get(1), toN2.port()), member(nodes.get(2), toN3.port())),
-          "--raft.election.timeout.min.ms=1500", "--raft.election.timeout.max.ms=1600");
+          "--raft.election.timeout.min.ms=1500", "--raft.election.timeout.max.ms=1600",
+          // The first election too: by default a node's first one comes after a fifth of its timeout.
+          "--raft.first.election.timeout.min.ms=1500", "--raft.first.election.timeout.max.ms=1600");
       for (int i = 1; i <= 2; i++) {
         var n = nodes.get(i);
         var viaLink = (i == 1 ? n2ToN1 : n3ToN1).port();
@@ -76,7 +78,8 @@ class FirstLeaderCutOffTest {
           view.add(member(m, m == n1 ? viaLink : m.peerPort()));
         }
         cluster.start(n.id(), "--cluster=" + String.join(",", view), "--raft.election.timeout.min.ms=5000",
-            "--raft.election.timeout.max.ms=6000");
+            "--raft.election.timeout.max.ms=6000", "--raft.first.election.timeout.min.ms=5000",
+            "--raft.first.election.timeout.max.ms=6000");
       }
       String first;
       try (var c1 = pinned(cluster, "n1")) {

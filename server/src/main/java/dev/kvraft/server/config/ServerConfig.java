@@ -43,6 +43,8 @@ public record ServerConfig(
     long segmentBytes,
     Duration electionTimeoutMin,
     Duration electionTimeoutMax,
+    Duration firstElectionTimeoutMin,
+    Duration firstElectionTimeoutMax,
     Optional<MetricsAddress> metricsAddress,
     Duration slowRequest,
     ConnectionLimits connections,
@@ -133,6 +135,10 @@ public record ServerConfig(
     if (electionTimeoutMax.compareTo(electionTimeoutMin) <= 0) {
       throw new IllegalArgumentException("raft.election.timeout.max.ms (" + electionTimeoutMax.toMillis()
           + ") must be greater than raft.election.timeout.min.ms (" + electionTimeoutMin.toMillis() + ")");
+    }
+    if (firstElectionTimeoutMax.compareTo(firstElectionTimeoutMin) <= 0) {
+      throw new IllegalArgumentException("raft.first.election.timeout.max.ms (" + firstElectionTimeoutMax.toMillis()
+          + ") must be greater than raft.first.election.timeout.min.ms (" + firstElectionTimeoutMin.toMillis() + ")");
     }
   }
 
@@ -291,6 +297,8 @@ public record ServerConfig(
         positiveLong(get, "raft.segment.bytes"),
         millis(get, "raft.election.timeout.min.ms", false),
         millis(get, "raft.election.timeout.max.ms", false),
+        firstElectionTimeout(get, "min"),
+        firstElectionTimeout(get, "max"),
         metricsAddress(given.get("metrics.address"), cluster, get.apply("node.id")),
         millis(get, "log.slow.ms", false),
         new ConnectionLimits(
@@ -390,6 +398,19 @@ public record ServerConfig(
           + " (a year), got " + v);
     }
     return Duration.ofMillis(v);
+  }
+
+  /**
+   * {@code raft.first.election.timeout.<bound>.ms}, or a fifth of {@code raft.election.timeout.<bound>.ms} when empty
+   * (etcd likewise advances its election ticks at boot); at least 1 ms.
+   */
+  private static Duration firstElectionTimeout(Function<String, String> get, String bound) {
+    var key = "raft.first.election.timeout." + bound + ".ms";
+    if (get.apply(key).isBlank()) {
+      var timeout = millis(get, "raft.election.timeout." + bound + ".ms", false);
+      return Duration.ofMillis(Math.max(1, timeout.toMillis() / 5));
+    }
+    return millis(get, key, false);
   }
 
   private static long compactionRetention(Function<String, String> get) {

@@ -74,6 +74,11 @@ public final class Settings {
           + " are purged"),
       new Setting("raft.election.timeout.min.ms", "1000", "lower bound of the randomised election timeout"),
       new Setting("raft.election.timeout.max.ms", "2000", "upper bound of the randomised election timeout"),
+      new Setting("raft.first.election.timeout.min.ms", "", "lower bound of the election timeout before this node"
+          + " first knows a leader after it starts (empty: a fifth of raft.election.timeout.min.ms), so that a new or"
+          + " restarted cluster elects sooner; pre-vote keeps it from disturbing a running leader"),
+      new Setting("raft.first.election.timeout.max.ms", "", "upper bound of the same (empty: a fifth of"
+          + " raft.election.timeout.max.ms)"),
       new Setting("metrics.address", "auto",
           "host:port serving /metrics, /health and /ready over HTTP; auto: 127.0.0.1 on the client port + 2 (7381);"
               + " empty turns them off"),

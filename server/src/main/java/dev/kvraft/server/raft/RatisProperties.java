@@ -35,6 +35,13 @@ final class RatisProperties {
         TimeUnit.MILLISECONDS));
     RaftServerConfigKeys.Rpc.setTimeoutMax(p, TimeDuration.valueOf(config.electionTimeoutMax().toMillis(),
         TimeUnit.MILLISECONDS));
+    // Until it first knows a leader (a new cluster, or all of one restarted), a node stands sooner: without it a new
+    // cluster waited 1-2 s for its first election. Pre-vote (Ratis's default) keeps a node that restarts into a
+    // running cluster from disturbing its leader; after a failed election the usual timeouts apply.
+    RaftServerConfigKeys.Rpc.setFirstElectionTimeoutMin(p, TimeDuration.valueOf(
+        config.firstElectionTimeoutMin().toMillis(), TimeUnit.MILLISECONDS));
+    RaftServerConfigKeys.Rpc.setFirstElectionTimeoutMax(p, TimeDuration.valueOf(
+        config.firstElectionTimeoutMax().toMillis(), TimeUnit.MILLISECONDS));
     // Snapshots every snapshot.threshold entries, staggered across the nodes by SnapshotManager; the newest two
     // kept; closed segments below one purged.
     RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(p, true);
