@@ -87,7 +87,7 @@ public final class Main {
     out.println();
     out.println("settings (default):");
     for (var s : Settings.ALL) {
-      out.printf("  %-30s %s (%s)%n", s.key(), s.help(), s.defaultValue());
+      out.printf("  %-34s %s (%s)%n", s.key(), s.help(), s.defaultValue());
     }
   }
 }

@@ -138,7 +138,8 @@ public record ServerConfig(
     }
     if (firstElectionTimeoutMax.compareTo(firstElectionTimeoutMin) <= 0) {
       throw new IllegalArgumentException("raft.first.election.timeout.max.ms (" + firstElectionTimeoutMax.toMillis()
-          + ") must be greater than raft.first.election.timeout.min.ms (" + firstElectionTimeoutMin.toMillis() + ")");
+          + ") must be greater than raft.first.election.timeout.min.ms (" + firstElectionTimeoutMin.toMillis()
+          + "); when one is not set it is a fifth of raft.election.timeout.max.ms or .min.ms");
     }
   }
 
@@ -295,10 +296,10 @@ public record ServerConfig(
         millis(get, "watch.progress.interval.ms", false),
         bool(get, "log.mirror"),
         positiveLong(get, "raft.segment.bytes"),
-        millis(get, "raft.election.timeout.min.ms", false),
-        millis(get, "raft.election.timeout.max.ms", false),
-        firstElectionTimeout(get, "min"),
-        firstElectionTimeout(get, "max"),
+        electionMillis(get, "raft.election.timeout.min.ms"),
+        electionMillis(get, "raft.election.timeout.max.ms"),
+        firstElectionTimeout(get, "min", null),
+        firstElectionTimeout(get, "max", firstElectionTimeout(get, "min", null)),
         metricsAddress(given.get("metrics.address"), cluster, get.apply("node.id")),
         millis(get, "log.slow.ms", false),
         new ConnectionLimits(
@@ -389,6 +390,7 @@ public record ServerConfig(
 
   /** The longest any *.ms setting may be: a year (longer would overflow deadlines counted in nanoseconds). */
   static final long MAX_MILLIS = 365L * 24 * 3600 * 1000;
+  static final long MAX_ELECTION_MILLIS = 3_600_000;
 
   /** A *.ms setting: positive (or also 0, which means "off" where the setting says so), at most {@link #MAX_MILLIS}. */
   private static Duration millis(Function<String, String> get, String key, boolean zeroAllowed) {
@@ -402,15 +404,26 @@ public record ServerConfig(
 
   /**
    * {@code raft.first.election.timeout.<bound>.ms}, or a fifth of {@code raft.election.timeout.<bound>.ms} when empty
-   * (etcd likewise advances its election ticks at boot); at least 1 ms.
+   * (etcd likewise advances its election ticks at boot): at least 1 ms, and for the upper bound at least 1 ms above
+   * {@code min} (the lower bound), so that derived bounds never collide.
    */
-  private static Duration firstElectionTimeout(Function<String, String> get, String bound) {
+  private static Duration firstElectionTimeout(Function<String, String> get, String bound, Duration min) {
     var key = "raft.first.election.timeout." + bound + ".ms";
     if (get.apply(key).isBlank()) {
-      var timeout = millis(get, "raft.election.timeout." + bound + ".ms", false);
-      return Duration.ofMillis(Math.max(1, timeout.toMillis() / 5));
+      long derived = Math.max(1, electionMillis(get, "raft.election.timeout." + bound + ".ms").toMillis() / 5);
+      return Duration.ofMillis(min == null ? derived : Math.max(derived, min.toMillis() + 1));
     }
-    return millis(get, key, false);
+    return electionMillis(get, key);
+  }
+
+  /** An election timeout: Ratis keeps them as int milliseconds; an hour is far beyond any sane one. */
+  private static Duration electionMillis(Function<String, String> get, String key) {
+    var d = millis(get, key, false);
+    if (d.toMillis() > MAX_ELECTION_MILLIS) {
+      throw new IllegalArgumentException(key + " must be 1 to " + MAX_ELECTION_MILLIS + " (an hour), got "
+          + d.toMillis());
+    }
+    return d;
   }
 
   private static long compactionRetention(Function<String, String> get) {

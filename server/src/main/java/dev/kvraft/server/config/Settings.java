@@ -76,7 +76,7 @@ public final class Settings {
       new Setting("raft.election.timeout.max.ms", "2000", "upper bound of the randomised election timeout"),
       new Setting("raft.first.election.timeout.min.ms", "", "lower bound of the election timeout before this node"
           + " first knows a leader after it starts (empty: a fifth of raft.election.timeout.min.ms), so that a new or"
-          + " restarted cluster elects sooner; pre-vote keeps it from disturbing a running leader"),
+          + " restarted cluster elects sooner; it stands with a pre-vote, which nodes hearing from a leader refuse"),
       new Setting("raft.first.election.timeout.max.ms", "", "upper bound of the same (empty: a fifth of"
           + " raft.election.timeout.max.ms)"),
       new Setting("metrics.address", "auto",

@@ -37,7 +37,9 @@ final class RatisProperties {
         TimeUnit.MILLISECONDS));
     // Until it first knows a leader (a new cluster, or all of one restarted), a node stands sooner: without it a new
     // cluster waited 1-2 s for its first election. Pre-vote (Ratis's default) keeps a node that restarts into a
-    // running cluster from disturbing its leader; after a failed election the usual timeouts apply.
+    // running cluster from disturbing its leader: a follower that heard from the leader within the minimum election
+    // timeout refuses it. After an election refused the usual timeouts apply; one nobody answered is tried again at
+    // this pace.
     RaftServerConfigKeys.Rpc.setFirstElectionTimeoutMin(p, TimeDuration.valueOf(
         config.firstElectionTimeoutMin().toMillis(), TimeUnit.MILLISECONDS));
     RaftServerConfigKeys.Rpc.setFirstElectionTimeoutMax(p, TimeDuration.valueOf(

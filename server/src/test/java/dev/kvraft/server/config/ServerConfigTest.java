@@ -59,9 +59,11 @@ class ServerConfigTest {
       "--cluster=n1=127.0.0.1:1:2,n1=127.0.0.1:3:4 | names node 'n1' twice",
       "--cluster=n1=127.0.0.1:1:2,n2=127.0.0.1:2:3 | uses address 127.0.0.1:2 twice",
       "--raft.election.timeout.max.ms=10 | must be greater than raft.election.timeout.min.ms",
-      "--raft.first.election.timeout.min.ms=500 | raft.first.election.timeout.max.ms (400) must be greater than"
-          + " raft.first.election.timeout.min.ms (500)",
+      "--raft.first.election.timeout.max.ms=150 | raft.first.election.timeout.max.ms (150) must be greater than"
+          + " raft.first.election.timeout.min.ms (200); when one is not set it is a fifth of",
       "--raft.first.election.timeout.max.ms=0 | raft.first.election.timeout.max.ms must be positive",
+      "--raft.election.timeout.max.ms=3600001 | raft.election.timeout.max.ms must be 1 to 3600000 (an hour)",
+      "--raft.first.election.timeout.min.ms=3600001 | raft.first.election.timeout.min.ms must be 1 to 3600000",
       "--client.write.timeout.ms=9223372036854775807 | client.write.timeout.ms must be 1 to 31536000000 (a year)",
       "--client.idle.timeout.ms=-1 | client.idle.timeout.ms must be 0 to 31536000000",
       "--request.timeout.ms=0 | request.timeout.ms must be positive",
@@ -89,6 +91,9 @@ class ServerConfigTest {
     c = ServerConfig.fromArgs("--raft.election.timeout.min.ms=5000", "--raft.election.timeout.max.ms=6000");
     assertEquals(java.time.Duration.ofMillis(1000), c.firstElectionTimeoutMin());
     assertEquals(java.time.Duration.ofMillis(1200), c.firstElectionTimeoutMax());
+    c = ServerConfig.fromArgs("--raft.election.timeout.min.ms=1000", "--raft.election.timeout.max.ms=1003");
+    assertEquals(java.time.Duration.ofMillis(200), c.firstElectionTimeoutMin());
+    assertEquals(java.time.Duration.ofMillis(201), c.firstElectionTimeoutMax(), "derived bounds never collide");
     c = ServerConfig.fromArgs("--raft.first.election.timeout.min.ms=5000",
         "--raft.first.election.timeout.max.ms=6000");
     assertEquals(java.time.Duration.ofMillis(5000), c.firstElectionTimeoutMin());
