@@ -68,7 +68,9 @@ class FirstLeaderCutOffTest {
       cluster.start("n1", "--cluster=" + String.join(",", member(n1, n1.peerPort()),
               member(nodes.get(1), toN2.port()), member(nodes.get(2), toN3.port())),
           "--raft.election.timeout.min.ms=1500", "--raft.election.timeout.max.ms=1600",
-          // The first election too: by default a node's first one comes after a fifth of its timeout.
+          // The first election too: by default a node's first one comes after a fifth of its timeout (300 ms here),
+          // and a candidate waits only that long for its votes, which these slow links (2 x 250 ms) outlast: n1
+          // would stand again and again in ever higher terms (server/DESIGN.md, "Configuration of Ratis").
           "--raft.first.election.timeout.min.ms=1500", "--raft.first.election.timeout.max.ms=1600");
       for (int i = 1; i <= 2; i++) {
         var n = nodes.get(i);
