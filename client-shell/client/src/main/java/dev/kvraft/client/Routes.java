@@ -127,8 +127,16 @@ final class Routes implements AutoCloseable {
   }
 
   static boolean isStaleRead(Request.Builder r) {
-    return r.hasGet() && r.getGet().getConsistency() == Consistency.STALE
-        || r.hasScan() && r.getScan().getConsistency() == Consistency.STALE;
+    return readConsistency(r) == Consistency.STALE;
+  }
+
+  static boolean isLinearizableRead(Request.Builder r) {
+    return readConsistency(r) == Consistency.LINEARIZABLE;
+  }
+
+  /** A get's or a scan's consistency; null for any other command. */
+  private static Consistency readConsistency(Request.Builder r) {
+    return r.hasGet() ? r.getGet().getConsistency() : r.hasScan() ? r.getScan().getConsistency() : null;
   }
 
   /** The connection to one node (opened and authenticated when needed), for a watch's stream. */
@@ -178,9 +186,9 @@ final class Routes implements AutoCloseable {
     return writesToLeader && dev.kvraft.proto.CommandKind.of(r).leaderWork() || readsToLeader && isLinearizableRead(r);
   }
 
-  static boolean isLinearizableRead(Request.Builder r) {
-    return r.hasGet() && r.getGet().getConsistency() == Consistency.LINEARIZABLE
-        || r.hasScan() && r.getScan().getConsistency() == Consistency.LINEARIZABLE;
+  /** Whether any request goes to the leader, so that the client keeps track of which node leads. */
+  private boolean followsLeader() {
+    return writesToLeader || readsToLeader;
   }
 
   /**
@@ -189,7 +197,7 @@ final class Routes implements AutoCloseable {
    */
   void learnLeader(Response r) {
     var hint = r.getHeader().getLeaderAddress();
-    if ((writesToLeader || readsToLeader) && !hint.isEmpty() && !(hint = Addresses.canonicalOrAsIs(hint)).equals(leader)) {
+    if (followsLeader() && !hint.isEmpty() && !(hint = Addresses.canonicalOrAsIs(hint)).equals(leader)) {
       leader = hint;
     }
   }
@@ -352,7 +360,7 @@ final class Routes implements AutoCloseable {
 
   /** A node named {@code address} leader in its members (any thread: the leader is a volatile). */
   private void memberLeads(String address) {
-    if (writesToLeader || readsToLeader) {
+    if (followsLeader()) {
       leader = address;
     }
   }

@@ -278,6 +278,7 @@ public record ServerConfig(
         intValue(get, "limit.answer.bytes"),
         intValue(get, "limit.txn.ops"),
         intValue(get, "limit.connections"));
+    var firstElectionMin = firstElectionTimeout(get, "min", null);
     return new ServerConfig(
         get.apply("node.id"),
         cluster,
@@ -298,8 +299,8 @@ public record ServerConfig(
         positiveLong(get, "raft.segment.bytes"),
         electionMillis(get, "raft.election.timeout.min.ms"),
         electionMillis(get, "raft.election.timeout.max.ms"),
-        firstElectionTimeout(get, "min", null),
-        firstElectionTimeout(get, "max", firstElectionTimeout(get, "min", null)),
+        firstElectionMin,
+        firstElectionTimeout(get, "max", firstElectionMin),
         metricsAddress(given.get("metrics.address"), cluster, get.apply("node.id")),
         millis(get, "log.slow.ms", false),
         new ConnectionLimits(

@@ -383,10 +383,7 @@ class DatabaseLoopTest extends LoopTestBase {
   void aReadWhoseBarrierRaftRefusedAsOverloadedIsRetriedNotAnsweredOverloaded() throws Exception {
     // A read barrier may be an empty Raft entry, which Ratis refuses when its pending writes are at their limit.
     // Before, the read was answered OVERLOADED: a read-only client failing for other clients' writes.
-    raft.leader = true;
-    start();
-    // An entry of this term applied: a leader answers reads only once it has applied one.
-    applyForeign(WriteOp.newBuilder().setPut(Requests.put(9, "a", "x").getPut()).build());
+    startAsLeaderThatAppliedAnEntryOfItsTerm();
     submit(Requests.get(1, "a"));
     next(raft.barriers, "read barrier").completeExceptionally(new ConsensusException(Error.Code.OVERLOADED,
         "raft on node n1 has too many pending writes; back off and retry", ""));

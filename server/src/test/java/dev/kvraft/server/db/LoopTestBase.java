@@ -85,6 +85,16 @@ abstract class LoopTestBase {
         loop::inFlightCommands, n -> n == 1);
   }
 
+  /**
+   * Starts the loop as leader and applies an entry of its term (a put of "a" = "x"): a leader answers linearizable
+   * reads only once it has applied one.
+   */
+  void startAsLeaderThatAppliedAnEntryOfItsTerm() throws Exception {
+    raft.leader = true;
+    start();
+    applyForeign(WriteOp.newBuilder().setPut(Requests.put(9, "a", "x").getPut()).build());
+  }
+
   /** An entry another node proposed, applied here. */
   void applyForeign(WriteOp op) throws Exception {
     apply(LogEntry.newBuilder().setProposer("n2@x").setProposalId(index).addOps(op).build());

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvraft.proto.Error;
-import dev.kvraft.proto.WriteOp;
 import dev.kvraft.server.testing.Requests;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -23,10 +22,7 @@ class ReadBarrierLoopTest extends LoopTestBase {
 
   @Test
   void readsThatComeWhileABarrierIsUnderWayShareTheNextOne() throws Exception {
-    raft.leader = true;
-    start();
-    // An entry of this term applied: a leader answers reads only once it has applied one.
-    applyForeign(WriteOp.newBuilder().setPut(Requests.put(9, "a", "x").getPut()).build());
+    startAsLeaderThatAppliedAnEntryOfItsTerm();
     submit(Requests.get(1, "a"), PATIENT);
     var first = next(raft.barriers, "read barrier");
     submit(Requests.get(2, "a"), PATIENT);
@@ -53,10 +49,7 @@ class ReadBarrierLoopTest extends LoopTestBase {
 
   @Test
   void aReadHeldForTheNextBarrierIsAnsweredByItsOwnDeadline() throws Exception {
-    raft.leader = true;
-    start();
-    // An entry of this term applied: a leader answers reads only once it has applied one.
-    applyForeign(WriteOp.newBuilder().setPut(Requests.put(9, "a", "x").getPut()).build());
+    startAsLeaderThatAppliedAnEntryOfItsTerm();
     submit(Requests.get(1, "a"), PATIENT);
     var first = next(raft.barriers, "read barrier");
     submit(Requests.get(2, "a").toBuilder().setTimeoutMs(300).build(), TimeUnit.MILLISECONDS.toNanos(300));
@@ -75,9 +68,7 @@ class ReadBarrierLoopTest extends LoopTestBase {
 
   @Test
   void whenTheBarrierInFlightHasNoReadsLeftTheHeldOnesGetTheirOwn() throws Exception {
-    raft.leader = true;
-    start();
-    applyForeign(WriteOp.newBuilder().setPut(Requests.put(9, "a", "x").getPut()).build());
+    startAsLeaderThatAppliedAnEntryOfItsTerm();
     submit(Requests.get(1, "a").toBuilder().setTimeoutMs(300).build(), TimeUnit.MILLISECONDS.toNanos(300));
     var first = next(raft.barriers, "read barrier");
     submit(Requests.get(2, "a"), PATIENT);
