@@ -55,7 +55,8 @@ class BenchTest {
   void parsesEveryFlag() {
     var o = BenchOptions.parse("--endpoints=a:1,b:2", "--conns", "3", "--clients=30", "--duration=2.5", "--warmup=1.5",
         "--key-size=12", "--val-size=0", "--key-space-size=500", "--sequential-keys", "--rate=100",
-        "--read-ratio=0.9", "--consistency=s", "--target-leader", "--json", "--no-progress", "--preload",
+        "--read-ratio=0.9", "--consistency=s", "--target-leader", "--writes-via-node", "--reads-via-node", "--json",
+        "--no-progress", "--preload",
         "--scan-limit=5", "--timeline", "mixed");
     assertEquals(List.of("a:1", "b:2"), o.endpoints());
     assertEquals(3, o.conns());
@@ -66,6 +67,7 @@ class BenchTest {
     assertEquals(0, o.valSize());
     assertEquals(500, o.keySpaceSize());
     assertTrue(o.sequentialKeys() && o.targetLeader() && o.json() && !o.progress() && o.preload() && o.timeline());
+    assertTrue(o.writesViaNode() && o.readsViaNode());
     assertEquals(100.0, o.rate());
     assertEquals(0.9, o.readRatio());
     assertEquals(Consistency.STALE, o.consistency());
@@ -76,6 +78,7 @@ class BenchTest {
     assertEquals(Duration.ZERO, d.warmup());
     assertEquals(List.of("127.0.0.1:7379"), d.endpoints());
     assertFalse(d.timeline());
+    assertFalse(d.writesViaNode() || d.readsViaNode(), "writes and linearizable reads go to the leader by default");
   }
 
   @ParameterizedTest
